@@ -1,0 +1,35 @@
+"""The HTTP API: FastAPI app factory (OpenAPI at /docs)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from ..service import Exchange
+from .errors import install_error_handlers
+from .limits import LimitsMiddleware
+from .routes import audit, catalog, departments, grants, public, quarantine, records
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """
+govex — government data-sharing and e-certificate (电子证照) exchange.
+
+Every route except the public list (`/healthz`, `/docs`, `/openapi.json`, `/v1/token`,
+`/v1/keys`, `/.well-known/govex`) needs `Authorization: Bearer <access token>`; get one at
+`POST /v1/token` with an RFC 7523 client assertion signed by your department's key.
+Errors are RFC 9457 `application/problem+json` with a stable `code`.
+"""
+
+
+def create_app(exchange: Exchange) -> FastAPI:
+    app = FastAPI(title="govex", version="0.1.0", description=DESCRIPTION)
+    app.state.exchange = exchange
+    install_error_handlers(app)
+    for module in (public, catalog, records, grants, departments, quarantine, audit):
+        app.include_router(module.router)
+    app.add_middleware(
+        LimitsMiddleware,
+        max_body_bytes=exchange.settings.api.max_body_bytes,
+        max_json_depth=exchange.settings.api.max_json_depth,
+    )
+    return app

@@ -1,0 +1,114 @@
+"""Dependencies shared by the routes: the exchange, the caller, role checks.
+
+``CurrentDept`` is the authentication dependency; every router outside the public
+list is built with it (``protected_router``), and a test fails if a route is not
+(RELIABILITY A5: deny by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from schemas.catalog import Role
+from schemas.errors import ErrorCode
+
+from ..auth import Principal
+from ..errors import AuthError, Forbidden
+from ..service import Exchange
+
+__all__ = [
+    "PUBLIC_PATHS",
+    "CurrentDept",
+    "ExchangeDep",
+    "api_routes",
+    "current_principal",
+    "protected_router",
+    "require_role",
+]
+
+# the explicit public list (RELIABILITY A1): everything else needs a token
+PUBLIC_PATHS = frozenset(
+    {
+        "/healthz",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+        "/v1/token",
+        "/v1/keys",
+        "/.well-known/govex",
+    }
+)
+
+
+def get_exchange(request: Request) -> Exchange:
+    exchange: Exchange = request.app.state.exchange
+    return exchange
+
+
+ExchangeDep = Annotated[Exchange, Depends(get_exchange)]
+
+
+def current_principal(request: Request, exchange: ExchangeDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError(
+            "this route needs an access token: Authorization: Bearer <token> "
+            "(get one at POST /v1/token)"
+        )
+    principal = exchange.tokens.authenticate(token.strip())
+    request.state.principal = principal
+    return principal
+
+
+CurrentDept = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(*roles: Role) -> Callable[..., Principal]:
+    """A dependency that lets through only callers holding one of ``roles`` (A4)."""
+
+    def check(principal: CurrentDept) -> Principal:
+        if not any(principal.has(r) for r in roles):
+            names = " or ".join(r.value for r in roles)
+            raise Forbidden(
+                f"this function needs the {names} role; {principal.name} does not hold it",
+                code=ErrorCode.ROLE_FORBIDDEN,
+            )
+        return principal
+
+    check.__name__ = f"require_{'_or_'.join(r.value for r in roles)}"
+    return check
+
+
+def protected_router(prefix: str, tags: list[str], **kwargs: Any) -> APIRouter:
+    """An APIRouter whose every route requires an authenticated department."""
+    return APIRouter(
+        prefix=prefix, tags=list(tags), dependencies=[Depends(current_principal)], **kwargs
+    )
+
+
+Publisher = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
+Reader = Annotated[Principal, Depends(require_role(Role.DEPARTMENT, Role.APPROVER))]
+Auditor = Annotated[Principal, Depends(require_role(Role.AUDITOR))]
+Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
+Approver = Annotated[Principal, Depends(require_role(Role.APPROVER))]
+
+
+def api_routes(app: Any) -> list[Any]:
+    """Every API route of an app with its effective dependant (router dependencies included).
+
+    Items have ``path``, ``methods`` and ``dependant``; routers included into the app are
+    walked through, whatever FastAPI's internal representation of them.
+    """
+    out: list[Any] = []
+    for route in app.routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if contexts is not None:
+            out.extend(c for c in contexts() if getattr(c, "dependant", None) is not None)
+        elif getattr(route, "dependant", None) is not None:
+            out.append(route)
+    return out

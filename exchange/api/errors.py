@@ -1,0 +1,122 @@
+"""The one place where exceptions become RFC 9457 problem+json responses.
+
+Every refusal carries a stable ``code``; bad input is a 4xx, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from schemas.errors import ErrorCode, Problem, SchemaError
+from signing.errors import SigningError
+
+from ..errors import ExchangeError
+
+__all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_response"]
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("govex.api")
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _instance(request: Request) -> str:
+    return request.url.path
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ExchangeError)
+    async def exchange_error(request: Request, exc: ExchangeError) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Bearer realm="govex"'} if exc.status == 401 else None
+        return problem_response(
+            Problem.of(
+                exc.code,
+                exc.status,
+                exc.title,
+                exc.message,
+                instance=_instance(request),
+                **exc.extra,
+            ),
+            headers,
+        )
+
+    @app.exception_handler(SchemaError)
+    async def schema_error(request: Request, exc: SchemaError) -> JSONResponse:
+        return problem_response(
+            Problem.of(exc.code, 422, "Invalid input", exc.message, instance=_instance(request))
+        )
+
+    @app.exception_handler(SigningError)
+    async def signing_error(request: Request, exc: SigningError) -> JSONResponse:
+        return problem_response(
+            Problem.of(
+                exc.code,
+                422,
+                "Signature or proof refused",
+                exc.message,
+                instance=_instance(request),
+            )
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors: list[dict[str, Any]] = []
+        for err in exc.errors()[:50]:
+            loc = [str(p) for p in err.get("loc", ())]
+            errors.append(
+                {
+                    "location": ".".join(loc),
+                    "message": str(err.get("msg", "")),
+                    "type": str(err.get("type", "")),
+                }
+            )
+        code = ErrorCode.INVALID_REQUEST
+        if any(e["type"] == "json_invalid" for e in errors):
+            code = ErrorCode.MALFORMED_JSON
+        first = errors[0] if errors else {"location": "", "message": "invalid request"}
+        detail = f"{first['location']}: {first['message']}".lstrip(": ")
+        return problem_response(
+            Problem.of(
+                code, 422, "Invalid request", detail, instance=_instance(request), errors=errors
+            )
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            404: ErrorCode.NOT_FOUND,
+            405: ErrorCode.METHOD_NOT_ALLOWED,
+            401: ErrorCode.UNAUTHENTICATED,
+            413: ErrorCode.PAYLOAD_TOO_LARGE,
+        }.get(exc.status_code, ErrorCode.INVALID_REQUEST)
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+        return problem_response(
+            Problem.of(code, exc.status_code, title, str(exc.detail), instance=_instance(request)),
+            dict(exc.headers) if exc.headers else None,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return problem_response(
+            Problem.of(
+                ErrorCode.INVALID_REQUEST,
+                500,
+                "Internal error",
+                "the exchange failed to answer; the error is logged",
+                instance=_instance(request),
+            )
+        )

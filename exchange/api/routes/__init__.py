@@ -1,0 +1,1 @@
+"""One module per concern, each with one router."""

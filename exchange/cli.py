@@ -1,0 +1,254 @@
+"""The ``govex`` command: the composition root (the only module that may import connectors).
+
+Every command explains itself with ``--help``. Bad input prints one line saying what is
+wrong and what to do, and exits non-zero; never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from schemas.errors import SchemaError
+from signing.errors import SigningError
+
+from .config import Settings
+from .errors import ExchangeError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="govex",
+    help="govex — government data-sharing and e-certificate (电子证照) exchange.\n\n"
+    "Start with `govex demo` (a whole story on a fresh directory), or "
+    "`govex init --data DIR --demo` then `govex serve --data DIR`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+console = Console()
+err = Console(stderr=True)
+
+DataOpt = Annotated[
+    Path, typer.Option("--data", "-d", help="data directory of the exchange", envvar="GOVEX_DATA")
+]
+
+
+def _settings(data: Path) -> Settings:
+    return Settings(data=data)
+
+
+def _open(data: Path) -> Any:
+    from .service import Exchange
+
+    return Exchange.open(_settings(data))
+
+
+@app.command()
+def init(
+    data: DataOpt,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="add the demo city's departments with keys, the catalog and synthetic registers",
+        ),
+    ] = False,
+    name: Annotated[str, typer.Option(help="name of the exchange")] = "政务数据共享交换平台",
+    region: Annotated[str, typer.Option(help="行政区划代码 of the exchange")] = "411500",
+    uscc: Annotated[str | None, typer.Option(help="USCC of the operating department")] = None,
+) -> None:
+    """Create a fresh exchange in DATA: its keys, root CA and database."""
+    if demo:
+        from .demo import create_demo, publish_city
+
+        exchange = create_demo(_settings(data))
+        with exchange:
+            results = publish_city(exchange)
+            total = sum(r.accepted for r in results.values())
+            console.print(
+                f"demo exchange created in {data}: "
+                f"{len(exchange.registry.departments())} departments, "
+                f"{len(exchange.catalog.resources())} catalog resources, "
+                f"{total} records published"
+            )
+        return
+    from schemas.identifiers import validate_region_code, validate_uscc
+
+    from .keyring import default_identity
+    from .service import Exchange
+
+    if uscc is None:
+        raise typer.BadParameter(
+            "a real exchange needs --uscc (the operating department's 统一社会信用代码)"
+        )
+    identity = default_identity(name, validate_region_code(region), validate_uscc(uscc), demo=False)
+    with Exchange.init(_settings(data), identity):
+        console.print(f"exchange created in {data}; register departments, then `govex serve`")
+
+
+@app.command()
+def serve(
+    data: DataOpt,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Run the exchange's HTTP API (and its console) until interrupted."""
+    import uvicorn
+
+    from .api.app import create_app
+
+    exchange = _open(data)
+    try:
+        console.print(
+            f"govex serving {exchange.identity.name} on http://{host}:{port}  "
+            f"(API docs: http://{host}:{port}/docs)"
+        )
+        uvicorn.run(create_app(exchange), host=host, port=port, log_level="warning")
+    finally:
+        exchange.close()
+
+
+@app.command()
+def departments(data: DataOpt) -> None:
+    """List the registered departments (USCC, name, region, roles)."""
+    with _open(data) as exchange:
+        table = Table("USCC", "code", "name", "region", "roles")
+        for d in exchange.registry.departments():
+            table.add_row(d.uscc, d.code, d.name, d.region, ", ".join(r.value for r in d.roles))
+        console.print(table)
+
+
+@app.command()
+def token(
+    data: DataOpt,
+    dept: Annotated[str, typer.Option("--dept", help="USCC or code of a demo department")],
+) -> None:
+    """Print an access token for a demo department (try the API with curl)."""
+    from .demo import DemoDepartment
+
+    with _open(data) as exchange:
+        try:
+            department = exchange.registry.department(dept)
+        except ExchangeError:
+            department = exchange.registry.by_code(dept)
+        acting = DemoDepartment.load(exchange, department.code)
+        issued = exchange.tokens.exchange_assertion(
+            acting.assertion(exchange.tokens.token_endpoint)
+        )
+        print(issued.access_token)
+
+
+@app.command()
+def demo(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", "-d", help="a new directory for the demo exchange (default: a temporary one)"
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the story as JSON")] = False,
+) -> None:
+    """Run the whole story on a fresh exchange and print it."""
+    from .demo import create_demo
+    from .story import dumps, run_story
+
+    started = time.perf_counter()
+    target = data or Path(tempfile.mkdtemp(prefix="govex-demo-")) / "data"
+    exchange = create_demo(_settings(target))
+    with exchange:
+        say = (lambda s: None) if as_json else _say
+        if not as_json:
+            console.rule(f"[bold]{exchange.identity.name}[/bold] — govex demo")
+            console.print(f"data directory: {target}\n")
+        story = run_story(exchange, say)
+    if as_json:
+        print(dumps(story))
+        return
+    console.rule("audit trail of the case (审计)")
+    table = Table("seq", "time", "dept", "action", "outcome", "target", "code")
+    for e in story.audit:
+        table.add_row(
+            str(e["seq"]),
+            str(e["ts"])[11:19],
+            e["actor_code"],
+            e["action"],
+            e["outcome"],
+            e["target"] or "",
+            (e["code"] or "").split(".")[-1],
+        )
+    console.print(table)
+    console.print(
+        f"\nfinished in {time.perf_counter() - started:.1f}s; explore it with "
+        f"`govex serve --data {target}`"
+    )
+
+
+def _say(step: Any) -> None:
+    colour = "green" if step.status < 400 else "yellow"
+    console.print(
+        f"[bold]▸ {step.title}[/bold]\n  {step.actor}: {step.request}\n"
+        f"  [{colour}]{step.status} — {step.outcome}[/{colour}]"
+    )
+    for key, value in step.detail.items():
+        if value in (None, [], {}):
+            continue
+        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+        console.print(f"    {key}: {text[:300]}")
+    console.print()
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="reduced sizes (CI)")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="full sizes; writes the README table")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON list of figures")] = False,
+) -> None:
+    """Measure the performance targets (PERFORMANCE.md) next to their peers, same run."""
+    from bench.runner import run
+
+    figures = run(quick=quick or not full, progress=None if as_json else console)
+    if as_json:
+        print(json.dumps([f.to_json() for f in figures], ensure_ascii=False, indent=2))
+        return
+    table = Table("id", "figure", "value", "peer", "peer value", "ratio", "target", "met")
+    for f in figures:
+        table.add_row(
+            f.id,
+            f.name,
+            f"{f.value:,.1f} {f.unit}",
+            f.peer,
+            f"{f.peer_value:,.1f} {f.unit}" if f.peer_value is not None else "—",
+            f"{f.ratio:.2f}" if f.ratio is not None else "—",
+            f.target,
+            "yes" if f.met else "no",
+        )
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point: run the app and turn known errors into one clear line."""
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    try:
+        app()
+    except (ExchangeError, SchemaError, SigningError) as exc:
+        code = getattr(exc, "code", "error")
+        err.print(f"error [{code}]: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except ValueError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,82 @@
+"""Settings: the one ``BaseSettings`` of govex (environment prefix ``GOVEX_``).
+
+Nested sections read ``GOVEX_<SECTION>__<FIELD>``, e.g. ``GOVEX_API__MAX_BODY_BYTES``.
+Libraries never read the environment: they take these objects through constructors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "DEMO_PASSPHRASE",
+    "ApiSettings",
+    "AuditSettings",
+    "KafkaSettings",
+    "Settings",
+    "SigningSettings",
+]
+
+DEMO_PASSPHRASE = "govex-demo-only"  # noqa: S105 - the documented demo secret, refused outside demo
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, description="larger bodies get 413")
+    max_json_depth: int = Field(default=32, description="deeper JSON gets 422")
+    max_batch_records: int = 10_000
+    max_page_size: int = 1_000
+    access_token_ttl_s: int = 600
+    client_assertion_max_age_s: int = 300
+
+
+class SigningSettings(BaseModel):
+    key_passphrase: SecretStr | None = Field(
+        default=None, description="passphrase of the encrypted PEM keys in the data directory"
+    )
+    status_list_ttl_s: int = 300
+
+
+class AuditSettings(BaseModel):
+    group_commit_max: int = 512
+    group_commit_wait_ms: float = 1.0
+    checkpoint_interval_s: float = 10.0
+    retention_days: int = Field(default=183, ge=183, description="网络安全法 第21条: ≥ 6 months")
+
+
+class KafkaSettings(BaseModel):
+    bootstrap: str | None = None
+    group_id: str = "govex-exchange"
+    topic_prefix: str = "govex.records."
+
+
+class Settings(BaseSettings):
+    """Everything configurable, from ``GOVEX_*`` environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GOVEX_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data: Path = Field(default=Path("govex-data"), description="data directory")
+    api: ApiSettings = ApiSettings()
+    signing: SigningSettings = SigningSettings()
+    audit: AuditSettings = AuditSettings()
+    kafka: KafkaSettings = KafkaSettings()
+
+    def passphrase(self, *, demo: bool) -> bytes:
+        """The key passphrase; the demo default is refused outside a demo exchange."""
+        if self.signing.key_passphrase is not None:
+            value = self.signing.key_passphrase.get_secret_value()
+            if not demo and value == DEMO_PASSPHRASE:
+                raise ValueError("the demo passphrase cannot protect a real exchange's keys")
+            return value.encode()
+        if demo:
+            return DEMO_PASSPHRASE.encode()
+        raise ValueError(
+            "no key passphrase: set GOVEX_SIGNING__KEY_PASSPHRASE (a real exchange's keys are "
+            "encrypted at rest)"
+        )

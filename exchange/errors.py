@@ -1,0 +1,110 @@
+"""Errors of the exchange.
+
+Exception tree (each carries a stable ``code`` and an HTTP ``status``)::
+
+    ExchangeError
+    ├── NotInitialised        the data directory holds no exchange (run govex init)
+    ├── StoreLocked           another exchange process owns the data directory
+    ├── AuthError             401: missing, malformed, forged or expired credentials
+    ├── Forbidden             403: authenticated, but not allowed (role, grant, ownership)
+    ├── NotFound              404
+    ├── Conflict              409
+    ├── InvalidRequest        422: a well-formed request that breaks a rule
+    ├── PayloadTooLarge       413
+    └── AuditUnavailable      503: the audit writer failed; no data is served (fail closed)
+
+Only ``exchange/api/errors.py`` turns these into RFC 9457 problem+json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.errors import ErrorCode
+
+__all__ = [
+    "AuditUnavailable",
+    "AuthError",
+    "Conflict",
+    "ExchangeError",
+    "Forbidden",
+    "InvalidRequest",
+    "NotFound",
+    "NotInitialised",
+    "PayloadTooLarge",
+    "StoreLocked",
+]
+
+
+class ExchangeError(Exception):
+    """Root of the errors raised by ``exchange``."""
+
+    code: ErrorCode = ErrorCode.INVALID_REQUEST
+    status: int = 400
+    title: str = "Bad request"
+
+    def __init__(
+        self, message: str, *, code: ErrorCode | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.extra = extra or {}
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class NotInitialised(ExchangeError):
+    code = ErrorCode.STORE_NOT_INITIALISED
+    status = 503
+    title = "Exchange not initialised"
+
+
+class StoreLocked(ExchangeError):
+    code = ErrorCode.STORE_LOCKED
+    status = 503
+    title = "Data directory in use"
+
+
+class AuthError(ExchangeError):
+    code = ErrorCode.UNAUTHENTICATED
+    status = 401
+    title = "Unauthenticated"
+
+
+class Forbidden(ExchangeError):
+    code = ErrorCode.FORBIDDEN
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(ExchangeError):
+    code = ErrorCode.NOT_FOUND
+    status = 404
+    title = "Not found"
+
+
+class Conflict(ExchangeError):
+    code = ErrorCode.CONFLICT
+    status = 409
+    title = "Conflict"
+
+
+class InvalidRequest(ExchangeError):
+    code = ErrorCode.INVALID_REQUEST
+    status = 422
+    title = "Invalid request"
+
+
+class PayloadTooLarge(ExchangeError):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+    status = 413
+    title = "Payload too large"
+
+
+class AuditUnavailable(ExchangeError):
+    code = ErrorCode.AUDIT_UNAVAILABLE
+    status = 503
+    title = "Audit log unavailable"

@@ -1,0 +1,192 @@
+"""Query: a consumer reads shared records for a purpose and a case, within its grants.
+
+Order of work for one read (DESIGN step 5): authenticate (done by the API), decide
+access (sharing type, grant, purpose), fetch, mask, write the ``query`` audit entry
+durably — and only then answer. A refused read is audited too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import Field
+
+from schemas._base import StrictModel
+from schemas.errors import ErrorCode
+
+from .audit import AuditEvent, AuditLog
+from .catalog import Catalog, apply_mask
+from .errors import ExchangeError, InvalidRequest, NotFound
+from .store import Store
+
+__all__ = ["CASE_PATTERN", "Provenance", "Reader", "RecordPublic", "RecordsPublic"]
+
+CASE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"
+_CASE = re.compile(CASE_PATTERN)
+
+
+class Provenance(StrictModel):
+    """Where a record came from: the provider's batch seal and the record's leaf index."""
+
+    batch_id: str
+    leaf_index: int
+    seal: dict[str, Any]
+
+
+class RecordPublic(StrictModel):
+    resource: str
+    key: str
+    version: int
+    data: dict[str, Any]
+    masked_fields: list[str]
+    provenance: Provenance | None = None
+    audit_seq: int = Field(description="sequence number of the audit entry of this read")
+
+
+class RecordsPublic(StrictModel):
+    data: list[RecordPublic]
+    count: int
+
+
+class Reader:
+    def __init__(self, store: Store, catalog: Catalog, audit: AuditLog) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.audit = audit
+
+    @staticmethod
+    def check_purpose(purpose: str, case_no: str) -> None:
+        if not purpose.strip():
+            raise InvalidRequest(
+                "a purpose (事项 or reason) is required for every read",
+                code=ErrorCode.PURPOSE_REQUIRED,
+            )
+        if not _CASE.match(case_no):
+            raise InvalidRequest(
+                "a case number (办件编号) is required: letters, digits and ._:/-",
+                code=ErrorCode.PURPOSE_REQUIRED,
+            )
+
+    def read(
+        self, consumer: str, resource: str, key: str, *, purpose: str, case_no: str
+    ) -> RecordPublic:
+        self.check_purpose(purpose, case_no)
+        definition = self.catalog.resource(resource)
+        subject = key if definition.key_field in definition.subject_fields else None
+        event = AuditEvent(
+            actor=consumer,
+            action="query",
+            outcome="allowed",
+            target=resource,
+            subject=subject,
+            purpose=purpose,
+            case_no=case_no,
+        )
+        try:
+            decision = self.catalog.decide_access(consumer, resource, purpose)
+        except ExchangeError as exc:
+            event.outcome, event.code = "refused", exc.code.value
+            self.audit.append(event)
+            raise
+        row = (
+            self.store.cursor()
+            .execute(
+                "SELECT l.version, l.data, l.batch_id, l.leaf_index, b.seal FROM record_latest l "
+                "LEFT JOIN batches b ON b.batch_id = l.batch_id WHERE l.resource = ? AND l.key = ?",
+                [resource, key],
+            )
+            .fetchone()
+        )
+        if row is None:
+            event.outcome, event.code = "not_found", ErrorCode.NOT_FOUND.value
+            self.audit.append(event)
+            raise NotFound(f"no record {key!r} in {resource}")
+        version, data_json, batch_id, leaf_index, seal_json = row
+        data, masked = apply_mask(json.loads(data_json), decision)
+        if subject is None:
+            subjects = [
+                data_json and json.loads(data_json).get(f) for f in definition.subject_fields
+            ]
+            first = next((s for s in subjects if isinstance(s, str)), None)
+            event.subject = first
+        event.detail = (
+            {"grant": decision.grant_id, "masked": masked} if masked or decision.grant_id else None
+        )
+        seq, _ = self.audit.append(event)
+        return RecordPublic(
+            resource=resource,
+            key=key,
+            version=version,
+            data=data,
+            masked_fields=masked,
+            provenance=Provenance(
+                batch_id=batch_id, leaf_index=leaf_index, seal=json.loads(seal_json)
+            )
+            if seal_json
+            else None,
+            audit_seq=seq,
+        )
+
+    def by_subject(
+        self,
+        consumer: str,
+        resource: str,
+        subject: str,
+        *,
+        purpose: str,
+        case_no: str,
+        limit: int = 50,
+    ) -> RecordsPublic:
+        """Every current record of a resource about one person or company."""
+        self.check_purpose(purpose, case_no)
+        self.catalog.resource(resource)
+        event = AuditEvent(
+            actor=consumer,
+            action="query.subject",
+            outcome="allowed",
+            target=resource,
+            subject=subject,
+            purpose=purpose,
+            case_no=case_no,
+        )
+        try:
+            decision = self.catalog.decide_access(consumer, resource, purpose)
+        except ExchangeError as exc:
+            event.outcome, event.code = "refused", exc.code.value
+            self.audit.append(event)
+            raise
+        rows = (
+            self.store.cursor()
+            .execute(
+                "SELECT l.key, l.version, l.data, l.batch_id, l.leaf_index, b.seal "
+                "FROM record_subjects s JOIN record_latest l "
+                "ON l.resource = s.resource AND l.key = s.key "
+                "LEFT JOIN batches b ON b.batch_id = l.batch_id "
+                "WHERE s.resource = ? AND s.subject = ? ORDER BY l.key LIMIT ?",
+                [resource, subject.strip().upper(), limit],
+            )
+            .fetchall()
+        )
+        event.detail = {"count": len(rows), "grant": decision.grant_id}
+        seq, _ = self.audit.append(event)
+        out = []
+        for key, version, data_json, batch_id, leaf_index, seal_json in rows:
+            data, masked = apply_mask(json.loads(data_json), decision)
+            out.append(
+                RecordPublic(
+                    resource=resource,
+                    key=key,
+                    version=version,
+                    data=data,
+                    masked_fields=masked,
+                    provenance=Provenance(
+                        batch_id=batch_id, leaf_index=leaf_index, seal=json.loads(seal_json)
+                    )
+                    if seal_json
+                    else None,
+                    audit_seq=seq,
+                )
+            )
+        return RecordsPublic(data=out, count=len(out))

@@ -1,0 +1,101 @@
+"""The composition of one exchange: store, keys, registry, catalog, audit, ingest, query.
+
+``Exchange.open`` is what ``govex serve`` and every CLI command use; ``Exchange.init``
+creates a fresh data directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from schemas.catalog import Department
+
+from .audit import AuditLog
+from .auth import TokenService
+from .catalog import Catalog
+from .config import Settings
+from .errors import NotInitialised
+from .ingest import Ingestor
+from .keyring import ExchangeIdentity, Keyring
+from .query import Reader
+from .registry import Registry
+from .store import Store
+
+__all__ = ["Exchange"]
+
+
+class Exchange:
+    """One running exchange over one data directory."""
+
+    def __init__(self, settings: Settings, store: Store, keyring: Keyring) -> None:
+        self.settings = settings
+        self.store = store
+        self.keyring = keyring
+        self.identity = keyring.identity
+        self.registry = Registry(store, keyring)
+        self.catalog = Catalog(store, self.registry)
+        raw = keyring.key("log").private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        subject_key = hmac.new(raw, b"govex-subject-hash-v1", hashlib.sha256).digest()
+        self.audit = AuditLog(store, subject_key, settings.audit)
+        self.tokens = TokenService(self.registry, keyring, settings.api)
+        self.ingestor = Ingestor(
+            store, self.registry, self.catalog, self.audit, keyring.ca_certificate
+        )
+        self.reader = Reader(store, self.catalog, self.audit)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Exchange:
+        data = Path(settings.data)
+        identity_file = data / "exchange.json"
+        if not identity_file.exists():
+            raise NotInitialised(f"no exchange in {data}: run `govex init --data {data}` first")
+        store = Store(data)
+        try:
+            import json
+
+            demo = bool(json.loads(identity_file.read_text("utf-8")).get("demo"))
+            keyring = Keyring(data, settings.passphrase(demo=demo))
+        except BaseException:
+            store.close()
+            raise
+        return cls(settings, store, keyring)
+
+    @classmethod
+    def init(
+        cls,
+        settings: Settings,
+        identity: ExchangeIdentity,
+        departments: list[Department] | None = None,
+    ) -> Exchange:
+        data = Path(settings.data)
+        if (data / "exchange.json").exists():
+            from .errors import Conflict
+
+            raise Conflict(f"{data} already holds an exchange; choose an empty --data directory")
+        passphrase = settings.passphrase(demo=identity.demo)
+        data.mkdir(parents=True, exist_ok=True)
+        store = Store(data, create=True)
+        Keyring.create(data, passphrase, identity)
+        exchange = cls(settings, store, Keyring(data, passphrase))
+        for department in departments or []:
+            exchange.registry.register(department)
+        exchange.catalog.install()
+        return exchange
+
+    def close(self) -> None:
+        self.audit.close()
+        self.store.close()
+
+    def __enter__(self) -> Exchange:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

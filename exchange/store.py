@@ -1,0 +1,200 @@
+"""The exchange's one DuckDB file, its migrations, and the data-directory lock.
+
+One exchange process owns one data directory: ``open`` takes an exclusive
+``flock`` on ``govex.lock`` first, so a second process gets :class:`StoreLocked`
+with the owner's pid instead of a crash inside DuckDB (RELIABILITY F1).
+
+Each thread uses its own DuckDB cursor (``Store.cursor()``); writers that touch
+the same tables serialise on ``Store.write_lock``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .errors import NotInitialised, StoreLocked
+
+__all__ = ["DB_FILE", "LOCK_FILE", "MIGRATIONS", "Store"]
+
+DB_FILE = "govex.duckdb"
+LOCK_FILE = "govex.lock"
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "departments, catalog, records, grants, audit",
+        """
+CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE departments (
+  uscc VARCHAR PRIMARY KEY, code VARCHAR NOT NULL UNIQUE, name VARCHAR NOT NULL,
+  region VARCHAR NOT NULL, roles VARCHAR[] NOT NULL, created_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE department_keys (
+  kid VARCHAR PRIMARY KEY, uscc VARCHAR NOT NULL, purpose VARCHAR NOT NULL, alg VARCHAR NOT NULL,
+  public_pem VARCHAR NOT NULL, certificate_pem VARCHAR, not_before TIMESTAMPTZ,
+  not_after TIMESTAMPTZ, created_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE resources (
+  code VARCHAR PRIMARY KEY, owner_uscc VARCHAR NOT NULL, definition JSON NOT NULL);
+CREATE TABLE batches (
+  batch_id VARCHAR PRIMARY KEY, resource VARCHAR NOT NULL, issuer VARCHAR NOT NULL,
+  seal JSON NOT NULL, size INTEGER NOT NULL, leaves BLOB NOT NULL, source VARCHAR NOT NULL,
+  accepted INTEGER NOT NULL, duplicates INTEGER NOT NULL, quarantined INTEGER NOT NULL,
+  received_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE record_history (
+  resource VARCHAR NOT NULL, key VARCHAR NOT NULL, version BIGINT NOT NULL, data JSON NOT NULL,
+  batch_id VARCHAR NOT NULL, leaf_index INTEGER NOT NULL, publisher VARCHAR NOT NULL,
+  received_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (resource, key, version));
+CREATE TABLE record_latest (
+  resource VARCHAR NOT NULL, key VARCHAR NOT NULL, version BIGINT NOT NULL, data JSON NOT NULL,
+  batch_id VARCHAR NOT NULL, leaf_index INTEGER NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (resource, key));
+CREATE TABLE record_subjects (
+  resource VARCHAR NOT NULL, subject VARCHAR NOT NULL, key VARCHAR NOT NULL);
+CREATE INDEX record_subjects_idx ON record_subjects (subject);
+CREATE TABLE quarantine (
+  id VARCHAR PRIMARY KEY, received_at TIMESTAMPTZ NOT NULL, resource VARCHAR,
+  publisher VARCHAR, batch_id VARCHAR, record_index INTEGER, key VARCHAR,
+  reason_code VARCHAR NOT NULL, reason VARCHAR NOT NULL, payload VARCHAR NOT NULL,
+  source VARCHAR NOT NULL);
+CREATE TABLE grants (
+  id VARCHAR PRIMARY KEY, consumer VARCHAR NOT NULL, resource VARCHAR NOT NULL,
+  fields VARCHAR[] NOT NULL, purposes VARCHAR[] NOT NULL, reason VARCHAR NOT NULL,
+  status VARCHAR NOT NULL, requested_at TIMESTAMPTZ NOT NULL, answer_due DATE NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL, decided_at TIMESTAMPTZ, decided_by VARCHAR,
+  decision_reason VARCHAR);
+CREATE TABLE audit_entries (
+  seq BIGINT PRIMARY KEY, ts TIMESTAMPTZ NOT NULL, actor VARCHAR NOT NULL,
+  action VARCHAR NOT NULL, target VARCHAR, subject_hash VARCHAR, purpose VARCHAR,
+  case_no VARCHAR, outcome VARCHAR NOT NULL, code VARCHAR, request_hash VARCHAR,
+  detail VARCHAR, leaf_hash BLOB NOT NULL, ts_text VARCHAR NOT NULL);
+CREATE INDEX audit_subject_idx ON audit_entries (subject_hash);
+CREATE INDEX audit_case_idx ON audit_entries (case_no);
+CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx BIGINT NOT NULL, hash BLOB NOT NULL,
+  PRIMARY KEY (level, idx));
+CREATE TABLE checkpoints (size BIGINT PRIMARY KEY, root BLOB NOT NULL, note VARCHAR NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL);
+""",
+    ),
+]
+
+
+class Store:
+    """An open data directory: the lock, the DuckDB connection, per-thread cursors."""
+
+    def __init__(self, data_dir: Path, *, create: bool = False, read_only: bool = False) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / DB_FILE
+        if not create and not self.path.exists():
+            raise NotInitialised(
+                f"no exchange in {self.data_dir}: run `govex init --data {self.data_dir}` first"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = self._acquire_lock()
+        try:
+            self._conn = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            self._release_lock()
+            raise StoreLocked(f"cannot open {self.path}: {exc}") from exc
+        self._local = threading.local()
+        self.write_lock = threading.RLock()
+        if not read_only:
+            self.migrate()
+
+    # -- locking ------------------------------------------------
+    def _acquire_lock(self) -> int:
+        lock_path = self.data_dir / LOCK_FILE
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreLocked(
+                f"data directory {self.data_dir} is in use by another govex process "
+                f"(pid {owner}); stop it first, or use another --data directory"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return fd
+
+    def _release_lock(self) -> None:
+        with suppress(OSError):
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+
+    # -- connections ------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the database."""
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._conn.cursor()
+            self._local.cursor = cur
+        return cur
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One DuckDB transaction on this thread's cursor; rolled back on error."""
+        cur = self.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
+        return self.cursor().execute(sql, params)
+
+    def fetchone(self, sql: str, params: Any = None) -> tuple[Any, ...] | None:
+        return self.cursor().execute(sql, params).fetchone()
+
+    def fetchall(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        return self.cursor().execute(sql, params).fetchall()
+
+    # -- schema ------------------------------------------------
+    def migrate(self) -> int:
+        """Apply pending migrations in order; return the schema version."""
+        cur = self.cursor()
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "description VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        row = cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        current = int(row[0]) if row else 0
+        for version, description, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            with self.transaction() as tx:
+                tx.execute(sql)
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, description) VALUES (?, ?)",
+                    [version, description],
+                )
+            current = version
+        return current
+
+    def meta(self, key: str) -> str | None:
+        row = self.fetchone("SELECT value FROM meta WHERE key = ?", [key])
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def close(self) -> None:
+        with suppress(Exception):
+            self._conn.close()
+        self._release_lock()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,145 @@
+"""govex wire models and data: identifiers, the resource catalog, certificate types, matters.
+
+The names below are re-exported lazily: ``import schemas.errors`` (as ``signing``
+does) loads neither pydantic models nor JSON Schemas it does not use.
+
+* :mod:`schemas.identifiers`: ID number, USCC, region code, certificate id;
+* :mod:`schemas.catalog`: resources (政务信息资源目录) and departments;
+* :mod:`schemas.certificates`: certificate types and GB/T 36903 metadata;
+* :mod:`schemas.matters`: matters and their materials (一件事一次办);
+* :mod:`schemas.errors`: the error tree and stable codes.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._base import StrictModel
+    from .catalog import (
+        Department,
+        ResourceDefinition,
+        Role,
+        SharingType,
+        load_resources,
+    )
+    from .certificates import (
+        CertificateMetadata,
+        CertificateType,
+        HolderCodeType,
+        HolderKind,
+        certificate_type,
+        load_certificate_types,
+    )
+    from .errors import ErrorCode, IdentifierError, Problem, RecordInvalid, SchemaError
+    from .identifiers import (
+        CertificateId,
+        CertificateIdParts,
+        IdNumber,
+        RegionCode,
+        Uscc,
+        format_checkers,
+        make_certificate_id,
+        make_id_number,
+        make_uscc,
+        mask_id_number,
+        parse_certificate_id,
+        validate_id_number,
+        validate_region_code,
+        validate_uscc,
+    )
+    from .matters import Material, Matter, load_matters, matter
+
+_EXPORTS: dict[str, str] = {
+    "StrictModel": "_base",
+    **dict.fromkeys(
+        ["Department", "ResourceDefinition", "Role", "SharingType", "load_resources"],
+        "catalog",
+    ),
+    **dict.fromkeys(
+        [
+            "CertificateMetadata",
+            "CertificateType",
+            "HolderCodeType",
+            "HolderKind",
+            "certificate_type",
+            "load_certificate_types",
+        ],
+        "certificates",
+    ),
+    **dict.fromkeys(
+        ["ErrorCode", "IdentifierError", "Problem", "RecordInvalid", "SchemaError"], "errors"
+    ),
+    **dict.fromkeys(
+        [
+            "CertificateId",
+            "CertificateIdParts",
+            "IdNumber",
+            "RegionCode",
+            "Uscc",
+            "format_checkers",
+            "make_certificate_id",
+            "make_id_number",
+            "make_uscc",
+            "mask_id_number",
+            "parse_certificate_id",
+            "validate_id_number",
+            "validate_region_code",
+            "validate_uscc",
+        ],
+        "identifiers",
+    ),
+    **dict.fromkeys(["Material", "Matter", "load_matters", "matter"], "matters"),
+}
+
+__all__ = [
+    "CertificateId",
+    "CertificateIdParts",
+    "CertificateMetadata",
+    "CertificateType",
+    "Department",
+    "ErrorCode",
+    "HolderCodeType",
+    "HolderKind",
+    "IdNumber",
+    "IdentifierError",
+    "Material",
+    "Matter",
+    "Problem",
+    "RecordInvalid",
+    "RegionCode",
+    "ResourceDefinition",
+    "Role",
+    "SchemaError",
+    "SharingType",
+    "StrictModel",
+    "Uscc",
+    "certificate_type",
+    "format_checkers",
+    "load_certificate_types",
+    "load_matters",
+    "load_resources",
+    "make_certificate_id",
+    "make_id_number",
+    "make_uscc",
+    "mask_id_number",
+    "matter",
+    "parse_certificate_id",
+    "validate_id_number",
+    "validate_region_code",
+    "validate_uscc",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'schemas' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

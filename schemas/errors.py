@@ -1,0 +1,113 @@
+"""Stable error codes and the RFC 9457 problem document.
+
+Exception tree of this package::
+
+    SchemaError                 code: schema.*
+    ├── IdentifierError         a malformed identifier or a wrong check character
+    └── RecordInvalid           a record that does not match its resource schema
+
+Codes are stable snake_case strings, ``<package>.<reason>``; clients key on them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ErrorCode", "IdentifierError", "Problem", "RecordInvalid", "SchemaError"]
+
+
+class ErrorCode(StrEnum):
+    """Every stable error code govex returns (API ``code``, CLI message prefix)."""
+
+    # schema.*
+    INVALID_IDENTIFIER = "schema.invalid_identifier"
+    INVALID_RECORD = "schema.invalid_record"
+    INVALID_REQUEST = "schema.invalid_request"
+    MALFORMED_JSON = "schema.malformed_json"
+    UNKNOWN_RESOURCE = "schema.unknown_resource"
+    UNKNOWN_CERTIFICATE_TYPE = "schema.unknown_certificate_type"
+    UNKNOWN_MATTER = "schema.unknown_matter"
+    # signing.*
+    NON_CANONICAL_JSON = "signing.non_canonical_json"
+    INVALID_PROOF = "signing.invalid_proof"
+    INVALID_SEAL = "signing.invalid_seal"
+    INVALID_KEY = "signing.invalid_key"
+    UNTRUSTED_ISSUER = "signing.untrusted_issuer"
+    INVALID_MERKLE_PROOF = "signing.invalid_merkle_proof"
+    INVALID_CHECKPOINT = "signing.invalid_checkpoint"
+    # exchange.*
+    UNAUTHENTICATED = "exchange.unauthenticated"
+    INVALID_TOKEN = "exchange.invalid_token"
+    FORBIDDEN = "exchange.forbidden"
+    ROLE_FORBIDDEN = "exchange.role_forbidden"
+    NOT_OWNER = "exchange.not_owner"
+    GRANT_MISSING = "exchange.grant_missing"
+    NOT_SHARED = "exchange.not_shared"
+    PURPOSE_REQUIRED = "exchange.purpose_required"
+    NOT_FOUND = "exchange.not_found"
+    UNKNOWN_DEPARTMENT = "exchange.unknown_department"
+    CONFLICT = "exchange.conflict"
+    PAYLOAD_TOO_LARGE = "exchange.payload_too_large"
+    STORE_LOCKED = "exchange.store_locked"
+    STORE_NOT_INITIALISED = "exchange.store_not_initialised"
+    AUDIT_UNAVAILABLE = "exchange.audit_unavailable"
+    BUS_UNAVAILABLE = "exchange.bus_unavailable"
+    METHOD_NOT_ALLOWED = "exchange.method_not_allowed"
+    RATE_LIMITED = "exchange.rate_limited"
+    CERTIFICATE_REFUSED = "exchange.certificate_refused"
+    # connector.*
+    CONNECTOR_CONFIG = "connector.invalid_config"
+    SOURCE_UNREADABLE = "connector.source_unreadable"
+    PUBLISH_FAILED = "connector.publish_failed"
+
+
+class SchemaError(Exception):
+    """Root of the errors raised by ``schemas``."""
+
+    code: ErrorCode = ErrorCode.INVALID_REQUEST
+
+    def __init__(self, message: str, *, code: ErrorCode | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.code.value
+
+
+class IdentifierError(SchemaError, ValueError):
+    """A malformed identifier, or one whose check character does not match."""
+
+    code = ErrorCode.INVALID_IDENTIFIER
+
+
+class RecordInvalid(SchemaError):
+    """A record that does not match the JSON Schema of its resource."""
+
+    code = ErrorCode.INVALID_RECORD
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with govex's stable ``code`` extension member."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(default="about:blank", description="URI of the problem type")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    code: str = Field(description="stable snake_case error code, e.g. exchange.grant_missing")
+    errors: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def of(cls, code: ErrorCode, status: int, title: str, detail: str | None = None,
+           **extra: Any) -> Problem:
+        return cls(
+            type=f"https://govex.dev/problems/{code.value.replace('.', '/')}",
+            title=title, status=status, detail=detail, code=code.value, **extra,
+        )

@@ -1,0 +1,447 @@
+"""Chinese public identifiers and their check characters.
+
+Four identifiers travel through govex, each with a validator that returns the
+normalised value or raises :class:`~schemas.errors.IdentifierError` saying what is
+wrong and where, a ``make_*`` function that builds valid values (demo data, tests),
+and a pydantic ``Annotated`` type:
+
+* 公民身份号码, citizen ID number (GB 11643-1999): 6-digit region, 8-digit birth
+  date, 3-digit order code (odd for men, even for women), ISO 7064 MOD 11-2 check
+  character ``0-9`` or ``X``. :data:`IdNumber`.
+* 统一社会信用代码, unified social credit code (GB 32100-2015): registration
+  authority, organisation kind, 6-digit region, the 9-character organisation code
+  of GB 11714 (with its own MOD 11 check character), and a MOD 31 check character
+  over the alphabet ``0-9A-Z`` without ``I O S V Z``. :data:`Uscc`.
+* 行政区划代码, administrative region code (GB/T 2260): 6 digits whose first two
+  name one of the 34 province-level divisions. :data:`RegionCode`.
+* The e-certificate identifier after GB/T 36904 (see :func:`make_certificate_id`).
+  :data:`CertificateId`.
+
+:func:`format_checkers` exposes the validators as JSON Schema format checkers
+(``cn-id``, ``uscc``, ``region``, ``certificate-id``, ``date``) for fastjsonschema.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, NamedTuple
+
+from pydantic import AfterValidator, WithJsonSchema
+
+from .errors import IdentifierError
+
+__all__ = [
+    "CERTIFICATE_ID_PREFIX",
+    "PROVINCE_CODES",
+    "USCC_ALPHABET",
+    "CertificateId",
+    "CertificateIdParts",
+    "IdNumber",
+    "RegionCode",
+    "Uscc",
+    "format_checkers",
+    "id_check_char",
+    "make_certificate_id",
+    "make_id_number",
+    "make_uscc",
+    "mask_id_number",
+    "mod37_36_check_char",
+    "organization_code_check_char",
+    "parse_certificate_id",
+    "uscc_check_char",
+    "validate_certificate_id",
+    "validate_id_number",
+    "validate_region_code",
+    "validate_uscc",
+]
+
+# --------------------------------------------------------------------------- regions
+
+_PROVINCES = (
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
+    "50 51 52 53 54 61 62 63 64 65 71 81 82"
+)
+PROVINCE_CODES: frozenset[str] = frozenset(_PROVINCES.split())
+"""First two digits of the 34 province-level divisions (GB/T 2260)."""
+
+_CENTRAL_REGION = "100000"  # used in the USCC of central (national-level) bodies
+
+
+def validate_region_code(value: str) -> str:
+    """Return ``value`` if it is a 6-digit region code of a province-level division.
+
+    Only the province part is checked against GB/T 2260; the prefecture and county
+    parts change every year and are not.
+    """
+    if len(value) != 6 or not value.isascii() or not value.isdigit():
+        raise IdentifierError(f"region code {value!r}: must be 6 digits")
+    if value[:2] not in PROVINCE_CODES:
+        raise IdentifierError(
+            f"region code {value}: {value[:2]} is not a province-level division (GB/T 2260)"
+        )
+    return value
+
+
+# ------------------------------------------------------------------------ ID numbers
+
+_ID_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
+_ID_CHECK = "10X98765432"  # index: weighted sum mod 11
+_EARLIEST_BIRTH = date(1800, 1, 1)
+
+
+def id_check_char(first17: str) -> str:
+    """ISO 7064 MOD 11-2 check character of the first 17 digits of an ID number."""
+    if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
+        raise IdentifierError(f"ID number body {first17!r}: must be 17 digits")
+    total = sum(int(ch) * w for ch, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
+def validate_id_number(value: str, *, today: date | None = None) -> str:
+    """Return the normalised citizen ID number (lower-case ``x`` becomes ``X``) or raise.
+
+    Checked: 18 characters, 17 digits then a digit or ``X``; region prefix of 6 digits
+    not starting with 0; a real birth date between 1800-01-01 and ``today``; the
+    check character.
+    """
+    if len(value) != 18:
+        raise IdentifierError(f"ID number {value!r}: must be 18 characters, got {len(value)}")
+    number = value[:17] + value[17].upper()
+    for pos, ch in enumerate(number[:17], start=1):
+        if not ("0" <= ch <= "9"):
+            raise IdentifierError(f"ID number {value}: character {pos} ({ch!r}) is not a digit")
+    if number[17] not in "0123456789X":
+        raise IdentifierError(
+            f"ID number {value}: check character {number[17]!r} must be a digit or X"
+        )
+    if number[0] == "0":
+        raise IdentifierError(f"ID number {value}: region prefix {number[:6]} starts with 0")
+    try:
+        birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        raise IdentifierError(
+            f"ID number {value}: birth date {number[6:14]} (characters 7-14) is not a real date"
+        ) from None
+    if birth > (today or date.today()):
+        raise IdentifierError(f"ID number {value}: birth date {birth} is in the future")
+    if birth < _EARLIEST_BIRTH:
+        raise IdentifierError(f"ID number {value}: birth date {birth} is before 1800")
+    expected = id_check_char(number[:17])
+    if number[17] != expected:
+        raise IdentifierError(
+            f"ID number {value}: check character should be {expected}, not {number[17]}"
+        )
+    return number
+
+
+def make_id_number(region: str, birth: date, sequence: int, *, female: bool) -> str:
+    """Build a valid ID number.
+
+    ``sequence`` is the 3-digit order code (0-999) of GB 11643: odd for men, even for
+    women, so its parity must agree with ``female``. ``make_id_number("110105",
+    date(1949, 12, 31), 2, female=True)`` is the standard's example
+    ``11010519491231002X``.
+    """
+    validate_region_code(region)
+    if not 0 <= sequence <= 999:
+        raise IdentifierError(f"ID order code {sequence}: must be between 0 and 999")
+    if (sequence % 2 == 0) != female:
+        raise IdentifierError(
+            f"ID order code {sequence}: must be {'even' if female else 'odd'} for a "
+            f"{'woman' if female else 'man'}"
+        )
+    body = f"{region}{birth:%Y%m%d}{sequence:03d}"
+    return validate_id_number(body + id_check_char(body))
+
+
+def mask_id_number(value: str) -> str:
+    """Mask an ID number for display: keep the first 6 and last 4 characters.
+
+    ``"11010519491231002X"`` becomes ``"110105********002X"``; a value of 10
+    characters or fewer is masked entirely.
+    """
+    if len(value) <= 10:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+
+
+# ------------------------------------------------------------------------------ USCC
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+"""The 31 characters of a USCC (GB 32100): digits and letters without I, O, S, V, Z."""
+
+_USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
+_USCC_VALUE = {ch: i for i, ch in enumerate(USCC_ALPHABET)}
+_ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+
+# GB 32100 Annex A: registration authority -> organisation kinds it registers.
+_USCC_KINDS: dict[str, str] = {
+    "1": "1239",  # 机构编制: 机关, 事业单位, 群众团体, 其他
+    "2": "19",  # 外交
+    "3": "123459",  # 司法行政: 律师事务所, 公证处, 基层法律服务所, 司法鉴定, 仲裁委 …
+    "4": "19",  # 文化
+    "5": "1239",  # 民政: 社会团体, 民办非企业单位, 基金会, 其他
+    "6": "1239",  # 旅游
+    "7": "129",  # 宗教
+    "8": "19",  # 工会
+    "9": "123",  # 工商 / 市场监管: 企业, 个体工商户, 农民专业合作社
+    "A": "19",  # 中央军委改革和编制办公室
+    "N": "1239",  # 农业: 集体经济组织
+    "Y": "1",  # 其他
+}
+
+
+def uscc_check_char(first17: str) -> str:
+    """GB 32100 check character (weights 3^i mod 31) of the first 17 characters."""
+    if len(first17) != 17:
+        raise IdentifierError(f"USCC body {first17!r}: must be 17 characters")
+    total = 0
+    for pos, (ch, weight) in enumerate(zip(first17, _USCC_WEIGHTS, strict=True), start=1):
+        if ch not in _USCC_VALUE:
+            raise IdentifierError(
+                f"USCC body {first17}: character {pos} ({ch!r}) is not in {USCC_ALPHABET}"
+            )
+        total += _USCC_VALUE[ch] * weight
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def organization_code_check_char(first8: str) -> str:
+    """GB 11714 check character (``0-9`` or ``X``) of an 8-character organisation code."""
+    if len(first8) != 8 or not first8.isascii() or not first8.isalnum() or first8 != first8.upper():
+        raise IdentifierError(f"organization code body {first8!r}: must be 8 of 0-9A-Z")
+    total = sum(int(ch, 36) * w for ch, w in zip(first8, _ORG_WEIGHTS, strict=True))
+    check = 11 - total % 11
+    return {10: "X", 11: "0"}.get(check, str(check))
+
+
+def validate_uscc(value: str) -> str:
+    """Return the USCC if valid, else raise saying which part is wrong.
+
+    Checked: 18 characters of :data:`USCC_ALPHABET`; registration authority
+    (character 1) and organisation kind (character 2) among GB 32100 Annex A; region
+    (characters 3-8) a province-level region code or ``100000`` for central bodies;
+    organisation code (characters 9-17) with its GB 11714 check character; the
+    GB 32100 check character (character 18).
+    """
+    if len(value) != 18:
+        raise IdentifierError(f"USCC {value!r}: must be 18 characters, got {len(value)}")
+    for pos, ch in enumerate(value, start=1):
+        if ch not in _USCC_VALUE:
+            raise IdentifierError(
+                f"USCC {value}: character {pos} ({ch!r}) is not allowed (only {USCC_ALPHABET})"
+            )
+    authority, kind, region = value[0], value[1], value[2:8]
+    if authority not in _USCC_KINDS:
+        raise IdentifierError(
+            f"USCC {value}: registration authority {authority!r} (character 1) is unknown"
+        )
+    if kind not in _USCC_KINDS[authority]:
+        raise IdentifierError(
+            f"USCC {value}: organisation kind {kind!r} (character 2) is not registered by "
+            f"authority {authority!r}"
+        )
+    if region != _CENTRAL_REGION:
+        try:
+            validate_region_code(region)
+        except IdentifierError as exc:
+            raise IdentifierError(f"USCC {value}: characters 3-8: {exc.message}") from None
+    expected_org = organization_code_check_char(value[8:16])
+    if value[16] != expected_org:
+        raise IdentifierError(
+            f"USCC {value}: organization code {value[8:17]} (characters 9-17): check "
+            f"character should be {expected_org}, not {value[16]}"
+        )
+    expected = uscc_check_char(value[:17])
+    if value[17] != expected:
+        raise IdentifierError(
+            f"USCC {value}: check character should be {expected}, not {value[17]}"
+        )
+    return value
+
+
+def make_uscc(authority: str, kind: str, region: str, seq: int) -> str:
+    """Build a valid USCC whose organisation code body is ``seq`` on 8 digits.
+
+    Government organs are ``make_uscc("1", "1", region, n)``, companies
+    ``make_uscc("9", "1", region, n)``; ``region`` may be ``"100000"`` for central
+    bodies.
+    """
+    if not 0 <= seq <= 99_999_999:
+        raise IdentifierError(f"USCC sequence {seq}: must be between 0 and 99999999")
+    org_body = f"{seq:08d}"
+    body = f"{authority}{kind}{region}{org_body}{organization_code_check_char(org_body)}"
+    return validate_uscc(body + uscc_check_char(body))
+
+
+# -------------------------------------------------------------------- certificate id
+
+CERTIFICATE_ID_PREFIX = "1.2.156.3005.2"
+"""OID arc of e-certificate identifiers (GB/T 36904)."""
+
+_MOD36_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_TYPE_CODE = re.compile(r"[0-9]{4,12}")
+_SERIAL = re.compile(r"[0-9A-Z]{1,32}")
+_VERSION = re.compile(r"[0-9]{3}")
+
+
+class CertificateIdParts(NamedTuple):
+    """The parts of an e-certificate identifier."""
+
+    type_code: str
+    issuer: str
+    serial: str
+    version: int
+
+
+def mod37_36_check_char(chars: str) -> str:
+    """ISO/IEC 7064 MOD 37,36 (hybrid system) check character over ``0-9A-Z``.
+
+    It detects every single substitution. Adjacent transpositions are detected
+    except for 72 of the 45,360 (state, pair) combinations, about 1 in 630: the
+    hybrid systems trade that for a check character that is never a symbol (the pure
+    MOD 37,2 would need ``*``).
+    """
+    modulus = 36
+    product = modulus
+    for pos, ch in enumerate(chars, start=1):
+        value = _MOD36_ALPHABET.find(ch)
+        if value < 0:
+            raise IdentifierError(f"{chars!r}: character {pos} ({ch!r}) is not 0-9A-Z")
+        total = (product + value) % modulus or modulus
+        product = (total * 2) % (modulus + 1)
+    return _MOD36_ALPHABET[(1 - product) % modulus]
+
+
+def make_certificate_id(
+    type_code: str, issuer_uscc: str, serial: str | int, version: int = 1
+) -> str:
+    """Build an e-certificate identifier after GB/T 36904.
+
+    Layout: ``1.2.156.3005.2.<type code>.<issuer USCC>.<serial>.<version>.<check>``
+
+    * type code: the certificate type's numeric code, 4-12 digits (``type_code`` in
+      ``schemas/certificate_types/*.json``);
+    * issuer: the USCC of the issuing department;
+    * serial: 1-32 characters ``0-9A-Z`` chosen by the issuer (an int is written in
+      decimal);
+    * version: 3 digits, ``001`` to ``999``;
+    * check: ISO/IEC 7064 MOD 37,36 over every character before the last dot, with
+      the dots removed (prefix included), so that a changed character in any part is
+      caught (and nearly every swap of neighbours, see :func:`mod37_36_check_char`).
+    """
+    serial_text = str(serial) if isinstance(serial, int) else serial
+    body = f"{CERTIFICATE_ID_PREFIX}.{type_code}.{issuer_uscc}.{serial_text}.{version:03d}"
+    _check_parts(body, type_code, issuer_uscc, serial_text, f"{version:03d}")
+    return f"{body}.{mod37_36_check_char(body.replace('.', ''))}"
+
+
+def _check_parts(cid: str, type_code: str, issuer: str, serial: str, version: str) -> None:
+    if not _TYPE_CODE.fullmatch(type_code):
+        raise IdentifierError(f"certificate id {cid}: type code {type_code!r} must be 4-12 digits")
+    try:
+        validate_uscc(issuer)
+    except IdentifierError as exc:
+        raise IdentifierError(f"certificate id {cid}: issuer: {exc.message}") from None
+    if not _SERIAL.fullmatch(serial):
+        raise IdentifierError(f"certificate id {cid}: serial {serial!r} must be 1-32 of 0-9A-Z")
+    if not _VERSION.fullmatch(version) or version == "000":
+        raise IdentifierError(f"certificate id {cid}: version {version!r} must be 001-999")
+
+
+def parse_certificate_id(value: str) -> CertificateIdParts:
+    """Split a certificate identifier into its parts, checking each and the check character."""
+    parts = value.split(".")
+    prefix_len = CERTIFICATE_ID_PREFIX.count(".") + 1
+    if len(parts) != prefix_len + 5:
+        raise IdentifierError(
+            f"certificate id {value!r}: must be {CERTIFICATE_ID_PREFIX}.<type code>.<issuer "
+            f"USCC>.<serial>.<version>.<check>"
+        )
+    if ".".join(parts[:prefix_len]) != CERTIFICATE_ID_PREFIX:
+        raise IdentifierError(
+            f"certificate id {value}: must start with {CERTIFICATE_ID_PREFIX}, not "
+            f"{'.'.join(parts[:prefix_len])}"
+        )
+    type_code, issuer, serial, version, check = parts[prefix_len:]
+    _check_parts(value, type_code, issuer, serial, version)
+    expected = mod37_36_check_char(value.rsplit(".", 1)[0].replace(".", ""))
+    if check != expected:
+        raise IdentifierError(
+            f"certificate id {value}: check character should be {expected}, not {check}"
+        )
+    return CertificateIdParts(type_code, issuer, serial, int(version))
+
+
+def validate_certificate_id(value: str) -> str:
+    """Return ``value`` if it is a well-formed certificate identifier, else raise."""
+    parse_certificate_id(value)
+    return value
+
+
+# ------------------------------------------------------------------ pydantic, formats
+
+IdNumber = Annotated[
+    str,
+    AfterValidator(validate_id_number),
+    WithJsonSchema({"type": "string", "format": "cn-id", "pattern": "^[0-9]{17}[0-9Xx]$"}),
+]
+"""A citizen ID number, validated and normalised by :func:`validate_id_number`."""
+
+Uscc = Annotated[
+    str,
+    AfterValidator(validate_uscc),
+    WithJsonSchema({"type": "string", "format": "uscc", "pattern": f"^[{USCC_ALPHABET}]{{18}}$"}),
+]
+"""A unified social credit code, validated by :func:`validate_uscc`."""
+
+RegionCode = Annotated[
+    str,
+    AfterValidator(validate_region_code),
+    WithJsonSchema({"type": "string", "format": "region", "pattern": "^[1-8][0-9]{5}$"}),
+]
+"""An administrative region code, validated by :func:`validate_region_code`."""
+
+CertificateId = Annotated[
+    str,
+    AfterValidator(validate_certificate_id),
+    WithJsonSchema({"type": "string", "format": "certificate-id"}),
+]
+"""An e-certificate identifier, validated by :func:`parse_certificate_id`."""
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _valid_date(value: str) -> str:
+    if not _DATE.fullmatch(value):
+        raise IdentifierError(f"date {value!r}: must be YYYY-MM-DD")
+    date.fromisoformat(value)
+    return value
+
+
+def _checker(validate: Callable[[str], object]) -> Callable[[str], bool]:
+    def check(value: str) -> bool:
+        try:
+            validate(value)
+        except ValueError:  # IdentifierError is a ValueError
+            return False
+        return True
+
+    check.__doc__ = f"True if {validate.__name__} accepts the value."
+    return check
+
+
+def format_checkers() -> dict[str, Callable[[str], bool]]:
+    """JSON Schema format checkers, for ``fastjsonschema.compile(schema, formats=...)``.
+
+    ``cn-id``, ``uscc``, ``region``, ``certificate-id``, and a stricter ``date`` that
+    also refuses impossible dates such as 2023-02-30.
+    """
+    return {
+        "cn-id": _checker(validate_id_number),
+        "uscc": _checker(validate_uscc),
+        "region": _checker(validate_region_code),
+        "certificate-id": _checker(validate_certificate_id),
+        "date": _checker(_valid_date),
+    }

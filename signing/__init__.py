@@ -1,0 +1,1 @@
+"""govex signing package."""

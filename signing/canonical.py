@@ -1,0 +1,154 @@
+"""Canonical JSON (RFC 8785, JCS) and a strict JSON parser.
+
+``parse_strict`` refuses what JCS cannot sign faithfully: duplicate object keys,
+NaN/Infinity, and integers outside the IEEE-754 exact range (|n| ≥ 2^53).
+``canonicalize`` applies the same checks to Python values and returns the JCS bytes.
+
+Speed: ingest canonicalizes every record, so ``canonicalize`` has a fast path.
+For values made only of ``str``, safe ``int``, ``bool``, ``None``, ``dict`` and
+``list``/``tuple`` whose object keys contain no character above U+FFFF,
+``orjson.dumps(value, option=OPT_SORT_KEYS)`` produces exactly the JCS bytes:
+
+* orjson escapes only ``"``, ``\\`` and U+0000–U+001F, with ``\\b \\t \\n \\f \\r``
+  and lowercase ``\\u00xx`` otherwise — the ECMAScript ``JSON.stringify`` rules
+  that RFC 8785 §3.2.2.2 adopts — and writes everything else as raw UTF-8;
+* orjson sorts keys by UTF-8 bytes, i.e. by code point, which agrees with the
+  UTF-16 code-unit order of RFC 8785 §3.2.3 unless a key holds a character
+  outside the Basic Multilingual Plane;
+* integers print identically; floats do not (ES6 number formatting differs from
+  orjson's), so any float sends the value to the ``rfc8785`` reference path.
+
+Everything else (floats, non-BMP keys, subclasses, bad values) takes the
+reference path, which also produces the precise error messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+import orjson
+import rfc8785
+
+from .errors import CanonicalizationError
+
+__all__ = ["MAX_SAFE_INTEGER", "canonical_hash", "canonicalize", "parse_strict"]
+
+MAX_SAFE_INTEGER = 2**53 - 1
+_MIN_SAFE_INTEGER = -MAX_SAFE_INTEGER
+_FIRST_NON_BMP = "\U00010000"
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise CanonicalizationError(f"duplicate key {key!r} in JSON object")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise CanonicalizationError(f"{name} is not allowed in JSON that is signed")
+
+
+def parse_strict(data: bytes | str) -> Any:
+    """Parse JSON, refusing duplicate keys, NaN/Infinity and unsafe integers."""
+    try:
+        value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except CanonicalizationError:
+        raise
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CanonicalizationError(f"malformed JSON: {exc}") from exc
+    _check(value, "$")
+    return value
+
+
+def _check(value: Any, path: str) -> None:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise CanonicalizationError(
+                f"integer at {path} is outside ±(2^53-1); send large numbers as strings"
+            )
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CanonicalizationError(f"NaN or Infinity at {path} cannot be signed")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalizationError(f"object key at {path} is not a string")
+            _check(item, f"{path}.{key}")
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check(item, f"{path}[{i}]")
+        return
+    raise CanonicalizationError(f"value of type {type(value).__name__} at {path} is not JSON")
+
+
+def _fast_eligible(value: Any) -> bool:
+    """True when ``value`` is valid and orjson's sorted output is its JCS form.
+
+    Never raises: anything unusual returns False and is handled (and, if
+    invalid, reported with its path) by the reference path.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(_MIN_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            if not key.isascii() and max(key) >= _FIRST_NON_BMP:
+                return False
+            item_kind = type(item)
+            if item_kind is str or item_kind is bool or item is None:
+                continue
+            if not _fast_eligible(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:
+            item_kind = type(item)
+            if item_kind is str or item_kind is bool or item is None:
+                continue
+            if not _fast_eligible(item):
+                return False
+        return True
+    return False
+
+
+def _canonicalize_reference(value: Any) -> bytes:
+    _check(value, "$")
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as exc:
+        raise CanonicalizationError(f"cannot canonicalize: {exc}") from exc
+
+
+def canonicalize(value: Any) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 bytes of a JSON value.
+
+    Refuses duplicate-free-but-unsignable values with :class:`CanonicalizationError`:
+    NaN/Infinity, integers outside ±(2^53-1), non-string keys, non-JSON types and
+    strings that are not valid Unicode (lone surrogates).
+    """
+    if _fast_eligible(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass  # e.g. a lone surrogate: let the reference path report it
+    return _canonicalize_reference(value)
+
+
+def canonical_hash(value: Any) -> bytes:
+    """SHA-256 of the canonical form."""
+    return hashlib.sha256(canonicalize(value)).digest()

@@ -1,0 +1,65 @@
+"""Errors of the signing package.
+
+Exception tree::
+
+    SigningError                      code: signing.*
+    ├── CanonicalizationError         JSON that cannot be signed (duplicate keys, NaN, big ints)
+    ├── KeyError_                     a key that cannot be loaded or has the wrong type
+    ├── VerificationError             a proof, seal or signature that does not verify
+    │   ├── SealError                 a batch seal or a record's inclusion path is wrong
+    │   └── MerkleProofError          an inclusion or consistency proof is wrong
+    └── CheckpointError               a signed note / checkpoint that cannot be parsed or verified
+
+``verify`` functions return what they verified or raise; they never return a bool.
+"""
+
+from __future__ import annotations
+
+from schemas.errors import ErrorCode
+
+__all__ = [
+    "CanonicalizationError",
+    "CheckpointError",
+    "KeyLoadError",
+    "MerkleProofError",
+    "SealError",
+    "SigningError",
+    "VerificationError",
+]
+
+
+class SigningError(Exception):
+    """Root of the errors raised by ``signing``."""
+
+    code: ErrorCode = ErrorCode.INVALID_PROOF
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class CanonicalizationError(SigningError):
+    code = ErrorCode.NON_CANONICAL_JSON
+
+
+class KeyLoadError(SigningError):
+    code = ErrorCode.INVALID_KEY
+
+
+class VerificationError(SigningError):
+    code = ErrorCode.INVALID_PROOF
+
+
+class SealError(VerificationError):
+    code = ErrorCode.INVALID_SEAL
+
+
+class MerkleProofError(VerificationError):
+    code = ErrorCode.INVALID_MERKLE_PROOF
+
+
+class CheckpointError(SigningError):
+    code = ErrorCode.INVALID_CHECKPOINT

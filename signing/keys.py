@@ -1,0 +1,192 @@
+"""Seal keys: generation, encrypted storage, PEM/JWK exchange and stable key ids.
+
+Private keys live on disk only as encrypted PKCS#8 PEM (file mode ``0600``); a
+file that is not encrypted is refused, so a key never lies in clear at rest.
+Public keys travel as SubjectPublicKeyInfo PEM, as JWK (RFC 7517/8037) or as
+Multikey (:mod:`signing.multibase`). A key id (``kid``) names a public key
+stably: the algorithm and the first 16 bytes of SHA-256 over its DER
+SubjectPublicKeyInfo, in lower-case base32 (``ed25519-…``, ``es256-…``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from .algorithms import Algorithm, PrivateKey, PublicKey, algorithm_of
+from .errors import KeyLoadError
+
+__all__ = [
+    "generate_key",
+    "kid_of",
+    "load_jwk",
+    "load_private_key",
+    "load_public_pem",
+    "public_jwk",
+    "public_pem",
+    "save_private_key",
+]
+
+_ENCRYPTED_PEM = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
+_KID_BYTES = 16
+_COORDINATE_BYTES = 32
+_KID_PREFIX: dict[Algorithm, str] = {"Ed25519": "ed25519", "ES256": "es256"}
+
+
+def generate_key(alg: Algorithm = "Ed25519") -> PrivateKey:
+    """Generate a new seal key: Ed25519 (default) or ECDSA P-256 (``"ES256"``)."""
+    if alg == "Ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    raise KeyLoadError(f"unsupported algorithm {alg!r}; use 'Ed25519' or 'ES256'")
+
+
+def save_private_key(key: PrivateKey, path: str | os.PathLike[str], passphrase: bytes) -> None:
+    """Write ``key`` as encrypted PKCS#8 PEM, readable by the owner only (mode 0600).
+
+    The file is written to a temporary sibling and renamed into place, so a crash
+    never leaves a half-written key behind.
+    """
+    algorithm_of(key)
+    if not passphrase:
+        raise KeyLoadError("a passphrase is required to store a private key")
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_private_key(path: str | os.PathLike[str], passphrase: bytes) -> PrivateKey:
+    """Read an encrypted PKCS#8 PEM key; raise :class:`KeyLoadError` saying what is wrong."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise KeyLoadError(f"cannot read key file {os.fspath(path)!r}: {exc.strerror}") from exc
+    if _ENCRYPTED_PEM not in data:
+        if b"PRIVATE KEY-----" in data:
+            raise KeyLoadError("key file is not encrypted; store seal keys as encrypted PKCS#8 PEM")
+        raise KeyLoadError("file is not a PEM private key")
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase)
+    except ValueError as exc:
+        raise KeyLoadError(
+            "cannot decrypt the key file: wrong passphrase or corrupt key data"
+        ) from exc
+    except TypeError as exc:
+        raise KeyLoadError(f"cannot load the key file: {exc}") from exc
+    except UnsupportedAlgorithm as exc:
+        raise KeyLoadError(f"unsupported key type in key file: {exc}") from exc
+    if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        raise KeyLoadError(f"unsupported key type {type(key).__name__}; use Ed25519 or ECDSA P-256")
+    algorithm_of(key)
+    return key
+
+
+def public_pem(public_key: PublicKey) -> str:
+    """SubjectPublicKeyInfo PEM of a public key."""
+    algorithm_of(public_key)
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+
+
+def load_public_pem(text: str | bytes) -> PublicKey:
+    """Parse a SubjectPublicKeyInfo PEM; only Ed25519 and P-256 keys are accepted."""
+    data = text.encode("ascii", "replace") if isinstance(text, str) else text
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError as exc:
+        raise KeyLoadError("not a PEM public key (SubjectPublicKeyInfo)") from exc
+    except UnsupportedAlgorithm as exc:
+        raise KeyLoadError(f"unsupported public key type: {exc}") from exc
+    if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
+        raise KeyLoadError(f"unsupported key type {type(key).__name__}; use Ed25519 or ECDSA P-256")
+    algorithm_of(key)
+    return key
+
+
+def kid_of(public_key: PublicKey) -> str:
+    """Stable key id: ``<alg>-`` + base32 of the first 16 bytes of SHA-256(SPKI DER)."""
+    alg = algorithm_of(public_key)
+    spki = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    digest = hashlib.sha256(spki).digest()[:_KID_BYTES]
+    return f"{_KID_PREFIX[alg]}-{base64.b32encode(digest).decode('ascii').rstrip('=').lower()}"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_field(jwk: dict[str, Any], name: str, size: int) -> bytes:
+    value = jwk.get(name)
+    if not isinstance(value, str) or "=" in value:
+        raise KeyLoadError(f"JWK member {name!r} must be an unpadded base64url string")
+    try:
+        data = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise KeyLoadError(f"JWK member {name!r} is not base64url") from exc
+    if len(data) != size:
+        raise KeyLoadError(f"JWK member {name!r} must decode to {size} bytes, got {len(data)}")
+    return data
+
+
+def public_jwk(public_key: PublicKey, kid: str | None = None) -> dict[str, str]:
+    """Public JWK: OKP/Ed25519 (RFC 8037) or EC/P-256; ``kid`` defaults to :func:`kid_of`."""
+    key_id = kid if kid is not None else kid_of(public_key)
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw), "kid": key_id, "alg": "EdDSA"}
+    algorithm_of(public_key)
+    numbers = public_key.public_numbers()
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": _b64url(numbers.x.to_bytes(_COORDINATE_BYTES, "big")),
+        "y": _b64url(numbers.y.to_bytes(_COORDINATE_BYTES, "big")),
+        "kid": key_id,
+        "alg": "ES256",
+    }
+
+
+def load_jwk(jwk: dict[str, Any]) -> PublicKey:
+    """Parse a public JWK (OKP/Ed25519 or EC/P-256); refuse private members and bad points."""
+    if not isinstance(jwk, dict):
+        raise KeyLoadError("a JWK must be a JSON object")
+    if "d" in jwk:
+        raise KeyLoadError("JWK holds a private key ('d'); pass the public key only")
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    if kty == "OKP" and crv == "Ed25519":
+        return ed25519.Ed25519PublicKey.from_public_bytes(_b64url_field(jwk, "x", 32))
+    if kty == "EC" and crv == "P-256":
+        x = int.from_bytes(_b64url_field(jwk, "x", _COORDINATE_BYTES), "big")
+        y = int.from_bytes(_b64url_field(jwk, "y", _COORDINATE_BYTES), "big")
+        try:
+            return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+        except ValueError as exc:
+            raise KeyLoadError("JWK point is not on the P-256 curve") from exc
+    raise KeyLoadError(f"unsupported JWK kty={kty!r} crv={crv!r}; use OKP/Ed25519 or EC/P-256")

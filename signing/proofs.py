@@ -1,0 +1,242 @@
+"""W3C VC Data Integrity 1.0 proofs with the JCS cryptosuites.
+
+Two cryptosuites of ``DataIntegrityProof``, each per its specification's JCS
+algorithms:
+
+* ``eddsa-jcs-2022`` (Ed25519) — govex's default;
+* ``ecdsa-jcs-2019`` (ECDSA P-256 with SHA-256, signature as raw ``r‖s``).
+
+Both sign the same ``hashData``::
+
+    proofConfig = proof options (type, cryptosuite, created, verificationMethod,
+                  proofPurpose, …) + the document's "@context" when it has one
+    hashData    = SHA-256(JCS(proofConfig)) ‖ SHA-256(JCS(document without proof))
+    proofValue  = multibase base58btc of the signature
+
+Only a single proof object is supported (no proof sets or chains).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from .algorithms import PrivateKey, PublicKey, algorithm_of, sign, verify
+from .canonical import canonicalize
+from .errors import KeyLoadError, SigningError, VerificationError
+from .multibase import MultibaseError, decode_base58btc, decode_multikey, encode_base58btc
+
+__all__ = [
+    "CRYPTOSUITES",
+    "ECDSA_JCS_2019",
+    "EDDSA_JCS_2022",
+    "PROOF_TYPE",
+    "ProofError",
+    "VerifiedProof",
+    "add_proof",
+    "format_created",
+    "hash_data",
+    "resolve_did_key",
+    "verify_proof",
+]
+
+PROOF_TYPE: Final = "DataIntegrityProof"
+EDDSA_JCS_2022: Final = "eddsa-jcs-2022"
+ECDSA_JCS_2019: Final = "ecdsa-jcs-2019"
+CRYPTOSUITES: Final = (EDDSA_JCS_2022, ECDSA_JCS_2019)
+
+_SIGNATURE_BYTES = 64
+
+
+class ProofError(VerificationError):
+    """A Data Integrity proof that is missing, malformed or does not verify."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedProof:
+    """What :func:`verify_proof` checked: the document as signed and the proof over it."""
+
+    document_without_proof: dict[str, Any]
+    proof: dict[str, Any]
+    verification_method: str
+    cryptosuite: str
+    created: datetime | None
+
+
+def _suite_for(key: PrivateKey | PublicKey) -> str:
+    return EDDSA_JCS_2022 if algorithm_of(key) == "Ed25519" else ECDSA_JCS_2019
+
+
+def _key_fits(suite: str, key: PrivateKey | PublicKey) -> bool:
+    if suite == EDDSA_JCS_2022:
+        return isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey)
+    return isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and isinstance(
+        key.curve, ec.SECP256R1
+    )
+
+
+def format_created(moment: datetime) -> str:
+    """XML Schema dateTime in UTC with second precision: ``2024-05-01T08:00:00Z``."""
+    if moment.tzinfo is None:
+        raise SigningError("proof time must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hash_data(document: dict[str, Any], proof_config: dict[str, Any]) -> bytes:
+    """``SHA-256(JCS(proofConfig)) ‖ SHA-256(JCS(document))`` — the bytes that are signed."""
+    return (
+        hashlib.sha256(canonicalize(proof_config)).digest()
+        + hashlib.sha256(canonicalize(document)).digest()
+    )
+
+
+def add_proof(
+    document: dict[str, Any],
+    key: PrivateKey,
+    *,
+    verification_method: str,
+    created: datetime | None = None,
+    proof_purpose: str = "assertionMethod",
+    cryptosuite: str | None = None,
+) -> dict[str, Any]:
+    """Return a copy of ``document`` secured with a ``DataIntegrityProof`` under ``key``.
+
+    The cryptosuite follows the key (Ed25519 → ``eddsa-jcs-2022``, P-256 →
+    ``ecdsa-jcs-2019``) unless named; a suite that does not fit the key is refused.
+    """
+    if "proof" in document:
+        raise SigningError("document already has a proof; proof sets are not supported")
+    suite = cryptosuite if cryptosuite is not None else _suite_for(key)
+    if suite not in CRYPTOSUITES:
+        raise SigningError(f"unknown cryptosuite {suite!r}; use one of {', '.join(CRYPTOSUITES)}")
+    if not _key_fits(suite, key):
+        raise KeyLoadError(f"a {type(key).__name__} cannot sign with cryptosuite {suite}")
+    proof: dict[str, Any] = {
+        "type": PROOF_TYPE,
+        "cryptosuite": suite,
+        "created": format_created(created if created is not None else datetime.now(UTC)),
+        "verificationMethod": verification_method,
+        "proofPurpose": proof_purpose,
+    }
+    if "@context" in document:
+        proof["@context"] = document["@context"]
+    signature = sign(key, hash_data(document, proof))
+    return {**document, "proof": {**proof, "proofValue": encode_base58btc(signature)}}
+
+
+def resolve_did_key(verification_method: str) -> PublicKey:
+    """Resolve a ``did:key`` verification method (``did:key:z…#z…``) to its public key."""
+    did, _, fragment = verification_method.partition("#")
+    if not did.startswith("did:key:"):
+        raise ProofError(f"verification method {verification_method!r} is not a did:key")
+    multikey = did.removeprefix("did:key:")
+    if fragment and fragment != multikey:
+        raise ProofError("did:key fragment does not match the key it names")
+    try:
+        return decode_multikey(multikey)
+    except KeyLoadError as exc:
+        raise ProofError(f"did:key does not hold a usable key: {exc.message}") from exc
+
+
+def _string(proof: dict[str, Any], name: str) -> str:
+    value = proof.get(name)
+    if not isinstance(value, str) or not value:
+        raise ProofError(f"proof.{name} must be a non-empty string")
+    return value
+
+
+def _parse_created(proof: dict[str, Any]) -> datetime | None:
+    if "created" not in proof:
+        return None
+    text = _string(proof, "created")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ProofError(f"proof.created {text!r} is not an XML Schema dateTime") from exc
+    if moment.tzinfo is None:
+        raise ProofError(f"proof.created {text!r} has no time zone")
+    return moment
+
+
+def _unsecured(document: dict[str, Any], proof: dict[str, Any]) -> dict[str, Any]:
+    unsecured = {name: value for name, value in document.items() if name != "proof"}
+    if "@context" in proof:
+        context, document_context = proof["@context"], document.get("@context")
+        as_list = context if isinstance(context, list) else [context]
+        given = document_context if isinstance(document_context, list) else [document_context]
+        if given[: len(as_list)] != as_list:
+            raise ProofError("document @context does not start with the proof's @context")
+        unsecured["@context"] = context
+    return unsecured
+
+
+def verify_proof(
+    document: dict[str, Any],
+    public_key: PublicKey | None = None,
+    *,
+    resolve: Callable[[str], PublicKey] | None = None,
+    expected_purpose: str = "assertionMethod",
+) -> VerifiedProof:
+    """Verify the ``DataIntegrityProof`` on ``document`` or raise :class:`ProofError`.
+
+    The key is ``public_key`` when given, else ``resolve(verificationMethod)``
+    (e.g. :func:`resolve_did_key`, or a lookup of registered seal keys).
+    """
+    if not isinstance(document, dict):
+        raise ProofError("a secured document must be a JSON object")
+    proof = document.get("proof")
+    if proof is None:
+        raise ProofError("document has no proof")
+    if isinstance(proof, list):
+        raise ProofError("proof sets and chains are not supported; expected one proof object")
+    if not isinstance(proof, dict):
+        raise ProofError("proof must be a JSON object")
+    if proof.get("type") != PROOF_TYPE:
+        raise ProofError(f"unknown proof type {proof.get('type')!r}; expected {PROOF_TYPE}")
+    suite = proof.get("cryptosuite")
+    if suite not in CRYPTOSUITES:
+        raise ProofError(
+            f"unknown cryptosuite {suite!r}; expected one of {', '.join(CRYPTOSUITES)}"
+        )
+    purpose = _string(proof, "proofPurpose")
+    if purpose != expected_purpose:
+        raise ProofError(f"proof purpose is {purpose!r}, expected {expected_purpose!r}")
+    method = _string(proof, "verificationMethod")
+    created = _parse_created(proof)
+    try:
+        signature = decode_base58btc(_string(proof, "proofValue"))
+    except MultibaseError as exc:
+        raise ProofError(f"proofValue is not multibase base58btc: {exc.message}") from exc
+    if len(signature) != _SIGNATURE_BYTES:
+        raise ProofError(f"proofValue must decode to 64 bytes, got {len(signature)}")
+    if public_key is None:
+        if resolve is None:
+            raise ProofError("no key to verify with: pass public_key or resolve")
+        public_key = resolve(method)
+    if not _key_fits(suite, public_key):
+        raise ProofError(f"a {type(public_key).__name__} cannot verify cryptosuite {suite}")
+    options = {name: value for name, value in proof.items() if name != "proofValue"}
+    unsecured = _unsecured(document, proof)
+    try:
+        data = hash_data(unsecured, options)
+    except SigningError as exc:
+        raise ProofError(f"secured document cannot be canonicalized: {exc.message}") from exc
+    try:
+        verify(public_key, signature, data)
+    except VerificationError as exc:
+        raise ProofError(
+            "signature does not verify: the document or its proof was altered, "
+            "or it was signed with another key"
+        ) from exc
+    return VerifiedProof(
+        document_without_proof=unsecured,
+        proof=proof,
+        verification_method=method,
+        cryptosuite=suite,
+        created=created,
+    )

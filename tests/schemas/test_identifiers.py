@@ -1,0 +1,354 @@
+"""Citizen ID numbers, USCCs, region codes and certificate ids: check characters and messages."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from schemas.errors import ErrorCode, IdentifierError
+from schemas.identifiers import (
+    CERTIFICATE_ID_PREFIX,
+    PROVINCE_CODES,
+    USCC_ALPHABET,
+    CertificateId,
+    IdNumber,
+    RegionCode,
+    Uscc,
+    format_checkers,
+    id_check_char,
+    make_certificate_id,
+    make_id_number,
+    make_uscc,
+    mask_id_number,
+    mod37_36_check_char,
+    organization_code_check_char,
+    parse_certificate_id,
+    uscc_check_char,
+    validate_certificate_id,
+    validate_id_number,
+    validate_region_code,
+    validate_uscc,
+)
+
+VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
+ALNUM36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+ISSUER = make_uscc("1", "1", "411500", 1)
+
+regions = st.sampled_from(sorted(PROVINCE_CODES)).flatmap(
+    lambda p: st.integers(0, 9999).map(lambda n: f"{p}{n:04d}")
+)
+births = st.dates(min_value=date(1900, 1, 1), max_value=date(2024, 12, 31))
+
+
+@st.composite
+def id_numbers(draw: st.DrawFn) -> str:
+    female = draw(st.booleans())
+    sequence = draw(st.integers(0, 499)) * 2 + (0 if female else 1)
+    return make_id_number(draw(regions), draw(births), sequence, female=female)
+
+
+@st.composite
+def usccs(draw: st.DrawFn) -> str:
+    authority, kind = draw(st.sampled_from([("1", "1"), ("1", "2"), ("5", "1"), ("9", "1")]))
+    region = draw(st.one_of(regions, st.just("100000")))
+    return make_uscc(authority, kind, region, draw(st.integers(0, 99_999_999)))
+
+
+# ----------------------------------------------------------------------- vectors
+
+
+def _vector_entries() -> list[dict[str, Any]]:
+    data = json.loads((VECTORS / "ids" / "cn_ids.json").read_text("utf-8"))
+    entries: list[dict[str, Any]] = data["entries"]
+    return entries
+
+
+def test_published_id_and_uscc_vectors_give_their_expected_result() -> None:
+    validators = {"cn_ric": validate_id_number, "cn_uscc": validate_uscc}
+    unexpected = []
+    entries = _vector_entries()
+    for entry in entries:
+        try:
+            validators[entry["type"]](entry["value"])
+            valid = True
+        except IdentifierError:
+            valid = False
+        if valid != entry["valid"]:
+            unexpected.append(entry["value"])
+    print(f"ids vectors: {len(entries)} checked, unexpected {len(unexpected)}")
+    assert {e["type"] for e in entries} == {"cn_ric", "cn_uscc"}
+    assert any(not e["valid"] for e in entries)
+    assert unexpected == []
+
+
+def test_valid_uscc_vectors_carry_a_valid_gb_11714_organization_code() -> None:
+    for entry in _vector_entries():
+        if entry["type"] == "cn_uscc" and entry["valid"]:
+            value = entry["value"]
+            assert organization_code_check_char(value[8:16]) == value[16], value
+
+
+# -------------------------------------------------------------------- ID numbers
+
+
+def test_id_number_standard_example_is_rebuilt_by_make_id_number() -> None:
+    assert make_id_number("110105", date(1949, 12, 31), 2, female=True) == "11010519491231002X"
+    assert id_check_char("11010519491231002") == "X"
+
+
+def test_id_number_lower_case_x_is_normalised() -> None:
+    assert validate_id_number("44011320141005001x") == "44011320141005001X"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("110105194912310021", "ID number 110105194912310021: check character should be X, not 1"),
+        ("11010519491231002", "must be 18 characters, got 17"),
+        ("11010519491231002XX", "must be 18 characters, got 19"),
+        ("1101051949123100AX", "character 17 ('A') is not a digit"),
+        ("11010519491231002Y", "check character 'Y' must be a digit or X"),
+        ("01010519491231002X", "region prefix 010105 starts with 0"),
+        ("110105194902300025", "birth date 19490230 (characters 7-14) is not a real date"),
+        ("110105179912310025", "before 1800"),
+    ],
+)
+def test_invalid_id_numbers_say_what_is_wrong(value: str, message: str) -> None:
+    with pytest.raises(
+        IdentifierError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ) as info:
+        validate_id_number(value)
+    assert info.value.code is ErrorCode.INVALID_IDENTIFIER
+
+
+def test_id_number_born_in_the_future_is_refused() -> None:
+    value = make_id_number("110105", date(2020, 6, 1), 11, female=False)
+    assert validate_id_number(value, today=date(2020, 6, 1)) == value
+    with pytest.raises(IdentifierError, match="birth date 2020-06-01 is in the future"):
+        validate_id_number(value, today=date(2020, 5, 31))
+
+
+def test_make_id_number_refuses_an_order_code_of_the_wrong_sex() -> None:
+    with pytest.raises(IdentifierError, match="must be odd for a man"):
+        make_id_number("110105", date(1990, 1, 1), 2, female=False)
+    with pytest.raises(IdentifierError, match="must be even for a woman"):
+        make_id_number("110105", date(1990, 1, 1), 3, female=True)
+    with pytest.raises(IdentifierError, match="between 0 and 999"):
+        make_id_number("110105", date(1990, 1, 1), 1001, female=False)
+
+
+@given(id_numbers())
+def test_made_id_numbers_validate_and_encode_sex(value: str) -> None:
+    assert validate_id_number(value) == value
+    assert len(value) == 18
+
+
+@given(id_numbers(), st.integers(0, 17), st.sampled_from("0123456789X"))
+def test_any_single_character_change_of_an_id_number_is_caught(
+    value: str, pos: int, char: str
+) -> None:
+    if value[pos] == char:
+        char = "0" if char != "0" else "1"
+    mutated = value[:pos] + char + value[pos + 1 :]
+    with pytest.raises(IdentifierError):
+        validate_id_number(mutated)
+
+
+def test_mask_id_number_keeps_first_six_and_last_four() -> None:
+    assert mask_id_number("11010519491231002X") == "110105********002X"
+    assert mask_id_number("1234567890") == "**********"
+
+
+# -------------------------------------------------------------------------- USCC
+
+
+def test_make_uscc_builds_government_and_company_codes() -> None:
+    organ = make_uscc("1", "1", "411500", 1)
+    company = make_uscc("9", "1", "411502", 12345)
+    assert organ.startswith("11411500")
+    assert company.startswith("91411502")
+    assert validate_uscc(organ) == organ
+    assert validate_uscc(company) == company
+    assert validate_uscc(make_uscc("1", "1", "100000", 13127)).startswith("11100000")
+
+
+@given(usccs())
+def test_made_usccs_validate(value: str) -> None:
+    assert validate_uscc(value) == value
+    assert uscc_check_char(value[:17]) == value[17]
+
+
+@given(usccs(), st.integers(0, 17), st.sampled_from(USCC_ALPHABET))
+def test_any_single_character_change_of_a_uscc_is_caught(value: str, pos: int, char: str) -> None:
+    if value[pos] == char:
+        char = "0" if char != "0" else "1"
+    mutated = value[:pos] + char + value[pos + 1 :]
+    with pytest.raises(IdentifierError):
+        validate_uscc(mutated)
+
+
+def test_uscc_with_a_wrong_organization_code_check_character_is_refused() -> None:
+    valid = "91110000600037341L"
+    body = valid[:16] + "2"  # GB 11714 expects 1
+    forged = body + uscc_check_char(body)  # the GB 32100 check character is recomputed
+    with pytest.raises(IdentifierError, match=r"organization code 600037342 .* should be 1, not 2"):
+        validate_uscc(forged)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("91110000600037341", "must be 18 characters"),
+        ("9111000060003IOZSV", r"character 14 \('I'\) is not allowed"),
+        ("B1110000600037341L", r"registration authority 'B' \(character 1\) is unknown"),
+        ("94110000600037341L", r"organisation kind '4' \(character 2\) is not registered"),
+        ("91990000600037341L", "characters 3-8: region code 990000: 99 is not a province"),
+        ("91110000600037341N", "check character should be L, not N"),
+    ],
+)
+def test_invalid_usccs_say_what_is_wrong(value: str, message: str) -> None:
+    with pytest.raises(IdentifierError, match=message):
+        validate_uscc(value)
+
+
+# ------------------------------------------------------------------------ regions
+
+
+def test_region_codes_need_a_province_prefix() -> None:
+    assert len(PROVINCE_CODES) == 34
+    assert validate_region_code("411502") == "411502"
+    with pytest.raises(IdentifierError, match="must be 6 digits"):
+        validate_region_code("41150")
+    with pytest.raises(IdentifierError, match="99 is not a province-level division"):
+        validate_region_code("990000")
+
+
+# ------------------------------------------------------------------ certificate id
+
+
+def test_mod37_36_matches_the_iso_7064_example() -> None:
+    assert mod37_36_check_char("A12425GABC1234002") == "M"
+
+
+def test_certificate_id_round_trips_through_parse() -> None:
+    cid = make_certificate_id("100001", ISSUER, "A123", version=2)
+    assert cid.startswith(f"{CERTIFICATE_ID_PREFIX}.100001.{ISSUER}.A123.002.")
+    parts = parse_certificate_id(cid)
+    assert parts == ("100001", ISSUER, "A123", 2)
+    assert parts.issuer == ISSUER
+    assert parts.version == 2
+    assert cid[-1] == mod37_36_check_char(cid[:-2].replace(".", ""))
+
+
+@given(
+    st.from_regex(r"[0-9]{4,12}", fullmatch=True),
+    usccs(),
+    st.one_of(st.integers(0, 10**12), st.from_regex(r"[0-9A-Z]{1,32}", fullmatch=True)),
+    st.integers(1, 999),
+)
+def test_made_certificate_ids_parse_back(
+    type_code: str, issuer: str, serial: int | str, version: int
+) -> None:
+    cid = make_certificate_id(type_code, issuer, serial, version)
+    assert parse_certificate_id(cid) == (type_code, issuer, str(serial), version)
+
+
+@pytest.mark.parametrize(
+    ("mangle", "message"),
+    [
+        (lambda c: c.replace("1.2.156.3005.2", "1.2.156.3005.3"), "must start with 1.2.156.3005.2"),
+        (lambda c: c + ".1", "must be 1.2.156.3005.2.<type code>"),
+        (lambda c: c.replace(".100001.", ".10A1."), "type code '10A1' must be 4-12 digits"),
+        (lambda c: c.replace(".A123.", ".a123."), "serial 'a123' must be 1-32 of 0-9A-Z"),
+        (lambda c: c.replace(".001.", ".000."), "version '000' must be 001-999"),
+        (lambda c: c.replace(ISSUER, ISSUER[:-1] + "0"), "issuer: USCC"),
+        (lambda c: c[:-1] + ("0" if c[-1] != "0" else "1"), "check character should be"),
+    ],
+)
+def test_malformed_certificate_ids_are_refused_with_the_reason(mangle: Any, message: str) -> None:
+    cid = make_certificate_id("100001", ISSUER, "A123")
+    with pytest.raises(IdentifierError, match=message.replace(".", r"\.")):
+        parse_certificate_id(mangle(cid))
+
+
+def _sample_bodies(count: int) -> list[str]:
+    rng = random.Random(20240701)
+    return ["".join(rng.choice(ALNUM36) for _ in range(rng.randint(2, 40))) for _ in range(count)]
+
+
+def test_mod37_36_detects_every_single_substitution_over_a_sample() -> None:
+    checked = 0
+    for body in _sample_bodies(300):
+        check = mod37_36_check_char(body)
+        for pos, original in enumerate(body):
+            for char in ALNUM36:
+                if char != original:
+                    mutated = body[:pos] + char + body[pos + 1 :]
+                    assert mod37_36_check_char(mutated) != check, (body, pos, char)
+                    checked += 1
+    assert checked > 100_000
+
+
+def test_mod37_36_detects_adjacent_transpositions_but_about_one_in_630() -> None:
+    """The hybrid MOD 37,36 misses 72 of 45,360 (state, pair) cases: 1/630, not zero."""
+    total = missed = 0
+    for body in _sample_bodies(3000):
+        full = body + mod37_36_check_char(body)
+        for pos in range(len(full) - 1):
+            if full[pos] == full[pos + 1]:
+                continue
+            swapped = full[:pos] + full[pos + 1] + full[pos] + full[pos + 2 :]
+            total += 1
+            missed += mod37_36_check_char(swapped[:-1]) == swapped[-1]
+    assert total > 50_000
+    assert missed / total < 1 / 300
+
+
+# ------------------------------------------------------------ pydantic, formats
+
+
+class _Holder(BaseModel):
+    id_number: IdNumber
+    uscc: Uscc
+    region: RegionCode
+    certificate: CertificateId
+
+
+def test_annotated_types_validate_normalise_and_describe_their_format() -> None:
+    cid = make_certificate_id("100001", ISSUER, "7")
+    model = _Holder(id_number="44011320141005001x", uscc=ISSUER, region="411502", certificate=cid)
+    assert model.id_number == "44011320141005001X"
+    with pytest.raises(ValidationError, match="check character should be X, not 1"):
+        _Holder(id_number="110105194912310021", uscc=ISSUER, region="411502", certificate=cid)
+    props = _Holder.model_json_schema()["properties"]
+    assert [props[name]["format"] for name in ("id_number", "uscc", "region", "certificate")] == [
+        "cn-id",
+        "uscc",
+        "region",
+        "certificate-id",
+    ]
+
+
+def test_format_checkers_answer_true_or_false() -> None:
+    checkers = format_checkers()
+    assert set(checkers) >= {"cn-id", "uscc", "region", "certificate-id", "date"}
+    assert checkers["cn-id"]("11010519491231002X") is True
+    assert checkers["cn-id"]("110105194912310021") is False
+    assert checkers["uscc"]("91110000600037341L") is True
+    assert checkers["uscc"]("91110000600037341N") is False
+    assert checkers["region"]("411502") is True
+    assert checkers["region"]("991502") is False
+    assert checkers["certificate-id"](make_certificate_id("100001", ISSUER, "1")) is True
+    assert checkers["certificate-id"]("1.2.156") is False
+    assert checkers["date"]("2024-02-29") is True
+    assert checkers["date"]("2023-02-29") is False
+    assert checkers["date"]("20240229") is False
+    assert validate_certificate_id(make_certificate_id("1000", ISSUER, "X")).startswith("1.2.")

@@ -1,0 +1,190 @@
+"""RFC 8785 canonicalization: published vectors, refusals, and the orjson fast path."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from signing import canonical
+from signing.canonical import (
+    MAX_SAFE_INTEGER,
+    canonical_hash,
+    canonicalize,
+    parse_strict,
+)
+from signing.errors import CanonicalizationError
+
+VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
+RFC8785 = VECTORS / "rfc8785"
+CASES = sorted(p.stem for p in (RFC8785 / "input").glob("*.json"))
+
+
+def _expected(name: str) -> tuple[bytes, bytes]:
+    output = (RFC8785 / "output" / f"{name}.json").read_bytes()
+    outhex = bytes.fromhex((RFC8785 / "outhex" / f"{name}.txt").read_text())
+    return output, outhex
+
+
+def test_public_api_is_listed() -> None:
+    assert set(canonical.__all__) == {
+        "MAX_SAFE_INTEGER",
+        "canonical_hash",
+        "canonicalize",
+        "parse_strict",
+    }
+
+
+def test_rfc8785_vectors_are_present() -> None:
+    assert len(CASES) == 6
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_rfc8785_vector_canonicalizes_byte_exact(name: str) -> None:
+    output, outhex = _expected(name)
+    got = canonicalize(parse_strict((RFC8785 / "input" / f"{name}.json").read_bytes()))
+    assert got == output
+    assert got == outhex
+
+
+def test_rfc8785_vector_figure() -> None:
+    mismatches = 0
+    for name in CASES:
+        output, outhex = _expected(name)
+        got = canonicalize(parse_strict((RFC8785 / "input" / f"{name}.json").read_bytes()))
+        mismatches += got != output or got != outhex
+    print(
+        f"C2 rfc8785 vectors: {len(CASES) - mismatches}/{len(CASES)} match, mismatches {mismatches}"
+    )
+    assert mismatches == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "a": 2}',
+        '{"x": {"b": true, "b": false}}',
+        '[{"k": "v", "k": "v"}]',
+    ],
+)
+def test_duplicate_keys_are_refused(text: str) -> None:
+    with pytest.raises(CanonicalizationError, match="duplicate key"):
+        parse_strict(text)
+
+
+@pytest.mark.parametrize("text", ['{"a": NaN}', "[Infinity]", "-Infinity"])
+def test_nan_and_infinity_are_refused_when_parsing(text: str) -> None:
+    with pytest.raises(CanonicalizationError):
+        parse_strict(text)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_nan_and_infinity_are_refused_when_canonicalizing(value: float) -> None:
+    with pytest.raises(CanonicalizationError, match=r"\$\.a\[0\]"):
+        canonicalize({"a": [value]})
+
+
+@pytest.mark.parametrize("number", [2**53, -(2**53), 2**64, 10**30])
+def test_unsafe_integers_are_refused(number: int) -> None:
+    with pytest.raises(CanonicalizationError, match="2\\^53"):
+        parse_strict(f'{{"n": {number}}}')
+    with pytest.raises(CanonicalizationError, match=r"\$\.data\.n"):
+        canonicalize({"data": {"n": number}})
+
+
+def test_largest_safe_integers_are_accepted() -> None:
+    assert canonicalize([MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER]) == (
+        b"[9007199254740991,-9007199254740991]"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{1: "a"}, {"a": object()}, {"a": b"bytes"}, {"a": {1, 2}}],
+    ids=["int-key", "object", "bytes", "set"],
+)
+def test_non_json_values_are_refused(value: Any) -> None:
+    with pytest.raises(CanonicalizationError):
+        canonicalize(value)
+
+
+def test_lone_surrogate_is_refused() -> None:
+    with pytest.raises(CanonicalizationError):
+        canonicalize({"a": "\ud800"})
+
+
+def test_malformed_json_is_refused() -> None:
+    with pytest.raises(CanonicalizationError, match="malformed JSON"):
+        parse_strict('{"a": ')
+
+
+def test_escaping_of_control_characters_and_specials() -> None:
+    text = "".join(chr(i) for i in range(0x20)) + '"\\/\x7f\u2028é😀'
+    expected = (
+        b'"\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r'
+        b"\\u000e\\u000f\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018"
+        b'\\u0019\\u001a\\u001b\\u001c\\u001d\\u001e\\u001f\\"\\\\/\x7f'
+        + "\u2028é😀".encode()
+        + b'"'
+    )
+    assert canonicalize(text) == expected
+
+
+def test_keys_sort_by_utf16_code_units_not_code_points() -> None:
+    # U+1F600 is D83D DE00 in UTF-16, so it sorts before U+FB33 there,
+    # although its code point is larger.
+    value = {"\ufb33": 1, "\U0001f600": 2}
+    assert canonicalize(value) == '{"\U0001f600":2,"\ufb33":1}'.encode()
+    assert not canonical._fast_eligible(value)
+
+
+def test_canonical_hash_is_sha256_of_the_canonical_bytes() -> None:
+    assert canonical_hash({"b": 1, "a": "x"}) == hashlib.sha256(b'{"a":"x","b":1}').digest()
+
+
+# --- the fast path equals the reference implementation ------------------------
+
+_safe_ints = st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
+_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+_bmp_keys = st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=["Cs"]), max_size=8)
+
+_fast_values = st.recursive(
+    st.none() | st.booleans() | _safe_ints | _text,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_bmp_keys, inner, max_size=5),
+    max_leaves=30,
+)
+
+_any_keys = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
+_any_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | _safe_ints
+    | _text
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_any_keys, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500)
+@given(_fast_values)
+def test_fast_path_is_taken_and_equals_rfc8785(value: Any) -> None:
+    assert canonical._fast_eligible(value)
+    assert canonicalize(value) == rfc8785.dumps(value)
+
+
+@settings(max_examples=300)
+@given(_any_values)
+def test_canonicalize_equals_rfc8785_for_any_json_value(value: Any) -> None:
+    assert canonicalize(value) == rfc8785.dumps(value)
+
+
+@given(st.dictionaries(st.sampled_from(["name", "id", "addr"]), _text, min_size=1))
+def test_canonical_form_round_trips_through_the_strict_parser(value: dict[str, str]) -> None:
+    assert parse_strict(canonicalize(value)) == value
