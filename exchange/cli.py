@@ -215,11 +215,19 @@ def bench(
         bool, typer.Option("--full", help="full sizes; writes the README table")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON list of figures")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="run only these, e.g. "
+                                                   "--only p3 --only p4")] = None,
 ) -> None:
-    """Measure the performance targets (PERFORMANCE.md) next to their peers, same run."""
+    """Measure the performance targets (PERFORMANCE.md) next to their peers, same run.
+
+    Each figure is printed beside its peer or limit measured in the same run, with the
+    ratio and whether the target was met. --quick (the default) uses reduced sizes and
+    extrapolates where the table says so; --full uses the sizes of PERFORMANCE.md.
+    """
     from bench.runner import run
 
-    figures = run(quick=quick or not full, progress=None if as_json else console)
+    figures = run(quick=quick or not full, progress=None if as_json else err,
+                  only={o.lower() for o in only} if only else None)
     if as_json:
         print(json.dumps([f.to_json() for f in figures], ensure_ascii=False, indent=2))
         return

@@ -40,8 +40,11 @@ class SharingType(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"unconditional": "无条件共享", "conditional": "有条件共享",
-                "not_shared": "不予共享"}[self.value]
+        return {
+            "unconditional": "无条件共享",
+            "conditional": "有条件共享",
+            "not_shared": "不予共享",
+        }[self.value]
 
 
 class UpdateCycle(StrEnum):
@@ -138,7 +141,8 @@ def load_resources() -> dict[str, ResourceDefinition]:
         try:
             definition = ResourceDefinition.model_validate(json.loads(entry.read_text("utf-8")))
         except ValueError as exc:
-            raise SchemaError(f"resource file {entry.name} is invalid: {exc}",
-                              code=ErrorCode.INVALID_REQUEST) from exc
+            raise SchemaError(
+                f"resource file {entry.name} is invalid: {exc}", code=ErrorCode.INVALID_REQUEST
+            ) from exc
         out[definition.code] = definition
     return out

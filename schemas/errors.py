@@ -40,7 +40,7 @@ class ErrorCode(StrEnum):
     INVALID_CHECKPOINT = "signing.invalid_checkpoint"
     # exchange.*
     UNAUTHENTICATED = "exchange.unauthenticated"
-    INVALID_TOKEN = "exchange.invalid_token"
+    INVALID_TOKEN = "exchange.invalid_token"  # noqa: S105 - an error code, not a secret
     FORBIDDEN = "exchange.forbidden"
     ROLE_FORBIDDEN = "exchange.role_forbidden"
     NOT_OWNER = "exchange.not_owner"
@@ -105,9 +105,14 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
     @classmethod
-    def of(cls, code: ErrorCode, status: int, title: str, detail: str | None = None,
-           **extra: Any) -> Problem:
+    def of(
+        cls, code: ErrorCode, status: int, title: str, detail: str | None = None, **extra: Any
+    ) -> Problem:
         return cls(
             type=f"https://govex.dev/problems/{code.value.replace('.', '/')}",
-            title=title, status=status, detail=detail, code=code.value, **extra,
+            title=title,
+            status=status,
+            detail=detail,
+            code=code.value,
+            **extra,
         )

@@ -18,7 +18,9 @@
 #       Print the folder holding the jars.
 #
 # Environment:
-#   GOVEX_KAFKA_VERSION        Kafka version (default below)
+#   GOVEX_KAFKA_VERSION        Kafka version (default 4.4.0, the newest 4.x on Maven Central
+#                              when chosen; list them: mvn versions:display-dependency-updates
+#                              -f scripts/kafka/pom.xml)
 #   GOVEX_KAFKA_HOME           cache folder (default ~/.cache/govex/kafka-<version>)
 #   GOVEX_KAFKA_START_TIMEOUT  seconds `start` waits for readiness (default 90)
 #   JAVA, MVN, PYTHON          commands to use (default java, mvn, python3)

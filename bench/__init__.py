@@ -1,0 +1,1 @@
+"""Benchmarks run by ``govex bench``: each figure beside its limit or peer, same run."""

@@ -1,0 +1,5 @@
+"""``python -m exchange`` is the ``govex`` command."""
+
+from .cli import main
+
+main()

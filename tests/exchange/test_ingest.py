@@ -1,0 +1,103 @@
+"""Publishing: sealed batches, ownership, quarantine with reasons, idempotence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from exchange.demo import DemoDepartment
+from exchange.demo_data import City
+from exchange.service import Exchange
+
+Auth = Callable[[str], dict[str, str]]
+RESOURCE = "shichang.business_licence"
+
+
+def _licence(city: City, i: int, **changes: Any) -> dict[str, Any]:
+    row = dict(city.business_licences()[i % len(city.business_licences())])
+    row.update(changes)
+    return row
+
+
+def _publish(client: TestClient, auth: Auth, batch: Any, code: str = "shichang") -> Any:
+    return client.post("/v1/records", headers=auth(code), json=batch.model_dump())
+
+
+def test_good_rows_are_stored_bad_rows_quarantined_with_reasons(
+        exchange: Exchange, client: TestClient, auth: Auth, city: City) -> None:
+    dept = DemoDepartment.load(exchange, "shichang")
+    good = _licence(city, 0, name="信阳新名称有限公司")
+    bad_uscc = _licence(city, 1, uscc=good["uscc"][:-1] + ("A" if good["uscc"][-1] != "A"
+                                                            else "B"))
+    missing = {k: v for k, v in _licence(city, 2).items() if k != "address"}
+    unknown_code = _licence(city, 3, status="bankrupt")
+    extra = _licence(city, 4, surprise="not in the schema")
+    batch = dept.seal(RESOURCE, [good, bad_uscc, missing, unknown_code, extra], "uscc",
+                      version=5)
+    r = _publish(client, auth, batch)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 1
+    reasons = {q["index"]: q["reason"] for q in body["quarantined"]}
+    assert set(reasons) == {1, 2, 3, 4}
+    assert "check character" in reasons[1]
+    assert "address" in reasons[2]
+    assert "status" in reasons[3]
+    assert "surprise" in reasons[4]
+    stored = exchange.store.fetchall(
+        "SELECT record_index, reason FROM quarantine WHERE batch_id = ? ORDER BY record_index",
+        [body["batch_id"]])
+    assert [row[0] for row in stored] == [1, 2, 3, 4]
+    # the extra field was never stored anywhere but in the quarantine payload
+    assert exchange.store.fetchone(
+        "SELECT count(*) FROM record_history WHERE data LIKE '%surprise%'")[0] == 0
+    latest = exchange.store.fetchone(
+        "SELECT version FROM record_latest WHERE resource = ? AND key = ?",
+        [RESOURCE, good["uscc"]])
+    assert latest == (5,)
+
+
+def test_redelivery_is_idempotent_by_resource_key_version(
+        exchange: Exchange, client: TestClient, auth: Auth, city: City) -> None:
+    dept = DemoDepartment.load(exchange, "shichang")
+    rows = [_licence(city, i) for i in range(3)]
+    first = _publish(client, auth, dept.seal(RESOURCE, rows, "uscc", version=9)).json()
+    again = _publish(client, auth, dept.seal(RESOURCE, rows, "uscc", version=9)).json()
+    assert first["accepted"] == 3
+    assert again["accepted"] == 0
+    assert again["duplicates"] == 3
+    older = _publish(client, auth, dept.seal(RESOURCE, rows[:1], "uscc", version=7)).json()
+    assert older["accepted"] == 1  # kept in history, does not replace the latest
+    latest = exchange.store.fetchone(
+        "SELECT version FROM record_latest WHERE resource = ? AND key = ?",
+        [RESOURCE, rows[0]["uscc"]])
+    assert latest == (9,)
+
+
+def test_a_department_publishes_only_its_own_registers(
+        exchange: Exchange, client: TestClient, auth: Auth, city: City) -> None:
+    dept = DemoDepartment.load(exchange, "gongan")
+    r = _publish(client, auth, dept.seal(RESOURCE, [_licence(city, 0)], "uscc"), code="gongan")
+    assert r.status_code == 403
+    assert r.json()["code"] == "exchange.not_owner"
+
+
+def test_altered_records_or_foreign_seals_quarantine_the_batch(
+        exchange: Exchange, client: TestClient, auth: Auth, city: City) -> None:
+    dept = DemoDepartment.load(exchange, "shichang")
+    batch = dept.seal(RESOURCE, [_licence(city, 5), _licence(city, 6)], "uscc", version=11)
+    tampered = batch.model_dump()
+    tampered["records"][1]["data"]["name"] = "篡改后的名称"
+    r = client.post("/v1/records", headers=auth("shichang"), json=tampered)
+    assert r.status_code == 422
+    assert r.json()["code"] == "signing.invalid_seal"
+    assert "Merkle root" in r.json()["detail"]
+    other = DemoDepartment.load(exchange, "gongan")
+    foreign = other.seal(RESOURCE, [_licence(city, 5)], "uscc", version=12).model_dump()
+    r = client.post("/v1/records", headers=auth("shichang"), json=foreign)
+    assert r.status_code == 422
+    quarantined = exchange.store.fetchone(
+        "SELECT count(*) FROM quarantine WHERE reason_code = 'signing.invalid_seal'")[0]
+    assert quarantined >= 3  # both records of the altered batch, and the foreign one
