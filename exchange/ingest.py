@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +91,9 @@ class Ingestor:
         self.audit = audit
         self.root_ca = root_ca
         self.validator = RecordValidator()
+        # called with (resource, keys) after a batch is committed, before the publisher is
+        # answered (the query cache drops those keys)
+        self.listeners: list[Callable[[str, list[str]], None]] = []
 
     def ingest(self, batch: BatchIn, publisher: str, *, source: str = "http") -> IngestResult:
         definition = self.catalog.resource(batch.resource)
@@ -285,6 +289,10 @@ class Ingestor:
             ),
             work=work,
         )
+        if result["accepted"]:
+            keys = [r.key for _, r in checked.good]
+            for listener in self.listeners:
+                listener(batch.resource, keys)
         return IngestResult(
             batch_id=batch_id,
             resource=batch.resource,

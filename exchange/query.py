@@ -17,6 +17,7 @@ from schemas._base import StrictModel
 from schemas.errors import ErrorCode
 
 from .audit import AuditEvent, AuditLog
+from .cache import RecordCache
 from .catalog import Catalog, apply_mask
 from .errors import ExchangeError, InvalidRequest, NotFound
 from .store import Store
@@ -51,8 +52,11 @@ class RecordsPublic(StrictModel):
 
 
 class Reader:
-    def __init__(self, store: Store, catalog: Catalog, audit: AuditLog) -> None:
+    def __init__(
+        self, store: Store, catalog: Catalog, audit: AuditLog, cache: RecordCache | None = None
+    ) -> None:
         self.store = store
+        self.cache = cache or RecordCache(store)
         self.catalog = catalog
         self.audit = audit
 
@@ -90,41 +94,28 @@ class Reader:
             event.outcome, event.code = "refused", exc.code.value
             self.audit.append(event)
             raise
-        row = (
-            self.store.cursor()
-            .execute(
-                "SELECT l.version, l.data, l.batch_id, l.leaf_index, b.seal FROM record_latest l "
-                "LEFT JOIN batches b ON b.batch_id = l.batch_id WHERE l.resource = ? AND l.key = ?",
-                [resource, key],
-            )
-            .fetchone()
-        )
-        if row is None:
+        found = self.cache.get(resource, key)
+        if found is None:
             event.outcome, event.code = "not_found", ErrorCode.NOT_FOUND.value
             self.audit.append(event)
             raise NotFound(f"no record {key!r} in {resource}")
-        version, data_json, batch_id, leaf_index, seal_json = row
-        data, masked = apply_mask(json.loads(data_json), decision)
+        data, masked = apply_mask(found.data, decision)
         if subject is None:
-            subjects = [
-                data_json and json.loads(data_json).get(f) for f in definition.subject_fields
-            ]
-            first = next((s for s in subjects if isinstance(s, str)), None)
-            event.subject = first
-        event.detail = (
-            {"grant": decision.grant_id, "masked": masked} if masked or decision.grant_id else None
-        )
+            subjects = [found.data.get(f) for f in definition.subject_fields]
+            event.subject = next((s for s in subjects if isinstance(s, str)), None)
+        if masked or decision.grant_id:
+            event.detail = {"grant": decision.grant_id, "masked": masked}
         seq, _ = self.audit.append(event)
-        return RecordPublic(
+        return RecordPublic.model_construct(
             resource=resource,
             key=key,
-            version=version,
+            version=found.version,
             data=data,
             masked_fields=masked,
-            provenance=Provenance(
-                batch_id=batch_id, leaf_index=leaf_index, seal=json.loads(seal_json)
+            provenance=Provenance.model_construct(
+                batch_id=found.batch_id, leaf_index=found.leaf_index, seal=found.seal
             )
-            if seal_json
+            if found.seal is not None
             else None,
             audit_seq=seq,
         )

@@ -17,6 +17,8 @@ from schemas.catalog import Department
 from .audit import AuditLog
 from .auth import TokenService
 from .catalog import Catalog
+from .cases import CaseResolver
+from .certificates import CertificateService
 from .config import Settings
 from .errors import NotInitialised
 from .ingest import Ingestor
@@ -50,6 +52,9 @@ class Exchange:
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
         )
         self.reader = Reader(store, self.catalog, self.audit)
+        self.certificates = CertificateService(store, self.registry, keyring, self.audit, settings)
+        self.cases = CaseResolver(self)
+        self.ingestor.listeners.append(self.reader.cache.invalidate)
 
     @classmethod
     def open(cls, settings: Settings) -> Exchange:

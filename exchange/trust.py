@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -110,7 +111,13 @@ def uscc_from_urn(value: object) -> str:
     """The USCC in ``urn:uscc:<USCC>``, its check character verified."""
     if not isinstance(value, str) or not value.startswith(USCC_URN_PREFIX):
         raise TrustError(f"issuer id {value!r} is not urn:uscc:<unified social credit code>")
-    return validate_uscc(value.removeprefix(USCC_URN_PREFIX))
+    return _valid_uscc(value.removeprefix(USCC_URN_PREFIX))
+
+
+@lru_cache(maxsize=4096)
+def _valid_uscc(value: str) -> str:
+    """:func:`validate_uscc`, remembered: a verifier meets the same few issuers again and again."""
+    return validate_uscc(value)
 
 
 def parse_timestamp(value: object, name: str) -> datetime:

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
 from fastapi import FastAPI
 
 from ..service import Exchange
 from .errors import install_error_handlers
 from .limits import LimitsMiddleware
-from .routes import audit, catalog, departments, grants, public, quarantine, records
+from .routes import (
+    audit,
+    cases,
+    catalog,
+    certificates,
+    departments,
+    grants,
+    public,
+    quarantine,
+    records,
+)
 
 __all__ = ["create_app"]
 
@@ -21,11 +35,32 @@ Errors are RFC 9457 `application/problem+json` with a stable `code`.
 """
 
 
+# sync routes wait for their durable audit entry in a worker thread; more threads let more
+# requests share one group commit (the default pool has 40)
+WORKER_THREADS = 256
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+    yield
+
+
 def create_app(exchange: Exchange) -> FastAPI:
-    app = FastAPI(title="govex", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(title="govex", version="0.1.0", description=DESCRIPTION, lifespan=_lifespan)
     app.state.exchange = exchange
     install_error_handlers(app)
-    for module in (public, catalog, records, grants, departments, quarantine, audit):
+    for module in (
+        public,
+        catalog,
+        records,
+        grants,
+        departments,
+        quarantine,
+        audit,
+        certificates,
+        cases,
+    ):
         app.include_router(module.router)
     app.add_middleware(
         LimitsMiddleware,

@@ -40,6 +40,9 @@ PUBLIC_PATHS = frozenset(
         "/v1/token",
         "/v1/keys",
         "/.well-known/govex",
+        # Bitstring Status Lists must be fetchable by any verifier; a list is a signed
+        # bitstring of >= 131,072 random positions and reveals nothing by itself.
+        "/v1/status-lists/{n}",
     }
 )
 

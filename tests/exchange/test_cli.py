@@ -23,7 +23,8 @@ def test_demo_tells_the_story_as_json(tmp_path: Path) -> None:
     story = json.loads(result.stdout)
     statuses = [s["status"] for s in story["steps"]]
     outcomes = " ".join(s["outcome"] for s in story["steps"])
-    assert 403 in statuses and 200 in statuses
+    assert 403 in statuses
+    assert 200 in statuses
     assert "quarantined" in outcomes
     assert any(s["detail"].get("code") == "exchange.grant_missing" for s in story["steps"])
     assert any(s["detail"].get("code") == "exchange.not_shared" for s in story["steps"])

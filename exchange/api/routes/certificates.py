@@ -1,0 +1,140 @@
+"""E-certificates: issue, read, look up by holder, change status, status lists, verify."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from schemas._base import StrictModel
+
+from ...certificates import (
+    CertificatePublic,
+    CertificateRequest,
+    CertificatesPublic,
+    StatusChange,
+)
+from ...qr import QR_PREFIX, credential_from_qr_text
+from ...query import CASE_PATTERN
+from ..deps import Approver, CurrentDept, ExchangeDep, Publisher, Reader, protected_router
+
+__all__ = ["router"]
+
+protected = protected_router("/v1", ["certificates"])
+public = APIRouter(tags=["certificates"])
+
+
+class CheckPublic(StrictModel):
+    name: str
+    passed: bool
+    reason: str | None
+
+
+class VerdictPublic(StrictModel):
+    valid: bool
+    credential_id: str | None
+    issuer: str | None
+    type: str | None
+    checks: list[CheckPublic]
+
+
+@protected.post(
+    "/certificates",
+    summary="Issue a certificate of a type your department is competent for",
+    status_code=201,
+)
+def issue(
+    request: CertificateRequest, exchange: ExchangeDep, principal: Publisher
+) -> CertificatePublic:
+    return exchange.certificates.issue(principal.uscc, request)
+
+
+@protected.get(
+    "/certificates",
+    summary="An approver looks up a holder's certificates (purpose and case required, audited)",
+)
+def lookup(
+    exchange: ExchangeDep,
+    principal: Approver,
+    holder: Annotated[
+        str, Query(min_length=1, max_length=64, description="holder code: ID number or USCC")
+    ],
+    purpose: Annotated[str, Query(min_length=1, max_length=200, description="事项 or purpose")],
+    case_no: Annotated[str, Query(alias="case", pattern=CASE_PATTERN, description="办件编号")],
+    type: Annotated[
+        str | None, Query(max_length=64, description="certificate type code, e.g. resident_id_card")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CertificatesPublic:
+    return exchange.certificates.lookup(
+        principal, holder, type, purpose=purpose, case_no=case_no, limit=limit
+    )
+
+
+@protected.get(
+    "/certificates/{certificate_id}",
+    summary="One certificate: its issuer, or an approver with purpose and case (audited)",
+)
+def read(
+    certificate_id: str,
+    exchange: ExchangeDep,
+    principal: CurrentDept,
+    purpose: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    case_no: Annotated[str | None, Query(alias="case", pattern=CASE_PATTERN)] = None,
+) -> CertificatePublic:
+    return exchange.certificates.read(principal, certificate_id, purpose=purpose, case_no=case_no)
+
+
+@protected.post(
+    "/certificates/{certificate_id}/status",
+    summary="Revoke, suspend or resume a certificate you issued (reason required, audited)",
+)
+def change_status(
+    certificate_id: str, change: StatusChange, exchange: ExchangeDep, principal: Publisher
+) -> CertificatePublic:
+    return exchange.certificates.change_status(principal.uscc, certificate_id, change)
+
+
+@protected.post(
+    "/verify",
+    summary="Verify a credential: one result per check (proof, issuer chain, validity, "
+    "status, schema, identifier); audited",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/plain": {"schema": {"type": "string", "description": "GX1: QR text"}},
+            },
+        }
+    },
+)
+async def verify(request: Request, exchange: ExchangeDep, principal: Reader) -> VerdictPublic:
+    body = await request.body()
+    credential: Any = body
+    if body.lstrip().startswith(QR_PREFIX.encode()):
+        credential = credential_from_qr_text(body.decode("ascii", "replace"))
+    # parse_strict inside refuses duplicate keys, NaN and unsafe integers in the text
+    verdict = await run_in_threadpool(exchange.certificates.verify, principal.uscc, credential)
+    return VerdictPublic.model_validate(verdict.to_json())
+
+
+# Public on purpose: verifiers anywhere must fetch status lists without an account
+# (W3C Bitstring Status List). A list reveals nothing by itself: it is a bitstring of
+# at least 131,072 random positions, and only the holder of a credential knows which
+# position is theirs (herd privacy). It is signed, so it cannot be forged in transit.
+@public.get(
+    "/v1/status-lists/{n}",
+    summary="A signed Bitstring Status List credential (public; cache for its ttl)",
+)
+def status_list(n: int, exchange: ExchangeDep) -> JSONResponse:
+    credential = exchange.certificates.status_list_credential(n)
+    ttl = int(exchange.certificates.ttl.total_seconds())
+    return JSONResponse(credential, headers={"Cache-Control": f"public, max-age={ttl}"})
+
+
+router = APIRouter()
+router.include_router(protected)
+router.include_router(public)

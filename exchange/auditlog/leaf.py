@@ -1,0 +1,135 @@
+"""What one audit entry is, and the exact bytes its Merkle leaf hashes.
+
+The leaf data of an entry is the RFC 8785 (JCS) canonical JSON of the object with
+these twelve members and nothing else::
+
+    action actor case_no code detail outcome purpose request_hash seq subject_hash target ts
+
+``seq`` is an integer, ``detail`` a JSON object or ``null``, every other member a
+string or ``null``; ``ts`` is the RFC 3339 UTC time with microseconds, as stored in
+the ``ts_text`` column. The leaf hash is ``SHA-256(0x00 ‖ leaf data)`` (RFC 6962).
+So anyone can recompute a leaf from the stored columns or from an export: parse
+``detail``, canonicalize the object, hash it.
+
+The writer builds the same bytes without a generic canonicalizer: the members are
+few, fixed and sorted, their values are strings, integers or ``null`` (for which
+orjson's output is byte for byte JCS, see :mod:`signing.canonical`) and ``detail``
+is canonicalized once by :func:`signing.canonical.canonicalize`. Everything but
+``seq`` and ``ts`` is encoded by the caller (:func:`encode_parts`); the writer only
+splices the two in (:func:`assemble`). A test checks the result against
+``canonicalize`` for arbitrary values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from signing.canonical import canonicalize
+from signing.merkle import leaf_hash
+
+__all__ = ["ENTRY_FIELDS", "AuditEntry", "assemble", "encode_parts"]
+
+ENTRY_FIELDS = (
+    "seq",
+    "ts",
+    "actor",
+    "action",
+    "outcome",
+    "target",
+    "subject_hash",
+    "purpose",
+    "case_no",
+    "code",
+    "request_hash",
+    "detail",
+)
+
+_dumps = orjson.dumps
+
+
+@dataclass
+class AuditEntry:
+    """One committed entry: its sequence number (= leaf index), time and facts."""
+
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    outcome: str
+    target: str | None
+    subject_hash: str | None
+    purpose: str | None
+    case_no: str | None
+    code: str | None
+    request_hash: str | None
+    detail: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as the JSON object its leaf canonicalizes."""
+        return {name: getattr(self, name) for name in ENTRY_FIELDS}
+
+    def leaf_bytes(self) -> bytes:
+        """The leaf data: JCS of :meth:`to_json` (the reference path)."""
+        return canonicalize(self.to_json())
+
+    def leaf_hash(self) -> bytes:
+        """``SHA-256(0x00 ‖ leaf data)``."""
+        return leaf_hash(self.leaf_bytes())
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> AuditEntry:
+        """An entry from its JSON object (an export line, an API answer)."""
+        return cls(**{name: value[name] for name in ENTRY_FIELDS})
+
+
+def encode_parts(
+    *,
+    actor: str,
+    action: str,
+    outcome: str,
+    target: str | None,
+    subject_hash: str | None,
+    purpose: str | None,
+    case_no: str | None,
+    code: str | None,
+    request_hash: str | None,
+    detail: bytes | None,
+) -> tuple[bytes, bytes]:
+    """The leaf data around ``seq`` and ``ts``: ``(head, middle)``.
+
+    ``detail`` is the canonical JSON of the detail object (or ``None``). Raises
+    ``orjson.JSONEncodeError`` for text that is not valid Unicode.
+    """
+    head = b"".join(
+        (
+            b'{"action":',
+            _dumps(action),
+            b',"actor":',
+            _dumps(actor),
+            b',"case_no":',
+            _dumps(case_no),
+            b',"code":',
+            _dumps(code),
+            b',"detail":',
+            b"null" if detail is None else detail,
+            b',"outcome":',
+            _dumps(outcome),
+            b',"purpose":',
+            _dumps(purpose),
+            b',"request_hash":',
+            _dumps(request_hash),
+            b',"seq":',
+        )
+    )
+    middle = b"".join(
+        (b',"subject_hash":', _dumps(subject_hash), b',"target":', _dumps(target), b',"ts":"')
+    )
+    return head, middle
+
+
+def assemble(head: bytes, seq: int, middle: bytes, ts: bytes) -> bytes:
+    """The leaf data of an entry from :func:`encode_parts`, its ``seq`` and ASCII ``ts``."""
+    return b"%s%d%s%s" % (head, seq, middle, ts) + b'"}'

@@ -1,0 +1,270 @@
+"""The exchange side of Kafka: a consumer thread inside the exchange process.
+
+It subscribes to every ``govex.records.*`` topic and, for each message in partition
+order: verify the batch seal, ingest through :class:`~exchange.bus.intake.BatchIntake`
+(records and the audit entry in ONE DuckDB transaction), and only THEN commit the
+offset. So a crash anywhere loses nothing: before the DB commit the message comes
+again; after the DB commit but before the offset commit it comes again and is dropped
+as a duplicate (same batch id, same ``(resource, key, version)``).
+
+Poison messages are quarantined with their reason and intake goes on. A failure
+that is not the message's fault (the store, the audit writer) does not advance the
+offset: the consumer seeks back and retries with backoff; if the audit log is
+unavailable it stops (fail closed).
+
+Each exchange node consumes with its own consumer group, ``<group_id>.<node id>``
+(the node id is made once and kept in the data directory), so every node receives
+every partition and keeps a full replica — reads scale with nodes (DESIGN).
+
+``unsafe_pause_at`` exists for the fault-injection tests only (RELIABILITY E4): at
+the given point of the n-th message the process stops itself with SIGSTOP, so the
+test can kill it with SIGKILL at exactly that point.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AuditUnavailable, InvalidRequest
+from .intake import BatchIntake, Poison
+from .message import DEFAULT_TOPIC_PREFIX
+
+if TYPE_CHECKING:
+    from ..service import Exchange
+
+__all__ = ["ConsumerStats", "KafkaIngestConsumer", "PausePoint", "parse_pause_point"]
+
+_LOG = logging.getLogger(__name__)
+_NODE_META = "bus.node_id"
+
+
+class PausePoint(StrEnum):
+    """Where a fault-injection test may freeze the consumer (see the module doc)."""
+
+    BEFORE_INGEST = "before_ingest"  # message polled, nothing written
+    AFTER_INGEST = "after_ingest"  # DB transaction committed, offset not committed
+    AFTER_COMMIT = "after_commit"  # offset committed
+
+
+def parse_pause_point(text: str) -> tuple[PausePoint, int]:
+    """``before_ingest:3`` → (BEFORE_INGEST, 3): pause at the 3rd message."""
+    name, _, count = text.partition(":")
+    try:
+        return PausePoint(name), int(count or "1")
+    except ValueError:
+        points = ", ".join(p.value for p in PausePoint)
+        raise InvalidRequest(f"pause point {text!r} is not <{points}>:<n>") from None
+
+
+@dataclass
+class ConsumerStats:
+    """What the consumer did since it started."""
+
+    messages: int = 0
+    records_accepted: int = 0
+    duplicates: int = 0
+    records_quarantined: int = 0
+    poison_messages: int = 0
+    commits: int = 0
+    retries: int = 0
+    last_error: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class KafkaIngestConsumer:
+    """Consumes ``govex.records.*`` into one exchange; start() runs it in a thread."""
+
+    def __init__(
+        self,
+        intake: BatchIntake,
+        *,
+        bootstrap: str,
+        group_id: str,
+        topic_prefix: str = DEFAULT_TOPIC_PREFIX,
+        poll_timeout_ms: int = 500,
+        metadata_max_age_ms: int = 2000,
+        unsafe_pause_at: tuple[PausePoint, int] | None = None,
+    ) -> None:
+        self.intake = intake
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.topic_prefix = topic_prefix
+        self.poll_timeout_ms = poll_timeout_ms
+        self.metadata_max_age_ms = metadata_max_age_ms
+        self.unsafe_pause_at = unsafe_pause_at
+        self.stats = ConsumerStats()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failed: BaseException | None = None
+
+    @classmethod
+    def for_exchange(
+        cls,
+        exchange: Exchange,
+        bootstrap: str,
+        *,
+        unsafe_pause_at: tuple[PausePoint, int] | None = None,
+    ) -> KafkaIngestConsumer:
+        """The consumer of ``exchange``: its intake, its node's own consumer group."""
+        node = exchange.store.meta(_NODE_META)
+        if node is None:
+            node = "node-" + secrets.token_hex(6)
+            exchange.store.set_meta(_NODE_META, node)
+        settings = exchange.settings.kafka
+        return cls(
+            BatchIntake.of(exchange),
+            bootstrap=bootstrap,
+            group_id=f"{settings.group_id}.{node}",
+            topic_prefix=settings.topic_prefix,
+            unsafe_pause_at=unsafe_pause_at,
+        )
+
+    # -- life cycle ------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def healthy(self) -> bool:
+        return self._failed is None
+
+    def start(self) -> KafkaIngestConsumer:
+        if self.running:
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="govex-kafka-ingest", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Ask the thread to finish its current message and leave the group."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+
+    # -- the thread ------------------------------------------------
+    def _run(self) -> None:
+        consumer = self._connect()
+        if consumer is None:
+            return
+        try:
+            consumer.subscribe(pattern=f"^{re.escape(self.topic_prefix)}.*")
+            while not self._stop.is_set():
+                self._poll_once(consumer)
+        except AuditUnavailable as exc:
+            self._failed = exc
+            self.stats.last_error = f"stopped: {exc}"
+            _LOG.error("kafka ingest stopped, the audit log is unavailable: %s", exc)
+        finally:
+            try:
+                consumer.close(autocommit=False)
+            except Exception as exc:  # closing must not mask why we stopped
+                _LOG.warning("closing the kafka consumer failed: %s", exc)
+
+    def _connect(self) -> Any:
+        from kafka import KafkaConsumer
+        from kafka.errors import KafkaError
+
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                return KafkaConsumer(
+                    bootstrap_servers=self.bootstrap.split(","),
+                    group_id=self.group_id,
+                    client_id=f"govex-exchange-{self.group_id}",
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                    max_poll_records=64,
+                    metadata_max_age_ms=self.metadata_max_age_ms,
+                    max_partition_fetch_bytes=max(
+                        1024 * 1024, self.intake.max_message_bytes + 4096
+                    ),
+                    fetch_max_bytes=max(50 * 1024 * 1024, self.intake.max_message_bytes * 2),
+                    session_timeout_ms=10_000,
+                    heartbeat_interval_ms=3_000,
+                    request_timeout_ms=30_000,
+                )
+            except KafkaError as exc:
+                self._note(f"kafka {self.bootstrap} unreachable: {exc}")
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+        return None
+
+    def _poll_once(self, consumer: Any) -> None:
+        from kafka.errors import KafkaError
+
+        try:
+            polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
+        except KafkaError as exc:
+            self._note(f"poll failed: {exc}")
+            self._stop.wait(1.0)
+            return
+        for tp, messages in polled.items():
+            done = None
+            for message in messages:
+                if self._stop.is_set():
+                    break
+                if not self._take(consumer, tp, message):
+                    break
+                done = message.offset
+            if done is not None:
+                self._commit(consumer, tp, done + 1)
+
+    def _take(self, consumer: Any, tp: Any, message: Any) -> bool:
+        """Ingest one message; False when it must be retried (the consumer was rewound)."""
+        self.stats.messages += 1
+        self._maybe_pause(PausePoint.BEFORE_INGEST)
+        origin = {"topic": tp.topic, "partition": tp.partition, "offset": message.offset}
+        try:
+            outcome = self.intake.take(message.value or b"", source="kafka", origin=origin)
+        except AuditUnavailable:
+            raise
+        except Exception as exc:  # not the message's fault: retry it later
+            self.stats.retries += 1
+            self._note(f"ingest of {tp.topic}[{tp.partition}]@{message.offset} failed: {exc}")
+            consumer.seek(tp, message.offset)
+            self._stop.wait(1.0)
+            return False
+        if isinstance(outcome, Poison):
+            self.stats.poison_messages += 1
+        else:
+            self.stats.records_accepted += outcome.accepted
+            self.stats.duplicates += outcome.duplicates
+            self.stats.records_quarantined += len(outcome.quarantined)
+        self._maybe_pause(PausePoint.AFTER_INGEST)
+        return True
+
+    def _commit(self, consumer: Any, tp: Any, offset: int) -> None:
+        from kafka.errors import KafkaError
+        from kafka.structs import OffsetAndMetadata
+
+        try:
+            consumer.commit({tp: OffsetAndMetadata(offset, "", -1)})
+        except KafkaError as exc:  # redelivered later and dropped as duplicates
+            self._note(f"offset commit for {tp.topic}[{tp.partition}] failed: {exc}")
+            return
+        self.stats.commits += 1
+        self._maybe_pause(PausePoint.AFTER_COMMIT)
+
+    def _maybe_pause(self, point: PausePoint) -> None:
+        if self.unsafe_pause_at is None:
+            return
+        wanted, nth = self.unsafe_pause_at
+        count = self.stats.commits if point is PausePoint.AFTER_COMMIT else self.stats.messages
+        if point is wanted and count == nth:
+            _LOG.warning("unsafe pause point %s:%d reached; stopping this process", point, nth)
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+    def _note(self, text: str) -> None:
+        _LOG.warning("%s", text)
+        self.stats.last_error = text
+        self.stats.errors = [*self.stats.errors[-19:], f"{time.strftime('%H:%M:%S')} {text}"]

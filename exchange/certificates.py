@@ -1,0 +1,903 @@
+"""The e-certificate service: issue, store, look up, change status, publish status lists.
+
+Issuing: a department issues only the certificate types it is competent for (the
+type's competent department is the department itself). The subject is validated
+against the type's JSON Schema; the credential (see :mod:`exchange.verifier` for
+its shape) gets a GB/T 36904 identifier with a serial unique per type and issuer,
+two status entries (revocation and suspension) at one random index of a pair of
+status lists of 131,072 entries, and an ``eddsa-jcs-2022`` proof by the
+department's current seal key. Bulk issuance signs in chunks and writes each
+chunk in one transaction with one audit entry naming its serial range.
+
+Seal keys: the exchange signs as the departments' hosted seal service (电子印章
+服务): a department deposits its seal key, encrypted, in ``DATA/seal-keys/<kid>.pem``
+(see :meth:`HostedSeals.deposit`); the key must be the department's current
+registered seal key, certified by the root, and not revoked. A demo exchange also
+finds the demo departments' keys in ``DATA/demo-keys``.
+
+Status: revoke, suspend and resume flip bits of the live status lists; the
+online verifier reads those lists directly, so a change takes effect at once.
+``GET /v1/status-lists/{n}`` serves each list as a credential signed by the
+exchange's own ``seal`` key (certified by the root as the status signer), with a
+TTL hint and a ``validUntil`` one day ahead: an offline verifier uses a snapshot
+until then and refuses afterwards (fail closed).
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+from cryptography import x509
+from pydantic import StringConstraints
+
+from schemas._base import StrictModel
+from schemas.certificates import CertificateType, certificate_type
+from schemas.errors import ErrorCode, SchemaError
+from schemas.identifiers import parse_certificate_id
+from signing.algorithms import PrivateKey
+from signing.ca import certificate_from_pem, certificate_to_pem, issue_seal_certificate
+from signing.errors import SigningError
+from signing.keys import kid_of, load_private_key, save_private_key
+from signing.multibase import encode_base64url
+from signing.proofs import add_proof, format_created
+from signing.status_list import MIN_LENGTH, StatusList, status_entry, status_list_credential
+
+from .audit import AuditEvent, AuditLog
+from .auth import Principal
+from .config import Settings
+from .errors import Conflict, ExchangeError, Forbidden, InvalidRequest, NotFound
+from .keyring import Keyring, seal_validity
+from .registry import Registry
+from .store import Store
+from .trust import (
+    KeyRevocation,
+    SealEntry,
+    StatusSnapshot,
+    TrustBundle,
+    TrustError,
+    key_urn,
+    uscc_urn,
+)
+from .verifier import (
+    CHINA_TIME,
+    CONTEXTS,
+    Verdict,
+    Verifier,
+    certificate_id_of,
+    certificate_urn,
+    credential_type_name,
+    local_date,
+    schema_url,
+)
+
+__all__ = [
+    "STATUS_LIST_VALIDITY",
+    "BulkItem",
+    "BulkResult",
+    "CertificatePublic",
+    "CertificateRequest",
+    "CertificateService",
+    "CertificateStatus",
+    "CertificatesPublic",
+    "HostedSeals",
+    "StatusAction",
+    "StatusChange",
+]
+
+STATUS_LIST_VALIDITY = timedelta(days=1)
+"""How long a signed status list snapshot may be used offline."""
+
+_GROUP_CAPACITY = MIN_LENGTH * 3 // 4
+"""Indexes handed out per pair of lists before a new pair opens (random picks stay cheap)."""
+
+_COLUMNS = (
+    "id, type, type_code, issuer, serial, holder_code, holder_name, status, status_reason, "
+    "status_changed_at, revocation_list, suspension_list, status_index, valid_from, "
+    "valid_until, document, issued_at"
+)
+_ARROW_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("type", pa.string()),
+        ("type_code", pa.string()),
+        ("issuer", pa.string()),
+        ("serial", pa.int64()),
+        ("holder_code", pa.string()),
+        ("holder_name", pa.string()),
+        ("status", pa.string()),
+        ("status_reason", pa.string()),
+        ("status_changed_at", pa.timestamp("us", tz="UTC")),
+        ("revocation_list", pa.int32()),
+        ("suspension_list", pa.int32()),
+        ("status_index", pa.int32()),
+        ("valid_from", pa.timestamp("us", tz="UTC")),
+        ("valid_until", pa.timestamp("us", tz="UTC")),
+        ("document", pa.string()),
+        ("issued_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+class CertificateStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+
+
+class StatusAction(StrEnum):
+    REVOKE = "revoke"
+    SUSPEND = "suspend"
+    RESUME = "resume"
+
+
+class CertificateRequest(StrictModel):
+    """What a department sends to issue one certificate."""
+
+    type: str
+    subject: dict[str, Any]
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+class StatusChange(StrictModel):
+    """Revoke, suspend or resume a certificate, with the reason (audited)."""
+
+    action: StatusAction
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class CertificatePublic(StrictModel):
+    """A stored certificate: its current status and the signed credential."""
+
+    id: str
+    type: str
+    issuer: str
+    holder_name: str
+    holder_code: str
+    status: CertificateStatus
+    status_reason: str | None = None
+    issued_at: datetime
+    credential: dict[str, Any]
+
+
+class CertificatesPublic(StrictModel):
+    data: list[CertificatePublic]
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItem:
+    """One certificate of a bulk issuance; ``line`` is where it came from (for refusals)."""
+
+    line: int
+    subject: dict[str, Any]
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+@dataclass
+class BulkResult:
+    issued: int = 0
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    first_id: str | None = None
+    last_id: str | None = None
+
+
+# --------------------------------------------------------------------------- seal keys
+
+
+class HostedSeals:
+    """Department seal keys deposited with the exchange (encrypted PKCS#8, one file per key)."""
+
+    def __init__(
+        self, data_dir: Path, passphrase: Callable[[], bytes], registry: Registry, *, demo: bool
+    ) -> None:
+        self.folder = Path(data_dir) / "seal-keys"
+        self.demo_folder = Path(data_dir) / "demo-keys" if demo else None
+        self.registry = registry
+        self._passphrase = passphrase
+        self._keys: dict[str, PrivateKey] = {}
+        self._lock = threading.Lock()
+
+    def deposit(self, key: PrivateKey) -> str:
+        """Keep a registered seal key for signing; return its kid."""
+        kid = kid_of(key.public_key())
+        if self.registry.key(kid, "seal") is None:
+            raise NotFound(f"key {kid} is not a registered seal key; register it first")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        save_private_key(key, self.folder / f"{kid}.pem", self._passphrase())
+        return kid
+
+    def current(self, uscc: str) -> tuple[str, PrivateKey]:
+        """The kid and private key of the department's current seal key."""
+        kid = self.registry.current_seal_key(uscc).kid
+        with self._lock:
+            key = self._keys.get(kid)
+            if key is None:
+                key = self._load(uscc, kid)
+                self._keys[kid] = key
+        return kid, key
+
+    def _load(self, uscc: str, kid: str) -> PrivateKey:
+        candidates = [self.folder / f"{kid}.pem"]
+        if self.demo_folder is not None:
+            code = self.registry.department(uscc).code
+            candidates.append(self.demo_folder / f"{code}.seal.pem")
+        for path in candidates:
+            if path.exists():
+                key = load_private_key(path, self._passphrase())
+                if kid_of(key.public_key()) == kid:
+                    return key
+        raise NotFound(
+            f"the seal key {kid} of {self.registry.department(uscc).name} is not deposited "
+            f"with the exchange (expected {candidates[0]})"
+        )
+
+
+# --------------------------------------------------------------------------- status lists
+
+
+class _StatusLists:
+    """The live status lists (pairs: revocation ``n``, suspension ``n + 1``) and allocation."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.lists: dict[int, tuple[str, StatusList]] = {}
+        for list_no, purpose, bits in store.fetchall(
+            "SELECT list_no, purpose, bits FROM status_lists ORDER BY list_no"
+        ):
+            encoded = encode_base64url(gzip.compress(bytes(bits), mtime=0))
+            self.lists[int(list_no)] = (str(purpose), StatusList.decode(encoded))
+        self.group: int | None = None
+        self.used: set[int] = set()
+        revocation = [n for n, (p, _) in self.lists.items() if p == "revocation"]
+        if revocation:
+            self.group = max(revocation)
+            rows = store.fetchall(
+                "SELECT status_index FROM certificates WHERE revocation_list = ?", [self.group]
+            )
+            self.used = {int(r[0]) for r in rows}
+
+    def allocate(self) -> tuple[int, int, int]:
+        """(revocation list, suspension list, index) for a new certificate."""
+        if self.group is None or len(self.used) >= _GROUP_CAPACITY:
+            self._open_group()
+        assert self.group is not None
+        index = self.lists[self.group][1].allocate_random_index(self.used)
+        self.used.add(index)
+        return self.group, self.group + 1, index
+
+    def _open_group(self) -> None:
+        first = max(self.lists, default=0) + 1
+        now = datetime.now(UTC)
+        with self.store.transaction() as tx:
+            for list_no, purpose in ((first, "revocation"), (first + 1, "suspension")):
+                lst = StatusList(MIN_LENGTH)
+                tx.execute(
+                    "INSERT INTO status_lists VALUES (?, ?, ?, ?, ?)",
+                    [list_no, purpose, lst.length, lst.to_bytes(), now],
+                )
+                self.lists[list_no] = (purpose, lst)
+        self.group, self.used = first, set()
+
+
+@dataclass(frozen=True, slots=True)
+class _Issued:
+    row: tuple[Any, ...]
+    public: CertificatePublic
+    serial: int
+
+
+# --------------------------------------------------------------------------- the service
+
+
+class CertificateService:
+    """Issues, stores, looks up and changes the status of e-certificates; verifies online."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        keyring: Keyring,
+        audit: AuditLog,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.keyring = keyring
+        self.audit = audit
+        self.identity = keyring.identity
+        self.ttl = timedelta(seconds=settings.signing.status_list_ttl_s)
+        self.seals = HostedSeals(
+            Path(settings.data),
+            lambda: settings.passphrase(demo=keyring.identity.demo),
+            registry,
+            demo=keyring.identity.demo,
+        )
+        self.status_base = f"{self.identity.issuer}/v1/status-lists/"
+        self._lock = threading.RLock()
+        self._serials: dict[tuple[str, str], int] = {}
+        self._signed_lists: dict[int, tuple[dict[str, Any], datetime]] = {}
+        self._status_lists: _StatusLists | None = None
+        self._revocations = {
+            str(kid): KeyRevocation(str(kid), at, str(reason))
+            for kid, at, reason in store.fetchall(
+                "SELECT kid, revoked_at, reason FROM seal_key_revocations"
+            )
+        }
+        self._live = _LiveTrust(self)
+        self._verifier: Verifier | None = None
+
+    @property
+    def lists(self) -> _StatusLists:
+        if self._status_lists is None:
+            self._status_lists = _StatusLists(self.store)
+        return self._status_lists
+
+    # -- issuing ------------------------------------------------
+    def issue(self, issuer: str, request: CertificateRequest) -> CertificatePublic:
+        """Issue one certificate for department ``issuer`` (USCC); audited either way."""
+        event = AuditEvent(actor=issuer, action="cert.issue", outcome="ok", target=request.type)
+        try:
+            ctype = self._competent(issuer, request.type)
+            holder = request.subject.get("holder_code")
+            event.subject = holder if isinstance(holder, str) else None
+            with self._lock:
+                kid, key = self._seal_key(issuer)
+                issued = self._issue_one(
+                    issuer, ctype, kid, key, request.subject, request.valid_from, request.valid_until
+                )
+        except (ExchangeError, SchemaError, SigningError) as exc:
+            event.outcome, event.code = "refused", exc.code.value
+            event.detail = {"reason": str(exc)[:300]}
+            self.audit.append(event)
+            raise
+        event.target = issued.public.id
+        event.detail = {"type": ctype.code}
+        self.audit.append(event, lambda cur: self._insert(cur, [issued.row]))
+        return issued.public
+
+    def issue_many(
+        self,
+        issuer: str,
+        type_code: str,
+        items: Iterable[BulkItem],
+        *,
+        chunk_size: int = 2_000,
+        progress: Callable[[int], None] | None = None,
+    ) -> BulkResult:
+        """Issue many certificates of one type; refusals are collected with their line numbers.
+
+        Each chunk is written in one transaction with one ``cert.issue_bulk`` audit entry
+        naming the type, the count and the serial range it used.
+        """
+        ctype = self._competent(issuer, type_code)
+        kid, key = self._seal_key(issuer)
+        result = BulkResult()
+        chunk: list[BulkItem] = []
+
+        def flush() -> None:
+            issued: list[_Issued] = []
+            with self._lock:
+                for item in chunk:
+                    try:
+                        issued.append(
+                            self._issue_one(
+                                issuer, ctype, kid, key, item.subject, item.valid_from,
+                                item.valid_until,
+                            )
+                        )
+                    except (ExchangeError, SchemaError, SigningError) as exc:
+                        result.refused.append((item.line, str(exc)))
+                if issued:
+                    rows = [i.row for i in issued]
+                    self.audit.append(
+                        AuditEvent(
+                            actor=issuer,
+                            action="cert.issue_bulk",
+                            outcome="ok",
+                            target=issued[0].public.id,
+                            detail={
+                                "type": ctype.code,
+                                "count": len(issued),
+                                "serials": [issued[0].serial, issued[-1].serial],
+                                "refused": len(chunk) - len(issued),
+                            },
+                        ),
+                        lambda cur: self._insert(cur, rows),
+                    )
+                    result.issued += len(issued)
+                    result.first_id = result.first_id or issued[0].public.id
+                    result.last_id = issued[-1].public.id
+            if progress is not None:
+                progress(len(chunk))
+            chunk.clear()
+
+        for item in items:
+            chunk.append(item)
+            if len(chunk) >= chunk_size:
+                flush()
+        if chunk:
+            flush()
+        return result
+
+    def _competent(self, issuer: str, type_code: str) -> CertificateType:
+        department = self.registry.department(issuer)
+        ctype = certificate_type(type_code)
+        if ctype.department != department.code:
+            raise Forbidden(
+                f"{department.name} is not competent to issue {ctype.name} ({ctype.code}); "
+                f"only department {ctype.department!r} issues it",
+                code=ErrorCode.NOT_OWNER,
+            )
+        return ctype
+
+    def _seal_key(self, issuer: str) -> tuple[str, PrivateKey]:
+        kid, key = self.seals.current(issuer)
+        revoked = self._revocations.get(kid)
+        if revoked is not None:
+            raise Conflict(
+                f"the current seal key {kid} was revoked ({revoked.reason}); register a new one"
+            )
+        return kid, key
+
+    def _issue_one(
+        self,
+        issuer: str,
+        ctype: CertificateType,
+        kid: str,
+        key: PrivateKey,
+        subject_in: Mapping[str, Any],
+        valid_from: date | None,
+        valid_until: date | None,
+    ) -> _Issued:
+        subject = ctype.validate_subject(subject_in)
+        now = datetime.now(UTC).replace(microsecond=0)
+        start = _day_start(valid_from) if valid_from is not None else now
+        end = _day_end(valid_until) if valid_until is not None else None
+        if end is not None and end < start:
+            raise InvalidRequest(f"valid_until {valid_until} is before the start of validity")
+        serial = self._next_serial(ctype.type_code, issuer)
+        certificate_id = ctype.make_id(issuer, f"{serial:08d}")
+        revocation, suspension, index = self.lists.allocate()
+        department = self.registry.department(issuer)
+        document: dict[str, Any] = {
+            "@context": list(CONTEXTS),
+            "id": certificate_urn(certificate_id),
+            "type": ["VerifiableCredential", credential_type_name(ctype)],
+            "name": ctype.name,
+            "issuer": {"id": uscc_urn(issuer), "name": department.name},
+            "validFrom": format_created(start),
+        }
+        if end is not None:
+            document["validUntil"] = format_created(end)
+        document["credentialSchema"] = {"id": schema_url(ctype), "type": "JsonSchema"}
+        document["credentialSubject"] = subject
+        document["metadata"] = {
+            "type_code": ctype.type_code,
+            "holder_name": subject["holder_name"],
+            "holder_code": subject["holder_code"],
+            "holder_code_type": ctype.holder_code_type.value,
+            "issuer_name": department.name,
+            "issuer_uscc": issuer,
+            "issue_date": local_date(now),
+            "valid_from": local_date(start),
+            "valid_until": local_date(end) if end is not None else None,
+        }
+        document["credentialStatus"] = [
+            status_entry(self.list_url(revocation), index, "revocation"),
+            status_entry(self.list_url(suspension), index, "suspension"),
+        ]
+        signed = add_proof(document, key, verification_method=key_urn(kid), created=now)
+        text = orjson.dumps(signed).decode("utf-8")
+        row = (
+            certificate_id, ctype.code, ctype.type_code, issuer, serial, subject["holder_code"],
+            subject["holder_name"], CertificateStatus.ACTIVE.value, None, None, revocation,
+            suspension, index, start, end, text, now,
+        )  # fmt: skip
+        public = CertificatePublic(
+            id=certificate_id,
+            type=ctype.code,
+            issuer=issuer,
+            holder_name=subject["holder_name"],
+            holder_code=subject["holder_code"],
+            status=CertificateStatus.ACTIVE,
+            issued_at=now,
+            credential=signed,
+        )
+        return _Issued(row, public, serial)
+
+    def _next_serial(self, type_code: str, issuer: str) -> int:
+        slot = (type_code, issuer)
+        last = self._serials.get(slot)
+        if last is None:
+            found = self.store.fetchone(
+                "SELECT coalesce(max(serial), 0) FROM certificates WHERE type_code = ? "
+                "AND issuer = ?",
+                [type_code, issuer],
+            )
+            last = int(found[0]) if found else 0
+        self._serials[slot] = last + 1
+        return last + 1
+
+    @staticmethod
+    def _insert(cur: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> None:
+        columns = list(zip(*rows, strict=True))
+        table = pa.Table.from_arrays(
+            [pa.array(list(col), type=f.type) for col, f in zip(columns, _ARROW_SCHEMA, strict=True)],
+            schema=_ARROW_SCHEMA,
+        )
+        cur.register("new_certificates", table)
+        try:
+            cur.execute(f"INSERT INTO certificates ({_COLUMNS}) SELECT {_COLUMNS} FROM new_certificates")  # noqa: S608 - fixed column list
+        finally:
+            cur.unregister("new_certificates")
+
+    # -- reading ------------------------------------------------
+    def get(self, certificate_id: str) -> CertificatePublic:
+        """One stored certificate (no access control: callers decide who may see it)."""
+        cid = certificate_id_of(certificate_id)
+        rows = self._select("id = ?", [cid])
+        if not rows:
+            raise NotFound(f"no certificate {cid}")
+        return rows[0]
+
+    def read(
+        self, principal: Principal, certificate_id: str, *, purpose: str | None, case_no: str | None
+    ) -> CertificatePublic:
+        """A certificate for its issuer, or for an approver with a purpose and a case; audited."""
+        from schemas.catalog import Role
+
+        cid = certificate_id_of(certificate_id)
+        event = AuditEvent(
+            actor=principal.uscc,
+            action="cert.read",
+            outcome="allowed",
+            target=cid,
+            purpose=purpose,
+            case_no=case_no,
+        )
+        try:
+            try:
+                issuer = parse_certificate_id(cid).issuer
+            except SchemaError as exc:
+                raise InvalidRequest(exc.message, code=exc.code) from exc
+            if issuer != principal.uscc:
+                if not principal.has(Role.APPROVER):
+                    raise Forbidden(
+                        "only the issuer and approvers (with a purpose and a case) read a "
+                        "certificate",
+                        code=ErrorCode.FORBIDDEN,
+                    )
+                if not purpose or not case_no:
+                    raise InvalidRequest(
+                        "reading another department's certificate needs purpose and case",
+                        code=ErrorCode.PURPOSE_REQUIRED,
+                    )
+            certificate = self.get(cid)
+        except ExchangeError as exc:
+            event.outcome = "not_found" if isinstance(exc, NotFound) else "refused"
+            event.code = exc.code.value
+            self.audit.append(event)
+            raise
+        event.subject = certificate.holder_code
+        self.audit.append(event)
+        return certificate
+
+    def lookup(
+        self,
+        principal: Principal,
+        holder: str,
+        type_code: str | None,
+        *,
+        purpose: str,
+        case_no: str,
+        limit: int = 100,
+    ) -> CertificatesPublic:
+        """An approver's lookup of a holder's certificates for a case; audited."""
+        event = AuditEvent(
+            actor=principal.uscc,
+            action="cert.lookup",
+            outcome="allowed",
+            target=type_code,
+            subject=holder,
+            purpose=purpose,
+            case_no=case_no,
+        )
+        try:
+            if type_code is not None:
+                certificate_type(type_code)
+            where, params = "holder_code = ?", [holder.strip().upper()]
+            if type_code is not None:
+                where += " AND type = ?"
+                params.append(type_code)
+            data = self._select(where, params, limit=limit)
+        except (ExchangeError, SchemaError) as exc:
+            event.outcome, event.code = "refused", exc.code.value
+            self.audit.append(event)
+            raise
+        event.detail = {"count": len(data)}
+        self.audit.append(event)
+        return CertificatesPublic(data=data, count=len(data))
+
+    def _select(self, where: str, params: list[Any], *, limit: int = 1) -> list[CertificatePublic]:
+        rows = self.store.fetchall(
+            "SELECT id, type, issuer, holder_name, holder_code, status, status_reason, issued_at, "
+            f"document FROM certificates WHERE {where} ORDER BY issued_at DESC, id LIMIT ?",  # noqa: S608 - fixed clauses
+            [*params, limit],
+        )
+        return [
+            CertificatePublic(
+                id=r[0],
+                type=r[1],
+                issuer=r[2],
+                holder_name=r[3],
+                holder_code=r[4],
+                status=CertificateStatus(r[5]),
+                status_reason=r[6],
+                issued_at=r[7],
+                credential=orjson.loads(r[8]),
+            )
+            for r in rows
+        ]
+
+    # -- status ------------------------------------------------
+    def change_status(self, actor: str, certificate_id: str, change: StatusChange) -> CertificatePublic:
+        """Revoke, suspend or resume (issuer only); takes effect online at once; audited."""
+        cid = certificate_id_of(certificate_id)
+        event = AuditEvent(
+            actor=actor,
+            action=f"cert.{change.action.value}",
+            outcome="ok",
+            target=cid,
+            detail={"reason": change.reason},
+        )
+        with self._lock:
+            try:
+                row = self.store.fetchone(
+                    "SELECT issuer, status, revocation_list, suspension_list, status_index, "
+                    "holder_code FROM certificates WHERE id = ?",
+                    [cid],
+                )
+                if row is None:
+                    raise NotFound(f"no certificate {cid}")
+                issuer, status, revocation, suspension, index, holder = row
+                event.subject = holder
+                if issuer != actor:
+                    raise Forbidden(
+                        "only the issuing department changes a certificate's status",
+                        code=ErrorCode.NOT_OWNER,
+                    )
+                new_status, list_no, bit = _transition(
+                    CertificateStatus(status), change.action, int(revocation), int(suspension)
+                )
+            except ExchangeError as exc:
+                event.outcome, event.code = "refused", exc.code.value
+                self.audit.append(event)
+                raise
+            purpose, lst = self.lists.lists[list_no]
+            bits = bytearray(lst.to_bytes())
+            mask = 0x80 >> (int(index) % 8)
+            bits[int(index) // 8] = (bits[int(index) // 8] | mask) if bit else (
+                bits[int(index) // 8] & ~mask & 0xFF
+            )
+            now = datetime.now(UTC)
+
+            def work(cur: duckdb.DuckDBPyConnection) -> None:
+                cur.execute(
+                    "UPDATE certificates SET status = ?, status_reason = ?, status_changed_at = ? "
+                    "WHERE id = ?",
+                    [new_status.value, change.reason, now, cid],
+                )
+                cur.execute(
+                    "UPDATE status_lists SET bits = ?, updated_at = ? WHERE list_no = ?",
+                    [bytes(bits), now, list_no],
+                )
+
+            event.detail = {"reason": change.reason, "status": new_status.value, "list": list_no}
+            self.audit.append(event, work)
+            lst.set(int(index), bit)
+            self._signed_lists.pop(list_no, None)
+        return self.get(cid)
+
+    def list_url(self, list_no: int) -> str:
+        return f"{self.status_base}{list_no}"
+
+    def status_list_credential(self, list_no: int) -> dict[str, Any]:
+        """The signed credential of status list ``list_no`` (re-signed after the TTL or a change)."""
+        now = datetime.now(UTC)
+        cached = self._signed_lists.get(list_no)
+        if cached is not None and now - cached[1] < self.ttl:
+            return cached[0]
+        found = self.lists.lists.get(list_no)
+        if found is None:
+            raise NotFound(f"no status list {list_no}")
+        purpose, lst = found
+        signer = self.status_signer()
+        unsigned = status_list_credential(
+            self.list_url(list_no),
+            uscc_urn(signer.uscc),
+            "revocation" if purpose == "revocation" else "suspension",
+            lst,
+            now,
+            now + STATUS_LIST_VALIDITY,
+            ttl=self.ttl,
+        )
+        signed = add_proof(
+            unsigned,
+            self.keyring.key("seal"),
+            verification_method=key_urn(signer.kid),
+            created=now,
+        )
+        self._signed_lists[list_no] = (signed, now)
+        return signed
+
+    def status_signer(self) -> SealEntry:
+        """The exchange's status-list signing certificate (its ``seal`` key), issued once by the root."""
+        pem = self.store.meta("status_signer_certificate")
+        cert = certificate_from_pem(pem) if pem else None
+        soon = datetime.now(UTC) + timedelta(days=30)
+        if cert is None or cert.not_valid_after_utc < soon:
+            cert = self._issue_status_signer()
+        return SealEntry(self.keyring.kids["seal"], self.identity.uscc, self.identity.name, None, cert)
+
+    def _issue_status_signer(self) -> x509.Certificate:
+        start, end = seal_validity(self.keyring.ca_certificate)
+        cert = issue_seal_certificate(
+            self.keyring.ca_key,
+            self.keyring.ca_certificate,
+            subject_public_key=self.keyring.public("seal"),
+            uscc=self.identity.uscc,
+            department_name=self.identity.name,
+            valid_from=start,
+            valid_until=end,
+        )
+        self.store.set_meta("status_signer_certificate", certificate_to_pem(cert))
+        return cert
+
+    # -- seal keys ------------------------------------------------
+    def revoke_seal_key(self, actor: str, kid: str, reason: str) -> KeyRevocation:
+        """Withdraw a seal key: every proof by it is refused from now on (audited)."""
+        if self.registry.key(kid, "seal") is None:
+            raise NotFound(f"no registered seal key {kid}")
+        if kid in self._revocations:
+            raise Conflict(f"seal key {kid} is already revoked")
+        revocation = KeyRevocation(kid, datetime.now(UTC), reason)
+        self.audit.append(
+            AuditEvent(actor=actor, action="seal_key.revoke", outcome="ok", target=kid,
+                       detail={"reason": reason}),
+            lambda cur: cur.execute(
+                "INSERT INTO seal_key_revocations VALUES (?, ?, ?)",
+                [kid, revocation.revoked_at, reason],
+            ),
+        )  # fmt: skip
+        self._revocations[kid] = revocation
+        return revocation
+
+    # -- trust and verification ------------------------------------------------
+    def trust_bundle(self) -> TrustBundle:
+        """Everything an approver needs offline: root, seal certificates, signed status lists."""
+        seals = []
+        for department in self.registry.departments():
+            for key in self.registry.seal_keys(department.uscc):
+                if key.certificate is not None:
+                    seals.append(
+                        SealEntry(key.kid, key.uscc, department.name, department.code, key.certificate)
+                    )
+        now = datetime.now(UTC)
+        snapshots = [
+            StatusSnapshot(self.list_url(n), now, self.status_list_credential(n))
+            for n in sorted(self.lists.lists)
+        ]
+        return TrustBundle(
+            self.keyring.ca_certificate,
+            seals=seals,
+            status_signers=[self.status_signer()],
+            revocations=self._revocations.values(),
+            snapshots=snapshots,
+            exchange={
+                "name": self.identity.name,
+                "issuer": self.identity.issuer,
+                "uscc": self.identity.uscc,
+            },
+            created=now,
+        )
+
+    @property
+    def verifier(self) -> Verifier:
+        """The online verifier: live registry, live status lists (changes apply at once)."""
+        if self._verifier is None:
+            self._verifier = Verifier(self._live)
+        return self._verifier
+
+    def verify(self, actor: str, credential: Any) -> Verdict:
+        """Check a credential online and audit the verdict."""
+        verdict = (
+            self.verifier.check_text(credential)
+            if isinstance(credential, bytes | str)
+            else self.verifier.check(credential)
+        )
+        self.audit.append(
+            AuditEvent(
+                actor=actor,
+                action="cert.verify",
+                outcome="valid" if verdict.valid else "invalid",
+                target=certificate_id_of(verdict.credential_id) if verdict.credential_id else None,
+                code=None if verdict.valid else ErrorCode.CERTIFICATE_REFUSED.value,
+                detail={"failed": [c.name for c in verdict.failures]} if not verdict.valid else None,
+            )
+        )
+        return verdict
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0, 0), CHINA_TIME).astimezone(UTC)
+
+
+def _day_end(day: date) -> datetime:
+    return datetime.combine(day, time(23, 59, 59), CHINA_TIME).astimezone(UTC)
+
+
+def _transition(
+    status: CertificateStatus, action: StatusAction, revocation: int, suspension: int
+) -> tuple[CertificateStatus, int, bool]:
+    """(new status, list to change, bit value) or :class:`Conflict`."""
+    if status is CertificateStatus.REVOKED:
+        raise Conflict("the certificate is revoked; revocation is final")
+    if action is StatusAction.REVOKE:
+        return CertificateStatus.REVOKED, revocation, True
+    if action is StatusAction.SUSPEND:
+        if status is CertificateStatus.SUSPENDED:
+            raise Conflict("the certificate is already suspended")
+        return CertificateStatus.SUSPENDED, suspension, True
+    if status is not CertificateStatus.SUSPENDED:
+        raise Conflict("only a suspended certificate can be resumed")
+    return CertificateStatus.ACTIVE, suspension, False
+
+
+class _LiveTrust:
+    """The service as a :class:`~exchange.trust.TrustStore`: registry, revocations, live lists."""
+
+    def __init__(self, service: CertificateService) -> None:
+        self.service = service
+        self._entries: dict[str, SealEntry] = {}
+
+    @property
+    def root(self) -> x509.Certificate:
+        return self.service.keyring.ca_certificate
+
+    def seal(self, kid: str) -> SealEntry | None:
+        entry = self._entries.get(kid)
+        if entry is None:
+            key = self.service.registry.key(kid, "seal")
+            if key is None or key.certificate is None:
+                return None
+            department = self.service.registry.department(key.uscc)
+            entry = SealEntry(kid, key.uscc, department.name, department.code, key.certificate)
+            self._entries[kid] = entry
+        return entry
+
+    def revocation(self, kid: str) -> KeyRevocation | None:
+        return self.service._revocations.get(kid)
+
+    def status_list(self, url: str, purpose: str, now: datetime) -> StatusList:
+        base = self.service.status_base
+        number = url.removeprefix(base)
+        if not url.startswith(base) or not number.isdigit():
+            raise TrustError(f"status list {url} is not one this exchange publishes")
+        found = self.service.lists.lists.get(int(number))
+        if found is None:
+            raise TrustError(f"status list {url} does not exist")
+        if found[0] != purpose:
+            raise TrustError(f"status list {url} is a {found[0]} list, not {purpose}")
+        return found[1]

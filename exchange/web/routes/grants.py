@@ -1,0 +1,108 @@
+"""Grant pages: request a grant, the owner's queue with answer deadlines, decisions.
+
+Requests and decisions go through the API's own route functions, so the console
+writes exactly the audit entries the API writes and applies the same rules.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Literal
+
+from fastapi import Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+
+from ...api.deps import ExchangeDep
+from ...api.routes import grants as grant_api
+from ...catalog import GrantDecision, GrantPublic, GrantRequest
+from ...errors import InvalidRequest
+from ..guard import CsrfSession, Departmental, Reader, console_router
+from ..pages import render
+
+__all__ = ["router"]
+
+router = console_router("/grants")
+
+
+def _invalid(exc: ValidationError) -> InvalidRequest:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return InvalidRequest(f"{where}: {first.get('msg', 'invalid')}".lstrip(": "))
+
+
+def _split(text: str) -> list[str]:
+    return [p.strip() for p in text.replace("，", ",").replace("\n", ",").split(",") if p.strip()]
+
+
+@router.get("", response_class=HTMLResponse)
+def grants(
+    request: Request,
+    exchange: ExchangeDep,
+    principal: Reader,
+    done: Annotated[str | None, Query(max_length=40)] = None,
+) -> HTMLResponse:
+    every = exchange.catalog.grants_for(principal.uscc)
+    queue = [g for g in every if g.owner == principal.uscc and g.status == "pending"]
+    queue.sort(key=lambda g: (g.answer_due, g.requested_at))
+    decided = [g for g in every if g.owner == principal.uscc and g.status != "pending"]
+    mine = [g for g in every if g.consumer == principal.uscc]
+    names = {d.uscc: d.name for d in exchange.registry.departments()}
+    resources = {d.code: d for d, _ in exchange.catalog.resources()}
+    today = date.today()
+    return render(
+        request,
+        "grants.html",
+        {
+            "queue": queue,
+            "decided": decided,
+            "mine": mine,
+            "names": names,
+            "resources": resources,
+            "today": today,
+            "done": next((g for g in every if g.id == done), None) if done else None,
+        },
+        active="grants",
+    )
+
+
+@router.post("")
+def request_grant(
+    exchange: ExchangeDep,
+    principal: Reader,
+    _: CsrfSession,
+    resource: Annotated[str, Form(max_length=128)],
+    reason: Annotated[str, Form(max_length=1000)],
+    purposes: Annotated[str, Form(max_length=1000)],
+    expires_on: Annotated[date, Form()],
+    fields: Annotated[list[str] | None, Form()] = None,
+) -> RedirectResponse:
+    try:
+        req = GrantRequest(
+            resource=resource,
+            fields=fields or [],
+            purposes=_split(purposes),
+            reason=reason.strip(),
+            expires_at=datetime.combine(expires_on, time(23, 59, 59), tzinfo=UTC),
+        )
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    grant: GrantPublic = grant_api.request_grant(req, exchange, principal)
+    return RedirectResponse(f"/console/grants?done={grant.id}", status_code=303)
+
+
+@router.post("/{grant_id}/decision")
+def decide(
+    grant_id: str,
+    exchange: ExchangeDep,
+    principal: Departmental,
+    _: CsrfSession,
+    answer: Annotated[Literal["approve", "refuse"], Form()],
+    reason: Annotated[str, Form(max_length=1000)] = "",
+) -> RedirectResponse:
+    try:
+        decision = GrantDecision(approve=answer == "approve", reason=reason.strip())
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    grant = grant_api.decide(grant_id, decision, exchange, principal)
+    return RedirectResponse(f"/console/grants?done={grant.id}", status_code=303)
