@@ -268,7 +268,10 @@ class CaseResolver:
         service = self.exchange.certificates
         evidence: list[dict[str, Any]] = []
         problems: list[tuple[str, str]] = []
+        per_applicant = ctype.code in PER_APPLICANT_TYPES
         for holder in holders:
+            if evidence and not per_applicant:
+                break  # one is enough: look up no more people than needed (最小必要)
             found = service.lookup(
                 approver, holder.id, ctype.code, purpose=purpose, case_no=case_no, limit=5
             ).data
@@ -307,7 +310,7 @@ class CaseResolver:
                 }
             )
         # identity documents for every applicant of the role; other types from any one
-        ok = not problems if ctype.code in PER_APPLICANT_TYPES else bool(evidence)
+        ok = not problems if per_applicant else bool(evidence)
         if ok:
             return _Outcome(True, evidence=evidence)
         code, reason = problems[0]

@@ -114,6 +114,7 @@ def serve(
             f"govex serving {exchange.identity.name} on http://{host}:{port}  "
             f"(API docs: http://{host}:{port}/docs)"
         )
+        console.print(f"console: http://{host}:{port}/console/", markup=False, highlight=False)
         uvicorn.run(create_app(exchange), host=host, port=port, log_level="warning")
     finally:
         exchange.close()
@@ -244,6 +245,11 @@ def bench(
             "yes" if f.met else "no",
         )
     console.print(table)
+
+
+from .cli_case import case_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(case_app, name="case")
 
 
 def main() -> None:

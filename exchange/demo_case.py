@@ -15,7 +15,14 @@ from .certificates import CertificatePublic, CertificateRequest
 from .demo_data import City, Flat, Person
 from .service import Exchange
 
-__all__ = ["MATTER", "couple_applicants", "grant_real_estate", "issue_flat_certificates"]
+__all__ = [
+    "GRANTS",
+    "MATTER",
+    "certificate_requests",
+    "couple_applicants",
+    "grant_real_estate",
+    "issue_flat_certificates",
+]
 
 MATTER = "budongchan.new_commercial_housing_transfer"
 
@@ -33,58 +40,67 @@ def _id_card(p: Person) -> dict[str, Any]:
     }
 
 
-def issue_flat_certificates(exchange: Exchange, flat: Flat) -> dict[str, CertificatePublic]:
-    """The certificates a flat's buyers hold before they apply for registration."""
-    by_code = exchange.registry.by_code
-    certs = exchange.certificates
+def certificate_requests(flat: Flat) -> list[tuple[str, CertificateRequest]]:
+    """(issuing department code, request) for the certificates a flat's buyers hold."""
     buyer = flat.buyers[0]
-    issued: dict[str, CertificatePublic] = {}
-    for i, person in enumerate(flat.buyers):
-        issued[f"id_card_{i}"] = certs.issue(
-            by_code("gongan").uscc,
-            CertificateRequest(type="resident_id_card", subject=_id_card(person)),
-        )
+    out = [
+        ("gongan", CertificateRequest(type="resident_id_card", subject=_id_card(p)))
+        for p in flat.buyers
+    ]
     paid = flat.signed + timedelta(days=10)
-    issued["deed_tax"] = certs.issue(
-        by_code("shuiwu").uscc,
-        CertificateRequest(
-            type="deed_tax_certificate",
-            subject={
-                "holder_name": buyer.name,
-                "holder_code": buyer.id_number,
-                "holder_code_type": "citizen_id",
-                "tax_voucher_number": flat.voucher_number,
-                "property_address": flat.address,
-                "unit_number": flat.unit_number,
-                "taxable_amount": flat.price,
-                "tax_amount": f"{float(flat.price) * 0.015:.2f}",
-                "paid_date": paid.isoformat(),
-                "tax_authority": "国家税务总局信阳市浉河区税务局",
-            },
-        ),
+    out.append(
+        (
+            "shuiwu",
+            CertificateRequest(
+                type="deed_tax_certificate",
+                subject={
+                    "holder_name": buyer.name,
+                    "holder_code": buyer.id_number,
+                    "holder_code_type": "citizen_id",
+                    "tax_voucher_number": flat.voucher_number,
+                    "property_address": flat.address,
+                    "unit_number": flat.unit_number,
+                    "taxable_amount": flat.price,
+                    "tax_amount": f"{float(flat.price) * 0.015:.2f}",
+                    "paid_date": paid.isoformat(),
+                    "tax_authority": "国家税务总局信阳市浉河区税务局",
+                },
+            ),
+        )
     )
-    issued["filing"] = certs.issue(
-        by_code("zhujian").uscc,
-        CertificateRequest(
-            type="sales_contract_filing_certificate",
-            subject={
-                "holder_name": buyer.name,
-                "holder_code": buyer.id_number,
-                "holder_code_type": "citizen_id",
-                "contract_number": flat.contract_number,
-                "filing_number": flat.filing_number,
-                "filing_date": (flat.signed + timedelta(days=3)).isoformat(),
-                "co_buyer_names": [b.name for b in flat.buyers[1:]],
-                "seller_name": flat.developer.name,
-                "seller_uscc": flat.developer.uscc,
-                "project_name": flat.address.split("号")[0] + "号项目",
-                "unit_number": flat.unit_number,
-                "property_address": flat.address,
-                "building_area": flat.area,
-                "total_price": flat.price,
-            },
-        ),
+    out.append(
+        (
+            "zhujian",
+            CertificateRequest(
+                type="sales_contract_filing_certificate",
+                subject={
+                    "holder_name": buyer.name,
+                    "holder_code": buyer.id_number,
+                    "holder_code_type": "citizen_id",
+                    "contract_number": flat.contract_number,
+                    "filing_number": flat.filing_number,
+                    "filing_date": (flat.signed + timedelta(days=3)).isoformat(),
+                    "co_buyer_names": [b.name for b in flat.buyers[1:]],
+                    "seller_name": flat.developer.name,
+                    "seller_uscc": flat.developer.uscc,
+                    "project_name": flat.address.split("号")[0] + "号项目",
+                    "unit_number": flat.unit_number,
+                    "property_address": flat.address,
+                    "building_area": flat.area,
+                    "total_price": flat.price,
+                },
+            ),
+        )
     )
+    return out
+
+
+def issue_flat_certificates(exchange: Exchange, flat: Flat) -> dict[str, CertificatePublic]:
+    """Issue them in process (tests, benchmarks); keyed by certificate type."""
+    issued: dict[str, CertificatePublic] = {}
+    for code, request in certificate_requests(flat):
+        cert = exchange.certificates.issue(exchange.registry.by_code(code).uscc, request)
+        issued.setdefault(request.type, cert)
     return issued
 
 

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from schemas.catalog import Department
 
 from .audit import AuditLog
+from .auditlog.checkpoints import Checkpointer
 from .auth import TokenService
 from .catalog import Catalog
 from .cases import CaseResolver
@@ -47,6 +48,13 @@ class Exchange:
         )
         subject_key = hmac.new(raw, b"govex-subject-hash-v1", hashlib.sha256).digest()
         self.audit = AuditLog(store, subject_key, settings.audit)
+        self.checkpoints = Checkpointer.for_key(
+            self.audit,
+            keyring.key("log"),
+            self.identity.origin,
+            interval_s=settings.audit.checkpoint_interval_s,
+        )
+        self.checkpoints.start()
         self.tokens = TokenService(self.registry, keyring, settings.api)
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
@@ -96,6 +104,7 @@ class Exchange:
         return exchange
 
     def close(self) -> None:
+        self.checkpoints.stop()
         self.audit.close()
         self.store.close()
 

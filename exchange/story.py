@@ -18,6 +18,7 @@ from .api.app import create_app
 from .demo import DemoDepartment, publish_city
 from .demo_data import generate_city
 from .service import Exchange
+from .story_case import real_estate_chapter
 
 __all__ = ["Step", "Story", "run_story"]
 
@@ -203,6 +204,18 @@ def run_story(exchange: Exchange, say: Callable[[Step], None] = lambda s: None) 
         ),
         "refused: 不予共享, owner only",
     )
+
+    actors: dict[str, _Actor] = {"budongchan": bdc, "gongan": gongan, "minzheng": minzheng}
+
+    def actor(code: str) -> _Actor:
+        if code not in actors:
+            actors[code] = _Actor(client, exchange, code)
+        return actors[code]
+
+    def note(**detail: Any) -> None:
+        story.steps[-1].detail.update(detail)
+
+    story.extra["cases"] = real_estate_chapter(exchange, city, actor, step, note, case)
 
     shenji = _Actor(client, exchange, "shenji")
     body = step(

@@ -9,6 +9,7 @@ import anyio
 from fastapi import FastAPI
 
 from ..service import Exchange
+from ..web import install_console
 from .errors import install_error_handlers
 from .limits import LimitsMiddleware
 from .routes import (
@@ -62,6 +63,7 @@ def create_app(exchange: Exchange) -> FastAPI:
         cases,
     ):
         app.include_router(module.router)
+    install_console(app)  # the web console under /console (exchange.web)
     app.add_middleware(
         LimitsMiddleware,
         max_body_bytes=exchange.settings.api.max_body_bytes,

@@ -17,10 +17,12 @@ class MaterialsFigures(StrictModel):
     count: int
 
 
-@router.post("/cases", summary="Resolve a matter's materials for applicants (signed bundle)",
-             status_code=201)
-def resolve_case(request: CaseRequest, exchange: ExchangeDep,
-                 principal: Approver) -> dict[str, Any]:
+@router.post(
+    "/cases", summary="Resolve a matter's materials for applicants (signed bundle)", status_code=201
+)
+def resolve_case(
+    request: CaseRequest, exchange: ExchangeDep, principal: Approver
+) -> dict[str, Any]:
     return exchange.cases.resolve(principal, request)
 
 
