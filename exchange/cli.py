@@ -102,14 +102,26 @@ def serve(
     data: DataOpt,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    bus: Annotated[
+        str | None,
+        typer.Option(help="also ingest from Kafka: kafka://HOST:PORT (default: embedded bus)"),
+    ] = None,
+    unsafe_pause_at: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the exchange's HTTP API (and its console) until interrupted."""
     import uvicorn
 
     from .api.app import create_app
+    from .bus import parse_bus_url
+    from .bus.kafka import parse_pause_point
 
+    address = parse_bus_url(bus) if bus else None
     exchange = _open(data)
     try:
+        if address is not None and address.bootstrap is not None:
+            pause = parse_pause_point(unsafe_pause_at) if unsafe_pause_at else None
+            exchange.start_consumer(address.bootstrap, unsafe_pause_at=pause)
+            console.print(f"consuming govex.records.* from {address}", markup=False)
         console.print(
             f"govex serving {exchange.identity.name} on http://{host}:{port}  "
             f"(API docs: http://{host}:{port}/docs)"
@@ -247,9 +259,57 @@ def bench(
     console.print(table)
 
 
+@app.command()
+def backup(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="backup file to write (.tar.gz)")],
+) -> None:
+    """Write a consistent backup of DATA (stop `govex serve` first: it holds the lock)."""
+    from .backup import backup as run_backup
+
+    manifest = run_backup(_settings(data), out)
+    rows = sum(manifest["counts"].values())
+    console.print(f"backup written to {out}: {rows:,} rows in {len(manifest['counts'])} tables, "
+                  f"audit log of {manifest['audit_tree_size']:,} entries (root "
+                  f"{manifest['audit_root'][:16]}…)")
+
+
+@app.command()
+def restore(
+    archive: Annotated[Path, typer.Argument(help="backup file from `govex backup`")],
+    data: DataOpt,
+) -> None:
+    """Restore a backup into a new DATA directory and prove it: counts and audit root."""
+    from .backup import restore as run_restore
+
+    report = run_restore(archive, _settings(data))
+    if not report.ok:
+        err.print(f"error: restored copy differs from the backup's manifest: counts "
+                  f"{report.counts} vs {report.expected}, audit root matches: "
+                  f"{report.root_matches}")
+        raise typer.Exit(1)
+    console.print(f"restored into {data}: {sum(report.counts.values()):,} rows as recorded, "
+                  f"audit root of {report.tree_size:,} entries recomputed and equal")
+
+
 from .cli_case import case_app  # noqa: E402 - sub-commands register after the app exists
 
 app.add_typer(case_app, name="case")
+
+
+from .cli_connector import connector_app  # noqa: E402 - registers after the app exists
+
+app.add_typer(connector_app, name="connector")
+
+
+from .cli_cert import cert_app, trust_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(cert_app, name="cert")
+app.add_typer(trust_app, name="trust")
+
+from .cli_audit import audit_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ list is built with it (``protected_router``), and a test fails if a route is not
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -43,11 +43,14 @@ PUBLIC_PATHS = frozenset(
         # Bitstring Status Lists must be fetchable by any verifier; a list is a signed
         # bitstring of >= 131,072 random positions and reveals nothing by itself.
         "/v1/status-lists/{n}",
+        # the web console's sign-in page and its static files (exchange.web)
+        "/console/login",
+        "/console/static",
     }
 )
 
 
-def get_exchange(request: Request) -> Exchange:
+async def get_exchange(request: Request) -> Exchange:
     exchange: Exchange = request.app.state.exchange
     return exchange
 
@@ -55,7 +58,7 @@ def get_exchange(request: Request) -> Exchange:
 ExchangeDep = Annotated[Exchange, Depends(get_exchange)]
 
 
-def current_principal(request: Request, exchange: ExchangeDep) -> Principal:
+async def current_principal(request: Request, exchange: ExchangeDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -71,10 +74,10 @@ def current_principal(request: Request, exchange: ExchangeDep) -> Principal:
 CurrentDept = Annotated[Principal, Depends(current_principal)]
 
 
-def require_role(*roles: Role) -> Callable[..., Principal]:
+def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets through only callers holding one of ``roles`` (A4)."""
 
-    def check(principal: CurrentDept) -> Principal:
+    async def check(principal: CurrentDept) -> Principal:
         if not any(principal.has(r) for r in roles):
             names = " or ".join(r.value for r in roles)
             raise Forbidden(
