@@ -32,11 +32,65 @@ _SEX: dict[str, str] = {
 }
 
 # GB/T 3304-1991 中国各民族名称的罗马字母拼写法和代码 (numeric codes)
-_ETHNIC_NAMES = (
-    "汉 蒙古 回 藏 维吾尔 苗 彝 壮 布依 朝鲜 满 侗 瑶 白 土家 哈尼 哈萨克 傣 黎 傈僳 佤 畲 高山 "
-    "拉祜 水 东乡 纳西 景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 普米 塔吉克 "
-    "怒 乌孜别克 俄罗斯 鄂温克 德昂 保安 裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 珞巴 基诺"
-).split()
+_ETHNIC_NAMES: tuple[str, ...] = (
+    "汉",
+    "蒙古",
+    "回",
+    "藏",
+    "维吾尔",
+    "苗",
+    "彝",
+    "壮",
+    "布依",
+    "朝鲜",
+    "满",
+    "侗",
+    "瑶",
+    "白",
+    "土家",
+    "哈尼",
+    "哈萨克",
+    "傣",
+    "黎",
+    "傈僳",
+    "佤",
+    "畲",
+    "高山",
+    "拉祜",
+    "水",
+    "东乡",
+    "纳西",
+    "景颇",
+    "柯尔克孜",
+    "土",
+    "达斡尔",
+    "仫佬",
+    "羌",
+    "布朗",
+    "撒拉",
+    "毛南",
+    "仡佬",
+    "锡伯",
+    "阿昌",
+    "普米",
+    "塔吉克",
+    "怒",
+    "乌孜别克",
+    "俄罗斯",
+    "鄂温克",
+    "德昂",
+    "保安",
+    "裕固",
+    "京",
+    "塔塔尔",
+    "独龙",
+    "鄂伦春",
+    "赫哲",
+    "门巴",
+    "珞巴",
+    "基诺",
+    "",
+)
 
 
 def _ethnicity() -> dict[str, str]:
@@ -54,4 +108,6 @@ def _ethnicity() -> dict[str, str]:
 SEX: Final = MappingProxyType(_SEX)
 ETHNICITY: Final = MappingProxyType(_ethnicity())
 
-BUILTIN_TABLES: Final = MappingProxyType({"sex": SEX, "性别": SEX, "ethnicity": ETHNICITY, "民族": ETHNICITY})
+BUILTIN_TABLES: Final = MappingProxyType(
+    {"sex": SEX, "性别": SEX, "ethnicity": ETHNICITY, "民族": ETHNICITY}
+)

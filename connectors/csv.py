@@ -101,7 +101,7 @@ class CsvSource:
                     break
                 except csv.Error as exc:
                     start, last = last + 1, reader.line_num
-                    yield SourceRecord(start, {}, f"line {start} is not valid CSV: {exc}")
+                    yield SourceRecord(start, {}, f"not valid CSV: {exc}")
                     continue
                 start, last = last + 1, reader.line_num
                 problems = [bad.pop(n) for n in range(start, last + 1) if n in bad]
@@ -148,8 +148,8 @@ class CsvSource:
             except UnicodeDecodeError as exc:
                 where = raw[exc.start : min(exc.end, exc.start + 4)].hex(" ")
                 bad[number] = (
-                    f"line {number} is not valid {self.label}: bytes {where} at byte "
-                    f"{exc.start + 1} (saved in another encoding?)"
+                    f"not valid {self.label}: bytes {where} at byte {exc.start + 1} "
+                    "(saved in another encoding?)"
                 )
                 text = raw.decode(self.codec, errors="replace")
             if number == 1 and text.startswith("\ufeff"):

@@ -47,7 +47,7 @@ class HttpSource:
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 30.0,
         attempts: int = 4,
-        max_pages: int = 1_000_000,
+        max_pages: int = 100_000,
         client: httpx.Client | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
@@ -100,7 +100,7 @@ class HttpSource:
                     yield SourceRecord(line, row)
                 else:
                     kind = type(row).__name__
-                    yield SourceRecord(line, {}, f"row {line} is a JSON {kind}, not an object")
+                    yield SourceRecord(line, {}, f"a JSON {kind}, not an object")
             if self.next_field is not None:
                 nxt = body.get(self.next_field) if isinstance(body, dict) else None
                 url = str(httpx.URL(url).join(nxt)) if isinstance(nxt, str) and nxt else None
@@ -113,7 +113,8 @@ class HttpSource:
         delay = 0.2
         for attempt in range(1, self.attempts + 1):
             try:
-                response = client.get(url, params=params, headers=self._headers)
+                target = httpx.URL(url).copy_merge_params(params) if params else url
+                response = client.get(target, headers=self._headers)
             except httpx.TransportError as exc:
                 if attempt == self.attempts:
                     raise SourceError(f"{url} is unreachable: {exc}") from exc
@@ -139,5 +140,7 @@ class HttpSource:
                 raise SourceError(f"{url} (page {page}): the body has no list at {where!r}")
             value = value[part]
         if not isinstance(value, list):
-            raise SourceError(f"{url} (page {page}): {'.'.join(self.items) or 'body'} is not a list")
+            raise SourceError(
+                f"{url} (page {page}): {'.'.join(self.items) or 'body'} is not a list"
+            )
         return value

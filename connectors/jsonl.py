@@ -42,10 +42,10 @@ class JsonlSource:
                 try:
                     value = orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
-                    yield SourceRecord(number, {}, f"line {number} is not valid JSON: {exc}")
+                    yield SourceRecord(number, {}, f"not valid JSON: {exc}")
                     continue
                 if not isinstance(value, dict):
                     kind = type(value).__name__
-                    yield SourceRecord(number, {}, f"line {number} is a JSON {kind}, not an object")
+                    yield SourceRecord(number, {}, f"a JSON {kind}, not an object")
                     continue
                 yield SourceRecord(number, value)

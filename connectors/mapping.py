@@ -193,7 +193,7 @@ class _FieldMapper:
         text = _text(value)
         for fmt in self.date_formats:
             try:
-                parsed = datetime.strptime(text, fmt)  # noqa: DTZ007 - a calendar date
+                parsed = datetime.strptime(text, fmt)
             except ValueError:
                 continue
             if self.format == "date-time":
@@ -258,8 +258,7 @@ class Mapper:
         for name, fs in specs.items():
             if name not in props:
                 out.append(
-                    f"field {name!r} is not in {definition.code} "
-                    f"(its fields: {', '.join(props)})"
+                    f"field {name!r} is not in {definition.code} (its fields: {', '.join(props)})"
                 )
                 continue
             if (fs.column is None) == (fs.value is None):
@@ -364,7 +363,7 @@ def _timestamp_version(raw: Any, column: str) -> int:
     if isinstance(raw, datetime):
         moment = raw
     elif isinstance(raw, date):
-        moment = datetime(raw.year, raw.month, raw.day)  # noqa: DTZ001 - made UTC below
+        moment = datetime(raw.year, raw.month, raw.day)  # made UTC below
     else:
         try:
             moment = datetime.fromisoformat(_ISO_SPACE.sub(r"\1T\2", str(raw).strip()))

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import gzip
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -105,6 +106,7 @@ _COLUMNS = (
     "status_changed_at, revocation_list, suspension_list, status_index, valid_from, "
     "valid_until, document, issued_at"
 )
+_INSERT_SQL = f"INSERT INTO certificates ({_COLUMNS}) SELECT {_COLUMNS} FROM new_certificates"  # noqa: S608 - constant columns
 _ARROW_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -293,9 +295,12 @@ class _StatusLists:
 
 @dataclass(frozen=True, slots=True)
 class _Issued:
-    row: tuple[Any, ...]
-    public: CertificatePublic
+    """A signed certificate and its row, before it is written."""
+
+    id: str
     serial: int
+    row: tuple[Any, ...]
+    credential: dict[str, Any]
 
 
 # --------------------------------------------------------------------------- the service
@@ -355,17 +360,23 @@ class CertificateService:
             with self._lock:
                 kid, key = self._seal_key(issuer)
                 issued = self._issue_one(
-                    issuer, ctype, kid, key, request.subject, request.valid_from, request.valid_until
+                    issuer,
+                    ctype,
+                    kid,
+                    key,
+                    request.subject,
+                    request.valid_from,
+                    request.valid_until,
                 )
         except (ExchangeError, SchemaError, SigningError) as exc:
             event.outcome, event.code = "refused", exc.code.value
             event.detail = {"reason": str(exc)[:300]}
             self.audit.append(event)
             raise
-        event.target = issued.public.id
+        event.target = issued.id
         event.detail = {"type": ctype.code}
         self.audit.append(event, lambda cur: self._insert(cur, [issued.row]))
-        return issued.public
+        return _public(issued.row, issued.credential)
 
     def issue_many(
         self,
@@ -379,57 +390,67 @@ class CertificateService:
         """Issue many certificates of one type; refusals are collected with their line numbers.
 
         Each chunk is written in one transaction with one ``cert.issue_bulk`` audit entry
-        naming the type, the count and the serial range it used.
+        naming the type, the count and the serial range it used. Writing a chunk overlaps
+        with signing the next one.
         """
         ctype = self._competent(issuer, type_code)
         kid, key = self._seal_key(issuer)
         result = BulkResult()
-        chunk: list[BulkItem] = []
-
-        def flush() -> None:
-            issued: list[_Issued] = []
-            with self._lock:
-                for item in chunk:
-                    try:
-                        issued.append(
-                            self._issue_one(
-                                issuer, ctype, kid, key, item.subject, item.valid_from,
-                                item.valid_until,
-                            )
-                        )
-                    except (ExchangeError, SchemaError, SigningError) as exc:
-                        result.refused.append((item.line, str(exc)))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="govex-cert-writer") as writer:
+            pending: Future[None] | None = None
+            for chunk in _chunks(items, chunk_size):
+                issued: list[_Issued] = []
+                with self._lock:
+                    for item in chunk:
+                        try:
+                            issued.append(
+                                self._issue_one(
+                                    issuer, ctype, kid, key, item.subject, item.valid_from,
+                                    item.valid_until,
+                                )
+                            )  # fmt: skip
+                        except (ExchangeError, SchemaError, SigningError) as exc:
+                            result.refused.append((item.line, str(exc)))
+                if pending is not None:
+                    pending.result()
+                pending = None
                 if issued:
-                    rows = [i.row for i in issued]
-                    self.audit.append(
-                        AuditEvent(
-                            actor=issuer,
-                            action="cert.issue_bulk",
-                            outcome="ok",
-                            target=issued[0].public.id,
-                            detail={
-                                "type": ctype.code,
-                                "count": len(issued),
-                                "serials": [issued[0].serial, issued[-1].serial],
-                                "refused": len(chunk) - len(issued),
-                            },
-                        ),
-                        lambda cur: self._insert(cur, rows),
+                    pending = writer.submit(
+                        self._write_chunk, issuer, ctype, issued, len(chunk), result
                     )
-                    result.issued += len(issued)
-                    result.first_id = result.first_id or issued[0].public.id
-                    result.last_id = issued[-1].public.id
-            if progress is not None:
-                progress(len(chunk))
-            chunk.clear()
-
-        for item in items:
-            chunk.append(item)
-            if len(chunk) >= chunk_size:
-                flush()
-        if chunk:
-            flush()
+                if progress is not None:
+                    progress(len(chunk))
+            if pending is not None:
+                pending.result()
         return result
+
+    def _write_chunk(
+        self,
+        issuer: str,
+        ctype: CertificateType,
+        issued: list[_Issued],
+        size: int,
+        result: BulkResult,
+    ) -> None:
+        rows = [i.row for i in issued]
+        self.audit.append(
+            AuditEvent(
+                actor=issuer,
+                action="cert.issue_bulk",
+                outcome="ok",
+                target=issued[0].id,
+                detail={
+                    "type": ctype.code,
+                    "count": len(issued),
+                    "serials": [issued[0].serial, issued[-1].serial],
+                    "refused": size - len(issued),
+                },
+            ),
+            lambda cur: self._insert(cur, rows),
+        )
+        result.issued += len(issued)
+        result.first_id = result.first_id or issued[0].id
+        result.last_id = issued[-1].id
 
     def _competent(self, issuer: str, type_code: str) -> CertificateType:
         department = self.registry.department(issuer)
@@ -499,23 +520,13 @@ class CertificateService:
             status_entry(self.list_url(suspension), index, "suspension"),
         ]
         signed = add_proof(document, key, verification_method=key_urn(kid), created=now)
-        text = orjson.dumps(signed).decode("utf-8")
         row = (
-            certificate_id, ctype.code, ctype.type_code, issuer, serial, subject["holder_code"],
+            certificate_id, ctype.code, ctype.type_code, issuer, serial,
+            subject["holder_code"].upper(),
             subject["holder_name"], CertificateStatus.ACTIVE.value, None, None, revocation,
-            suspension, index, start, end, text, now,
+            suspension, index, start, end, orjson.dumps(signed).decode("utf-8"), now,
         )  # fmt: skip
-        public = CertificatePublic(
-            id=certificate_id,
-            type=ctype.code,
-            issuer=issuer,
-            holder_name=subject["holder_name"],
-            holder_code=subject["holder_code"],
-            status=CertificateStatus.ACTIVE,
-            issued_at=now,
-            credential=signed,
-        )
-        return _Issued(row, public, serial)
+        return _Issued(certificate_id, serial, row, signed)
 
     def _next_serial(self, type_code: str, issuer: str) -> int:
         slot = (type_code, issuer)
@@ -534,19 +545,22 @@ class CertificateService:
     def _insert(cur: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> None:
         columns = list(zip(*rows, strict=True))
         table = pa.Table.from_arrays(
-            [pa.array(list(col), type=f.type) for col, f in zip(columns, _ARROW_SCHEMA, strict=True)],
+            [
+                pa.array(list(col), type=f.type)
+                for col, f in zip(columns, _ARROW_SCHEMA, strict=True)
+            ],
             schema=_ARROW_SCHEMA,
         )
         cur.register("new_certificates", table)
         try:
-            cur.execute(f"INSERT INTO certificates ({_COLUMNS}) SELECT {_COLUMNS} FROM new_certificates")  # noqa: S608 - fixed column list
+            cur.execute(_INSERT_SQL)
         finally:
             cur.unregister("new_certificates")
 
     # -- reading ------------------------------------------------
     def get(self, certificate_id: str) -> CertificatePublic:
         """One stored certificate (no access control: callers decide who may see it)."""
-        cid = certificate_id_of(certificate_id)
+        cid = _valid_id(certificate_id)
         rows = self._select("id = ?", [cid])
         if not rows:
             raise NotFound(f"no certificate {cid}")
@@ -568,10 +582,7 @@ class CertificateService:
             case_no=case_no,
         )
         try:
-            try:
-                issuer = parse_certificate_id(cid).issuer
-            except SchemaError as exc:
-                raise InvalidRequest(exc.message, code=exc.code) from exc
+            issuer = parse_certificate_id(_valid_id(cid)).issuer
             if issuer != principal.uscc:
                 if not principal.has(Role.APPROVER):
                     raise Forbidden(
@@ -632,27 +643,16 @@ class CertificateService:
 
     def _select(self, where: str, params: list[Any], *, limit: int = 1) -> list[CertificatePublic]:
         rows = self.store.fetchall(
-            "SELECT id, type, issuer, holder_name, holder_code, status, status_reason, issued_at, "
-            f"document FROM certificates WHERE {where} ORDER BY issued_at DESC, id LIMIT ?",  # noqa: S608 - fixed clauses
+            f"SELECT {_COLUMNS} FROM certificates WHERE {where} "  # noqa: S608 - fixed clauses
+            "ORDER BY issued_at DESC, id LIMIT ?",
             [*params, limit],
         )
-        return [
-            CertificatePublic(
-                id=r[0],
-                type=r[1],
-                issuer=r[2],
-                holder_name=r[3],
-                holder_code=r[4],
-                status=CertificateStatus(r[5]),
-                status_reason=r[6],
-                issued_at=r[7],
-                credential=orjson.loads(r[8]),
-            )
-            for r in rows
-        ]
+        return [_public(r, orjson.loads(r[15])) for r in rows]
 
     # -- status ------------------------------------------------
-    def change_status(self, actor: str, certificate_id: str, change: StatusChange) -> CertificatePublic:
+    def change_status(
+        self, actor: str, certificate_id: str, change: StatusChange
+    ) -> CertificatePublic:
         """Revoke, suspend or resume (issuer only); takes effect online at once; audited."""
         cid = certificate_id_of(certificate_id)
         event = AuditEvent(
@@ -664,6 +664,7 @@ class CertificateService:
         )
         with self._lock:
             try:
+                _valid_id(cid)
                 row = self.store.fetchone(
                     "SELECT issuer, status, revocation_list, suspension_list, status_index, "
                     "holder_code FROM certificates WHERE id = ?",
@@ -685,11 +686,11 @@ class CertificateService:
                 event.outcome, event.code = "refused", exc.code.value
                 self.audit.append(event)
                 raise
-            purpose, lst = self.lists.lists[list_no]
+            lst = self.lists.lists[list_no][1]
             bits = bytearray(lst.to_bytes())
             mask = 0x80 >> (int(index) % 8)
-            bits[int(index) // 8] = (bits[int(index) // 8] | mask) if bit else (
-                bits[int(index) // 8] & ~mask & 0xFF
+            bits[int(index) // 8] = (
+                (bits[int(index) // 8] | mask) if bit else (bits[int(index) // 8] & ~mask & 0xFF)
             )
             now = datetime.now(UTC)
 
@@ -714,7 +715,7 @@ class CertificateService:
         return f"{self.status_base}{list_no}"
 
     def status_list_credential(self, list_no: int) -> dict[str, Any]:
-        """The signed credential of status list ``list_no`` (re-signed after the TTL or a change)."""
+        """Status list ``list_no`` as a signed credential (re-signed after the TTL or a change)."""
         now = datetime.now(UTC)
         cached = self._signed_lists.get(list_no)
         if cached is not None and now - cached[1] < self.ttl:
@@ -743,13 +744,15 @@ class CertificateService:
         return signed
 
     def status_signer(self) -> SealEntry:
-        """The exchange's status-list signing certificate (its ``seal`` key), issued once by the root."""
+        """The exchange's status-list signer: its ``seal`` key, certified once by the root."""
         pem = self.store.meta("status_signer_certificate")
         cert = certificate_from_pem(pem) if pem else None
         soon = datetime.now(UTC) + timedelta(days=30)
         if cert is None or cert.not_valid_after_utc < soon:
             cert = self._issue_status_signer()
-        return SealEntry(self.keyring.kids["seal"], self.identity.uscc, self.identity.name, None, cert)
+        return SealEntry(
+            self.keyring.kids["seal"], self.identity.uscc, self.identity.name, None, cert
+        )
 
     def _issue_status_signer(self) -> x509.Certificate:
         start, end = seal_validity(self.keyring.ca_certificate)
@@ -792,7 +795,9 @@ class CertificateService:
             for key in self.registry.seal_keys(department.uscc):
                 if key.certificate is not None:
                     seals.append(
-                        SealEntry(key.kid, key.uscc, department.name, department.code, key.certificate)
+                        SealEntry(
+                            key.kid, key.uscc, department.name, department.code, key.certificate
+                        )
                     )
         now = datetime.now(UTC)
         snapshots = [
@@ -834,10 +839,48 @@ class CertificateService:
                 outcome="valid" if verdict.valid else "invalid",
                 target=certificate_id_of(verdict.credential_id) if verdict.credential_id else None,
                 code=None if verdict.valid else ErrorCode.CERTIFICATE_REFUSED.value,
-                detail={"failed": [c.name for c in verdict.failures]} if not verdict.valid else None,
+                detail={"failed": [c.name for c in verdict.failures]}
+                if not verdict.valid
+                else None,
             )
         )
         return verdict
+
+
+def _valid_id(value: str) -> str:
+    """The GB/T 36904 identifier in ``value`` (``urn:govex:cert:`` optional), checked."""
+    cid = certificate_id_of(value)
+    try:
+        parse_certificate_id(cid)
+    except SchemaError as exc:
+        raise InvalidRequest(exc.message, code=exc.code) from exc
+    return cid
+
+
+def _public(row: tuple[Any, ...], credential: dict[str, Any]) -> CertificatePublic:
+    """The public view of a ``certificates`` row (columns in ``_COLUMNS`` order)."""
+    return CertificatePublic(
+        id=row[0],
+        type=row[1],
+        issuer=row[3],
+        holder_name=row[6],
+        holder_code=row[5],
+        status=CertificateStatus(row[7]),
+        status_reason=row[8],
+        issued_at=row[16],
+        credential=credential,
+    )
+
+
+def _chunks(items: Iterable[BulkItem], size: int) -> Iterator[list[BulkItem]]:
+    chunk: list[BulkItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _day_start(day: date) -> datetime:

@@ -209,8 +209,8 @@ class Ingestor:
 
         def work(tx: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             duplicates = 0
-            seen = tx.execute("SELECT 1 FROM batches WHERE batch_id = ?", [batch_id]).fetchone()
-            if seen is not None:  # the whole batch was delivered before
+            seen = tx.execute("SELECT 1 FROM batches WHERE batch_id = ?", [batch_id]).fetchall()
+            if seen:  # the whole batch was delivered before
                 return {
                     "duplicates": len(checked.good),
                     "accepted": 0,

@@ -26,7 +26,14 @@ from signing.errors import SigningError
 
 from .errors import InvalidRequest
 
-__all__ = ["MAX_CREDENTIAL_BYTES", "QR_PREFIX", "QrError", "credential_from_qr_text", "qr_text", "write_qr"]
+__all__ = [
+    "MAX_CREDENTIAL_BYTES",
+    "QR_PREFIX",
+    "QrError",
+    "credential_from_qr_text",
+    "qr_text",
+    "write_qr",
+]
 
 QR_PREFIX = "GX1:"
 MAX_CREDENTIAL_BYTES = 64 * 1024
@@ -39,7 +46,8 @@ class QrError(InvalidRequest):
 def qr_text(credential: dict[str, Any]) -> str:
     """The QR payload of a credential: ``GX1:`` + base45(zlib(canonical JSON))."""
     compressed = zlib.compress(canonicalize(credential), 9)
-    return QR_PREFIX + base45.b45encode(compressed).decode("ascii")
+    encoded: bytes = base45.b45encode(compressed)
+    return QR_PREFIX + encoded.decode("ascii")
 
 
 def credential_from_qr_text(text: str) -> dict[str, Any]:

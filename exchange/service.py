@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 
@@ -17,8 +18,8 @@ from schemas.catalog import Department
 from .audit import AuditLog
 from .auditlog.checkpoints import Checkpointer
 from .auth import TokenService
-from .catalog import Catalog
 from .cases import CaseResolver
+from .catalog import Catalog
 from .certificates import CertificateService
 from .config import Settings
 from .errors import NotInitialised
@@ -27,6 +28,9 @@ from .keyring import ExchangeIdentity, Keyring
 from .query import Reader
 from .registry import Registry
 from .store import Store
+
+if TYPE_CHECKING:
+    from .bus.kafka import KafkaIngestConsumer, PausePoint
 
 __all__ = ["Exchange"]
 
@@ -39,6 +43,7 @@ class Exchange:
         self.store = store
         self.keyring = keyring
         self.identity = keyring.identity
+        self.consumer: KafkaIngestConsumer | None = None  # govex serve --bus kafka://…
         self.registry = Registry(store, keyring)
         self.catalog = Catalog(store, self.registry)
         raw = keyring.key("log").private_bytes(
@@ -103,7 +108,20 @@ class Exchange:
         exchange.catalog.install()
         return exchange
 
+    def start_consumer(
+        self, bootstrap: str, *, unsafe_pause_at: tuple[PausePoint, int] | None = None
+    ) -> KafkaIngestConsumer:
+        """Consume the Kafka record topics into this exchange (``govex serve --bus``)."""
+        from .bus.kafka import KafkaIngestConsumer
+
+        self.consumer = KafkaIngestConsumer.for_exchange(
+            self, bootstrap, unsafe_pause_at=unsafe_pause_at
+        ).start()
+        return self.consumer
+
     def close(self) -> None:
+        if self.consumer is not None:
+            self.consumer.stop()
         self.checkpoints.stop()
         self.audit.close()
         self.store.close()

@@ -25,11 +25,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from schemas.errors import ErrorCode
 from schemas.identifiers import validate_uscc
@@ -45,7 +46,12 @@ from signing.canonical import parse_strict
 from signing.errors import SigningError
 from signing.keys import kid_of
 from signing.proofs import format_created, verify_proof
-from signing.status_list import StatusList, StatusListError, status_list_from_credential
+from signing.status_list import (
+    StatusList,
+    StatusListError,
+    StatusPurpose,
+    status_list_from_credential,
+)
 
 from .errors import ExchangeError
 
@@ -61,6 +67,8 @@ __all__ = [
     "TrustBundle",
     "TrustError",
     "TrustStore",
+    "certificate_key",
+    "credential_purpose",
     "key_urn",
     "kid_from_urn",
     "parse_timestamp",
@@ -118,6 +126,14 @@ def uscc_from_urn(value: object) -> str:
 def _valid_uscc(value: str) -> str:
     """:func:`validate_uscc`, remembered: a verifier meets the same few issuers again and again."""
     return validate_uscc(value)
+
+
+def certificate_key(cert: x509.Certificate) -> PublicKey:
+    """The public key of a seal certificate (Ed25519 or P-256 only)."""
+    key = cert.public_key()
+    if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
+        raise TrustError(f"seal certificate key type {type(key).__name__} is not supported")
+    return key
 
 
 def parse_timestamp(value: object, name: str) -> datetime:
@@ -234,10 +250,9 @@ def _entry(item: object, where: str, *, department: bool) -> SealEntry:
         raise TrustError(f"trust bundle: {where} lacks {exc.args[0]!r}") from exc
     except SigningError as exc:
         raise TrustError(f"trust bundle: {where}: {exc.message}") from exc
-    public: PublicKey = cert.public_key()  # type: ignore[assignment]
     try:
-        actual = kid_of(public)
-    except SigningError as exc:
+        actual = kid_of(certificate_key(cert))
+    except (SigningError, TrustError) as exc:
         raise TrustError(f"trust bundle: {where}: {exc.message}") from exc
     if actual != kid:
         raise TrustError(f"trust bundle: {where} is listed as key {kid} but certifies {actual}")
@@ -316,9 +331,11 @@ class TrustBundle:
         method = proof.get("verificationMethod") if isinstance(proof, dict) else None
         signer = self.status_signers.get(kid_from_urn(str(method)))
         if signer is None:
-            raise TrustError(f"status list {snapshot.url} is not signed by the exchange's status key")
+            raise TrustError(
+                f"status list {snapshot.url} is not signed by the exchange's status key"
+            )
         try:
-            verified = verify_proof(credential, signer.certificate.public_key())  # type: ignore[arg-type]
+            verified = verify_proof(credential, certificate_key(signer.certificate))
             if verified.created is None:
                 raise TrustError(f"status list {snapshot.url} proof has no creation time")
             info = self.chain.check(signer, verified.created)
@@ -326,7 +343,9 @@ class TrustBundle:
         except SigningError as exc:
             raise TrustError(f"status list {snapshot.url} refused: {exc.message}") from exc
         if credential.get("id") != snapshot.url:
-            raise TrustError(f"status list snapshot for {snapshot.url} holds {credential.get('id')}")
+            raise TrustError(
+                f"status list snapshot for {snapshot.url} holds {credential.get('id')}"
+            )
         if uscc_from_urn(credential.get("issuer")) != info.uscc:
             raise TrustError(f"status list {snapshot.url} names an issuer its key does not certify")
         return _VerifiedList(
@@ -352,7 +371,11 @@ class TrustBundle:
                 for r in self.revocations.values()
             ],
             "status_lists": [
-                {"url": s.url, "fetched_at": format_created(s.fetched_at), "credential": s.credential}
+                {
+                    "url": s.url,
+                    "fetched_at": format_created(s.fetched_at),
+                    "credential": s.credential,
+                }
                 for s in self.snapshots.values()
             ],
         }
@@ -365,7 +388,7 @@ class TrustBundle:
         except SigningError as exc:
             raise TrustError(f"trust bundle is not valid JSON: {exc.message}") from exc
         if not isinstance(raw, dict) or raw.get("type") != BUNDLE_TYPE:
-            raise TrustError(f"not a trust bundle (expected \"type\": \"{BUNDLE_TYPE}\")")
+            raise TrustError(f'not a trust bundle (expected "type": "{BUNDLE_TYPE}")')
         if raw.get("version") != _BUNDLE_VERSION:
             raise TrustError(f"trust bundle version {raw.get('version')!r} is not supported")
         try:
@@ -415,10 +438,12 @@ class TrustBundle:
         )
 
 
-def credential_purpose(credential: dict[str, Any]) -> str:
+def credential_purpose(credential: dict[str, Any]) -> StatusPurpose:
     """The ``statusPurpose`` of a status list credential."""
     subject = credential.get("credentialSubject")
     purpose = subject.get("statusPurpose") if isinstance(subject, dict) else None
-    if purpose not in ("revocation", "suspension"):
-        raise StatusListError(f"status list purpose {purpose!r} is not revocation or suspension")
-    return str(purpose)
+    if purpose == "revocation":
+        return "revocation"
+    if purpose == "suspension":
+        return "suspension"
+    raise StatusListError(f"status list purpose {purpose!r} is not revocation or suspension")

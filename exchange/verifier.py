@@ -45,7 +45,7 @@ bundle offline, the certificate service online) and/or a public key.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -63,6 +63,7 @@ from .trust import (
     ChainChecker,
     TrustError,
     TrustStore,
+    certificate_key,
     kid_from_urn,
     parse_timestamp,
     uscc_from_urn,
@@ -114,7 +115,7 @@ _STATUS_WORD = {"revocation": "revoked", "suspension": "suspended"}
 
 
 def credential_type_name(ctype: CertificateType) -> str:
-    """The VC ``type`` of a certificate type: ``real_estate_title`` → ``RealEstateTitleCredential``."""
+    """The VC ``type`` of a type: ``real_estate_title`` → ``RealEstateTitleCredential``."""
     return "".join(part.capitalize() for part in ctype.code.split("_")) + "Credential"
 
 
@@ -191,12 +192,12 @@ class _Fail(Exception):
     """A check that did not pass, with its reason."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _State:
-    """What one check learns that another may use (the proof's creation time)."""
+    """What the checks of one credential work out once and share."""
 
-    created: datetime | None = None
-    notes: dict[str, str] = field(default_factory=dict)
+    ctype: CertificateType | None = None
+    issuer: str | None = None
 
 
 def _utcnow() -> datetime:
@@ -230,33 +231,38 @@ class Verifier:
             credential_type_name(t): t for t in (types or load_certificate_types()).values()
         }
         self._keys: dict[str, PublicKey] = {}
+        self._checks: tuple[
+            tuple[str, Callable[[dict[str, Any], _State, datetime], str | None]], ...
+        ]
+        self._checks = (
+            ("proof", self._proof),
+            ("issuer_chain", self._issuer_chain),
+            ("validity_period", self._validity_period),
+            ("status", self._status),
+            ("schema", self._schema),
+            ("identifier", self._identifier),
+        )
 
     # -- public ------------------------------------------------
     def check(self, credential: Any) -> Verdict:
         """Run every check on a parsed credential and return the verdict."""
+        if not isinstance(credential, dict):
+            reason = "a credential must be a JSON object"
+            return Verdict(False, tuple(Check(name, False, reason) for name in CHECKS))
         now = self.clock()
         state = _State()
-        checks = tuple(
-            self._run(name, run, credential, state, now)
-            for name, run in (
-                ("proof", self._proof),
-                ("issuer_chain", self._issuer_chain),
-                ("validity_period", self._validity_period),
-                ("status", self._status),
-                ("schema", self._schema),
-                ("identifier", self._identifier),
-            )
-        )
-        doc = credential if isinstance(credential, dict) else {}
-        issuer = doc.get("issuer")
+        checks = tuple(self._run(name, run, credential, state, now) for name, run in self._checks)
+        issuer = credential.get("issuer")
         issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
-        types = doc.get("type")
+        types = credential.get("type")
+        doc_id = credential.get("id")
         return Verdict(
             valid=all(c.passed for c in checks),
             checks=checks,
-            credential_id=doc.get("id") if isinstance(doc.get("id"), str) else None,
+            credential_id=doc_id if isinstance(doc_id, str) else None,
             issuer=issuer_id if isinstance(issuer_id, str) else None,
-            type=types[-1] if isinstance(types, list) and types and isinstance(types[-1], str)
+            type=types[-1]
+            if isinstance(types, list) and types and isinstance(types[-1], str)
             else None,
         )
 
@@ -280,12 +286,10 @@ class Verifier:
     def _run(
         name: str,
         run: Callable[[dict[str, Any], _State, datetime], str | None],
-        credential: Any,
+        credential: dict[str, Any],
         state: _State,
         now: datetime,
     ) -> Check:
-        if not isinstance(credential, dict):
-            return Check(name, False, "a credential must be a JSON object")
         try:
             note = run(credential, state, now)
         except _Fail as fail:
@@ -307,7 +311,9 @@ class Verifier:
         doc_id = doc.get("id")
         return claims_type or (isinstance(doc_id, str) and doc_id.startswith(CERT_URN_PREFIX))
 
-    def _type_of(self, doc: dict[str, Any]) -> CertificateType:
+    def _type_of(self, doc: dict[str, Any], state: _State) -> CertificateType:
+        if state.ctype is not None:
+            return state.ctype
         types = doc.get("type")
         if (
             not isinstance(types, list)
@@ -319,7 +325,15 @@ class Verifier:
         ctype = self._types.get(types[1])
         if ctype is None:
             raise _Fail(f"{types[1]!r} is not a govex certificate type")
+        state.ctype = ctype
         return ctype
+
+    @staticmethod
+    def _issuer_of(doc: dict[str, Any], state: _State) -> str:
+        if state.issuer is None:
+            issuer = doc.get("issuer")
+            state.issuer = uscc_from_urn(issuer.get("id") if isinstance(issuer, dict) else issuer)
+        return state.issuer
 
     def _proof_member(self, doc: dict[str, Any], name: str) -> Any:
         proof = doc.get("proof")
@@ -328,13 +342,14 @@ class Verifier:
         return proof.get(name)
 
     def _resolve(self, method: str) -> PublicKey:
-        key = self._keys.get(method)
-        if key is None:
-            entry = self.trust.seal(kid_from_urn(method)) if self.trust is not None else None
-            if entry is None:
-                raise _Fail(f"verification method {method} is not a seal key the trust store knows")
-            key = entry.certificate.public_key()  # type: ignore[assignment]
-            self._keys[method] = key
+        cached = self._keys.get(method)
+        if cached is not None:
+            return cached
+        entry = self.trust.seal(kid_from_urn(method)) if self.trust is not None else None
+        if entry is None:
+            raise _Fail(f"verification method {method} is not a seal key the trust store knows")
+        key = certificate_key(entry.certificate)
+        self._keys[method] = key
         return key
 
     # -- the checks ------------------------------------------------
@@ -345,7 +360,6 @@ class Verifier:
             verified = verify_proof(doc, resolve=self._resolve)
         if "@context" in verified.proof and doc.get("@context") != verified.proof["@context"]:
             raise _Fail("the document's @context differs from the @context the proof signed")
-        state.created = verified.created
         return None
 
     def _issuer_chain(self, doc: dict[str, Any], state: _State, now: datetime) -> str | None:
@@ -360,8 +374,7 @@ class Verifier:
         if created > now + CLOCK_SKEW:
             raise _Fail(f"the proof claims to be created in the future ({created.isoformat()})")
         info = self.chain.check(entry, created)
-        issuer = doc.get("issuer")
-        uscc = uscc_from_urn(issuer.get("id") if isinstance(issuer, dict) else issuer)
+        uscc = self._issuer_of(doc, state)
         if info.uscc != uscc:
             raise _Fail(
                 f"the seal certificate certifies {info.name} ({info.uscc}), not the issuer {uscc}"
@@ -372,7 +385,7 @@ class Verifier:
                 f"seal key {kid} of {info.name} was revoked at {revoked.revoked_at.isoformat()}: "
                 f"{revoked.reason}"
             )
-        ctype = self._type_of(doc)
+        ctype = self._type_of(doc, state)
         if entry.department != ctype.department:
             raise _Fail(
                 f"{info.name} is not competent to issue {ctype.name} ({ctype.code}); "
@@ -439,7 +452,7 @@ class Verifier:
             raise _Fail(f"unexpected members in a govex certificate: {', '.join(unknown)}")
         if doc.get("@context") != list(CONTEXTS):
             raise _Fail(f"@context must be {list(CONTEXTS)}")
-        ctype = self._type_of(doc)
+        ctype = self._type_of(doc, state)
         if doc.get("name") != ctype.name:
             raise _Fail(f"name must be {ctype.name!r} for a {ctype.code} certificate")
         if doc.get("credentialSchema") != {"id": schema_url(ctype), "type": "JsonSchema"}:
@@ -447,7 +460,7 @@ class Verifier:
         issuer = doc.get("issuer")
         if not isinstance(issuer, dict) or set(issuer) != {"id", "name"}:
             raise _Fail('issuer must be {"id": "urn:uscc:<USCC>", "name": "<department>"}')
-        issuer_uscc = uscc_from_urn(issuer["id"])
+        issuer_uscc = self._issuer_of(doc, state)
         if not isinstance(issuer["name"], str) or not issuer["name"].strip():
             raise _Fail("issuer.name must be the issuing department's name")
         subject = doc.get("credentialSubject")
@@ -485,7 +498,9 @@ class Verifier:
             "valid_until": local_date(parse_timestamp(end, "validUntil")) if end else None,
         }
         if metadata != expected:
-            wrong = sorted(k for k in set(expected) | set(metadata) if metadata.get(k, ...) != expected.get(k))
+            wrong = sorted(
+                k for k in set(expected) | set(metadata) if metadata.get(k, ...) != expected.get(k)
+            )
             raise _Fail(f"metadata disagrees with the credential: {', '.join(wrong)}")
         if issue_date > expected["valid_from"]:
             raise _Fail("metadata.issue_date is after the start of validity")
@@ -497,14 +512,13 @@ class Verifier:
         if not isinstance(doc_id, str) or not doc_id.startswith(CERT_URN_PREFIX):
             raise _Fail(f"id must be {CERT_URN_PREFIX}<GB/T 36904 certificate identifier>")
         parts = parse_certificate_id(certificate_id_of(doc_id))
-        ctype = self._type_of(doc)
+        ctype = self._type_of(doc, state)
         if parts.type_code != ctype.type_code:
             raise _Fail(
                 f"the identifier names type code {parts.type_code}, the credential is a "
                 f"{ctype.code} ({ctype.type_code})"
             )
-        issuer = doc.get("issuer")
-        uscc = uscc_from_urn(issuer.get("id") if isinstance(issuer, dict) else issuer)
+        uscc = self._issuer_of(doc, state)
         if parts.issuer != uscc:
             raise _Fail(f"the identifier names issuer {parts.issuer}, the credential {uscc}")
         return None

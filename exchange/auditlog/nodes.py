@@ -32,7 +32,9 @@ import pyarrow as pa
 
 from exchange.store import Store
 
-__all__ = ["DuckNodeStore", "node_id", "node_of"]
+__all__ = ["INSERT_SQL", "DuckNodeStore", "node_id", "node_of"]
+
+INSERT_SQL = "INSERT INTO audit_nodes SELECT id, hash FROM audit_nodes_batch"
 
 _HASH = pa.binary(32)
 
@@ -87,38 +89,49 @@ class DuckNodeStore:
         self._pending.extend(items)
 
     # -- the writer's transaction -----------------------------------
-    def flush(self, cur: duckdb.DuckDBPyConnection) -> None:
-        """Insert the staged nodes through ``cur`` (inside its open transaction)."""
-        if not self._pending:
-            return
-        pending = self._pending
-        table = pa.table(
+    def take(self) -> list[tuple[int, int, bytes]]:
+        """The nodes staged since the last call, in the order they were computed."""
+        pending, self._pending = self._pending, []
+        return pending
+
+    @staticmethod
+    def table(items: list[tuple[int, int, bytes]]) -> pa.Table:
+        """Staged nodes as an Arrow table ``(id, hash)`` for :data:`INSERT_SQL`."""
+        return pa.table(
             {
-                "id": pa.array(
-                    [(i << (lv + 1)) + (1 << lv) - 1 for lv, i, _ in pending], pa.int64()
-                ),
-                "hash": pa.array([h for _, _, h in pending], _HASH),
+                "id": pa.array([(i << (lv + 1)) + (1 << lv) - 1 for lv, i, _ in items], pa.int64()),
+                "hash": pa.array([h for _, _, h in items], _HASH),
             }
         )
-        cur.register("audit_nodes_batch", table)
-        try:
-            cur.execute("INSERT INTO audit_nodes SELECT id, hash FROM audit_nodes_batch")
-        finally:
-            cur.unregister("audit_nodes_batch")
 
-    def promote(self) -> None:
-        """After the commit: make the staged nodes visible to readers."""
-        pending, self._pending = self._pending, []
+    def flush(self, cur: duckdb.DuckDBPyConnection) -> list[tuple[int, int, bytes]]:
+        """Insert the staged nodes through ``cur`` (inside its open transaction)."""
+        items = self.take()
+        if items:
+            cur.register("audit_nodes_batch", self.table(items))
+            try:
+                cur.execute(INSERT_SQL)
+            finally:
+                cur.unregister("audit_nodes_batch")
+        return items
+
+    def promote(self, items: list[tuple[int, int, bytes]]) -> None:
+        """After the commit: make these nodes visible to readers."""
         upper, span = self.upper, self._block_span
         with self._lock:
-            for level, idx, h in pending:
+            position = len(items)
+            # nodes come level by level: the upper ones are at the end
+            while position and items[position - 1][0] >= upper:
+                position -= 1
+                level, idx, h = items[position]
+                self._upper[node_id(level, idx)] = h
+            if not self._blocks:
+                return
+            for level, idx, h in items[:position]:
                 nid = node_id(level, idx)
-                if level >= upper:
-                    self._upper[nid] = h
-                else:
-                    nodes = self._blocks.get(nid // span)
-                    if nodes is not None:
-                        nodes[nid] = h
+                nodes = self._blocks.get(nid // span)
+                if nodes is not None:
+                    nodes[nid] = h
 
     def discard(self) -> None:
         """After a rollback: forget the staged nodes."""

@@ -119,7 +119,8 @@ def claimed_origin(payload: bytes) -> dict[str, str | None]:
         return out
     if not isinstance(value, dict):
         return out
-    seal = value.get("seal") if isinstance(value.get("seal"), dict) else {}
+    raw_seal = value.get("seal")
+    seal: dict[str, Any] = raw_seal if isinstance(raw_seal, dict) else {}
     for name, raw in (
         ("resource", value.get("resource")),
         ("issuer", seal.get("issuer")),

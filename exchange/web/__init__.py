@@ -21,11 +21,11 @@ CONSOLE_PUBLIC_PATHS = frozenset({f"{CONSOLE_PREFIX}/login", STATIC_PATH})
 
 def install_console(app: FastAPI) -> None:
     """Mount the console's routers, its static files and its session gateway on ``app``."""
-    from .routes import catalog, grants, signin
+    from .routes import audit, cases, catalog, dashboard, grants, signin, verify
 
     app.state.console_sessions = SessionStore()
     app.include_router(signin.public_router)
-    for module in (signin, catalog, grants):
+    for module in (signin, verify, cases, audit, catalog, grants, dashboard):
         app.include_router(module.router)
     app.mount(STATIC_PATH, StaticFiles(directory=str(HERE / "static")), name="console-static")
     app.add_middleware(SessionGateway, store=app.state.console_sessions)

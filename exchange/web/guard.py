@@ -15,9 +15,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
 
+from ..api.deps import protected_router, require_role
 from ..auth import Principal
 from ..errors import Forbidden
-from ..api.deps import require_role, protected_router
 from .pages import ConsoleRoute, session_of
 from .session import CONSOLE_PREFIX, Session, SessionStore, csrf_matches
 
@@ -50,9 +50,7 @@ def session_store(request: Request) -> SessionStore:
     return store
 
 
-def require_csrf(
-    request: Request, csrf: Annotated[str, Form(max_length=128)] = ""
-) -> Session:
+def require_csrf(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Session:
     """The session of a POST form whose ``csrf`` field matches the session's token."""
     session = session_of(request)
     if session is None or not csrf_matches(session.csrf, csrf):

@@ -71,18 +71,24 @@ class NavItem:
 
 _ALL = frozenset(Role)
 NAV: tuple[NavItem, ...] = (
-    NavItem("verify", "/console/verify", "证照核验", "Verify", frozenset({Role.APPROVER})),
+    NavItem(
+        "verify",
+        "/console/verify",
+        "证照核验",
+        "Verify",
+        frozenset({Role.APPROVER, Role.DEPARTMENT}),
+    ),
     NavItem("cases", "/console/cases", "一件事办理", "Case", frozenset({Role.APPROVER})),
     NavItem("audit", "/console/audit", "审计追溯", "Audit", frozenset({Role.AUDITOR})),
+    NavItem("dashboard", "/console/dashboard", "运行概况", "Dashboard", frozenset({Role.OPERATOR})),
     NavItem("catalog", "/console/catalog", "资源目录", "Catalog", _ALL),
     NavItem(
         "grants",
         "/console/grants",
         "共享授权",
         "Grants",
-        frozenset({Role.DEPARTMENT, Role.APPROVER, Role.OPERATOR}),
+        frozenset({Role.DEPARTMENT, Role.APPROVER}),
     ),
-    NavItem("dashboard", "/console/dashboard", "运行概况", "Dashboard", frozenset({Role.OPERATOR})),
 )
 
 ROLE_LABELS = {

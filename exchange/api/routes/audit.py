@@ -1,19 +1,39 @@
-"""Audit entries (auditor: everything; a department: its own actions)."""
+"""The auditor API: entries, checkpoints, proofs, and the "who used my data" report.
+
+Who sees what (decided in :mod:`exchange.auditlog.query`): an auditor sees every
+entry; a department sees the entries of its own actions (``view=actions``, the
+default) or the entries about data it owns (``view=data``); nobody else is let in.
+Checkpoints and proofs carry only hashes and are open to the same callers.
+
+Every call here is itself audited (action ``audit.*``) before it is answered, so a
+closed log refuses these reads too (fail closed). Hashes in JSON are lowercase hex;
+the checkpoint ``note`` is the C2SP signed note, verbatim.
+"""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Query
+from fastapi import Body, Depends, Path, Query
 
 from schemas._base import StrictModel
 from schemas.catalog import Role
+from signing.errors import CheckpointError
 
-from ..deps import CurrentDept, ExchangeDep, protected_router
+from ...audit import AuditEvent
+from ...auditlog.checkpoints import StoredCheckpoint, registered_witnesses
+from ...auditlog.query import EntryFilter, Scope, StoredEntry, search
+from ...auth import Principal
+from ...errors import InvalidRequest
+from ...service import Exchange
+from ..deps import ExchangeDep, protected_router, require_role
 
 router = protected_router("/v1/audit", ["audit"])
+
+AuditReader = Annotated[Principal, Depends(require_role(Role.AUDITOR, Role.DEPARTMENT))]
+Witness = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
+View = Literal["actions", "data"]
 
 
 class AuditEntryPublic(StrictModel):
@@ -36,66 +56,241 @@ class AuditEntries(StrictModel):
     data: list[AuditEntryPublic]
     count: int
     tree_size: int
+    next_offset: int | None = None
+
+
+class CheckpointPublic(StrictModel):
+    origin: str
+    size: int
+    root: str
+    created_at: str
+    note: str
+    vkey: str
+
+
+class InclusionProofPublic(StrictModel):
+    index: int
+    size: int
+    leaf_hash: str
+    root: str
+    hashes: list[str]
+
+
+class ConsistencyProofPublic(StrictModel):
+    first: int
+    second: int
+    first_root: str
+    second_root: str
+    hashes: list[str]
+
+
+class SubjectAccess(StrictModel):
+    entry: AuditEntryPublic
+    inclusion_proof: list[str]
+
+
+class SubjectReport(StrictModel):
+    subject_hash: str
+    checkpoint: CheckpointPublic
+    data: list[SubjectAccess]
+    count: int
+
+
+class CosignatureIn(StrictModel):
+    note: str
+
+
+def _public(stored: StoredEntry) -> AuditEntryPublic:
+    return AuditEntryPublic(**stored.entry.to_json(), leaf_hash=stored.leaf_hash.hex())
+
+
+def _checkpoint(exchange: Exchange, stored: StoredCheckpoint) -> CheckpointPublic:
+    return CheckpointPublic(
+        origin=exchange.checkpoints.origin,
+        size=stored.size,
+        root=stored.root.hex(),
+        created_at=stored.created_at.isoformat(),
+        note=stored.note,
+        vkey=exchange.checkpoints.verifier.vkey,
+    )
+
+
+def _scope(principal: Principal, view: View) -> Scope:
+    if principal.has(Role.AUDITOR):
+        return Scope.everything()
+    return Scope.data_of(principal.uscc) if view == "data" else Scope.actions_of(principal.uscc)
+
+
+def _audit(exchange: Exchange, principal: Principal, action: str, **fields: Any) -> int:
+    seq, _ = exchange.audit.append(
+        AuditEvent(actor=principal.uscc, action=action, outcome="ok", **fields)
+    )
+    return seq
 
 
 @router.get("/entries", summary="Search the audit log")
 def entries(
     exchange: ExchangeDep,
-    principal: CurrentDept,
+    principal: AuditReader,
     subject: Annotated[
         str | None, Query(max_length=64, description="raw ID number or USCC; hashed server-side")
     ] = None,
-    dept: Annotated[str | None, Query(max_length=18)] = None,
+    dept: Annotated[str | None, Query(max_length=18, description="actor USCC")] = None,
     case: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    view: Annotated[
+        View, Query(description="department callers: your actions, or entries about your data")
+    ] = "actions",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditEntries:
-    everyone = principal.has(Role.AUDITOR)
-    subject_hash = exchange.audit.subject_hash(subject) if subject else None
-    rows = exchange.store.fetchall(
-        "SELECT seq, ts_text, actor, action, outcome, target, subject_hash, purpose, case_no, "
-        "code, request_hash, detail, leaf_hash FROM audit_entries "
-        "WHERE (? OR actor = ?) AND (? IS NULL OR subject_hash = ?) AND (? IS NULL OR actor = ?) "
-        "AND (? IS NULL OR case_no = ?) AND (? IS NULL OR action = ?) "
-        "AND (? IS NULL OR ts >= ?) AND (? IS NULL OR ts < ?) ORDER BY seq LIMIT ? OFFSET ?",
-        [
-            everyone,
-            principal.uscc,
-            subject_hash,
-            subject_hash,
-            dept,
-            dept,
-            case,
-            case,
-            action,
-            action,
-            since,
-            since,
-            until,
-            until,
-            limit,
-            offset,
-        ],
+    filters = {"dept": dept, "case": case, "action": action, "view": view}
+    _audit(
+        exchange,
+        principal,
+        "audit.read",
+        target="entries",
+        subject=subject,
+        detail={k: v for k, v in filters.items() if v is not None},
+    )
+    subject_hash = exchange.audit.find_subject_hash(subject) if subject else None
+    found = search(
+        exchange.store,
+        EntryFilter(
+            subject_hash=subject_hash,
+            actor=dept,
+            case_no=case,
+            action=action,
+            since=since,
+            until=until,
+        ),
+        _scope(principal, view),
+        limit=limit,
+        offset=offset,
+    )
+    data = [_public(e) for e in found]
+    return AuditEntries(
+        data=data,
+        count=len(data),
+        tree_size=exchange.audit.size,
+        next_offset=offset + limit if len(data) == limit else None,
+    )
+
+
+@router.get("/checkpoint", summary="The latest signed checkpoint (C2SP tlog-checkpoint)")
+def checkpoint(exchange: ExchangeDep, principal: AuditReader) -> CheckpointPublic:
+    _audit(exchange, principal, "audit.checkpoint", target="checkpoint")
+    latest = exchange.checkpoints.latest() or exchange.checkpoints.sign_now()
+    return _checkpoint(exchange, latest)
+
+
+@router.post("/checkpoint", summary="Sign a checkpoint of the current tree now", status_code=201)
+def sign_checkpoint(exchange: ExchangeDep, principal: AuditReader) -> CheckpointPublic:
+    _audit(exchange, principal, "audit.checkpoint.sign", target="checkpoint")
+    return _checkpoint(exchange, exchange.checkpoints.sign_now())
+
+
+@router.post(
+    "/checkpoint/cosignatures",
+    summary="Witness: add your department's cosignature to a checkpoint",
+    status_code=201,
+)
+def cosign(
+    body: Annotated[CosignatureIn, Body()], exchange: ExchangeDep, principal: Witness
+) -> CheckpointPublic:
+    _audit(exchange, principal, "audit.checkpoint.cosign", target="checkpoint")
+    witnesses = registered_witnesses(exchange.registry, principal.uscc)
+    if not witnesses:
+        raise InvalidRequest(f"{principal.name} has no Ed25519 seal key to witness with")
+    problem = "no signature by your seal key"
+    for witness in witnesses:
+        try:
+            return _checkpoint(exchange, exchange.checkpoints.add_cosignature(body.note, witness))
+        except (InvalidRequest, CheckpointError) as exc:
+            problem = str(exc)
+    raise InvalidRequest(f"cosignature refused: {problem}")
+
+
+@router.get("/proofs/inclusion", summary="Inclusion proof of an entry in a tree size")
+def inclusion(
+    exchange: ExchangeDep,
+    principal: AuditReader,
+    index: Annotated[int, Query(ge=0, le=2**62)],
+    size: Annotated[
+        int | None, Query(ge=1, le=2**62, description="default: the latest checkpoint")
+    ] = None,
+) -> InclusionProofPublic:
+    _audit(exchange, principal, "audit.proof", target="inclusion", detail={"index": index})
+    if size is None:
+        size = (exchange.checkpoints.latest() or exchange.checkpoints.sign_now()).size
+    hashes = exchange.audit.inclusion_proof(index, size)
+    return InclusionProofPublic(
+        index=index,
+        size=size,
+        leaf_hash=exchange.audit.leaf_hash(index).hex(),
+        root=exchange.audit.root(size).hex(),
+        hashes=[h.hex() for h in hashes],
+    )
+
+
+@router.get("/proofs/consistency", summary="Consistency proof between two tree sizes")
+def consistency(
+    exchange: ExchangeDep,
+    principal: AuditReader,
+    first: Annotated[int, Query(ge=1, le=2**62)],
+    second: Annotated[
+        int | None, Query(ge=1, le=2**62, description="default: the latest checkpoint")
+    ] = None,
+) -> ConsistencyProofPublic:
+    _audit(exchange, principal, "audit.proof", target="consistency", detail={"first": first})
+    if second is None:
+        second = (exchange.checkpoints.latest() or exchange.checkpoints.sign_now()).size
+    hashes = exchange.audit.consistency_proof(first, second)
+    return ConsistencyProofPublic(
+        first=first,
+        second=second,
+        first_root=exchange.audit.root(first).hex(),
+        second_root=exchange.audit.root(second).hex(),
+        hashes=[h.hex() for h in hashes],
+    )
+
+
+@router.get(
+    "/subjects/{subject}/accesses",
+    summary="Who used this person's or company's data: every entry, with its proof",
+)
+def subject_accesses(
+    exchange: ExchangeDep,
+    principal: AuditReader,
+    subject: Annotated[str, Path(min_length=1, max_length=64)],
+    view: Annotated[View, Query()] = "data",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> SubjectReport:
+    _audit(exchange, principal, "audit.subject_report", target="subject", subject=subject)
+    subject_hash = exchange.audit.subject_hash(subject)
+    signed = exchange.checkpoints.sign_now()  # covers every entry so far, this one included
+    found = search(
+        exchange.store,
+        EntryFilter(subject_hash=subject_hash, end_seq=signed.size),
+        _scope(principal, view),
+        limit=limit,
+        offset=offset,
     )
     data = [
-        AuditEntryPublic(
-            seq=r[0],
-            ts=r[1],
-            actor=r[2],
-            action=r[3],
-            outcome=r[4],
-            target=r[5],
-            subject_hash=r[6],
-            purpose=r[7],
-            case_no=r[8],
-            code=r[9],
-            request_hash=r[10],
-            detail=json.loads(r[11]) if r[11] else None,
-            leaf_hash=bytes(r[12]).hex(),
+        SubjectAccess(
+            entry=_public(e),
+            inclusion_proof=[
+                h.hex() for h in exchange.audit.inclusion_proof(e.entry.seq, signed.size)
+            ],
         )
-        for r in rows
+        for e in found
     ]
-    return AuditEntries(data=data, count=len(data), tree_size=exchange.audit.size)
+    return SubjectReport(
+        subject_hash=subject_hash,
+        checkpoint=_checkpoint(exchange, signed),
+        data=data,
+        count=len(data),
+    )

@@ -36,7 +36,10 @@ def catalog(request: Request, exchange: ExchangeDep, principal: CurrentDept) -> 
         }
         for definition, owner in exchange.catalog.resources()
     ]
-    counts = {t: sum(1 for r in rows if r["definition"].sharing_type is t) for t in SharingType}
+    counts = {
+        t: sum(1 for d, _ in exchange.catalog.resources() if d.sharing_type is t)
+        for t in SharingType
+    }
     return render(
         request,
         "catalog.html",

@@ -1,0 +1,313 @@
+"""The durable local outbox: every mapped record is stored here before it is published.
+
+A connector writes each mapped record to a local SQLite file first (WAL,
+``synchronous=FULL``); from then on it cannot be lost. Records move through three
+states, each change one transaction::
+
+    pending ──seal──▶ sealed (in a batch whose message bytes are kept) ──ack──▶ sent
+
+* the watermark of incremental sync is written in the same transaction as the records
+  it covers, so a run killed at any moment resumes exactly where the outbox stands;
+* a sealed batch keeps its exact message bytes until it is acknowledged, so a resend
+  after a crash is byte-identical — the exchange recognises the batch id and drops it;
+* ``(key, version)`` is unique: reading the same rows twice adds nothing.
+
+One run at a time: the outbox takes an exclusive lock on ``<file>.lock``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .errors import OutboxError
+from .mapping import MappedRecord
+
+__all__ = ["Outbox", "OutboxBatch", "PendingRecord", "watermark_key"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+  seq INTEGER PRIMARY KEY,
+  key TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  body BLOB NOT NULL,
+  line INTEGER NOT NULL,
+  batch_id TEXT,
+  batch_index INTEGER,
+  UNIQUE (key, version));
+CREATE INDEX IF NOT EXISTS records_pending ON records (seq) WHERE batch_id IS NULL;
+CREATE INDEX IF NOT EXISTS records_batch ON records (batch_id, batch_index);
+CREATE TABLE IF NOT EXISTS batches (
+  batch_id TEXT PRIMARY KEY,
+  created_at REAL NOT NULL,
+  size INTEGER NOT NULL,
+  first_key TEXT NOT NULL,
+  payload BLOB,
+  state TEXT NOT NULL,
+  sent_at REAL,
+  result TEXT);
+CREATE INDEX IF NOT EXISTS batches_state ON batches (state, created_at);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """A record in the outbox not yet in a batch; ``body`` is ``{key, version, data}`` JSON."""
+
+    seq: int
+    key: str
+    version: int
+    body: bytes
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxBatch:
+    """A sealed batch waiting for its acknowledgement: the exact message bytes to (re)send."""
+
+    batch_id: str
+    size: int
+    first_key: str
+    payload: bytes
+
+
+def _encode_watermark(value: Any) -> str:
+    if isinstance(value, bool):
+        raise OutboxError(f"a watermark cannot be a boolean ({value!r})")
+    if isinstance(value, int):
+        return orjson.dumps({"int": value}).decode()
+    if isinstance(value, datetime):
+        return orjson.dumps({"datetime": value.isoformat()}).decode()
+    if isinstance(value, date):
+        return orjson.dumps({"date": value.isoformat()}).decode()
+    return orjson.dumps({"text": str(value)}).decode()
+
+
+def _decode_watermark(text: str) -> Any:
+    tagged = orjson.loads(text)
+    if "int" in tagged:
+        return int(tagged["int"])
+    if "datetime" in tagged:
+        return datetime.fromisoformat(tagged["datetime"])
+    if "date" in tagged:
+        return date.fromisoformat(tagged["date"])
+    return str(tagged["text"])
+
+
+def watermark_key(value: Any) -> Any:
+    """A value comparable across the types a watermark column may hold (for max/compare)."""
+    if isinstance(value, datetime | date):
+        return (1, value.isoformat())
+    if isinstance(value, int | float):
+        return (0, value)
+    return (1, str(value))
+
+
+class Outbox:
+    """One connector's outbox file (SQLite), bound to one resource."""
+
+    def __init__(self, path: Path, resource: str) -> None:
+        self.path = Path(path)
+        self.resource = resource
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutboxError(f"cannot create the outbox folder {self.path.parent}: {exc}") from exc
+        self._lock_fd = self._lock()
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            self._bind_resource()
+        except sqlite3.Error as exc:
+            self._unlock()
+            raise OutboxError(f"cannot open the outbox {self.path}: {exc}") from exc
+        except BaseException:
+            self._unlock()
+            raise
+
+    # -- locking -------------------------------------------------
+    def _lock(self) -> int:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise OutboxError(
+                f"outbox {self.path} is in use by another connector run (pid {owner}); "
+                "wait for it to finish"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return fd
+
+    def _unlock(self) -> None:
+        with suppress(OSError):
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+
+    def _bind_resource(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'resource'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('resource', ?)", [self.resource])
+        elif row[0] != self.resource:
+            raise OutboxError(
+                f"outbox {self.path} belongs to resource {row[0]}, not {self.resource}; "
+                "give each connector its own outbox"
+            )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {self.path}: {exc}") from exc
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {self.path}: commit failed: {exc}") from exc
+
+    # -- writing -------------------------------------------------
+    def add(self, records: Sequence[MappedRecord], watermark: Any = None) -> int:
+        """Store mapped records (and the new watermark) in one transaction; return how many
+        were new — a ``(key, version)`` already in the outbox is not stored twice."""
+        rows = [
+            (
+                r.key,
+                r.version,
+                orjson.dumps({"key": r.key, "version": r.version, "data": r.data}),
+                r.line,
+            )
+            for r in records
+        ]
+        try:
+            with self._transaction() as db:
+                before = db.total_changes
+                db.executemany(
+                    "INSERT OR IGNORE INTO records (key, version, body, line) VALUES (?, ?, ?, ?)",
+                    rows,
+                )
+                added = db.total_changes - before
+                if watermark is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('watermark', ?)",
+                        [_encode_watermark(watermark)],
+                    )
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {self.path}: cannot store records: {exc}") from exc
+        return int(added)
+
+    def save_batch(
+        self, batch_id: str, records: Sequence[PendingRecord], payload: bytes
+    ) -> OutboxBatch:
+        """Record that ``records`` form the sealed batch ``batch_id`` with these message bytes."""
+        batch = OutboxBatch(batch_id, len(records), records[0].key, payload)
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO batches (batch_id, created_at, size, first_key, payload, state) "
+                    "VALUES (?, ?, ?, ?, ?, 'sealed')",
+                    [batch_id, time.time(), batch.size, batch.first_key, payload],
+                )
+                db.executemany(
+                    "UPDATE records SET batch_id = ?, batch_index = ? WHERE seq = ?",
+                    [(batch_id, i, r.seq) for i, r in enumerate(records)],
+                )
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {self.path}: cannot store batch: {exc}") from exc
+        return batch
+
+    def mark_sent(self, batch_id: str, result: dict[str, Any] | None = None) -> None:
+        """The batch is acknowledged: drop its message bytes, keep its records for dedupe."""
+        self._finish(batch_id, "sent", result)
+
+    def mark_refused(self, batch_id: str, reason: str) -> None:
+        """The exchange refused the batch for good (it holds it in its quarantine)."""
+        self._finish(batch_id, "refused", {"reason": reason})
+
+    def _finish(self, batch_id: str, state: str, result: dict[str, Any] | None) -> None:
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "UPDATE batches SET state = ?, payload = NULL, sent_at = ?, result = ? "
+                    "WHERE batch_id = ?",
+                    [
+                        state,
+                        time.time(),
+                        orjson.dumps(result).decode() if result else None,
+                        batch_id,
+                    ],
+                )
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {self.path}: cannot mark batch {state}: {exc}") from exc
+
+    # -- reading -------------------------------------------------
+    def watermark(self) -> Any:
+        """The highest watermark value already stored, or None."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'watermark'").fetchone()
+        return None if row is None else _decode_watermark(row[0])
+
+    def pending(self, limit: int) -> list[PendingRecord]:
+        """Up to ``limit`` records not yet in a batch, oldest first."""
+        rows = self._db.execute(
+            "SELECT seq, key, version, body, line FROM records WHERE batch_id IS NULL "
+            "ORDER BY seq LIMIT ?",
+            [limit],
+        ).fetchall()
+        return [PendingRecord(*row) for row in rows]
+
+    def unsent(self) -> list[OutboxBatch]:
+        """Sealed batches not yet acknowledged, oldest first (resent after a crash)."""
+        rows = self._db.execute(
+            "SELECT batch_id, size, first_key, payload FROM batches WHERE state = 'sealed' "
+            "ORDER BY created_at"
+        ).fetchall()
+        return [OutboxBatch(*row) for row in rows]
+
+    def lines(self, batch_id: str) -> dict[int, int]:
+        """Leaf index → source line of the records of a batch (to report quarantined rows)."""
+        rows = self._db.execute(
+            "SELECT batch_index, line FROM records WHERE batch_id = ?", [batch_id]
+        ).fetchall()
+        return {int(i): int(line) for i, line in rows}
+
+    def counts(self) -> dict[str, int]:
+        """Records by state: pending, sealed (awaiting acknowledgement), sent, refused."""
+        out = {"pending": 0, "sealed": 0, "sent": 0, "refused": 0}
+        row = self._db.execute("SELECT count(*) FROM records WHERE batch_id IS NULL").fetchone()
+        out["pending"] = int(row[0]) if row else 0
+        for state, total in self._db.execute(
+            "SELECT state, coalesce(sum(size), 0) FROM batches GROUP BY state"
+        ):
+            out[str(state)] = int(total)
+        return out
+
+    def close(self) -> None:
+        with suppress(sqlite3.Error):
+            self._db.close()
+        self._unlock()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,152 @@
+"""Audit pages (auditor): search the trail, prove each entry, the "who used my data" report."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Query, Request
+from fastapi.responses import HTMLResponse
+
+from schemas.certificates import load_certificate_types
+from schemas.matters import load_matters
+
+from ...api.deps import ExchangeDep
+from ...api.routes import audit as audit_api
+from ...errors import InvalidRequest
+from ...query import CASE_PATTERN
+from ...verifier import CHINA_TIME
+from ..guard import Auditor, console_router
+from ..pages import render
+from ..trail import (
+    ACTION_LABELS,
+    READ_ACTIONS,
+    checkpoint_view,
+    current_checkpoint,
+    stored_of,
+    trail,
+)
+
+__all__ = ["PAGE_SIZE", "router"]
+
+router = console_router("/audit")
+
+PAGE_SIZE = 200
+RECENT = 50
+
+
+def _local(value: str | None, name: str) -> datetime | None:
+    """A ``datetime-local`` form value, read as China Standard Time."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name} must be a date and time, e.g. 2026-01-31T09:00") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=CHINA_TIME)
+    return moment.astimezone(UTC)
+
+
+@router.get("", response_class=HTMLResponse)
+def audit(
+    request: Request,
+    exchange: ExchangeDep,
+    principal: Auditor,
+    subject: Annotated[str, Query(max_length=64)] = "",
+    case: Annotated[str, Query(max_length=64)] = "",
+    dept: Annotated[str, Query(max_length=18)] = "",
+    action: Annotated[str, Query(max_length=64)] = "",
+    since: Annotated[str, Query(max_length=32)] = "",
+    until: Annotated[str, Query(max_length=32)] = "",
+) -> HTMLResponse:
+    searched = any((subject, case, dept, action, since, until))
+    if case and not re.match(CASE_PATTERN, case):
+        raise InvalidRequest("a case number has letters, digits and . _ : / - only")
+    # the API's own search: the same visibility, and the auditor's read is itself audited
+    found = audit_api.entries(
+        exchange,
+        principal,
+        subject=subject.strip().upper() or None,
+        dept=dept or None,
+        case=case or None,
+        action=action or None,
+        since=_local(since, "since"),
+        until=_local(until, "until"),
+        limit=PAGE_SIZE if searched else RECENT,
+        offset=0 if searched else max(0, exchange.audit.size - RECENT - 1),
+    )
+    entries = [stored_of(e) for e in found.data]
+    if not searched:
+        entries.reverse()
+    checkpoint = current_checkpoint(exchange)
+    rows = trail(exchange, entries, checkpoint)
+    return render(
+        request,
+        "audit.html",
+        {
+            "rows": rows,
+            "checkpoint": checkpoint,
+            "searched": searched,
+            "unknown_subject": bool(subject) and not rows,
+            "truncated": searched and found.next_offset is not None,
+            "form": {
+                "subject": subject,
+                "case": case,
+                "dept": dept,
+                "action": action,
+                "since": since,
+                "until": until,
+            },
+            "departments": exchange.registry.departments(),
+            "actions": ACTION_LABELS,
+            "verified": sum(1 for r in rows if r.proof.status == "verified"),
+        },
+        active="audit",
+    )
+
+
+@router.get("/subject", response_class=HTMLResponse)
+def who_used_my_data(
+    request: Request,
+    exchange: ExchangeDep,
+    principal: Auditor,
+    subject: Annotated[str, Query(alias="id", min_length=1, max_length=64)],
+) -> HTMLResponse:
+    # the API's report: audited, signed checkpoint covering every entry, a proof for each
+    report = audit_api.subject_accesses(
+        exchange, principal, subject.strip().upper(), view="data", limit=PAGE_SIZE, offset=0
+    )
+    checkpoint = checkpoint_view(
+        exchange, report.checkpoint.note, datetime.fromisoformat(report.checkpoint.created_at)
+    )
+    reads = [a for a in report.data if a.entry.action in READ_ACTIONS]
+    rows = trail(
+        exchange,
+        [stored_of(a.entry) for a in reads],
+        checkpoint,
+        [[bytes.fromhex(h) for h in a.inclusion_proof] for a in reads],
+    )
+    resources = {d.code: d.name for d, _ in exchange.catalog.resources()}
+    resources |= {t.code: t.name for t in load_certificate_types().values()}
+    matters = {m.code: m.name for m in load_matters().values()}
+    departments = sorted({r.actor_name for r in rows})
+    masked = subject.strip().upper()
+    masked = masked[:6] + "*" * max(0, len(masked) - 10) + masked[-4:] if len(masked) > 10 else "*"
+    return render(
+        request,
+        "subject_report.html",
+        {
+            "rows": rows,
+            "checkpoint": checkpoint,
+            "subject_masked": masked,
+            "subject": subject,
+            "resources": resources,
+            "matters": matters,
+            "departments": departments,
+            "generated": datetime.now(UTC).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M"),
+            "known": bool(report.data),
+        },
+        active="audit",
+    )

@@ -1,0 +1,76 @@
+"""The operator's dashboard: exchanges per department per day, refusals, quarantine,
+materials removed per matter — as SVG charts drawn by govex — and the latest checkpoint."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from ...api.deps import ExchangeDep
+from ..charts import Series, bars, stacked_columns
+from ..figures import figures
+from ..guard import Operator, console_router
+from ..pages import render
+from ..trail import current_checkpoint
+
+__all__ = ["router"]
+
+router = console_router("/dashboard")
+
+
+@router.get("", response_class=HTMLResponse)
+def dashboard(request: Request, exchange: ExchangeDep, _: Operator) -> HTMLResponse:
+    f = figures(exchange)
+    days = [d.strftime("%m-%d") for d in f.days]
+    per_department = [Series(name, values) for name, values in f.exchanges.items()]
+    no_exchange = "近14天没有数据交换 · no exchanges in 14 days"
+    title = "每日各部门数据交换次数 Exchanges per department per day"
+    charts = {
+        "exchanges": stacked_columns(
+            title, days, per_department, width=1100, height=300, empty=no_exchange
+        ),
+        "exchanges_compact": stacked_columns(
+            title,
+            days,
+            per_department,
+            width=400,
+            height=300 + 21 * ((len(per_department) + 1) // 2),
+            font=14,
+            legend_columns=2,
+            empty=no_exchange,
+        ),
+        "refused": stacked_columns(
+            "每日被拒绝的查询 Refused queries per day",
+            days,
+            [Series("被拒绝 refused", f.refused_by_day, "#b3261e")],
+            width=400,
+            height=260,
+            font=14,
+            legend_columns=1,
+            empty="近14天没有被拒绝的查询 · no refused query in 14 days",
+        ),
+        "refused_codes": bars(
+            "被拒绝查询的原因 Why queries were refused",
+            f.refused_by_code,
+            colour="#b3261e",
+            empty="无 · none",
+        ),
+        "quarantine": bars(
+            "隔离记录（按资源）Quarantined records by resource",
+            f.quarantine_by_resource,
+            colour="#8a5300",
+            empty="没有隔离记录 · nothing quarantined",
+        ),
+        "materials": bars(
+            "每个事项减免的材料数 Materials removed per matter",
+            [(m.name, m.removable) for m in f.materials],
+            colour="#13733a",
+            ceiling=max((m.required for m in f.materials), default=1),
+        ),
+    }
+    return render(
+        request,
+        "dashboard.html",
+        {"f": f, "charts": charts, "checkpoint": current_checkpoint(exchange)},
+        active="dashboard",
+    )

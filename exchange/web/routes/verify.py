@@ -1,0 +1,144 @@
+"""The verify page: paste, upload or scan a certificate (or a case bundle) and see every check.
+
+A certificate goes through the certificate service's online verifier (live registry
+and status lists; the verdict is audited, as ``POST /v1/verify`` does). A case bundle
+gets the offline bundle checks (the exchange's seal over it, its consistency) and each
+certificate it carries is verified online like a single one. A scanner that types the
+QR text (``GX1:…``) into the box works like pasting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse
+
+from signing.canonical import parse_strict
+from signing.errors import SigningError
+
+from ...api.deps import ExchangeDep
+from ...bundle_check import verify_bundle
+from ...cases import BUNDLE_TYPE
+from ...errors import ExchangeError, InvalidRequest, PayloadTooLarge
+from ...qr import QR_PREFIX, credential_from_qr_text
+from ...service import Exchange
+from ...verifier import Check, Verdict
+from ..guard import CsrfSession, Reader, console_router
+from ..licence import Licence, check_label, licence_of
+from ..pages import render
+
+__all__ = ["MAX_DOCUMENT_BYTES", "router"]
+
+router = console_router("/verify")
+
+MAX_DOCUMENT_BYTES = 256 * 1024
+
+
+@dataclass
+class CheckView:
+    name: str
+    passed: bool
+    reason: str | None
+    zh: str
+    en: str
+    plain: str
+
+
+@dataclass
+class CertificateResult:
+    valid: bool
+    checks: list[CheckView]
+    licence: Licence | None
+    credential_id: str | None
+
+
+@dataclass
+class Result:
+    kind: str  # certificate | bundle | unreadable
+    valid: bool
+    checks: list[CheckView] = field(default_factory=list)
+    licence: Licence | None = None
+    certificates: list[CertificateResult] = field(default_factory=list)
+    bundle: dict[str, Any] | None = None
+
+
+def _views(checks: tuple[Check, ...] | list[Check]) -> list[CheckView]:
+    out = []
+    for c in checks:
+        zh, en, ok, bad = check_label(c.name)
+        out.append(CheckView(c.name, c.passed, c.reason, zh, en, ok if c.passed else bad))
+    return out
+
+
+def _certificate(exchange: Exchange, actor: str, credential: Any) -> CertificateResult:
+    verdict: Verdict = exchange.certificates.verify(actor, credential)
+    licence = licence_of(credential) if isinstance(credential, dict) else None
+    return CertificateResult(verdict.valid, _views(verdict.checks), licence, verdict.credential_id)
+
+
+def _read(document: str, upload: UploadFile | None) -> str:
+    if upload is not None and upload.filename:
+        raw = upload.file.read(MAX_DOCUMENT_BYTES + 1)
+        if len(raw) > MAX_DOCUMENT_BYTES:
+            raise PayloadTooLarge(f"the file is larger than {MAX_DOCUMENT_BYTES // 1024} KiB")
+        try:
+            return raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidRequest("the file is not UTF-8 text (a JSON document or QR text)") from exc
+    return document
+
+
+def verify_text(exchange: Exchange, actor: str, text: str) -> Result:
+    """Verify what an approver pasted: QR text, a certificate, or a case bundle."""
+    text = text.strip()
+    if text.startswith(QR_PREFIX):
+        try:
+            document: Any = credential_from_qr_text(text)
+        except ExchangeError as exc:
+            check = CheckView("qr", False, exc.message, "二维码", "QR text", "二维码内容无法识别")
+            return Result("unreadable", False, [check])
+    else:
+        try:
+            document = parse_strict(text)
+        except SigningError:
+            # the service audits the refusal and names the parse error
+            single = _certificate(exchange, actor, text)
+            return Result("unreadable", False, single.checks)
+    if isinstance(document, dict) and document.get("type") == BUNDLE_TYPE:
+        verdict = verify_bundle(document, exchange.certificates.trust_bundle())
+        certificates = [
+            _certificate(exchange, actor, c)
+            for c in document.get("certificates", [])
+            if isinstance(c, dict)
+        ]
+        valid = all(c.passed for c in verdict.checks) and all(c.valid for c in certificates)
+        return Result(
+            "bundle", valid, _views(verdict.checks), certificates=certificates, bundle=document
+        )
+    single = _certificate(exchange, actor, document)
+    return Result("certificate", single.valid, single.checks, licence=single.licence)
+
+
+@router.get("", response_class=HTMLResponse)
+def verify_form(request: Request, _: Reader) -> HTMLResponse:
+    return render(request, "verify.html", {"result": None, "document": ""}, active="verify")
+
+
+@router.post("", response_class=HTMLResponse)
+def verify(
+    request: Request,
+    exchange: ExchangeDep,
+    principal: Reader,
+    _: CsrfSession,
+    document: Annotated[str, Form(max_length=MAX_DOCUMENT_BYTES)] = "",
+    upload: Annotated[UploadFile | None, File()] = None,
+) -> HTMLResponse:
+    text = _read(document, upload)
+    if not text.strip():
+        raise InvalidRequest(
+            "paste a certificate, a case bundle or QR text (GX1:…), or choose a file"
+        )
+    result = verify_text(exchange, principal.uscc, text)
+    return render(request, "verify.html", {"result": result, "document": text}, active="verify")

@@ -1,0 +1,41 @@
+// govex console: small progressive enhancements; every page works without this script.
+(function () {
+  "use strict";
+
+  // print buttons: <button data-print>
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target.closest("[data-print]") : null;
+    if (target) {
+      event.preventDefault();
+      window.print();
+    }
+  });
+
+  // session countdown in the header; at zero, go to the sign-in page
+  var expiry = document.querySelector("[data-expires-in]");
+  if (expiry) {
+    var left = parseInt(expiry.getAttribute("data-expires-in"), 10);
+    var out = expiry.querySelector(".countdown");
+    var end = Date.now() + left * 1000;
+    var tick = function () {
+      var s = Math.max(0, Math.round((end - Date.now()) / 1000));
+      if (out) { out.textContent = Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"); }
+      if (s === 0) {
+        window.location.assign("/console/login?expired=1&next=" + encodeURIComponent(window.location.pathname));
+        return;
+      }
+      window.setTimeout(tick, 1000);
+    };
+    tick();
+  }
+
+  // a chosen file fills the text box of the same form: <input type=file data-fill="id">
+  document.querySelectorAll("input[type=file][data-fill]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0];
+      var box = document.getElementById(input.getAttribute("data-fill"));
+      if (!file || !box) { return; }
+      file.text().then(function (text) { box.value = text; });
+    });
+  });
+})();

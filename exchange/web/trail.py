@@ -1,0 +1,193 @@
+"""The audit trail as an auditor reads it: entries, each proven against a signed checkpoint.
+
+For every entry shown, :func:`prove` recomputes its leaf hash from the entry's own
+columns (so an edited row is caught), fetches the RFC 6962 inclusion proof for the
+tree size of the current signed checkpoint, and checks it against the checkpoint's
+root — after the checkpoint's signature was verified with the exchange's log key.
+The outcome is a badge: verified, failed (with the reason), or pending (an entry
+newer than the checkpoint).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from signing.checkpoint import Checkpoint
+from signing.errors import SigningError
+from signing.merkle import verify_inclusion
+
+from ..auditlog.checkpoints import StoredCheckpoint
+from ..auditlog.leaf import AuditEntry
+from ..auditlog.query import StoredEntry
+from ..errors import ExchangeError
+from ..service import Exchange
+from ..verifier import CHINA_TIME
+
+__all__ = [
+    "ACTION_LABELS",
+    "READ_ACTIONS",
+    "CheckpointView",
+    "Proof",
+    "TrailEntry",
+    "checkpoint_view",
+    "current_checkpoint",
+    "prove",
+    "stored_of",
+    "trail",
+]
+
+ACTION_LABELS: dict[str, tuple[str, str]] = {
+    "publish": ("发布数据", "publish"),
+    "query": ("查询记录", "read a record"),
+    "query.subject": ("按主体查询", "read by subject"),
+    "grant.request": ("申请授权", "grant request"),
+    "grant.decide": ("授权决定", "grant decision"),
+    "cert.issue": ("签发证照", "certificate issued"),
+    "cert.read": ("读取证照", "certificate read"),
+    "cert.lookup": ("查询证照", "certificate lookup"),
+    "cert.verify": ("核验证照", "certificate verified"),
+    "cert.revoke": ("注销证照", "certificate revoked"),
+    "cert.suspend": ("中止证照", "certificate suspended"),
+    "cert.resume": ("恢复证照", "certificate resumed"),
+    "cert.issue_bulk": ("批量签发证照", "certificates issued in bulk"),
+    "seal_key.revoke": ("吊销印章密钥", "seal key revoked"),
+    "case.resolve": ("一件事办理", "case resolved"),
+    "audit.read": ("审计检索", "audit search"),
+    "audit.subject_report": ("数据使用报告", "who-used-my-data report"),
+    "audit.checkpoint": ("读取检查点", "checkpoint read"),
+    "audit.checkpoint.sign": ("签署检查点", "checkpoint signed"),
+    "audit.checkpoint.cosign": ("见证检查点", "checkpoint cosigned"),
+    "audit.proof": ("获取证明", "proof fetched"),
+    "audit.export": ("导出审计日志", "audit export"),
+    "audit.archive": ("归档审计日志", "audit archive"),
+}
+READ_ACTIONS = frozenset({"query", "query.subject", "cert.read", "cert.lookup", "case.resolve"})
+
+
+@dataclass(frozen=True)
+class Proof:
+    status: Literal["verified", "failed", "pending"]
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointView:
+    """The checkpoint entries are proven against, after its signature was verified."""
+
+    size: int
+    root_hex: str
+    created_at: datetime
+    note: str
+    signers: tuple[str, ...]
+    verified: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    entry: AuditEntry
+    when: str
+    actor_name: str
+    action_zh: str
+    action_en: str
+    proof: Proof
+
+    @property
+    def refused(self) -> bool:
+        return self.entry.outcome in ("refused", "invalid", "error", "not_found")
+
+
+def checkpoint_view(exchange: Exchange, note: str, created_at: datetime) -> CheckpointView:
+    """A signed note, its signature checked with the exchange's log key."""
+    try:
+        opened = exchange.checkpoints.open(note)
+    except (SigningError, ExchangeError) as exc:
+        try:
+            parsed = Checkpoint.parse(note[: note.find("\n\n") + 1])
+            size, root = parsed.size, parsed.root.hex()
+        except SigningError:
+            size, root = 0, ""
+        return CheckpointView(size, root, created_at, note, (), False, exc.message)
+    checkpoint: Checkpoint = opened.checkpoint
+    return CheckpointView(
+        checkpoint.size, checkpoint.root.hex(), created_at, note, opened.signers, True
+    )
+
+
+def current_checkpoint(exchange: Exchange) -> CheckpointView | None:
+    """The latest signed checkpoint (signed now if the log grew since), signature checked."""
+    stored: StoredCheckpoint | None = exchange.checkpoints.latest()
+    if exchange.audit.size > 0 and (stored is None or stored.size < exchange.audit.size):
+        try:
+            stored = exchange.checkpoints.sign_now()
+        except ExchangeError:
+            stored = exchange.checkpoints.latest()
+    if stored is None:
+        return None
+    return checkpoint_view(exchange, stored.note, stored.created_at)
+
+
+def stored_of(public: Any) -> StoredEntry:
+    """An entry as the audit API answers it (``AuditEntryPublic``) back as a stored entry."""
+    values = public.model_dump()
+    leaf = bytes.fromhex(values.pop("leaf_hash"))
+    return StoredEntry(AuditEntry.from_json(values), leaf)
+
+
+def prove(
+    exchange: Exchange,
+    stored: StoredEntry,
+    checkpoint: CheckpointView | None,
+    path: list[bytes] | None = None,
+) -> Proof:
+    """Check one entry's inclusion in the checkpoint's tree (``path``: a proof already given)."""
+    if checkpoint is None or not checkpoint.verified:
+        return Proof("failed", "no verified signed checkpoint to prove against")
+    seq = stored.entry.seq
+    if seq >= checkpoint.size:
+        return Proof("pending", f"newer than the checkpoint (size {checkpoint.size})")
+    leaf = stored.entry.leaf_hash()
+    if leaf != stored.leaf_hash:
+        return Proof("failed", "the entry's content does not hash to its stored leaf")
+    try:
+        if path is None:
+            path = exchange.audit.inclusion_proof(seq, checkpoint.size)
+        verify_inclusion(leaf, seq, checkpoint.size, path, bytes.fromhex(checkpoint.root_hex))
+    except (SigningError, ExchangeError) as exc:
+        return Proof("failed", exc.message)
+    return Proof("verified", f"leaf {seq} of {checkpoint.size}, {len(path)} hashes")
+
+
+def _when(ts: str) -> str:
+    try:
+        moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return ts
+    return moment.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def trail(
+    exchange: Exchange,
+    entries: list[StoredEntry],
+    checkpoint: CheckpointView | None,
+    paths: list[list[bytes]] | None = None,
+) -> list[TrailEntry]:
+    """Entries ready for the timeline, each with its proof badge."""
+    names = {d.uscc: d.name for d in exchange.registry.departments()}
+    out = []
+    for i, stored in enumerate(entries):
+        entry = stored.entry
+        zh, en = ACTION_LABELS.get(entry.action, (entry.action, entry.action))
+        out.append(
+            TrailEntry(
+                entry=entry,
+                when=_when(entry.ts),
+                actor_name=names.get(entry.actor, entry.actor),
+                action_zh=zh,
+                action_en=en,
+                proof=prove(exchange, stored, checkpoint, paths[i] if paths else None),
+            )
+        )
+    return out

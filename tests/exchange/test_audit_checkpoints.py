@@ -1,0 +1,167 @@
+"""Signed checkpoints: C2SP format, schedule, on demand, witnesses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from exchange.audit import AuditEvent, AuditLog
+from exchange.auditlog.checkpoints import Checkpointer, witness_cosign
+from exchange.config import AuditSettings
+from exchange.errors import InvalidRequest
+from exchange.store import Store
+from signing.checkpoint import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint
+from signing.errors import CheckpointError, MerkleProofError
+
+ORIGIN = "govex.example/test/audit"
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[AuditLog]:
+    store = Store(tmp_path / "data", create=True)
+    audit = AuditLog(store, b"k" * 32, AuditSettings())
+    yield audit
+    audit.close()
+    store.close()
+
+
+@pytest.fixture
+def checkpoints(log: AuditLog) -> Iterator[Checkpointer]:
+    cp = Checkpointer.for_key(log, ed25519.Ed25519PrivateKey.generate(), ORIGIN, interval_s=0.05)
+    yield cp
+    cp.stop()
+
+
+def _grow(log: AuditLog, n: int) -> None:
+    log.append_many([AuditEvent(actor="a", action="query", outcome="ok") for _ in range(n)])
+
+
+def test_a_checkpoint_is_a_c2sp_note_the_reference_verifier_accepts(
+    log: AuditLog, checkpoints: Checkpointer
+) -> None:
+    _grow(log, 5)
+    stored = checkpoints.sign_now()
+    verifier = NoteVerifier.from_vkey(checkpoints.verifier.vkey)
+    opened = open_checkpoint(stored.note, verifier, origin=ORIGIN)
+    assert opened.checkpoint.size == 5
+    assert opened.checkpoint.root == log.root(5) == stored.root
+    assert opened.checkpoint.extensions[0].startswith("time 20")
+    assert stored.note.startswith(f"{ORIGIN}\n5\n")
+    assert Checkpoint.parse(opened.note.text).to_text() == opened.note.text
+
+
+def test_a_checkpoint_does_not_verify_under_another_key_or_origin(
+    log: AuditLog, checkpoints: Checkpointer
+) -> None:
+    _grow(log, 3)
+    note = checkpoints.sign_now().note
+    other = NoteSigner(ORIGIN, ed25519.Ed25519PrivateKey.generate()).verifier
+    with pytest.raises(CheckpointError):
+        open_checkpoint(note, other, origin=ORIGIN)
+    with pytest.raises(CheckpointError, match="origin"):
+        open_checkpoint(note, checkpoints.verifier, origin="govex.example/elsewhere")
+    forged = note.replace(f"{ORIGIN}\n3\n", f"{ORIGIN}\n4\n")
+    with pytest.raises(CheckpointError):
+        open_checkpoint(forged, checkpoints.verifier, origin=ORIGIN)
+
+
+def test_on_demand_signs_only_when_the_tree_grew(log: AuditLog, checkpoints: Checkpointer) -> None:
+    with pytest.raises(InvalidRequest, match="empty"):
+        checkpoints.sign_now()
+    _grow(log, 2)
+    first = checkpoints.sign_now()
+    assert checkpoints.sign_now() == first
+    _grow(log, 1)
+    assert checkpoints.sign_now().size == 3
+    assert [c.size for c in checkpoints.between(0, 10)] == [2, 3]
+
+
+def test_an_earlier_size_can_be_signed_for_an_export(
+    log: AuditLog, checkpoints: Checkpointer
+) -> None:
+    _grow(log, 10)
+    at_4 = checkpoints.sign_at(4)
+    assert at_4.root == log.root(4)
+    assert checkpoints.sign_at(4) == at_4
+    with pytest.raises(InvalidRequest):
+        checkpoints.sign_at(11)
+
+
+def test_the_schedule_signs_when_the_tree_grew_and_only_then(
+    log: AuditLog, checkpoints: Checkpointer
+) -> None:
+    checkpoints.start()
+    _grow(log, 4)
+    deadline = time.monotonic() + 10
+    while checkpoints.latest() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    latest = checkpoints.latest()
+    assert latest is not None
+    assert latest.size == 4
+    time.sleep(0.3)  # several ticks without growth
+    assert [c.size for c in checkpoints.between(0, 100)] == [4]
+    _grow(log, 1)
+    while checkpoints.latest() == latest and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert checkpoints.latest() is not None
+    assert checkpoints.latest().size == 5  # type: ignore[union-attr]
+
+
+def test_a_witness_cosigns_a_consistent_checkpoint(
+    log: AuditLog, checkpoints: Checkpointer
+) -> None:
+    witness = NoteSigner("11411500000001054R", ed25519.Ed25519PrivateKey.generate())
+    _grow(log, 6)
+    first = checkpoints.sign_now()
+    seen = open_checkpoint(
+        witness_cosign(first.note, checkpoints.verifier, ORIGIN, witness),
+        checkpoints.verifier,
+        origin=ORIGIN,
+        witnesses=[witness.verifier],
+    )
+    assert seen.signers == (ORIGIN, witness.name)
+    _grow(log, 5)
+    second = checkpoints.sign_now()
+    proof = log.consistency_proof(6, 11)
+    cosigned = witness_cosign(
+        second.note, checkpoints.verifier, ORIGIN, witness, previous=seen, proof=proof
+    )
+    stored = checkpoints.add_cosignature(cosigned, witness.verifier)
+    assert stored.note == cosigned
+    assert checkpoints.get(11).note == cosigned
+    assert checkpoints.add_cosignature(cosigned, witness.verifier).note == cosigned  # once
+
+
+def test_a_witness_refuses_a_fork(log: AuditLog, checkpoints: Checkpointer) -> None:
+    witness = NoteSigner("11411500000001054R", ed25519.Ed25519PrivateKey.generate())
+    _grow(log, 6)
+    seen = open_checkpoint(checkpoints.sign_now().note, checkpoints.verifier, origin=ORIGIN)
+    forked = Checkpoint(ORIGIN, 8, b"\x01" * 32)
+    from signing.checkpoint import sign_checkpoint
+
+    note = sign_checkpoint(forked, [checkpoints.signer])
+    with pytest.raises(MerkleProofError):
+        witness_cosign(
+            note, checkpoints.verifier, ORIGIN, witness, previous=seen, proof=[b"\x02" * 32] * 3
+        )
+
+
+def test_a_cosignature_over_other_text_is_refused(log: AuditLog, checkpoints: Checkpointer) -> None:
+    witness = NoteSigner("11411500000001054R", ed25519.Ed25519PrivateKey.generate())
+    _grow(log, 3)
+    checkpoints.sign_now()
+    from signing.checkpoint import sign_checkpoint
+
+    other = sign_checkpoint(
+        Checkpoint(ORIGIN, 3, b"\x07" * 32, ("time x",)), [checkpoints.signer, witness]
+    )
+    with pytest.raises(InvalidRequest, match="not the exchange's checkpoint"):
+        checkpoints.add_cosignature(other, witness.verifier)
+    unsigned = checkpoints.latest()
+    assert unsigned is not None
+    with pytest.raises(InvalidRequest, match="no valid signature"):
+        checkpoints.add_cosignature(unsigned.note, witness.verifier)

@@ -1,0 +1,404 @@
+"""Real processes for the Kafka tests: an exchange (`govex serve --bus`) and a connector
+(`govex connector run`), started as subprocesses and broken by pid.
+
+- :class:`ExchangeProcess` — one exchange on its own data directory and port, consuming
+  the record topics under its own topic prefix; ``kill()`` is SIGKILL, ``stop()`` SIGTERM.
+- :func:`start_connector` — a connector run as a subprocess (its pid can be killed).
+- :func:`wait_consumed` — until the exchange's consumer group committed every offset.
+- :func:`stored` — what the data directory holds (opened once the exchange stopped).
+- :func:`id_card_csv` — N valid ID-card rows (distinct ID numbers) and their config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+import httpx
+
+from exchange.config import DEMO_PASSPHRASE, Settings
+from exchange.demo import create_demo
+from exchange.store import Store
+from schemas.identifiers import make_id_number
+from tests.support import LOOPBACK, free_port
+
+GOVEX = [sys.executable, "-c", "from exchange.cli import main; main()"]
+RESOURCE = "gongan.resident_id_card"
+BOUND_S = 120.0
+
+
+def demo_data_dir(root: Path, node: str = "a") -> Path:
+    """A fresh demo exchange (departments, keys, catalog) in ``root/data-<node>``."""
+    data = root / f"data-{node}"
+    create_demo(Settings(data=data)).close()
+    return data
+
+
+def clone_data_dir(data: Path, node: str) -> Path:
+    """A second node provisioned from the same (still empty) exchange: same keys, own DB."""
+    copy = data.parent / f"data-{node}"
+    shutil.copytree(data, copy)
+    return copy
+
+
+def set_node(data: Path, node: str) -> None:
+    """Name the node (its Kafka consumer group is ``govex-exchange.<node>``)."""
+    with Store(data) as store:
+        store.set_meta("bus.node_id", node)
+
+
+def group_of(node: str) -> str:
+    return f"govex-exchange.{node}"
+
+
+class ExchangeProcess:
+    """`govex serve --data DIR --bus kafka://…` as a subprocess."""
+
+    def __init__(
+        self,
+        data: Path,
+        bootstrap: str,
+        topic_prefix: str,
+        *,
+        pause_at: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.data = data
+        self.bootstrap = bootstrap
+        self.topic_prefix = topic_prefix
+        self.pause_at = pause_at
+        self.port = free_port()
+        self.extra_env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> Self:
+        args = [
+            *GOVEX, "serve", "--data", str(self.data), "--port", str(self.port),
+            "--bus", f"kafka://{self.bootstrap}",
+        ]  # fmt: skip
+        if self.pause_at:
+            args += ["--unsafe-pause-at", self.pause_at]
+        env = {
+            **os.environ,
+            "GOVEX_KAFKA__TOPIC_PREFIX": self.topic_prefix,
+            "PYTHONWARNINGS": "ignore::DeprecationWarning",
+            **self.extra_env,
+        }
+        self._log = (self.data.parent / f"{self.data.name}.log").open("ab")
+        self.process = subprocess.Popen(
+            args, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + BOUND_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"exchange exited with {self.process.returncode}\n{self.log()}")
+            if self.paused:
+                return self
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"exchange did not answer within {BOUND_S:g}s\n{self.log()}")
+
+    @property
+    def paused(self) -> bool:
+        """True when the process stopped itself at its pause point (state T)."""
+        if self.process is None or self.process.poll() is not None:
+            return False
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text(encoding="ascii")
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+    def wait_paused(self, timeout_s: float = BOUND_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.paused:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"exchange never reached {self.pause_at}\n{self.log()}")
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"exchange exited before {self.pause_at}\n{self.log()}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL by pid, as a crash would; the data directory stays."""
+        assert self.process is not None
+        os.kill(self.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self._close_log()
+
+    def stop(self) -> None:
+        """SIGTERM (SIGCONT first if paused); SIGKILL if it takes too long."""
+        if self.process is None or self.process.poll() is not None:
+            self._close_log()
+            return
+        os.kill(self.pid, signal.SIGCONT)
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self._close_log()
+
+    def log(self) -> str:
+        path = self.data.parent / f"{self.data.name}.log"
+        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-40:])
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# -- the connector -------------------------------------------------------------
+
+
+def connector_env(data: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GOVEX_DATA": str(data),
+        "GOVEX_CONNECTOR_KEY_PASSPHRASE": DEMO_PASSPHRASE,
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    }
+
+
+def start_connector(
+    config: Path, bootstrap: str, data: Path, outbox: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    """`govex connector run CONFIG --bus kafka://… --json` as a subprocess."""
+    return subprocess.Popen(
+        [
+            *GOVEX, "connector", "run", str(config), "--bus", f"kafka://{bootstrap}",
+            "--outbox", str(outbox), "--json",
+        ],  # fmt: skip
+        env=connector_env(data),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def finish_connector(process: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
+    """Wait for a connector run; return its JSON summary."""
+    code = process.wait(timeout=600)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    start = text.find("{")
+    if code not in (0, 3) or start < 0:
+        raise RuntimeError(f"connector exited with {code}:\n{text[-3000:]}")
+    summary: dict[str, Any] = json.loads(text[start:])
+    return summary
+
+
+# -- Kafka offsets -------------------------------------------------------------
+
+
+def topic_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """End offset of each partition of ``topic`` (empty if it does not exist yet)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        ends = consumer.end_offsets(tps) if tps else {}
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
+    finally:
+        consumer.close()
+
+
+def wait_for_messages(bootstrap: str, topic: str, at_least: int = 1) -> None:
+    deadline = time.monotonic() + BOUND_S
+    while sum(topic_offsets(bootstrap, topic).values()) < at_least:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no message reached {topic} within {BOUND_S:g}s")
+        time.sleep(0.05)
+
+
+def wait_consumed(bootstrap: str, topic: str, group: str, timeout_s: float = BOUND_S) -> None:
+    """Until ``group`` committed, on every partition of ``topic``, the end offset."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    deadline = time.monotonic() + timeout_s
+    # a consumer of the group that never subscribes: it reads commits, joins nothing
+    reader = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+        request_timeout_ms=10_000,
+    )  # fmt: skip
+    try:
+        while True:
+            ends = topic_offsets(bootstrap, topic)
+            committed = {p: reader.committed(TopicPartition(topic, p)) for p in ends}
+            if ends and all((committed[p] or 0) >= end for p, end in ends.items()):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{group} did not consume {topic}: ends {ends}, at {committed}")
+            time.sleep(0.2)
+    finally:
+        reader.close()
+
+
+# -- what was stored -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    rows: int
+    keys: frozenset[str]
+    batches_accepted: int
+    quarantined: int
+
+    def figure(self, name: str, sent: set[str]) -> str:
+        lost = len(sent - self.keys)
+        duplicated = self.rows - len(self.keys) + (self.batches_accepted - self.rows)
+        return (
+            f"{name} {len(sent)} sent, {len(self.keys)} stored, {lost} lost, "
+            f"{duplicated} duplicated"
+        )
+
+
+def stored(data: Path, resource: str = RESOURCE) -> Stored:
+    """What the (stopped) exchange stored for ``resource``."""
+    with Store(data, read_only=True) as store:
+        keys = {str(r[0]) for r in store.fetchall(
+            "SELECT key FROM record_history WHERE resource = ?", [resource]
+        )}  # fmt: skip
+        rows = store.fetchone(
+            "SELECT count(*) FROM record_history WHERE resource = ?", [resource]
+        )
+        accepted = store.fetchone(
+            "SELECT coalesce(sum(accepted), 0) FROM batches WHERE resource = ?", [resource]
+        )
+        quarantined = store.fetchone("SELECT count(*) FROM quarantine")
+    return Stored(
+        int(rows[0]) if rows else 0,
+        frozenset(keys),
+        int(accepted[0]) if accepted else 0,
+        int(quarantined[0]) if quarantined else 0,
+    )
+
+
+# -- data ------------------------------------------------------------------------
+
+ID_CARD_CONFIG = """
+[connector]
+name = "{name}"
+resource = "gongan.resident_id_card"
+batch_size = {batch_size}
+
+[department]
+uscc = "{uscc}"
+seal_key = "${{GOVEX_DATA}}/demo-keys/gongan.seal.pem"
+
+[source]
+kind = "csv"
+path = "{csv}"
+
+[mapping]
+version = 1
+
+[mapping.fields]
+id_number = "id_number"
+name = "name"
+sex = "sex"
+ethnicity = "ethnicity"
+birth_date = "birth_date"
+address = "address"
+issuing_authority = "issuing_authority"
+valid_from = "valid_from"
+valid_until = "valid_until"
+
+[publish]
+topic_prefix = "{prefix}"
+retry_deadline_s = {deadline}
+"""
+
+_REGIONS = ("411502", "411503", "411521", "411522", "411525")
+
+
+def id_card_rows(count: int) -> list[dict[str, str]]:
+    """``count`` valid 居民身份证 records with distinct ID numbers."""
+    rows = []
+    for i in range(count):
+        born = date(1950, 1, 1) + timedelta(days=i // 500)
+        k = i % 500
+        female = k % 2 == 1
+        seq = 2 * k + (0 if female else 1)
+        region = _REGIONS[(i // 500) % len(_REGIONS)]
+        id_number = make_id_number(region, born, seq, female=female)
+        rows.append(
+            {
+                "id_number": id_number,
+                "name": f"居民{i}",
+                "sex": "2" if female else "1",
+                "ethnicity": "01",
+                "birth_date": born.isoformat(),
+                "address": f"信阳市浉河区新华路{i % 300 + 1}号",
+                "issuing_authority": "信阳市公安局浉河分局",
+                "valid_from": "2016-01-01",
+                "valid_until": "长期",
+            }
+        )
+    return rows
+
+
+def id_card_csv(
+    folder: Path,
+    count: int,
+    *,
+    uscc: str,
+    prefix: str,
+    batch_size: int = 500,
+    deadline_s: float = 180,
+    name: str = "ids",
+) -> tuple[Path, set[str]]:
+    """A CSV of ``count`` ID cards and its connector config; returns (config, keys)."""
+    rows = id_card_rows(count)
+    csv_path = folder / f"{name}.csv"
+    header = list(rows[0])
+    lines = [",".join(header)] + [",".join(r[h] for h in header) for r in rows]
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = folder / f"{name}.toml"
+    config.write_text(
+        ID_CARD_CONFIG.format(
+            name=name, batch_size=batch_size, uscc=uscc, csv=csv_path, prefix=prefix,
+            deadline=deadline_s,
+        ),  # fmt: skip
+        encoding="utf-8",
+    )
+    return config, {r["id_number"] for r in rows}
