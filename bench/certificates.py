@@ -119,33 +119,46 @@ def p4(quick: bool, log: Callable[[str], None] | None = None) -> Figure:
 
 
 def p5(quick: bool, log: Callable[[str], None] | None = None) -> Figure:
-    """Seconds to issue 950,000 certificates (extrapolated in quick mode), beside raw signing."""
+    """Seconds to issue 950,000 certificates (extrapolated in quick mode), beside raw signing.
+
+    Issuance runs in segments of 10,000; after each segment the peer signs 10,000 times,
+    so both sides see the same machine load.
+    """
     from exchange.certificates import BulkItem
 
     count = 100_000 if quick else LIBRARY
+    segment = 10_000
+    key = ed25519.Ed25519PrivateKey.generate()
+    message = b"\x02" * 64
+    ours = peer = 0.0
+    issued = 0
     folder = Path(tempfile.mkdtemp(prefix="govex-bench-p5-"))
     try:
         exchange = _exchange(folder)
         with exchange:
             gongan = exchange.registry.by_code("gongan").uscc
-            items = (BulkItem(i + 2, s) for i, s in enumerate(_subjects(count)))
-            started = time.perf_counter()
-            result = exchange.certificates.issue_many(gongan, "resident_id_card", items)
-            elapsed = time.perf_counter() - started
-        if result.issued != count:
-            raise RuntimeError(f"P5: issued {result.issued} of {count}: {result.refused[:3]}")
+            subjects = _subjects(count)
+            for first in range(0, count, segment):
+                size = min(segment, count - first)
+                items = [BulkItem(first + i + 2, next(subjects)) for i in range(size)]
+                started = time.perf_counter()
+                result = exchange.certificates.issue_many(gongan, "resident_id_card", items)
+                ours += time.perf_counter() - started
+                issued += result.issued
+                started = time.perf_counter()
+                for _ in range(size):
+                    key.sign(message)
+                peer += time.perf_counter() - started
+                if log is not None and first % (segment * 5) == 0:
+                    log(
+                        f"P5 {issued:,} issued, {issued / ours:,.0f}/s "
+                        f"(raw sign {issued / peer:,.0f}/s)"
+                    )
+        if issued != count:
+            raise RuntimeError(f"P5: issued {issued} of {count}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    key = ed25519.Ed25519PrivateKey.generate()
-    message = b"\x02" * 64
-    sample = min(count, 50_000)
-    started = time.perf_counter()
-    for _ in range(sample):
-        key.sign(message)
-    peer = (time.perf_counter() - started) / sample * LIBRARY
-    value = elapsed / count * LIBRARY
-    if log is not None:
-        log(f"P5 {count:,} issued in {elapsed:,.1f}s → {value:,.0f}s for {LIBRARY:,}")
+    value, peer_value = ours / count * LIBRARY, peer / count * LIBRARY
     return Figure(
         id="P5",
         name=f"bulk issuance of {LIBRARY:,} certificates"
@@ -153,9 +166,10 @@ def p5(quick: bool, log: Callable[[str], None] | None = None) -> Figure:
         value=value,
         unit="s",
         peer=f"raw Ed25519 sign ×{LIBRARY:,}",
-        peer_value=peer,
-        ratio=value / peer,
+        peer_value=peer_value,
+        ratio=value / peer_value,
         target=f"≤ {P5_TARGET_S:,.0f} s",
         met=value <= P5_TARGET_S,
-        note="ratio = issuance time / raw signing time (lower is better)",
+        note="ratio = issuance time / raw signing time (lower is better); "
+        "segments of 10,000 alternate with the peer",
     )

@@ -56,8 +56,10 @@ from .sql import SqlSource
 
 __all__ = [
     "ConnectorConfig",
+    "ConnectorSection",
     "Credentials",
     "CsvSourceConfig",
+    "DepartmentSection",
     "HttpSourceConfig",
     "JsonlSourceConfig",
     "LoadedConfig",

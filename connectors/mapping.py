@@ -140,6 +140,16 @@ class _FieldMapper:
         self.date_formats = [formats] if isinstance(formats, str) else list(formats or [])
         self.keep = frozenset(spec.keep)
         self.quantum = Decimal(1).scaleb(-spec.decimals) if spec.decimals is not None else None
+        # a text column copied as is (trimmed): the common case, taken without the pipeline
+        self.plain = (
+            spec.column is not None
+            and self.kind == "string"
+            and self.table is None
+            and not self.date_formats
+            and self.quantum is None
+            and spec.case is None
+            and not self.keep
+        )
 
     @property
     def where(self) -> str:
@@ -150,6 +160,12 @@ class _FieldMapper:
         spec = self.spec
         if spec.column is None:
             return spec.value
+        if self.plain:
+            text = fields.get(spec.column)
+            if text.__class__ is str:
+                if spec.trim:
+                    text = text.strip()
+                return text or spec.default
         raw = _lookup(fields, spec.column)
         if isinstance(raw, str) and spec.trim:
             raw = raw.strip()

@@ -453,7 +453,7 @@ class KafkaPublisher:
     def _send(
         self, producer: Any, window: Sequence[OutboxBatch]
     ) -> Iterator[tuple[OutboxBatch, str | None]]:
-        from kafka.errors import KafkaError
+        from kafka.errors import KafkaError, MessageSizeTooLargeError
 
         futures: list[tuple[OutboxBatch, Any]] = []
         for batch in window:
@@ -464,6 +464,8 @@ class KafkaPublisher:
                     key=batch.first_key.encode(),
                     headers=[("govex-batch-id", batch.batch_id.encode())],
                 )
+            except MessageSizeTooLargeError as exc:
+                raise Refused(_too_large(batch, exc)) from exc
             except KafkaError as exc:
                 futures.append((batch, f"send failed: {exc}"))
                 continue
@@ -474,6 +476,8 @@ class KafkaPublisher:
                 continue
             try:
                 future.get(timeout=45)
+            except MessageSizeTooLargeError as exc:
+                raise Refused(_too_large(batch, exc)) from exc
             except KafkaError as exc:
                 yield batch, f"not acknowledged: {type(exc).__name__}: {exc}"
             else:
@@ -486,6 +490,13 @@ class KafkaPublisher:
                 producer.close(timeout=timeout_s)
             except Exception as exc:  # closing a broken producer must not hide the cause
                 self._state.failures.append(f"closing producer: {exc}")
+
+
+def _too_large(batch: OutboxBatch, exc: Exception) -> str:
+    return (
+        f"the broker refuses batch {batch.batch_id} of {len(batch.payload)} bytes as too "
+        f"large ({exc}); lower connector.max_batch_bytes (the batch stays in the outbox)"
+    )
 
 
 class _NotReady(Exception):

@@ -229,26 +229,28 @@ class Runner:
             groups[self.publisher.partition_of(record.key)].append(record)
         out: list[OutboxBatch] = []
         for records in groups.values():
-            for batch in self._split(records):
-                if not final and len(batch) < self.batch_size:
+            for batch, full in self._split(records):
+                if not final and not full:
                     break  # wait for more records of this group
                 assert self.sealer is not None
                 batch_id, payload = self.sealer.seal(batch)
                 out.append(self._outbox().save_batch(batch_id, batch, payload))
         return out
 
-    def _split(self, records: list[PendingRecord]) -> Iterable[list[PendingRecord]]:
+    def _split(self, records: list[PendingRecord]) -> Iterable[tuple[list[PendingRecord], bool]]:
+        """Batches of at most ``batch_size`` records and ``max_batch_bytes`` bytes, each with
+        whether it is full (the last one of a group may wait for more records)."""
         batch: list[PendingRecord] = []
         size = _BATCH_OVERHEAD
         for record in records:
             grown = size + len(record.body) + 1
             if batch and (len(batch) >= self.batch_size or grown > self.max_batch_bytes):
-                yield batch
+                yield batch, True
                 batch, grown = [], _BATCH_OVERHEAD + len(record.body) + 1
             batch.append(record)
             size = grown
         if batch:
-            yield batch
+            yield batch, len(batch) >= self.batch_size
 
     def _publish(self, batches: list[OutboxBatch], summary: RunSummary) -> None:
         assert self.publisher is not None

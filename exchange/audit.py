@@ -1,9 +1,10 @@
 """The audit log: every exchange is one entry, durable before anything is answered.
 
-Entries are appended by one writer thread with *group commit*: callers queue an
-event and wait; the writer takes everything queued (up to ``group_commit_max``),
-writes it in one DuckDB transaction and wakes the callers. Work that must be atomic
-with its entry (ingest writing records) rides in the same transaction.
+Entries are appended with *group commit*: callers queue an event and wait; a writer
+thread takes everything queued (up to ``group_commit_max``) as one group, a committer
+thread writes the group in one DuckDB transaction (one fsync) and wakes the callers.
+Work that must be atomic with its entry (ingest writing records) rides in the same
+transaction.
 
 Each entry is leaf ``seq`` of an RFC 6962 Merkle tree; the leaf data is the
 canonical JSON of the entry (:mod:`exchange.auditlog.leaf`). In the same
@@ -36,12 +37,10 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from signing.canonical import canonicalize
 from signing.merkle import MerkleTree
 
 from .auditlog.context import current_request
-from .auditlog.leaf import AuditEntry, assemble, encode_parts
-from .auditlog.nodes import INSERT_SQL as INSERT_NODES
+from .auditlog.leaf import AuditEntry, assemble, canonical_detail, encode_parts
 from .auditlog.nodes import DuckNodeStore
 from .auditlog.subjects import SubjectKeys
 from .config import AuditSettings
@@ -53,10 +52,22 @@ __all__ = ["AuditEntry", "AuditEvent", "AuditLog", "TxWork"]
 TxWork = Callable[[duckdb.DuckDBPyConnection], Any]
 OnCommit = Callable[[duckdb.DuckDBPyConnection, int, list[bytes]], None]
 
-_INSERT_ENTRIES = (
-    "INSERT INTO audit_entries SELECT seq, ts, actor, action, target, subject_hash, purpose, "
-    "case_no, outcome, code, request_hash, detail, leaf_hash, ts_text FROM audit_batch"
-)
+_ENTRY_COLUMNS = [
+    "seq",
+    "ts",
+    "actor",
+    "action",
+    "target",
+    "subject_hash",
+    "purpose",
+    "case_no",
+    "outcome",
+    "code",
+    "request_hash",
+    "detail",
+    "leaf_hash",
+    "ts_text",
+]
 _TS = pa.timestamp("us", tz="UTC")
 _HASH = pa.binary(32)
 _sha256 = hashlib.sha256
@@ -203,6 +214,8 @@ class AuditLog:
 
     def _prepare(self, event: AuditEvent, work: TxWork | None) -> _Pending:
         self.ensure_open()
+        if self._closing:
+            raise AuditUnavailable("the audit log is closed")
         request = current_request()
         if request is not None:
             if event.request_hash is None:
@@ -211,7 +224,7 @@ class AuditLog:
         if event.subject is not None:
             event.subject_hash = self.subjects.hash(event.subject)
             event.subject = None
-        detail = None if event.detail is None else canonicalize(event.detail).decode()
+        detail = None if event.detail is None else canonical_detail(event.detail).decode()
         head, middle = _encode(event, detail)
         return _Pending(event, head, middle, detail, work)
 
@@ -344,15 +357,18 @@ class AuditLog:
     # The *writer* takes queued appends in groups and prepares each group: leaf hashes,
     # the Arrow table of entries, the new tree nodes. The *committer* inserts a prepared
     # group and commits it (DuckDB releases the GIL while it writes and syncs), then
-    # wakes the group's callers. So group k+1 is prepared while group k is being made
-    # durable. The writer extends the in-memory tree ahead of the commits; if a commit
-    # fails the log closes, so nothing prepared after it is ever committed.
+    # wakes the group's callers. With a backlog, group k+1 is prepared while group k is
+    # being made durable; with only a few callers waiting, the writer lets the commit in
+    # flight finish first, so that everyone who arrives meanwhile joins the next group.
+    # The writer extends the in-memory tree ahead of the commits; if a commit fails the
+    # log closes, so nothing prepared after it is ever committed.
     # A group where a caller brought transactional work (ingest) runs alone, start to
     # end, in the writer thread, once the committer is idle.
 
     def _run(self) -> None:
         incoming, wakeup = self._incoming, self._wakeup
         limit = max(1, self.settings.group_commit_max)
+        backlog = max(1, limit // 4)
         pause = self.settings.group_commit_wait_ms / 1000
         try:
             while True:
@@ -363,6 +379,9 @@ class AuditLog:
                     wakeup.wait(pause)
                     wakeup.clear()
                 while incoming:
+                    if len(incoming) < backlog:
+                        # a small group: wait for the commit in flight, gathering meanwhile
+                        self._commits.join()
                     group = [incoming.popleft() for _ in range(min(limit, len(incoming)))]
                     try:
                         self._dispatch(group)
@@ -373,6 +392,7 @@ class AuditLog:
                     return
         finally:
             self._commits.put(None)
+            self._release(list(incoming), AuditUnavailable("the audit log is closed"))
 
     def _dispatch(self, group: list[_Pending]) -> None:
         if self._failure is not None:
@@ -391,26 +411,29 @@ class AuditLog:
             try:
                 if prepared is None:
                     return
-                if self._failure is not None:
-                    self._release(prepared.group, self._unavailable())
-                    continue
-                try:
-                    cur.register("audit_batch", prepared.entries)
-                    cur.register("audit_nodes_batch", self.nodes.table(prepared.nodes))
-                    cur.execute(f"BEGIN TRANSACTION; {_INSERT_ENTRIES}; {INSERT_NODES}; COMMIT")
-                except Exception as exc:  # the store failed: close the log (fail closed)
-                    with suppress(duckdb.Error):
-                        cur.execute("ROLLBACK")
-                    self._failure = exc
+                self._commit_prepared(cur, prepared)
+            except BaseException as exc:  # never leave a caller waiting, never die silently
+                self._failure = self._failure or exc
+                if prepared is not None:
                     self._release(prepared.group, AuditUnavailable(f"audit write failed: {exc}"))
-                    continue
-                finally:
-                    with suppress(duckdb.Error):
-                        cur.unregister("audit_batch")
-                        cur.unregister("audit_nodes_batch")
-                self._committed(prepared)
             finally:
                 self._commits.task_done()
+
+    def _commit_prepared(self, cur: duckdb.DuckDBPyConnection, prepared: _Prepared) -> None:
+        if self._failure is not None:
+            self._release(prepared.group, self._unavailable())
+            return
+        try:
+            cur.begin()
+            self._insert(cur, prepared)
+            cur.commit()
+        except Exception as exc:  # the store failed: close the log (fail closed)
+            with suppress(duckdb.Error):
+                cur.rollback()
+            self._failure = exc
+            self._release(prepared.group, AuditUnavailable(f"audit write failed: {exc}"))
+            return
+        self._committed(prepared)
 
     def _unavailable(self) -> AuditUnavailable:
         return AuditUnavailable(f"audit log is unavailable ({self._failure})")
@@ -433,30 +456,61 @@ class AuditLog:
             _sha256(b"\x00" + assemble(p.head, s, p.middle, ts_bytes)).digest()
             for p, s in zip(group, range(first, first + n), strict=True)
         ]
+        # one pass over the group, then one column per field (Arrow converts in C)
         events = [p.event for p in group]
+        (actor, action, target, subject, purpose, case_no, outcome, code, request, detail) = zip(
+            *[
+                (
+                    e.actor,
+                    e.action,
+                    e.target,
+                    e.subject_hash,
+                    e.purpose,
+                    e.case_no,
+                    e.outcome,
+                    e.code,
+                    e.request_hash,
+                    p.detail,
+                )
+                for e, p in zip(events, group, strict=True)
+            ],
+            strict=True,
+        )
         micros = int(now.timestamp()) * 1_000_000 + now.microsecond
-        entries = pa.table(
-            {
-                "seq": pa.array(range(first, first + n), pa.int64()),
-                "ts": pa.array([micros] * n, pa.int64()).cast(_TS),
-                "actor": [e.actor for e in events],
-                "action": [e.action for e in events],
-                "target": pa.array([e.target for e in events], pa.string()),
-                "subject_hash": pa.array([e.subject_hash for e in events], pa.string()),
-                "purpose": pa.array([e.purpose for e in events], pa.string()),
-                "case_no": pa.array([e.case_no for e in events], pa.string()),
-                "outcome": [e.outcome for e in events],
-                "code": pa.array([e.code for e in events], pa.string()),
-                "request_hash": pa.array([e.request_hash for e in events], pa.string()),
-                "detail": pa.array([p.detail for p in group], pa.string()),
-                "leaf_hash": pa.array(leaves, _HASH),
-                "ts_text": [ts] * n,
-            }
+        text = pa.string()
+        entries = pa.Table.from_arrays(
+            [
+                pa.array(range(first, first + n), pa.int64()),
+                pa.array([micros] * n, pa.int64()).cast(_TS),
+                pa.array(actor, text),
+                pa.array(action, text),
+                pa.array(target, text),
+                pa.array(subject, text),
+                pa.array(purpose, text),
+                pa.array(case_no, text),
+                pa.array(outcome, text),
+                pa.array(code, text),
+                pa.array(request, text),
+                pa.array(detail, text),
+                pa.array(leaves, _HASH),
+                pa.array([ts] * n, text),
+            ],
+            names=_ENTRY_COLUMNS,
         )
         self._tree.extend(leaves)
-        return _Prepared(group, first, leaves, entries, self.nodes.take())
+        salts = self.subjects.take_staged()
+        return _Prepared(group, first, leaves, entries, self.nodes.take(), salts)
+
+    def _insert(self, cur: duckdb.DuckDBPyConnection, prepared: _Prepared) -> None:
+        """The group's rows, inside the caller's open transaction."""
+        if prepared.salts is not None:
+            cur.from_arrow(prepared.salts[1]).insert_into("audit_subject_salts")
+        cur.from_arrow(prepared.entries).insert_into("audit_entries")
+        cur.from_arrow(self.nodes.table(prepared.nodes)).insert_into("audit_nodes")
 
     def _committed(self, prepared: _Prepared) -> None:
+        if prepared.salts is not None:
+            self.subjects.committed(prepared.salts[0])
         self.nodes.promote(prepared.nodes)
         for offset, p in enumerate(prepared.group):
             p.seq = prepared.first + offset
@@ -489,9 +543,7 @@ class AuditLog:
                 if p.work is not None:
                     self._run_work(cur, p)
             prepared = self._prepare_group(group, self._tree.size)
-            cur.register("audit_batch", prepared.entries)
-            cur.register("audit_nodes_batch", self.nodes.table(prepared.nodes))
-            cur.execute(f"{_INSERT_ENTRIES}; {INSERT_NODES}")
+            self._insert(cur, prepared)
             if self._on_commit is not None:
                 self._on_commit(cur, prepared.first, prepared.leaves)
             cur.execute("COMMIT")
@@ -500,10 +552,6 @@ class AuditLog:
                 cur.execute("ROLLBACK")
             self.nodes.discard()
             raise
-        finally:
-            with suppress(duckdb.Error):
-                cur.unregister("audit_batch")
-                cur.unregister("audit_nodes_batch")
         return prepared
 
     @staticmethod
@@ -516,7 +564,7 @@ class AuditLog:
         if isinstance(p.result, dict) and "audit_detail" in p.result:
             e = p.event
             e.detail = {**(e.detail or {}), **p.result["audit_detail"]}
-            p.detail = canonicalize(e.detail).decode()
+            p.detail = canonical_detail(e.detail).decode()
             p.head, p.middle = _encode(e, p.detail)
 
 
@@ -527,6 +575,7 @@ class _Prepared:
     leaves: list[bytes]
     entries: pa.Table
     nodes: list[tuple[int, int, bytes]]
+    salts: tuple[list[str], pa.Table] | None
 
 
 class _WorkFailed(Exception):

@@ -25,7 +25,6 @@ until then and refuses afterwards (fail closed).
 
 from __future__ import annotations
 
-import gzip
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,34 +37,31 @@ from typing import Annotated, Any
 import duckdb
 import orjson
 import pyarrow as pa
-from cryptography import x509
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from schemas._base import StrictModel
 from schemas.certificates import CertificateType, certificate_type
 from schemas.errors import ErrorCode, SchemaError
 from schemas.identifiers import parse_certificate_id
 from signing.algorithms import PrivateKey
-from signing.ca import certificate_from_pem, certificate_to_pem, issue_seal_certificate
 from signing.errors import SigningError
 from signing.keys import kid_of, load_private_key, save_private_key
-from signing.multibase import encode_base64url
 from signing.proofs import add_proof, format_created
-from signing.status_list import MIN_LENGTH, StatusList, status_entry, status_list_credential
+from signing.status_list import status_entry
 
 from .audit import AuditEvent, AuditLog
 from .auth import Principal
 from .config import Settings
 from .errors import Conflict, ExchangeError, Forbidden, InvalidRequest, NotFound
-from .keyring import Keyring, seal_validity
+from .keyring import Keyring
 from .registry import Registry
 from .store import Store
 from .trust import (
     KeyRevocation,
+    LiveTrust,
+    PublishedLists,
     SealEntry,
-    StatusSnapshot,
     TrustBundle,
-    TrustError,
     key_urn,
     uscc_urn,
 )
@@ -82,7 +78,6 @@ from .verifier import (
 )
 
 __all__ = [
-    "STATUS_LIST_VALIDITY",
     "BulkItem",
     "BulkResult",
     "CertificatePublic",
@@ -94,12 +89,6 @@ __all__ = [
     "StatusAction",
     "StatusChange",
 ]
-
-STATUS_LIST_VALIDITY = timedelta(days=1)
-"""How long a signed status list snapshot may be used offline."""
-
-_GROUP_CAPACITY = MIN_LENGTH * 3 // 4
-"""Indexes handed out per pair of lists before a new pair opens (random picks stay cheap)."""
 
 _COLUMNS = (
     "id, type, type_code, issuer, serial, holder_code, holder_name, status, status_reason, "
@@ -145,7 +134,7 @@ class StatusAction(StrEnum):
 class CertificateRequest(StrictModel):
     """What a department sends to issue one certificate."""
 
-    type: str
+    type: str = Field(max_length=64, description="certificate type code, e.g. resident_id_card")
     subject: dict[str, Any]
     valid_from: date | None = None
     valid_until: date | None = None
@@ -246,51 +235,13 @@ class HostedSeals:
         )
 
 
-# --------------------------------------------------------------------------- status lists
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """What every certificate of one type shares: its VC type, schema URL, compiled validator."""
 
-
-class _StatusLists:
-    """The live status lists (pairs: revocation ``n``, suspension ``n + 1``) and allocation."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.lists: dict[int, tuple[str, StatusList]] = {}
-        for list_no, purpose, bits in store.fetchall(
-            "SELECT list_no, purpose, bits FROM status_lists ORDER BY list_no"
-        ):
-            encoded = encode_base64url(gzip.compress(bytes(bits), mtime=0))
-            self.lists[int(list_no)] = (str(purpose), StatusList.decode(encoded))
-        self.group: int | None = None
-        self.used: set[int] = set()
-        revocation = [n for n, (p, _) in self.lists.items() if p == "revocation"]
-        if revocation:
-            self.group = max(revocation)
-            rows = store.fetchall(
-                "SELECT status_index FROM certificates WHERE revocation_list = ?", [self.group]
-            )
-            self.used = {int(r[0]) for r in rows}
-
-    def allocate(self) -> tuple[int, int, int]:
-        """(revocation list, suspension list, index) for a new certificate."""
-        if self.group is None or len(self.used) >= _GROUP_CAPACITY:
-            self._open_group()
-        assert self.group is not None
-        index = self.lists[self.group][1].allocate_random_index(self.used)
-        self.used.add(index)
-        return self.group, self.group + 1, index
-
-    def _open_group(self) -> None:
-        first = max(self.lists, default=0) + 1
-        now = datetime.now(UTC)
-        with self.store.transaction() as tx:
-            for list_no, purpose in ((first, "revocation"), (first + 1, "suspension")):
-                lst = StatusList(MIN_LENGTH)
-                tx.execute(
-                    "INSERT INTO status_lists VALUES (?, ?, ?, ?, ?)",
-                    [list_no, purpose, lst.length, lst.to_bytes(), now],
-                )
-                self.lists[list_no] = (purpose, lst)
-        self.group, self.used = first, set()
+    type_name: str
+    schema_url: str
+    validator: Callable[[Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,25 +280,28 @@ class CertificateService:
             registry,
             demo=keyring.identity.demo,
         )
-        self.status_base = f"{self.identity.issuer}/v1/status-lists/"
         self._lock = threading.RLock()
         self._serials: dict[tuple[str, str], int] = {}
-        self._signed_lists: dict[int, tuple[dict[str, Any], datetime]] = {}
-        self._status_lists: _StatusLists | None = None
+        self._forms: dict[str, _Form] = {}
+        self._clock = (datetime.min.replace(tzinfo=UTC), "", "")
+        self._lists: PublishedLists | None = None
         self._revocations = {
             str(kid): KeyRevocation(str(kid), at, str(reason))
             for kid, at, reason in store.fetchall(
                 "SELECT kid, revoked_at, reason FROM seal_key_revocations"
             )
         }
-        self._live = _LiveTrust(self)
+        self._live = LiveTrust(
+            registry, keyring.ca_certificate, self._revocations, lambda: self.lists
+        )
         self._verifier: Verifier | None = None
 
     @property
-    def lists(self) -> _StatusLists:
-        if self._status_lists is None:
-            self._status_lists = _StatusLists(self.store)
-        return self._status_lists
+    def lists(self) -> PublishedLists:
+        """The status lists this exchange publishes (loaded on first use)."""
+        if self._lists is None:
+            self._lists = PublishedLists(self.store, self.keyring, ttl=self.ttl)
+        return self._lists
 
     # -- issuing ------------------------------------------------
     def issue(self, issuer: str, request: CertificateRequest) -> CertificatePublic:
@@ -405,10 +359,15 @@ class CertificateService:
                         try:
                             issued.append(
                                 self._issue_one(
-                                    issuer, ctype, kid, key, item.subject, item.valid_from,
+                                    issuer,
+                                    ctype,
+                                    kid,
+                                    key,
+                                    item.subject,
+                                    item.valid_from,
                                     item.valid_until,
                                 )
-                            )  # fmt: skip
+                            )
                         except (ExchangeError, SchemaError, SigningError) as exc:
                             result.refused.append((item.line, str(exc)))
                 if pending is not None:
@@ -482,8 +441,14 @@ class CertificateService:
         valid_from: date | None,
         valid_until: date | None,
     ) -> _Issued:
-        subject = ctype.validate_subject(subject_in)
-        now = datetime.now(UTC).replace(microsecond=0)
+        form = self._form(ctype)
+        try:
+            subject = dict(subject_in)
+            form.validator(subject)
+        except Exception:  # the compiled validator's error; validate_subject says it precisely
+            ctype.validate_subject(subject_in)
+            raise
+        now, created, today = self._now()
         start = _day_start(valid_from) if valid_from is not None else now
         end = _day_end(valid_until) if valid_until is not None else None
         if end is not None and end < start:
@@ -495,14 +460,14 @@ class CertificateService:
         document: dict[str, Any] = {
             "@context": list(CONTEXTS),
             "id": certificate_urn(certificate_id),
-            "type": ["VerifiableCredential", credential_type_name(ctype)],
+            "type": ["VerifiableCredential", form.type_name],
             "name": ctype.name,
             "issuer": {"id": uscc_urn(issuer), "name": department.name},
-            "validFrom": format_created(start),
+            "validFrom": created if start is now else format_created(start),
         }
         if end is not None:
             document["validUntil"] = format_created(end)
-        document["credentialSchema"] = {"id": schema_url(ctype), "type": "JsonSchema"}
+        document["credentialSchema"] = {"id": form.schema_url, "type": "JsonSchema"}
         document["credentialSubject"] = subject
         document["metadata"] = {
             "type_code": ctype.type_code,
@@ -511,22 +476,49 @@ class CertificateService:
             "holder_code_type": ctype.holder_code_type.value,
             "issuer_name": department.name,
             "issuer_uscc": issuer,
-            "issue_date": local_date(now),
-            "valid_from": local_date(start),
+            "issue_date": today,
+            "valid_from": today if start is now else local_date(start),
             "valid_until": local_date(end) if end is not None else None,
         }
         document["credentialStatus"] = [
-            status_entry(self.list_url(revocation), index, "revocation"),
-            status_entry(self.list_url(suspension), index, "suspension"),
+            status_entry(self.lists.url(revocation), index, "revocation"),
+            status_entry(self.lists.url(suspension), index, "suspension"),
         ]
         signed = add_proof(document, key, verification_method=key_urn(kid), created=now)
         row = (
-            certificate_id, ctype.code, ctype.type_code, issuer, serial,
+            certificate_id,
+            ctype.code,
+            ctype.type_code,
+            issuer,
+            serial,
             subject["holder_code"].upper(),
-            subject["holder_name"], CertificateStatus.ACTIVE.value, None, None, revocation,
-            suspension, index, start, end, orjson.dumps(signed).decode("utf-8"), now,
-        )  # fmt: skip
+            subject["holder_name"],
+            CertificateStatus.ACTIVE.value,
+            None,
+            None,
+            revocation,
+            suspension,
+            index,
+            start,
+            end,
+            orjson.dumps(signed).decode("utf-8"),
+            now,
+        )
         return _Issued(certificate_id, serial, row, signed)
+
+    def _form(self, ctype: CertificateType) -> _Form:
+        form = self._forms.get(ctype.code)
+        if form is None:
+            form = _Form(credential_type_name(ctype), schema_url(ctype), ctype.compiled())
+            self._forms[ctype.code] = form
+        return form
+
+    def _now(self) -> tuple[datetime, str, str]:
+        """Now (to the second), as a proof time and as a China calendar date; cached per second."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        if self._clock[0] != now:
+            self._clock = (now, format_created(now), local_date(now))
+        return self._clock
 
     def _next_serial(self, type_code: str, issuer: str) -> int:
         slot = (type_code, issuer)
@@ -577,7 +569,7 @@ class CertificateService:
             actor=principal.uscc,
             action="cert.read",
             outcome="allowed",
-            target=cid,
+            target=cid[:200],
             purpose=purpose,
             case_no=case_no,
         )
@@ -659,7 +651,7 @@ class CertificateService:
             actor=actor,
             action=f"cert.{change.action.value}",
             outcome="ok",
-            target=cid,
+            target=cid[:200],
             detail={"reason": change.reason},
         )
         with self._lock:
@@ -686,12 +678,7 @@ class CertificateService:
                 event.outcome, event.code = "refused", exc.code.value
                 self.audit.append(event)
                 raise
-            lst = self.lists.lists[list_no][1]
-            bits = bytearray(lst.to_bytes())
-            mask = 0x80 >> (int(index) % 8)
-            bits[int(index) // 8] = (
-                (bits[int(index) // 8] | mask) if bit else (bits[int(index) // 8] & ~mask & 0xFF)
-            )
+            bits = self.lists.bits_with(list_no, int(index), bit)
             now = datetime.now(UTC)
 
             def work(cur: duckdb.DuckDBPyConnection) -> None:
@@ -702,71 +689,17 @@ class CertificateService:
                 )
                 cur.execute(
                     "UPDATE status_lists SET bits = ?, updated_at = ? WHERE list_no = ?",
-                    [bytes(bits), now, list_no],
+                    [bits, now, list_no],
                 )
 
             event.detail = {"reason": change.reason, "status": new_status.value, "list": list_no}
             self.audit.append(event, work)
-            lst.set(int(index), bit)
-            self._signed_lists.pop(list_no, None)
+            self.lists.apply(list_no, int(index), bit)
         return self.get(cid)
 
-    def list_url(self, list_no: int) -> str:
-        return f"{self.status_base}{list_no}"
-
     def status_list_credential(self, list_no: int) -> dict[str, Any]:
-        """Status list ``list_no`` as a signed credential (re-signed after the TTL or a change)."""
-        now = datetime.now(UTC)
-        cached = self._signed_lists.get(list_no)
-        if cached is not None and now - cached[1] < self.ttl:
-            return cached[0]
-        found = self.lists.lists.get(list_no)
-        if found is None:
-            raise NotFound(f"no status list {list_no}")
-        purpose, lst = found
-        signer = self.status_signer()
-        unsigned = status_list_credential(
-            self.list_url(list_no),
-            uscc_urn(signer.uscc),
-            "revocation" if purpose == "revocation" else "suspension",
-            lst,
-            now,
-            now + STATUS_LIST_VALIDITY,
-            ttl=self.ttl,
-        )
-        signed = add_proof(
-            unsigned,
-            self.keyring.key("seal"),
-            verification_method=key_urn(signer.kid),
-            created=now,
-        )
-        self._signed_lists[list_no] = (signed, now)
-        return signed
-
-    def status_signer(self) -> SealEntry:
-        """The exchange's status-list signer: its ``seal`` key, certified once by the root."""
-        pem = self.store.meta("status_signer_certificate")
-        cert = certificate_from_pem(pem) if pem else None
-        soon = datetime.now(UTC) + timedelta(days=30)
-        if cert is None or cert.not_valid_after_utc < soon:
-            cert = self._issue_status_signer()
-        return SealEntry(
-            self.keyring.kids["seal"], self.identity.uscc, self.identity.name, None, cert
-        )
-
-    def _issue_status_signer(self) -> x509.Certificate:
-        start, end = seal_validity(self.keyring.ca_certificate)
-        cert = issue_seal_certificate(
-            self.keyring.ca_key,
-            self.keyring.ca_certificate,
-            subject_public_key=self.keyring.public("seal"),
-            uscc=self.identity.uscc,
-            department_name=self.identity.name,
-            valid_from=start,
-            valid_until=end,
-        )
-        self.store.set_meta("status_signer_certificate", certificate_to_pem(cert))
-        return cert
+        """Status list ``list_no`` as a signed credential (``GET /v1/status-lists/{n}``)."""
+        return self.lists.credential(list_no)
 
     # -- seal keys ------------------------------------------------
     def revoke_seal_key(self, actor: str, kid: str, reason: str) -> KeyRevocation:
@@ -777,13 +710,18 @@ class CertificateService:
             raise Conflict(f"seal key {kid} is already revoked")
         revocation = KeyRevocation(kid, datetime.now(UTC), reason)
         self.audit.append(
-            AuditEvent(actor=actor, action="seal_key.revoke", outcome="ok", target=kid,
-                       detail={"reason": reason}),
+            AuditEvent(
+                actor=actor,
+                action="seal_key.revoke",
+                outcome="ok",
+                target=kid,
+                detail={"reason": reason},
+            ),
             lambda cur: cur.execute(
                 "INSERT INTO seal_key_revocations VALUES (?, ?, ?)",
                 [kid, revocation.revoked_at, reason],
             ),
-        )  # fmt: skip
+        )
         self._revocations[kid] = revocation
         return revocation
 
@@ -799,23 +737,17 @@ class CertificateService:
                             key.kid, key.uscc, department.name, department.code, key.certificate
                         )
                     )
-        now = datetime.now(UTC)
-        snapshots = [
-            StatusSnapshot(self.list_url(n), now, self.status_list_credential(n))
-            for n in sorted(self.lists.lists)
-        ]
         return TrustBundle(
             self.keyring.ca_certificate,
             seals=seals,
-            status_signers=[self.status_signer()],
+            status_signers=[self.lists.signer()],
             revocations=self._revocations.values(),
-            snapshots=snapshots,
+            snapshots=self.lists.snapshots(),
             exchange={
                 "name": self.identity.name,
                 "issuer": self.identity.issuer,
                 "uscc": self.identity.uscc,
             },
-            created=now,
         )
 
     @property
@@ -837,7 +769,9 @@ class CertificateService:
                 actor=actor,
                 action="cert.verify",
                 outcome="valid" if verdict.valid else "invalid",
-                target=certificate_id_of(verdict.credential_id) if verdict.credential_id else None,
+                target=certificate_id_of(verdict.credential_id)[:200]
+                if verdict.credential_id
+                else None,
                 code=None if verdict.valid else ErrorCode.CERTIFICATE_REFUSED.value,
                 detail={"failed": [c.name for c in verdict.failures]}
                 if not verdict.valid
@@ -906,41 +840,3 @@ def _transition(
     if status is not CertificateStatus.SUSPENDED:
         raise Conflict("only a suspended certificate can be resumed")
     return CertificateStatus.ACTIVE, suspension, False
-
-
-class _LiveTrust:
-    """The service as a :class:`~exchange.trust.TrustStore`: registry, revocations, live lists."""
-
-    def __init__(self, service: CertificateService) -> None:
-        self.service = service
-        self._entries: dict[str, SealEntry] = {}
-
-    @property
-    def root(self) -> x509.Certificate:
-        return self.service.keyring.ca_certificate
-
-    def seal(self, kid: str) -> SealEntry | None:
-        entry = self._entries.get(kid)
-        if entry is None:
-            key = self.service.registry.key(kid, "seal")
-            if key is None or key.certificate is None:
-                return None
-            department = self.service.registry.department(key.uscc)
-            entry = SealEntry(kid, key.uscc, department.name, department.code, key.certificate)
-            self._entries[kid] = entry
-        return entry
-
-    def revocation(self, kid: str) -> KeyRevocation | None:
-        return self.service._revocations.get(kid)
-
-    def status_list(self, url: str, purpose: str, now: datetime) -> StatusList:
-        base = self.service.status_base
-        number = url.removeprefix(base)
-        if not url.startswith(base) or not number.isdigit():
-            raise TrustError(f"status list {url} is not one this exchange publishes")
-        found = self.service.lists.lists.get(int(number))
-        if found is None:
-            raise TrustError(f"status list {url} does not exist")
-        if found[0] != purpose:
-            raise TrustError(f"status list {url} is a {found[0]} list, not {purpose}")
-        return found[1]

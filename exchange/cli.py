@@ -70,11 +70,12 @@ def init(
 ) -> None:
     """Create a fresh exchange in DATA: its keys, root CA and database."""
     if demo:
+        from .cli_connector import sample_results
         from .demo import create_demo, publish_city
 
         exchange = create_demo(_settings(data))
         with exchange:
-            results = publish_city(exchange)
+            results = publish_city(exchange, connectors=sample_results)
             total = sum(r.accepted for r in results.values())
             console.print(
                 f"demo exchange created in {data}: "
@@ -184,7 +185,9 @@ def demo(
         if not as_json:
             console.rule(f"[bold]{exchange.identity.name}[/bold] — govex demo")
             console.print(f"data directory: {target}\n")
-        story = run_story(exchange, say)
+        from .cli_connector import sample_results
+
+        story = run_story(exchange, say, connectors=sample_results)
     if as_json:
         print(dumps(story))
         return

@@ -48,11 +48,19 @@ from connectors.sql import SqlSource
 
 from .bus import EmbeddedBus, parse_bus_url
 from .config import DEMO_PASSPHRASE
+from .ingest import IngestResult, QuarantinedRecord
 
 if TYPE_CHECKING:
     from .service import Exchange
 
-__all__ = ["SAMPLES", "connector_app", "publish_samples", "run_connector", "sample_configs"]
+__all__ = [
+    "SAMPLES",
+    "connector_app",
+    "publish_samples",
+    "run_connector",
+    "sample_configs",
+    "sample_results",
+]
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
@@ -364,4 +372,26 @@ def publish_samples(
             dry_run=False,
         )
         out[loaded.definition.code] = summary
+    return out
+
+
+def sample_results(exchange: Exchange) -> dict[str, IngestResult]:
+    """:func:`publish_samples` as the demo's per-resource results: the rows a connector
+    refused count as quarantined, each reason starting with its source line."""
+    out: dict[str, IngestResult] = {}
+    for resource, summary in publish_samples(exchange).items():
+        problems = [*summary.refused, *summary.quarantined]
+        out[resource] = IngestResult(
+            batch_id=f"connector:{summary.connector}",
+            resource=resource,
+            received=summary.read,
+            accepted=summary.accepted or 0,
+            duplicates=summary.duplicates or 0,
+            quarantined=[
+                QuarantinedRecord(
+                    index=p.line, key=p.key, reason_code=p.code, reason=f"line {p.line}: {p.reason}"
+                )
+                for p in problems
+            ],
+        )
     return out

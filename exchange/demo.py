@@ -7,7 +7,7 @@ tests can act as any department; a real department keeps its keys to itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,11 +153,21 @@ def publish_city(
     exchange: Exchange,
     city: City | None = None,
     progress: Callable[[str, IngestResult], None] | None = None,
+    *,
+    connectors: Callable[[Exchange], Mapping[str, IngestResult]] | None = None,
 ) -> dict[str, IngestResult]:
-    """Every department seals and publishes its register of the synthetic city."""
+    """Every department seals and publishes its register of the synthetic city.
+
+    ``connectors`` (given by the CLI: the sample connectors of ``exchange/samples``)
+    publishes some registers from department exports instead, through the embedded bus.
+    """
     city = city or generate_city()
-    results: dict[str, IngestResult] = {}
+    results: dict[str, IngestResult] = dict(connectors(exchange)) if connectors else {}
     for resource, register in REGISTERS.items():
+        if resource in results:
+            if progress is not None:
+                progress(resource, results[resource])
+            continue
         definition = exchange.catalog.resource(resource)
         dept = DemoDepartment.load(exchange, definition.owner)
         batch = dept.seal(resource, register(city), definition.key_field)

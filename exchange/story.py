@@ -7,7 +7,7 @@ tokens from client assertions), so the demo shows what a department would see.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from .api.app import create_app
 from .demo import DemoDepartment, publish_city
 from .demo_data import generate_city
+from .ingest import IngestResult
 from .service import Exchange
 from .story_case import real_estate_chapter
 
@@ -74,7 +75,12 @@ class _Actor:
         return self.client.post(path, json=body, headers=self.headers)
 
 
-def run_story(exchange: Exchange, say: Callable[[Step], None] = lambda s: None) -> Story:
+def run_story(
+    exchange: Exchange,
+    say: Callable[[Step], None] = lambda s: None,
+    *,
+    connectors: Callable[[Exchange], Mapping[str, IngestResult]] | None = None,
+) -> Story:
     """Publish, read under each sharing type, grant, refuse, and show the audit trail."""
     story = Story(exchange=exchange.identity.name)
     city = generate_city()
@@ -101,11 +107,24 @@ def run_story(exchange: Exchange, say: Callable[[Step], None] = lambda s: None) 
         printed = len(story.steps)
 
     # 1. every department publishes its register (sealed batches)
-    for resource, result in publish_city(exchange, city).items():
+    for resource, result in publish_city(exchange, city, connectors=connectors).items():
         story.published[resource] = {
             "accepted": result.accepted,
             "quarantined": len(result.quarantined),
         }
+        if result.batch_id.startswith("connector:"):  # published by a department connector
+            owner = exchange.registry.by_code(exchange.catalog.resource(resource).owner)
+            story.steps.append(
+                Step(
+                    f"{owner.name}'s connector publishes its export of {resource}",
+                    owner.name,
+                    f"govex connector run {result.batch_id.removeprefix('connector:')}",
+                    200,
+                    f"{result.accepted} records published in sealed batches; "
+                    f"{len(result.quarantined)} bad rows refused with their line numbers",
+                    {"refused": [q.reason for q in result.quarantined]},
+                )
+            )
     gongan = _Actor(client, exchange, "gongan")
     bad = dict(city.resident_id_cards()[0])
     bad["id_number"] = bad["id_number"][:-1] + ("0" if bad["id_number"][-1] != "0" else "1")

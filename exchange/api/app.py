@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
+from ..auditlog.middleware import AuditMiddleware
 from ..service import Exchange
 from ..web import install_console
+from .deps import PUBLIC_PATHS
 from .errors import install_error_handlers
 from .limits import LimitsMiddleware
 from .routes import (
@@ -69,4 +71,6 @@ def create_app(exchange: Exchange) -> FastAPI:
         max_body_bytes=exchange.settings.api.max_body_bytes,
         max_json_depth=exchange.settings.api.max_json_depth,
     )
+    # outermost: every request outside the public list leaves exactly one audit entry (D4)
+    app.add_middleware(AuditMiddleware, audit=exchange.audit, public=PUBLIC_PATHS)
     return app

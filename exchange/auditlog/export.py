@@ -37,13 +37,12 @@ from typing import IO, Any
 
 import orjson
 
-from signing.canonical import canonicalize
 from signing.checkpoint import NoteVerifier
 
 from ..audit import AuditLog
 from ..errors import InvalidRequest
 from .checkpoints import Checkpointer
-from .leaf import assemble, encode_parts
+from .leaf import assemble, canonical_detail, encode_parts
 from .query import COLUMNS, entries_source
 
 __all__ = ["EXPORT_FORMAT", "TREE_CHUNK", "ExportSummary", "export_log"]
@@ -98,7 +97,7 @@ def _entry_line(row: tuple[Any, ...]) -> bytes:
         case_no=case_no,
         code=code,
         request_hash=request_hash,
-        detail=None if detail is None else canonicalize(orjson.loads(detail)),
+        detail=None if detail is None else canonical_detail(orjson.loads(detail)),
     )
     data = assemble(head, int(seq), middle, str(ts).encode())
     return b"%s%s%s%s}\n" % (ENTRY_PREFIX, bytes(leaf).hex().encode(), ENTRY_MIDDLE, data)

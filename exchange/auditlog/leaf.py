@@ -30,7 +30,7 @@ import orjson
 from signing.canonical import canonicalize
 from signing.merkle import leaf_hash
 
-__all__ = ["ENTRY_FIELDS", "AuditEntry", "assemble", "encode_parts"]
+__all__ = ["ENTRY_FIELDS", "AuditEntry", "assemble", "canonical_detail", "encode_parts"]
 
 ENTRY_FIELDS = (
     "seq",
@@ -48,6 +48,31 @@ ENTRY_FIELDS = (
 )
 
 _dumps = orjson.dumps
+_MAX_SAFE = 2**53 - 1
+
+
+def _plain(value: object) -> bool:
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return True
+    if kind is int:
+        return -_MAX_SAFE <= value <= _MAX_SAFE  # type: ignore[operator]
+    if kind is list:
+        return all(type(x) is str for x in value)  # type: ignore[attr-defined]
+    return False
+
+
+def canonical_detail(detail: dict[str, Any]) -> bytes:
+    """JCS bytes of a detail object, without the generic walk for the usual shapes.
+
+    A flat object with ASCII keys whose values are strings, safe integers, booleans,
+    ``null`` or lists of strings is encoded by orjson with sorted keys, which is JCS
+    for exactly these values; anything else goes through
+    :func:`signing.canonical.canonicalize`.
+    """
+    if all(type(k) is str and k.isascii() and _plain(v) for k, v in detail.items()):
+        return _dumps(detail, option=orjson.OPT_SORT_KEYS)
+    return canonicalize(detail)
 
 
 @dataclass

@@ -25,6 +25,8 @@ import secrets
 import threading
 from datetime import UTC, datetime
 
+import pyarrow as pa
+
 from exchange.store import Store
 
 __all__ = ["SubjectKeys", "normalise_subject"]
@@ -38,12 +40,21 @@ def normalise_subject(subject: str) -> str:
 
 
 class SubjectKeys:
-    """Per-subject salts and the keyed hashes made with them."""
+    """Per-subject salts and the keyed hashes made with them.
+
+    A new subject's salt is *staged*: the next group commit of the audit log inserts it
+    in the same transaction as the entries (:meth:`take_staged`, :meth:`committed`), so
+    meeting a new subject costs no transaction of its own. Until then it is found in
+    the staging area, never drawn twice.
+    """
 
     def __init__(self, store: Store, key: bytes) -> None:
         self.store = store
         self._key = key
-        self._cache: dict[str, str] = {}  # normalised subject → subject hash
+        self._cache: dict[str, str] = {}  # normalised (or raw) subject → subject hash
+        self._staged: dict[str, tuple[str, bytes, str]] = {}  # value → (ref, salt, hash)
+        self._taken: dict[str, tuple[str, bytes, str]] = {}  # in a commit under way
+        self._generation = 0  # commits of salts so far
         self._lock = threading.Lock()
 
     def ref(self, subject: str) -> str:
@@ -52,15 +63,12 @@ class SubjectKeys:
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     def hash(self, subject: str) -> str:
-        """The subject's keyed hash; draws and stores its salt the first time."""
+        """The subject's keyed hash; draws (and stages) its salt the first time."""
         found = self._cache.get(subject)
         if found is not None:
             return found
-        value = normalise_subject(subject)
-        with self._lock:
-            found = self._cache.get(value) or self._lookup(value, create=True)
-            assert found is not None
-            self._remember(subject, value, found)
+        found = self._resolve(subject, create=True)
+        assert found is not None  # created if it was missing
         return found
 
     def find(self, subject: str) -> str | None:
@@ -68,9 +76,24 @@ class SubjectKeys:
         found = self._cache.get(subject)
         if found is not None:
             return found
+        return self._resolve(subject, create=False)
+
+    def _resolve(self, subject: str, *, create: bool) -> str | None:
         value = normalise_subject(subject)
         with self._lock:
-            found = self._cache.get(value) or self._lookup(value, create=False)
+            found = self._in_memory(value)
+            generation = self._generation
+        # the database lookup runs outside the lock: other subjects need not wait for it
+        stored = self._stored(value) if found is None else None
+        with self._lock:
+            found = found or self._in_memory(value)
+            if found is None and stored is None and generation != self._generation:
+                stored = self._stored(value)  # salts were committed meanwhile: look again
+            found = found or stored
+            if found is None and create:
+                ref, salt = self.ref(value), secrets.token_bytes(32)
+                found = _keyed(salt, value)
+                self._staged[value] = (ref, salt, found)
             if found is not None:
                 self._remember(subject, value, found)
         return found
@@ -78,11 +101,39 @@ class SubjectKeys:
     def forget(self, subject: str) -> str | None:
         """Delete the subject's salt; return the hash that is now unlinked (or ``None``)."""
         value = normalise_subject(subject)
+        old = self.find(value)
         with self._lock:
-            old = self._lookup(value, create=False)
+            self._staged.pop(value, None)
+            self._taken.pop(value, None)
             self.store.execute("DELETE FROM audit_subject_salts WHERE ref = ?", [self.ref(value)])
             self._cache.clear()
         return old
+
+    # -- the writer's transaction ------------------------------------
+    def take_staged(self) -> tuple[list[str], pa.Table] | None:
+        """Salts drawn since the last call: their subjects, and rows for the salts table."""
+        with self._lock:
+            if not self._staged:
+                return None
+            taken, self._staged = self._staged, {}
+            self._taken.update(taken)
+        now = datetime.now(UTC)
+        rows = list(taken.values())
+        table = pa.table(
+            {
+                "ref": pa.array([r for r, _, _ in rows], pa.string()),
+                "salt": pa.array([s for _, s, _ in rows], pa.binary(32)),
+                "created_at": pa.array([now] * len(rows), pa.timestamp("us", tz="UTC")),
+            }
+        )
+        return list(taken), table
+
+    def committed(self, subjects: list[str]) -> None:
+        """The salts of these subjects are in the database now."""
+        with self._lock:
+            for value in subjects:
+                self._taken.pop(value, None)
+            self._generation += 1
 
     # -- internals ------------------------------------------------
     def _remember(self, raw: str, value: str, found: str) -> None:
@@ -91,16 +142,19 @@ class SubjectKeys:
         self._cache[value] = found
         self._cache[raw] = found
 
-    def _lookup(self, value: str, *, create: bool) -> str | None:
-        ref = self.ref(value)
-        row = self.store.fetchone("SELECT salt FROM audit_subject_salts WHERE ref = ?", [ref])
-        if row is not None:
-            salt = bytes(row[0])
-        elif create:
-            salt = secrets.token_bytes(32)
-            self.store.execute(
-                "INSERT INTO audit_subject_salts VALUES (?, ?, ?)", [ref, salt, datetime.now(UTC)]
-            )
-        else:
-            return None
-        return hmac.new(salt, value.encode(), hashlib.sha256).hexdigest()
+    def _in_memory(self, value: str) -> str | None:
+        found = self._cache.get(value)
+        if found is not None:
+            return found
+        staged = self._staged.get(value) or self._taken.get(value)
+        return None if staged is None else staged[2]
+
+    def _stored(self, value: str) -> str | None:
+        row = self.store.fetchone(
+            "SELECT salt FROM audit_subject_salts WHERE ref = ?", [self.ref(value)]
+        )
+        return None if row is None else _keyed(bytes(row[0]), value)
+
+
+def _keyed(salt: bytes, value: str) -> str:
+    return hmac.new(salt, value.encode(), hashlib.sha256).hexdigest()

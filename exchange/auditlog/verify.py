@@ -48,9 +48,11 @@ from .export import ENTRY_MIDDLE, ENTRY_PREFIX, EXPORT_FORMAT
 
 __all__ = ["AuditExportInvalid", "VerifiedExport", "verify_export"]
 
-_LEAF_HEX_END = len(ENTRY_PREFIX) + 64
+_LEAF_HEX_START = len(ENTRY_PREFIX)
+_LEAF_HEX_END = _LEAF_HEX_START + 64
 _DATA_START = _LEAF_HEX_END + len(ENTRY_MIDDLE)
 _SEQ = b',"seq":'
+_SEQ_LEN = len(_SEQ)
 _sha256 = hashlib.sha256
 
 
@@ -164,35 +166,30 @@ class _Export:
             self.bad = (index, reason)
 
     def add_entry(self, line: bytes) -> None:
+        """Check the next entry line (the hot loop of a verification: kept lean)."""
         k = self.entries
-        self.entries += 1
+        self.entries = k + 1
         index = self.first + k
         if k >= self.n:
             self.fail(self.end, f"entry {index} is beyond the exported range ..{self.end - 1}")
             return
-        if (
-            not line.startswith(ENTRY_PREFIX)
-            or line[_LEAF_HEX_END:_DATA_START] != ENTRY_MIDDLE
-            or not line.endswith(b"}\n")
-        ):
+        if line[_LEAF_HEX_END:_DATA_START] != ENTRY_MIDDLE or line[-2:] != b"}\n":
             self.fail(index, f"entry line {index} is malformed")
             return
         data = line[_DATA_START:-2]
-        at = data.rfind(_SEQ) + len(_SEQ)
+        at = data.rfind(_SEQ) + _SEQ_LEN
         comma = data.find(b",", at)
         try:
-            stored = bytes.fromhex(line[len(ENTRY_PREFIX) : _LEAF_HEX_END].decode())
-            seq = int(data[at:comma]) if at >= len(_SEQ) and comma > at else -1
-        except (ValueError, UnicodeDecodeError):
-            self.fail(index, f"entry line {index} is malformed")
-            return
+            seq = int(data[at:comma]) if at >= _SEQ_LEN and comma > at else -1
+        except ValueError:
+            seq = -1
         if seq != index:
-            self.fail(index, f"line of entry {index} holds entry {seq}")
+            self.fail(index, f"line of entry {index} holds {seq if seq >= 0 else 'no entry'}")
             return
         leaf = _sha256(b"\x00" + data).digest()
-        if leaf != stored:
+        if leaf.hex().encode() != line[_LEAF_HEX_START:_LEAF_HEX_END]:
             self.fail(index, f"entry {index} does not hash to the leaf hash stored with it")
-        elif not self.have[k] or leaf != self.leaves[32 * k : 32 * k + 32]:
+        elif leaf != self.leaves[32 * k : 32 * k + 32] or not self.have[k]:
             self.fail(index, f"entry {index} is not the leaf the signed tree holds at {index}")
 
     # -- the tree ------------------------------------------------
@@ -248,6 +245,30 @@ class _Export:
         return verified
 
 
+def _entry_matches(export: _Export, line: bytes) -> bool:
+    """The common case in few operations: the next entry line is exactly right.
+
+    Counts the line and returns True, or returns False (counting nothing) so that
+    :meth:`_Export.add_entry` checks it again and names the problem.
+    """
+    k = export.entries
+    if k >= export.n or line[_LEAF_HEX_END:_DATA_START] != ENTRY_MIDDLE or line[-2:] != b"}\n":
+        return False
+    data = line[_DATA_START:-2]
+    at = data.rfind(_SEQ) + _SEQ_LEN
+    if data[at : data.find(b",", at)] != b"%d" % (export.first + k):
+        return False
+    leaf = _sha256(b"\x00" + data).digest()
+    if (
+        leaf.hex().encode() != line[_LEAF_HEX_START:_LEAF_HEX_END]
+        or leaf != export.leaves[32 * k : 32 * k + 32]
+        or not export.have[k]
+    ):
+        return False
+    export.entries = k + 1
+    return True
+
+
 def verify_export(
     path: Path,
     *,
@@ -275,7 +296,8 @@ def verify_export(
             raise AuditExportInvalid(f"malformed export header: {exc}") from exc
         for number, line in enumerate(f, 2):
             if line.startswith(ENTRY_PREFIX):
-                export.add_entry(line)
+                if not _entry_matches(export, line):
+                    export.add_entry(line)  # the slow path says precisely what is wrong
                 if progress is not None and export.entries % 100_000 == 0:
                     progress(export.entries, export.n)
                 continue
@@ -315,11 +337,12 @@ def _check_tree(export: _Export, known_note: str | None, *, key_pinned: bool) ->
         )
     sizes = sorted({*signed} | ({known.checkpoint.size} if known else set()))
     tree = MerkleTree(_NoStore(export.prefix), export.first)
+    leaves = bytes(export.leaves)  # slices of bytes are bytes: one copy, not one per leaf
     roots: dict[int, bytes] = {export.first: tree.root() if export.first else EMPTY_ROOT}
     for size in sizes:
         if export.first < size <= export.end:
             lo, hi = 32 * (tree.size - export.first), 32 * (size - export.first)
-            tree.extend(bytes(export.leaves[i : i + 32]) for i in range(lo, hi, 32))
+            tree.extend([leaves[i : i + 32] for i in range(lo, hi, 32)])
             roots[size] = tree.root()
     verified, good = export.first, []
     for size in sorted(signed):

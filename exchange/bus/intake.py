@@ -31,7 +31,7 @@ from signing.errors import SigningError
 
 from ..audit import AuditEvent, AuditLog
 from ..errors import AuditUnavailable, ExchangeError
-from ..ingest import BatchIn, Ingestor, IngestResult
+from ..ingest import Ingestor, IngestResult
 from .message import PoisonMessage, claimed_origin, decode_batch
 
 if TYPE_CHECKING:
@@ -89,9 +89,6 @@ class BatchIntake:
             )
         except PoisonMessage as exc:
             return self._quarantine(payload, exc.code.value, exc.message, source, origin)
-        replayed = self._replayed(batch)
-        if replayed is not None:
-            return replayed
         try:
             return self.ingestor.ingest(batch, batch.seal.issuer, source=source)
         except AuditUnavailable:
@@ -100,27 +97,6 @@ class BatchIntake:
             return self._quarantine(payload, exc.code.value, exc.message, source, origin)
         except SigningError as exc:  # a record that cannot be canonicalised
             return self._quarantine(payload, exc.code.value, exc.message, source, origin)
-
-    def _replayed(self, batch: BatchIn) -> IngestResult | None:
-        """A redelivered batch (same batch id, already stored) is answered from the store.
-
-        Redelivery is the normal case after a crash (Kafka at-least-once, connector
-        resends); the original delivery was verified and audited, so nothing is ingested
-        or audited again and every record counts as a duplicate.
-        """
-        rows = self.ingestor.store.fetchall(
-            "SELECT resource FROM batches WHERE batch_id = ?", [batch.seal.batch_id]
-        )
-        if not rows or rows[0][0] != batch.resource:
-            return None
-        return IngestResult(
-            batch_id=batch.seal.batch_id,
-            resource=batch.resource,
-            received=len(batch.records),
-            accepted=0,
-            duplicates=len(batch.records),
-            quarantined=[],
-        )
 
     def _quarantine(
         self,

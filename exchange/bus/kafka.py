@@ -28,6 +28,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -78,6 +79,19 @@ class ConsumerStats:
     retries: int = 0
     last_error: str | None = None
     errors: list[str] = field(default_factory=list)
+
+
+def _unreachable(bootstrap: str) -> str | None:
+    """Why no bootstrap server accepts a TCP connection, or None when one does."""
+    problems = []
+    for server in bootstrap.split(","):
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=3.0):
+                return None
+        except OSError as exc:
+            problems.append(f"{server}: {exc.strerror or exc}")
+    return "; ".join(problems)
 
 
 class KafkaIngestConsumer:
@@ -176,6 +190,12 @@ class KafkaIngestConsumer:
 
         delay = 0.5
         while not self._stop.is_set():
+            problem = _unreachable(self.bootstrap)
+            if problem is not None:  # no Kafka client until a server accepts TCP
+                self._note(f"kafka {self.bootstrap} unreachable: {problem}")
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+                continue
             try:
                 return KafkaConsumer(
                     bootstrap_servers=self.bootstrap.split(","),

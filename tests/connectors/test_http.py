@@ -97,3 +97,15 @@ def test_an_unreachable_endpoint_is_a_source_error_after_its_attempts() -> None:
 def test_only_http_urls_are_accepted() -> None:
     with pytest.raises(ConfigError, match="http:// or https://"):
         HttpSource("ftp://dept.example/rows")
+
+
+def test_the_urls_own_query_parameters_are_kept_beside_the_page_numbers() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"data": []})
+
+    source = HttpSource("https://dept.example/rows?region=411502", client=client(handler))
+    assert list(source.read()) == []
+    assert seen == ["https://dept.example/rows?region=411502&page=1&page_size=500"]

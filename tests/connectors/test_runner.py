@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.base import SourceRecord
 from connectors.config import build_source, load_config, load_credentials
 from connectors.errors import Unreachable
 from connectors.mapping import Mapper
@@ -236,3 +237,51 @@ def test_incremental_sync_from_postgresql_keeps_a_timestamp_watermark(
     second = run(make_runner(config, connector_env, bus, tmp_path / "o.sqlite"))
     assert (second.read, second.accepted) == (2, 2)
     assert stored(exchange, "shuiwu.deed_tax_payment") == (6, 6)
+
+
+def test_batches_full_by_bytes_are_published_while_the_source_is_still_read(
+    exchange: Exchange, connector_env: dict[str, str], tmp_path: Path
+) -> None:
+    bus = EmbeddedPublisher(EmbeddedBus.of(exchange))
+    runner = make_runner(ID_CARDS, connector_env, None, tmp_path / "o.sqlite", batch_size=100)
+    runner.max_batch_bytes = 12_000  # about 30 ID cards: every batch is full by bytes
+    source = runner.source
+    rows_read = 0
+    read_at_publish: list[int] = []
+    sizes: list[int] = []
+
+    class Counting:
+        def describe(self) -> str:
+            return source.describe()
+
+        def read(self, since: object = None) -> Iterator[SourceRecord]:
+            nonlocal rows_read
+            for row in source.read(since):
+                rows_read += 1
+                yield row
+
+    class Watching:
+        def describe(self) -> str:
+            return "watching"
+
+        def groups(self) -> int:
+            return 1
+
+        def partition_of(self, key: str) -> int:
+            return 0
+
+        def publish(self, batches: Sequence[OutboxBatch]) -> Iterator[Delivery]:
+            for delivery in bus.publish(batches):
+                read_at_publish.append(rows_read)
+                sizes.append(delivery.records)
+                yield delivery
+
+        def close(self) -> None:
+            return None
+
+    runner.source = Counting()
+    runner.publisher = Watching()
+    summary = run(runner)
+    assert summary.accepted == 400
+    assert max(sizes) < 100
+    assert read_at_publish[0] < 405, "the first batch waited for the whole source"

@@ -13,10 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from exchange.api.app import create_app
-from exchange.api.deps import PUBLIC_PATHS
 from exchange.audit import AuditEntry
 from exchange.auditlog.checkpoints import witness_cosign
-from exchange.auditlog.middleware import AuditMiddleware
 from exchange.config import Settings
 from exchange.demo import DemoDepartment, create_demo, publish_city
 from exchange.demo_data import City
@@ -213,8 +211,7 @@ def test_a_department_witnesses_a_checkpoint_with_its_seal_key(
 
 @pytest.fixture(scope="module")
 def audited(exchange: Exchange) -> Iterator[TestClient]:
-    app = create_app(exchange)
-    app.add_middleware(AuditMiddleware, audit=exchange.audit, public=PUBLIC_PATHS)
+    app = create_app(exchange)  # the app carries the AuditMiddleware itself
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 
@@ -297,7 +294,6 @@ def test_no_data_is_answered_when_the_audit_writer_fails(
     doomed: Exchange, city: City, licence: str
 ) -> None:
     app = create_app(doomed)
-    app.add_middleware(AuditMiddleware, audit=doomed.audit, public=PUBLIC_PATHS)
     with TestClient(app, raise_server_exceptions=False) as client:
         token = DemoDepartment.load(doomed, "budongchan").assertion(doomed.tokens.token_endpoint)
         r = client.post(

@@ -12,12 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exchange.audit import AuditEntry, AuditEvent, AuditLog
-from exchange.auditlog.leaf import assemble, encode_parts
+from exchange.auditlog.leaf import assemble, canonical_detail, encode_parts
 from exchange.auditlog.nodes import node_id, node_of
 from exchange.config import AuditSettings
 from exchange.errors import AuditUnavailable, Conflict, InvalidRequest
 from exchange.store import Store
-from signing.canonical import canonicalize
 from signing.merkle import leaf_hash, root_of, verify_consistency, verify_inclusion
 
 KEY = b"k" * 32
@@ -78,7 +77,12 @@ json_value = st.recursive(
     case_no=optional,
     code=optional,
     request_hash=optional,
-    detail=st.none() | st.dictionaries(text, json_value, max_size=4),
+    detail=st.none()
+    | st.dictionaries(text, json_value, max_size=4)
+    | st.dictionaries(
+        text,
+        st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | text | st.lists(text),
+    ),
     seq=st.integers(0, 2**53 - 1),
 )
 def test_the_writers_leaf_bytes_are_the_canonical_json_of_the_entry(
@@ -116,7 +120,7 @@ def test_the_writers_leaf_bytes_are_the_canonical_json_of_the_entry(
         case_no=case_no,
         code=code,
         request_hash=request_hash,
-        detail=None if detail is None else canonicalize(detail),
+        detail=None if detail is None else canonical_detail(detail),
     )
     entry = AuditEntry(seq=seq, ts=ts, detail=detail, **fields)  # type: ignore[arg-type]
     assert assemble(head, seq, middle, ts.encode()) == entry.leaf_bytes()
@@ -175,8 +179,45 @@ def test_each_subject_has_its_own_salt(log: AuditLog) -> None:
     a, b = log.subject_hash(ID), log.subject_hash("11010519491231003X")
     assert a != b
     assert log.subject_hash(f" {ID.lower()} ") == a  # the same person, written differently
+    assert log.store.fetchone("SELECT count(*) FROM audit_subject_salts") == (0,)  # staged
+    log.append(_event(1, subject=ID))  # new salts are stored with the next group commit
     assert log.store.fetchone("SELECT count(*) FROM audit_subject_salts") == (2,)
     assert log.find_subject_hash("110105194912310048") is None
+
+
+def test_a_new_subject_met_by_many_threads_gets_one_salt(log: AuditLog) -> None:
+    subjects = [f"1101051949123101{i % 10}X" for i in range(10)]
+    seen: list[tuple[str, str]] = []
+
+    def worker(offset: int) -> None:
+        for k in range(20):
+            subject = subjects[(offset + k) % 10]
+            log.append(_event(k, subject=subject))
+            seen.append((subject, log.subject_hash(subject)))
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(seen)) == 10
+    assert log.store.fetchone("SELECT count(*) FROM audit_subject_salts") == (10,)
+    assert log.store.fetchone("SELECT count(DISTINCT subject_hash) FROM audit_entries") == (10,)
+
+
+def test_salts_survive_a_restart(tmp_path: Path) -> None:
+    store, log = _open(tmp_path / "data")
+    log.append_many([_event(i, subject=f"1101051949123100{i % 10}X") for i in range(30)])
+    hashes = {i: log.subject_hash(f"1101051949123100{i}X") for i in range(10)}
+    log.close()
+    store.close()
+    store, log = _open(tmp_path / "data")
+    try:
+        assert {i: log.find_subject_hash(f"1101051949123100{i}X") for i in range(10)} == hashes
+        assert store.fetchone("SELECT count(DISTINCT subject_hash) FROM audit_entries") == (10,)
+    finally:
+        log.close()
+        store.close()
 
 
 def test_forgetting_a_subject_is_refused_within_retention(log: AuditLog) -> None:
@@ -335,3 +376,36 @@ def test_entries_written_before_the_tree_existed_get_their_nodes(tmp_path: Path)
     finally:
         log.close()
         store.close()
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "exchange.audit",
+        "exchange.auditlog.archive",
+        "exchange.auditlog.checkpoints",
+        "exchange.auditlog.context",
+        "exchange.auditlog.export",
+        "exchange.auditlog.leaf",
+        "exchange.auditlog.middleware",
+        "exchange.auditlog.nodes",
+        "exchange.auditlog.query",
+        "exchange.auditlog.subjects",
+        "exchange.auditlog.trail",
+        "exchange.auditlog.verify",
+    ],
+)
+def test_public_api_is_listed(module: str) -> None:
+    import importlib
+
+    mod = importlib.import_module(module)
+    assert mod.__all__
+    assert all(hasattr(mod, name) for name in mod.__all__)
+    public = {
+        name
+        for name, value in vars(mod).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", None) == module
+        and callable(value)
+    }
+    assert public <= set(mod.__all__), public - set(mod.__all__)

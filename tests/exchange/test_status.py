@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from exchange.certificates import STATUS_LIST_VALIDITY, CertificateRequest
+from exchange.certificates import CertificateRequest
 from exchange.demo_data import City
 from exchange.service import Exchange
-from exchange.trust import StatusSnapshot, TrustBundle, TrustError
+from exchange.trust import STATUS_LIST_VALIDITY, StatusSnapshot, TrustBundle, TrustError
 from exchange.verifier import Verifier
 from signing.multibase import decode_multikey
 
@@ -50,11 +50,16 @@ def _bundle(exchange: Exchange) -> TrustBundle:
 
 def _set_status(client: TestClient, auth: Auth, doc: dict[str, Any], action: str) -> None:
     cid = doc["id"].removeprefix("urn:govex:cert:")
-    r = client.post(f"/v1/certificates/{cid}/status", json={"action": action, "reason": "C4"},
-                    headers=auth("gongan"))  # fmt: skip
+    r = client.post(
+        f"/v1/certificates/{cid}/status",
+        json={"action": action, "reason": "C4"},
+        headers=auth("gongan"),
+    )
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == {"revoke": "revoked", "suspend": "suspended",
-                                  "resume": "active"}[action]  # fmt: skip
+    assert (
+        r.json()["status"]
+        == {"revoke": "revoked", "suspend": "suspended", "resume": "active"}[action]
+    )
 
 
 def _status_failure(verifier: Verifier, doc: dict[str, Any]) -> str | None:
@@ -101,14 +106,23 @@ def test_c4_suspension_and_resumption(
     assert _status_failure(Verifier(_bundle(exchange)), doc) is None
     _set_status(client, auth, doc, "revoke")
     cid = doc["id"].removeprefix("urn:govex:cert:")
-    r = client.post(f"/v1/certificates/{cid}/status", json={"action": "resume", "reason": "x"},
-                    headers=auth("gongan"))  # fmt: skip
+    r = client.post(
+        f"/v1/certificates/{cid}/status",
+        json={"action": "resume", "reason": "x"},
+        headers=auth("gongan"),
+    )
     assert r.status_code == 409
-    r = client.post(f"/v1/certificates/{cid}/status", json={"action": "revoke", "reason": "x"},
-                    headers=auth("minzheng"))  # fmt: skip
+    r = client.post(
+        f"/v1/certificates/{cid}/status",
+        json={"action": "revoke", "reason": "x"},
+        headers=auth("minzheng"),
+    )
     assert r.status_code == 403
-    r = client.post(f"/v1/certificates/{cid}/status", json={"action": "revoke", "reason": " "},
-                    headers=auth("gongan"))  # fmt: skip
+    r = client.post(
+        f"/v1/certificates/{cid}/status",
+        json={"action": "revoke", "reason": " "},
+        headers=auth("gongan"),
+    )
     assert r.status_code == 422
 
 
@@ -117,8 +131,9 @@ def test_c4_a_status_entry_that_cannot_be_checked_is_refused(
 ) -> None:
     doc = _issue(exchange, city, 32)
     full = exchange.certificates.trust_bundle()
-    no_lists = TrustBundle(full.root, seals=full.seals.values(),
-                           status_signers=full.status_signers.values())  # fmt: skip
+    no_lists = TrustBundle(
+        full.root, seals=full.seals.values(), status_signers=full.status_signers.values()
+    )
     assert "no snapshot" in (_status_failure(Verifier(no_lists), doc) or "")
     expired_at = datetime.now(UTC) + STATUS_LIST_VALIDITY + timedelta(minutes=1)
     late = Verifier(full, clock=lambda: expired_at)
@@ -130,12 +145,16 @@ def test_c4_a_status_entry_that_cannot_be_checked_is_refused(
     middle = len(encoded) // 2
     swapped = "B" if encoded[middle] != "B" else "C"
     forged["credentialSubject"]["encodedList"] = encoded[:middle] + swapped + encoded[middle + 1 :]
-    altered = TrustBundle(full.root, seals=full.seals.values(),
-                          status_signers=full.status_signers.values(),
-                          snapshots=[StatusSnapshot(url, full.created, forged)])  # fmt: skip
+    altered = TrustBundle(
+        full.root,
+        seals=full.seals.values(),
+        status_signers=full.status_signers.values(),
+        snapshots=[StatusSnapshot(url, full.created, forged)],
+    )
     assert "refused" in (_status_failure(Verifier(altered), doc) or "")
-    wrong_signer = TrustBundle(full.root, seals=full.seals.values(), status_signers=[],
-                               snapshots=full.snapshots.values())  # fmt: skip
+    wrong_signer = TrustBundle(
+        full.root, seals=full.seals.values(), status_signers=[], snapshots=full.snapshots.values()
+    )
     assert "status key" in (_status_failure(Verifier(wrong_signer), doc) or "")
     # an unknown purpose, or a key given without any status source
     odd = json.loads(json.dumps(doc))
@@ -155,8 +174,10 @@ def test_c4_a_credential_without_status_is_judged_on_proof_and_validity() -> Non
     assert verdict.valid, verdict
     status = next(c for c in verdict.checks if c.name == "status")
     assert "no credentialStatus" in (status.reason or "")
-    expired = Verifier(public_key=decode_multikey(pair["publicKeyMultibase"]),
-                       clock=lambda: datetime(2022, 1, 1, tzinfo=UTC))  # fmt: skip
+    expired = Verifier(
+        public_key=decode_multikey(pair["publicKeyMultibase"]),
+        clock=lambda: datetime(2022, 1, 1, tzinfo=UTC),
+    )
     assert [c.name for c in expired.check(signed).failures] == ["validity_period"]
     altered = {**signed, "name": "Alumni Credential!"}
     assert [c.name for c in verifier.check(altered).failures] == ["proof"]

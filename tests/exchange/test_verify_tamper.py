@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,9 +44,10 @@ Path_ = tuple[str | int, ...]
 @pytest.fixture(scope="module")
 def filing(exchange: Exchange, city: City) -> CertificatePublic:
     code, request = next(
-        (c, r) for c, r in certificate_requests(city.flats[3])
+        (c, r)
+        for c, r in certificate_requests(city.flats[3])
         if r.type == "sales_contract_filing_certificate"
-    )  # fmt: skip
+    )
     request = request.model_copy(update={"valid_until": datetime.now(UTC).date() + timedelta(3650)})
     return exchange.certificates.issue(exchange.registry.by_code(code).uscc, request)
 
@@ -287,3 +288,48 @@ def test_c1_a_revoked_seal_key_or_revoked_certificate_is_refused(
     refreshed = TrustBundle.from_json(json.dumps(exchange.certificates.trust_bundle().to_json()))
     verdict = Verifier(refreshed).check(cert.credential)
     assert [c.name for c in verdict.failures] == ["status"]
+
+
+def test_each_check_refuses_on_its_own_even_under_a_valid_seal(
+    exchange: Exchange, filing: CertificatePublic, bundle: TrustBundle
+) -> None:
+    """A competent department that seals a bad document is still refused, by the right check."""
+    zhujian = DemoDepartment.load(exchange, "zhujian")
+    now = datetime.now(UTC).replace(microsecond=0)
+    cases: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+        ("schema", lambda d: d["credentialSubject"].update(total_price="12"), "total_price"),
+        ("schema", lambda d: d["metadata"].update(holder_name="某人"), "holder_name"),
+        ("schema", lambda d: d.update(name="结婚证"), "name must be"),
+        ("schema", lambda d: d.update(note="x"), "unexpected members"),
+        ("identifier", lambda d: d.update(id=d["id"][:-1] + _other(d["id"][-1])), "check"),
+        ("validity_period", lambda d: _validity(d, "2019-01-01", "2020-01-01"), "expired"),
+        ("validity_period", lambda d: _validity(d, "2999-01-01", None), "not valid yet"),
+        ("status", lambda d: d.pop("credentialStatus") and None, "no credentialStatus"),
+    ]
+    verifier = Verifier(bundle)
+    for check, change, says in cases:
+        doc = {k: v for k, v in _copy(filing.credential).items() if k != "proof"}
+        change(doc)
+        sealed = add_proof(doc, zhujian.seal_key, verification_method=key_urn(zhujian.seal_kid),
+                           created=now)  # fmt: skip
+        verdict = verifier.check(sealed)
+        if check == "status":  # without status: judged on the rest, which passes
+            assert verdict.valid, verdict
+            assert says in (next(c for c in verdict.checks if c.name == "status").reason or "")
+            continue
+        failed = {c.name: c.reason or "" for c in verdict.failures}
+        assert list(failed) == [check], (says, failed)
+        assert says in failed[check], failed
+
+
+def _other(char: str) -> str:
+    return "0" if char != "0" else "1"
+
+
+def _validity(doc: dict[str, Any], start: str, end: str | None) -> None:
+    doc["validFrom"] = f"{start}T00:00:00Z"
+    doc["metadata"]["valid_from"] = start
+    doc.pop("validUntil", None)
+    doc["metadata"]["valid_until"] = end
+    if end is not None:
+        doc["validUntil"] = f"{end}T00:00:00Z"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any, Self
 
 import httpx
 
@@ -80,7 +80,6 @@ class ExchangeProcess:
         self.port = free_port()
         self.extra_env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -104,10 +103,10 @@ class ExchangeProcess:
             "PYTHONWARNINGS": "ignore::DeprecationWarning",
             **self.extra_env,
         }
-        self._log = (self.data.parent / f"{self.data.name}.log").open("ab")
-        self.process = subprocess.Popen(
-            args, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
+        with (self.data.parent / f"{self.data.name}.log").open("ab") as out:
+            self.process = subprocess.Popen(
+                args, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         deadline = time.monotonic() + BOUND_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -148,12 +147,10 @@ class ExchangeProcess:
         assert self.process is not None
         os.kill(self.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
-        self._close_log()
 
     def stop(self) -> None:
         """SIGTERM (SIGCONT first if paused); SIGKILL if it takes too long."""
         if self.process is None or self.process.poll() is not None:
-            self._close_log()
             return
         os.kill(self.pid, signal.SIGCONT)
         self.process.terminate()
@@ -162,17 +159,11 @@ class ExchangeProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=30)
-        self._close_log()
 
     def log(self) -> str:
         path = self.data.parent / f"{self.data.name}.log"
         text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
         return "\n".join(text.splitlines()[-40:])
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
     def __enter__(self) -> Self:
         return self.start()
@@ -202,16 +193,24 @@ def start_connector(
     config: Path, bootstrap: str, data: Path, outbox: Path, log: Path
 ) -> subprocess.Popen[bytes]:
     """`govex connector run CONFIG --bus kafka://… --json` as a subprocess."""
-    return subprocess.Popen(
-        [
-            *GOVEX, "connector", "run", str(config), "--bus", f"kafka://{bootstrap}",
-            "--outbox", str(outbox), "--json",
-        ],  # fmt: skip
-        env=connector_env(data),
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [
+                *GOVEX,
+                "connector",
+                "run",
+                str(config),
+                "--bus",
+                f"kafka://{bootstrap}",
+                "--outbox",
+                str(outbox),
+                "--json",
+            ],
+            env=connector_env(data),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def finish_connector(process: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
@@ -298,9 +297,7 @@ def stored(data: Path, resource: str = RESOURCE) -> Stored:
         keys = {str(r[0]) for r in store.fetchall(
             "SELECT key FROM record_history WHERE resource = ?", [resource]
         )}  # fmt: skip
-        rows = store.fetchone(
-            "SELECT count(*) FROM record_history WHERE resource = ?", [resource]
-        )
+        rows = store.fetchone("SELECT count(*) FROM record_history WHERE resource = ?", [resource])
         accepted = store.fetchone(
             "SELECT coalesce(sum(accepted), 0) FROM batches WHERE resource = ?", [resource]
         )
@@ -396,9 +393,13 @@ def id_card_csv(
     config = folder / f"{name}.toml"
     config.write_text(
         ID_CARD_CONFIG.format(
-            name=name, batch_size=batch_size, uscc=uscc, csv=csv_path, prefix=prefix,
+            name=name,
+            batch_size=batch_size,
+            uscc=uscc,
+            csv=csv_path,
+            prefix=prefix,
             deadline=deadline_s,
-        ),  # fmt: skip
+        ),
         encoding="utf-8",
     )
     return config, {r["id_number"] for r in rows}

@@ -1,0 +1,193 @@
+"""RELIABILITY E1–E5: a real broker, a real exchange process, a real connector process.
+
+Each test starts what it breaks and breaks it by pid (SIGSTOP, SIGKILL), then lets
+everything finish and compares what the connector sent with what the exchange stored.
+Each prints its figure: ``E<n> N sent, N stored, 0 lost, 0 duplicated``.
+
+``duplicated`` counts stored rows beyond one per key plus records the exchange accepted
+more than once (batch acceptance counts summed minus stored rows): both must stay 0.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+
+from exchange.bus import encode_batch
+from exchange.demo import DemoDepartment
+from tests.support.kafka import KafkaBroker
+
+from .exchange_process import (
+    RESOURCE,
+    ExchangeProcess,
+    Stored,
+    demo_data_dir,
+    finish_connector,
+    group_of,
+    id_card_csv,
+    id_card_rows,
+    set_node,
+    start_connector,
+    stored,
+    wait_consumed,
+    wait_for_messages,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+class Scene:
+    """One test's world: a demo exchange's data directory, a topic prefix, a CSV to send."""
+
+    def __init__(self, root: Path, bootstrap: str, count: int, batch_size: int) -> None:
+        self.root = root
+        self.bootstrap = bootstrap
+        self.prefix = f"govex.e{uuid.uuid4().hex[:8]}.records."
+        self.topic = f"{self.prefix}{RESOURCE}"
+        self.data = demo_data_dir(root)
+        set_node(self.data, "a")
+        self.gongan = DemoDepartment.load(self.data, "gongan")
+        self.config, self.keys = id_card_csv(
+            root, count, uscc=self.gongan.uscc, prefix=self.prefix, batch_size=batch_size
+        )
+        self.outbox = root / "outbox.sqlite"
+        self.runs = 0
+
+    def exchange(self, **kwargs: object) -> ExchangeProcess:
+        return ExchangeProcess(self.data, self.bootstrap, self.prefix, **kwargs)  # type: ignore[arg-type]
+
+    def connector(self):  # type: ignore[no-untyped-def]
+        self.runs += 1
+        log = self.root / f"connector-{self.runs}.log"
+        return start_connector(self.config, self.bootstrap, self.data, self.outbox, log), log
+
+    def drain(self, exchange: ExchangeProcess) -> Stored:
+        wait_consumed(self.bootstrap, self.topic, group_of("a"))
+        exchange.stop()
+        return stored(self.data)
+
+
+def report(name: str, scene: Scene, result: Stored) -> None:
+    figure = result.figure(name, scene.keys)
+    print(figure)
+    assert figure.endswith("0 lost, 0 duplicated"), figure
+    assert result.keys == scene.keys
+
+
+def test_e1_broker_paused_during_publishing(
+    fresh_kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    scene = Scene(tmp_path, fresh_kafka_broker.bootstrap, 30_000, batch_size=100)
+    with scene.exchange() as exchange:
+        connector, log = scene.connector()
+        wait_for_messages(scene.bootstrap, scene.topic)
+        assert connector.poll() is None, "the connector finished before the broker was paused"
+        fresh_kafka_broker.pause()
+        time.sleep(8)  # the outage: longer than the producer's request timeout
+        fresh_kafka_broker.resume()
+        summary = finish_connector(connector, log)
+        assert summary["published"] == len(scene.keys)
+        result = scene.drain(exchange)
+    report("E1", scene, result)
+
+
+def test_e2_broker_killed_and_restarted_mid_stream(
+    fresh_kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    scene = Scene(tmp_path, fresh_kafka_broker.bootstrap, 30_000, batch_size=100)
+    with scene.exchange() as exchange:
+        connector, log = scene.connector()
+        wait_for_messages(scene.bootstrap, scene.topic)
+        assert connector.poll() is None, "the connector finished before the broker was killed"
+        fresh_kafka_broker.kill()
+        time.sleep(3)  # the outage
+        fresh_kafka_broker.restart()
+        summary = finish_connector(connector, log)
+        assert summary["published"] + summary["resent"] >= len(scene.keys)
+        assert summary["outbox"]["sent"] == len(scene.keys)
+        result = scene.drain(exchange)
+    report("E2", scene, result)
+
+
+def test_e3_connector_killed_mid_batch_and_restarted(
+    kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    scene = Scene(tmp_path, kafka_broker.bootstrap, 30_000, batch_size=100)
+    with scene.exchange() as exchange:
+        first, _ = scene.connector()
+        wait_for_messages(scene.bootstrap, scene.topic, at_least=5)
+        assert first.poll() is None, "the connector finished before it could be killed"
+        first.kill()  # SIGKILL, mid-stream
+        first.wait(timeout=30)
+        second, log = scene.connector()
+        summary = finish_connector(second, log)
+        assert summary["outbox"] == {"pending": 0, "sealed": 0, "sent": 30_000, "refused": 0}
+        result = scene.drain(exchange)
+    report("E3", scene, result)
+
+
+def test_e4_exchange_killed_before_and_after_its_db_commit_and_offset_commit(
+    kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    scene = Scene(tmp_path, kafka_broker.bootstrap, 6_000, batch_size=200)
+    connector, log = scene.connector()  # everything is in Kafka before the exchange starts
+    assert finish_connector(connector, log)["published"] == 6_000
+    for point in ("before_ingest:2", "after_ingest:2", "after_commit:2"):
+        exchange = scene.exchange(pause_at=point).start()
+        exchange.wait_paused()
+        exchange.kill()  # SIGKILL at exactly that point
+    with scene.exchange() as exchange:
+        result = scene.drain(exchange)
+    report("E4", scene, result)
+
+
+def test_e5_poison_records_are_quarantined_with_a_reason_and_ingest_goes_on(
+    kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    from kafka import KafkaAdminClient, KafkaProducer
+    from kafka.admin import NewTopic
+
+    scene = Scene(tmp_path, kafka_broker.bootstrap, 5_000, batch_size=250)
+    admin = KafkaAdminClient(bootstrap_servers=scene.bootstrap)
+    admin.create_topics([NewTopic(scene.topic, 3, 1)])
+    admin.close()
+    cards = id_card_rows(5_020)[5_000:]  # records that are not in the CSV
+    tampered = orjson.loads(message(scene, cards[:10]))
+    tampered["records"][4]["data"]["name"] = "篡改"
+    invalid = [dict(c, name="") for c in cards[10:15]]  # sealed, but break the schema
+    poison = {
+        "unparseable": (b"\x00\x01 not json", 1),
+        "bad seal": (orjson.dumps(tampered), 10),
+        "oversize": (b'{"resource": "' + b"x" * 400_000 + b'"}', 1),
+        "bad schema": (message(scene, invalid), 5),
+    }
+    injected = sum(n for _, n in poison.values())
+    producer = KafkaProducer(
+        bootstrap_servers=scene.bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=1_000_000,
+    )
+    env = {"GOVEX_API__MAX_BODY_BYTES": "300000"}
+    with scene.exchange(env=env) as exchange:
+        for payload, _ in poison.values():
+            producer.send(scene.topic, payload, key=b"poison").get(timeout=30)
+        connector, log = scene.connector()
+        summary = finish_connector(connector, log)
+        assert summary["published"] == 5_000
+        producer.close()
+        result = scene.drain(exchange)
+    report("E5", scene, result)
+    print(f"E5 quarantined {result.quarantined} = injected {injected}")
+    assert result.quarantined == injected
+
+
+def message(scene: Scene, rows: list[dict[str, str]]) -> bytes:
+    batch = scene.gongan.seal(RESOURCE, rows, "id_number")
+    return encode_batch(
+        RESOURCE, [orjson.dumps(r.model_dump()) for r in batch.records], batch.seal.model_dump()
+    )
