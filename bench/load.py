@@ -61,13 +61,24 @@ def _read_response(sock: socket.socket, buf: bytearray) -> int:
     return status
 
 
-def run_load(host: str, port: int, make_request: Callable[[int], bytes], *, seconds: float,
-             connections: int = 8, rate: float | None = None) -> LoadResult:
-    """Send requests built by ``make_request(i)`` for ``seconds``; bounded in time and count."""
+def run_load(
+    host: str,
+    port: int,
+    make_request: Callable[[int], bytes],
+    *,
+    seconds: float,
+    connections: int = 8,
+    rate: float | None = None,
+    limit: int | None = None,
+) -> LoadResult:
+    """Send requests built by ``make_request(i)`` for ``seconds`` (or until ``limit``
+    requests in all, spread over the connections); bounded in time and count."""
     result = LoadResult()
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds
     per_conn_interval = (connections / rate) if rate else 0.0
+
+    per_connection = None if limit is None else -(-limit // connections)
 
     def worker(n: int) -> None:
         sock = socket.create_connection((host, port))
@@ -81,7 +92,7 @@ def run_load(host: str, port: int, make_request: Callable[[int], bytes], *, seco
         try:
             while True:
                 now = time.perf_counter()
-                if now >= deadline:
+                if now >= deadline or (per_connection is not None and i >= per_connection):
                     break
                 if per_conn_interval:
                     if now < next_at:
@@ -90,7 +101,8 @@ def run_load(host: str, port: int, make_request: Callable[[int], bytes], *, seco
                     next_at += per_conn_interval
                 else:
                     start = now
-                sock.sendall(make_request(n * 1_000_003 + i))
+                sock.sendall(make_request(n * per_connection + i if per_connection
+                                          else n * 1_000_003 + i))
                 status = _read_response(sock, buf)
                 local_lat.append((time.perf_counter() - start) * 1000)
                 statuses[status] = statuses.get(status, 0) + 1
