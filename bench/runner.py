@@ -19,6 +19,7 @@ SUITE: list[tuple[str, str]] = [
     ("bench.certificates", "p5"),
     ("bench.audit", "p6"),
     ("bench.cases", "cases"),
+    ("bench.demo", "p8"),
 ]
 
 

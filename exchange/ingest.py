@@ -116,6 +116,13 @@ class Ingestor:
         records = [r.model_dump() for r in batch.records]
         seal_problem = self._check_seal(batch, publisher, records)
         batch_id = batch.seal.batch_id or ("bat_" + secrets.token_hex(8))
+        if seal_problem is None:
+            earlier = self.store.fetchall("SELECT seal FROM batches WHERE batch_id = ?", [batch_id])
+            if earlier and json.loads(earlier[0][0]).get("root") != batch.seal.root:
+                seal_problem = (
+                    f"batch id {batch_id} was already used for other records; "
+                    "give every batch its own id"
+                )
         if seal_problem is not None:
             checked = _Checked(
                 bad=[
@@ -209,8 +216,11 @@ class Ingestor:
 
         def work(tx: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             duplicates = 0
-            seen = tx.execute("SELECT 1 FROM batches WHERE batch_id = ?", [batch_id]).fetchall()
-            if seen:  # the whole batch was delivered before
+            seen = (
+                sealed
+                and tx.execute("SELECT 1 FROM batches WHERE batch_id = ?", [batch_id]).fetchall()
+            )
+            if seen:  # the whole batch was delivered before (same id, same sealed root)
                 return {
                     "duplicates": len(checked.good),
                     "accepted": 0,
@@ -249,7 +259,18 @@ class Ingestor:
                 self._insert_quarantine(
                     tx, batch.resource, publisher, batch_id, checked.bad, records, source, now
                 )
-            leaves = b"".join(record_leaf(r) for r in records) if sealed else b""
+            if not sealed:  # a refused seal claims nothing: its batch id stays free
+                return {
+                    "duplicates": 0,
+                    "accepted": 0,
+                    "replay": False,
+                    "audit_detail": {
+                        "batch_id": batch_id,
+                        "seal": "refused",
+                        "quarantined": len(checked.bad),
+                    },
+                }
+            leaves = b"".join(record_leaf(r) for r in records)
             tx.execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [

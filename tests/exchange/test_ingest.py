@@ -101,3 +101,16 @@ def test_altered_records_or_foreign_seals_quarantine_the_batch(
     quarantined = exchange.store.fetchone(
         "SELECT count(*) FROM quarantine WHERE reason_code = 'signing.invalid_seal'")[0]
     assert quarantined >= 3  # both records of the altered batch, and the foreign one
+
+
+def test_a_refused_seal_does_not_take_the_batch_id_of_a_genuine_batch(
+    exchange: Exchange, client: TestClient, auth: Auth, city: City
+) -> None:
+    dept = DemoDepartment.load(exchange, "shichang")
+    genuine = dept.seal(RESOURCE, [_licence(city, 8)], "uscc", version=31)
+    forged = genuine.model_dump()
+    forged["records"][0]["data"]["name"] = "冒名的记录"
+    assert client.post("/v1/records", headers=auth("shichang"), json=forged).status_code == 422
+    r = client.post("/v1/records", headers=auth("shichang"), json=genuine.model_dump())
+    assert r.status_code == 200
+    assert r.json()["accepted"] == 1  # not mistaken for a replay of the forged batch
