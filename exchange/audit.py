@@ -23,6 +23,7 @@ salt (:mod:`exchange.auditlog.subjects`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import queue
 import threading
@@ -93,7 +94,18 @@ class AuditEvent:
 class _Pending:
     """A queued append: the event, its pre-encoded leaf parts, and a one-shot latch."""
 
-    __slots__ = ("detail", "done", "error", "event", "head", "middle", "result", "seq", "work")
+    __slots__ = (
+        "detail",
+        "done",
+        "error",
+        "event",
+        "head",
+        "middle",
+        "notify",
+        "result",
+        "seq",
+        "work",
+    )
 
     def __init__(
         self, event: AuditEvent, head: bytes, middle: bytes, detail: str | None, work: TxWork | None
@@ -108,6 +120,12 @@ class _Pending:
         self.error: BaseException | None = None
         self.done = threading.Lock()
         self.done.acquire()  # released by the writer: cheaper than a Future
+        self.notify: Callable[[], None] | None = None  # wakes an async waiter
+
+    def release(self) -> None:
+        self.done.release()
+        if self.notify is not None:
+            self.notify()
 
 
 def _encode(event: AuditEvent, detail: str | None) -> tuple[bytes, bytes]:
@@ -177,6 +195,10 @@ class AuditLog:
         """Keyed hash of an ID number or USCC with the subject's salt (drawn if new)."""
         return self.subjects.hash(subject)
 
+    def knows_subject(self, subject: str) -> bool:
+        """Whether the subject's keyed hash is at hand without a database lookup."""
+        return self.subjects.cached(subject)
+
     def find_subject_hash(self, subject: str) -> str | None:
         """The subject's keyed hash, or ``None`` if no entry can be about this subject."""
         return self.subjects.find(subject)
@@ -199,6 +221,26 @@ class AuditLog:
         self._incoming.append(pending)
         self._wakeup.set()
         return self._wait(pending), pending.result
+
+    async def append_async(self, event: AuditEvent) -> int:
+        """:meth:`append` for the event loop: waits for the durable commit without holding a
+        worker thread, so many more requests can share one group commit."""
+        pending = self._prepare(event, None)
+        loop = asyncio.get_running_loop()
+        committed: asyncio.Future[None] = loop.create_future()
+
+        def settle() -> None:
+            if not committed.done():
+                committed.set_result(None)
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(settle)
+
+        pending.notify = wake
+        self._incoming.append(pending)
+        self._wakeup.set()
+        await committed
+        return self._wait(pending)
 
     def append_many(self, events: Sequence[AuditEvent]) -> list[int]:
         """Write several entries; return their sequence numbers once all are committed.
@@ -444,7 +486,7 @@ class AuditLog:
             if p.done.locked():
                 if error is not None and p.error is None:
                     p.error = error
-                p.done.release()
+                p.release()
 
     def _prepare_group(self, group: list[_Pending], first: int) -> _Prepared:
         """Leaves, entries table and tree nodes of a group whose first entry is ``first``."""
@@ -524,7 +566,7 @@ class AuditLog:
         except _WorkFailed as wf:
             # one caller's work failed: fail it alone, retry the rest of the group
             wf.pending.error = wf.cause
-            wf.pending.done.release()
+            wf.pending.release()
             rest = [p for p in group if p is not wf.pending]
             if rest:
                 self._dispatch(rest)

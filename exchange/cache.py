@@ -46,6 +46,15 @@ class RecordCache:
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
+    def peek(self, resource: str, key: str) -> CachedRecord | None:
+        """The cached record, or None without touching the database."""
+        with self._lock:
+            found = self._records.get((resource, key))
+            if found is not None:
+                self._records.move_to_end((resource, key))
+                self.hits += 1
+            return found
+
     def get(self, resource: str, key: str) -> CachedRecord | None:
         cache_key = (resource, key)
         with self._lock:

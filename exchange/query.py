@@ -11,14 +11,16 @@ import json
 import re
 from typing import Any
 
+import anyio.to_thread
 from pydantic import Field
 
 from schemas._base import StrictModel
+from schemas.catalog import ResourceDefinition
 from schemas.errors import ErrorCode
 
 from .audit import AuditEvent, AuditLog
-from .cache import RecordCache
-from .catalog import Catalog, apply_mask
+from .cache import CachedRecord, RecordCache
+from .catalog import AccessDecision, Catalog, apply_mask
 from .errors import ExchangeError, InvalidRequest, NotFound
 from .store import Store
 
@@ -73,9 +75,10 @@ class Reader:
                 code=ErrorCode.PURPOSE_REQUIRED,
             )
 
-    def read(
-        self, consumer: str, resource: str, key: str, *, purpose: str, case_no: str
-    ) -> RecordPublic:
+    def _start(
+        self, consumer: str, resource: str, key: str, purpose: str, case_no: str
+    ) -> tuple[ResourceDefinition, AuditEvent, AccessDecision | ExchangeError]:
+        """Check the request and decide access; a refusal comes back to be audited."""
         self.check_purpose(purpose, case_no)
         definition = self.catalog.resource(resource)
         subject = key if definition.key_field in definition.subject_fields else None
@@ -89,25 +92,31 @@ class Reader:
             case_no=case_no,
         )
         try:
-            decision = self.catalog.decide_access(consumer, resource, purpose)
+            return definition, event, self.catalog.decide_access(consumer, resource, purpose)
         except ExchangeError as exc:
             event.outcome, event.code = "refused", exc.code.value
-            self.audit.append(event)
-            raise
-        found = self.cache.get(resource, key)
+            return definition, event, exc
+
+    @staticmethod
+    def _answer(
+        definition: ResourceDefinition,
+        event: AuditEvent,
+        decision: AccessDecision,
+        key: str,
+        found: CachedRecord | None,
+    ) -> RecordPublic | NotFound:
+        """The masked answer (its audit_seq still to set), or the not-found refusal."""
         if found is None:
             event.outcome, event.code = "not_found", ErrorCode.NOT_FOUND.value
-            self.audit.append(event)
-            raise NotFound(f"no record {key!r} in {resource}")
+            return NotFound(f"no record {key!r} in {definition.code}")
         data, masked = apply_mask(found.data, decision)
-        if subject is None:
+        if event.subject is None:
             subjects = [found.data.get(f) for f in definition.subject_fields]
             event.subject = next((s for s in subjects if isinstance(s, str)), None)
         if masked or decision.grant_id:
             event.detail = {"grant": decision.grant_id, "masked": masked}
-        seq, _ = self.audit.append(event)
         return RecordPublic.model_construct(
-            resource=resource,
+            resource=definition.code,
             key=key,
             version=found.version,
             data=data,
@@ -117,8 +126,47 @@ class Reader:
             )
             if found.seal is not None
             else None,
-            audit_seq=seq,
+            audit_seq=-1,
         )
+
+    def read(
+        self, consumer: str, resource: str, key: str, *, purpose: str, case_no: str
+    ) -> RecordPublic:
+        definition, event, decision = self._start(consumer, resource, key, purpose, case_no)
+        if isinstance(decision, ExchangeError):
+            self.audit.append(event)
+            raise decision
+        answer = self._answer(definition, event, decision, key, self.cache.get(resource, key))
+        seq, _ = self.audit.append(event)
+        if isinstance(answer, NotFound):
+            raise answer
+        answer.audit_seq = seq
+        return answer
+
+    async def read_async(
+        self, consumer: str, resource: str, key: str, *, purpose: str, case_no: str
+    ) -> RecordPublic:
+        """:meth:`read` on the event loop: no worker thread waits for the audit commit.
+
+        Work that may touch DuckDB (a record not in the cache, a subject met for the first
+        time) still runs in a worker thread, so the loop never blocks on the database.
+        """
+        definition, event, decision = self._start(consumer, resource, key, purpose, case_no)
+        if isinstance(decision, ExchangeError):
+            await anyio.to_thread.run_sync(self.audit.append, event)
+            raise decision
+        found = self.cache.peek(resource, key)
+        if found is None:
+            found = await anyio.to_thread.run_sync(self.cache.get, resource, key)
+        answer = self._answer(definition, event, decision, key, found)
+        if event.subject is not None and not self.audit.knows_subject(event.subject):
+            seq, _ = await anyio.to_thread.run_sync(self.audit.append, event)
+        else:
+            seq = await self.audit.append_async(event)
+        if isinstance(answer, NotFound):
+            raise answer
+        answer.audit_seq = seq
+        return answer
 
     def by_subject(
         self,

@@ -62,6 +62,10 @@ class SubjectKeys:
         message = b"ref\x00" + normalise_subject(subject).encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
+    def cached(self, subject: str) -> bool:
+        """Whether :meth:`hash` can answer from memory (no database lookup)."""
+        return subject in self._cache
+
     def hash(self, subject: str) -> str:
         """The subject's keyed hash; draws (and stages) its salt the first time."""
         found = self._cache.get(subject)

@@ -56,10 +56,12 @@ def publish(batch: BatchIn, exchange: ExchangeDep, principal: Publisher) -> Inge
     summary="Read one record (purpose and case required)",
     response_model=RecordPublic,
 )
-def read_record(
+async def read_record(
     code: str, key: str, purpose: Purpose, case_no: Case, exchange: ExchangeDep, principal: Reader
 ) -> Response:
-    record = exchange.reader.read(principal.uscc, code, key, purpose=purpose, case_no=case_no)
+    record = await exchange.reader.read_async(
+        principal.uscc, code, key, purpose=purpose, case_no=case_no
+    )
     # the hot path: serialise once with orjson instead of re-validating the model
     return Response(orjson.dumps(record.model_dump()), media_type="application/json")
 
