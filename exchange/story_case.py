@@ -54,7 +54,7 @@ def real_estate_chapter(
         "公安局, 税务局 and 住建局 issue the couple's e-certificates (电子证照)",
         bdc,
         f"POST /v1/certificates ×{len(statuses)}",
-        _Fake(max(statuses)),
+        _Summary(max(statuses)),
         f"issued {sum(s == 201 for s in statuses)} certificates: 居民身份证 ×2, 契税完税证明, "
         "商品房买卖合同备案证明",
         certificates=list(issued.values()),
@@ -81,7 +81,7 @@ def real_estate_chapter(
         "民政局, 税务局 and 住建局 grant 不动产登记中心 the fields the matter needs",
         bdc,
         "POST /v1/grants ×3, POST /v1/grants/{id}/decision ×3",
-        _Fake(200),
+        _Summary(200),
         f"{decided} grants approved for purpose {MATTER}",
     )
     applicants = couple_applicants(city, 0)
@@ -104,7 +104,7 @@ def real_estate_chapter(
         "不动产登记中心 checks the signed bundle offline (seal, every certificate, counts)",
         bdc,
         "govex case verify BUNDLE.json --trust TRUST.json",
-        _Fake(200 if verdict.valid else 422),
+        _Summary(200 if verdict.valid else 422),
         "valid" if verdict.valid else "refused",
         failures=verdict.failures,
     )
@@ -136,8 +136,8 @@ def real_estate_chapter(
     return [summary, second]
 
 
-class _Fake:
-    """A stand-in response for a step that summarises several real requests."""
+class _Summary:
+    """The outcome of a step that summarises several real API requests made just before."""
 
     def __init__(self, status: int) -> None:
         self.status_code = status
