@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import Field
 
 from schemas._base import StrictModel
+from schemas.catalog import ResourceDefinition
 from schemas.certificates import certificate_type
 from schemas.errors import ErrorCode
 from schemas.identifiers import mask_id_number, validate_id_number, validate_uscc
@@ -38,7 +39,7 @@ from signing.proofs import add_proof
 from .audit import AuditEvent
 from .auth import Principal
 from .errors import ExchangeError, Forbidden, InvalidRequest, NotFound
-from .query import CASE_PATTERN
+from .query import CASE_PATTERN, RecordsPublic
 from .trust import key_urn, uscc_urn
 
 __all__ = [
@@ -335,19 +336,10 @@ class CaseResolver:
         seen: set[tuple[str, str]] = set()
         uncovered: list[Applicant] = []
         for holder in holders:
-            try:
-                found = self.exchange.reader.by_subject(
-                    approver.uscc,
-                    source.resource,
-                    holder.id,
-                    purpose=purpose,
-                    case_no=case_no,
-                    limit=5,
-                ).data
-            except ExchangeError as exc:
-                if exc.code in (ErrorCode.GRANT_MISSING, ErrorCode.NOT_SHARED):
-                    return _Outcome(False, "no_grant", f"{definition.name}: {exc.message}")
-                raise
+            records = self._records_about(approver, definition, holder, purpose, case_no, 5)
+            if isinstance(records, _Outcome):
+                return records
+            found = records.data
             if not found:
                 uncovered.append(holder)
             for record in found:
@@ -377,8 +369,8 @@ class CaseResolver:
                     }
                 )
         covered = {h.id for h in holders} - {u.id for u in uncovered}
-        for record in evidence:  # one record may cover both parties (e.g. a marriage)
-            values = json.dumps(record["fields"], ensure_ascii=False)
+        for item in evidence:  # one record may cover both parties (e.g. a marriage)
+            values = json.dumps(item["fields"], ensure_ascii=False)
             covered |= {u.id for u in uncovered if u.id in values}
         missing = [h for h in holders if h.id not in covered]
         if missing:
@@ -401,19 +393,10 @@ class CaseResolver:
         definition = self.exchange.catalog.resource(source.resource)
         answers = []
         for holder in holders:
-            try:
-                found = self.exchange.reader.by_subject(
-                    approver.uscc,
-                    source.resource,
-                    holder.id,
-                    purpose=purpose,
-                    case_no=case_no,
-                    limit=1,
-                ).count
-            except ExchangeError as exc:
-                if exc.code in (ErrorCode.GRANT_MISSING, ErrorCode.NOT_SHARED):
-                    return _Outcome(False, "no_grant", f"{definition.name}: {exc.message}")
-                raise
+            records = self._records_about(approver, definition, holder, purpose, case_no, 1)
+            if isinstance(records, _Outcome):
+                return records
+            found = records.count
             answers.append(
                 {"check": source.question, "holder": _masked(holder), "answer": found > 0}
             )
@@ -423,8 +406,32 @@ class CaseResolver:
             False,
             "check_failed",
             f"核验 '{source.question}': the answer is no for "
-            + ", ".join(a["holder"] for a in answers if not a["answer"]),
+            + ", ".join(str(a["holder"]) for a in answers if not a["answer"]),
         )
+
+    def _records_about(
+        self,
+        approver: Principal,
+        definition: ResourceDefinition,
+        holder: Applicant,
+        purpose: str,
+        case_no: str,
+        limit: int,
+    ) -> RecordsPublic | _Outcome:
+        """A holder's records of a resource (audited under the case), or the no-grant outcome."""
+        try:
+            return self.exchange.reader.by_subject(  # type: ignore[no-any-return]
+                approver.uscc,
+                definition.code,
+                holder.id,
+                purpose=purpose,
+                case_no=case_no,
+                limit=limit,
+            )
+        except ExchangeError as exc:
+            if exc.code in (ErrorCode.GRANT_MISSING, ErrorCode.NOT_SHARED):
+                return _Outcome(False, "no_grant", f"{definition.name}: {exc.message}")
+            raise
 
     def _sign(self, bundle: dict[str, Any]) -> dict[str, Any]:
         keyring = self.exchange.keyring
