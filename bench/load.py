@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["LoadResult", "run_load"]
+__all__ = ["LoadResult", "read_response", "run_load"]
 
 
 @dataclass
@@ -38,7 +38,9 @@ class LoadResult:
         return data[min(len(data) - 1, int(p / 100 * len(data)))]
 
 
-def _read_response(sock: socket.socket, buf: bytearray) -> int:
+def read_response(sock: socket.socket, buf: bytearray) -> tuple[int, bytes]:
+    """Read one HTTP/1.1 response with a Content-Length from ``sock``: (status, body).
+    ``buf`` keeps bytes already received beyond it for the next call."""
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)
         if not chunk:
@@ -57,8 +59,9 @@ def _read_response(sock: socket.socket, buf: bytearray) -> int:
         if not chunk:
             raise ConnectionError("server closed the connection")
         buf.extend(chunk)
+    body = bytes(buf[head_end : head_end + length])
     del buf[: head_end + length]
-    return status
+    return status, body
 
 
 def run_load(
@@ -101,9 +104,10 @@ def run_load(
                     next_at += per_conn_interval
                 else:
                     start = now
-                sock.sendall(make_request(n * per_connection + i if per_connection
-                                          else n * 1_000_003 + i))
-                status = _read_response(sock, buf)
+                sock.sendall(
+                    make_request(n * per_connection + i if per_connection else n * 1_000_003 + i)
+                )
+                status, _ = read_response(sock, buf)
                 local_lat.append((time.perf_counter() - start) * 1000)
                 statuses[status] = statuses.get(status, 0) + 1
                 if status >= 500:

@@ -145,6 +145,9 @@ def serving(data: Path) -> Iterator[int]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 def _get(path: str, token: str | None = None) -> bytes:
@@ -166,8 +169,9 @@ def measure_query(
 
     # warm-up: every record of the working set read once (record cache and subject salts),
     # timed, so the cold rate is reported too
-    cold = run_load("127.0.0.1", port, query, seconds=60.0, connections=CONNECTIONS,
-                    limit=len(requests))
+    cold = run_load(
+        "127.0.0.1", port, query, seconds=60.0, connections=CONNECTIONS, limit=len(requests)
+    )
     if wrk.available():
         base = f"http://127.0.0.1:{port}"
         trivial = wrk.run_wrk(

@@ -18,8 +18,10 @@ SUITE: list[tuple[str, str]] = [
     ("bench.certificates", "p4"),
     ("bench.certificates", "p5"),
     ("bench.audit", "p6"),
+    ("bench.scale", "p7"),
     ("bench.cases", "cases"),
     ("bench.demo", "p8"),
+    ("bench.mixed", "h1"),
 ]
 
 
