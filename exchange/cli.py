@@ -231,8 +231,15 @@ def bench(
         bool, typer.Option("--full", help="full sizes; writes the README table")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON list of figures")] = False,
-    only: Annotated[list[str] | None, typer.Option("--only", help="run only these, e.g. "
-                                                   "--only p3 --only p4")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="run only these, e.g. --only p3 --only p4")
+    ] = None,
+    readme: Annotated[
+        Path | None,
+        typer.Option(
+            help="write the table into this README's bench block (default with --full: ./README.md)"
+        ),
+    ] = None,
 ) -> None:
     """Measure the performance targets (PERFORMANCE.md) next to their peers, same run.
 
@@ -242,8 +249,29 @@ def bench(
     """
     from bench.runner import run
 
-    figures = run(quick=quick or not full, progress=None if as_json else err,
-                  only={o.lower() for o in only} if only else None)
+    if full and quick:
+        err.print("error: choose one of --quick and --full")
+        raise typer.Exit(2)
+    target = readme if readme is not None else (Path("README.md") if full and not only else None)
+    if target is not None and not target.is_file():
+        err.print(
+            f"error: {target} does not exist: run from the repository root or give --readme PATH"
+        )
+        raise typer.Exit(2)
+    figures = run(
+        quick=quick or not full,
+        progress=None if as_json else err,
+        only={o.lower() for o in only} if only else None,
+    )
+    if target is not None:
+        from bench.readme import write
+
+        try:
+            write(target, figures, mode="full" if full else "quick")
+        except ValueError as exc:
+            err.print(f"error: {exc}")
+            raise typer.Exit(2) from exc
+        err.print(f"wrote the Performance table into {target}")
     if as_json:
         print(json.dumps([f.to_json() for f in figures], ensure_ascii=False, indent=2))
         return
@@ -272,9 +300,11 @@ def backup(
 
     manifest = run_backup(_settings(data), out)
     rows = sum(manifest["counts"].values())
-    console.print(f"backup written to {out}: {rows:,} rows in {len(manifest['counts'])} tables, "
-                  f"audit log of {manifest['audit_tree_size']:,} entries (root "
-                  f"{manifest['audit_root'][:16]}…)")
+    console.print(
+        f"backup written to {out}: {rows:,} rows in {len(manifest['counts'])} tables, "
+        f"audit log of {manifest['audit_tree_size']:,} entries (root "
+        f"{manifest['audit_root'][:16]}…)"
+    )
 
 
 @app.command()
@@ -287,12 +317,16 @@ def restore(
 
     report = run_restore(archive, _settings(data))
     if not report.ok:
-        err.print(f"error: restored copy differs from the backup's manifest: counts "
-                  f"{report.counts} vs {report.expected}, audit root matches: "
-                  f"{report.root_matches}")
+        err.print(
+            f"error: restored copy differs from the backup's manifest: counts "
+            f"{report.counts} vs {report.expected}, audit root matches: "
+            f"{report.root_matches}"
+        )
         raise typer.Exit(1)
-    console.print(f"restored into {data}: {sum(report.counts.values()):,} rows as recorded, "
-                  f"audit root of {report.tree_size:,} entries recomputed and equal")
+    console.print(
+        f"restored into {data}: {sum(report.counts.values()):,} rows as recorded, "
+        f"audit root of {report.tree_size:,} entries recomputed and equal"
+    )
 
 
 from .cli_case import case_app  # noqa: E402 - sub-commands register after the app exists
