@@ -77,7 +77,10 @@ def run_wrk(
             check=True,
             timeout=seconds + 60,
         ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None or float(found.group(1)) == 0:
+        raise RuntimeError(f"wrk measured nothing against {base}: {out[-500:]}")
+    rate = float(found.group(1))
     p50 = re.search(r"\s50%\s+(\S+)", out)
     p99 = re.search(r"\s99%\s+(\S+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)

@@ -32,6 +32,11 @@ class ApiSettings(BaseModel):
     max_page_size: int = 1_000
     access_token_ttl_s: int = 600
     client_assertion_max_age_s: int = 300
+    fast_read: bool = Field(
+        default=True,
+        description="serve well-formed single-record reads on the hot path (P3); "
+        "false leaves them to the FastAPI route",
+    )
 
 
 class SigningSettings(BaseModel):

@@ -13,6 +13,7 @@ from ..service import Exchange
 from ..web import install_console
 from .deps import PUBLIC_PATHS
 from .errors import install_error_handlers
+from .fastread import FastReadMiddleware
 from .limits import LimitsMiddleware
 from .routes import (
     audit,
@@ -49,7 +50,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app(exchange: Exchange) -> FastAPI:
+def create_app(exchange: Exchange, *, fast_read: bool | None = None) -> FastAPI:
+    """The API app. ``fast_read`` (default: the ``api.fast_read`` setting) serves
+    well-formed single-record reads on the hot path; False leaves them to the FastAPI
+    route alone (tests compare the two paths answer for answer)."""
     app = FastAPI(title="govex", version="0.1.0", description=DESCRIPTION, lifespan=_lifespan)
     app.state.exchange = exchange
     install_error_handlers(app)
@@ -66,6 +70,9 @@ def create_app(exchange: Exchange) -> FastAPI:
     ):
         app.include_router(module.router)
     install_console(app)  # the web console under /console (exchange.web)
+    if exchange.settings.api.fast_read if fast_read is None else fast_read:
+        # innermost: the read hot path (P3) skips FastAPI's routing for well-formed reads
+        app.add_middleware(FastReadMiddleware, exchange=exchange)
     app.add_middleware(
         LimitsMiddleware,
         max_body_bytes=exchange.settings.api.max_body_bytes,

@@ -18,7 +18,7 @@ from signing.errors import SigningError
 
 from ..errors import ExchangeError
 
-__all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_response"]
+__all__ = ["PROBLEM_JSON", "exchange_error_response", "install_error_handlers", "problem_response"]
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("govex.api")
@@ -37,21 +37,19 @@ def _instance(request: Request) -> str:
     return request.url.path
 
 
+def exchange_error_response(exc: ExchangeError, instance: str) -> JSONResponse:
+    """The problem+json answer to an :class:`ExchangeError` raised while serving ``instance``."""
+    headers = {"WWW-Authenticate": 'Bearer realm="govex"'} if exc.status == 401 else None
+    return problem_response(
+        Problem.of(exc.code, exc.status, exc.title, exc.message, instance=instance, **exc.extra),
+        headers,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ExchangeError)
     async def exchange_error(request: Request, exc: ExchangeError) -> JSONResponse:
-        headers = {"WWW-Authenticate": 'Bearer realm="govex"'} if exc.status == 401 else None
-        return problem_response(
-            Problem.of(
-                exc.code,
-                exc.status,
-                exc.title,
-                exc.message,
-                instance=_instance(request),
-                **exc.extra,
-            ),
-            headers,
-        )
+        return exchange_error_response(exc, _instance(request))
 
     @app.exception_handler(SchemaError)
     async def schema_error(request: Request, exc: SchemaError) -> JSONResponse:
