@@ -128,7 +128,15 @@ def serve(
             f"(API docs: http://{host}:{port}/docs)"
         )
         console.print(f"console: http://{host}:{port}/console/", markup=False, highlight=False)
-        uvicorn.run(create_app(exchange), host=host, port=port, log_level="warning")
+        # every request is in the audit log already: no second, unsigned access log
+        uvicorn.run(
+            create_app(exchange),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+        )
     finally:
         exchange.close()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from fastapi import FastAPI
@@ -44,6 +46,15 @@ Errors are RFC 9457 `application/problem+json` with a stable `code`.
 WORKER_THREADS = 256
 
 
+# govex exports no OpenTelemetry (the audit log is the record of what happened); FastAPI
+# versions with built-in telemetry would otherwise look up the global providers per request
+_NO_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
@@ -54,7 +65,13 @@ def create_app(exchange: Exchange, *, fast_read: bool | None = None) -> FastAPI:
     """The API app. ``fast_read`` (default: the ``api.fast_read`` setting) serves
     well-formed single-record reads on the hot path; False leaves them to the FastAPI
     route alone (tests compare the two paths answer for answer)."""
-    app = FastAPI(title="govex", version="0.1.0", description=DESCRIPTION, lifespan=_lifespan)
+    app = FastAPI(
+        title="govex",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        **_NO_TELEMETRY,
+    )
     app.state.exchange = exchange
     install_error_handlers(app)
     for module in (

@@ -19,7 +19,7 @@ router = APIRouter(tags=["public"])
 
 
 @router.get("/healthz", summary="Liveness and audit-writer health")
-def healthz(exchange: ExchangeDep) -> JSONResponse:
+async def healthz(exchange: ExchangeDep) -> JSONResponse:
     healthy = exchange.audit.healthy
     body = {
         "status": "ok" if healthy else "degraded",
