@@ -15,13 +15,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import wrk
+from . import vegeta, wrk
 from .figures import Figure
-from .load import LoadResult, run_load
+from .load import run_load
 
 __all__ = ["p3", "prepare_exchange", "serving"]
 
@@ -157,7 +158,7 @@ def _get(path: str, token: str | None = None) -> bytes:
 
 def measure_query(
     port: int, token: str, keys: list[str], seconds: float
-) -> tuple[float, float, LoadResult, str]:
+) -> tuple[float, float, Paced, str]:
     """(trivial rate, query rate, query paced at half the measured rate, client used)."""
     rng = random.Random(7)
     sample = rng.sample(keys, min(len(keys), WORKING_SET))
@@ -195,16 +196,39 @@ def measure_query(
             raise RuntimeError(f"query benchmark saw non-200 answers: {c.statuses}")
         trivial_rate, closed_rate, client = t.rate, c.rate, "python"
         note = f"p50 {c.percentile(50):.2f} ms, p99 {c.percentile(99):.2f} ms"
-    paced = run_load(
-        "127.0.0.1",
-        port,
-        query,
-        seconds=seconds,
-        connections=CONNECTIONS,
-        rate=max(1.0, closed_rate / 2),
-    )
+    half = max(1.0, closed_rate / 2)
+    if vegeta.available():
+        v = vegeta.attack(
+            f"http://127.0.0.1:{port}",
+            paths,
+            token=token,
+            rate=half,
+            seconds=seconds,
+            connections=CONNECTIONS,
+        )
+        if v.success < 1.0 or v.errors:
+            raise RuntimeError(f"paced query run saw failures: {v.status_codes} {v.errors[:3]}")
+        paced = Paced(v.rate, v.p50_ms, v.p95_ms, v.p99_ms, "vegeta")
+    else:
+        r = run_load("127.0.0.1", port, query, seconds=seconds, connections=CONNECTIONS, rate=half)
+        if r.errors or set(r.statuses) - {200}:
+            raise RuntimeError(f"paced query run saw non-200 answers: {r.statuses}")
+        paced = Paced(
+            r.rate, r.percentile(50), r.percentile(95), r.percentile(99), "python paced client"
+        )
     note += f"; working set {len(requests):,} records; cold first reads {cold.rate:,.0f} req/s"
     return trivial_rate, closed_rate, paced, f"{client} client; {note}"
+
+
+@dataclass
+class Paced:
+    """Latency of requests sent on a fixed schedule, counted from the scheduled send."""
+
+    rate: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    client: str
 
 
 def p3(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]:
@@ -230,13 +254,14 @@ def p3(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
         ),
         Figure(
             "P3-p99",
-            f"query p99 at half the measured rate ({paced.rate:,.0f} req/s)",
-            paced.percentile(99),
+            f"query p99 at half the measured rate ({paced.rate:,.0f} req/s, paced)",
+            paced.p99_ms,
             "ms",
             "p50 same run",
-            paced.percentile(50),
+            paced.p50_ms,
             None,
             "p99 ≤ 10 ms at half load",
-            paced.percentile(99) <= 10.0,
+            paced.p99_ms <= 10.0,
+            note=f"{paced.client}, latency from the scheduled send; p95 {paced.p95_ms:.1f} ms",
         ),
     ]
