@@ -65,19 +65,21 @@ class RecordCache:
                 return found
             generation = self._generation
             self.misses += 1
-        row = (
+        # by key alone: DuckDB uses the key index only for a one-column filter (migration 6)
+        rows = (
             self.store.cursor()
             .execute(
-                "SELECT version, data, batch_id, leaf_index FROM record_latest "
-                "WHERE resource = ? AND key = ?",
-                [resource, key],
+                "SELECT resource, version, data, batch_id, leaf_index FROM record_latest "
+                "WHERE key = ?",
+                [key],
             )
-            .fetchone()
+            .fetchall()
         )
+        row = next((r for r in rows if r[0] == resource), None)
         if row is None:
             return None
         record = CachedRecord(
-            int(row[0]), json.loads(row[1]), str(row[2]), int(row[3]), self._seal(str(row[2]))
+            int(row[1]), json.loads(row[2]), str(row[3]), int(row[4]), self.seal(str(row[3]))
         )
         with self._lock:
             if generation == self._generation:
@@ -86,7 +88,8 @@ class RecordCache:
                     self._records.popitem(last=False)
         return record
 
-    def _seal(self, batch_id: str) -> dict[str, Any] | None:
+    def seal(self, batch_id: str) -> dict[str, Any] | None:
+        """The batch seal of ``batch_id`` (kept: seals never change once stored)."""
         with self._lock:
             if batch_id in self._seals:
                 return self._seals[batch_id]

@@ -53,6 +53,11 @@ class RecordsPublic(StrictModel):
     count: int
 
 
+_BY_KEYS = (
+    "SELECT resource, key, version, data, batch_id, leaf_index FROM record_latest WHERE key IN"
+)
+
+
 class Reader:
     def __init__(
         self, store: Store, catalog: Catalog, audit: AuditLog, cache: RecordCache | None = None
@@ -196,22 +201,11 @@ class Reader:
             event.outcome, event.code = "refused", exc.code.value
             self.audit.append(event)
             raise
-        rows = (
-            self.store.cursor()
-            .execute(
-                "SELECT l.key, l.version, l.data, l.batch_id, l.leaf_index, b.seal "
-                "FROM record_subjects s JOIN record_latest l "
-                "ON l.resource = s.resource AND l.key = s.key "
-                "LEFT JOIN batches b ON b.batch_id = l.batch_id "
-                "WHERE s.resource = ? AND s.subject = ? ORDER BY l.key LIMIT ?",
-                [resource, subject.strip().upper(), limit],
-            )
-            .fetchall()
-        )
+        rows = self._subject_rows(resource, subject.strip().upper(), limit)
         event.detail = {"count": len(rows), "grant": decision.grant_id}
         seq, _ = self.audit.append(event)
         out = []
-        for key, version, data_json, batch_id, leaf_index, seal_json in rows:
+        for key, version, data_json, batch_id, leaf_index, seal in rows:
             data, masked = apply_mask(json.loads(data_json), decision)
             out.append(
                 RecordPublic(
@@ -220,12 +214,33 @@ class Reader:
                     version=version,
                     data=data,
                     masked_fields=masked,
-                    provenance=Provenance(
-                        batch_id=batch_id, leaf_index=leaf_index, seal=json.loads(seal_json)
-                    )
-                    if seal_json
+                    provenance=Provenance(batch_id=batch_id, leaf_index=leaf_index, seal=seal)
+                    if seal
                     else None,
                     audit_seq=seq,
                 )
             )
         return RecordsPublic(data=out, count=len(out))
+
+    def _subject_rows(
+        self, resource: str, subject: str, limit: int
+    ) -> list[tuple[str, int, str, str, int, dict[str, Any] | None]]:
+        """(key, version, data, batch id, leaf index, seal) of ``subject``'s current records.
+
+        Each step filters on one indexed column (DuckDB scans the table otherwise): the
+        subject's keys, then those records by key; the resource is matched here."""
+        cur = self.store.cursor()
+        found = cur.execute(
+            "SELECT resource, key FROM record_subjects WHERE subject = ?", [subject]
+        ).fetchall()
+        keys = sorted({str(k) for r, k in found if r == resource})[:limit]
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))  # placeholders only: the keys travel as parameters
+        rows = cur.execute(f"{_BY_KEYS} ({marks})", keys).fetchall()
+        out = [
+            (str(k), int(v), str(d), str(b), int(i), self.cache.seal(str(b)))
+            for r, k, v, d, b, i in rows
+            if r == resource
+        ]
+        return sorted(out, key=lambda row: row[0])
