@@ -1,16 +1,24 @@
 """The audit log: every exchange is one entry, durable before anything is answered.
 
-Entries are appended with *group commit*: callers queue an event and wait; a writer
-thread takes everything queued (up to ``group_commit_max``) as one group, a committer
+Entries are appended with *group commit*: callers queue an event (or, with
+``append_many``, a batch that commits whole) and wait; a writer thread takes
+everything queued (up to ``group_commit_max`` entries) as one group, a committer
 thread writes the group in one DuckDB transaction (one fsync) and wakes the callers.
 Work that must be atomic with its entry (ingest writing records) rides in the same
-transaction.
+transaction. Callers encode their entries' leaf data themselves, so the writer only
+splices in ``seq`` and ``ts`` and hashes; :attr:`AuditLog.latency` keeps the latest
+groups' commit and wait times.
 
 Each entry is leaf ``seq`` of an RFC 6962 Merkle tree; the leaf data is the
-canonical JSON of the entry (:mod:`exchange.auditlog.leaf`). In the same
-transaction as the entries the writer extends the tree and stores its new nodes
-(:mod:`exchange.auditlog.nodes`), so the tree never lags the entries, reopening needs
-no rebuild, and roots and proofs for any size read O(log n) nodes.
+canonical JSON of the entry (:mod:`exchange.auditlog.leaf`). The writer extends the
+tree as it prepares a group; its new nodes (:mod:`exchange.auditlog.nodes`) are
+visible to readers from the commit on, so roots and proofs for any size read
+O(log n) nodes. When the log is idle they are stored in the same transaction as the
+entries; under load (a commit already in flight) they wait in memory, at most
+8,192 nodes plus one group's, and ride with a later group, so a commit
+touches one table instead of two. The nodes are derived from the entries' leaf
+hashes: after a crash the log rebuilds the missing ones when it opens, and
+:meth:`AuditLog.write_nodes` writes them on demand (export, archive) and on close.
 
 If the writer fails, the log is *closed*: every later append raises
 :class:`AuditUnavailable` and the exchange serves no data (fail closed). It also
@@ -32,6 +40,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from time import perf_counter
 from typing import Any
 
 import duckdb
@@ -41,8 +50,9 @@ import pyarrow as pa
 from signing.merkle import MerkleTree
 
 from .auditlog.context import current_request
-from .auditlog.leaf import AuditEntry, assemble, canonical_detail, encode_parts
-from .auditlog.nodes import DuckNodeStore
+from .auditlog.latency import GroupLatency
+from .auditlog.leaf import AuditEntry, canonical_detail, encode_parts
+from .auditlog.nodes import DuckNodeStore, Staged, TreeAppender
 from .auditlog.subjects import SubjectKeys
 from .config import AuditSettings
 from .errors import AuditUnavailable, Conflict, InvalidRequest
@@ -72,6 +82,8 @@ _ENTRY_COLUMNS = [
 _TS = pa.timestamp("us", tz="UTC")
 _HASH = pa.binary(32)
 _sha256 = hashlib.sha256
+_VIEWS = 32  # read-only tree views kept (each holds its frontier: ≤ 64 hashes)
+_DEFERRED = 8_192  # tree nodes held in memory at most before a group must write them
 
 
 @dataclass
@@ -91,36 +103,45 @@ class AuditEvent:
     detail: dict[str, Any] | None = None
 
 
+# One entry as the caller prepares it: the columns of its row (see _ROW_COLUMNS),
+# then the leaf data around ``seq`` and ``ts`` (see leaf.encode_parts).
+_Row = tuple[Any, ...]
+_ROW_COLUMNS = _ENTRY_COLUMNS[2:12]  # actor … detail, in the table's order
+_HEAD, _MIDDLE = 10, 11
+
+
 class _Pending:
-    """A queued append: the event, its pre-encoded leaf parts, and a one-shot latch."""
+    """A queued call: its entries (rows with pre-encoded leaf parts) and a one-shot latch.
+
+    One latch per *call*, not per entry: ``append_many`` of a thousand events costs
+    the writer one wake-up, and its entries are committed in one group.
+    """
 
     __slots__ = (
-        "detail",
         "done",
         "error",
-        "event",
-        "head",
-        "middle",
+        "events",
         "notify",
+        "queued",
         "result",
+        "rows",
         "seq",
+        "sync",
         "work",
     )
 
-    def __init__(
-        self, event: AuditEvent, head: bytes, middle: bytes, detail: str | None, work: TxWork | None
-    ) -> None:
-        self.event = event
-        self.head = head
-        self.middle = middle
-        self.detail = detail
+    def __init__(self, events: list[AuditEvent], rows: list[_Row], work: TxWork | None) -> None:
+        self.events = events
+        self.rows = rows
         self.work = work
-        self.seq = -1
+        self.seq = -1  # the first entry's
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = threading.Lock()
         self.done.acquire()  # released by the writer: cheaper than a Future
         self.notify: Callable[[], None] | None = None  # wakes an async waiter
+        self.queued = 0.0  # perf_counter() when queued, for the latency figures
+        self.sync = False  # write every committed tree node with this group
 
     def release(self) -> None:
         self.done.release()
@@ -128,9 +149,10 @@ class _Pending:
             self.notify()
 
 
-def _encode(event: AuditEvent, detail: str | None) -> tuple[bytes, bytes]:
+def _row(event: AuditEvent, detail: str | None) -> _Row:
+    """The entry's columns and its leaf parts; InvalidRequest for text JSON cannot hold."""
     try:
-        return encode_parts(
+        head, middle = encode_parts(
             actor=event.actor,
             action=event.action,
             outcome=event.outcome,
@@ -144,6 +166,20 @@ def _encode(event: AuditEvent, detail: str | None) -> tuple[bytes, bytes]:
         )
     except orjson.JSONEncodeError as exc:
         raise InvalidRequest(f"audit event holds text that is not valid Unicode: {exc}") from exc
+    return (
+        event.actor,
+        event.action,
+        event.target,
+        event.subject_hash,
+        event.purpose,
+        event.case_no,
+        event.outcome,
+        event.code,
+        event.request_hash,
+        detail,
+        b"\x00" + head,  # the RFC 6962 leaf prefix, once
+        middle,
+    )
 
 
 def _iso(ts: datetime) -> str:
@@ -164,13 +200,16 @@ class AuditLog:
         self.settings = settings
         self.subjects = SubjectKeys(store, subject_key)
         self.nodes = DuckNodeStore(store)
+        self.latency = GroupLatency()  # the latest group commits, for the figures
+        self._views: dict[int, MerkleTree] = {}  # read-only trees by size (see tree())
+        self._views_lock = threading.Lock()
         self._on_commit = on_commit
         self._failure: BaseException | None = None
         self._incoming: deque[_Pending] = deque()
         self._wakeup = threading.Event()
         self._closing = False
         size = self._recover()
-        self._tree = MerkleTree(self.nodes, size)
+        self._tree = TreeAppender(self.nodes, size)  # the writer's, ahead of the commits
         self._size = size  # committed size: what readers may ask about
         self._check_latest_checkpoint()
         self._commits: queue.Queue[_Prepared | None] = queue.Queue(maxsize=1)
@@ -217,15 +256,14 @@ class AuditLog:
         Returns only when the entry is committed. Raises AuditUnavailable when the log is
         closed; re-raises ``work``'s own exception (the entry is then not written).
         """
-        pending = self._prepare(event, work)
-        self._incoming.append(pending)
-        self._wakeup.set()
+        pending = self._prepare([event], work)
+        self._queue(pending)
         return self._wait(pending), pending.result
 
     async def append_async(self, event: AuditEvent) -> int:
         """:meth:`append` for the event loop: waits for the durable commit without holding a
         worker thread, so many more requests can share one group commit."""
-        pending = self._prepare(event, None)
+        pending = self._prepare([event], None)
         loop = asyncio.get_running_loop()
         committed: asyncio.Future[None] = loop.create_future()
 
@@ -237,38 +275,47 @@ class AuditLog:
             loop.call_soon_threadsafe(settle)
 
         pending.notify = wake
-        self._incoming.append(pending)
-        self._wakeup.set()
+        self._queue(pending)
         await committed
         return self._wait(pending)
 
     def append_many(self, events: Sequence[AuditEvent]) -> list[int]:
         """Write several entries; return their sequence numbers once all are committed.
 
-        The entries may be committed in more than one group, but each is durable before
-        this returns. Cheaper per entry than :meth:`append` from many threads: one
-        wake-up for the whole batch.
+        The entries are committed together, in one group and one transaction, with
+        consecutive sequence numbers. Much cheaper per entry than :meth:`append` from
+        many threads: one latch and one wake-up for the whole batch.
         """
-        pendings = [self._prepare(event, None) for event in events]
-        self._incoming.extend(pendings)
-        self._wakeup.set()
-        return [self._wait(p) for p in pendings]
+        if not events:
+            return []
+        pending = self._prepare(list(events), None)
+        self._queue(pending)
+        first = self._wait(pending)
+        return list(range(first, first + len(pending.rows)))
 
-    def _prepare(self, event: AuditEvent, work: TxWork | None) -> _Pending:
+    def _prepare(self, events: list[AuditEvent], work: TxWork | None) -> _Pending:
         self.ensure_open()
         if self._closing:
             raise AuditUnavailable("the audit log is closed")
         request = current_request()
-        if request is not None:
-            if event.request_hash is None:
-                event.request_hash = request.request_hash
-            request.entries += 1
-        if event.subject is not None:
-            event.subject_hash = self.subjects.hash(event.subject)
-            event.subject = None
-        detail = None if event.detail is None else canonical_detail(event.detail).decode()
-        head, middle = _encode(event, detail)
-        return _Pending(event, head, middle, detail, work)
+        subject_hash = self.subjects.hash
+        rows = []
+        for event in events:
+            if request is not None:
+                if event.request_hash is None:
+                    event.request_hash = request.request_hash
+                request.entries += 1
+            if event.subject is not None:
+                event.subject_hash = subject_hash(event.subject)
+                event.subject = None
+            detail = None if event.detail is None else canonical_detail(event.detail).decode()
+            rows.append(_row(event, detail))
+        return _Pending(events, rows, work)
+
+    def _queue(self, pending: _Pending) -> None:
+        pending.queued = perf_counter()
+        self._incoming.append(pending)
+        self._wakeup.set()
 
     @staticmethod
     def _wait(pending: _Pending) -> int:
@@ -279,6 +326,19 @@ class AuditLog:
         if request is not None:
             request.last_seq = pending.seq
         return pending.seq
+
+    def write_nodes(self) -> int:
+        """Write every committed tree node to ``audit_nodes``; return the committed size.
+
+        Under load the writer keeps a group's tree nodes in memory and writes them with
+        a later group (see :meth:`_commit_prepared`): readers of this log see them at
+        once, but whoever reads the table itself (export, archive) calls this first.
+        """
+        pending = self._prepare([], None)
+        pending.sync = True
+        self._queue(pending)
+        self._wait(pending)
+        return self._size
 
     def close(self) -> None:
         """Write what is queued, then stop the writer."""
@@ -322,7 +382,15 @@ class AuditLog:
         size = committed if size is None else size
         if not 0 <= size <= committed:
             raise InvalidRequest(f"tree size {size} is not within 0..{committed}")
-        return MerkleTree(self.nodes, size)
+        view = self._views.get(size)
+        if view is None:
+            # committed nodes never change, so a view stays valid; keep the latest few
+            view = MerkleTree(self.nodes, size)
+            with self._views_lock:
+                self._views[size] = view
+                while len(self._views) > _VIEWS:
+                    del self._views[next(iter(self._views))]
+        return view
 
     def root(self, size: int | None = None) -> bytes:
         return self.tree(size).root()
@@ -389,7 +457,7 @@ class AuditLog:
         if row is None or self._failure is not None:
             return
         size, root = int(row[0]), bytes(row[1])
-        if size > self._size or self._tree.root(size) != root:
+        if size > self._size or self.root(size) != root:
             self._failure = RuntimeError(
                 f"the stored tree does not match the signed checkpoint of size {size}"
             )
@@ -421,12 +489,17 @@ class AuditLog:
                     wakeup.wait(pause)
                     wakeup.clear()
                 while incoming:
-                    if len(incoming) < backlog:
+                    group = [incoming.popleft()]  # never split: a call commits in one group
+                    entries = self._take(group, len(group[0].rows), limit)
+                    # no commit in flight: the log is not under load, so this group also
+                    # writes the tree nodes (under load they wait, see _commit_prepared)
+                    idle = self._commits.unfinished_tasks == 0
+                    if entries < backlog:
                         # a small group: wait for the commit in flight, gathering meanwhile
                         self._commits.join()
-                    group = [incoming.popleft() for _ in range(min(limit, len(incoming)))]
+                        self._take(group, entries, limit)
                     try:
-                        self._dispatch(group)
+                        self._dispatch(group, idle)
                     except BaseException as exc:  # never leave a caller waiting
                         self._failure = self._failure or exc
                         self._release(group, AuditUnavailable(f"audit write failed: {exc}"))
@@ -436,12 +509,22 @@ class AuditLog:
             self._commits.put(None)
             self._release(list(incoming), AuditUnavailable("the audit log is closed"))
 
-    def _dispatch(self, group: list[_Pending]) -> None:
+    def _take(self, group: list[_Pending], entries: int, limit: int) -> int:
+        """Move queued calls into ``group`` while it holds at most ``limit`` entries."""
+        incoming = self._incoming
+        while incoming and entries + len(incoming[0].rows) <= limit:
+            entries += len(incoming[0].rows)
+            group.append(incoming.popleft())
+        return entries
+
+    def _dispatch(self, group: list[_Pending], idle: bool = True) -> None:
         if self._failure is not None:
             self._release(group, self._unavailable())
             return
         if self._on_commit is None and all(p.work is None for p in group):
-            self._commits.put(self._prepare_group(group, self._tree.size))
+            prepared = self._prepare_group(group, self._tree.size)
+            prepared.write_nodes = idle or self._closing or any(p.sync for p in group)
+            self._commits.put(prepared)
             return
         self._commits.join()  # the committer is idle: this group runs alone
         self._commit_alone(group)
@@ -452,6 +535,7 @@ class AuditLog:
             prepared = self._commits.get()
             try:
                 if prepared is None:
+                    self._write_backlog(cur)
                     return
                 self._commit_prepared(cur, prepared)
             except BaseException as exc:  # never leave a caller waiting, never die silently
@@ -465,17 +549,42 @@ class AuditLog:
         if self._failure is not None:
             self._release(prepared.group, self._unavailable())
             return
+        # The tree nodes are derived from the entries' leaf hashes: under load they stay
+        # in memory (readers see them through the node store) and ride with a later
+        # group, so a commit touches one table instead of two. A crash loses nothing:
+        # the log rebuilds missing nodes from the entries when it opens.
+        nodes = None
+        if prepared.write_nodes or self.nodes.backlog + len(prepared.nodes[0]) >= _DEFERRED:
+            nodes = self.nodes.unwritten(prepared.nodes)
         try:
+            started = perf_counter()
             cur.begin()
-            self._insert(cur, prepared)
+            self._insert(cur, prepared, nodes)
             cur.commit()
+            prepared.commit_s = perf_counter() - started
         except Exception as exc:  # the store failed: close the log (fail closed)
             with suppress(duckdb.Error):
                 cur.rollback()
             self._failure = exc
             self._release(prepared.group, AuditUnavailable(f"audit write failed: {exc}"))
             return
-        self._committed(prepared)
+        self._committed(prepared, nodes)
+
+    def _write_backlog(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """On close: write the tree nodes still held in memory."""
+        if self._failure is not None or not self.nodes.backlog:
+            return
+        nodes = self.nodes.unwritten(([], []))
+        try:
+            cur.begin()
+            cur.from_arrow(self.nodes.table(nodes)).insert_into("audit_nodes")
+            cur.commit()
+        except Exception as exc:  # reopening rebuilds them from the entries
+            with suppress(duckdb.Error):
+                cur.rollback()
+            self._failure = exc
+            return
+        self.nodes.written(nodes)
 
     def _unavailable(self) -> AuditUnavailable:
         return AuditUnavailable(f"audit log is unavailable ({self._failure})")
@@ -491,51 +600,29 @@ class AuditLog:
     def _prepare_group(self, group: list[_Pending], first: int) -> _Prepared:
         """Leaves, entries table and tree nodes of a group whose first entry is ``first``."""
         now = datetime.now(UTC)
-        ts = _iso(now)
-        ts_bytes = ts.encode()
-        n = len(group)
+        ts = _iso(now).encode()
+        rows = group[0].rows if len(group) == 1 else [r for p in group for r in p.rows]
+        n = len(rows)
+        if n == 0:  # only write_nodes() calls
+            return _Prepared(group, first, [], None, ([], []), self.subjects.take_staged())
+        # one transpose of the rows, then one Arrow column per field (converted in C)
+        columns = list(zip(*rows, strict=True))
+        sha = _sha256
         leaves = [
-            _sha256(b"\x00" + assemble(p.head, s, p.middle, ts_bytes)).digest()
-            for p, s in zip(group, range(first, first + n), strict=True)
+            sha(b'%s%d%s%s"}' % (head, seq, middle, ts)).digest()
+            for head, seq, middle in zip(
+                columns[_HEAD], range(first, first + n), columns[_MIDDLE], strict=True
+            )
         ]
-        # one pass over the group, then one column per field (Arrow converts in C)
-        events = [p.event for p in group]
-        (actor, action, target, subject, purpose, case_no, outcome, code, request, detail) = zip(
-            *[
-                (
-                    e.actor,
-                    e.action,
-                    e.target,
-                    e.subject_hash,
-                    e.purpose,
-                    e.case_no,
-                    e.outcome,
-                    e.code,
-                    e.request_hash,
-                    p.detail,
-                )
-                for e, p in zip(events, group, strict=True)
-            ],
-            strict=True,
-        )
         micros = int(now.timestamp()) * 1_000_000 + now.microsecond
         text = pa.string()
         entries = pa.Table.from_arrays(
             [
                 pa.array(range(first, first + n), pa.int64()),
                 pa.array([micros] * n, pa.int64()).cast(_TS),
-                pa.array(actor, text),
-                pa.array(action, text),
-                pa.array(target, text),
-                pa.array(subject, text),
-                pa.array(purpose, text),
-                pa.array(case_no, text),
-                pa.array(outcome, text),
-                pa.array(code, text),
-                pa.array(request, text),
-                pa.array(detail, text),
+                *(pa.array(columns[i], text) for i in range(len(_ROW_COLUMNS))),
                 pa.array(leaves, _HASH),
-                pa.array([ts] * n, text),
+                pa.array([ts.decode()] * n, text),
             ],
             names=_ENTRY_COLUMNS,
         )
@@ -543,21 +630,33 @@ class AuditLog:
         salts = self.subjects.take_staged()
         return _Prepared(group, first, leaves, entries, self.nodes.take(), salts)
 
-    def _insert(self, cur: duckdb.DuckDBPyConnection, prepared: _Prepared) -> None:
-        """The group's rows, inside the caller's open transaction."""
+    def _insert(
+        self, cur: duckdb.DuckDBPyConnection, prepared: _Prepared, nodes: Staged | None
+    ) -> None:
+        """The group's rows (and ``nodes``), inside the caller's open transaction."""
         if prepared.salts is not None:
             cur.from_arrow(prepared.salts[1]).insert_into("audit_subject_salts")
-        cur.from_arrow(prepared.entries).insert_into("audit_entries")
-        cur.from_arrow(self.nodes.table(prepared.nodes)).insert_into("audit_nodes")
+        if prepared.entries is not None:
+            cur.from_arrow(prepared.entries).insert_into("audit_entries")
+        if nodes is not None and nodes[0]:
+            cur.from_arrow(self.nodes.table(nodes)).insert_into("audit_nodes")
 
-    def _committed(self, prepared: _Prepared) -> None:
+    def _committed(self, prepared: _Prepared, nodes: Staged | None) -> None:
         if prepared.salts is not None:
             self.subjects.committed(prepared.salts[0])
         self.nodes.promote(prepared.nodes)
-        for offset, p in enumerate(prepared.group):
-            p.seq = prepared.first + offset
-        self._size = prepared.first + len(prepared.group)
+        if nodes is None:
+            self.nodes.defer(prepared.nodes)
+        else:
+            self.nodes.written(nodes)
+        seq = prepared.first
+        for p in prepared.group:
+            p.seq = seq
+            seq += len(p.rows)
+        self._size = seq
         self._release(prepared.group)
+        if prepared.leaves:
+            self.latency.record(len(prepared.leaves), prepared.group[0].queued, prepared.commit_s)
 
     def _commit_alone(self, group: list[_Pending]) -> None:
         """A group with transactional work: one transaction, in this thread."""
@@ -575,20 +674,24 @@ class AuditLog:
             self._failure = exc
             self._release(group, AuditUnavailable(f"audit write failed: {exc}"))
             return
-        self._committed(prepared)
+        self._committed(prepared, prepared.written)
 
     def _write_with_work(self, group: list[_Pending]) -> _Prepared:
         cur = self.store.cursor()
+        started = perf_counter()
         cur.execute("BEGIN TRANSACTION")
         try:
             for p in group:
                 if p.work is not None:
                     self._run_work(cur, p)
             prepared = self._prepare_group(group, self._tree.size)
-            self._insert(cur, prepared)
+            nodes = self.nodes.unwritten(prepared.nodes)
+            self._insert(cur, prepared, nodes)
             if self._on_commit is not None:
                 self._on_commit(cur, prepared.first, prepared.leaves)
             cur.execute("COMMIT")
+            prepared.commit_s = perf_counter() - started
+            prepared.written = nodes
         except BaseException:
             with suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
@@ -604,10 +707,9 @@ class AuditLog:
         except Exception as exc:
             raise _WorkFailed(p, exc) from exc
         if isinstance(p.result, dict) and "audit_detail" in p.result:
-            e = p.event
+            (e,) = p.events  # work comes with append(): one event
             e.detail = {**(e.detail or {}), **p.result["audit_detail"]}
-            p.detail = canonical_detail(e.detail).decode()
-            p.head, p.middle = _encode(e, p.detail)
+            p.rows = [_row(e, canonical_detail(e.detail).decode())]
 
 
 @dataclass
@@ -615,9 +717,12 @@ class _Prepared:
     group: list[_Pending]
     first: int
     leaves: list[bytes]
-    entries: pa.Table
-    nodes: list[tuple[int, int, bytes]]
+    entries: pa.Table | None
+    nodes: Staged
     salts: tuple[list[str], pa.Table] | None
+    commit_s: float = 0.0  # how long its transaction took
+    write_nodes: bool = True  # write the tree nodes held in memory with this group
+    written: Staged | None = None  # the nodes a work group wrote
 
 
 class _WorkFailed(Exception):

@@ -62,6 +62,7 @@ def archive_before(
             f"archive only before {oldest_allowed:%Y-%m-%d %H:%M} UTC"
         )
     log.ensure_open()
+    log.write_nodes()  # the archive's leaves are checked against the table
     store = log.store
     row = store.fetchone(
         "SELECT min(seq), (SELECT min(seq) FROM audit_entries WHERE ts >= ?) FROM audit_entries",

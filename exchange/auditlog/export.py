@@ -141,6 +141,7 @@ def export_log(
 ) -> ExportSummary:
     """Write entries ``since ≤ ts < until`` (all by default) with their proofs to ``path``."""
     log.ensure_open()
+    log.write_nodes()  # the tree lines are read from the table
     first, end = _range(log, since, until)
     anchor = checkpoints.sign_at(end)
     prefix: list[list[Any]] = []

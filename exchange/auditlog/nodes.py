@@ -1,4 +1,4 @@
-"""The audit log's Merkle nodes in DuckDB: written with the entries, read in O(log n).
+"""The audit log's Merkle nodes in DuckDB: written with or soon after the entries.
 
 A node ``(level, idx)`` is stored under its *in-order* id
 ``idx · 2^(level+1) + 2^level − 1``: leaves get the even ids, and the nodes of any
@@ -14,15 +14,19 @@ Reads go through two caches:
 
 An inclusion proof at any size therefore needs at most one query, usually none.
 
-Writes are staged: :meth:`DuckNodeStore.put_many` (called by
-:class:`signing.merkle.MerkleTree`) only buffers; :meth:`flush` inserts the buffer
-with Arrow inside the writer's transaction, :meth:`promote` moves it into the caches
-after the commit and :meth:`discard` drops it after a rollback, so readers only
-ever see committed nodes.
+Writes are staged: :class:`TreeAppender` (the audit writer's right edge of the tree)
+and :meth:`DuckNodeStore.put_many` (called by :class:`signing.merkle.MerkleTree`) only
+buffer ``(id, hash)`` columns; :meth:`DuckNodeStore.flush` inserts the buffer with
+Arrow inside the writer's transaction, :meth:`DuckNodeStore.promote` moves it into the
+caches after the commit and :meth:`DuckNodeStore.discard` drops it after a rollback, so
+readers only ever see committed nodes. A commit may also leave its nodes out of the
+table (:meth:`DuckNodeStore.defer`): readers then find them in memory until a later
+transaction writes them (:meth:`DuckNodeStore.unwritten`, :meth:`DuckNodeStore.written`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -31,12 +35,17 @@ import duckdb
 import pyarrow as pa
 
 from exchange.store import Store
+from signing.errors import SigningError
 
-__all__ = ["INSERT_SQL", "DuckNodeStore", "node_id", "node_of"]
+__all__ = ["INSERT_SQL", "DuckNodeStore", "Staged", "TreeAppender", "node_id", "node_of"]
 
 INSERT_SQL = "INSERT INTO audit_nodes SELECT id, hash FROM audit_nodes_batch"
 
 _HASH = pa.binary(32)
+_sha256 = hashlib.sha256
+
+Staged = tuple[list[int], list[bytes]]
+"""Nodes staged for one transaction: their in-order ids and hashes, level by level."""
 
 
 def node_id(level: int, idx: int) -> int:
@@ -60,7 +69,9 @@ class DuckNodeStore:
         self._max_blocks = blocks
         self._upper: dict[int, bytes] = {}
         self._blocks: OrderedDict[int, dict[int, bytes]] = OrderedDict()
-        self._pending: list[tuple[int, int, bytes]] = []
+        self._ids: list[int] = []
+        self._hashes: list[bytes] = []
+        self._unwritten: dict[int, bytes] = {}  # committed, not yet in the table
         self._lock = threading.Lock()
         self.reads = 0  # range queries issued (for tests and the bench)
         mask = (1 << upper) - 1
@@ -82,60 +93,93 @@ class DuckNodeStore:
                 found = nodes.get(nid)
                 if found is not None:
                     return found
+        found = self._unwritten.get(nid)
+        if found is not None:
+            return found
         # not cached, or cached before this node was committed: read the block again
         return self._load_block(block).get(nid)
 
     def put_many(self, items: Iterable[tuple[int, int, bytes]]) -> None:
-        self._pending.extend(items)
+        for level, idx, h in items:
+            self._ids.append((idx << (level + 1)) + (1 << level) - 1)
+            self._hashes.append(h)
+
+    def stage(self, level: int, start: int, hashes: list[bytes]) -> None:
+        """Stage consecutive nodes ``(level, start)``, ``(level, start + 1)``, …"""
+        step = 1 << (level + 1)
+        first = start * step + (1 << level) - 1
+        self._ids.extend(range(first, first + step * len(hashes), step))
+        self._hashes.extend(hashes)
 
     # -- the writer's transaction -----------------------------------
-    def take(self) -> list[tuple[int, int, bytes]]:
+    def take(self) -> Staged:
         """The nodes staged since the last call, in the order they were computed."""
-        pending, self._pending = self._pending, []
-        return pending
+        staged = (self._ids, self._hashes)
+        self._ids, self._hashes = [], []
+        return staged
 
     @staticmethod
-    def table(items: list[tuple[int, int, bytes]]) -> pa.Table:
+    def table(staged: Staged) -> pa.Table:
         """Staged nodes as an Arrow table ``(id, hash)`` for :data:`INSERT_SQL`."""
-        return pa.table(
-            {
-                "id": pa.array([(i << (lv + 1)) + (1 << lv) - 1 for lv, i, _ in items], pa.int64()),
-                "hash": pa.array([h for _, _, h in items], _HASH),
-            }
-        )
+        ids, hashes = staged
+        return pa.table({"id": pa.array(ids, pa.int64()), "hash": pa.array(hashes, _HASH)})
 
-    def flush(self, cur: duckdb.DuckDBPyConnection) -> list[tuple[int, int, bytes]]:
+    def flush(self, cur: duckdb.DuckDBPyConnection) -> Staged:
         """Insert the staged nodes through ``cur`` (inside its open transaction)."""
-        items = self.take()
-        if items:
-            cur.register("audit_nodes_batch", self.table(items))
+        staged = self.take()
+        if staged[0]:
+            cur.register("audit_nodes_batch", self.table(staged))
             try:
                 cur.execute(INSERT_SQL)
             finally:
                 cur.unregister("audit_nodes_batch")
-        return items
+        return staged
 
-    def promote(self, items: list[tuple[int, int, bytes]]) -> None:
+    def promote(self, staged: Staged) -> None:
         """After the commit: make these nodes visible to readers."""
-        upper, span = self.upper, self._block_span
+        ids, hashes = staged
+        mask, span = (1 << self.upper) - 1, self._block_span
         with self._lock:
-            position = len(items)
+            position = len(ids)
             # nodes come level by level: the upper ones are at the end
-            while position and items[position - 1][0] >= upper:
+            while position and (ids[position - 1] + 1) & mask == 0:
                 position -= 1
-                level, idx, h = items[position]
-                self._upper[node_id(level, idx)] = h
+                self._upper[ids[position]] = hashes[position]
             if not self._blocks:
                 return
-            for level, idx, h in items[:position]:
-                nid = node_id(level, idx)
+            for nid, h in zip(ids[:position], hashes[:position], strict=True):
                 nodes = self._blocks.get(nid // span)
                 if nodes is not None:
                     nodes[nid] = h
 
+    def defer(self, staged: Staged) -> None:
+        """After a commit that did not write these nodes: keep them until :meth:`unwritten`
+        is written. They are derived from the committed entries' leaf hashes, so a crash
+        loses nothing: the log rebuilds them when it opens."""
+        self._unwritten.update(zip(*staged, strict=True))
+
+    @property
+    def backlog(self) -> int:
+        """How many committed nodes are not yet written to the table."""
+        return len(self._unwritten)
+
+    def unwritten(self, staged: Staged) -> Staged:
+        """Every committed node not yet written, then ``staged``: one table's worth."""
+        if not self._unwritten:
+            return staged
+        ids, hashes = zip(*self._unwritten.items(), strict=True)
+        return [*ids, *staged[0]], [*hashes, *staged[1]]
+
+    def written(self, staged: Staged) -> None:
+        """After the commit that wrote ``staged``: readers find them in the table now."""
+        if self._unwritten:
+            unwritten = self._unwritten
+            for nid in staged[0]:
+                unwritten.pop(nid, None)
+
     def discard(self) -> None:
         """After a rollback: forget the staged nodes."""
-        self._pending = []
+        self._ids, self._hashes = [], []
 
     # -- reads ------------------------------------------------
     def _load_block(self, block: int) -> dict[int, bytes]:
@@ -161,3 +205,52 @@ class DuckNodeStore:
         """Number of leaves stored (the tree size the table holds)."""
         row = self.store.fetchone("SELECT max(id) FROM audit_nodes WHERE id % 2 = 0")
         return 0 if row is None or row[0] is None else int(row[0]) // 2 + 1
+
+
+class TreeAppender:
+    """The right edge of the audit tree: extends it by leaf hashes, staging the new nodes.
+
+    The same computation as :meth:`signing.merkle.MerkleTree.extend`, written for the
+    audit writer's hot path: nodes go straight into the store's ``(id, hash)`` columns
+    (ids from a ``range``, no tuple per node), and the leaves are known to be SHA-256
+    digests. The frontier holds the roots of the complete subtrees along the right edge
+    (one per set bit of the size).
+    """
+
+    def __init__(self, store: DuckNodeStore, size: int) -> None:
+        self.store = store
+        self.size = size
+        self._frontier: dict[int, bytes] = {}
+        for level in range(size.bit_length()):
+            if (size >> level) & 1:
+                found = store.get(level, (size >> level) - 1)
+                if found is None:
+                    raise SigningError(f"node store has no node ({level}, {(size >> level) - 1})")
+                self._frontier[level] = found
+
+    def extend(self, leaves: list[bytes]) -> int:
+        """Append leaf hashes, staging every new node; return the old size."""
+        first = self.size
+        if not leaves:
+            return first
+        end = first + len(leaves)
+        old, frontier = self._frontier, {}
+        stage, sha = self.store.stage, _sha256
+        level, start, nodes = 0, first, leaves
+        while nodes:
+            stage(level, start, nodes)
+            if (end >> level) & 1:
+                frontier[level] = nodes[-1]
+            pairs = [old[level], *nodes] if start & 1 else nodes
+            nodes = [
+                sha(b"\x01" + left + right).digest()
+                for left, right in zip(pairs[0::2], pairs[1::2], strict=False)
+            ]
+            level += 1
+            start >>= 1
+        for lvl in range(level, end.bit_length()):
+            if (end >> lvl) & 1:
+                frontier[lvl] = old[lvl]
+        self._frontier = frontier
+        self.size = end
+        return first

@@ -1,0 +1,61 @@
+"""Group-commit latency figures, and the grouping they describe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from time import perf_counter
+
+from exchange.audit import AuditEvent, AuditLog
+from exchange.auditlog import latency
+from exchange.auditlog.latency import GroupLatency
+from exchange.config import AuditSettings
+from exchange.store import Store
+from signing.merkle import root_of
+
+
+def _event(i: int) -> AuditEvent:
+    return AuditEvent(actor="11411500MA0000100X", action="query", outcome="ok", detail={"i": i})
+
+
+def test_the_summary_gives_percentiles_of_the_recorded_groups() -> None:
+    groups = GroupLatency()
+    for ms in range(1, 101):  # commits of 1 … 100 ms
+        groups.record(10, 0.0, ms / 1000)
+    summary = groups.summary()
+    assert summary.groups == 100
+    assert summary.entries == 1000
+    assert summary.commit_p50_ms == 51.0
+    assert summary.commit_p99_ms == 100.0
+    assert summary.commit_max_ms == 100.0
+
+
+def test_the_record_is_bounded_and_can_be_cleared() -> None:
+    groups = GroupLatency(keep=5)
+    for _ in range(20):
+        groups.record(1, perf_counter(), 0.001)
+    assert groups.summary().groups == 5
+    assert groups.summary().wait_max_ms >= 0
+    groups.clear()
+    assert groups.summary().groups == 0
+    assert groups.summary().commit_p99_ms == 0.0
+
+
+def test_a_batch_is_committed_in_one_group_even_beyond_the_group_limit(tmp_path: Path) -> None:
+    with Store(tmp_path / "data", create=True) as store:
+        log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=8))
+        try:
+            log.append(_event(0))
+            log.latency.clear()
+            seqs = log.append_many([_event(i) for i in range(1, 31)])
+            assert seqs == list(range(1, 31))
+            summary = log.latency.summary()
+            assert (summary.groups, summary.entries) == (1, 30)
+            assert log.append_many([]) == []
+            rows = store.fetchall("SELECT leaf_hash FROM audit_entries ORDER BY seq")
+            assert log.root() == root_of([bytes(r[0]) for r in rows])
+        finally:
+            log.close()
+
+
+def test_public_api_is_listed() -> None:
+    assert set(latency.__all__) == {"GroupLatency", "LatencySummary"}
