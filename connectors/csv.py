@@ -104,7 +104,7 @@ class CsvSource:
                     yield SourceRecord(start, {}, f"not valid CSV: {exc}")
                     continue
                 start, last = last + 1, reader.line_num
-                problems = [bad.pop(n) for n in range(start, last + 1) if n in bad]
+                problems = [bad.pop(n) for n in range(start, last + 1) if n in bad] if bad else []
                 if not row or (len(row) == 1 and not row[0].strip()):
                     if header is None and problems:
                         raise SourceError(f"{self.path}: the header is unreadable: {problems[0]}")

@@ -260,6 +260,15 @@ class Mapper:
             _FieldMapper(name, fs, props[name], spec.code_tables)
             for name, fs in spec.field_specs().items()
         ]
+        self._plan: list[tuple[_FieldMapper, tuple[str, str, bool, Scalar | None] | None]] = [
+            (
+                f,
+                (f.name, f.spec.column, f.spec.trim, f.spec.default)
+                if f.plain and f.spec.column is not None
+                else None,
+            )
+            for f in self.fields
+        ]
         required = set(definition.json_schema.get("required", []))
         self.required = [f for f in self.fields if f.name in required]
         self.key_field = definition.key_field
@@ -322,9 +331,18 @@ class Mapper:
         if row.problem is not None:
             return RowProblem(row.line, row.problem, code="connector.source_unreadable")
         data: dict[str, Any] = {}
-        for field in self.fields:
+        fields = row.fields
+        for field, plain in self._plan:
+            if plain is not None:  # a text column copied as is: no call, no pipeline
+                name, column, trim, default = plain
+                text = fields.get(column)
+                if text.__class__ is str:
+                    value = (text.strip() if trim else text) or default
+                    if value is not None:
+                        data[name] = value
+                    continue
             try:
-                value = field(row.fields)
+                value = field(fields)
             except _Bad as exc:
                 return RowProblem(row.line, f"{field.where}: {exc}", key=data.get(self.key_field))
             if value is not None:

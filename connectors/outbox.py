@@ -35,6 +35,8 @@ from .mapping import MappedRecord
 
 __all__ = ["Outbox", "OutboxBatch", "PendingRecord", "watermark_key"]
 
+_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 38, 0)  # UPDATE … FROM json_each, built in
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
@@ -125,6 +127,9 @@ class Outbox:
         except OSError as exc:
             raise OutboxError(f"cannot create the outbox folder {self.path.parent}: {exc}") from exc
         self._lock_fd = self._lock()
+        # The pending records in seq order, exactly as the file holds them, while that is
+        # known (None: read them from the file). Saves reading back what was just written.
+        self._pending: list[PendingRecord] | None = None
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -179,11 +184,13 @@ class Outbox:
         try:
             yield self._db
         except BaseException:
+            self._pending = None
             self._db.execute("ROLLBACK")
             raise
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._pending = None
             raise OutboxError(f"outbox {self.path}: commit failed: {exc}") from exc
 
     # -- writing -------------------------------------------------
@@ -201,12 +208,21 @@ class Outbox:
         ]
         try:
             with self._transaction() as db:
+                top = db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()[0]
                 before = db.total_changes
                 db.executemany(
                     "INSERT OR IGNORE INTO records (key, version, body, line) VALUES (?, ?, ?, ?)",
                     rows,
                 )
                 added = db.total_changes - before
+                after = db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()[0]
+                if self._pending is not None and added == len(rows) and after - top == added:
+                    # every record is new and took the next seq (SQLite's usual rowid choice)
+                    self._pending.extend(
+                        PendingRecord(top + 1 + i, *row) for i, row in enumerate(rows)
+                    )
+                else:
+                    self._pending = None
                 if watermark is not None:
                     db.execute(
                         "INSERT OR REPLACE INTO meta VALUES ('watermark', ?)",
@@ -228,12 +244,35 @@ class Outbox:
                     "VALUES (?, ?, ?, ?, ?, 'sealed')",
                     [batch_id, time.time(), batch.size, batch.first_key, payload],
                 )
-                db.executemany(
-                    "UPDATE records SET batch_id = ?, batch_index = ? WHERE seq = ?",
-                    [(batch_id, i, r.seq) for i, r in enumerate(records)],
-                )
+                first, last = records[0].seq, records[-1].seq
+                if last - first + 1 == len(records) and all(
+                    r.seq == first + i for i, r in enumerate(records)
+                ):  # consecutive records (the usual case): one statement for the batch
+                    db.execute(
+                        "UPDATE records SET batch_id = ?, batch_index = seq - ? "
+                        "WHERE seq BETWEEN ? AND ?",
+                        [batch_id, first, first, last],
+                    )
+                elif _UPDATE_FROM:  # one statement: the batch index is the JSON array index
+                    db.execute(
+                        "UPDATE records SET batch_id = ?1, batch_index = j.key "
+                        "FROM json_each(?2) AS j WHERE records.seq = j.value",
+                        [batch_id, orjson.dumps([r.seq for r in records]).decode()],
+                    )
+                else:
+                    db.executemany(
+                        "UPDATE records SET batch_id = ?, batch_index = ? WHERE seq = ?",
+                        [(batch_id, i, r.seq) for i, r in enumerate(records)],
+                    )
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox {self.path}: cannot store batch: {exc}") from exc
+        if self._pending is not None:
+            n = len(records)
+            if [r.seq for r in self._pending[:n]] == [r.seq for r in records]:
+                del self._pending[:n]
+            else:
+                sealed = {r.seq for r in records}
+                self._pending = [r for r in self._pending if r.seq not in sealed]
         return batch
 
     def mark_sent(self, batch_id: str, result: dict[str, Any] | None = None) -> None:
@@ -268,12 +307,17 @@ class Outbox:
 
     def pending(self, limit: int) -> list[PendingRecord]:
         """Up to ``limit`` records not yet in a batch, oldest first."""
+        if self._pending is not None:
+            return self._pending[:limit]
         rows = self._db.execute(
             "SELECT seq, key, version, body, line FROM records WHERE batch_id IS NULL "
             "ORDER BY seq LIMIT ?",
-            [limit],
+            [limit + 1],
         ).fetchall()
-        return [PendingRecord(*row) for row in rows]
+        records = [PendingRecord(*row) for row in rows]
+        if len(records) <= limit:  # all of them: kept up to date from here on
+            self._pending = records[:]
+        return records[:limit]
 
     def unsent(self) -> list[OutboxBatch]:
         """Sealed batches not yet acknowledged, oldest first (resent after a crash)."""

@@ -164,6 +164,7 @@ class Runner:
         top: Any = since
         ordered = True
         chunk: list[MappedRecord] = []
+        marks: list[int] = []
         chunk_size = self.batch_size * self._groups()
         for row in self.source.read(since):
             summary.read += 1
@@ -181,19 +182,36 @@ class Runner:
             if isinstance(mapped, RowProblem):
                 summary.refused.append(mapped)
                 continue
-            reason = self.validator.check(mapped.data)
-            if reason is not None:
-                summary.refused.append(RowProblem(mapped.line, reason, key=mapped.key))
-                continue
             chunk.append(mapped)
+            marks.append(len(summary.refused))
             if len(chunk) >= chunk_size:
+                chunk = self._validate(chunk, marks, summary)
                 self._store(chunk, top if ordered else None, summary, dry_run=dry_run)
-                chunk = []
+                chunk, marks = [], []
                 if not dry_run:
                     self._flush(summary, final=False)
             if self.progress is not None and summary.read % 1000 == 0:
                 self._tick(summary)
+        chunk = self._validate(chunk, marks, summary)
         self._store(chunk, top, summary, dry_run=dry_run)
+
+    def _validate(
+        self, chunk: list[MappedRecord], marks: list[int], summary: RunSummary
+    ) -> list[MappedRecord]:
+        """The records of ``chunk`` that pass the resource's schema (checked as one batch);
+        each refused one goes into ``summary.refused`` where it would have gone row by row
+        (``marks[i]``: how many rows had been refused when ``chunk[i]`` was read)."""
+        reasons = self.validator.check_many([mapped.data for mapped in chunk])
+        if not any(reasons):
+            return chunk
+        refused = [
+            (mark, RowProblem(mapped.line, reason, key=mapped.key))
+            for mapped, mark, reason in zip(chunk, marks, reasons, strict=True)
+            if reason is not None
+        ]
+        for mark, problem in reversed(refused):
+            summary.refused.insert(mark, problem)
+        return [mapped for mapped, reason in zip(chunk, reasons, strict=True) if reason is None]
 
     def _store(
         self, chunk: list[MappedRecord], top: Any, summary: RunSummary, *, dry_run: bool

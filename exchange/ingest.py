@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 from pydantic import Field
 
@@ -32,6 +33,7 @@ from schemas.catalog import ResourceDefinition
 from schemas.errors import ErrorCode
 from signing.ca import verify_seal_certificate
 from signing.errors import SigningError
+from signing.merkle import root_of
 from signing.seal import BatchSeal, record_leaf, verify_seal
 
 from .audit import AuditEvent, AuditLog
@@ -75,8 +77,31 @@ class IngestResult(StrictModel):
 
 @dataclass
 class _Checked:
+    """Records that passed (with their data as stored JSON text) and those quarantined."""
+
     good: list[tuple[int, RecordIn]] = field(default_factory=list)
     bad: list[QuarantinedRecord] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # the data of ``good[i]`` as JSON text
+
+
+def _data_text(data: dict[str, Any]) -> str:
+    """Record data as the JSON text stored in DuckDB (compact, keys in their given order)."""
+    try:
+        return orjson.dumps(data).decode()
+    except orjson.JSONEncodeError:  # e.g. a lone surrogate, which only json writes
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _too_large(data: dict[str, Any], text: str) -> bool:
+    """Whether ``json.dumps(data, ensure_ascii=False)`` is longer than MAX_RECORD_BYTES.
+
+    That form differs from the compact ``text`` by one space after each separator (and a
+    float's spelling), so it is never more than twice as long: only a record near the limit
+    is measured exactly.
+    """
+    if 2 * len(text) <= MAX_RECORD_BYTES:
+        return False
+    return len(json.dumps(data, ensure_ascii=False)) > MAX_RECORD_BYTES
 
 
 class Ingestor:
@@ -113,8 +138,8 @@ class Ingestor:
                 "publishes only its own registers",
                 code=ErrorCode.NOT_OWNER,
             )
-        records = [r.model_dump() for r in batch.records]
-        seal_problem = self._check_seal(batch, publisher, records)
+        records = [{"key": r.key, "version": r.version, "data": r.data} for r in batch.records]
+        seal_problem, leaves = self._check_seal(batch, publisher, records)
         batch_id = batch.seal.batch_id or ("bat_" + secrets.token_hex(8))
         if seal_problem is None:
             earlier = self.store.fetchall("SELECT seal FROM batches WHERE batch_id = ?", [batch_id])
@@ -144,6 +169,7 @@ class Ingestor:
             batch_id,
             checked,
             records,
+            leaves,
             source,
             sealed=seal_problem is None,
         )
@@ -151,50 +177,70 @@ class Ingestor:
     # -- checks ------------------------------------------------
     def _check_seal(
         self, batch: BatchIn, publisher: str, records: list[dict[str, Any]]
-    ) -> str | None:
+    ) -> tuple[str | None, list[bytes]]:
+        """The reason the seal is refused (or None) and the records' Merkle leaves (computed
+        once, kept for the ``batches`` row; empty when the check stopped before them)."""
         seal = batch.seal
         if seal.issuer != publisher:
-            return f"seal issuer {seal.issuer} is not the publishing department {publisher}"
+            return f"seal issuer {seal.issuer} is not the publishing department {publisher}", []
         if seal.resource != batch.resource:
-            return f"seal is for resource {seal.resource}, batch is for {batch.resource}"
+            return f"seal is for resource {seal.resource}, batch is for {batch.resource}", []
         key = self.registry.key(seal.kid, "seal")
         if key is None or key.uscc != publisher or key.certificate is None:
-            return f"seal key {seal.kid} is not a registered seal key of {publisher}"
+            return f"seal key {seal.kid} is not a registered seal key of {publisher}", []
         try:
             sealed_at = datetime.fromisoformat(seal.sealed_at.replace("Z", "+00:00"))
             verify_seal_certificate(key.certificate, self.root_ca, at=sealed_at)
             verify_seal(seal, key.public_key)
         except (SigningError, ValueError) as exc:
-            return f"batch seal refused: {exc}"
+            return f"batch seal refused: {exc}", []
         if seal.size != len(records):
-            return f"seal covers {seal.size} records, batch has {len(records)}"
+            return f"seal covers {seal.size} records, batch has {len(records)}", []
         for r in records:
             r["resource"] = batch.resource
-        from signing.merkle import root_of
-
-        root = root_of([record_leaf(r) for r in records]).hex()
-        if root != seal.root:
-            return "records do not match the sealed Merkle root (altered in transit?)"
-        return None
+        leaves = [record_leaf(r) for r in records]
+        if root_of(leaves).hex() != seal.root:
+            return "records do not match the sealed Merkle root (altered in transit?)", leaves
+        return None, leaves
 
     def _check_records(self, definition: ResourceDefinition, records: list[RecordIn]) -> _Checked:
-        out = _Checked()
-        for i, record in enumerate(records):
-            reason_code, reason = ErrorCode.INVALID_RECORD.value, None
-            key_value = record.data.get(definition.key_field)
+        key_field = definition.key_field
+        verdicts: list[tuple[str, str] | None] = []
+        texts: list[str | None] = []
+        for record in records:
+            data = record.data
+            key_value = data.get(key_field)
             if key_value != record.key:
-                reason = f"key {record.key!r} does not match {definition.key_field} {key_value!r}"
-            elif len(json.dumps(record.data, ensure_ascii=False)) > MAX_RECORD_BYTES:
-                reason_code = ErrorCode.PAYLOAD_TOO_LARGE.value
+                reason = f"key {record.key!r} does not match {key_field} {key_value!r}"
+                verdicts.append((ErrorCode.INVALID_RECORD.value, reason))
+                texts.append(None)
+                continue
+            text = _data_text(data)
+            if _too_large(data, text):
                 reason = f"record is larger than {MAX_RECORD_BYTES} bytes"
-            else:
-                reason = self.validator.check(definition, record.data)
-            if reason is None:
+                verdicts.append((ErrorCode.PAYLOAD_TOO_LARGE.value, reason))
+                texts.append(None)
+                continue
+            verdicts.append(None)
+            texts.append(text)
+        # the schema, over the whole batch at once (record by record only if one fails)
+        todo = [i for i, v in enumerate(verdicts) if v is None]
+        reasons = self.validator.compiled(definition).check_many([records[i].data for i in todo])
+        for i, why in zip(todo, reasons, strict=True):
+            if why is not None:
+                verdicts[i] = (ErrorCode.INVALID_RECORD.value, why)
+        out = _Checked()
+        for i, (record, verdict, json_text) in enumerate(
+            zip(records, verdicts, texts, strict=True)
+        ):
+            if verdict is None:
+                assert json_text is not None
                 out.good.append((i, record))
+                out.texts.append(json_text)
             else:
                 out.bad.append(
                     QuarantinedRecord(
-                        index=i, key=record.key, reason_code=reason_code, reason=reason
+                        index=i, key=record.key, reason_code=verdict[0], reason=verdict[1]
                     )
                 )
         return out
@@ -208,6 +254,7 @@ class Ingestor:
         batch_id: str,
         checked: _Checked,
         records: list[dict[str, Any]],
+        leaves: list[bytes],
         source: str,
         *,
         sealed: bool,
@@ -227,34 +274,17 @@ class Ingestor:
                     "replay": True,
                     "audit_detail": {"batch_id": batch_id, "replay": True},
                 }
-            good = checked.good
-            if good:
-                probe = pa.table(
-                    {
-                        "key": [r.key for _, r in good],
-                        "version": [r.version for _, r in good],
-                        "idx": [i for i, _ in good],
-                    }
+            accepted = 0
+            if checked.good:
+                # a (key, version) twice in one batch: the first one counts
+                firsts: dict[tuple[str, int], int] = {}
+                for n, (_, r) in enumerate(checked.good):
+                    firsts.setdefault((r.key, r.version), n)
+                rows = list(firsts.values())
+                accepted = self._insert_records(
+                    tx, definition, batch.resource, publisher, batch_id, checked, rows, now
                 )
-                tx.register("probe", probe)
-                dup_idx = {
-                    row[0]
-                    for row in tx.execute(
-                        "SELECT p.idx FROM probe p JOIN record_history h ON h.resource = ? "
-                        "AND h.key = p.key AND h.version = p.version",
-                        [batch.resource],
-                    ).fetchall()
-                }
-                tx.unregister("probe")
-                unique: dict[tuple[str, int], tuple[int, RecordIn]] = {}
-                for i, r in good:
-                    if i in dup_idx or (r.key, r.version) in unique:
-                        duplicates += 1
-                        continue
-                    unique[(r.key, r.version)] = (i, r)
-                good = list(unique.values())
-            if good:
-                self._insert_records(tx, definition, batch.resource, publisher, batch_id, good, now)
+                duplicates = len(checked.good) - accepted
             if checked.bad:
                 self._insert_quarantine(
                     tx, batch.resource, publisher, batch_id, checked.bad, records, source, now
@@ -270,7 +300,6 @@ class Ingestor:
                         "quarantined": len(checked.bad),
                     },
                 }
-            leaves = b"".join(record_leaf(r) for r in records)
             tx.execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -279,9 +308,9 @@ class Ingestor:
                     publisher,
                     batch.seal.model_dump_json(),
                     len(records),
-                    leaves,
+                    b"".join(leaves),
                     source,
-                    len(good),
+                    accepted,
                     duplicates,
                     len(checked.bad),
                     now,
@@ -289,11 +318,11 @@ class Ingestor:
             )
             return {
                 "duplicates": duplicates,
-                "accepted": len(good),
+                "accepted": accepted,
                 "replay": False,
                 "audit_detail": {
                     "batch_id": batch_id,
-                    "accepted": len(good),
+                    "accepted": accepted,
                     "duplicates": duplicates,
                     "quarantined": len(checked.bad),
                 },
@@ -331,59 +360,92 @@ class Ingestor:
         resource: str,
         publisher: str,
         batch_id: str,
-        good: list[tuple[int, RecordIn]],
+        checked: _Checked,
+        rows: list[int],
         now: datetime,
-    ) -> None:
-        n = len(good)
+    ) -> int:
+        """Insert ``checked.good[k] for k in rows`` (distinct ``(key, version)``); return how
+        many were new. Those stored before are left alone (the primary key says which, no
+        scan of the history), and only the new ones reach ``record_latest`` and
+        ``record_subjects``."""
+        good, texts = checked.good, checked.texts
+        picked = [good[k] for k in rows]
+        keys = [r.key for _, r in picked]
+        n = len(rows)
+        # the columns that vary; the batch's constants go in as parameters
         table = pa.table(
             {
-                "resource": [resource] * n,
-                "key": [r.key for _, r in good],
-                "version": pa.array([r.version for _, r in good], pa.int64()),
-                "data": [
-                    json.dumps(r.data, ensure_ascii=False, separators=(",", ":")) for _, r in good
-                ],
-                "batch_id": [batch_id] * n,
-                "leaf_index": pa.array([i for i, _ in good], pa.int32()),
-                "publisher": [publisher] * n,
-                "received_at": pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+                "key": keys,
+                "version": pa.array([r.version for _, r in picked], pa.int64()),
+                "data": [texts[k] for k in rows],
+                "leaf_index": pa.array([i for i, _ in picked], pa.int32()),
             }
         )
         tx.register("incoming", table)
-        tx.execute("INSERT INTO record_history SELECT * FROM incoming")
-        tx.execute(
-            "INSERT INTO record_latest "
-            "SELECT resource, key, version, data, batch_id, leaf_index, received_at FROM ("
-            "  SELECT *, row_number() OVER (PARTITION BY key ORDER BY version DESC) AS rn "
-            "  FROM incoming) WHERE rn = 1 "
-            "ON CONFLICT (resource, key) DO UPDATE SET version = excluded.version, "
-            "data = excluded.data, batch_id = excluded.batch_id, "
-            "leaf_index = excluded.leaf_index, updated_at = excluded.updated_at "
-            "WHERE excluded.version > record_latest.version"
-        )
-        tx.unregister("incoming")
+        try:
+            inserted = tx.execute(
+                "INSERT INTO record_history SELECT ?::VARCHAR, key, version, data, ?::VARCHAR, "
+                "leaf_index, ?::VARCHAR, ?::TIMESTAMPTZ FROM incoming "
+                "ON CONFLICT DO NOTHING RETURNING leaf_index",
+                [resource, batch_id, publisher, now],
+            ).fetchall()
+        finally:
+            tx.unregister("incoming")
+        if not inserted:
+            return 0
+        if len(inserted) < n:  # some were stored before: go on with the new ones only
+            new = {int(i) for (i,) in inserted}
+            keep = [j for j, (i, _) in enumerate(picked) if i in new]
+            picked = [picked[j] for j in keep]
+            keys = [keys[j] for j in keep]
+            table = table.take(pa.array(keep, pa.int64()))
+        if len(set(keys)) < len(keys):
+            # record_latest: of several new versions of a key, only the highest one
+            top: dict[str, int] = {}
+            for j, (_, record) in enumerate(picked):
+                held = top.get(record.key)
+                if held is None or picked[held][1].version < record.version:
+                    top[record.key] = j
+            table = table.take(pa.array(sorted(top.values()), pa.int64()))
+        tx.register("incoming_latest", table)
+        try:
+            tx.execute(
+                "INSERT INTO record_latest SELECT ?::VARCHAR, key, version, data, ?::VARCHAR, "
+                "leaf_index, ?::TIMESTAMPTZ FROM incoming_latest "
+                "ON CONFLICT (resource, key) DO UPDATE SET version = excluded.version, "
+                "data = excluded.data, batch_id = excluded.batch_id, "
+                "leaf_index = excluded.leaf_index, updated_at = excluded.updated_at "
+                "WHERE excluded.version > record_latest.version",
+                [resource, batch_id, now],
+            )
+        finally:
+            tx.unregister("incoming_latest")
         subjects: list[tuple[str, str]] = []
-        for _, r in good:
-            for name in definition.subject_fields:
-                value = r.data.get(name)
+        fields = definition.subject_fields
+        for _, record in picked:
+            data = record.data
+            for name in fields:
+                value = data.get(name)
+                if value.__class__ is str:  # the usual case: one identifier
+                    if value:
+                        subjects.append((value.upper(), record.key))
+                    continue
                 for v in value if isinstance(value, list) else [value]:
                     if isinstance(v, str) and v:
-                        subjects.append((v.upper(), r.key))
+                        subjects.append((v.upper(), record.key))
         if subjects:
-            st = pa.table(
-                {
-                    "resource": [resource] * len(subjects),
-                    "subject": [s for s, _ in subjects],
-                    "key": [k for _, k in subjects],
-                }
-            )
+            st = pa.table({"subject": [s for s, _ in subjects], "key": [k for _, k in subjects]})
             tx.register("incoming_subjects", st)
-            tx.execute(
-                "INSERT INTO record_subjects SELECT DISTINCT s.* FROM incoming_subjects s "
-                "WHERE NOT EXISTS (SELECT 1 FROM record_subjects x WHERE x.resource = s.resource "
-                "AND x.subject = s.subject AND x.key = s.key)"
-            )
-            tx.unregister("incoming_subjects")
+            try:
+                tx.execute(
+                    # the primary key (migration 7) answers "stored before?" per row
+                    "INSERT INTO record_subjects SELECT DISTINCT ?::VARCHAR, subject, key "
+                    "FROM incoming_subjects ON CONFLICT DO NOTHING",
+                    [resource],
+                )
+            finally:
+                tx.unregister("incoming_subjects")
+        return len(inserted)
 
     @staticmethod
     def _insert_quarantine(

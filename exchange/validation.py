@@ -21,8 +21,12 @@ class RecordValidator:
         self._lock = threading.Lock()
 
     def check(self, definition: ResourceDefinition, data: Any) -> str | None:
+        return self.compiled(definition).check(data)
+
+    def compiled(self, definition: ResourceDefinition) -> CompiledSchema:
+        """The compiled schema of ``definition`` (compiled once), to check many records."""
         compiled = self._compiled.get(definition.code)
         if compiled is None:
             with self._lock:
                 compiled = self._compiled.setdefault(definition.code, CompiledSchema(definition))
-        return compiled.check(data)
+        return compiled

@@ -54,8 +54,42 @@ def _no_constant(name: str) -> Any:
     raise CanonicalizationError(f"{name} is not allowed in JSON that is signed")
 
 
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19
+_ESCAPED_COLON = b"\\u003"
+
+
 def parse_strict(data: bytes | str) -> Any:
-    """Parse JSON, refusing duplicate keys, NaN/Infinity and unsafe integers."""
+    """Parse JSON, refusing duplicate keys, NaN/Infinity and unsafe integers.
+
+    Fast path (a whole ingest message at C speed): ``orjson`` parses, and writing the
+    value back with ``OPT_STRICT_INTEGER`` refuses unsafe integers. A duplicate key is
+    seen by counting colons: outside strings a colon follows each key, inside strings
+    orjson writes it as is, so the value written back has fewer colons than the text
+    exactly when a duplicate key (with its value) was dropped. The reference parser
+    decides — and words the error — whenever this path cannot be sure: an orjson
+    error, a colon escaped as ``\\u003a``, or a run of 19 digits (orjson reads an
+    integer beyond 64 bits as a float).
+    """
+    raw = data
+    if isinstance(raw, str):
+        try:
+            raw = raw.encode()
+        except UnicodeEncodeError:
+            return _parse_reference(data)
+    if _ESCAPED_COLON not in raw and _LONG_NUMBER not in raw.translate(_DIGITS_AS_ZERO):
+        try:
+            value = orjson.loads(raw)
+            written = orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+            pass
+        else:
+            if written.count(b":") == raw.count(b":"):
+                return value
+    return _parse_reference(data)
+
+
+def _parse_reference(data: bytes | str) -> Any:
     try:
         value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except CanonicalizationError:

@@ -75,3 +75,21 @@ def test_one_run_at_a_time_and_one_resource_per_outbox(tmp_path: Path) -> None:
 def test_a_boolean_watermark_is_refused(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.sqlite", RESOURCE) as outbox, pytest.raises(OutboxError):
         outbox.add([rec("a")], True)
+
+
+def test_batches_of_scattered_records_keep_their_order_and_lines(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    with Outbox(path, RESOURCE) as outbox:
+        outbox.add([rec(k, line=10 + i) for i, k in enumerate("abcdef")])
+        pending = outbox.pending(10)
+        odd, even = pending[1::2], pending[0::2]  # as two Kafka partitions would split them
+        outbox.save_batch("bat_odd", odd, b"m1")
+        assert [p.key for p in outbox.pending(10)] == ["a", "c", "e"]
+        outbox.save_batch("bat_even", even, b"m2")
+        assert outbox.pending(10) == []
+        outbox.add([rec("g", line=30)])
+        assert [p.key for p in outbox.pending(10)] == ["g"]
+    with Outbox(path, RESOURCE) as outbox:  # the file says the same as the memory did
+        assert outbox.lines("bat_odd") == {0: 11, 1: 13, 2: 15}
+        assert outbox.lines("bat_even") == {0: 10, 1: 12, 2: 14}
+        assert [p.key for p in outbox.pending(10)] == ["g"]

@@ -141,3 +141,18 @@ def test_the_embedded_bus_ingests_in_process_and_turns_poison_into_a_refusal(
     (poison,) = publisher.publish([junk])
     assert poison.refused is not None
     assert "not strict JSON" in poison.refused
+
+
+def test_the_partition_hash_is_kafkas_murmur2() -> None:
+    import random
+
+    from kafka.partitioner.default import murmur2 as reference
+
+    from connectors.publisher import murmur2
+
+    draw = random.Random(7)
+    for size in range(40):
+        for _ in range(50):
+            data = bytes(draw.randrange(256) for _ in range(size))
+            assert murmur2(data) == reference(data)
+    assert murmur2(b"411502195001010011") == reference(b"411502195001010011")

@@ -114,3 +114,51 @@ def test_a_refused_seal_does_not_take_the_batch_id_of_a_genuine_batch(
     r = client.post("/v1/records", headers=auth("shichang"), json=genuine.model_dump())
     assert r.status_code == 200
     assert r.json()["accepted"] == 1  # not mistaken for a replay of the forged batch
+
+
+def test_a_batch_partly_stored_before_adds_only_its_new_records(
+    exchange: Exchange, client: TestClient, auth: Auth, city: City
+) -> None:
+    from signing.seal import seal_batch
+
+    dept = DemoDepartment.load(exchange, "shichang")
+    a, b, c = (_licence(city, i) for i in (10, 11, 12))
+    assert len({a["uscc"], b["uscc"], c["uscc"]}) == 3
+
+    def sealed(items: list[tuple[dict[str, Any], int]]) -> dict[str, Any]:
+        records = [
+            {"resource": RESOURCE, "key": row["uscc"], "version": v, "data": row}
+            for row, v in items
+        ]
+        seal = seal_batch(
+            records, resource=RESOURCE, issuer=dept.uscc, key=dept.seal_key, kid=dept.seal_kid
+        ).seal
+        return {
+            "resource": RESOURCE,
+            "records": [{k: v for k, v in r.items() if k != "resource"} for r in records],
+            "seal": seal.model_dump(),
+        }
+
+    first = client.post("/v1/records", headers=auth("shichang"), json=sealed([(a, 41)]))
+    assert first.json()["accepted"] == 1
+    mixed = sealed([(a, 41), (b, 41), (b, 41), (c, 41), (c, 42)])
+    body = client.post("/v1/records", headers=auth("shichang"), json=mixed).json()
+    assert (body["accepted"], body["duplicates"]) == (3, 2)
+    versions = dict(exchange.store.fetchall(
+        "SELECT key, version FROM record_latest WHERE resource = ? AND key IN (?, ?, ?)",
+        [RESOURCE, a["uscc"], b["uscc"], c["uscc"]]))
+    assert versions == {a["uscc"]: 41, b["uscc"]: 41, c["uscc"]: 42}
+    stored = exchange.store.fetchall(
+        "SELECT leaf_index, version FROM record_history WHERE batch_id = ? ORDER BY leaf_index",
+        [body["batch_id"]])
+    assert stored == [(1, 41), (3, 41), (4, 42)]
+    for row in (a, b, c):
+        subjects = exchange.store.fetchone(
+            "SELECT count(*) FROM record_subjects WHERE resource = ? AND key = ?",
+            [RESOURCE, row["uscc"]])
+        assert subjects is not None
+        assert subjects[0] >= 1
+        distinct = exchange.store.fetchone(
+            "SELECT count(*) = count(DISTINCT subject) FROM record_subjects "
+            "WHERE resource = ? AND key = ?", [RESOURCE, row["uscc"]])
+        assert distinct == (True,)

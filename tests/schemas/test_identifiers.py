@@ -352,3 +352,58 @@ def test_format_checkers_answer_true_or_false() -> None:
     assert checkers["date"]("2023-02-29") is False
     assert checkers["date"]("20240229") is False
     assert validate_certificate_id(make_certificate_id("1000", ISSUER, "X")).startswith("1.2.")
+
+
+def _accepts(validate: Any, value: str) -> bool:
+    try:
+        validate(value)
+    except IdentifierError:
+        return False
+    return True
+
+
+def _id_like(region: str, born: date, order: int, tail: str) -> str:
+    first17 = f"{region}{born.year:04d}{born.month:02d}{born.day:02d}{order:03d}"
+    return first17 + (id_check_char(first17) if tail == "check" else tail)
+
+
+_ID_LIKE = st.builds(
+    _id_like,
+    st.sampled_from(["411502", "110101", "011502", "990000"]),
+    st.dates(min_value=date(1790, 1, 1), max_value=date(2200, 12, 31)),
+    st.integers(min_value=0, max_value=999),
+    st.sampled_from(["check", "check", *"0123456789Xx", "", "a", "00"]),
+)
+
+
+@given(_ID_LIKE | st.text(alphabet="0123456789Xx-", min_size=16, max_size=19))
+def test_cn_id_format_checker_agrees_with_validate_id_number(value: str) -> None:
+    # the checker has its own fast path; it must accept exactly what the validator accepts
+    for _ in range(2):  # again, once its cache of birth dates holds this one
+        assert format_checkers()["cn-id"](value) == _accepts(validate_id_number, value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["411502195001010011", "411502195002300018", "411502179912310017", "41150230000101001X"],
+)
+def test_cn_id_format_checker_refuses_impossible_future_and_early_births(value: str) -> None:
+    valid = value[:17] + id_check_char(value[:17])
+    assert format_checkers()["cn-id"](valid) == _accepts(validate_id_number, valid)
+    wrong = value[:17] + ("1" if valid[17] != "1" else "2")
+    assert not format_checkers()["cn-id"](wrong)
+
+
+@given(st.dates().map(date.isoformat) | st.text(alphabet="0123456789-", max_size=11))
+def test_date_format_checker_accepts_real_dates_only(value: str) -> None:
+    expected = len(value) == 10 and value[4] == "-" and value[7] == "-" and _real(value)
+    for _ in range(2):
+        assert format_checkers()["date"](value) == expected
+
+
+def _real(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return text[:4].isdigit() and text[5:7].isdigit() and text[8:].isdigit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,35 @@ def test_canonicalize_equals_rfc8785_for_any_json_value(value: Any) -> None:
 @given(st.dictionaries(st.sampled_from(["name", "id", "addr"]), _text, min_size=1))
 def test_canonical_form_round_trips_through_the_strict_parser(value: dict[str, str]) -> None:
     assert parse_strict(canonicalize(value)) == value
+
+
+# --- the strict parser's fast path agrees with the reference parser ----------
+
+
+@settings(max_examples=300)
+@given(_any_values, st.sampled_from([None, 2, (",", ":")]))
+def test_strict_parser_equals_the_reference_parser(value: Any, layout: Any) -> None:
+    indent, separators = (layout, None) if isinstance(layout, int) else (None, layout)
+    text = json.dumps(value, ensure_ascii=False, indent=indent, separators=separators)
+    assert parse_strict(text) == canonical._parse_reference(text)
+    assert parse_strict(text.encode()) == canonical._parse_reference(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a:": 1, "a\\u003a": 2}',  # the same key, once with an escaped colon
+        '{"x": "a:b:c", "x": "d"}',  # colons inside strings
+        '{"n": {"k": 1}, "n": {}}',  # the dropped value holds a key of its own
+        '[{"k": "v"}, {"k": "v", "k": "w"}]',
+    ],
+)
+def test_duplicate_keys_are_refused_whatever_the_colons(text: str) -> None:
+    with pytest.raises(CanonicalizationError, match="duplicate key"):
+        parse_strict(text)
+
+
+@pytest.mark.parametrize("number", [-(2**63) - 1, 2**64 - 1, 2**64, -(10**19)])
+def test_integers_beyond_64_bits_are_refused_not_read_as_floats(number: int) -> None:
+    with pytest.raises(CanonicalizationError, match=r"2\^53"):
+        parse_strict(f"[{number}]")
