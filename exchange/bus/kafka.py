@@ -81,13 +81,13 @@ class ConsumerStats:
     errors: list[str] = field(default_factory=list)
 
 
-def _unreachable(bootstrap: str) -> str | None:
+def _unreachable(bootstrap: str, timeout_s: float = 3.0) -> str | None:
     """Why no bootstrap server accepts a TCP connection, or None when one does."""
     problems = []
     for server in bootstrap.split(","):
         host, _, port = server.rpartition(":")
         try:
-            with socket.create_connection((host, int(port)), timeout=3.0):
+            with socket.create_connection((host, int(port)), timeout=timeout_s):
                 return None
         except OSError as exc:
             problems.append(f"{server}: {exc.strerror or exc}")
@@ -119,6 +119,8 @@ class KafkaIngestConsumer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None
+        # set by the outage watch when no bootstrap server accepted TCP for a moment
+        self._outage = threading.Event()
 
     @classmethod
     def for_exchange(
@@ -170,10 +172,25 @@ class KafkaIngestConsumer:
         consumer = self._connect()
         if consumer is None:
             return
+        watch = threading.Thread(target=self._watch_outages, name="govex-kafka-watch", daemon=True)
+        watch.start()
         try:
             consumer.subscribe(pattern=f"^{re.escape(self.topic_prefix)}.*")
             while not self._stop.is_set():
                 self._poll_once(consumer)
+                if self._outage.is_set() and _unreachable(self.bootstrap) is None:
+                    # the cluster was wholly unreachable and is back: start a fresh session
+                    # rather than trust the client to have recovered its group membership
+                    # (offsets are committed after the DB commit and ingest is idempotent,
+                    # so a new session re-reads at most what was not yet committed)
+                    self._outage.clear()
+                    self._note("kafka is reachable again after an outage: new consumer session")
+                    consumer.close(autocommit=False)
+                    fresh = self._connect()
+                    if fresh is None:  # stopped while reconnecting
+                        return
+                    consumer = fresh
+                    consumer.subscribe(pattern=f"^{re.escape(self.topic_prefix)}.*")
         except AuditUnavailable as exc:
             self._failed = exc
             self.stats.last_error = f"stopped: {exc}"
@@ -183,6 +200,12 @@ class KafkaIngestConsumer:
                 consumer.close(autocommit=False)
             except Exception as exc:  # closing must not mask why we stopped
                 _LOG.warning("closing the kafka consumer failed: %s", exc)
+
+    def _watch_outages(self, interval_s: float = 0.5) -> None:
+        """Flag an outage when no bootstrap server accepts TCP (probed every ``interval_s``)."""
+        while not self._stop.wait(interval_s):
+            if not self._outage.is_set() and _unreachable(self.bootstrap, timeout_s=1.0):
+                self._outage.set()
 
     def _connect(self) -> Any:
         from kafka import KafkaConsumer
