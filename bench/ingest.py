@@ -247,7 +247,7 @@ def _duckdb_peer(payloads: list[bytes], root: Path) -> float:
             db.execute("INSERT INTO record_history SELECT * FROM incoming")
             db.execute("COMMIT")
             db.unregister("incoming")
-        return rows / (time.perf_counter() - started)
+        return float(rows / (time.perf_counter() - started))
     finally:
         db.close()
 

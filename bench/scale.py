@@ -368,7 +368,7 @@ def p7(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
     Quick: 100k vs 1M. Full: 1M vs 10M measured, 100M extrapolated from the growth
     over that decade (100M records take ~40 GB and half an hour to generate).
     """
-    small, large, reads = (100_000, 1_000_000, 300) if quick else (1_000_000, 10_000_000, 500)
+    small, large, reads = (100_000, 1_000_000, 1_000) if quick else (1_000_000, 10_000_000, 2_000)
     target = 100_000_000
     rng, used = random.Random(7), set[int]()
     exchange, generator, reader = open_exchange()
