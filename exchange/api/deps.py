@@ -21,6 +21,7 @@ from ..service import Exchange
 
 __all__ = [
     "PUBLIC_PATHS",
+    "READER_ROLES",
     "CurrentDept",
     "ExchangeDep",
     "api_routes",
@@ -98,7 +99,9 @@ def protected_router(prefix: str, tags: list[str], **kwargs: Any) -> APIRouter:
 
 
 Publisher = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
-Reader = Annotated[Principal, Depends(require_role(Role.DEPARTMENT, Role.APPROVER))]
+# who may read shared records (the read route and its hot path, exchange.api.fastread)
+READER_ROLES = (Role.DEPARTMENT, Role.APPROVER)
+Reader = Annotated[Principal, Depends(require_role(*READER_ROLES))]
 Auditor = Annotated[Principal, Depends(require_role(Role.AUDITOR))]
 Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 Approver = Annotated[Principal, Depends(require_role(Role.APPROVER))]

@@ -24,18 +24,16 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from schemas.catalog import Role
-
 from ..errors import AuthError, ExchangeError
 from ..query import CASE_PATTERN
 from ..service import Exchange
+from .deps import READER_ROLES
 from .errors import exchange_error_response
 
 __all__ = ["FastReadMiddleware"]
 
 _PATH = re.compile(r"/v1/resources/([a-z0-9_.]{1,64})/records/([A-Za-z0-9._-]{1,64})")
 _CASE = re.compile(CASE_PATTERN)
-_READER_ROLES = (Role.DEPARTMENT, Role.APPROVER)
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -61,7 +59,7 @@ class FastReadMiddleware:
         except AuthError:
             await self.app(scope, receive, send)  # FastAPI answers and words the 401
             return
-        if not any(principal.has(r) for r in _READER_ROLES):
+        if not any(principal.has(r) for r in READER_ROLES):
             await self.app(scope, receive, send)  # FastAPI answers the role refusal
             return
         scope.setdefault("state", {})["principal"] = principal
