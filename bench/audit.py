@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import shutil
 import statistics
 import tempfile
 import threading
@@ -150,6 +151,7 @@ def p6(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
     started = time.perf_counter()
     verify_export(out)
     verify_s = time.perf_counter() - started
+    shutil.rmtree(folder, ignore_errors=True)
     per_10m = verify_s * 10_000_000 / size
     sha_10m = 10_000_000 / sha_rate
     return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -64,6 +65,7 @@ def cases(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figu
         read_rate = reads / (time.perf_counter() - t)
     finally:
         exchange.close()
+        shutil.rmtree(data.parent, ignore_errors=True)
     rate = n / elapsed
     return [
         Figure(

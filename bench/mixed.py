@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import socket
 import threading
 import time
@@ -381,10 +382,13 @@ def h1(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
     connections = 32
     log(f"H1: preparing an exchange with {records:,} records and sealed batches")
     setup = prepare_mixed(records, batches=150 if quick else 1_000)
-    # the peer: the same server answering reads alone, so the cost of the mix shows
-    reads = run_mixed(setup, seconds=seconds / 2, connections=connections, mix={"query": 1})
-    log(f"H1: reads alone: {reads.summary()}")
-    report = run_mixed(setup, seconds=seconds, connections=connections)
+    try:
+        # the peer: the same server answering reads alone, so the cost of the mix shows
+        reads = run_mixed(setup, seconds=seconds / 2, connections=connections, mix={"query": 1})
+        log(f"H1: reads alone: {reads.summary()}")
+        report = run_mixed(setup, seconds=seconds, connections=connections)
+    finally:
+        shutil.rmtree(setup.data.parent, ignore_errors=True)
     log(f"H1: {report.summary()}")
     clean = not report.errors and not report.leaks and not report.stale and report.d4_holds
     error_rate = len(report.errors) / max(1, report.requests)

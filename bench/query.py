@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -236,8 +237,11 @@ def p3(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
     seconds = 4.0 if quick else 20.0
     log(f"P3: preparing an exchange with {records:,} records")
     data, token, keys = prepare_exchange(records)
-    with serving(data) as port:
-        trivial_rate, closed_rate, paced, note = measure_query(port, token, keys, seconds)
+    try:
+        with serving(data) as port:
+            trivial_rate, closed_rate, paced, note = measure_query(port, token, keys, seconds)
+    finally:
+        shutil.rmtree(data.parent, ignore_errors=True)
     ratio = closed_rate / trivial_rate if trivial_rate else None
     return [
         Figure(

@@ -4,6 +4,8 @@ no read older than the last committed publish. Nothing here asserts on time."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -12,8 +14,10 @@ from bench.mixed import MIX, MixedSetup, prepare_mixed, run_mixed
 
 
 @pytest.fixture(scope="module")
-def setup() -> MixedSetup:
-    return prepare_mixed(5_000, batches=60)
+def setup() -> Iterator[MixedSetup]:
+    prepared = prepare_mixed(5_000, batches=60)
+    yield prepared
+    shutil.rmtree(prepared.data.parent, ignore_errors=True)
 
 
 def test_mixed_load_has_no_errors_leaks_stale_reads_or_missing_audit_entries(
