@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import secrets
 import signal
 import socket
@@ -175,9 +174,22 @@ class KafkaIngestConsumer:
         watch = threading.Thread(target=self._watch_outages, name="govex-kafka-watch", daemon=True)
         watch.start()
         try:
-            consumer.subscribe(pattern=f"^{re.escape(self.topic_prefix)}.*")
+            topics: frozenset[str] = frozenset()
+            next_scan = 0.0
             while not self._stop.is_set():
-                self._poll_once(consumer)
+                if time.monotonic() >= next_scan:
+                    # the topics to read, listed by us and subscribed by name: a regex
+                    # subscription can miss a topic created while its group is joining
+                    # (the KAFKA-3949 family of races), and then never consume it
+                    next_scan = time.monotonic() + self.metadata_max_age_ms / 1000
+                    found = self._matching_topics(consumer, topics)
+                    if found != topics:
+                        topics = found
+                        consumer.subscribe(topics=sorted(topics))
+                if topics:
+                    self._poll_once(consumer)
+                else:
+                    self._stop.wait(0.2)
                 if self._outage.is_set() and _unreachable(self.bootstrap) is None:
                     # the cluster was wholly unreachable and is back: start a fresh session
                     # rather than trust the client to have recovered its group membership
@@ -189,8 +201,7 @@ class KafkaIngestConsumer:
                     fresh = self._connect()
                     if fresh is None:  # stopped while reconnecting
                         return
-                    consumer = fresh
-                    consumer.subscribe(pattern=f"^{re.escape(self.topic_prefix)}.*")
+                    consumer, topics, next_scan = fresh, frozenset(), 0.0
         except AuditUnavailable as exc:
             self._failed = exc
             self.stats.last_error = f"stopped: {exc}"
@@ -200,6 +211,17 @@ class KafkaIngestConsumer:
                 consumer.close(autocommit=False)
             except Exception as exc:  # closing must not mask why we stopped
                 _LOG.warning("closing the kafka consumer failed: %s", exc)
+
+    def _matching_topics(self, consumer: Any, known: frozenset[str]) -> frozenset[str]:
+        """The cluster's topics under our prefix (``known`` when the cluster cannot say)."""
+        from kafka.errors import KafkaError
+
+        try:
+            names = consumer.topics()
+        except KafkaError as exc:
+            self._note(f"listing topics failed: {exc}")
+            return known
+        return frozenset(t for t in names if t.startswith(self.topic_prefix))
 
     def _watch_outages(self, interval_s: float = 0.5) -> None:
         """Flag an outage when no bootstrap server accepts TCP (probed every ``interval_s``)."""
