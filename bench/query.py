@@ -25,7 +25,7 @@ from . import vegeta, wrk
 from .figures import Figure
 from .load import run_load
 
-__all__ = ["p3", "prepare_exchange", "serving"]
+__all__ = ["grant_reader", "p3", "prepare_exchange", "serving"]
 
 RESOURCE = "gongan.resident_id_card"
 PURPOSE = "bench.query"
@@ -66,7 +66,6 @@ def prepare_exchange(
 
     Returns (data directory, access token of the reader, the keys stored).
     """
-    from exchange.catalog import GrantDecision, GrantRequest
     from exchange.config import Settings
     from exchange.demo import DemoDepartment, create_demo
 
@@ -88,25 +87,31 @@ def prepare_exchange(
             if progress is not None:
                 progress(done)
         reader = exchange.registry.by_code("budongchan").uscc
-        grant = exchange.catalog.request_grant(
-            reader,
-            GrantRequest(
-                resource=RESOURCE,
-                fields=["name", "sex", "birth_date"],
-                purposes=[PURPOSE],
-                reason="benchmark",
-                expires_at=datetime.now(UTC) + timedelta(days=1),
-            ),
-        )
-        exchange.catalog.decide(
-            grant.id,
-            exchange.catalog.owner(RESOURCE),
-            GrantDecision(approve=True, reason="benchmark"),
-        )
+        grant_reader(exchange, reader)
         token = exchange.tokens.mint(reader, ttl_s=3600)
     finally:
         exchange.close()
     return data, token, keys
+
+
+def grant_reader(exchange: Any, reader: str, reason: str = "benchmark") -> None:
+    """An approved grant for ``reader``: name, sex and birth date of the ID cards, for
+    the benchmark's purpose, valid for a day."""
+    from exchange.catalog import GrantDecision, GrantRequest
+
+    grant = exchange.catalog.request_grant(
+        reader,
+        GrantRequest(
+            resource=RESOURCE,
+            fields=["name", "sex", "birth_date"],
+            purposes=[PURPOSE],
+            reason=reason,
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+        ),
+    )
+    exchange.catalog.decide(
+        grant.id, exchange.catalog.owner(RESOURCE), GrantDecision(approve=True, reason=reason)
+    )
 
 
 def _free_port() -> int:

@@ -6,12 +6,12 @@ import json
 import random
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.query import grant_reader
 from bench.scale import (
     CAPACITY,
     CASE,
@@ -23,7 +23,6 @@ from bench.scale import (
     open_exchange,
     person,
 )
-from exchange.catalog import GrantDecision, GrantRequest
 from exchange.config import Settings
 from exchange.demo import DemoDepartment, create_demo
 from exchange.service import Exchange
@@ -119,19 +118,7 @@ def test_generated_record_reads_back_masked_as_an_ingested_one(
     generated: tuple[Exchange, str], ingested: Exchange
 ) -> None:
     exchange, reader = generated
-    grant = ingested.catalog.request_grant(
-        reader,
-        GrantRequest(
-            resource=RESOURCE,
-            fields=["name", "sex", "birth_date"],
-            purposes=[PURPOSE],
-            reason="test",
-            expires_at=datetime.now(UTC) + timedelta(days=1),
-        ),
-    )
-    ingested.catalog.decide(
-        grant.id, ingested.catalog.owner(RESOURCE), GrantDecision(approve=True, reason="test")
-    )
+    grant_reader(ingested, reader, reason="test")
     key = key_of(PEOPLE - 1)
     got = exchange.reader.read(reader, RESOURCE, key, purpose=PURPOSE, case_no=CASE)
     want = ingested.reader.read(reader, RESOURCE, key, purpose=PURPOSE, case_no=CASE)
