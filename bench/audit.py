@@ -33,7 +33,7 @@ SUBJECTS = 5_000
 
 
 def _events(n: int, offset: int) -> list[object]:
-    from exchange.audit import AuditEvent
+    from exchange.audit.log import AuditEvent
 
     return [
         AuditEvent(
@@ -83,10 +83,10 @@ def _raw_sha256(leaves: list[bytes]) -> float:
 
 
 def p6(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]:
-    from exchange.audit import AuditLog
-    from exchange.auditlog.checkpoints import Checkpointer
-    from exchange.auditlog.export import export_log
-    from exchange.auditlog.verify import verify_export
+    from exchange.audit.checkpoints import Checkpointer
+    from exchange.audit.export import export_log
+    from exchange.audit.log import AuditLog
+    from exchange.audit.verify import verify_export
     from exchange.config import AuditSettings
     from exchange.store import Store
     from signing.merkle import MemoryNodeStore, MerkleTree
@@ -109,7 +109,7 @@ def p6(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
     rows = store.fetchall("SELECT seq, ts_text, actor, action, outcome, target, subject_hash, "
                           "purpose, case_no, code, request_hash, detail, leaf_hash "
                           "FROM audit_entries ORDER BY seq")  # fmt: skip
-    from exchange.auditlog.query import entry_from_row
+    from exchange.audit.query import entry_from_row
 
     leaf_data = [entry_from_row(r).entry.leaf_bytes() for r in rows]
     sha_rate = _raw_sha256(leaf_data)
@@ -173,8 +173,8 @@ def p6(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
 
 
 def _groups(summary: object) -> str:
-    """A group-commit latency summary in a few words (see exchange.auditlog.latency)."""
-    from exchange.auditlog.latency import LatencySummary
+    """A group-commit latency summary in a few words (see exchange.audit.latency)."""
+    from exchange.audit.latency import LatencySummary
 
     assert isinstance(summary, LatencySummary)
     per_group = summary.entries / summary.groups if summary.groups else 0

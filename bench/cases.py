@@ -14,17 +14,17 @@ __all__ = ["cases"]
 
 
 def cases(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]:
-    from exchange.auth import Principal
-    from exchange.cases import CaseRequest
+    from exchange.cases.resolver import CaseRequest
     from exchange.config import Settings
-    from exchange.demo import create_demo, publish_city
-    from exchange.demo_case import (
+    from exchange.demo.case import (
         MATTER,
         couple_applicants,
         grant_real_estate,
         issue_flat_certificates,
     )
-    from exchange.demo_data import generate_city
+    from exchange.demo.city import generate_city
+    from exchange.demo.setup import create_demo, publish_city
+    from exchange.departments.auth import Principal
 
     n = 40 if quick else 150
     city = generate_city(people=max(400, 2 * n + 100))

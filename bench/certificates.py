@@ -56,7 +56,7 @@ def _subjects(n: int) -> Iterator[dict[str, Any]]:
 
 def _exchange(folder: Path) -> Any:
     from exchange.config import Settings
-    from exchange.demo import create_demo
+    from exchange.demo.setup import create_demo
 
     return create_demo(Settings(data=folder / "data"))
 
@@ -70,9 +70,9 @@ def _rate(fn: Callable[[], object], n: int) -> float:
 
 def p4(quick: bool, log: Callable[[str], None] | None = None) -> Figure:
     """Certificates verified per second on one core, beside raw Ed25519 verify."""
-    from exchange.certificates import CertificateRequest
-    from exchange.trust import TrustBundle
-    from exchange.verifier import Verifier
+    from exchange.certificates.service import CertificateRequest
+    from exchange.certificates.trust import TrustBundle
+    from exchange.certificates.verifier import Verifier
 
     folder = Path(tempfile.mkdtemp(prefix="govex-bench-p4-"))
     try:
@@ -124,7 +124,7 @@ def p5(quick: bool, log: Callable[[str], None] | None = None) -> Figure:
     Issuance runs in segments of 10,000; after each segment the peer signs 10,000 times,
     so both sides see the same machine load.
     """
-    from exchange.certificates import BulkItem
+    from exchange.certificates.service import BulkItem
 
     count = 100_000 if quick else LIBRARY
     segment = 10_000

@@ -21,7 +21,7 @@ def p8(quick: bool) -> Figure:
                               timeout=600)
         elapsed = time.perf_counter() - started
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import exchange.cli"], check=True, timeout=120)
+        subprocess.run([sys.executable, "-c", "import exchange.cli.main"], check=True, timeout=120)
         imports = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"govex demo failed: {done.stderr.decode()[-300:]}")

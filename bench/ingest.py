@@ -140,7 +140,7 @@ def _workload(count: int) -> _Workload:
 
 def _exchange(root: Path, name: str, prefix: str = "govex.records.") -> Any:
     from exchange.config import KafkaSettings, Settings
-    from exchange.demo import create_demo
+    from exchange.demo.setup import create_demo
 
     return create_demo(Settings(data=root / name, kafka=KafkaSettings(topic_prefix=prefix)))
 
@@ -256,7 +256,7 @@ def p1(quick: bool = True, log: Log = _quiet) -> Figure:
     """P1: connector CSV → … → exchange DuckDB + audit on the embedded bus, records/s."""
     from connectors.publisher import EmbeddedPublisher
     from exchange.bus import EmbeddedBus
-    from exchange.demo import DemoDepartment
+    from exchange.demo.setup import DemoDepartment
 
     count = 20_000 if quick else 200_000
     log(f"P1: generating {count:,} ID-card rows")
@@ -317,7 +317,7 @@ def _reseal(payloads: list[bytes], exchange: Any) -> list[bytes]:
 
     from connectors.outbox import PendingRecord
     from connectors.sealer import Sealer
-    from exchange.demo import DemoDepartment
+    from exchange.demo.setup import DemoDepartment
 
     dept = DemoDepartment.load(exchange, "gongan")
     sealer = Sealer(RESOURCE, dept.uscc, dept.seal_key, dept.seal_kid)
@@ -413,7 +413,7 @@ def p2(quick: bool = True, bootstrap: str | None = None, log: Log = _quiet) -> F
     import orjson
 
     from connectors.publisher import KafkaPublisher
-    from exchange.demo import DemoDepartment
+    from exchange.demo.setup import DemoDepartment
     from exchange.store import Store
 
     count = 20_000 if quick else 200_000

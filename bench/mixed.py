@@ -141,9 +141,9 @@ def prepare_mixed(
 ) -> MixedSetup:
     """An exchange holding ``records`` ID cards, a grant for the reader, one certificate,
     and ``batches`` sealed batches for the publisher (new records and updates)."""
-    from exchange.certificates import CertificateRequest
+    from exchange.certificates.service import CertificateRequest
     from exchange.config import Settings
-    from exchange.demo import DemoDepartment
+    from exchange.demo.setup import DemoDepartment
     from exchange.service import Exchange
 
     data, reader, keys = prepare_exchange(records, progress)

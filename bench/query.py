@@ -67,7 +67,7 @@ def prepare_exchange(
     Returns (data directory, access token of the reader, the keys stored).
     """
     from exchange.config import Settings
-    from exchange.demo import DemoDepartment, create_demo
+    from exchange.demo.setup import DemoDepartment, create_demo
 
     data = Path(tempfile.mkdtemp(prefix="govex-bench-")) / "data"
     exchange = create_demo(Settings(data=data))
@@ -97,7 +97,7 @@ def prepare_exchange(
 def grant_reader(exchange: Any, reader: str, reason: str = "benchmark") -> None:
     """An approved grant for ``reader``: name, sex and birth date of the ID cards, for
     the benchmark's purpose, valid for a day."""
-    from exchange.catalog import GrantDecision, GrantRequest
+    from exchange.catalog.catalog import GrantDecision, GrantRequest
 
     grant = exchange.catalog.request_grant(
         reader,

@@ -8,7 +8,7 @@ each through the audit log's writer as ingest does — straight from Arrow table
 records are real: valid ID numbers, data that passes the resource's schema, batches
 sealed by 公安's seal key with the Merkle root of the records' canonical leaves.
 
-The figure reads records through the exchange's :class:`~exchange.query.Reader` (access
+The figure reads records through the exchange's :class:`~exchange.records.query.Reader` (access
 decision, masking, durable ``query`` audit entry with a new subject salt), in process,
 one key per read drawn uniformly from the whole data set so no cache helps: first at
 the small size, then after appending up to the large size in the same files.
@@ -38,7 +38,7 @@ from .figures import Figure
 if TYPE_CHECKING:
     import duckdb
 
-    from exchange.demo import DemoDepartment
+    from exchange.demo.setup import DemoDepartment
     from exchange.service import Exchange
 
 __all__ = ["Generator", "ReadTimes", "key_of", "measure_reads", "open_exchange", "p7", "person"]
@@ -206,7 +206,7 @@ class Generator:
         return BatchSeal(**fields)
 
     def _publish(self, keys: list[str], data: list[str], leaves: list[bytes]) -> None:
-        from exchange.audit import AuditEvent
+        from exchange.audit.log import AuditEvent
 
         seal = self._seal(leaves)
         batch_id = seal.batch_id
@@ -278,7 +278,7 @@ def open_exchange(seed: int = 1000) -> tuple[Exchange, Generator, str]:
     through the real ingest path; returns it, a generator that continues after them, and
     the reader's USCC."""
     from exchange.config import Settings
-    from exchange.demo import DemoDepartment
+    from exchange.demo.setup import DemoDepartment
     from exchange.service import Exchange
 
     from .query import prepare_exchange

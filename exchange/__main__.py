@@ -1,5 +1,5 @@
 """``python -m exchange`` is the ``govex`` command."""
 
-from .cli import main
+from exchange.cli.main import main
 
 main()

@@ -17,12 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from exchange.config import Settings
+from exchange.errors import Conflict, InvalidRequest
+from exchange.service import Exchange
+from exchange.store import DB_FILE, LOCK_FILE
 from signing.merkle import root_of
-
-from .config import Settings
-from .errors import Conflict, InvalidRequest
-from .service import Exchange
-from .store import DB_FILE, LOCK_FILE
 
 __all__ = ["BACKUP_TABLES", "RestoreReport", "backup", "restore"]
 

@@ -19,11 +19,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from exchange.errors import NotInitialised
 from signing.algorithms import PrivateKey, PublicKey
 from signing.ca import create_root_ca
 from signing.keys import generate_key, kid_of, load_private_key, save_private_key
-
-from .errors import NotInitialised
 
 __all__ = ["ExchangeIdentity", "Keyring"]
 

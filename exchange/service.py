@@ -13,24 +13,23 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 
+from exchange.audit.checkpoints import Checkpointer
+from exchange.audit.log import AuditLog
+from exchange.cases.resolver import CaseResolver
+from exchange.catalog.catalog import Catalog
+from exchange.certificates.service import CertificateService
+from exchange.config import Settings
+from exchange.departments.auth import TokenService
+from exchange.departments.registry import Registry
+from exchange.errors import NotInitialised
+from exchange.keyring import ExchangeIdentity, Keyring
+from exchange.records.ingest import Ingestor
+from exchange.records.query import Reader
+from exchange.store import Store
 from schemas.catalog import Department
 
-from .audit import AuditLog
-from .auditlog.checkpoints import Checkpointer
-from .auth import TokenService
-from .cases import CaseResolver
-from .catalog import Catalog
-from .certificates import CertificateService
-from .config import Settings
-from .errors import NotInitialised
-from .ingest import Ingestor
-from .keyring import ExchangeIdentity, Keyring
-from .query import Reader
-from .registry import Registry
-from .store import Store
-
 if TYPE_CHECKING:
-    from .bus.kafka import KafkaIngestConsumer, PausePoint
+    from exchange.bus.kafka import KafkaIngestConsumer, PausePoint
 
 __all__ = ["Exchange"]
 
@@ -95,7 +94,7 @@ class Exchange:
     ) -> Exchange:
         data = Path(settings.data)
         if (data / "exchange.json").exists():
-            from .errors import Conflict
+            from exchange.errors import Conflict
 
             raise Conflict(f"{data} already holds an exchange; choose an empty --data directory")
         passphrase = settings.passphrase(demo=identity.demo)
@@ -112,7 +111,7 @@ class Exchange:
         self, bootstrap: str, *, unsafe_pause_at: tuple[PausePoint, int] | None = None
     ) -> KafkaIngestConsumer:
         """Consume the Kafka record topics into this exchange (``govex serve --bus``)."""
-        from .bus.kafka import KafkaIngestConsumer
+        from exchange.bus.kafka import KafkaIngestConsumer
 
         self.consumer = KafkaIngestConsumer.for_exchange(
             self, bootstrap, unsafe_pause_at=unsafe_pause_at

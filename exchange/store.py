@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from .errors import NotInitialised, StoreLocked
+from exchange.errors import NotInitialised, StoreLocked
 
 __all__ = ["DB_FILE", "LOCK_FILE", "MIGRATIONS", "Store"]
 
@@ -32,7 +32,7 @@ def _load_migrations() -> list[tuple[int, str, str]]:
     import importlib
     import pkgutil
 
-    from . import migrations
+    from exchange import migrations
 
     found: list[tuple[int, str, str]] = []
     for info in pkgutil.iter_modules(migrations.__path__):

@@ -10,14 +10,12 @@ from typing import Any
 import anyio
 from fastapi import FastAPI
 
-from ..auditlog.middleware import AuditMiddleware
-from ..service import Exchange
-from ..web import install_console
-from .deps import PUBLIC_PATHS
-from .errors import install_error_handlers
-from .fastread import FastReadMiddleware
-from .limits import LimitsMiddleware
-from .routes import (
+from exchange.api.deps import PUBLIC_PATHS
+from exchange.api.errors import install_error_handlers
+from exchange.api.middleware.audit import AuditMiddleware
+from exchange.api.middleware.fastread import FastReadMiddleware
+from exchange.api.middleware.limits import LimitsMiddleware
+from exchange.api.routes import (
     audit,
     cases,
     catalog,
@@ -28,6 +26,8 @@ from .routes import (
     quarantine,
     records,
 )
+from exchange.service import Exchange
+from exchange.web import install_console
 
 __all__ = ["create_app"]
 

@@ -12,12 +12,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from exchange.departments.auth import Principal
+from exchange.errors import AuthError, Forbidden
+from exchange.service import Exchange
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
-
-from ..auth import Principal
-from ..errors import AuthError, Forbidden
-from ..service import Exchange
 
 __all__ = [
     "PUBLIC_PATHS",
@@ -99,7 +98,7 @@ def protected_router(prefix: str, tags: list[str], **kwargs: Any) -> APIRouter:
 
 
 Publisher = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
-# who may read shared records (the read route and its hot path, exchange.api.fastread)
+# who may read shared records (the read route and its hot path, exchange.api.middleware.fastread)
 READER_ROLES = (Role.DEPARTMENT, Role.APPROVER)
 Reader = Annotated[Principal, Depends(require_role(*READER_ROLES))]
 Auditor = Annotated[Principal, Depends(require_role(Role.AUDITOR))]

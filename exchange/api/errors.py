@@ -13,10 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from exchange.errors import ExchangeError
 from schemas.errors import ErrorCode, Problem, SchemaError
 from signing.errors import SigningError
-
-from ..errors import ExchangeError
 
 __all__ = ["PROBLEM_JSON", "exchange_error_response", "install_error_handlers", "problem_response"]
 

@@ -11,9 +11,8 @@ imported only when a Kafka consumer starts.
 
 from __future__ import annotations
 
-from .embedded import EmbeddedBus
-from .intake import BatchIntake, Poison
-from .message import (
+from exchange.bus.embedded import EmbeddedBus
+from exchange.bus.message import (
     DEFAULT_TOPIC_PREFIX,
     BusAddress,
     PoisonMessage,
@@ -22,6 +21,7 @@ from .message import (
     parse_bus_url,
     topic_for,
 )
+from exchange.records.intake import BatchIntake, Poison
 
 __all__ = [
     "DEFAULT_TOPIC_PREFIX",

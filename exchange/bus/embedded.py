@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..ingest import IngestResult
-from .intake import BatchIntake, Poison
+from exchange.records.ingest import IngestResult
+from exchange.records.intake import BatchIntake, Poison
 
 if TYPE_CHECKING:
-    from ..service import Exchange
+    from exchange.service import Exchange
 
 __all__ = ["EmbeddedBus"]
 

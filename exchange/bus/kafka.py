@@ -1,7 +1,7 @@
 """The exchange side of Kafka: a consumer thread inside the exchange process.
 
 It subscribes to every ``govex.records.*`` topic and, for each message in partition
-order: verify the batch seal, ingest through :class:`~exchange.bus.intake.BatchIntake`
+order: verify the batch seal, ingest through :class:`~exchange.records.intake.BatchIntake`
 (records and the audit entry in ONE DuckDB transaction), and only THEN commit the
 offset. So a crash anywhere loses nothing: before the DB commit the message comes
 again; after the DB commit but before the offset commit it comes again and is dropped
@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AuditUnavailable, InvalidRequest
-from .intake import BatchIntake, Poison
-from .message import DEFAULT_TOPIC_PREFIX
+from exchange.bus.message import DEFAULT_TOPIC_PREFIX
+from exchange.errors import AuditUnavailable, InvalidRequest
+from exchange.records.intake import BatchIntake, Poison
 
 if TYPE_CHECKING:
-    from ..service import Exchange
+    from exchange.service import Exchange
 
 __all__ = ["ConsumerStats", "KafkaIngestConsumer", "PausePoint", "parse_pause_point"]
 

@@ -20,12 +20,11 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from exchange.errors import ExchangeError, InvalidRequest
+from exchange.records.ingest import BatchIn
 from schemas.errors import ErrorCode
 from signing.canonical import parse_strict
 from signing.errors import CanonicalizationError
-
-from ..errors import ExchangeError, InvalidRequest
-from ..ingest import BatchIn
 
 __all__ = [
     "DEFAULT_TOPIC_PREFIX",

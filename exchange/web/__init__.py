@@ -10,8 +10,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from .pages import HERE
-from .session import CONSOLE_PREFIX, SessionGateway, SessionStore
+from exchange.web.pages import HERE
+from exchange.web.session import CONSOLE_PREFIX, SessionGateway, SessionStore
 
 __all__ = ["CONSOLE_PREFIX", "CONSOLE_PUBLIC_PATHS", "install_console"]
 
@@ -21,7 +21,7 @@ CONSOLE_PUBLIC_PATHS = frozenset({f"{CONSOLE_PREFIX}/login", STATIC_PATH})
 
 def install_console(app: FastAPI) -> None:
     """Mount the console's routers, its static files and its session gateway on ``app``."""
-    from .routes import audit, cases, catalog, dashboard, grants, signin, verify
+    from exchange.web.routes import audit, cases, catalog, dashboard, grants, signin, verify
 
     app.state.console_sessions = SessionStore()
     app.include_router(signin.public_router)

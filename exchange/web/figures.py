@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ..service import Exchange
-from ..verifier import CHINA_TIME
+from exchange.certificates.verifier import CHINA_TIME
+from exchange.service import Exchange
 
 __all__ = ["EXCHANGE_ACTIONS_SQL", "Figures", "figures"]
 

@@ -12,14 +12,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 
+from exchange.api.deps import protected_router, require_role
+from exchange.departments.auth import Principal
+from exchange.errors import Forbidden
+from exchange.web.pages import ConsoleRoute, session_of
+from exchange.web.session import CONSOLE_PREFIX, Session, SessionStore, csrf_matches
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
-
-from ..api.deps import protected_router, require_role
-from ..auth import Principal
-from ..errors import Forbidden
-from .pages import ConsoleRoute, session_of
-from .session import CONSOLE_PREFIX, Session, SessionStore, csrf_matches
 
 __all__ = [
     "Approver",

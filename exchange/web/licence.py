@@ -4,7 +4,7 @@
 :class:`Licence` a template renders: the type's Chinese name, the issuer, each
 subject field under its schema title, the validity period in China Standard Time,
 and the QR code that carries the whole credential (``GX1:`` payload, see
-:mod:`exchange.qr`), drawn as inline SVG by segno on the server.
+:mod:`exchange.certificates.qr`), drawn as inline SVG by segno on the server.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from typing import Any
 import segno
 from markupsafe import Markup
 
+from exchange.certificates.qr import qr_text
+from exchange.certificates.trust import parse_timestamp
+from exchange.certificates.verifier import CHINA_TIME, credential_type_name
 from schemas.certificates import CertificateType, load_certificate_types
 from signing.errors import SigningError
-
-from ..qr import qr_text
-from ..trust import parse_timestamp
-from ..verifier import CHINA_TIME, credential_type_name
 
 __all__ = ["CHECK_LABELS", "Licence", "LicenceField", "check_label", "licence_of", "qr_svg"]
 

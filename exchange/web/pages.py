@@ -21,14 +21,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
+from exchange.departments.auth import Principal
+from exchange.errors import AuthError, ExchangeError
+from exchange.service import Exchange
+from exchange.web.session import CONSOLE_PREFIX, SESSION_COOKIE, SESSION_SCOPE_KEY, Session
 from schemas.catalog import Role
 from schemas.errors import SchemaError
 from signing.errors import SigningError
-
-from ..auth import Principal
-from ..errors import AuthError, ExchangeError
-from ..service import Exchange
-from .session import CONSOLE_PREFIX, SESSION_COOKIE, SESSION_SCOPE_KEY, Session
 
 __all__ = [
     "NAV",

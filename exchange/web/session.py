@@ -27,7 +27,7 @@ from http.cookies import SimpleCookie
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..auth import Principal
+from exchange.departments.auth import Principal
 
 __all__ = [
     "CONSOLE_PREFIX",

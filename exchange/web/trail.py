@@ -14,16 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from exchange.audit.checkpoints import StoredCheckpoint
+from exchange.audit.leaf import AuditEntry
+from exchange.audit.query import StoredEntry
+from exchange.certificates.verifier import CHINA_TIME
+from exchange.errors import ExchangeError
+from exchange.service import Exchange
 from signing.checkpoint import Checkpoint
 from signing.errors import SigningError
 from signing.merkle import verify_inclusion
-
-from ..auditlog.checkpoints import StoredCheckpoint
-from ..auditlog.leaf import AuditEntry
-from ..auditlog.query import StoredEntry
-from ..errors import ExchangeError
-from ..service import Exchange
-from ..verifier import CHINA_TIME
 
 __all__ = [
     "ACTION_LABELS",

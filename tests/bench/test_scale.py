@@ -24,7 +24,7 @@ from bench.scale import (
     person,
 )
 from exchange.config import Settings
-from exchange.demo import DemoDepartment, create_demo
+from exchange.demo.setup import DemoDepartment, create_demo
 from exchange.service import Exchange
 from schemas.identifiers import validate_id_number
 from signing.seal import BatchSeal, verify_batch

@@ -14,12 +14,12 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from exchange.cases import CaseRequest
-from exchange.certificates import StatusAction, StatusChange
+from exchange.cases.resolver import CaseRequest
+from exchange.certificates.service import StatusAction, StatusChange
 from exchange.config import Settings
-from exchange.demo import DemoDepartment, create_demo, publish_city
-from exchange.demo_case import MATTER, couple_applicants, grant_real_estate, issue_flat_certificates
-from exchange.demo_data import generate_city
+from exchange.demo.case import MATTER, couple_applicants, grant_real_estate, issue_flat_certificates
+from exchange.demo.city import generate_city
+from exchange.demo.setup import DemoDepartment, create_demo, publish_city
 from exchange.errors import ExchangeError
 
 __all__ = ["CASE_NO", "Site", "build_site"]

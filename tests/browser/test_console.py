@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from exchange.qr import qr_text
+from exchange.certificates.qr import qr_text
 from tests.browser.checks import assert_readable
 from tests.browser.site import Site
 

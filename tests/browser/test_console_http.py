@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from exchange.api.app import create_app
 from exchange.api.deps import PUBLIC_PATHS
 from exchange.config import Settings, SigningSettings
-from exchange.demo import create_demo, demo_departments, publish_city
+from exchange.demo.setup import create_demo, demo_departments, publish_city
 from exchange.keyring import default_identity
 from exchange.service import Exchange
 from exchange.web import CONSOLE_PUBLIC_PATHS

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from exchange.config import DEMO_PASSPHRASE, Settings
-from exchange.demo import create_demo
+from exchange.demo.setup import create_demo
 from exchange.service import Exchange
 
 from .postgres import PostgresServer, PostgresUnavailable

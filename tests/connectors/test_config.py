@@ -15,8 +15,8 @@ from connectors.errors import ConfigError
 from connectors.http import HttpSource
 from connectors.jsonl import JsonlSource
 from connectors.sql import SqlSource
-from exchange.cli_connector import sample_configs
-from exchange.demo import demo_departments
+from exchange.cli.connector import sample_configs
+from exchange.demo.setup import demo_departments
 from exchange.service import Exchange
 
 MINIMAL = """

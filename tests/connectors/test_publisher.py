@@ -15,8 +15,8 @@ from connectors.publisher import EmbeddedPublisher, HttpPublisher, KafkaPublishe
 from connectors.sealer import Sealer
 from exchange.api.app import create_app
 from exchange.bus import EmbeddedBus
-from exchange.demo import DemoDepartment
-from exchange.demo_data import generate_city
+from exchange.demo.city import generate_city
+from exchange.demo.setup import DemoDepartment
 from exchange.service import Exchange
 from tests.support import free_port
 

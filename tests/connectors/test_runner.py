@@ -16,8 +16,8 @@ from connectors.publisher import Delivery, EmbeddedPublisher, Publisher
 from connectors.runner import EXIT_ROWS_REFUSED, Runner, RunSummary
 from connectors.sealer import Sealer
 from exchange.bus import EmbeddedBus
-from exchange.cli_connector import SAMPLES
-from exchange.samples.generate import BAD_ROWS, CSV_FILE
+from exchange.cli.connector import SAMPLES
+from exchange.demo.samples.generate import BAD_ROWS, CSV_FILE
 from exchange.service import Exchange
 
 from .postgres import PostgresServer

@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from exchange.api.app import create_app
-from exchange.audit import AuditEntry
-from exchange.auditlog.checkpoints import witness_cosign
+from exchange.audit.checkpoints import witness_cosign
+from exchange.audit.log import AuditEntry
 from exchange.config import Settings
-from exchange.demo import DemoDepartment, create_demo, publish_city
-from exchange.demo_data import City
+from exchange.demo.city import City
+from exchange.demo.setup import DemoDepartment, create_demo, publish_city
 from exchange.service import Exchange
 from signing.checkpoint import NoteSigner, NoteVerifier, open_checkpoint
 from signing.merkle import verify_consistency, verify_inclusion

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from exchange.audit import AuditEvent, AuditLog
-from exchange.auditlog.checkpoints import Checkpointer, witness_cosign
+from exchange.audit.checkpoints import Checkpointer, witness_cosign
+from exchange.audit.log import AuditEvent, AuditLog
 from exchange.config import AuditSettings
 from exchange.errors import InvalidRequest
 from exchange.store import Store

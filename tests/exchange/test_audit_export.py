@@ -13,14 +13,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from typer.testing import CliRunner
 
-from exchange.audit import AuditEvent
-from exchange.auditlog.checkpoints import witness_cosign
-from exchange.auditlog.export import export_log
-from exchange.auditlog.query import COLUMNS, entry_from_row
-from exchange.auditlog.verify import AuditExportInvalid, verify_export
-from exchange.cli import app
+from exchange.audit.checkpoints import witness_cosign
+from exchange.audit.export import export_log
+from exchange.audit.log import AuditEvent
+from exchange.audit.query import COLUMNS, entry_from_row
+from exchange.audit.verify import AuditExportInvalid, verify_export
+from exchange.cli.main import app
 from exchange.config import Settings
-from exchange.demo import create_demo
+from exchange.demo.setup import create_demo
 from exchange.service import Exchange
 from exchange.store import Store
 from signing.checkpoint import NoteSigner, open_checkpoint

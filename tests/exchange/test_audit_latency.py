@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from time import perf_counter
 
-from exchange.audit import AuditEvent, AuditLog
-from exchange.auditlog import latency
-from exchange.auditlog.latency import GroupLatency
+from exchange.audit import latency
+from exchange.audit.latency import GroupLatency
+from exchange.audit.log import AuditEvent, AuditLog
 from exchange.config import AuditSettings
 from exchange.store import Store
 from signing.merkle import root_of

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.audit import AuditEntry, AuditEvent, AuditLog
-from exchange.auditlog.leaf import assemble, canonical_detail, encode_parts
-from exchange.auditlog.nodes import node_id, node_of
+from exchange.audit.leaf import assemble, canonical_detail, encode_parts
+from exchange.audit.log import AuditEntry, AuditEvent, AuditLog
+from exchange.audit.nodes import node_id, node_of
 from exchange.config import AuditSettings
 from exchange.errors import AuditUnavailable, Conflict, InvalidRequest
 from exchange.store import Store
@@ -51,7 +51,7 @@ def _event(i: int, **kw: object) -> AuditEvent:
 
 
 def _rows(store: Store) -> list[AuditEntry]:
-    from exchange.auditlog.query import COLUMNS, entry_from_row
+    from exchange.audit.query import COLUMNS, entry_from_row
 
     rows = store.fetchall(f"SELECT {COLUMNS} FROM audit_entries ORDER BY seq")
     return [entry_from_row(r).entry for r in rows]
@@ -381,18 +381,18 @@ def test_entries_written_before_the_tree_existed_get_their_nodes(tmp_path: Path)
 @pytest.mark.parametrize(
     "module",
     [
-        "exchange.audit",
-        "exchange.auditlog.archive",
-        "exchange.auditlog.checkpoints",
-        "exchange.auditlog.context",
-        "exchange.auditlog.export",
-        "exchange.auditlog.leaf",
-        "exchange.auditlog.middleware",
-        "exchange.auditlog.nodes",
-        "exchange.auditlog.query",
-        "exchange.auditlog.subjects",
-        "exchange.auditlog.trail",
-        "exchange.auditlog.verify",
+        "exchange.audit.log",
+        "exchange.audit.archive",
+        "exchange.audit.checkpoints",
+        "exchange.audit.context",
+        "exchange.audit.export",
+        "exchange.audit.leaf",
+        "exchange.api.middleware.audit",
+        "exchange.audit.nodes",
+        "exchange.audit.query",
+        "exchange.audit.subjects",
+        "exchange.audit.trail",
+        "exchange.audit.verify",
     ],
 )
 def test_public_api_is_listed(module: str) -> None:

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.audit import AuditEvent, AuditLog
-from exchange.auditlog.nodes import DuckNodeStore, TreeAppender, node_of
+from exchange.audit.log import AuditEvent, AuditLog
+from exchange.audit.nodes import DuckNodeStore, TreeAppender, node_of
 from exchange.config import AuditSettings
 from exchange.store import Store
 from signing.errors import SigningError

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from exchange.backup import backup, restore
 from exchange.config import Settings
-from exchange.demo import create_demo, publish_city
+from exchange.demo.setup import create_demo, publish_city
 from exchange.service import Exchange
 from signing.merkle import verify_inclusion
 

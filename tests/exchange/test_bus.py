@@ -21,10 +21,10 @@ from exchange.bus import (
 from exchange.bus.kafka import PausePoint, parse_pause_point
 from exchange.bus.message import claimed_origin
 from exchange.config import Settings
-from exchange.demo import DemoDepartment, create_demo
-from exchange.demo_data import generate_city
+from exchange.demo.city import generate_city
+from exchange.demo.setup import DemoDepartment, create_demo
 from exchange.errors import InvalidRequest
-from exchange.ingest import BatchIn, IngestResult
+from exchange.records.ingest import BatchIn, IngestResult
 from exchange.service import Exchange
 
 RESOURCE = "gongan.resident_id_card"

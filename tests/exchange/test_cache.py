@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from exchange.demo import DemoDepartment
-from exchange.demo_data import City
+from exchange.demo.city import City
+from exchange.demo.setup import DemoDepartment
 from exchange.service import Exchange
 
 RESOURCE = "shichang.business_licence"

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from exchange.bundle_check import verify_bundle
-from exchange.certificates import CertificateRequest
-from exchange.demo_case import MATTER, couple_applicants, grant_real_estate, issue_flat_certificates
-from exchange.demo_data import City
+from exchange.cases.bundle_check import verify_bundle
+from exchange.certificates.service import CertificateRequest
+from exchange.demo.case import MATTER, couple_applicants, grant_real_estate, issue_flat_certificates
+from exchange.demo.city import City
 from exchange.service import Exchange
 
 Auth = Callable[[str], dict[str, str]]

@@ -14,7 +14,7 @@ import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from exchange.qr import qr_text
+from exchange.certificates.qr import qr_text
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
 W3C = VECTORS / "vc-di" / "ecdsa-jcs-2019-p256"

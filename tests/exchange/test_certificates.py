@@ -13,19 +13,19 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import exchange.certificates as certificates_module
-import exchange.qr as qr_module
-import exchange.trust as trust_module
-import exchange.verifier as verifier_module
-from exchange.certificates import CertificateRequest, StatusAction, StatusChange
+import exchange.certificates.qr as qr_module
+import exchange.certificates.service as certificates_module
+import exchange.certificates.trust as trust_module
+import exchange.certificates.verifier as verifier_module
+from exchange.certificates.qr import QrError, credential_from_qr_text, qr_text
+from exchange.certificates.service import CertificateRequest, StatusAction, StatusChange
+from exchange.certificates.trust import TrustBundle, key_urn
+from exchange.certificates.verifier import CERT_URN_PREFIX, CONTEXTS, Verifier
 from exchange.config import Settings
-from exchange.demo import DemoDepartment, create_demo
-from exchange.demo_data import City, Person
+from exchange.demo.city import City, Person
+from exchange.demo.setup import DemoDepartment, create_demo
 from exchange.errors import Conflict, Forbidden, NotFound
-from exchange.qr import QrError, credential_from_qr_text, qr_text
 from exchange.service import Exchange
-from exchange.trust import TrustBundle, key_urn
-from exchange.verifier import CERT_URN_PREFIX, CONTEXTS, Verifier
 from schemas.identifiers import make_certificate_id, make_id_number, parse_certificate_id
 from signing.keys import generate_key, kid_of
 

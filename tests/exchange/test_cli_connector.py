@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from exchange.bus import EmbeddedBus
-from exchange.cli_connector import SAMPLES
+from exchange.cli.connector import SAMPLES
 from exchange.config import DEMO_PASSPHRASE, Settings
-from exchange.demo import create_demo
-from exchange.samples.generate import BAD_ROWS, CSV_FILE
+from exchange.demo.samples.generate import BAD_ROWS, CSV_FILE
+from exchange.demo.setup import create_demo
 from tests.support import free_port
 
 ID_CARDS = SAMPLES / "gongan_resident_id_cards.toml"

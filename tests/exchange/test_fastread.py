@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from exchange.api.app import create_app
-from exchange.demo_data import City
+from exchange.demo.city import City
 from exchange.service import Exchange
 
 Auth = Callable[[str], dict[str, str]]

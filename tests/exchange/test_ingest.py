@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from exchange.demo import DemoDepartment
-from exchange.demo_data import City
+from exchange.demo.city import City
+from exchange.demo.setup import DemoDepartment
 from exchange.service import Exchange
 
 Auth = Callable[[str], dict[str, str]]

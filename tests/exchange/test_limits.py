@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from exchange.api.limits import json_depth
+from exchange.api.middleware.limits import json_depth
 
 Auth = Callable[[str], dict[str, str]]
 

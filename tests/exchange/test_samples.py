@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from exchange.cli_connector import SAMPLES, publish_samples
+from exchange.cli.connector import SAMPLES, publish_samples
 from exchange.config import Settings
-from exchange.demo import create_demo
-from exchange.demo_data import City, generate_city
-from exchange.samples.generate import (
+from exchange.demo.city import City, generate_city
+from exchange.demo.samples.generate import (
     BAD_ROWS,
     CSV_FILE,
     JSONL_FILE,
@@ -22,6 +21,7 @@ from exchange.samples.generate import (
     deed_tax_rows,
     jsonl_bytes,
 )
+from exchange.demo.setup import create_demo
 
 FILES = {
     "gongan.resident_id_card": CSV_FILE,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from exchange.demo_data import City
+from exchange.demo.city import City
 from exchange.service import Exchange
 
 DEPARTMENTS = [

@@ -13,11 +13,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from exchange.certificates import CertificateRequest
-from exchange.demo_data import City
+from exchange.certificates.service import CertificateRequest
+from exchange.certificates.trust import (
+    STATUS_LIST_VALIDITY,
+    StatusSnapshot,
+    TrustBundle,
+    TrustError,
+)
+from exchange.certificates.verifier import Verifier
+from exchange.demo.city import City
 from exchange.service import Exchange
-from exchange.trust import STATUS_LIST_VALIDITY, StatusSnapshot, TrustBundle, TrustError
-from exchange.verifier import Verifier
 from signing.multibase import decode_multikey
 
 Auth = Callable[[str], dict[str, str]]

@@ -27,13 +27,13 @@ from typing import Any
 
 import pytest
 
-from exchange.certificates import CertificatePublic, StatusAction, StatusChange
-from exchange.demo import DemoDepartment
-from exchange.demo_case import certificate_requests
-from exchange.demo_data import City
+from exchange.certificates.service import CertificatePublic, StatusAction, StatusChange
+from exchange.certificates.trust import KeyRevocation, TrustBundle, key_urn, uscc_urn
+from exchange.certificates.verifier import CERT_URN_PREFIX, Verifier, credential_type_name
+from exchange.demo.case import certificate_requests
+from exchange.demo.city import City
+from exchange.demo.setup import DemoDepartment
 from exchange.service import Exchange
-from exchange.trust import KeyRevocation, TrustBundle, key_urn, uscc_urn
-from exchange.verifier import CERT_URN_PREFIX, Verifier, credential_type_name
 from schemas.certificates import load_certificate_types
 from signing.multibase import decode_base58btc, encode_base58btc
 from signing.proofs import add_proof

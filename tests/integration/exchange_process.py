@@ -27,12 +27,12 @@ from typing import Any, Self
 import httpx
 
 from exchange.config import DEMO_PASSPHRASE, Settings
-from exchange.demo import create_demo
+from exchange.demo.setup import create_demo
 from exchange.store import Store
 from schemas.identifiers import make_id_number
 from tests.support import LOOPBACK, free_port
 
-GOVEX = [sys.executable, "-c", "from exchange.cli import main; main()"]
+GOVEX = [sys.executable, "-c", "from exchange.cli.main import main; main()"]
 RESOURCE = "gongan.resident_id_card"
 BOUND_S = 120.0
 

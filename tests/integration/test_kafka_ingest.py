@@ -21,7 +21,7 @@ from connectors.publisher import KafkaPublisher, Retry
 from connectors.runner import Runner, RunSummary
 from connectors.sealer import Sealer
 from exchange.config import KafkaSettings, Settings
-from exchange.demo import DemoDepartment, create_demo
+from exchange.demo.setup import DemoDepartment, create_demo
 from exchange.service import Exchange
 from tests.support.kafka import KafkaBroker
 

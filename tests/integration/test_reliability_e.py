@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from exchange.bus import encode_batch
-from exchange.demo import DemoDepartment
+from exchange.demo.setup import DemoDepartment
 from tests.support.kafka import KafkaBroker
 
 from .exchange_process import (

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from exchange.demo import DemoDepartment
+from exchange.demo.setup import DemoDepartment
 from tests.support.kafka import KafkaBroker
 
 from .exchange_process import (

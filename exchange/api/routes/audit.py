@@ -1,6 +1,6 @@
 """The auditor API: entries, checkpoints, proofs, and the "who used my data" report.
 
-Who sees what (decided in :mod:`exchange.auditlog.query`): an auditor sees every
+Who sees what (decided in :mod:`exchange.audit.query`): an auditor sees every
 entry; a department sees the entries of its own actions (``view=actions``, the
 default) or the entries about data it owns (``view=data``); nobody else is let in.
 Checkpoints and proofs carry only hashes and are open to the same callers.
@@ -17,17 +17,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, Path, Query
 
+from exchange.api.deps import ExchangeDep, protected_router, require_role
+from exchange.audit.checkpoints import StoredCheckpoint, registered_witnesses
+from exchange.audit.log import AuditEvent
+from exchange.audit.query import EntryFilter, Scope, StoredEntry, search
+from exchange.departments.auth import Principal
+from exchange.errors import InvalidRequest
+from exchange.service import Exchange
 from schemas._base import StrictModel
 from schemas.catalog import Role
 from signing.errors import CheckpointError
-
-from ...audit import AuditEvent
-from ...auditlog.checkpoints import StoredCheckpoint, registered_witnesses
-from ...auditlog.query import EntryFilter, Scope, StoredEntry, search
-from ...auth import Principal
-from ...errors import InvalidRequest
-from ...service import Exchange
-from ..deps import ExchangeDep, protected_router, require_role
 
 router = protected_router("/v1/audit", ["audit"])
 

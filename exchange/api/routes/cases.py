@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from exchange.api.deps import Approver, CurrentDept, ExchangeDep, protected_router
+from exchange.cases.resolver import CaseRequest, MatterFigures
 from schemas._base import StrictModel
-
-from ...cases import CaseRequest, MatterFigures
-from ..deps import Approver, CurrentDept, ExchangeDep, protected_router
 
 router = protected_router("/v1", ["cases"])
 

@@ -6,10 +6,9 @@ from typing import Any
 
 from pydantic import Field
 
+from exchange.api.deps import CurrentDept, ExchangeDep, protected_router
 from schemas._base import StrictModel
 from schemas.catalog import Item, ResourceDefinition, SharingType
-
-from ..deps import CurrentDept, ExchangeDep, protected_router
 
 router = protected_router("/v1/resources", ["catalog"])
 

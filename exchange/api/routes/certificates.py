@@ -8,17 +8,23 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from schemas._base import StrictModel
-
-from ...certificates import (
+from exchange.api.deps import (
+    Approver,
+    CurrentDept,
+    ExchangeDep,
+    Publisher,
+    Reader,
+    protected_router,
+)
+from exchange.certificates.qr import QR_PREFIX, credential_from_qr_text
+from exchange.certificates.service import (
     CertificatePublic,
     CertificateRequest,
     CertificatesPublic,
     StatusChange,
 )
-from ...qr import QR_PREFIX, credential_from_qr_text
-from ...query import CASE_PATTERN
-from ..deps import Approver, CurrentDept, ExchangeDep, Publisher, Reader, protected_router
+from exchange.records.query import CASE_PATTERN
+from schemas._base import StrictModel
 
 __all__ = ["router"]
 

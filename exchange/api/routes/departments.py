@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from exchange.api.deps import CurrentDept, ExchangeDep, protected_router
 from schemas._base import StrictModel
 from schemas.catalog import DepartmentPublic
-
-from ..deps import CurrentDept, ExchangeDep, protected_router
 
 router = protected_router("/v1/departments", ["departments"])
 

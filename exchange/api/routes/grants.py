@@ -6,13 +6,12 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 
+from exchange.api.deps import CurrentDept, ExchangeDep, Publisher, Reader, protected_router
+from exchange.audit.log import AuditEvent
+from exchange.catalog.catalog import GrantDecision, GrantPublic, GrantRequest
+from exchange.errors import ExchangeError, Forbidden
 from schemas._base import StrictModel
 from schemas.errors import ErrorCode
-
-from ...audit import AuditEvent
-from ...catalog import GrantDecision, GrantPublic, GrantRequest
-from ...errors import ExchangeError, Forbidden
-from ..deps import CurrentDept, ExchangeDep, Publisher, Reader, protected_router
 
 router = protected_router("/v1/grants", ["grants"])
 

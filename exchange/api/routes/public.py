@@ -8,12 +8,11 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Form
 from fastapi.responses import JSONResponse
 
+from exchange.api.deps import ExchangeDep
+from exchange.departments.auth import ASSERTION_TYPE
+from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
 from signing.keys import public_jwk
-
-from ...auth import ASSERTION_TYPE
-from ...errors import InvalidRequest
-from ..deps import ExchangeDep
 
 router = APIRouter(tags=["public"])
 

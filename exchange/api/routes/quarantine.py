@@ -7,10 +7,9 @@ from typing import Annotated
 
 from fastapi import Query
 
+from exchange.api.deps import CurrentDept, ExchangeDep, protected_router
 from schemas._base import StrictModel
 from schemas.catalog import Role
-
-from ..deps import CurrentDept, ExchangeDep, protected_router
 
 router = protected_router("/v1/quarantine", ["quarantine"])
 

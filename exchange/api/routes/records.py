@@ -7,12 +7,11 @@ from typing import Annotated
 import orjson
 from fastapi import Query, Response
 
+from exchange.api.deps import ExchangeDep, Publisher, Reader, protected_router
+from exchange.errors import InvalidRequest
+from exchange.records.ingest import BatchIn, IngestResult
+from exchange.records.query import CASE_PATTERN, RecordPublic, RecordsPublic
 from schemas.errors import ErrorCode
-
-from ...errors import InvalidRequest
-from ...ingest import BatchIn, IngestResult
-from ...query import CASE_PATTERN, RecordPublic, RecordsPublic
-from ..deps import ExchangeDep, Publisher, Reader, protected_router
 
 router = protected_router("/v1", ["records"])
 

@@ -9,17 +9,14 @@ from typing import Annotated
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
-from schemas.certificates import load_certificate_types
-from schemas.matters import load_matters
-
-from ...api.deps import ExchangeDep
-from ...api.routes import audit as audit_api
-from ...errors import InvalidRequest
-from ...query import CASE_PATTERN
-from ...verifier import CHINA_TIME
-from ..guard import Auditor, console_router
-from ..pages import render
-from ..trail import (
+from exchange.api.deps import ExchangeDep
+from exchange.api.routes import audit as audit_api
+from exchange.certificates.verifier import CHINA_TIME
+from exchange.errors import InvalidRequest
+from exchange.records.query import CASE_PATTERN
+from exchange.web.guard import Auditor, console_router
+from exchange.web.pages import render
+from exchange.web.trail import (
     ACTION_LABELS,
     READ_ACTIONS,
     checkpoint_view,
@@ -27,6 +24,8 @@ from ..trail import (
     stored_of,
     trail,
 )
+from schemas.certificates import load_certificate_types
+from schemas.matters import load_matters
 
 __all__ = ["PAGE_SIZE", "router"]
 

@@ -1,6 +1,6 @@
 """The case page (一件事一次办): choose a matter, name the applicants, get the signed bundle.
 
-Resolution is the case service itself (``exchange.cases.resolve``), so every read it
+Resolution is the case service itself (``exchange.cases.resolver.resolve``), so every read it
 makes is audited under the case number; the page shows what was obtained (with each
 certificate's verification) and what the applicant must still bring, and prints.
 """
@@ -14,15 +14,14 @@ from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from exchange.api.deps import CurrentDept, ExchangeDep
+from exchange.cases.resolver import Applicant, CaseRequest
+from exchange.departments.auth import Principal
+from exchange.errors import InvalidRequest
+from exchange.service import Exchange
+from exchange.web.guard import Approver, CsrfSession, console_router
+from exchange.web.pages import render
 from schemas.matters import Matter
-
-from ...api.deps import CurrentDept, ExchangeDep
-from ...auth import Principal
-from ...cases import Applicant, CaseRequest
-from ...errors import InvalidRequest
-from ...service import Exchange
-from ..guard import Approver, CsrfSession, console_router
-from ..pages import render
 
 __all__ = ["APPLICANT_ROWS", "ROLE_LABELS", "router"]
 

@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from exchange.api.deps import CurrentDept, ExchangeDep
+from exchange.web.guard import console_router
+from exchange.web.pages import render
 from schemas.catalog import Role, SharingType
 from schemas.matters import load_matters
-
-from ...api.deps import CurrentDept, ExchangeDep
-from ..guard import console_router
-from ..pages import render
 
 __all__ = ["router"]
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from ...api.deps import ExchangeDep
-from ..charts import Series, bars, stacked_columns
-from ..figures import figures
-from ..guard import Operator, console_router
-from ..pages import render
-from ..trail import current_checkpoint
+from exchange.api.deps import ExchangeDep
+from exchange.web.charts import Series, bars, stacked_columns
+from exchange.web.figures import figures
+from exchange.web.guard import Operator, console_router
+from exchange.web.pages import render
+from exchange.web.trail import current_checkpoint
 
 __all__ = ["router"]
 

@@ -13,12 +13,12 @@ from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from ...api.deps import ExchangeDep
-from ...api.routes import grants as grant_api
-from ...catalog import GrantDecision, GrantPublic, GrantRequest
-from ...errors import InvalidRequest
-from ..guard import CsrfSession, Departmental, Reader, console_router
-from ..pages import render
+from exchange.api.deps import ExchangeDep
+from exchange.api.routes import grants as grant_api
+from exchange.catalog.catalog import GrantDecision, GrantPublic, GrantRequest
+from exchange.errors import InvalidRequest
+from exchange.web.guard import CsrfSession, Departmental, Reader, console_router
+from exchange.web.pages import render
 
 __all__ = ["router"]
 

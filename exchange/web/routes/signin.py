@@ -19,14 +19,13 @@ import jwt
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from exchange.departments.auth import AccessToken, Principal
+from exchange.errors import AuthError, ExchangeError, Forbidden
+from exchange.service import Exchange
+from exchange.web.guard import CsrfSession, console_router, session_store
+from exchange.web.pages import ConsoleRoute, nav_for, render, safe_next
+from exchange.web.session import CONSOLE_PREFIX, LOGIN_CSRF_COOKIE, SESSION_COOKIE, csrf_matches
 from schemas.errors import ErrorCode
-
-from ...auth import AccessToken, Principal
-from ...errors import AuthError, ExchangeError, Forbidden
-from ...service import Exchange
-from ..guard import CsrfSession, console_router, session_store
-from ..pages import ConsoleRoute, nav_for, render, safe_next
-from ..session import CONSOLE_PREFIX, LOGIN_CSRF_COOKIE, SESSION_COOKIE, csrf_matches
 
 __all__ = ["LOGIN_PATH", "public_router", "router"]
 
@@ -153,7 +152,7 @@ def _demo_token(exchange: Exchange, code: str) -> AccessToken:
             "access token instead",
             code=ErrorCode.FORBIDDEN,
         )
-    from ...demo import DemoDepartment
+    from exchange.demo.setup import DemoDepartment
 
     try:
         department = exchange.registry.by_code(code)

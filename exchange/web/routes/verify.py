@@ -15,19 +15,18 @@ from typing import Annotated, Any
 from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
+from exchange.api.deps import ExchangeDep
+from exchange.cases.bundle_check import verify_bundle
+from exchange.cases.resolver import BUNDLE_TYPE
+from exchange.certificates.qr import QR_PREFIX, credential_from_qr_text
+from exchange.certificates.verifier import Check, Verdict
+from exchange.errors import ExchangeError, InvalidRequest, PayloadTooLarge
+from exchange.service import Exchange
+from exchange.web.guard import CsrfSession, Reader, console_router
+from exchange.web.licence import Licence, check_label, licence_of
+from exchange.web.pages import render
 from signing.canonical import parse_strict
 from signing.errors import SigningError
-
-from ...api.deps import ExchangeDep
-from ...bundle_check import verify_bundle
-from ...cases import BUNDLE_TYPE
-from ...errors import ExchangeError, InvalidRequest, PayloadTooLarge
-from ...qr import QR_PREFIX, credential_from_qr_text
-from ...service import Exchange
-from ...verifier import Check, Verdict
-from ..guard import CsrfSession, Reader, console_router
-from ..licence import Licence, check_label, licence_of
-from ..pages import render
 
 __all__ = ["MAX_DOCUMENT_BYTES", "router"]
 

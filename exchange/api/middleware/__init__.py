@@ -1,0 +1,6 @@
+"""ASGI middleware of the API, outermost first in :func:`exchange.api.app.create_app`.
+
+- :mod:`.limits` — body size and JSON depth limits;
+- :mod:`.audit` — one durable audit entry per request;
+- :mod:`.fastread` — the read hot path for single-record reads.
+"""

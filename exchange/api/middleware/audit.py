@@ -1,0 +1,111 @@
+"""ASGI middleware: every request leaves exactly one audit entry before it is answered.
+
+RELIABILITY D4. For each HTTP request outside the public list it:
+
+* opens a :class:`RequestContext` (method, path, query, a running SHA-256 of the
+  body), so every entry a route appends carries the request's ``request_hash``;
+* when the response starts and the route appended no entry itself — refused before
+  any route ran (401, a role refusal, 422 validation), or a route that audits
+  nothing (catalog, grant lists) — appends one ``http.<method>`` entry with the
+  caller (if authenticated), the path, the status and the outcome, and only then lets
+  the response go;
+* when that append fails the log is closed: the response is replaced by
+  ``503 exchange.audit_unavailable`` and its body is never sent (fail closed).
+
+Install it outermost: ``app.add_middleware(AuditMiddleware, audit=…, public=…)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from exchange.audit.context import REQUEST, RequestContext
+from exchange.audit.log import AuditEvent, AuditLog
+from exchange.errors import AuditUnavailable
+from schemas.errors import ErrorCode, Problem
+
+__all__ = ["ANONYMOUS", "AuditMiddleware"]
+
+ANONYMOUS = "anonymous"
+
+
+class AuditMiddleware:
+    """Stamps entries with their request and audits requests no route audited."""
+
+    def __init__(self, app: ASGIApp, *, audit: AuditLog, public: Collection[str] = ()) -> None:
+        self.app = app
+        self.audit = audit
+        self.public = frozenset(public)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.public:
+            await self.app(scope, receive, send)
+            return
+        context = RequestContext(
+            method=scope["method"],
+            path=scope["path"],
+            query=scope.get("query_string", b"").decode("latin-1"),
+        )
+        token = REQUEST.set(context)
+        replaced = False
+
+        async def hashing_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                context.body.update(message.get("body", b""))
+            return message
+
+        async def audited_send(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start" and context.entries == 0:
+                try:
+                    await anyio.to_thread.run_sync(
+                        self._audit_request, scope, context, int(message["status"])
+                    )
+                except AuditUnavailable as exc:
+                    replaced = True
+                    await _unavailable(send, exc)
+                    return
+            await send(message)
+
+        try:
+            await self.app(scope, hashing_receive, audited_send)
+        finally:
+            REQUEST.reset(token)
+
+    def _audit_request(self, scope: Scope, context: RequestContext, status: int) -> None:
+        principal: Any = (scope.get("state") or {}).get("principal")
+        route = scope.get("route")
+        self.audit.append(
+            AuditEvent(
+                actor=getattr(principal, "uscc", ANONYMOUS),
+                action=f"http.{context.method.lower()}",
+                outcome="ok" if status < 400 else "refused",
+                target=getattr(route, "path", None) or context.path,
+                request_hash=context.request_hash,
+                detail={"status": status},
+            )
+        )
+
+
+async def _unavailable(send: Send, exc: AuditUnavailable) -> None:
+    problem = Problem.of(ErrorCode.AUDIT_UNAVAILABLE, exc.status, exc.title, exc.message)
+    body = orjson.dumps(problem.model_dump(exclude_none=True))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": exc.status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,258 @@
+"""Signed checkpoints of the audit log: on a schedule, on demand, cosigned by witnesses.
+
+A checkpoint is the c2sp.org/tlog-checkpoint text — the log's origin, the tree
+size, the base64 root hash — plus one extension line ``time <RFC 3339 UTC>``, signed
+as a c2sp.org/signed-note with the exchange's Ed25519 log key. They are kept in
+the ``checkpoints`` table, one per size.
+
+:class:`Checkpointer` signs when asked (:meth:`Checkpointer.sign_now`) and, once
+started, every ``interval`` seconds when the tree grew since the last one.
+
+A *witness* is another department that keeps the last checkpoint it saw, checks
+that the new one is consistent with it and cosigns it with its own Ed25519 seal key
+(:func:`witness_cosign`); the exchange stores the cosigned note
+(:meth:`Checkpointer.add_cosignature`). Two auditors comparing notes cosigned by the
+same witness know they were shown the same history.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from exchange.audit.log import AuditLog
+from exchange.departments.registry import Registry
+from exchange.errors import InvalidRequest, NotFound
+from signing.checkpoint import (
+    Checkpoint,
+    NoteSigner,
+    NoteVerifier,
+    OpenedCheckpoint,
+    open_checkpoint,
+    sign_checkpoint,
+)
+from signing.errors import CheckpointError
+from signing.merkle import verify_consistency
+
+__all__ = ["Checkpointer", "StoredCheckpoint", "registered_witnesses", "witness_cosign"]
+
+_SIG_PREFIX = "\u2014 "
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A signed checkpoint as stored: its size, root, the whole note and when it was made."""
+
+    size: int
+    root: bytes
+    note: str
+    created_at: datetime
+
+
+def _row(row: tuple[Any, ...]) -> StoredCheckpoint:
+    return StoredCheckpoint(int(row[0]), bytes(row[1]), str(row[2]), row[3])
+
+
+class Checkpointer:
+    """Signs, stores and serves the log's checkpoints."""
+
+    def __init__(
+        self, log: AuditLog, signer: NoteSigner, origin: str, *, interval_s: float = 10.0
+    ) -> None:
+        self.log = log
+        self.signer = signer
+        self.origin = origin
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_key(
+        cls, log: AuditLog, key: object, origin: str, *, interval_s: float = 10.0
+    ) -> Checkpointer:
+        """A checkpointer signing with ``key`` (the exchange's Ed25519 log key) as ``origin``."""
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise CheckpointError("the log key must be Ed25519 (signed notes use type 0x01)")
+        return cls(log, NoteSigner(origin, key), origin, interval_s=interval_s)
+
+    @property
+    def verifier(self) -> NoteVerifier:
+        """The log's note verifier (publish its :attr:`NoteVerifier.vkey`)."""
+        return self.signer.verifier
+
+    # -- reading ------------------------------------------------
+    def latest(self) -> StoredCheckpoint | None:
+        row = self.log.store.fetchone(
+            "SELECT size, root, note, created_at FROM checkpoints ORDER BY size DESC LIMIT 1"
+        )
+        return None if row is None else _row(row)
+
+    def get(self, size: int) -> StoredCheckpoint:
+        row = self.log.store.fetchone(
+            "SELECT size, root, note, created_at FROM checkpoints WHERE size = ?", [size]
+        )
+        if row is None:
+            raise NotFound(f"no signed checkpoint of size {size}")
+        return _row(row)
+
+    def between(self, low: int, high: int) -> list[StoredCheckpoint]:
+        """Checkpoints with ``low ≤ size ≤ high``, smallest first."""
+        rows = self.log.store.fetchall(
+            "SELECT size, root, note, created_at FROM checkpoints "
+            "WHERE size BETWEEN ? AND ? ORDER BY size",
+            [low, high],
+        )
+        return [_row(r) for r in rows]
+
+    # -- signing ------------------------------------------------
+    def sign_now(self, *, force: bool = False) -> StoredCheckpoint:
+        """Sign the current tree unless the latest checkpoint already covers it.
+
+        ``force`` signs even an empty tree; a size already signed is never signed twice.
+        """
+        with self._lock:
+            self.log.ensure_open()
+            size = self.log.size
+            latest = self.latest()
+            if latest is not None and latest.size >= size:
+                return latest
+            if size == 0 and not force:
+                raise InvalidRequest("the audit log is empty: nothing to checkpoint yet")
+            return self._sign(size)
+
+    def sign_at(self, size: int) -> StoredCheckpoint:
+        """The checkpoint of exactly ``size`` entries, signed now if there is none.
+
+        The tree at a size never changes, so a checkpoint of an earlier size is as true
+        as one of the current size; an export signs its end this way.
+        """
+        with self._lock:
+            self.log.ensure_open()
+            row = self.log.store.fetchone(
+                "SELECT size, root, note, created_at FROM checkpoints WHERE size = ?", [size]
+            )
+            if row is not None:
+                return _row(row)
+            if not 0 < size <= self.log.size:
+                raise InvalidRequest(f"cannot sign size {size}: the log holds {self.log.size}")
+            return self._sign(size)
+
+    def _sign(self, size: int) -> StoredCheckpoint:
+        now = datetime.now(UTC).replace(microsecond=0)
+        checkpoint = Checkpoint(
+            origin=self.origin,
+            size=size,
+            root=self.log.root(size),
+            extensions=(f"time {now.isoformat().replace('+00:00', 'Z')}",),
+        )
+        note = sign_checkpoint(checkpoint, [self.signer])
+        self.log.store.execute(
+            "INSERT INTO checkpoints VALUES (?, ?, ?, ?)", [size, checkpoint.root, note, now]
+        )
+        return StoredCheckpoint(size, checkpoint.root, note, now)
+
+    def open(self, note: str | bytes, witnesses: Sequence[NoteVerifier] = ()) -> OpenedCheckpoint:
+        """Verify a note as a checkpoint of this log (and report verified witnesses)."""
+        return open_checkpoint(note, self.verifier, origin=self.origin, witnesses=witnesses)
+
+    def add_cosignature(self, note: str, witness: NoteVerifier) -> StoredCheckpoint:
+        """Store ``witness``'s signature over a checkpoint the log signed.
+
+        ``note`` must carry the log's signature and one by ``witness`` over the text of
+        a stored checkpoint; the witness's line is appended to the stored note.
+        """
+        try:
+            opened = self.open(note, [witness])
+        except CheckpointError as exc:
+            raise InvalidRequest(f"cosigned checkpoint refused: {exc.message}") from exc
+        if (witness.name, witness.key_id) not in {
+            (s.name, s.key_id) for s in opened.note.signatures
+        }:
+            raise InvalidRequest(f"the note carries no valid signature by witness {witness.name}")
+        stored = self.get(opened.checkpoint.size)
+        text = stored.note[: stored.note.rfind("\n\n") + 1]
+        if text != opened.note.text:
+            raise InvalidRequest(
+                f"the cosigned text is not the exchange's checkpoint of size {stored.size}"
+            )
+        lines = [ln for ln in note.split("\n") if ln.startswith(f"{_SIG_PREFIX}{witness.name} ")]
+        added = "".join(f"{ln}\n" for ln in lines if ln not in stored.note)
+        if not added:
+            return stored
+        updated = stored.note + added
+        self.log.store.execute(
+            "UPDATE checkpoints SET note = ? WHERE size = ?", [updated, stored.size]
+        )
+        return StoredCheckpoint(stored.size, stored.root, updated, stored.created_at)
+
+    # -- the schedule ------------------------------------------------
+    def start(self) -> None:
+        """Sign every ``interval_s`` seconds when the tree grew (a daemon thread)."""
+        if self._thread is not None or self.interval_s <= 0:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._loop, name="govex-audit-checkpoints", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            if not self.log.healthy or self.log.size == 0:
+                continue
+            latest = self.latest()
+            if latest is None or latest.size < self.log.size:
+                try:
+                    self.sign_now()
+                except Exception:  # noqa: S112 - retried at the next tick; the log stays usable
+                    continue
+
+
+def witness_cosign(
+    note: str,
+    log: NoteVerifier,
+    origin: str,
+    witness: NoteSigner,
+    *,
+    previous: OpenedCheckpoint | None = None,
+    proof: Sequence[bytes] = (),
+) -> str:
+    """What a witness department does: verify, check consistency, cosign.
+
+    ``previous`` is the last checkpoint this witness cosigned and ``proof`` the
+    consistency proof from it to ``note`` (from ``GET /v1/audit/proofs/consistency``).
+    Raises :class:`signing.errors.SigningError` when the note does not verify or does
+    not extend what the witness saw before — a witness never cosigns a fork.
+    """
+    opened = open_checkpoint(note, log, origin=origin)
+    new = opened.checkpoint
+    if previous is not None:
+        old = previous.checkpoint
+        if new.size < old.size:
+            raise CheckpointError(f"checkpoint of size {new.size} is older than {old.size}")
+        if old.size > 0:
+            verify_consistency(old.size, new.size, old.root, new.root, list(proof))
+    return note + witness.signature_line(opened.note.text)
+
+
+def registered_witnesses(registry: Registry, uscc: str | None = None) -> list[NoteVerifier]:
+    """Note verifiers of the departments' Ed25519 seal keys, named by USCC (all, or one's)."""
+    return [
+        NoteVerifier(key.uscc, key.public_key)
+        for department in registry.departments()
+        if uscc is None or department.uscc == uscc
+        for key in registry.seal_keys(department.uscc)
+        if isinstance(key.public_key, ed25519.Ed25519PublicKey)
+    ]

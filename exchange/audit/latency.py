@@ -1,0 +1,74 @@
+"""How long group commits take: the figures behind the audit log's latency.
+
+Every caller of :meth:`exchange.audit.log.AuditLog.append` waits for its group's commit, so
+the query path's tail latency is the audit log's group latency. :class:`GroupLatency`
+keeps the last ``keep`` groups (a bounded ring: a few hundred KB at most) and summarises
+them: how many entries a group held, how long its DuckDB transaction took (insert,
+commit, fsync) and how long its oldest caller waited from queueing to being woken.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from time import perf_counter
+
+__all__ = ["GroupLatency", "LatencySummary"]
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """Percentiles over the groups recorded (times in milliseconds)."""
+
+    groups: int
+    entries: int
+    commit_p50_ms: float
+    commit_p99_ms: float
+    commit_max_ms: float
+    wait_p50_ms: float
+    wait_p99_ms: float
+    wait_max_ms: float
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+class GroupLatency:
+    """A bounded record of the latest group commits."""
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self._groups: deque[tuple[int, float, float]] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+
+    def record(self, entries: int, queued: float, commit_s: float) -> None:
+        """One committed group: its size, when its oldest caller queued, its commit time."""
+        wait = perf_counter() - queued if queued else 0.0
+        with self._lock:
+            self._groups.append((entries, commit_s, wait))
+
+    def clear(self) -> None:
+        """Forget what was recorded (to measure one phase of a benchmark)."""
+        with self._lock:
+            self._groups.clear()
+
+    def summary(self) -> LatencySummary:
+        """p50, p99 and maximum of the commit time and the oldest caller's wait."""
+        with self._lock:
+            groups = list(self._groups)
+        commits = sorted(c for _, c, _ in groups)
+        waits = sorted(w for _, _, w in groups)
+        ms = 1000.0
+        return LatencySummary(
+            groups=len(groups),
+            entries=sum(n for n, _, _ in groups),
+            commit_p50_ms=_percentile(commits, 0.5) * ms,
+            commit_p99_ms=_percentile(commits, 0.99) * ms,
+            commit_max_ms=(commits[-1] if commits else 0.0) * ms,
+            wait_p50_ms=_percentile(waits, 0.5) * ms,
+            wait_p99_ms=_percentile(waits, 0.99) * ms,
+            wait_max_ms=(waits[-1] if waits else 0.0) * ms,
+        )

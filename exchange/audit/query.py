@@ -1,0 +1,185 @@
+"""Searching the audit entries: filters, who may see what, online and archived ranges.
+
+Visibility (:class:`Scope`), decided once here for the API and the CLI:
+
+* an **auditor** sees every entry;
+* a **department** sees, with ``view="actions"`` (the default), the entries whose
+  actor it is — what it did; with ``view="data"``, the entries *about data it owns*,
+  whoever acted: the target is one of its catalog resources (reads, publishes,
+  grant requests on them) or a certificate it issued (the issuer's USCC is part of
+  the certificate id ``1.2.156.3005.2.<type>.<issuer>.<serial>…``);
+* nobody else (an operator-only department) sees any entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+
+from exchange.audit.leaf import AuditEntry
+from exchange.store import Store
+
+__all__ = [
+    "COLUMNS",
+    "EntryFilter",
+    "Scope",
+    "StoredEntry",
+    "entries_source",
+    "entry_from_row",
+    "iterate",
+    "search",
+]
+
+COLUMNS = (
+    "seq, ts_text, actor, action, outcome, target, subject_hash, purpose, case_no, code, "
+    "request_hash, detail, leaf_hash"
+)
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry and the leaf hash the tree holds for it."""
+
+    entry: AuditEntry
+    leaf_hash: bytes
+
+
+def entry_from_row(row: tuple[Any, ...]) -> StoredEntry:
+    """A :class:`StoredEntry` from a row of :data:`COLUMNS`."""
+    detail = orjson.loads(row[11]) if row[11] is not None else None
+    entry = AuditEntry(
+        seq=int(row[0]),
+        ts=str(row[1]),
+        actor=row[2],
+        action=row[3],
+        outcome=row[4],
+        target=row[5],
+        subject_hash=row[6],
+        purpose=row[7],
+        case_no=row[8],
+        code=row[9],
+        request_hash=row[10],
+        detail=detail,
+    )
+    return StoredEntry(entry, bytes(row[12]))
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    """What to look for; ``None`` means any."""
+
+    subject_hash: str | None = None
+    actor: str | None = None
+    case_no: str | None = None
+    action: str | None = None
+    target: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    first_seq: int | None = None
+    end_seq: int | None = None  # exclusive
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which entries a caller may see (see the module docstring)."""
+
+    kind: Literal["all", "actions", "data", "none"]
+    uscc: str | None = None
+
+    @classmethod
+    def everything(cls) -> Scope:
+        return cls("all")
+
+    @classmethod
+    def actions_of(cls, uscc: str) -> Scope:
+        return cls("actions", uscc)
+
+    @classmethod
+    def data_of(cls, uscc: str) -> Scope:
+        return cls("data", uscc)
+
+    def sql(self) -> tuple[str, list[Any]]:
+        if self.kind == "all":
+            return "TRUE", []
+        if self.kind == "actions":
+            return "actor = ?", [self.uscc]
+        if self.kind == "data":
+            return (
+                "(target IN (SELECT code FROM resources WHERE owner_uscc = ?) "
+                "OR target LIKE '1.2.156.3005.2.%.' || ? || '.%')",
+                [self.uscc, self.uscc],
+            )
+        return "FALSE", []
+
+
+def _where(flt: EntryFilter, scope: Scope) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    scope_sql, scope_params = scope.sql()
+    clauses.append(scope_sql)
+    params.extend(scope_params)
+    for column, op, value in (
+        ("subject_hash", "=", flt.subject_hash),
+        ("actor", "=", flt.actor),
+        ("case_no", "=", flt.case_no),
+        ("action", "=", flt.action),
+        ("target", "=", flt.target),
+        ("ts", ">=", flt.since),
+        ("ts", "<", flt.until),
+        ("seq", ">=", flt.first_seq),
+        ("seq", "<", flt.end_seq),
+    ):
+        if value is not None:
+            clauses.append(f"{column} {op} ?")
+            params.append(value)
+    return " AND ".join(clauses), params
+
+
+def entries_source(store: Store, *, archived: bool) -> tuple[str, list[Any]]:
+    """SQL (and its parameters) for the entries: online, or online and archived."""
+    if not archived:
+        return "audit_entries", []
+    paths = [str(r[0]) for r in store.fetchall("SELECT path FROM audit_archives ORDER BY 1")]
+    if not paths:
+        return "audit_entries", []
+    return (
+        f"(SELECT {COLUMNS}, ts FROM audit_entries UNION ALL "  # noqa: S608 - constants
+        f"SELECT {COLUMNS}, ts FROM read_parquet(?))",
+        [paths],
+    )
+
+
+def search(
+    store: Store,
+    flt: EntryFilter,
+    scope: Scope,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    archived: bool = False,
+) -> list[StoredEntry]:
+    """Entries matching ``flt`` within ``scope``, by sequence number."""
+    where, params = _where(flt, scope)
+    source, source_params = entries_source(store, archived=archived)
+    rows = store.fetchall(
+        f"SELECT {COLUMNS} FROM {source} "  # noqa: S608 - fixed fragments
+        f"WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
+        [*source_params, *params, limit, offset],
+    )
+    return [entry_from_row(r) for r in rows]
+
+
+def iterate(
+    store: Store, flt: EntryFilter, scope: Scope, *, archived: bool = True, batch: int = 10_000
+) -> Iterator[StoredEntry]:
+    """Every matching entry, in sequence order, read in batches."""
+    offset = 0
+    while True:
+        page = search(store, flt, scope, limit=batch, offset=offset, archived=archived)
+        yield from page
+        if len(page) < batch:
+            return
+        offset += batch

@@ -1,0 +1,382 @@
+"""Verify an audit export offline: every entry, the tree, every signature, a known checkpoint.
+
+:func:`verify_export` reads a file written by :mod:`exchange.audit.export` and
+needs nothing else (no database, no network). It checks, in one pass:
+
+* every checkpoint note is signed by the log key (the header's, or the one pinned
+  with ``vkey``) for the header's origin; cosignatures by the listed witnesses are
+  reported;
+* the tree section's leaves, with the prefix, give every checkpoint's signed root,
+  and the anchor's root through its consistency proof: so the tree of the file is
+  the tree the exchange signed;
+* entry ``i`` is on line ``i``: it holds ``seq = i``, hashes to the leaf hash stored
+  with it, and is the leaf the signed tree holds at ``i``; none is missing;
+* a known checkpoint (one the auditor kept from earlier) is a prefix of this
+  history: same root at its size. Forks, rewritten or dropped history fail here.
+
+On the first problem it raises :class:`AuditExportInvalid` naming the first entry
+index that does not match (``index``), or the checkpoint that does not verify.
+
+How precisely a change is located: an entry edited, deleted, inserted, moved,
+truncated, or rewritten together with the hash stored beside it, is named exactly,
+because the signed tree still holds its original leaf. When the tree section was
+rewritten as well, the signed roots still refuse it; the change is then located to
+the smallest subtree whose stored hashes no longer agree with their signed parent
+(for a tree rewritten up to its root: to the range after the last checkpoint that
+verified). No file can point closer than the signatures it carries allow.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from exchange.audit.export import ENTRY_MIDDLE, ENTRY_PREFIX, EXPORT_FORMAT
+from exchange.errors import ExchangeError
+from schemas.errors import ErrorCode
+from signing.checkpoint import NoteVerifier, OpenedCheckpoint, open_checkpoint
+from signing.errors import SigningError
+from signing.merkle import EMPTY_ROOT, MerkleTree, node_hash, root_of
+
+__all__ = ["AuditExportInvalid", "VerifiedExport", "verify_export"]
+
+_LEAF_HEX_START = len(ENTRY_PREFIX)
+_LEAF_HEX_END = _LEAF_HEX_START + 64
+_DATA_START = _LEAF_HEX_END + len(ENTRY_MIDDLE)
+_SEQ = b',"seq":'
+_SEQ_LEN = len(_SEQ)
+_sha256 = hashlib.sha256
+
+
+class AuditExportInvalid(ExchangeError):
+    """The export does not verify; ``index`` is the first entry that does not match."""
+
+    code = ErrorCode.INVALID_MERKLE_PROOF
+    status = 422
+    title = "Audit export does not verify"
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        super().__init__(message, extra={} if index is None else {"index": index})
+        self.index = index
+
+
+@dataclass(frozen=True)
+class VerifiedExport:
+    """What was verified."""
+
+    origin: str
+    first: int
+    end: int
+    checkpoints: tuple[int, ...]  # sizes whose signed root matched, the anchor included
+    witnesses: tuple[str, ...]  # witnesses whose cosignature verified on some checkpoint
+    known: int | None  # size of the known checkpoint found consistent
+    key_pinned: bool  # the log key came from the caller, not from the file
+
+
+class _NoStore:
+    """Node store of a streaming tree: knows the prefix, keeps nothing new."""
+
+    def __init__(self, prefix: dict[tuple[int, int], bytes]) -> None:
+        self.prefix = prefix
+
+    def get(self, level: int, index: int) -> bytes | None:
+        return self.prefix.get((level, index))
+
+    def put_many(self, items: Iterable[tuple[int, int, bytes]]) -> None:
+        return None
+
+
+def _pieces(lo: int, hi: int) -> list[tuple[int, int]]:
+    out = []
+    while lo < hi:
+        level = (hi - lo).bit_length() - 1
+        while lo & ((1 << level) - 1):
+            level -= 1
+        out.append((level, lo >> level))
+        lo += 1 << level
+    return out
+
+
+def _fold(hashes: list[bytes]) -> bytes:
+    acc = hashes[-1]
+    for h in reversed(hashes[:-1]):
+        acc = node_hash(h, acc)
+    return acc
+
+
+class _Export:
+    """The parsed parts of an export file and the checks on them."""
+
+    def __init__(self, header: dict[str, Any], log: NoteVerifier) -> None:
+        self.log = log
+        self.origin = str(header["origin"])
+        self.first = int(header["first"])
+        self.end = int(header["end"])
+        if not 0 <= self.first < self.end:
+            raise AuditExportInvalid(f"header range {self.first}..{self.end} is empty")
+        self.witnesses = [NoteVerifier.from_vkey(v) for v in header.get("witnesses", [])]
+        self.prefix = {
+            (int(lv), int(idx)): bytes.fromhex(h) for lv, idx, h in header.get("prefix", [])
+        }
+        self.n = self.end - self.first
+        self.leaves = bytearray(32 * self.n)
+        self.have = bytearray(self.n)  # which leaves the tree section gave
+        self.tree: dict[int, tuple[int, bytes]] = {}  # level ≥ 1 → (from, hashes)
+        self.checkpoints: list[OpenedCheckpoint] = []
+        self.anchor: OpenedCheckpoint | None = None
+        self.bad: tuple[int, str] | None = None
+        self.entries = 0
+
+    # -- parts ------------------------------------------------
+    def note(self, text: str) -> OpenedCheckpoint:
+        try:
+            return open_checkpoint(text, self.log, origin=self.origin, witnesses=self.witnesses)
+        except SigningError as exc:
+            raise AuditExportInvalid(f"a checkpoint does not verify: {exc.message}") from exc
+
+    def add_tree(self, level: int, start: int, hashes: bytes) -> None:
+        if len(hashes) % 32:
+            raise AuditExportInvalid(f"tree line of level {level} is not whole hashes")
+        count = len(hashes) // 32
+        if level == 0:
+            lo = start - self.first
+            if lo < 0 or lo + count > self.n:
+                raise AuditExportInvalid(f"tree leaves {start}.. lie outside the exported range")
+            self.leaves[32 * lo : 32 * (lo + count)] = hashes
+            self.have[lo : lo + count] = b"\x01" * count
+            return
+        old = self.tree.get(level)
+        if old is None:
+            self.tree[level] = (start, hashes)
+        elif old[0] + len(old[1]) // 32 == start:
+            self.tree[level] = (old[0], old[1] + hashes)
+        else:
+            raise AuditExportInvalid(f"tree nodes of level {level} are not contiguous")
+
+    def fail(self, index: int, reason: str) -> None:
+        if self.bad is None or index < self.bad[0]:
+            self.bad = (index, reason)
+
+    def add_entry(self, line: bytes) -> None:
+        """Check the next entry line (the hot loop of a verification: kept lean)."""
+        k = self.entries
+        self.entries = k + 1
+        index = self.first + k
+        if k >= self.n:
+            self.fail(self.end, f"entry {index} is beyond the exported range ..{self.end - 1}")
+            return
+        if line[_LEAF_HEX_END:_DATA_START] != ENTRY_MIDDLE or line[-2:] != b"}\n":
+            self.fail(index, f"entry line {index} is malformed")
+            return
+        data = line[_DATA_START:-2]
+        at = data.rfind(_SEQ) + _SEQ_LEN
+        comma = data.find(b",", at)
+        try:
+            seq = int(data[at:comma]) if at >= _SEQ_LEN and comma > at else -1
+        except ValueError:
+            seq = -1
+        if seq != index:
+            self.fail(index, f"line of entry {index} holds {seq if seq >= 0 else 'no entry'}")
+            return
+        leaf = _sha256(b"\x00" + data).digest()
+        if leaf.hex().encode() != line[_LEAF_HEX_START:_LEAF_HEX_END]:
+            self.fail(index, f"entry {index} does not hash to the leaf hash stored with it")
+        elif leaf != self.leaves[32 * k : 32 * k + 32] or not self.have[k]:
+            self.fail(index, f"entry {index} is not the leaf the signed tree holds at {index}")
+
+    # -- the tree ------------------------------------------------
+    def claimed(self, level: int, idx: int) -> bytes | None:
+        """The hash the file claims for node (level, idx)."""
+        found = self.prefix.get((level, idx))
+        if found is not None:
+            return found
+        lo, hi = idx << level, (idx + 1) << level
+        if self.first <= lo and hi <= self.end:
+            if level == 0:
+                k = lo - self.first
+                return bytes(self.leaves[32 * k : 32 * k + 32]) if self.have[k] else None
+            start, hashes = self.tree.get(level, (0, b""))
+            at = 32 * (idx - start)
+            if 0 <= at < len(hashes):
+                return hashes[at : at + 32]
+        if level == 0 or hi <= self.first:
+            return None
+        left, right = self.claimed(level - 1, 2 * idx), self.claimed(level - 1, 2 * idx + 1)
+        return None if left is None or right is None else node_hash(left, right)
+
+    def derived(self, level: int, idx: int) -> bytes | None:
+        """The hash of node (level, idx) computed from the file's leaves (and prefix)."""
+        lo, hi = idx << level, (idx + 1) << level
+        if hi <= self.first:
+            return self.prefix.get((level, idx))
+        if self.first <= lo:
+            a, b = 32 * (lo - self.first), 32 * (hi - self.first)
+            return root_of([bytes(self.leaves[i : i + 32]) for i in range(a, b, 32)])
+        left, right = self.derived(level - 1, 2 * idx), self.derived(level - 1, 2 * idx + 1)
+        return None if left is None or right is None else node_hash(left, right)
+
+    def locate(self, size: int, root: bytes, verified: int) -> int:
+        """First index at which the file's tree departs from the signed ``root`` at ``size``."""
+        pieces = _pieces(0, size)
+        claimed = [self.claimed(lv, i) for lv, i in pieces]
+        if any(h is None for h in claimed) or _fold([h for h in claimed if h]) != root:
+            return verified
+        for (level, idx), trusted in zip(pieces, claimed, strict=True):
+            assert trusted is not None
+            if self.derived(level, idx) == trusted:
+                continue
+            while level > 0:
+                left, right = self.claimed(level - 1, 2 * idx), self.claimed(level - 1, 2 * idx + 1)
+                if left is None or right is None or node_hash(left, right) != trusted:
+                    return max(self.first, idx << level)
+                if self.derived(level - 1, 2 * idx) != left:
+                    level, idx, trusted = level - 1, 2 * idx, left
+                else:
+                    level, idx, trusted = level - 1, 2 * idx + 1, right
+            return idx
+        return verified
+
+
+def _entry_matches(export: _Export, line: bytes) -> bool:
+    """The common case in few operations: the next entry line is exactly right.
+
+    Counts the line and returns True, or returns False (counting nothing) so that
+    :meth:`_Export.add_entry` checks it again and names the problem.
+    """
+    k = export.entries
+    if k >= export.n or line[_LEAF_HEX_END:_DATA_START] != ENTRY_MIDDLE or line[-2:] != b"}\n":
+        return False
+    data = line[_DATA_START:-2]
+    at = data.rfind(_SEQ) + _SEQ_LEN
+    if data[at : data.find(b",", at)] != b"%d" % (export.first + k):
+        return False
+    leaf = _sha256(b"\x00" + data).digest()
+    if (
+        leaf.hex().encode() != line[_LEAF_HEX_START:_LEAF_HEX_END]
+        or leaf != export.leaves[32 * k : 32 * k + 32]
+        or not export.have[k]
+    ):
+        return False
+    export.entries = k + 1
+    return True
+
+
+def verify_export(
+    path: Path,
+    *,
+    known: str | None = None,
+    vkey: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifiedExport:
+    """Verify the export at ``path``; return what was verified or raise AuditExportInvalid.
+
+    ``known`` is a signed checkpoint note the auditor kept; ``vkey`` pins the log key
+    (otherwise the header's key is used, and ``known`` is what binds it).
+    """
+    with path.open("rb") as f:
+        try:
+            header = orjson.loads(f.readline())
+        except orjson.JSONDecodeError as exc:
+            raise AuditExportInvalid(f"{path} is not an audit export: {exc}") from exc
+        if not isinstance(header, dict) or header.get("govex_audit_export") != EXPORT_FORMAT:
+            raise AuditExportInvalid(f"{path} is not an audit export (format {EXPORT_FORMAT})")
+        if vkey is not None and vkey != header.get("vkey"):
+            raise AuditExportInvalid("the export names another log key than the one pinned")
+        try:
+            export = _Export(header, NoteVerifier.from_vkey(vkey or str(header["vkey"])))
+        except (KeyError, TypeError, ValueError, SigningError) as exc:
+            raise AuditExportInvalid(f"malformed export header: {exc}") from exc
+        for number, line in enumerate(f, 2):
+            if line.startswith(ENTRY_PREFIX):
+                if not _entry_matches(export, line):
+                    export.add_entry(line)  # the slow path says precisely what is wrong
+                if progress is not None and export.entries % 100_000 == 0:
+                    progress(export.entries, export.n)
+                continue
+            try:
+                item = orjson.loads(line)
+                if "tree" in item:
+                    export.add_tree(
+                        int(item["tree"]), int(item["from"]), base64.b64decode(item["hashes"])
+                    )
+                elif "checkpoint" in item:
+                    export.checkpoints.append(export.note(str(item["checkpoint"])))
+                elif "anchor" in item:
+                    export.anchor = export.note(str(item["anchor"]))
+                else:
+                    raise AuditExportInvalid(f"line {number} is of no known kind")
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, binascii.Error) as exc:
+                raise AuditExportInvalid(f"line {number} is malformed: {exc}") from exc
+    if export.entries < export.n:
+        index = export.first + export.entries
+        export.fail(index, f"entry {index} is missing: the export ends after {export.entries}")
+    return _check_tree(export, known, key_pinned=vkey is not None)
+
+
+def _check_tree(export: _Export, known_note: str | None, *, key_pinned: bool) -> VerifiedExport:
+    anchor = export.anchor
+    if anchor is None or anchor.checkpoint.size != export.end:
+        raise AuditExportInvalid(f"the export has no signed checkpoint of its end {export.end}")
+    missing = export.have.find(0)
+    if missing >= 0:
+        export.fail(export.first + missing, f"the tree has no leaf {export.first + missing}")
+    known = export.note(known_note) if known_note is not None else None
+    signed = {c.checkpoint.size: c.checkpoint.root for c in [*export.checkpoints, anchor]}
+    if known is not None and not export.first <= known.checkpoint.size <= export.end:
+        raise AuditExportInvalid(
+            f"the known checkpoint has size {known.checkpoint.size}; this export covers "
+            f"entries {export.first}..{export.end - 1}: export a range that includes it"
+        )
+    sizes = sorted({*signed} | ({known.checkpoint.size} if known else set()))
+    tree = MerkleTree(_NoStore(export.prefix), export.first)
+    leaves = bytes(export.leaves)  # slices of bytes are bytes: one copy, not one per leaf
+    roots: dict[int, bytes] = {export.first: tree.root() if export.first else EMPTY_ROOT}
+    for size in sizes:
+        if export.first < size <= export.end:
+            lo, hi = 32 * (tree.size - export.first), 32 * (size - export.first)
+            tree.extend([leaves[i : i + 32] for i in range(lo, hi, 32)])
+            roots[size] = tree.root()
+    verified, good = export.first, []
+    for size in sorted(signed):
+        if roots.get(size) != signed[size]:
+            export.fail(
+                export.locate(size, signed[size], verified),
+                f"the entries do not give the root signed at size {size}",
+            )
+            break
+        verified = size
+        good.append(size)
+    if export.bad is not None:
+        index, reason = export.bad
+        raise AuditExportInvalid(f"entry {index} does not match: {reason}", index=index)
+    known_size = None
+    if known is not None:
+        size = known.checkpoint.size
+        if roots.get(size) != known.checkpoint.root:
+            raise AuditExportInvalid(
+                f"the known checkpoint of size {size} is not a prefix of this history: "
+                "the log was forked or rewritten"
+            )
+        known_size = size
+    cosigners = {
+        s.name
+        for c in [*export.checkpoints, anchor]
+        for s in c.note.signatures
+        if s.name != export.log.name
+    }
+    return VerifiedExport(
+        origin=export.origin,
+        first=export.first,
+        end=export.end,
+        checkpoints=tuple(good),
+        witnesses=tuple(sorted(cosigners)),
+        known=known_size,
+        key_pinned=key_pinned or known is not None,
+    )

@@ -1,0 +1,5 @@
+"""Cases of a matter (事项, 一件事一次办): what the exchange obtains, what the applicant brings.
+
+- :mod:`.resolver` — resolve a matter's materials for a case, sign the bundle;
+- :mod:`.bundle_check` — verify a case bundle offline.
+"""

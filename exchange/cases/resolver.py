@@ -1,0 +1,482 @@
+"""一件事一次办: resolve a matter's materials from the exchange; sign the answer as a bundle.
+
+For each material a matter requires, the resolver tries what can stand in for paper —
+an e-certificate (looked up for the holder, then verified), the fields of a shared record
+(read within the approver's grants), or a yes/no check (核验) — all under the case
+number, so every access is in the audit log. What cannot be obtained goes on the list
+the applicant must still bring, each with its reason. The bundle is signed by the
+exchange's seal (Data Integrity, eddsa-jcs-2022) and carries every certificate it used,
+so an approver can check it offline (:func:`verify_bundle`).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import Field
+
+from exchange.audit.log import AuditEvent
+from exchange.certificates.trust import key_urn, uscc_urn
+from exchange.departments.auth import Principal
+from exchange.errors import ExchangeError, Forbidden, InvalidRequest, NotFound
+from exchange.records.query import CASE_PATTERN, RecordsPublic
+from schemas._base import StrictModel
+from schemas.catalog import ResourceDefinition
+from schemas.certificates import certificate_type
+from schemas.errors import ErrorCode
+from schemas.identifiers import mask_id_number, validate_id_number, validate_uscc
+from schemas.matters import (
+    ApplicantRole,
+    ApplicantSource,
+    CertificateSource,
+    CheckSource,
+    Material,
+    Matter,
+    ResourceSource,
+    load_matters,
+)
+from signing.proofs import add_proof
+
+__all__ = [
+    "BUNDLE_TYPE",
+    "Applicant",
+    "CaseRequest",
+    "CaseResolver",
+    "MatterFigures",
+]
+
+BUNDLE_TYPE = "GovexCaseBundle"
+# identity documents must be shown for every applicant of the role; others for any one
+PER_APPLICANT_TYPES = frozenset({"resident_id_card", "household_register"})
+
+
+class Applicant(StrictModel):
+    role: ApplicantRole
+    id: str = Field(
+        min_length=1,
+        max_length=32,
+        description="公民身份号码, or the USCC for a company, or the 出生医学证明 "
+        "number for a newborn",
+    )
+    name: str | None = Field(default=None, max_length=64)
+
+
+class CaseRequest(StrictModel):
+    matter: str = Field(max_length=128)
+    applicants: list[Applicant] = Field(min_length=1, max_length=10)
+    case_no: str | None = Field(
+        default=None, pattern=CASE_PATTERN, description="办件编号; generated when absent"
+    )
+    purpose: str | None = Field(
+        default=None, max_length=200, description="defaults to the matter code (grants name it)"
+    )
+
+
+class MatterFigures(StrictModel):
+    matter: str
+    name: str
+    required: int
+    removable: int = Field(description="materials shared data and certificates can replace")
+    cases: int
+    obtained_avg: float
+    to_bring_avg: float
+    reduction_percent: float = Field(description="(required - to_bring) / required, over cases")
+
+
+@dataclass
+class _Outcome:
+    obtained: bool
+    reason_code: str | None = None
+    reason: str | None = None
+    evidence: list[dict[str, Any]] | None = None
+
+
+def _masked(applicant: Applicant) -> str:
+    value = applicant.id
+    return mask_id_number(value) if len(value) == 18 else value[:2] + "****" + value[-2:]
+
+
+class CaseResolver:
+    """Resolves cases for approving departments; keeps the figures per matter."""
+
+    def __init__(self, exchange: Any) -> None:
+        self.exchange = exchange
+        self.matters: dict[str, Matter] = load_matters()
+
+    def matter(self, code: str) -> Matter:
+        try:
+            return self.matters[code]
+        except KeyError:
+            known = ", ".join(sorted(self.matters))
+            raise NotFound(
+                f"no matter {code!r} (known: {known})", code=ErrorCode.UNKNOWN_MATTER
+            ) from None
+
+    # -- resolution ------------------------------------------------
+    def resolve(self, approver: Principal, request: CaseRequest) -> dict[str, Any]:
+        matter = self.matter(request.matter)
+        competent = self.exchange.registry.by_code(matter.department)
+        if approver.uscc != competent.uscc:
+            raise Forbidden(
+                f"{matter.name} is handled by {competent.name}; "
+                f"{approver.name} cannot resolve its cases"
+            )
+        applicants = [self._checked(a) for a in request.applicants]
+        case_no = request.case_no or (
+            f"{matter.department.upper()}-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4).upper()}"
+        )
+        if self.exchange.store.fetchone("SELECT 1 FROM cases WHERE case_no = ?", [case_no]):
+            raise InvalidRequest(
+                f"case {case_no} was already resolved; use a new case number",
+                code=ErrorCode.CONFLICT,
+            )
+        purpose = request.purpose or matter.code
+        certificates: dict[str, dict[str, Any]] = {}
+        materials: list[dict[str, Any]] = []
+        to_bring: list[dict[str, Any]] = []
+        for material in matter.materials:
+            holders = [a for a in applicants if a.role == material.for_role]
+            outcome = self._resolve_material(
+                approver, material, holders, purpose, case_no, certificates
+            )
+            entry: dict[str, Any] = {
+                "material": material.code,
+                "name": material.name,
+                "for_role": material.for_role.value,
+                "source": material.source.kind,
+                "status": "obtained" if outcome.obtained else "to_bring",
+            }
+            if outcome.obtained:
+                entry["evidence"] = outcome.evidence or []
+            else:
+                entry["reason_code"] = outcome.reason_code
+                entry["reason"] = outcome.reason
+                to_bring.append(
+                    {
+                        "material": material.code,
+                        "name": material.name,
+                        "reason_code": outcome.reason_code,
+                        "reason": outcome.reason,
+                    }
+                )
+            materials.append(entry)
+        required = len(matter.materials)
+        obtained = required - len(to_bring)
+        bundle = self._sign(
+            {
+                "type": BUNDLE_TYPE,
+                "version": 1,
+                "id": f"urn:govex:case:{case_no}",
+                "case": case_no,
+                "matter": matter.code,
+                "matter_name": matter.name,
+                "purpose": purpose,
+                "approver": {"uscc": approver.uscc, "name": approver.name},
+                "applicants": [
+                    {"role": a.role.value, "id": _masked(a), "name": a.name} for a in applicants
+                ],
+                "required": required,
+                "obtained": obtained,
+                "to_bring": to_bring,
+                "reduction_percent": round(100 * obtained / required, 1),
+                "materials": materials,
+                "certificates": list(certificates.values()),
+                "issued_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            }
+        )
+
+        def store(cur: Any) -> None:
+            cur.execute(
+                "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    case_no,
+                    matter.code,
+                    approver.uscc,
+                    required,
+                    obtained,
+                    len(to_bring),
+                    json.dumps(bundle, ensure_ascii=False),
+                    datetime.now(UTC),
+                ],
+            )
+
+        self.exchange.audit.append(
+            AuditEvent(
+                actor=approver.uscc,
+                action="case.resolve",
+                outcome="ok",
+                target=matter.code,
+                subject=applicants[0].id,
+                purpose=purpose,
+                case_no=case_no,
+                detail={
+                    "required": required,
+                    "obtained": obtained,
+                    "to_bring": [t["material"] for t in to_bring],
+                },
+            ),
+            store,
+        )
+        return bundle
+
+    def _checked(self, applicant: Applicant) -> Applicant:
+        value = applicant.id.strip().upper()
+        if applicant.role is ApplicantRole.COMPANY:
+            value = validate_uscc(value)
+        elif applicant.role is not ApplicantRole.CHILD:
+            value = validate_id_number(value)
+        return applicant.model_copy(update={"id": value})
+
+    def _resolve_material(
+        self,
+        approver: Principal,
+        material: Material,
+        holders: list[Applicant],
+        purpose: str,
+        case_no: str,
+        certificates: dict[str, dict[str, Any]],
+    ) -> _Outcome:
+        source = material.source
+        if isinstance(source, ApplicantSource):
+            return _Outcome(False, "not_held", source.why)
+        if not holders:
+            return _Outcome(
+                False, "no_applicant", f"no applicant with role {material.for_role.value} was named"
+            )
+        if isinstance(source, CertificateSource):
+            return self._certificate(approver, source, holders, purpose, case_no, certificates)
+        if isinstance(source, ResourceSource):
+            return self._resource(approver, source, holders, purpose, case_no)
+        if isinstance(source, CheckSource):
+            return self._check(approver, source, holders, purpose, case_no)
+        raise InvalidRequest(f"material {material.code} has an unknown source")  # pragma: no cover
+
+    def _certificate(
+        self,
+        approver: Principal,
+        source: CertificateSource,
+        holders: list[Applicant],
+        purpose: str,
+        case_no: str,
+        certificates: dict[str, dict[str, Any]],
+    ) -> _Outcome:
+        ctype = certificate_type(source.certificate_type)
+        service = self.exchange.certificates
+        evidence: list[dict[str, Any]] = []
+        problems: list[tuple[str, str]] = []
+        per_applicant = ctype.code in PER_APPLICANT_TYPES
+        for holder in holders:
+            if evidence and not per_applicant:
+                break  # one is enough: look up no more people than needed (最小必要)
+            found = service.lookup(
+                approver, holder.id, ctype.code, purpose=purpose, case_no=case_no, limit=5
+            ).data
+            if not found:
+                problems.append(
+                    (
+                        "not_held",
+                        f"no department holds a {ctype.name} ({ctype.code}) for {_masked(holder)}",
+                    )
+                )
+                continue
+            chosen = None
+            refusals = []
+            for cert in found:
+                verdict = service.verifier.check(cert.credential)
+                if verdict.valid:
+                    chosen = (cert, verdict)
+                    break
+                refusals.append(
+                    f"{ctype.name} {cert.id} refused: "
+                    + "; ".join(f"{c.name}: {c.reason}" for c in verdict.failures)
+                )
+            if chosen is None:
+                problems.append(("certificate_refused", refusals[0]))
+                continue
+            cert, verdict = chosen
+            certificates[cert.id] = cert.credential
+            evidence.append(
+                {
+                    "certificate": cert.id,
+                    "type": ctype.code,
+                    "issuer": cert.issuer,
+                    "holder": _masked(holder),
+                    "verified": True,
+                    "checks": [c.name for c in verdict.checks if c.passed],
+                }
+            )
+        # identity documents for every applicant of the role; other types from any one
+        ok = not problems if per_applicant else bool(evidence)
+        if ok:
+            return _Outcome(True, evidence=evidence)
+        code, reason = problems[0]
+        return _Outcome(False, code, reason)
+
+    def _resource(
+        self,
+        approver: Principal,
+        source: ResourceSource,
+        holders: list[Applicant],
+        purpose: str,
+        case_no: str,
+    ) -> _Outcome:
+        definition = self.exchange.catalog.resource(source.resource)
+        if source.lookup.value != "subject":
+            return _Outcome(
+                False,
+                "needs_key",
+                f"{definition.name} is found by its record key, which the application must give",
+            )
+        evidence: list[dict[str, Any]] = []
+        seen: set[tuple[str, str]] = set()
+        uncovered: list[Applicant] = []
+        for holder in holders:
+            records = self._records_about(approver, definition, holder, purpose, case_no, 5)
+            if isinstance(records, _Outcome):
+                return records
+            found = records.data
+            if not found:
+                uncovered.append(holder)
+            for record in found:
+                if (record.resource, record.key) in seen:
+                    continue
+                seen.add((record.resource, record.key))
+                provenance = record.provenance
+                evidence.append(
+                    {
+                        "resource": record.resource,
+                        "key": record.key,
+                        "version": record.version,
+                        "fields": {
+                            f: record.data.get(f) for f in source.fields if f in record.data
+                        },
+                        "masked_fields": [f for f in record.masked_fields if f in source.fields],
+                        "seal": None
+                        if provenance is None
+                        else {
+                            "batch_id": provenance.batch_id,
+                            "leaf_index": provenance.leaf_index,
+                            "issuer": provenance.seal.get("issuer"),
+                            "root": provenance.seal.get("root"),
+                            "kid": provenance.seal.get("kid"),
+                        },
+                        "audit_seq": record.audit_seq,
+                    }
+                )
+        covered = {h.id for h in holders} - {u.id for u in uncovered}
+        for item in evidence:  # one record may cover both parties (e.g. a marriage)
+            values = json.dumps(item["fields"], ensure_ascii=False)
+            covered |= {u.id for u in uncovered if u.id in values}
+        missing = [h for h in holders if h.id not in covered]
+        if missing:
+            return _Outcome(
+                False,
+                "not_held",
+                f"no {definition.name} record was found for "
+                f"{', '.join(_masked(m) for m in missing)}",
+            )
+        return _Outcome(True, evidence=evidence)
+
+    def _check(
+        self,
+        approver: Principal,
+        source: CheckSource,
+        holders: list[Applicant],
+        purpose: str,
+        case_no: str,
+    ) -> _Outcome:
+        definition = self.exchange.catalog.resource(source.resource)
+        answers = []
+        for holder in holders:
+            records = self._records_about(approver, definition, holder, purpose, case_no, 1)
+            if isinstance(records, _Outcome):
+                return records
+            found = records.count
+            answers.append(
+                {"check": source.question, "holder": _masked(holder), "answer": found > 0}
+            )
+        if all(a["answer"] for a in answers):
+            return _Outcome(True, evidence=answers)
+        return _Outcome(
+            False,
+            "check_failed",
+            f"核验 '{source.question}': the answer is no for "
+            + ", ".join(str(a["holder"]) for a in answers if not a["answer"]),
+        )
+
+    def _records_about(
+        self,
+        approver: Principal,
+        definition: ResourceDefinition,
+        holder: Applicant,
+        purpose: str,
+        case_no: str,
+        limit: int,
+    ) -> RecordsPublic | _Outcome:
+        """A holder's records of a resource (audited under the case), or the no-grant outcome."""
+        try:
+            return self.exchange.reader.by_subject(  # type: ignore[no-any-return]
+                approver.uscc,
+                definition.code,
+                holder.id,
+                purpose=purpose,
+                case_no=case_no,
+                limit=limit,
+            )
+        except ExchangeError as exc:
+            if exc.code in (ErrorCode.GRANT_MISSING, ErrorCode.NOT_SHARED):
+                return _Outcome(False, "no_grant", f"{definition.name}: {exc.message}")
+            raise
+
+    def _sign(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        keyring = self.exchange.keyring
+        bundle["issuer"] = {
+            "id": uscc_urn(self.exchange.identity.uscc),
+            "name": self.exchange.identity.name,
+        }
+        return add_proof(
+            bundle, keyring.key("seal"), verification_method=key_urn(keyring.kids["seal"])
+        )
+
+    # -- stored cases and figures ------------------------------------------------
+    def get(self, case_no: str, principal: Principal) -> dict[str, Any]:
+        row = self.exchange.store.fetchone(
+            "SELECT approver, bundle FROM cases WHERE case_no = ?", [case_no]
+        )
+        if row is None:
+            raise NotFound(f"no case {case_no}")
+        from schemas.catalog import Role
+
+        if row[0] != principal.uscc and not principal.has(Role.AUDITOR):
+            raise Forbidden("only the approving department and auditors see a case's bundle")
+        bundle: dict[str, Any] = json.loads(row[1])
+        return bundle
+
+    def figures(self) -> list[MatterFigures]:
+        rows = {
+            r[0]: r[1:]
+            for r in self.exchange.store.fetchall(
+                "SELECT matter, count(*), avg(obtained), avg(to_bring), "
+                "sum(required - to_bring) * 100.0 / sum(required) FROM cases GROUP BY matter"
+            )
+        }
+        out = []
+        for code, matter in sorted(self.matters.items()):
+            cases, obtained, bring, reduction = rows.get(code, (0, 0.0, 0.0, 0.0))
+            out.append(
+                MatterFigures(
+                    matter=code,
+                    name=matter.name,
+                    required=len(matter.materials),
+                    removable=matter.materials_removed,
+                    cases=int(cases),
+                    obtained_avg=round(float(obtained or 0), 2),
+                    to_bring_avg=round(float(bring or 0), 2),
+                    reduction_percent=round(float(reduction or 0), 1),
+                )
+            )
+        return out

@@ -1,0 +1,9 @@
+"""The ``govex`` command line: the composition root.
+
+The only package that imports ``connectors``, ``bench`` and :mod:`exchange.demo`.
+
+- :mod:`.main` — the app, ``init``/``serve``/``demo``/``bench``/``backup`` and friends;
+- :mod:`.audit` — ``govex audit …``; :mod:`.case` — ``govex case …``;
+- :mod:`.cert` — ``govex cert …`` and ``govex trust …``;
+- :mod:`.connector` — ``govex connector …``.
+"""

@@ -1,0 +1,210 @@
+"""``govex audit``: export, verify offline, trace a trail, archive old entries.
+
+``verify`` needs only the export file (no data directory, no network): it exits 0
+when everything verifies, or 1 naming the first entry that does not match.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from exchange.audit.verify import AuditExportInvalid
+from exchange.config import Settings
+from exchange.errors import InvalidRequest
+
+__all__ = ["audit_app"]
+
+audit_app = typer.Typer(
+    help="The audit log: export it with its proofs, verify an export offline, trace a "
+    "subject, case or department, archive entries older than the retention period.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+console = Console()
+err = Console(stderr=True)
+
+DataOpt = Annotated[
+    Path, typer.Option("--data", "-d", help="data directory of the exchange", envvar="GOVEX_DATA")
+]
+
+
+def _when(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidRequest(
+            f"{option} {text!r} is not a date: use 2026-05-01 or 2026-05-01T08:00:00+08:00"
+        ) from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _open(data: Path):  # type: ignore[no-untyped-def]  # the Exchange, imported late
+    from exchange.service import Exchange
+
+    return Exchange.open(Settings(data=data))
+
+
+@audit_app.command()
+def export(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="file to write (JSON Lines)")],
+    since: Annotated[
+        str | None, typer.Option("--from", help="first day or time to include (UTC if no zone)")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="day or time to stop before (UTC if no zone)")
+    ] = None,
+) -> None:
+    """Write entries with the tree and every signed checkpoint, ready for `govex audit verify`."""
+    from exchange.audit.checkpoints import registered_witnesses
+    from exchange.audit.export import export_log
+    from exchange.audit.log import AuditEvent
+
+    start, stop = _when(since, "--from"), _when(until, "--to")
+    with _open(data) as exchange:
+        exchange.audit.append(
+            AuditEvent(
+                actor=exchange.identity.uscc,
+                action="audit.export",
+                outcome="ok",
+                target=out.name,
+                detail={"from": since, "to": until},
+            )
+        )
+        with _progress() as progress:
+            task = progress.add_task("exporting", total=None)
+            summary = export_log(
+                exchange.audit,
+                exchange.checkpoints,
+                out,
+                since=start,
+                until=stop,
+                witnesses=registered_witnesses(exchange.registry),
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    console.print(
+        f"exported entries {summary.first}..{summary.end - 1} to {summary.path} "
+        f"({summary.checkpoints + 1} signed checkpoints, the last of size {summary.anchor})"
+    )
+
+
+@audit_app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="an export written by `govex audit export`")],
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="a signed checkpoint you kept earlier (e.g. from GET /v1/audit/checkpoint): "
+            "the export must extend it",
+        ),
+    ] = None,
+    vkey: Annotated[
+        str | None, typer.Option("--vkey", help="pin the log's verifier key (name+id+key)")
+    ] = None,
+) -> None:
+    """Recompute every leaf and the tree, check every signature; exit 1 at the first mismatch."""
+    from exchange.audit.verify import verify_export
+
+    if not file.is_file():
+        raise InvalidRequest(f"{file} is not a file")
+    known = checkpoint.read_text("utf-8") if checkpoint is not None else None
+    try:
+        with _progress() as progress:
+            task = progress.add_task("verifying", total=None)
+            result = verify_export(
+                file,
+                known=known,
+                vkey=vkey,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except AuditExportInvalid as exc:
+        err.print(f"FAILED: {exc.message}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    console.print(
+        f"VERIFIED: entries {result.first}..{result.end - 1} of {result.origin}; "
+        f"{len(result.checkpoints)} signed checkpoints match"
+        + (f"; cosigned by {', '.join(result.witnesses)}" if result.witnesses else "")
+        + (f"; consistent with the known checkpoint of size {result.known}" if result.known else "")
+    )
+    if not result.key_pinned:
+        console.print(
+            "note: the log key was taken from the file; pin it with --vkey or --checkpoint"
+        )
+
+
+@audit_app.command()
+def trace(
+    data: DataOpt,
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="ID number or USCC (hashed, never stored)")
+    ] = None,
+    case: Annotated[str | None, typer.Option("--case", help="case number (办件编号)")] = None,
+    dept: Annotated[str | None, typer.Option("--dept", help="acting department's USCC")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many entries")] = 1000,
+) -> None:
+    """Print the trail of a subject, a case or a department, archived entries included."""
+    from exchange.audit.trail import trail
+
+    if sum(x is not None for x in (subject, case, dept)) != 1:
+        raise InvalidRequest("give exactly one of --subject, --case or --dept")
+    with _open(data) as exchange:
+        found = trail(exchange, subject=subject, case=case, dept=dept, limit=limit)
+        names = {d.uscc: d.code for d in exchange.registry.departments()}
+    table = Table("seq", "time (UTC)", "dept", "action", "outcome", "target", "purpose", "case")
+    for e in found.entries:
+        table.add_row(
+            str(e.seq),
+            e.ts[:19].replace("T", " "),
+            names.get(e.actor, e.actor),
+            e.action,
+            e.outcome + (f" ({e.code.split('.')[-1]})" if e.code else ""),
+            e.target or "",
+            e.purpose or "",
+            e.case_no or "",
+        )
+    console.print(table)
+    console.print(found.summary())
+
+
+@audit_app.command()
+def archive(
+    data: DataOpt,
+    before: Annotated[str, typer.Option("--before", help="archive entries older than this day")],
+) -> None:
+    """Move entries older than DATE (and older than the retention period) to Parquet."""
+    from exchange.audit.archive import archive_before
+
+    when = _when(before, "--before")
+    assert when is not None
+    with _open(data) as exchange:
+        summary = archive_before(
+            exchange.audit, exchange.checkpoints, when, actor=exchange.identity.uscc
+        )
+    if summary is None:
+        console.print(f"no online entries older than {before}")
+        return
+    console.print(
+        f"archived entries {summary.first}..{summary.end - 1} to {summary.path} "
+        f"(sha256 {summary.sha256[:16]}…); their proofs still verify"
+    )

@@ -1,0 +1,115 @@
+"""``govex case``: resolve a matter for applicants, and check a bundle offline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from exchange.config import Settings
+from exchange.errors import InvalidRequest
+from schemas.errors import ErrorCode
+
+__all__ = ["case_app"]
+
+case_app = typer.Typer(help="一件事一次办: resolve a matter's materials from the exchange, and "
+                       "check a case bundle offline.", no_args_is_help=True)
+console = Console()
+
+
+@case_app.command("resolve")
+def resolve(
+    data: Annotated[Path, typer.Option("--data", "-d", help="data directory of the exchange",
+                                       envvar="GOVEX_DATA")],
+    matter: Annotated[str, typer.Option(help="matter (事项) code, e.g. "
+                                        "budongchan.new_commercial_housing_transfer")],
+    applicant: Annotated[list[str], typer.Option(
+        help="an applicant: ID (role from the matter) or ROLE:ID, e.g. buyer:4115…; repeat")],
+    case_no: Annotated[str | None, typer.Option("--case", help="办件编号 (generated when "
+                                                "absent)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the signed bundle")] = False,
+    out: Annotated[Path | None, typer.Option(help="also write the bundle to this file")] = None,
+) -> None:
+    """Resolve a case as the matter's competent department: what the exchange obtained,
+    verified, and what the applicant must still bring."""
+    from exchange.cases.resolver import CaseRequest
+    from exchange.departments.auth import Principal
+    from exchange.service import Exchange
+
+    with Exchange.open(Settings(data=data)) as exchange:
+        found = exchange.cases.matter(matter)
+        roles = Counter(m.for_role.value for m in found.materials)
+        default_role = roles.most_common(1)[0][0]
+        applicants = []
+        for item in applicant:
+            role, sep, ident = item.partition(":")
+            if not sep:
+                role, ident = default_role, item
+            applicants.append({"role": role, "id": ident})
+        try:
+            request = CaseRequest.model_validate(
+                {"matter": matter, "applicants": applicants, "case_no": case_no})
+        except ValueError as exc:
+            raise InvalidRequest(f"bad applicant or case number: {exc}",
+                                 code=ErrorCode.INVALID_REQUEST) from exc
+        dept = exchange.registry.by_code(found.department)
+        principal = Principal(dept.uscc, dept.code, dept.name, frozenset(dept.roles), "cli")
+        bundle = exchange.cases.resolve(principal, request)
+    if out is not None:
+        out.write_text(json.dumps(bundle, ensure_ascii=False, indent=2), "utf-8")
+    if as_json:
+        print(json.dumps(bundle, ensure_ascii=False, indent=2))
+        return
+    _print_bundle(bundle)
+
+
+def _print_bundle(bundle: dict[str, Any]) -> None:
+    console.print(f"[bold]{bundle['matter_name']}[/bold]  case {bundle['case']}")
+    table = Table("material", "status", "source / reason")
+    for m in bundle["materials"]:
+        obtained = m["status"] == "obtained"
+        status = "[green]obtained[/green]" if obtained else "[yellow]bring[/yellow]"
+        detail = m["source"] if m["status"] == "obtained" else m["reason"]
+        table.add_row(m["name"], status, detail)
+    console.print(table)
+    console.print(f"required {bundle['required']}, obtained by the exchange "
+                  f"{bundle['obtained']}, to bring {len(bundle['to_bring'])}  "
+                  f"({bundle['reduction_percent']}% fewer materials)")
+
+
+@case_app.command("verify")
+def verify(
+    bundle_file: Annotated[Path, typer.Argument(help="case bundle (JSON) to check")],
+    trust: Annotated[Path, typer.Option(help="trust bundle from `govex trust export`")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
+) -> None:
+    """Check a case bundle offline: the exchange's seal, every certificate inside, the counts.
+    Exit 0 when valid; exit 1 with one line per failed check."""
+    from exchange.cases.bundle_check import verify_bundle
+    from exchange.certificates.trust import TrustBundle
+    from signing.canonical import parse_strict
+
+    try:
+        bundle = parse_strict(bundle_file.read_bytes())
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {bundle_file}: {exc.strerror}") from exc
+    try:
+        trust_bundle = TrustBundle.from_json(trust.read_bytes())
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {trust}: {exc.strerror}") from exc
+    verdict = verify_bundle(bundle, trust_bundle)
+    if as_json:
+        print(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2))
+    elif verdict.valid:
+        console.print(f"bundle {bundle.get('case')} is valid: seal, "
+                      f"{len(verdict.certificates)} certificates and counts check out")
+    if not verdict.valid:
+        for line in verdict.failures:
+            print(f"FAILED {line}", file=sys.stderr)
+        raise typer.Exit(1)

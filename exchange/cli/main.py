@@ -1,0 +1,371 @@
+"""The ``govex`` command: the composition root (the only module that may import connectors).
+
+Every command explains itself with ``--help``. Bad input prints one line saying what is
+wrong and what to do, and exits non-zero; never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from exchange.config import Settings
+from exchange.errors import ExchangeError
+from schemas.errors import SchemaError
+from signing.errors import SigningError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="govex",
+    help="govex — government data-sharing and e-certificate (电子证照) exchange.\n\n"
+    "Start with `govex demo` (a whole story on a fresh directory), or "
+    "`govex init --data DIR --demo` then `govex serve --data DIR`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+console = Console()
+err = Console(stderr=True)
+
+DataOpt = Annotated[
+    Path, typer.Option("--data", "-d", help="data directory of the exchange", envvar="GOVEX_DATA")
+]
+
+
+def _settings(data: Path) -> Settings:
+    return Settings(data=data)
+
+
+def _open(data: Path) -> Any:
+    from exchange.service import Exchange
+
+    return Exchange.open(_settings(data))
+
+
+@app.command()
+def init(
+    data: DataOpt,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="add the demo city's departments with keys, the catalog and synthetic registers",
+        ),
+    ] = False,
+    name: Annotated[str, typer.Option(help="name of the exchange")] = "政务数据共享交换平台",
+    region: Annotated[str, typer.Option(help="行政区划代码 of the exchange")] = "411500",
+    uscc: Annotated[str | None, typer.Option(help="USCC of the operating department")] = None,
+) -> None:
+    """Create a fresh exchange in DATA: its keys, root CA and database."""
+    if demo:
+        from exchange.cli.connector import sample_results
+        from exchange.demo.setup import create_demo, publish_city
+
+        exchange = create_demo(_settings(data))
+        with exchange:
+            results = publish_city(exchange, connectors=sample_results)
+            total = sum(r.accepted for r in results.values())
+            console.print(
+                f"demo exchange created in {data}: "
+                f"{len(exchange.registry.departments())} departments, "
+                f"{len(exchange.catalog.resources())} catalog resources, "
+                f"{total} records published"
+            )
+        return
+    from exchange.keyring import default_identity
+    from exchange.service import Exchange
+    from schemas.identifiers import validate_region_code, validate_uscc
+
+    if uscc is None:
+        raise typer.BadParameter(
+            "a real exchange needs --uscc (the operating department's 统一社会信用代码)"
+        )
+    identity = default_identity(name, validate_region_code(region), validate_uscc(uscc), demo=False)
+    with Exchange.init(_settings(data), identity):
+        console.print(f"exchange created in {data}; register departments, then `govex serve`")
+
+
+@app.command()
+def serve(
+    data: DataOpt,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    bus: Annotated[
+        str | None,
+        typer.Option(help="also ingest from Kafka: kafka://HOST:PORT (default: embedded bus)"),
+    ] = None,
+    unsafe_pause_at: Annotated[str | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Run the exchange's HTTP API (and its console) until interrupted."""
+    import uvicorn
+
+    from exchange.api.app import create_app
+    from exchange.bus import parse_bus_url
+    from exchange.bus.kafka import parse_pause_point
+
+    address = parse_bus_url(bus) if bus else None
+    exchange = _open(data)
+    try:
+        if address is not None and address.bootstrap is not None:
+            pause = parse_pause_point(unsafe_pause_at) if unsafe_pause_at else None
+            exchange.start_consumer(address.bootstrap, unsafe_pause_at=pause)
+            console.print(f"consuming govex.records.* from {address}", markup=False)
+        console.print(
+            f"govex serving {exchange.identity.name} on http://{host}:{port}  "
+            f"(API docs: http://{host}:{port}/docs)"
+        )
+        console.print(f"console: http://{host}:{port}/console/", markup=False, highlight=False)
+        # every request is in the audit log already: no second, unsigned access log
+        uvicorn.run(
+            create_app(exchange),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+        )
+    finally:
+        exchange.close()
+
+
+@app.command()
+def departments(data: DataOpt) -> None:
+    """List the registered departments (USCC, name, region, roles)."""
+    with _open(data) as exchange:
+        table = Table("USCC", "code", "name", "region", "roles")
+        for d in exchange.registry.departments():
+            table.add_row(d.uscc, d.code, d.name, d.region, ", ".join(r.value for r in d.roles))
+        console.print(table)
+
+
+@app.command()
+def token(
+    data: DataOpt,
+    dept: Annotated[str, typer.Option("--dept", help="USCC or code of a demo department")],
+) -> None:
+    """Print an access token for a demo department (try the API with curl)."""
+    from exchange.demo.setup import DemoDepartment
+
+    with _open(data) as exchange:
+        try:
+            department = exchange.registry.department(dept)
+        except ExchangeError:
+            department = exchange.registry.by_code(dept)
+        acting = DemoDepartment.load(exchange, department.code)
+        issued = exchange.tokens.exchange_assertion(
+            acting.assertion(exchange.tokens.token_endpoint)
+        )
+        print(issued.access_token)
+
+
+@app.command()
+def demo(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", "-d", help="a new directory for the demo exchange (default: a temporary one)"
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the story as JSON")] = False,
+) -> None:
+    """Run the whole story on a fresh exchange and print it."""
+    from exchange.demo.setup import create_demo
+    from exchange.demo.story import dumps, run_story
+
+    started = time.perf_counter()
+    target = data or Path(tempfile.mkdtemp(prefix="govex-demo-")) / "data"
+    exchange = create_demo(_settings(target))
+    with exchange:
+        say = (lambda s: None) if as_json else _say
+        if not as_json:
+            console.rule(f"[bold]{exchange.identity.name}[/bold] — govex demo")
+            console.print(f"data directory: {target}\n")
+        from exchange.cli.connector import sample_results
+
+        story = run_story(exchange, say, connectors=sample_results)
+    if as_json:
+        print(dumps(story))
+        return
+    console.rule("audit trail of the case (审计)")
+    table = Table("seq", "time", "dept", "action", "outcome", "target", "code")
+    for e in story.audit:
+        table.add_row(
+            str(e["seq"]),
+            str(e["ts"])[11:19],
+            e["actor_code"],
+            e["action"],
+            e["outcome"],
+            e["target"] or "",
+            (e["code"] or "").split(".")[-1],
+        )
+    console.print(table)
+    console.print(
+        f"\nfinished in {time.perf_counter() - started:.1f}s; explore it with "
+        f"`govex serve --data {target}`"
+    )
+
+
+def _say(step: Any) -> None:
+    colour = "green" if step.status < 400 else "yellow"
+    console.print(
+        f"[bold]▸ {step.title}[/bold]\n  {step.actor}: {step.request}\n"
+        f"  [{colour}]{step.status} — {step.outcome}[/{colour}]"
+    )
+    for key, value in step.detail.items():
+        if value in (None, [], {}):
+            continue
+        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+        console.print(f"    {key}: {text[:300]}")
+    console.print()
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="reduced sizes (CI)")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="full sizes; writes the README table")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON list of figures")] = False,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="run only these, e.g. --only p3 --only p4")
+    ] = None,
+    readme: Annotated[
+        Path | None,
+        typer.Option(
+            help="write the table into this README's bench block (default with --full: ./README.md)"
+        ),
+    ] = None,
+) -> None:
+    """Measure the performance targets (PERFORMANCE.md) next to their peers, same run.
+
+    Each figure is printed beside its peer or limit measured in the same run, with the
+    ratio and whether the target was met. --quick (the default) uses reduced sizes and
+    extrapolates where the table says so; --full uses the sizes of PERFORMANCE.md.
+    """
+    from bench.runner import run
+
+    if full and quick:
+        err.print("error: choose one of --quick and --full")
+        raise typer.Exit(2)
+    target = readme if readme is not None else (Path("README.md") if full and not only else None)
+    if target is not None and not target.is_file():
+        err.print(
+            f"error: {target} does not exist: run from the repository root or give --readme PATH"
+        )
+        raise typer.Exit(2)
+    figures = run(
+        quick=quick or not full,
+        progress=None if as_json else err,
+        only={o.lower() for o in only} if only else None,
+    )
+    if target is not None:
+        from bench.readme import write
+
+        try:
+            write(target, figures, mode="full" if full else "quick")
+        except ValueError as exc:
+            err.print(f"error: {exc}")
+            raise typer.Exit(2) from exc
+        err.print(f"wrote the Performance table into {target}")
+    if as_json:
+        print(json.dumps([f.to_json() for f in figures], ensure_ascii=False, indent=2))
+        return
+    table = Table("id", "figure", "value", "peer", "peer value", "ratio", "target", "met")
+    for f in figures:
+        table.add_row(
+            f.id,
+            f.name,
+            f"{f.value:,.1f} {f.unit}",
+            f.peer,
+            f"{f.peer_value:,.1f} {f.unit}" if f.peer_value is not None else "—",
+            f"{f.ratio:.2f}" if f.ratio is not None else "—",
+            f.target,
+            "yes" if f.met else "no",
+        )
+    console.print(table)
+
+
+@app.command()
+def backup(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="backup file to write (.tar.gz)")],
+) -> None:
+    """Write a consistent backup of DATA (stop `govex serve` first: it holds the lock)."""
+    from exchange.backup import backup as run_backup
+
+    manifest = run_backup(_settings(data), out)
+    rows = sum(manifest["counts"].values())
+    console.print(
+        f"backup written to {out}: {rows:,} rows in {len(manifest['counts'])} tables, "
+        f"audit log of {manifest['audit_tree_size']:,} entries (root "
+        f"{manifest['audit_root'][:16]}…)"
+    )
+
+
+@app.command()
+def restore(
+    archive: Annotated[Path, typer.Argument(help="backup file from `govex backup`")],
+    data: DataOpt,
+) -> None:
+    """Restore a backup into a new DATA directory and prove it: counts and audit root."""
+    from exchange.backup import restore as run_restore
+
+    report = run_restore(archive, _settings(data))
+    if not report.ok:
+        err.print(
+            f"error: restored copy differs from the backup's manifest: counts "
+            f"{report.counts} vs {report.expected}, audit root matches: "
+            f"{report.root_matches}"
+        )
+        raise typer.Exit(1)
+    console.print(
+        f"restored into {data}: {sum(report.counts.values()):,} rows as recorded, "
+        f"audit root of {report.tree_size:,} entries recomputed and equal"
+    )
+
+
+from exchange.cli.case import case_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(case_app, name="case")
+
+
+from exchange.cli.connector import connector_app  # noqa: E402 - registers after the app exists
+
+app.add_typer(connector_app, name="connector")
+
+
+from exchange.cli.cert import cert_app, trust_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(cert_app, name="cert")
+app.add_typer(trust_app, name="trust")
+
+from exchange.cli.audit import audit_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(audit_app, name="audit")
+
+
+def main() -> None:
+    """Entry point: run the app and turn known errors into one clear line."""
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    try:
+        app()
+    except (ExchangeError, SchemaError, SigningError) as exc:
+        code = getattr(exc, "code", "error")
+        err.print(f"error [{code}]: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except ValueError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,5 @@
+"""Departments and how they prove who they are.
+
+- :mod:`.registry` — registered departments, their codes, USCCs, roles and certificates;
+- :mod:`.auth` — RFC 7523 client assertions → access tokens, and token checks.
+"""

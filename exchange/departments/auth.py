@@ -1,0 +1,250 @@
+"""Department authentication: RFC 7523 client assertions in, short-lived access tokens out.
+
+A department signs a client assertion (JWT: ``iss`` = ``sub`` = its USCC, ``aud`` = the
+token endpoint, ``exp``, ``iat``, ``jti``) with its registered auth key and posts it to
+``POST /v1/token``. The exchange answers with an access token it signs itself (EdDSA).
+
+Both checks pin the algorithm to the key found by ``kid`` in *our* key table,
+require every claim, refuse key-carrying headers (``jku``, ``x5u``, ``jwk``, ``x5c``)
+and replayed ``jti`` values (RELIABILITY B1).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from exchange.config import ApiSettings
+from exchange.departments.registry import Registry
+from exchange.errors import AuthError, ExchangeError
+from exchange.keyring import Keyring
+from schemas.catalog import Role
+from schemas.errors import ErrorCode
+from signing.algorithms import Algorithm, PrivateKey, PublicKey
+
+__all__ = ["ASSERTION_TYPE", "AccessToken", "Principal", "TokenService", "make_client_assertion"]
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+_JWT_ALG: dict[Algorithm, str] = {"Ed25519": "EdDSA", "ES256": "ES256"}
+_FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256", "crit")
+_KID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_CLOCK_SKEW_S = 30
+_ACCESS_AUDIENCE = "govex-api"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated department and what its roles allow."""
+
+    uscc: str
+    code: str
+    name: str
+    roles: frozenset[Role]
+    token_id: str
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    access_token: str
+    expires_in: int
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+
+
+def make_client_assertion(
+    key: PrivateKey,
+    kid: str,
+    uscc: str,
+    audience: str,
+    *,
+    lifetime_s: int = 120,
+    now: float | None = None,
+) -> str:
+    """What a department (or a connector) sends to ``POST /v1/token``."""
+    from signing.algorithms import algorithm_of
+
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "iss": uscc,
+        "sub": uscc,
+        "aud": audience,
+        "iat": issued,
+        "exp": issued + lifetime_s,
+        "jti": secrets.token_urlsafe(16),
+    }
+    return jwt.encode(
+        claims,
+        key,
+        algorithm=_JWT_ALG[algorithm_of(key)],
+        headers={"kid": kid, "typ": "JWT"},
+    )
+
+
+def _header(token: str) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise AuthError(f"malformed token: {exc}", code=ErrorCode.INVALID_TOKEN) from exc
+    for name in _FORBIDDEN_HEADERS:
+        if name in header:
+            raise AuthError(
+                f"token header {name!r} is not accepted; keys come only from the "
+                "exchange's registry",
+                code=ErrorCode.INVALID_TOKEN,
+            )
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not _KID.match(kid):
+        raise AuthError("token header needs a registered 'kid'", code=ErrorCode.INVALID_TOKEN)
+    return header
+
+
+class TokenService:
+    """Verifies client assertions, mints and checks access tokens."""
+
+    def __init__(self, registry: Registry, keyring: Keyring, settings: ApiSettings) -> None:
+        self.registry = registry
+        self.keyring = keyring
+        self.settings = settings
+        self.issuer = keyring.identity.issuer
+        self.token_endpoint = f"{self.issuer}/v1/token"
+        self._signing_key = keyring.key("token")
+        self._public_key = keyring.public("token")
+        self._kid = keyring.kids["token"]
+        self._seen_jti: dict[str, float] = {}
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    # -- client assertions ------------------------------------------------
+    def exchange_assertion(self, assertion: str) -> AccessToken:
+        header = _header(assertion)
+        key = self.registry.key(str(header["kid"]), "auth")
+        if key is None:
+            raise AuthError("unknown key id in client assertion", code=ErrorCode.INVALID_TOKEN)
+        claims = self._decode(
+            assertion,
+            key.public_key,
+            _JWT_ALG[key.alg],
+            audience=[self.token_endpoint, self.issuer],
+            issuer=key.uscc,
+        )
+        if claims["sub"] != key.uscc:
+            raise AuthError(
+                "client assertion 'sub' must be the department's USCC", code=ErrorCode.INVALID_TOKEN
+            )
+        if int(claims["exp"]) - int(claims["iat"]) > self.settings.client_assertion_max_age_s:
+            raise AuthError(
+                "client assertion lives too long; keep exp - iat ≤ "
+                f"{self.settings.client_assertion_max_age_s}s",
+                code=ErrorCode.INVALID_TOKEN,
+            )
+        self._remember_jti(str(claims["jti"]), float(claims["exp"]))
+        return AccessToken(self.mint(key.uscc), self.settings.access_token_ttl_s)
+
+    def _remember_jti(self, jti: str, exp: float) -> None:
+        now = time.time()
+        with self._lock:
+            if len(self._seen_jti) > 100_000:
+                self._seen_jti = {j: e for j, e in self._seen_jti.items() if e > now}
+            if jti in self._seen_jti:
+                raise AuthError(
+                    "client assertion was already used (jti replay)", code=ErrorCode.INVALID_TOKEN
+                )
+            self._seen_jti[jti] = exp + _CLOCK_SKEW_S
+
+    # -- access tokens ------------------------------------------------
+    def mint(self, uscc: str, *, ttl_s: int | None = None) -> str:
+        department = self.registry.department(uscc)
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": _ACCESS_AUDIENCE,
+            "sub": uscc,
+            "iat": now,
+            "nbf": now,
+            "exp": now + (ttl_s or self.settings.access_token_ttl_s),
+            "jti": secrets.token_urlsafe(16),
+            "roles": [r.value for r in department.roles],
+        }
+        return jwt.encode(
+            claims,
+            self._signing_key,
+            algorithm="EdDSA",
+            headers={"kid": self._kid, "typ": "at+jwt"},
+        )
+
+    def authenticate(self, token: str) -> Principal:
+        now = time.time()
+        cached = self._cache.get(token)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        header = _header(token)
+        if header["kid"] != self._kid:
+            raise AuthError(
+                "access token was not issued by this exchange", code=ErrorCode.INVALID_TOKEN
+            )
+        claims = self._decode(
+            token, self._public_key, "EdDSA", audience=[_ACCESS_AUDIENCE], issuer=self.issuer
+        )
+        try:
+            department = self.registry.department(str(claims["sub"]))
+        except ExchangeError as exc:
+            raise AuthError(
+                "token subject is not a registered department", code=ErrorCode.INVALID_TOKEN
+            ) from exc
+        principal = Principal(
+            department.uscc,
+            department.code,
+            department.name,
+            frozenset(department.roles),
+            str(claims["jti"]),
+        )
+        with self._lock:
+            if len(self._cache) > 50_000:
+                self._cache = {t: v for t, v in self._cache.items() if v[1] > now}
+            self._cache[token] = (principal, float(claims["exp"]))
+        return principal
+
+    def _decode(
+        self, token: str, key: PublicKey, alg: str, *, audience: list[str], issuer: str
+    ) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=audience,
+                issuer=issuer,
+                leeway=_CLOCK_SKEW_S,
+                options={
+                    "require": ["exp", "iat", "iss", "aud", "sub", "jti"],
+                    "verify_signature": True,
+                    "verify_exp": True,
+                    "verify_iat": True,
+                    "verify_nbf": True,
+                    "verify_aud": True,
+                    "verify_iss": True,
+                },
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError(
+                "token has expired; request a new one", code=ErrorCode.INVALID_TOKEN
+            ) from exc
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"token refused: {exc}", code=ErrorCode.INVALID_TOKEN) from exc
+        iat = claims.get("iat")
+        if not isinstance(iat, int | float) or iat > time.time() + _CLOCK_SKEW_S:
+            raise AuthError("token 'iat' is in the future", code=ErrorCode.INVALID_TOKEN)
+        for name in ("sub", "jti"):
+            if not isinstance(claims.get(name), str) or not claims[name]:
+                raise AuthError(
+                    f"token claim {name!r} must be a non-empty string", code=ErrorCode.INVALID_TOKEN
+                )
+        return claims

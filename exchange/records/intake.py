@@ -1,0 +1,150 @@
+"""Intake: one bus message in — ingested, or quarantined with its reason; never dropped.
+
+Both buses (embedded and Kafka) hand every message to :class:`BatchIntake`:
+
+1. decode it (size, strict JSON, a sealed batch — :mod:`exchange.bus.message`);
+2. ingest it through :class:`exchange.records.ingest.Ingestor` as the seal's issuer: the seal
+   is verified against that department's registered seal certificate, ownership is
+   checked, records and the ``publish`` audit entry go into ONE DuckDB transaction,
+   duplicates by ``(resource, key, version)`` are dropped, bad records quarantined;
+3. a message that can never be ingested (unparseable, oversize, not a sealed batch,
+   a resource the issuer does not own) is a *poison message*: it goes to the
+   quarantine table with its reason, in the same transaction as a ``publish``
+   ``refused`` audit entry, and intake goes on.
+
+Only :class:`~exchange.errors.AuditUnavailable` and unexpected failures propagate:
+the caller must then retry the message later (Kafka: not commit its offset).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from exchange.audit.log import AuditEvent, AuditLog
+from exchange.bus.message import PoisonMessage, claimed_origin, decode_batch
+from exchange.errors import AuditUnavailable, ExchangeError
+from exchange.records.ingest import Ingestor, IngestResult
+from schemas.errors import ErrorCode
+from signing.errors import SigningError
+
+if TYPE_CHECKING:
+    from exchange.service import Exchange
+
+__all__ = ["BatchIntake", "Poison"]
+
+_PAYLOAD_KEPT = 64 * 1024
+_OVERSIZE_KEPT = 4 * 1024
+
+
+@dataclass(frozen=True)
+class Poison:
+    """A message that was quarantined whole, and why."""
+
+    reason_code: str
+    reason: str
+    quarantine_id: str
+
+
+class BatchIntake:
+    """Decodes and ingests bus messages; quarantines poison messages with their reason."""
+
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        audit: AuditLog,
+        *,
+        max_message_bytes: int,
+        max_records: int,
+    ) -> None:
+        self.ingestor = ingestor
+        self.audit = audit
+        self.max_message_bytes = max_message_bytes
+        self.max_records = max_records
+
+    @classmethod
+    def of(cls, exchange: Exchange) -> BatchIntake:
+        """The intake of a running exchange, with its API limits."""
+        api = exchange.settings.api
+        return cls(
+            exchange.ingestor,
+            exchange.audit,
+            max_message_bytes=api.max_body_bytes,
+            max_records=api.max_batch_records,
+        )
+
+    def take(
+        self, payload: bytes, *, source: str, origin: Mapping[str, Any] | None = None
+    ) -> IngestResult | Poison:
+        """Ingest one message, or quarantine it; ``origin`` (topic, offset …) goes to the audit."""
+        try:
+            batch = decode_batch(
+                payload, max_bytes=self.max_message_bytes, max_records=self.max_records
+            )
+        except PoisonMessage as exc:
+            return self._quarantine(payload, exc.code.value, exc.message, source, origin)
+        try:
+            return self.ingestor.ingest(batch, batch.seal.issuer, source=source)
+        except AuditUnavailable:
+            raise
+        except ExchangeError as exc:  # not the owner, unknown resource or department …
+            return self._quarantine(payload, exc.code.value, exc.message, source, origin)
+        except SigningError as exc:  # a record that cannot be canonicalised
+            return self._quarantine(payload, exc.code.value, exc.message, source, origin)
+
+    def _quarantine(
+        self,
+        payload: bytes,
+        code: str,
+        reason: str,
+        source: str,
+        origin: Mapping[str, Any] | None,
+    ) -> Poison:
+        claimed = claimed_origin(payload) if len(payload) <= self.max_message_bytes else {}
+        resource = claimed.get("resource")
+        issuer = claimed.get("issuer")
+        kept = payload[:_OVERSIZE_KEPT] if code == ErrorCode.PAYLOAD_TOO_LARGE.value else payload
+        text = kept[:_PAYLOAD_KEPT].decode("utf-8", errors="replace")
+        if len(kept) < len(payload):
+            text += f"… ({len(payload)} bytes in all)"
+        quarantine_id = "qua_" + secrets.token_hex(8)
+        row = [
+            quarantine_id,
+            datetime.now(UTC),
+            resource,
+            issuer,
+            claimed.get("batch_id"),
+            None,
+            None,
+            code,
+            reason,
+            text,
+            source,
+        ]
+
+        def work(tx: duckdb.DuckDBPyConnection) -> None:
+            tx.execute("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+
+        detail: dict[str, Any] = {
+            "source": source,
+            "quarantine": quarantine_id,
+            "whole_message": True,
+        }
+        detail.update(origin or {})
+        self.audit.append(
+            AuditEvent(
+                actor=issuer or "unknown",
+                action="publish",
+                outcome="refused",
+                target=resource,
+                code=code,
+                detail=detail,
+            ),
+            work=work,
+        )
+        return Poison(code, reason, quarantine_id)

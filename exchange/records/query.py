@@ -1,0 +1,245 @@
+"""Query: a consumer reads shared records for a purpose and a case, within its grants.
+
+Order of work for one read (DESIGN step 5): authenticate (done by the API), decide
+access (sharing type, grant, purpose), fetch, mask, write the ``query`` audit entry
+durably — and only then answer. A refused read is audited too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import anyio.to_thread
+from pydantic import Field
+
+from exchange.audit.log import AuditEvent, AuditLog
+from exchange.catalog.catalog import AccessDecision, Catalog, apply_mask
+from exchange.errors import ExchangeError, InvalidRequest, NotFound
+from exchange.records.cache import CachedRecord, RecordCache
+from exchange.store import Store
+from schemas._base import StrictModel
+from schemas.catalog import ResourceDefinition
+from schemas.errors import ErrorCode
+
+__all__ = ["CASE_PATTERN", "Provenance", "Reader", "RecordPublic", "RecordsPublic"]
+
+CASE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"
+_CASE = re.compile(CASE_PATTERN)
+
+
+class Provenance(StrictModel):
+    """Where a record came from: the provider's batch seal and the record's leaf index."""
+
+    batch_id: str
+    leaf_index: int
+    seal: dict[str, Any]
+
+
+class RecordPublic(StrictModel):
+    resource: str
+    key: str
+    version: int
+    data: dict[str, Any]
+    masked_fields: list[str]
+    provenance: Provenance | None = None
+    audit_seq: int = Field(description="sequence number of the audit entry of this read")
+
+
+class RecordsPublic(StrictModel):
+    data: list[RecordPublic]
+    count: int
+
+
+_BY_KEYS = (
+    "SELECT resource, key, version, data, batch_id, leaf_index FROM record_latest WHERE key IN"
+)
+
+
+class Reader:
+    def __init__(
+        self, store: Store, catalog: Catalog, audit: AuditLog, cache: RecordCache | None = None
+    ) -> None:
+        self.store = store
+        self.cache = cache or RecordCache(store)
+        self.catalog = catalog
+        self.audit = audit
+
+    @staticmethod
+    def check_purpose(purpose: str, case_no: str) -> None:
+        if not purpose.strip():
+            raise InvalidRequest(
+                "a purpose (事项 or reason) is required for every read",
+                code=ErrorCode.PURPOSE_REQUIRED,
+            )
+        if not _CASE.match(case_no):
+            raise InvalidRequest(
+                "a case number (办件编号) is required: letters, digits and ._:/-",
+                code=ErrorCode.PURPOSE_REQUIRED,
+            )
+
+    def _start(
+        self, consumer: str, resource: str, key: str, purpose: str, case_no: str
+    ) -> tuple[ResourceDefinition, AuditEvent, AccessDecision | ExchangeError]:
+        """Check the request and decide access; a refusal comes back to be audited."""
+        self.check_purpose(purpose, case_no)
+        definition = self.catalog.resource(resource)
+        subject = key if definition.key_field in definition.subject_fields else None
+        event = AuditEvent(
+            actor=consumer,
+            action="query",
+            outcome="allowed",
+            target=resource,
+            subject=subject,
+            purpose=purpose,
+            case_no=case_no,
+        )
+        try:
+            return definition, event, self.catalog.decide_access(consumer, resource, purpose)
+        except ExchangeError as exc:
+            event.outcome, event.code = "refused", exc.code.value
+            return definition, event, exc
+
+    @staticmethod
+    def _answer(
+        definition: ResourceDefinition,
+        event: AuditEvent,
+        decision: AccessDecision,
+        key: str,
+        found: CachedRecord | None,
+    ) -> RecordPublic | NotFound:
+        """The masked answer (its audit_seq still to set), or the not-found refusal."""
+        if found is None:
+            event.outcome, event.code = "not_found", ErrorCode.NOT_FOUND.value
+            return NotFound(f"no record {key!r} in {definition.code}")
+        data, masked = apply_mask(found.data, decision)
+        if event.subject is None:
+            subjects = [found.data.get(f) for f in definition.subject_fields]
+            event.subject = next((s for s in subjects if isinstance(s, str)), None)
+        if masked or decision.grant_id:
+            event.detail = {"grant": decision.grant_id, "masked": masked}
+        return RecordPublic.model_construct(
+            resource=definition.code,
+            key=key,
+            version=found.version,
+            data=data,
+            masked_fields=masked,
+            provenance=Provenance.model_construct(
+                batch_id=found.batch_id, leaf_index=found.leaf_index, seal=found.seal
+            )
+            if found.seal is not None
+            else None,
+            audit_seq=-1,
+        )
+
+    def read(
+        self, consumer: str, resource: str, key: str, *, purpose: str, case_no: str
+    ) -> RecordPublic:
+        definition, event, decision = self._start(consumer, resource, key, purpose, case_no)
+        if isinstance(decision, ExchangeError):
+            self.audit.append(event)
+            raise decision
+        answer = self._answer(definition, event, decision, key, self.cache.get(resource, key))
+        seq, _ = self.audit.append(event)
+        if isinstance(answer, NotFound):
+            raise answer
+        answer.audit_seq = seq
+        return answer
+
+    async def read_async(
+        self, consumer: str, resource: str, key: str, *, purpose: str, case_no: str
+    ) -> RecordPublic:
+        """:meth:`read` on the event loop: no worker thread waits for the audit commit.
+
+        Work that may touch DuckDB (a record not in the cache, a subject met for the first
+        time) still runs in a worker thread, so the loop never blocks on the database.
+        """
+        definition, event, decision = self._start(consumer, resource, key, purpose, case_no)
+        if isinstance(decision, ExchangeError):
+            await anyio.to_thread.run_sync(self.audit.append, event)
+            raise decision
+        found = self.cache.peek(resource, key)
+        if found is None:
+            found = await anyio.to_thread.run_sync(self.cache.get, resource, key)
+        answer = self._answer(definition, event, decision, key, found)
+        if event.subject is not None and not self.audit.knows_subject(event.subject):
+            seq, _ = await anyio.to_thread.run_sync(self.audit.append, event)
+        else:
+            seq = await self.audit.append_async(event)
+        if isinstance(answer, NotFound):
+            raise answer
+        answer.audit_seq = seq
+        return answer
+
+    def by_subject(
+        self,
+        consumer: str,
+        resource: str,
+        subject: str,
+        *,
+        purpose: str,
+        case_no: str,
+        limit: int = 50,
+    ) -> RecordsPublic:
+        """Every current record of a resource about one person or company."""
+        self.check_purpose(purpose, case_no)
+        self.catalog.resource(resource)
+        event = AuditEvent(
+            actor=consumer,
+            action="query.subject",
+            outcome="allowed",
+            target=resource,
+            subject=subject,
+            purpose=purpose,
+            case_no=case_no,
+        )
+        try:
+            decision = self.catalog.decide_access(consumer, resource, purpose)
+        except ExchangeError as exc:
+            event.outcome, event.code = "refused", exc.code.value
+            self.audit.append(event)
+            raise
+        rows = self._subject_rows(resource, subject.strip().upper(), limit)
+        event.detail = {"count": len(rows), "grant": decision.grant_id}
+        seq, _ = self.audit.append(event)
+        out = []
+        for key, version, data_json, batch_id, leaf_index, seal in rows:
+            data, masked = apply_mask(json.loads(data_json), decision)
+            out.append(
+                RecordPublic(
+                    resource=resource,
+                    key=key,
+                    version=version,
+                    data=data,
+                    masked_fields=masked,
+                    provenance=Provenance(batch_id=batch_id, leaf_index=leaf_index, seal=seal)
+                    if seal
+                    else None,
+                    audit_seq=seq,
+                )
+            )
+        return RecordsPublic(data=out, count=len(out))
+
+    def _subject_rows(
+        self, resource: str, subject: str, limit: int
+    ) -> list[tuple[str, int, str, str, int, dict[str, Any] | None]]:
+        """(key, version, data, batch id, leaf index, seal) of ``subject``'s current records.
+
+        Each step filters on one indexed column (DuckDB scans the table otherwise): the
+        subject's keys, then those records by key; the resource is matched here."""
+        cur = self.store.cursor()
+        found = cur.execute(
+            "SELECT resource, key FROM record_subjects WHERE subject = ?", [subject]
+        ).fetchall()
+        keys = sorted({str(k) for r, k in found if r == resource})[:limit]
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))  # placeholders only: the keys travel as parameters
+        rows = cur.execute(f"{_BY_KEYS} ({marks})", keys).fetchall()
+        out = [
+            (str(k), int(v), str(d), str(b), int(i), self.cache.seal(str(b)))
+            for r, k, v, d, b, i in rows
+            if r == resource
+        ]
+        return sorted(out, key=lambda row: row[0])
