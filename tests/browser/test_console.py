@@ -2,7 +2,7 @@
 
 Each test signs in through the sign-in page as a demo department and uses the pages
 with the mouse or the keyboard, as an approver, auditor, operator or department would.
-Screenshots of every page go to docs/screenshots (1280×800) and artifacts/.
+Screenshots of every page go to a temporary folder (see conftest: refreshing docs/screenshots).
 """
 
 from __future__ import annotations
