@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditEvent, AuditLog
-from exchange.config import AuditSettings
-from exchange.store import Store
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[AuditLog]:
-    store = Store(tmp_path / "data", create=True)
-    audit = AuditLog(store, b"k" * 32, AuditSettings())
-    yield audit
-    audit.close()
-    store.close()
 
 
 def test_a_scheduled_checkpoint_that_fails_to_sign_is_logged_and_counted(

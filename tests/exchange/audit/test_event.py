@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from exchange.audit.context import REQUEST, RequestContext
@@ -12,18 +9,7 @@ from exchange.audit.event import TABLE_COLUMNS, AuditEvent
 from exchange.audit.leaf import ENTRY_FIELDS
 from exchange.audit.log import AuditLog
 from exchange.audit.query import COLUMNS, EntryFilter, Scope, search
-from exchange.config import AuditSettings
 from exchange.errors import InvalidRequest
-from exchange.store import Store
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[AuditLog]:
-    store = Store(tmp_path / "data", create=True)
-    audit = AuditLog(store, b"k" * 32, AuditSettings())
-    yield audit
-    audit.close()
-    store.close()
 
 
 def test_a_lone_surrogate_still_leaves_the_requests_entry(log: AuditLog) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -13,17 +11,6 @@ from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.query import EntryFilter, Scope, search
 from exchange.audit.trail import prove_entry, trail
-from exchange.config import AuditSettings
-from exchange.store import Store
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[AuditLog]:
-    store = Store(tmp_path / "data", create=True)
-    audit = AuditLog(store, b"k" * 32, AuditSettings())
-    yield audit
-    audit.close()
-    store.close()
 
 
 @pytest.fixture
