@@ -58,6 +58,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "exchange.method_not_allowed"
     RATE_LIMITED = "exchange.rate_limited"
     CERTIFICATE_REFUSED = "exchange.certificate_refused"
+    INTERNAL = "exchange.internal"  # an unexpected failure (500), logged and audited
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"

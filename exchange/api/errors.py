@@ -17,7 +17,13 @@ from exchange.errors import ExchangeError
 from schemas.errors import ErrorCode, Problem, SchemaError
 from signing.errors import SigningError
 
-__all__ = ["PROBLEM_JSON", "exchange_error_response", "install_error_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_JSON",
+    "exchange_error_response",
+    "install_error_handlers",
+    "internal_error_response",
+    "problem_response",
+]
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("govex.api")
@@ -42,6 +48,19 @@ def exchange_error_response(exc: ExchangeError, instance: str) -> JSONResponse:
     return problem_response(
         Problem.of(exc.code, exc.status, exc.title, exc.message, instance=instance, **exc.extra),
         headers,
+    )
+
+
+def internal_error_response(instance: str) -> JSONResponse:
+    """The answer to an unexpected exception: 500 ``exchange.internal`` (the error is logged)."""
+    return problem_response(
+        Problem.of(
+            ErrorCode.INTERNAL,
+            500,
+            "Internal error",
+            "the exchange failed to answer; the error is logged",
+            instance=instance,
+        )
     )
 
 
@@ -108,12 +127,4 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
-        return problem_response(
-            Problem.of(
-                ErrorCode.INVALID_REQUEST,
-                500,
-                "Internal error",
-                "the exchange failed to answer; the error is logged",
-                instance=_instance(request),
-            )
-        )
+        return internal_error_response(_instance(request))

@@ -33,6 +33,7 @@ router = protected_router("/v1/audit", ["audit"])
 AuditReader = Annotated[Principal, Depends(require_role(Role.AUDITOR, Role.DEPARTMENT))]
 Witness = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
 View = Literal["actions", "data"]
+MAX_SAFE = 2**53 - 1  # indexes and sizes travel as JSON numbers (RFC 8785: at most 2^53 − 1)
 
 
 class AuditEntryPublic(StrictModel):
@@ -216,9 +217,9 @@ def cosign(
 def inclusion(
     exchange: ExchangeDep,
     principal: AuditReader,
-    index: Annotated[int, Query(ge=0, le=2**62)],
+    index: Annotated[int, Query(ge=0, le=MAX_SAFE)],
     size: Annotated[
-        int | None, Query(ge=1, le=2**62, description="default: the latest checkpoint")
+        int | None, Query(ge=1, le=MAX_SAFE, description="default: the latest checkpoint")
     ] = None,
 ) -> InclusionProofPublic:
     _audit(exchange, principal, "audit.proof", target="inclusion", detail={"index": index})
@@ -238,9 +239,9 @@ def inclusion(
 def consistency(
     exchange: ExchangeDep,
     principal: AuditReader,
-    first: Annotated[int, Query(ge=1, le=2**62)],
+    first: Annotated[int, Query(ge=1, le=MAX_SAFE)],
     second: Annotated[
-        int | None, Query(ge=1, le=2**62, description="default: the latest checkpoint")
+        int | None, Query(ge=1, le=MAX_SAFE, description="default: the latest checkpoint")
     ] = None,
 ) -> ConsistencyProofPublic:
     _audit(exchange, principal, "audit.proof", target="consistency", detail={"first": first})
