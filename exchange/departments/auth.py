@@ -6,7 +6,8 @@ token endpoint, ``exp``, ``iat``, ``jti``) with its registered auth key and post
 
 Both checks pin the algorithm to the key found by ``kid`` in *our* key table,
 require every claim, refuse key-carrying headers (``jku``, ``x5u``, ``jwk``, ``x5c``)
-and replayed ``jti`` values (RELIABILITY B1).
+and replayed ``jti`` values (RELIABILITY B1). Departments build their assertions with
+:mod:`exchange.client`.
 """
 
 from __future__ import annotations
@@ -20,18 +21,17 @@ from typing import Any
 
 import jwt
 
+from exchange.client import JWT_ALG
 from exchange.config import ApiSettings
 from exchange.departments.registry import Registry
 from exchange.errors import AuthError, ExchangeError
 from exchange.keyring import Keyring
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
-from signing.algorithms import Algorithm, PrivateKey, PublicKey
+from signing.algorithms import PublicKey
 
-__all__ = ["ASSERTION_TYPE", "AccessToken", "Principal", "TokenService", "make_client_assertion"]
+__all__ = ["AccessToken", "Principal", "TokenService"]
 
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-_JWT_ALG: dict[Algorithm, str] = {"Ed25519": "EdDSA", "ES256": "ES256"}
 _FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256", "crit")
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _CLOCK_SKEW_S = 30
@@ -57,35 +57,6 @@ class AccessToken:
     access_token: str
     expires_in: int
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
-
-
-def make_client_assertion(
-    key: PrivateKey,
-    kid: str,
-    uscc: str,
-    audience: str,
-    *,
-    lifetime_s: int = 120,
-    now: float | None = None,
-) -> str:
-    """What a department (or a connector) sends to ``POST /v1/token``."""
-    from signing.algorithms import algorithm_of
-
-    issued = int(now if now is not None else time.time())
-    claims = {
-        "iss": uscc,
-        "sub": uscc,
-        "aud": audience,
-        "iat": issued,
-        "exp": issued + lifetime_s,
-        "jti": secrets.token_urlsafe(16),
-    }
-    return jwt.encode(
-        claims,
-        key,
-        algorithm=_JWT_ALG[algorithm_of(key)],
-        headers={"kid": kid, "typ": "JWT"},
-    )
 
 
 def _header(token: str) -> dict[str, Any]:
@@ -131,7 +102,7 @@ class TokenService:
         claims = self._decode(
             assertion,
             key.public_key,
-            _JWT_ALG[key.alg],
+            JWT_ALG[key.alg],
             audience=[self.token_endpoint, self.issuer],
             issuer=key.uscc,
         )
