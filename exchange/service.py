@@ -64,7 +64,7 @@ class Exchange:
             interval_s=settings.audit.checkpoint_interval_s,
         )
         self.checkpoints.start()
-        self.tokens = TokenService(self.registry, keyring, settings.api)
+        self.tokens = TokenService(store, self.registry, keyring, settings.api)
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
         )
