@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditLog
+from exchange.bus.embedded import EmbeddedBus
 from exchange.cases.resolver import CaseResolver
 from exchange.catalog.catalog import Catalog
 from exchange.certificates.service import CertificateService
@@ -24,12 +26,15 @@ from exchange.departments.registry import Registry
 from exchange.errors import NotInitialised
 from exchange.keyring import ExchangeIdentity, Keyring
 from exchange.records.ingest import Ingestor
+from exchange.records.intake import BatchIntake
 from exchange.records.query import Reader
 from exchange.store import Store
 from schemas.catalog import Department
 
 if TYPE_CHECKING:
     from exchange.bus.kafka import KafkaIngestConsumer, PausePoint
+
+_NODE_META = "bus.node_id"  # this node's id, made once; its Kafka consumer group ends with it
 
 __all__ = ["Exchange"]
 
@@ -59,9 +64,15 @@ class Exchange:
             interval_s=settings.audit.checkpoint_interval_s,
         )
         self.checkpoints.start()
-        self.tokens = TokenService(self.registry, keyring, settings.api)
+        self.tokens = TokenService(store, self.registry, keyring, settings.api)
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
+        )
+        self.intake = BatchIntake(
+            self.ingestor,
+            self.audit,
+            max_message_bytes=settings.api.max_body_bytes,
+            max_records=settings.api.max_batch_records,
         )
         self.reader = Reader(store, self.catalog, self.audit)
         self.certificates = CertificateService(store, self.registry, keyring, self.audit, settings)
@@ -107,14 +118,31 @@ class Exchange:
         exchange.catalog.install()
         return exchange
 
+    def embedded_bus(self) -> EmbeddedBus:
+        """The in-process bus into this exchange's intake (``govex demo``, tests, benchmarks)."""
+        return EmbeddedBus(self.intake)
+
+    def node_id(self) -> str:
+        """This node's id, made once and kept in the data directory."""
+        node = self.store.meta(_NODE_META)
+        if node is None:
+            node = "node-" + secrets.token_hex(6)
+            self.store.set_meta(_NODE_META, node)
+        return node
+
     def start_consumer(
         self, bootstrap: str, *, unsafe_pause_at: tuple[PausePoint, int] | None = None
     ) -> KafkaIngestConsumer:
         """Consume the Kafka record topics into this exchange (``govex serve --bus``)."""
         from exchange.bus.kafka import KafkaIngestConsumer
 
-        self.consumer = KafkaIngestConsumer.for_exchange(
-            self, bootstrap, unsafe_pause_at=unsafe_pause_at
+        kafka = self.settings.kafka
+        self.consumer = KafkaIngestConsumer(
+            self.intake,
+            bootstrap=bootstrap,
+            group_id=f"{kafka.group_id}.{self.node_id()}",
+            topic_prefix=kafka.topic_prefix,
+            unsafe_pause_at=unsafe_pause_at,
         ).start()
         return self.consumer
 

@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     # exchange.*
     UNAUTHENTICATED = "exchange.unauthenticated"
     INVALID_TOKEN = "exchange.invalid_token"  # noqa: S105 - an error code, not a secret
+    REPLAY = "exchange.replay"  # a client assertion's jti came again before it expired
     FORBIDDEN = "exchange.forbidden"
     ROLE_FORBIDDEN = "exchange.role_forbidden"
     NOT_OWNER = "exchange.not_owner"

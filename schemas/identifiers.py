@@ -30,7 +30,7 @@ from typing import Annotated, NamedTuple
 
 from pydantic import AfterValidator, WithJsonSchema
 
-from .errors import IdentifierError
+from schemas.errors import IdentifierError
 
 __all__ = [
     "CERTIFICATE_ID_PREFIX",

@@ -24,7 +24,7 @@ from exchange.certificates.trust import key_urn, uscc_urn
 from exchange.departments.auth import Principal
 from exchange.errors import ExchangeError, Forbidden, InvalidRequest, NotFound
 from exchange.records.query import CASE_PATTERN, RecordsPublic
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import ResourceDefinition
 from schemas.certificates import certificate_type
 from schemas.errors import ErrorCode

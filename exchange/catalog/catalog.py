@@ -25,7 +25,7 @@ from pydantic import Field
 from exchange.departments.registry import Registry
 from exchange.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from exchange.store import Store
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import ResourceDefinition, SharingType, load_resources
 from schemas.errors import ErrorCode
 

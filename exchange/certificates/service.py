@@ -66,7 +66,7 @@ from exchange.departments.registry import Registry
 from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest, NotFound
 from exchange.keyring import Keyring
 from exchange.store import Store
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.certificates import CertificateType, certificate_type
 from schemas.errors import ErrorCode, SchemaError
 from schemas.identifiers import parse_certificate_id

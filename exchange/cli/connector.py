@@ -35,7 +35,7 @@ from connectors.errors import ConnectorError
 from connectors.jsonl import JsonlSource
 from connectors.mapping import Mapper
 from connectors.outbox import Outbox
-from connectors.publisher import (
+from connectors.publishers import (
     EmbeddedPublisher,
     HttpPublisher,
     KafkaPublisher,
@@ -45,9 +45,9 @@ from connectors.publisher import (
 from connectors.runner import RichProgress, Runner, RunSummary, render_summary
 from connectors.sealer import Sealer
 from connectors.sql import SqlSource
-from exchange.bus import EmbeddedBus, parse_bus_url
+from exchange.bus import parse_bus_url
+from exchange.bus.models import IngestResult, QuarantinedRecord
 from exchange.config import DEMO_PASSPHRASE
-from exchange.records.ingest import IngestResult, QuarantinedRecord
 
 if TYPE_CHECKING:
     from exchange.service import Exchange
@@ -360,7 +360,7 @@ def publish_samples(
         "GOVEX_DATA": str(data),
         "GOVEX_CONNECTOR_KEY_PASSPHRASE": DEMO_PASSPHRASE,
     }
-    bus = EmbeddedBus.of(exchange)
+    bus = exchange.embedded_bus()
     out: dict[str, RunSummary] = {}
     for path in sample_configs():
         loaded = load_config(path, environment)

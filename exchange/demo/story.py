@@ -15,10 +15,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from exchange.api.app import create_app
+from exchange.bus.models import IngestResult
 from exchange.demo.city import generate_city
 from exchange.demo.setup import DemoDepartment, publish_city
 from exchange.demo.story_case import real_estate_chapter
-from exchange.records.ingest import IngestResult
 from exchange.service import Exchange
 
 __all__ = ["Step", "Story", "run_story"]

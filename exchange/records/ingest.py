@@ -26,52 +26,22 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
-from pydantic import Field
 
 from exchange.audit.log import AuditEvent, AuditLog
+from exchange.bus.models import BatchIn, IngestResult, QuarantinedRecord, RecordIn
 from exchange.catalog.catalog import Catalog
 from exchange.departments.registry import Registry
 from exchange.errors import Forbidden
 from exchange.records.validation import MAX_RECORD_BYTES, RecordValidator
 from exchange.store import Store
-from schemas._base import StrictModel
 from schemas.catalog import ResourceDefinition
 from schemas.errors import ErrorCode
 from signing.ca import verify_seal_certificate
 from signing.errors import SigningError
 from signing.merkle import root_of
-from signing.seal import BatchSeal, record_leaf, verify_seal
+from signing.seal import record_leaf, verify_seal
 
-__all__ = ["BatchIn", "IngestResult", "Ingestor", "QuarantinedRecord", "RecordIn"]
-
-
-class RecordIn(StrictModel):
-    key: str = Field(min_length=1, max_length=256)
-    version: int = Field(ge=0, le=2**53 - 1)
-    data: dict[str, Any]
-
-
-class BatchIn(StrictModel):
-    resource: str = Field(max_length=128)
-    records: list[RecordIn] = Field(min_length=1)
-    seal: BatchSeal
-
-
-class QuarantinedRecord(StrictModel):
-    index: int
-    key: str | None
-    reason_code: str
-    reason: str
-
-
-class IngestResult(StrictModel):
-    batch_id: str
-    resource: str
-    received: int
-    accepted: int
-    duplicates: int
-    quarantined: list[QuarantinedRecord]
-    audit_seq: int | None = None
+__all__ = ["Ingestor"]
 
 
 @dataclass

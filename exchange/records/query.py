@@ -19,7 +19,7 @@ from exchange.catalog.catalog import AccessDecision, Catalog, apply_mask
 from exchange.errors import ExchangeError, InvalidRequest, NotFound
 from exchange.records.cache import CachedRecord, RecordCache
 from exchange.store import Store
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import ResourceDefinition
 from schemas.errors import ErrorCode
 

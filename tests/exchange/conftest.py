@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from exchange.api.app import create_app
+from exchange.client import ASSERTION_TYPE
 from exchange.config import Settings
 from exchange.demo.city import City, generate_city
 from exchange.demo.setup import DemoDepartment, create_demo, publish_city
-from exchange.departments.auth import ASSERTION_TYPE
 from exchange.service import Exchange
 
 

@@ -24,7 +24,7 @@ from exchange.audit.query import EntryFilter, Scope, StoredEntry, search
 from exchange.departments.auth import Principal
 from exchange.errors import InvalidRequest
 from exchange.service import Exchange
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import Role
 from signing.errors import CheckpointError
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from exchange.api.deps import Approver, CurrentDept, ExchangeDep, protected_router
 from exchange.cases.resolver import CaseRequest, MatterFigures
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 
 router = protected_router("/v1", ["cases"])
 

@@ -24,7 +24,7 @@ from exchange.certificates.service import (
     StatusChange,
 )
 from exchange.records.query import CASE_PATTERN
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 
 __all__ = ["router"]
 

@@ -10,7 +10,7 @@ from exchange.api.deps import CurrentDept, ExchangeDep, Publisher, Reader, prote
 from exchange.audit.log import AuditEvent
 from exchange.catalog.catalog import GrantDecision, GrantPublic, GrantRequest
 from exchange.errors import ExchangeError, Forbidden
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.errors import ErrorCode
 
 router = protected_router("/v1/grants", ["grants"])

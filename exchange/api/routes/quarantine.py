@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Query
 
 from exchange.api.deps import CurrentDept, ExchangeDep, protected_router
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import Role
 
 router = protected_router("/v1/quarantine", ["quarantine"])

@@ -8,8 +8,8 @@ import orjson
 from fastapi import Query, Response
 
 from exchange.api.deps import ExchangeDep, Publisher, Reader, protected_router
+from exchange.bus.models import BatchIn, IngestResult
 from exchange.errors import InvalidRequest
-from exchange.records.ingest import BatchIn, IngestResult
 from exchange.records.query import CASE_PATTERN, RecordPublic, RecordsPublic
 from schemas.errors import ErrorCode
 
