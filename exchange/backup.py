@@ -37,6 +37,7 @@ BACKUP_TABLES = (
     "grants",
     "audit_entries",
     "checkpoints",
+    "assertion_jti",
 )
 
 
