@@ -15,7 +15,8 @@ import anyio.to_thread
 from pydantic import Field
 
 from exchange.audit.log import AuditEvent, AuditLog
-from exchange.catalog.catalog import AccessDecision, Catalog, apply_mask
+from exchange.catalog.grants import Grants
+from exchange.catalog.masking import AccessDecision, apply_mask
 from exchange.errors import ExchangeError, InvalidRequest, NotFound
 from exchange.records.cache import CachedRecord, RecordCache
 from exchange.store import Store
@@ -59,11 +60,12 @@ _BY_KEYS = (
 
 class Reader:
     def __init__(
-        self, store: Store, catalog: Catalog, audit: AuditLog, cache: RecordCache | None = None
+        self, store: Store, grants: Grants, audit: AuditLog, cache: RecordCache | None = None
     ) -> None:
         self.store = store
         self.cache = cache or RecordCache(store)
-        self.catalog = catalog
+        self.grants = grants
+        self.catalog = grants.catalog
         self.audit = audit
 
     @staticmethod
@@ -96,7 +98,7 @@ class Reader:
             case_no=case_no,
         )
         try:
-            return definition, event, self.catalog.decide_access(consumer, resource, purpose)
+            return definition, event, self.grants.decide_access(consumer, resource, purpose)
         except ExchangeError as exc:
             event.outcome, event.code = "refused", exc.code.value
             return definition, event, exc
@@ -195,7 +197,7 @@ class Reader:
             case_no=case_no,
         )
         try:
-            decision = self.catalog.decide_access(consumer, resource, purpose)
+            decision = self.grants.decide_access(consumer, resource, purpose)
         except ExchangeError as exc:
             event.outcome, event.code = "refused", exc.code.value
             self.audit.append(event)

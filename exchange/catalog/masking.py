@@ -1,0 +1,57 @@
+"""Masking (个人信息保护法 第6条): what a reader sees of the fields it may not read in clear.
+
+A masked value keeps its shape and hides its content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.catalog import ResourceDefinition
+
+__all__ = ["AccessDecision", "apply_mask", "mask_value"]
+
+
+@dataclass(frozen=True)
+class AccessDecision:
+    """What a consumer may see of a resource for one purpose."""
+
+    resource: ResourceDefinition
+    owner: bool
+    clear_fields: frozenset[str]
+    grant_id: str | None
+
+
+def _format(field: str, definition: ResourceDefinition) -> str | None:
+    spec = definition.json_schema.get("properties", {}).get(field, {})
+    fmt = spec.get("format") or (spec.get("items") or {}).get("format")
+    return str(fmt) if fmt else None
+
+
+def mask_value(field: str, value: Any, definition: ResourceDefinition) -> Any:
+    """Mask one value: keep the shape, hide the content."""
+    if isinstance(value, list):
+        return [mask_value(field, v, definition) for v in value]
+    if not isinstance(value, str):
+        return None
+    if _format(field, definition) in ("cn-id", "uscc") and len(value) == 18:
+        return value[:6] + "*" * 8 + value[-4:]
+    if field.endswith("name") and value:
+        return value[0] + "*" * max(1, len(value) - 1)
+    return "*" * min(max(len(value), 2), 8)
+
+
+def apply_mask(data: dict[str, Any], decision: AccessDecision) -> tuple[dict[str, Any], list[str]]:
+    """``data`` with every field outside the decision's clear fields masked, and their names."""
+    if decision.owner:
+        return data, []
+    out: dict[str, Any] = {}
+    masked: list[str] = []
+    for field, value in data.items():
+        if field in decision.clear_fields:
+            out[field] = value
+        else:
+            out[field] = mask_value(field, value, decision.resource)
+            masked.append(field)
+    return out, masked
