@@ -10,6 +10,7 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
 from exchange.api.deps import ExchangeDep
+from exchange.catalog.masking import mask_identifier
 from exchange.certificates.verifier import CHINA_TIME
 from exchange.errors import InvalidRequest
 from exchange.records.query import CASE_PATTERN
@@ -122,7 +123,7 @@ def who_used_my_data(
     matters = {m.code: m.name for m in load_matters().values()}
     departments = sorted({r.actor_name for r in rows})
     masked = subject.strip().upper()
-    masked = masked[:6] + "*" * max(0, len(masked) - 10) + masked[-4:] if len(masked) > 10 else "*"
+    masked = mask_identifier(masked, "cn-id" if masked[:6].isdigit() else "uscc")
     return render(
         request,
         "subject_report.html",
