@@ -58,6 +58,8 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "exchange.method_not_allowed"
     RATE_LIMITED = "exchange.rate_limited"
     CERTIFICATE_REFUSED = "exchange.certificate_refused"
+    GRANT_ALREADY_DECIDED = "exchange.grant_already_decided"
+    CASE_EXISTS = "exchange.case_exists"
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"

@@ -20,6 +20,7 @@ import secrets
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import duckdb
 from pydantic import Field
 
 from exchange.audit.log import AuditEvent, AuditLog
@@ -180,20 +181,32 @@ class Grants:
             raise Forbidden(
                 "only the resource's owner decides its grants", code=ErrorCode.NOT_OWNER
             )
-        if grant.status != "pending":
-            raise Conflict(f"grant {grant_id} was already {grant.status}")
-        self.store.execute(
-            "UPDATE grants SET status = ?, decided_at = ?, decided_by = ?, decision_reason = ? "
-            "WHERE id = ?",
-            [
-                "approved" if decision.approve else "refused",
-                datetime.now(UTC),
-                owner,
-                decision.reason,
-                grant_id,
-            ],
-        )
+        # One decision per grant: the update is conditional on the grant still pending, so
+        # of two concurrent decisions one updates and the other finds it decided (or DuckDB
+        # reports the concurrent write: the other decision won as well).
+        try:
+            won = self.store.fetchone(
+                "UPDATE grants SET status = ?, decided_at = ?, decided_by = ?, "
+                "decision_reason = ? WHERE id = ? AND status = 'pending' RETURNING id",
+                [
+                    "approved" if decision.approve else "refused",
+                    datetime.now(UTC),
+                    owner,
+                    decision.reason,
+                    grant_id,
+                ],
+            )
+        except duckdb.TransactionException:
+            won = None
         self._cache.clear()
+        if won is None:
+            status = self.grant(grant_id).status
+            raise Conflict(
+                f"grant {grant_id} was already {status}"
+                if status != "pending"
+                else f"grant {grant_id} is being decided by another request",
+                code=ErrorCode.GRANT_ALREADY_DECIDED,
+            )
         return self.grant(grant_id)
 
     # -- reading grants ------------------------------------------------
