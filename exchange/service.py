@@ -67,7 +67,8 @@ class Exchange:
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
         )
-        self.reader = Reader(store, self.grants, self.audit)
+        handle_key = hmac.new(raw, b"govex-record-handle-v1", hashlib.sha256).digest()
+        self.reader = Reader(store, self.grants, self.audit, handle_key=handle_key)
         self.certificates = CertificateService(store, self.registry, keyring, self.audit, settings)
         self.cases = CaseResolver(self)
         self.ingestor.listeners.append(self.reader.cache.invalidate)

@@ -25,6 +25,10 @@ class AccessDecision:
     clear_fields: frozenset[str]
     grant_id: str | None
 
+    def key_in_clear(self) -> bool:
+        """Whether the reader may see the resource's key field in clear."""
+        return self.owner or self.resource.key_field in self.clear_fields
+
 
 def mask_identifier(value: str, fmt: str = "cn-id") -> str:
     """An ID number (公民身份号码, ``cn-id``) or USCC (统一社会信用代码, ``uscc``), region only.
