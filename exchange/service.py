@@ -16,9 +16,11 @@ from cryptography.hazmat.primitives import serialization
 
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditLog
+from exchange.audit.reports import AuditReports
 from exchange.bus.embedded import EmbeddedBus
 from exchange.cases.resolver import CaseResolver
-from exchange.catalog.catalog import Catalog
+from exchange.catalog.grants import Grants
+from exchange.catalog.resources import Catalog
 from exchange.certificates.service import CertificateService
 from exchange.config import Settings
 from exchange.departments.auth import TokenService
@@ -57,6 +59,7 @@ class Exchange:
         )
         subject_key = hmac.new(raw, b"govex-subject-hash-v1", hashlib.sha256).digest()
         self.audit = AuditLog(store, subject_key, settings.audit)
+        self.grants = Grants(store, self.catalog, self.audit)
         self.checkpoints = Checkpointer.for_key(
             self.audit,
             keyring.key("log"),
@@ -64,6 +67,7 @@ class Exchange:
             interval_s=settings.audit.checkpoint_interval_s,
         )
         self.checkpoints.start()
+        self.audit_reports = AuditReports(store, self.audit, self.checkpoints)
         self.tokens = TokenService(store, self.registry, keyring, settings.api)
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
@@ -74,7 +78,8 @@ class Exchange:
             max_message_bytes=settings.api.max_body_bytes,
             max_records=settings.api.max_batch_records,
         )
-        self.reader = Reader(store, self.catalog, self.audit)
+        handle_key = hmac.new(raw, b"govex-record-handle-v1", hashlib.sha256).digest()
+        self.reader = Reader(store, self.grants, self.audit, handle_key=handle_key)
         self.certificates = CertificateService(store, self.registry, keyring, self.audit, settings)
         self.cases = CaseResolver(self)
         self.ingestor.listeners.append(self.reader.cache.invalidate)

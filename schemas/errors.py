@@ -60,6 +60,8 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "exchange.rate_limited"
     CERTIFICATE_REFUSED = "exchange.certificate_refused"
     INTERNAL = "exchange.internal"  # an unexpected failure (500), logged and audited
+    GRANT_ALREADY_DECIDED = "exchange.grant_already_decided"
+    CASE_EXISTS = "exchange.case_exists"
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
 from pydantic import Field
 
 from exchange.audit.log import AuditEvent
 from exchange.certificates.trust import key_urn, uscc_urn
 from exchange.departments.auth import Principal
-from exchange.errors import ExchangeError, Forbidden, InvalidRequest, NotFound
+from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest, NotFound
 from exchange.records.query import CASE_PATTERN, RecordsPublic
 from schemas.base import StrictModel
 from schemas.catalog import ResourceDefinition
@@ -95,6 +96,13 @@ class _Outcome:
     evidence: list[dict[str, Any]] | None = None
 
 
+def _case_exists(case_no: str) -> Conflict:
+    return Conflict(
+        f"case {case_no} was already resolved by your department; use a new case number",
+        code=ErrorCode.CASE_EXISTS,
+    )
+
+
 def _masked(applicant: Applicant) -> str:
     value = applicant.id
     return mask_id_number(value) if len(value) == 18 else value[:2] + "****" + value[-2:]
@@ -129,11 +137,10 @@ class CaseResolver:
         case_no = request.case_no or (
             f"{matter.department.upper()}-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4).upper()}"
         )
-        if self.exchange.store.fetchone("SELECT 1 FROM cases WHERE case_no = ?", [case_no]):
-            raise InvalidRequest(
-                f"case {case_no} was already resolved; use a new case number",
-                code=ErrorCode.CONFLICT,
-            )
+        if self.exchange.store.fetchone(
+            "SELECT 1 FROM cases WHERE approver = ? AND case_no = ?", [approver.uscc, case_no]
+        ):
+            raise _case_exists(case_no)
         purpose = request.purpose or matter.code
         certificates: dict[str, dict[str, Any]] = {}
         materials: list[dict[str, Any]] = []
@@ -190,19 +197,24 @@ class CaseResolver:
         )
 
         def store(cur: Any) -> None:
-            cur.execute(
-                "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    case_no,
-                    matter.code,
-                    approver.uscc,
-                    required,
-                    obtained,
-                    len(to_bring),
-                    json.dumps(bundle, ensure_ascii=False),
-                    datetime.now(UTC),
-                ],
-            )
+            # the key (approver, case_no) decides between concurrent resolutions of one
+            # number: the first to commit keeps it, the others are told it is taken
+            try:
+                cur.execute(
+                    "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        case_no,
+                        matter.code,
+                        approver.uscc,
+                        required,
+                        obtained,
+                        len(to_bring),
+                        json.dumps(bundle, ensure_ascii=False),
+                        datetime.now(UTC),
+                    ],
+                )
+            except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
+                raise _case_exists(case_no) from exc
 
         self.exchange.audit.append(
             AuditEvent(
@@ -443,17 +455,36 @@ class CaseResolver:
         )
 
     # -- stored cases and figures ------------------------------------------------
-    def get(self, case_no: str, principal: Principal) -> dict[str, Any]:
-        row = self.exchange.store.fetchone(
-            "SELECT approver, bundle FROM cases WHERE case_no = ?", [case_no]
-        )
-        if row is None:
-            raise NotFound(f"no case {case_no}")
+    def get(
+        self, case_no: str, principal: Principal, *, approver: str | None = None
+    ) -> dict[str, Any]:
+        """A case's bundle: the approving department's own, or any for an auditor.
+
+        "Not yours" and "does not exist" are one answer (404), so a department cannot
+        probe another's case numbers. Case numbers are per approver: an auditor names
+        the approver (USCC) when several departments used the number.
+        """
         from schemas.catalog import Role
 
-        if row[0] != principal.uscc and not principal.has(Role.AUDITOR):
-            raise Forbidden("only the approving department and auditors see a case's bundle")
-        bundle: dict[str, Any] = json.loads(row[1])
+        if not principal.has(Role.AUDITOR):
+            approver = principal.uscc
+        rows = self.exchange.store.fetchall(
+            "SELECT approver, bundle FROM cases WHERE case_no = ? "
+            "AND (? IS NULL OR approver = ?) ORDER BY approver",
+            [case_no, approver, approver],
+        )
+        if not rows:
+            raise NotFound(
+                f"no case {case_no} of yours; a case is seen by its approving department "
+                "and auditors"
+            )
+        if len(rows) > 1:
+            raise Conflict(
+                f"case {case_no} was used by {len(rows)} approving departments; "
+                "name one with approver=<USCC>",
+                code=ErrorCode.CONFLICT,
+            )
+        bundle: dict[str, Any] = json.loads(rows[0][1])
         return bundle
 
     def figures(self) -> list[MatterFigures]:

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.bus.models import BatchIn, IngestResult, QuarantinedRecord, RecordIn
-from exchange.catalog.catalog import Catalog
+from exchange.catalog.resources import Catalog
 from exchange.departments.registry import Registry
 from exchange.errors import Forbidden
 from exchange.records.validation import MAX_RECORD_BYTES, RecordValidator
