@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditLog
+from exchange.cases.bundle import BundleSealer
 from exchange.cases.resolver import CaseResolver
 from exchange.catalog.catalog import Catalog
 from exchange.certificates.service import CertificateService
@@ -65,7 +66,15 @@ class Exchange:
         )
         self.reader = Reader(store, self.catalog, self.audit)
         self.certificates = CertificateService(store, self.registry, keyring, self.audit, settings)
-        self.cases = CaseResolver(self)
+        self.cases = CaseResolver(
+            store=store,
+            registry=self.registry,
+            catalog=self.catalog,
+            reader=self.reader,
+            certificates=self.certificates,
+            audit=self.audit,
+            sealer=BundleSealer(keyring, self.identity),
+        )
         self.ingestor.listeners.append(self.reader.cache.invalidate)
 
     @classmethod

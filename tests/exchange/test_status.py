@@ -13,14 +13,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from exchange.certificates.service import CertificateRequest
-from exchange.certificates.trust import (
-    STATUS_LIST_VALIDITY,
-    StatusSnapshot,
-    TrustBundle,
-    TrustError,
-)
+from exchange.certificates.bundle import TrustBundle
+from exchange.certificates.models import CertificateRequest
+from exchange.certificates.status_lists import STATUS_LIST_VALIDITY
+from exchange.certificates.trust import StatusSnapshot
 from exchange.certificates.verifier import Verifier
+from exchange.certificates.vocabulary import TrustError
 from exchange.demo.city import City
 from exchange.service import Exchange
 from signing.multibase import decode_multikey

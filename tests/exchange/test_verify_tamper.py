@@ -27,9 +27,16 @@ from typing import Any
 
 import pytest
 
-from exchange.certificates.service import CertificatePublic, StatusAction, StatusChange
-from exchange.certificates.trust import KeyRevocation, TrustBundle, key_urn, uscc_urn
-from exchange.certificates.verifier import CERT_URN_PREFIX, Verifier, credential_type_name
+from exchange.certificates.bundle import TrustBundle
+from exchange.certificates.models import CertificatePublic, StatusAction, StatusChange
+from exchange.certificates.trust import KeyRevocation
+from exchange.certificates.verifier import Verifier
+from exchange.certificates.vocabulary import (
+    CERT_URN_PREFIX,
+    credential_type_name,
+    key_urn,
+    uscc_urn,
+)
 from exchange.demo.case import certificate_requests
 from exchange.demo.city import City
 from exchange.demo.setup import DemoDepartment

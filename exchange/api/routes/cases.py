@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from exchange.api.deps import Approver, CurrentDept, ExchangeDep, protected_router
-from exchange.cases.resolver import CaseRequest, MatterFigures
+from exchange.cases.models import CaseRequest, MatterFigures
 from schemas._base import StrictModel
 
 router = protected_router("/v1", ["cases"])

@@ -16,13 +16,13 @@ from exchange.api.deps import (
     Reader,
     protected_router,
 )
-from exchange.certificates.qr import QR_PREFIX, credential_from_qr_text
-from exchange.certificates.service import (
+from exchange.certificates.models import (
     CertificatePublic,
     CertificateRequest,
     CertificatesPublic,
     StatusChange,
 )
+from exchange.certificates.qr import QR_PREFIX, credential_from_qr_text
 from exchange.records.query import CASE_PATTERN
 from schemas._base import StrictModel
 

@@ -16,8 +16,8 @@ from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
 from exchange.api.deps import ExchangeDep
+from exchange.cases.bundle import BUNDLE_TYPE
 from exchange.cases.bundle_check import verify_bundle
-from exchange.cases.resolver import BUNDLE_TYPE
 from exchange.certificates.qr import QR_PREFIX, credential_from_qr_text
 from exchange.certificates.verifier import Check, Verdict
 from exchange.errors import ExchangeError, InvalidRequest, PayloadTooLarge
