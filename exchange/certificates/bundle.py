@@ -18,7 +18,14 @@ from typing import Any
 
 from cryptography import x509
 
-from exchange.certificates.trust import ChainChecker, KeyRevocation, SealEntry, StatusSnapshot
+from exchange.certificates.status_lists import DIGEST_BYTES, ISSUED_DIGESTS_TYPE
+from exchange.certificates.trust import (
+    ChainChecker,
+    Issuance,
+    KeyRevocation,
+    SealEntry,
+    StatusSnapshot,
+)
 from exchange.certificates.vocabulary import (
     CLOCK_SKEW,
     TrustError,
@@ -27,10 +34,11 @@ from exchange.certificates.vocabulary import (
     parse_timestamp,
     uscc_from_urn,
 )
-from signing.ca import certificate_from_pem, certificate_to_pem
+from signing.ca import SealCertificateInfo, certificate_from_pem, certificate_to_pem
 from signing.canonical import parse_strict
 from signing.errors import SigningError
 from signing.keys import kid_of
+from signing.multibase import decode_multibase
 from signing.proofs import format_created, verify_proof
 from signing.status_list import (
     StatusList,
@@ -42,7 +50,8 @@ from signing.status_list import (
 __all__ = ["BUNDLE_TYPE", "TrustBundle", "credential_purpose"]
 
 BUNDLE_TYPE = "GovexTrustBundle"
-_BUNDLE_VERSION = 1
+_BUNDLE_VERSION = 2
+"""Version 2 carries ``issued_certificates`` (the signed digest list); version 1 did not."""
 
 
 def _entry(item: object, where: str, *, department: bool) -> SealEntry:
@@ -67,6 +76,7 @@ def _entry(item: object, where: str, *, department: bool) -> SealEntry:
 
 @dataclass(frozen=True, slots=True)
 class _VerifiedList:
+    signer: SealEntry
     purpose: str
     valid_from: datetime
     valid_until: datetime
@@ -86,6 +96,7 @@ class TrustBundle:
         snapshots: Iterable[StatusSnapshot] = (),
         exchange: dict[str, str] | None = None,
         created: datetime | None = None,
+        issued: dict[str, Any] | None = None,
     ) -> None:
         self._root = root
         self.seals = {e.kid: e for e in seals}
@@ -95,7 +106,9 @@ class TrustBundle:
         self.exchange = dict(exchange or {})
         self.created = created or datetime.now(UTC)
         self.chain = ChainChecker(root)
+        self.issued = issued
         self._lists: dict[str, _VerifiedList] = {}
+        self._digests: tuple[SealEntry, frozenset[bytes]] | None = None
 
     # -- TrustStore ------------------------------------------------
     @property
@@ -117,8 +130,9 @@ class TrustBundle:
                     f"the trust bundle holds no snapshot of status list {url}; "
                     "refresh it with `govex trust export`"
                 )
-            verified = self._verify_snapshot(snapshot)
+            verified = self._verify_snapshot(snapshot, now)
             self._lists[url] = verified
+        self._signer_valid(verified.signer, now, f"status list {url}")
         if verified.purpose != purpose:
             raise TrustError(f"status list {url} is a {verified.purpose} list, not {purpose}")
         if now > verified.valid_until:
@@ -130,7 +144,59 @@ class TrustBundle:
             raise TrustError(f"the snapshot of status list {url} is not valid yet")
         return verified.bits
 
-    def _verify_snapshot(self, snapshot: StatusSnapshot) -> _VerifiedList:
+    def _signer_valid(self, signer: SealEntry, now: datetime, what: str) -> SealCertificateInfo:
+        """The status signer's certificate, judged at ``now`` (not at the proof's date)."""
+        try:
+            return self.chain.check(signer, now)
+        except SigningError as exc:
+            raise TrustError(f"{what} refused: {exc.message}") from exc
+
+    def issuance(self, credential_id: str, digest: str) -> Issuance:
+        signer, digests = self._issued_digests()
+        self._signer_valid(signer, datetime.now(UTC), "the issued-certificates list")
+        if bytes.fromhex(digest)[:DIGEST_BYTES] not in digests:
+            raise TrustError(
+                f"{credential_id} with this content is not among the {len(digests)} "
+                "certificates the trust bundle knows the exchange issued (altered, or issued "
+                "after the bundle was exported: refresh it with `govex trust export`)"
+            )
+        return Issuance()
+
+    def _issued_digests(self) -> tuple[SealEntry, frozenset[bytes]]:
+        if self._digests is None:
+            credential = self.issued
+            if credential is None:
+                raise TrustError(
+                    "the trust bundle carries no list of issued certificates; refresh it with "
+                    "`govex trust export`"
+                )
+            proof = credential.get("proof")
+            method = proof.get("verificationMethod") if isinstance(proof, dict) else None
+            signer = self.status_signers.get(kid_from_urn(str(method)))
+            if signer is None:
+                raise TrustError("the issued-certificates list is not signed by the status key")
+            subject = credential.get("credentialSubject")
+            types = credential.get("type")
+            try:
+                verify_proof(credential, certificate_key(signer.certificate))
+                if not isinstance(types, list) or ISSUED_DIGESTS_TYPE not in types:
+                    raise TrustError(f"the issued-certificates list is not {ISSUED_DIGESTS_TYPE}")
+                if not isinstance(subject, dict) or subject.get("algorithm") != (
+                    f"sha-256/{DIGEST_BYTES * 8}"
+                ):
+                    raise TrustError("the issued-certificates list names another algorithm")
+                packed = decode_multibase(str(subject.get("digests")))
+            except SigningError as exc:
+                raise TrustError(f"the issued-certificates list refused: {exc.message}") from exc
+            if len(packed) % DIGEST_BYTES:
+                raise TrustError("the issued-certificates list is truncated")
+            found = frozenset(
+                packed[i : i + DIGEST_BYTES] for i in range(0, len(packed), DIGEST_BYTES)
+            )
+            self._digests = (signer, found)
+        return self._digests
+
+    def _verify_snapshot(self, snapshot: StatusSnapshot, now: datetime) -> _VerifiedList:
         credential = snapshot.credential
         proof = credential.get("proof")
         method = proof.get("verificationMethod") if isinstance(proof, dict) else None
@@ -143,7 +209,7 @@ class TrustBundle:
             verified = verify_proof(credential, certificate_key(signer.certificate))
             if verified.created is None:
                 raise TrustError(f"status list {snapshot.url} proof has no creation time")
-            info = self.chain.check(signer, verified.created)
+            info = self.chain.check(signer, now)
             bits = status_list_from_credential(credential, credential_purpose(credential))
         except SigningError as exc:
             raise TrustError(f"status list {snapshot.url} refused: {exc.message}") from exc
@@ -154,6 +220,7 @@ class TrustBundle:
         if uscc_from_urn(credential.get("issuer")) != info.uscc:
             raise TrustError(f"status list {snapshot.url} names an issuer its key does not certify")
         return _VerifiedList(
+            signer,
             credential_purpose(credential),
             parse_timestamp(credential.get("validFrom"), "status list validFrom"),
             parse_timestamp(credential.get("validUntil"), "status list validUntil"),
@@ -175,6 +242,7 @@ class TrustBundle:
                 {"kid": r.kid, "revoked_at": format_created(r.revoked_at), "reason": r.reason}
                 for r in self.revocations.values()
             ],
+            "issued_certificates": self.issued,
             "status_lists": [
                 {
                     "url": s.url,
@@ -223,6 +291,9 @@ class TrustBundle:
                 for item in raw["status_lists"]
             ]
             created = parse_timestamp(raw["created"], "created")
+            issued = raw.get("issued_certificates")
+            if issued is not None and not isinstance(issued, dict):
+                raise TrustError("trust bundle: issued_certificates must be a credential object")
         except KeyError as exc:
             raise TrustError(f"trust bundle lacks {exc.args[0]!r}") from exc
         except (TypeError, ValueError) as exc:
@@ -240,6 +311,7 @@ class TrustBundle:
             if isinstance(exchange, dict)
             else None,
             created=created,
+            issued=issued,
         )
 
 

@@ -5,16 +5,22 @@ by itself — :class:`exchange.certificates.verifier.Verifier` runs them all and
   (from the trust store), or under a key given explicitly; the document's
   ``@context`` must equal the one the proof signed (adding a context is refused);
 * ``issuer_chain``: the key's seal certificate was issued by the root and was
-  valid when the proof was created, certifies the issuer's USCC, is not revoked,
+  valid at the time of verification, certifies the issuer's USCC, is not revoked,
   and belongs to the department competent for the certificate type;
 * ``validity_period``: ``validFrom`` ≤ now ≤ ``validUntil``;
 * ``status``: neither revoked nor suspended; an entry that cannot be checked
   fails (fail closed); a credential without ``credentialStatus`` (like the W3C
-  examples) is judged on the other checks;
+  examples, verified with an explicit key) is judged on the other checks;
 * ``schema``: the subject matches its type's JSON Schema, and the document's
   shape and GB/T 36903 metadata agree with the rest of it;
 * ``identifier``: the GB/T 36904 identifier and its check character, and that it
-  names the same type and issuer as the document.
+  names the same type and issuer as the document;
+* ``register``: the exchange issued exactly this content under this id (online: the
+  register of issued certificates; offline: the signed digest list of the trust bundle).
+
+Key validity (``issuer_chain``) is judged at the time of verification, never at the
+``proof.created`` the signer claims; for an old document the register vouches for, at its
+recorded issuance. A govex certificate without the exchange's status entries is refused.
 """
 
 from __future__ import annotations
@@ -24,14 +30,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from exchange.certificates.trust import ChainChecker, TrustStore
+from exchange.certificates.trust import ChainChecker, Issuance, SealEntry, TrustStore
 from exchange.certificates.vocabulary import (
     CERT_URN_PREFIX,
     CLOCK_SKEW,
     CONTEXTS,
     VC2_CONTEXT,
+    TrustError,
     certificate_id_of,
     certificate_key,
+    credential_digest,
     credential_type_name,
     kid_from_urn,
     local_date,
@@ -42,6 +50,7 @@ from exchange.certificates.vocabulary import (
 from schemas.certificates import CertificateType
 from schemas.identifiers import parse_certificate_id
 from signing.algorithms import PublicKey
+from signing.ca import ChainError, SealCertificateInfo
 from signing.proofs import verify_proof
 
 __all__ = ["CheckFailed", "CheckRun", "CheckState", "CredentialChecks"]
@@ -75,6 +84,8 @@ class CheckState:
 
     ctype: CertificateType | None = None
     issuer: str | None = None
+    issuance: Issuance | None = None
+    issuance_error: str | None = None
 
 
 def _is_date(text: str) -> bool:
@@ -113,6 +124,7 @@ class CredentialChecks:
             ("status", self.status),
             ("schema", self.schema),
             ("identifier", self.identifier),
+            ("register", self.register),
         )
 
     def _govex(self, doc: dict[str, Any]) -> bool:
@@ -192,7 +204,7 @@ class CredentialChecks:
             raise CheckFailed(
                 f"the proof claims to be created in the future ({created.isoformat()})"
             )
-        info = self.chain.check(entry, created)
+        info = self._chain_at(doc, state, entry, now)
         uscc = self._issuer_of(doc, state)
         if info.uscc != uscc:
             raise CheckFailed(
@@ -227,13 +239,57 @@ class CredentialChecks:
             raise CheckFailed(f"expired: valid until {valid_until.isoformat()}")
         return None if valid_until is not None else "no validUntil: valid without end (长期)"
 
+    def _chain_at(
+        self, doc: dict[str, Any], state: CheckState, entry: SealEntry, now: datetime
+    ) -> SealCertificateInfo:
+        """The chain judged now; for a document the register vouches for, at its issuance.
+
+        Never at ``proof.created``: the signer chooses that time, so a backdated proof by a
+        key whose certificate has expired would pass.
+        """
+        assert self.chain is not None
+        try:
+            return self.chain.check(entry, now)
+        except ChainError:
+            issued = self._issuance(doc, state)
+            if issued is None or issued.issued_at is None:
+                raise
+            return self.chain.check(entry, issued.issued_at)
+
+    def _issuance(self, doc: dict[str, Any], state: CheckState) -> Issuance | None:
+        """The trust store's record that it issued exactly this content (None: not vouched)."""
+        if self.trust is None:
+            return None
+        if state.issuance is None and state.issuance_error is None:
+            doc_id = doc.get("id")
+            if not isinstance(doc_id, str) or not doc_id.startswith(CERT_URN_PREFIX):
+                state.issuance_error = f"id must be {CERT_URN_PREFIX}<certificate identifier>"
+            else:
+                try:
+                    state.issuance = self.trust.issuance(doc_id, credential_digest(doc))
+                except TrustError as exc:
+                    state.issuance_error = exc.message
+        return state.issuance
+
     def status(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
+        govex = self._govex(doc)
         if "credentialStatus" not in doc:
+            if govex:
+                raise CheckFailed(
+                    "no credentialStatus: every govex certificate carries the exchange's "
+                    "status entries; refused"
+                )
             return "no credentialStatus: judged on its proof and validity period"
         entries = doc["credentialStatus"]
         items = entries if isinstance(entries, list) else [entries]
         if not items:
             raise CheckFailed("credentialStatus is empty")
+        purposes = {e.get("statusPurpose") for e in items if isinstance(e, dict)}
+        if govex and "revocation" not in purposes:
+            raise CheckFailed("a govex certificate must carry a revocation status entry")
+        issued = self._issuance(doc, state)
+        if issued is not None and issued.status in _STATUS_WORD.values():
+            raise CheckFailed(f"{issued.status} (the register of issued certificates)")
         for entry in items:
             if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
                 raise CheckFailed(
@@ -257,6 +313,18 @@ class CredentialChecks:
                 raise CheckFailed(
                     f"{_STATUS_WORD[purpose]} (status list {url}, index {index_text})"
                 )
+        return None
+
+    def register(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
+        if not self._govex(doc):
+            return "not a govex certificate: no register to check"
+        if self.trust is None:
+            raise CheckFailed(
+                "no register of issued certificates was given (a trust bundle); refused "
+                "(fail closed)"
+            )
+        if self._issuance(doc, state) is None:
+            raise CheckFailed(state.issuance_error or "not issued by the exchange")
         return None
 
     def schema(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:

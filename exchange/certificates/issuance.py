@@ -37,6 +37,7 @@ from exchange.certificates.vocabulary import (
     CHINA_TIME,
     CONTEXTS,
     certificate_urn,
+    credential_digest,
     credential_type_name,
     key_urn,
     local_date,
@@ -303,6 +304,7 @@ class Issuance:
             end,
             orjson.dumps(signed).decode("utf-8"),
             now,
+            credential_digest(document),
         )
         return _Issued(certificate_id, serial, row, signed)
 

@@ -6,6 +6,8 @@ chunk); look-ups read them back as :class:`~exchange.certificates.models.Certifi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -13,18 +15,18 @@ import orjson
 import pyarrow as pa
 
 from exchange.certificates.models import CertificatePublic, CertificateStatus
-from exchange.certificates.vocabulary import certificate_id_of
+from exchange.certificates.vocabulary import certificate_id_of, credential_digest
 from exchange.errors import InvalidRequest, NotFound
 from exchange.store import Store
 from schemas.errors import SchemaError
 from schemas.identifiers import parse_certificate_id
 
-__all__ = ["COLUMNS", "CertificateRegister", "to_public", "valid_id"]
+__all__ = ["COLUMNS", "CertificateRegister", "IssuedRecord", "to_public", "valid_id"]
 
 COLUMNS = (
     "id, type, type_code, issuer, serial, holder_code, holder_name, status, status_reason, "
     "status_changed_at, revocation_list, suspension_list, status_index, valid_from, "
-    "valid_until, document, issued_at"
+    "valid_until, document, issued_at, digest"
 )
 """The columns of a register row, in the order of every tuple this module reads or writes."""
 _INSERT_SQL = f"INSERT INTO certificates ({COLUMNS}) SELECT {COLUMNS} FROM new_certificates"  # noqa: S608 - constant columns
@@ -47,8 +49,18 @@ _ARROW_SCHEMA = pa.schema(
         ("valid_until", pa.timestamp("us", tz="UTC")),
         ("document", pa.string()),
         ("issued_at", pa.timestamp("us", tz="UTC")),
+        ("digest", pa.string()),
     ]
 )
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedRecord:
+    """What the register says about one id: the content issued, its status, when."""
+
+    digest: str
+    status: CertificateStatus
+    issued_at: datetime
 
 
 class CertificateRegister:
@@ -56,6 +68,31 @@ class CertificateRegister:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    def backfill_digests(self) -> int:
+        """Store the digest of every certificate issued before digests were kept."""
+        rows = self.store.fetchall("SELECT id, document FROM certificates WHERE digest IS NULL")
+        if rows:
+            with self.store.transaction() as tx:
+                tx.executemany(
+                    "UPDATE certificates SET digest = ? WHERE id = ?",
+                    [[credential_digest(orjson.loads(doc)), cid] for cid, doc in rows],
+                )
+        return len(rows)
+
+    def issued(self, certificate_id: str) -> IssuedRecord | None:
+        """The register's record of ``certificate_id`` (prefix optional), or None."""
+        row = self.store.fetchone(
+            "SELECT digest, status, issued_at FROM certificates WHERE id = ?",
+            [certificate_id_of(certificate_id)],
+        )
+        if row is None or row[0] is None:
+            return None
+        return IssuedRecord(str(row[0]), CertificateStatus(row[1]), row[2])
+
+    def digests(self) -> list[str]:
+        """The digest of every issued certificate (for the offline trust bundle)."""
+        return [str(r[0]) for r in self.store.fetchall("SELECT digest FROM certificates")]
 
     @staticmethod
     def insert(cur: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> None:

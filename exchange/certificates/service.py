@@ -95,7 +95,10 @@ class CertificateService:
             revocations=self._revocations,
             lock=lock,
         )
-        self._live = LiveTrust(registry, keyring.ca_certificate, self._revocations, lists)
+        self.register.backfill_digests()
+        self._live = LiveTrust(
+            registry, keyring.ca_certificate, self._revocations, lists, self.register
+        )
         self._verifier: Verifier | None = None
 
     @property
@@ -181,6 +184,7 @@ class CertificateService:
             status_signers=[self.lists.signer()],
             revocations=self._revocations.values(),
             snapshots=self.lists.snapshots(),
+            issued=self.lists.issued_digests(self.register.digests()),
             exchange={
                 "name": self.identity.name,
                 "issuer": self.identity.issuer,

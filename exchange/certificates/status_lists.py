@@ -14,19 +14,50 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from exchange.certificates.trust import SealEntry, StatusSnapshot
-from exchange.certificates.vocabulary import TrustError, key_urn, uscc_urn
+from exchange.certificates.vocabulary import VC2_CONTEXT, TrustError, key_urn, uscc_urn
 from exchange.errors import NotFound
 from exchange.keyring import seal_validity
 from signing.ca import certificate_from_pem, certificate_to_pem, issue_seal_certificate
 from signing.multibase import encode_base64url
-from signing.proofs import add_proof
+from signing.proofs import add_proof, format_created
 from signing.status_list import MIN_LENGTH, StatusList, StatusPurpose, status_list_credential
 
 if TYPE_CHECKING:
     from exchange.keyring import Keyring
     from exchange.store import Store
 
-__all__ = ["STATUS_LIST_VALIDITY", "PublishedLists"]
+__all__ = [
+    "DIGEST_BYTES",
+    "ISSUED_DIGESTS_TYPE",
+    "STATUS_LIST_VALIDITY",
+    "PublishedLists",
+    "issued_digests_credential",
+]
+
+ISSUED_DIGESTS_TYPE = "GovexIssuedDigests"
+DIGEST_BYTES = 16
+"""Each issued certificate's digest is carried truncated to 128 bits (second preimages stay
+out of reach; a bundle of a million certificates carries ~21 MB of base64url)."""
+
+
+def issued_digests_credential(
+    url: str, issuer: str, digests: list[str], now: datetime
+) -> dict[str, Any]:
+    """The unsigned credential listing (sorted, truncated, concatenated) issued digests."""
+    packed = b"".join(sorted({bytes.fromhex(d)[:DIGEST_BYTES] for d in digests}))
+    return {
+        "@context": [VC2_CONTEXT],
+        "id": url,
+        "type": ["VerifiableCredential", ISSUED_DIGESTS_TYPE],
+        "issuer": issuer,
+        "validFrom": format_created(now),
+        "credentialSubject": {
+            "algorithm": f"sha-256/{DIGEST_BYTES * 8}",
+            "count": len(packed) // DIGEST_BYTES,
+            "digests": encode_base64url(packed),
+        },
+    }
+
 
 STATUS_LIST_VALIDITY = timedelta(days=1)
 """How long a signed status list snapshot may be used offline."""
@@ -167,6 +198,21 @@ class PublishedLists:
         )
         self._signed[list_no] = (signed, now)
         return signed
+
+    def issued_digests(self, digests: list[str]) -> dict[str, Any]:
+        """The digests of every issued certificate as one credential signed by the status
+        signer (what a trust bundle carries for the offline ``register`` check)."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        signer = self.signer()
+        unsigned = issued_digests_credential(
+            f"{self.base.removesuffix('status-lists/')}issued-digests",
+            uscc_urn(signer.uscc),
+            digests,
+            now,
+        )
+        return add_proof(
+            unsigned, self.keyring.key("seal"), verification_method=key_urn(signer.kid), created=now
+        )
 
     def snapshots(self) -> list[StatusSnapshot]:
         """Every list, signed, as a trust bundle carries them."""

@@ -18,6 +18,7 @@ a revocation takes effect at once. Offline, a
 
 from __future__ import annotations
 
+import hmac
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography import x509
 
+from exchange.certificates.vocabulary import TrustError
 from signing.ca import (
     ChainError,
     SealCertificateInfo,
@@ -35,11 +37,13 @@ from signing.ca import (
 from signing.status_list import StatusList
 
 if TYPE_CHECKING:
+    from exchange.certificates.register import CertificateRegister
     from exchange.certificates.status_lists import PublishedLists
     from exchange.departments.registry import Registry
 
 __all__ = [
     "ChainChecker",
+    "Issuance",
     "KeyRevocation",
     "LiveTrust",
     "SealEntry",
@@ -84,6 +88,18 @@ class StatusSnapshot:
     credential: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Issuance:
+    """A trust store's word that the exchange issued exactly this content under this id.
+
+    Online the register also gives when (a trusted time for old documents) and the current
+    status; an offline bundle knows only that the content was issued.
+    """
+
+    issued_at: datetime | None = None
+    status: str | None = None
+
+
 class TrustStore(Protocol):
     """Everything :class:`exchange.certificates.verifier.Verifier` asks of what it trusts."""
 
@@ -102,6 +118,11 @@ class TrustStore(Protocol):
         """The status list at ``url`` as known ``now``; raise when it cannot be vouched for."""
         ...
 
+    def issuance(self, credential_id: str, digest: str) -> Issuance:
+        """The exchange's record of issuing this content (its :func:`credential_digest`) under
+        this id; :class:`TrustError` when the store cannot vouch for it."""
+        ...
+
 
 class ChainChecker:
     """Checks seal certificates against the root; the signature check is done once per key."""
@@ -112,7 +133,11 @@ class ChainChecker:
         self._lock = threading.Lock()
 
     def check(self, entry: SealEntry, at: datetime) -> SealCertificateInfo:
-        """What the root vouches for about ``entry`` at time ``at``, or :class:`ChainError`."""
+        """What the root vouches for about ``entry`` at time ``at``, or :class:`ChainError`.
+
+        ``at`` is a time the verifier trusts — now, or a recorded issuance or ingest time —
+        never a time the signer claims (a proof's ``created``, a batch's ``sealed_at``).
+        """
         info = self._verified.get(entry.kid)
         if info is None:
             cert = entry.certificate
@@ -142,8 +167,10 @@ class LiveTrust:
         root: x509.Certificate,
         revocations: Mapping[str, KeyRevocation],
         lists: Callable[[], PublishedLists],
+        register: CertificateRegister,
     ) -> None:
         self.registry = registry
+        self.register = register
         self._root = root
         self._revocations = revocations
         self._lists = lists
@@ -169,3 +196,13 @@ class LiveTrust:
 
     def status_list(self, url: str, purpose: str, now: datetime) -> StatusList:
         return self._lists().get(url, purpose)
+
+    def issuance(self, credential_id: str, digest: str) -> Issuance:
+        record = self.register.issued(credential_id)
+        if record is None:
+            raise TrustError(f"the exchange never issued a certificate {credential_id}")
+        if not hmac.compare_digest(record.digest, digest):
+            raise TrustError(
+                f"the content differs from what the exchange issued under {credential_id}"
+            )
+        return Issuance(record.issued_at, record.status.value)

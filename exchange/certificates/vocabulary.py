@@ -7,8 +7,10 @@ a timestamp) is the first place a credential can be refused as "not trusted".
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -18,6 +20,7 @@ from schemas.certificates import CertificateType
 from schemas.errors import ErrorCode
 from schemas.identifiers import validate_uscc
 from signing.algorithms import PublicKey
+from signing.canonical import canonicalize
 
 __all__ = [
     "CERT_URN_PREFIX",
@@ -33,6 +36,7 @@ __all__ = [
     "certificate_id_of",
     "certificate_key",
     "certificate_urn",
+    "credential_digest",
     "credential_type_name",
     "key_urn",
     "kid_from_urn",
@@ -49,7 +53,15 @@ CONTEXTS = (VC2_CONTEXT, GOVEX_CONTEXT)
 CERT_URN_PREFIX = "urn:govex:cert:"
 KEY_URN_PREFIX = "urn:govex:key:"
 USCC_URN_PREFIX = "urn:uscc:"
-CHECKS = ("proof", "issuer_chain", "validity_period", "status", "schema", "identifier")
+CHECKS = (
+    "proof",
+    "issuer_chain",
+    "validity_period",
+    "status",
+    "schema",
+    "identifier",
+    "register",
+)
 """The checks of a verdict, in the order they run."""
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 """GB/T 36903 dates are calendar dates in China Standard Time (UTC+8, no DST)."""
@@ -86,6 +98,16 @@ def certificate_urn(certificate_id: str) -> str:
 def certificate_id_of(value: str) -> str:
     """The GB/T 36904 identifier in ``value`` (with or without the ``urn:govex:cert:`` prefix)."""
     return value.removeprefix(CERT_URN_PREFIX)
+
+
+def credential_digest(credential: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the credential's canonical JSON without its ``proof``: its content.
+
+    Harmless re-encodings (key order, whitespace, escapes) keep the digest; any change of a
+    member, added or dropped, changes it. The register keeps it for every issuance.
+    """
+    content = {k: v for k, v in credential.items() if k != "proof"}
+    return hashlib.sha256(canonicalize(content)).hexdigest()
 
 
 # --------------------------------------------------------------------------- keys and issuers

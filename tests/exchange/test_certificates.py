@@ -302,13 +302,14 @@ def test_verify_returns_one_result_per_check_and_is_audited(
         "status",
         "schema",
         "identifier",
+        "register",
     ]
     tampered = {**doc, "credentialSubject": {**doc["credentialSubject"], "address": "北京"}}
     r = client.post("/v1/verify", json=tampered, headers=auth("gongan"))
     assert r.status_code == 200
     assert r.json()["valid"] is False
     failed = {c["name"]: c["reason"] for c in r.json()["checks"] if not c["passed"]}
-    assert list(failed) == ["proof"]
+    assert list(failed) == ["proof", "register"]
     assert "signature does not verify" in failed["proof"]
     outcomes = [row[0] for row in audit_rows(exchange, "cert.verify")]
     assert "valid" in outcomes
