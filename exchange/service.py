@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,7 +63,12 @@ class Exchange:
         self.checkpoints.start()
         self.tokens = TokenService(self.registry, keyring, settings.api)
         self.ingestor = Ingestor(
-            store, self.registry, self.catalog, self.audit, keyring.ca_certificate
+            store,
+            self.registry,
+            self.catalog,
+            self.audit,
+            keyring.ca_certificate,
+            max_seal_ahead=timedelta(seconds=settings.signing.max_seal_ahead_s),
         )
         self.reader = Reader(store, self.catalog, self.audit)
         self.certificates = CertificateService(store, self.registry, keyring, self.audit, settings)

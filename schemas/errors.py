@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     NON_CANONICAL_JSON = "signing.non_canonical_json"
     INVALID_PROOF = "signing.invalid_proof"
     INVALID_SEAL = "signing.invalid_seal"
+    SEAL_IN_FUTURE = "signing.seal_in_future"
     INVALID_KEY = "signing.invalid_key"
     UNTRUSTED_ISSUER = "signing.untrusted_issuer"
     INVALID_MERKLE_PROOF = "signing.invalid_merkle_proof"

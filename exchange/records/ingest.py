@@ -20,7 +20,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -42,7 +42,18 @@ from signing.errors import SigningError
 from signing.merkle import root_of
 from signing.seal import BatchSeal, record_leaf, verify_seal
 
-__all__ = ["BatchIn", "IngestResult", "Ingestor", "QuarantinedRecord", "RecordIn"]
+__all__ = [
+    "MAX_SEAL_AHEAD",
+    "BatchIn",
+    "IngestResult",
+    "Ingestor",
+    "QuarantinedRecord",
+    "RecordIn",
+]
+
+MAX_SEAL_AHEAD = timedelta(minutes=10)
+"""How far a batch's ``sealed_at`` may lie ahead of its receipt (clocks drift; backdating
+or postdating beyond this is refused)."""
 
 
 class RecordIn(StrictModel):
@@ -107,9 +118,17 @@ class Ingestor:
     """Verifies, validates and stores sealed batches."""
 
     def __init__(
-        self, store: Store, registry: Registry, catalog: Catalog, audit: AuditLog, root_ca: Any
+        self,
+        store: Store,
+        registry: Registry,
+        catalog: Catalog,
+        audit: AuditLog,
+        root_ca: Any,
+        *,
+        max_seal_ahead: timedelta = MAX_SEAL_AHEAD,
     ) -> None:
         self.store = store
+        self.max_seal_ahead = max_seal_ahead
         self.registry = registry
         self.catalog = catalog
         self.audit = audit
@@ -139,6 +158,9 @@ class Ingestor:
             )
         records = [{"key": r.key, "version": r.version, "data": r.data} for r in batch.records]
         seal_problem, leaves = self._check_seal(batch, publisher, records)
+        seal_code = ErrorCode.INVALID_SEAL
+        if isinstance(seal_problem, tuple):
+            seal_code, seal_problem = seal_problem
         batch_id = batch.seal.batch_id or ("bat_" + secrets.token_hex(8))
         if seal_problem is None:
             earlier = self.store.fetchall("SELECT seal FROM batches WHERE batch_id = ?", [batch_id])
@@ -153,7 +175,7 @@ class Ingestor:
                     QuarantinedRecord(
                         index=i,
                         key=r.key,
-                        reason_code=ErrorCode.INVALID_SEAL.value,
+                        reason_code=seal_code.value,
                         reason=seal_problem,
                     )
                     for i, r in enumerate(batch.records)
@@ -176,9 +198,14 @@ class Ingestor:
     # -- checks ------------------------------------------------
     def _check_seal(
         self, batch: BatchIn, publisher: str, records: list[dict[str, Any]]
-    ) -> tuple[str | None, list[bytes]]:
+    ) -> tuple[str | tuple[ErrorCode, str] | None, list[bytes]]:
         """The reason the seal is refused (or None) and the records' Merkle leaves (computed
-        once, kept for the ``batches`` row; empty when the check stopped before them)."""
+        once, kept for the ``batches`` row; empty when the check stopped before them).
+
+        The seal key's certificate is judged at receipt — or, for a batch already stored
+        (a replay), at its recorded receipt — never at the ``sealed_at`` the signer
+        claims; a ``sealed_at`` further ahead of receipt than ``max_seal_ahead`` is
+        refused (``signing.seal_in_future``)."""
         seal = batch.seal
         if seal.issuer != publisher:
             return f"seal issuer {seal.issuer} is not the publishing department {publisher}", []
@@ -187,9 +214,20 @@ class Ingestor:
         key = self.registry.key(seal.kid, "seal")
         if key is None or key.uscc != publisher or key.certificate is None:
             return f"seal key {seal.kid} is not a registered seal key of {publisher}", []
+        received = datetime.now(UTC)
         try:
             sealed_at = datetime.fromisoformat(seal.sealed_at.replace("Z", "+00:00"))
-            verify_seal_certificate(key.certificate, self.root_ca, at=sealed_at)
+            if sealed_at.tzinfo is None:
+                return "batch seal refused: sealed_at needs a time zone", []
+            if sealed_at > received + self.max_seal_ahead:
+                return (
+                    ErrorCode.SEAL_IN_FUTURE,
+                    f"batch sealed at {seal.sealed_at}, more than "
+                    f"{int(self.max_seal_ahead.total_seconds())} s after its receipt "
+                    f"({received.isoformat(timespec='seconds')}); check the connector's clock",
+                ), []
+            at = self._stored_receipt(seal.batch_id, seal.root) or received
+            verify_seal_certificate(key.certificate, self.root_ca, at=at)
             verify_seal(seal, key.public_key)
         except (SigningError, ValueError) as exc:
             return f"batch seal refused: {exc}", []
@@ -201,6 +239,18 @@ class Ingestor:
         if root_of(leaves).hex() != seal.root:
             return "records do not match the sealed Merkle root (altered in transit?)", leaves
         return None, leaves
+
+    def _stored_receipt(self, batch_id: str | None, root: str) -> datetime | None:
+        """When this very batch (same id, same root) was first received, if it was."""
+        if not batch_id:
+            return None
+        row = self.store.fetchone(
+            "SELECT received_at, seal->>'root' FROM batches WHERE batch_id = ?", [batch_id]
+        )
+        if row is None or row[1] != root:
+            return None
+        received: datetime = row[0]
+        return received
 
     def _check_records(self, definition: ResourceDefinition, records: list[RecordIn]) -> _Checked:
         key_field = definition.key_field
