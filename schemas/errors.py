@@ -59,6 +59,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "exchange.method_not_allowed"
     RATE_LIMITED = "exchange.rate_limited"
     CERTIFICATE_REFUSED = "exchange.certificate_refused"
+    VERIFIER_BUSY = "exchange.verifier_busy"
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"

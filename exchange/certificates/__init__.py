@@ -14,6 +14,7 @@ From the bottom up:
 - :mod:`.issuance` — issuing certificates, one or in bulk;
 - :mod:`.lookup` — audited reads by id and by holder;
 - :mod:`.status` — revoke, suspend, resume; withdraw a seal key;
+- :mod:`.intake` — the size and nesting caps every path applies before parsing a credential;
 - :mod:`.checks` — the individual verification checks;
 - :mod:`.verifier` — the verifier: every check, one verdict;
 - :mod:`.qr` — QR payloads for offline checks at a counter;

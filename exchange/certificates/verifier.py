@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exchange.certificates.checks import CheckFailed, CheckRun, CheckState, CredentialChecks
+from exchange.certificates.intake import credential_limits, credential_text_limits
 from exchange.certificates.trust import TrustStore
 from exchange.certificates.vocabulary import CHECKS, TrustError
 from exchange.errors import ExchangeError
@@ -127,7 +128,12 @@ class Verifier:
 
     # -- public ------------------------------------------------
     def check(self, credential: Any) -> Verdict:
-        """Run every check on a parsed credential and return the verdict."""
+        """Run every check on a parsed credential and return the verdict.
+
+        A value beyond the caps of :mod:`exchange.certificates.intake` is not judged: it
+        raises :class:`~exchange.certificates.intake.CredentialTooDeep` (or ``TooLarge``).
+        """
+        credential_limits(credential)
         if not isinstance(credential, dict):
             reason = "a credential must be a JSON object"
             return Verdict(False, tuple(Check(name, False, reason) for name in CHECKS))
@@ -149,9 +155,14 @@ class Verifier:
         )
 
     def check_text(self, text: bytes | str) -> Verdict:
-        """Parse JSON strictly (no duplicate keys, NaN or unsafe integers), then :meth:`check`."""
+        """Parse JSON strictly (no duplicate keys, NaN or unsafe integers), then :meth:`check`.
+
+        Text beyond the size or nesting cap raises before it is parsed (see
+        :mod:`exchange.certificates.intake`).
+        """
+        raw = credential_text_limits(text)
         try:
-            credential = parse_strict(text)
+            credential = parse_strict(raw)
         except SigningError as exc:
             return Verdict(valid=False, checks=(Check("json", False, exc.message),))
         return self.check(credential)

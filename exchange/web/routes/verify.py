@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse
 from exchange.api.deps import ExchangeDep
 from exchange.cases.bundle import BUNDLE_TYPE
 from exchange.cases.bundle_check import verify_bundle
+from exchange.certificates.intake import nesting_limits
 from exchange.certificates.qr import QR_PREFIX, credential_from_qr_text
 from exchange.certificates.verifier import Check, Verdict
 from exchange.errors import ExchangeError, InvalidRequest, PayloadTooLarge
@@ -127,6 +128,7 @@ def verify_text(exchange: Exchange, actor: str, text: str) -> Result:
             check = CheckView("qr", False, exc.message, "二维码", "QR text", "二维码内容无法识别")
             return Result("unreadable", False, [check])
     else:
+        nesting_limits(text.encode("utf-8", "surrogatepass"))  # 422 before parsing
         try:
             document = parse_strict(text)
         except SigningError:
