@@ -63,13 +63,9 @@ class Exchange:
         self.checkpoints.start()
         self.tokens = TokenService(self.registry, keyring, settings.api)
         self.ingestor = Ingestor(
-            store,
-            self.registry,
-            self.catalog,
-            self.audit,
-            keyring.ca_certificate,
-            max_seal_ahead=timedelta(seconds=settings.signing.max_seal_ahead_s),
+            store, self.registry, self.catalog, self.audit, keyring.ca_certificate
         )
+        self.ingestor.max_seal_ahead = timedelta(seconds=settings.signing.max_seal_ahead_s)
         self.reader = Reader(store, self.catalog, self.audit)
         self.certificates = CertificateService(store, self.registry, keyring, self.audit, settings)
         self.cases = CaseResolver(

@@ -42,18 +42,7 @@ from signing.errors import SigningError
 from signing.merkle import root_of
 from signing.seal import BatchSeal, record_leaf, verify_seal
 
-__all__ = [
-    "MAX_SEAL_AHEAD",
-    "BatchIn",
-    "IngestResult",
-    "Ingestor",
-    "QuarantinedRecord",
-    "RecordIn",
-]
-
-MAX_SEAL_AHEAD = timedelta(minutes=10)
-"""How far a batch's ``sealed_at`` may lie ahead of its receipt (clocks drift; backdating
-or postdating beyond this is refused)."""
+__all__ = ["BatchIn", "IngestResult", "Ingestor", "QuarantinedRecord", "RecordIn"]
 
 
 class RecordIn(StrictModel):
@@ -117,18 +106,12 @@ def _too_large(data: dict[str, Any], text: str) -> bool:
 class Ingestor:
     """Verifies, validates and stores sealed batches."""
 
+    max_seal_ahead = timedelta(minutes=10)  # how far sealed_at may lie ahead of receipt
+
     def __init__(
-        self,
-        store: Store,
-        registry: Registry,
-        catalog: Catalog,
-        audit: AuditLog,
-        root_ca: Any,
-        *,
-        max_seal_ahead: timedelta = MAX_SEAL_AHEAD,
+        self, store: Store, registry: Registry, catalog: Catalog, audit: AuditLog, root_ca: Any
     ) -> None:
         self.store = store
-        self.max_seal_ahead = max_seal_ahead
         self.registry = registry
         self.catalog = catalog
         self.audit = audit
@@ -200,12 +183,8 @@ class Ingestor:
         self, batch: BatchIn, publisher: str, records: list[dict[str, Any]]
     ) -> tuple[str | tuple[ErrorCode, str] | None, list[bytes]]:
         """The reason the seal is refused (or None) and the records' Merkle leaves (computed
-        once, kept for the ``batches`` row; empty when the check stopped before them).
-
-        The seal key's certificate is judged at receipt — or, for a batch already stored
-        (a replay), at its recorded receipt — never at the ``sealed_at`` the signer
-        claims; a ``sealed_at`` further ahead of receipt than ``max_seal_ahead`` is
-        refused (``signing.seal_in_future``)."""
+        once, kept for the ``batches`` row; empty when the check stopped before them). The key
+        is judged at receipt (a stored batch's, for a replay), never at ``sealed_at``."""
         seal = batch.seal
         if seal.issuer != publisher:
             return f"seal issuer {seal.issuer} is not the publishing department {publisher}", []
@@ -226,7 +205,11 @@ class Ingestor:
                     f"{int(self.max_seal_ahead.total_seconds())} s after its receipt "
                     f"({received.isoformat(timespec='seconds')}); check the connector's clock",
                 ), []
-            at = self._stored_receipt(seal.batch_id, seal.root) or received
+            stored = self.store.fetchone(
+                "SELECT received_at FROM batches WHERE batch_id = ? AND seal->>'root' = ?",
+                [seal.batch_id, seal.root],
+            )
+            at = stored[0] if stored is not None else received
             verify_seal_certificate(key.certificate, self.root_ca, at=at)
             verify_seal(seal, key.public_key)
         except (SigningError, ValueError) as exc:
@@ -239,18 +222,6 @@ class Ingestor:
         if root_of(leaves).hex() != seal.root:
             return "records do not match the sealed Merkle root (altered in transit?)", leaves
         return None, leaves
-
-    def _stored_receipt(self, batch_id: str | None, root: str) -> datetime | None:
-        """When this very batch (same id, same root) was first received, if it was."""
-        if not batch_id:
-            return None
-        row = self.store.fetchone(
-            "SELECT received_at, seal->>'root' FROM batches WHERE batch_id = ?", [batch_id]
-        )
-        if row is None or row[1] != root:
-            return None
-        received: datetime = row[0]
-        return received
 
     def _check_records(self, definition: ResourceDefinition, records: list[RecordIn]) -> _Checked:
         key_field = definition.key_field
