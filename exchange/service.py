@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditLog
 from exchange.audit.reports import AuditReports
 from exchange.bus.embedded import EmbeddedBus
+from exchange.cases.bundle import BundleSealer
 from exchange.cases.resolver import CaseResolver
 from exchange.catalog.grants import Grants
 from exchange.catalog.resources import Catalog
@@ -80,8 +82,17 @@ class Exchange:
         )
         handle_key = hmac.new(raw, b"govex-record-handle-v1", hashlib.sha256).digest()
         self.reader = Reader(store, self.grants, self.audit, handle_key=handle_key)
+        self.ingestor.max_seal_ahead = timedelta(seconds=settings.signing.max_seal_ahead_s)
         self.certificates = CertificateService(store, self.registry, keyring, self.audit, settings)
-        self.cases = CaseResolver(self)
+        self.cases = CaseResolver(
+            store=store,
+            registry=self.registry,
+            catalog=self.catalog,
+            reader=self.reader,
+            certificates=self.certificates,
+            audit=self.audit,
+            sealer=BundleSealer(keyring, self.identity),
+        )
         self.ingestor.listeners.append(self.reader.cache.invalidate)
 
     @classmethod

@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     NON_CANONICAL_JSON = "signing.non_canonical_json"
     INVALID_PROOF = "signing.invalid_proof"
     INVALID_SEAL = "signing.invalid_seal"
+    SEAL_IN_FUTURE = "signing.seal_in_future"
     INVALID_KEY = "signing.invalid_key"
     UNTRUSTED_ISSUER = "signing.untrusted_issuer"
     INVALID_MERKLE_PROOF = "signing.invalid_merkle_proof"
@@ -62,6 +63,7 @@ class ErrorCode(StrEnum):
     INTERNAL = "exchange.internal"  # an unexpected failure (500), logged and audited
     GRANT_ALREADY_DECIDED = "exchange.grant_already_decided"
     CASE_EXISTS = "exchange.case_exists"
+    VERIFIER_BUSY = "exchange.verifier_busy"
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"

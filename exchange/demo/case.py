@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exchange.catalog.grants import GrantDecision, GrantRequest
-from exchange.certificates.service import CertificatePublic, CertificateRequest
+from exchange.certificates.models import CertificatePublic, CertificateRequest
 from exchange.demo.city import City, Flat, Person
 from exchange.service import Exchange
 

@@ -237,8 +237,8 @@ def run_story(
     story.extra["cases"] = real_estate_chapter(exchange, city, actor, step, note, case)
 
     # e-certificates: a counter checks one offline, from its QR code and a trust bundle alone
+    from exchange.certificates.bundle import TrustBundle
     from exchange.certificates.qr import credential_from_qr_text, qr_text
-    from exchange.certificates.trust import TrustBundle
     from exchange.certificates.verifier import Verifier
 
     found = step(

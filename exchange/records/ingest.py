@@ -20,7 +20,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -76,6 +76,8 @@ def _too_large(data: dict[str, Any], text: str) -> bool:
 class Ingestor:
     """Verifies, validates and stores sealed batches."""
 
+    max_seal_ahead = timedelta(minutes=10)  # how far sealed_at may lie ahead of receipt
+
     def __init__(
         self, store: Store, registry: Registry, catalog: Catalog, audit: AuditLog, root_ca: Any
     ) -> None:
@@ -109,6 +111,9 @@ class Ingestor:
             )
         records = [{"key": r.key, "version": r.version, "data": r.data} for r in batch.records]
         seal_problem, leaves = self._check_seal(batch, publisher, records)
+        seal_code = ErrorCode.INVALID_SEAL
+        if isinstance(seal_problem, tuple):
+            seal_code, seal_problem = seal_problem
         batch_id = batch.seal.batch_id or ("bat_" + secrets.token_hex(8))
         if seal_problem is None:
             earlier = self.store.fetchall("SELECT seal FROM batches WHERE batch_id = ?", [batch_id])
@@ -123,7 +128,7 @@ class Ingestor:
                     QuarantinedRecord(
                         index=i,
                         key=r.key,
-                        reason_code=ErrorCode.INVALID_SEAL.value,
+                        reason_code=seal_code.value,
                         reason=seal_problem,
                     )
                     for i, r in enumerate(batch.records)
@@ -146,9 +151,10 @@ class Ingestor:
     # -- checks ------------------------------------------------
     def _check_seal(
         self, batch: BatchIn, publisher: str, records: list[dict[str, Any]]
-    ) -> tuple[str | None, list[bytes]]:
+    ) -> tuple[str | tuple[ErrorCode, str] | None, list[bytes]]:
         """The reason the seal is refused (or None) and the records' Merkle leaves (computed
-        once, kept for the ``batches`` row; empty when the check stopped before them)."""
+        once, kept for the ``batches`` row; empty when the check stopped before them). The key
+        is judged at receipt (a stored batch's, for a replay), never at ``sealed_at``."""
         seal = batch.seal
         if seal.issuer != publisher:
             return f"seal issuer {seal.issuer} is not the publishing department {publisher}", []
@@ -157,9 +163,24 @@ class Ingestor:
         key = self.registry.key(seal.kid, "seal")
         if key is None or key.uscc != publisher or key.certificate is None:
             return f"seal key {seal.kid} is not a registered seal key of {publisher}", []
+        received = datetime.now(UTC)
         try:
             sealed_at = datetime.fromisoformat(seal.sealed_at.replace("Z", "+00:00"))
-            verify_seal_certificate(key.certificate, self.root_ca, at=sealed_at)
+            if sealed_at.tzinfo is None:
+                return "batch seal refused: sealed_at needs a time zone", []
+            if sealed_at > received + self.max_seal_ahead:
+                return (
+                    ErrorCode.SEAL_IN_FUTURE,
+                    f"batch sealed at {seal.sealed_at}, more than "
+                    f"{int(self.max_seal_ahead.total_seconds())} s after its receipt "
+                    f"({received.isoformat(timespec='seconds')}); check the connector's clock",
+                ), []
+            stored = self.store.fetchone(
+                "SELECT received_at FROM batches WHERE batch_id = ? AND seal->>'root' = ?",
+                [seal.batch_id, seal.root],
+            )
+            at = stored[0] if stored is not None else received
+            verify_seal_certificate(key.certificate, self.root_ca, at=at)
             verify_seal(seal, key.public_key)
         except (SigningError, ValueError) as exc:
             return f"batch seal refused: {exc}", []

@@ -18,7 +18,7 @@ from exchange.audit.checkpoints import StoredCheckpoint
 from exchange.audit.leaf import AuditEntry
 from exchange.audit.query import StoredEntry
 from exchange.audit.trail import Proof, prove_entry
-from exchange.certificates.verifier import CHINA_TIME
+from exchange.certificates.vocabulary import CHINA_TIME
 from exchange.errors import ExchangeError
 from exchange.service import Exchange
 from signing.checkpoint import Checkpoint

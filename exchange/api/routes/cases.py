@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Query
 
 from exchange.api.deps import Approver, CurrentDept, ExchangeDep, protected_router
-from exchange.cases.resolver import CaseRequest, MatterFigures
+from exchange.cases.models import CaseRequest, MatterFigures
 from schemas.base import StrictModel
 
 router = protected_router("/v1", ["cases"])

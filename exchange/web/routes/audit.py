@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from exchange.api.deps import ExchangeDep
 from exchange.catalog.masking import mask_identifier
-from exchange.certificates.verifier import CHINA_TIME
+from exchange.certificates.vocabulary import CHINA_TIME
 from exchange.errors import InvalidRequest
 from exchange.records.query import CASE_PATTERN
 from exchange.web.guard import Auditor, console_router
