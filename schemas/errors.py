@@ -30,6 +30,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_RESOURCE = "schema.unknown_resource"
     UNKNOWN_CERTIFICATE_TYPE = "schema.unknown_certificate_type"
     UNKNOWN_MATTER = "schema.unknown_matter"
+    INVALID_TEXT = "schema.invalid_text"
+    TOO_LONG = "schema.too_long"
     # signing.*
     NON_CANONICAL_JSON = "signing.non_canonical_json"
     INVALID_PROOF = "signing.invalid_proof"
@@ -58,6 +60,9 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "exchange.method_not_allowed"
     RATE_LIMITED = "exchange.rate_limited"
     CERTIFICATE_REFUSED = "exchange.certificate_refused"
+    INTERNAL = "exchange.internal"
+    INVALID_PURPOSE = "exchange.invalid_purpose"
+    INVALID_CASE_NUMBER = "exchange.invalid_case_number"
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"
