@@ -20,6 +20,7 @@ from exchange.catalog.catalog import Catalog
 from exchange.certificates.service import CertificateService
 from exchange.config import Settings
 from exchange.departments.auth import TokenService
+from exchange.departments.demo_keys import DemoKeys
 from exchange.departments.registry import Registry
 from exchange.errors import NotInitialised
 from exchange.keyring import ExchangeIdentity, Keyring
@@ -44,6 +45,8 @@ class Exchange:
         self.identity = keyring.identity
         self.consumer: KafkaIngestConsumer | None = None  # govex serve --bus kafka://…
         self.registry = Registry(store, keyring)
+        # a demo exchange's department keys: the console's sign-in picker acts with them
+        self.demo_keys = DemoKeys(settings.data, self.registry, demo=self.identity.demo)
         self.catalog = Catalog(store, self.registry)
         raw = keyring.key("log").private_bytes(
             serialization.Encoding.Raw,

@@ -110,9 +110,9 @@ def serve(
     """Run the exchange's HTTP API (and its console) until interrupted."""
     import uvicorn
 
-    from exchange.api.app import create_app
     from exchange.bus import parse_bus_url
     from exchange.bus.kafka import parse_pause_point
+    from exchange.server import build_app
 
     address = parse_bus_url(bus) if bus else None
     exchange = _open(data)
@@ -128,7 +128,7 @@ def serve(
         console.print(f"console: http://{host}:{port}/console/", markup=False, highlight=False)
         # every request is in the audit log already: no second, unsigned access log
         uvicorn.run(
-            create_app(exchange),
+            build_app(exchange),
             host=host,
             port=port,
             log_level="warning",

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from exchange.api.app import create_app
 from exchange.demo.city import City
+from exchange.server import build_app
 from exchange.service import Exchange
 
 Auth = Callable[[str], dict[str, str]]
@@ -22,7 +22,7 @@ PATH = "/v1/resources/{}/records/{}"
 
 @pytest.fixture(scope="module")
 def routed(exchange: Exchange) -> Iterator[TestClient]:
-    with TestClient(create_app(exchange, fast_read=False), raise_server_exceptions=False) as c:
+    with TestClient(build_app(exchange, fast_read=False), raise_server_exceptions=False) as c:
         yield c
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from exchange.api.app import create_app
+from exchange.server import build_app
 from exchange.service import Exchange
 
 ROLES = {
@@ -27,7 +27,7 @@ EXAMPLES_PER_OPERATION = 10
 def test_no_operation_answers_with_a_server_error(
     exchange: Exchange, token_for: Callable[[str], str]
 ) -> None:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(exchange))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", build_app(exchange))
     headers = [{"Authorization": f"Bearer {token_for(code)}"} for code in ROLES.values()] + [{}]
     seen = {"operations": 0, "requests": 0, "server_errors": 0}
     failures: list[str] = []
