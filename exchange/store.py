@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from exchange.boundary import translated
 from exchange.errors import NotInitialised, StoreLocked
 
 __all__ = ["DB_FILE", "LOCK_FILE", "MIGRATIONS", "Store"]
@@ -61,17 +62,25 @@ class Store:
             raise NotInitialised(
                 f"no exchange in {self.data_dir}: run `govex init --data {self.data_dir}` first"
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = self._acquire_lock()
+        with translated():  # an unusable directory or database file: one clear error
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = self._acquire_lock()
         try:
-            self._conn = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
+            with translated():
+                self._conn = duckdb.connect(str(self.path), read_only=read_only)
+        except BaseException:
             self._release_lock()
-            raise StoreLocked(f"cannot open {self.path}: {exc}") from exc
+            raise
         self._local = threading.local()
         self.write_lock = threading.RLock()
         if not read_only:
-            self.migrate()
+            try:
+                with translated():
+                    self.migrate()
+            except BaseException:
+                self._conn.close()
+                self._release_lock()
+                raise
 
     # -- locking ------------------------------------------------
     def _acquire_lock(self) -> int:

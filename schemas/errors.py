@@ -55,6 +55,7 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "exchange.payload_too_large"
     STORE_LOCKED = "exchange.store_locked"
     STORE_NOT_INITIALISED = "exchange.store_not_initialised"
+    STORE_UNAVAILABLE = "exchange.store_unavailable"
     AUDIT_UNAVAILABLE = "exchange.audit_unavailable"
     BUS_UNAVAILABLE = "exchange.bus_unavailable"
     METHOD_NOT_ALLOWED = "exchange.method_not_allowed"

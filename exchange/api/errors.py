@@ -13,11 +13,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from exchange.boundary import translate
 from exchange.errors import ExchangeError
 from schemas.errors import ErrorCode, Problem, SchemaError
+from schemas.text import INVALID_TEXT_TYPE
 from signing.errors import SigningError
 
-__all__ = ["PROBLEM_JSON", "exchange_error_response", "install_error_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_JSON",
+    "VALIDATION_CODES",
+    "exchange_error_response",
+    "install_error_handlers",
+    "internal_error_response",
+    "problem_response",
+]
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("govex.api")
@@ -43,6 +52,28 @@ def exchange_error_response(exc: ExchangeError, instance: str) -> JSONResponse:
         Problem.of(exc.code, exc.status, exc.title, exc.message, instance=instance, **exc.extra),
         headers,
     )
+
+
+def internal_error_response(instance: str | None = None) -> JSONResponse:
+    """The 500 answer: code ``exchange.internal``, the details only in the log."""
+    return problem_response(
+        Problem.of(
+            ErrorCode.INTERNAL,
+            500,
+            "Internal error",
+            "the exchange failed to answer; the error is logged",
+            instance=instance,
+        )
+    )
+
+
+# pydantic error types with a code of their own (the others are schema.invalid_request)
+VALIDATION_CODES: dict[str, ErrorCode] = {
+    "json_invalid": ErrorCode.MALFORMED_JSON,
+    INVALID_TEXT_TYPE: ErrorCode.INVALID_TEXT,
+    "string_too_long": ErrorCode.TOO_LONG,
+    "too_long": ErrorCode.TOO_LONG,
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -80,9 +111,10 @@ def install_error_handlers(app: FastAPI) -> None:
                     "type": str(err.get("type", "")),
                 }
             )
-        code = ErrorCode.INVALID_REQUEST
-        if any(e["type"] == "json_invalid" for e in errors):
-            code = ErrorCode.MALFORMED_JSON
+        code = next(
+            (VALIDATION_CODES[e["type"]] for e in errors if e["type"] in VALIDATION_CODES),
+            ErrorCode.INVALID_REQUEST,
+        )
         first = errors[0] if errors else {"location": "", "message": "invalid request"}
         detail = f"{first['location']}: {first['message']}".lstrip(": ")
         return problem_response(
@@ -107,13 +139,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        ours = translate(exc)  # DuckDB, OS, PyJWT, cryptography, Kafka: exchange.boundary
+        if isinstance(ours, ExchangeError):
+            log.warning("on %s: %s", request.url.path, ours.message, exc_info=exc)
+            return exchange_error_response(ours, _instance(request))
         log.exception("unexpected error on %s", request.url.path)
-        return problem_response(
-            Problem.of(
-                ErrorCode.INVALID_REQUEST,
-                500,
-                "Internal error",
-                "the exchange failed to answer; the error is logged",
-                instance=_instance(request),
-            )
-        )
+        return internal_error_response(_instance(request))

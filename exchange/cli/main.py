@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -355,17 +355,27 @@ from exchange.cli.audit import audit_app  # noqa: E402 - sub-commands register a
 app.add_typer(audit_app, name="audit")
 
 
+def _fail(exc: ExchangeError | SchemaError | SigningError) -> NoReturn:
+    err.print(f"error [{exc.code}]: {exc}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(1)
+
+
 def main() -> None:
     """Entry point: run the app and turn known errors into one clear line."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     try:
         app()
     except (ExchangeError, SchemaError, SigningError) as exc:
-        code = getattr(exc, "code", "error")
-        err.print(f"error [{code}]: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _fail(exc)
     except ValueError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
+    except Exception as exc:  # what no command translated: the boundary table, or a defect
+        from exchange.boundary import translate
+
+        ours = translate(exc)
+        if ours is None:
+            raise
+        _fail(ours)
     except KeyboardInterrupt:
         sys.exit(130)
