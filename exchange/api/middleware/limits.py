@@ -2,7 +2,9 @@
 
 - bodies larger than ``max_body_bytes`` get 413;
 - JSON bodies nested deeper than ``max_json_depth``, with duplicate keys, NaN or
-  integers beyond ±(2^53-1) get 422 — they never reach a parser that could crash.
+  integers beyond ±(2^53-1) get 422 — they never reach a parser that could crash;
+- a body that is JSON text under any other content type (``text/plain``, none, …)
+  gets the same depth limit, since a route may still parse it as JSON.
 """
 
 from __future__ import annotations
@@ -81,11 +83,18 @@ class LimitsMiddleware:
             more = bool(message.get("more_body", False))
         body = b"".join(chunks)
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if body and (content_type == b"application/json" or content_type.endswith(b"+json")):
+        problem = None
+        if not body:
+            pass
+        elif content_type == b"application/json" or content_type.endswith(b"+json"):
             problem = self._check_json(body)
-            if problem is not None:
-                await self._refuse(send, 422, *problem)
-                return
+        elif body.lstrip()[:1] in (b"{", b"["):
+            # a JSON text under another content type (text/plain, none…) may still be
+            # parsed as JSON by a route: its depth is bounded all the same
+            problem = self._check_depth(body)
+        if problem is not None:
+            await self._refuse(send, 422, *problem)
+            return
         sent = False
 
         async def replay() -> Message:
@@ -97,13 +106,19 @@ class LimitsMiddleware:
 
         await self.app(scope, replay, send)
 
-    def _check_json(self, body: bytes) -> tuple[ErrorCode, str, str] | None:
+    def _check_depth(self, body: bytes) -> tuple[ErrorCode, str, str] | None:
         if json_depth(body, self.max_json_depth) > self.max_json_depth:
             return (
                 ErrorCode.MALFORMED_JSON,
                 "JSON too deep",
                 f"JSON nesting deeper than {self.max_json_depth} levels is refused",
             )
+        return None
+
+    def _check_json(self, body: bytes) -> tuple[ErrorCode, str, str] | None:
+        problem = self._check_depth(body)
+        if problem is not None:
+            return problem
         try:
             parse_strict(body)
         except CanonicalizationError as exc:
