@@ -17,7 +17,7 @@ import duckdb
 import jwt
 from cryptography.exceptions import InvalidKey, InvalidSignature, UnsupportedAlgorithm
 
-from exchange.errors import AuthError, ExchangeError, StoreLocked, StoreUnavailable
+from exchange.errors import AuthError, Conflict, ExchangeError, StoreLocked, StoreUnavailable
 from schemas.errors import ErrorCode, SchemaError
 from signing.errors import KeyLoadError, SigningError, VerificationError
 
@@ -44,11 +44,24 @@ def _duckdb_io(exc: BaseException) -> Ours:
     )
 
 
-def _duckdb(exc: BaseException) -> Ours:
+def _duckdb(exc: BaseException) -> Ours | None:
+    if type(exc) is not duckdb.Error:
+        return None  # a query DuckDB refused (input, conversion, binder…): a defect of ours
+    # DuckDB raises its base class for a damaged file (e.g. a block checksum mismatch)
     return StoreUnavailable(
         f"the database failed: {_first_line(exc)}; if the file is corrupt, restore a backup "
         "into a new directory (govex restore)"
     )
+
+
+def _duckdb_fatal(exc: BaseException) -> Ours:
+    return StoreUnavailable(
+        f"the database can no longer be used: {_first_line(exc)}; restart govex serve"
+    )
+
+
+def _duckdb_conflict(exc: BaseException) -> Ours:
+    return Conflict(f"a concurrent change conflicted with this one; retry: {_first_line(exc)}")
 
 
 def _os(exc: BaseException) -> Ours:
@@ -77,8 +90,12 @@ def _kafka(exc: BaseException) -> Ours:
 
 
 # (third-party exception, its translation); the first entry that matches applies
-THIRD_PARTY_ERRORS: tuple[tuple[type[BaseException], Callable[[BaseException], Ours]], ...] = (
+THIRD_PARTY_ERRORS: tuple[
+    tuple[type[BaseException], Callable[[BaseException], Ours | None]], ...
+] = (
     (duckdb.IOException, _duckdb_io),
+    (duckdb.FatalException, _duckdb_fatal),
+    (duckdb.TransactionException, _duckdb_conflict),
     (duckdb.Error, _duckdb),
     (jwt.PyJWTError, _jwt),
     (InvalidSignature, _signature),
@@ -100,7 +117,7 @@ def translate(exc: BaseException) -> Ours | None:
         return exc
     for kind, make in THIRD_PARTY_ERRORS:
         if isinstance(exc, kind):
-            return make(exc)
+            return make(exc)  # None: the table knows the kind but not this one
     if _is_kafka_error(exc):
         return _kafka(exc)
     return None

@@ -30,6 +30,9 @@ class ApiSettings(BaseModel):
     max_json_depth: int = Field(default=32, description="deeper JSON gets 422")
     max_batch_records: int = 10_000
     max_page_size: int = 1_000
+    max_grant_days: int = Field(
+        default=5 * 365 + 1, ge=1, description="the longest a data-sharing grant may last"
+    )
     access_token_ttl_s: int = 600
     client_assertion_max_age_s: int = 300
     fast_read: bool = Field(

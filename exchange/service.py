@@ -47,7 +47,7 @@ class Exchange:
         self.registry = Registry(store, keyring)
         # a demo exchange's department keys: the console's sign-in picker acts with them
         self.demo_keys = DemoKeys(settings.data, self.registry, demo=self.identity.demo)
-        self.catalog = Catalog(store, self.registry)
+        self.catalog = Catalog(store, self.registry, max_grant_days=settings.api.max_grant_days)
         raw = keyring.key("log").private_bytes(
             serialization.Encoding.Raw,
             serialization.PrivateFormat.Raw,

@@ -64,6 +64,9 @@ class ErrorCode(StrEnum):
     INTERNAL = "exchange.internal"
     INVALID_PURPOSE = "exchange.invalid_purpose"
     INVALID_CASE_NUMBER = "exchange.invalid_case_number"
+    INVALID_EXPIRY = "exchange.invalid_expiry"
+    GRANT_NOT_APPLICABLE = "exchange.grant_not_applicable"
+    UNKNOWN_FIELD = "exchange.unknown_field"
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"

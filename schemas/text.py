@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
@@ -95,7 +96,13 @@ Paragraph = Annotated[str, Field(max_length=2000), UNICODE]
 
 
 def unicode_json(value: Any) -> Any:
-    """A pydantic after-validator for JSON values (dicts, lists): refuses lone surrogates."""
+    """A pydantic after-validator for strings and JSON values: refuses lone surrogates."""
+    try:
+        orjson.dumps(value)  # C speed; refuses a lone surrogate (and types it cannot write)
+    except orjson.JSONEncodeError:
+        pass
+    else:
+        return value
     found = find_non_unicode(value)
     if found is not None:
         raise PydanticCustomError(

@@ -71,6 +71,7 @@ def internal_error_response(instance: str | None = None) -> JSONResponse:
 VALIDATION_CODES: dict[str, ErrorCode] = {
     "json_invalid": ErrorCode.MALFORMED_JSON,
     INVALID_TEXT_TYPE: ErrorCode.INVALID_TEXT,
+    "string_unicode": ErrorCode.INVALID_TEXT,  # pydantic's own refusal of a lone surrogate
     "string_too_long": ErrorCode.TOO_LONG,
     "too_long": ErrorCode.TOO_LONG,
 }

@@ -18,7 +18,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -39,6 +39,9 @@ __all__ = [
     "add_working_days",
 ]
 
+# the longest a grant may last (about five years; setting api.max_grant_days)
+MAX_GRANT_DAYS = 5 * 365 + 1
+
 ANSWER_WORKING_DAYS = 10
 
 
@@ -54,8 +57,10 @@ def add_working_days(start: date, days: int) -> date:
 
 class GrantRequest(StrictModel):
     resource: str = Field(max_length=128)
-    fields: list[str] = Field(min_length=1, max_length=64)
-    purposes: list[str] = Field(
+    fields: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=64
+    )
+    purposes: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         min_length=1, max_length=16, description="事项 codes or purposes the data will serve"
     )
     reason: str = Field(min_length=1, max_length=1000)
@@ -98,9 +103,12 @@ class AccessDecision:
 class Catalog:
     """Resources (with their owner departments) and grants."""
 
-    def __init__(self, store: Store, registry: Registry) -> None:
+    def __init__(
+        self, store: Store, registry: Registry, *, max_grant_days: int = MAX_GRANT_DAYS
+    ) -> None:
         self.store = store
         self.registry = registry
+        self.max_grant_days = max_grant_days
         self.definitions = load_resources()
         self._owners: dict[str, str] = {}
         self._grant_cache: dict[tuple[str, str], list[GrantPublic]] = {}
@@ -151,16 +159,30 @@ class Catalog:
         if definition.sharing_type is not SharingType.CONDITIONAL:
             raise InvalidRequest(
                 f"{req.resource} is {definition.sharing_type.value}: grants exist only for "
-                "conditional resources"
+                "conditional resources",
+                code=ErrorCode.GRANT_NOT_APPLICABLE,
             )
         if owner == consumer:
-            raise InvalidRequest("the owner of a resource needs no grant")
+            raise InvalidRequest(
+                "the owner of a resource needs no grant", code=ErrorCode.GRANT_NOT_APPLICABLE
+            )
         unknown = sorted(set(req.fields) - set(definition.field_names))
         if unknown:
-            raise InvalidRequest(f"fields not in {req.resource}: {', '.join(unknown)}")
+            raise InvalidRequest(
+                f"fields not in {req.resource}: {', '.join(unknown)}",
+                code=ErrorCode.UNKNOWN_FIELD,
+            )
         now = datetime.now(UTC)
         if req.expires_at.tzinfo is None or req.expires_at <= now:
-            raise InvalidRequest("expires_at must be a future time with a time zone")
+            raise InvalidRequest(
+                "expires_at must be a future time with a time zone", code=ErrorCode.INVALID_EXPIRY
+            )
+        if req.expires_at > now + timedelta(days=self.max_grant_days):
+            raise InvalidRequest(
+                f"a grant lasts at most {self.max_grant_days} days: expires_at must be before "
+                f"{now + timedelta(days=self.max_grant_days):%Y-%m-%d}; request a new grant then",
+                code=ErrorCode.INVALID_EXPIRY,
+            )
         grant_id = "grt_" + secrets.token_hex(8)
         due = add_working_days(now.date(), ANSWER_WORKING_DAYS)
         self.store.execute(

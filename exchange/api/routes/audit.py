@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, Path, Query
+from pydantic import Field
 
 from exchange.api.deps import ExchangeDep, protected_router, require_role
 from exchange.audit.checkpoints import StoredCheckpoint, registered_witnesses
@@ -96,7 +97,7 @@ class SubjectReport(StrictModel):
 
 
 class CosignatureIn(StrictModel):
-    note: str
+    note: str = Field(min_length=1, max_length=16_384, description="the signed note (C2SP)")
 
 
 def _public(stored: StoredEntry) -> AuditEntryPublic:
