@@ -108,11 +108,9 @@ def serve(
     unsafe_pause_at: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the exchange's HTTP API (and its console) until interrupted."""
-    import uvicorn
-
     from exchange.bus import parse_bus_url
     from exchange.bus.kafka import parse_pause_point
-    from exchange.server import build_app
+    from exchange.server import serve as serve_app
 
     address = parse_bus_url(bus) if bus else None
     exchange = _open(data)
@@ -126,15 +124,7 @@ def serve(
             f"(API docs: http://{host}:{port}/docs)"
         )
         console.print(f"console: http://{host}:{port}/console/", markup=False, highlight=False)
-        # every request is in the audit log already: no second, unsigned access log
-        uvicorn.run(
-            build_app(exchange),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-        )
+        serve_app(exchange, host=host, port=port)
     finally:
         exchange.close()
 
