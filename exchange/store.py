@@ -11,6 +11,7 @@ the same tables serialise on ``Store.write_lock``.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ from exchange.boundary import translated
 from exchange.errors import NotInitialised, StoreLocked
 
 __all__ = ["DB_FILE", "LOCK_FILE", "MIGRATIONS", "Store"]
+
+_LOG = logging.getLogger("govex.store")
 
 DB_FILE = "govex.duckdb"
 LOCK_FILE = "govex.lock"
@@ -164,8 +167,10 @@ class Store:
         self.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
 
     def close(self) -> None:
-        with suppress(Exception):
+        try:
             self._conn.close()
+        except Exception as exc:  # closing goes on: release the lock all the same
+            _LOG.warning("closing the database failed: %s", exc)
         self._release_lock()
 
     def __enter__(self) -> Store:

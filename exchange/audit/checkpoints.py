@@ -17,6 +17,7 @@ same witness know they were shown the same history.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from signing.errors import CheckpointError
 from signing.merkle import verify_consistency
 
 __all__ = ["Checkpointer", "StoredCheckpoint", "registered_witnesses", "witness_cosign"]
+
+_LOG = logging.getLogger("govex.audit")
 
 _SIG_PREFIX = "\u2014 "
 
@@ -216,7 +219,10 @@ class Checkpointer:
             if latest is None or latest.size < self.log.size:
                 try:
                     self.sign_now()
-                except Exception:  # noqa: S112 - retried at the next tick; the log stays usable
+                except Exception:  # retried at the next tick; the log stays usable
+                    _LOG.warning(
+                        "signing a checkpoint failed; retrying at the next tick", exc_info=True
+                    )
                     continue
 
 

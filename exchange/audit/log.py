@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import queue
 import threading
 from collections import deque
@@ -58,6 +59,8 @@ from exchange.store import Store
 from signing.merkle import MerkleTree
 
 __all__ = ["AuditEntry", "AuditEvent", "AuditLog", "TxWork"]
+
+_LOG = logging.getLogger("govex.audit")
 
 TxWork = Callable[[duckdb.DuckDBPyConnection], Any]
 OnCommit = Callable[[duckdb.DuckDBPyConnection, int, list[bytes]], None]
@@ -500,6 +503,7 @@ class AuditLog:
                     try:
                         self._dispatch(group, idle)
                     except BaseException as exc:  # never leave a caller waiting
+                        _LOG.error("audit writer failed; the audit log is closed", exc_info=exc)
                         self._failure = self._failure or exc
                         self._release(group, AuditUnavailable(f"audit write failed: {exc}"))
                 if self._closing and not incoming:
@@ -538,6 +542,7 @@ class AuditLog:
                     return
                 self._commit_prepared(cur, prepared)
             except BaseException as exc:  # never leave a caller waiting, never die silently
+                _LOG.error("audit writer failed; the audit log is closed", exc_info=exc)
                 self._failure = self._failure or exc
                 if prepared is not None:
                     self._release(prepared.group, AuditUnavailable(f"audit write failed: {exc}"))
@@ -562,6 +567,7 @@ class AuditLog:
             cur.commit()
             prepared.commit_s = perf_counter() - started
         except Exception as exc:  # the store failed: close the log (fail closed)
+            _LOG.error("audit write failed; the audit log is closed (fail closed)", exc_info=exc)
             with suppress(duckdb.Error):
                 cur.rollback()
             self._failure = exc
@@ -579,6 +585,9 @@ class AuditLog:
             cur.from_arrow(self.nodes.table(nodes)).insert_into("audit_nodes")
             cur.commit()
         except Exception as exc:  # reopening rebuilds them from the entries
+            _LOG.warning(
+                "audit tree nodes not written on close (rebuilt on reopening)", exc_info=exc
+            )
             with suppress(duckdb.Error):
                 cur.rollback()
             self._failure = exc
@@ -670,6 +679,7 @@ class AuditLog:
                 self._dispatch(rest)
             return
         except Exception as exc:  # the store itself failed: close the log (fail closed)
+            _LOG.error("audit write failed; the audit log is closed (fail closed)", exc_info=exc)
             self._failure = exc
             self._release(group, AuditUnavailable(f"audit write failed: {exc}"))
             return

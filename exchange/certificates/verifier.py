@@ -44,6 +44,7 @@ bundle offline, the certificate service online) and/or a public key.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -85,6 +86,8 @@ __all__ = [
     "local_date",
     "schema_url",
 ]
+
+_LOG = logging.getLogger("govex.certificates")
 
 VC2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 GOVEX_CONTEXT = "https://govex.dev/ns/credentials/v1"
@@ -304,6 +307,7 @@ class Verifier:
         except (ExchangeError, SchemaError, SigningError) as exc:
             return Check(name, False, exc.message)
         except Exception as exc:  # fail closed: a check that cannot finish has not passed
+            _LOG.warning("certificate check %s could not finish", name, exc_info=exc)
             return Check(name, False, f"cannot be checked: {exc}")
         return Check(name, True, note)
 
