@@ -42,6 +42,7 @@ from exchange.audit.leaf import assemble, canonical_detail, encode_parts
 from exchange.audit.log import AuditLog
 from exchange.audit.query import COLUMNS, entries_source
 from exchange.errors import InvalidRequest
+from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier
 
 __all__ = ["EXPORT_FORMAT", "TREE_CHUNK", "ExportSummary", "export_log"]
@@ -79,7 +80,10 @@ def _range(log: AuditLog, since: datetime | None, until: datetime | None) -> tup
         )
         end = min(end, 0 if row is None or row[0] is None else int(row[0]) + 1)
     if end <= first:
-        raise InvalidRequest(f"no audit entries to export in that range (the log holds {log.size})")
+        raise InvalidRequest(
+            f"no audit entries to export in that range (the log holds {log.size})",
+            code=ErrorCode.INVALID_TREE_SIZE,
+        )
     return first, end
 
 
@@ -148,7 +152,10 @@ def export_log(
         if (first >> level) & 1:
             found = log.nodes.get(level, (first >> level) - 1)
             if found is None:
-                raise InvalidRequest(f"the tree has no node ({level}, {(first >> level) - 1})")
+                raise InvalidRequest(
+                    f"the tree has no node ({level}, {(first >> level) - 1})",
+                    code=ErrorCode.AUDIT_INCOMPLETE,
+                )
             prefix.append([level, (first >> level) - 1, found.hex()])
     header = {
         "govex_audit_export": EXPORT_FORMAT,
@@ -182,6 +189,7 @@ def export_log(
     if written != end - first:
         raise InvalidRequest(
             f"entries {first}..{end - 1} should be {end - first} but {written} were found: "
-            "the log is missing entries"
+            "the log is missing entries",
+            code=ErrorCode.AUDIT_INCOMPLETE,
         )
     return ExportSummary(path, first, end, len(signed), anchor.size)

@@ -56,6 +56,7 @@ from exchange.audit.subjects import SubjectKeys
 from exchange.config import AuditSettings
 from exchange.errors import AuditUnavailable, Conflict, InvalidRequest
 from exchange.store import Store
+from schemas.errors import ErrorCode
 from signing.merkle import MerkleTree
 
 __all__ = ["AuditEntry", "AuditEvent", "AuditLog", "TxWork"]
@@ -167,7 +168,9 @@ def _row(event: AuditEvent, detail: str | None) -> _Row:
             detail=None if detail is None else detail.encode(),
         )
     except orjson.JSONEncodeError as exc:
-        raise InvalidRequest(f"audit event holds text that is not valid Unicode: {exc}") from exc
+        raise InvalidRequest(
+            f"audit event holds text that is not valid Unicode: {exc}", code=ErrorCode.INVALID_TEXT
+        ) from exc
     return (
         event.actor,
         event.action,
@@ -383,7 +386,9 @@ class AuditLog:
         committed = self._size
         size = committed if size is None else size
         if not 0 <= size <= committed:
-            raise InvalidRequest(f"tree size {size} is not within 0..{committed}")
+            raise InvalidRequest(
+                f"tree size {size} is not within 0..{committed}", code=ErrorCode.INVALID_TREE_SIZE
+            )
         view = self._views.get(size)
         if view is None:
             # committed nodes never change, so a view stays valid; keep the latest few
@@ -410,14 +415,18 @@ class AuditLog:
         tree = self.tree(second)
         if not 0 < first <= tree.size:
             raise InvalidRequest(
-                f"a consistency proof needs 0 < first ≤ second; got {first} and {tree.size}"
+                f"a consistency proof needs 0 < first ≤ second; got {first} and {tree.size}",
+                code=ErrorCode.INVALID_TREE_SIZE,
             )
         return tree.consistency_proof(first)
 
     @staticmethod
     def _check_index(index: int, size: int) -> int:
         if not 0 <= index < size:
-            raise InvalidRequest(f"entry index {index} is not below tree size {size}")
+            raise InvalidRequest(
+                f"entry index {index} is not below tree size {size}",
+                code=ErrorCode.INVALID_ENTRY_INDEX,
+            )
         return index
 
     # -- opening ------------------------------------------------

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from exchange.bus.message import DEFAULT_TOPIC_PREFIX
 from exchange.errors import AuditUnavailable, InvalidRequest
 from exchange.records.intake import BatchIntake, Poison
+from schemas.errors import ErrorCode
 
 if TYPE_CHECKING:
     from exchange.service import Exchange
@@ -62,7 +63,9 @@ def parse_pause_point(text: str) -> tuple[PausePoint, int]:
         return PausePoint(name), int(count or "1")
     except ValueError:
         points = ", ".join(p.value for p in PausePoint)
-        raise InvalidRequest(f"pause point {text!r} is not <{points}>:<n>") from None
+        raise InvalidRequest(
+            f"pause point {text!r} is not <{points}>:<n>", code=ErrorCode.INVALID_OPTION
+        ) from None
 
 
 @dataclass

@@ -70,7 +70,7 @@ def resolve(
             )
         except ValueError as exc:
             raise InvalidRequest(
-                f"bad applicant or case number: {exc}", code=ErrorCode.INVALID_REQUEST
+                f"bad applicant or case number: {exc}", code=ErrorCode.INVALID_APPLICANT
             ) from exc
         dept = exchange.registry.by_code(found.department)
         principal = Principal(dept.uscc, dept.code, dept.name, frozenset(dept.roles), "cli")
@@ -114,11 +114,15 @@ def verify(
     try:
         bundle = parse_strict(bundle_file.read_bytes())
     except OSError as exc:
-        raise InvalidRequest(f"cannot read {bundle_file}: {exc.strerror}") from exc
+        raise InvalidRequest(
+            f"cannot read {bundle_file}: {exc.strerror}", code=ErrorCode.UNREADABLE_FILE
+        ) from exc
     try:
         trust_bundle = TrustBundle.from_json(trust.read_bytes())
     except OSError as exc:
-        raise InvalidRequest(f"cannot read {trust}: {exc.strerror}") from exc
+        raise InvalidRequest(
+            f"cannot read {trust}: {exc.strerror}", code=ErrorCode.UNREADABLE_FILE
+        ) from exc
     verdict = verify_bundle(bundle, trust_bundle)
     if as_json:
         print(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2))

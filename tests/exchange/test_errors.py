@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import re
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +73,29 @@ def test_the_drawn_error_tree_is_the_class_tree(module: str, root: str) -> None:
         f"{module}: drawn but not real {sorted(drawn - real)}; "
         f"real but not drawn {sorted(real - drawn)}"
     )
+
+
+# refusals that repeat a pydantic validation message, whose first error names the field
+_GENERIC_ALLOWED = {"exchange/web/routes/grants.py", "exchange/web/routes/cases.py"}
+
+
+def test_every_invalid_request_names_its_own_code() -> None:
+    """No ``InvalidRequest`` falls back on the catch-all schema.invalid_request where a
+    precise code can say what was wrong (form validation summaries aside)."""
+    root = Path(importlib.import_module("exchange").__file__ or "").parent
+    generic = []
+    for path in sorted(root.rglob("*.py")):
+        relative = f"exchange/{path.relative_to(root).as_posix()}"
+        text = path.read_text("utf-8")
+        lines = text.splitlines()
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, ast.Call) or getattr(node.func, "id", None) != "InvalidRequest":
+                continue
+            code = next((ast.unparse(k.value) for k in node.keywords if k.arg == "code"), None)
+            if (
+                code in (None, "ErrorCode.INVALID_REQUEST")
+                and relative not in _GENERIC_ALLOWED
+                and "pragma: no cover" not in lines[node.lineno - 1]
+            ):
+                generic.append(f"{relative}:{node.lineno}")
+    assert generic == []

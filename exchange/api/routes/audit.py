@@ -27,6 +27,7 @@ from exchange.errors import InvalidRequest
 from exchange.service import Exchange
 from schemas._base import StrictModel
 from schemas.catalog import Role
+from schemas.errors import ErrorCode
 from signing.errors import CheckpointError
 
 router = protected_router("/v1/audit", ["audit"])
@@ -203,14 +204,17 @@ def cosign(
     _audit(exchange, principal, "audit.checkpoint.cosign", target="checkpoint")
     witnesses = registered_witnesses(exchange.registry, principal.uscc)
     if not witnesses:
-        raise InvalidRequest(f"{principal.name} has no Ed25519 seal key to witness with")
+        raise InvalidRequest(
+            f"{principal.name} has no Ed25519 seal key to witness with",
+            code=ErrorCode.INVALID_COSIGNATURE,
+        )
     problem = "no signature by your seal key"
     for witness in witnesses:
         try:
             return _checkpoint(exchange, exchange.checkpoints.add_cosignature(body.note, witness))
         except (InvalidRequest, CheckpointError) as exc:
             problem = str(exc)
-    raise InvalidRequest(f"cosignature refused: {problem}")
+    raise InvalidRequest(f"cosignature refused: {problem}", code=ErrorCode.INVALID_COSIGNATURE)
 
 
 @router.get("/proofs/inclusion", summary="Inclusion proof of an entry in a tree size")
