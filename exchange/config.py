@@ -30,6 +30,9 @@ class ApiSettings(BaseModel):
     max_json_depth: int = Field(default=32, description="deeper JSON gets 422")
     max_batch_records: int = 10_000
     max_page_size: int = 1_000
+    max_page_bytes: int = Field(
+        default=1024 * 1024, ge=4096, description="a list answer's JSON is cut to this size"
+    )
     max_grant_days: int = Field(
         default=5 * 365 + 1, ge=1, description="the longest a data-sharing grant may last"
     )

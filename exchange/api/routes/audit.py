@@ -19,6 +19,7 @@ from fastapi import Body, Depends, Path, Query
 from pydantic import Field
 
 from exchange.api.deps import ExchangeDep, protected_router, require_role
+from exchange.api.paging import within_bytes
 from exchange.audit.checkpoints import StoredCheckpoint, registered_witnesses
 from exchange.audit.log import AuditEvent
 from exchange.audit.query import EntryFilter, Scope, StoredEntry, search
@@ -171,12 +172,12 @@ def entries(
         limit=limit,
         offset=offset,
     )
-    data = [_public(e) for e in found]
+    data = within_bytes([_public(e) for e in found], exchange.settings.api.max_page_bytes)
     return AuditEntries(
         data=data,
         count=len(data),
         tree_size=exchange.audit.size,
-        next_offset=offset + limit if len(data) == limit else None,
+        next_offset=offset + len(data) if len(data) < len(found) or len(found) == limit else None,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Query
 
 from exchange.api.deps import CurrentDept, ExchangeDep, protected_router
+from exchange.api.paging import within_bytes
 from schemas._base import StrictModel
 from schemas.catalog import Role
 
@@ -30,6 +31,7 @@ class QuarantinePublic(StrictModel):
 class QuarantineList(StrictModel):
     data: list[QuarantinePublic]
     count: int
+    next_offset: int | None = None
 
 
 @router.get("", summary="Quarantined records (operator: all; a department: its own)")
@@ -48,5 +50,9 @@ def list_quarantine(
         [everyone, principal.uscc, resource, resource, limit, offset],
     )
     cols = list(QuarantinePublic.model_fields)
-    data = [QuarantinePublic(**dict(zip(cols, r, strict=True))) for r in rows]
-    return QuarantineList(data=data, count=len(data))
+    found = [QuarantinePublic(**dict(zip(cols, r, strict=True))) for r in rows]
+    data = within_bytes(found, exchange.settings.api.max_page_bytes)
+    more = len(data) < len(found) or len(found) == limit
+    return QuarantineList(
+        data=data, count=len(data), next_offset=offset + len(data) if more else None
+    )
