@@ -38,6 +38,7 @@ BACKUP_TABLES = (
     "grants",
     "audit_entries",
     "checkpoints",
+    "assertion_jti",
 )
 
 

@@ -60,6 +60,9 @@ class SigningSettings(BaseModel):
         default=None, description="passphrase of the encrypted PEM keys in the data directory"
     )
     status_list_ttl_s: int = 300
+    max_seal_ahead_s: int = Field(
+        default=600, ge=0, description="how far a batch's sealed_at may lie ahead of receipt"
+    )
 
 
 class AuditSettings(BaseModel):

@@ -8,16 +8,20 @@ outside this module name their module)::
     ├── StoreLocked           503: another exchange process owns the data directory
     ├── StoreUnavailable      503: the data directory or its database cannot be used
     ├── AuthError             401: missing, malformed, forged or expired credentials
+    │   └── CredentialsRefused  client: the exchange refused a department's assertion
     ├── Forbidden             403: authenticated, but not allowed (role, grant, ownership)
     ├── NotFound              404
     ├── Conflict              409
     ├── InvalidRequest        422: a well-formed request that breaks a rule
-    │   └── QrError           certificates.qr: QR text that is not a govex credential
+    │   ├── QrError           certificates.qr: QR text that is not a govex credential
+    │   └── CredentialTooDeep  certificates.intake: a credential nested too deep
     ├── PayloadTooLarge       413
+    │   └── CredentialTooLarge  certificates.intake: a credential over its size cap
     ├── AuditUnavailable      503: the audit writer failed; no data is served (fail closed)
     ├── Internal              500: a failure of the exchange itself, not of the request
-    ├── TrustError            certificates.trust: an unusable trust bundle or status source
+    ├── TrustError            certificates.vocabulary: an unusable trust bundle or status source
     ├── CertificateRefused    certificates.verifier: a certificate that failed a check
+    ├── VerifierBusy          certificates.intake, 503: every verification worker is busy
     ├── AuditExportInvalid    audit.verify: an audit export that does not verify
     └── PoisonMessage         bus.message: a bus message that can never be ingested
 

@@ -43,9 +43,8 @@ from signing.merkle import verify_consistency
 
 __all__ = ["Checkpointer", "StoredCheckpoint", "registered_witnesses", "witness_cosign"]
 
-_LOG = logging.getLogger("govex.audit")
-
 _SIG_PREFIX = "\u2014 "
+logger = logging.getLogger("govex.audit")
 
 
 @dataclass(frozen=True)
@@ -75,6 +74,8 @@ class Checkpointer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.failures = 0  # scheduled signings that failed (each logged)
+        self.last_failure: str | None = None
 
     @classmethod
     def for_key(
@@ -228,15 +229,21 @@ class Checkpointer:
         while not self._stop.wait(self.interval_s):
             if not self.log.healthy or self.log.size == 0:
                 continue
-            latest = self.latest()
-            if latest is None or latest.size < self.log.size:
-                try:
+            try:
+                latest = self.latest()
+                if latest is None or latest.size < self.log.size:
                     self.sign_now()
-                except Exception:  # retried at the next tick; the log stays usable
-                    _LOG.warning(
-                        "signing a checkpoint failed; retrying at the next tick", exc_info=True
-                    )
-                    continue
+            except Exception as exc:  # retried at the next tick; the log stays usable
+                self.failures += 1
+                self.last_failure = f"{type(exc).__name__}: {exc}"
+                logger.warning(
+                    "signing the audit checkpoint of size %d failed (%d failures so far); "
+                    "retried in %.0f s",
+                    self.log.size,
+                    self.failures,
+                    self.interval_s,
+                    exc_info=exc,
+                )
 
 
 def witness_cosign(

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import orjson
 
-from exchange.audit.leaf import AuditEntry
+from exchange.audit.leaf import ENTRY_FIELDS, AuditEntry
 from exchange.store import Store
 
 __all__ = [
@@ -34,10 +34,11 @@ __all__ = [
     "search",
 ]
 
-COLUMNS = (
-    "seq, ts_text, actor, action, outcome, target, subject_hash, purpose, case_no, code, "
-    "request_hash, detail, leaf_hash"
-)
+COLUMNS = ", ".join([*("ts_text" if f == "ts" else f for f in ENTRY_FIELDS), "leaf_hash"])
+"""The columns of an entry's row as :func:`entry_from_row` reads them: the entry's fields
+(:data:`exchange.audit.leaf.ENTRY_FIELDS`, ``ts`` as its leaf text) then the leaf hash."""
+
+_LEAF = len(ENTRY_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -50,22 +51,12 @@ class StoredEntry:
 
 def entry_from_row(row: tuple[Any, ...]) -> StoredEntry:
     """A :class:`StoredEntry` from a row of :data:`COLUMNS`."""
-    detail = orjson.loads(row[11]) if row[11] is not None else None
-    entry = AuditEntry(
-        seq=int(row[0]),
-        ts=str(row[1]),
-        actor=row[2],
-        action=row[3],
-        outcome=row[4],
-        target=row[5],
-        subject_hash=row[6],
-        purpose=row[7],
-        case_no=row[8],
-        code=row[9],
-        request_hash=row[10],
-        detail=detail,
-    )
-    return StoredEntry(entry, bytes(row[12]))
+    values = dict(zip(ENTRY_FIELDS, row[:_LEAF], strict=True))
+    values["seq"] = int(values["seq"])
+    values["ts"] = str(values["ts"])
+    if values["detail"] is not None:
+        values["detail"] = orjson.loads(values["detail"])
+    return StoredEntry(AuditEntry(**values), bytes(row[_LEAF]))
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from exchange.errors import ExchangeError
 from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier, OpenedCheckpoint, open_checkpoint
 from signing.errors import SigningError
-from signing.merkle import EMPTY_ROOT, MerkleTree, node_hash, root_of
+from signing.merkle import EMPTY_ROOT, MerkleTree, complete_subtrees, fold, node_hash, root_of
 
 __all__ = ["AuditExportInvalid", "VerifiedExport", "verify_export"]
 
@@ -91,24 +91,6 @@ class _NoStore:
 
     def put_many(self, items: Iterable[tuple[int, int, bytes]]) -> None:
         return None
-
-
-def _pieces(lo: int, hi: int) -> list[tuple[int, int]]:
-    out = []
-    while lo < hi:
-        level = (hi - lo).bit_length() - 1
-        while lo & ((1 << level) - 1):
-            level -= 1
-        out.append((level, lo >> level))
-        lo += 1 << level
-    return out
-
-
-def _fold(hashes: list[bytes]) -> bytes:
-    acc = hashes[-1]
-    for h in reversed(hashes[:-1]):
-        acc = node_hash(h, acc)
-    return acc
 
 
 class _Export:
@@ -224,9 +206,9 @@ class _Export:
 
     def locate(self, size: int, root: bytes, verified: int) -> int:
         """First index at which the file's tree departs from the signed ``root`` at ``size``."""
-        pieces = _pieces(0, size)
+        pieces = complete_subtrees(0, size)
         claimed = [self.claimed(lv, i) for lv, i in pieces]
-        if any(h is None for h in claimed) or _fold([h for h in claimed if h]) != root:
+        if any(h is None for h in claimed) or fold([h for h in claimed if h]) != root:
             return verified
         for (level, idx), trusted in zip(pieces, claimed, strict=True):
             assert trusted is not None

@@ -173,7 +173,14 @@ def trace(
             "give exactly one of --subject, --case or --dept", code=ErrorCode.INVALID_OPTION
         )
     with _open(data) as exchange:
-        found = trail(exchange, subject=subject, case=case, dept=dept, limit=limit)
+        found = trail(
+            exchange.audit,
+            exchange.checkpoints,
+            subject=subject,
+            case=case,
+            dept=dept,
+            limit=limit,
+        )
         names = {d.uscc: d.code for d in exchange.registry.departments()}
     table = Table("seq", "time (UTC)", "dept", "action", "outcome", "target", "purpose", "case")
     for e in found.entries:

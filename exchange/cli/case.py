@@ -50,7 +50,7 @@ def resolve(
 ) -> None:
     """Resolve a case as the matter's competent department: what the exchange obtained,
     verified, and what the applicant must still bring."""
-    from exchange.cases.resolver import CaseRequest
+    from exchange.cases.models import CaseRequest
     from exchange.departments.auth import Principal
     from exchange.service import Exchange
 
@@ -108,7 +108,7 @@ def verify(
     """Check a case bundle offline: the exchange's seal, every certificate inside, the counts.
     Exit 0 when valid; exit 1 with one line per failed check."""
     from exchange.cases.bundle_check import verify_bundle
-    from exchange.certificates.trust import TrustBundle
+    from exchange.certificates.bundle import TrustBundle
     from signing.canonical import parse_strict
 
     try:

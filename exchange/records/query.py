@@ -3,10 +3,23 @@
 Order of work for one read (DESIGN step 5): authenticate (done by the API), decide
 access (sharing type, grant, purpose), fetch, mask, write the ``query`` audit entry
 durably — and only then answer. A refused read is audited too.
+
+A record's key is one of its fields (an ID number, a property certificate number). In
+an answer by subject, where the reader did not name the keys, a key whose field the
+reader may not see in clear is replaced by a *handle*: ``h-`` and 24 characters of an
+HMAC of (reader, resource, key) under a per-exchange secret. A handle is stable, so a
+reader can tell records apart and cite one from read to read, but it is for display
+only: it opens no read. A handle that opened reads would be a second identifier of the
+record, to be resolved, authorised and audited on every read path (the route, the fast
+path, cases); the answer by subject already carries each record's data and provenance.
+A single-record read echoes the key the reader named.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
 from typing import Any
@@ -15,11 +28,12 @@ import anyio.to_thread
 from pydantic import Field
 
 from exchange.audit.log import AuditEvent, AuditLog
-from exchange.catalog.catalog import AccessDecision, Catalog, apply_mask
+from exchange.catalog.grants import Grants
+from exchange.catalog.masking import AccessDecision, apply_mask
 from exchange.errors import ExchangeError, InvalidRequest, NotFound
 from exchange.records.cache import CachedRecord, RecordCache
 from exchange.store import Store
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import ResourceDefinition
 from schemas.errors import ErrorCode
 
@@ -59,11 +73,19 @@ _BY_KEYS = (
 
 class Reader:
     def __init__(
-        self, store: Store, catalog: Catalog, audit: AuditLog, cache: RecordCache | None = None
+        self,
+        store: Store,
+        grants: Grants,
+        audit: AuditLog,
+        cache: RecordCache | None = None,
+        *,
+        handle_key: bytes,
     ) -> None:
         self.store = store
+        self._handle_key = handle_key
         self.cache = cache or RecordCache(store)
-        self.catalog = catalog
+        self.grants = grants
+        self.catalog = grants.catalog
         self.audit = audit
 
     @staticmethod
@@ -96,7 +118,7 @@ class Reader:
             case_no=case_no,
         )
         try:
-            return definition, event, self.catalog.decide_access(consumer, resource, purpose)
+            return definition, event, self.grants.decide_access(consumer, resource, purpose)
         except ExchangeError as exc:
             event.outcome, event.code = "refused", exc.code.value
             return definition, event, exc
@@ -172,6 +194,12 @@ class Reader:
         answer.audit_seq = seq
         return answer
 
+    def handle(self, consumer: str, resource: str, key: str) -> str:
+        """The display handle of a record's key for one reader (see the module docstring)."""
+        message = "\x1f".join((consumer, resource, key)).encode()
+        digest = hmac.new(self._handle_key, message, hashlib.sha256).digest()
+        return "h-" + base64.b32encode(digest[:15]).decode().lower()
+
     def by_subject(
         self,
         consumer: str,
@@ -195,7 +223,7 @@ class Reader:
             case_no=case_no,
         )
         try:
-            decision = self.catalog.decide_access(consumer, resource, purpose)
+            decision = self.grants.decide_access(consumer, resource, purpose)
         except ExchangeError as exc:
             event.outcome, event.code = "refused", exc.code.value
             self.audit.append(event)
@@ -204,12 +232,13 @@ class Reader:
         event.detail = {"count": len(rows), "grant": decision.grant_id}
         seq, _ = self.audit.append(event)
         out = []
+        key_clear = decision.key_in_clear()
         for key, version, data_json, batch_id, leaf_index, seal in rows:
             data, masked = apply_mask(json.loads(data_json), decision)
             out.append(
                 RecordPublic(
                     resource=resource,
-                    key=key,
+                    key=key if key_clear else self.handle(consumer, resource, key),
                     version=version,
                     data=data,
                     masked_fields=masked,

@@ -385,6 +385,7 @@ def test_entries_written_before_the_tree_existed_get_their_nodes(tmp_path: Path)
         "exchange.audit.archive",
         "exchange.audit.checkpoints",
         "exchange.audit.context",
+        "exchange.audit.event",
         "exchange.audit.export",
         "exchange.audit.leaf",
         "exchange.api.middleware.audit",
@@ -393,6 +394,7 @@ def test_entries_written_before_the_tree_existed_get_their_nodes(tmp_path: Path)
         "exchange.audit.subjects",
         "exchange.audit.trail",
         "exchange.audit.verify",
+        "exchange.audit.writer",
     ],
 )
 def test_public_api_is_listed(module: str) -> None:

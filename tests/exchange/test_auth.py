@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi.testclient import TestClient
 
+from exchange.client import ASSERTION_TYPE
 from exchange.demo.setup import DemoDepartment
-from exchange.departments.auth import ASSERTION_TYPE
 from exchange.service import Exchange
 
 

@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from exchange.bus import (
-    BatchIntake,
-    EmbeddedBus,
+    BatchIn,
+    IngestResult,
     Poison,
     PoisonMessage,
     decode_batch,
@@ -24,7 +24,7 @@ from exchange.config import Settings
 from exchange.demo.city import generate_city
 from exchange.demo.setup import DemoDepartment, create_demo
 from exchange.errors import InvalidRequest
-from exchange.records.ingest import BatchIn, IngestResult
+from exchange.records.intake import BatchIntake
 from exchange.service import Exchange
 
 RESOURCE = "gongan.resident_id_card"
@@ -87,7 +87,7 @@ def test_messages_that_can_never_be_ingested_are_poison_with_a_stable_code(
 def test_intake_ingests_a_sealed_batch_and_answers_a_redelivery_as_duplicates(
     bus_exchange: Exchange,
 ) -> None:
-    bus = EmbeddedBus.of(bus_exchange)
+    bus = bus_exchange.embedded_bus()
     payload = sealed_message(bus_exchange)
     first = bus.deliver(payload)
     assert isinstance(first, IngestResult)
@@ -101,7 +101,7 @@ def test_intake_ingests_a_sealed_batch_and_answers_a_redelivery_as_duplicates(
 def test_poison_is_quarantined_with_its_reason_and_an_audit_entry_and_intake_goes_on(
     bus_exchange: Exchange,
 ) -> None:
-    intake = BatchIntake.of(bus_exchange)
+    intake = bus_exchange.intake
     before = bus_exchange.audit.size
     junk = intake.take(b"\xff not json", source="kafka", origin={"topic": "t", "offset": 7})
     assert isinstance(junk, Poison)
@@ -125,7 +125,7 @@ def test_poison_is_quarantined_with_its_reason_and_an_audit_entry_and_intake_goe
 def test_a_batch_whose_seal_fails_is_quarantined_record_by_record(bus_exchange: Exchange) -> None:
     body = orjson.loads(sealed_message(bus_exchange))
     body["records"][2]["data"]["name"] = "篡改"
-    result = EmbeddedBus.of(bus_exchange).deliver(orjson.dumps(body))
+    result = bus_exchange.embedded_bus().deliver(orjson.dumps(body))
     assert isinstance(result, IngestResult)
     assert result.accepted == 0
     assert {q.reason_code for q in result.quarantined} == {"signing.invalid_seal"}

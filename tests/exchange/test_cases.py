@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from exchange.cases.bundle_check import verify_bundle
-from exchange.certificates.service import CertificateRequest
+from exchange.certificates.models import CertificateRequest
 from exchange.demo.case import MATTER, couple_applicants, grant_real_estate, issue_flat_certificates
 from exchange.demo.city import City
 from exchange.service import Exchange

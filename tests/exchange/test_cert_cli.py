@@ -125,7 +125,7 @@ def test_a_tampered_certificate_exits_1_with_one_line_per_failed_check(
     assert r.returncode == 1
     lines = _ours(r.stderr)
     assert lines[0].startswith("refused:")
-    assert [line.split(":")[0] for line in lines[1:]] == ["proof", "identifier"]
+    assert [line.split(":")[0] for line in lines[1:]] == ["proof", "identifier", "register"]
     r = govex("cert", "verify", tampered, "--trust", trust, "--json")
     assert r.returncode == 1
     assert json.loads(r.stdout)["valid"] is False

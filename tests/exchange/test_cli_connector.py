@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exchange.bus import EmbeddedBus
 from exchange.cli.connector import SAMPLES
 from exchange.config import DEMO_PASSPHRASE, Settings
 from exchange.demo.samples.generate import BAD_ROWS, CSV_FILE
@@ -182,7 +181,7 @@ def test_an_unreachable_broker_is_one_clear_line_and_the_records_stay_in_the_out
 def test_quarantine_lists_what_the_exchange_refused_and_why(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with create_demo(Settings(data=data)) as exchange:
-        EmbeddedBus.of(exchange).deliver(b'{"resource": "gongan.resident_id_card", "x": NaN}')
+        exchange.embedded_bus().deliver(b'{"resource": "gongan.resident_id_card", "x": NaN}')
     result = govex("connector", "quarantine", "--data", str(data))
     assert result.returncode == 0, result.stderr
     assert "schema.malformed_json" in result.stdout

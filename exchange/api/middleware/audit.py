@@ -10,7 +10,11 @@ RELIABILITY D4. For each HTTP request outside the public list it:
   caller (if authenticated), the path, the status and the outcome, and only then lets
   the response go;
 * when that append fails the log is closed: the response is replaced by
-  ``503 exchange.audit_unavailable`` and its body is never sent (fail closed).
+  ``503 exchange.audit_unavailable`` and its body is never sent (fail closed);
+* when the app raises an unexpected exception before answering, answers it itself
+  (logged): a third-party error the boundary table knows with its code, anything else
+  ``500 exchange.internal``, so that answer is audited too: Starlette's
+  own handler runs outside this middleware and would leave no entry (D4, 500s included).
 
 Install it outermost: ``app.add_middleware(AuditMiddleware, audit=…, public=…)``.
 """
@@ -24,6 +28,7 @@ import anyio.to_thread
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from exchange.api.errors import unexpected_error_response
 from exchange.audit.context import REQUEST, RequestContext
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.errors import AuditUnavailable
@@ -52,7 +57,7 @@ class AuditMiddleware:
             query=scope.get("query_string", b"").decode("latin-1"),
         )
         token = REQUEST.set(context)
-        replaced = False
+        replaced = started = False
 
         async def hashing_receive() -> Message:
             message = await receive()
@@ -61,9 +66,11 @@ class AuditMiddleware:
             return message
 
         async def audited_send(message: Message) -> None:
-            nonlocal replaced
+            nonlocal replaced, started
             if replaced:
                 return
+            if message["type"] == "http.response.start":
+                started = True
             if message["type"] == "http.response.start" and context.entries == 0:
                 try:
                     await anyio.to_thread.run_sync(
@@ -77,6 +84,14 @@ class AuditMiddleware:
 
         try:
             await self.app(scope, hashing_receive, audited_send)
+        except Exception as exc:
+            if started:  # too late to answer: the response went out with its entry
+                raise
+            # Answered here, not by Starlette's outermost ServerErrorMiddleware, so the 500
+            # (or a translated third-party error, e.g. 503 exchange.store_unavailable)
+            # passes through audited_send and leaves its entry like every other answer.
+            response = unexpected_error_response(exc, context.path)
+            await response(scope, hashing_receive, audited_send)
         finally:
             REQUEST.reset(token)
 
@@ -87,7 +102,7 @@ class AuditMiddleware:
             AuditEvent(
                 actor=getattr(principal, "uscc", ANONYMOUS),
                 action=f"http.{context.method.lower()}",
-                outcome="ok" if status < 400 else "refused",
+                outcome="ok" if status < 400 else "refused" if status < 500 else "error",
                 target=getattr(route, "path", None) or context.path,
                 request_hash=context.request_hash,
                 detail={"status": status},

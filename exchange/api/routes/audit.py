@@ -1,6 +1,7 @@
 """The auditor API: entries, checkpoints, proofs, and the "who used my data" report.
 
-Who sees what (decided in :mod:`exchange.audit.query`): an auditor sees every
+Who sees what (decided in :mod:`exchange.audit.query`; entry searches and the subject
+report are answered by :class:`exchange.audit.reports.AuditReports`): an auditor sees every
 entry; a department sees the entries of its own actions (``view=actions``, the
 default) or the entries about data it owns (``view=data``); nobody else is let in.
 Checkpoints and proofs carry only hashes and are open to the same callers.
@@ -13,7 +14,7 @@ the checkpoint ``note`` is the C2SP signed note, verbatim.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Body, Depends, Path, Query
 from pydantic import Field
@@ -22,11 +23,12 @@ from exchange.api.deps import ExchangeDep, protected_router, require_role
 from exchange.api.paging import within_bytes
 from exchange.audit.checkpoints import StoredCheckpoint, registered_witnesses
 from exchange.audit.log import AuditEvent
-from exchange.audit.query import EntryFilter, Scope, StoredEntry, search
+from exchange.audit.query import StoredEntry
+from exchange.audit.reports import View
 from exchange.departments.auth import Principal
 from exchange.errors import InvalidRequest
 from exchange.service import Exchange
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
 from signing.errors import CheckpointError
@@ -35,7 +37,7 @@ router = protected_router("/v1/audit", ["audit"])
 
 AuditReader = Annotated[Principal, Depends(require_role(Role.AUDITOR, Role.DEPARTMENT))]
 Witness = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
-View = Literal["actions", "data"]
+MAX_SAFE = 2**53 - 1  # indexes and sizes travel as JSON numbers (RFC 8785: at most 2^53 − 1)
 
 
 class AuditEntryPublic(StrictModel):
@@ -117,12 +119,6 @@ def _checkpoint(exchange: Exchange, stored: StoredCheckpoint) -> CheckpointPubli
     )
 
 
-def _scope(principal: Principal, view: View) -> Scope:
-    if principal.has(Role.AUDITOR):
-        return Scope.everything()
-    return Scope.data_of(principal.uscc) if view == "data" else Scope.actions_of(principal.uscc)
-
-
 def _audit(exchange: Exchange, principal: Principal, action: str, **fields: Any) -> int:
     seq, _ = exchange.audit.append(
         AuditEvent(actor=principal.uscc, action=action, outcome="ok", **fields)
@@ -148,36 +144,25 @@ def entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditEntries:
-    filters = {"dept": dept, "case": case, "action": action, "view": view}
-    _audit(
-        exchange,
+    page = exchange.audit_reports.entries(
         principal,
-        "audit.read",
-        target="entries",
         subject=subject,
-        detail={k: v for k, v in filters.items() if v is not None},
-    )
-    subject_hash = exchange.audit.find_subject_hash(subject) if subject else None
-    found = search(
-        exchange.store,
-        EntryFilter(
-            subject_hash=subject_hash,
-            actor=dept,
-            case_no=case,
-            action=action,
-            since=since,
-            until=until,
-        ),
-        _scope(principal, view),
+        dept=dept,
+        case=case,
+        action=action,
+        since=since,
+        until=until,
+        view=view,
         limit=limit,
         offset=offset,
     )
-    data = within_bytes([_public(e) for e in found], exchange.settings.api.max_page_bytes)
+    data = within_bytes([_public(e) for e in page.entries], exchange.settings.api.max_page_bytes)
+    cut = len(data) < len(page.entries)  # cut short by bytes: go on from the first left out
     return AuditEntries(
         data=data,
         count=len(data),
-        tree_size=exchange.audit.size,
-        next_offset=offset + len(data) if len(data) < len(found) or len(found) == limit else None,
+        tree_size=page.tree_size,
+        next_offset=offset + len(data) if cut else page.next_offset,
     )
 
 
@@ -222,9 +207,9 @@ def cosign(
 def inclusion(
     exchange: ExchangeDep,
     principal: AuditReader,
-    index: Annotated[int, Query(ge=0, le=2**62)],
+    index: Annotated[int, Query(ge=0, le=MAX_SAFE)],
     size: Annotated[
-        int | None, Query(ge=1, le=2**62, description="default: the latest checkpoint")
+        int | None, Query(ge=1, le=MAX_SAFE, description="default: the latest checkpoint")
     ] = None,
 ) -> InclusionProofPublic:
     _audit(exchange, principal, "audit.proof", target="inclusion", detail={"index": index})
@@ -244,9 +229,9 @@ def inclusion(
 def consistency(
     exchange: ExchangeDep,
     principal: AuditReader,
-    first: Annotated[int, Query(ge=1, le=2**62)],
+    first: Annotated[int, Query(ge=1, le=MAX_SAFE)],
     second: Annotated[
-        int | None, Query(ge=1, le=2**62, description="default: the latest checkpoint")
+        int | None, Query(ge=1, le=MAX_SAFE, description="default: the latest checkpoint")
     ] = None,
 ) -> ConsistencyProofPublic:
     _audit(exchange, principal, "audit.proof", target="consistency", detail={"first": first})
@@ -274,28 +259,16 @@ def subject_accesses(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> SubjectReport:
-    _audit(exchange, principal, "audit.subject_report", target="subject", subject=subject)
-    subject_hash = exchange.audit.subject_hash(subject)
-    signed = exchange.checkpoints.sign_now()  # covers every entry so far, this one included
-    found = search(
-        exchange.store,
-        EntryFilter(subject_hash=subject_hash, end_seq=signed.size),
-        _scope(principal, view),
-        limit=limit,
-        offset=offset,
+    report = exchange.audit_reports.subject_accesses(
+        principal, subject, view=view, limit=limit, offset=offset
     )
     data = [
-        SubjectAccess(
-            entry=_public(e),
-            inclusion_proof=[
-                h.hex() for h in exchange.audit.inclusion_proof(e.entry.seq, signed.size)
-            ],
-        )
-        for e in found
+        SubjectAccess(entry=_public(e), inclusion_proof=[h.hex() for h in proof])
+        for e, proof in report.accesses
     ]
     return SubjectReport(
-        subject_hash=subject_hash,
-        checkpoint=_checkpoint(exchange, signed),
+        subject_hash=report.subject_hash,
+        checkpoint=_checkpoint(exchange, report.checkpoint),
         data=data,
         count=len(data),
     )

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from exchange.api.deps import CurrentDept, ExchangeDep, protected_router
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import Item, ResourceDefinition, SharingType
 
 router = protected_router("/v1/resources", ["catalog"])

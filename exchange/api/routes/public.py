@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form
 from fastapi.responses import JSONResponse
 
 from exchange.api.deps import ExchangeDep
-from exchange.departments.auth import ASSERTION_TYPE
+from exchange.client import ASSERTION_TYPE
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
 from signing.keys import public_jwk

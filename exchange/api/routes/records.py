@@ -16,8 +16,8 @@ from exchange.api.record_read import (
     check_purpose,
     parse_read,
 )
+from exchange.bus.models import BatchIn, IngestResult
 from exchange.errors import InvalidRequest
-from exchange.records.ingest import BatchIn, IngestResult
 from exchange.records.query import CASE_PATTERN, RecordPublic, RecordsPublic
 from schemas.errors import ErrorCode
 

@@ -1,4 +1,4 @@
-"""The catalog of shared resources and the grants that open conditional ones.
+"""Grants: a consumer asks for fields of a conditional resource, the owner decides.
 
 Sharing policy (国发〔2016〕51号):
 
@@ -10,32 +10,34 @@ Sharing policy (国发〔2016〕51号):
 
 A grant is requested by the consumer and decided by the owner; the answer is
 due within 10 working days (weekends skipped; public holidays are not modelled).
+Every request and decision, allowed or refused, is one audit entry, written here
+for the API and the console alike.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
+import duckdb
 from pydantic import Field
 
-from exchange.departments.registry import Registry
-from exchange.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from exchange.audit.log import AuditEvent, AuditLog
+from exchange.catalog.masking import AccessDecision
+from exchange.catalog.resources import Catalog
+from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest, NotFound
 from exchange.store import Store
-from schemas._base import StrictModel
-from schemas.catalog import ResourceDefinition, SharingType, load_resources
+from schemas.base import StrictModel
+from schemas.catalog import SharingType
 from schemas.errors import ErrorCode
 
 __all__ = [
     "ANSWER_WORKING_DAYS",
-    "AccessDecision",
-    "Catalog",
     "GrantDecision",
     "GrantPublic",
     "GrantRequest",
+    "Grants",
     "add_working_days",
 ]
 
@@ -90,72 +92,52 @@ class GrantPublic(StrictModel):
     decision_reason: str | None = None
 
 
-@dataclass(frozen=True)
-class AccessDecision:
-    """What a consumer may see of a resource for one purpose."""
-
-    resource: ResourceDefinition
-    owner: bool
-    clear_fields: frozenset[str]
-    grant_id: str | None
+_GRANT_COLUMNS = (
+    "id, consumer, resource, fields, purposes, reason, status, requested_at, "
+    "answer_due, expires_at, decided_at, decided_by, decision_reason"
+)
 
 
-class Catalog:
-    """Resources (with their owner departments) and grants."""
+class Grants:
+    """Grant requests and decisions (audited), and the access decision of a read."""
 
     def __init__(
-        self, store: Store, registry: Registry, *, max_grant_days: int = MAX_GRANT_DAYS
+        self,
+        store: Store,
+        catalog: Catalog,
+        audit: AuditLog,
+        *,
+        max_grant_days: int = MAX_GRANT_DAYS,
     ) -> None:
         self.store = store
-        self.registry = registry
+        self.catalog = catalog
+        self.audit = audit
         self.max_grant_days = max_grant_days
-        self.definitions = load_resources()
-        self._owners: dict[str, str] = {}
-        self._grant_cache: dict[tuple[str, str], list[GrantPublic]] = {}
-        self.reload()
+        self._cache: dict[tuple[str, str], list[GrantPublic]] = {}
 
-    def reload(self) -> None:
-        self._owners = dict(self.store.fetchall("SELECT code, owner_uscc FROM resources"))
-        self._grant_cache.clear()
+    # -- requests and decisions ------------------------------------------------
+    def request(self, consumer: str, req: GrantRequest) -> GrantPublic:
+        """Record a pending grant request; audited (``grant.request``) either way."""
+        event = AuditEvent(
+            actor=consumer,
+            action="grant.request",
+            outcome="ok",
+            target=req.resource,
+            purpose=",".join(req.purposes),
+        )
+        try:
+            grant = self._request(consumer, req)
+        except ExchangeError as exc:
+            event.outcome, event.code = "refused", exc.code.value
+            self.audit.append(event)
+            raise
+        event.detail = {"grant": grant.id, "fields": grant.fields}
+        self.audit.append(event)
+        return grant
 
-    def install(self) -> int:
-        """Register every packaged resource whose owner department exists."""
-        count = 0
-        for code, definition in self.definitions.items():
-            if code in self._owners:
-                continue
-            try:
-                owner = self.registry.by_code(definition.owner)
-            except NotFound:
-                continue
-            self.store.execute(
-                "INSERT INTO resources VALUES (?, ?, ?)",
-                [code, owner.uscc, definition.model_dump_json(by_alias=True)],
-            )
-            count += 1
-        self.reload()
-        return count
-
-    # -- resources ------------------------------------------------
-    def resource(self, code: str) -> ResourceDefinition:
-        if code not in self._owners:
-            raise NotFound(
-                f"no resource {code!r} in the catalog; list them with GET /v1/resources",
-                code=ErrorCode.UNKNOWN_RESOURCE,
-            )
-        return self.definitions[code]
-
-    def owner(self, code: str) -> str:
-        self.resource(code)
-        return self._owners[code]
-
-    def resources(self) -> list[tuple[ResourceDefinition, str]]:
-        return [(self.definitions[c], o) for c, o in sorted(self._owners.items())]
-
-    # -- grants ------------------------------------------------
-    def request_grant(self, consumer: str, req: GrantRequest) -> GrantPublic:
-        definition = self.resource(req.resource)
-        owner = self._owners[req.resource]
+    def _request(self, consumer: str, req: GrantRequest) -> GrantPublic:
+        definition = self.catalog.resource(req.resource)
+        owner = self.catalog.owner(req.resource)
         if definition.sharing_type is not SharingType.CONDITIONAL:
             raise InvalidRequest(
                 f"{req.resource} is {definition.sharing_type.value}: grants exist only for "
@@ -199,84 +181,119 @@ class Catalog:
                 req.expires_at,
             ],
         )
-        self._grant_cache.clear()
+        self._cache.clear()
         return self.grant(grant_id)
 
     def decide(self, grant_id: str, owner: str, decision: GrantDecision) -> GrantPublic:
+        """The owner approves or refuses a pending grant; audited (``grant.decide``)."""
+        event = AuditEvent(
+            actor=owner,
+            action="grant.decide",
+            outcome="approved" if decision.approve else "refused",
+            target=grant_id,
+        )
+        try:
+            grant = self._decide(grant_id, owner, decision)
+        except ExchangeError as exc:
+            event.outcome, event.code = "refused", exc.code.value
+            self.audit.append(event)
+            raise
+        event.detail = {"resource": grant.resource, "consumer": grant.consumer}
+        self.audit.append(event)
+        return grant
+
+    def _decide(self, grant_id: str, owner: str, decision: GrantDecision) -> GrantPublic:
         grant = self.grant(grant_id)
         if grant.owner != owner:
             raise Forbidden(
                 "only the resource's owner decides its grants", code=ErrorCode.NOT_OWNER
             )
-        if grant.status != "pending":
-            raise Conflict(f"grant {grant_id} was already {grant.status}")
-        self.store.execute(
-            "UPDATE grants SET status = ?, decided_at = ?, decided_by = ?, decision_reason = ? "
-            "WHERE id = ?",
-            [
-                "approved" if decision.approve else "refused",
-                datetime.now(UTC),
-                owner,
-                decision.reason,
-                grant_id,
-            ],
-        )
-        self._grant_cache.clear()
+        # One decision per grant: the update is conditional on the grant still pending, so
+        # of two concurrent decisions one updates and the other finds it decided (or DuckDB
+        # reports the concurrent write: the other decision won as well).
+        try:
+            won = self.store.fetchone(
+                "UPDATE grants SET status = ?, decided_at = ?, decided_by = ?, "
+                "decision_reason = ? WHERE id = ? AND status = 'pending' RETURNING id",
+                [
+                    "approved" if decision.approve else "refused",
+                    datetime.now(UTC),
+                    owner,
+                    decision.reason,
+                    grant_id,
+                ],
+            )
+        except duckdb.TransactionException:
+            won = None
+        self._cache.clear()
+        if won is None:
+            status = self.grant(grant_id).status
+            raise Conflict(
+                f"grant {grant_id} was already {status}"
+                if status != "pending"
+                else f"grant {grant_id} is being decided by another request",
+                code=ErrorCode.GRANT_ALREADY_DECIDED,
+            )
         return self.grant(grant_id)
 
-    _GRANT_COLUMNS = (
-        "id, consumer, resource, fields, purposes, reason, status, requested_at, "
-        "answer_due, expires_at, decided_at, decided_by, decision_reason"
-    )
-
+    # -- reading grants ------------------------------------------------
     def _row(self, row: tuple[Any, ...]) -> GrantPublic:
-        values = dict(zip([c.strip() for c in self._GRANT_COLUMNS.split(",")], row, strict=True))
-        values["owner"] = self._owners.get(values["resource"], "")
+        values = dict(zip([c.strip() for c in _GRANT_COLUMNS.split(",")], row, strict=True))
+        values["owner"] = self.catalog.owner_or_none(values["resource"]) or ""
         values["overdue"] = values["status"] == "pending" and date.today() > values["answer_due"]
         return GrantPublic(**values)
 
     def grant(self, grant_id: str) -> GrantPublic:
         row = self.store.fetchone(
-            f"SELECT {self._GRANT_COLUMNS} FROM grants WHERE id = ?",  # noqa: S608
+            f"SELECT {_GRANT_COLUMNS} FROM grants WHERE id = ?",  # noqa: S608
             [grant_id],
         )
         if row is None:
             raise NotFound(f"no grant {grant_id}")
         return self._row(row)
 
+    def visible(self, grant_id: str, uscc: str) -> GrantPublic:
+        """One grant, for its consumer or the resource's owner only."""
+        grant = self.grant(grant_id)
+        if uscc not in (grant.consumer, grant.owner):
+            raise Forbidden(
+                "only the requesting department and the owner see a grant",
+                code=ErrorCode.FORBIDDEN,
+            )
+        return grant
+
     def grants_for(self, uscc: str, *, status: str | None = None) -> list[GrantPublic]:
         """Grants a department asked for, and those on resources it owns."""
-        owned = [c for c, o in self._owners.items() if o == uscc]
         rows = self.store.fetchall(
-            f"SELECT {self._GRANT_COLUMNS} FROM grants "  # noqa: S608
+            f"SELECT {_GRANT_COLUMNS} FROM grants "  # noqa: S608
             "WHERE (consumer = ? OR list_contains(?, resource)) "
             "AND (? IS NULL OR status = ?) ORDER BY requested_at DESC",
-            [uscc, owned, status, status],
+            [uscc, self.catalog.owned_by(uscc), status, status],
         )
         return [self._row(r) for r in rows]
 
-    def _active_grants(self, consumer: str, resource: str) -> list[GrantPublic]:
+    def _active(self, consumer: str, resource: str) -> list[GrantPublic]:
         key = (consumer, resource)
-        cached = self._grant_cache.get(key)
+        cached = self._cache.get(key)
         if cached is None:
             rows = self.store.fetchall(
-                f"SELECT {self._GRANT_COLUMNS} FROM grants WHERE consumer = ? AND resource = ? "  # noqa: S608
+                f"SELECT {_GRANT_COLUMNS} FROM grants WHERE consumer = ? AND resource = ? "  # noqa: S608
                 "AND status = 'approved'",
                 [consumer, resource],
             )
             cached = [self._row(r) for r in rows]
-            self._grant_cache[key] = cached
+            self._cache[key] = cached
         now = datetime.now(UTC)
         return [g for g in cached if g.expires_at > now]
 
     # -- policy ------------------------------------------------
     def decide_access(self, consumer: str, resource: str, purpose: str) -> AccessDecision:
         """Apply the sharing type and grants; raise Forbidden when nothing may be read."""
-        definition = self.resource(resource)
+        definition = self.catalog.resource(resource)
         all_fields = frozenset(definition.field_names)
-        if self._owners[resource] == consumer:
+        if self.catalog.owner(resource) == consumer:
             return AccessDecision(definition, True, all_fields, None)
-        grants = [g for g in self._active_grants(consumer, resource) if purpose in g.purposes]
+        grants = [g for g in self._active(consumer, resource) if purpose in g.purposes]
         granted = frozenset(f for g in grants for f in g.fields)
         grant_id = grants[0].id if grants else None
         if definition.sharing_type is SharingType.NOT_SHARED:
@@ -295,36 +312,3 @@ class Catalog:
                 code=ErrorCode.GRANT_MISSING,
             )
         return AccessDecision(definition, False, granted, grant_id)
-
-
-def mask_value(field: str, value: Any, definition: ResourceDefinition) -> Any:
-    """Mask one value: keep the shape, hide the content (个人信息保护法 第6条)."""
-    if isinstance(value, list):
-        return [mask_value(field, v, definition) for v in value]
-    if not isinstance(value, str):
-        return None
-    spec = definition.json_schema.get("properties", {}).get(field, {})
-    fmt = spec.get("format") or (spec.get("items") or {}).get("format")
-    if fmt in ("cn-id", "uscc") and len(value) == 18:
-        return value[:6] + "*" * 8 + value[-4:]
-    if field.endswith("name") and value:
-        return value[0] + "*" * max(1, len(value) - 1)
-    return "*" * min(max(len(value), 2), 8)
-
-
-def apply_mask(data: dict[str, Any], decision: AccessDecision) -> tuple[dict[str, Any], list[str]]:
-    if decision.owner:
-        return data, []
-    out: dict[str, Any] = {}
-    masked: list[str] = []
-    for field, value in data.items():
-        if field in decision.clear_fields:
-            out[field] = value
-        else:
-            out[field] = mask_value(field, value, decision.resource)
-            masked.append(field)
-    return out, masked
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
