@@ -26,6 +26,7 @@ from exchange.catalog.resources import Catalog
 from exchange.certificates.service import CertificateService
 from exchange.config import Settings
 from exchange.departments.auth import TokenService
+from exchange.departments.demo_keys import DemoKeys
 from exchange.departments.registry import Registry
 from exchange.errors import NotInitialised
 from exchange.keyring import ExchangeIdentity, Keyring
@@ -53,6 +54,8 @@ class Exchange:
         self.identity = keyring.identity
         self.consumer: KafkaIngestConsumer | None = None  # govex serve --bus kafka://…
         self.registry = Registry(store, keyring)
+        # a demo exchange's department keys: the console's sign-in picker acts with them
+        self.demo_keys = DemoKeys(settings.data, self.registry, demo=self.identity.demo)
         self.catalog = Catalog(store, self.registry)
         raw = keyring.key("log").private_bytes(
             serialization.Encoding.Raw,
@@ -61,7 +64,9 @@ class Exchange:
         )
         subject_key = hmac.new(raw, b"govex-subject-hash-v1", hashlib.sha256).digest()
         self.audit = AuditLog(store, subject_key, settings.audit)
-        self.grants = Grants(store, self.catalog, self.audit)
+        self.grants = Grants(
+            store, self.catalog, self.audit, max_grant_days=settings.api.max_grant_days
+        )
         self.checkpoints = Checkpointer.for_key(
             self.audit,
             keyring.key("log"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,7 +27,6 @@ from exchange.api.routes import (
     records,
 )
 from exchange.service import Exchange
-from exchange.web import install_console
 
 __all__ = ["create_app"]
 
@@ -61,10 +60,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app(exchange: Exchange, *, fast_read: bool | None = None) -> FastAPI:
+def create_app(
+    exchange: Exchange,
+    *,
+    fast_read: bool | None = None,
+    extensions: Sequence[Callable[[FastAPI], None]] = (),
+) -> FastAPI:
     """The API app. ``fast_read`` (default: the ``api.fast_read`` setting) serves
     well-formed single-record reads on the hot path; False leaves them to the FastAPI
-    route alone (tests compare the two paths answer for answer)."""
+    route alone (tests compare the two paths answer for answer). ``extensions`` install
+    more routes and middleware inside the API's own (the composition root,
+    :func:`exchange.server.build_app`, passes the web console's installer)."""
     app = FastAPI(
         title="govex",
         version="0.1.0",
@@ -86,7 +92,8 @@ def create_app(exchange: Exchange, *, fast_read: bool | None = None) -> FastAPI:
         cases,
     ):
         app.include_router(module.router)
-    install_console(app)  # the web console under /console (exchange.web)
+    for install in extensions:
+        install(app)  # e.g. the web console under /console (exchange.web)
     if exchange.settings.api.fast_read if fast_read is None else fast_read:
         # innermost: the read hot path (P3) skips FastAPI's routing for well-formed reads
         app.add_middleware(FastReadMiddleware, exchange=exchange)

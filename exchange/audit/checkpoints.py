@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from exchange.audit.log import AuditLog
 from exchange.departments.registry import Registry
 from exchange.errors import InvalidRequest, NotFound
+from schemas.errors import ErrorCode
 from signing.checkpoint import (
     Checkpoint,
     NoteSigner,
@@ -127,7 +128,10 @@ class Checkpointer:
             if latest is not None and latest.size >= size:
                 return latest
             if size == 0 and not force:
-                raise InvalidRequest("the audit log is empty: nothing to checkpoint yet")
+                raise InvalidRequest(
+                    "the audit log is empty: nothing to checkpoint yet",
+                    code=ErrorCode.INVALID_TREE_SIZE,
+                )
             return self._sign(size)
 
     def sign_at(self, size: int) -> StoredCheckpoint:
@@ -144,7 +148,10 @@ class Checkpointer:
             if row is not None:
                 return _row(row)
             if not 0 < size <= self.log.size:
-                raise InvalidRequest(f"cannot sign size {size}: the log holds {self.log.size}")
+                raise InvalidRequest(
+                    f"cannot sign size {size}: the log holds {self.log.size}",
+                    code=ErrorCode.INVALID_TREE_SIZE,
+                )
             return self._sign(size)
 
     def _sign(self, size: int) -> StoredCheckpoint:
@@ -174,16 +181,22 @@ class Checkpointer:
         try:
             opened = self.open(note, [witness])
         except CheckpointError as exc:
-            raise InvalidRequest(f"cosigned checkpoint refused: {exc.message}") from exc
+            raise InvalidRequest(
+                f"cosigned checkpoint refused: {exc.message}", code=ErrorCode.INVALID_COSIGNATURE
+            ) from exc
         if (witness.name, witness.key_id) not in {
             (s.name, s.key_id) for s in opened.note.signatures
         }:
-            raise InvalidRequest(f"the note carries no valid signature by witness {witness.name}")
+            raise InvalidRequest(
+                f"the note carries no valid signature by witness {witness.name}",
+                code=ErrorCode.INVALID_COSIGNATURE,
+            )
         stored = self.get(opened.checkpoint.size)
         text = stored.note[: stored.note.rfind("\n\n") + 1]
         if text != opened.note.text:
             raise InvalidRequest(
-                f"the cosigned text is not the exchange's checkpoint of size {stored.size}"
+                f"the cosigned text is not the exchange's checkpoint of size {stored.size}",
+                code=ErrorCode.INVALID_COSIGNATURE,
             )
         lines = [ln for ln in note.split("\n") if ln.startswith(f"{_SIG_PREFIX}{witness.name} ")]
         added = "".join(f"{ln}\n" for ln in lines if ln not in stored.note)

@@ -41,6 +41,7 @@ from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditLog
 from exchange.audit.query import COLUMNS, entries_source, entry_from_row
 from exchange.errors import InvalidRequest
+from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier
 
 __all__ = ["EXPORT_FORMAT", "TREE_CHUNK", "ExportSummary", "export_log"]
@@ -78,7 +79,10 @@ def _range(log: AuditLog, since: datetime | None, until: datetime | None) -> tup
         )
         end = min(end, 0 if row is None or row[0] is None else int(row[0]) + 1)
     if end <= first:
-        raise InvalidRequest(f"no audit entries to export in that range (the log holds {log.size})")
+        raise InvalidRequest(
+            f"no audit entries to export in that range (the log holds {log.size})",
+            code=ErrorCode.INVALID_TREE_SIZE,
+        )
     return first, end
 
 
@@ -134,7 +138,10 @@ def export_log(
         if (first >> level) & 1:
             found = log.nodes.get(level, (first >> level) - 1)
             if found is None:
-                raise InvalidRequest(f"the tree has no node ({level}, {(first >> level) - 1})")
+                raise InvalidRequest(
+                    f"the tree has no node ({level}, {(first >> level) - 1})",
+                    code=ErrorCode.AUDIT_INCOMPLETE,
+                )
             prefix.append([level, (first >> level) - 1, found.hex()])
     header = {
         "govex_audit_export": EXPORT_FORMAT,
@@ -168,6 +175,7 @@ def export_log(
     if written != end - first:
         raise InvalidRequest(
             f"entries {first}..{end - 1} should be {end - first} but {written} were found: "
-            "the log is missing entries"
+            "the log is missing entries",
+            code=ErrorCode.AUDIT_INCOMPLETE,
         )
     return ExportSummary(path, first, end, len(signed), anchor.size)

@@ -11,8 +11,9 @@ RELIABILITY D4. For each HTTP request outside the public list it:
   the response go;
 * when that append fails the log is closed: the response is replaced by
   ``503 exchange.audit_unavailable`` and its body is never sent (fail closed);
-* when the app raises an unexpected exception before answering, answers
-  ``500 exchange.internal`` itself (logged), so that answer is audited too: Starlette's
+* when the app raises an unexpected exception before answering, answers it itself
+  (logged): a third-party error the boundary table knows with its code, anything else
+  ``500 exchange.internal``, so that answer is audited too: Starlette's
   own handler runs outside this middleware and would leave no entry (D4, 500s included).
 
 Install it outermost: ``app.add_middleware(AuditMiddleware, audit=…, public=…)``.
@@ -20,7 +21,6 @@ Install it outermost: ``app.add_middleware(AuditMiddleware, audit=…, public=�
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection
 from typing import Any
 
@@ -28,7 +28,7 @@ import anyio.to_thread
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exchange.api.errors import internal_error_response
+from exchange.api.errors import unexpected_error_response
 from exchange.audit.context import REQUEST, RequestContext
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.errors import AuditUnavailable
@@ -37,7 +37,6 @@ from schemas.errors import ErrorCode, Problem
 __all__ = ["ANONYMOUS", "AuditMiddleware"]
 
 ANONYMOUS = "anonymous"
-log = logging.getLogger("govex.api")
 
 
 class AuditMiddleware:
@@ -85,13 +84,13 @@ class AuditMiddleware:
 
         try:
             await self.app(scope, hashing_receive, audited_send)
-        except Exception:
+        except Exception as exc:
             if started:  # too late to answer: the response went out with its entry
                 raise
             # Answered here, not by Starlette's outermost ServerErrorMiddleware, so the 500
+            # (or a translated third-party error, e.g. 503 exchange.store_unavailable)
             # passes through audited_send and leaves its entry like every other answer.
-            log.exception("unexpected error on %s", context.path)
-            response = internal_error_response(context.path)
+            response = unexpected_error_response(exc, context.path)
             await response(scope, hashing_receive, audited_send)
         finally:
             REQUEST.reset(token)

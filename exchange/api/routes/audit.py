@@ -17,8 +17,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, Path, Query
+from pydantic import Field
 
 from exchange.api.deps import ExchangeDep, protected_router, require_role
+from exchange.api.paging import within_bytes
 from exchange.audit.checkpoints import StoredCheckpoint, registered_witnesses
 from exchange.audit.log import AuditEvent
 from exchange.audit.query import StoredEntry
@@ -28,6 +30,7 @@ from exchange.errors import InvalidRequest
 from exchange.service import Exchange
 from schemas.base import StrictModel
 from schemas.catalog import Role
+from schemas.errors import ErrorCode
 from signing.errors import CheckpointError
 
 router = protected_router("/v1/audit", ["audit"])
@@ -98,7 +101,7 @@ class SubjectReport(StrictModel):
 
 
 class CosignatureIn(StrictModel):
-    note: str
+    note: str = Field(min_length=1, max_length=16_384, description="the signed note (C2SP)")
 
 
 def _public(stored: StoredEntry) -> AuditEntryPublic:
@@ -153,9 +156,13 @@ def entries(
         limit=limit,
         offset=offset,
     )
-    data = [_public(e) for e in page.entries]
+    data = within_bytes([_public(e) for e in page.entries], exchange.settings.api.max_page_bytes)
+    cut = len(data) < len(page.entries)  # cut short by bytes: go on from the first left out
     return AuditEntries(
-        data=data, count=len(data), tree_size=page.tree_size, next_offset=page.next_offset
+        data=data,
+        count=len(data),
+        tree_size=page.tree_size,
+        next_offset=offset + len(data) if cut else page.next_offset,
     )
 
 
@@ -183,14 +190,17 @@ def cosign(
     _audit(exchange, principal, "audit.checkpoint.cosign", target="checkpoint")
     witnesses = registered_witnesses(exchange.registry, principal.uscc)
     if not witnesses:
-        raise InvalidRequest(f"{principal.name} has no Ed25519 seal key to witness with")
+        raise InvalidRequest(
+            f"{principal.name} has no Ed25519 seal key to witness with",
+            code=ErrorCode.INVALID_COSIGNATURE,
+        )
     problem = "no signature by your seal key"
     for witness in witnesses:
         try:
             return _checkpoint(exchange, exchange.checkpoints.add_cosignature(body.note, witness))
         except (InvalidRequest, CheckpointError) as exc:
             problem = str(exc)
-    raise InvalidRequest(f"cosignature refused: {problem}")
+    raise InvalidRequest(f"cosignature refused: {problem}", code=ErrorCode.INVALID_COSIGNATURE)
 
 
 @router.get("/proofs/inclusion", summary="Inclusion proof of an entry in a tree size")

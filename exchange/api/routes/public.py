@@ -58,10 +58,12 @@ def token(
 ) -> dict[str, Any]:
     if grant_type != "client_credentials":
         raise InvalidRequest(
-            "grant_type must be client_credentials", code=ErrorCode.INVALID_REQUEST
+            "grant_type must be client_credentials", code=ErrorCode.UNSUPPORTED_GRANT_TYPE
         )
     if client_assertion_type != ASSERTION_TYPE:
-        raise InvalidRequest(f"client_assertion_type must be {ASSERTION_TYPE}")
+        raise InvalidRequest(
+            f"client_assertion_type must be {ASSERTION_TYPE}", code=ErrorCode.UNSUPPORTED_GRANT_TYPE
+        )
     issued = exchange.tokens.exchange_assertion(client_assertion)
     return {
         "access_token": issued.access_token,
