@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from .checkpoint import NoteVerifier
 from .errors import CheckpointError
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "CosignatureVerifier",
     "cosignature_key_id",
     "cosigned_message",
+    "verifier_from_vkey",
     "witness_name",
 ]
 
@@ -199,3 +201,15 @@ class CosignatureSigner:
 
     def __repr__(self) -> str:
         return f"CosignatureSigner({self.vkey!r})"
+
+
+def verifier_from_vkey(vkey: str) -> NoteVerifier | CosignatureVerifier:
+    """A log key (type 0x01) or a cosigner key (type 0x04), by the vkey's type byte."""
+    blob = vkey.strip().split("+", 2)[-1]
+    try:
+        kind = base64.b64decode(blob.encode("ascii"), validate=True)[:1]
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        kind = b""
+    if kind == bytes([SIGNATURE_TYPE_COSIGNATURE_V1]):
+        return CosignatureVerifier.from_vkey(vkey)
+    return NoteVerifier.from_vkey(vkey)
