@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditLog
 from exchange.audit.reports import AuditReports
+from exchange.audit.tiles import LogTiles
 from exchange.bus.embedded import EmbeddedBus
 from exchange.cases.resolver import CaseResolver
 from exchange.catalog.grants import Grants
@@ -68,6 +69,7 @@ class Exchange:
         )
         self.checkpoints.start()
         self.audit_reports = AuditReports(store, self.audit, self.checkpoints)
+        self.tiles = LogTiles(self.audit)
         self.tokens = TokenService(store, self.registry, keyring, settings.api)
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate

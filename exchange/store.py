@@ -27,6 +27,7 @@ __all__ = ["DB_FILE", "LOCK_FILE", "MIGRATIONS", "Store"]
 DB_FILE = "govex.duckdb"
 LOCK_FILE = "govex.lock"
 
+
 def _load_migrations() -> list[tuple[int, str, str]]:
     """Every ``exchange/migrations/mNNN_*.py`` module, in version order."""
     import importlib

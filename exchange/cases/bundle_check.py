@@ -29,13 +29,19 @@ class BundleVerdict:
     def failures(self) -> list[str]:
         out = [f"{c.name}: {c.reason}" for c in self.checks if not c.passed]
         for cert in self.certificates:
-            out += [f"certificate {cert['credential_id']}: {c['name']}: {c['reason']}"
-                    for c in cert["checks"] if not c["passed"]]
+            out += [
+                f"certificate {cert['credential_id']}: {c['name']}: {c['reason']}"
+                for c in cert["checks"]
+                if not c["passed"]
+            ]
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"valid": self.valid, "checks": [c.to_json() for c in self.checks],
-                "certificates": self.certificates}
+        return {
+            "valid": self.valid,
+            "checks": [c.to_json() for c in self.checks],
+            "certificates": self.certificates,
+        }
 
 
 def _seal_check(bundle: dict[str, Any], trust: TrustBundle) -> Check:
@@ -46,8 +52,9 @@ def _seal_check(bundle: dict[str, Any], trust: TrustBundle) -> Check:
         kid = kid_from_urn(str(proof.get("verificationMethod", "")))
         entry = trust.status_signers.get(kid)
         if entry is None:
-            return Check("bundle_proof", False, f"key {kid} is not the exchange's seal in the "
-                                                "trust bundle")
+            return Check(
+                "bundle_proof", False, f"key {kid} is not the exchange's seal in the trust bundle"
+            )
         verified = verify_proof(bundle, entry.certificate.public_key())  # type: ignore[arg-type]
         trust.chain.check(entry, verified.created or datetime.now(UTC))
     except (SigningError, ExchangeError, ValueError) as exc:
@@ -61,8 +68,11 @@ def _consistency(bundle: dict[str, Any]) -> Check:
         return Check("consistency", False, "no materials list")
     to_bring = [m.get("material") for m in materials if m.get("status") == "to_bring"]
     if bundle.get("required") != len(materials):
-        return Check("consistency", False, f"required {bundle.get('required')} ≠ "
-                                           f"{len(materials)} materials listed")
+        return Check(
+            "consistency",
+            False,
+            f"required {bundle.get('required')} ≠ {len(materials)} materials listed",
+        )
     if bundle.get("obtained") != len(materials) - len(to_bring):
         return Check("consistency", False, "the obtained count does not match the materials")
     listed = [t.get("material") for t in bundle.get("to_bring", [])]
@@ -73,8 +83,11 @@ def _consistency(bundle: dict[str, Any]) -> Check:
         for ev in m.get("evidence", []) if m.get("status") == "obtained" else []:
             cid = ev.get("certificate")
             if cid and not any(str(i).endswith(cid) for i in ids):
-                return Check("consistency", False, f"evidence names certificate {cid}, which "
-                                                   "the bundle does not carry")
+                return Check(
+                    "consistency",
+                    False,
+                    f"evidence names certificate {cid}, which the bundle does not carry",
+                )
     return Check("consistency", True)
 
 
