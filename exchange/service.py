@@ -32,6 +32,7 @@ from exchange.records.ingest import Ingestor
 from exchange.records.intake import BatchIntake
 from exchange.records.query import Reader
 from exchange.store import Store
+from exchange.witness.collect import ConfiguredWitness, WitnessCollector
 from schemas.catalog import Department
 
 if TYPE_CHECKING:
@@ -67,6 +68,11 @@ class Exchange:
             self.identity.origin,
             interval_s=settings.audit.checkpoint_interval_s,
         )
+        self.witnesses = WitnessCollector(
+            self.checkpoints, [ConfiguredWitness.of(w) for w in settings.audit.witnesses]
+        ).start()
+        if self.witnesses.witnesses:
+            self.checkpoints.on_signed = self.witnesses.submit
         self.checkpoints.start()
         self.audit_reports = AuditReports(store, self.audit, self.checkpoints)
         self.tiles = LogTiles(self.audit)
@@ -157,6 +163,7 @@ class Exchange:
         if self.consumer is not None:
             self.consumer.stop()
         self.checkpoints.stop()
+        self.witnesses.stop()
         self.audit.close()
         self.store.close()
 
