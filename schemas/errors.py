@@ -54,6 +54,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "exchange.not_found"
     UNKNOWN_DEPARTMENT = "exchange.unknown_department"
     CONFLICT = "exchange.conflict"
+    TOO_MANY_WITNESSES = "exchange.too_many_witnesses"  # a checkpoint holds ≤ 16 cosignatures
     PAYLOAD_TOO_LARGE = "exchange.payload_too_large"
     STORE_LOCKED = "exchange.store_locked"
     STORE_NOT_INITIALISED = "exchange.store_not_initialised"
