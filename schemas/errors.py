@@ -62,6 +62,7 @@ class ErrorCode(StrEnum):
     INTERNAL = "exchange.internal"  # an unexpected failure (500), logged and audited
     GRANT_ALREADY_DECIDED = "exchange.grant_already_decided"
     CASE_EXISTS = "exchange.case_exists"
+    INCOMPATIBLE_SCHEMA = "exchange.incompatible_schema"  # a catalog update that breaks records
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"

@@ -19,6 +19,7 @@ from exchange.api.routes import (
     audit,
     cases,
     catalog,
+    catalog_admin,
     certificates,
     departments,
     grants,
@@ -77,6 +78,7 @@ def create_app(exchange: Exchange, *, fast_read: bool | None = None) -> FastAPI:
     for module in (
         public,
         catalog,
+        catalog_admin,
         records,
         grants,
         departments,

@@ -62,6 +62,13 @@ class GrantRequest(StrictModel):
     )
     reason: str = Field(min_length=1, max_length=1000)
     expires_at: datetime
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        le=999_999,
+        description="major version of the resource's schema the fields are read in "
+        "(default: the latest); every field must exist in it",
+    )
 
 
 class GrantDecision(StrictModel):
@@ -123,7 +130,7 @@ class Grants:
         return grant
 
     def _request(self, consumer: str, req: GrantRequest) -> GrantPublic:
-        definition = self.catalog.resource(req.resource)
+        definition = self.catalog.resource(req.resource, req.version)
         owner = self.catalog.owner(req.resource)
         if definition.sharing_type is not SharingType.CONDITIONAL:
             raise InvalidRequest(
@@ -134,7 +141,9 @@ class Grants:
             raise InvalidRequest("the owner of a resource needs no grant")
         unknown = sorted(set(req.fields) - set(definition.field_names))
         if unknown:
-            raise InvalidRequest(f"fields not in {req.resource}: {', '.join(unknown)}")
+            raise InvalidRequest(
+                f"fields not in {req.resource} {definition.version}: {', '.join(unknown)}"
+            )
         now = datetime.now(UTC)
         if req.expires_at.tzinfo is None or req.expires_at <= now:
             raise InvalidRequest("expires_at must be a future time with a time zone")

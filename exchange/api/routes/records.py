@@ -28,6 +28,17 @@ Case = Annotated[
     ),
 ]
 
+Version = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=999_999,
+        description="major version of the resource's schema you read (default: the latest); "
+        "each record names the version it was validated against, and a record of another "
+        "major version is answered as stored",
+    ),
+]
+
 
 @router.post(
     "/records", summary="Publish a sealed batch of records of a resource you own", status_code=200
@@ -56,10 +67,16 @@ def publish(batch: BatchIn, exchange: ExchangeDep, principal: Publisher) -> Inge
     response_model=RecordPublic,
 )
 async def read_record(
-    code: str, key: str, purpose: Purpose, case_no: Case, exchange: ExchangeDep, principal: Reader
+    code: str,
+    key: str,
+    purpose: Purpose,
+    case_no: Case,
+    exchange: ExchangeDep,
+    principal: Reader,
+    version: Version = None,
 ) -> Response:
     record = await exchange.reader.read_async(
-        principal.uscc, code, key, purpose=purpose, case_no=case_no
+        principal.uscc, code, key, purpose=purpose, case_no=case_no, version=version
     )
     # the hot path: serialise once with orjson instead of re-validating the model
     return Response(orjson.dumps(record.model_dump()), media_type="application/json")
@@ -76,7 +93,14 @@ def records_by_subject(
         str, Query(min_length=1, max_length=64, description="ID number or USCC of the data subject")
     ],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    version: Version = None,
 ) -> RecordsPublic:
     return exchange.reader.by_subject(
-        principal.uscc, code, subject, purpose=purpose, case_no=case_no, limit=limit
+        principal.uscc,
+        code,
+        subject,
+        purpose=purpose,
+        case_no=case_no,
+        limit=limit,
+        version=version,
     )
