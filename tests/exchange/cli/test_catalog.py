@@ -58,7 +58,7 @@ def test_list_prints_plain_rows_and_json(data: Path) -> None:
     assert plain.returncode == 0, plain.stderr
     rows = [line.split("\t") for line in plain.stdout.splitlines()]
     assert len(rows) == len(load_resources())
-    assert ["gongan.resident_id_card", "gongan", "conditional", "1.0", "1.0"] == rows[2][:5]
+    assert rows[2][:5] == ["gongan.resident_id_card", "gongan", "conditional", "1.0", "1.0"]
     as_json = govex("catalog", "list", "--data", str(data), "--json")
     assert as_json.returncode == 0, as_json.stderr
     entries = json.loads(as_json.stdout)
@@ -86,7 +86,8 @@ def test_add_update_and_major_from_files(data: Path, tmp_path: Path) -> None:
     major["schema"] = {**minor["schema"], "required": [*minor["schema"]["required"], "remarks_en"]}
     path = write(tmp_path, "major.json", major)
     line = one_line_error(govex("catalog", "update", str(path), "--data", str(data)))
-    assert "exchange.incompatible_schema" in line and "remarks_en" in line
+    assert "exchange.incompatible_schema" in line
+    assert "remarks_en" in line
     result = govex("catalog", "update", str(path), "--major", "--data", str(data))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("weijian.birth_medical_certificate version 2.0 (was 1.1)")
