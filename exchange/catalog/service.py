@@ -53,6 +53,8 @@ __all__ = [
 
 _MAX_DETAIL_CHANGES = 20  # an audit entry has a size cap: the first changes, then a count
 Step = Callable[[], "tuple[CatalogChange, TxWork | None]"]
+# one change at a time in this process: a version is numbered from the committed one before
+_CHANGES = threading.Lock()
 
 
 class ResourceVersionPublic(StrictModel):
@@ -91,7 +93,6 @@ class CatalogService:
         self.catalog = catalog
         self.registry = registry
         self.audit = audit
-        self._lock = threading.Lock()
 
     # -- changes ------------------------------------------------
     def add(
@@ -138,7 +139,7 @@ class CatalogService:
         self.audit.append(event)
 
     def _audited(self, event: AuditEvent, step: Step) -> CatalogChange:
-        with self._lock:
+        with _CHANGES:
             change, work = step()
             if work is None:
                 event.detail = {"version": change.version, "changed": False}

@@ -289,6 +289,16 @@ def test_major_starts_2_0_old_records_read_as_1x_and_grants_name_fields_of_the_v
     assert seen.json()["data"]["address"] == old_data["address"]
     assert seen.json()["schema_version"] == "1.0"
     assert [v.version for v in exchange.catalog.versions(code)] == ["1.0", "2.0"]
+    entry = client.get(f"/v1/resources/{code}", headers=auth("budongchan")).json()
+    assert entry["version"] == "2.0"
+    schema_1 = client.get(f"/v1/resources/{code}/schema?version=1", headers=auth("budongchan"))
+    assert "address" in schema_1.json()["properties"]
+    assert (
+        "address"
+        not in client.get(f"/v1/resources/{code}/schema", headers=auth("budongchan")).json()[
+            "properties"
+        ]
+    )
 
 
 # -- adding resources ------------------------------------------------
