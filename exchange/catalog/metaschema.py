@@ -7,8 +7,8 @@ definitions an operator adds or updates on a running exchange:
   names, owner, sharing type, key and subject fields, update cycle, schema);
 - the code is ``<owner>.<name>``;
 - the schema is a JSON Schema (draft 2020-12) of an object that refuses fields it does not
-  define, every field typed (string, integer, boolean, array) and titled, its required
-  fields defined;
+  define, every field typed (string, integer, boolean, or an array of one of those) and
+  titled, its required fields defined;
 - the key field is required; subject and sensitive fields are defined; a subject field
   holds an identifier (``cn-id`` or ``uscc``, or a list of them), as the audit log
   hashes it;
@@ -79,6 +79,13 @@ def check_definition(definition: ResourceDefinition) -> None:
             raise _invalid(f"field {name}: type must be one of {', '.join(sorted(_FIELD_TYPES))}")
         if not isinstance(spec.get("title"), str) or not spec["title"].strip():
             raise _invalid(f"field {name}: a title (信息项名称) is required")
+        items = spec.get("items")
+        if spec["type"] == "array" and (
+            not isinstance(items, dict) or items.get("type") not in _FIELD_TYPES - {"array"}
+        ):
+            raise _invalid(f"field {name}: a list needs items of type string, integer or boolean")
+        if spec["type"] != "array" and items is not None:
+            raise _invalid(f"field {name}: only a list (type array) has items")
     required = schema.get("required", [])
     if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
         raise _invalid("schema.required must be a list of field names")

@@ -92,10 +92,12 @@ def _field_problems(name: str, old: dict[str, Any], new: dict[str, Any]) -> list
                 f"{new_rules.get(rule)!r})"
             ]
     old_items, new_items = old_rules.pop("items", None), new_rules.pop("items", None)
-    if isinstance(old_items, dict) or isinstance(new_items, dict):
-        problems = _field_problems(f"{name}[]", old_items or {}, new_items or {})
+    if isinstance(old_items, dict) and isinstance(new_items, dict):
+        problems = _field_problems(f"{name}[]", old_items, new_items)
         if problems:
             return problems
+    elif old_items != new_items:
+        return [f"field {name}: the rules of its items changed"]
     narrowed = sorted(
         rule
         for rule in set(old_rules) | set(new_rules)

@@ -18,8 +18,10 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
+from exchange.catalog.metaschema import check_definition, parse_definition
 from exchange.catalog.versions import SchemaVersion, compatibility_problems
 from exchange.demo.setup import DemoDepartment
+from exchange.errors import InvalidRequest
 from exchange.service import Exchange
 from exchange.store import DB_FILE, MIGRATIONS, Store
 from schemas.catalog import ResourceDefinition, load_resources
@@ -213,6 +215,18 @@ def test_widened_rules_and_fewer_required_fields_are_compatible() -> None:
     new["schema"]["required"].remove("address")
     new["sensitive_fields"] = ["address"]
     assert compatibility_problems(old, ResourceDefinition.model_validate(new)) == []
+
+
+def test_every_packaged_resource_fits_the_meta_schema() -> None:
+    for definition in load_resources().values():
+        check_definition(definition)
+
+
+def test_a_list_field_needs_typed_items() -> None:
+    definition = load_resources()["budongchan.property_title"].model_dump(by_alias=True)
+    definition["schema"]["properties"]["owner_names"]["items"] = [{"type": "string"}]
+    with pytest.raises(InvalidRequest, match="owner_names"):
+        parse_definition(definition)
 
 
 def test_schema_versions_parse_and_step() -> None:
