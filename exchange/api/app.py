@@ -19,6 +19,7 @@ from exchange.api.routes import (
     audit,
     cases,
     catalog,
+    catalog_admin,
     certificates,
     departments,
     grants,
@@ -85,6 +86,7 @@ def create_app(
     for module in (
         public,
         catalog,
+        catalog_admin,
         records,
         grants,
         departments,

@@ -7,4 +7,5 @@ The only package that imports ``connectors``, ``bench`` and :mod:`exchange.demo`
 - :mod:`.cert` — ``govex cert …`` and ``govex trust …``;
 - :mod:`.connector` — ``govex connector …``;
 - :mod:`.witness` — ``govex witness …`` (a C2SP tlog-witness).
+- :mod:`.catalog` — ``govex catalog …`` (add, update, list resources and schema versions).
 """
