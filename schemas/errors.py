@@ -89,6 +89,7 @@ class ErrorCode(StrEnum):
     CASE_EXISTS = "exchange.case_exists"
     VERIFIER_BUSY = "exchange.verifier_busy"
     UNENCODABLE_AUDIT_ENTRY = "exchange.unencodable_audit_entry"
+    INVALID_DEFINITION = "exchange.invalid_definition"  # a catalog resource definition
     INCOMPATIBLE_SCHEMA = "exchange.incompatible_schema"  # a catalog update that breaks records
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"

@@ -292,7 +292,10 @@ def _line_of(note: str, text: str, witness: KeyVerifier) -> str:
             except CheckpointError:
                 continue
             return f"{line}\n"
-    raise InvalidRequest(f"the note carries no valid cosignature by {witness.name}")
+    raise InvalidRequest(
+        f"the note carries no valid cosignature by {witness.name}",
+        code=ErrorCode.INVALID_COSIGNATURE,
+    )
 
 
 def witness_cosign(

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from exchange.errors import InvalidRequest
 from schemas.catalog import ResourceDefinition
+from schemas.errors import ErrorCode
 from schemas.validation import RecordValidator
 
 __all__ = ["DRAFT_2020_12", "check_definition", "parse_definition"]
@@ -37,7 +38,10 @@ _IDENTIFIER_FORMATS = frozenset({"cn-id", "uscc"})
 
 
 def _invalid(problem: str) -> InvalidRequest:
-    return InvalidRequest(f"the resource definition does not fit the meta-schema: {problem}")
+    return InvalidRequest(
+        f"the resource definition does not fit the meta-schema: {problem}",
+        code=ErrorCode.INVALID_DEFINITION,
+    )
 
 
 def parse_definition(raw: Mapping[str, Any] | ResourceDefinition) -> ResourceDefinition:

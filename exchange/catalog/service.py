@@ -195,7 +195,8 @@ class CatalogService:
         if definition.owner != current.owner:
             raise InvalidRequest(
                 f"{definition.code} belongs to {current.owner}; an update cannot give it to "
-                f"{definition.owner}"
+                f"{definition.owner}",
+                code=ErrorCode.NOT_OWNER,
             )
         previous = SchemaVersion.parse(current.version)
         proposed = definition.model_copy(update={"version": current.version})

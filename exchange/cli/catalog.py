@@ -20,6 +20,7 @@ from rich.table import Table
 
 from exchange.config import Settings
 from exchange.errors import InvalidRequest
+from schemas.errors import ErrorCode
 
 __all__ = ["catalog_app"]
 
@@ -47,12 +48,15 @@ def _read(file: Path) -> Any:
         text = file.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InvalidRequest(f"cannot read {file}: {reason}") from None
+        raise InvalidRequest(
+            f"cannot read {file}: {reason}", code=ErrorCode.UNREADABLE_FILE
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(
-            f"{file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            f"{file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            code=ErrorCode.MALFORMED_JSON,
         ) from None
 
 

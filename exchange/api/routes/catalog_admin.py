@@ -16,6 +16,7 @@ from exchange.catalog.service import CatalogChange, CatalogEntry, catalog_servic
 from exchange.errors import InvalidRequest
 from schemas.base import StrictModel
 from schemas.catalog import ResourceDefinition
+from schemas.errors import ErrorCode
 
 router = protected_router("/v1/admin/catalog", ["admin"])
 
@@ -60,7 +61,10 @@ def update_resource(
     ] = False,
 ) -> CatalogChange:
     if definition.code != code:
-        raise InvalidRequest(f"the definition's code {definition.code} is not {code} of the path")
+        raise InvalidRequest(
+            f"the definition's code {definition.code} is not {code} of the path",
+            code=ErrorCode.INVALID_DEFINITION,
+        )
     return catalog_service(exchange).update(definition, actor=principal.uscc, major=major)
 
 
