@@ -36,6 +36,7 @@ BACKUP_TABLES = (
     "quarantine",
     "grants",
     "audit_entries",
+    "audit_subjects",
     "checkpoints",
     "assertion_jti",
 )

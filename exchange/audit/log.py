@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exchange.audit.context import current_request
-from exchange.audit.event import AuditEvent, encodable, encode_event
+from exchange.audit.event import AuditEvent, encode_event, valid_text
 from exchange.audit.leaf import AuditEntry
 from exchange.audit.nodes import DuckNodeStore
 from exchange.audit.subjects import SubjectKeys
@@ -156,21 +156,34 @@ class AuditLog(GroupCommitWriter):
         if self._closing:
             raise AuditUnavailable("the audit log is closed")
         request = current_request()
-        subject_hash = self.subjects.hash
         rows = []
         for event in events:
             if request is not None and event.request_hash is None:
                 event.request_hash = request.request_hash
-            if event.subject is not None:
-                try:
-                    event.subject_hash = subject_hash(event.subject)
-                except UnicodeError:  # a lone surrogate: hash the text made encodable
-                    event.subject_hash = subject_hash(encodable(event).subject or "")
-                event.subject = None
+            if event.subject is not None or event.subjects or event.subject_hashes:
+                self._hash_subjects(event)
             rows.append(encode_event(event))
         if request is not None:
             request.entries += len(events)
         return Pending(events, rows, work)
+
+    def _hash_subjects(self, event: AuditEvent) -> None:
+        """Replace the event's raw identifiers by keyed hashes: the first in
+        ``subject_hash``, the further ones (each once) in ``subject_hashes``."""
+        subject_hash = self.subjects.hash
+        found = [] if event.subject_hash is None else [event.subject_hash]
+        for raw in (event.subject, *event.subjects):
+            if raw is None or not raw.strip():
+                continue
+            try:
+                found.append(subject_hash(raw))
+            except UnicodeError:  # a lone surrogate: hash the text made encodable
+                found.append(subject_hash(valid_text(raw)))
+        found.extend(event.subject_hashes)
+        unique = list(dict.fromkeys(found))
+        event.subject_hash = unique[0] if unique else None
+        event.subject_hashes = unique[1:]
+        event.subject, event.subjects = None, []
 
     def write_nodes(self) -> int:
         """Write every committed tree node to ``audit_nodes``; return the committed size.
@@ -208,7 +221,9 @@ class AuditLog(GroupCommitWriter):
             return None
         now = now or datetime.now(UTC)
         row = self.store.fetchone(
-            "SELECT max(ts) FROM audit_entries WHERE subject_hash = ?", [found]
+            "SELECT max(ts) FROM audit_entries WHERE subject_hash = ? "
+            "OR seq IN (SELECT seq FROM audit_subjects WHERE subject_hash = ?)",
+            [found, found],
         )
         newest = row[0] if row else None
         keep_until = None if newest is None else newest + timedelta(self.settings.retention_days)

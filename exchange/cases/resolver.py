@@ -21,6 +21,7 @@ import duckdb
 from pydantic import Field
 
 from exchange.audit.log import AuditEvent
+from exchange.cases.reads import applicant_hashes, audit_case_read, store_applicants
 from exchange.certificates.trust import key_urn, uscc_urn
 from exchange.departments.auth import Principal
 from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest, NotFound
@@ -196,6 +197,8 @@ class CaseResolver:
             }
         )
 
+        hashes = applicant_hashes(self.exchange.audit, [a.id for a in applicants])
+
         def store(cur: Any) -> None:
             # the key (approver, case_no) decides between concurrent resolutions of one
             # number: the first to commit keeps it, the others are told it is taken
@@ -215,6 +218,7 @@ class CaseResolver:
                 )
             except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
                 raise _case_exists(case_no) from exc
+            store_applicants(cur, approver.uscc, case_no, hashes)
 
         self.exchange.audit.append(
             AuditEvent(
@@ -222,7 +226,7 @@ class CaseResolver:
                 action="case.resolve",
                 outcome="ok",
                 target=matter.code,
-                subject=applicants[0].id,
+                subject_hashes=hashes,
                 purpose=purpose,
                 case_no=case_no,
                 detail={
@@ -469,7 +473,7 @@ class CaseResolver:
         if not principal.has(Role.AUDITOR):
             approver = principal.uscc
         rows = self.exchange.store.fetchall(
-            "SELECT approver, bundle FROM cases WHERE case_no = ? "
+            "SELECT approver, bundle, matter FROM cases WHERE case_no = ? "
             "AND (? IS NULL OR approver = ?) ORDER BY approver",
             [case_no, approver, approver],
         )
@@ -485,6 +489,8 @@ class CaseResolver:
                 code=ErrorCode.CONFLICT,
             )
         bundle: dict[str, Any] = json.loads(rows[0][1])
+        ex = self.exchange
+        audit_case_read(ex.audit, ex.store, principal, str(rows[0][0]), case_no, str(rows[0][2]))
         return bundle
 
     def figures(self) -> list[MatterFigures]:
