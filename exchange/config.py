@@ -51,6 +51,12 @@ class AuditSettings(BaseModel):
     group_commit_wait_ms: float = 1.0
     checkpoint_interval_s: float = 10.0
     retention_days: int = Field(default=183, ge=183, description="网络安全法 第21条: ≥ 6 months")
+    min_free_bytes: int = Field(
+        default=256 * 2**20,
+        ge=0,
+        description="free bytes the data directory's disk keeps: below it the exchange "
+        "refuses new work (503 exchange.audit_disk_full) instead of running out of space",
+    )
 
 
 class KafkaSettings(BaseModel):

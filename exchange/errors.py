@@ -23,6 +23,7 @@ from typing import Any
 from schemas.errors import ErrorCode
 
 __all__ = [
+    "AuditDiskFull",
     "AuditUnavailable",
     "AuthError",
     "Conflict",
@@ -108,3 +109,10 @@ class AuditUnavailable(ExchangeError):
     code = ErrorCode.AUDIT_UNAVAILABLE
     status = 503
     title = "Audit log unavailable"
+
+
+class AuditDiskFull(AuditUnavailable):
+    """Free space below the audit log's floor: no new work until space is back."""
+
+    code = ErrorCode.AUDIT_DISK_FULL
+    title = "Audit log disk full"

@@ -55,6 +55,7 @@ class ErrorCode(StrEnum):
     STORE_LOCKED = "exchange.store_locked"
     STORE_NOT_INITIALISED = "exchange.store_not_initialised"
     AUDIT_UNAVAILABLE = "exchange.audit_unavailable"
+    AUDIT_DISK_FULL = "exchange.audit_disk_full"
     BUS_UNAVAILABLE = "exchange.bus_unavailable"
     METHOD_NOT_ALLOWED = "exchange.method_not_allowed"
     RATE_LIMITED = "exchange.rate_limited"

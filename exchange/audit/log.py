@@ -20,7 +20,9 @@ touches one table instead of two. The nodes are derived from the entries' leaf
 hashes: after a crash the log rebuilds the missing ones when it opens, and
 :meth:`AuditLog.write_nodes` writes them on demand (export, archive) and on close.
 
-If the writer fails, the log is *closed*: every later append raises
+Below a floor of free disk space (:mod:`exchange.audit.space`) the log refuses new
+entries with :class:`exchange.errors.AuditDiskFull` but stays open, so it never meets
+a full disk mid-commit. If the writer fails, the log is *closed*: every later append raises
 :class:`AuditUnavailable` and the exchange serves no data (fail closed). It also
 opens closed when the stored tree and entries disagree, or the tree does not match
 the latest signed checkpoint.
@@ -41,6 +43,7 @@ from exchange.audit.context import current_request
 from exchange.audit.event import AuditEvent, encode_event, valid_text
 from exchange.audit.leaf import AuditEntry
 from exchange.audit.nodes import DuckNodeStore
+from exchange.audit.space import DiskFloor
 from exchange.audit.subjects import SubjectKeys
 from exchange.audit.writer import GroupCommitWriter, OnCommit, Pending, TxWork
 from exchange.config import AuditSettings
@@ -66,6 +69,7 @@ class AuditLog(GroupCommitWriter):
         super().__init__(
             store, settings, SubjectKeys(store, subject_key), DuckNodeStore(store), on_commit
         )
+        self.space = DiskFloor(store.data_dir, settings.min_free_bytes)
         self._views: dict[int, MerkleTree] = {}  # read-only trees by size (see tree())
         self._views_lock = threading.Lock()
         size = self._recover()
@@ -155,6 +159,7 @@ class AuditLog(GroupCommitWriter):
         self.ensure_open()
         if self._closing:
             raise AuditUnavailable("the audit log is closed")
+        self.space.check()
         request = current_request()
         rows = []
         for event in events:
