@@ -40,6 +40,7 @@ import pyarrow as pa
 from pydantic import Field, StringConstraints
 
 from exchange.audit.log import AuditEvent, AuditLog
+from exchange.certificates.subjects import certificate_subjects
 from exchange.certificates.trust import (
     KeyRevocation,
     LiveTrust,
@@ -158,6 +159,10 @@ class CertificatePublic(StrictModel):
     status_reason: str | None = None
     issued_at: datetime
     credential: dict[str, Any]
+
+
+def _subjects(certificate: CertificatePublic) -> list[str]:
+    return certificate_subjects(certificate.type, certificate.holder_code, certificate.credential)
 
 
 class CertificatesPublic(StrictModel):
@@ -592,7 +597,7 @@ class CertificateService:
             event.code = exc.code.value
             self.audit.append(event)
             raise
-        event.subject = certificate.holder_code
+        event.subjects = _subjects(certificate)
         self.audit.append(event)
         return certificate
 
@@ -629,6 +634,7 @@ class CertificateService:
             self.audit.append(event)
             raise
         event.detail = {"count": len(data)}
+        event.subjects = [s for c in data for s in _subjects(c)]
         self.audit.append(event)
         return CertificatesPublic(data=data, count=len(data))
 
