@@ -21,6 +21,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -39,6 +40,7 @@ from typing import Any
 
 import httpx
 import jwt
+from cryptography.hazmat.primitives import serialization
 
 from exchange.certificates.qr import qr_text
 from exchange.certificates.vocabulary import key_urn
@@ -47,6 +49,7 @@ from exchange.config import DEMO_PASSPHRASE, Settings
 from exchange.demo.case import MATTER, couple_applicants
 from exchange.demo.city import City, generate_city
 from exchange.demo.setup import DemoDepartment
+from exchange.service import Exchange
 from schemas.identifiers import make_id_number
 from signing.algorithms import algorithm_of
 from signing.ca import issue_seal_certificate
@@ -405,11 +408,10 @@ def _field_changed(doc: dict[str, Any]) -> dict[str, Any]:
 # -- set-up before the server runs, and what must precede its restart ------------------------
 
 
-def add_expired_seal_key(data: Path) -> None:
+def add_expired_seal_key(data: Path) -> datetime:
     """A second seal key of 市场监督管理局 whose certificate expired a second after it began
-    (the attacker holds it; see :func:`forged_seals`). Done while no server runs."""
-    from exchange.service import Exchange
-
+    (the attacker holds it; see :func:`forged_seals`). Done while no server runs; returns a
+    moment inside the certificate's validity, for a backdated ``sealed_at``."""
     with Exchange.open(Settings(data=data)) as exchange:
         dept = exchange.registry.by_code("shichang")
         key = generate_key("Ed25519")
@@ -426,8 +428,6 @@ def add_expired_seal_key(data: Path) -> None:
             valid_from=start,
             valid_until=end,
         )
-        from cryptography.hazmat.primitives import serialization
-
         pem = cert.public_bytes(serialization.Encoding.PEM).decode()
         exchange.store.execute(
             "UPDATE department_keys SET certificate_pem = ?, not_before = ?, not_after = ? "
@@ -435,6 +435,7 @@ def add_expired_seal_key(data: Path) -> None:
             [pem, start, end, stored.kid],
         )
     save_private_key(key, data / "demo-keys" / EXPIRED_SEAL, DEMO_PASSPHRASE.encode())
+    return start
 
 
 def prepare_first_run(red: RedTeam) -> None:
@@ -802,7 +803,7 @@ def server_errors(red: RedTeam) -> Judge:
     before = red.audit_size()
     reader = {**red.auth("budongchan"), "content-type": "application/json"}
     surrogate_grant = json.dumps(grant_body(ID_CARDS, ["name"], reason="\udfff"))
-    triggers = [
+    triggers: list[tuple[str, str, str, dict[str, Any]]] = [
         ("deep text/plain verify", "POST", "/v1/verify", {
             "content": b"[" * 4000 + b"]" * 4000,
             "headers": {**reader, "content-type": "text/plain"}}),
@@ -941,8 +942,6 @@ def quarantine_view(red: RedTeam) -> Judge:
 
 
 def _csrf(html: str) -> str:
-    import re
-
     match = re.search(r'name="csrf" value="([^"]*)"', html)
     if match is None:
         raise RuntimeError("no csrf field in the page")
@@ -1103,9 +1102,10 @@ def red_team(root: Path) -> Iterator[RedTeam]:
     init = govex(env, "init", "--demo", "--data", str(data))
     if init.returncode != 0:
         raise RuntimeError(f"govex init --demo: {init.stderr[-800:]}")
-    add_expired_seal_key(data)
+    backdate_to = add_expired_seal_key(data)
     live = LiveExchange(data, env)
     red = RedTeam(live, root, generate_city(), env)
+    red.prepared["expired_seal_at"] = backdate_to
     try:
         yield red
     finally:
@@ -1120,21 +1120,6 @@ def run(root: Path) -> tuple[list[Finding], dict[str, str]]:
         prepare_first_run(red)
         red.live.stop()
         export_trust(red)
-        red.prepared["expired_seal_at"] = _expired_seal_at(red.data)
         red.live.start()
         findings = [_attack(red, number) for number in ORDER]
     return sorted(findings, key=lambda f: f.number), red.figures
-
-
-def _expired_seal_at(data: Path) -> datetime:
-    """A moment inside the expired seal certificate's one second of validity."""
-    from exchange.store import Store
-
-    with Store(data, read_only=True) as store:
-        rows = store.fetchall(
-            "SELECT not_before FROM department_keys WHERE purpose = 'seal' AND "
-            "not_after - not_before <= INTERVAL 1 SECOND"
-        )
-    (start,) = rows[0]
-    moment: datetime = start
-    return moment
