@@ -39,6 +39,8 @@ BACKUP_TABLES = (
     "audit_entries",
     "checkpoints",
     "assertion_jti",
+    "resource_versions",
+    "batch_schemas",
 )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "KafkaSettings",
     "Settings",
     "SigningSettings",
+    "WitnessEndpoint",
 ]
 
 DEMO_PASSPHRASE = "govex-demo-only"  # noqa: S105 - the documented demo secret, refused outside demo
@@ -65,11 +66,23 @@ class SigningSettings(BaseModel):
     )
 
 
+class WitnessEndpoint(BaseModel):
+    """A witness the exchange asks for cosignatures (c2sp.org/tlog-witness)."""
+
+    url: str = Field(description="submission prefix: POST <url>/add-checkpoint")
+    vkey: str = Field(description="the witness's cosigner key (tlog-cosignature, type 0x04)")
+
+
 class AuditSettings(BaseModel):
     group_commit_max: int = 512
     group_commit_wait_ms: float = 1.0
     checkpoint_interval_s: float = 10.0
     retention_days: int = Field(default=183, ge=183, description="网络安全法 第21条: ≥ 6 months")
+    witnesses: list[WitnessEndpoint] = Field(
+        default=[],
+        max_length=16,
+        description='GOVEX_AUDIT__WITNESSES=[{"url": …, "vkey": …}]: asked after each checkpoint',
+    )
 
 
 class KafkaSettings(BaseModel):

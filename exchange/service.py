@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditLog
 from exchange.audit.reports import AuditReports
+from exchange.audit.tiles import LogTiles
 from exchange.bus.embedded import EmbeddedBus
 from exchange.cases.bundle import BundleSealer
 from exchange.cases.resolver import CaseResolver
@@ -34,6 +35,7 @@ from exchange.records.ingest import Ingestor
 from exchange.records.intake import BatchIntake
 from exchange.records.query import Reader
 from exchange.store import Store
+from exchange.witness.collect import ConfiguredWitness, WitnessCollector
 from schemas.catalog import Department
 
 if TYPE_CHECKING:
@@ -73,8 +75,14 @@ class Exchange:
             self.identity.origin,
             interval_s=settings.audit.checkpoint_interval_s,
         )
+        self.witnesses = WitnessCollector(
+            self.checkpoints, [ConfiguredWitness.of(w) for w in settings.audit.witnesses]
+        ).start()
+        if self.witnesses.witnesses:
+            self.checkpoints.on_signed = self.witnesses.submit
         self.checkpoints.start()
         self.audit_reports = AuditReports(store, self.audit, self.checkpoints)
+        self.tiles = LogTiles(self.audit)
         self.tokens = TokenService(store, self.registry, keyring, settings.api)
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
@@ -171,6 +179,7 @@ class Exchange:
         if self.consumer is not None:
             self.consumer.stop()
         self.checkpoints.stop()
+        self.witnesses.stop()
         self.audit.close()
         self.store.close()
 

@@ -54,6 +54,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "exchange.not_found"
     UNKNOWN_DEPARTMENT = "exchange.unknown_department"
     CONFLICT = "exchange.conflict"
+    TOO_MANY_WITNESSES = "exchange.too_many_witnesses"  # a checkpoint holds ≤ 16 cosignatures
     PAYLOAD_TOO_LARGE = "exchange.payload_too_large"
     STORE_LOCKED = "exchange.store_locked"
     STORE_NOT_INITIALISED = "exchange.store_not_initialised"
@@ -88,6 +89,8 @@ class ErrorCode(StrEnum):
     CASE_EXISTS = "exchange.case_exists"
     VERIFIER_BUSY = "exchange.verifier_busy"
     UNENCODABLE_AUDIT_ENTRY = "exchange.unencodable_audit_entry"
+    INVALID_DEFINITION = "exchange.invalid_definition"  # a catalog resource definition
+    INCOMPATIBLE_SCHEMA = "exchange.incompatible_schema"  # a catalog update that breaks records
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"

@@ -43,6 +43,7 @@ from exchange.audit.query import COLUMNS, entries_source, entry_from_row
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier
+from signing.cosignature import CosignatureVerifier
 
 __all__ = ["EXPORT_FORMAT", "TREE_CHUNK", "ExportSummary", "export_log"]
 
@@ -125,7 +126,7 @@ def export_log(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
-    witnesses: Sequence[NoteVerifier] = (),
+    witnesses: Sequence[NoteVerifier | CosignatureVerifier] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
     """Write entries ``since ≤ ts < until`` (all by default) with their proofs to ``path``."""

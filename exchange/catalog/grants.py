@@ -67,6 +67,13 @@ class GrantRequest(StrictModel):
     )
     reason: str = Field(min_length=1, max_length=1000)
     expires_at: datetime
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        le=999_999,
+        description="major version of the resource's schema the fields are read in "
+        "(default: the latest); every field must exist in it",
+    )
 
 
 class GrantDecision(StrictModel):
@@ -136,7 +143,7 @@ class Grants:
         return grant
 
     def _request(self, consumer: str, req: GrantRequest) -> GrantPublic:
-        definition = self.catalog.resource(req.resource)
+        definition = self.catalog.resource(req.resource, req.version)
         owner = self.catalog.owner(req.resource)
         if definition.sharing_type is not SharingType.CONDITIONAL:
             raise InvalidRequest(
@@ -151,7 +158,7 @@ class Grants:
         unknown = sorted(set(req.fields) - set(definition.field_names))
         if unknown:
             raise InvalidRequest(
-                f"fields not in {req.resource}: {', '.join(unknown)}",
+                f"fields not in {req.resource} {definition.version}: {', '.join(unknown)}",
                 code=ErrorCode.UNKNOWN_FIELD,
             )
         now = datetime.now(UTC)

@@ -101,7 +101,7 @@ def export(
                 out,
                 since=start,
                 until=stop,
-                witnesses=registered_witnesses(exchange.registry),
+                witnesses=registered_witnesses(exchange.registry, exchange.identity.origin),
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
     console.print(

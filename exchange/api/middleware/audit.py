@@ -16,11 +16,13 @@ RELIABILITY D4. For each HTTP request outside the public list it:
   ``500 exchange.internal``, so that answer is audited too: Starlette's
   own handler runs outside this middleware and would leave no entry (D4, 500s included).
 
-Install it outermost: ``app.add_middleware(AuditMiddleware, audit=…, public=…)``.
+Install it outermost: ``app.add_middleware(AuditMiddleware, audit=…, public=…)``;
+``public_pattern`` adds public paths by pattern (the log's hash tiles).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -42,13 +44,25 @@ ANONYMOUS = "anonymous"
 class AuditMiddleware:
     """Stamps entries with their request and audits requests no route audited."""
 
-    def __init__(self, app: ASGIApp, *, audit: AuditLog, public: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        audit: AuditLog,
+        public: Collection[str] = (),
+        public_pattern: re.Pattern[str] | None = None,
+    ) -> None:
         self.app = app
         self.audit = audit
         self.public = frozenset(public)
+        self.public_pattern = public_pattern  # public paths by pattern (full match)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.public:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in self.public
+            or (self.public_pattern is not None and self.public_pattern.fullmatch(scope["path"]))
+        ):
             await self.app(scope, receive, send)
             return
         context = RequestContext(

@@ -21,7 +21,11 @@ from pydantic import Field
 
 from exchange.api.deps import ExchangeDep, protected_router, require_role
 from exchange.api.paging import within_bytes
-from exchange.audit.checkpoints import StoredCheckpoint, registered_witnesses
+from exchange.audit.checkpoints import (
+    StoredCheckpoint,
+    department_witness_name,
+    registered_witnesses,
+)
 from exchange.audit.log import AuditEvent
 from exchange.audit.query import StoredEntry
 from exchange.audit.reports import View
@@ -188,13 +192,14 @@ def cosign(
     body: Annotated[CosignatureIn, Body()], exchange: ExchangeDep, principal: Witness
 ) -> CheckpointPublic:
     _audit(exchange, principal, "audit.checkpoint.cosign", target="checkpoint")
-    witnesses = registered_witnesses(exchange.registry, principal.uscc)
+    origin = exchange.checkpoints.origin
+    witnesses = registered_witnesses(exchange.registry, origin, principal.uscc)
     if not witnesses:
         raise InvalidRequest(
             f"{principal.name} has no Ed25519 seal key to witness with",
             code=ErrorCode.INVALID_COSIGNATURE,
         )
-    problem = "no signature by your seal key"
+    problem = f"no cosignature by {department_witness_name(origin, principal.uscc)}"
     for witness in witnesses:
         try:
             return _checkpoint(exchange, exchange.checkpoints.add_cosignature(body.note, witness))

@@ -46,6 +46,9 @@ def discovery(exchange: ExchangeDep) -> dict[str, Any]:
         "token_endpoint": exchange.tokens.token_endpoint,
         "client_assertion_audience": exchange.tokens.token_endpoint,
         "log_origin": exchange.identity.origin,
+        # the C2SP note verifier key of the log's checkpoints, and its tiles (tlog-tiles)
+        "log_vkey": exchange.checkpoints.verifier.vkey,
+        "log_prefix": "/log",
     }
 
 
