@@ -16,7 +16,8 @@ functions here, so a rule added for one is a rule for the other:
 
 The hot path hands every request it cannot parse or authorise to the route, which then
 answers with the same functions (``signing/canonical.py`` is the model: one function,
-a fallback, a property test that the two agree — ``tests/exchange/api/middleware/test_fastread.py``).
+a fallback, a property test that the two agree —
+``tests/exchange/api/middleware/test_fastread.py``).
 """
 
 from __future__ import annotations
