@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI
 
-from exchange.api.deps import PUBLIC_PATHS, UNAUDITED_PUBLIC
+from exchange.api.deps import PUBLIC_PATHS, UNAUDITED_PUBLIC, bearer_token
 from exchange.api.errors import install_error_handlers
 from exchange.api.middleware.audit import AuditMiddleware
 from exchange.api.middleware.fastread import FastReadMiddleware
@@ -28,6 +28,7 @@ from exchange.api.routes import (
     quarantine,
     records,
 )
+from exchange.departments.auth import Principal
 from exchange.service import Exchange
 
 __all__ = ["create_app"]
@@ -109,7 +110,15 @@ def create_app(
         max_json_depth=exchange.settings.api.max_json_depth,
     )
     # outermost: every request outside the public list leaves exactly one audit entry (D4)
+    def identify(authorization: str) -> Principal | None:
+        token = bearer_token(authorization)
+        return None if token is None else exchange.tokens.authenticate(token)
+
     app.add_middleware(
-        AuditMiddleware, audit=exchange.audit, public=PUBLIC_PATHS, public_pattern=UNAUDITED_PUBLIC
+        AuditMiddleware,
+        audit=exchange.audit,
+        public=PUBLIC_PATHS,
+        public_pattern=UNAUDITED_PUBLIC,
+        identify=identify,
     )
     return app

@@ -56,6 +56,8 @@ def _requests(city: City, auth: Auth) -> list[tuple[str, str, dict[str, Any], di
 
 
 def _normalised(response: Any) -> tuple[int, str, Any]:
+    if not response.content:  # a redirect (a key of "%2F" ends the path in "/")
+        return response.status_code, response.headers.get("location", ""), None
     body = response.json()
     if isinstance(body, dict):
         body.pop("audit_seq", None)
@@ -144,9 +146,9 @@ def test_the_hot_path_and_the_route_agree_on_arbitrary_requests(
         url = f"{path}?{query}" if query else path
         headers = header_sets[which]
         before = exchange.audit.size
-        fast = client.get(url, headers=headers)
+        fast = client.get(url, headers=headers, follow_redirects=False)
         middle = exchange.audit.size
-        slow = routed.get(url, headers=headers)
+        slow = routed.get(url, headers=headers, follow_redirects=False)
         after = exchange.audit.size
         assert _normalised(fast) == _normalised(slow), (url, headers)
         # an anonymous refusal beyond the address's few per minute is counted, not entered
