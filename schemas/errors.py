@@ -38,6 +38,8 @@ class ErrorCode(StrEnum):
     UNTRUSTED_ISSUER = "signing.untrusted_issuer"
     INVALID_MERKLE_PROOF = "signing.invalid_merkle_proof"
     INVALID_CHECKPOINT = "signing.invalid_checkpoint"
+    KEY_PURPOSE = "signing.key_purpose"
+    KEY_REVOKED = "signing.key_revoked"
     # exchange.*
     UNAUTHENTICATED = "exchange.unauthenticated"
     INVALID_TOKEN = "exchange.invalid_token"  # noqa: S105 - an error code, not a secret
@@ -49,6 +51,7 @@ class ErrorCode(StrEnum):
     PURPOSE_REQUIRED = "exchange.purpose_required"
     NOT_FOUND = "exchange.not_found"
     UNKNOWN_DEPARTMENT = "exchange.unknown_department"
+    DEPARTMENT_INACTIVE = "exchange.department_inactive"
     CONFLICT = "exchange.conflict"
     PAYLOAD_TOO_LARGE = "exchange.payload_too_large"
     STORE_LOCKED = "exchange.store_locked"

@@ -6,14 +6,15 @@ against the type's JSON Schema; the credential (see :mod:`exchange.certificates.
 its shape) gets a GB/T 36904 identifier with a serial unique per type and issuer,
 two status entries (revocation and suspension) at one random index of a pair of
 status lists of 131,072 entries, and an ``eddsa-jcs-2022`` proof by the
-department's current seal key. Bulk issuance signs in chunks and writes each
+department's current ``cert`` key (never its seal or auth key: each key serves one
+purpose, :mod:`signing.purposes`). Bulk issuance signs in chunks and writes each
 chunk in one transaction with one audit entry naming its serial range.
 
-Seal keys: the exchange signs as the departments' hosted seal service (电子印章
-服务): a department deposits its seal key, encrypted, in ``DATA/seal-keys/<kid>.pem``
+Cert keys: the exchange signs as the departments' hosted seal service (电子印章
+服务): a department deposits its cert key, encrypted, in ``DATA/seal-keys/<kid>.pem``
 (see :meth:`HostedSeals.deposit`); the key must be the department's current
-registered seal key, certified by the root, and not revoked. A demo exchange also
-finds the demo departments' keys in ``DATA/demo-keys``.
+registered ``cert`` key, certified by the root for that purpose, and not revoked. A
+demo exchange also finds the demo departments' keys in ``DATA/demo-keys``.
 
 Status: revoke, suspend and resume flip bits of the live status lists; the
 online verifier reads those lists directly, so a change takes effect at once.
@@ -62,7 +63,7 @@ from exchange.certificates.verifier import (
 )
 from exchange.config import Settings
 from exchange.departments.auth import Principal
-from exchange.departments.registry import Registry
+from exchange.departments.registry import KeyState, Registry
 from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest, NotFound
 from exchange.keyring import Keyring
 from exchange.store import Store
@@ -74,6 +75,7 @@ from signing.algorithms import PrivateKey
 from signing.errors import SigningError
 from signing.keys import kid_of, load_private_key, save_private_key
 from signing.proofs import add_proof, format_created
+from signing.purposes import KeyPurposeError, require_purpose
 from signing.status_list import status_entry
 
 __all__ = [
@@ -200,17 +202,28 @@ class HostedSeals:
         self._lock = threading.Lock()
 
     def deposit(self, key: PrivateKey) -> str:
-        """Keep a registered seal key for signing; return its kid."""
+        """Keep a registered cert key for signing certificates; return its kid."""
         kid = kid_of(key.public_key())
-        if self.registry.key(kid, "seal") is None:
-            raise NotFound(f"key {kid} is not a registered seal key; register it first")
+        registered = self.registry.key(kid, "cert")
+        if registered is None:
+            if any(self.registry.key(kid, p) is not None for p in ("auth", "seal")):
+                raise KeyPurposeError(
+                    f"key {kid} is registered for another purpose; only a cert key signs "
+                    "certificates"
+                )
+            raise NotFound(f"key {kid} is not a registered cert key; register it first")
+        if registered.certificate is not None:
+            require_purpose(registered.certificate, "cert")
         self.folder.mkdir(parents=True, exist_ok=True)
         save_private_key(key, self.folder / f"{kid}.pem", self._passphrase())
         return kid
 
     def current(self, uscc: str) -> tuple[str, PrivateKey]:
-        """The kid and private key of the department's current seal key."""
-        kid = self.registry.current_seal_key(uscc).kid
+        """The kid and private key of the department's current cert key."""
+        current = self.registry.current_key(uscc, "cert")
+        if current.certificate is not None:
+            require_purpose(current.certificate, "cert")
+        kid = current.kid
         with self._lock:
             key = self._keys.get(kid)
             if key is None:
@@ -222,14 +235,15 @@ class HostedSeals:
         candidates = [self.folder / f"{kid}.pem"]
         if self.demo_folder is not None:
             code = self.registry.department(uscc).code
-            candidates.append(self.demo_folder / f"{code}.seal.pem")
+            candidates.append(self.demo_folder / f"{code}.cert.pem")
+            candidates.append(self.demo_folder / f"{code}.seal.pem")  # made before purposes
         for path in candidates:
             if path.exists():
                 key = load_private_key(path, self._passphrase())
                 if kid_of(key.public_key()) == kid:
                     return key
         raise NotFound(
-            f"the seal key {kid} of {self.registry.department(uscc).name} is not deposited "
+            f"the cert key {kid} of {self.registry.department(uscc).name} is not deposited "
             f"with the exchange (expected {candidates[0]})"
         )
 
@@ -251,6 +265,25 @@ class _Issued:
     serial: int
     row: tuple[Any, ...]
     credential: dict[str, Any]
+
+
+class RevokedCertKeys(Mapping[str, KeyRevocation]):
+    """Revoked cert keys, read live from the registry: a revocation applies at once."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def __getitem__(self, kid: str) -> KeyRevocation:
+        key = self.registry.key(kid, "cert")
+        if key is None or key.state is not KeyState.REVOKED or key.ended_at is None:
+            raise KeyError(kid)
+        return KeyRevocation(kid, key.ended_at, key.reason or "")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([k.kid for k in self.registry.revoked("cert")])
+
+    def __len__(self) -> int:
+        return len(self.registry.revoked("cert"))
 
 
 # --------------------------------------------------------------------------- the service
@@ -284,12 +317,7 @@ class CertificateService:
         self._forms: dict[str, _Form] = {}
         self._clock = (datetime.min.replace(tzinfo=UTC), "", "")
         self._lists: PublishedLists | None = None
-        self._revocations = {
-            str(kid): KeyRevocation(str(kid), at, str(reason))
-            for kid, at, reason in store.fetchall(
-                "SELECT kid, revoked_at, reason FROM seal_key_revocations"
-            )
-        }
+        self._revocations = RevokedCertKeys(registry)
         self._live = LiveTrust(
             registry, keyring.ca_certificate, self._revocations, lambda: self.lists
         )
@@ -422,13 +450,17 @@ class CertificateService:
         return ctype
 
     def _seal_key(self, issuer: str) -> tuple[str, PrivateKey]:
-        kid, key = self.seals.current(issuer)
-        revoked = self._revocations.get(kid)
-        if revoked is not None:
+        """The issuer's current cert key (the name is older than key purposes)."""
+        if not self.registry.is_active(issuer):
+            state = self.registry.status(issuer).state.value
+            raise Conflict(f"department {issuer} is {state}; it cannot issue certificates")
+        revoked = self.registry.keys(issuer, "cert")
+        if revoked and all(k.state is KeyState.REVOKED for k in revoked):
             raise Conflict(
-                f"the current seal key {kid} was revoked ({revoked.reason}); register a new one"
+                f"the cert key {revoked[-1].kid} was revoked ({revoked[-1].reason}); "
+                "register a new one"
             )
-        return kid, key
+        return self.seals.current(issuer)
 
     def _issue_one(
         self,
@@ -702,12 +734,17 @@ class CertificateService:
 
     # -- seal keys ------------------------------------------------
     def revoke_seal_key(self, actor: str, kid: str, reason: str) -> KeyRevocation:
-        """Withdraw a seal key: every proof by it is refused from now on (audited)."""
-        if self.registry.key(kid, "seal") is None:
-            raise NotFound(f"no registered seal key {kid}")
-        if kid in self._revocations:
-            raise Conflict(f"seal key {kid} is already revoked")
-        revocation = KeyRevocation(kid, datetime.now(UTC), reason)
+        """Withdraw a cert key: proofs it makes from now on are refused (audited).
+
+        Proofs made before verify with a note. The department lifecycle
+        (:mod:`exchange.departments.lifecycle`) revokes keys of every purpose.
+        """
+        key = self.registry.key(kid, "cert")
+        if key is None:
+            raise NotFound(f"no registered cert key {kid}")
+        if key.state is KeyState.REVOKED:
+            raise Conflict(f"cert key {kid} is already revoked")
+        at = datetime.now(UTC)
         self.audit.append(
             AuditEvent(
                 actor=actor,
@@ -716,20 +753,17 @@ class CertificateService:
                 target=kid,
                 detail={"reason": reason},
             ),
-            lambda cur: cur.execute(
-                "INSERT INTO seal_key_revocations VALUES (?, ?, ?)",
-                [kid, revocation.revoked_at, reason],
-            ),
+            lambda cur: self.registry.write_key_state(cur, key, KeyState.REVOKED, at, reason),
         )
-        self._revocations[kid] = revocation
-        return revocation
+        self.registry.reload()
+        return self._revocations[kid]
 
     # -- trust and verification ------------------------------------------------
     def trust_bundle(self) -> TrustBundle:
         """Everything an approver needs offline: root, seal certificates, signed status lists."""
         seals = []
         for department in self.registry.departments():
-            for key in self.registry.seal_keys(department.uscc):
+            for key in self.registry.keys(department.uscc, "cert"):
                 if key.certificate is not None:
                     seals.append(
                         SealEntry(

@@ -6,7 +6,7 @@ A verifier needs four things, and :class:`TrustStore` names them:
 * the **seal certificates** the root issued to departments, looked up by key id
   (``urn:govex:key:<kid>`` is how a proof names its key), each with the code of
   the department that holds it (the competence check);
-* the **revoked seal keys**: a proof by a revoked key is refused, whatever its date;
+* the **revoked seal keys**: a proof a revoked key made after its revocation is refused;
 * the **status lists** credentials point at, by URL.
 
 Online, :class:`LiveTrust` answers these from the registry and the live status
@@ -236,7 +236,7 @@ class ChainChecker:
         if info is None:
             cert = entry.certificate
             first = max(cert.not_valid_before_utc, self.root.not_valid_before_utc)
-            info = verify_seal_certificate(cert, self.root, at=first)
+            info = verify_seal_certificate(cert, self.root, at=first, purpose="cert")
             if info.kid != entry.kid:
                 raise ChainError(f"seal certificate listed as {entry.kid} certifies key {info.kid}")
             with self._lock:
@@ -626,6 +626,7 @@ class PublishedLists:
                 department_name=identity.name,
                 valid_from=start,
                 valid_until=end,
+                purpose="cert",
             )
             self.store.set_meta("status_signer_certificate", certificate_to_pem(cert))
         return SealEntry(self.keyring.kids["seal"], identity.uscc, identity.name, None, cert)
@@ -654,7 +655,7 @@ class LiveTrust:
     def seal(self, kid: str) -> SealEntry | None:
         entry = self._entries.get(kid)
         if entry is None:
-            key = self.registry.key(kid, "seal")
+            key = self.registry.key(kid, "cert")
             if key is None or key.certificate is None:
                 return None
             department = self.registry.department(key.uscc)

@@ -27,7 +27,8 @@ OID arc, so ``urn:oid:`` does not fit either).
   (from the trust store), or under a key given explicitly; the document's
   ``@context`` must equal the one the proof signed (adding a context is refused);
 * ``issuer_chain``: the key's seal certificate was issued by the root and was
-  valid when the proof was created, certifies the issuer's USCC, is not revoked,
+  valid when the proof was created, is certified for the `cert` purpose, certifies the
+  issuer's USCC, was not revoked when the proof was created (an earlier proof gets a note),
   and belongs to the department competent for the certificate type;
 * ``validity_period``: ``validFrom`` ≤ now ≤ ``validUntil``;
 * ``status``: neither revoked nor suspended; an entry that cannot be checked
@@ -387,7 +388,8 @@ class Verifier:
                 f"the seal certificate certifies {info.name} ({info.uscc}), not the issuer {uscc}"
             )
         revoked = self.trust.revocation(kid)
-        if revoked is not None:
+        # proof times are whole seconds: a proof in the second of the revocation is refused
+        if revoked is not None and created >= revoked.revoked_at.replace(microsecond=0):
             raise _Fail(
                 f"seal key {kid} of {info.name} was revoked at {revoked.revoked_at.isoformat()}: "
                 f"{revoked.reason}"
@@ -398,7 +400,13 @@ class Verifier:
                 f"{info.name} is not competent to issue {ctype.name} ({ctype.code}); "
                 f"its competent department is {ctype.department}"
             )
-        return f"sealed by {info.name} ({info.uscc}) with key {kid}, certified by the root"
+        note = f"sealed by {info.name} ({info.uscc}) with key {kid}, certified by the root"
+        if revoked is not None:
+            note += (
+                f"; made before the key was revoked at {revoked.revoked_at.isoformat()} "
+                f"({revoked.reason})"
+            )
+        return note
 
     def _validity_period(self, doc: dict[str, Any], state: _State, now: datetime) -> str | None:
         start = doc.get("validFrom")

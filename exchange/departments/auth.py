@@ -7,6 +7,11 @@ token endpoint, ``exp``, ``iat``, ``jti``) with its registered auth key and post
 Both checks pin the algorithm to the key found by ``kid`` in *our* key table,
 require every claim, refuse key-carrying headers (``jku``, ``x5u``, ``jwk``, ``x5c``)
 and replayed ``jti`` values (RELIABILITY B1).
+
+Only a key registered (and certified) for the ``auth`` purpose signs assertions. An
+access token names the auth key it was issued under (``auth_kid``); every check of a
+token looks up, in memory, that the department is still active and that key not
+revoked, so suspension and revocation take effect at once (RELIABILITY J2).
 """
 
 from __future__ import annotations
@@ -16,17 +21,20 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 
 from exchange.config import ApiSettings
-from exchange.departments.registry import Registry
+from exchange.departments.registry import KeyState, Registry
 from exchange.errors import AuthError, ExchangeError
 from exchange.keyring import Keyring
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
 from signing.algorithms import Algorithm, PrivateKey, PublicKey
+from signing.errors import SigningError
+from signing.purposes import require_purpose
 
 __all__ = ["ASSERTION_TYPE", "AccessToken", "Principal", "TokenService", "make_client_assertion"]
 
@@ -47,6 +55,7 @@ class Principal:
     name: str
     roles: frozenset[Role]
     token_id: str
+    auth_kid: str | None = None  # the auth key the token was issued under
 
     def has(self, role: Role) -> bool:
         return role in self.roles
@@ -127,7 +136,15 @@ class TokenService:
         header = _header(assertion)
         key = self.registry.key(str(header["kid"]), "auth")
         if key is None:
-            raise AuthError("unknown key id in client assertion", code=ErrorCode.INVALID_TOKEN)
+            raise AuthError(
+                "unknown key id in client assertion (only a registered auth key signs one)",
+                code=ErrorCode.INVALID_TOKEN,
+            )
+        if key.certificate is not None:
+            try:
+                require_purpose(key.certificate, "auth")
+            except SigningError as exc:
+                raise AuthError(exc.message, code=exc.code) from exc
         claims = self._decode(
             assertion,
             key.public_key,
@@ -145,8 +162,31 @@ class TokenService:
                 f"{self.settings.client_assertion_max_age_s}s",
                 code=ErrorCode.INVALID_TOKEN,
             )
+        refusal = key.refusal(datetime.now(UTC))
+        if refusal is not None:
+            raise AuthError(refusal, code=ErrorCode.KEY_REVOKED)
+        self._check_active(key.uscc)
         self._remember_jti(str(claims["jti"]), float(claims["exp"]))
-        return AccessToken(self.mint(key.uscc), self.settings.access_token_ttl_s)
+        return AccessToken(self.mint(key.uscc, auth_kid=key.kid), self.settings.access_token_ttl_s)
+
+    def _check_active(self, uscc: str) -> None:
+        if not self.registry.is_active(uscc):
+            state = self.registry.status(uscc).state.value
+            raise AuthError(
+                f"department {uscc} is {state}; it cannot act on the exchange",
+                code=ErrorCode.DEPARTMENT_INACTIVE,
+            )
+
+    def _check_still_allowed(self, principal: Principal) -> None:
+        """The department is active and the token's auth key not revoked (in memory)."""
+        self._check_active(principal.uscc)
+        if principal.auth_kid is not None:
+            key = self.registry.key(principal.auth_kid, "auth")
+            if key is None or key.state is KeyState.REVOKED:
+                raise AuthError(
+                    f"the auth key {principal.auth_kid} this token was issued under is revoked",
+                    code=ErrorCode.KEY_REVOKED,
+                )
 
     def _remember_jti(self, jti: str, exp: float) -> None:
         now = time.time()
@@ -160,10 +200,10 @@ class TokenService:
             self._seen_jti[jti] = exp + _CLOCK_SKEW_S
 
     # -- access tokens ------------------------------------------------
-    def mint(self, uscc: str, *, ttl_s: int | None = None) -> str:
+    def mint(self, uscc: str, *, ttl_s: int | None = None, auth_kid: str | None = None) -> str:
         department = self.registry.department(uscc)
         now = int(time.time())
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": _ACCESS_AUDIENCE,
             "sub": uscc,
@@ -173,6 +213,8 @@ class TokenService:
             "jti": secrets.token_urlsafe(16),
             "roles": [r.value for r in department.roles],
         }
+        if auth_kid is not None:
+            claims["auth_kid"] = auth_kid
         return jwt.encode(
             claims,
             self._signing_key,
@@ -184,6 +226,7 @@ class TokenService:
         now = time.time()
         cached = self._cache.get(token)
         if cached is not None and cached[1] > now:
+            self._check_still_allowed(cached[0])
             return cached[0]
         header = _header(token)
         if header["kid"] != self._kid:
@@ -205,7 +248,9 @@ class TokenService:
             department.name,
             frozenset(department.roles),
             str(claims["jti"]),
+            str(claims["auth_kid"]) if isinstance(claims.get("auth_kid"), str) else None,
         )
+        self._check_still_allowed(principal)
         with self._lock:
             if len(self._cache) > 50_000:
                 self._cache = {t: v for t, v in self._cache.items() if v[1] > now}
