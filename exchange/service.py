@@ -20,6 +20,7 @@ from exchange.catalog.catalog import Catalog
 from exchange.certificates.service import CertificateService
 from exchange.config import Settings
 from exchange.departments.auth import TokenService
+from exchange.departments.lifecycle import DepartmentAdmin
 from exchange.departments.registry import Registry
 from exchange.errors import NotInitialised
 from exchange.keyring import ExchangeIdentity, Keyring
@@ -60,6 +61,7 @@ class Exchange:
         )
         self.checkpoints.start()
         self.tokens = TokenService(self.registry, keyring, settings.api)
+        self.departments = DepartmentAdmin(self.registry, self.audit)
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
         )

@@ -52,6 +52,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "exchange.not_found"
     UNKNOWN_DEPARTMENT = "exchange.unknown_department"
     DEPARTMENT_INACTIVE = "exchange.department_inactive"
+    EXCHANGE_UNREACHABLE = "exchange.unreachable"
     CONFLICT = "exchange.conflict"
     PAYLOAD_TOO_LARGE = "exchange.payload_too_large"
     STORE_LOCKED = "exchange.store_locked"

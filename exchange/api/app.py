@@ -16,6 +16,7 @@ from exchange.api.middleware.audit import AuditMiddleware
 from exchange.api.middleware.fastread import FastReadMiddleware
 from exchange.api.middleware.limits import LimitsMiddleware
 from exchange.api.routes import (
+    admin,
     audit,
     cases,
     catalog,
@@ -84,6 +85,7 @@ def create_app(exchange: Exchange, *, fast_read: bool | None = None) -> FastAPI:
         audit,
         certificates,
         cases,
+        admin,
     ):
         app.include_router(module.router)
     install_console(app)  # the web console under /console (exchange.web)

@@ -32,12 +32,28 @@ from signing.csr import certify_request
 from signing.keys import kid_of, load_public_pem, public_pem
 from signing.purposes import PURPOSES, KeyPurpose, parse_purpose, require_purpose
 
-__all__ = ["DepartmentKey", "DepartmentState", "DepartmentStatus", "KeyState", "Registry"]
+__all__ = [
+    "DepartmentKey",
+    "DepartmentState",
+    "DepartmentStatus",
+    "KeyState",
+    "Registry",
+    "certified_key",
+]
 
 _KEY_COLUMNS = (
     "kid, uscc, purpose, alg, public_pem, certificate_pem, not_before, not_after, created_at, "
     "state, ended_at, reason"
 )
+
+
+def certified_key(certificate: x509.Certificate) -> PublicKey:
+    """The (Ed25519 or P-256) public key a certificate certifies."""
+    return load_public_pem(
+        certificate.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
 
 
 class KeyState(StrEnum):
@@ -221,16 +237,16 @@ class Registry:
         )
 
     # -- keys ------------------------------------------------
-    def certify(
+    def certify_for(
         self,
-        uscc: str,
+        department: Department,
         purpose: KeyPurpose,
         *,
         public_key: PublicKey | None = None,
         csr: x509.CertificateSigningRequest | None = None,
     ) -> x509.Certificate:
-        """A root certificate for a key of ``uscc`` for ``purpose`` (from a CSR or a key)."""
-        department = self.department(uscc)
+        """A root certificate for a key of ``department`` for ``purpose`` (CSR or key)."""
+        uscc = department.uscc
         start, end = seal_validity(self.keyring.ca_certificate)
         if csr is not None:
             return certify_request(
@@ -265,11 +281,7 @@ class Registry:
     ) -> str:
         """Store a key certified for ``purpose``; return its kid."""
         require_purpose(certificate, purpose)
-        key = load_public_pem(
-            certificate.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
+        key = certified_key(certificate)
         kid = kid_of(key)
         if any(k == kid for k, _ in self._keys):
             raise Conflict(f"key {kid} is already registered; each purpose needs its own key")
@@ -307,7 +319,7 @@ class Registry:
     def add_key(self, uscc: str, purpose: str, public_key: PublicKey) -> DepartmentKey:
         """Certify ``public_key`` for ``purpose`` at once and register it (demo, tests)."""
         chosen = parse_purpose(purpose)
-        certificate = self.certify(uscc, chosen, public_key=public_key)
+        certificate = self.certify_for(self.department(uscc), chosen, public_key=public_key)
         kid = self.write_key(self.store.cursor(), uscc, chosen, certificate)
         self.reload()
         return self._keys[(kid, chosen)]
