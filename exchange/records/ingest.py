@@ -188,6 +188,13 @@ class Ingestor:
             return f"department {publisher} is {self.registry.status(publisher).state.value}", []
         key = self.registry.key(seal.kid, "seal")
         if key is None or key.uscc != publisher or key.certificate is None:
+            other = [p for p in ("auth", "cert") if self.registry.key(seal.kid, p) is not None]
+            if other:
+                return (
+                    f"key {seal.kid} is a {other[0]} key; only a seal key seals batches "
+                    f"({ErrorCode.KEY_PURPOSE.value})",
+                    [],
+                )
             return f"seal key {seal.kid} is not a registered seal key of {publisher}", []
         try:
             sealed_at = datetime.fromisoformat(seal.sealed_at.replace("Z", "+00:00"))
