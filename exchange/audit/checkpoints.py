@@ -267,5 +267,5 @@ def registered_witnesses(registry: Registry, uscc: str | None = None) -> list[No
         for department in registry.departments()
         if uscc is None or department.uscc == uscc
         for key in registry.seal_keys(department.uscc)
-        if isinstance(key.public_key, ed25519.Ed25519PublicKey)
+        if isinstance(key.public_key, ed25519.Ed25519PublicKey) and key.state != "revoked"
     ]
