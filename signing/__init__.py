@@ -1,7 +1,7 @@
 """govex signing package: everything that touches keys and proofs.
 
 - :mod:`.algorithms` — Ed25519 and ECDSA P-256 over raw bytes;
-- :mod:`.keys` — key generation, encrypted PEM at rest, PEM/JWK, stable key ids;
+- :mod:`.keyfolder` — key generation, encrypted PEM at rest, PEM/JWK, stable key ids;
 - :mod:`.purposes` — key purposes (``auth``, ``seal``, ``cert``) and their OIDs;
 - :mod:`.csr` — PKCS#10 requests for department keys and their certification;
 - :mod:`.ca` — the root CA and the certificates it issues to department keys;

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from exchange.config import Settings
-from exchange.departments.keys import read_key_material
+from exchange.departments.keyfolder import read_key_material
 from exchange.errors import InvalidRequest
 from schemas.catalog import Department, Role
 from signing.purposes import parse_purpose

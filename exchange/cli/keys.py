@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from exchange.config import Settings
-from exchange.departments.keys import new_key_folder, request_token
+from exchange.departments.keyfolder import new_key_folder, request_token
 from exchange.errors import InvalidRequest
 from signing.keys import load_private_key
 

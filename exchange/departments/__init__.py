@@ -5,6 +5,6 @@
 - :mod:`.auth` — RFC 7523 client assertions → access tokens, and token checks;
 - :mod:`.lifecycle` — the operator's functions: add, rotate and revoke keys, suspend,
   resume, remove (audited; what the CLI and ``/v1/admin/departments`` call);
-- :mod:`.keys` — the department's own side: its key folder (``govex keys new``), the
+- :mod:`.keyfolder` — the department's own side: its key folder (``govex keys new``), the
   public files it hands over, a token from its auth key.
 """

@@ -31,7 +31,7 @@ import duckdb
 from cryptography import x509
 
 from exchange.audit.log import AuditEvent, AuditLog
-from exchange.departments.keys import KeyMaterial
+from exchange.departments.keyfolder import KeyMaterial
 from exchange.departments.registry import (
     DepartmentKey,
     DepartmentState,

@@ -14,7 +14,7 @@ from fastapi import Path
 from pydantic import Field, StringConstraints
 
 from exchange.api.deps import ExchangeDep, Operator, protected_router
-from exchange.departments.keys import KeyMaterial
+from exchange.departments.keyfolder import KeyMaterial
 from exchange.departments.lifecycle import KeyRow
 from schemas._base import StrictModel
 from schemas.catalog import Department, DepartmentPublic, Role

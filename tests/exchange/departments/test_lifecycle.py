@@ -22,7 +22,7 @@ from exchange.certificates.verifier import Verifier
 from exchange.demo.city import City
 from exchange.demo.setup import DemoDepartment
 from exchange.departments.auth import make_client_assertion
-from exchange.departments.keys import KeyMaterial
+from exchange.departments.keyfolder import KeyMaterial
 from exchange.departments.registry import KeyState
 from exchange.service import Exchange
 from signing.ca import verify_seal_certificate
