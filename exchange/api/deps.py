@@ -7,6 +7,7 @@ list is built with it (``protected_router``), and a test fails if a route is not
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -21,9 +22,12 @@ from schemas.errors import ErrorCode
 __all__ = [
     "PUBLIC_PATHS",
     "READER_ROLES",
+    "UNAUDITED_PUBLIC",
     "CurrentDept",
     "ExchangeDep",
     "api_routes",
+    "bearer_token",
+    "check_roles",
     "current_principal",
     "protected_router",
     "require_role",
@@ -46,8 +50,14 @@ PUBLIC_PATHS = frozenset(
         # the web console's sign-in page and its static files (exchange.web)
         "/console/login",
         "/console/static",
+        # the audit log as a C2SP tiled log (exchange.api.routes.log): the signed
+        # checkpoint and the hash tiles carry only hashes; entry bundles need a token
+        "/log/checkpoint",
+        "/log/tile/{level}/{index:path}",
     }
 )
+# public reads left out of the audit log (fetching the log's tiles must not grow it)
+UNAUDITED_PUBLIC = re.compile(r"/log/checkpoint|/log/tile/(?!entries/)[^/]+/.+")
 
 
 async def get_exchange(request: Request) -> Exchange:
@@ -58,15 +68,24 @@ async def get_exchange(request: Request) -> Exchange:
 ExchangeDep = Annotated[Exchange, Depends(get_exchange)]
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, else None
+    (the one parser: the read hot path uses it too)."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
 async def current_principal(request: Request, exchange: ExchangeDep) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get("authorization", ""))
+    if token is None:
         raise AuthError(
             "this route needs an access token: Authorization: Bearer <token> "
             "(get one at POST /v1/token)"
         )
-    principal = exchange.tokens.authenticate(token.strip())
+    principal = exchange.tokens.authenticate(token)
     request.state.principal = principal
     return principal
 
@@ -74,17 +93,22 @@ async def current_principal(request: Request, exchange: ExchangeDep) -> Principa
 CurrentDept = Annotated[Principal, Depends(current_principal)]
 
 
+def check_roles(principal: Principal, roles: tuple[Role, ...]) -> Principal:
+    """``principal`` if it holds one of ``roles``; raises Forbidden (403, A4) otherwise."""
+    if not any(principal.has(r) for r in roles):
+        names = " or ".join(r.value for r in roles)
+        raise Forbidden(
+            f"this function needs the {names} role; {principal.name} does not hold it",
+            code=ErrorCode.ROLE_FORBIDDEN,
+        )
+    return principal
+
+
 def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets through only callers holding one of ``roles`` (A4)."""
 
     async def check(principal: CurrentDept) -> Principal:
-        if not any(principal.has(r) for r in roles):
-            names = " or ".join(r.value for r in roles)
-            raise Forbidden(
-                f"this function needs the {names} role; {principal.name} does not hold it",
-                code=ErrorCode.ROLE_FORBIDDEN,
-            )
-        return principal
+        return check_roles(principal, roles)
 
     check.__name__ = f"require_{'_or_'.join(r.value for r in roles)}"
     return check
@@ -98,7 +122,7 @@ def protected_router(prefix: str, tags: list[str], **kwargs: Any) -> APIRouter:
 
 
 Publisher = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
-# who may read shared records (the read route and its hot path, exchange.api.middleware.fastread)
+# who may read shared records (exchange.api.record_read: the read route and its hot path)
 READER_ROLES = (Role.DEPARTMENT, Role.APPROVER)
 Reader = Annotated[Principal, Depends(require_role(*READER_ROLES))]
 Auditor = Annotated[Principal, Depends(require_role(Role.AUDITOR))]

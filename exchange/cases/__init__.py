@@ -1,5 +1,7 @@
 """Cases of a matter (事项, 一件事一次办): what the exchange obtains, what the applicant brings.
 
-- :mod:`.resolver` — resolve a matter's materials for a case, sign the bundle;
+- :mod:`.models` — the case request, the applicants, the figures per matter;
+- :mod:`.bundle` — the signed case bundle (its type, the masking of applicants, the sealer);
+- :mod:`.resolver` — resolve a matter's materials for a case, store and sign the bundle;
 - :mod:`.bundle_check` — verify a case bundle offline.
 """

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from exchange.cases.resolver import BUNDLE_TYPE
-from exchange.certificates.trust import TrustBundle, kid_from_urn
+from exchange.cases.bundle import BUNDLE_TYPE
+from exchange.certificates.bundle import TrustBundle
 from exchange.certificates.verifier import Check, Verifier
+from exchange.certificates.vocabulary import kid_from_urn
 from exchange.errors import ExchangeError
 from signing.errors import SigningError
 from signing.proofs import verify_proof
@@ -29,13 +30,19 @@ class BundleVerdict:
     def failures(self) -> list[str]:
         out = [f"{c.name}: {c.reason}" for c in self.checks if not c.passed]
         for cert in self.certificates:
-            out += [f"certificate {cert['credential_id']}: {c['name']}: {c['reason']}"
-                    for c in cert["checks"] if not c["passed"]]
+            out += [
+                f"certificate {cert['credential_id']}: {c['name']}: {c['reason']}"
+                for c in cert["checks"]
+                if not c["passed"]
+            ]
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"valid": self.valid, "checks": [c.to_json() for c in self.checks],
-                "certificates": self.certificates}
+        return {
+            "valid": self.valid,
+            "checks": [c.to_json() for c in self.checks],
+            "certificates": self.certificates,
+        }
 
 
 def _seal_check(bundle: dict[str, Any], trust: TrustBundle) -> Check:
@@ -46,10 +53,11 @@ def _seal_check(bundle: dict[str, Any], trust: TrustBundle) -> Check:
         kid = kid_from_urn(str(proof.get("verificationMethod", "")))
         entry = trust.status_signers.get(kid)
         if entry is None:
-            return Check("bundle_proof", False, f"key {kid} is not the exchange's seal in the "
-                                                "trust bundle")
-        verified = verify_proof(bundle, entry.certificate.public_key())  # type: ignore[arg-type]
-        trust.chain.check(entry, verified.created or datetime.now(UTC))
+            return Check(
+                "bundle_proof", False, f"key {kid} is not the exchange's seal in the trust bundle"
+            )
+        verify_proof(bundle, entry.certificate.public_key())  # type: ignore[arg-type]
+        trust.chain.check(entry, datetime.now(UTC))  # judged now, not at the claimed date
     except (SigningError, ExchangeError, ValueError) as exc:
         return Check("bundle_proof", False, str(exc))
     return Check("bundle_proof", True)
@@ -61,8 +69,11 @@ def _consistency(bundle: dict[str, Any]) -> Check:
         return Check("consistency", False, "no materials list")
     to_bring = [m.get("material") for m in materials if m.get("status") == "to_bring"]
     if bundle.get("required") != len(materials):
-        return Check("consistency", False, f"required {bundle.get('required')} ≠ "
-                                           f"{len(materials)} materials listed")
+        return Check(
+            "consistency",
+            False,
+            f"required {bundle.get('required')} ≠ {len(materials)} materials listed",
+        )
     if bundle.get("obtained") != len(materials) - len(to_bring):
         return Check("consistency", False, "the obtained count does not match the materials")
     listed = [t.get("material") for t in bundle.get("to_bring", [])]
@@ -73,8 +84,11 @@ def _consistency(bundle: dict[str, Any]) -> Check:
         for ev in m.get("evidence", []) if m.get("status") == "obtained" else []:
             cid = ev.get("certificate")
             if cid and not any(str(i).endswith(cid) for i in ids):
-                return Check("consistency", False, f"evidence names certificate {cid}, which "
-                                                   "the bundle does not carry")
+                return Check(
+                    "consistency",
+                    False,
+                    f"evidence names certificate {cid}, which the bundle does not carry",
+                )
     return Check("consistency", True)
 
 

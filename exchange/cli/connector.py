@@ -35,7 +35,7 @@ from connectors.errors import ConnectorError
 from connectors.jsonl import JsonlSource
 from connectors.mapping import Mapper
 from connectors.outbox import Outbox
-from connectors.publisher import (
+from connectors.publishers import (
     EmbeddedPublisher,
     HttpPublisher,
     KafkaPublisher,
@@ -45,9 +45,9 @@ from connectors.publisher import (
 from connectors.runner import RichProgress, Runner, RunSummary, render_summary
 from connectors.sealer import Sealer
 from connectors.sql import SqlSource
-from exchange.bus import EmbeddedBus, parse_bus_url
+from exchange.bus import parse_bus_url
+from exchange.bus.models import IngestResult, QuarantinedRecord
 from exchange.config import DEMO_PASSPHRASE
-from exchange.records.ingest import IngestResult, QuarantinedRecord
 
 if TYPE_CHECKING:
     from exchange.service import Exchange
@@ -311,29 +311,26 @@ def quarantine(
 ) -> None:
     """List what the exchange quarantined (bad records, bad seals, poison messages) and why.
 
-    Reads the data directory, so the exchange must be stopped; while it runs, use
-    GET /v1/quarantine."""
+    Keys and ID numbers are shown masked (region only): the operator is not the
+    publishing department. Reads the data directory, so the exchange must be stopped;
+    while it runs, use GET /v1/quarantine."""
+    from exchange.records.quarantine import list_quarantine
     from exchange.store import Store
 
     with Store(data, read_only=True) as store:
-        rows = store.fetchall(
-            "SELECT received_at, resource, publisher, batch_id, record_index, key, reason_code, "
-            "reason, source FROM quarantine WHERE (? IS NULL OR resource = ?) "
-            "ORDER BY received_at, record_index LIMIT ?",
-            [resource, resource, limit],
-        )
+        rows = list_quarantine(store, None, everyone=True, resource=resource, limit=limit)
     table = Table("time", "resource", "publisher", "batch", "#", "key", "code", "reason", "via")
-    for at, res, pub, batch, index, key, code, reason, source in rows:
+    for q in rows:
         table.add_row(
-            str(at)[:19],
-            res or "?",
-            pub or "?",
-            batch or "",
-            "" if index is None else str(index),
-            key or "",
-            code,
-            reason,
-            source,
+            str(q.received_at)[:19],
+            q.resource or "?",
+            q.publisher or "?",
+            q.batch_id or "",
+            "" if q.record_index is None else str(q.record_index),
+            q.key or "",
+            q.reason_code,
+            q.reason,
+            q.source,
         )
     console.print(table)
     console.print(f"{len(rows)} quarantined row(s)", markup=False)
@@ -360,7 +357,7 @@ def publish_samples(
         "GOVEX_DATA": str(data),
         "GOVEX_CONNECTOR_KEY_PASSPHRASE": DEMO_PASSPHRASE,
     }
-    bus = EmbeddedBus.of(exchange)
+    bus = exchange.embedded_bus()
     out: dict[str, RunSummary] = {}
     for path in sample_configs():
         loaded = load_config(path, environment)

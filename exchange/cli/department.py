@@ -21,6 +21,7 @@ from exchange.config import Settings
 from exchange.departments.keyfolder import read_key_material
 from exchange.errors import InvalidRequest
 from schemas.catalog import Department, Role
+from schemas.errors import ErrorCode
 from signing.purposes import parse_purpose
 
 __all__ = ["department_app", "departments"]
@@ -64,7 +65,9 @@ def _roles(text: str) -> list[Role]:
     roles: list[Role] = []
     for part in (p.strip() for p in text.split(",")):
         if part not in allowed:
-            raise InvalidRequest(f"role {part!r} is not one of {', '.join(allowed)}")
+            raise InvalidRequest(
+                f"role {part!r} is not one of {', '.join(allowed)}", code=ErrorCode.INVALID_OPTION
+            )
         roles.append(Role(part))
     return roles
 

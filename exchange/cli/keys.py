@@ -18,6 +18,7 @@ from rich.console import Console
 from exchange.config import Settings
 from exchange.departments.keyfolder import new_key_folder, request_token
 from exchange.errors import InvalidRequest
+from schemas.errors import ErrorCode
 from signing.keys import load_private_key
 
 __all__ = ["keys_app", "token"]
@@ -34,7 +35,10 @@ PASSPHRASE_ENV = "GOVEX_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, 
 def _passphrase() -> bytes:
     value = os.environ.get(PASSPHRASE_ENV, "")
     if not value:
-        raise InvalidRequest(f"set {PASSPHRASE_ENV} to the passphrase of the department's keys")
+        raise InvalidRequest(
+            f"set {PASSPHRASE_ENV} to the passphrase of the department's keys",
+            code=ErrorCode.INVALID_OPTION,
+        )
     return value.encode()
 
 
@@ -78,12 +82,16 @@ def token(
     demo department with --data --dept (try the API with curl)."""
     if url is not None:
         if uscc is None or key is None:
-            raise InvalidRequest("--url needs --uscc and --key (the department's auth.pem)")
+            raise InvalidRequest(
+                "--url needs --uscc and --key (the department's auth.pem)",
+                code=ErrorCode.INVALID_OPTION,
+            )
         print(request_token(url, uscc, load_private_key(key, _passphrase())))
         return
     if data is None or dept is None:
         raise InvalidRequest(
-            "give --url URL --uscc USCC --key auth.pem, or --data DIR --dept CODE (demo)"
+            "give --url URL --uscc USCC --key auth.pem, or --data DIR --dept CODE (demo)",
+            code=ErrorCode.INVALID_OPTION,
         )
     print(_demo_token(data, dept))
 

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -108,11 +108,9 @@ def serve(
     unsafe_pause_at: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the exchange's HTTP API (and its console) until interrupted."""
-    import uvicorn
-
-    from exchange.api.app import create_app
     from exchange.bus import parse_bus_url
     from exchange.bus.kafka import parse_pause_point
+    from exchange.server import serve as serve_app
 
     address = parse_bus_url(bus) if bus else None
     exchange = _open(data)
@@ -126,15 +124,7 @@ def serve(
             f"(API docs: http://{host}:{port}/docs)"
         )
         console.print(f"console: http://{host}:{port}/console/", markup=False, highlight=False)
-        # every request is in the audit log already: no second, unsigned access log
-        uvicorn.run(
-            create_app(exchange),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-        )
+        serve_app(exchange, host=host, port=port)
     finally:
         exchange.close()
 
@@ -324,6 +314,15 @@ from exchange.cli.audit import audit_app  # noqa: E402 - sub-commands register a
 
 app.add_typer(audit_app, name="audit")
 
+from exchange.cli.catalog import catalog_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(catalog_app, name="catalog")
+
+from exchange.cli.witness import witness_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(witness_app, name="witness")
+
+
 from exchange.cli.department import department_app, departments  # noqa: E402 - registers after the app exists
 from exchange.cli.keys import keys_app, token  # noqa: E402 - registers after the app exists
 
@@ -333,17 +332,27 @@ app.add_typer(keys_app, name="keys")
 app.command("token")(token)
 
 
+def _fail(exc: ExchangeError | SchemaError | SigningError) -> NoReturn:
+    err.print(f"error [{exc.code}]: {exc}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(1)
+
+
 def main() -> None:
     """Entry point: run the app and turn known errors into one clear line."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     try:
         app()
     except (ExchangeError, SchemaError, SigningError) as exc:
-        code = getattr(exc, "code", "error")
-        err.print(f"error [{code}]: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _fail(exc)
     except ValueError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
+    except Exception as exc:  # what no command translated: the boundary table, or a defect
+        from exchange.boundary import translate
+
+        ours = translate(exc)
+        if ours is None:
+            raise
+        _fail(ours)
     except KeyboardInterrupt:
         sys.exit(130)

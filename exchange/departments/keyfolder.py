@@ -9,8 +9,8 @@ and none overwritten::
     seal.csr.pem  cert.csr.pem             PKCS#10 requests naming the USCC and purpose
 
 Only the last three go to the exchange's operator (:func:`read_key_material`).
-:func:`request_token` gets an access token from a running exchange with the auth key:
-the exchange never sees a private key.
+:func:`request_token` gets an access token from a running exchange with the auth key,
+through :mod:`exchange.client`: the exchange never sees a private key.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from exchange.departments.auth import ASSERTION_TYPE, make_client_assertion
+from exchange.client import CredentialsRefused, TokenClient, problem_detail
 from exchange.errors import AuthError, ExchangeError, InvalidRequest, NotFound
 from schemas.errors import ErrorCode
 from schemas.identifiers import validate_uscc
@@ -67,10 +67,13 @@ def new_key_folder(out: Path, uscc: str, alg: str, passphrase: bytes) -> list[Pa
     uscc = validate_uscc(uscc)
     algorithm = ALGORITHMS.get(alg.lower())
     if algorithm is None:
-        raise InvalidRequest(f"--alg {alg!r} is not one of {', '.join(ALGORITHMS)}")
+        raise InvalidRequest(
+            f"--alg {alg!r} is not one of {', '.join(ALGORITHMS)}", code=ErrorCode.INVALID_OPTION
+        )
     if not passphrase:
         raise InvalidRequest(
-            "set GOVEX_KEY_PASSPHRASE to the passphrase that encrypts the private keys"
+            "set GOVEX_KEY_PASSPHRASE to the passphrase that encrypts the private keys",
+            code=ErrorCode.INVALID_OPTION,
         )
     out = Path(out)
     names = [f"{p}.pem" for p in PURPOSES] + list(KEY_FILES.values())
@@ -78,7 +81,8 @@ def new_key_folder(out: Path, uscc: str, alg: str, passphrase: bytes) -> list[Pa
     if existing:
         raise InvalidRequest(
             f"{out} already holds {', '.join(existing)}; keys are never overwritten "
-            "(choose an empty folder)"
+            "(choose an empty folder)",
+            code=ErrorCode.UNWRITABLE_FILE,
         )
     try:
         out.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -94,7 +98,9 @@ def new_key_folder(out: Path, uscc: str, alg: str, passphrase: bytes) -> list[Pa
             _write_new(out / KEY_FILES[purpose], csr_to_pem(request).encode())
             written.append(out / KEY_FILES[purpose])
     except OSError as exc:
-        raise InvalidRequest(f"cannot write keys to {out}: {exc.strerror}") from exc
+        raise InvalidRequest(
+            f"cannot write keys to {out}: {exc.strerror}", code=ErrorCode.UNWRITABLE_FILE
+        ) from exc
     return written
 
 
@@ -112,41 +118,42 @@ def read_key_material(
                 f"{path} is missing: make the department's keys with `govex keys new`"
             ) from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidRequest(f"cannot read {path}: {exc}") from exc
+            raise InvalidRequest(
+                f"cannot read {path}: {exc}", code=ErrorCode.UNREADABLE_FILE
+            ) from exc
         found.append(KeyMaterial(purpose, text))
     return found
 
 
 def request_token(url: str, uscc: str, key: PrivateKey, *, timeout_s: float = 10.0) -> str:
-    """An access token from the exchange at ``url`` for the department holding ``key``."""
+    """An access token from the exchange at ``url`` for the department holding ``key``.
+
+    The token is asked for through :class:`exchange.client.TokenClient`, the one RFC 7523
+    client; a refusal keeps the exchange's reason and code.
+    """
     uscc = validate_uscc(uscc)
     if not url.startswith(("http://", "https://")):
-        raise InvalidRequest(f"--url {url!r} must be an http:// or https:// address")
+        raise InvalidRequest(
+            f"--url {url!r} must be an http:// or https:// address", code=ErrorCode.INVALID_OPTION
+        )
     try:
         with httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s) as client:
-            discovery = client.get("/.well-known/govex")
-            discovery.raise_for_status()
-            audience = str(discovery.json()["client_assertion_audience"])
-            assertion = make_client_assertion(key, kid_of(key.public_key()), uscc, audience)
-            answer = client.post(
-                "/v1/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_assertion_type": ASSERTION_TYPE,
-                    "client_assertion": assertion,
-                },
-            )
+            tokens = TokenClient(client, uscc=uscc, auth_key=key, auth_kid=kid_of(key.public_key()))
+            grant = tokens.request()
+    except CredentialsRefused as exc:
+        raise AuthError(f"the exchange refused the token request: {exc.message}") from exc
+    except httpx.HTTPStatusError as exc:
+        raise ExchangeError(
+            f"{url} does not answer as a govex exchange: {problem_detail(exc.response)}",
+            code=ErrorCode.EXCHANGE_UNREACHABLE,
+        ) from exc
     except httpx.HTTPError as exc:
         raise ExchangeError(
             f"cannot reach the exchange at {url}: {exc}", code=ErrorCode.EXCHANGE_UNREACHABLE
         ) from exc
     except (KeyError, ValueError) as exc:
-        raise ExchangeError(f"{url} does not answer as a govex exchange: {exc}") from exc
-    if answer.status_code != 200:
-        try:
-            body = answer.json()
-            detail, code = str(body.get("detail")), str(body.get("code"))
-        except ValueError:
-            detail, code = answer.text[:200], "error"
-        raise AuthError(f"the exchange refused the token request ({code}): {detail}")
-    return str(answer.json()["access_token"])
+        raise ExchangeError(
+            f"{url} does not answer as a govex exchange: {exc}",
+            code=ErrorCode.EXCHANGE_UNREACHABLE,
+        ) from exc
+    return grant.access_token

@@ -41,6 +41,7 @@ from exchange.departments.registry import (
 )
 from exchange.errors import Conflict, InvalidRequest, NotFound
 from schemas.catalog import Department, Role
+from schemas.errors import ErrorCode
 from schemas.identifiers import validate_region_code, validate_uscc
 from signing.csr import csr_from_pem
 from signing.keys import kid_of, load_public_pem
@@ -125,11 +126,17 @@ class DepartmentAdmin:
         by_purpose = {m.purpose: m for m in material}
         missing = [p for p in PURPOSES if p not in by_purpose]
         if missing:
-            raise InvalidRequest(f"a department needs a key for each purpose; missing: {missing}")
+            raise InvalidRequest(
+                f"a department needs a key for each purpose; missing: {missing}",
+                code=ErrorCode.INVALID_KEY,
+            )
         certificates = {p: self._certify(department, by_purpose[p]) for p in PURPOSES}
         kids = {kid_of(certified_key(c)) for c in certificates.values()}
         if len(kids) != len(PURPOSES):
-            raise InvalidRequest("each purpose needs its own key; the key material repeats a key")
+            raise InvalidRequest(
+                "each purpose needs its own key; the key material repeats a key",
+                code=ErrorCode.INVALID_KEY,
+            )
 
         def work(cur: duckdb.DuckDBPyConnection) -> None:
             self.registry.write_department(cur, department)
@@ -261,7 +268,9 @@ class DepartmentAdmin:
 
     def _certify(self, department: Department, material: KeyMaterial) -> x509.Certificate:
         if len(material.pem) > _MAX_PEM:
-            raise InvalidRequest(f"the {material.purpose} key material is too large")
+            raise InvalidRequest(
+                f"the {material.purpose} key material is too large", code=ErrorCode.TOO_LONG
+            )
         if material.purpose == "auth":
             return self.registry.certify_for(
                 department, "auth", public_key=load_public_pem(material.pem)
@@ -285,7 +294,8 @@ def _code(value: str) -> str:
         or not all(c.isascii() and (c.isalnum() or c in "_-") for c in code)
     ):
         raise InvalidRequest(
-            f"department code {value!r} must be 1-32 ASCII letters, digits, '-' or '_'"
+            f"department code {value!r} must be 1-32 ASCII letters, digits, '-' or '_'",
+            code=ErrorCode.INVALID_DEPARTMENT,
         )
     return code
 
@@ -293,5 +303,6 @@ def _code(value: str) -> str:
 def _text(value: str, name: str) -> str:
     text = value.strip()
     if not text or len(text) > 500:
-        raise InvalidRequest(f"{name} must be 1-500 characters")
+        code = ErrorCode.INVALID_REASON if name == "reason" else ErrorCode.INVALID_DEPARTMENT
+        raise InvalidRequest(f"{name} must be 1-500 characters", code=code)
     return text

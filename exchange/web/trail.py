@@ -18,7 +18,7 @@ from exchange.audit.checkpoints import StoredCheckpoint
 from exchange.audit.leaf import AuditEntry
 from exchange.audit.query import StoredEntry
 from exchange.audit.trail import Proof, prove_entry
-from exchange.certificates.verifier import CHINA_TIME
+from exchange.certificates.vocabulary import CHINA_TIME
 from exchange.errors import ExchangeError
 from exchange.service import Exchange
 from signing.checkpoint import Checkpoint
@@ -59,6 +59,7 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "audit.checkpoint.sign": ("签署检查点", "checkpoint signed"),
     "audit.checkpoint.cosign": ("见证检查点", "checkpoint cosigned"),
     "audit.proof": ("获取证明", "proof fetched"),
+    "audit.tiles.entries": ("读取日志条目包", "log entry bundle read"),
     "audit.export": ("导出审计日志", "audit export"),
     "audit.archive": ("归档审计日志", "audit archive"),
 }

@@ -16,7 +16,7 @@ from pydantic import Field, StringConstraints
 from exchange.api.deps import ExchangeDep, Operator, protected_router
 from exchange.departments.keyfolder import KeyMaterial
 from exchange.departments.lifecycle import KeyRow
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import Department, DepartmentPublic, Role
 
 router = protected_router("/v1/admin/departments", ["admin"])

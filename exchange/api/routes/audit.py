@@ -1,6 +1,7 @@
 """The auditor API: entries, checkpoints, proofs, and the "who used my data" report.
 
-Who sees what (decided in :mod:`exchange.audit.query`): an auditor sees every
+Who sees what (decided in :mod:`exchange.audit.query`; entry searches and the subject
+report are answered by :class:`exchange.audit.reports.AuditReports`): an auditor sees every
 entry; a department sees the entries of its own actions (``view=actions``, the
 default) or the entries about data it owns (``view=data``); nobody else is let in.
 Checkpoints and proofs carry only hashes and are open to the same callers.
@@ -13,26 +14,33 @@ the checkpoint ``note`` is the C2SP signed note, verbatim.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Body, Depends, Path, Query
+from pydantic import Field
 
 from exchange.api.deps import ExchangeDep, protected_router, require_role
-from exchange.audit.checkpoints import StoredCheckpoint, registered_witnesses
+from exchange.api.paging import within_bytes
+from exchange.audit.checkpoints import (
+    StoredCheckpoint,
+    department_witness_name,
+    registered_witnesses,
+)
 from exchange.audit.log import AuditEvent
-from exchange.audit.query import EntryFilter, Scope, StoredEntry, search
+from exchange.audit.query import StoredEntry
+from exchange.audit.reports import View
 from exchange.departments.auth import Principal
 from exchange.errors import InvalidRequest
 from exchange.service import Exchange
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import Role
+from schemas.errors import ErrorCode
 from signing.errors import CheckpointError
 
 router = protected_router("/v1/audit", ["audit"])
 
 AuditReader = Annotated[Principal, Depends(require_role(Role.AUDITOR, Role.DEPARTMENT))]
 Witness = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
-View = Literal["actions", "data"]
 MAX_SAFE = 2**53 - 1  # indexes and sizes travel as JSON numbers (RFC 8785: at most 2^53 − 1)
 
 
@@ -97,7 +105,7 @@ class SubjectReport(StrictModel):
 
 
 class CosignatureIn(StrictModel):
-    note: str
+    note: str = Field(min_length=1, max_length=16_384, description="the signed note (C2SP)")
 
 
 def _public(stored: StoredEntry) -> AuditEntryPublic:
@@ -113,12 +121,6 @@ def _checkpoint(exchange: Exchange, stored: StoredCheckpoint) -> CheckpointPubli
         note=stored.note,
         vkey=exchange.checkpoints.verifier.vkey,
     )
-
-
-def _scope(principal: Principal, view: View) -> Scope:
-    if principal.has(Role.AUDITOR):
-        return Scope.everything()
-    return Scope.data_of(principal.uscc) if view == "data" else Scope.actions_of(principal.uscc)
 
 
 def _audit(exchange: Exchange, principal: Principal, action: str, **fields: Any) -> int:
@@ -146,36 +148,25 @@ def entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditEntries:
-    filters = {"dept": dept, "case": case, "action": action, "view": view}
-    _audit(
-        exchange,
+    page = exchange.audit_reports.entries(
         principal,
-        "audit.read",
-        target="entries",
         subject=subject,
-        detail={k: v for k, v in filters.items() if v is not None},
-    )
-    subject_hash = exchange.audit.find_subject_hash(subject) if subject else None
-    found = search(
-        exchange.store,
-        EntryFilter(
-            subject_hash=subject_hash,
-            actor=dept,
-            case_no=case,
-            action=action,
-            since=since,
-            until=until,
-        ),
-        _scope(principal, view),
+        dept=dept,
+        case=case,
+        action=action,
+        since=since,
+        until=until,
+        view=view,
         limit=limit,
         offset=offset,
     )
-    data = [_public(e) for e in found]
+    data = within_bytes([_public(e) for e in page.entries], exchange.settings.api.max_page_bytes)
+    cut = len(data) < len(page.entries)  # cut short by bytes: go on from the first left out
     return AuditEntries(
         data=data,
         count=len(data),
-        tree_size=exchange.audit.size,
-        next_offset=offset + limit if len(data) == limit else None,
+        tree_size=page.tree_size,
+        next_offset=offset + len(data) if cut else page.next_offset,
     )
 
 
@@ -201,16 +192,20 @@ def cosign(
     body: Annotated[CosignatureIn, Body()], exchange: ExchangeDep, principal: Witness
 ) -> CheckpointPublic:
     _audit(exchange, principal, "audit.checkpoint.cosign", target="checkpoint")
-    witnesses = registered_witnesses(exchange.registry, principal.uscc)
+    origin = exchange.checkpoints.origin
+    witnesses = registered_witnesses(exchange.registry, origin, principal.uscc)
     if not witnesses:
-        raise InvalidRequest(f"{principal.name} has no Ed25519 seal key to witness with")
-    problem = "no signature by your seal key"
+        raise InvalidRequest(
+            f"{principal.name} has no Ed25519 seal key to witness with",
+            code=ErrorCode.INVALID_COSIGNATURE,
+        )
+    problem = f"no cosignature by {department_witness_name(origin, principal.uscc)}"
     for witness in witnesses:
         try:
             return _checkpoint(exchange, exchange.checkpoints.add_cosignature(body.note, witness))
         except (InvalidRequest, CheckpointError) as exc:
             problem = str(exc)
-    raise InvalidRequest(f"cosignature refused: {problem}")
+    raise InvalidRequest(f"cosignature refused: {problem}", code=ErrorCode.INVALID_COSIGNATURE)
 
 
 @router.get("/proofs/inclusion", summary="Inclusion proof of an entry in a tree size")
@@ -269,28 +264,16 @@ def subject_accesses(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> SubjectReport:
-    _audit(exchange, principal, "audit.subject_report", target="subject", subject=subject)
-    subject_hash = exchange.audit.subject_hash(subject)
-    signed = exchange.checkpoints.sign_now()  # covers every entry so far, this one included
-    found = search(
-        exchange.store,
-        EntryFilter(subject_hash=subject_hash, end_seq=signed.size),
-        _scope(principal, view),
-        limit=limit,
-        offset=offset,
+    report = exchange.audit_reports.subject_accesses(
+        principal, subject, view=view, limit=limit, offset=offset
     )
     data = [
-        SubjectAccess(
-            entry=_public(e),
-            inclusion_proof=[
-                h.hex() for h in exchange.audit.inclusion_proof(e.entry.seq, signed.size)
-            ],
-        )
-        for e in found
+        SubjectAccess(entry=_public(e), inclusion_proof=[h.hex() for h in proof])
+        for e, proof in report.accesses
     ]
     return SubjectReport(
-        subject_hash=subject_hash,
-        checkpoint=_checkpoint(exchange, signed),
+        subject_hash=report.subject_hash,
+        checkpoint=_checkpoint(exchange, report.checkpoint),
         data=data,
         count=len(data),
     )

@@ -2,37 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
 
 from exchange.api.deps import CurrentDept, ExchangeDep, protected_router
-from schemas._base import StrictModel
+from exchange.api.paging import within_bytes
+from exchange.records.quarantine import QuarantinePublic
+from exchange.records.quarantine import list_quarantine as quarantined
+from schemas.base import StrictModel
 from schemas.catalog import Role
 
 router = protected_router("/v1/quarantine", ["quarantine"])
 
 
-class QuarantinePublic(StrictModel):
-    id: str
-    received_at: datetime
-    resource: str | None
-    publisher: str | None
-    batch_id: str | None
-    record_index: int | None
-    key: str | None
-    reason_code: str
-    reason: str
-    source: str
-
-
 class QuarantineList(StrictModel):
     data: list[QuarantinePublic]
     count: int
+    next_offset: int | None = None
 
 
-@router.get("", summary="Quarantined records (operator: all; a department: its own)")
+@router.get(
+    "",
+    summary="Quarantined records (operator: all, identifiers masked; a department: its own)",
+)
 def list_quarantine(
     exchange: ExchangeDep,
     principal: CurrentDept,
@@ -40,13 +33,16 @@ def list_quarantine(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> QuarantineList:
-    everyone = principal.has(Role.OPERATOR)
-    rows = exchange.store.fetchall(
-        "SELECT id, received_at, resource, publisher, batch_id, record_index, key, reason_code, "
-        "reason, source FROM quarantine WHERE (? OR publisher = ?) AND (? IS NULL OR resource = ?) "
-        "ORDER BY received_at, record_index LIMIT ? OFFSET ?",
-        [everyone, principal.uscc, resource, resource, limit, offset],
+    data = quarantined(
+        exchange.store,
+        principal.uscc,
+        everyone=principal.has(Role.OPERATOR),
+        resource=resource,
+        limit=limit,
+        offset=offset,
     )
-    cols = list(QuarantinePublic.model_fields)
-    data = [QuarantinePublic(**dict(zip(cols, r, strict=True))) for r in rows]
-    return QuarantineList(data=data, count=len(data))
+    page = within_bytes(data, exchange.settings.api.max_page_bytes)
+    more = len(page) < len(data) or len(data) == limit
+    return QuarantineList(
+        data=page, count=len(page), next_offset=offset + len(page) if more else None
+    )

@@ -10,8 +10,8 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
 from exchange.api.deps import ExchangeDep
-from exchange.api.routes import audit as audit_api
-from exchange.certificates.verifier import CHINA_TIME
+from exchange.catalog.masking import mask_identifier
+from exchange.certificates.vocabulary import CHINA_TIME
 from exchange.errors import InvalidRequest
 from exchange.records.query import CASE_PATTERN
 from exchange.web.guard import Auditor, console_router
@@ -21,10 +21,10 @@ from exchange.web.trail import (
     READ_ACTIONS,
     checkpoint_view,
     current_checkpoint,
-    stored_of,
     trail,
 )
 from schemas.certificates import load_certificate_types
+from schemas.errors import ErrorCode
 from schemas.matters import load_matters
 
 __all__ = ["PAGE_SIZE", "router"]
@@ -42,7 +42,9 @@ def _local(value: str | None, name: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise InvalidRequest(f"{name} must be a date and time, e.g. 2026-01-31T09:00") from exc
+        raise InvalidRequest(
+            f"{name} must be a date and time, e.g. 2026-01-31T09:00", code=ErrorCode.INVALID_DATE
+        ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=CHINA_TIME)
     return moment.astimezone(UTC)
@@ -62,10 +64,12 @@ def audit(
 ) -> HTMLResponse:
     searched = any((subject, case, dept, action, since, until))
     if case and not re.match(CASE_PATTERN, case):
-        raise InvalidRequest("a case number has letters, digits and . _ : / - only")
-    # the API's own search: the same visibility, and the auditor's read is itself audited
-    found = audit_api.entries(
-        exchange,
+        raise InvalidRequest(
+            "a case number has letters, digits and . _ : / - only",
+            code=ErrorCode.INVALID_CASE_NUMBER,
+        )
+    # the service the API answers with: the same visibility, and the read is itself audited
+    found = exchange.audit_reports.entries(
         principal,
         subject=subject.strip().upper() or None,
         dept=dept or None,
@@ -76,7 +80,7 @@ def audit(
         limit=PAGE_SIZE if searched else RECENT,
         offset=0 if searched else max(0, exchange.audit.size - RECENT - 1),
     )
-    entries = [stored_of(e) for e in found.data]
+    entries = list(found.entries)
     if not searched:
         entries.reverse()
     checkpoint = current_checkpoint(exchange)
@@ -114,25 +118,18 @@ def who_used_my_data(
     subject: Annotated[str, Query(alias="id", min_length=1, max_length=64)],
 ) -> HTMLResponse:
     # the API's report: audited, signed checkpoint covering every entry, a proof for each
-    report = audit_api.subject_accesses(
-        exchange, principal, subject.strip().upper(), view="data", limit=PAGE_SIZE, offset=0
+    report = exchange.audit_reports.subject_accesses(
+        principal, subject.strip().upper(), view="data", limit=PAGE_SIZE, offset=0
     )
-    checkpoint = checkpoint_view(
-        exchange, report.checkpoint.note, datetime.fromisoformat(report.checkpoint.created_at)
-    )
-    reads = [a for a in report.data if a.entry.action in READ_ACTIONS]
-    rows = trail(
-        exchange,
-        [stored_of(a.entry) for a in reads],
-        checkpoint,
-        [[bytes.fromhex(h) for h in a.inclusion_proof] for a in reads],
-    )
+    checkpoint = checkpoint_view(exchange, report.checkpoint.note, report.checkpoint.created_at)
+    reads = [(e, proof) for e, proof in report.accesses if e.entry.action in READ_ACTIONS]
+    rows = trail(exchange, [e for e, _ in reads], checkpoint, [proof for _, proof in reads])
     resources = {d.code: d.name for d, _ in exchange.catalog.resources()}
     resources |= {t.code: t.name for t in load_certificate_types().values()}
     matters = {m.code: m.name for m in load_matters().values()}
     departments = sorted({r.actor_name for r in rows})
     masked = subject.strip().upper()
-    masked = masked[:6] + "*" * max(0, len(masked) - 10) + masked[-4:] if len(masked) > 10 else "*"
+    masked = mask_identifier(masked, "cn-id" if masked[:6].isdigit() else "uscc")
     return render(
         request,
         "subject_report.html",
@@ -145,7 +142,7 @@ def who_used_my_data(
             "matters": matters,
             "departments": departments,
             "generated": datetime.now(UTC).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M"),
-            "known": bool(report.data),
+            "known": bool(report.accesses),
         },
         active="audit",
     )

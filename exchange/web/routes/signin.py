@@ -20,12 +20,11 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from exchange.departments.auth import AccessToken, Principal
-from exchange.errors import AuthError, ExchangeError, Forbidden
+from exchange.errors import AuthError, ExchangeError
 from exchange.service import Exchange
 from exchange.web.guard import CsrfSession, console_router, session_store
 from exchange.web.pages import ConsoleRoute, nav_for, render, safe_next
 from exchange.web.session import CONSOLE_PREFIX, LOGIN_CSRF_COOKIE, SESSION_COOKIE, csrf_matches
-from schemas.errors import ErrorCode
 
 __all__ = ["LOGIN_PATH", "public_router", "router"]
 
@@ -36,11 +35,9 @@ router = console_router()
 
 
 def _demo_departments(exchange: Exchange) -> list[dict[str, object]]:
-    if not exchange.identity.demo:
-        return []
     return [
         {"code": d.code, "name": d.name, "roles": list(d.roles)}
-        for d in exchange.registry.departments()
+        for d in exchange.demo_keys.departments()
     ]
 
 
@@ -146,20 +143,8 @@ def login(
 
 
 def _demo_token(exchange: Exchange, code: str) -> AccessToken:
-    if not exchange.identity.demo:
-        raise Forbidden(
-            "signing in by picking a department works only in a demo exchange; paste an "
-            "access token instead",
-            code=ErrorCode.FORBIDDEN,
-        )
-    from exchange.demo.setup import DemoDepartment
-
-    try:
-        department = exchange.registry.by_code(code)
-        acting = DemoDepartment.load(exchange, department.code)
-    except (ExchangeError, OSError, StopIteration) as exc:
-        raise AuthError(f"no demo department {code!r} with a demo key") from exc
-    return exchange.tokens.exchange_assertion(acting.assertion(exchange.tokens.token_endpoint))
+    assertion = exchange.demo_keys.assertion(code, exchange.tokens.token_endpoint)
+    return exchange.tokens.exchange_assertion(assertion)
 
 
 def _home_of(principal: Principal) -> str:

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from exchange.api.app import create_app
+from exchange.client import ASSERTION_TYPE
 from exchange.config import Settings
 from exchange.demo.setup import create_demo
-from exchange.departments.auth import ASSERTION_TYPE
 from exchange.service import Exchange
 
 

@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from exchange.certificates.service import CertificateRequest
-from exchange.certificates.trust import TrustBundle, key_urn
+from exchange.certificates.bundle import TrustBundle
+from exchange.certificates.models import CertificateRequest
 from exchange.certificates.verifier import Verifier
+from exchange.certificates.vocabulary import key_urn
+from exchange.client import make_client_assertion
 from exchange.demo.city import City
 from exchange.demo.setup import DemoDepartment
-from exchange.departments.auth import make_client_assertion
 from exchange.departments.keyfolder import KeyMaterial
 from exchange.departments.registry import KeyState
 from exchange.service import Exchange
