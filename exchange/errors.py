@@ -35,6 +35,7 @@ from typing import Any
 from schemas.errors import ErrorCode
 
 __all__ = [
+    "AuditDiskFull",
     "AuditUnavailable",
     "AuthError",
     "Conflict",
@@ -134,3 +135,10 @@ class Internal(ExchangeError):
     code = ErrorCode.INTERNAL
     status = 500
     title = "Internal error"
+
+
+class AuditDiskFull(AuditUnavailable):
+    """Free space below the audit log's floor: no new work until space is back."""
+
+    code = ErrorCode.AUDIT_DISK_FULL
+    title = "Audit log disk full"

@@ -22,6 +22,7 @@ import duckdb
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.cases.bundle import BUNDLE_TYPE, BundleSealer, masked
 from exchange.cases.models import Applicant, CaseRequest, MatterFigures
+from exchange.cases.reads import applicant_hashes, audit_case_read, store_applicants
 from exchange.catalog.resources import Catalog
 from exchange.certificates.service import CertificateService
 from exchange.departments.auth import Principal
@@ -169,6 +170,8 @@ class CaseResolver:
             }
         )
 
+        hashes = applicant_hashes(self.audit, [a.id for a in applicants])
+
         def store(cur: duckdb.DuckDBPyConnection) -> None:
             # the key (approver, case_no) decides between concurrent resolutions of one
             # number: the first to commit keeps it, the others are told it is taken
@@ -188,6 +191,7 @@ class CaseResolver:
                 )
             except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
                 raise _case_exists(case_no) from exc
+            store_applicants(cur, approver.uscc, case_no, hashes)
 
         self.audit.append(
             AuditEvent(
@@ -195,7 +199,7 @@ class CaseResolver:
                 action="case.resolve",
                 outcome="ok",
                 target=matter.code,
-                subject=applicants[0].id,
+                subject_hashes=hashes,
                 purpose=purpose,
                 case_no=case_no,
                 detail={
@@ -430,7 +434,7 @@ class CaseResolver:
         if not principal.has(Role.AUDITOR):
             approver = principal.uscc
         rows = self.store.fetchall(
-            "SELECT approver, bundle FROM cases WHERE case_no = ? "
+            "SELECT approver, bundle, matter FROM cases WHERE case_no = ? "
             "AND (? IS NULL OR approver = ?) ORDER BY approver",
             [case_no, approver, approver],
         )
@@ -446,6 +450,9 @@ class CaseResolver:
                 code=ErrorCode.CONFLICT,
             )
         bundle: dict[str, Any] = json.loads(rows[0][1])
+        audit_case_read(
+            self.audit, self.store, principal, str(rows[0][0]), case_no, str(rows[0][2])
+        )
         return bundle
 
     def figures(self) -> list[MatterFigures]:
