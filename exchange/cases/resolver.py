@@ -11,6 +11,7 @@ check it offline (:mod:`exchange.cases.bundle_check`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from dataclasses import dataclass
@@ -193,23 +194,28 @@ class CaseResolver:
                 raise _case_exists(case_no) from exc
             store_applicants(cur, approver.uscc, case_no, hashes)
 
-        self.audit.append(
-            AuditEvent(
-                actor=approver.uscc,
-                action="case.resolve",
-                outcome="ok",
-                target=matter.code,
-                subject_hashes=hashes,
-                purpose=purpose,
-                case_no=case_no,
-                detail={
-                    "required": required,
-                    "obtained": obtained,
-                    "to_bring": [t["material"] for t in to_bring],
-                },
-            ),
-            store,
+        event = AuditEvent(
+            actor=approver.uscc,
+            action="case.resolve",
+            outcome="ok",
+            target=matter.code,
+            subject_hashes=hashes,
+            purpose=purpose,
+            case_no=case_no,
+            detail={
+                "required": required,
+                "obtained": obtained,
+                "to_bring": [t["material"] for t in to_bring],
+            },
         )
+        try:
+            self.audit.append(event, store)
+        except Conflict as exc:
+            # the losing resolution of a raced case number is refused, and says so
+            self.audit.append(
+                dataclasses.replace(event, outcome="refused", code=exc.code.value, detail=None)
+            )
+            raise
         return bundle
 
     def _checked(self, applicant: Applicant) -> Applicant:
