@@ -28,6 +28,7 @@ from exchange.certificates.service import CertificateService
 from exchange.config import Settings
 from exchange.departments.auth import TokenService
 from exchange.departments.demo_keys import DemoKeys
+from exchange.departments.lifecycle import DepartmentAdmin
 from exchange.departments.registry import Registry
 from exchange.errors import NotInitialised
 from exchange.keyring import ExchangeIdentity, Keyring
@@ -84,6 +85,7 @@ class Exchange:
         self.audit_reports = AuditReports(store, self.audit, self.checkpoints)
         self.tiles = LogTiles(self.audit)
         self.tokens = TokenService(store, self.registry, keyring, settings.api)
+        self.departments = DepartmentAdmin(self.registry, self.audit)
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
         )

@@ -41,6 +41,8 @@ class ErrorCode(StrEnum):
     UNTRUSTED_ISSUER = "signing.untrusted_issuer"
     INVALID_MERKLE_PROOF = "signing.invalid_merkle_proof"
     INVALID_CHECKPOINT = "signing.invalid_checkpoint"
+    KEY_PURPOSE = "signing.key_purpose"
+    KEY_REVOKED = "signing.key_revoked"
     # exchange.*
     UNAUTHENTICATED = "exchange.unauthenticated"
     INVALID_TOKEN = "exchange.invalid_token"  # noqa: S105 - an error code, not a secret
@@ -53,6 +55,10 @@ class ErrorCode(StrEnum):
     PURPOSE_REQUIRED = "exchange.purpose_required"
     NOT_FOUND = "exchange.not_found"
     UNKNOWN_DEPARTMENT = "exchange.unknown_department"
+    DEPARTMENT_INACTIVE = "exchange.department_inactive"
+    EXCHANGE_UNREACHABLE = "exchange.unreachable"
+    INVALID_DEPARTMENT = "exchange.invalid_department"  # a department's code or name
+    INVALID_REASON = "exchange.invalid_reason"  # the reason an operator gives for a change
     CONFLICT = "exchange.conflict"
     TOO_MANY_WITNESSES = "exchange.too_many_witnesses"  # a checkpoint holds ≤ 16 cosignatures
     PAYLOAD_TOO_LARGE = "exchange.payload_too_large"

@@ -16,6 +16,7 @@ from exchange.api.middleware.audit import AuditMiddleware
 from exchange.api.middleware.fastread import FastReadMiddleware
 from exchange.api.middleware.limits import LimitsMiddleware
 from exchange.api.routes import (
+    admin,
     audit,
     cases,
     catalog,
@@ -95,6 +96,7 @@ def create_app(
         audit,
         certificates,
         cases,
+        admin,
     ):
         app.include_router(module.router)
     app.include_router(log.entries_router)  # before the public tiles: /log/tile/entries/…

@@ -130,36 +130,6 @@ def serve(
 
 
 @app.command()
-def departments(data: DataOpt) -> None:
-    """List the registered departments (USCC, name, region, roles)."""
-    with _open(data) as exchange:
-        table = Table("USCC", "code", "name", "region", "roles")
-        for d in exchange.registry.departments():
-            table.add_row(d.uscc, d.code, d.name, d.region, ", ".join(r.value for r in d.roles))
-        console.print(table)
-
-
-@app.command()
-def token(
-    data: DataOpt,
-    dept: Annotated[str, typer.Option("--dept", help="USCC or code of a demo department")],
-) -> None:
-    """Print an access token for a demo department (try the API with curl)."""
-    from exchange.demo.setup import DemoDepartment
-
-    with _open(data) as exchange:
-        try:
-            department = exchange.registry.department(dept)
-        except ExchangeError:
-            department = exchange.registry.by_code(dept)
-        acting = DemoDepartment.load(exchange, department.code)
-        issued = exchange.tokens.exchange_assertion(
-            acting.assertion(exchange.tokens.token_endpoint)
-        )
-        print(issued.access_token)
-
-
-@app.command()
 def demo(
     data: Annotated[
         Path | None,
@@ -351,6 +321,15 @@ app.add_typer(catalog_app, name="catalog")
 from exchange.cli.witness import witness_app  # noqa: E402 - sub-commands register after the app exists
 
 app.add_typer(witness_app, name="witness")
+
+
+from exchange.cli.department import department_app, departments  # noqa: E402 - registers after the app exists
+from exchange.cli.keys import keys_app, token  # noqa: E402 - registers after the app exists
+
+app.command("departments")(departments)
+app.add_typer(department_app, name="department")
+app.add_typer(keys_app, name="keys")
+app.command("token")(token)
 
 
 def _fail(exc: ExchangeError | SchemaError | SigningError) -> NoReturn:

@@ -10,6 +10,11 @@ and replayed ``jti`` values (RELIABILITY B1): each accepted assertion's ``(iss, 
 kept in the store until its ``exp`` (table ``assertion_jti``), so a replay is refused
 with ``exchange.replay`` also after a restart, and departments never block each other.
 Departments build their assertions with :mod:`exchange.client`.
+
+Only a key registered (and certified) for the ``auth`` purpose signs assertions. An
+access token names the auth key it was issued under (``auth_kid``); every check of a
+token looks up, in memory, that the department is still active and that key not
+revoked, so suspension and revocation take effect at once (RELIABILITY J2).
 """
 
 from __future__ import annotations
@@ -27,13 +32,15 @@ import jwt
 
 from exchange.client import JWT_ALG
 from exchange.config import ApiSettings
-from exchange.departments.registry import Registry
+from exchange.departments.registry import KeyState, Registry
 from exchange.errors import AuthError, ExchangeError
 from exchange.keyring import Keyring
 from exchange.store import Store
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
 from signing.algorithms import PublicKey
+from signing.errors import SigningError
+from signing.purposes import require_purpose
 
 __all__ = ["AccessToken", "Principal", "TokenService"]
 
@@ -53,6 +60,7 @@ class Principal:
     name: str
     roles: frozenset[Role]
     token_id: str
+    auth_kid: str | None = None  # the auth key the token was issued under
 
     def has(self, role: Role) -> bool:
         return role in self.roles
@@ -107,7 +115,15 @@ class TokenService:
         header = _header(assertion)
         key = self.registry.key(str(header["kid"]), "auth")
         if key is None:
-            raise AuthError("unknown key id in client assertion", code=ErrorCode.INVALID_TOKEN)
+            raise AuthError(
+                "unknown key id in client assertion (only a registered auth key signs one)",
+                code=ErrorCode.INVALID_TOKEN,
+            )
+        if key.certificate is not None:
+            try:
+                require_purpose(key.certificate, "auth")
+            except SigningError as exc:
+                raise AuthError(exc.message, code=exc.code) from exc
         claims = self._decode(
             assertion,
             key.public_key,
@@ -125,8 +141,31 @@ class TokenService:
                 f"{self.settings.client_assertion_max_age_s}s",
                 code=ErrorCode.INVALID_TOKEN,
             )
+        refusal = key.refusal(datetime.now(UTC))
+        if refusal is not None:
+            raise AuthError(refusal, code=ErrorCode.KEY_REVOKED)
+        self._check_active(key.uscc)
         self._remember_jti(key.uscc, str(claims["jti"]), float(claims["exp"]))
-        return AccessToken(self.mint(key.uscc), self.settings.access_token_ttl_s)
+        return AccessToken(self.mint(key.uscc, auth_kid=key.kid), self.settings.access_token_ttl_s)
+
+    def _check_active(self, uscc: str) -> None:
+        if not self.registry.is_active(uscc):
+            state = self.registry.status(uscc).state.value
+            raise AuthError(
+                f"department {uscc} is {state}; it cannot act on the exchange",
+                code=ErrorCode.DEPARTMENT_INACTIVE,
+            )
+
+    def _check_still_allowed(self, principal: Principal) -> None:
+        """The department is active and the token's auth key not revoked (in memory)."""
+        self._check_active(principal.uscc)
+        if principal.auth_kid is not None:
+            key = self.registry.key(principal.auth_kid, "auth")
+            if key is None or key.state is KeyState.REVOKED:
+                raise AuthError(
+                    f"the auth key {principal.auth_kid} this token was issued under is revoked",
+                    code=ErrorCode.KEY_REVOKED,
+                )
 
     def _remember_jti(self, issuer: str, jti: str, exp: float) -> None:
         """Keep ``(issuer, jti)`` until the assertion expires; a second use is a replay.
@@ -159,10 +198,10 @@ class TokenService:
             ) from exc
 
     # -- access tokens ------------------------------------------------
-    def mint(self, uscc: str, *, ttl_s: int | None = None) -> str:
+    def mint(self, uscc: str, *, ttl_s: int | None = None, auth_kid: str | None = None) -> str:
         department = self.registry.department(uscc)
         now = int(time.time())
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": _ACCESS_AUDIENCE,
             "sub": uscc,
@@ -172,6 +211,8 @@ class TokenService:
             "jti": secrets.token_urlsafe(16),
             "roles": [r.value for r in department.roles],
         }
+        if auth_kid is not None:
+            claims["auth_kid"] = auth_kid
         return jwt.encode(
             claims,
             self._signing_key,
@@ -183,6 +224,7 @@ class TokenService:
         now = time.time()
         cached = self._cache.get(token)
         if cached is not None and cached[1] > now:
+            self._check_still_allowed(cached[0])
             return cached[0]
         header = _header(token)
         if header["kid"] != self._kid:
@@ -204,7 +246,9 @@ class TokenService:
             department.name,
             frozenset(department.roles),
             str(claims["jti"]),
+            str(claims["auth_kid"]) if isinstance(claims.get("auth_kid"), str) else None,
         )
+        self._check_still_allowed(principal)
         with self._lock:
             if len(self._cache) > 50_000:
                 self._cache = {t: v for t, v in self._cache.items() if v[1] > now}
