@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
 
     # schema.*
     INVALID_IDENTIFIER = "schema.invalid_identifier"
+    UNKNOWN_PROVINCE = "schema.unknown_province"  # a region code's first two digits (GB/T 2260)
+    REGION_NOT_IN_USE = "schema.region_not_in_use"  # an ID number's region not in use at birth
     INVALID_RECORD = "schema.invalid_record"
     INVALID_REQUEST = "schema.invalid_request"
     MALFORMED_JSON = "schema.malformed_json"
