@@ -11,10 +11,12 @@ import anyio
 from fastapi import FastAPI
 
 from exchange.api.deps import PUBLIC_PATHS, UNAUDITED_PUBLIC, bearer_token
+from exchange.api.docs import install_docs
 from exchange.api.errors import install_error_handlers
 from exchange.api.middleware.audit import AuditMiddleware
 from exchange.api.middleware.fastread import FastReadMiddleware
 from exchange.api.middleware.limits import LimitsMiddleware
+from exchange.api.openapi import install_openapi
 from exchange.api.routes import (
     admin,
     audit,
@@ -38,10 +40,13 @@ DESCRIPTION = """
 govex — government data-sharing and e-certificate (电子证照) exchange.
 
 Every route except the public list (`/healthz`, `/docs`, `/openapi.json`, `/v1/token`,
-`/v1/keys`, `/.well-known/govex`, the audit log's `/log/checkpoint` and hash tiles
-`/log/tile/…`) needs `Authorization: Bearer <access token>`; get one at
-`POST /v1/token` with an RFC 7523 client assertion signed by your department's key.
-Errors are RFC 9457 `application/problem+json` with a stable `code`.
+`/v1/keys`, `/.well-known/govex`, `/.well-known/oauth-authorization-server`, the audit
+log's `/log/checkpoint` and hash tiles `/log/tile/…`) needs
+`Authorization: Bearer <access token>` (the `bearerAuth` scheme); get one at
+`POST /v1/token`, an OAuth 2.0 token endpoint (client credentials with an RFC 7523
+client assertion signed by your department's key, `private_key_jwt`).
+Errors are RFC 9457 `application/problem+json` with a stable `code`; the token endpoint
+answers RFC 6749 errors (`error`, `error_description`) with the same `code` beside them.
 """
 
 
@@ -81,10 +86,15 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=_lifespan,
+        docs_url=None,  # served offline by exchange.api.docs
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         **_NO_TELEMETRY,
     )
     app.state.exchange = exchange
     install_error_handlers(app)
+    install_openapi(app)
+    install_docs(app, title=app.title)
     for module in (
         public,
         catalog,
@@ -99,6 +109,7 @@ def create_app(
         admin,
     ):
         app.include_router(module.router)
+    app.include_router(public.token_router)
     app.include_router(log.entries_router)  # before the public tiles: /log/tile/entries/…
     app.include_router(log.router)
     for install in extensions:
