@@ -82,6 +82,10 @@ class ErrorCode(StrEnum):
     INVALID_DATE = "exchange.invalid_date"
     INVALID_APPLICANT = "exchange.invalid_applicant"
     CREDENTIAL_REQUIRED = "exchange.credential_required"
+    INVALID_ISSUER = "exchange.invalid_issuer"
+    UNKNOWN_OPERATION = "exchange.unknown_operation"
+    LOCAL_ONLY = "exchange.local_only"
+    ADMIN_UNREACHABLE = "exchange.admin_unreachable"
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"

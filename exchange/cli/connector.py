@@ -46,6 +46,7 @@ from connectors.runner import RichProgress, Runner, RunSummary, render_summary
 from connectors.sealer import Sealer
 from connectors.sql import SqlSource
 from exchange.bus import EmbeddedBus, parse_bus_url
+from exchange.cli.options import DataOpt, operate
 from exchange.config import DEMO_PASSPHRASE
 from exchange.records.ingest import IngestResult, QuarantinedRecord
 
@@ -302,38 +303,27 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
 
 @connector_app.command("quarantine")
 def quarantine(
-    data: Annotated[
-        Path,
-        typer.Option("--data", "-d", help="data directory of the exchange", envvar="GOVEX_DATA"),
-    ],
     resource: Annotated[str | None, typer.Option(help="only this resource")] = None,
     limit: Annotated[int, typer.Option(help="at most this many rows", min=1)] = 100,
+    data: DataOpt = None,
 ) -> None:
     """List what the exchange quarantined (bad records, bad seals, poison messages) and why.
 
-    Reads the data directory, so the exchange must be stopped; while it runs, use
-    GET /v1/quarantine."""
-    from exchange.store import Store
-
-    with Store(data, read_only=True) as store:
-        rows = store.fetchall(
-            "SELECT received_at, resource, publisher, batch_id, record_index, key, reason_code, "
-            "reason, source FROM quarantine WHERE (? IS NULL OR resource = ?) "
-            "ORDER BY received_at, record_index LIMIT ?",
-            [resource, resource, limit],
-        )
+    Works on the data directory, or through the running govex serve (or --url)."""
+    rows = operate(data, "quarantine.list", {"resource": resource, "limit": limit})
     table = Table("time", "resource", "publisher", "batch", "#", "key", "code", "reason", "via")
-    for at, res, pub, batch, index, key, code, reason, source in rows:
+    for q in rows:
+        index = q["record_index"]
         table.add_row(
-            str(at)[:19],
-            res or "?",
-            pub or "?",
-            batch or "",
+            str(q["received_at"])[:19],
+            q["resource"] or "?",
+            q["publisher"] or "?",
+            q["batch_id"] or "",
             "" if index is None else str(index),
-            key or "",
-            code,
-            reason,
-            source,
+            q["key"] or "",
+            q["reason_code"],
+            q["reason"],
+            q["source"],
         )
     console.print(table)
     console.print(f"{len(rows)} quarantined row(s)", markup=False)
