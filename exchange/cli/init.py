@@ -75,7 +75,10 @@ def init(
             code=ErrorCode.INVALID_OPTION,
         )
     identity = production_identity(name, uscc, issuer, region)
-    Settings(data=target).passphrase(demo=False)  # refused before anything is made
+    try:
+        Settings(data=target).passphrase(demo=False)  # refused before anything is made
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), code=ErrorCode.CREDENTIAL_REQUIRED) from exc
     from exchange.service import Exchange
 
     with staged_directory(target) as stage:

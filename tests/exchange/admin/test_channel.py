@@ -89,9 +89,9 @@ def server(dirs: tuple[Path, Path]) -> Iterator[Served]:
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
             assert time.monotonic() < deadline, "govex serve did not start"
             try:
-                if httpx.get(f"{served.url}/healthz", timeout=2).status_code == 200:
-                    if (data / "admin.sock").exists():
-                        break
+                healthy = httpx.get(f"{served.url}/healthz", timeout=2).status_code == 200
+                if healthy and server_listening(data / "admin.sock"):
+                    break
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
