@@ -2,7 +2,12 @@
 
 The only package that imports ``connectors``, ``bench`` and :mod:`exchange.demo`.
 
-- :mod:`.main` — the app, ``init``/``serve``/``demo``/``bench``/``backup`` and friends;
+- :mod:`.main` — the app and its global ``--url``/``--uscc``/``--key``/``-v``,
+  ``serve``/``demo``/``bench``/``backup`` and friends;
+- :mod:`.init` — ``govex init`` (a demo city or a real exchange, whole or not at all);
+- :mod:`.options` — ``--data`` resolved once, and :func:`~.options.operate`: run a
+  registered operation (:mod:`exchange.admin`) directly, through the running server's admin
+  socket, or ``--url``;
 - :mod:`.audit` — ``govex audit …``; :mod:`.case` — ``govex case …``;
 - :mod:`.cert` — ``govex cert …`` and ``govex trust …``;
 - :mod:`.connector` — ``govex connector …``.
