@@ -263,3 +263,27 @@ def test_the_socket_is_removed_when_serve_stops(tmp_path: Path, dirs: tuple[Path
         proc.terminate()
         proc.wait(timeout=30)
     assert not (data / "admin.sock").exists()
+
+
+def test_remote_use_with_an_operator_key(
+    server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exchange.demo.setup import demo_departments
+
+    uscc = next(d.uscc for d in demo_departments() if d.code == "dashuju")
+    key = server.data / "demo-keys" / "dashuju.auth.pem"
+    remote: list[str | Path] = ["--url", server.url, "--uscc", uscc, "--key", key]
+    monkeypatch.setenv("GOVEX_KEY_PASSPHRASE", "govex-demo-only")
+    done = govex("-v", *remote, "departments")
+    assert done.returncode == 0, done.stderr
+    assert "信阳市公安局" in done.stdout
+    assert f"through the exchange at {server.url}" in done.stderr
+    out = tmp_path / "remote.jsonl"
+    done = govex(*remote, "audit", "export", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert govex("audit", "verify", out).returncode == 0
+    refused = govex(*remote, "backup", "--out", tmp_path / "b.tar.gz")
+    lines = ours(refused.stderr)
+    assert refused.returncode != 0
+    assert len(lines) == 1
+    assert lines[0].startswith("error [exchange.local_only]")
