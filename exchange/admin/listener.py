@@ -151,17 +151,19 @@ def _main_server(config: Any, before_exit: Callable[[], None]) -> Any:
 
 def serve_with_admin(exchange: Exchange, config: Any) -> bool:
     """Run a uvicorn server of ``config`` and the admin socket of ``exchange`` in one event
-    loop until the server stops; the socket is removed on the way out. Returns whether the
-    server started."""
+    loop until the server stops. The socket is bound once the server has started (and
+    handles the signals), and removed on the way out. Returns whether the server started."""
     import uvicorn
 
     path = admin_socket_path(Path(exchange.settings.data))
-    sock = bind_admin_socket(path.parent)
+    bound: list[socket.socket] = []
 
     def remove_socket() -> None:
-        sock.close()
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        for sock in bound:
+            sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        bound.clear()
 
     admin = _quiet_server(
         uvicorn.Config(
@@ -176,12 +178,19 @@ def serve_with_admin(exchange: Exchange, config: Any) -> bool:
     main = _main_server(config, remove_socket)
 
     async def both() -> None:
-        task = asyncio.create_task(admin.serve(sockets=[sock]))
+        serving = asyncio.create_task(main.serve())
+        while not main.started and not serving.done():
+            await asyncio.sleep(0.02)
+        if serving.done() or main.should_exit:
+            await serving
+            return
+        bound.append(bind_admin_socket(path.parent))
+        admin_task = asyncio.create_task(admin.serve(sockets=bound[:]))
         try:
-            await main.serve()
+            await serving
         finally:
             admin.should_exit = True
-            await task
+            await admin_task
 
     try:
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
