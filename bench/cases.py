@@ -14,7 +14,7 @@ __all__ = ["cases"]
 
 
 def cases(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]:
-    from exchange.cases.resolver import CaseRequest
+    from exchange.cases.models import CaseRequest
     from exchange.config import Settings
     from exchange.demo.case import (
         MATTER,

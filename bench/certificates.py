@@ -70,8 +70,8 @@ def _rate(fn: Callable[[], object], n: int) -> float:
 
 def p4(quick: bool, log: Callable[[str], None] | None = None) -> Figure:
     """Certificates verified per second on one core, beside raw Ed25519 verify."""
-    from exchange.certificates.service import CertificateRequest
-    from exchange.certificates.trust import TrustBundle
+    from exchange.certificates.bundle import TrustBundle
+    from exchange.certificates.models import CertificateRequest
     from exchange.certificates.verifier import Verifier
 
     folder = Path(tempfile.mkdtemp(prefix="govex-bench-p4-"))
@@ -124,7 +124,7 @@ def p5(quick: bool, log: Callable[[str], None] | None = None) -> Figure:
     Issuance runs in segments of 10,000; after each segment the peer signs 10,000 times,
     so both sides see the same machine load.
     """
-    from exchange.certificates.service import BulkItem
+    from exchange.certificates.models import BulkItem
 
     count = 100_000 if quick else LIBRARY
     segment = 10_000

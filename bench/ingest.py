@@ -193,7 +193,7 @@ class _Sink:
         return 0
 
     def publish(self, batches: Any) -> Iterator[Any]:
-        from connectors.publisher import Delivery
+        from connectors.publishers import Delivery
 
         for batch in batches:
             self.payloads.append(batch.payload)
@@ -254,8 +254,7 @@ def _duckdb_peer(payloads: list[bytes], root: Path) -> float:
 
 def p1(quick: bool = True, log: Log = _quiet) -> Figure:
     """P1: connector CSV → … → exchange DuckDB + audit on the embedded bus, records/s."""
-    from connectors.publisher import EmbeddedPublisher
-    from exchange.bus import EmbeddedBus
+    from connectors.publishers import EmbeddedPublisher
     from exchange.demo.setup import DemoDepartment
 
     count = 20_000 if quick else 200_000
@@ -268,7 +267,7 @@ def p1(quick: bool = True, log: Log = _quiet) -> Figure:
             uscc = DemoDepartment.load(exchange, "gongan").uscc
             config = work.config(uscc, "full")
             log("P1: the whole path on the embedded bus")
-            bus = EmbeddedPublisher(EmbeddedBus.of(exchange))
+            bus = EmbeddedPublisher(exchange.embedded_bus())
             summary, elapsed = _run(_runner(config, data, bus, work.root / "full.sqlite"))
             if summary.accepted != count:
                 raise RuntimeError(f"P1 stored {summary.accepted} of {count} records")
@@ -283,7 +282,7 @@ def p1(quick: bool = True, log: Log = _quiet) -> Figure:
         exchange = _exchange(work.root, "alone")
         try:
             resealed = _reseal(sink.payloads, exchange)
-            bus_alone = EmbeddedBus.of(exchange)
+            bus_alone = exchange.embedded_bus()
             started = time.perf_counter()
             for payload in resealed:
                 bus_alone.deliver(payload)
@@ -412,7 +411,7 @@ def p2(quick: bool = True, bootstrap: str | None = None, log: Log = _quiet) -> F
     the exchange (its own process, ``govex serve --bus``) committed the last offset."""
     import orjson
 
-    from connectors.publisher import KafkaPublisher
+    from connectors.publishers import KafkaPublisher
     from exchange.demo.setup import DemoDepartment
     from exchange.store import Store
 

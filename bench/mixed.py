@@ -141,7 +141,7 @@ def prepare_mixed(
 ) -> MixedSetup:
     """An exchange holding ``records`` ID cards, a grant for the reader, one certificate,
     and ``batches`` sealed batches for the publisher (new records and updates)."""
-    from exchange.certificates.service import CertificateRequest
+    from exchange.certificates.models import CertificateRequest
     from exchange.config import Settings
     from exchange.demo.setup import DemoDepartment
     from exchange.service import Exchange

@@ -97,9 +97,9 @@ def prepare_exchange(
 def grant_reader(exchange: Any, reader: str, reason: str = "benchmark") -> None:
     """An approved grant for ``reader``: name, sex and birth date of the ID cards, for
     the benchmark's purpose, valid for a day."""
-    from exchange.catalog.catalog import GrantDecision, GrantRequest
+    from exchange.catalog.grants import GrantDecision, GrantRequest
 
-    grant = exchange.catalog.request_grant(
+    grant = exchange.grants.request(
         reader,
         GrantRequest(
             resource=RESOURCE,
@@ -109,7 +109,7 @@ def grant_reader(exchange: Any, reader: str, reason: str = "benchmark") -> None:
             expires_at=datetime.now(UTC) + timedelta(days=1),
         ),
     )
-    exchange.catalog.decide(
+    exchange.grants.decide(
         grant.id, exchange.catalog.owner(RESOURCE), GrantDecision(approve=True, reason=reason)
     )
 

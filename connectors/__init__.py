@@ -6,7 +6,7 @@ A connector reads a department system through a :mod:`source <connectors.base>`
 (:mod:`~connectors.mapping`, :mod:`~connectors.codes`), validates it
 (:mod:`~connectors.validator`), stores it in a durable :mod:`~connectors.outbox`,
 seals batches (:mod:`~connectors.sealer`) and publishes them
-(:mod:`~connectors.publisher`: HTTP, Kafka or the embedded bus). :mod:`~connectors.runner`
+(:mod:`~connectors.publishers`: HTTP, Kafka or the embedded bus). :mod:`~connectors.runner`
 drives one run; :mod:`~connectors.config` reads the TOML config that declares it all;
 :mod:`~connectors.errors` holds the error tree.
 """

@@ -40,7 +40,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import ResourceDefinition, load_resources
 from signing.algorithms import PrivateKey
 from signing.errors import SigningError

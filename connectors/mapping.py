@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import ResourceDefinition
 
 from .base import RowProblem, SourceRecord

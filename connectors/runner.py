@@ -31,10 +31,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from connectors.publishers.base import Delivery, Publisher
+
 from .base import RowProblem, Source
 from .mapping import MappedRecord, Mapper
 from .outbox import Outbox, OutboxBatch, PendingRecord, watermark_key
-from .publisher import Delivery, Publisher
 from .sealer import Sealer
 from .validator import RecordValidator
 

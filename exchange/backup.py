@@ -46,7 +46,11 @@ BACKUP_TABLES = (
     "quarantine",
     "grants",
     "audit_entries",
+    "audit_subjects",
     "checkpoints",
+    "assertion_jti",
+    "resource_versions",
+    "batch_schemas",
 )
 
 

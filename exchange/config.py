@@ -18,6 +18,7 @@ __all__ = [
     "KafkaSettings",
     "Settings",
     "SigningSettings",
+    "WitnessEndpoint",
 ]
 
 DEMO_PASSPHRASE = "govex-demo-only"  # noqa: S105 - the documented demo secret, refused outside demo
@@ -60,6 +61,16 @@ class SigningSettings(BaseModel):
         default=None, description="passphrase of the encrypted PEM keys in the data directory"
     )
     status_list_ttl_s: int = 300
+    max_seal_ahead_s: int = Field(
+        default=600, ge=0, description="how far a batch's sealed_at may lie ahead of receipt"
+    )
+
+
+class WitnessEndpoint(BaseModel):
+    """A witness the exchange asks for cosignatures (c2sp.org/tlog-witness)."""
+
+    url: str = Field(description="submission prefix: POST <url>/add-checkpoint")
+    vkey: str = Field(description="the witness's cosigner key (tlog-cosignature, type 0x04)")
 
 
 class AuditSettings(BaseModel):
@@ -67,6 +78,17 @@ class AuditSettings(BaseModel):
     group_commit_wait_ms: float = 1.0
     checkpoint_interval_s: float = 10.0
     retention_days: int = Field(default=183, ge=183, description="网络安全法 第21条: ≥ 6 months")
+    witnesses: list[WitnessEndpoint] = Field(
+        default=[],
+        max_length=16,
+        description='GOVEX_AUDIT__WITNESSES=[{"url": …, "vkey": …}]: asked after each checkpoint',
+    )
+    min_free_bytes: int = Field(
+        default=256 * 2**20,
+        ge=0,
+        description="free bytes the data directory's disk keeps: below it the exchange "
+        "refuses new work (503 exchange.audit_disk_full) instead of running out of space",
+    )
 
 
 class KafkaSettings(BaseModel):

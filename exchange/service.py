@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,8 +17,13 @@ from cryptography.hazmat.primitives import serialization
 
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditLog
+from exchange.audit.reports import AuditReports
+from exchange.audit.tiles import LogTiles
+from exchange.bus.embedded import EmbeddedBus
+from exchange.cases.bundle import BundleSealer
 from exchange.cases.resolver import CaseResolver
-from exchange.catalog.catalog import Catalog
+from exchange.catalog.grants import Grants
+from exchange.catalog.resources import Catalog
 from exchange.certificates.service import CertificateService
 from exchange.config import Settings
 from exchange.departments.auth import TokenService
@@ -25,12 +32,16 @@ from exchange.departments.registry import Registry
 from exchange.errors import NotInitialised
 from exchange.keyring import ExchangeIdentity, Keyring
 from exchange.records.ingest import Ingestor
+from exchange.records.intake import BatchIntake
 from exchange.records.query import Reader
 from exchange.store import Store
+from exchange.witness.collect import ConfiguredWitness, WitnessCollector
 from schemas.catalog import Department
 
 if TYPE_CHECKING:
     from exchange.bus.kafka import KafkaIngestConsumer, PausePoint
+
+_NODE_META = "bus.node_id"  # this node's id, made once; its Kafka consumer group ends with it
 
 __all__ = ["Exchange"]
 
@@ -47,7 +58,7 @@ class Exchange:
         self.registry = Registry(store, keyring)
         # a demo exchange's department keys: the console's sign-in picker acts with them
         self.demo_keys = DemoKeys(settings.data, self.registry, demo=self.identity.demo)
-        self.catalog = Catalog(store, self.registry, max_grant_days=settings.api.max_grant_days)
+        self.catalog = Catalog(store, self.registry)
         raw = keyring.key("log").private_bytes(
             serialization.Encoding.Raw,
             serialization.PrivateFormat.Raw,
@@ -55,20 +66,46 @@ class Exchange:
         )
         subject_key = hmac.new(raw, b"govex-subject-hash-v1", hashlib.sha256).digest()
         self.audit = AuditLog(store, subject_key, settings.audit)
+        self.grants = Grants(
+            store, self.catalog, self.audit, max_grant_days=settings.api.max_grant_days
+        )
         self.checkpoints = Checkpointer.for_key(
             self.audit,
             keyring.key("log"),
             self.identity.origin,
             interval_s=settings.audit.checkpoint_interval_s,
         )
+        self.witnesses = WitnessCollector(
+            self.checkpoints, [ConfiguredWitness.of(w) for w in settings.audit.witnesses]
+        ).start()
+        if self.witnesses.witnesses:
+            self.checkpoints.on_signed = self.witnesses.submit
         self.checkpoints.start()
-        self.tokens = TokenService(self.registry, keyring, settings.api)
+        self.audit_reports = AuditReports(store, self.audit, self.checkpoints)
+        self.tiles = LogTiles(self.audit)
+        self.tokens = TokenService(store, self.registry, keyring, settings.api)
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
         )
-        self.reader = Reader(store, self.catalog, self.audit)
+        self.intake = BatchIntake(
+            self.ingestor,
+            self.audit,
+            max_message_bytes=settings.api.max_body_bytes,
+            max_records=settings.api.max_batch_records,
+        )
+        handle_key = hmac.new(raw, b"govex-record-handle-v1", hashlib.sha256).digest()
+        self.reader = Reader(store, self.grants, self.audit, handle_key=handle_key)
+        self.ingestor.max_seal_ahead = timedelta(seconds=settings.signing.max_seal_ahead_s)
         self.certificates = CertificateService(store, self.registry, keyring, self.audit, settings)
-        self.cases = CaseResolver(self)
+        self.cases = CaseResolver(
+            store=store,
+            registry=self.registry,
+            catalog=self.catalog,
+            reader=self.reader,
+            certificates=self.certificates,
+            audit=self.audit,
+            sealer=BundleSealer(keyring, self.identity),
+        )
         self.ingestor.listeners.append(self.reader.cache.invalidate)
 
     @classmethod
@@ -110,14 +147,31 @@ class Exchange:
         exchange.catalog.install()
         return exchange
 
+    def embedded_bus(self) -> EmbeddedBus:
+        """The in-process bus into this exchange's intake (``govex demo``, tests, benchmarks)."""
+        return EmbeddedBus(self.intake)
+
+    def node_id(self) -> str:
+        """This node's id, made once and kept in the data directory."""
+        node = self.store.meta(_NODE_META)
+        if node is None:
+            node = "node-" + secrets.token_hex(6)
+            self.store.set_meta(_NODE_META, node)
+        return node
+
     def start_consumer(
         self, bootstrap: str, *, unsafe_pause_at: tuple[PausePoint, int] | None = None
     ) -> KafkaIngestConsumer:
         """Consume the Kafka record topics into this exchange (``govex serve --bus``)."""
         from exchange.bus.kafka import KafkaIngestConsumer
 
-        self.consumer = KafkaIngestConsumer.for_exchange(
-            self, bootstrap, unsafe_pause_at=unsafe_pause_at
+        kafka = self.settings.kafka
+        self.consumer = KafkaIngestConsumer(
+            self.intake,
+            bootstrap=bootstrap,
+            group_id=f"{kafka.group_id}.{self.node_id()}",
+            topic_prefix=kafka.topic_prefix,
+            unsafe_pause_at=unsafe_pause_at,
         ).start()
         return self.consumer
 
@@ -125,6 +179,7 @@ class Exchange:
         if self.consumer is not None:
             self.consumer.stop()
         self.checkpoints.stop()
+        self.witnesses.stop()
         self.audit.close()
         self.store.close()
 

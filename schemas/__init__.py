@@ -3,6 +3,9 @@
 The names below are re-exported lazily: ``import schemas.errors`` (as ``signing``
 does) loads neither pydantic models nor JSON Schemas it does not use.
 
+* :mod:`schemas.base`: :class:`StrictModel`, the base of every wire model (extra fields refused);
+* :mod:`schemas.packaged`: reads a packaged folder of JSON definitions (shared by the loaders);
+* :mod:`schemas.validation`: the record check against a resource's JSON Schema;
 * :mod:`schemas.identifiers`: ID number, USCC, region code, certificate id;
 * :mod:`schemas.catalog`: resources (政务信息资源目录) and departments;
 * :mod:`schemas.certificates`: certificate types and GB/T 36903 metadata;
@@ -17,15 +20,15 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._base import StrictModel
-    from .catalog import (
+    from schemas.base import StrictModel
+    from schemas.catalog import (
         Department,
         ResourceDefinition,
         Role,
         SharingType,
         load_resources,
     )
-    from .certificates import (
+    from schemas.certificates import (
         CertificateMetadata,
         CertificateType,
         HolderCodeType,
@@ -33,8 +36,8 @@ if TYPE_CHECKING:
         certificate_type,
         load_certificate_types,
     )
-    from .errors import ErrorCode, IdentifierError, Problem, RecordInvalid, SchemaError
-    from .identifiers import (
+    from schemas.errors import ErrorCode, IdentifierError, Problem, RecordInvalid, SchemaError
+    from schemas.identifiers import (
         CertificateId,
         CertificateIdParts,
         IdNumber,
@@ -50,10 +53,10 @@ if TYPE_CHECKING:
         validate_region_code,
         validate_uscc,
     )
-    from .matters import Material, Matter, load_matters, matter
+    from schemas.matters import Material, Matter, load_matters, matter
 
 _EXPORTS: dict[str, str] = {
-    "StrictModel": "_base",
+    "StrictModel": "base",
     **dict.fromkeys(
         ["Department", "ResourceDefinition", "Role", "SharingType", "load_resources"],
         "catalog",

@@ -8,16 +8,15 @@ two can never disagree.
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from functools import cache
-from importlib import resources as importlib_resources
 from typing import Any
 
 from pydantic import Field
 
-from ._base import StrictModel
-from .errors import ErrorCode, SchemaError
+from schemas.base import StrictModel
+from schemas.errors import ErrorCode
+from schemas.packaged import read_folder
 
 __all__ = [
     "Department",
@@ -93,6 +92,12 @@ class ResourceDefinition(StrictModel):
     update_cycle: UpdateCycle
     description: str = ""
     json_schema: dict[str, Any] = Field(alias="schema")
+    version: str = Field(
+        default="1.0",
+        pattern=r"^[1-9][0-9]{0,5}\.(0|[1-9][0-9]{0,5})$",
+        description="schema version major.minor, numbered by the exchange's catalog "
+        "(a new optional field is a minor step, a breaking change a new major)",
+    )
 
     @property
     def items(self) -> list[Item]:
@@ -134,15 +139,8 @@ class DepartmentPublic(Department):
 def load_resources() -> dict[str, ResourceDefinition]:
     """Load every packaged resource definition, keyed by code."""
     out: dict[str, ResourceDefinition] = {}
-    folder = importlib_resources.files("schemas") / "resources"
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if not entry.name.endswith(".json"):
-            continue
-        try:
-            definition = ResourceDefinition.model_validate(json.loads(entry.read_text("utf-8")))
-        except ValueError as exc:
-            raise SchemaError(
-                f"resource file {entry.name} is invalid: {exc}", code=ErrorCode.INVALID_REQUEST
-            ) from exc
+    for _name, definition in read_folder(
+        "resources", ResourceDefinition, what="resource", code=ErrorCode.INVALID_REQUEST
+    ):
         out[definition.code] = definition
     return out

@@ -15,27 +15,26 @@ certificate, built from a validated subject with
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from enum import StrEnum
 from functools import cache
-from importlib import resources as importlib_resources
 from typing import Any, Self
 
 import fastjsonschema
 from pydantic import Field, PrivateAttr, model_validator
 
-from ._base import StrictModel
-from .errors import ErrorCode, IdentifierError, RecordInvalid, SchemaError
-from .identifiers import (
+from schemas.base import StrictModel
+from schemas.errors import ErrorCode, IdentifierError, RecordInvalid, SchemaError
+from schemas.identifiers import (
     Uscc,
     format_checkers,
     make_certificate_id,
     validate_id_number,
     validate_uscc,
 )
+from schemas.packaged import read_folder
 
 __all__ = [
     "HOLDER_FIELDS",
@@ -214,17 +213,10 @@ def load_certificate_types() -> dict[str, CertificateType]:
     """Load every packaged certificate type, keyed by code; type codes are unique."""
     out: dict[str, CertificateType] = {}
     by_type_code: dict[str, str] = {}
-    folder = importlib_resources.files("schemas") / "certificate_types"
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if not entry.name.endswith(".json"):
-            continue
-        try:
-            ctype = CertificateType.model_validate(json.loads(entry.read_text("utf-8")))
-        except ValueError as exc:
-            raise SchemaError(f"certificate type file {entry.name} is invalid: {exc}") from exc
+    for name, ctype in read_folder("certificate_types", CertificateType, what="certificate type"):
         if ctype.type_code in by_type_code:
             raise SchemaError(
-                f"certificate type file {entry.name}: type code {ctype.type_code} is already "
+                f"certificate type file {name}: type code {ctype.type_code} is already "
                 f"used by {by_type_code[ctype.type_code]}"
             )
         ctype.compiled()

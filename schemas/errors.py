@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     NON_CANONICAL_JSON = "signing.non_canonical_json"
     INVALID_PROOF = "signing.invalid_proof"
     INVALID_SEAL = "signing.invalid_seal"
+    SEAL_IN_FUTURE = "signing.seal_in_future"
     INVALID_KEY = "signing.invalid_key"
     UNTRUSTED_ISSUER = "signing.untrusted_issuer"
     INVALID_MERKLE_PROOF = "signing.invalid_merkle_proof"
@@ -43,6 +44,7 @@ class ErrorCode(StrEnum):
     # exchange.*
     UNAUTHENTICATED = "exchange.unauthenticated"
     INVALID_TOKEN = "exchange.invalid_token"  # noqa: S105 - an error code, not a secret
+    REPLAY = "exchange.replay"  # a client assertion's jti came again before it expired
     FORBIDDEN = "exchange.forbidden"
     ROLE_FORBIDDEN = "exchange.role_forbidden"
     NOT_OWNER = "exchange.not_owner"
@@ -52,16 +54,18 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "exchange.not_found"
     UNKNOWN_DEPARTMENT = "exchange.unknown_department"
     CONFLICT = "exchange.conflict"
+    TOO_MANY_WITNESSES = "exchange.too_many_witnesses"  # a checkpoint holds ≤ 16 cosignatures
     PAYLOAD_TOO_LARGE = "exchange.payload_too_large"
     STORE_LOCKED = "exchange.store_locked"
     STORE_NOT_INITIALISED = "exchange.store_not_initialised"
     STORE_UNAVAILABLE = "exchange.store_unavailable"
     AUDIT_UNAVAILABLE = "exchange.audit_unavailable"
+    AUDIT_DISK_FULL = "exchange.audit_disk_full"
     BUS_UNAVAILABLE = "exchange.bus_unavailable"
     METHOD_NOT_ALLOWED = "exchange.method_not_allowed"
     RATE_LIMITED = "exchange.rate_limited"
     CERTIFICATE_REFUSED = "exchange.certificate_refused"
-    INTERNAL = "exchange.internal"
+    INTERNAL = "exchange.internal"  # an unexpected failure (500), logged and audited
     INVALID_PURPOSE = "exchange.invalid_purpose"
     INVALID_CASE_NUMBER = "exchange.invalid_case_number"
     INVALID_EXPIRY = "exchange.invalid_expiry"
@@ -82,6 +86,12 @@ class ErrorCode(StrEnum):
     INVALID_DATE = "exchange.invalid_date"
     INVALID_APPLICANT = "exchange.invalid_applicant"
     CREDENTIAL_REQUIRED = "exchange.credential_required"
+    GRANT_ALREADY_DECIDED = "exchange.grant_already_decided"
+    CASE_EXISTS = "exchange.case_exists"
+    VERIFIER_BUSY = "exchange.verifier_busy"
+    UNENCODABLE_AUDIT_ENTRY = "exchange.unencodable_audit_entry"
+    INVALID_DEFINITION = "exchange.invalid_definition"  # a catalog resource definition
+    INCOMPATIBLE_SCHEMA = "exchange.incompatible_schema"  # a catalog update that breaks records
     INVALID_ISSUER = "exchange.invalid_issuer"
     UNKNOWN_OPERATION = "exchange.unknown_operation"
     LOCAL_ONLY = "exchange.local_only"

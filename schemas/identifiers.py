@@ -30,7 +30,7 @@ from typing import Annotated, NamedTuple
 
 from pydantic import AfterValidator, WithJsonSchema
 
-from .errors import IdentifierError
+from schemas.errors import IdentifierError
 
 __all__ = [
     "CERTIFICATE_ID_PREFIX",
@@ -157,14 +157,16 @@ def make_id_number(region: str, birth: date, sequence: int, *, female: bool) -> 
 
 
 def mask_id_number(value: str) -> str:
-    """Mask an ID number for display: keep the first 6 and last 4 characters.
+    """Mask an ID number for display: keep only the region (the first 6 characters).
 
-    ``"11010519491231002X"`` becomes ``"110105********002X"``; a value of 10
-    characters or fewer is masked entirely.
+    ``"11010519491231002X"`` becomes ``"110105************"``. The serial and check
+    characters are hidden too: with the birth date (a field of most registers) and the
+    sex, they would give the whole number back. A value of 10 characters or fewer is
+    masked entirely.
     """
     if len(value) <= 10:
         return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+    return value[:6] + "*" * (len(value) - 6)
 
 
 # ------------------------------------------------------------------------------ USCC

@@ -17,19 +17,18 @@ that every referenced certificate type, resource and field exists.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from enum import StrEnum
 from functools import cache
-from importlib import resources as importlib_resources
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from ._base import StrictModel
-from .catalog import ResourceDefinition, SharingType, load_resources
-from .certificates import CertificateType, load_certificate_types
-from .errors import ErrorCode, SchemaError
+from schemas.base import StrictModel
+from schemas.catalog import ResourceDefinition, SharingType, load_resources
+from schemas.certificates import CertificateType, load_certificate_types
+from schemas.errors import ErrorCode, SchemaError
+from schemas.packaged import read_folder
 
 __all__ = [
     "ApplicantRole",
@@ -211,14 +210,7 @@ def load_matters() -> dict[str, Matter]:
     resources = load_resources()
     certificate_types = load_certificate_types()
     out: dict[str, Matter] = {}
-    folder = importlib_resources.files("schemas") / "matters"
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if not entry.name.endswith(".json"):
-            continue
-        try:
-            found = Matter.model_validate(json.loads(entry.read_text("utf-8")))
-        except ValueError as exc:
-            raise SchemaError(f"matter file {entry.name} is invalid: {exc}") from exc
+    for _name, found in read_folder("matters", Matter, what="matter"):
         out[found.code] = verify_references(found, resources, certificate_types)
     return out
 

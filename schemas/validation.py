@@ -14,9 +14,9 @@ from typing import Any
 
 import fastjsonschema
 
-from .catalog import ResourceDefinition
-from .errors import SchemaError
-from .identifiers import (
+from schemas.catalog import ResourceDefinition
+from schemas.errors import SchemaError
+from schemas.identifiers import (
     format_checkers,
     validate_id_number,
     validate_region_code,

@@ -13,7 +13,8 @@ Exception tree (classes defined outside this module name their module)::
     │   └── StatusListError           status_list: a status list or index that is wrong
     ├── CheckpointError               a signed note / checkpoint that cannot be parsed or verified
     ├── CertificateIssueError         ca: an inconsistent request to issue a certificate
-    └── MultibaseError                multibase: a string that is not valid multibase
+    ├── MultibaseError                multibase: a string that is not valid multibase
+    └── TileError                     tiles: a tile path or tile that is not C2SP tlog-tiles
 
 ``verify`` functions return what they verified or raise; they never return a bool.
 """

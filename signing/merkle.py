@@ -26,7 +26,7 @@ A node is addressed by ``(level, index)``: level 0 holds the leaf hashes, and no
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from typing import Protocol, runtime_checkable
 
@@ -38,7 +38,11 @@ __all__ = [
     "MemoryNodeStore",
     "MerkleTree",
     "NodeStore",
+    "complete_subtrees",
     "consistency_proof",
+    "extend_frontier",
+    "fold",
+    "frontier_of",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
@@ -109,7 +113,7 @@ def _consistency_ranges(first: int, second: int) -> list[tuple[int, int]]:
     return out
 
 
-def _complete_subtrees(lo: int, hi: int) -> list[tuple[int, int]]:
+def complete_subtrees(lo: int, hi: int) -> list[tuple[int, int]]:
     """Split ``[lo, hi)`` into complete subtrees ``(level, index)``, left to right.
 
     Every range a proof uses starts at a multiple of a power of two at least as
@@ -123,8 +127,12 @@ def _complete_subtrees(lo: int, hi: int) -> list[tuple[int, int]]:
     return out
 
 
-def _fold(hashes: Sequence[bytes]) -> bytes:
-    """Root of a right-border chain of complete subtrees given left to right."""
+def fold(hashes: Sequence[bytes]) -> bytes:
+    """Root of a right-border chain of complete subtrees given left to right.
+
+    With the hashes of :func:`complete_subtrees` ``(0, size)`` this is the root of the
+    tree of ``size`` leaves.
+    """
     acc = hashes[-1]
     for h in reversed(hashes[:-1]):
         acc = node_hash(h, acc)
@@ -299,6 +307,54 @@ def verify_consistency(
     _match(hash2, second_root, "second root")
 
 
+def frontier_of(size: int, node: Callable[[int, int], bytes]) -> dict[int, bytes]:
+    """The right edge of a tree of ``size`` leaves: level → root of its complete subtree.
+
+    One node per set bit of ``size``, read with ``node(level, index)``.
+    """
+    return {
+        level: node(level, (size >> level) - 1)
+        for level in range(size.bit_length())
+        if (size >> level) & 1
+    }
+
+
+def extend_frontier(
+    frontier: dict[int, bytes],
+    size: int,
+    leaves: list[bytes],
+    emit: Callable[[int, int, list[bytes]], None],
+) -> dict[int, bytes]:
+    """Append leaf hashes to the tree of ``size`` leaves whose right edge is ``frontier``.
+
+    Computes the new complete-subtree nodes level by level and hands each level's
+    consecutive nodes to ``emit(level, start, hashes)`` (level 0: the leaves
+    themselves); returns the new tree's frontier. The hashes are not checked: this is
+    the one computation behind :meth:`MerkleTree.extend` and the audit writer's hot path.
+    """
+    if not leaves:
+        return frontier
+    end = size + len(leaves)
+    new: dict[int, bytes] = {}
+    sha = _sha256
+    level, start, nodes = 0, size, leaves
+    while nodes:
+        emit(level, start, nodes)
+        if (end >> level) & 1:
+            new[level] = nodes[-1]
+        pairs = [frontier[level], *nodes] if start & 1 else nodes
+        nodes = [
+            sha(_NODE_PREFIX + left + right).digest()
+            for left, right in zip(pairs[0::2], pairs[1::2], strict=False)
+        ]
+        level += 1
+        start >>= 1
+    for lvl in range(level, end.bit_length()):
+        if (end >> lvl) & 1:
+            new[lvl] = frontier[lvl]
+    return new
+
+
 # --- the incremental tree ----------------------------------------------------
 
 
@@ -365,10 +421,7 @@ class MerkleTree:
         if size < 0:
             raise MerkleProofError(f"tree size {size} must not be negative")
         self._size = size
-        self._frontier: dict[int, bytes] = {}
-        for level in range(size.bit_length()):
-            if (size >> level) & 1:
-                self._frontier[level] = self._node(level, (size >> level) - 1)
+        self._frontier = frontier_of(size, self._node)
 
     @property
     def size(self) -> int:
@@ -414,28 +467,15 @@ class MerkleTree:
         if not leaves:
             return first
         _check_hashes(leaves, "leaf hashes")
-        end = first + len(leaves)
-        old = self._frontier
-        frontier: dict[int, bytes] = {}
         items: list[tuple[int, int, bytes]] = []
-        level, start, nodes = 0, first, leaves
-        while nodes:
+
+        def emit(level: int, start: int, nodes: list[bytes]) -> None:
             items.extend(zip(repeat(level), range(start, start + len(nodes)), nodes, strict=False))
-            if (end >> level) & 1:
-                frontier[level] = nodes[-1]
-            pairs = [old[level], *nodes] if start & 1 else nodes
-            nodes = [
-                _sha256(_NODE_PREFIX + left + right).digest()
-                for left, right in zip(pairs[0::2], pairs[1::2], strict=False)
-            ]
-            level += 1
-            start >>= 1
-        for lvl in range(level, end.bit_length()):
-            if (end >> lvl) & 1:
-                frontier[lvl] = old[lvl]
+
+        frontier = extend_frontier(self._frontier, first, leaves, emit)
         self._store.put_many(items)
         self._frontier = frontier
-        self._size = end
+        self._size = first + len(leaves)
         return first
 
     def root(self, size: int | None = None) -> bytes:
@@ -443,7 +483,7 @@ class MerkleTree:
         if size is None or size == self._size:
             if self._size == 0:
                 return EMPTY_ROOT
-            return _fold([self._frontier[lvl] for lvl in sorted(self._frontier, reverse=True)])
+            return fold([self._frontier[lvl] for lvl in sorted(self._frontier, reverse=True)])
         if not 0 <= size <= self._size:
             raise MerkleProofError(f"tree size {size} is not within 0..{self._size}")
         if size == 0:
@@ -475,4 +515,4 @@ class MerkleTree:
         return h
 
     def _range_hash(self, lo: int, hi: int) -> bytes:
-        return _fold([self._node(level, index) for level, index in _complete_subtrees(lo, hi)])
+        return fold([self._node(level, index) for level, index in complete_subtrees(lo, hi)])

@@ -32,7 +32,7 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import ConfigDict, Field, ValidationError
 
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 
 from .algorithms import PrivateKey, PublicKey, algorithm_of, sign, verify
 from .canonical import MAX_SAFE_INTEGER, canonicalize

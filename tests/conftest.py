@@ -38,11 +38,32 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("filterwarnings", line)
 
 
+# Tests that take more than a few seconds, by file (whole modules) — besides every test
+# marked kafka, browser or postgres, which start a broker, a browser or a database server.
+# ``python -m pytest -m "not slow"`` is the developers' fast loop.
+_SLOW_MODULES = frozenset(
+    {
+        "test_schemathesis.py",
+        "test_h1_mixed_load.py",
+        "test_cert.py",
+        "test_cli.py",
+        "test_connector.py",
+        "test_redteam.py",
+        "test_slow_clients.py",
+        "test_tour.py",
+    }
+)
+_SLOW_MARKERS = ("kafka", "browser", "postgres")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that asks for a broker with ``kafka``, so ``-m`` selects it."""
+    """Mark tests that ask for a broker with ``kafka``, and long tests with ``slow``."""
     for item in items:
         if _KAFKA_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.kafka)
+        slow_file = item.path.name in _SLOW_MODULES or "integration" in item.path.parts
+        if slow_file or any(item.get_closest_marker(m) for m in _SLOW_MARKERS):
+            item.add_marker(pytest.mark.slow)
 
 
 def _started_broker() -> KafkaBroker:

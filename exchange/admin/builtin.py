@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from exchange.admin.operations import NoParams, OperationContext, Params, operation
-from exchange.certificates.service import CertificateRequest, StatusChange
+from exchange.certificates.models import CertificateRequest, StatusChange
 from exchange.errors import ExchangeError, InvalidRequest
 from schemas.errors import ErrorCode
 
@@ -135,7 +135,7 @@ class CaseParams(Params):
 @operation("case.resolve", CaseParams)
 def case_resolve(ctx: OperationContext, params: CaseParams) -> dict[str, Any]:
     """Resolve a case as the matter's competent department; the signed bundle."""
-    from exchange.cases.resolver import CaseRequest
+    from exchange.cases.models import CaseRequest
     from exchange.departments.auth import Principal
 
     exchange = ctx.exchange
@@ -152,7 +152,7 @@ def case_resolve(ctx: OperationContext, params: CaseParams) -> dict[str, Any]:
         request = CaseRequest.model_validate(
             {"matter": params.matter, "applicants": applicants, "case_no": params.case_no}
         )
-    except ValidationError as exc:
+    except ValueError as exc:  # a pydantic ValidationError
         raise InvalidRequest(
             f"bad applicant or case number: {exc}", code=ErrorCode.INVALID_APPLICANT
         ) from exc
@@ -183,10 +183,10 @@ def audit_export(ctx: OperationContext, params: AuditExportParams) -> dict[str, 
     from exchange.audit.export import export_log
 
     start, stop = _when(params.since, "--from"), _when(params.until, "--to")
+    from exchange.audit.event import AuditEvent
+
     exchange = ctx.exchange
     write_here = ctx.operator.local and params.out is not None
-    from exchange.audit.log import AuditEvent
-
     exchange.audit.append(  # in the export itself, as before the admin channel
         AuditEvent(
             actor=ctx.operator.actor,
@@ -204,7 +204,7 @@ def audit_export(ctx: OperationContext, params: AuditExportParams) -> dict[str, 
             path,
             since=start,
             until=stop,
-            witnesses=registered_witnesses(exchange.registry),
+            witnesses=registered_witnesses(exchange.registry, exchange.identity.origin),
         )
         out: dict[str, Any] = {
             "first": summary.first,
@@ -235,8 +235,13 @@ def audit_trace(ctx: OperationContext, params: TraceParams) -> dict[str, Any]:
             "give exactly one of --subject, --case or --dept", code=ErrorCode.INVALID_OPTION
         )
     exchange = ctx.exchange
-    found = trail(
-        exchange, subject=params.subject, case=params.case, dept=params.dept, limit=params.limit
+    found = trail(  # the newest entries, oldest first
+        exchange.audit,
+        exchange.checkpoints,
+        subject=params.subject,
+        case=params.case,
+        dept=params.dept,
+        limit=params.limit,
     )
     return {
         "entries": [e.to_json() for e in found.entries],
@@ -255,24 +260,16 @@ class QuarantineParams(Params):
 
 @operation("quarantine.list", QuarantineParams)
 def quarantine_list(ctx: OperationContext, params: QuarantineParams) -> list[dict[str, Any]]:
-    """What the exchange quarantined (bad records, bad seals, poison messages) and why."""
-    columns = (
-        "received_at",
-        "resource",
-        "publisher",
-        "batch_id",
-        "record_index",
-        "key",
-        "reason_code",
-        "reason",
-        "source",
+    """What the exchange quarantined (bad records, bad seals, poison messages) and why.
+
+    Keys and ID numbers come masked (region only): the operator is not the publishing
+    department."""
+    from exchange.records.quarantine import list_quarantine
+
+    rows = list_quarantine(
+        ctx.exchange.store, None, everyone=True, resource=params.resource, limit=params.limit
     )
-    rows = ctx.exchange.store.fetchall(
-        f"SELECT {', '.join(columns)} FROM quarantine WHERE (? IS NULL OR resource = ?) "  # noqa: S608 - fixed column names
-        "ORDER BY received_at, record_index LIMIT ?",
-        [params.resource, params.resource, params.limit],
-    )
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+    return [row.model_dump(mode="json") for row in rows]
 
 
 # --------------------------------------------------------------------------- backup

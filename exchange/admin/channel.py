@@ -7,7 +7,8 @@
 - :class:`SocketChannel` — ``govex serve`` runs on it: send the call over ``DATA/admin.sock``
   (HTTP over the Unix socket); the server runs it against its live exchange;
 - :class:`RemoteChannel` — ``--url``: ``POST /v1/admin/ops/{name}`` with an access token
-  got with an operator department's ``auth`` key (RFC 7523 client assertion).
+  got with an operator department's ``auth`` key (RFC 7523 client assertion,
+  :class:`exchange.client.TokenClient`).
 
 Errors come back as RFC 9457 problem+json and are raised as :class:`RemoteProblem`
 (an :class:`~exchange.errors.ExchangeError` with the server's code), which the CLI prints
@@ -149,7 +150,7 @@ class RemoteChannel:
         return httpx.Client(base_url=self.url.rstrip("/"), timeout=_TIMEOUT)
 
     def token(self, client: httpx.Client) -> str:
-        from exchange.departments.auth import ASSERTION_TYPE, make_client_assertion
+        from exchange.client import TokenClient
         from signing.keys import kid_of, load_private_key
 
         if self._token is None:
@@ -159,21 +160,10 @@ class RemoteChannel:
                     code=ErrorCode.CREDENTIAL_REQUIRED,
                 )
             key = load_private_key(self.key_file, self.passphrase)
-            discovery = _answer(client.get("/.well-known/govex"), self.url)
-            audience = str(discovery["client_assertion_audience"])
-            assertion = make_client_assertion(key, kid_of(key.public_key()), self.uscc, audience)
-            issued = _answer(
-                client.post(
-                    "/v1/token",
-                    data={
-                        "grant_type": "client_credentials",
-                        "client_assertion_type": ASSERTION_TYPE,
-                        "client_assertion": assertion,
-                    },
-                ),
-                self.url,
+            tokens = TokenClient(
+                client, uscc=self.uscc, auth_key=key, auth_kid=kid_of(key.public_key())
             )
-            self._token = str(issued["access_token"])
+            self._token = tokens.request().access_token
         return self._token
 
     def call(self, name: str, params: CallParams = None) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI
 
-from exchange.api.deps import PUBLIC_PATHS
+from exchange.api.deps import PUBLIC_PATHS, UNAUDITED_PUBLIC
 from exchange.api.errors import install_error_handlers
 from exchange.api.middleware.audit import AuditMiddleware
 from exchange.api.middleware.fastread import FastReadMiddleware
@@ -19,9 +19,11 @@ from exchange.api.routes import (
     audit,
     cases,
     catalog,
+    catalog_admin,
     certificates,
     departments,
     grants,
+    log,
     public,
     quarantine,
     records,
@@ -34,7 +36,8 @@ DESCRIPTION = """
 govex — government data-sharing and e-certificate (电子证照) exchange.
 
 Every route except the public list (`/healthz`, `/docs`, `/openapi.json`, `/v1/token`,
-`/v1/keys`, `/.well-known/govex`) needs `Authorization: Bearer <access token>`; get one at
+`/v1/keys`, `/.well-known/govex`, the audit log's `/log/checkpoint` and hash tiles
+`/log/tile/…`) needs `Authorization: Bearer <access token>`; get one at
 `POST /v1/token` with an RFC 7523 client assertion signed by your department's key.
 Errors are RFC 9457 `application/problem+json` with a stable `code`.
 """
@@ -83,6 +86,7 @@ def create_app(
     for module in (
         public,
         catalog,
+        catalog_admin,
         records,
         grants,
         departments,
@@ -92,6 +96,8 @@ def create_app(
         cases,
     ):
         app.include_router(module.router)
+    app.include_router(log.entries_router)  # before the public tiles: /log/tile/entries/…
+    app.include_router(log.router)
     for install in extensions:
         install(app)  # e.g. the web console under /console (exchange.web)
     if exchange.settings.api.fast_read if fast_read is None else fast_read:
@@ -103,5 +109,7 @@ def create_app(
         max_json_depth=exchange.settings.api.max_json_depth,
     )
     # outermost: every request outside the public list leaves exactly one audit entry (D4)
-    app.add_middleware(AuditMiddleware, audit=exchange.audit, public=PUBLIC_PATHS)
+    app.add_middleware(
+        AuditMiddleware, audit=exchange.audit, public=PUBLIC_PATHS, public_pattern=UNAUDITED_PUBLIC
+    )
     return app

@@ -7,6 +7,7 @@ list is built with it (``protected_router``), and a test fails if a route is not
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from schemas.errors import ErrorCode
 __all__ = [
     "PUBLIC_PATHS",
     "READER_ROLES",
+    "UNAUDITED_PUBLIC",
     "CurrentDept",
     "ExchangeDep",
     "api_routes",
@@ -48,8 +50,14 @@ PUBLIC_PATHS = frozenset(
         # the web console's sign-in page and its static files (exchange.web)
         "/console/login",
         "/console/static",
+        # the audit log as a C2SP tiled log (exchange.api.routes.log): the signed
+        # checkpoint and the hash tiles carry only hashes; entry bundles need a token
+        "/log/checkpoint",
+        "/log/tile/{level}/{index:path}",
     }
 )
+# public reads left out of the audit log (fetching the log's tiles must not grow it)
+UNAUDITED_PUBLIC = re.compile(r"/log/checkpoint|/log/tile/(?!entries/)[^/]+/.+")
 
 
 async def get_exchange(request: Request) -> Exchange:

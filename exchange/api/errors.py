@@ -26,6 +26,7 @@ __all__ = [
     "install_error_handlers",
     "internal_error_response",
     "problem_response",
+    "unexpected_error_response",
 ]
 
 PROBLEM_JSON = "application/problem+json"
@@ -54,8 +55,8 @@ def exchange_error_response(exc: ExchangeError, instance: str) -> JSONResponse:
     )
 
 
-def internal_error_response(instance: str | None = None) -> JSONResponse:
-    """The 500 answer: code ``exchange.internal``, the details only in the log."""
+def internal_error_response(instance: str) -> JSONResponse:
+    """The answer to an unexpected exception: 500 ``exchange.internal`` (the error is logged)."""
     return problem_response(
         Problem.of(
             ErrorCode.INTERNAL,
@@ -65,6 +66,18 @@ def internal_error_response(instance: str | None = None) -> JSONResponse:
             instance=instance,
         )
     )
+
+
+def unexpected_error_response(exc: Exception, instance: str) -> JSONResponse:
+    """The answer to an exception no handler took: a third-party error the boundary table
+    knows (DuckDB, OS, PyJWT, cryptography, Kafka) as its code, anything else 500
+    ``exchange.internal``; both logged."""
+    ours = translate(exc)  # exchange.boundary
+    if isinstance(ours, ExchangeError):
+        log.warning("on %s: %s", instance, ours.message, exc_info=exc)
+        return exchange_error_response(ours, instance)
+    log.error("unexpected error on %s", instance, exc_info=exc)
+    return internal_error_response(instance)
 
 
 # pydantic error types with a code of their own (the others are schema.invalid_request)
@@ -140,9 +153,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        ours = translate(exc)  # DuckDB, OS, PyJWT, cryptography, Kafka: exchange.boundary
-        if isinstance(ours, ExchangeError):
-            log.warning("on %s: %s", request.url.path, ours.message, exc_info=exc)
-            return exchange_error_response(ours, _instance(request))
-        log.exception("unexpected error on %s", request.url.path)
-        return internal_error_response(_instance(request))
+        return unexpected_error_response(exc, _instance(request))

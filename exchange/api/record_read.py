@@ -16,7 +16,8 @@ functions here, so a rule added for one is a rule for the other:
 
 The hot path hands every request it cannot parse or authorise to the route, which then
 answers with the same functions (``signing/canonical.py`` is the model: one function,
-a fallback, a property test that the two agree — ``tests/exchange/test_fastread.py``).
+a fallback, a property test that the two agree —
+``tests/exchange/api/middleware/test_fastread.py``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class RecordRead:
     key: str
     purpose: str
     case_no: str
+    version: int | None = None  # major version of the resource's schema; None: the latest
 
 
 def check_purpose(purpose: str, case_no: str) -> None:
@@ -83,11 +85,13 @@ def check_purpose(purpose: str, case_no: str) -> None:
         )
 
 
-def parse_read(code: str, key: str, purpose: str, case_no: str) -> RecordRead:
+def parse_read(
+    code: str, key: str, purpose: str, case_no: str, version: int | None = None
+) -> RecordRead:
     """The read the parameters ask for; raises :class:`InvalidRequest` (422) if they break
     a rule."""
     check_purpose(purpose, case_no)
-    return RecordRead(code, key, purpose, case_no)
+    return RecordRead(code, key, purpose, case_no, version)
 
 
 def authorise_read(principal: Principal) -> Principal:
@@ -105,7 +109,12 @@ ReadPrincipal = Annotated[Principal, Depends(_reader)]
 async def answer_read(exchange: Exchange, principal: Principal, read: RecordRead) -> bytes:
     """Read the record (audited by the reader) and render it as the JSON body of the answer."""
     record: RecordPublic = await exchange.reader.read_async(
-        principal.uscc, read.code, read.key, purpose=read.purpose, case_no=read.case_no
+        principal.uscc,
+        read.code,
+        read.key,
+        purpose=read.purpose,
+        case_no=read.case_no,
+        version=read.version,
     )
     # serialise once with orjson instead of re-validating the response model
     return orjson.dumps(record.model_dump())

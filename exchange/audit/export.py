@@ -38,12 +38,12 @@ from typing import IO, Any
 import orjson
 
 from exchange.audit.checkpoints import Checkpointer
-from exchange.audit.leaf import assemble, canonical_detail, encode_parts
 from exchange.audit.log import AuditLog
-from exchange.audit.query import COLUMNS, entries_source
+from exchange.audit.query import COLUMNS, entries_source, entry_from_row
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier
+from signing.cosignature import CosignatureVerifier
 
 __all__ = ["EXPORT_FORMAT", "TREE_CHUNK", "ExportSummary", "export_log"]
 
@@ -88,22 +88,9 @@ def _range(log: AuditLog, since: datetime | None, until: datetime | None) -> tup
 
 
 def _entry_line(row: tuple[Any, ...]) -> bytes:
-    seq, ts, actor, action, outcome, target, subject_hash, purpose, case_no, code = row[:10]
-    request_hash, detail, leaf = row[10], row[11], row[12]
-    head, middle = encode_parts(
-        actor=actor,
-        action=action,
-        outcome=outcome,
-        target=target,
-        subject_hash=subject_hash,
-        purpose=purpose,
-        case_no=case_no,
-        code=code,
-        request_hash=request_hash,
-        detail=None if detail is None else canonical_detail(orjson.loads(detail)),
-    )
-    data = assemble(head, int(seq), middle, str(ts).encode())
-    return b"%s%s%s%s}\n" % (ENTRY_PREFIX, bytes(leaf).hex().encode(), ENTRY_MIDDLE, data)
+    stored = entry_from_row(row)
+    data = stored.entry.leaf_bytes_fast()
+    return b"%s%s%s%s}\n" % (ENTRY_PREFIX, stored.leaf_hash.hex().encode(), ENTRY_MIDDLE, data)
 
 
 def _write_tree(log: AuditLog, out: IO[bytes], first: int, end: int) -> None:
@@ -139,7 +126,7 @@ def export_log(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
-    witnesses: Sequence[NoteVerifier] = (),
+    witnesses: Sequence[NoteVerifier | CosignatureVerifier] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
     """Write entries ``since ≤ ts < until`` (all by default) with their proofs to ``path``."""

@@ -22,7 +22,7 @@ splices the two in (:func:`assemble`). A test checks the result against
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -31,21 +31,6 @@ from signing.canonical import canonicalize
 from signing.merkle import leaf_hash
 
 __all__ = ["ENTRY_FIELDS", "AuditEntry", "assemble", "canonical_detail", "encode_parts"]
-
-ENTRY_FIELDS = (
-    "seq",
-    "ts",
-    "actor",
-    "action",
-    "outcome",
-    "target",
-    "subject_hash",
-    "purpose",
-    "case_no",
-    "code",
-    "request_hash",
-    "detail",
-)
 
 _dumps = orjson.dumps
 _MAX_SAFE = 2**53 - 1
@@ -105,6 +90,15 @@ class AuditEntry:
     request_hash: str | None
     detail: dict[str, Any] | None
 
+    def leaf_bytes_fast(self) -> bytes:
+        """The same bytes as :meth:`leaf_bytes`, by the writer's path (:func:`encode_parts`)."""
+        values = self.to_json()
+        seq, ts, detail = values.pop("seq"), values.pop("ts"), values.pop("detail")
+        head, middle = encode_parts(
+            **values, detail=None if detail is None else canonical_detail(detail)
+        )
+        return assemble(head, seq, middle, ts.encode())
+
     def to_json(self) -> dict[str, Any]:
         """The entry as the JSON object its leaf canonicalizes."""
         return {name: getattr(self, name) for name in ENTRY_FIELDS}
@@ -121,6 +115,12 @@ class AuditEntry:
     def from_json(cls, value: dict[str, Any]) -> AuditEntry:
         """An entry from its JSON object (an export line, an API answer)."""
         return cls(**{name: value[name] for name in ENTRY_FIELDS})
+
+
+ENTRY_FIELDS = tuple(f.name for f in fields(AuditEntry))
+"""The members of an entry, in the order of :class:`AuditEntry`: the one list every other
+(the table's columns, queries, exports, the API's model) derives from or is checked
+against."""
 
 
 def encode_parts(

@@ -26,7 +26,6 @@ transaction writes them (:meth:`DuckNodeStore.unwritten`, :meth:`DuckNodeStore.w
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -36,13 +35,13 @@ import pyarrow as pa
 
 from exchange.store import Store
 from signing.errors import SigningError
+from signing.merkle import extend_frontier, frontier_of
 
 __all__ = ["INSERT_SQL", "DuckNodeStore", "Staged", "TreeAppender", "node_id", "node_of"]
 
 INSERT_SQL = "INSERT INTO audit_nodes SELECT id, hash FROM audit_nodes_batch"
 
 _HASH = pa.binary(32)
-_sha256 = hashlib.sha256
 
 Staged = tuple[list[int], list[bytes]]
 """Nodes staged for one transaction: their in-order ids and hashes, level by level."""
@@ -210,47 +209,26 @@ class DuckNodeStore:
 class TreeAppender:
     """The right edge of the audit tree: extends it by leaf hashes, staging the new nodes.
 
-    The same computation as :meth:`signing.merkle.MerkleTree.extend`, written for the
-    audit writer's hot path: nodes go straight into the store's ``(id, hash)`` columns
-    (ids from a ``range``, no tuple per node), and the leaves are known to be SHA-256
-    digests. The frontier holds the roots of the complete subtrees along the right edge
-    (one per set bit of the size).
+    :func:`signing.merkle.extend_frontier` (the computation behind
+    :meth:`signing.merkle.MerkleTree.extend`) with the nodes going straight into the
+    store's ``(id, hash)`` columns (ids from a ``range``, no tuple per node); the leaves
+    are known to be SHA-256 digests, so they are not checked again.
     """
 
     def __init__(self, store: DuckNodeStore, size: int) -> None:
         self.store = store
         self.size = size
-        self._frontier: dict[int, bytes] = {}
-        for level in range(size.bit_length()):
-            if (size >> level) & 1:
-                found = store.get(level, (size >> level) - 1)
-                if found is None:
-                    raise SigningError(f"node store has no node ({level}, {(size >> level) - 1})")
-                self._frontier[level] = found
+        self._frontier = frontier_of(size, self._node)
+
+    def _node(self, level: int, index: int) -> bytes:
+        found = self.store.get(level, index)
+        if found is None:
+            raise SigningError(f"node store has no node ({level}, {index})")
+        return found
 
     def extend(self, leaves: list[bytes]) -> int:
         """Append leaf hashes, staging every new node; return the old size."""
         first = self.size
-        if not leaves:
-            return first
-        end = first + len(leaves)
-        old, frontier = self._frontier, {}
-        stage, sha = self.store.stage, _sha256
-        level, start, nodes = 0, first, leaves
-        while nodes:
-            stage(level, start, nodes)
-            if (end >> level) & 1:
-                frontier[level] = nodes[-1]
-            pairs = [old[level], *nodes] if start & 1 else nodes
-            nodes = [
-                sha(b"\x01" + left + right).digest()
-                for left, right in zip(pairs[0::2], pairs[1::2], strict=False)
-            ]
-            level += 1
-            start >>= 1
-        for lvl in range(level, end.bit_length()):
-            if (end >> lvl) & 1:
-                frontier[lvl] = old[lvl]
-        self._frontier = frontier
-        self.size = end
+        self._frontier = extend_frontier(self._frontier, first, leaves, self.store.stage)
+        self.size = first + len(leaves)
         return first

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import orjson
 
-from exchange.audit.leaf import AuditEntry
+from exchange.audit.leaf import ENTRY_FIELDS, AuditEntry
 from exchange.store import Store
 
 __all__ = [
@@ -34,10 +34,11 @@ __all__ = [
     "search",
 ]
 
-COLUMNS = (
-    "seq, ts_text, actor, action, outcome, target, subject_hash, purpose, case_no, code, "
-    "request_hash, detail, leaf_hash"
-)
+COLUMNS = ", ".join([*("ts_text" if f == "ts" else f for f in ENTRY_FIELDS), "leaf_hash"])
+"""The columns of an entry's row as :func:`entry_from_row` reads them: the entry's fields
+(:data:`exchange.audit.leaf.ENTRY_FIELDS`, ``ts`` as its leaf text) then the leaf hash."""
+
+_LEAF = len(ENTRY_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -50,22 +51,12 @@ class StoredEntry:
 
 def entry_from_row(row: tuple[Any, ...]) -> StoredEntry:
     """A :class:`StoredEntry` from a row of :data:`COLUMNS`."""
-    detail = orjson.loads(row[11]) if row[11] is not None else None
-    entry = AuditEntry(
-        seq=int(row[0]),
-        ts=str(row[1]),
-        actor=row[2],
-        action=row[3],
-        outcome=row[4],
-        target=row[5],
-        subject_hash=row[6],
-        purpose=row[7],
-        case_no=row[8],
-        code=row[9],
-        request_hash=row[10],
-        detail=detail,
-    )
-    return StoredEntry(entry, bytes(row[12]))
+    values = dict(zip(ENTRY_FIELDS, row[:_LEAF], strict=True))
+    values["seq"] = int(values["seq"])
+    values["ts"] = str(values["ts"])
+    if values["detail"] is not None:
+        values["detail"] = orjson.loads(values["detail"])
+    return StoredEntry(AuditEntry(**values), bytes(row[_LEAF]))
 
 
 @dataclass(frozen=True)
@@ -81,6 +72,7 @@ class EntryFilter:
     until: datetime | None = None
     first_seq: int | None = None
     end_seq: int | None = None  # exclusive
+    audit_actions: bool | None = None  # only the log's own reads (audit.*), or none of them
 
 
 @dataclass(frozen=True)
@@ -121,8 +113,14 @@ def _where(flt: EntryFilter, scope: Scope) -> tuple[str, list[Any]]:
     scope_sql, scope_params = scope.sql()
     clauses.append(scope_sql)
     params.extend(scope_params)
+    if flt.subject_hash is not None:  # the first subject, or one of the further ones
+        clauses.append(
+            "(subject_hash = ? OR seq IN (SELECT seq FROM audit_subjects WHERE subject_hash = ?))"
+        )
+        params.extend([flt.subject_hash, flt.subject_hash])
+    if flt.audit_actions is not None:
+        clauses.append(("" if flt.audit_actions else "NOT ") + "starts_with(action, 'audit.')")
     for column, op, value in (
-        ("subject_hash", "=", flt.subject_hash),
         ("actor", "=", flt.actor),
         ("case_no", "=", flt.case_no),
         ("action", "=", flt.action),
@@ -160,13 +158,15 @@ def search(
     limit: int = 100,
     offset: int = 0,
     archived: bool = False,
+    newest_first: bool = False,
 ) -> list[StoredEntry]:
-    """Entries matching ``flt`` within ``scope``, by sequence number."""
+    """Entries matching ``flt`` within ``scope``, by sequence number (or newest first)."""
     where, params = _where(flt, scope)
     source, source_params = entries_source(store, archived=archived)
+    order = "seq DESC" if newest_first else "seq"
     rows = store.fetchall(
         f"SELECT {COLUMNS} FROM {source} "  # noqa: S608 - fixed fragments
-        f"WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
+        f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
         [*source_params, *params, limit, offset],
     )
     return [entry_from_row(r) for r in rows]

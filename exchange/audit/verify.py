@@ -42,8 +42,9 @@ from exchange.audit.export import ENTRY_MIDDLE, ENTRY_PREFIX, EXPORT_FORMAT
 from exchange.errors import ExchangeError
 from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier, OpenedCheckpoint, open_checkpoint
+from signing.cosignature import verifier_from_vkey
 from signing.errors import SigningError
-from signing.merkle import EMPTY_ROOT, MerkleTree, node_hash, root_of
+from signing.merkle import EMPTY_ROOT, MerkleTree, complete_subtrees, fold, node_hash, root_of
 
 __all__ = ["AuditExportInvalid", "VerifiedExport", "verify_export"]
 
@@ -93,24 +94,6 @@ class _NoStore:
         return None
 
 
-def _pieces(lo: int, hi: int) -> list[tuple[int, int]]:
-    out = []
-    while lo < hi:
-        level = (hi - lo).bit_length() - 1
-        while lo & ((1 << level) - 1):
-            level -= 1
-        out.append((level, lo >> level))
-        lo += 1 << level
-    return out
-
-
-def _fold(hashes: list[bytes]) -> bytes:
-    acc = hashes[-1]
-    for h in reversed(hashes[:-1]):
-        acc = node_hash(h, acc)
-    return acc
-
-
 class _Export:
     """The parsed parts of an export file and the checks on them."""
 
@@ -121,7 +104,7 @@ class _Export:
         self.end = int(header["end"])
         if not 0 <= self.first < self.end:
             raise AuditExportInvalid(f"header range {self.first}..{self.end} is empty")
-        self.witnesses = [NoteVerifier.from_vkey(v) for v in header.get("witnesses", [])]
+        self.witnesses = [verifier_from_vkey(v) for v in header.get("witnesses", [])]
         self.prefix = {
             (int(lv), int(idx)): bytes.fromhex(h) for lv, idx, h in header.get("prefix", [])
         }
@@ -224,9 +207,9 @@ class _Export:
 
     def locate(self, size: int, root: bytes, verified: int) -> int:
         """First index at which the file's tree departs from the signed ``root`` at ``size``."""
-        pieces = _pieces(0, size)
+        pieces = complete_subtrees(0, size)
         claimed = [self.claimed(lv, i) for lv, i in pieces]
-        if any(h is None for h in claimed) or _fold([h for h in claimed if h]) != root:
+        if any(h is None for h in claimed) or fold([h for h in claimed if h]) != root:
             return verified
         for (level, idx), trusted in zip(pieces, claimed, strict=True):
             assert trusted is not None

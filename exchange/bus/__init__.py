@@ -1,17 +1,23 @@
 """The bus between connectors and the exchange: embedded (default) or Apache Kafka.
 
+The floor connectors stand on: no DuckDB, no pyarrow, no FastAPI, nothing of the
+exchange's records or service. The bus delivers to an :class:`~exchange.bus.models.Intake`
+that the composition root (:mod:`exchange.service`) hands it.
+
+- :mod:`.models` — the wire models (``RecordIn``, ``BatchIn``, ``IngestResult``), the
+  ``Poison`` verdict and the ``Intake`` protocol;
 - :mod:`.message` — the message (one sealed batch as JSON bytes), topics, bus URLs;
-- :mod:`.intake` — decode + ingest + quarantine poison messages (shared by both buses);
 - :mod:`.embedded` — in-process delivery, no broker (``govex demo``, tests, benchmarks);
 - :mod:`.kafka` — the consumer thread of ``govex serve --bus kafka://HOST:PORT``.
 
-Connectors may import this package (DESIGN: import direction); ``kafka`` itself is
-imported only when a Kafka consumer starts.
+This package loads only :mod:`.message` and :mod:`.models`; import ``EmbeddedBus`` from
+:mod:`exchange.bus.embedded` and the consumer from :mod:`exchange.bus.kafka` (``kafka``
+itself is imported only when a Kafka consumer starts). The exchange's side of intake —
+decode, ingest, quarantine — is :mod:`exchange.records.intake`.
 """
 
 from __future__ import annotations
 
-from exchange.bus.embedded import EmbeddedBus
 from exchange.bus.message import (
     DEFAULT_TOPIC_PREFIX,
     BusAddress,
@@ -21,15 +27,18 @@ from exchange.bus.message import (
     parse_bus_url,
     topic_for,
 )
-from exchange.records.intake import BatchIntake, Poison
+from exchange.bus.models import BatchIn, IngestResult, Intake, Poison, QuarantinedRecord, RecordIn
 
 __all__ = [
     "DEFAULT_TOPIC_PREFIX",
-    "BatchIntake",
+    "BatchIn",
     "BusAddress",
-    "EmbeddedBus",
+    "IngestResult",
+    "Intake",
     "Poison",
     "PoisonMessage",
+    "QuarantinedRecord",
+    "RecordIn",
     "decode_batch",
     "encode_batch",
     "parse_bus_url",

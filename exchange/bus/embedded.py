@@ -4,30 +4,22 @@ No broker, no network: ``deliver`` decodes and ingests the message in the caller
 thread and answers with the ingest result (or the poison verdict), so a connector
 running in the exchange's process — ``govex demo``, tests, benchmarks — publishes
 exactly the bytes it would send to Kafka, through exactly the same checks.
+
+The intake is handed in by the composition root (``Exchange.embedded_bus()``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from exchange.records.ingest import IngestResult
-from exchange.records.intake import BatchIntake, Poison
-
-if TYPE_CHECKING:
-    from exchange.service import Exchange
+from exchange.bus.models import IngestResult, Intake, Poison
 
 __all__ = ["EmbeddedBus"]
 
 
 class EmbeddedBus:
-    """Delivers bus messages to one exchange, synchronously."""
+    """Delivers bus messages to one exchange's intake, synchronously."""
 
-    def __init__(self, intake: BatchIntake) -> None:
+    def __init__(self, intake: Intake) -> None:
         self.intake = intake
-
-    @classmethod
-    def of(cls, exchange: Exchange) -> EmbeddedBus:
-        return cls(BatchIntake.of(exchange))
 
     def deliver(self, payload: bytes) -> IngestResult | Poison:
         """Ingest one sealed-batch message; returns once it is stored (or quarantined)."""

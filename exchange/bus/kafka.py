@@ -1,7 +1,7 @@
 """The exchange side of Kafka: a consumer thread inside the exchange process.
 
 It subscribes to every ``govex.records.*`` topic and, for each message in partition
-order: verify the batch seal, ingest through :class:`~exchange.records.intake.BatchIntake`
+order: verify the batch seal, ingest through the exchange's :class:`~exchange.bus.models.Intake`
 (records and the audit entry in ONE DuckDB transaction), and only THEN commit the
 offset. So a crash anywhere loses nothing: before the DB commit the message comes
 again; after the DB commit but before the offset commit it comes again and is dropped
@@ -13,8 +13,9 @@ offset: the consumer seeks back and retries with backoff; if the audit log is
 unavailable it stops (fail closed).
 
 Each exchange node consumes with its own consumer group, ``<group_id>.<node id>``
-(the node id is made once and kept in the data directory), so every node receives
-every partition and keeps a full replica — reads scale with nodes (DESIGN).
+(the node id is made once and kept in the data directory; ``Exchange.start_consumer``
+wires it), so every node receives every partition and keeps a full replica — reads
+scale with nodes (DESIGN).
 
 ``unsafe_pause_at`` exists for the fault-injection tests only (RELIABILITY E4): at
 the given point of the n-th message the process stops itself with SIGSTOP, so the
@@ -25,27 +26,22 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import signal
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from exchange.bus.message import DEFAULT_TOPIC_PREFIX
+from exchange.bus.models import Intake, Poison
 from exchange.errors import AuditUnavailable, InvalidRequest
-from exchange.records.intake import BatchIntake, Poison
 from schemas.errors import ErrorCode
-
-if TYPE_CHECKING:
-    from exchange.service import Exchange
 
 __all__ = ["ConsumerStats", "KafkaIngestConsumer", "PausePoint", "parse_pause_point"]
 
 _LOG = logging.getLogger(__name__)
-_NODE_META = "bus.node_id"
 
 
 class PausePoint(StrEnum):
@@ -101,7 +97,7 @@ class KafkaIngestConsumer:
 
     def __init__(
         self,
-        intake: BatchIntake,
+        intake: Intake,
         *,
         bootstrap: str,
         group_id: str,
@@ -123,28 +119,6 @@ class KafkaIngestConsumer:
         self._failed: BaseException | None = None
         # set by the outage watch when no bootstrap server accepted TCP for a moment
         self._outage = threading.Event()
-
-    @classmethod
-    def for_exchange(
-        cls,
-        exchange: Exchange,
-        bootstrap: str,
-        *,
-        unsafe_pause_at: tuple[PausePoint, int] | None = None,
-    ) -> KafkaIngestConsumer:
-        """The consumer of ``exchange``: its intake, its node's own consumer group."""
-        node = exchange.store.meta(_NODE_META)
-        if node is None:
-            node = "node-" + secrets.token_hex(6)
-            exchange.store.set_meta(_NODE_META, node)
-        settings = exchange.settings.kafka
-        return cls(
-            BatchIntake.of(exchange),
-            bootstrap=bootstrap,
-            group_id=f"{settings.group_id}.{node}",
-            topic_prefix=settings.topic_prefix,
-            unsafe_pause_at=unsafe_pause_at,
-        )
 
     # -- life cycle ------------------------------------------------
     @property

@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from exchange.bus.models import BatchIn
 from exchange.errors import ExchangeError, InvalidRequest
-from exchange.records.ingest import BatchIn
 from schemas.errors import ErrorCode
 from signing.canonical import parse_strict
 from signing.errors import CanonicalizationError

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from exchange.cases.resolver import BUNDLE_TYPE
-from exchange.certificates.trust import TrustBundle, kid_from_urn
+from exchange.cases.bundle import BUNDLE_TYPE
+from exchange.certificates.bundle import TrustBundle
 from exchange.certificates.verifier import Check, Verifier
+from exchange.certificates.vocabulary import kid_from_urn
 from exchange.errors import ExchangeError
 from signing.errors import SigningError
 from signing.proofs import verify_proof
@@ -55,8 +56,8 @@ def _seal_check(bundle: dict[str, Any], trust: TrustBundle) -> Check:
             return Check(
                 "bundle_proof", False, f"key {kid} is not the exchange's seal in the trust bundle"
             )
-        verified = verify_proof(bundle, entry.certificate.public_key())  # type: ignore[arg-type]
-        trust.chain.check(entry, verified.created or datetime.now(UTC))
+        verify_proof(bundle, entry.certificate.public_key())  # type: ignore[arg-type]
+        trust.chain.check(entry, datetime.now(UTC))  # judged now, not at the claimed date
     except (SigningError, ExchangeError, ValueError) as exc:
         return Check("bundle_proof", False, str(exc))
     return Check("bundle_proof", True)

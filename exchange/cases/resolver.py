@@ -1,34 +1,40 @@
-"""一件事一次办: resolve a matter's materials from the exchange; sign the answer as a bundle.
+"""一件事一次办: resolve a matter's materials from the exchange for one case.
 
 For each material a matter requires, the resolver tries what can stand in for paper —
 an e-certificate (looked up for the holder, then verified), the fields of a shared record
 (read within the approver's grants), or a yes/no check (核验) — all under the case
 number, so every access is in the audit log. What cannot be obtained goes on the list
-the applicant must still bring, each with its reason. The bundle is signed by the
-exchange's seal (Data Integrity, eddsa-jcs-2022) and carries every certificate it used,
-so an approver can check it offline (:func:`verify_bundle`).
+the applicant must still bring, each with its reason. The answer is a signed case bundle
+(:mod:`exchange.cases.bundle`) that carries every certificate it used, so an approver can
+check it offline (:mod:`exchange.cases.bundle_check`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import Field
+import duckdb
 
-from exchange.audit.log import AuditEvent
-from exchange.certificates.trust import key_urn, uscc_urn
+from exchange.audit.log import AuditEvent, AuditLog
+from exchange.cases.bundle import BUNDLE_TYPE, BundleSealer, masked
+from exchange.cases.models import Applicant, CaseRequest, MatterFigures
+from exchange.cases.reads import applicant_hashes, audit_case_read, store_applicants
+from exchange.catalog.resources import Catalog
+from exchange.certificates.service import CertificateService
 from exchange.departments.auth import Principal
-from exchange.errors import ExchangeError, Forbidden, InvalidRequest, NotFound
-from exchange.records.query import CASE_PATTERN, RecordsPublic
-from schemas._base import StrictModel
-from schemas.catalog import ResourceDefinition
+from exchange.departments.registry import Registry
+from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest, NotFound
+from exchange.records.query import Reader, RecordsPublic
+from exchange.store import Store
+from schemas.catalog import ResourceDefinition, Role
 from schemas.certificates import certificate_type
 from schemas.errors import ErrorCode
-from schemas.identifiers import mask_id_number, validate_id_number, validate_uscc
+from schemas.identifiers import validate_id_number, validate_uscc
 from schemas.matters import (
     ApplicantRole,
     ApplicantSource,
@@ -39,52 +45,11 @@ from schemas.matters import (
     ResourceSource,
     load_matters,
 )
-from signing.proofs import add_proof
 
-__all__ = [
-    "BUNDLE_TYPE",
-    "Applicant",
-    "CaseRequest",
-    "CaseResolver",
-    "MatterFigures",
-]
+__all__ = ["PER_APPLICANT_TYPES", "CaseResolver"]
 
-BUNDLE_TYPE = "GovexCaseBundle"
 # identity documents must be shown for every applicant of the role; others for any one
 PER_APPLICANT_TYPES = frozenset({"resident_id_card", "household_register"})
-
-
-class Applicant(StrictModel):
-    role: ApplicantRole
-    id: str = Field(
-        min_length=1,
-        max_length=32,
-        description="公民身份号码, or the USCC for a company, or the 出生医学证明 "
-        "number for a newborn",
-    )
-    name: str | None = Field(default=None, max_length=64)
-
-
-class CaseRequest(StrictModel):
-    matter: str = Field(max_length=128)
-    applicants: list[Applicant] = Field(min_length=1, max_length=10)
-    case_no: str | None = Field(
-        default=None, pattern=CASE_PATTERN, description="办件编号; generated when absent"
-    )
-    purpose: str | None = Field(
-        default=None, max_length=200, description="defaults to the matter code (grants name it)"
-    )
-
-
-class MatterFigures(StrictModel):
-    matter: str
-    name: str
-    required: int
-    removable: int = Field(description="materials shared data and certificates can replace")
-    cases: int
-    obtained_avg: float
-    to_bring_avg: float
-    reduction_percent: float = Field(description="(required - to_bring) / required, over cases")
 
 
 @dataclass
@@ -95,16 +60,34 @@ class _Outcome:
     evidence: list[dict[str, Any]] | None = None
 
 
-def _masked(applicant: Applicant) -> str:
-    value = applicant.id
-    return mask_id_number(value) if len(value) == 18 else value[:2] + "****" + value[-2:]
+def _case_exists(case_no: str) -> Conflict:
+    return Conflict(
+        f"case {case_no} was already resolved by your department; use a new case number",
+        code=ErrorCode.CASE_EXISTS,
+    )
 
 
 class CaseResolver:
     """Resolves cases for approving departments; keeps the figures per matter."""
 
-    def __init__(self, exchange: Any) -> None:
-        self.exchange = exchange
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        catalog: Catalog,
+        reader: Reader,
+        certificates: CertificateService,
+        audit: AuditLog,
+        sealer: BundleSealer,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.catalog = catalog
+        self.reader = reader
+        self.certificates = certificates
+        self.audit = audit
+        self.sealer = sealer
         self.matters: dict[str, Matter] = load_matters()
 
     def matter(self, code: str) -> Matter:
@@ -119,7 +102,7 @@ class CaseResolver:
     # -- resolution ------------------------------------------------
     def resolve(self, approver: Principal, request: CaseRequest) -> dict[str, Any]:
         matter = self.matter(request.matter)
-        competent = self.exchange.registry.by_code(matter.department)
+        competent = self.registry.by_code(matter.department)
         if approver.uscc != competent.uscc:
             raise Forbidden(
                 f"{matter.name} is handled by {competent.name}; "
@@ -129,11 +112,10 @@ class CaseResolver:
         case_no = request.case_no or (
             f"{matter.department.upper()}-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4).upper()}"
         )
-        if self.exchange.store.fetchone("SELECT 1 FROM cases WHERE case_no = ?", [case_no]):
-            raise InvalidRequest(
-                f"case {case_no} was already resolved; use a new case number",
-                code=ErrorCode.CONFLICT,
-            )
+        if self.store.fetchone(
+            "SELECT 1 FROM cases WHERE approver = ? AND case_no = ?", [approver.uscc, case_no]
+        ):
+            raise _case_exists(case_no)
         purpose = request.purpose or matter.code
         certificates: dict[str, dict[str, Any]] = {}
         materials: list[dict[str, Any]] = []
@@ -166,7 +148,7 @@ class CaseResolver:
             materials.append(entry)
         required = len(matter.materials)
         obtained = required - len(to_bring)
-        bundle = self._sign(
+        bundle = self.sealer.sign(
             {
                 "type": BUNDLE_TYPE,
                 "version": 1,
@@ -177,7 +159,7 @@ class CaseResolver:
                 "purpose": purpose,
                 "approver": {"uscc": approver.uscc, "name": approver.name},
                 "applicants": [
-                    {"role": a.role.value, "id": _masked(a), "name": a.name} for a in applicants
+                    {"role": a.role.value, "id": masked(a), "name": a.name} for a in applicants
                 ],
                 "required": required,
                 "obtained": obtained,
@@ -189,38 +171,51 @@ class CaseResolver:
             }
         )
 
-        def store(cur: Any) -> None:
-            cur.execute(
-                "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    case_no,
-                    matter.code,
-                    approver.uscc,
-                    required,
-                    obtained,
-                    len(to_bring),
-                    json.dumps(bundle, ensure_ascii=False),
-                    datetime.now(UTC),
-                ],
-            )
+        hashes = applicant_hashes(self.audit, [a.id for a in applicants])
 
-        self.exchange.audit.append(
-            AuditEvent(
-                actor=approver.uscc,
-                action="case.resolve",
-                outcome="ok",
-                target=matter.code,
-                subject=applicants[0].id,
-                purpose=purpose,
-                case_no=case_no,
-                detail={
-                    "required": required,
-                    "obtained": obtained,
-                    "to_bring": [t["material"] for t in to_bring],
-                },
-            ),
-            store,
+        def store(cur: duckdb.DuckDBPyConnection) -> None:
+            # the key (approver, case_no) decides between concurrent resolutions of one
+            # number: the first to commit keeps it, the others are told it is taken
+            try:
+                cur.execute(
+                    "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        case_no,
+                        matter.code,
+                        approver.uscc,
+                        required,
+                        obtained,
+                        len(to_bring),
+                        json.dumps(bundle, ensure_ascii=False),
+                        datetime.now(UTC),
+                    ],
+                )
+            except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
+                raise _case_exists(case_no) from exc
+            store_applicants(cur, approver.uscc, case_no, hashes)
+
+        event = AuditEvent(
+            actor=approver.uscc,
+            action="case.resolve",
+            outcome="ok",
+            target=matter.code,
+            subject_hashes=hashes,
+            purpose=purpose,
+            case_no=case_no,
+            detail={
+                "required": required,
+                "obtained": obtained,
+                "to_bring": [t["material"] for t in to_bring],
+            },
         )
+        try:
+            self.audit.append(event, store)
+        except Conflict as exc:
+            # the losing resolution of a raced case number is refused, and says so
+            self.audit.append(
+                dataclasses.replace(event, outcome="refused", code=exc.code.value, detail=None)
+            )
+            raise
         return bundle
 
     def _checked(self, applicant: Applicant) -> Applicant:
@@ -265,7 +260,7 @@ class CaseResolver:
         certificates: dict[str, dict[str, Any]],
     ) -> _Outcome:
         ctype = certificate_type(source.certificate_type)
-        service = self.exchange.certificates
+        service = self.certificates
         evidence: list[dict[str, Any]] = []
         problems: list[tuple[str, str]] = []
         per_applicant = ctype.code in PER_APPLICANT_TYPES
@@ -279,7 +274,7 @@ class CaseResolver:
                 problems.append(
                     (
                         "not_held",
-                        f"no department holds a {ctype.name} ({ctype.code}) for {_masked(holder)}",
+                        f"no department holds a {ctype.name} ({ctype.code}) for {masked(holder)}",
                     )
                 )
                 continue
@@ -304,7 +299,7 @@ class CaseResolver:
                     "certificate": cert.id,
                     "type": ctype.code,
                     "issuer": cert.issuer,
-                    "holder": _masked(holder),
+                    "holder": masked(holder),
                     "verified": True,
                     "checks": [c.name for c in verdict.checks if c.passed],
                 }
@@ -324,7 +319,7 @@ class CaseResolver:
         purpose: str,
         case_no: str,
     ) -> _Outcome:
-        definition = self.exchange.catalog.resource(source.resource)
+        definition = self.catalog.resource(source.resource)
         if source.lookup.value != "subject":
             return _Outcome(
                 False,
@@ -377,7 +372,7 @@ class CaseResolver:
                 False,
                 "not_held",
                 f"no {definition.name} record was found for "
-                f"{', '.join(_masked(m) for m in missing)}",
+                f"{', '.join(masked(m) for m in missing)}",
             )
         return _Outcome(True, evidence=evidence)
 
@@ -389,7 +384,7 @@ class CaseResolver:
         purpose: str,
         case_no: str,
     ) -> _Outcome:
-        definition = self.exchange.catalog.resource(source.resource)
+        definition = self.catalog.resource(source.resource)
         answers = []
         for holder in holders:
             records = self._records_about(approver, definition, holder, purpose, case_no, 1)
@@ -397,7 +392,7 @@ class CaseResolver:
                 return records
             found = records.count
             answers.append(
-                {"check": source.question, "holder": _masked(holder), "answer": found > 0}
+                {"check": source.question, "holder": masked(holder), "answer": found > 0}
             )
         if all(a["answer"] for a in answers):
             return _Outcome(True, evidence=answers)
@@ -419,7 +414,7 @@ class CaseResolver:
     ) -> RecordsPublic | _Outcome:
         """A holder's records of a resource (audited under the case), or the no-grant outcome."""
         try:
-            return self.exchange.reader.by_subject(  # type: ignore[no-any-return]
+            return self.reader.by_subject(
                 approver.uscc,
                 definition.code,
                 holder.id,
@@ -432,34 +427,44 @@ class CaseResolver:
                 return _Outcome(False, "no_grant", f"{definition.name}: {exc.message}")
             raise
 
-    def _sign(self, bundle: dict[str, Any]) -> dict[str, Any]:
-        keyring = self.exchange.keyring
-        bundle["issuer"] = {
-            "id": uscc_urn(self.exchange.identity.uscc),
-            "name": self.exchange.identity.name,
-        }
-        return add_proof(
-            bundle, keyring.key("seal"), verification_method=key_urn(keyring.kids["seal"])
-        )
-
     # -- stored cases and figures ------------------------------------------------
-    def get(self, case_no: str, principal: Principal) -> dict[str, Any]:
-        row = self.exchange.store.fetchone(
-            "SELECT approver, bundle FROM cases WHERE case_no = ?", [case_no]
-        )
-        if row is None:
-            raise NotFound(f"no case {case_no}")
-        from schemas.catalog import Role
+    def get(
+        self, case_no: str, principal: Principal, *, approver: str | None = None
+    ) -> dict[str, Any]:
+        """A case's bundle: the approving department's own, or any for an auditor.
 
-        if row[0] != principal.uscc and not principal.has(Role.AUDITOR):
-            raise Forbidden("only the approving department and auditors see a case's bundle")
-        bundle: dict[str, Any] = json.loads(row[1])
+        "Not yours" and "does not exist" are one answer (404), so a department cannot
+        probe another's case numbers. Case numbers are per approver: an auditor names
+        the approver (USCC) when several departments used the number.
+        """
+        if not principal.has(Role.AUDITOR):
+            approver = principal.uscc
+        rows = self.store.fetchall(
+            "SELECT approver, bundle, matter FROM cases WHERE case_no = ? "
+            "AND (? IS NULL OR approver = ?) ORDER BY approver",
+            [case_no, approver, approver],
+        )
+        if not rows:
+            raise NotFound(
+                f"no case {case_no} of yours; a case is seen by its approving department "
+                "and auditors"
+            )
+        if len(rows) > 1:
+            raise Conflict(
+                f"case {case_no} was used by {len(rows)} approving departments; "
+                "name one with approver=<USCC>",
+                code=ErrorCode.CONFLICT,
+            )
+        bundle: dict[str, Any] = json.loads(rows[0][1])
+        audit_case_read(
+            self.audit, self.store, principal, str(rows[0][0]), case_no, str(rows[0][2])
+        )
         return bundle
 
     def figures(self) -> list[MatterFigures]:
         rows = {
             r[0]: r[1:]
-            for r in self.exchange.store.fetchall(
+            for r in self.store.fetchall(
                 "SELECT matter, count(*), avg(obtained), avg(to_bring), "
                 "sum(required - to_bring) * 100.0 / sum(required) FROM cases GROUP BY matter"
             )

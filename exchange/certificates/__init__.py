@@ -1,7 +1,23 @@
 """E-certificates (电子证照): issuance, status, trust and verification.
 
-- :mod:`.service` — issuance, lookup, status changes (the certificate service);
-- :mod:`.trust` — the trust store and the exportable trust bundle;
-- :mod:`.verifier` — online and offline verification, check by check;
-- :mod:`.qr` — QR payloads for offline checks at a counter.
+From the bottom up:
+
+- :mod:`.vocabulary` — contexts, URN names (certificate, key, issuer), China time, the
+  clock skew, :class:`~.vocabulary.TrustError`;
+- :mod:`.models` — requests and public views of the certificate service;
+- :mod:`.register` — the register of issued certificates (the ``certificates`` table);
+- :mod:`.seals` — department seal keys the exchange holds as the hosted seal service;
+- :mod:`.status_lists` — the Bitstring Status Lists this exchange publishes;
+- :mod:`.trust` — what a verifier trusts (the ``TrustStore`` protocol), the root chain
+  check, the exchange's live trust store;
+- :mod:`.bundle` — the trust bundle for offline verification (``govex trust export``);
+- :mod:`.issuance` — issuing certificates, one or in bulk;
+- :mod:`.lookup` — audited reads by id and by holder;
+- :mod:`.status` — revoke, suspend, resume; withdraw a seal key;
+- :mod:`.intake` — the size and nesting caps every path applies before parsing a credential;
+- :mod:`.checks` — the individual verification checks;
+- :mod:`.verifier` — the verifier: every check, one verdict;
+- :mod:`.qr` — QR payloads for offline checks at a counter;
+- :mod:`.subjects` — who a certificate is about, for the audit log;
+- :mod:`.service` — :class:`~.service.CertificateService`, the facade the exchange wires.
 """

@@ -21,12 +21,12 @@ from typing import Any
 import base45
 import segno
 
+from exchange.certificates.intake import MAX_CREDENTIAL_BYTES, credential_text_limits
 from exchange.errors import InvalidRequest
 from signing.canonical import canonicalize, parse_strict
 from signing.errors import SigningError
 
 __all__ = [
-    "MAX_CREDENTIAL_BYTES",
     "QR_PREFIX",
     "QrError",
     "credential_from_qr_text",
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 QR_PREFIX = "GX1:"
-MAX_CREDENTIAL_BYTES = 64 * 1024
 
 
 class QrError(InvalidRequest):
@@ -67,6 +66,7 @@ def credential_from_qr_text(text: str) -> dict[str, Any]:
         raise QrError(f"QR payload inflates beyond {MAX_CREDENTIAL_BYTES} bytes")
     if not inflater.eof or inflater.unused_data:
         raise QrError("QR payload is truncated or has trailing data")
+    credential_text_limits(data)  # the nesting cap, before parsing
     try:
         credential = parse_strict(data)
     except SigningError as exc:

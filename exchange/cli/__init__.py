@@ -10,5 +10,7 @@ The only package that imports ``connectors``, ``bench`` and :mod:`exchange.demo`
   socket, or ``--url``;
 - :mod:`.audit` — ``govex audit …``; :mod:`.case` — ``govex case …``;
 - :mod:`.cert` — ``govex cert …`` and ``govex trust …``;
-- :mod:`.connector` — ``govex connector …``.
+- :mod:`.connector` — ``govex connector …``;
+- :mod:`.catalog` — ``govex catalog …`` (add, update, list resources and schema versions);
+- :mod:`.witness` — ``govex witness …`` (a C2SP tlog-witness).
 """

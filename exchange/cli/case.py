@@ -81,7 +81,7 @@ def verify(
     """Check a case bundle offline: the exchange's seal, every certificate inside, the counts.
     Exit 0 when valid; exit 1 with one line per failed check."""
     from exchange.cases.bundle_check import verify_bundle
-    from exchange.certificates.trust import TrustBundle
+    from exchange.certificates.bundle import TrustBundle
     from signing.canonical import parse_strict
 
     try:

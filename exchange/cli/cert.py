@@ -22,9 +22,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from exchange.certificates.bundle import TrustBundle
+from exchange.certificates.models import BulkItem, CertificateRequest, StatusAction, StatusChange
 from exchange.certificates.qr import credential_from_qr_text, qr_text, write_qr
-from exchange.certificates.service import BulkItem, CertificateRequest, StatusAction, StatusChange
-from exchange.certificates.trust import TrustBundle
 from exchange.certificates.verifier import Verdict, Verifier
 from exchange.cli.options import DataOpt, operate
 from exchange.config import Settings

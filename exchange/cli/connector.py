@@ -35,7 +35,7 @@ from connectors.errors import ConnectorError
 from connectors.jsonl import JsonlSource
 from connectors.mapping import Mapper
 from connectors.outbox import Outbox
-from connectors.publisher import (
+from connectors.publishers import (
     EmbeddedPublisher,
     HttpPublisher,
     KafkaPublisher,
@@ -45,10 +45,10 @@ from connectors.publisher import (
 from connectors.runner import RichProgress, Runner, RunSummary, render_summary
 from connectors.sealer import Sealer
 from connectors.sql import SqlSource
-from exchange.bus import EmbeddedBus, parse_bus_url
+from exchange.bus import parse_bus_url
+from exchange.bus.models import IngestResult, QuarantinedRecord
 from exchange.cli.options import DataOpt, operate
 from exchange.config import DEMO_PASSPHRASE
-from exchange.records.ingest import IngestResult, QuarantinedRecord
 
 if TYPE_CHECKING:
     from exchange.service import Exchange
@@ -309,13 +309,15 @@ def quarantine(
 ) -> None:
     """List what the exchange quarantined (bad records, bad seals, poison messages) and why.
 
-    Works on the data directory, or through the running govex serve (or --url)."""
+    Keys and ID numbers are shown masked (region only): the operator is not the
+    publishing department. Works on the data directory, or through the running govex
+    serve (or --url)."""
     rows = operate(data, "quarantine.list", {"resource": resource, "limit": limit})
     table = Table("time", "resource", "publisher", "batch", "#", "key", "code", "reason", "via")
     for q in rows:
         index = q["record_index"]
         table.add_row(
-            str(q["received_at"])[:19],
+            str(q["received_at"])[:19].replace("T", " "),
             q["resource"] or "?",
             q["publisher"] or "?",
             q["batch_id"] or "",
@@ -350,7 +352,7 @@ def publish_samples(
         "GOVEX_DATA": str(data),
         "GOVEX_CONNECTOR_KEY_PASSPHRASE": DEMO_PASSPHRASE,
     }
-    bus = EmbeddedBus.of(exchange)
+    bus = exchange.embedded_bus()
     out: dict[str, RunSummary] = {}
     for path in sample_configs():
         loaded = load_config(path, environment)

@@ -318,6 +318,14 @@ from exchange.cli.audit import audit_app  # noqa: E402 - sub-commands register a
 
 app.add_typer(audit_app, name="audit")
 
+from exchange.cli.catalog import catalog_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(catalog_app, name="catalog")
+
+from exchange.cli.witness import witness_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(witness_app, name="witness")
+
 
 def _fail(exc: ExchangeError | SchemaError | SigningError) -> NoReturn:
     err.print(f"error [{exc.code}]: {exc}", markup=False, highlight=False, soft_wrap=True)

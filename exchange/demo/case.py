@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from exchange.catalog.catalog import GrantDecision, GrantRequest
-from exchange.certificates.service import CertificatePublic, CertificateRequest
+from exchange.catalog.grants import GrantDecision, GrantRequest
+from exchange.certificates.models import CertificatePublic, CertificateRequest
 from exchange.demo.city import City, Flat, Person
 from exchange.service import Exchange
 
@@ -149,7 +149,7 @@ def grant_real_estate(exchange: Exchange, *, skip: tuple[str, ...] = ()) -> list
     for resource, fields in GRANTS.items():
         if resource in skip:
             continue
-        grant = exchange.catalog.request_grant(
+        grant = exchange.grants.request(
             approver,
             GrantRequest(
                 resource=resource,
@@ -159,7 +159,7 @@ def grant_real_estate(exchange: Exchange, *, skip: tuple[str, ...] = ()) -> list
                 expires_at=datetime.now(UTC) + timedelta(days=365),
             ),
         )
-        exchange.catalog.decide(
+        exchange.grants.decide(
             grant.id,
             exchange.catalog.owner(resource),
             GrantDecision(approve=True, reason="依法共享, 用于不动产登记"),

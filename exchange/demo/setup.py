@@ -12,11 +12,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from exchange.bus.models import BatchIn, IngestResult
+from exchange.client import make_client_assertion
 from exchange.config import DEMO_PASSPHRASE, Settings
 from exchange.demo.city import City, generate_city
-from exchange.departments.auth import make_client_assertion
 from exchange.keyring import default_identity
-from exchange.records.ingest import BatchIn, IngestResult
 from exchange.service import Exchange
 from schemas.catalog import Department, Role
 from schemas.identifiers import make_uscc

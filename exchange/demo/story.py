@@ -14,10 +14,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from exchange.bus.models import IngestResult
 from exchange.demo.city import generate_city
 from exchange.demo.setup import DemoDepartment, publish_city
 from exchange.demo.story_case import real_estate_chapter
-from exchange.records.ingest import IngestResult
 from exchange.server import build_app
 from exchange.service import Exchange
 
@@ -237,8 +237,8 @@ def run_story(
     story.extra["cases"] = real_estate_chapter(exchange, city, actor, step, note, case)
 
     # e-certificates: a counter checks one offline, from its QR code and a trust bundle alone
+    from exchange.certificates.bundle import TrustBundle
     from exchange.certificates.qr import credential_from_qr_text, qr_text
-    from exchange.certificates.trust import TrustBundle
     from exchange.certificates.verifier import Verifier
 
     found = step(
@@ -301,8 +301,9 @@ def _prove_entry(
 ) -> dict[str, Any]:
     """The auditor checks one entry of the trail against a signed checkpoint, locally."""
     from exchange.audit.log import AuditEntry
+    from exchange.audit.trail import prove_entry
     from signing.checkpoint import NoteVerifier, open_checkpoint
-    from signing.merkle import verify_inclusion
+    from signing.errors import MerkleProofError
 
     signed = step(
         "审计局 has the exchange sign a checkpoint of the log (C2SP signed note)",
@@ -322,9 +323,10 @@ def _prove_entry(
     checkpoint = open_checkpoint(
         signed["note"], NoteVerifier.from_vkey(signed["vkey"]), origin=signed["origin"]
     ).checkpoint
-    leaf = AuditEntry.from_json(fields).leaf_hash()
     hashes = [bytes.fromhex(h) for h in proof["hashes"]]
-    verify_inclusion(leaf, entry["seq"], checkpoint.size, hashes, checkpoint.root)
+    proven = prove_entry(AuditEntry.from_json(fields), checkpoint.size, checkpoint.root, hashes)
+    if proven.status != "verified":
+        raise MerkleProofError(f"entry {entry['seq']}: {proven.reason}")
     result = {
         "entry": entry["seq"],
         "checkpoint_size": checkpoint.size,
@@ -336,7 +338,7 @@ def _prove_entry(
             "审计局 verifies it locally: leaf recomputed from the entry, proof checked against "
             "the signed root",
             auditor.name,
-            "open_checkpoint + verify_inclusion",
+            "open_checkpoint + prove_entry",
             200,
             "VERIFIED",
             dict(result),

@@ -6,7 +6,10 @@ token endpoint, ``exp``, ``iat``, ``jti``) with its registered auth key and post
 
 Both checks pin the algorithm to the key found by ``kid`` in *our* key table,
 require every claim, refuse key-carrying headers (``jku``, ``x5u``, ``jwk``, ``x5c``)
-and replayed ``jti`` values (RELIABILITY B1).
+and replayed ``jti`` values (RELIABILITY B1): each accepted assertion's ``(iss, jti)`` is
+kept in the store until its ``exp`` (table ``assertion_jti``), so a replay is refused
+with ``exchange.replay`` also after a restart, and departments never block each other.
+Departments build their assertions with :mod:`exchange.client`.
 """
 
 from __future__ import annotations
@@ -16,26 +19,29 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
 import jwt
 
+from exchange.client import JWT_ALG
 from exchange.config import ApiSettings
 from exchange.departments.registry import Registry
 from exchange.errors import AuthError, ExchangeError
 from exchange.keyring import Keyring
+from exchange.store import Store
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
-from signing.algorithms import Algorithm, PrivateKey, PublicKey
+from signing.algorithms import PublicKey
 
-__all__ = ["ASSERTION_TYPE", "AccessToken", "Principal", "TokenService", "make_client_assertion"]
+__all__ = ["AccessToken", "Principal", "TokenService"]
 
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-_JWT_ALG: dict[Algorithm, str] = {"Ed25519": "EdDSA", "ES256": "ES256"}
 _FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256", "crit")
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _CLOCK_SKEW_S = 30
 _ACCESS_AUDIENCE = "govex-api"
+_PRUNE_EVERY_S = 60.0  # how often expired jti rows are deleted
 
 
 @dataclass(frozen=True)
@@ -59,35 +65,6 @@ class AccessToken:
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
 
 
-def make_client_assertion(
-    key: PrivateKey,
-    kid: str,
-    uscc: str,
-    audience: str,
-    *,
-    lifetime_s: int = 120,
-    now: float | None = None,
-) -> str:
-    """What a department (or a connector) sends to ``POST /v1/token``."""
-    from signing.algorithms import algorithm_of
-
-    issued = int(now if now is not None else time.time())
-    claims = {
-        "iss": uscc,
-        "sub": uscc,
-        "aud": audience,
-        "iat": issued,
-        "exp": issued + lifetime_s,
-        "jti": secrets.token_urlsafe(16),
-    }
-    return jwt.encode(
-        claims,
-        key,
-        algorithm=_JWT_ALG[algorithm_of(key)],
-        headers={"kid": kid, "typ": "JWT"},
-    )
-
-
 def _header(token: str) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(token)
@@ -109,7 +86,10 @@ def _header(token: str) -> dict[str, Any]:
 class TokenService:
     """Verifies client assertions, mints and checks access tokens."""
 
-    def __init__(self, registry: Registry, keyring: Keyring, settings: ApiSettings) -> None:
+    def __init__(
+        self, store: Store, registry: Registry, keyring: Keyring, settings: ApiSettings
+    ) -> None:
+        self.store = store
         self.registry = registry
         self.keyring = keyring
         self.settings = settings
@@ -118,7 +98,7 @@ class TokenService:
         self._signing_key = keyring.key("token")
         self._public_key = keyring.public("token")
         self._kid = keyring.kids["token"]
-        self._seen_jti: dict[str, float] = {}
+        self._next_prune = 0.0
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
 
@@ -131,7 +111,7 @@ class TokenService:
         claims = self._decode(
             assertion,
             key.public_key,
-            _JWT_ALG[key.alg],
+            JWT_ALG[key.alg],
             audience=[self.token_endpoint, self.issuer],
             issuer=key.uscc,
         )
@@ -145,19 +125,38 @@ class TokenService:
                 f"{self.settings.client_assertion_max_age_s}s",
                 code=ErrorCode.INVALID_TOKEN,
             )
-        self._remember_jti(str(claims["jti"]), float(claims["exp"]))
+        self._remember_jti(key.uscc, str(claims["jti"]), float(claims["exp"]))
         return AccessToken(self.mint(key.uscc), self.settings.access_token_ttl_s)
 
-    def _remember_jti(self, jti: str, exp: float) -> None:
+    def _remember_jti(self, issuer: str, jti: str, exp: float) -> None:
+        """Keep ``(issuer, jti)`` until the assertion expires; a second use is a replay.
+
+        One indexed insert: the primary key refuses the replay (also one racing in on
+        another thread, whose transaction then conflicts). Only on a conflict is the
+        earlier row read: when it had expired, the ``jti`` is taken again.
+        """
         now = time.time()
-        with self._lock:
-            if len(self._seen_jti) > 100_000:
-                self._seen_jti = {j: e for j, e in self._seen_jti.items() if e > now}
-            if jti in self._seen_jti:
-                raise AuthError(
-                    "client assertion was already used (jti replay)", code=ErrorCode.INVALID_TOKEN
-                )
-            self._seen_jti[jti] = exp + _CLOCK_SKEW_S
+        if now >= self._next_prune:
+            self._next_prune = now + _PRUNE_EVERY_S
+            self.store.execute(
+                "DELETE FROM assertion_jti WHERE expires < ?", [datetime.fromtimestamp(now, UTC)]
+            )
+        expires = datetime.fromtimestamp(exp + _CLOCK_SKEW_S, UTC)
+        try:
+            self.store.execute("INSERT INTO assertion_jti VALUES (?, ?, ?)", [issuer, jti, expires])
+        except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
+            # the same jti after its earlier use expired (not yet pruned) is no replay
+            renewed = self.store.fetchone(
+                "UPDATE assertion_jti SET expires = ? WHERE issuer = ? AND jti = ? "
+                "AND expires < ? RETURNING jti",
+                [expires, issuer, jti, datetime.fromtimestamp(now, UTC)],
+            )
+            if renewed is not None:
+                return
+            raise AuthError(
+                "client assertion was already used (jti replay); sign a new one with a fresh jti",
+                code=ErrorCode.REPLAY,
+            ) from exc
 
     # -- access tokens ------------------------------------------------
     def mint(self, uscc: str, *, ttl_s: int | None = None) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from exchange.client import make_client_assertion
 from exchange.config import DEMO_PASSPHRASE
-from exchange.departments.auth import make_client_assertion
 from exchange.departments.registry import Registry
 from exchange.errors import AuthError, ExchangeError, Forbidden
 from schemas.catalog import Department

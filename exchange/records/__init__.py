@@ -4,5 +4,6 @@
 - :mod:`.validation` — the record check shared with connectors (``schemas.validation``);
 - :mod:`.ingest` — seal check, ownership, one DuckDB transaction per batch, quarantine;
 - :mod:`.cache` — the read cache of hot records;
-- :mod:`.query` — reads by key or subject: sharing type, grant, masking, durable audit.
+- :mod:`.query` — reads by key or subject: sharing type, grant, masking, durable audit;
+- :mod:`.quarantine` — listing what ingest refused, identifiers masked for non-publishers.
 """

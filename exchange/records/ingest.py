@@ -20,59 +20,28 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 import orjson
 import pyarrow as pa
-from pydantic import Field
 
 from exchange.audit.log import AuditEvent, AuditLog
-from exchange.catalog.catalog import Catalog
+from exchange.bus.models import BatchIn, IngestResult, QuarantinedRecord, RecordIn
+from exchange.catalog.resources import Catalog
 from exchange.departments.registry import Registry
 from exchange.errors import Forbidden
 from exchange.records.validation import MAX_RECORD_BYTES, RecordValidator
 from exchange.store import Store
-from schemas._base import StrictModel
 from schemas.catalog import ResourceDefinition
 from schemas.errors import ErrorCode
 from signing.ca import verify_seal_certificate
 from signing.errors import SigningError
 from signing.merkle import root_of
-from signing.seal import BatchSeal, record_leaf, verify_seal
+from signing.seal import record_leaf, verify_seal
 
-__all__ = ["BatchIn", "IngestResult", "Ingestor", "QuarantinedRecord", "RecordIn"]
-
-
-class RecordIn(StrictModel):
-    key: str = Field(min_length=1, max_length=256)
-    version: int = Field(ge=0, le=2**53 - 1)
-    data: dict[str, Any] = Field(max_length=1024, description="the record's fields")
-
-
-class BatchIn(StrictModel):
-    resource: str = Field(max_length=128)
-    # a hard cap on the model; the setting api.max_batch_records applies below it
-    records: list[RecordIn] = Field(min_length=1, max_length=1_000_000)
-    seal: BatchSeal
-
-
-class QuarantinedRecord(StrictModel):
-    index: int
-    key: str | None
-    reason_code: str
-    reason: str
-
-
-class IngestResult(StrictModel):
-    batch_id: str
-    resource: str
-    received: int
-    accepted: int
-    duplicates: int
-    quarantined: list[QuarantinedRecord]
-    audit_seq: int | None = None
+__all__ = ["Ingestor"]
 
 
 @dataclass
@@ -107,6 +76,8 @@ def _too_large(data: dict[str, Any], text: str) -> bool:
 class Ingestor:
     """Verifies, validates and stores sealed batches."""
 
+    max_seal_ahead = timedelta(minutes=10)  # how far sealed_at may lie ahead of receipt
+
     def __init__(
         self, store: Store, registry: Registry, catalog: Catalog, audit: AuditLog, root_ca: Any
     ) -> None:
@@ -140,6 +111,9 @@ class Ingestor:
             )
         records = [{"key": r.key, "version": r.version, "data": r.data} for r in batch.records]
         seal_problem, leaves = self._check_seal(batch, publisher, records)
+        seal_code = ErrorCode.INVALID_SEAL
+        if isinstance(seal_problem, tuple):
+            seal_code, seal_problem = seal_problem
         batch_id = batch.seal.batch_id or ("bat_" + secrets.token_hex(8))
         if seal_problem is None:
             earlier = self.store.fetchall("SELECT seal FROM batches WHERE batch_id = ?", [batch_id])
@@ -154,7 +128,7 @@ class Ingestor:
                     QuarantinedRecord(
                         index=i,
                         key=r.key,
-                        reason_code=ErrorCode.INVALID_SEAL.value,
+                        reason_code=seal_code.value,
                         reason=seal_problem,
                     )
                     for i, r in enumerate(batch.records)
@@ -177,9 +151,10 @@ class Ingestor:
     # -- checks ------------------------------------------------
     def _check_seal(
         self, batch: BatchIn, publisher: str, records: list[dict[str, Any]]
-    ) -> tuple[str | None, list[bytes]]:
+    ) -> tuple[str | tuple[ErrorCode, str] | None, list[bytes]]:
         """The reason the seal is refused (or None) and the records' Merkle leaves (computed
-        once, kept for the ``batches`` row; empty when the check stopped before them)."""
+        once, kept for the ``batches`` row; empty when the check stopped before them). The key
+        is judged at receipt (a stored batch's, for a replay), never at ``sealed_at``."""
         seal = batch.seal
         if seal.issuer != publisher:
             return f"seal issuer {seal.issuer} is not the publishing department {publisher}", []
@@ -188,9 +163,24 @@ class Ingestor:
         key = self.registry.key(seal.kid, "seal")
         if key is None or key.uscc != publisher or key.certificate is None:
             return f"seal key {seal.kid} is not a registered seal key of {publisher}", []
+        received = datetime.now(UTC)
         try:
             sealed_at = datetime.fromisoformat(seal.sealed_at.replace("Z", "+00:00"))
-            verify_seal_certificate(key.certificate, self.root_ca, at=sealed_at)
+            if sealed_at.tzinfo is None:
+                return "batch seal refused: sealed_at needs a time zone", []
+            if sealed_at > received + self.max_seal_ahead:
+                return (
+                    ErrorCode.SEAL_IN_FUTURE,
+                    f"batch sealed at {seal.sealed_at}, more than "
+                    f"{int(self.max_seal_ahead.total_seconds())} s after its receipt "
+                    f"({received.isoformat(timespec='seconds')}); check the connector's clock",
+                ), []
+            stored = self.store.fetchone(
+                "SELECT received_at FROM batches WHERE batch_id = ? AND seal->>'root' = ?",
+                [seal.batch_id, seal.root],
+            )
+            at = stored[0] if stored is not None else received
+            verify_seal_certificate(key.certificate, self.root_ca, at=at)
             verify_seal(seal, key.public_key)
         except (SigningError, ValueError) as exc:
             return f"batch seal refused: {exc}", []
@@ -315,6 +305,11 @@ class Ingestor:
                     len(checked.bad),
                     now,
                 ],
+            )
+            # the schema version the records were validated against (migration 12)
+            tx.execute(
+                "INSERT INTO batch_schemas VALUES (?, ?, ?)",
+                [batch_id, batch.resource, definition.version],
             )
             return {
                 "duplicates": duplicates,

@@ -20,39 +20,30 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.bus.message import PoisonMessage, claimed_origin, decode_batch
+from exchange.bus.models import IngestResult, Poison
 from exchange.errors import AuditUnavailable, ExchangeError
-from exchange.records.ingest import Ingestor, IngestResult
+from exchange.records.ingest import Ingestor
 from schemas.errors import ErrorCode
 from signing.errors import SigningError
 
-if TYPE_CHECKING:
-    from exchange.service import Exchange
-
-__all__ = ["BatchIntake", "Poison"]
+__all__ = ["BatchIntake"]
 
 _PAYLOAD_KEPT = 64 * 1024
 _OVERSIZE_KEPT = 4 * 1024
 
 
-@dataclass(frozen=True)
-class Poison:
-    """A message that was quarantined whole, and why."""
-
-    reason_code: str
-    reason: str
-    quarantine_id: str
-
-
 class BatchIntake:
-    """Decodes and ingests bus messages; quarantines poison messages with their reason."""
+    """Decodes and ingests bus messages; quarantines poison messages with their reason.
+
+    The :class:`~exchange.bus.models.Intake` of this exchange: both buses deliver to it.
+    """
 
     def __init__(
         self,
@@ -66,17 +57,6 @@ class BatchIntake:
         self.audit = audit
         self.max_message_bytes = max_message_bytes
         self.max_records = max_records
-
-    @classmethod
-    def of(cls, exchange: Exchange) -> BatchIntake:
-        """The intake of a running exchange, with its API limits."""
-        api = exchange.settings.api
-        return cls(
-            exchange.ingestor,
-            exchange.audit,
-            max_message_bytes=api.max_body_bytes,
-            max_records=api.max_batch_records,
-        )
 
     def take(
         self, payload: bytes, *, source: str, origin: Mapping[str, Any] | None = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from exchange.certificates.verifier import CHINA_TIME
+from exchange.certificates.vocabulary import CHINA_TIME
 from exchange.service import Exchange
 
 __all__ = ["EXCHANGE_ACTIONS_SQL", "Figures", "figures"]

@@ -17,8 +17,7 @@ import segno
 from markupsafe import Markup
 
 from exchange.certificates.qr import qr_text
-from exchange.certificates.trust import parse_timestamp
-from exchange.certificates.verifier import CHINA_TIME, credential_type_name
+from exchange.certificates.vocabulary import CHINA_TIME, credential_type_name, parse_timestamp
 from schemas.certificates import CertificateType, load_certificate_types
 from signing.errors import SigningError
 

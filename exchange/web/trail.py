@@ -12,17 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from exchange.audit.checkpoints import StoredCheckpoint
 from exchange.audit.leaf import AuditEntry
 from exchange.audit.query import StoredEntry
-from exchange.certificates.verifier import CHINA_TIME
+from exchange.audit.trail import Proof, prove_entry
+from exchange.certificates.vocabulary import CHINA_TIME
 from exchange.errors import ExchangeError
 from exchange.service import Exchange
 from signing.checkpoint import Checkpoint
 from signing.errors import SigningError
-from signing.merkle import verify_inclusion
 
 __all__ = [
     "ACTION_LABELS",
@@ -53,22 +53,20 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "cert.issue_bulk": ("批量签发证照", "certificates issued in bulk"),
     "seal_key.revoke": ("吊销印章密钥", "seal key revoked"),
     "case.resolve": ("一件事办理", "case resolved"),
+    "case.read": ("调阅办件材料", "case bundle re-read"),
     "audit.read": ("审计检索", "audit search"),
     "audit.subject_report": ("数据使用报告", "who-used-my-data report"),
     "audit.checkpoint": ("读取检查点", "checkpoint read"),
     "audit.checkpoint.sign": ("签署检查点", "checkpoint signed"),
     "audit.checkpoint.cosign": ("见证检查点", "checkpoint cosigned"),
     "audit.proof": ("获取证明", "proof fetched"),
+    "audit.tiles.entries": ("读取日志条目包", "log entry bundle read"),
     "audit.export": ("导出审计日志", "audit export"),
     "audit.archive": ("归档审计日志", "audit archive"),
 }
-READ_ACTIONS = frozenset({"query", "query.subject", "cert.read", "cert.lookup", "case.resolve"})
-
-
-@dataclass(frozen=True)
-class Proof:
-    status: Literal["verified", "failed", "pending"]
-    reason: str | None = None
+READ_ACTIONS = frozenset(
+    {"query", "query.subject", "cert.read", "cert.lookup", "case.resolve", "case.read"}
+)
 
 
 @dataclass(frozen=True)
@@ -144,19 +142,13 @@ def prove(
     """Check one entry's inclusion in the checkpoint's tree (``path``: a proof already given)."""
     if checkpoint is None or not checkpoint.verified:
         return Proof("failed", "no verified signed checkpoint to prove against")
-    seq = stored.entry.seq
-    if seq >= checkpoint.size:
-        return Proof("pending", f"newer than the checkpoint (size {checkpoint.size})")
-    leaf = stored.entry.leaf_hash()
-    if leaf != stored.leaf_hash:
-        return Proof("failed", "the entry's content does not hash to its stored leaf")
-    try:
-        if path is None:
-            path = exchange.audit.inclusion_proof(seq, checkpoint.size)
-        verify_inclusion(leaf, seq, checkpoint.size, path, bytes.fromhex(checkpoint.root_hex))
-    except (SigningError, ExchangeError) as exc:
-        return Proof("failed", exc.message)
-    return Proof("verified", f"leaf {seq} of {checkpoint.size}, {len(path)} hashes")
+    return prove_entry(
+        stored.entry,
+        checkpoint.size,
+        bytes.fromhex(checkpoint.root_hex),
+        exchange.audit.inclusion_proof if path is None else path,
+        leaf_hash=stored.leaf_hash,
+    )
 
 
 def _when(ts: str) -> str:

@@ -7,8 +7,9 @@ Debian's Chromium through Playwright. Without Chromium the browser tests are ski
 a developer's machine and fail in CI (env ``CI`` set): they must never be skipped
 silently there. Every wait is bounded.
 
-``shoot`` saves a screenshot to ``docs/screenshots/`` (committed; the README shows them)
-and to ``artifacts/screenshots/`` (kept by CI).
+``shoot`` saves a screenshot to a temporary folder (``GOVEX_SCREENSHOTS`` names another);
+only ``GOVEX_REFRESH_SCREENSHOTS=1 python -m pytest tests/browser`` also copies them to
+``docs/screenshots/`` (committed; the README shows them), so a test run never edits the tree.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_SHOTS = ROOT / "docs" / "screenshots"
-ARTIFACT_SHOTS = ROOT / "artifacts" / "screenshots"
+REFRESH_DOCS = os.environ.get("GOVEX_REFRESH_SCREENSHOTS") == "1"
 CHROMIUM = Path(os.environ.get("GOVEX_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless",
@@ -204,15 +205,18 @@ def sign_in(server: str) -> Callable[[Page, str], None]:
 
 
 @pytest.fixture(scope="session")
-def shoot() -> Callable[..., None]:
-    """Save a screenshot under docs/screenshots (committed) and artifacts/screenshots."""
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    ARTIFACT_SHOTS.mkdir(parents=True, exist_ok=True)
+def shoot(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., None]:
+    """Save a screenshot in a temporary folder; to docs/screenshots only when refreshing."""
+    named = os.environ.get("GOVEX_SCREENSHOTS")
+    folder = Path(named) if named else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    if REFRESH_DOCS:
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
 
     def save(page: Page, name: str, *, docs: bool = True, **options: Any) -> None:
-        target = ARTIFACT_SHOTS / f"{name}.png"
+        target = folder / f"{name}.png"
         page.screenshot(path=str(target), **options)
-        if docs:
+        if docs and REFRESH_DOCS:
             shutil.copyfile(target, DOCS_SHOTS / f"{name}.png")
 
     return save

@@ -14,8 +14,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from exchange.cases.resolver import CaseRequest
-from exchange.certificates.service import StatusAction, StatusChange
+from exchange.cases.models import CaseRequest
+from exchange.certificates.models import StatusAction, StatusChange
 from exchange.config import Settings
 from exchange.demo.case import MATTER, couple_applicants, grant_real_estate, issue_flat_certificates
 from exchange.demo.city import generate_city

@@ -98,7 +98,7 @@ def test_a_form_without_the_session_csrf_token_is_refused_and_changes_nothing(
     client: TestClient, exchange: Exchange
 ) -> None:
     _sign_in(client, "shichang")
-    before = len(exchange.catalog.grants_for(exchange.registry.by_code("shichang").uscc))
+    before = len(exchange.grants.grants_for(exchange.registry.by_code("shichang").uscc))
     form = {
         "resource": "yibao.medical_insurance",
         "fields": ["status"],
@@ -110,7 +110,7 @@ def test_a_form_without_the_session_csrf_token_is_refused_and_changes_nothing(
         r = client.post("/console/grants", data={**form, "csrf": token}, headers=HTML)
         assert r.status_code == 403
         assert "CSRF" in r.text
-    after = len(exchange.catalog.grants_for(exchange.registry.by_code("shichang").uscc))
+    after = len(exchange.grants.grants_for(exchange.registry.by_code("shichang").uscc))
     assert after == before
 
 

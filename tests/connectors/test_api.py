@@ -11,13 +11,16 @@ import pytest
 import connectors
 
 MODULES = sorted(
-    info.name for info in pkgutil.iter_modules(connectors.__path__) if not info.name.startswith("_")
+    info.name.removeprefix("connectors.")
+    for info in pkgutil.walk_packages(connectors.__path__, prefix="connectors.")
+    if not info.name.rpartition(".")[2].startswith("_")
 )
 
 
 def test_every_module_is_checked() -> None:
     assert {"base", "csv", "jsonl", "sql", "http", "mapping", "config", "outbox"} <= set(MODULES)
-    assert {"publisher", "runner", "errors", "sealer", "validator", "codes"} <= set(MODULES)
+    assert {"publishers", "runner", "errors", "sealer", "validator", "codes"} <= set(MODULES)
+    assert {f"publishers.{n}" for n in ("base", "http", "kafka", "embedded")} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

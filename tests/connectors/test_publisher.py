@@ -11,10 +11,9 @@ from fastapi.testclient import TestClient
 from connectors.errors import Refused, Unreachable
 from connectors.mapping import MappedRecord
 from connectors.outbox import Outbox, OutboxBatch
-from connectors.publisher import EmbeddedPublisher, HttpPublisher, KafkaPublisher, Retry
+from connectors.publishers import EmbeddedPublisher, HttpPublisher, KafkaPublisher, Retry
 from connectors.sealer import Sealer
 from exchange.api.app import create_app
-from exchange.bus import EmbeddedBus
 from exchange.demo.city import generate_city
 from exchange.demo.setup import DemoDepartment
 from exchange.service import Exchange
@@ -133,7 +132,7 @@ def test_retry_delays_double_up_to_the_cap_and_stop_at_the_deadline() -> None:
 def test_the_embedded_bus_ingests_in_process_and_turns_poison_into_a_refusal(
     exchange: Exchange, batches: list[OutboxBatch]
 ) -> None:
-    publisher = EmbeddedPublisher(EmbeddedBus.of(exchange))
+    publisher = EmbeddedPublisher(exchange.embedded_bus())
     assert publisher.groups() == 1
     (delivery,) = publisher.publish(batches[:1])
     assert (delivery.accepted, delivery.refused) == (15, None)
@@ -148,7 +147,7 @@ def test_the_partition_hash_is_kafkas_murmur2() -> None:
 
     from kafka.partitioner.default import murmur2 as reference
 
-    from connectors.publisher import murmur2
+    from connectors.publishers import murmur2
 
     draw = random.Random(7)
     for size in range(40):

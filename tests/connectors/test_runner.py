@@ -12,10 +12,9 @@ from connectors.config import build_source, load_config, load_credentials
 from connectors.errors import Unreachable
 from connectors.mapping import Mapper
 from connectors.outbox import Outbox, OutboxBatch
-from connectors.publisher import Delivery, EmbeddedPublisher, Publisher
+from connectors.publishers import Delivery, EmbeddedPublisher, Publisher
 from connectors.runner import EXIT_ROWS_REFUSED, Runner, RunSummary
 from connectors.sealer import Sealer
-from exchange.bus import EmbeddedBus
 from exchange.cli.connector import SAMPLES
 from exchange.demo.samples.generate import BAD_ROWS, CSV_FILE
 from exchange.service import Exchange
@@ -99,7 +98,7 @@ def run(runner: Runner, *, dry_run: bool = False) -> RunSummary:
 def test_a_csv_with_bad_rows_publishes_every_good_row_and_reports_every_bad_one(
     exchange: Exchange, connector_env: dict[str, str], tmp_path: Path
 ) -> None:
-    bus = EmbeddedPublisher(EmbeddedBus.of(exchange))
+    bus = EmbeddedPublisher(exchange.embedded_bus())
     summary = run(make_runner(ID_CARDS, connector_env, bus, tmp_path / "o.sqlite"))
     assert (summary.read, summary.published, summary.accepted) == (405, 400, 400)
     assert {p.line for p in summary.refused} == set(BAD_ROWS[CSV_FILE])
@@ -117,7 +116,7 @@ def test_a_csv_with_bad_rows_publishes_every_good_row_and_reports_every_bad_one(
 def test_a_second_run_publishes_nothing_already_published(
     exchange: Exchange, connector_env: dict[str, str], tmp_path: Path
 ) -> None:
-    bus = EmbeddedPublisher(EmbeddedBus.of(exchange))
+    bus = EmbeddedPublisher(exchange.embedded_bus())
     run(make_runner(ID_CARDS, connector_env, bus, tmp_path / "o.sqlite"))
     again = run(make_runner(ID_CARDS, connector_env, bus, tmp_path / "o.sqlite"))
     assert (again.published, again.stored) == (0, 0)
@@ -129,7 +128,7 @@ def test_a_second_run_publishes_nothing_already_published(
 def test_a_run_killed_mid_stream_resumes_from_its_outbox_losing_and_duplicating_nothing(
     exchange: Exchange, connector_env: dict[str, str], tmp_path: Path, lose_ack: bool
 ) -> None:
-    bus = EmbeddedPublisher(EmbeddedBus.of(exchange))
+    bus = EmbeddedPublisher(exchange.embedded_bus())
     outbox = tmp_path / "o.sqlite"
     crashing = Crashing(bus, survive=2, lose_ack=lose_ack)
     with pytest.raises(Unreachable):
@@ -203,7 +202,7 @@ def test_incremental_sync_reads_only_rows_newer_than_the_watermark(
     db.commit()
     config = tmp_path / "tax.toml"
     config.write_text(SQL_CONFIG.format(driver="sqlite3", dsn=db_path), encoding="utf-8")
-    bus = EmbeddedPublisher(EmbeddedBus.of(exchange))
+    bus = EmbeddedPublisher(exchange.embedded_bus())
     first = run(make_runner(config, connector_env, bus, tmp_path / "o.sqlite"))
     assert (first.read, first.published, first.batches) == (5, 5, 3)
     db.executemany("INSERT INTO qs VALUES (?, ?, ?, ?)", _tax_rows(6, 8))
@@ -227,7 +226,7 @@ def test_incremental_sync_from_postgresql_keeps_a_timestamp_watermark(
             cur.executemany("INSERT INTO qs VALUES (%s, %s, %s, %s)", _tax_rows(1, 4))
     config = tmp_path / "tax.toml"
     config.write_text(SQL_CONFIG.format(driver="psycopg", dsn=postgres.dsn), encoding="utf-8")
-    bus = EmbeddedPublisher(EmbeddedBus.of(exchange))
+    bus = EmbeddedPublisher(exchange.embedded_bus())
     first = run(make_runner(config, connector_env, bus, tmp_path / "o.sqlite"))
     assert (first.read, first.accepted, first.rows_refused) == (4, 4, 0)
     with Outbox(tmp_path / "o.sqlite", "shuiwu.deed_tax_payment") as outbox:
@@ -242,7 +241,7 @@ def test_incremental_sync_from_postgresql_keeps_a_timestamp_watermark(
 def test_batches_full_by_bytes_are_published_while_the_source_is_still_read(
     exchange: Exchange, connector_env: dict[str, str], tmp_path: Path
 ) -> None:
-    bus = EmbeddedPublisher(EmbeddedBus.of(exchange))
+    bus = EmbeddedPublisher(exchange.embedded_bus())
     runner = make_runner(ID_CARDS, connector_env, None, tmp_path / "o.sqlite", batch_size=100)
     runner.max_batch_bytes = 12_000  # about 30 ID cards: every batch is full by bytes
     source = runner.source

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from exchange.client import ASSERTION_TYPE
 from exchange.config import Settings
 from exchange.demo.city import City, generate_city
 from exchange.demo.setup import DemoDepartment, create_demo, publish_city
-from exchange.departments.auth import ASSERTION_TYPE
 from exchange.server import build_app
 from exchange.service import Exchange
 

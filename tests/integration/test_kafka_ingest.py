@@ -17,7 +17,7 @@ import pytest
 from connectors.config import build_source, load_config, load_credentials
 from connectors.mapping import Mapper
 from connectors.outbox import Outbox
-from connectors.publisher import KafkaPublisher, Retry
+from connectors.publishers import KafkaPublisher, Retry
 from connectors.runner import Runner, RunSummary
 from connectors.sealer import Sealer
 from exchange.config import KafkaSettings, Settings

@@ -1,6 +1,7 @@
 """The auditor API: entries, checkpoints, proofs, and the "who used my data" report.
 
-Who sees what (decided in :mod:`exchange.audit.query`): an auditor sees every
+Who sees what (decided in :mod:`exchange.audit.query`; entry searches and the subject
+report are answered by :class:`exchange.audit.reports.AuditReports`): an auditor sees every
 entry; a department sees the entries of its own actions (``view=actions``, the
 default) or the entries about data it owns (``view=data``); nobody else is let in.
 Checkpoints and proofs carry only hashes and are open to the same callers.
@@ -13,20 +14,25 @@ the checkpoint ``note`` is the C2SP signed note, verbatim.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Body, Depends, Path, Query
 from pydantic import Field
 
 from exchange.api.deps import ExchangeDep, protected_router, require_role
 from exchange.api.paging import within_bytes
-from exchange.audit.checkpoints import StoredCheckpoint, registered_witnesses
+from exchange.audit.checkpoints import (
+    StoredCheckpoint,
+    department_witness_name,
+    registered_witnesses,
+)
 from exchange.audit.log import AuditEvent
-from exchange.audit.query import EntryFilter, Scope, StoredEntry, search
+from exchange.audit.query import StoredEntry
+from exchange.audit.reports import Kind, View
 from exchange.departments.auth import Principal
 from exchange.errors import InvalidRequest
 from exchange.service import Exchange
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
 from signing.errors import CheckpointError
@@ -35,7 +41,7 @@ router = protected_router("/v1/audit", ["audit"])
 
 AuditReader = Annotated[Principal, Depends(require_role(Role.AUDITOR, Role.DEPARTMENT))]
 Witness = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
-View = Literal["actions", "data"]
+MAX_SAFE = 2**53 - 1  # indexes and sizes travel as JSON numbers (RFC 8785: at most 2^53 − 1)
 
 
 class AuditEntryPublic(StrictModel):
@@ -88,14 +94,20 @@ class ConsistencyProofPublic(StrictModel):
 
 class SubjectAccess(StrictModel):
     entry: AuditEntryPublic
-    inclusion_proof: list[str]
+    inclusion_proof: list[str] = Field(
+        description="RFC 6962 proof in the report's checkpoint; empty when the entry is "
+        "newer than the checkpoint (proven by the next one)"
+    )
 
 
 class SubjectReport(StrictModel):
-    subject_hash: str
+    subject_hash: str | None = Field(description="null: the exchange never met this subject")
     checkpoint: CheckpointPublic
     data: list[SubjectAccess]
     count: int
+    next_before: int | None = Field(
+        default=None, description="more, older entries: pass this as `before` for the next page"
+    )
 
 
 class CosignatureIn(StrictModel):
@@ -115,12 +127,6 @@ def _checkpoint(exchange: Exchange, stored: StoredCheckpoint) -> CheckpointPubli
         note=stored.note,
         vkey=exchange.checkpoints.verifier.vkey,
     )
-
-
-def _scope(principal: Principal, view: View) -> Scope:
-    if principal.has(Role.AUDITOR):
-        return Scope.everything()
-    return Scope.data_of(principal.uscc) if view == "data" else Scope.actions_of(principal.uscc)
 
 
 def _audit(exchange: Exchange, principal: Principal, action: str, **fields: Any) -> int:
@@ -148,36 +154,25 @@ def entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditEntries:
-    filters = {"dept": dept, "case": case, "action": action, "view": view}
-    _audit(
-        exchange,
+    page = exchange.audit_reports.entries(
         principal,
-        "audit.read",
-        target="entries",
         subject=subject,
-        detail={k: v for k, v in filters.items() if v is not None},
-    )
-    subject_hash = exchange.audit.find_subject_hash(subject) if subject else None
-    found = search(
-        exchange.store,
-        EntryFilter(
-            subject_hash=subject_hash,
-            actor=dept,
-            case_no=case,
-            action=action,
-            since=since,
-            until=until,
-        ),
-        _scope(principal, view),
+        dept=dept,
+        case=case,
+        action=action,
+        since=since,
+        until=until,
+        view=view,
         limit=limit,
         offset=offset,
     )
-    data = within_bytes([_public(e) for e in found], exchange.settings.api.max_page_bytes)
+    data = within_bytes([_public(e) for e in page.entries], exchange.settings.api.max_page_bytes)
+    cut = len(data) < len(page.entries)  # cut short by bytes: go on from the first left out
     return AuditEntries(
         data=data,
         count=len(data),
-        tree_size=exchange.audit.size,
-        next_offset=offset + len(data) if len(data) < len(found) or len(found) == limit else None,
+        tree_size=page.tree_size,
+        next_offset=offset + len(data) if cut else page.next_offset,
     )
 
 
@@ -203,13 +198,14 @@ def cosign(
     body: Annotated[CosignatureIn, Body()], exchange: ExchangeDep, principal: Witness
 ) -> CheckpointPublic:
     _audit(exchange, principal, "audit.checkpoint.cosign", target="checkpoint")
-    witnesses = registered_witnesses(exchange.registry, principal.uscc)
+    origin = exchange.checkpoints.origin
+    witnesses = registered_witnesses(exchange.registry, origin, principal.uscc)
     if not witnesses:
         raise InvalidRequest(
             f"{principal.name} has no Ed25519 seal key to witness with",
             code=ErrorCode.INVALID_COSIGNATURE,
         )
-    problem = "no signature by your seal key"
+    problem = f"no cosignature by {department_witness_name(origin, principal.uscc)}"
     for witness in witnesses:
         try:
             return _checkpoint(exchange, exchange.checkpoints.add_cosignature(body.note, witness))
@@ -222,9 +218,9 @@ def cosign(
 def inclusion(
     exchange: ExchangeDep,
     principal: AuditReader,
-    index: Annotated[int, Query(ge=0, le=2**62)],
+    index: Annotated[int, Query(ge=0, le=MAX_SAFE)],
     size: Annotated[
-        int | None, Query(ge=1, le=2**62, description="default: the latest checkpoint")
+        int | None, Query(ge=1, le=MAX_SAFE, description="default: the latest checkpoint")
     ] = None,
 ) -> InclusionProofPublic:
     _audit(exchange, principal, "audit.proof", target="inclusion", detail={"index": index})
@@ -244,9 +240,9 @@ def inclusion(
 def consistency(
     exchange: ExchangeDep,
     principal: AuditReader,
-    first: Annotated[int, Query(ge=1, le=2**62)],
+    first: Annotated[int, Query(ge=1, le=MAX_SAFE)],
     second: Annotated[
-        int | None, Query(ge=1, le=2**62, description="default: the latest checkpoint")
+        int | None, Query(ge=1, le=MAX_SAFE, description="default: the latest checkpoint")
     ] = None,
 ) -> ConsistencyProofPublic:
     _audit(exchange, principal, "audit.proof", target="consistency", detail={"first": first})
@@ -271,31 +267,29 @@ def subject_accesses(
     principal: AuditReader,
     subject: Annotated[str, Path(min_length=1, max_length=64)],
     view: Annotated[View, Query()] = "data",
+    kind: Annotated[
+        Kind,
+        Query(description="reads: what was done with the data; lookups: who looked it up"),
+    ] = "reads",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    before: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_SAFE, description="entries older than this seq (`next_before`)"),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> SubjectReport:
-    _audit(exchange, principal, "audit.subject_report", target="subject", subject=subject)
-    subject_hash = exchange.audit.subject_hash(subject)
-    signed = exchange.checkpoints.sign_now()  # covers every entry so far, this one included
-    found = search(
-        exchange.store,
-        EntryFilter(subject_hash=subject_hash, end_seq=signed.size),
-        _scope(principal, view),
-        limit=limit,
-        offset=offset,
+    """Newest first, a page at a time: ``next_before`` says that there is more."""
+    report = exchange.audit_reports.subject_accesses(
+        principal, subject, view=view, limit=limit, offset=offset, before=before, kind=kind
     )
     data = [
-        SubjectAccess(
-            entry=_public(e),
-            inclusion_proof=[
-                h.hex() for h in exchange.audit.inclusion_proof(e.entry.seq, signed.size)
-            ],
-        )
-        for e in found
+        SubjectAccess(entry=_public(e), inclusion_proof=[h.hex() for h in proof])
+        for e, proof in report.accesses
     ]
     return SubjectReport(
-        subject_hash=subject_hash,
-        checkpoint=_checkpoint(exchange, signed),
+        subject_hash=report.subject_hash,
+        checkpoint=_checkpoint(exchange, report.checkpoint),
         data=data,
         count=len(data),
+        next_before=report.next_before,
     )

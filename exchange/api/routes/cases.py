@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Query
 
 from exchange.api.deps import Approver, CurrentDept, ExchangeDep, protected_router
-from exchange.cases.resolver import CaseRequest, MatterFigures
-from schemas._base import StrictModel
+from exchange.cases.models import CaseRequest, MatterFigures
+from schemas.base import StrictModel
 
 router = protected_router("/v1", ["cases"])
 
@@ -26,8 +28,20 @@ def resolve_case(
 
 
 @router.get("/cases/{case_no}", summary="A resolved case's bundle (its approver, auditors)")
-def get_case(case_no: str, exchange: ExchangeDep, principal: CurrentDept) -> dict[str, Any]:
-    return exchange.cases.get(case_no, principal)
+def get_case(
+    case_no: str,
+    exchange: ExchangeDep,
+    principal: CurrentDept,
+    approver: Annotated[
+        str | None,
+        Query(
+            min_length=18,
+            max_length=18,
+            description="auditors: the approving department's USCC (case numbers are per approver)",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    return exchange.cases.get(case_no, principal, approver=approver)
 
 
 @router.get("/metrics/materials", summary="Materials required, obtained, to bring, per matter")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,15 +18,22 @@ from exchange.api.deps import (
     Reader,
     protected_router,
 )
-from exchange.certificates.qr import QR_PREFIX, credential_from_qr_text
-from exchange.certificates.service import (
+from exchange.certificates.intake import (
+    VERIFY_QUEUE,
+    VERIFY_WORKERS,
+    VerifierBusy,
+    credential_text_limits,
+)
+from exchange.certificates.models import (
     CertificatePublic,
     CertificateRequest,
     CertificatesPublic,
     StatusChange,
 )
+from exchange.certificates.qr import QR_PREFIX, credential_from_qr_text
+from exchange.certificates.verifier import Verdict
 from exchange.records.query import CASE_PATTERN
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 
 __all__ = ["router"]
 
@@ -122,9 +131,42 @@ async def verify(request: Request, exchange: ExchangeDep, principal: Reader) -> 
     credential: Any = body
     if body.lstrip().startswith(QR_PREFIX.encode()):
         credential = credential_from_qr_text(body.decode("ascii", "replace"))
+    else:
+        credential_text_limits(body)  # 413 / 422 before anything parses it
     # parse_strict inside refuses duplicate keys, NaN and unsafe integers in the text
-    verdict = await run_in_threadpool(exchange.certificates.verify, principal.uscc, credential)
+    pool = _verify_pool(request)
+    verdict = await pool.run(exchange.certificates.verify, principal.uscc, credential)
     return VerdictPublic.model_validate(verdict.to_json())
+
+
+class _VerifyPool:
+    """At most ``workers`` verifications in threads, ``queue`` more waiting; then 503."""
+
+    def __init__(self, workers: int, queue: int) -> None:
+        self._slots = asyncio.Semaphore(workers)
+        self._limit = workers + queue
+        self._admitted = 0
+
+    async def run(self, fn: Callable[..., Verdict], *args: Any) -> Verdict:
+        if self._admitted >= self._limit:
+            raise VerifierBusy(
+                f"{self._limit} verifications are running or waiting; try again shortly"
+            )
+        self._admitted += 1
+        try:
+            async with self._slots:
+                return await run_in_threadpool(fn, *args)
+        finally:
+            self._admitted -= 1
+
+
+def _verify_pool(request: Request) -> _VerifyPool:
+    """The app's verification pool (one per app: its semaphore belongs to its event loop)."""
+    pool: _VerifyPool | None = getattr(request.app.state, "verify_pool", None)
+    if pool is None:
+        pool = _VerifyPool(VERIFY_WORKERS, VERIFY_QUEUE)
+        request.app.state.verify_pool = pool
+    return pool
 
 
 # Public on purpose: verifiers anywhere must fetch status lists without an account

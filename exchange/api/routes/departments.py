@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exchange.api.deps import CurrentDept, ExchangeDep, protected_router
-from schemas._base import StrictModel
+from schemas.base import StrictModel
 from schemas.catalog import DepartmentPublic
 
 router = protected_router("/v1/departments", ["departments"])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form
 from fastapi.responses import JSONResponse
 
 from exchange.api.deps import ExchangeDep
-from exchange.departments.auth import ASSERTION_TYPE
+from exchange.client import ASSERTION_TYPE
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
 from signing.keys import public_jwk
@@ -17,12 +17,22 @@ from signing.keys import public_jwk
 router = APIRouter(tags=["public"])
 
 
-@router.get("/healthz", summary="Liveness and audit-writer health")
+@router.get("/healthz", summary="Liveness, audit-writer health and the audit disk's floor")
 async def healthz(exchange: ExchangeDep) -> JSONResponse:
-    healthy = exchange.audit.healthy
+    audit = exchange.audit
+    space = audit.space
+    room = space.ok
+    healthy = audit.healthy and room
+    if not audit.healthy:
+        state = "unavailable: the exchange serves no data"
+    elif not room:
+        state = "disk below the floor: the exchange takes no new work (exchange.audit_disk_full)"
+    else:
+        state = "ok"
     body = {
         "status": "ok" if healthy else "degraded",
-        "audit": "ok" if healthy else "unavailable: the exchange serves no data",
+        "audit": state,
+        "audit_disk": {"free_bytes": space.free_bytes(), "min_free_bytes": space.min_free_bytes},
     }
     return JSONResponse(body, status_code=200 if healthy else 503)
 
@@ -46,6 +56,9 @@ def discovery(exchange: ExchangeDep) -> dict[str, Any]:
         "token_endpoint": exchange.tokens.token_endpoint,
         "client_assertion_audience": exchange.tokens.token_endpoint,
         "log_origin": exchange.identity.origin,
+        # the C2SP note verifier key of the log's checkpoints, and its tiles (tlog-tiles)
+        "log_vkey": exchange.checkpoints.verifier.vkey,
+        "log_prefix": "/log",
     }
 
 

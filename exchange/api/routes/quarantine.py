@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
 
 from exchange.api.deps import CurrentDept, ExchangeDep, protected_router
 from exchange.api.paging import within_bytes
-from schemas._base import StrictModel
+from exchange.records.quarantine import QuarantinePublic
+from exchange.records.quarantine import list_quarantine as quarantined
+from schemas.base import StrictModel
 from schemas.catalog import Role
 
 router = protected_router("/v1/quarantine", ["quarantine"])
-
-
-class QuarantinePublic(StrictModel):
-    id: str
-    received_at: datetime
-    resource: str | None
-    publisher: str | None
-    batch_id: str | None
-    record_index: int | None
-    key: str | None
-    reason_code: str
-    reason: str
-    source: str
 
 
 class QuarantineList(StrictModel):
@@ -34,7 +22,10 @@ class QuarantineList(StrictModel):
     next_offset: int | None = None
 
 
-@router.get("", summary="Quarantined records (operator: all; a department: its own)")
+@router.get(
+    "",
+    summary="Quarantined records (operator: all, identifiers masked; a department: its own)",
+)
 def list_quarantine(
     exchange: ExchangeDep,
     principal: CurrentDept,
@@ -42,17 +33,16 @@ def list_quarantine(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> QuarantineList:
-    everyone = principal.has(Role.OPERATOR)
-    rows = exchange.store.fetchall(
-        "SELECT id, received_at, resource, publisher, batch_id, record_index, key, reason_code, "
-        "reason, source FROM quarantine WHERE (? OR publisher = ?) AND (? IS NULL OR resource = ?) "
-        "ORDER BY received_at, record_index LIMIT ? OFFSET ?",
-        [everyone, principal.uscc, resource, resource, limit, offset],
+    data = quarantined(
+        exchange.store,
+        principal.uscc,
+        everyone=principal.has(Role.OPERATOR),
+        resource=resource,
+        limit=limit,
+        offset=offset,
     )
-    cols = list(QuarantinePublic.model_fields)
-    found = [QuarantinePublic(**dict(zip(cols, r, strict=True))) for r in rows]
-    data = within_bytes(found, exchange.settings.api.max_page_bytes)
-    more = len(data) < len(found) or len(found) == limit
+    page = within_bytes(data, exchange.settings.api.max_page_bytes)
+    more = len(page) < len(data) or len(data) == limit
     return QuarantineList(
-        data=data, count=len(data), next_offset=offset + len(data) if more else None
+        data=page, count=len(page), next_offset=offset + len(page) if more else None
     )

@@ -16,8 +16,8 @@ from exchange.api.record_read import (
     check_purpose,
     parse_read,
 )
+from exchange.bus.models import BatchIn, IngestResult
 from exchange.errors import InvalidRequest
-from exchange.records.ingest import BatchIn, IngestResult
 from exchange.records.query import CASE_PATTERN, RecordPublic, RecordsPublic
 from schemas.errors import ErrorCode
 
@@ -38,6 +38,17 @@ Case = Annotated[
         alias="case",
         description="办件编号: the case this read serves (required)",
         json_schema_extra={"pattern": CASE_PATTERN},
+    ),
+]
+
+Version = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=999_999,
+        description="major version of the resource's schema you read (default: the latest); "
+        "each record names the version it was validated against, and a record of another "
+        "major version is answered as stored",
     ),
 ]
 
@@ -75,9 +86,10 @@ async def read_record(
     case_no: Case,
     exchange: ExchangeDep,
     principal: ReadPrincipal,
+    version: Version = None,
 ) -> Response:
     # a thin adapter over exchange.api.record_read, which the hot path (fastread) calls too
-    read = parse_read(code, key, purpose, case_no)
+    read = parse_read(code, key, purpose, case_no, version)
     return Response(await answer_read(exchange, principal, read), media_type=MEDIA_TYPE)
 
 
@@ -92,8 +104,15 @@ def records_by_subject(
         str, Query(min_length=1, max_length=64, description="ID number or USCC of the data subject")
     ],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    version: Version = None,
 ) -> RecordsPublic:
     check_purpose(purpose, case_no)
     return exchange.reader.by_subject(
-        principal.uscc, code, subject, purpose=purpose, case_no=case_no, limit=limit
+        principal.uscc,
+        code,
+        subject,
+        purpose=purpose,
+        case_no=case_no,
+        limit=limit,
+        version=version,
     )

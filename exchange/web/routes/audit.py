@@ -10,8 +10,9 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
 from exchange.api.deps import ExchangeDep
-from exchange.api.routes import audit as audit_api
-from exchange.certificates.verifier import CHINA_TIME
+from exchange.audit.reports import Kind
+from exchange.catalog.masking import mask_identifier
+from exchange.certificates.vocabulary import CHINA_TIME
 from exchange.errors import InvalidRequest
 from exchange.records.query import CASE_PATTERN
 from exchange.web.guard import Auditor, console_router
@@ -21,7 +22,6 @@ from exchange.web.trail import (
     READ_ACTIONS,
     checkpoint_view,
     current_checkpoint,
-    stored_of,
     trail,
 )
 from schemas.certificates import load_certificate_types
@@ -69,9 +69,8 @@ def audit(
             "a case number has letters, digits and . _ : / - only",
             code=ErrorCode.INVALID_CASE_NUMBER,
         )
-    # the API's own search: the same visibility, and the auditor's read is itself audited
-    found = audit_api.entries(
-        exchange,
+    # the service the API answers with: the same visibility, and the read is itself audited
+    found = exchange.audit_reports.entries(
         principal,
         subject=subject.strip().upper() or None,
         dept=dept or None,
@@ -82,7 +81,7 @@ def audit(
         limit=PAGE_SIZE if searched else RECENT,
         offset=0 if searched else max(0, exchange.audit.size - RECENT - 1),
     )
-    entries = [stored_of(e) for e in found.data]
+    entries = list(found.entries)
     if not searched:
         entries.reverse()
     checkpoint = current_checkpoint(exchange)
@@ -118,27 +117,27 @@ def who_used_my_data(
     exchange: ExchangeDep,
     principal: Auditor,
     subject: Annotated[str, Query(alias="id", min_length=1, max_length=64)],
+    kind: Annotated[Kind, Query()] = "reads",
+    before: Annotated[int | None, Query(ge=0, le=2**53 - 1)] = None,
 ) -> HTMLResponse:
-    # the API's report: audited, signed checkpoint covering every entry, a proof for each
-    report = audit_api.subject_accesses(
-        exchange, principal, subject.strip().upper(), view="data", limit=PAGE_SIZE, offset=0
+    # the API's report: audited, newest first a page at a time, each entry proven in the
+    # latest signed checkpoint (newer ones pending); report lookups on a page of their own
+    report = exchange.audit_reports.subject_accesses(
+        principal, subject.strip().upper(), view="data", limit=PAGE_SIZE, before=before, kind=kind
     )
-    checkpoint = checkpoint_view(
-        exchange, report.checkpoint.note, datetime.fromisoformat(report.checkpoint.created_at)
-    )
-    reads = [a for a in report.data if a.entry.action in READ_ACTIONS]
-    rows = trail(
-        exchange,
-        [stored_of(a.entry) for a in reads],
-        checkpoint,
-        [[bytes.fromhex(h) for h in a.inclusion_proof] for a in reads],
-    )
+    checkpoint = checkpoint_view(exchange, report.checkpoint.note, report.checkpoint.created_at)
+    reads = [
+        (e, proof)
+        for e, proof in report.accesses
+        if kind == "lookups" or e.entry.action in READ_ACTIONS
+    ]
+    rows = trail(exchange, [e for e, _ in reads], checkpoint, [proof for _, proof in reads])
     resources = {d.code: d.name for d, _ in exchange.catalog.resources()}
     resources |= {t.code: t.name for t in load_certificate_types().values()}
     matters = {m.code: m.name for m in load_matters().values()}
     departments = sorted({r.actor_name for r in rows})
     masked = subject.strip().upper()
-    masked = masked[:6] + "*" * max(0, len(masked) - 10) + masked[-4:] if len(masked) > 10 else "*"
+    masked = mask_identifier(masked, "cn-id" if masked[:6].isdigit() else "uscc")
     return render(
         request,
         "subject_report.html",
@@ -151,7 +150,10 @@ def who_used_my_data(
             "matters": matters,
             "departments": departments,
             "generated": datetime.now(UTC).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M"),
-            "known": bool(report.data),
+            "known": report.subject_hash is not None,
+            "kind": kind,
+            "next_before": report.next_before,
+            "first_page": before is None,
         },
         active="audit",
     )

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from exchange.api.deps import CurrentDept, ExchangeDep
-from exchange.cases.resolver import Applicant, CaseRequest
+from exchange.cases.models import Applicant, CaseRequest
 from exchange.departments.auth import Principal
 from exchange.errors import InvalidRequest
 from exchange.service import Exchange

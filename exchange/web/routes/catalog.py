@@ -60,7 +60,7 @@ def resource(
     )
     mine = [
         g
-        for g in exchange.catalog.grants_for(principal.uscc)
+        for g in exchange.grants.grants_for(principal.uscc)
         if g.resource == code and g.consumer == principal.uscc
     ]
     matters = sorted(load_matters().values(), key=lambda m: m.code)

@@ -1,7 +1,7 @@
 """Grant pages: request a grant, the owner's queue with answer deadlines, decisions.
 
-Requests and decisions go through the API's own route functions, so the console
-writes exactly the audit entries the API writes and applies the same rules.
+Requests and decisions go through the grants service, which applies the rules and writes
+the audit entries for the API and the console alike.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from exchange.api.deps import ExchangeDep
-from exchange.api.routes import grants as grant_api
-from exchange.catalog.catalog import GrantDecision, GrantPublic, GrantRequest
+from exchange.catalog.grants import GrantDecision, GrantPublic, GrantRequest
 from exchange.errors import InvalidRequest
 from exchange.web.guard import CsrfSession, Departmental, Reader, console_router
 from exchange.web.pages import render
@@ -42,7 +41,7 @@ def grants(
     principal: Reader,
     done: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
-    every = exchange.catalog.grants_for(principal.uscc)
+    every = exchange.grants.grants_for(principal.uscc)
     queue = [g for g in every if g.owner == principal.uscc and g.status == "pending"]
     queue.sort(key=lambda g: (g.answer_due, g.requested_at))
     decided = [g for g in every if g.owner == principal.uscc and g.status != "pending"]
@@ -87,7 +86,7 @@ def request_grant(
         )
     except ValidationError as exc:
         raise _invalid(exc) from exc
-    grant: GrantPublic = grant_api.request_grant(req, exchange, principal)
+    grant: GrantPublic = exchange.grants.request(principal.uscc, req)
     return RedirectResponse(f"/console/grants?done={grant.id}", status_code=303)
 
 
@@ -104,5 +103,5 @@ def decide(
         decision = GrantDecision(approve=answer == "approve", reason=reason.strip())
     except ValidationError as exc:
         raise _invalid(exc) from exc
-    grant = grant_api.decide(grant_id, decision, exchange, principal)
+    grant = exchange.grants.decide(grant_id, principal.uscc, decision)
     return RedirectResponse(f"/console/grants?done={grant.id}", status_code=303)

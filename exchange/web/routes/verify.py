@@ -5,10 +5,15 @@ and status lists; the verdict is audited, as ``POST /v1/verify`` does). A case b
 gets the offline bundle checks (the exchange's seal over it, its consistency) and each
 certificate it carries is verified online like a single one. A scanner that types the
 QR text (``GX1:…``) into the box works like pasting.
+
+Only a valid certificate is drawn as a licence (with its fresh QR code and a Print
+button). After a failed verdict the page shows the failed checks first and at most the
+raw fields under "无效 — 不得作为办事依据": a forged document must never look official.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -16,8 +21,9 @@ from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
 from exchange.api.deps import ExchangeDep
+from exchange.cases.bundle import BUNDLE_TYPE
 from exchange.cases.bundle_check import verify_bundle
-from exchange.cases.resolver import BUNDLE_TYPE
+from exchange.certificates.intake import nesting_limits
 from exchange.certificates.qr import QR_PREFIX, credential_from_qr_text
 from exchange.certificates.verifier import Check, Verdict
 from exchange.errors import ExchangeError, InvalidRequest, PayloadTooLarge
@@ -50,8 +56,9 @@ class CheckView:
 class CertificateResult:
     valid: bool
     checks: list[CheckView]
-    licence: Licence | None
+    licence: Licence | None  # only for a valid certificate
     credential_id: str | None
+    raw_fields: list[tuple[str, str]] = field(default_factory=list)  # only for an invalid one
 
 
 @dataclass
@@ -60,8 +67,13 @@ class Result:
     valid: bool
     checks: list[CheckView] = field(default_factory=list)
     licence: Licence | None = None
+    raw_fields: list[tuple[str, str]] = field(default_factory=list)
     certificates: list[CertificateResult] = field(default_factory=list)
     bundle: dict[str, Any] | None = None
+
+
+_MAX_RAW_FIELDS = 40
+_MAX_RAW_CHARS = 200
 
 
 def _views(checks: tuple[Check, ...] | list[Check]) -> list[CheckView]:
@@ -69,13 +81,30 @@ def _views(checks: tuple[Check, ...] | list[Check]) -> list[CheckView]:
     for c in checks:
         zh, en, ok, bad = check_label(c.name)
         out.append(CheckView(c.name, c.passed, c.reason, zh, en, ok if c.passed else bad))
+    failed = [v for v in out if not v.passed]
+    return failed + [v for v in out if v.passed]  # failures first
+
+
+def _raw_fields(credential: Any) -> list[tuple[str, str]]:
+    """The subject's fields as plain text (no licence layout), for an invalid credential."""
+    subject = credential.get("credentialSubject") if isinstance(credential, dict) else None
+    if not isinstance(subject, dict):
+        return []
+    out = []
+    for key, value in list(subject.items())[:_MAX_RAW_FIELDS]:
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        out.append((str(key)[:_MAX_RAW_CHARS], text[:_MAX_RAW_CHARS]))
     return out
 
 
 def _certificate(exchange: Exchange, actor: str, credential: Any) -> CertificateResult:
     verdict: Verdict = exchange.certificates.verify(actor, credential)
+    if not verdict.valid:
+        return CertificateResult(
+            False, _views(verdict.checks), None, verdict.credential_id, _raw_fields(credential)
+        )
     licence = licence_of(credential) if isinstance(credential, dict) else None
-    return CertificateResult(verdict.valid, _views(verdict.checks), licence, verdict.credential_id)
+    return CertificateResult(True, _views(verdict.checks), licence, verdict.credential_id)
 
 
 def _read(document: str, upload: UploadFile | None) -> str:
@@ -103,6 +132,7 @@ def verify_text(exchange: Exchange, actor: str, text: str) -> Result:
             check = CheckView("qr", False, exc.message, "二维码", "QR text", "二维码内容无法识别")
             return Result("unreadable", False, [check])
     else:
+        nesting_limits(text.encode("utf-8", "surrogatepass"))  # 422 before parsing
         try:
             document = parse_strict(text)
         except SigningError:
@@ -121,7 +151,13 @@ def verify_text(exchange: Exchange, actor: str, text: str) -> Result:
             "bundle", valid, _views(verdict.checks), certificates=certificates, bundle=document
         )
     single = _certificate(exchange, actor, document)
-    return Result("certificate", single.valid, single.checks, licence=single.licence)
+    return Result(
+        "certificate",
+        single.valid,
+        single.checks,
+        licence=single.licence,
+        raw_fields=single.raw_fields,
+    )
 
 
 @router.get("", response_class=HTMLResponse)

@@ -1,0 +1,321 @@
+"""Grants: a consumer asks for fields of a conditional resource, the owner decides.
+
+Sharing policy (国发〔2016〕51号):
+
+- unconditional (无条件共享): every registered department may read; sensitive fields
+  are masked unless a grant names them.
+- conditional (有条件共享): only with an approved, unexpired grant whose purposes
+  include the request's purpose; fields outside the grant are masked.
+- not shared (不予共享): the owner only.
+
+A grant is requested by the consumer and decided by the owner; the answer is
+due within 10 working days (weekends skipped; public holidays are not modelled).
+Every request and decision, allowed or refused, is one audit entry, written here
+for the API and the console alike.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+import duckdb
+from pydantic import Field
+
+from exchange.audit.log import AuditEvent, AuditLog
+from exchange.catalog.masking import AccessDecision
+from exchange.catalog.resources import Catalog
+from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest, NotFound
+from exchange.store import Store
+from schemas.base import StrictModel
+from schemas.catalog import SharingType
+from schemas.errors import ErrorCode
+
+__all__ = [
+    "ANSWER_WORKING_DAYS",
+    "GrantDecision",
+    "GrantPublic",
+    "GrantRequest",
+    "Grants",
+    "add_working_days",
+]
+
+# the longest a grant may last (about five years; setting api.max_grant_days)
+MAX_GRANT_DAYS = 5 * 365 + 1
+
+ANSWER_WORKING_DAYS = 10
+
+
+def add_working_days(start: date, days: int) -> date:
+    current = start
+    added = 0
+    while added < days:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            added += 1
+    return current
+
+
+class GrantRequest(StrictModel):
+    resource: str = Field(max_length=128)
+    fields: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=64
+    )
+    purposes: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=16, description="事项 codes or purposes the data will serve"
+    )
+    reason: str = Field(min_length=1, max_length=1000)
+    expires_at: datetime
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        le=999_999,
+        description="major version of the resource's schema the fields are read in "
+        "(default: the latest); every field must exist in it",
+    )
+
+
+class GrantDecision(StrictModel):
+    approve: bool
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class GrantPublic(StrictModel):
+    id: str
+    consumer: str
+    resource: str
+    owner: str
+    fields: list[str]
+    purposes: list[str]
+    reason: str
+    status: str  # pending | approved | refused
+    requested_at: datetime
+    answer_due: date
+    overdue: bool
+    expires_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    decision_reason: str | None = None
+
+
+_GRANT_COLUMNS = (
+    "id, consumer, resource, fields, purposes, reason, status, requested_at, "
+    "answer_due, expires_at, decided_at, decided_by, decision_reason"
+)
+
+
+class Grants:
+    """Grant requests and decisions (audited), and the access decision of a read."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        audit: AuditLog,
+        *,
+        max_grant_days: int = MAX_GRANT_DAYS,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.audit = audit
+        self.max_grant_days = max_grant_days
+        self._cache: dict[tuple[str, str], list[GrantPublic]] = {}
+
+    # -- requests and decisions ------------------------------------------------
+    def request(self, consumer: str, req: GrantRequest) -> GrantPublic:
+        """Record a pending grant request; audited (``grant.request``) either way."""
+        event = AuditEvent(
+            actor=consumer,
+            action="grant.request",
+            outcome="ok",
+            target=req.resource,
+            purpose=",".join(req.purposes),
+        )
+        try:
+            grant = self._request(consumer, req)
+        except ExchangeError as exc:
+            event.outcome, event.code = "refused", exc.code.value
+            self.audit.append(event)
+            raise
+        event.detail = {"grant": grant.id, "fields": grant.fields}
+        self.audit.append(event)
+        return grant
+
+    def _request(self, consumer: str, req: GrantRequest) -> GrantPublic:
+        definition = self.catalog.resource(req.resource, req.version)
+        owner = self.catalog.owner(req.resource)
+        if definition.sharing_type is not SharingType.CONDITIONAL:
+            raise InvalidRequest(
+                f"{req.resource} is {definition.sharing_type.value}: grants exist only for "
+                "conditional resources",
+                code=ErrorCode.GRANT_NOT_APPLICABLE,
+            )
+        if owner == consumer:
+            raise InvalidRequest(
+                "the owner of a resource needs no grant", code=ErrorCode.GRANT_NOT_APPLICABLE
+            )
+        unknown = sorted(set(req.fields) - set(definition.field_names))
+        if unknown:
+            raise InvalidRequest(
+                f"fields not in {req.resource} {definition.version}: {', '.join(unknown)}",
+                code=ErrorCode.UNKNOWN_FIELD,
+            )
+        now = datetime.now(UTC)
+        if req.expires_at.tzinfo is None or req.expires_at <= now:
+            raise InvalidRequest(
+                "expires_at must be a future time with a time zone", code=ErrorCode.INVALID_EXPIRY
+            )
+        if req.expires_at > now + timedelta(days=self.max_grant_days):
+            raise InvalidRequest(
+                f"a grant lasts at most {self.max_grant_days} days: expires_at must be before "
+                f"{now + timedelta(days=self.max_grant_days):%Y-%m-%d}; request a new grant then",
+                code=ErrorCode.INVALID_EXPIRY,
+            )
+        grant_id = "grt_" + secrets.token_hex(8)
+        due = add_working_days(now.date(), ANSWER_WORKING_DAYS)
+        self.store.execute(
+            "INSERT INTO grants VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, NULL, NULL, NULL)",
+            [
+                grant_id,
+                consumer,
+                req.resource,
+                sorted(set(req.fields)),
+                sorted(set(req.purposes)),
+                req.reason,
+                now,
+                due,
+                req.expires_at,
+            ],
+        )
+        self._cache.clear()
+        return self.grant(grant_id)
+
+    def decide(self, grant_id: str, owner: str, decision: GrantDecision) -> GrantPublic:
+        """The owner approves or refuses a pending grant; audited (``grant.decide``)."""
+        event = AuditEvent(
+            actor=owner,
+            action="grant.decide",
+            outcome="approved" if decision.approve else "refused",
+            target=grant_id,
+        )
+        try:
+            grant = self._decide(grant_id, owner, decision)
+        except ExchangeError as exc:
+            event.outcome, event.code = "refused", exc.code.value
+            self.audit.append(event)
+            raise
+        event.detail = {"resource": grant.resource, "consumer": grant.consumer}
+        self.audit.append(event)
+        return grant
+
+    def _decide(self, grant_id: str, owner: str, decision: GrantDecision) -> GrantPublic:
+        grant = self.grant(grant_id)
+        if grant.owner != owner:
+            raise Forbidden(
+                "only the resource's owner decides its grants", code=ErrorCode.NOT_OWNER
+            )
+        # One decision per grant: the update is conditional on the grant still pending, so
+        # of two concurrent decisions one updates and the other finds it decided (or DuckDB
+        # reports the concurrent write: the other decision won as well).
+        try:
+            won = self.store.fetchone(
+                "UPDATE grants SET status = ?, decided_at = ?, decided_by = ?, "
+                "decision_reason = ? WHERE id = ? AND status = 'pending' RETURNING id",
+                [
+                    "approved" if decision.approve else "refused",
+                    datetime.now(UTC),
+                    owner,
+                    decision.reason,
+                    grant_id,
+                ],
+            )
+        except duckdb.TransactionException:
+            won = None
+        self._cache.clear()
+        if won is None:
+            status = self.grant(grant_id).status
+            raise Conflict(
+                f"grant {grant_id} was already {status}"
+                if status != "pending"
+                else f"grant {grant_id} is being decided by another request",
+                code=ErrorCode.GRANT_ALREADY_DECIDED,
+            )
+        return self.grant(grant_id)
+
+    # -- reading grants ------------------------------------------------
+    def _row(self, row: tuple[Any, ...]) -> GrantPublic:
+        values = dict(zip([c.strip() for c in _GRANT_COLUMNS.split(",")], row, strict=True))
+        values["owner"] = self.catalog.owner_or_none(values["resource"]) or ""
+        values["overdue"] = values["status"] == "pending" and date.today() > values["answer_due"]
+        return GrantPublic(**values)
+
+    def grant(self, grant_id: str) -> GrantPublic:
+        row = self.store.fetchone(
+            f"SELECT {_GRANT_COLUMNS} FROM grants WHERE id = ?",  # noqa: S608
+            [grant_id],
+        )
+        if row is None:
+            raise NotFound(f"no grant {grant_id}")
+        return self._row(row)
+
+    def visible(self, grant_id: str, uscc: str) -> GrantPublic:
+        """One grant, for its consumer or the resource's owner only."""
+        grant = self.grant(grant_id)
+        if uscc not in (grant.consumer, grant.owner):
+            raise Forbidden(
+                "only the requesting department and the owner see a grant",
+                code=ErrorCode.FORBIDDEN,
+            )
+        return grant
+
+    def grants_for(self, uscc: str, *, status: str | None = None) -> list[GrantPublic]:
+        """Grants a department asked for, and those on resources it owns."""
+        rows = self.store.fetchall(
+            f"SELECT {_GRANT_COLUMNS} FROM grants "  # noqa: S608
+            "WHERE (consumer = ? OR list_contains(?, resource)) "
+            "AND (? IS NULL OR status = ?) ORDER BY requested_at DESC",
+            [uscc, self.catalog.owned_by(uscc), status, status],
+        )
+        return [self._row(r) for r in rows]
+
+    def _active(self, consumer: str, resource: str) -> list[GrantPublic]:
+        key = (consumer, resource)
+        cached = self._cache.get(key)
+        if cached is None:
+            rows = self.store.fetchall(
+                f"SELECT {_GRANT_COLUMNS} FROM grants WHERE consumer = ? AND resource = ? "  # noqa: S608
+                "AND status = 'approved'",
+                [consumer, resource],
+            )
+            cached = [self._row(r) for r in rows]
+            self._cache[key] = cached
+        now = datetime.now(UTC)
+        return [g for g in cached if g.expires_at > now]
+
+    # -- policy ------------------------------------------------
+    def decide_access(self, consumer: str, resource: str, purpose: str) -> AccessDecision:
+        """Apply the sharing type and grants; raise Forbidden when nothing may be read."""
+        definition = self.catalog.resource(resource)
+        all_fields = frozenset(definition.field_names)
+        if self.catalog.owner(resource) == consumer:
+            return AccessDecision(definition, True, all_fields, None)
+        grants = [g for g in self._active(consumer, resource) if purpose in g.purposes]
+        granted = frozenset(f for g in grants for f in g.fields)
+        grant_id = grants[0].id if grants else None
+        if definition.sharing_type is SharingType.NOT_SHARED:
+            raise Forbidden(
+                f"{resource} is not shared (不予共享): only its owner reads it",
+                code=ErrorCode.NOT_SHARED,
+            )
+        if definition.sharing_type is SharingType.UNCONDITIONAL:
+            clear = (all_fields - frozenset(definition.sensitive_fields)) | granted
+            return AccessDecision(definition, False, clear, grant_id)
+        if not grants:
+            raise Forbidden(
+                f"{resource} is conditional (有条件共享) and you hold no approved grant for "
+                "purpose "
+                f"{purpose!r}; request one with POST /v1/grants",
+                code=ErrorCode.GRANT_MISSING,
+            )
+        return AccessDecision(definition, False, granted, grant_id)

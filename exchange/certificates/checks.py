@@ -1,0 +1,417 @@
+"""The six checks of an e-certificate, one method each; :class:`CredentialChecks` runs none of them
+by itself — :class:`exchange.certificates.verifier.Verifier` runs them all and makes the verdict.
+
+* ``proof``: the Data Integrity proof verifies under the seal key it names
+  (from the trust store), or under a key given explicitly; the document's
+  ``@context`` must equal the one the proof signed (adding a context is refused);
+* ``issuer_chain``: the key's seal certificate was issued by the root and was
+  valid at the time of verification, certifies the issuer's USCC, is not revoked,
+  and belongs to the department competent for the certificate type;
+* ``validity_period``: ``validFrom`` ≤ now ≤ ``validUntil``;
+* ``status``: neither revoked nor suspended; an entry that cannot be checked
+  fails (fail closed); a credential without ``credentialStatus`` (like the W3C
+  examples, verified with an explicit key) is judged on the other checks;
+* ``schema``: the subject matches its type's JSON Schema, and the document's
+  shape and GB/T 36903 metadata agree with the rest of it;
+* ``identifier``: the GB/T 36904 identifier and its check character, and that it
+  names the same type and issuer as the document;
+* ``register``: the exchange issued exactly this content under this id (online: the
+  register of issued certificates; offline: the signed digest list of the trust bundle).
+
+Key validity (``issuer_chain``) is judged at the time of verification, never at the
+``proof.created`` the signer claims; for an old document the register vouches for, at its
+recorded issuance. A govex certificate without the exchange's status entries is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from exchange.certificates.trust import ChainChecker, Issuance, SealEntry, TrustStore
+from exchange.certificates.vocabulary import (
+    CERT_URN_PREFIX,
+    CLOCK_SKEW,
+    CONTEXTS,
+    VC2_CONTEXT,
+    TrustError,
+    certificate_id_of,
+    certificate_key,
+    credential_digest,
+    credential_type_name,
+    kid_from_urn,
+    local_date,
+    parse_timestamp,
+    schema_url,
+    uscc_from_urn,
+)
+from schemas.certificates import CertificateType
+from schemas.identifiers import parse_certificate_id
+from signing.algorithms import PublicKey
+from signing.ca import ChainError, SealCertificateInfo
+from signing.proofs import verify_proof
+
+__all__ = ["CheckFailed", "CheckRun", "CheckState", "CredentialChecks"]
+
+_TOP_LEVEL = frozenset(
+    {
+        "@context",
+        "id",
+        "type",
+        "name",
+        "issuer",
+        "validFrom",
+        "validUntil",
+        "credentialSchema",
+        "credentialSubject",
+        "metadata",
+        "credentialStatus",
+        "proof",
+    }
+)
+_STATUS_WORD = {"revocation": "revoked", "suspension": "suspended"}
+
+
+class CheckFailed(Exception):
+    """A check that did not pass, with its reason."""
+
+
+@dataclass(slots=True)
+class CheckState:
+    """What the checks of one credential work out once and share."""
+
+    ctype: CertificateType | None = None
+    issuer: str | None = None
+    issuance: Issuance | None = None
+    issuance_error: str | None = None
+
+
+def _is_date(text: str) -> bool:
+    try:
+        return len(text) == 10 and date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
+
+
+CheckRun = Callable[[dict[str, Any], CheckState, datetime], str | None]
+"""One check: the credential, what earlier checks worked out, now → a note, or raise."""
+
+
+class CredentialChecks:
+    """The checks against one trust store and/or one public key (see the module docstring)."""
+
+    def __init__(
+        self,
+        trust: TrustStore | None,
+        public_key: PublicKey | None,
+        types: Mapping[str, CertificateType],
+    ) -> None:
+        self.trust = trust
+        self.public_key = public_key
+        self.chain = ChainChecker(trust.root) if trust is not None else None
+        self._types = {credential_type_name(t): t for t in types.values()}
+        self._validators = {t.code: t.compiled() for t in self._types.values()}
+        self._keys: dict[str, PublicKey] = {}
+
+    def all(self) -> tuple[tuple[str, CheckRun], ...]:
+        """Every check with its name, in the order they run."""
+        return (
+            ("proof", self.proof),
+            ("issuer_chain", self.issuer_chain),
+            ("validity_period", self.validity_period),
+            ("status", self.status),
+            ("schema", self.schema),
+            ("identifier", self.identifier),
+            ("register", self.register),
+        )
+
+    def _govex(self, doc: dict[str, Any]) -> bool:
+        """Is ``doc`` held to the govex certificate rules? Always, unless a key was given."""
+        if self.public_key is None:
+            return True
+        types = doc.get("type")
+        claims_type = isinstance(types, list) and any(
+            isinstance(t, str) and t in self._types for t in types
+        )
+        doc_id = doc.get("id")
+        return claims_type or (isinstance(doc_id, str) and doc_id.startswith(CERT_URN_PREFIX))
+
+    def _type_of(self, doc: dict[str, Any], state: CheckState) -> CertificateType:
+        if state.ctype is not None:
+            return state.ctype
+        types = doc.get("type")
+        if (
+            not isinstance(types, list)
+            or len(types) != 2
+            or types[0] != "VerifiableCredential"
+            or not isinstance(types[1], str)
+        ):
+            raise CheckFailed('type must be ["VerifiableCredential", "<Type>Credential"]')
+        ctype = self._types.get(types[1])
+        if ctype is None:
+            raise CheckFailed(f"{types[1]!r} is not a govex certificate type")
+        state.ctype = ctype
+        return ctype
+
+    @staticmethod
+    def _issuer_of(doc: dict[str, Any], state: CheckState) -> str:
+        if state.issuer is None:
+            issuer = doc.get("issuer")
+            state.issuer = uscc_from_urn(issuer.get("id") if isinstance(issuer, dict) else issuer)
+        return state.issuer
+
+    def _proof_member(self, doc: dict[str, Any], name: str) -> Any:
+        proof = doc.get("proof")
+        if not isinstance(proof, dict):
+            raise CheckFailed("the credential has no proof object")
+        return proof.get(name)
+
+    def _resolve(self, method: str) -> PublicKey:
+        cached = self._keys.get(method)
+        if cached is not None:
+            return cached
+        entry = self.trust.seal(kid_from_urn(method)) if self.trust is not None else None
+        if entry is None:
+            raise CheckFailed(
+                f"verification method {method} is not a seal key the trust store knows"
+            )
+        key = certificate_key(entry.certificate)
+        self._keys[method] = key
+        return key
+
+    # -- the checks ------------------------------------------------
+    def proof(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
+        if self.public_key is not None:
+            verified = verify_proof(doc, self.public_key)
+        else:
+            verified = verify_proof(doc, resolve=self._resolve)
+        if "@context" in verified.proof and doc.get("@context") != verified.proof["@context"]:
+            raise CheckFailed("the document's @context differs from the @context the proof signed")
+        return None
+
+    def issuer_chain(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
+        if self.public_key is not None or self.trust is None or self.chain is None:
+            return "not checked: verified against the public key given, not a trust chain"
+        method = self._proof_member(doc, "verificationMethod")
+        kid = kid_from_urn(method)
+        entry = self.trust.seal(kid)
+        if entry is None:
+            raise CheckFailed(f"key {kid} is not a seal key certified by the trusted root")
+        created = parse_timestamp(self._proof_member(doc, "created"), "proof.created")
+        if created > now + CLOCK_SKEW:
+            raise CheckFailed(
+                f"the proof claims to be created in the future ({created.isoformat()})"
+            )
+        info = self._chain_at(doc, state, entry, now)
+        uscc = self._issuer_of(doc, state)
+        if info.uscc != uscc:
+            raise CheckFailed(
+                f"the seal certificate certifies {info.name} ({info.uscc}), not the issuer {uscc}"
+            )
+        revoked = self.trust.revocation(kid)
+        if revoked is not None:
+            raise CheckFailed(
+                f"seal key {kid} of {info.name} was revoked at {revoked.revoked_at.isoformat()}: "
+                f"{revoked.reason}"
+            )
+        ctype = self._type_of(doc, state)
+        if entry.department != ctype.department:
+            raise CheckFailed(
+                f"{info.name} is not competent to issue {ctype.name} ({ctype.code}); "
+                f"its competent department is {ctype.department}"
+            )
+        return f"sealed by {info.name} ({info.uscc}) with key {kid}, certified by the root"
+
+    def validity_period(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
+        start = doc.get("validFrom")
+        end = doc.get("validUntil")
+        if start is None and self._govex(doc):
+            raise CheckFailed("a govex certificate must have validFrom")
+        valid_from = parse_timestamp(start, "validFrom") if start is not None else None
+        valid_until = parse_timestamp(end, "validUntil") if end is not None else None
+        if valid_from is not None and valid_until is not None and valid_until < valid_from:
+            raise CheckFailed("validUntil is before validFrom")
+        if valid_from is not None and now + CLOCK_SKEW < valid_from:
+            raise CheckFailed(f"not valid yet: valid from {valid_from.isoformat()}")
+        if valid_until is not None and now > valid_until:
+            raise CheckFailed(f"expired: valid until {valid_until.isoformat()}")
+        return None if valid_until is not None else "no validUntil: valid without end (长期)"
+
+    def _chain_at(
+        self, doc: dict[str, Any], state: CheckState, entry: SealEntry, now: datetime
+    ) -> SealCertificateInfo:
+        """The chain judged now; for a document the register vouches for, at its issuance.
+
+        Never at ``proof.created``: the signer chooses that time, so a backdated proof by a
+        key whose certificate has expired would pass.
+        """
+        assert self.chain is not None
+        try:
+            return self.chain.check(entry, now)
+        except ChainError:
+            issued = self._issuance(doc, state)
+            if issued is None or issued.issued_at is None:
+                raise
+            return self.chain.check(entry, issued.issued_at)
+
+    def _issuance(self, doc: dict[str, Any], state: CheckState) -> Issuance | None:
+        """The trust store's record that it issued exactly this content (None: not vouched)."""
+        if self.trust is None:
+            return None
+        if state.issuance is None and state.issuance_error is None:
+            doc_id = doc.get("id")
+            if not isinstance(doc_id, str) or not doc_id.startswith(CERT_URN_PREFIX):
+                state.issuance_error = f"id must be {CERT_URN_PREFIX}<certificate identifier>"
+            else:
+                try:
+                    state.issuance = self.trust.issuance(doc_id, credential_digest(doc))
+                except TrustError as exc:
+                    state.issuance_error = exc.message
+        return state.issuance
+
+    def status(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
+        govex = self._govex(doc)
+        if "credentialStatus" not in doc:
+            if govex:
+                raise CheckFailed(
+                    "no credentialStatus: every govex certificate carries the exchange's "
+                    "status entries; refused"
+                )
+            return "no credentialStatus: judged on its proof and validity period"
+        entries = doc["credentialStatus"]
+        items = entries if isinstance(entries, list) else [entries]
+        if not items:
+            raise CheckFailed("credentialStatus is empty")
+        purposes = {e.get("statusPurpose") for e in items if isinstance(e, dict)}
+        if govex and "revocation" not in purposes:
+            raise CheckFailed("a govex certificate must carry a revocation status entry")
+        issued = self._issuance(doc, state)
+        if issued is not None and issued.status in _STATUS_WORD.values():
+            raise CheckFailed(f"{issued.status} (the register of issued certificates)")
+        for entry in items:
+            if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
+                raise CheckFailed(
+                    "credentialStatus entries must be BitstringStatusListEntry objects"
+                )
+            purpose = entry.get("statusPurpose")
+            if purpose not in _STATUS_WORD:
+                raise CheckFailed(f"status purpose {purpose!r} cannot be checked (fail closed)")
+            index_text = entry.get("statusListIndex")
+            if not isinstance(index_text, str) or not index_text.isdigit() or len(index_text) > 10:
+                raise CheckFailed("statusListIndex must be a string of digits")
+            url = entry.get("statusListCredential")
+            if not isinstance(url, str) or not url:
+                raise CheckFailed("statusListCredential must name the status list")
+            if self.trust is None:
+                raise CheckFailed(
+                    "the credential has a status entry and no status source was given "
+                    "(a trust bundle); refused (fail closed)"
+                )
+            if self.trust.status_list(url, purpose, now).get(int(index_text)):
+                raise CheckFailed(
+                    f"{_STATUS_WORD[purpose]} (status list {url}, index {index_text})"
+                )
+        return None
+
+    def register(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
+        if not self._govex(doc):
+            return "not a govex certificate: no register to check"
+        if self.trust is None:
+            raise CheckFailed(
+                "no register of issued certificates was given (a trust bundle); refused "
+                "(fail closed)"
+            )
+        if self._issuance(doc, state) is None:
+            raise CheckFailed(state.issuance_error or "not issued by the exchange")
+        return None
+
+    def schema(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
+        if not self._govex(doc):
+            context = doc.get("@context")
+            types = doc.get("type")
+            if not isinstance(context, list) or not context or context[0] != VC2_CONTEXT:
+                raise CheckFailed(f"@context must start with {VC2_CONTEXT}")
+            if not isinstance(types, list) or "VerifiableCredential" not in types:
+                raise CheckFailed("type must include VerifiableCredential")
+            if not isinstance(doc.get("credentialSubject"), dict | list):
+                raise CheckFailed("credentialSubject is missing")
+            return "not a govex certificate type: checked as a VC 2.0 document only"
+        unknown = sorted(set(doc) - _TOP_LEVEL)
+        if unknown:
+            raise CheckFailed(f"unexpected members in a govex certificate: {', '.join(unknown)}")
+        if doc.get("@context") != list(CONTEXTS):
+            raise CheckFailed(f"@context must be {list(CONTEXTS)}")
+        ctype = self._type_of(doc, state)
+        if doc.get("name") != ctype.name:
+            raise CheckFailed(f"name must be {ctype.name!r} for a {ctype.code} certificate")
+        if doc.get("credentialSchema") != {"id": schema_url(ctype), "type": "JsonSchema"}:
+            raise CheckFailed(f"credentialSchema must name {schema_url(ctype)} (JsonSchema)")
+        issuer = doc.get("issuer")
+        if not isinstance(issuer, dict) or set(issuer) != {"id", "name"}:
+            raise CheckFailed('issuer must be {"id": "urn:uscc:<USCC>", "name": "<department>"}')
+        issuer_uscc = self._issuer_of(doc, state)
+        if not isinstance(issuer["name"], str) or not issuer["name"].strip():
+            raise CheckFailed("issuer.name must be the issuing department's name")
+        subject = doc.get("credentialSubject")
+        if not isinstance(subject, dict):
+            raise CheckFailed("credentialSubject must be an object")
+        try:
+            self._validators[ctype.code](dict(subject))  # a copy: validators may fill defaults
+        except Exception:  # the compiled validator's error; validate_subject says it precisely
+            ctype.validate_subject(subject)
+            raise
+        self._check_metadata(doc, ctype, subject, issuer_uscc, issuer["name"])
+        return None
+
+    @staticmethod
+    def _check_metadata(
+        doc: dict[str, Any],
+        ctype: CertificateType,
+        subject: dict[str, Any],
+        issuer_uscc: str,
+        issuer_name: str,
+    ) -> None:
+        metadata = doc.get("metadata")
+        if not isinstance(metadata, dict):
+            raise CheckFailed("metadata (GB/T 36903) must be an object")
+        issue_date = metadata.get("issue_date")
+        if not isinstance(issue_date, str) or not _is_date(issue_date):
+            raise CheckFailed("metadata.issue_date must be a date YYYY-MM-DD")
+        valid_from = parse_timestamp(doc.get("validFrom"), "validFrom")
+        end = doc.get("validUntil")
+        expected = {
+            "type_code": ctype.type_code,
+            "holder_name": subject["holder_name"],
+            "holder_code": subject["holder_code"],
+            "holder_code_type": ctype.holder_code_type.value,
+            "issuer_name": issuer_name,
+            "issuer_uscc": issuer_uscc,
+            "issue_date": issue_date,
+            "valid_from": local_date(valid_from),
+            "valid_until": local_date(parse_timestamp(end, "validUntil")) if end else None,
+        }
+        if metadata != expected:
+            wrong = sorted(
+                k for k in set(expected) | set(metadata) if metadata.get(k, ...) != expected.get(k)
+            )
+            raise CheckFailed(f"metadata disagrees with the credential: {', '.join(wrong)}")
+
+    def identifier(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
+        doc_id = doc.get("id")
+        if not self._govex(doc):
+            return "not a govex certificate identifier: not checked"
+        if not isinstance(doc_id, str) or not doc_id.startswith(CERT_URN_PREFIX):
+            raise CheckFailed(f"id must be {CERT_URN_PREFIX}<GB/T 36904 certificate identifier>")
+        parts = parse_certificate_id(certificate_id_of(doc_id))
+        ctype = self._type_of(doc, state)
+        if parts.type_code != ctype.type_code:
+            raise CheckFailed(
+                f"the identifier names type code {parts.type_code}, the credential is a "
+                f"{ctype.code} ({ctype.type_code})"
+            )
+        uscc = self._issuer_of(doc, state)
+        if parts.issuer != uscc:
+            raise CheckFailed(f"the identifier names issuer {parts.issuer}, the credential {uscc}")
+        return None
