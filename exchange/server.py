@@ -9,7 +9,8 @@ runs one way only: web → api, and this module → both.
 :func:`serve` runs the app (``govex serve``) with :class:`GuardedH11Protocol`, uvicorn's
 HTTP/1.1 protocol with what uvicorn lacks (RELIABILITY, slow clients): a deadline for
 the request line and headers, a deadline for the body, and a cap on the connections one
-client address holds. The settings are in :class:`exchange.config.ApiSettings`.
+client address holds. The settings are in :class:`exchange.config.ApiSettings`. Beside
+it runs the local admin channel on ``DATA/admin.sock`` (:mod:`exchange.admin.listener`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import h11
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from exchange.admin.route import install_admin_routes
 from exchange.api.app import create_app
 from exchange.config import ApiSettings
 from exchange.service import Exchange
@@ -32,8 +34,11 @@ __all__ = ["ClientGuard", "GuardedH11Protocol", "build_app", "serve"]
 
 
 def build_app(exchange: Exchange, *, fast_read: bool | None = None) -> FastAPI:
-    """The API app with the web console under ``/console`` (what ``govex serve`` runs)."""
-    return create_app(exchange, fast_read=fast_read, extensions=(install_console,))
+    """The API app with the web console under ``/console`` and the operator's
+    ``/v1/admin/ops`` (what ``govex serve`` runs)."""
+    return create_app(
+        exchange, fast_read=fast_read, extensions=(install_console, install_admin_routes)
+    )
 
 
 @dataclass
@@ -118,12 +123,17 @@ class GuardedH11Protocol(H11Protocol):
 
 
 def serve(exchange: Exchange, *, host: str, port: int) -> None:
-    """Run :func:`build_app` on ``host:port`` until interrupted, with the slow-client guards."""
+    """Run :func:`build_app` on ``host:port`` until interrupted, with the slow-client guards,
+    and the local admin channel on ``DATA/admin.sock`` (:mod:`exchange.admin.listener`)."""
+    import sys
+
     import uvicorn
+
+    from exchange.admin.listener import serve_with_admin
 
     api = exchange.settings.api
     protocol = type("GovexH11Protocol", (GuardedH11Protocol,), {"guard": ClientGuard.of(api)})
-    uvicorn.run(
+    config = uvicorn.Config(
         build_app(exchange),
         host=host,
         port=port,
@@ -135,3 +145,5 @@ def serve(exchange: Exchange, *, host: str, port: int) -> None:
         access_log=False,
         server_header=False,
     )
+    if not serve_with_admin(exchange, config):
+        sys.exit(3)  # as uvicorn.run: the server did not start (e.g. the port is taken)

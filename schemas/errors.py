@@ -100,6 +100,10 @@ class ErrorCode(StrEnum):
     UNENCODABLE_AUDIT_ENTRY = "exchange.unencodable_audit_entry"
     INVALID_DEFINITION = "exchange.invalid_definition"  # a catalog resource definition
     INCOMPATIBLE_SCHEMA = "exchange.incompatible_schema"  # a catalog update that breaks records
+    INVALID_ISSUER = "exchange.invalid_issuer"
+    UNKNOWN_OPERATION = "exchange.unknown_operation"
+    LOCAL_ONLY = "exchange.local_only"
+    ADMIN_UNREACHABLE = "exchange.admin_unreachable"
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"

@@ -50,6 +50,10 @@ KeysOpt = Annotated[
 ReasonOpt = Annotated[str, typer.Option("--reason", help="why (kept in the audit log)")]
 
 
+from exchange.cli.options import DataOpt as OptionalDataOpt  # noqa: E402
+from exchange.cli.options import operate  # noqa: E402
+
+
 def _open(data: Path) -> Any:
     from exchange.service import Exchange
 
@@ -146,26 +150,26 @@ def remove(data: DataOpt, dept: DeptOpt, reason: ReasonOpt = "removed by the ope
 
 
 def departments(
-    data: DataOpt,
+    data: OptionalDataOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
 ) -> None:
-    """List the departments: state, and each key's purpose, state and expiry."""
-    with _open(data) as exchange:
-        rows = exchange.departments.rows()
+    """List the departments: state, and each key's purpose, state and expiry (works while
+    govex serve runs, through its admin socket, or with --url)."""
+    rows: list[dict[str, Any]] = operate(data, "departments.list")
     if as_json:
-        print(json.dumps([r.to_json() for r in rows], ensure_ascii=False, indent=2))
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     header = ("code", "USCC", "name", "state", "purpose", "kid", "key state", "expires")
     lines = [
         (
-            r.code,
-            r.uscc,
-            r.name,
-            r.department_state,
-            r.purpose,
-            r.kid,
-            r.state if r.ended_at is None else f"{r.state} {r.ended_at:%Y-%m-%d %H:%M}Z",
-            f"{r.not_after:%Y-%m-%d}" if r.not_after else "-",
+            r["code"],
+            r["uscc"],
+            r["name"],
+            r["department_state"],
+            r["purpose"],
+            r["kid"],
+            r["state"] if r["ended_at"] is None else f"{r['state']} {r['ended_at'][:16]}Z",
+            r["not_after"][:10] if r["not_after"] else "-",
         )
         for r in rows
     ]

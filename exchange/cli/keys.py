@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from exchange.config import Settings
 from exchange.departments.keyfolder import new_key_folder, request_token
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
@@ -97,14 +96,7 @@ def token(
 
 
 def _demo_token(data: Path, dept: str) -> str:
-    from exchange.demo.setup import DemoDepartment
-    from exchange.service import Exchange
+    # directly, or through the running govex serve's admin socket
+    from exchange.cli.options import operate
 
-    exchange: Any
-    with Exchange.open(Settings(data=data)) as exchange:
-        department = exchange.registry.find(dept)
-        acting = DemoDepartment.load(exchange, department.code)
-        issued = exchange.tokens.exchange_assertion(
-            acting.assertion(exchange.tokens.token_endpoint)
-        )
-        return str(issued.access_token)
+    return str(operate(data, "token.demo", {"dept": dept})["access_token"])

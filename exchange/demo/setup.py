@@ -11,7 +11,7 @@ tests can act as any department; a real department makes and keeps its keys itse
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -128,11 +128,15 @@ class DemoDepartment:
         )
 
 
-def create_demo(settings: Settings) -> Exchange:
-    """A fresh demo exchange: departments with keys, the catalog (no records yet)."""
+def create_demo(settings: Settings, *, issuer: str | None = None) -> Exchange:
+    """A fresh demo exchange: departments with keys, the catalog (no records yet);
+    ``issuer`` (already validated) replaces the demo's ``.example`` issuer URL."""
     departments = demo_departments()
     operator = departments[0]
     identity = default_identity("信阳市政务数据共享交换平台", REGION, operator.uscc, demo=True)
+    if issuer is not None:
+        origin = f"{issuer.removeprefix('https://')}/audit"
+        identity = replace(identity, issuer=issuer, origin=origin)
     exchange = Exchange.init(settings, identity, departments)
     folder = Path(settings.data) / "demo-keys"
     folder.mkdir(parents=True, exist_ok=True)
