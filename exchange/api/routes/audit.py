@@ -44,6 +44,9 @@ router = protected_router("/v1/audit", ["audit"])
 AuditReader = Annotated[Principal, Depends(require_role(Role.AUDITOR, Role.DEPARTMENT))]
 Witness = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
 MAX_SAFE = 2**53 - 1  # indexes and sizes travel as JSON numbers (RFC 8785: at most 2^53 − 1)
+TreeSize = Annotated[
+    int | None, Query(ge=1, le=MAX_SAFE, description="default: the latest checkpoint")
+]
 
 
 def _entry_model() -> type[StrictModel]:
@@ -230,19 +233,25 @@ def cosign(
     raise InvalidRequest(f"cosignature refused: {problem}", code=ErrorCode.INVALID_COSIGNATURE)
 
 
+def _proof_size(
+    exchange: Exchange, principal: Principal, size: int | None, target: str, **detail: int
+) -> int:
+    """Audit a proof read (``audit.proof``), then the tree size the proof is in: ``size``,
+    or the latest checkpoint's."""
+    _audit(exchange, principal, "audit.proof", target=target, detail=detail)
+    return _latest(exchange).size if size is None else size
+
+
 @router.get("/proofs/inclusion", summary="Inclusion proof of an entry in a tree size")
 def inclusion(
     exchange: ExchangeDep,
     principal: AuditReader,
     index: Annotated[int, Query(ge=0, le=MAX_SAFE)],
-    size: Annotated[
-        int | None, Query(ge=1, le=MAX_SAFE, description="default: the latest checkpoint")
-    ] = None,
+    size: TreeSize = None,
 ) -> InclusionProofPublic:
-    _audit(exchange, principal, "audit.proof", target="inclusion", detail={"index": index})
-    size = _latest(exchange).size if size is None else size
-    hashes = exchange.audit.inclusion_proof(index, size)
+    size = _proof_size(exchange, principal, size, "inclusion", index=index)
     log = exchange.audit
+    hashes = log.inclusion_proof(index, size)  # first: it names what is out of range
     return InclusionProofPublic(
         index=index,
         size=size,
@@ -257,14 +266,11 @@ def consistency(
     exchange: ExchangeDep,
     principal: AuditReader,
     first: Annotated[int, Query(ge=1, le=MAX_SAFE)],
-    second: Annotated[
-        int | None, Query(ge=1, le=MAX_SAFE, description="default: the latest checkpoint")
-    ] = None,
+    second: TreeSize = None,
 ) -> ConsistencyProofPublic:
-    _audit(exchange, principal, "audit.proof", target="consistency", detail={"first": first})
-    second = _latest(exchange).size if second is None else second
-    hashes = exchange.audit.consistency_proof(first, second)
+    second = _proof_size(exchange, principal, second, "consistency", first=first)
     log = exchange.audit
+    hashes = log.consistency_proof(first, second)  # first: it names what is out of range
     return ConsistencyProofPublic(
         first=first,
         second=second,
