@@ -18,6 +18,7 @@ outside this module name their module)::
     ├── PayloadTooLarge       413
     │   └── CredentialTooLarge  certificates.intake: a credential over its size cap
     ├── AuditUnavailable      503: the audit writer failed; no data is served (fail closed)
+    │   └── AuditDiskFull     503: free space below the audit log's floor (D6)
     ├── Internal              500: a failure of the exchange itself, not of the request
     ├── TrustError            certificates.vocabulary: an unusable trust bundle or status source
     ├── CertificateRefused    certificates.verifier: a certificate that failed a check
