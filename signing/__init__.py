@@ -1,16 +1,22 @@
-"""govex signing package: everything that touches keys and proofs.
+"""Everything that touches keys and proofs; imports only :mod:`schemas`.
 
-- :mod:`.algorithms` — Ed25519 and ECDSA P-256 over raw bytes;
-- :mod:`.keyfolder` — key generation, encrypted PEM at rest, PEM/JWK, stable key ids;
-- :mod:`.purposes` — key purposes (``auth``, ``seal``, ``cert``) and their OIDs;
-- :mod:`.csr` — PKCS#10 requests for department keys and their certification;
-- :mod:`.ca` — the root CA and the certificates it issues to department keys;
-- :mod:`.canonical` — RFC 8785 canonical JSON and a strict parser;
-- :mod:`.proofs` — W3C VC Data Integrity proofs (JCS cryptosuites);
-- :mod:`.seal` — batch seals over a Merkle root;
-- :mod:`.merkle` — RFC 6962 / 9162 Merkle trees and proofs;
-- :mod:`.checkpoint` — C2SP signed notes and checkpoints;
-- :mod:`.status_list` — W3C Bitstring Status Lists;
-- :mod:`.multibase` — Multibase strings and Multikey;
-- :mod:`.errors` — the exception tree (``signing.*`` codes).
+Modules (imported by name, e.g. ``from signing.canonical import canonical_json``):
+
+* ``canonical`` — canonical JSON (RFC 8785, JCS) and a strict JSON parser;
+* ``algorithms`` — Ed25519 and ECDSA P-256 over raw bytes; ``keys`` — seal keys:
+  generation, encrypted storage, PEM/JWK exchange, stable key ids; ``multibase`` —
+  multibase strings and Multikey keys;
+* ``purposes`` — key purposes (``auth``, ``seal``, ``cert``) and their extended key usages;
+  ``csr`` — PKCS#10 requests for department keys and their certification;
+* ``ca`` — the exchange's root CA and the certificates it issues to department keys;
+* ``proofs`` — W3C VC Data Integrity proofs (JCS cryptosuites); ``status_list`` — W3C
+  Bitstring Status List (revocation, suspension);
+* ``merkle/`` — RFC 6962 / RFC 9162 Merkle trees: ``hashing`` (leaf and node hashes,
+  roots), ``proving`` (inclusion and consistency proofs, built and checked), ``tree``
+  (the append-only tree over a node store); ``seal`` — batch seals: one signature per
+  batch over a Merkle root, one inclusion path per record; ``tiles`` — the tree as C2SP
+  tlog-tiles and entry bundles;
+* ``checkpoint`` — C2SP signed notes and checkpoints; ``cosignature`` — C2SP
+  tlog-cosignature v1 (a witness's signature on a checkpoint);
+* ``errors`` — the error tree (``SigningError`` and its stable ``signing.*`` codes).
 """
