@@ -402,3 +402,41 @@ def test_connectors_and_the_bus_load_no_duckdb_fastapi_or_exchange_internals(
     assert done.returncode == 0, done.stderr
     print(f"{len(modules)} module(s) imported; heavy modules loaded: {done.stdout.strip()}")
     assert done.stdout.strip() == "[]"
+
+
+# The 国密 library stays behind signing/gm (docs/gm-crypto.md): swapping it touches one folder.
+_GM_LIBRARIES = ("tongsuopy", "asn1crypto")
+
+
+def _third_party_imports(path: Path) -> Iterator[tuple[str, int]]:
+    tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from ((alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield node.module, node.lineno
+
+
+def gm_library_problems(modules: dict[str, Path]) -> list[str]:
+    """Imports of the GM library from any module outside ``signing.gm``."""
+    return [
+        f"{path.name}:{line} ({module}) imports {name}; only signing/gm may"
+        for module, path in sorted(modules.items())
+        if not _under(module, "signing.gm")
+        for name, line in _third_party_imports(path)
+        if _under(name, *_GM_LIBRARIES)
+    ]
+
+
+def test_only_signing_gm_imports_the_gm_library() -> None:
+    problems = gm_library_problems(_modules())
+    assert not problems, "\n".join(problems)
+
+
+def test_an_import_of_the_gm_library_elsewhere_is_reported(tmp_path: Path) -> None:
+    stray = tmp_path / "stray.py"
+    stray.write_text("def f() -> None:\n    from tongsuopy.crypto import hashes\n", "utf-8")
+    inside = ROOT / "signing" / "gm" / "sm2.py"
+    problems = gm_library_problems({"signing.keys": stray, "signing.gm.sm2": inside})
+    assert len(problems) == 1
+    assert "imports tongsuopy.crypto" in problems[0]

@@ -1,0 +1,178 @@
+"""SM2 signatures with SM3, and SM3 itself, through Tongsuo (``tongsuopy``).
+
+A signature is SM2-with-SM3 (GB/T 32918.2-2016 §6, GM/T 0003.2-2012) with the default
+distinguishing identifier ``1234567812345678`` (GM/T 0009-2012 §10): ``e =
+SM3(Z_A ‖ M)`` where ``Z_A`` hashes the identifier, the curve and the public key. It
+travels as raw ``r‖s`` (64 bytes), like govex's ECDSA signatures; :func:`to_der` and
+:func:`from_der` convert to and from the DER ``SM2Signature`` (GM/T 0009) of X.509 and
+OpenSSL. Keys are the recommended curve ``sm2p256v1`` (GB/T 32918.5-2017); public keys
+travel as SubjectPublicKeyInfo (``id-ecPublicKey`` with the curve OID
+``1.2.156.10197.1.301``, GM/T 0015-2012 §7) and private keys as PKCS#8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from asn1crypto import algos  # type: ignore[import-untyped]
+from tongsuopy.crypto import hashes as _hashes
+from tongsuopy.crypto import serialization as _serialization
+from tongsuopy.crypto.asymciphers import ec as _ec
+from tongsuopy.crypto.exceptions import InvalidSignature as _InvalidSignature
+
+from signing.errors import KeyLoadError, VerificationError
+
+__all__ = [
+    "CURVE_OID",
+    "DEFAULT_ID",
+    "ORDER",
+    "SM2_WITH_SM3_OID",
+    "SM2PrivateKey",
+    "SM2PublicKey",
+    "from_der",
+    "sm3",
+    "to_der",
+]
+
+DEFAULT_ID: Final = b"1234567812345678"
+CURVE_OID: Final = "1.2.156.10197.1.301"
+SM2_WITH_SM3_OID: Final = "1.2.156.10197.1.501"
+ORDER: Final = int("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123", 16)
+_COORDINATE: Final = 32
+
+
+def sm3(data: bytes) -> bytes:
+    """SM3 digest (GB/T 32905-2016), 32 bytes."""
+    digest = _hashes.Hash(_hashes.SM3())
+    digest.update(data)
+    result: bytes = digest.finalize()
+    return result
+
+
+def to_der(signature: bytes) -> bytes:
+    """Raw ``r‖s`` → DER ``SEQUENCE { r INTEGER, s INTEGER }``."""
+    if len(signature) != 2 * _COORDINATE:
+        raise VerificationError("an SM2 signature is 64 bytes (r‖s)")
+    der: bytes = algos.DSASignature.from_p1363(signature).dump()
+    return der
+
+
+def from_der(der: bytes) -> bytes:
+    """DER ``SM2Signature`` → raw ``r‖s``; refuse anything but a strict DER pair."""
+    try:
+        parsed = algos.DSASignature.load(der, strict=True)
+        r, s = int(parsed["r"].native), int(parsed["s"].native)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise VerificationError("not a DER SM2 signature") from exc
+    if not (0 < r < ORDER and 0 < s < ORDER) or parsed.dump(force=True) != der:
+        raise VerificationError("not a DER SM2 signature")
+    return r.to_bytes(_COORDINATE, "big") + s.to_bytes(_COORDINATE, "big")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SM2PublicKey:
+    """An SM2 public key (a point of ``sm2p256v1``)."""
+
+    _key: Any = field(repr=False)
+
+    @classmethod
+    def from_point(cls, x: int, y: int) -> SM2PublicKey:
+        """The key at ``(x, y)``; refuse a point off the curve."""
+        try:
+            return cls(_ec.EllipticCurvePublicNumbers(x, y, _ec.SM2()).public_key())
+        except ValueError as exc:
+            raise KeyLoadError("point is not on the SM2 curve") from exc
+
+    @classmethod
+    def from_spki_der(cls, der: bytes) -> SM2PublicKey:
+        """Parse a DER SubjectPublicKeyInfo holding an SM2 key."""
+        try:
+            key = _serialization.load_der_public_key(der)
+        except (ValueError, TypeError) as exc:
+            raise KeyLoadError("not an SM2 SubjectPublicKeyInfo") from exc
+        if not isinstance(key, _ec.EllipticCurvePublicKey) or key.curve.name != "SM2":
+            raise KeyLoadError("SubjectPublicKeyInfo does not hold an SM2 key")
+        return cls(key)
+
+    @property
+    def point(self) -> tuple[int, int]:
+        """Affine coordinates ``(x, y)``."""
+        numbers = self._key.public_numbers()
+        return int(numbers.x), int(numbers.y)
+
+    def raw(self) -> bytes:
+        """Uncompressed point ``04 ‖ x ‖ y`` (65 bytes)."""
+        x, y = self.point
+        return b"\x04" + x.to_bytes(_COORDINATE, "big") + y.to_bytes(_COORDINATE, "big")
+
+    def spki_der(self) -> bytes:
+        """DER SubjectPublicKeyInfo (``id-ecPublicKey``, curve ``1.2.156.10197.1.301``)."""
+        der: bytes = self._key.public_bytes(
+            _serialization.Encoding.DER, _serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return der
+
+    def verify(self, signature: bytes, data: bytes) -> None:
+        """Verify a raw ``r‖s`` SM2-with-SM3 signature or raise :class:`VerificationError`."""
+        der = to_der(signature)
+        try:
+            self._key.verify(der, data, _ec.ECDSA(_hashes.SM3()))
+        except _InvalidSignature as exc:
+            raise VerificationError("signature does not verify") from exc
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SM2PublicKey) and self.point == other.point
+
+    def __hash__(self) -> int:
+        return hash(self.point)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SM2PrivateKey:
+    """An SM2 private key; signs with SM3 and the default distinguishing identifier."""
+
+    _key: Any = field(repr=False)
+
+    @classmethod
+    def generate(cls) -> SM2PrivateKey:
+        """A new random key."""
+        return cls(_ec.generate_private_key(_ec.SM2()))
+
+    @classmethod
+    def from_private_value(cls, value: int) -> SM2PrivateKey:
+        """The key with scalar ``value`` (1 ≤ value < n − 1, GB/T 32918.1 §6.1)."""
+        if not 0 < value < ORDER - 1:
+            raise KeyLoadError("SM2 private scalar out of range")
+        return cls(_ec.derive_private_key(value, _ec.SM2()))
+
+    @classmethod
+    def from_pkcs8_der(cls, der: bytes) -> SM2PrivateKey:
+        """Parse an unencrypted PKCS#8 DER SM2 key (for :mod:`signing.gm.sm4`)."""
+        try:
+            key = _serialization.load_der_private_key(der, password=None)
+        except (ValueError, TypeError) as exc:
+            raise KeyLoadError("not an SM2 PKCS#8 private key") from exc
+        if not isinstance(key, _ec.EllipticCurvePrivateKey) or key.curve.name != "SM2":
+            raise KeyLoadError("PKCS#8 does not hold an SM2 key")
+        return cls(key)
+
+    def pkcs8_der(self) -> bytes:
+        """Unencrypted PKCS#8 DER; only :mod:`signing.gm.sm4` calls this, to encrypt it."""
+        der: bytes = self._key.private_bytes(
+            _serialization.Encoding.DER,
+            _serialization.PrivateFormat.PKCS8,
+            _serialization.NoEncryption(),
+        )
+        return der
+
+    def public_key(self) -> SM2PublicKey:
+        """The matching public key."""
+        return SM2PublicKey(self._key.public_key())
+
+    def sign(self, data: bytes) -> bytes:
+        """SM2-with-SM3 signature over ``data`` as raw ``r‖s``."""
+        der: bytes = self._key.sign(data, _ec.ECDSA(_hashes.SM3()))
+        return from_der(der)
+
+
