@@ -174,5 +174,3 @@ class SM2PrivateKey:
         """SM2-with-SM3 signature over ``data`` as raw ``r‖s``."""
         der: bytes = self._key.sign(data, _ec.ECDSA(_hashes.SM3()))
         return from_der(der)
-
-
