@@ -29,7 +29,7 @@ import jwt
 
 from exchange.errors import AuthError
 from schemas.errors import ErrorCode
-from signing.algorithms import Algorithm, PrivateKey, algorithm_of
+from signing.algorithms import Algorithm, PrivateKey, algorithm_of, pyca_private
 
 __all__ = [
     "ASSERTION_LIFETIME_S",
@@ -71,7 +71,7 @@ def make_client_assertion(
     }
     return jwt.encode(
         claims,
-        key,
+        pyca_private(key),
         algorithm=JWT_ALG[algorithm_of(key)],
         headers={"kid": kid, "typ": "JWT"},
     )

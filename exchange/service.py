@@ -38,6 +38,7 @@ from exchange.records.query import Reader
 from exchange.store import Store
 from exchange.witness.collect import ConfiguredWitness, WitnessCollector
 from schemas.catalog import Department
+from signing.algorithms import pyca_private
 
 if TYPE_CHECKING:
     from exchange.bus.kafka import KafkaIngestConsumer, PausePoint
@@ -60,7 +61,7 @@ class Exchange:
         # a demo exchange's department keys: the console's sign-in picker acts with them
         self.demo_keys = DemoKeys(settings.data, self.registry, demo=self.identity.demo)
         self.catalog = Catalog(store, self.registry)
-        raw = keyring.key("log").private_bytes(
+        raw = pyca_private(keyring.key("log")).private_bytes(
             serialization.Encoding.Raw,
             serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),

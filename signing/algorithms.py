@@ -1,7 +1,9 @@
-"""The two signature algorithms govex uses, over raw bytes.
+"""The signature algorithms govex uses, over raw bytes: the one place that picks by key.
 
-Ed25519 (default) and ECDSA P-256 with SHA-256; ECDSA signatures travel as raw
-``r‖s`` (IEEE P1363, 64 bytes), the encoding Data Integrity and JOSE use.
+Ed25519 (default), ECDSA P-256 with SHA-256 and SM2-with-SM3 (国密, through
+:mod:`signing.gm.sm2`); ECDSA and SM2 signatures travel as raw ``r‖s`` (IEEE P1363,
+64 bytes), the encoding Data Integrity and JOSE use. :func:`spki_der` gives any public
+key's SubjectPublicKeyInfo.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
@@ -17,37 +19,43 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from .errors import KeyLoadError, VerificationError
+from .gm.sm2 import SM2PrivateKey, SM2PublicKey
 
 __all__ = [
     "Algorithm",
     "PrivateKey",
     "PublicKey",
     "algorithm_of",
+    "pyca_private",
+    "pyca_public",
     "sign",
+    "spki_der",
     "verify",
 ]
 
-Algorithm = Literal["Ed25519", "ES256"]
-PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
-PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
+Algorithm = Literal["Ed25519", "ES256", "SM2"]
+PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | SM2PrivateKey
+PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | SM2PublicKey
 
 _P256_ORDER_BYTES = 32
 
 
 def algorithm_of(key: PrivateKey | PublicKey) -> Algorithm:
-    """Name the algorithm of a key; refuse anything but Ed25519 and P-256."""
+    """Name the algorithm of a key; refuse anything but Ed25519, P-256 and SM2."""
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return "Ed25519"
+    if isinstance(key, SM2PrivateKey | SM2PublicKey):
+        return "SM2"
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and isinstance(
         key.curve, ec.SECP256R1
     ):
         return "ES256"
-    raise KeyLoadError(f"unsupported key type {type(key).__name__}; use Ed25519 or ECDSA P-256")
+    raise KeyLoadError(f"unsupported key type {type(key).__name__}; use Ed25519, P-256 or SM2")
 
 
 def sign(key: PrivateKey, data: bytes) -> bytes:
     """Sign ``data``; ECDSA signatures are returned as 64-byte ``r‖s``."""
-    if isinstance(key, ed25519.Ed25519PrivateKey):
+    if isinstance(key, ed25519.Ed25519PrivateKey | SM2PrivateKey):
         return key.sign(data)
     algorithm_of(key)
     der = key.sign(data, ec.ECDSA(hashes.SHA256()))
@@ -58,7 +66,7 @@ def sign(key: PrivateKey, data: bytes) -> bytes:
 def verify(key: PublicKey, signature: bytes, data: bytes) -> None:
     """Verify or raise :class:`VerificationError`."""
     try:
-        if isinstance(key, ed25519.Ed25519PublicKey):
+        if isinstance(key, ed25519.Ed25519PublicKey | SM2PublicKey):
             key.verify(signature, data)
             return
         algorithm_of(key)
@@ -69,3 +77,27 @@ def verify(key: PublicKey, signature: bytes, data: bytes) -> None:
         key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature as exc:
         raise VerificationError("signature does not verify") from exc
+
+
+def spki_der(key: PublicKey) -> bytes:
+    """DER SubjectPublicKeyInfo of a public key of any supported algorithm."""
+    if isinstance(key, SM2PublicKey):
+        return key.spki_der()
+    algorithm_of(key)
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def pyca_private(key: PrivateKey) -> ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey:
+    """The key as a ``cryptography`` object, for JOSE and raw exports; SM2 has none yet."""
+    if isinstance(key, SM2PrivateKey):
+        raise KeyLoadError("this operation does not support SM2 keys yet")
+    return key
+
+
+def pyca_public(key: PublicKey) -> ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey:
+    """The key as a ``cryptography`` object, for JOSE; SM2 has none yet."""
+    if isinstance(key, SM2PublicKey):
+        raise KeyLoadError("this operation does not support SM2 keys yet")
+    return key

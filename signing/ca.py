@@ -15,6 +15,7 @@ certificate never invalidates what the old key sealed while it was valid.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,8 +29,10 @@ from cryptography.x509.oid import NameOID
 
 from schemas.errors import ErrorCode
 
-from .algorithms import PrivateKey, PublicKey, algorithm_of
+from .algorithms import PrivateKey, PublicKey, algorithm_of, spki_der
 from .errors import KeyLoadError, SigningError, VerificationError
+from .gm import x509 as gm_x509
+from .gm.sm2 import SM2PrivateKey, SM2PublicKey
 from .keys import kid_of
 from .purposes import KeyPurpose, key_usage_for, purpose_extension, require_purpose
 
@@ -47,6 +50,7 @@ __all__ = [
 ]
 
 # GB 32100-2015: 18 characters from digits and upper-case letters except I, O, Z, S, V.
+SM2_WITH_SM3 = "1.2.156.10197.1.501"
 _USCC_SHAPE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")
 _Ext = TypeVar("_Ext", bound=x509.ExtensionType)
 
@@ -77,10 +81,16 @@ class SealCertificateInfo:
 
 def _hash_for(key: PrivateKey) -> hashes.SHA256 | None:
     algorithm_of(key)
-    return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    return None if isinstance(key, ed25519.Ed25519PrivateKey | SM2PrivateKey) else hashes.SHA256()
 
 
 def _public_of(cert: x509.Certificate) -> PublicKey:
+    try:
+        sm2 = gm_x509.sm2_public_key(_der(cert))
+    except SigningError as exc:
+        raise ChainError(f"certificate key is not usable: {exc.message}") from exc
+    if sm2 is not None:
+        return sm2
     key = cert.public_key()
     if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
         raise ChainError(f"seal certificate key type {type(key).__name__} is not supported")
@@ -92,11 +102,68 @@ def _public_of(cert: x509.Certificate) -> PublicKey:
 
 
 def _spki(key: object) -> bytes:
-    if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
+    if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | SM2PublicKey):
         raise CertificateIssueError(f"unsupported CA key type {type(key).__name__}")
-    return key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return spki_der(key)
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def _ski(public: PublicKey) -> x509.SubjectKeyIdentifier:
+    if isinstance(public, SM2PublicKey):
+        # RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey bits
+        return x509.SubjectKeyIdentifier(hashlib.sha1(public.raw()).digest())  # noqa: S324
+    return x509.SubjectKeyIdentifier.from_public_key(public)
+
+
+def _sign_builder(
+    builder: x509.CertificateBuilder,
+    *,
+    key: PrivateKey,
+    public: PublicKey,
+    subject: x509.Name,
+    issuer: x509.Name,
+    start: datetime,
+    end: datetime,
+    extensions: list[tuple[x509.ExtensionType, bool]],
+) -> x509.Certificate:
+    """Sign with ``cryptography`` when it can; an SM2 CA or subject goes through signing.gm."""
+    if not isinstance(key, SM2PrivateKey) and not isinstance(public, SM2PublicKey):
+        for value, critical in extensions:
+            builder = builder.add_extension(value, critical=critical)
+        return builder.public_key(public).sign(key, _hash_for(key))
+    if not isinstance(key, SM2PrivateKey):
+        raise CertificateIssueError("an SM2 key can only be certified by an SM2 CA")
+    der = gm_x509.build_certificate(
+        subject_der=subject.public_bytes(),
+        issuer_der=issuer.public_bytes(),
+        spki_der=spki_der(public),
+        not_before=start,
+        not_after=end,
+        extensions=[
+            gm_x509.RawExtension(value.oid.dotted_string, critical, value.public_bytes())
+            for value, critical in extensions
+        ],
+        signer=key,
     )
+    return x509.load_der_x509_certificate(der)
+
+
+def _verify_issued_by(cert: x509.Certificate, root: x509.Certificate) -> None:
+    if cert.signature_algorithm_oid.dotted_string != SM2_WITH_SM3:
+        cert.verify_directly_issued_by(root)
+        return
+    if cert.issuer != root.subject:
+        raise ValueError("issuer name does not match the root's subject")
+    root_key = _public_of(root)
+    if not isinstance(root_key, SM2PublicKey):
+        raise TypeError("an SM2-signed certificate needs an SM2 root")
+    try:
+        gm_x509.verify_certificate_signature(_der(cert), root_key)
+    except VerificationError as exc:
+        raise InvalidSignature from exc
 
 
 def _aware(moment: datetime, name: str) -> datetime:
@@ -123,23 +190,32 @@ def create_root_ca(
         ]
     )
     public = key.public_key()
-    ski = x509.SubjectKeyIdentifier.from_public_key(public)
+    ski = _ski(public)
+    end = start + timedelta(days=valid_days)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
-        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=valid_days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(ski, critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
-        )
+        .not_valid_after(end)
     )
-    return builder.sign(key, _hash_for(key))
+    extensions: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.BasicConstraints(ca=True, path_length=0), True),
+        (_key_usage(cert_sign=True), True),
+        (ski, False),
+        (x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), False),
+    ]
+    return _sign_builder(
+        builder,
+        key=key,
+        public=public,
+        subject=subject,
+        issuer=subject,
+        start=start,
+        end=end,
+        extensions=extensions,
+    )
 
 
 def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
@@ -197,7 +273,7 @@ def issue_certificate(
     empty or outside the root's, a malformed USCC and an empty department name.
     """
     algorithm_of(subject_public_key)
-    if _spki(ca_key.public_key()) != _spki(ca_cert.public_key()):
+    if _spki(ca_key.public_key()) != _spki(_public_of(ca_cert)):
         raise CertificateIssueError("the CA key does not match the CA certificate")
     if not _USCC_SHAPE.fullmatch(uscc):
         raise CertificateIssueError(f"{uscc!r} is not an 18-character USCC (GB 32100)")
@@ -221,19 +297,27 @@ def issue_certificate(
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca_cert.subject)
-        .public_key(subject_public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(key_usage_for(purpose), critical=True)
-        .add_extension(purpose_extension(purpose), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(subject_public_key), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
-        )
     )
-    return builder.sign(ca_key, _hash_for(ca_key))
+    extensions: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (key_usage_for(purpose), True),
+        (purpose_extension(purpose), True),
+        (_ski(subject_public_key), False),
+        (x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), False),
+    ]
+    return _sign_builder(
+        builder,
+        key=ca_key,
+        public=subject_public_key,
+        subject=subject,
+        issuer=ca_cert.subject,
+        start=start,
+        end=end,
+        extensions=extensions,
+    )
 
 
 def _extension(cert: x509.Certificate, kind: type[_Ext]) -> _Ext | None:
@@ -278,7 +362,7 @@ def verify_seal_certificate(
     moment = at.astimezone(UTC)
     _check_root(root, moment)
     try:
-        cert.verify_directly_issued_by(root)
+        _verify_issued_by(cert, root)
     except (ValueError, TypeError) as exc:
         raise ChainError(f"seal certificate was not issued by the trusted root: {exc}") from exc
     except InvalidSignature as exc:

@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 from .algorithms import PrivateKey, PublicKey, algorithm_of
 from .ca import CertificateIssueError, issue_certificate
 from .errors import KeyLoadError
+from .gm.sm2 import SM2PrivateKey
 from .purposes import PURPOSE_OIDS, KeyPurpose, KeyPurposeError, purpose_extension
 
 __all__ = [
@@ -58,6 +59,8 @@ def make_request(
         .subject_name(subject)
         .add_extension(purpose_extension(purpose), critical=True)
     )
+    if isinstance(key, SM2PrivateKey):
+        raise KeyLoadError("SM2 certificate requests are not supported yet; certify the key")
     digest = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return builder.sign(key, digest)
 

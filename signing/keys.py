@@ -22,8 +22,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from .algorithms import Algorithm, PrivateKey, PublicKey, algorithm_of
+from .algorithms import Algorithm, PrivateKey, PublicKey, algorithm_of, spki_der
 from .errors import KeyLoadError
+from .gm.sm2 import SM2PrivateKey, SM2PublicKey
 
 __all__ = [
     "generate_key",
@@ -39,11 +40,14 @@ __all__ = [
 _ENCRYPTED_PEM = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
 _KID_BYTES = 16
 _COORDINATE_BYTES = 32
-_KID_PREFIX: dict[Algorithm, str] = {"Ed25519": "ed25519", "ES256": "es256"}
+_KID_PREFIX: dict[Algorithm, str] = {"Ed25519": "ed25519", "ES256": "es256", "SM2": "sm2"}
+_SM2_CURVE_DER = bytes.fromhex("06082a811ccf5501822d")  # OID 1.2.156.10197.1.301
 
 
 def generate_key(alg: Algorithm = "Ed25519") -> PrivateKey:
-    """Generate a new seal key: Ed25519 (default) or ECDSA P-256 (``"ES256"``)."""
+    """Generate a new seal key: Ed25519 (default), ECDSA P-256 (``"ES256"``) or ``"SM2"``."""
+    if alg == "SM2":
+        return SM2PrivateKey.generate()
     if alg == "Ed25519":
         return ed25519.Ed25519PrivateKey.generate()
     if alg == "ES256":
@@ -60,10 +64,14 @@ def save_private_key(key: PrivateKey, path: str | os.PathLike[str], passphrase: 
     algorithm_of(key)
     if not passphrase:
         raise KeyLoadError("a passphrase is required to store a private key")
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(passphrase),
+    pem = (
+        key.encrypted_pem(passphrase)
+        if isinstance(key, SM2PrivateKey)
+        else key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase),
+        )
     )
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -89,6 +97,8 @@ def load_private_key(path: str | os.PathLike[str], passphrase: bytes) -> Private
         if b"PRIVATE KEY-----" in data:
             raise KeyLoadError("key file is not encrypted; store seal keys as encrypted PKCS#8 PEM")
         raise KeyLoadError("file is not a PEM private key")
+    if _is_sm2_private(data, passphrase):
+        return SM2PrivateKey.from_encrypted_pem(data, passphrase)
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except ValueError as exc:
@@ -107,10 +117,10 @@ def load_private_key(path: str | os.PathLike[str], passphrase: bytes) -> Private
 
 def public_pem(public_key: PublicKey) -> str:
     """SubjectPublicKeyInfo PEM of a public key."""
-    algorithm_of(public_key)
-    return public_key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    der = spki_der(public_key)
+    body = base64.encodebytes(der).decode("ascii").replace("\n", "")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
 
 
 def load_public_pem(text: str | bytes) -> PublicKey:
@@ -121,6 +131,9 @@ def load_public_pem(text: str | bytes) -> PublicKey:
     except ValueError as exc:
         raise KeyLoadError("not a PEM public key (SubjectPublicKeyInfo)") from exc
     except UnsupportedAlgorithm as exc:
+        der = _pem_body(data)
+        if der is not None and _SM2_CURVE_DER in der:
+            return SM2PublicKey.from_spki_der(der)
         raise KeyLoadError(f"unsupported public key type: {exc}") from exc
     if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
         raise KeyLoadError(f"unsupported key type {type(key).__name__}; use Ed25519 or ECDSA P-256")
@@ -131,11 +144,28 @@ def load_public_pem(text: str | bytes) -> PublicKey:
 def kid_of(public_key: PublicKey) -> str:
     """Stable key id: ``<alg>-`` + base32 of the first 16 bytes of SHA-256(SPKI DER)."""
     alg = algorithm_of(public_key)
-    spki = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    spki = spki_der(public_key)
     digest = hashlib.sha256(spki).digest()[:_KID_BYTES]
     return f"{_KID_PREFIX[alg]}-{base64.b32encode(digest).decode('ascii').rstrip('=').lower()}"
+
+
+def _is_sm2_private(data: bytes, passphrase: bytes) -> bool:
+    try:
+        SM2PrivateKey.from_encrypted_pem(data, passphrase)
+    except KeyLoadError:
+        return False
+    return True
+
+
+def _pem_body(data: bytes) -> bytes | None:
+    text = data.decode("ascii", "replace")
+    begin, end = "-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----"
+    if begin not in text or end not in text:
+        return None
+    try:
+        return base64.b64decode(text.split(begin, 1)[1].split(end, 1)[0], validate=False)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _b64url(data: bytes) -> str:
@@ -161,6 +191,8 @@ def public_jwk(public_key: PublicKey, kid: str | None = None) -> dict[str, str]:
     if isinstance(public_key, ed25519.Ed25519PublicKey):
         raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw), "kid": key_id, "alg": "EdDSA"}
+    if isinstance(public_key, SM2PublicKey):
+        raise KeyLoadError("SM2 keys have no registered JWK form; use PEM")
     algorithm_of(public_key)
     numbers = public_key.public_numbers()
     return {

@@ -14,7 +14,10 @@ Ed25519 pub   0xed 0x01  32-byte public key              ``z6Mk…``
 P-256 pub     0x80 0x24  33-byte compressed point        ``zDn…``
 Ed25519 sec   0x80 0x26  32-byte seed                    ``z3u2…``
 P-256 sec     0x86 0x26  32-byte big-endian scalar       ``z42t…``
+SM2 pub       0x86 0x24  33-byte compressed point        ``zEP…``
 ============  =========  ==============================  ============
+
+``sm2-pub`` (0x1206) is a draft entry of the multicodec table.
 
 The secret forms exist for published test vectors (the W3C ``secretKeyMultibase``);
 govex keeps its own keys in encrypted PKCS#8 files (see :mod:`signing.keys`).
@@ -30,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from .algorithms import PrivateKey, PublicKey, algorithm_of
 from .errors import KeyLoadError, SigningError
+from .gm.sm2 import SM2PrivateKey, SM2PublicKey
 
 __all__ = [
     "MultibaseError",
@@ -52,6 +56,7 @@ _ED25519_PUB = b"\xed\x01"
 _P256_PUB = b"\x80\x24"
 _ED25519_SECRET = b"\x80\x26"
 _P256_SECRET = b"\x86\x26"
+_SM2_PUB = b"\x86\x24"
 _KEY_BYTES = 32
 
 
@@ -127,6 +132,8 @@ def decode_multibase(text: str) -> bytes:
 
 def encode_multikey(public_key: PublicKey) -> str:
     """Encode an Ed25519 (``z6Mk…``) or P-256 (``zDn…``) public key as a Multikey."""
+    if isinstance(public_key, SM2PublicKey):
+        return encode_base58btc(_SM2_PUB + public_key.compressed())
     if algorithm_of(public_key) == "Ed25519":
         raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return encode_base58btc(_ED25519_PUB + raw)
@@ -152,6 +159,8 @@ def decode_multikey(text: str) -> PublicKey:
             if len(body) != _KEY_BYTES + 1:
                 raise KeyLoadError(f"P-256 Multikey must hold a 33-byte point, got {len(body)}")
             return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), body)
+        if header == _SM2_PUB:
+            return SM2PublicKey.from_compressed(body)
     except ValueError as exc:
         raise KeyLoadError(f"Multikey does not hold a valid public key: {exc}") from exc
     if header in (_ED25519_SECRET, _P256_SECRET):
@@ -170,6 +179,8 @@ def encode_secret_multikey(private_key: PrivateKey) -> str:
             serialization.NoEncryption(),
         )
         return encode_base58btc(_ED25519_SECRET + raw)
+    if isinstance(private_key, SM2PrivateKey):
+        raise KeyLoadError("SM2 keys have no Multikey secret form")
     algorithm_of(private_key)
     scalar = private_key.private_numbers().private_value.to_bytes(_KEY_BYTES, "big")
     return encode_base58btc(_P256_SECRET + scalar)

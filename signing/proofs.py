@@ -1,16 +1,18 @@
 """W3C VC Data Integrity 1.0 proofs with the JCS cryptosuites.
 
-Two cryptosuites of ``DataIntegrityProof``, each per its specification's JCS
+Three cryptosuites of ``DataIntegrityProof``, each per its specification's JCS
 algorithms:
 
 * ``eddsa-jcs-2022`` (Ed25519) — govex's default;
-* ``ecdsa-jcs-2019`` (ECDSA P-256 with SHA-256, signature as raw ``r‖s``).
+* ``ecdsa-jcs-2019`` (ECDSA P-256 with SHA-256, signature as raw ``r‖s``);
+* ``govex-sm2-jcs-2025`` (国密: SM2-with-SM3, raw ``r‖s``) — govex-scoped, no standard
+  name exists: the eddsa-jcs-2022 steps with SM3 as the hash (``docs/gm-crypto.md``).
 
-Both sign the same ``hashData``::
+All sign the same shape of ``hashData``, H being SHA-256, or SM3 for the SM2 suite::
 
     proofConfig = proof options (type, cryptosuite, created, verificationMethod,
                   proofPurpose, …) + the document's "@context" when it has one
-    hashData    = SHA-256(JCS(proofConfig)) ‖ SHA-256(JCS(document without proof))
+    hashData    = H(JCS(proofConfig)) ‖ H(JCS(document without proof))
     proofValue  = multibase base58btc of the signature
 
 Only a single proof object is supported (no proof sets or chains).
@@ -29,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from .algorithms import PrivateKey, PublicKey, algorithm_of, sign, verify
 from .canonical import canonicalize
 from .errors import KeyLoadError, SigningError, VerificationError
+from .gm.sm2 import SM2PrivateKey, SM2PublicKey, sm3
 from .multibase import MultibaseError, decode_base58btc, decode_multikey, encode_base58btc
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "ECDSA_JCS_2019",
     "EDDSA_JCS_2022",
     "PROOF_TYPE",
+    "SM2_JCS_2025",
     "ProofError",
     "VerifiedProof",
     "add_proof",
@@ -48,7 +52,9 @@ __all__ = [
 PROOF_TYPE: Final = "DataIntegrityProof"
 EDDSA_JCS_2022: Final = "eddsa-jcs-2022"
 ECDSA_JCS_2019: Final = "ecdsa-jcs-2019"
-CRYPTOSUITES: Final = (EDDSA_JCS_2022, ECDSA_JCS_2019)
+SM2_JCS_2025: Final = "govex-sm2-jcs-2025"
+CRYPTOSUITES: Final = (EDDSA_JCS_2022, ECDSA_JCS_2019, SM2_JCS_2025)
+_SUITE_OF: Final = {"Ed25519": EDDSA_JCS_2022, "ES256": ECDSA_JCS_2019, "SM2": SM2_JCS_2025}
 
 _SIGNATURE_BYTES = 64
 
@@ -69,10 +75,12 @@ class VerifiedProof:
 
 
 def _suite_for(key: PrivateKey | PublicKey) -> str:
-    return EDDSA_JCS_2022 if algorithm_of(key) == "Ed25519" else ECDSA_JCS_2019
+    return _SUITE_OF[algorithm_of(key)]
 
 
 def _key_fits(suite: str, key: PrivateKey | PublicKey) -> bool:
+    if suite == SM2_JCS_2025:
+        return isinstance(key, SM2PrivateKey | SM2PublicKey)
     if suite == EDDSA_JCS_2022:
         return isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey)
     return isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and isinstance(
@@ -88,7 +96,12 @@ def format_created(moment: datetime) -> str:
 
 
 def hash_data(document: dict[str, Any], proof_config: dict[str, Any]) -> bytes:
-    """``SHA-256(JCS(proofConfig)) ‖ SHA-256(JCS(document))`` — the bytes that are signed."""
+    """``H(JCS(proofConfig)) ‖ H(JCS(document))`` — the bytes that are signed.
+
+    H is SM3 for ``govex-sm2-jcs-2025`` and SHA-256 for the W3C suites.
+    """
+    if proof_config.get("cryptosuite") == SM2_JCS_2025:
+        return sm3(canonicalize(proof_config)) + sm3(canonicalize(document))
     return (
         hashlib.sha256(canonicalize(proof_config)).digest()
         + hashlib.sha256(canonicalize(document)).digest()
@@ -107,7 +120,8 @@ def add_proof(
     """Return a copy of ``document`` secured with a ``DataIntegrityProof`` under ``key``.
 
     The cryptosuite follows the key (Ed25519 → ``eddsa-jcs-2022``, P-256 →
-    ``ecdsa-jcs-2019``) unless named; a suite that does not fit the key is refused.
+    ``ecdsa-jcs-2019``, SM2 → ``govex-sm2-jcs-2025``) unless named; a suite that does
+    not fit the key is refused.
     """
     if "proof" in document:
         raise SigningError("document already has a proof; proof sets are not supported")

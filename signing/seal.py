@@ -67,7 +67,7 @@ class BatchSeal(StrictModel):
     resource: str = Field(min_length=1, max_length=128)
     issuer: str = Field(min_length=1, max_length=64, description="USCC of the department")
     kid: str = Field(min_length=1, max_length=256)
-    alg: Literal["Ed25519", "ES256"]
+    alg: Literal["Ed25519", "ES256", "SM2"]
     size: int = Field(ge=1, le=MAX_SAFE_INTEGER)
     root: str = Field(pattern=r"^[0-9a-f]{64}$", description="Merkle root, lowercase hex")
     sealed_at: str = Field(

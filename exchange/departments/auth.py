@@ -38,7 +38,7 @@ from exchange.keyring import Keyring
 from exchange.store import Store
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
-from signing.algorithms import PublicKey
+from signing.algorithms import PublicKey, pyca_private, pyca_public
 from signing.errors import SigningError
 from signing.purposes import require_purpose
 
@@ -215,7 +215,7 @@ class TokenService:
             claims["auth_kid"] = auth_kid
         return jwt.encode(
             claims,
-            self._signing_key,
+            pyca_private(self._signing_key),
             algorithm="EdDSA",
             headers={"kid": self._kid, "typ": "at+jwt"},
         )
@@ -261,7 +261,7 @@ class TokenService:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                key,
+                pyca_public(key),
                 algorithms=[alg],
                 audience=audience,
                 issuer=issuer,

@@ -15,11 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from asn1crypto import algos  # type: ignore[import-untyped]
+from asn1crypto import algos
 from tongsuopy.crypto import hashes as _hashes
 from tongsuopy.crypto import serialization as _serialization
 from tongsuopy.crypto.asymciphers import ec as _ec
 from tongsuopy.crypto.exceptions import InvalidSignature as _InvalidSignature
+from tongsuopy.crypto.exceptions import UnsupportedAlgorithm as _Unsupported
 
 from signing.errors import KeyLoadError, VerificationError
 
@@ -89,11 +90,26 @@ class SM2PublicKey:
         """Parse a DER SubjectPublicKeyInfo holding an SM2 key."""
         try:
             key = _serialization.load_der_public_key(der)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, _Unsupported) as exc:
             raise KeyLoadError("not an SM2 SubjectPublicKeyInfo") from exc
         if not isinstance(key, _ec.EllipticCurvePublicKey) or key.curve.name != "SM2":
             raise KeyLoadError("SubjectPublicKeyInfo does not hold an SM2 key")
         return cls(key)
+
+    @classmethod
+    def from_compressed(cls, data: bytes) -> SM2PublicKey:
+        """Parse a 33-byte compressed point (``02``/``03`` ‖ x)."""
+        if len(data) != _COORDINATE + 1 or data[0] not in (2, 3):
+            raise KeyLoadError("an SM2 compressed point is 33 bytes starting 02 or 03")
+        try:
+            return cls(_ec.EllipticCurvePublicKey.from_encoded_point(_ec.SM2(), data))
+        except ValueError as exc:
+            raise KeyLoadError("point is not on the SM2 curve") from exc
+
+    def compressed(self) -> bytes:
+        """Compressed point (33 bytes)."""
+        x, y = self.point
+        return bytes([2 | (y & 1)]) + x.to_bytes(_COORDINATE, "big")
 
     @property
     def point(self) -> tuple[int, int]:
@@ -151,7 +167,7 @@ class SM2PrivateKey:
         """Parse an unencrypted PKCS#8 DER SM2 key (for :mod:`signing.gm.sm4`)."""
         try:
             key = _serialization.load_der_private_key(der, password=None)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, _Unsupported) as exc:
             raise KeyLoadError("not an SM2 PKCS#8 private key") from exc
         if not isinstance(key, _ec.EllipticCurvePrivateKey) or key.curve.name != "SM2":
             raise KeyLoadError("PKCS#8 does not hold an SM2 key")
@@ -165,6 +181,28 @@ class SM2PrivateKey:
             _serialization.NoEncryption(),
         )
         return der
+
+    def encrypted_pem(self, passphrase: bytes) -> bytes:
+        """Encrypted PKCS#8 PEM (PBES2, the library's best available cipher)."""
+        pem: bytes = self._key.private_bytes(
+            _serialization.Encoding.PEM,
+            _serialization.PrivateFormat.PKCS8,
+            _serialization.BestAvailableEncryption(passphrase),
+        )
+        return pem
+
+    @classmethod
+    def from_encrypted_pem(cls, pem: bytes, passphrase: bytes) -> SM2PrivateKey:
+        """Read :meth:`encrypted_pem` back; a wrong passphrase is a :class:`KeyLoadError`."""
+        try:
+            key = _serialization.load_pem_private_key(pem, password=passphrase)
+        except (ValueError, TypeError, _Unsupported) as exc:
+            raise KeyLoadError(
+                "cannot decrypt the key file: wrong passphrase or corrupt key data"
+            ) from exc
+        if not isinstance(key, _ec.EllipticCurvePrivateKey) or key.curve.name != "SM2":
+            raise KeyLoadError("key file does not hold an SM2 key")
+        return cls(key)
 
     def public_key(self) -> SM2PublicKey:
         """The matching public key."""
