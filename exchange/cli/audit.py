@@ -205,13 +205,19 @@ def trace(
         raise InvalidRequest(
             "give exactly one of --subject, --case or --dept", code=ErrorCode.INVALID_OPTION
         )
+    refusal: InvalidRequest | None = None
     if subject is not None:
-        subject = _subject(subject)
+        try:
+            subject = _subject(subject)
+        except InvalidRequest as exc:  # said only if no entry names it as written
+            refusal, subject = exc, subject.strip()
     if dept is not None:
         dept = _dept_uscc(data, dept)
     found = operate(
         data, "audit.trace", {"subject": subject, "case": case, "dept": dept, "limit": limit}
     )
+    if refusal is not None and not found["entries"]:
+        raise refusal
     if case is not None and not found["entries"]:
         raise InvalidRequest(
             f"no such case {case!r}: no audit entry names it (case numbers look like "

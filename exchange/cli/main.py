@@ -144,9 +144,9 @@ def _check_port(host: str, port: int) -> None:
     """Refuse a port that cannot be a port, or one something else listens on."""
     import socket
 
-    if not 1 <= port <= 65535:
+    if not 0 <= port <= 65535:
         raise InvalidRequest(
-            f"--port {port} is not a TCP port: give a number from 1 to 65535",
+            f"--port {port} is not a TCP port: give a number from 1 to 65535 (0: any free one)",
             code=ErrorCode.INVALID_OPTION,
         )
     try:
