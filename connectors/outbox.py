@@ -10,7 +10,10 @@ states, each change one transaction::
   it covers, so a run killed at any moment resumes exactly where the outbox stands;
 * a sealed batch keeps its exact message bytes until it is acknowledged, so a resend
   after a crash is byte-identical — the exchange recognises the batch id and drops it;
-* ``(key, version)`` is unique: reading the same rows twice adds nothing.
+* ``(key, version)`` is unique: reading the same rows twice adds nothing;
+* the rows the last run refused are kept (``refused``) so the next run retries them
+  even when they are older than the watermark, and reports them until they publish or
+  leave the source.
 
 One run at a time: the outbox takes an exclusive lock on ``<file>.lock``.
 """
@@ -30,10 +33,11 @@ from typing import Any
 
 import orjson
 
+from .base import RowProblem
 from .errors import OutboxError
 from .mapping import MappedRecord
 
-__all__ = ["Outbox", "OutboxBatch", "PendingRecord", "watermark_key"]
+__all__ = ["Outbox", "OutboxBatch", "PendingRecord", "refused_ident", "watermark_key"]
 
 _UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 38, 0)  # UPDATE … FROM json_each, built in
 
@@ -60,6 +64,12 @@ CREATE TABLE IF NOT EXISTS batches (
   sent_at REAL,
   result TEXT);
 CREATE INDEX IF NOT EXISTS batches_state ON batches (state, created_at);
+CREATE TABLE IF NOT EXISTS refused (
+  ident TEXT PRIMARY KEY,
+  line INTEGER NOT NULL,
+  key TEXT,
+  reason TEXT NOT NULL,
+  code TEXT NOT NULL);
 """
 
 
@@ -105,6 +115,11 @@ def _decode_watermark(text: str) -> Any:
     if "date" in tagged:
         return date.fromisoformat(tagged["date"])
     return str(tagged["text"])
+
+
+def refused_ident(problem: RowProblem) -> str:
+    """How a refused row is found again on the next run: its key, else its line."""
+    return f"key:{problem.key}" if problem.key else f"line:{problem.line}"
 
 
 def watermark_key(value: Any) -> Any:
@@ -299,7 +314,30 @@ class Outbox:
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox {self.path}: cannot mark batch {state}: {exc}") from exc
 
+    def remember_refused(self, problems: Sequence[RowProblem]) -> None:
+        """Keep ``problems`` (this run's refused rows) as the rows to retry next run."""
+        rows = [(refused_ident(p), p.line, p.key, p.reason, p.code) for p in problems]
+        try:
+            with self._transaction() as db:
+                db.execute("DELETE FROM refused")
+                db.executemany("INSERT OR REPLACE INTO refused VALUES (?, ?, ?, ?, ?)", rows)
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {self.path}: cannot keep the refused rows: {exc}") from exc
+
+    def reset_watermark(self) -> None:
+        """Forget the watermark: the next read starts at the beginning of the source."""
+        try:
+            with self._transaction() as db:
+                db.execute("DELETE FROM meta WHERE name = 'watermark'")
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {self.path}: cannot reset the watermark: {exc}") from exc
+
     # -- reading -------------------------------------------------
+    def refused(self) -> dict[str, RowProblem]:
+        """The rows refused by the last run, by identity (:func:`refused_ident`)."""
+        rows = self._db.execute("SELECT ident, line, key, reason, code FROM refused").fetchall()
+        return {str(i): RowProblem(int(line), str(r), k, str(c)) for i, line, k, r, c in rows}
+
     def watermark(self) -> Any:
         """The highest watermark value already stored, or None."""
         row = self._db.execute("SELECT value FROM meta WHERE name = 'watermark'").fetchone()

@@ -15,6 +15,12 @@ The watermark is saved with each chunk while rows arrive in watermark order (SQL
 ``ORDER BY`` it); if a file source delivers them out of order it is saved only once the
 whole source was read — re-reading is harmless, ``(key, version)`` is unique in the outbox.
 
+Refused rows are remembered in the outbox: while some are, the next run reads the
+source from its beginning, skips what the watermark covers except those rows, and so
+retries each one after it was fixed at the source; a remembered row no longer in the
+source is reported as withdrawn and forgotten. ``since`` starts a run at another
+watermark (``--since``); :meth:`connectors.outbox.Outbox.reset_watermark` forgets it.
+
 ``dry_run`` reads, maps and validates only: nothing is stored or published, and the
 summary says what would be refused.
 """
@@ -35,7 +41,7 @@ from connectors.publishers.base import Delivery, Publisher
 
 from .base import RowProblem, Source
 from .mapping import MappedRecord, Mapper
-from .outbox import Outbox, OutboxBatch, PendingRecord, watermark_key
+from .outbox import Outbox, OutboxBatch, PendingRecord, refused_ident, watermark_key
 from .sealer import Sealer
 from .validator import RecordValidator
 
@@ -82,6 +88,8 @@ class RunSummary:
     refused: list[RowProblem] = field(default_factory=list)
     quarantined: list[RowProblem] = field(default_factory=list)
     refused_batches: list[str] = field(default_factory=list)
+    retried: int = 0
+    withdrawn: list[RowProblem] = field(default_factory=list)
     outbox: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
 
@@ -119,8 +127,10 @@ class Runner:
         batch_size: int = 1000,
         max_batch_bytes: int = 900_000,
         progress: ProgressSink | None = None,
+        since: Any = None,
     ) -> None:
         self.name = name
+        self.since = since
         self.source = source
         self.mapper = mapper
         self.validator = RecordValidator(mapper.definition)
@@ -146,8 +156,11 @@ class Runner:
                     before = summary.published
                     self._publish(leftover, summary)
                     summary.resent = summary.published - before
-            self._read(summary, dry_run=dry_run)
+            retry = {} if dry_run else self._outbox().refused()
+            seen = self._read(summary, dry_run=dry_run, retry=retry)
             if not dry_run:
+                self._outbox().remember_refused(summary.refused)
+                summary.withdrawn = [p for i, p in retry.items() if i not in seen]
                 self._flush(summary, final=True)
         finally:
             if self.outbox is not None and not dry_run:
@@ -159,27 +172,46 @@ class Runner:
         return summary
 
     # -- reading ---------------------------------------------------
-    def _read(self, summary: RunSummary, *, dry_run: bool) -> None:
-        since = None if dry_run else self._outbox().watermark()
+    def _read(
+        self, summary: RunSummary, *, dry_run: bool, retry: dict[str, RowProblem]
+    ) -> set[str]:
+        """Read, map, validate and store; the identities of the remembered refused rows
+        (``retry``) this read met again."""
+        since = self.since if self.since is not None or dry_run else self._outbox().watermark()
         since_key = None if since is None else watermark_key(since)
         top: Any = since
         ordered = True
         chunk: list[MappedRecord] = []
         marks: list[int] = []
         chunk_size = self.batch_size * self._groups()
-        for row in self.source.read(since):
+        seen: set[str] = set()
+        ident = ""
+        for row in self.source.read(None if retry else since):
             summary.read += 1
             mark = self.mapper.watermark(row)
+            mapped = None
+            if retry:
+                mapped = self.mapper.map(row)
+                ident = refused_ident(
+                    mapped
+                    if isinstance(mapped, RowProblem)
+                    else RowProblem(row.line, "", key=mapped.key)
+                )
+                if ident in retry:
+                    seen.add(ident)
             if mark is not None:
                 key = watermark_key(mark)
                 if since_key is not None and key <= since_key:
-                    summary.skipped += 1
-                    continue
-                if top is None or key >= watermark_key(top):
+                    if not (retry and ident in retry):
+                        summary.skipped += 1
+                        continue
+                    summary.retried += 1
+                elif top is None or key >= watermark_key(top):
                     top = mark
                 else:
                     ordered = False
-            mapped = self.mapper.map(row)
+            if mapped is None:
+                mapped = self.mapper.map(row)
             if isinstance(mapped, RowProblem):
                 summary.refused.append(mapped)
                 continue
@@ -195,6 +227,7 @@ class Runner:
                 self._tick(summary)
         chunk = self._validate(chunk, marks, summary)
         self._store(chunk, top, summary, dry_run=dry_run)
+        return seen
 
     def _validate(
         self, chunk: list[MappedRecord], marks: list[int], summary: RunSummary
@@ -341,6 +374,7 @@ def render_summary(summary: RunSummary, console: Console, *, limit: int = 50) ->
     rows: list[tuple[str, Any]] = [
         ("rows read", summary.read),
         ("not newer than the watermark", summary.skipped),
+        ("retried (refused by an earlier run)", summary.retried),
         ("refused by the connector", len(summary.refused)),
     ]
     if summary.dry_run:
@@ -371,6 +405,12 @@ def render_summary(summary: RunSummary, console: Console, *, limit: int = 50) ->
         console.print(f"  … and {len(problems) - limit} more", markup=False)
     for text in summary.refused_batches:
         console.print(f"  batch refused: {text}", markup=False, highlight=False)
+    for problem in summary.withdrawn:
+        console.print(
+            f"  withdrawn: {problem} — no longer in the source, forgotten",
+            markup=False,
+            highlight=False,
+        )
     verb = "would be refused" if summary.dry_run else "refused"
     if summary.rows_refused:
         console.print(

@@ -7,14 +7,15 @@ it sent. A batch that is not acknowledged stays in the outbox — nothing is los
 Transient failures (connection refused, timeouts, 429, 5xx, a paused or dead broker)
 are retried with exponential backoff until ``Retry.deadline_s``; then
 :class:`~connectors.errors.Unreachable` says what is unreachable and that the batches
-wait in the outbox for the next run (:func:`pending_note`).
+wait in the outbox for the next run (:func:`pending_note`). Each wait is told to
+``Retry.notice`` first (the CLI prints it), so a run that waits is never silent.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from connectors.outbox import OutboxBatch
@@ -62,6 +63,13 @@ class Retry:
     deadline_s: float = 120.0
     initial_s: float = 0.2
     max_s: float = 5.0
+    notice: Callable[[str], None] | None = field(default=None, compare=False)
+
+    def pause(self, delay: float, problem: str) -> None:
+        """Wait ``delay`` seconds before the next attempt, saying why first."""
+        if self.notice is not None:
+            self.notice(f"retrying in {delay:.1f} s: {problem}")
+        time.sleep(delay)
 
     def delays(self) -> Iterator[float]:
         """Sleep times until the deadline; exhausted means give up."""

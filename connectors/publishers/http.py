@@ -118,4 +118,4 @@ class HttpPublisher:
                     f"{self.retry.deadline_s:g} s (last problem: {problem}); "
                     + pending_note(remaining)
                 )
-            time.sleep(delay)
+            self.retry.pause(delay, f"{self.base_url}: {problem}")

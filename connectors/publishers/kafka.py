@@ -11,7 +11,6 @@ which is why the outbox resends and the exchange drops duplicates by batch id an
 from __future__ import annotations
 
 import struct
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -125,7 +124,8 @@ class KafkaPublisher:
                     f"Kafka {self.bootstrap} did not acknowledge within "
                     f"{self.retry.deadline_s:g} s (last problem: {last}); " + pending_note(todo)
                 )
-            time.sleep(delay)
+            last = self._state.failures[-1] if self._state.failures else "no answer"
+            self.retry.pause(delay, f"Kafka {self.bootstrap}: {last}")
 
     def close(self) -> None:
         self._drop_producer(timeout_s=10)
@@ -202,7 +202,7 @@ class KafkaPublisher:
                         f"Kafka {self.bootstrap} unreachable for {self.retry.deadline_s:g} s: "
                         f"{exc}; nothing was published (the records wait in the outbox)"
                     ) from exc
-                time.sleep(delay)
+                self.retry.pause(delay, f"Kafka {self.bootstrap}: {exc}")
         return int(self._state.partitions)
 
     def _send(

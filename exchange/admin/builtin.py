@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from exchange.admin.operations import NoParams, OperationContext, Params, operation
 from exchange.certificates.models import CertificateRequest, StatusChange
@@ -143,9 +143,12 @@ def case_resolve(ctx: OperationContext, params: CaseParams) -> dict[str, Any]:
         request = CaseRequest.model_validate(
             {"matter": params.matter, "applicants": applicants, "case_no": params.case_no}
         )
-    except ValueError as exc:  # a pydantic ValidationError
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
         raise InvalidRequest(
-            f"bad applicant or case number: {exc}", code=ErrorCode.INVALID_APPLICANT
+            f"bad applicant or case number: {where}: {first['msg']}",
+            code=ErrorCode.INVALID_APPLICANT,
         ) from exc
     dept = exchange.registry.by_code(found.department)
     principal = Principal(dept.uscc, dept.code, dept.name, frozenset(dept.roles), "cli")

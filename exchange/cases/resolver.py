@@ -109,6 +109,14 @@ class CaseResolver:
                 f"{approver.name} cannot resolve its cases"
             )
         applicants = [self._checked(a) for a in request.applicants]
+        roles = sorted({m.for_role.value for m in matter.materials})
+        for applicant in applicants:  # refused before the case number is taken
+            if applicant.role.value not in roles:
+                raise InvalidRequest(
+                    f"{matter.name} has no applicant role {applicant.role.value!r}; its roles "
+                    f"are {', '.join(roles)}",
+                    code=ErrorCode.INVALID_APPLICANT,
+                )
         case_no = request.case_no or (
             f"{matter.department.upper()}-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4).upper()}"
         )

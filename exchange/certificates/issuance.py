@@ -26,6 +26,7 @@ from exchange.audit.log import AuditEvent, AuditLog
 from exchange.certificates.models import (
     BulkItem,
     BulkResult,
+    BulkSink,
     CertificatePublic,
     CertificateRequest,
     CertificateStatus,
@@ -139,42 +140,55 @@ class Issuance:
         *,
         chunk_size: int = 2_000,
         progress: Callable[[int], None] | None = None,
+        reissue: bool = False,
+        sink: BulkSink | None = None,
     ) -> BulkResult:
         """Issue many certificates of one type; refusals are collected with their line numbers.
 
-        Each chunk is written in one transaction with one ``cert.issue_bulk`` audit entry
-        naming the type, the count and the serial range it used. Writing a chunk overlaps
-        with signing the next one.
+        A holder who already has a certificate of this type from this issuer (active or
+        suspended), or who came earlier in the same items, is skipped with that
+        certificate's id, unless ``reissue``. Each chunk is written in one transaction with
+        one ``cert.issue_bulk`` audit entry naming the type, the count, the serial range it
+        used and every holder (so each holder finds the issuance in their own trail);
+        ``sink`` hears of each certificate once its chunk is written. Writing a chunk
+        overlaps with signing the next one.
         """
         ctype = self._competent(issuer, type_code)
         kid, key = self._seal_key(issuer)
         result = BulkResult()
+        held = {} if reissue else self._held(issuer, ctype)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="govex-cert-writer") as writer:
             pending: Future[None] | None = None
             for chunk in _chunks(items, chunk_size):
-                issued: list[_Issued] = []
+                issued: list[tuple[int, _Issued]] = []
                 with self._lock:
                     for item in chunk:
+                        holder = _holder(item.subject)
+                        if holder is not None and holder in held:
+                            result.skipped.append((item.line, held[holder]))
+                            continue
                         try:
-                            issued.append(
-                                self._issue_one(
-                                    issuer,
-                                    ctype,
-                                    kid,
-                                    key,
-                                    item.subject,
-                                    item.valid_from,
-                                    item.valid_until,
-                                )
+                            one = self._issue_one(
+                                issuer,
+                                ctype,
+                                kid,
+                                key,
+                                item.subject,
+                                item.valid_from,
+                                item.valid_until,
                             )
                         except (ExchangeError, SchemaError, SigningError) as exc:
-                            result.refused.append((item.line, str(exc)))
+                            result.refused.append((item.line, f"[{exc.code.value}] {exc}"))
+                            continue
+                        issued.append((item.line, one))
+                        if not reissue and holder is not None:
+                            held[holder] = one.id
                 if pending is not None:
                     pending.result()
                 pending = None
                 if issued:
                     pending = writer.submit(
-                        self._write_chunk, issuer, ctype, issued, len(chunk), result
+                        self._write_chunk, issuer, ctype, issued, len(chunk), result, sink
                     )
                 if progress is not None:
                     progress(len(chunk))
@@ -182,33 +196,51 @@ class Issuance:
                 pending.result()
         return result
 
+    def _held(self, issuer: str, ctype: CertificateType) -> dict[str, str]:
+        """Holder code → the id of the (active or suspended) certificate of this type they
+        already hold from ``issuer``."""
+        rows = self.store.fetchall(
+            "SELECT holder_code, max(id) FROM certificates WHERE type_code = ? AND issuer = ? "
+            "AND status <> ? GROUP BY holder_code",
+            [ctype.type_code, issuer, CertificateStatus.REVOKED.value],
+        )
+        return {str(holder): str(cid) for holder, cid in rows}
+
     def _write_chunk(
         self,
         issuer: str,
         ctype: CertificateType,
-        issued: list[_Issued],
+        issued: list[tuple[int, _Issued]],
         size: int,
         result: BulkResult,
+        sink: BulkSink | None,
     ) -> None:
-        rows = [i.row for i in issued]
+        rows = [i.row for _, i in issued]
+        holders = [str(row[5]) for row in rows]
+        first, last = issued[0][1], issued[-1][1]
         self.audit.append(
             AuditEvent(
                 actor=issuer,
                 action="cert.issue_bulk",
                 outcome="ok",
-                target=issued[0].id,
+                target=first.id,
+                subject=holders[0],
+                subjects=holders[1:],
                 detail={
                     "type": ctype.code,
                     "count": len(issued),
-                    "serials": [issued[0].serial, issued[-1].serial],
+                    "serials": [first.serial, last.serial],
                     "refused": size - len(issued),
                 },
             ),
             lambda cur: self.register.insert(cur, rows),
         )
         result.issued += len(issued)
-        result.first_id = result.first_id or issued[0].id
-        result.last_id = issued[-1].id
+        result.first_id = result.first_id or first.id
+        result.last_id = last.id
+        if sink is not None:
+            for line, one in issued:
+                sink(line, one.id, one.credential)
 
     def _competent(self, issuer: str, type_code: str) -> CertificateType:
         department = self.registry.department(issuer)
@@ -339,6 +371,11 @@ class Issuance:
             last = int(found[0]) if found else 0
         self._serials[slot] = last + 1
         return last + 1
+
+
+def _holder(subject: Mapping[str, Any]) -> str | None:
+    holder = subject.get("holder_code")
+    return holder.strip().upper() if isinstance(holder, str) and holder.strip() else None
 
 
 def _chunks(items: Iterable[BulkItem], size: int) -> Iterator[list[BulkItem]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -14,6 +15,7 @@ from schemas.base import StrictModel
 __all__ = [
     "BulkItem",
     "BulkResult",
+    "BulkSink",
     "CertificatePublic",
     "CertificateRequest",
     "CertificateStatus",
@@ -82,7 +84,15 @@ class BulkItem:
 
 @dataclass
 class BulkResult:
+    """What a bulk issuance did: ``refused`` (line, reason); ``skipped`` (line, the id of
+    the certificate the holder already has); ``first_id``/``last_id`` of what it issued."""
+
     issued: int = 0
     refused: list[tuple[int, str]] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
     first_id: str | None = None
     last_id: str | None = None
+
+
+BulkSink = Callable[[int, str, dict[str, Any]], None]
+"""Told of each certificate a bulk issuance wrote: its source line, its id, the credential."""

@@ -22,6 +22,7 @@ from exchange.certificates.lookup import CertificateLookup
 from exchange.certificates.models import (
     BulkItem,
     BulkResult,
+    BulkSink,
     CertificatePublic,
     CertificateRequest,
     CertificatesPublic,
@@ -115,10 +116,18 @@ class CertificateService:
         *,
         chunk_size: int = 2_000,
         progress: Callable[[int], None] | None = None,
+        reissue: bool = False,
+        sink: BulkSink | None = None,
     ) -> BulkResult:
         """Issue many certificates of one type (see :meth:`Issuance.issue_many`)."""
         return self.issuance.issue_many(
-            issuer, type_code, items, chunk_size=chunk_size, progress=progress
+            issuer,
+            type_code,
+            items,
+            chunk_size=chunk_size,
+            progress=progress,
+            reissue=reissue,
+            sink=sink,
         )
 
     def get(self, certificate_id: str) -> CertificatePublic:

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
 
 from exchange.audit.verify import AuditExportInvalid
 from exchange.cli.options import DataOpt, operate, require_data
+from exchange.cli.output import emit_json, err, say, show
 from exchange.config import Settings
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
@@ -30,8 +28,6 @@ audit_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-console = Console()
-err = Console(stderr=True)
 
 
 def _when(text: str | None, option: str) -> datetime | None:
@@ -45,11 +41,6 @@ def _when(text: str | None, option: str) -> datetime | None:
             code=ErrorCode.INVALID_DATE,
         ) from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _say(text: str) -> None:
-    """Print ``text`` as it is: no rich markup, no highlighting (values are the caller's)."""
-    console.print(text, markup=False, highlight=False)
 
 
 def _progress() -> Progress:
@@ -94,7 +85,7 @@ def export(
             raise InvalidRequest(
                 f"cannot write {path}: {exc.strerror}", code=ErrorCode.UNWRITABLE_FILE
             ) from exc
-    _say(
+    say(
         f"exported entries {summary['first']}..{summary['end'] - 1} to {path} "
         f"({summary['checkpoints'] + 1} signed checkpoints, the last of size {summary['anchor']})"
     )
@@ -112,10 +103,14 @@ def verify(
         ),
     ] = None,
     vkey: Annotated[
-        str | None, typer.Option("--vkey", help="pin the log's verifier key (name+id+key)")
+        str | None,
+        typer.Option("--vkey", metavar="VKEY", help="pin the log's verifier key (name+id+key)"),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Recompute every leaf and the tree, check every signature; exit 1 at the first mismatch."""
+    from dataclasses import asdict
+
     from exchange.audit.verify import verify_export
 
     if not file.is_file():
@@ -131,59 +126,130 @@ def verify(
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
     except AuditExportInvalid as exc:
+        if as_json:
+            emit_json({"verified": False, "reason": exc.message, "index": exc.index})
         err.print(f"FAILED: {exc.message}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
-    _say(
+    if as_json:
+        emit_json({"verified": True, **asdict(result)})
+        return
+    say(
         f"VERIFIED: entries {result.first}..{result.end - 1} of {result.origin}; "
         f"{len(result.checkpoints)} signed checkpoints match"
         + (f"; cosigned by {', '.join(result.witnesses)}" if result.witnesses else "")
         + (f"; consistent with the known checkpoint of size {result.known}" if result.known else "")
     )
     if not result.key_pinned:
-        _say("note: the log key was taken from the file; pin it with --vkey or --checkpoint")
+        say("note: the log key was taken from the file; pin it with --vkey or --checkpoint")
 
 
-@audit_app.command()
+def _subject(value: str) -> str:
+    """An ID number or a USCC with its check character right, or one clear refusal."""
+    from schemas.errors import SchemaError
+    from schemas.identifiers import validate_id_number, validate_uscc
+
+    text = value.strip().upper()
+    try:
+        return validate_id_number(text)
+    except SchemaError as as_id:
+        try:
+            return validate_uscc(text)
+        except SchemaError:
+            raise InvalidRequest(
+                f"--subject {value!r} is neither a valid ID number nor a valid USCC "
+                f"({as_id.message})",
+                code=ErrorCode.INVALID_IDENTIFIER,
+            ) from None
+
+
+def _dept_uscc(data: Path | None, dept: str) -> str:
+    """The USCC of department ``dept`` given by code or USCC; other actors (such as
+    ``local-operator``) as they are."""
+    wanted = dept.strip()
+    rows: list[dict[str, Any]] = operate(data, "departments.list")
+    for row in rows:
+        if wanted in (row["code"], row["uscc"]) or wanted.upper() == row["uscc"]:
+            return str(row["uscc"])
+    return wanted
+
+
+@audit_app.command(
+    epilog="Examples:\n\n"
+    "  govex audit trace --data ./city --case BDC-2026-000001\n\n"
+    "  govex audit trace --data ./city --subject 411502199001011234 --json\n\n"
+    "  govex audit trace --data ./city --dept budongchan | cut -f1,4"
+)
 def trace(
     subject: Annotated[
-        str | None, typer.Option("--subject", help="ID number or USCC (hashed, never stored)")
+        str | None,
+        typer.Option("--subject", metavar="ID", help="ID number or USCC (hashed, never stored)"),
     ] = None,
-    case: Annotated[str | None, typer.Option("--case", help="case number (办件编号)")] = None,
-    dept: Annotated[str | None, typer.Option("--dept", help="acting department's USCC")] = None,
-    limit: Annotated[int, typer.Option(help="at most this many entries")] = 1000,
+    case: Annotated[
+        str | None, typer.Option("--case", metavar="CASE", help="case number (办件编号)")
+    ] = None,
+    dept: Annotated[
+        str | None,
+        typer.Option("--dept", metavar="DEPT", help="acting department's code or USCC"),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(metavar="N", help="at most this many entries", min=1)
+    ] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="print the trail as JSON")] = False,
     data: DataOpt = None,
 ) -> None:
-    """Print the trail of a subject, a case or a department, archived entries included."""
+    """Print the trail of a subject, a case or a department, archived entries included.
+
+    An ID number or USCC with a wrong check character, an unknown department or a case no
+    entry names is refused (exit 1), never answered with an empty trail."""
     if sum(x is not None for x in (subject, case, dept)) != 1:
         raise InvalidRequest(
             "give exactly one of --subject, --case or --dept", code=ErrorCode.INVALID_OPTION
         )
+    refusal: InvalidRequest | None = None
+    if subject is not None:
+        try:
+            subject = _subject(subject)
+        except InvalidRequest as exc:  # said only if no entry names it as written
+            refusal, subject = exc, subject.strip()
+    if dept is not None:
+        dept = _dept_uscc(data, dept)
     found = operate(
         data, "audit.trace", {"subject": subject, "case": case, "dept": dept, "limit": limit}
     )
+    if refusal is not None and not found["entries"]:
+        raise refusal
+    if case is not None and not found["entries"]:
+        raise InvalidRequest(
+            f"no such case {case!r}: no audit entry names it (case numbers look like "
+            "BDC-2026-000001)",
+            code=ErrorCode.NOT_FOUND,
+        )
+    if dept is not None and not found["entries"]:
+        raise InvalidRequest(
+            f"no such department {dept!r}: no entry was made by it; give a department code "
+            "or USCC (`govex departments` lists them)",
+            code=ErrorCode.UNKNOWN_DEPARTMENT,
+        )
     names = found["names"]
-    table = Table("seq", "time (UTC)", "dept", "action", "outcome", "target", "purpose", "case")
+    rows = []
     for e in found["entries"]:
         code = e["code"]
-        # every cell is plain text: a purpose such as "[/]" or "[bold]x" is shown as written,
-        # never read as rich markup (which would fail or restyle what the auditor sees)
-        table.add_row(
-            *(
-                Text(value)
-                for value in (
-                    str(e["seq"]),
-                    str(e["ts"])[:19].replace("T", " "),
-                    names.get(e["actor"], e["actor"]),
-                    e["action"],
-                    e["outcome"] + (f" ({code.split('.')[-1]})" if code else ""),
-                    e["target"] or "",
-                    e["purpose"] or "",
-                    e["case_no"] or "",
-                )
+        rows.append(
+            (
+                str(e["seq"]),
+                str(e["ts"])[:19].replace("T", " "),
+                names.get(e["actor"], e["actor"]),
+                e["action"],
+                e["outcome"] + (f" ({code.split('.')[-1]})" if code else ""),
+                e["target"] or "",
+                e["purpose"] or "",
+                e["case_no"] or "",
             )
         )
-    console.print(table)
-    _say(found["summary"])
+    columns = ("seq", "time (UTC)", "dept", "action", "outcome", "target", "purpose", "case")
+    show(columns, rows, as_json=as_json, records=found)
+    if not as_json:
+        say(found["summary"])
 
 
 @audit_app.command()
@@ -201,9 +267,9 @@ def archive(
             exchange.audit, exchange.checkpoints, when, actor=exchange.identity.uscc
         )
     if summary is None:
-        _say(f"no online entries older than {before}")
+        say(f"no online entries older than {before}")
         return
-    _say(
+    say(
         f"archived entries {summary.first}..{summary.end - 1} to {summary.path} "
         f"(sha256 {summary.sha256[:16]}…); their proofs still verify"
     )

@@ -11,6 +11,7 @@ package errors into that line).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from exchange.certificates.bundle import TrustBundle
@@ -27,6 +27,7 @@ from exchange.certificates.models import BulkItem, CertificateRequest, StatusAct
 from exchange.certificates.qr import credential_from_qr_text, qr_text, write_qr
 from exchange.certificates.verifier import Verdict, Verifier
 from exchange.cli.options import DataOpt, operate
+from exchange.cli.output import console, emit_json, err, say, show
 from exchange.config import Settings
 from exchange.errors import ExchangeError, InvalidRequest
 from schemas.certificates import certificate_type
@@ -47,8 +48,6 @@ trust_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-console = Console()
-err = Console(stderr=True)
 
 IssuerOpt = Annotated[
     str, typer.Option("--issuer", help="USCC (or demo code) of the issuing department")
@@ -112,6 +111,21 @@ def _write_json(path: Path, value: Any) -> None:
         ) from exc
 
 
+def _writable(path: Path) -> None:
+    """Refuse, before anything is done, an output file that could not be written."""
+    target = path.expanduser().resolve()
+    if not target.parent.is_dir():
+        raise InvalidRequest(
+            f"--out {path}: the folder {target.parent} does not exist; create it or choose "
+            "another (nothing was issued)",
+            code=ErrorCode.UNWRITABLE_FILE,
+        )
+    if target.is_dir():
+        raise InvalidRequest(
+            f"--out {path} is a folder; give a file name", code=ErrorCode.UNWRITABLE_FILE
+        )
+
+
 # --------------------------------------------------------------------------- issue
 
 
@@ -131,7 +145,10 @@ def issue(
     ] = None,
     data: DataOpt = None,
 ) -> None:
-    """Issue one certificate, sealed by the issuing department, and write it to OUT."""
+    """Issue one certificate, sealed by the issuing department, and write it to OUT.
+
+    OUT is checked first: nothing is issued when it cannot be written."""
+    _writable(out)
     body = _json_file(subject, "subject file")
     if not isinstance(body, dict):
         raise InvalidRequest(
@@ -150,60 +167,126 @@ def issue(
     )
 
 
-def _csv_items(path: Path, array_fields: set[str]) -> Iterator[BulkItem]:
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
+_ENCODINGS = {"utf-8": "utf-8-sig", "gbk": "gb18030", "gb18030": "gb18030", "gb2312": "gb18030"}
+
+
+def _decode(path: Path, encoding: str) -> tuple[str, str]:
+    """The text of CSV ``path`` and the encoding it was read with.
+
+    ``auto`` reads UTF-8 (with or without a byte-order mark) and, when the bytes are not
+    UTF-8, GB18030 (which contains GBK and GB2312: what Excel writes on Chinese Windows).
+    """
+    raw = _read(path, "CSV")
+    wanted = encoding.strip().lower().replace("_", "-")
+    if wanted != "auto" and wanted not in _ENCODINGS:
         raise InvalidRequest(
-            f"cannot read CSV {path}: {exc.strerror}", code=ErrorCode.UNREADABLE_FILE
-        ) from exc
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if not header:
-            raise InvalidRequest(
-                f"CSV {path} is empty; its first line must name the fields",
-                code=ErrorCode.INVALID_FILE,
+            f"--encoding {encoding!r}: give auto, utf-8, gbk or gb18030",
+            code=ErrorCode.INVALID_OPTION,
+        )
+    tries = ["utf-8", "gb18030"] if wanted == "auto" else [wanted]
+    for name in tries:
+        try:
+            return raw.decode(_ENCODINGS[name]), name
+        except UnicodeDecodeError as exc:
+            problem = exc
+    raise InvalidRequest(
+        f"CSV {path} is not {' or '.join(tries)} text (byte {problem.start + 1}); "
+        "save it as UTF-8 or give --encoding",
+        code=ErrorCode.INVALID_FILE,
+    )
+
+
+def _check_header(path: Path, names: list[str], ctype: Any) -> None:
+    """Refuse, once for the whole file, a header with unknown or missing columns."""
+    properties = ctype.json_schema.get("properties", {})
+    allowed = [*properties, "valid_from", "valid_until"]
+    unknown = [n for n in names if n not in allowed]
+    missing = [n for n in ctype.json_schema.get("required", []) if n not in names]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    problems = []
+    if unknown:
+        problems.append(f"unknown column(s) {', '.join(unknown)}")
+    if missing:
+        problems.append(f"missing required column(s) {', '.join(missing)}")
+    if duplicated:
+        problems.append(f"repeated column(s) {', '.join(duplicated)}")
+    if problems:
+        raise InvalidRequest(
+            f"CSV {path} header: {'; '.join(problems)} — the columns of {ctype.code} are "
+            f"{', '.join(allowed)}",
+            code=ErrorCode.INVALID_FILE,
+        )
+
+
+def _csv_items(text: str, names: list[str], array_fields: set[str]) -> Iterator[BulkItem]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader, None)
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(names):
+            yield BulkItem(line, {"__error__": f"{len(row)} cells, header has {len(names)}"})
+            continue
+        subject: dict[str, Any] = {}
+        dates: dict[str, str] = {}
+        for name, cell in zip(names, row, strict=True):
+            value = cell.strip()
+            if not value:
+                continue
+            if name in ("valid_from", "valid_until"):
+                dates[name] = value
+            elif name in array_fields:
+                subject[name] = [v.strip() for v in value.split(";") if v.strip()]
+            else:
+                subject[name] = value
+        try:
+            yield BulkItem(
+                line,
+                subject,
+                _date(dates.get("valid_from"), "valid_from"),
+                _date(dates.get("valid_until"), "valid_until"),
             )
-        names = [h.strip() for h in header]
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(names):
-                yield BulkItem(line, {"__error__": f"{len(row)} cells, header has {len(names)}"})
-                continue
-            subject: dict[str, Any] = {}
-            dates: dict[str, str] = {}
-            for name, cell in zip(names, row, strict=True):
-                value = cell.strip()
-                if not value:
-                    continue
-                if name in ("valid_from", "valid_until"):
-                    dates[name] = value
-                elif name in array_fields:
-                    subject[name] = [v.strip() for v in value.split(";") if v.strip()]
-                else:
-                    subject[name] = value
+        except InvalidRequest as exc:
+            yield BulkItem(line, {"__error__": f"[{exc.code.value}] {exc.message}"})
+
+
+class _Results:
+    """``--out DIR``: credentials.jsonl (appended: one credential a line, never lost on a
+    re-run) and results.csv (this run's mapping: line, certificate id, status, reason)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.rows: list[tuple[int, str, str, str]] = []
+        self._credentials = None
+        if folder is not None:
             try:
-                yield BulkItem(
-                    line,
-                    subject,
-                    _date(dates.get("valid_from"), "valid_from"),
-                    _date(dates.get("valid_until"), "valid_until"),
-                )
-            except InvalidRequest as exc:
-                yield BulkItem(line, {"__error__": exc.message})
+                folder.mkdir(exist_ok=True)
+                self._credentials = (folder / "credentials.jsonl").open("a", encoding="utf-8")
+            except OSError as exc:
+                raise InvalidRequest(
+                    f"cannot write into --out {folder}: {exc.strerror}",
+                    code=ErrorCode.UNWRITABLE_FILE,
+                ) from exc
 
+    def issued(self, line: int, certificate_id: str, credential: dict[str, Any]) -> None:
+        self.rows.append((line, certificate_id, "issued", ""))
+        if self._credentials is not None:
+            self._credentials.write(json.dumps(credential, ensure_ascii=False) + "\n")
 
-def _count_rows(path: Path) -> int:
-    try:
-        with path.open("rb") as handle:
-            return max(sum(1 for _ in handle) - 1, 0)
-    except OSError as exc:
-        raise InvalidRequest(
-            f"cannot read CSV {path}: {exc.strerror}", code=ErrorCode.UNREADABLE_FILE
-        ) from exc
+    def close(self, skipped: list[tuple[int, str]], refused: list[tuple[int, str]]) -> None:
+        self.rows += [
+            (line, cid, "exists", "already issued to this holder") for line, cid in skipped
+        ]
+        self.rows += [(line, "", "refused", reason) for line, reason in refused]
+        self.rows.sort()
+        if self._credentials is None or self.folder is None:
+            return
+        self._credentials.close()
+        with (self.folder / "results.csv").open("w", encoding="utf-8", newline="") as handle:
+            out = csv.writer(handle)
+            out.writerow(("line", "certificate_id", "status", "reason"))
+            out.writerows(self.rows)
 
 
 @cert_app.command("issue-bulk")
@@ -218,25 +301,65 @@ def issue_bulk(
             "valid_from, valid_until); list fields separate items with ';'",
         ),
     ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="write credentials.jsonl (appended) and results.csv (line → certificate id → "
+            "status) into DIR (created; its parent must exist)",
+        ),
+    ] = None,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            "--encoding", metavar="ENC", help="auto (UTF-8, else GB18030), utf-8, gbk or gb18030"
+        ),
+    ] = "auto",
+    reissue: Annotated[
+        bool,
+        typer.Option(
+            "--reissue",
+            help="issue again to holders who already hold this type from this issuer "
+            "(default: skip them, naming their certificate)",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     data: DataOpt = None,
 ) -> None:
     """Issue many certificates from a CSV file, with a progress bar and a summary.
 
-    Exits 1 when any line was refused; the summary names each refused line and why.
-    """
+    Idempotent: a holder who already holds the type is skipped (status "exists") unless
+    --reissue. Exit 0: every line issued or already issued; 3: some lines refused (each is
+    named with its line and reason, as `cert issue` words it); 1: an error."""
     ctype = certificate_type(type_)
     arrays = {
         name
         for name, spec in ctype.json_schema.get("properties", {}).items()
         if isinstance(spec, dict) and spec.get("type") == "array"
     }
-    total = _count_rows(csv_path)
+    text, used = _decode(csv_path, encoding)
+    header = next(csv.reader(io.StringIO(text, newline="")), None)
+    if not header or not any(h.strip() for h in header):
+        raise InvalidRequest(
+            f"CSV {csv_path} is empty; its first line must name the fields",
+            code=ErrorCode.INVALID_FILE,
+        )
+    names = [h.strip() for h in header]
+    _check_header(csv_path, names, ctype)
+    if out is not None and not out.expanduser().resolve().parent.is_dir():
+        raise InvalidRequest(
+            f"--out {out}: the folder {out.expanduser().resolve().parent} does not exist",
+            code=ErrorCode.UNWRITABLE_FILE,
+        )
+    total = max(len(text.splitlines()) - 1, 0)
     with _open(data) as exchange:
         uscc = _issuer(exchange, issuer)
         malformed: list[tuple[int, str]] = []
+        results = _Results(out.expanduser().resolve() if out is not None else None)
 
         def items() -> Iterator[BulkItem]:
-            for item in _csv_items(csv_path, arrays):
+            for item in _csv_items(text, names, arrays):
                 if "__error__" in item.subject:
                     malformed.append((item.line, str(item.subject["__error__"])))
                 else:
@@ -249,6 +372,7 @@ def issue_bulk(
             TimeElapsedColumn(),
             console=err,
             transient=False,
+            disable=as_json,
         ) as progress:
             task = progress.add_task(ctype.code, total=total)
             result = exchange.certificates.issue_many(
@@ -256,22 +380,41 @@ def issue_bulk(
                 ctype.code,
                 items(),
                 progress=lambda n: progress.advance(task, n),
+                reissue=reissue,
+                sink=results.issued,
             )
             progress.update(task, completed=total)
     refused = sorted(result.refused + malformed)
-    console.print(
-        f"issued {result.issued}, refused {len(refused)} ({ctype.name}, {ctype.code})",
-        markup=False,
-        highlight=False,
-    )
-    if result.first_id:
-        console.print(f"ids {result.first_id} … {result.last_id}", markup=False, highlight=False)
-    for line, reason in refused[:_MAX_REFUSALS_SHOWN]:
-        console.print(f"  line {line}: {reason}", markup=False, highlight=False)
-    if len(refused) > _MAX_REFUSALS_SHOWN:
-        console.print(f"  … and {len(refused) - _MAX_REFUSALS_SHOWN} more refused lines")
+    results.close(result.skipped, refused)
+    if as_json:
+        emit_json(
+            {
+                "type": ctype.code,
+                "encoding": used,
+                "issued": result.issued,
+                "skipped": len(result.skipped),
+                "refused": [{"line": line, "reason": reason} for line, reason in refused],
+                "first_id": result.first_id,
+                "last_id": result.last_id,
+                "out": None if out is None else str(out),
+                "exit_code": 3 if refused else 0,
+            }
+        )
+    else:
+        say(
+            f"issued {result.issued}, already issued {len(result.skipped)}, refused "
+            f"{len(refused)} ({ctype.name}, {ctype.code}; read as {used})"
+        )
+        if result.first_id:
+            say(f"ids {result.first_id} … {result.last_id}")
+        if out is not None:
+            say(f"results: {out / 'results.csv'}; credentials: {out / 'credentials.jsonl'}")
+        for line, reason in refused[:_MAX_REFUSALS_SHOWN]:
+            say(f"  line {line}: {reason}")
+        if len(refused) > _MAX_REFUSALS_SHOWN:
+            say(f"  … and {len(refused) - _MAX_REFUSALS_SHOWN} more refused lines")
     if refused:
-        raise typer.Exit(1)
+        raise typer.Exit(3)
 
 
 # --------------------------------------------------------------------------- verify
@@ -351,6 +494,7 @@ def qr_code(
     data: DataOpt = None,
 ) -> None:
     """Write a QR code carrying the whole compressed credential (GX1: + base45(zlib(JSON)))."""
+    _writable(out)
     certificate = operate(data, "cert.get", {"id": certificate_id})
     text = qr_text(certificate["credential"])
     write_qr(text, out)
@@ -359,6 +503,61 @@ def qr_code(
         markup=False,
         highlight=False,
     )
+
+
+@cert_app.command("types")
+def types(
+    as_json: Annotated[bool, typer.Option("--json", help="print the types as JSON")] = False,
+) -> None:
+    """The certificate types: code, name, competent department, holder kind, fields."""
+    from schemas.certificates import load_certificate_types
+
+    rows = []
+    records = []
+    for t in load_certificate_types().values():
+        fields = list(t.json_schema.get("properties", {}))
+        required = list(t.json_schema.get("required", []))
+        rows.append((t.code, t.name, t.department, t.holder_code_type.value, ",".join(fields)))
+        records.append(
+            {
+                "code": t.code,
+                "name": t.name,
+                "type_code": t.type_code,
+                "department": t.department,
+                "holder_code_type": t.holder_code_type.value,
+                "fields": fields,
+                "required": required,
+            }
+        )
+    show(("code", "name", "department", "holder", "fields"), rows, as_json=as_json, records=records)
+
+
+@cert_app.command("show")
+def show_certificate(
+    certificate_id: Annotated[str, typer.Argument(metavar="ID", help="the certificate id")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the certificate with its credential as JSON")
+    ] = False,
+    data: DataOpt = None,
+) -> None:
+    """One certificate: type, issuer, holder, status (with its reason), when issued."""
+    certificate = operate(data, "cert.get", {"id": certificate_id})
+    if as_json:
+        emit_json(certificate)
+        return
+    credential = certificate["credential"]
+    meta = credential.get("metadata", {})
+    rows = [
+        ("id", certificate["id"]),
+        ("type", f"{credential.get('name', '')} ({meta.get('type_code', '')})"),
+        ("issuer", f"{meta.get('issuer_name', '')} {meta.get('issuer_uscc', '')}"),
+        ("holder", f"{meta.get('holder_name', '')} {meta.get('holder_code', '')}"),
+        ("status", certificate["status"]),
+        ("issued", meta.get("issue_date", "")),
+        ("valid from", meta.get("valid_from") or ""),
+        ("valid until", meta.get("valid_until") or "长期 (no end)"),
+    ]
+    show(("field", "value"), rows)
 
 
 def _change(certificate_id: str, data: Path | None, action: StatusAction, reason: str) -> None:

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from connectors.config import (
     CsvSourceConfig,
@@ -47,7 +46,8 @@ from connectors.sealer import Sealer
 from connectors.sql import SqlSource
 from exchange.bus import parse_bus_url
 from exchange.bus.models import IngestResult, QuarantinedRecord
-from exchange.cli.options import DataOpt, operate
+from exchange.cli.options import DataOpt, Target, operate
+from exchange.cli.output import console, err, show, warn
 from exchange.config import DEMO_PASSPHRASE
 
 if TYPE_CHECKING:
@@ -70,8 +70,6 @@ connector_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-console = Console()
-err = Console(stderr=True)
 
 ConfigArg = Annotated[
     Path, typer.Argument(help="connector config file (TOML)", exists=False, dir_okay=False)
@@ -124,14 +122,64 @@ def check_config(loaded: LoadedConfig) -> list[str]:
     return problems
 
 
+def check_ownership(loaded: LoadedConfig, rows: list[dict[str, Any]]) -> list[str]:
+    """What the exchange's departments (``departments.list`` rows) say against ``loaded``:
+    its department must own the resource and hold an active seal key (the configured one
+    when the key could be read)."""
+    uscc = loaded.config.department.uscc
+    owner = loaded.definition.owner
+    mine = [r for r in rows if r["uscc"] == uscc]
+    if not mine:
+        return [f"department.uscc {uscc} is not a department of this exchange"]
+    problems = []
+    if mine[0]["code"] != owner:
+        owners = [r["uscc"] for r in rows if r["code"] == owner]
+        problems.append(
+            f"{loaded.definition.code} belongs to {owner} ({owners[0] if owners else '?'}), "
+            f"not to {mine[0]['code']} ({uscc}): only its owner publishes it"
+        )
+    seals = [r["kid"] for r in mine if r["purpose"] == "seal" and r["state"] == "active"]
+    if not seals:
+        problems.append(f"{mine[0]['code']} ({uscc}) holds no active seal key")
+    elif loaded.config.department.passphrase_env in loaded.env:
+        try:
+            kid = load_credentials(loaded, need_auth=False).seal_kid
+        except ConnectorError:
+            return problems  # said by check_config
+        if kid not in seals:
+            problems.append(
+                f"the seal key {kid} of department.seal_key is not {mine[0]['code']}'s active "
+                f"seal key ({', '.join(seals)}): rotate it in (govex department key rotate)"
+            )
+    return problems
+
+
 @connector_app.command("check")
-def check(config: ConfigArg) -> None:
-    """Validate CONFIG against the catalog and the source; print what is wrong in plain words."""
+def check(
+    config: ConfigArg,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            "-d",
+            metavar="DIR",
+            help="also check against this exchange (or the running one, or --url): the "
+            "department owns the resource and holds the key",
+        ),
+    ] = None,
+) -> None:
+    """Validate CONFIG against the catalog and the source; print what is wrong in plain words.
+
+    With --data (or govex --url) it also checks that the config's department owns the
+    resource and holds the configured seal key."""
     try:
         loaded = load_config(config, os.environ)
     except ConnectorError as exc:
         raise _fail(exc.message, exc.code.value) from None
     problems = check_config(loaded)
+    remote = data is not None or Target.current().url is not None
+    if remote:
+        problems += check_ownership(loaded, operate(data, "departments.list"))
     if problems:
         err.print(f"{config}: {len(problems)} problem(s)", markup=False)
         for problem in problems:
@@ -146,6 +194,12 @@ def check(config: ConfigArg) -> None:
     if loaded.config.department.passphrase_env not in loaded.env:
         console.print(
             f"  (keys not checked: {loaded.config.department.passphrase_env} is not set)",
+            markup=False,
+        )
+    if not remote:
+        console.print(
+            "  (ownership not checked: give --data DIR or govex --url to check that the "
+            "department owns the resource and holds the key)",
             markup=False,
         )
 
@@ -165,7 +219,7 @@ def default_outbox(loaded: LoadedConfig) -> Path:
 def make_publisher(loaded: LoadedConfig, *, exchange_url: str | None, bus: str | None) -> Publisher:
     """The publisher for ``--exchange URL`` or ``--bus kafka://HOST:PORT``."""
     publish = loaded.config.publish
-    retry = Retry(deadline_s=publish.retry_deadline_s)
+    retry = Retry(deadline_s=publish.retry_deadline_s, notice=warn)
     if exchange_url is not None:
         credentials = load_credentials(loaded, need_auth=True)
         assert credentials.auth_key is not None
@@ -203,6 +257,8 @@ def run_connector(
     outbox_path: Path | None,
     dry_run: bool,
     console_out: Console | None = None,
+    since: Any = None,
+    reset_watermark: bool = False,
 ) -> RunSummary:
     """Build a runner for ``loaded`` and run it (``publisher`` None only for a dry run)."""
     config = loaded.config
@@ -220,6 +276,8 @@ def run_connector(
         None if dry_run else Outbox(outbox_path or default_outbox(loaded), loaded.definition.code)
     )
     try:
+        if reset_watermark and outbox is not None:
+            outbox.reset_watermark()
         runner = Runner(
             name=loaded.name,
             source=build_source(loaded),
@@ -230,6 +288,7 @@ def run_connector(
             batch_size=config.connector.batch_size,
             max_batch_bytes=config.connector.max_batch_bytes,
             progress=progress,
+            since=since,
         )
         return runner.run(dry_run=dry_run)
     finally:
@@ -258,11 +317,33 @@ def run(
         typer.Option("--outbox", help="outbox file (default: connector.outbox or .govex/outbox/)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="VALUE",
+            help="start after this watermark value (a number, or a date/time as the column "
+            "holds it) instead of the stored one",
+        ),
+    ] = None,
+    reset_watermark: Annotated[
+        bool,
+        typer.Option(
+            "--reset-watermark",
+            help="forget the stored watermark and read the whole source again (rows already "
+            "published are not sent twice)",
+        ),
+    ] = False,
 ) -> None:
     """Read CONFIG's source, map and validate every row, store it in the outbox, publish sealed
     batches; print a summary with every refused row's line number and reason.
 
+    Rows refused by a run are retried by the next one (also when older than the watermark)
+    and reported until they publish or leave the source.
+
     Exit code 0: everything published; 3: some rows refused (listed); 1: an error."""
+    if since is not None and reset_watermark:
+        raise _fail("give --since or --reset-watermark, not both")
     if not dry_run and (exchange_url is None) == (bus is None):
         raise _fail("give exactly one of --exchange URL or --bus kafka://HOST:PORT (or --dry-run)")
     publisher: Publisher | None = None
@@ -276,6 +357,8 @@ def run(
             outbox_path=outbox,
             dry_run=dry_run,
             console_out=None if as_json else console,
+            since=_watermark_value(since),
+            reset_watermark=reset_watermark,
         )
     except ConnectorError as exc:
         raise _fail(exc.message, exc.code.value) from None
@@ -288,6 +371,23 @@ def run(
         render_summary(summary, console)
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)
+
+
+def _watermark_value(text: str | None) -> Any:
+    """``--since`` as the watermark column would hold it: a number, a date/time, or text."""
+    if text is None:
+        return None
+    from datetime import date, datetime
+
+    value = text.strip()
+    if value.lstrip("-").isdigit():
+        return int(value)
+    for parse in (date.fromisoformat, datetime.fromisoformat):
+        try:
+            return parse(value)
+        except ValueError:
+            continue
+    return value
 
 
 def summary_json(summary: RunSummary) -> dict[str, Any]:
@@ -305,6 +405,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
 def quarantine(
     resource: Annotated[str | None, typer.Option(help="only this resource")] = None,
     limit: Annotated[int, typer.Option(help="at most this many rows", min=1)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
     data: DataOpt = None,
 ) -> None:
     """List what the exchange quarantined (bad records, bad seals, poison messages) and why.
@@ -313,22 +414,27 @@ def quarantine(
     publishing department. Works on the data directory, or through the running govex
     serve (or --url)."""
     rows = operate(data, "quarantine.list", {"resource": resource, "limit": limit})
-    table = Table("time", "resource", "publisher", "batch", "#", "key", "code", "reason", "via")
-    for q in rows:
-        index = q["record_index"]
-        table.add_row(
-            str(q["received_at"])[:19].replace("T", " "),
-            q["resource"] or "?",
-            q["publisher"] or "?",
-            q["batch_id"] or "",
-            "" if index is None else str(index),
-            q["key"] or "",
-            q["reason_code"],
-            q["reason"],
-            q["source"],
-        )
-    console.print(table)
-    console.print(f"{len(rows)} quarantined row(s)", markup=False)
+    show(
+        ("time", "resource", "publisher", "batch", "#", "key", "code", "reason", "via"),
+        (
+            (
+                str(q["received_at"])[:19].replace("T", " "),
+                q["resource"] or "?",
+                q["publisher"] or "?",
+                q["batch_id"] or "",
+                "" if q["record_index"] is None else str(q["record_index"]),
+                q["key"] or "",
+                q["reason_code"],
+                q["reason"],
+                q["source"],
+            )
+            for q in rows
+        ),
+        as_json=as_json,
+        records=rows,
+    )
+    if not as_json:
+        console.print(f"{len(rows)} quarantined row(s)", markup=False)
 
 
 # -- the demo's departments publish the samples ---------------------------------

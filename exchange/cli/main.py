@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from exchange.cli.help import tidy
 from exchange.cli.init import init
 from exchange.cli.options import DataOpt, Target, operate, require_data
+from exchange.cli.output import console, err, say, show, warn
 from exchange.config import Settings
-from exchange.errors import ExchangeError
-from schemas.errors import SchemaError
+from exchange.errors import ExchangeError, InvalidRequest
+from schemas.errors import ErrorCode, SchemaError
 from signing.errors import SigningError
 
 __all__ = ["app", "main"]
@@ -33,12 +33,21 @@ app = typer.Typer(
     "Start with `govex demo` (a whole story on a fresh directory), or "
     "`govex init --data DIR --demo` then `govex serve --data DIR`.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-console = Console()
-err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"govex {version('govex')}")
+        except PackageNotFoundError:  # run from a source tree without installing
+            print("govex (not installed)")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -66,6 +75,12 @@ def _target(
     ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="say which way a command reached the exchange")
+    ] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print govex's version and exit"
+        ),
     ] = False,
 ) -> None:
     Target(url, uscc, key, verbose).use()
@@ -95,14 +110,22 @@ def serve(
     ] = None,
     unsafe_pause_at: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
-    """Run the exchange's HTTP API (and its console) until interrupted."""
+    """Run the exchange's HTTP API (and its console) until interrupted.
+
+    A port outside 1–65535 or already in use is refused before anything starts."""
     from exchange.bus import parse_bus_url
     from exchange.bus.kafka import parse_pause_point
     from exchange.server import serve as serve_app
 
+    _check_port(host, port)
     address = parse_bus_url(bus) if bus else None
     exchange = _open(data)
     try:
+        if exchange.identity.demo:
+            warn(
+                "警告 WARNING: 演示交换平台 (demo exchange) — its keys and passphrase are public "
+                "and its registers are invented; never use it for real data"
+            )
         if address is not None and address.bootstrap is not None:
             pause = parse_pause_point(unsafe_pause_at) if unsafe_pause_at else None
             exchange.start_consumer(address.bootstrap, unsafe_pause_at=pause)
@@ -115,6 +138,35 @@ def serve(
         serve_app(exchange, host=host, port=port)
     finally:
         exchange.close()
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port that cannot be a port, or one something else listens on."""
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise InvalidRequest(
+            f"--port {port} is not a TCP port: give a number from 1 to 65535 (0: any free one)",
+            code=ErrorCode.INVALID_OPTION,
+        )
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise InvalidRequest(
+            f"--host {host!r} is not an address of this machine ({exc})",
+            code=ErrorCode.INVALID_OPTION,
+        ) from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InvalidRequest(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (another program "
+                "holds it?): stop it or choose another --port",
+                code=ErrorCode.INVALID_OPTION,
+            ) from exc
 
 
 @app.command()
@@ -135,29 +187,32 @@ def demo(
     target = data or Path(tempfile.mkdtemp(prefix="govex-demo-")) / "data"
     exchange = create_demo(_settings(target))
     with exchange:
-        say = (lambda s: None) if as_json else _say
+        tell = (lambda s: None) if as_json else _say
         if not as_json:
             console.rule(f"[bold]{exchange.identity.name}[/bold] — govex demo")
             console.print(f"data directory: {target}\n")
         from exchange.cli.connector import sample_results
 
-        story = run_story(exchange, say, connectors=sample_results)
+        story = run_story(exchange, tell, connectors=sample_results)
     if as_json:
         print(dumps(story))
         return
     console.rule("audit trail of the case (审计)")
-    table = Table("seq", "time", "dept", "action", "outcome", "target", "code")
-    for e in story.audit:
-        table.add_row(
-            str(e["seq"]),
-            str(e["ts"])[11:19],
-            e["actor_code"],
-            e["action"],
-            e["outcome"],
-            e["target"] or "",
-            (e["code"] or "").split(".")[-1],
-        )
-    console.print(table)
+    show(
+        ("seq", "time", "dept", "action", "outcome", "target", "code"),
+        (
+            (
+                str(e["seq"]),
+                str(e["ts"])[11:19],
+                e["actor_code"],
+                e["action"],
+                e["outcome"],
+                e["target"] or "",
+                (e["code"] or "").split(".")[-1],
+            )
+            for e in story.audit
+        ),
+    )
     console.print(
         f"\nfinished in {time.perf_counter() - started:.1f}s; explore it with "
         f"`govex serve --data {target}`"
@@ -174,7 +229,7 @@ def _say(step: Any) -> None:
         if value in (None, [], {}):
             continue
         text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
-        console.print(f"    {key}: {text[:300]}")
+        say(f"    {key}: {text if len(text) <= 300 else text[:300] + '…'}")
     console.print()
 
 
@@ -201,8 +256,15 @@ def bench(
     ratio and whether the target was met. --quick (the default) uses reduced sizes and
     extrapolates where the table says so; --full uses the sizes of PERFORMANCE.md.
     """
-    from bench.runner import run
+    from bench.runner import SUITE, run
 
+    known = [name for _, name in SUITE]
+    unknown = sorted({o.lower() for o in only or ()} - set(known))
+    if unknown:
+        raise InvalidRequest(
+            f"--only {', '.join(unknown)}: no such figure; the figures are {', '.join(known)}",
+            code=ErrorCode.INVALID_OPTION,
+        )
     if full and quick:
         err.print("error: choose one of --quick and --full")
         raise typer.Exit(2)
@@ -229,19 +291,22 @@ def bench(
     if as_json:
         print(json.dumps([f.to_json() for f in figures], ensure_ascii=False, indent=2))
         return
-    table = Table("id", "figure", "value", "peer", "peer value", "ratio", "target", "met")
-    for f in figures:
-        table.add_row(
-            f.id,
-            f.name,
-            f"{f.value:,.1f} {f.unit}",
-            f.peer,
-            f"{f.peer_value:,.1f} {f.unit}" if f.peer_value is not None else "—",
-            f"{f.ratio:.2f}" if f.ratio is not None else "—",
-            f.target,
-            "yes" if f.met else "no",
-        )
-    console.print(table)
+    show(
+        ("id", "figure", "value", "peer", "peer value", "ratio", "target", "met"),
+        (
+            (
+                f.id,
+                f.name,
+                f"{f.value:,.1f} {f.unit}",
+                f.peer,
+                f"{f.peer_value:,.1f} {f.unit}" if f.peer_value is not None else "—",
+                f"{f.ratio:.2f}" if f.ratio is not None else "—",
+                f.target,
+                "yes" if f.met else "no",
+            )
+            for f in figures
+        ),
+    )
 
 
 @app.command()
@@ -249,8 +314,16 @@ def backup(
     out: Annotated[Path, typer.Option(help="backup file to write (.tar.gz)")],
     data: DataOpt = None,
 ) -> None:
-    """Write a consistent backup of DATA, also while `govex serve` runs on it (reads go on)."""
-    manifest = operate(data, "backup", {"out": str(out.expanduser().resolve())})
+    """Write a consistent backup of DATA, also while `govex serve` runs on it (reads go on).
+
+    The folder of OUT must exist (it is never created) and OUT must not."""
+    path = out.expanduser().resolve()
+    if not path.parent.is_dir():
+        raise InvalidRequest(
+            f"--out {out}: the folder {path.parent} does not exist; create it or choose another",
+            code=ErrorCode.UNWRITABLE_FILE,
+        )
+    manifest = operate(data, "backup", {"out": str(path)})
     rows = sum(manifest["counts"].values())
     console.print(
         f"backup written to {out}: {rows:,} rows in {len(manifest['counts'])} tables, "
@@ -327,7 +400,7 @@ def main() -> None:
     """Entry point: run the app and turn known errors into one clear line."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     try:
-        app()
+        tidy(typer.main.get_command(app))(prog_name="govex")
     except (ExchangeError, SchemaError, SigningError) as exc:
         _fail(exc)
     except ValueError as exc:

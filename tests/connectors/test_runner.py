@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -120,8 +121,38 @@ def test_a_second_run_publishes_nothing_already_published(
     run(make_runner(ID_CARDS, connector_env, bus, tmp_path / "o.sqlite"))
     again = run(make_runner(ID_CARDS, connector_env, bus, tmp_path / "o.sqlite"))
     assert (again.published, again.stored) == (0, 0)
-    assert again.skipped == 400 + len(BAD_ROWS[CSV_FILE]) - 1  # the unreadable line has no time
+    assert again.skipped == 400
+    # the rows refused by the first run are retried, still refused, and reported again
+    assert again.retried == len(BAD_ROWS[CSV_FILE]) - 1  # the unreadable line has no time
+    assert sorted(p.line for p in again.refused) == [9, 17, 26, 34, 43]
+    assert again.withdrawn == []
     assert stored(exchange, "gongan.resident_id_card") == (400, 400)
+
+
+def test_a_refused_row_fixed_at_the_source_publishes_on_the_next_run(
+    exchange: Exchange, connector_env: dict[str, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "cards.csv"
+    shutil.copy(ID_CARDS.parent / CSV_FILE, source)
+    config = tmp_path / "cards.toml"
+    config.write_text(
+        ID_CARDS.read_text("utf-8").replace(f'path = "{CSV_FILE}"', f'path = "{source}"'),
+        "utf-8",
+    )
+    bus = EmbeddedPublisher(exchange.embedded_bus())
+    first = run(make_runner(config, connector_env, bus, tmp_path / "o.sqlite"))
+    assert 17 in {p.line for p in first.refused}  # 姓名 is empty on line 17
+    lines = source.read_bytes().split(b"\r\n" if b"\r\n" in source.read_bytes() else b"\n")
+    cells = lines[16].split(b",")
+    cells[1] = "补录".encode("gbk")  # fixed at the source, its update time unchanged
+    lines[16] = b",".join(cells)
+    del lines[8]  # line 9 is withdrawn from the source
+    source.write_bytes((b"\r\n" if b"\r\n" in source.read_bytes() else b"\n").join(lines))
+    again = run(make_runner(config, connector_env, bus, tmp_path / "o.sqlite"))
+    assert again.published == 1, again
+    assert 9 in {p.line for p in again.withdrawn}
+    assert {p.line for p in again.refused} == {25, 33, 42}  # the others, one line up
+    assert stored(exchange, "gongan.resident_id_card") == (401, 401)
 
 
 @pytest.mark.parametrize("lose_ack", [False, True])

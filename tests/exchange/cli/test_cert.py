@@ -243,15 +243,15 @@ def test_revoke_suspend_resume_and_a_refreshed_bundle(work: Path) -> None:
     one_clear_line(govex("cert", "resume", cid, "--data", data, "--reason", "x"), "revoked")
 
 
-def test_issue_bulk_reports_refused_lines_and_exits_1(work: Path) -> None:
+def test_issue_bulk_reports_refused_lines_and_exits_3(work: Path) -> None:
     rows = [
         "holder_name,holder_code,holder_code_type,sex,ethnicity,birth_date,address,issuing_authority",
-        "赵浩然,411503198012147596,citizen_id,1,01,1980-12-14,信阳市新七大道70号,信阳市公安局",
-        "蔡芳,411503198704044504,citizen_id,X,01,1987-04-04,信阳市新七大道70号,信阳市公安局",
-        "王伟,411503198012147596,citizen_id,1,01,1980-12-14,信阳市,信阳市公安局",
-        "只有三列,411503198012147596,citizen_id",
+        "赵浩然,411503198103020179,citizen_id,1,01,1981-03-02,信阳市新七大道70号,信阳市公安局",
+        "蔡芳,411503198805060220,citizen_id,X,01,1988-05-06,信阳市新七大道70号,信阳市公安局",
+        "王伟,411503198103020179,citizen_id,1,01,1981-03-02,信阳市,信阳市公安局",
+        "只有三列,411503198103020179,citizen_id",
         "",
-        "李娜,411503198704044504,citizen_id,2,01,1987-04-04,信阳市南京路1号,信阳市公安局",
+        "李娜,411503198805060220,citizen_id,2,01,1988-05-06,信阳市南京路1号,信阳市公安局",
     ]
     csv_path = work / "bulk.csv"
     csv_path.write_text("\n".join(rows) + "\n", "utf-8")
@@ -267,9 +267,10 @@ def test_issue_bulk_reports_refused_lines_and_exits_1(work: Path) -> None:
         "--csv",
         csv_path,
     )
-    assert r.returncode == 1, r.stderr
-    assert "issued 3, refused 2" in r.stdout
-    assert "line 3:" in r.stdout
+    assert r.returncode == 3, r.stderr
+    assert "issued 2, already issued 1, refused 2" in r.stdout  # 王伟 repeats 赵浩然's number
+    assert "line 4: " not in r.stdout
+    assert "line 3: [schema.invalid_record]" in r.stdout
     assert "sex" in r.stdout
     assert "line 5: 3 cells, header has 8" in r.stdout
     good = work / "good.csv"
@@ -287,7 +288,7 @@ def test_issue_bulk_reports_refused_lines_and_exits_1(work: Path) -> None:
         good,
     )
     assert r.returncode == 0, r.stderr
-    assert "issued 1, refused 0" in r.stdout
+    assert "issued 0, already issued 1, refused 0" in r.stdout
 
 
 @pytest.mark.parametrize(
