@@ -108,24 +108,11 @@ def fresh_kafka_broker() -> Iterator[KafkaBroker]:
         broker.close()
 
 
-def started_oidc_provider(redirect_uris: list[str]) -> OidcProvider:
-    """A started OpenID Connect provider (scripts/oidc.sh); skipped on a developer's
-    machine without node or npm, a failure in CI."""
-    from tests.support.oidc import OidcProvider, OidcUnavailable
-
-    provider = OidcProvider(redirect_uris)
-    try:
-        return provider.__enter__()
-    except OidcUnavailable as exc:
-        reason = f"OpenID Connect provider unavailable: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (oidc tests must run in CI; see scripts/oidc.sh install)")
-        pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def oidc_provider() -> Iterator[OidcProvider]:
     """The real OpenID Connect provider, its client sending browsers back to the TestClient."""
+    from tests.support.oidc import started_oidc_provider
+
     provider = started_oidc_provider([TESTCLIENT_CALLBACK])
     try:
         yield provider

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import IO, Self
 
 import httpx
+import pytest
 
 from tests.support import LOOPBACK, free_ports
 
@@ -123,3 +124,16 @@ class OidcProvider:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def started_oidc_provider(redirect_uris: list[str]) -> OidcProvider:
+    """A started provider (close it after use); a test without node or npm is skipped
+    on a developer's machine and fails in CI: oidc tests must run there."""
+    provider = OidcProvider(redirect_uris)
+    try:
+        return provider.__enter__()
+    except OidcUnavailable as exc:
+        reason = f"OpenID Connect provider unavailable: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (oidc tests must run in CI; see scripts/oidc.sh install)")
+        pytest.skip(reason)
