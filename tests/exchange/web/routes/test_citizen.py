@@ -121,29 +121,48 @@ def test_a_citizen_sees_every_read_of_their_data_and_nothing_else(
 def test_anyone_elses_report_is_refused_and_audited(
     exchange: Exchange, client: TestClient, city: City
 ) -> None:
-    other = city.people[8].id_number
     gongan = exchange.registry.by_code("gongan").uscc
-    exchange.reader.read(gongan, RESOURCE, other, purpose="核验", case_no="THEIRS-1")
+    me = city.couples[0][0].id_number
+    others = [p.id_number for p in city.people[8:18] if p.id_number != me]
+    for other in others:
+        exchange.reader.read(gongan, RESOURCE, other, purpose="核验", case_no="THEIRS-1")
+    # someone else's number however written, and a company's credit code
+    asked = [*others, others[0].lower(), f" {others[1]} ", city.companies[0].uscc]
     sign_in(client)
     page = client.get("/console/citizen")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf is not None
-    refused = client.post(
-        "/console/citizen/records",
-        data={"csrf": csrf.group(1), "id": other},
-        headers={"Accept": "application/json"},
-    )
-    assert refused.status_code == 403
-    assert refused.json()["code"] == "exchange.not_your_data"
-    last = entries(exchange, "audit.subject_report")[-1]
-    assert last.outcome == "refused"
-    assert last.code == "exchange.not_your_data"
-    assert last.subject_hash == exchange.audit.find_subject_hash(other)
-    own = client.post(
-        "/console/citizen/records", data={"csrf": csrf.group(1), "id": city.couples[0][0].id_number}
-    )
+    served = audited = 0
+    for subject in asked:
+        before = len(entries(exchange, "audit.subject_report"))
+        answer = client.post(
+            "/console/citizen/records",
+            data={"csrf": csrf.group(1), "id": subject},
+            headers={"Accept": "application/json"},
+        )
+        if answer.status_code == 200 or "THEIRS-1" in answer.text:
+            served += 1
+        assert answer.status_code == 403
+        assert answer.json()["code"] == "exchange.not_your_data"
+        reports = entries(exchange, "audit.subject_report")
+        last = reports[-1]
+        if (
+            len(reports) == before + 1
+            and last.outcome == "refused"
+            and last.code == "exchange.not_your_data"
+            and last.actor.startswith("citizen:")
+        ):
+            audited += 1
+    assert last.subject_hash == exchange.audit.find_subject_hash(city.companies[0].uscc)
+    own = client.post("/console/citizen/records", data={"csrf": csrf.group(1), "id": me})
     assert own.status_code == 200
     assert "THEIRS-1" not in own.text
+    print(
+        f"I3 requests for another subject's report {len(asked)}, foreign reports served "
+        f"{served}, refusals audited {audited}/{len(asked)}"
+    )
+    assert served == 0
+    assert audited == len(asked)
 
 
 def test_a_citizen_session_opens_no_staff_page_and_no_api(client: TestClient) -> None:
