@@ -36,7 +36,7 @@ from exchange.errors import InvalidRequest, MethodNotAllowed
 from exchange.service import Exchange
 from schemas.base import StrictModel
 from schemas.catalog import Role
-from schemas.errors import ErrorCode
+from schemas.errors import ErrorCode, Problem
 from signing.errors import CheckpointError
 
 router = protected_router("/v1/audit", ["audit"])
@@ -150,6 +150,27 @@ class SubjectQuery(StrictModel):
     offset: int = Field(default=0, ge=0, le=10_000_000)
 
 
+SUBJECT_IN_URL_RESPONSE: dict[int | str, dict[str, Any]] = {
+    405: {
+        "description": "A subject's ID number in the URL: send it in the body of the POST",
+        "content": {
+            "application/problem+json": {
+                "schema": {"$ref": "#/components/schemas/Problem"},
+                "example": Problem.of(
+                    ErrorCode.SUBJECT_IN_URL,
+                    405,
+                    "Method not allowed",
+                    "a subject's ID number is never sent in a URL (proxies and logs keep URLs): "
+                    "send it in the body of POST /v1/audit/subjects/accesses",
+                    instance="/v1/audit/subjects/{subject}/accesses",
+                    use="POST /v1/audit/subjects/accesses",
+                ).model_dump(exclude_none=True),
+            }
+        },
+    }
+}
+
+
 def _subject_in_url(post: str) -> MethodNotAllowed:
     return MethodNotAllowed(
         f"a subject's ID number is never sent in a URL (proxies and logs keep URLs): "
@@ -196,7 +217,11 @@ def _audit(exchange: Exchange, principal: Principal, action: str, **fields: Any)
     return seq
 
 
-@router.get("/entries", summary="Search the audit log (by subject: POST /entries/search)")
+@router.get(
+    "/entries",
+    summary="Search the audit log (by subject: POST /entries/search)",
+    responses=SUBJECT_IN_URL_RESPONSE,
+)
 def entries(
     exchange: ExchangeDep,
     principal: AuditReader,
@@ -348,6 +373,7 @@ def consistency(
 @router.get(
     "/subjects/{subject}/accesses",
     summary="Refused (405): the report is POST /v1/audit/subjects/accesses",
+    responses=SUBJECT_IN_URL_RESPONSE,
 )
 def subject_accesses_by_url(principal: AuditReader, subject: Annotated[str, Path()]) -> None:
     """An ID number in a URL is refused: send it in the body of the POST."""
