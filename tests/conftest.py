@@ -59,8 +59,6 @@ _SLOW_MODULES = frozenset(
 )
 _SLOW_MARKERS = ("kafka", "browser", "postgres", "oidc")
 _OIDC_FIXTURES = frozenset({"oidc_provider"})
-# the TestClient's origin: where the test provider's static client may send browsers back to
-TESTCLIENT_CALLBACK = "http://testserver/console/citizen/callback"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -111,7 +109,7 @@ def fresh_kafka_broker() -> Iterator[KafkaBroker]:
 @pytest.fixture(scope="session")
 def oidc_provider() -> Iterator[OidcProvider]:
     """The real OpenID Connect provider, its client sending browsers back to the TestClient."""
-    from tests.support.oidc import started_oidc_provider
+    from tests.support.oidc import TESTCLIENT_CALLBACK, started_oidc_provider
 
     provider = started_oidc_provider([TESTCLIENT_CALLBACK])
     try:

@@ -29,6 +29,8 @@ CLIENT_SECRET = "govex-test-secret"
 USER = "citizen"
 PASSWORD = "citizen-pass"
 START_TIMEOUT_S = 60.0
+# the TestClient's origin: where the provider's static client may send browsers back to
+TESTCLIENT_CALLBACK = "http://testserver/console/citizen/callback"
 
 
 class OidcUnavailable(RuntimeError):
