@@ -96,9 +96,11 @@ def test_a_citizen_signs_in_through_the_provider_and_sees_the_read_of_their_data
     assert_readable(page)
     shoot(page, "citizen-my-data")
 
-    page.emulate_media(media="print")  # printable: no buttons, the table stays
+    page.reload()
+    page.emulate_media(media="print")  # printable: no buttons; every proof printed open
     expect(page.locator("#citizen-signout")).to_be_hidden()
     expect(reads).to_be_visible()
+    expect(page.locator("#citizen-reads .proof-hash").first).to_be_visible()
     page.emulate_media(media="screen")
 
     csrf = page.locator('input[name="csrf"]').first.get_attribute("value")
