@@ -26,6 +26,7 @@ outside this module name their module)::
     ├── VerifierBusy          certificates.intake, 503: every verification worker is busy
     ├── AuditExportInvalid    audit.verify: an audit export that does not verify
     ├── PoisonMessage         bus.message: a bus message that can never be ingested
+    ├── SignInOff             web.oidc_client, 404: no identity provider for citizens configured
     └── RemoteProblem         admin.channel: an operation refused at the other end of a channel
 
 Only ``exchange/api/errors.py`` turns these into RFC 9457 problem+json.
