@@ -15,6 +15,7 @@ __all__ = [
     "DEMO_PASSPHRASE",
     "ApiSettings",
     "AuditSettings",
+    "CitizenSettings",
     "KafkaSettings",
     "Settings",
     "SigningSettings",
@@ -97,6 +98,26 @@ class KafkaSettings(BaseModel):
     topic_prefix: str = "govex.records."
 
 
+class CitizenSettings(BaseModel):
+    """The citizen's own view ("我的数据使用记录"): sign-in through an external OpenID
+    Connect provider (in production the province's 统一身份认证). Off while ``issuer`` is unset."""
+
+    issuer: str | None = Field(default=None, description="the provider's issuer URL")
+    client_id: str = "govex-console"
+    client_secret: SecretStr | None = None
+    id_claim: str = Field(
+        default="id_number", description="the ID-token claim carrying the 公民身份号码"
+    )
+    redirect_base: str | None = Field(
+        default=None,
+        description="the exchange's public base URL, e.g. https://govex.example.gov.cn "
+        "(default: the request's own)",
+    )
+    scopes: str = "openid"
+    session_ttl_s: int = Field(default=1800, ge=60, description="a citizen session lasts")
+    http_timeout_s: float = Field(default=10.0, gt=0, description="calls to the provider")
+
+
 class Settings(BaseSettings):
     """Everything configurable, from ``GOVEX_*`` environment variables."""
 
@@ -109,6 +130,7 @@ class Settings(BaseSettings):
     signing: SigningSettings = SigningSettings()
     audit: AuditSettings = AuditSettings()
     kafka: KafkaSettings = KafkaSettings()
+    citizen: CitizenSettings = CitizenSettings()
 
     @field_validator("data")
     @classmethod

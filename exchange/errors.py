@@ -15,6 +15,7 @@ outside this module name their module)::
     ├── InvalidRequest        422: a well-formed request that breaks a rule
     │   ├── QrError           certificates.qr: QR text that is not a govex credential
     │   └── CredentialTooDeep  certificates.intake: a credential nested too deep
+    ├── MethodNotAllowed      405: e.g. an ID number sent in a URL (use the POST form)
     ├── PayloadTooLarge       413
     │   └── CredentialTooLarge  certificates.intake: a credential over its size cap
     ├── AuditUnavailable      503: the audit writer failed; no data is served (fail closed)
@@ -25,6 +26,7 @@ outside this module name their module)::
     ├── VerifierBusy          certificates.intake, 503: every verification worker is busy
     ├── AuditExportInvalid    audit.verify: an audit export that does not verify
     ├── PoisonMessage         bus.message: a bus message that can never be ingested
+    ├── SignInOff             web.oidc_client, 404: no identity provider for citizens configured
     └── RemoteProblem         admin.channel: an operation refused at the other end of a channel
 
 Only ``exchange/api/errors.py`` turns these into RFC 9457 problem+json.
@@ -45,6 +47,7 @@ __all__ = [
     "Forbidden",
     "Internal",
     "InvalidRequest",
+    "MethodNotAllowed",
     "NotFound",
     "NotInitialised",
     "PayloadTooLarge",
@@ -119,6 +122,12 @@ class InvalidRequest(ExchangeError):
     code = ErrorCode.INVALID_REQUEST
     status = 422
     title = "Invalid request"
+
+
+class MethodNotAllowed(ExchangeError):
+    code = ErrorCode.METHOD_NOT_ALLOWED
+    status = 405
+    title = "Method not allowed"
 
 
 class PayloadTooLarge(ExchangeError):

@@ -104,6 +104,10 @@ class ErrorCode(StrEnum):
     UNKNOWN_OPERATION = "exchange.unknown_operation"
     LOCAL_ONLY = "exchange.local_only"
     ADMIN_UNREACHABLE = "exchange.admin_unreachable"
+    CITIZEN_SIGN_IN_OFF = "exchange.citizen_sign_in_off"  # no identity provider configured
+    CITIZEN_SIGN_IN_FAILED = "exchange.citizen_sign_in_failed"  # the provider's answer refused
+    NOT_YOUR_DATA = "exchange.not_your_data"  # a citizen asked for someone else's report
+    SUBJECT_IN_URL = "exchange.subject_in_url"  # an ID number in a URL: use the POST form
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"

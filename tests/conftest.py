@@ -1,5 +1,8 @@
 """Fixtures shared by the whole suite.
 
+``oidc_provider`` (one per session) starts the real OpenID Connect provider of the
+citizen sign-in (scripts/oidc.sh); a test that uses it is marked ``oidc`` (slow).
+
 ``kafka_broker`` (one per session) and ``fresh_kafka_broker`` (one per test,
 for tests that pause, kill or restart it) start a real broker. A test that uses
 either is marked ``kafka`` automatically. When Kafka cannot run here the test
@@ -24,6 +27,7 @@ import pytest
 
 if TYPE_CHECKING:
     from tests.support.kafka import KafkaBroker
+    from tests.support.oidc import OidcProvider
 
 _KAFKA_FIXTURES = frozenset({"kafka_broker", "fresh_kafka_broker"})
 _THIRD_PARTY_WARNINGS = (
@@ -53,7 +57,8 @@ _SLOW_MODULES = frozenset(
         "test_tour.py",
     }
 )
-_SLOW_MARKERS = ("kafka", "browser", "postgres")
+_SLOW_MARKERS = ("kafka", "browser", "postgres", "oidc")
+_OIDC_FIXTURES = frozenset({"oidc_provider"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -61,6 +66,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _KAFKA_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.kafka)
+        if _OIDC_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.oidc)
         slow_file = item.path.name in _SLOW_MODULES or "integration" in item.path.parts
         if slow_file or any(item.get_closest_marker(m) for m in _SLOW_MARKERS):
             item.add_marker(pytest.mark.slow)
@@ -97,3 +104,15 @@ def fresh_kafka_broker() -> Iterator[KafkaBroker]:
         yield broker
     finally:
         broker.close()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[OidcProvider]:
+    """The real OpenID Connect provider, its client sending browsers back to the TestClient."""
+    from tests.support.oidc import TESTCLIENT_CALLBACK, started_oidc_provider
+
+    provider = started_oidc_provider([TESTCLIENT_CALLBACK])
+    try:
+        yield provider
+    finally:
+        provider.close()

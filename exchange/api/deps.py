@@ -57,6 +57,12 @@ PUBLIC_PATHS = frozenset(
         # the web console's sign-in page and its static files (exchange.web)
         "/console/login",
         "/console/static",
+        # the citizen's own view (exchange.web.routes.citizen): its own session, not a token
+        "/console/citizen",
+        "/console/citizen/login",
+        "/console/citizen/callback",
+        "/console/citizen/records",
+        "/console/citizen/logout",
         # the audit log as a C2SP tiled log (exchange.api.routes.log): the signed
         # checkpoint and the hash tiles carry only hashes; entry bundles need a token
         "/log/checkpoint",

@@ -137,10 +137,39 @@ class AuditReports:
         checkpoint schedule, proves the entries it covers; newer ones come with an empty
         proof). Only a log that was never checkpointed gets its first checkpoint here.
         """
+        return self._report(
+            principal.uscc,
+            self.scope(principal, view),
+            subject,
+            limit=limit,
+            offset=offset,
+            before=before,
+            kind=kind,
+        )
+
+    def own_accesses(
+        self, actor: str, subject: str, *, limit: int = 200, before: int | None = None
+    ) -> SubjectAccesses:
+        """A data subject's own report (the citizen's view): every entry about ``subject``
+        (every department's), answered and audited exactly like :meth:`subject_accesses`
+        but with ``actor`` naming who the subject signed in as."""
+        return self._report(actor, Scope.everything(), subject, limit=limit, before=before)
+
+    def _report(
+        self,
+        actor: str,
+        scope: Scope,
+        subject: str,
+        *,
+        limit: int,
+        offset: int = 0,
+        before: int | None = None,
+        kind: Kind = "reads",
+    ) -> SubjectAccesses:
         subject_hash = self.audit.find_subject_hash(subject)
         self.audit.append(
             AuditEvent(
-                actor=principal.uscc,
+                actor=actor,
                 action="audit.subject_report",
                 outcome="ok",
                 target="subject",
@@ -154,7 +183,7 @@ class AuditReports:
         found = search(
             self.store,
             EntryFilter(subject_hash=subject_hash, end_seq=before, audit_actions=kind == "lookups"),
-            self.scope(principal, view),
+            scope,
             limit=limit + 1,
             offset=offset,
             newest_first=True,

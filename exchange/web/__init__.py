@@ -1,5 +1,11 @@
 """The web console: pages for approvers, auditors, operators and departments.
 
+Modules: :mod:`.pages` (rendering, the console route class), :mod:`.session` (staff
+sessions, CSRF), :mod:`.guard` (role checks), :mod:`.trail` (entries with their proofs),
+:mod:`.citizen` (the citizen's own view: sessions and report rows), :mod:`.oidc_client`
+(the citizen's OpenID Connect sign-in), :mod:`.charts`, :mod:`.figures`, :mod:`.licence`;
+:mod:`.routes` — one router per page family.
+
 Served by the exchange itself under ``/console`` (no CDN: templates, styles, scripts,
 charts and QR codes all come from govex). Pages call the exchange's services in
 process and are guarded exactly like the API (see :mod:`exchange.web.guard`).
@@ -10,21 +16,38 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from exchange.web.citizen import CitizenSessions
+from exchange.web.oidc_client import OidcClient
 from exchange.web.pages import HERE
+from exchange.web.routes.citizen import CITIZEN_PATHS
 from exchange.web.session import CONSOLE_PREFIX, SessionGateway, SessionStore
 
 __all__ = ["CONSOLE_PREFIX", "CONSOLE_PUBLIC_PATHS", "install_console"]
 
 STATIC_PATH = f"{CONSOLE_PREFIX}/static"
-CONSOLE_PUBLIC_PATHS = frozenset({f"{CONSOLE_PREFIX}/login", STATIC_PATH})
+# the staff's sign-in, static files, and the citizen's pages (guarded by their own session)
+CONSOLE_PUBLIC_PATHS = frozenset({f"{CONSOLE_PREFIX}/login", STATIC_PATH}) | CITIZEN_PATHS
 
 
 def install_console(app: FastAPI) -> None:
     """Mount the console's routers, its static files and its session gateway on ``app``."""
-    from exchange.web.routes import audit, cases, catalog, dashboard, grants, signin, verify
+    from exchange.web.routes import (
+        audit,
+        cases,
+        catalog,
+        citizen,
+        dashboard,
+        grants,
+        signin,
+        verify,
+    )
 
     app.state.console_sessions = SessionStore()
+    settings = app.state.exchange.settings.citizen
+    app.state.citizen_oidc = OidcClient(settings)
+    app.state.citizen_sessions = CitizenSessions(settings.session_ttl_s)
     app.include_router(signin.public_router)
+    app.include_router(citizen.router)
     for module in (signin, verify, cases, audit, catalog, grants, dashboard):
         app.include_router(module.router)
     app.mount(STATIC_PATH, StaticFiles(directory=str(HERE / "static")), name="console-static")

@@ -71,28 +71,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def server(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of ``govex serve`` running the demo site; stopped after the session."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "serve.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "200"}
+@contextmanager
+def serving(
+    data: Path, log: Path, *, port: int | None = None, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """``govex serve`` on ``data`` (a subprocess on a loopback port): its base URL."""
+    port = port or _free_port()
+    environ = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "200"}
+    environ.update(env or {})
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "exchange",
-                "serve",
-                "--data",
-                str(site.data),
-                "--port",
-                str(port),
-            ],
+            [sys.executable, "-m", "exchange", "serve", "--data", str(data), "--port", str(port)],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=environ,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -118,6 +111,13 @@ def server(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def server(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of ``govex serve`` running the demo site; stopped after the session."""
+    with serving(site.data, tmp_path_factory.mktemp("server") / "serve.log") as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

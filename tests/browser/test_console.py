@@ -216,7 +216,7 @@ def test_who_used_my_data_lists_every_read_of_a_subject(
     page.goto(f"{server}/console/audit")
     page.fill("#subject", site.resolved_subject)
     page.get_by_role("button", name=re.compile("^检索")).click()
-    page.get_by_role("link", name=re.compile("谁使用了我的数据")).click()
+    page.get_by_role("button", name=re.compile("谁使用了我的数据")).click()
     page.wait_for_url(re.compile(r"/console/audit/subject"))
     rows = page.locator("#report tbody tr")
     assert rows.count() >= 3

@@ -32,11 +32,11 @@ from exchange.audit.log import AuditEvent
 from exchange.audit.query import StoredEntry
 from exchange.audit.reports import Kind, View
 from exchange.departments.auth import Principal
-from exchange.errors import InvalidRequest
+from exchange.errors import InvalidRequest, MethodNotAllowed
 from exchange.service import Exchange
 from schemas.base import StrictModel
 from schemas.catalog import Role
-from schemas.errors import ErrorCode
+from schemas.errors import ErrorCode, Problem
 from signing.errors import CheckpointError
 
 router = protected_router("/v1/audit", ["audit"])
@@ -119,6 +119,67 @@ class SubjectReport(StrictModel):
     )
 
 
+class EntrySearch(StrictModel):
+    """An entry search in a body: the way to search by subject (no ID number in a URL)."""
+
+    subject: str | None = Field(
+        default=None, min_length=1, max_length=64, description="raw ID number or USCC"
+    )
+    dept: str | None = Field(default=None, max_length=18, description="actor USCC")
+    case: str | None = Field(default=None, max_length=64)
+    action: str | None = Field(default=None, max_length=64)
+    since: datetime | None = None
+    until: datetime | None = None
+    view: View = "actions"
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class SubjectQuery(StrictModel):
+    """Whose report: the subject travels in the body, never in the URL."""
+
+    subject: str = Field(min_length=1, max_length=64, description="raw ID number or USCC")
+    view: View = "data"
+    kind: Kind = Field(
+        default="reads", description="reads: what was done with the data; lookups: who looked"
+    )
+    limit: int = Field(default=200, ge=1, le=1000)
+    before: int | None = Field(
+        default=None, ge=0, le=MAX_SAFE, description="entries older than this seq (`next_before`)"
+    )
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+SUBJECT_IN_URL_RESPONSE: dict[int | str, dict[str, Any]] = {
+    405: {
+        "description": "A subject's ID number in the URL: send it in the body of the POST",
+        "content": {
+            "application/problem+json": {
+                "schema": {"$ref": "#/components/schemas/Problem"},
+                "example": Problem.of(
+                    ErrorCode.SUBJECT_IN_URL,
+                    405,
+                    "Method not allowed",
+                    "a subject's ID number is never sent in a URL (proxies and logs keep URLs): "
+                    "send it in the body of POST /v1/audit/subjects/accesses",
+                    instance="/v1/audit/subjects/{subject}/accesses",
+                    use="POST /v1/audit/subjects/accesses",
+                ).model_dump(exclude_none=True),
+            }
+        },
+    }
+}
+
+
+def _subject_in_url(post: str) -> MethodNotAllowed:
+    return MethodNotAllowed(
+        f"a subject's ID number is never sent in a URL (proxies and logs keep URLs): "
+        f"send it in the body of POST {post}",
+        code=ErrorCode.SUBJECT_IN_URL,
+        extra={"use": f"POST {post}"},
+    )
+
+
 class CosignatureIn(StrictModel):
     note: str = Field(min_length=1, max_length=16_384, description="the signed note (C2SP)")
 
@@ -156,12 +217,17 @@ def _audit(exchange: Exchange, principal: Principal, action: str, **fields: Any)
     return seq
 
 
-@router.get("/entries", summary="Search the audit log")
+@router.get(
+    "/entries",
+    summary="Search the audit log (by subject: POST /entries/search)",
+    responses=SUBJECT_IN_URL_RESPONSE,
+)
 def entries(
     exchange: ExchangeDep,
     principal: AuditReader,
     subject: Annotated[
-        str | None, Query(max_length=64, description="raw ID number or USCC; hashed server-side")
+        str | None,
+        Query(max_length=64, description="refused (405): use POST /v1/audit/entries/search"),
     ] = None,
     dept: Annotated[str | None, Query(max_length=18, description="actor USCC")] = None,
     case: Annotated[str | None, Query(max_length=64)] = None,
@@ -174,9 +240,9 @@ def entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditEntries:
-    page = exchange.audit_reports.entries(
-        principal,
-        subject=subject,
+    if subject is not None:
+        raise _subject_in_url("/v1/audit/entries/search")
+    query = EntrySearch(
         dept=dept,
         case=case,
         action=action,
@@ -184,6 +250,30 @@ def entries(
         until=until,
         view=view,
         limit=limit,
+        offset=offset,
+    )
+    return _entries(exchange, principal, query)
+
+
+@router.post("/entries/search", summary="Search the audit log, by subject too (body)")
+def search_entries(
+    body: Annotated[EntrySearch, Body()], exchange: ExchangeDep, principal: AuditReader
+) -> AuditEntries:
+    return _entries(exchange, principal, body)
+
+
+def _entries(exchange: Exchange, principal: Principal, query: EntrySearch) -> AuditEntries:
+    offset = query.offset
+    page = exchange.audit_reports.entries(
+        principal,
+        subject=query.subject,
+        dept=query.dept,
+        case=query.case,
+        action=query.action,
+        since=query.since,
+        until=query.until,
+        view=query.view,
+        limit=query.limit,
         offset=offset,
     )
     data = within_bytes([_public(e) for e in page.entries], exchange.settings.api.max_page_bytes)
@@ -282,27 +372,30 @@ def consistency(
 
 @router.get(
     "/subjects/{subject}/accesses",
+    summary="Refused (405): the report is POST /v1/audit/subjects/accesses",
+    responses=SUBJECT_IN_URL_RESPONSE,
+)
+def subject_accesses_by_url(principal: AuditReader, subject: Annotated[str, Path()]) -> None:
+    """An ID number in a URL is refused: send it in the body of the POST."""
+    raise _subject_in_url("/v1/audit/subjects/accesses")
+
+
+@router.post(
+    "/subjects/accesses",
     summary="Who used this person's or company's data: every entry, with its proof",
 )
 def subject_accesses(
-    exchange: ExchangeDep,
-    principal: AuditReader,
-    subject: Annotated[str, Path(min_length=1, max_length=64)],
-    view: Annotated[View, Query()] = "data",
-    kind: Annotated[
-        Kind,
-        Query(description="reads: what was done with the data; lookups: who looked it up"),
-    ] = "reads",
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    before: Annotated[
-        int | None,
-        Query(ge=0, le=MAX_SAFE, description="entries older than this seq (`next_before`)"),
-    ] = None,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    body: Annotated[SubjectQuery, Body()], exchange: ExchangeDep, principal: AuditReader
 ) -> SubjectReport:
     """Newest first, a page at a time: ``next_before`` says that there is more."""
     report = exchange.audit_reports.subject_accesses(
-        principal, subject, view=view, limit=limit, offset=offset, before=before, kind=kind
+        principal,
+        body.subject,
+        view=body.view,
+        limit=body.limit,
+        offset=body.offset,
+        before=body.before,
+        kind=body.kind,
     )
     data = [
         SubjectAccess(entry=_public(e), inclusion_proof=_hex(proof)) for e, proof in report.accesses

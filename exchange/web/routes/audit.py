@@ -1,4 +1,9 @@
-"""Audit pages (auditor): search the trail, prove each entry, the "who used my data" report."""
+"""Audit pages (auditor): search the trail, prove each entry, the "who used my data" report.
+
+A subject's ID number never goes into a URL: the search by subject and the report are
+POST forms (with the session's CSRF token); a GET naming a subject is refused (405,
+``exchange.subject_in_url``).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,18 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse
 
 from exchange.api.deps import ExchangeDep
 from exchange.audit.reports import Kind
 from exchange.catalog.masking import mask_identifier
 from exchange.certificates.vocabulary import CHINA_TIME
-from exchange.errors import InvalidRequest
+from exchange.departments.auth import Principal
+from exchange.errors import InvalidRequest, MethodNotAllowed
 from exchange.records.query import CASE_PATTERN
-from exchange.web.guard import Auditor, console_router
+from exchange.service import Exchange
+from exchange.web.guard import Auditor, CsrfSession, console_router
 from exchange.web.pages import render
 from exchange.web.trail import (
     ACTION_LABELS,
@@ -51,17 +58,59 @@ def _local(value: str | None, name: str) -> datetime | None:
     return moment.astimezone(UTC)
 
 
+def _subject_in_url() -> MethodNotAllowed:
+    """An ID number never travels in a URL (proxies and logs keep URLs): the refusal."""
+    return MethodNotAllowed(
+        "a subject's ID number is never sent in a URL: search with the form "
+        "(POST /console/audit, field subject; the report: POST /console/audit/subject)",
+        code=ErrorCode.SUBJECT_IN_URL,
+    )
+
+
 @router.get("", response_class=HTMLResponse)
 def audit(
     request: Request,
     exchange: ExchangeDep,
     principal: Auditor,
-    subject: Annotated[str, Query(max_length=64)] = "",
+    subject: Annotated[str, Query(max_length=64, include_in_schema=False)] = "",
     case: Annotated[str, Query(max_length=64)] = "",
     dept: Annotated[str, Query(max_length=18)] = "",
     action: Annotated[str, Query(max_length=64)] = "",
     since: Annotated[str, Query(max_length=32)] = "",
     until: Annotated[str, Query(max_length=32)] = "",
+) -> HTMLResponse:
+    if subject:
+        raise _subject_in_url()
+    return _search(request, exchange, principal, "", case, dept, action, since, until)
+
+
+@router.post("", response_class=HTMLResponse)
+def audit_search(
+    request: Request,
+    exchange: ExchangeDep,
+    principal: Auditor,
+    _session: CsrfSession,
+    subject: Annotated[str, Form(max_length=64)] = "",
+    case: Annotated[str, Form(max_length=64)] = "",
+    dept: Annotated[str, Form(max_length=18)] = "",
+    action: Annotated[str, Form(max_length=64)] = "",
+    since: Annotated[str, Form(max_length=32)] = "",
+    until: Annotated[str, Form(max_length=32)] = "",
+) -> HTMLResponse:
+    """The search form (POST: a subject's ID number stays out of every URL)."""
+    return _search(request, exchange, principal, subject, case, dept, action, since, until)
+
+
+def _search(
+    request: Request,
+    exchange: Exchange,
+    principal: Principal,
+    subject: str,
+    case: str,
+    dept: str,
+    action: str,
+    since: str,
+    until: str,
 ) -> HTMLResponse:
     searched = any((subject, case, dept, action, since, until))
     if case and not re.match(CASE_PATTERN, case):
@@ -112,13 +161,20 @@ def audit(
 
 
 @router.get("/subject", response_class=HTMLResponse)
+def who_used_my_data_by_url(principal: Auditor) -> HTMLResponse:
+    """Refused: the report is asked for with the form (POST), never with an ID in the URL."""
+    raise _subject_in_url()
+
+
+@router.post("/subject", response_class=HTMLResponse)
 def who_used_my_data(
     request: Request,
     exchange: ExchangeDep,
     principal: Auditor,
-    subject: Annotated[str, Query(alias="id", min_length=1, max_length=64)],
-    kind: Annotated[Kind, Query()] = "reads",
-    before: Annotated[int | None, Query(ge=0, le=2**53 - 1)] = None,
+    _session: CsrfSession,
+    subject: Annotated[str, Form(min_length=1, max_length=64)],
+    kind: Annotated[Kind, Form()] = "reads",
+    before: Annotated[int | None, Form(ge=0, le=2**53 - 1)] = None,
 ) -> HTMLResponse:
     # the API's report: audited, newest first a page at a time, each entry proven in the
     # latest signed checkpoint (newer ones pending); report lookups on a page of their own

@@ -16,7 +16,9 @@ CASE = "BDC-CERT-D5"
 
 
 def _actions(client: TestClient, auth: Auth, subject: str) -> set[str]:
-    body = client.get(f"/v1/audit/subjects/{subject}/accesses", headers=auth("shenji")).json()
+    body = client.post(
+        "/v1/audit/subjects/accesses", json={"subject": subject}, headers=auth("shenji")
+    ).json()
     return {a["entry"]["action"] for a in body["data"] if a["entry"]["case_no"] == CASE}
 
 

@@ -65,8 +65,8 @@ def test_the_auditor_sees_every_entry_and_filters_them(
     by_case = client.get("/v1/audit/entries", params={"case": CASE}, headers=auth("shenji"))
     assert by_case.json()["count"] >= 1
     assert {e["case_no"] for e in by_case.json()["data"]} == {CASE}
-    by_subject = client.get(
-        "/v1/audit/entries", params={"subject": licence}, headers=auth("shenji")
+    by_subject = client.post(
+        "/v1/audit/entries/search", json={"subject": licence}, headers=auth("shenji")
     ).json()
     assert any(e["action"] == "query" for e in by_subject["data"])
     assert licence not in json.dumps(by_subject)
@@ -103,7 +103,12 @@ def test_only_auditors_and_departments_may_read_the_log(client: TestClient, auth
     assert r.status_code == 403
     assert r.json()["code"] == "exchange.role_forbidden"
     assert client.get("/v1/audit/checkpoint").status_code == 401
-    assert client.get("/v1/audit/subjects/X/accesses", headers=auth("dashuju")).status_code == 403
+    assert (
+        client.post(
+            "/v1/audit/subjects/accesses", json={"subject": "X"}, headers=auth("dashuju")
+        ).status_code
+        == 403
+    )
 
 
 def test_the_checkpoint_is_signed_and_inclusion_proofs_verify_against_it(
@@ -163,9 +168,13 @@ def test_who_used_my_data_lists_every_read_with_a_verifying_proof(
         headers=auth("budongchan"),
     )
     assert r.status_code in (200, 403)
-    pending = client.get(f"/v1/audit/subjects/{person}/accesses", headers=auth("shenji")).json()
+    pending = client.post(
+        "/v1/audit/subjects/accesses", json={"subject": person}, headers=auth("shenji")
+    ).json()
     exchange.checkpoints.sign_now()  # the schedule's checkpoint, signed here without waiting
-    report = client.get(f"/v1/audit/subjects/{person}/accesses", headers=auth("shenji"))
+    report = client.post(
+        "/v1/audit/subjects/accesses", json={"subject": person}, headers=auth("shenji")
+    )
     assert report.status_code == 200
     body = report.json()
     assert person not in json.dumps(body)
@@ -183,7 +192,9 @@ def test_who_used_my_data_lists_every_read_with_a_verifying_proof(
     # entries newer than the checkpoint are listed too, with an empty proof (pending)
     newer = [a for a in pending["data"] if a["entry"]["seq"] >= pending["checkpoint"]["size"]]
     assert all(a["inclusion_proof"] == [] for a in newer)
-    owner_view = client.get(f"/v1/audit/subjects/{person}/accesses", headers=auth("gongan"))
+    owner_view = client.post(
+        "/v1/audit/subjects/accesses", json={"subject": person}, headers=auth("gongan")
+    )
     gongan_owned = {
         d.code
         for d, owner in exchange.catalog.resources()
@@ -339,7 +350,29 @@ def test_no_data_is_answered_when_the_audit_writer_fails(
         for r in (
             plain.get(path, params=params, headers=headers),
             plain.get("/v1/audit/entries", headers=headers),
-            plain.get(f"/v1/audit/subjects/{licence}/accesses", headers=headers),
+            plain.post("/v1/audit/subjects/accesses", json={"subject": licence}, headers=headers),
         ):
             assert r.status_code == 503
             assert r.json()["code"] == "exchange.audit_unavailable"
+
+
+def test_a_subject_is_searched_in_a_body_never_in_a_url(
+    client: TestClient, auth: Callable[[str], dict[str, str]], city: City
+) -> None:
+    person = city.people[3].id_number
+    for url in (f"/v1/audit/subjects/{person}/accesses", f"/v1/audit/entries?subject={person}"):
+        r = client.get(url, headers=auth("shenji"))
+        assert r.status_code == 405, url
+        assert r.headers["content-type"] == "application/problem+json"
+        problem = r.json()
+        assert problem["code"] == "exchange.subject_in_url"
+        assert problem["use"].startswith("POST /v1/audit/")
+    report = client.post(
+        "/v1/audit/subjects/accesses", json={"subject": person}, headers=auth("shenji")
+    )
+    assert report.status_code == 200
+    found = client.post(
+        "/v1/audit/entries/search", json={"subject": person, "limit": 5}, headers=auth("shenji")
+    )
+    assert found.status_code == 200
+    assert found.json()["count"] <= 5

@@ -1,0 +1,138 @@
+// A real OpenID Connect provider on loopback for govex's tests: panva's oidc-provider
+// (a certified OpenID implementation) with one static client for govex, one static test
+// citizen and a login page of its own. Authorization-code flow with PKCE (S256) only.
+//
+// Environment (all optional):
+//   GOVEX_OIDC_HOST, GOVEX_OIDC_PORT   where to listen (default 127.0.0.1:9400)
+//   GOVEX_OIDC_CLIENT_ID               the static client (default govex-console)
+//   GOVEX_OIDC_CLIENT_SECRET           its secret (default govex-test-secret)
+//   GOVEX_OIDC_REDIRECT_URIS           comma-separated redirect URIs of the client
+//                                      (default http://127.0.0.1:8000/console/citizen/callback)
+//   GOVEX_OIDC_ID_CLAIM                the claim carrying the 公民身份号码 (default id_number)
+//   GOVEX_OIDC_ID_NUMBER               the test citizen's 公民身份号码 (default: the first
+//                                      husband of govex's demo city, whose marriage record
+//                                      the demo reads)
+//   GOVEX_OIDC_USER, GOVEX_OIDC_PASSWORD  the test citizen's sign-in (default citizen / citizen-pass)
+//
+// Prints `issuer=http://HOST:PORT` once it listens.
+import crypto from 'node:crypto';
+import http from 'node:http';
+
+import Provider from 'oidc-provider';
+
+const env = process.env;
+const host = env.GOVEX_OIDC_HOST || '127.0.0.1';
+const port = Number(env.GOVEX_OIDC_PORT || 9400);
+const issuer = `http://${host}:${port}`;
+const idClaim = env.GOVEX_OIDC_ID_CLAIM || 'id_number';
+const user = {
+  login: env.GOVEX_OIDC_USER || 'citizen',
+  password: env.GOVEX_OIDC_PASSWORD || 'citizen-pass',
+  sub: 'citizen-0001',
+  name: '赵浩然',
+  idNumber: env.GOVEX_OIDC_ID_NUMBER || '413023198012147596',
+};
+
+const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), use: 'sig', alg: 'RS256' };
+
+const configuration = {
+  clients: [
+    {
+      client_id: env.GOVEX_OIDC_CLIENT_ID || 'govex-console',
+      client_secret: env.GOVEX_OIDC_CLIENT_SECRET || 'govex-test-secret',
+      redirect_uris: (env.GOVEX_OIDC_REDIRECT_URIS || 'http://127.0.0.1:8000/console/citizen/callback')
+        .split(',')
+        .map((uri) => uri.trim())
+        .filter(Boolean),
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+  ],
+  jwks: { keys: [signingKey] },
+  cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
+  claims: { openid: ['sub', 'name', idClaim] },
+  conformIdTokenClaims: false,
+  pkce: { required: () => true },
+  features: { devInteractions: { enabled: false } },
+  interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+  findAccount: async (_ctx, id) => {
+    if (id !== user.sub) return undefined;
+    return { accountId: id, claims: async () => ({ sub: id, name: user.name, [idClaim]: user.idNumber }) };
+  },
+  // the client is govex itself (first party): no consent screen, the grant is implied
+  loadExistingGrant: async (ctx) => {
+    const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+    if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+    const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+    grant.addOIDCScope('openid');
+    grant.addOIDCClaims(['sub', 'name', idClaim]);
+    await grant.save();
+    return grant;
+  },
+};
+
+const provider = new Provider(issuer, configuration);
+const handle = provider.callback();
+
+const escape = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function loginPage(res, uid, error, login = '') {
+  res.writeHead(error ? 401 : 200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(`<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>统一身份认证 Test identity provider</title></head>
+<body><h1>统一身份认证（测试） Test identity provider</h1>
+${error ? `<p id="error" role="alert">${escape(error)}</p>` : ''}
+<form method="post" action="/interaction/${escape(uid)}/login">
+<label>用户名 User <input id="login" name="login" autocomplete="username" value="${escape(login)}"></label>
+<label>密码 Password <input id="password" name="password" type="password" autocomplete="current-password"></label>
+<button id="submit" type="submit">登录 Sign in</button>
+</form></body></html>`);
+}
+
+async function formOf(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
+async function interaction(req, res) {
+  const match = /^\/interaction\/([^/?]+)(\/login)?/.exec(req.url);
+  const details = await provider.interactionDetails(req, res);
+  if (details.uid !== match[1]) throw new Error('interaction mismatch');
+  if (!match[2]) {
+    loginPage(res, details.uid);
+    return;
+  }
+  if (req.method !== 'POST') {
+    res.writeHead(405).end();
+    return;
+  }
+  const form = await formOf(req);
+  const ok = form.get('login') === user.login && form.get('password') === user.password;
+  if (!ok) {
+    loginPage(res, details.uid, '用户名或密码错误 · Wrong user or password', form.get('login') || '');
+    return;
+  }
+  await provider.interactionFinished(req, res, { login: { accountId: user.sub } }, { mergeWithLastSubmission: false });
+}
+
+const server = http.createServer((req, res) => {
+  if (req.url.startsWith('/interaction/')) {
+    interaction(req, res).catch((err) => {
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(`interaction failed: ${err.message}`);
+    });
+    return;
+  }
+  handle(req, res);
+});
+
+server.listen(port, host, () => {
+  process.stdout.write(`issuer=${issuer}\n`);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => server.close(() => process.exit(0)));
+}
