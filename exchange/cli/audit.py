@@ -1,7 +1,10 @@
 """``govex audit``: export, verify offline, trace a trail, archive old entries.
 
-``verify`` needs only the export file (no data directory, no network): it exits 0
-when everything verifies, or 1 naming the first entry that does not match.
+``verify FILE`` needs only the export file (no data directory, no network): it exits 0
+when everything verifies, or 1 naming the first entry that does not match; ``verify
+--data DIR`` verifies the live log the same way (the exchange exports and checks it, the
+log key pinned to its own). ``export``, ``trace``, ``archive`` and ``verify --data`` run
+on the data directory, through a running ``govex serve``'s admin socket, or ``--url``.
 """
 
 from __future__ import annotations
@@ -17,8 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from exchange.audit.verify import AuditExportInvalid
-from exchange.cli.options import DataOpt, operate, require_data
-from exchange.config import Settings
+from exchange.cli.options import DataOpt, Target, operate
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
 
@@ -63,12 +65,6 @@ def _progress() -> Progress:
     )
 
 
-def _open(data: Path | None):  # type: ignore[no-untyped-def]  # the Exchange, imported late
-    from exchange.service import Exchange
-
-    return Exchange.open(Settings(data=require_data(data)))
-
-
 @audit_app.command()
 def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="file to write (JSON Lines)")],
@@ -102,7 +98,10 @@ def export(
 
 @audit_app.command()
 def verify(
-    file: Annotated[Path, typer.Argument(help="an export written by `govex audit export`")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="an export written by `govex audit export` (or --data DIR)"),
+    ] = None,
     checkpoint: Annotated[
         Path | None,
         typer.Option(
@@ -114,10 +113,20 @@ def verify(
     vkey: Annotated[
         str | None, typer.Option("--vkey", help="pin the log's verifier key (name+id+key)")
     ] = None,
+    data: DataOpt = None,
 ) -> None:
-    """Recompute every leaf and the tree, check every signature; exit 1 at the first mismatch."""
+    """Recompute every leaf and the tree, check every signature; exit 1 at the first mismatch.
+
+    With --data DIR instead of FILE: the live log of that exchange (also while it serves)."""
     from exchange.audit.verify import verify_export
 
+    if file is None:
+        _verify_live(data, checkpoint, vkey)
+        return
+    if data is not None:
+        raise InvalidRequest(
+            "give an export FILE or --data DIR, not both", code=ErrorCode.INVALID_OPTION
+        )
     if not file.is_file():
         raise InvalidRequest(f"{file} is not a file", code=ErrorCode.UNREADABLE_FILE)
     known = checkpoint.read_text("utf-8") if checkpoint is not None else None
@@ -141,6 +150,31 @@ def verify(
     )
     if not result.key_pinned:
         _say("note: the log key was taken from the file; pin it with --vkey or --checkpoint")
+
+
+def _verify_live(data: Path | None, checkpoint: Path | None, vkey: str | None) -> None:
+    if checkpoint is not None or vkey is not None:
+        raise InvalidRequest(
+            "--checkpoint and --vkey check an export FILE; the live log is checked against "
+            "the exchange's own key",
+            code=ErrorCode.INVALID_OPTION,
+        )
+    if data is None and Target.current().url is None:
+        raise InvalidRequest(
+            "give an export FILE, or --data DIR for the live log", code=ErrorCode.INVALID_OPTION
+        )
+    try:
+        with _progress() as progress:
+            progress.add_task("verifying the live log", total=None)
+            result = operate(data, "audit.verify")
+    except AuditExportInvalid as exc:  # on the direct path (the others answer a problem)
+        err.print(f"FAILED: {exc.message}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    _say(
+        f"VERIFIED: entries {result['first']}..{result['end'] - 1} of {result['origin']} "
+        f"(the live log); {result['checkpoints']} signed checkpoints match"
+        + (f"; cosigned by {', '.join(result['witnesses'])}" if result["witnesses"] else "")
+    )
 
 
 @audit_app.command()
@@ -192,18 +226,12 @@ def archive(
     data: DataOpt = None,
 ) -> None:
     """Move entries older than DATE (and older than the retention period) to Parquet."""
-    from exchange.audit.archive import archive_before
-
-    when = _when(before, "--before")
-    assert when is not None
-    with _open(data) as exchange:
-        summary = archive_before(
-            exchange.audit, exchange.checkpoints, when, actor=exchange.identity.uscc
-        )
+    _when(before, "--before")  # a bad date is refused before anything runs
+    summary = operate(data, "audit.archive", {"before": before})
     if summary is None:
         _say(f"no online entries older than {before}")
         return
     _say(
-        f"archived entries {summary.first}..{summary.end - 1} to {summary.path} "
-        f"(sha256 {summary.sha256[:16]}…); their proofs still verify"
+        f"archived entries {summary['first']}..{summary['end'] - 1} to {summary['path']} "
+        f"(sha256 {summary['sha256'][:16]}…); their proofs still verify"
     )

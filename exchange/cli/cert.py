@@ -22,13 +22,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from exchange.admin.builtin import BULK_CALL_MAX
 from exchange.certificates.bundle import TrustBundle
 from exchange.certificates.models import BulkItem, CertificateRequest, StatusAction, StatusChange
 from exchange.certificates.qr import credential_from_qr_text, qr_text, write_qr
 from exchange.certificates.verifier import Verdict, Verifier
 from exchange.cli.options import DataOpt, operate
-from exchange.config import Settings
-from exchange.errors import ExchangeError, InvalidRequest
+from exchange.errors import InvalidRequest
 from schemas.certificates import certificate_type
 from schemas.errors import ErrorCode
 from signing.canonical import parse_strict
@@ -60,13 +60,6 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="why (kept in the audit
 _MAX_REFUSALS_SHOWN = 20
 
 
-def _open(data: Path | None) -> Any:
-    from exchange.cli.options import require_data
-    from exchange.service import Exchange
-
-    return Exchange.open(Settings(data=require_data(data)))
-
-
 def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
@@ -94,13 +87,6 @@ def _date(value: str | None, name: str) -> date | None:
         raise InvalidRequest(
             f"{name} {value!r} is not a date YYYY-MM-DD", code=ErrorCode.INVALID_DATE
         ) from exc
-
-
-def _issuer(exchange: Any, issuer: str) -> str:
-    try:
-        return str(exchange.registry.department(issuer).uscc)
-    except ExchangeError:
-        return str(exchange.registry.by_code(issuer).uscc)
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -231,41 +217,58 @@ def issue_bulk(
         if isinstance(spec, dict) and spec.get("type") == "array"
     }
     total = _count_rows(csv_path)
-    with _open(data) as exchange:
-        uscc = _issuer(exchange, issuer)
-        malformed: list[tuple[int, str]] = []
+    malformed: list[tuple[int, str]] = []
+    refused_by_exchange: list[tuple[int, str]] = []
+    issued, first_id, last_id = 0, None, None
+    with Progress(
+        TextColumn("issuing {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(ctype.code, total=total)
+        batch: list[dict[str, Any]] = []
 
-        def items() -> Iterator[BulkItem]:
-            for item in _csv_items(csv_path, arrays):
-                if "__error__" in item.subject:
-                    malformed.append((item.line, str(item.subject["__error__"])))
-                else:
-                    yield item
-
-        with Progress(
-            TextColumn("issuing {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=False,
-        ) as progress:
-            task = progress.add_task(ctype.code, total=total)
-            result = exchange.certificates.issue_many(
-                uscc,
-                ctype.code,
-                items(),
-                progress=lambda n: progress.advance(task, n),
+        def send() -> None:
+            nonlocal issued, first_id, last_id
+            result = operate(
+                data, "cert.issue_bulk", {"issuer": issuer, "type": ctype.code, "items": batch}
             )
-            progress.update(task, completed=total)
-    refused = sorted(result.refused + malformed)
+            issued += result["issued"]
+            refused_by_exchange.extend((int(n), str(why)) for n, why in result["refused"])
+            first_id = first_id or result["first_id"]
+            last_id = result["last_id"] or last_id
+            progress.advance(task, len(batch))
+            batch.clear()
+
+        for item in _csv_items(csv_path, arrays):
+            if "__error__" in item.subject:
+                malformed.append((item.line, str(item.subject["__error__"])))
+                progress.advance(task, 1)
+                continue
+            batch.append(
+                {
+                    "line": item.line,
+                    "subject": item.subject,
+                    "valid_from": item.valid_from,
+                    "valid_until": item.valid_until,
+                }
+            )
+            if len(batch) >= BULK_CALL_MAX:
+                send()
+        if batch:
+            send()
+        progress.update(task, completed=total)
+    refused = sorted(refused_by_exchange + malformed)
     console.print(
-        f"issued {result.issued}, refused {len(refused)} ({ctype.name}, {ctype.code})",
+        f"issued {issued}, refused {len(refused)} ({ctype.name}, {ctype.code})",
         markup=False,
         highlight=False,
     )
-    if result.first_id:
-        console.print(f"ids {result.first_id} … {result.last_id}", markup=False, highlight=False)
+    if first_id:
+        console.print(f"ids {first_id} … {last_id}", markup=False, highlight=False)
     for line, reason in refused[:_MAX_REFUSALS_SHOWN]:
         console.print(f"  line {line}: {reason}", markup=False, highlight=False)
     if len(refused) > _MAX_REFUSALS_SHOWN:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from exchange.cli.init import init
-from exchange.cli.options import DataOpt, Target, operate, require_data
+from exchange.cli.options import DataOpt, Target, operate, refuse_while_serving, require_data
 from exchange.config import Settings
 from exchange.errors import ExchangeError
 from schemas.errors import SchemaError
@@ -264,9 +264,12 @@ def restore(
     archive: Annotated[Path, typer.Argument(help="backup file from `govex backup`")],
     data: DataOpt = None,
 ) -> None:
-    """Restore a backup into a new DATA directory and prove it: counts and audit root."""
+    """Restore a backup into a new DATA directory and prove it: counts and audit root.
+
+    Offline only: refused while `govex serve` runs on DATA (stop the exchange first)."""
     from exchange.backup import restore as run_restore
 
+    refuse_while_serving(require_data(data), "restore")
     report = run_restore(archive, _settings(data))
     if not report.ok:
         err.print(
