@@ -307,6 +307,8 @@ def audit_verify(ctx: OperationContext, params: NoParams) -> dict[str, Any]:
     from exchange.audit.verify import verify_export
 
     exchange = ctx.exchange
+    if exchange.audit.size == 0:  # a new exchange: nothing written, nothing to verify
+        return {"origin": exchange.identity.origin, "first": 0, "end": 0, "checkpoints": 0}
     vkey = exchange.checkpoints.verifier.vkey
     with tempfile.TemporaryDirectory(prefix="govex-verify-") as scratch:
         path = Path(scratch) / "audit.jsonl"

@@ -170,10 +170,13 @@ def _verify_live(data: Path | None, checkpoint: Path | None, vkey: str | None) -
     except AuditExportInvalid as exc:  # on the direct path (the others answer a problem)
         err.print(f"FAILED: {exc.message}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
+    if result["end"] == 0:
+        _say(f"nothing to verify: the live log of {result['origin']} holds no entries yet")
+        return
     _say(
         f"VERIFIED: entries {result['first']}..{result['end'] - 1} of {result['origin']} "
         f"(the live log); {result['checkpoints']} signed checkpoints match"
-        + (f"; cosigned by {', '.join(result['witnesses'])}" if result["witnesses"] else "")
+        + (f"; cosigned by {', '.join(result['witnesses'])}" if result.get("witnesses") else "")
     )
 
 
