@@ -5,6 +5,7 @@
     [connector]
     name = "gongan-resident-id-cards"       # names the outbox file too
     resource = "gongan.resident_id_card"    # a catalog resource the department owns
+    # definition = "my.resource.json"      # a resource added with `govex catalog add`
     batch_size = 2000                       # records per sealed batch (≤ 10,000)
 
     [department]
@@ -76,6 +77,11 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 class ConnectorSection(StrictModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
     resource: str = Field(max_length=128)
+    definition: str | None = Field(
+        default=None,
+        description="the resource's definition JSON (relative to this file), for a resource "
+        "the operator added with `govex catalog add` (default: the packaged resources)",
+    )
     description: str = ""
     batch_size: int = Field(default=1000, ge=1, le=10_000)
     max_batch_bytes: int = Field(default=900_000, ge=10_000, le=8 * 1024 * 1024)
@@ -196,6 +202,25 @@ def _plain(exc: ValidationError) -> str:
     return "; ".join(lines)
 
 
+def _own_definition(path: Path, connector: ConnectorSection) -> ResourceDefinition:
+    """The resource definition file the config names; :class:`ConfigError` if unusable."""
+    assert connector.definition is not None
+    file = Path(connector.definition).expanduser()
+    file = file if file.is_absolute() else path.parent / file
+    where = f"{path}: connector.definition {connector.definition!r}"
+    try:
+        definition = ResourceDefinition.model_validate_json(file.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {file}: {exc.strerror or exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: not a resource definition: {_plain(exc)}") from exc
+    if definition.code != connector.resource:
+        raise ConfigError(
+            f"{where} defines {definition.code}, not connector.resource {connector.resource}"
+        )
+    return definition
+
+
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig:
     """Parse and check a connector config file; :class:`ConfigError` says what is wrong."""
     path = Path(path)
@@ -209,8 +234,10 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfi
         config = ConnectorConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_plain(exc)}") from exc
-    resources = load_resources()
-    definition = resources.get(config.connector.resource)
+    if config.connector.definition is not None:
+        definition: ResourceDefinition | None = _own_definition(path, config.connector)
+    else:
+        definition = load_resources().get(config.connector.resource)
     if definition is None:
         raise ConfigError(
             f"{path}: connector.resource {config.connector.resource!r} is not in the catalog"

@@ -4,7 +4,10 @@
   params) → JSON-able result``), :func:`~.operations.run_operation` (validates, runs,
   audits ``admin.<name>``), :class:`~.operations.Operator` (who and through which path);
 - :mod:`.builtin` — the operations of the existing commands (departments, demo token,
-  certificates, trust bundle, case, audit export and trace, quarantine, backup);
+  certificates and bulk issuance, trust bundle, case, audit export, trace, archive and
+  live verify, quarantine, backup);
+- :mod:`.manage` — the department lifecycle (add, key rotate/revoke, suspend, resume,
+  remove) and the catalog (add, update, list);
 - :mod:`.channel` — the CLI side: :func:`~.channel.open_channel` picks ``--url``
   (:class:`~.channel.RemoteChannel`), the admin socket of a running ``govex serve``
   (:class:`~.channel.SocketChannel`) or the data directory itself

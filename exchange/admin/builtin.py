@@ -1,6 +1,6 @@
 """The operations behind the existing operator commands (``govex departments``, ``token``,
-``cert issue/qr/revoke/suspend/resume``, ``trust export``, ``case resolve``, ``audit
-export/trace``, ``connector quarantine``, ``backup``).
+``cert issue/issue-bulk/qr/revoke/suspend/resume``, ``trust export``, ``case resolve``,
+``audit export/trace/verify/archive``, ``connector quarantine``, ``backup``).
 
 Each is registered with :func:`exchange.admin.operations.operation` and returns JSON-able
 data that the CLI renders; none prints, none knows which path called it.
@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError
 
 from exchange.admin.operations import NoParams, OperationContext, Params, operation
-from exchange.certificates.models import CertificateRequest, StatusChange
+from exchange.certificates.models import BulkItem, CertificateRequest, StatusChange
 from exchange.errors import ExchangeError, InvalidRequest
 from schemas.errors import ErrorCode
 
-__all__: list[str] = []  # operations are found by name (exchange.admin.operations.lookup)
+__all__ = ["BULK_CALL_MAX"]  # operations are found by name (exchange.admin.operations.lookup)
 
 
 def _department_uscc(ctx: OperationContext, uscc_or_code: str) -> str:
@@ -106,6 +106,48 @@ def cert_status(ctx: OperationContext, params: CertStatusParams) -> dict[str, An
     current = certificates.get(params.id)
     changed = certificates.change_status(current.issuer, params.id, params.change)
     return {"id": changed.id, "status": changed.status.value}
+
+
+BULK_CALL_MAX = 2_000  # items per call: the CLI sends a long CSV in calls of this size
+
+
+class BulkLine(Params):
+    line: int = Field(ge=1, description="where the item came from (named in a refusal)")
+    subject: dict[str, Any]
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+class CertBulkParams(Params):
+    issuer: str = Field(min_length=1, max_length=64, description="USCC or code of the issuer")
+    type: str = Field(min_length=1, max_length=128, description="certificate type code")
+    items: list[BulkLine] = Field(min_length=1, max_length=BULK_CALL_MAX)
+    reissue: bool = Field(
+        default=False, description="issue again to holders who already hold this type"
+    )
+    credentials: bool = Field(default=False, description="answer the issued credentials too")
+
+
+@operation("cert.issue_bulk", CertBulkParams)
+def cert_issue_bulk(ctx: OperationContext, params: CertBulkParams) -> dict[str, Any]:
+    """Issue many certificates of one type; refused items come back with their line, holders
+    who already hold the type with their certificate's id (unless ``reissue``)."""
+    issued: list[list[Any]] = []
+    result = ctx.exchange.certificates.issue_many(
+        _department_uscc(ctx, params.issuer),
+        params.type,
+        (BulkItem(i.line, dict(i.subject), i.valid_from, i.valid_until) for i in params.items),
+        reissue=params.reissue,
+        sink=(lambda line, cid, vc: issued.append([line, cid, vc])) if params.credentials else None,
+    )
+    return {
+        "issued": result.issued,
+        "refused": [[line, reason] for line, reason in result.refused],
+        "skipped": [[line, cid] for line, cid in result.skipped],
+        "first_id": result.first_id,
+        "last_id": result.last_id,
+        "credentials": issued if params.credentials else None,
+    }
 
 
 @operation("trust.export", NoParams)
@@ -241,6 +283,61 @@ def audit_trace(ctx: OperationContext, params: TraceParams) -> dict[str, Any]:
         "entries": [e.to_json() for e in found.entries],
         "names": {d.uscc: d.code for d in exchange.registry.departments()},
         "summary": found.summary(),
+    }
+
+
+class ArchiveParams(Params):
+    before: str = Field(min_length=1, max_length=64, description="a day or a time")
+
+
+@operation("audit.archive", ArchiveParams)
+def audit_archive(ctx: OperationContext, params: ArchiveParams) -> dict[str, Any] | None:
+    """Move entries older than a day (and the retention period) to Parquet in the data
+    directory; ``None`` when there are none."""
+    from exchange.audit.archive import archive_before
+
+    when = _when(params.before, "--before")
+    assert when is not None
+    exchange = ctx.exchange
+    actor = exchange.identity.uscc if ctx.operator.local else ctx.operator.actor
+    summary = archive_before(exchange.audit, exchange.checkpoints, when, actor=str(actor))
+    if summary is None:
+        return None
+    return {
+        "first": summary.first,
+        "end": summary.end,
+        "path": str(summary.path) if ctx.operator.local else summary.path.name,
+        "sha256": summary.sha256,
+    }
+
+
+@operation("audit.verify", NoParams)
+def audit_verify(ctx: OperationContext, params: NoParams) -> dict[str, Any]:
+    """Export the live log with its proofs and verify the export as an auditor would,
+    the log key pinned to the exchange's own."""
+    from exchange.audit.checkpoints import registered_witnesses
+    from exchange.audit.export import export_log
+    from exchange.audit.verify import verify_export
+
+    exchange = ctx.exchange
+    if exchange.audit.size == 0:  # a new exchange: nothing written, nothing to verify
+        return {"origin": exchange.identity.origin, "first": 0, "end": 0, "checkpoints": 0}
+    vkey = exchange.checkpoints.verifier.vkey
+    with tempfile.TemporaryDirectory(prefix="govex-verify-") as scratch:
+        path = Path(scratch) / "audit.jsonl"
+        export_log(
+            exchange.audit,
+            exchange.checkpoints,
+            path,
+            witnesses=registered_witnesses(exchange.registry, exchange.identity.origin),
+        )
+        result = verify_export(path, vkey=vkey)
+    return {
+        "origin": result.origin,
+        "first": result.first,
+        "end": result.end,
+        "checkpoints": len(result.checkpoints),
+        "witnesses": list(result.witnesses),
     }
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from pydantic_core import to_jsonable_python
 
 from exchange.admin.operations import Operator, run_operation
 from exchange.config import Settings
-from exchange.errors import AuthError, ExchangeError, InvalidRequest
+from exchange.errors import AuthError, ExchangeError, InvalidRequest, StoreLocked
 from schemas.errors import ErrorCode
 
 __all__ = [
@@ -50,6 +51,7 @@ ADMIN_SOCKET = "admin.sock"  # in the data directory, while govex serve runs on 
 CallParams = Mapping[str, Any] | BaseModel | None
 # an operation may take long (a backup): the answer is awaited, the connection is not
 _TIMEOUT = httpx.Timeout(3600.0, connect=10.0)
+_STARTING_S = 10.0  # how long a starting govex serve may take to open its admin socket
 
 
 def admin_socket_path(data: Path) -> Path:
@@ -108,7 +110,19 @@ class DirectChannel:
         from exchange.service import Exchange
 
         operator = Operator.local_user(getpass.getuser(), "direct", os.getuid())
-        with Exchange.open(Settings(data=self.data)) as exchange:
+        try:
+            exchange = Exchange.open(Settings(data=self.data))
+        except StoreLocked:
+            # a govex serve that is starting holds the directory before its admin socket
+            # listens: wait for the socket rather than refuse
+            path = admin_socket_path(self.data)
+            deadline = time.monotonic() + _STARTING_S
+            while time.monotonic() < deadline:
+                if server_listening(path):
+                    return SocketChannel(path).call(name, params)
+                time.sleep(0.1)
+            raise
+        with exchange:
             return run_operation(exchange, name, params, operator)
 
 

@@ -1,7 +1,10 @@
 """``govex audit``: export, verify offline, trace a trail, archive old entries.
 
-``verify`` needs only the export file (no data directory, no network): it exits 0
-when everything verifies, or 1 naming the first entry that does not match.
+``verify FILE`` needs only the export file (no data directory, no network): it exits 0
+when everything verifies, or 1 naming the first entry that does not match; ``verify
+--data DIR`` verifies the live log the same way (the exchange exports and checks it, the
+log key pinned to its own). ``export``, ``trace``, ``archive`` and ``verify --data`` run
+on the data directory, through a running ``govex serve``'s admin socket, or ``--url``.
 """
 
 from __future__ import annotations
@@ -14,9 +17,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from exchange.audit.verify import AuditExportInvalid
-from exchange.cli.options import DataOpt, operate, require_data
+from exchange.cli.options import DataOpt, Target, operate
 from exchange.cli.output import emit_json, err, say, show
-from exchange.config import Settings
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
 
@@ -54,12 +56,6 @@ def _progress() -> Progress:
     )
 
 
-def _open(data: Path | None):  # type: ignore[no-untyped-def]  # the Exchange, imported late
-    from exchange.service import Exchange
-
-    return Exchange.open(Settings(data=require_data(data)))
-
-
 @audit_app.command()
 def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="file to write (JSON Lines)")],
@@ -93,7 +89,10 @@ def export(
 
 @audit_app.command()
 def verify(
-    file: Annotated[Path, typer.Argument(help="an export written by `govex audit export`")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="an export written by `govex audit export` (or --data DIR)"),
+    ] = None,
     checkpoint: Annotated[
         Path | None,
         typer.Option(
@@ -107,12 +106,22 @@ def verify(
         typer.Option("--vkey", metavar="VKEY", help="pin the log's verifier key (name+id+key)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    data: DataOpt = None,
 ) -> None:
-    """Recompute every leaf and the tree, check every signature; exit 1 at the first mismatch."""
+    """Recompute every leaf and the tree, check every signature; exit 1 at the first mismatch.
+
+    With --data DIR instead of FILE: the live log of that exchange (also while it serves)."""
     from dataclasses import asdict
 
     from exchange.audit.verify import verify_export
 
+    if file is None:
+        _verify_live(data, checkpoint, vkey, as_json=as_json)
+        return
+    if data is not None:
+        raise InvalidRequest(
+            "give an export FILE or --data DIR, not both", code=ErrorCode.INVALID_OPTION
+        )
     if not file.is_file():
         raise InvalidRequest(f"{file} is not a file", code=ErrorCode.UNREADABLE_FILE)
     known = checkpoint.read_text("utf-8") if checkpoint is not None else None
@@ -171,6 +180,41 @@ def _dept_uscc(data: Path | None, dept: str) -> str:
         if wanted in (row["code"], row["uscc"]) or wanted.upper() == row["uscc"]:
             return str(row["uscc"])
     return wanted
+
+
+def _verify_live(
+    data: Path | None, checkpoint: Path | None, vkey: str | None, *, as_json: bool
+) -> None:
+    if checkpoint is not None or vkey is not None:
+        raise InvalidRequest(
+            "--checkpoint and --vkey check an export FILE; the live log is checked against "
+            "the exchange's own key",
+            code=ErrorCode.INVALID_OPTION,
+        )
+    if data is None and Target.current().url is None:
+        raise InvalidRequest(
+            "give an export FILE, or --data DIR for the live log", code=ErrorCode.INVALID_OPTION
+        )
+    try:
+        with _progress() as progress:
+            progress.add_task("verifying the live log", total=None)
+            result = operate(data, "audit.verify")
+    except AuditExportInvalid as exc:  # on the direct path (the others answer a problem)
+        if as_json:
+            emit_json({"verified": False, "reason": exc.message, "index": exc.index})
+        err.print(f"FAILED: {exc.message}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        emit_json({"verified": True, "live": True, **result})
+        return
+    if result["end"] == 0:
+        say(f"nothing to verify: the live log of {result['origin']} holds no entries yet")
+        return
+    say(
+        f"VERIFIED: entries {result['first']}..{result['end'] - 1} of {result['origin']} "
+        f"(the live log); {result['checkpoints']} signed checkpoints match"
+        + (f"; cosigned by {', '.join(result['witnesses'])}" if result.get("witnesses") else "")
+    )
 
 
 @audit_app.command(
@@ -258,18 +302,12 @@ def archive(
     data: DataOpt = None,
 ) -> None:
     """Move entries older than DATE (and older than the retention period) to Parquet."""
-    from exchange.audit.archive import archive_before
-
-    when = _when(before, "--before")
-    assert when is not None
-    with _open(data) as exchange:
-        summary = archive_before(
-            exchange.audit, exchange.checkpoints, when, actor=exchange.identity.uscc
-        )
+    _when(before, "--before")  # a bad date is refused before anything runs
+    summary = operate(data, "audit.archive", {"before": before})
     if summary is None:
         say(f"no online entries older than {before}")
         return
     say(
-        f"archived entries {summary.first}..{summary.end - 1} to {summary.path} "
-        f"(sha256 {summary.sha256[:16]}…); their proofs still verify"
+        f"archived entries {summary['first']}..{summary['end'] - 1} to {summary['path']} "
+        f"(sha256 {summary['sha256'][:16]}…); their proofs still verify"
     )

@@ -1,10 +1,11 @@
 """``govex catalog``: add a resource, update its schema version, list the catalog.
 
-A thin shell over :class:`exchange.catalog.service.CatalogService` (the checks, the
-versions and the audit entry live there); the operating department of the exchange is
-the operator named in the audit entry. Bad input — an unreadable file, invalid JSON, a
-definition outside the resource meta-schema, an unknown owner department, an
-incompatible update — is one line on stderr and a non-zero exit.
+Each command runs an operation of :mod:`exchange.admin.manage` (a thin caller of
+:class:`exchange.catalog.service.CatalogService`: the checks, the versions and the audit
+entry live there) through :func:`exchange.cli.options.operate`: on the data directory, the
+admin socket of a ``govex serve`` running on it, or ``--url``. Bad input — an unreadable
+file, invalid JSON, a definition outside the resource meta-schema, an unknown owner
+department, an incompatible update — is one line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from exchange.config import Settings
+from exchange.cli.options import DataOpt, operate
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
 
 __all__ = ["catalog_app"]
 
 catalog_app = typer.Typer(
-    help="The catalog (政务信息资源目录) of a stopped exchange: add a resource, update its "
+    help="The catalog (政务信息资源目录): add a resource, update its "
     "schema (a compatible change is a minor version; --major starts a new major version), "
     "list resources with their versions.",
     no_args_is_help=True,
@@ -33,9 +34,6 @@ catalog_app = typer.Typer(
 )
 console = Console()
 
-DataOpt = Annotated[
-    Path, typer.Option("--data", "-d", help="data directory of the exchange", envvar="GOVEX_DATA")
-]
 FileArg = Annotated[
     Path,
     typer.Argument(help="a resource definition in JSON (the form of schemas/resources/*.json)"),
@@ -60,34 +58,34 @@ def _read(file: Path) -> Any:
         ) from None
 
 
-def _open(data: Path):  # type: ignore[no-untyped-def]  # the Exchange, imported late
-    from exchange.service import Exchange
+def _definition(file: Path) -> dict[str, Any]:
+    raw = _read(file)
+    if not isinstance(raw, dict):
+        raise InvalidRequest(
+            f"{file} holds no resource definition: a JSON object is expected",
+            code=ErrorCode.INVALID_DEFINITION,
+        )
+    return raw
 
-    return Exchange.open(Settings(data=data))
 
-
-def _say(change: Any) -> None:
-    if not change.changed:
-        print(f"{change.code} unchanged at version {change.version}")
+def _say(change: dict[str, Any]) -> None:
+    if not change["changed"]:
+        print(f"{change['code']} unchanged at version {change['version']}")
         return
-    was = f" (was {change.previous})" if change.previous else ""
-    print(f"{change.code} version {change.version}{was}: {'; '.join(change.changes)}")
+    was = f" (was {change['previous']})" if change["previous"] else ""
+    print(f"{change['code']} version {change['version']}{was}: {'; '.join(change['changes'])}")
 
 
 @catalog_app.command("add")
-def add(file: FileArg, data: DataOpt) -> None:
+def add(file: FileArg, data: DataOpt = None) -> None:
     """Add a resource to the catalog at version 1.0 (its owner department must exist)."""
-    from exchange.catalog.service import catalog_service
-
-    raw = _read(file)
-    with _open(data) as exchange:
-        _say(catalog_service(exchange).add(raw, actor=exchange.identity.uscc))
+    _say(operate(data, "catalog.add", {"definition": _definition(file)}))
 
 
 @catalog_app.command("update")
 def update(
     file: FileArg,
-    data: DataOpt,
+    data: DataOpt = None,
     major: Annotated[
         bool,
         typer.Option(
@@ -98,34 +96,27 @@ def update(
     ] = False,
 ) -> None:
     """A new version of a resource's schema; an incompatible change needs --major."""
-    from exchange.catalog.service import catalog_service
-
-    raw = _read(file)
-    with _open(data) as exchange:
-        _say(catalog_service(exchange).update(raw, actor=exchange.identity.uscc, major=major))
+    _say(operate(data, "catalog.update", {"definition": _definition(file), "major": major}))
 
 
 @catalog_app.command("list")
 def list_catalog(
-    data: DataOpt,
+    data: DataOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the catalog as JSON")] = False,
 ) -> None:
     """Every resource with its owner, sharing type and schema versions."""
-    from exchange.catalog.service import catalog_service
-
-    with _open(data) as exchange:
-        entries = catalog_service(exchange).list()
+    entries: list[dict[str, Any]] = operate(data, "catalog.list")
     if as_json:
-        print(json.dumps([e.model_dump(mode="json") for e in entries], ensure_ascii=False))
+        print(json.dumps(entries, ensure_ascii=False))
         return
     rows = [
         (
-            e.code,
-            e.owner_code,
-            e.sharing_type.value,
-            e.version,
-            ",".join(v.version for v in e.versions),
-            e.name,
+            e["code"],
+            e["owner_code"],
+            e["sharing_type"],
+            e["version"],
+            ",".join(v["version"] for v in e["versions"]),
+            e["name"],
         )
         for e in entries
     ]

@@ -22,14 +22,14 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from exchange.admin.builtin import BULK_CALL_MAX
 from exchange.certificates.bundle import TrustBundle
 from exchange.certificates.models import BulkItem, CertificateRequest, StatusAction, StatusChange
 from exchange.certificates.qr import credential_from_qr_text, qr_text, write_qr
 from exchange.certificates.verifier import Verdict, Verifier
 from exchange.cli.options import DataOpt, operate
 from exchange.cli.output import console, emit_json, err, say, show
-from exchange.config import Settings
-from exchange.errors import ExchangeError, InvalidRequest
+from exchange.errors import InvalidRequest
 from schemas.certificates import certificate_type
 from schemas.errors import ErrorCode
 from signing.canonical import parse_strict
@@ -59,13 +59,6 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="why (kept in the audit
 _MAX_REFUSALS_SHOWN = 20
 
 
-def _open(data: Path | None) -> Any:
-    from exchange.cli.options import require_data
-    from exchange.service import Exchange
-
-    return Exchange.open(Settings(data=require_data(data)))
-
-
 def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
@@ -93,13 +86,6 @@ def _date(value: str | None, name: str) -> date | None:
         raise InvalidRequest(
             f"{name} {value!r} is not a date YYYY-MM-DD", code=ErrorCode.INVALID_DATE
         ) from exc
-
-
-def _issuer(exchange: Any, issuer: str) -> str:
-    try:
-        return str(exchange.registry.department(issuer).uscc)
-    except ExchangeError:
-        return str(exchange.registry.by_code(issuer).uscc)
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -353,60 +339,88 @@ def issue_bulk(
             code=ErrorCode.UNWRITABLE_FILE,
         )
     total = max(len(text.splitlines()) - 1, 0)
-    with _open(data) as exchange:
-        uscc = _issuer(exchange, issuer)
-        malformed: list[tuple[int, str]] = []
-        results = _Results(out.expanduser().resolve() if out is not None else None)
+    malformed: list[tuple[int, str]] = []
+    refused_by_exchange: list[tuple[int, str]] = []
+    skipped: list[tuple[int, str]] = []
+    results = _Results(out.expanduser().resolve() if out is not None else None)
+    issued, first_id, last_id = 0, None, None
+    with Progress(
+        TextColumn("issuing {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task(ctype.code, total=total)
+        batch: list[dict[str, Any]] = []
 
-        def items() -> Iterator[BulkItem]:
-            for item in _csv_items(text, names, arrays):
-                if "__error__" in item.subject:
-                    malformed.append((item.line, str(item.subject["__error__"])))
-                else:
-                    yield item
-
-        with Progress(
-            TextColumn("issuing {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=False,
-            disable=as_json,
-        ) as progress:
-            task = progress.add_task(ctype.code, total=total)
-            result = exchange.certificates.issue_many(
-                uscc,
-                ctype.code,
-                items(),
-                progress=lambda n: progress.advance(task, n),
-                reissue=reissue,
-                sink=results.issued,
+        def send() -> None:
+            # through the running exchange's admin channel, --url, or the store itself
+            nonlocal issued, first_id, last_id
+            result = operate(
+                data,
+                "cert.issue_bulk",
+                {
+                    "issuer": issuer,
+                    "type": ctype.code,
+                    "items": batch,
+                    "reissue": reissue,
+                    "credentials": out is not None,
+                },
             )
-            progress.update(task, completed=total)
-    refused = sorted(result.refused + malformed)
-    results.close(result.skipped, refused)
+            issued += result["issued"]
+            refused_by_exchange.extend((int(n), str(why)) for n, why in result["refused"])
+            skipped.extend((int(n), str(cid)) for n, cid in result["skipped"])
+            for line, cid, credential in result.get("credentials") or []:
+                results.issued(int(line), str(cid), credential)
+            first_id = first_id or result["first_id"]
+            last_id = result["last_id"] or last_id
+            progress.advance(task, len(batch))
+            batch.clear()
+
+        for item in _csv_items(text, names, arrays):
+            if "__error__" in item.subject:
+                malformed.append((item.line, str(item.subject["__error__"])))
+                progress.advance(task, 1)
+                continue
+            batch.append(
+                {
+                    "line": item.line,
+                    "subject": item.subject,
+                    "valid_from": item.valid_from,
+                    "valid_until": item.valid_until,
+                }
+            )
+            if len(batch) >= BULK_CALL_MAX:
+                send()
+        if batch:
+            send()
+        progress.update(task, completed=total)
+    refused = sorted(refused_by_exchange + malformed)
+    results.close(skipped, refused)
     if as_json:
         emit_json(
             {
                 "type": ctype.code,
                 "encoding": used,
-                "issued": result.issued,
-                "skipped": len(result.skipped),
+                "issued": issued,
+                "skipped": len(skipped),
                 "refused": [{"line": line, "reason": reason} for line, reason in refused],
-                "first_id": result.first_id,
-                "last_id": result.last_id,
+                "first_id": first_id,
+                "last_id": last_id,
                 "out": None if out is None else str(out),
                 "exit_code": 3 if refused else 0,
             }
         )
     else:
         say(
-            f"issued {result.issued}, already issued {len(result.skipped)}, refused "
+            f"issued {issued}, already issued {len(skipped)}, refused "
             f"{len(refused)} ({ctype.name}, {ctype.code}; read as {used})"
         )
-        if result.first_id:
-            say(f"ids {result.first_id} … {result.last_id}")
+        if first_id:
+            say(f"ids {first_id} … {last_id}")
         if out is not None:
             say(f"results: {out / 'results.csv'}; credentials: {out / 'credentials.jsonl'}")
         for line, reason in refused[:_MAX_REFUSALS_SHOWN]:

@@ -1,9 +1,11 @@
 """``govex department …`` and ``govex departments``: the department lifecycle.
 
-Thin callers of :class:`exchange.departments.lifecycle.DepartmentAdmin`, operating on
-the data directory (``--data``) as the exchange's operator; each change is one audit
-entry. ``department add`` and ``department key rotate`` read only the public files of
-``govex keys new`` (auth.pub.pem, seal.csr.pem, cert.csr.pem).
+Each command runs an operation of :mod:`exchange.admin.manage` through
+:func:`exchange.cli.options.operate`: on the data directory (``--data``), through the
+admin socket of a ``govex serve`` running on it, or ``--url`` with an operator's key; each
+change is audited (the lifecycle's entry and ``admin.<operation>`` naming the operator).
+``department add`` and ``department key rotate`` read only the public files of
+``govex keys new`` (auth.pub.pem, seal.csr.pem, cert.csr.pem) and send their text.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from exchange.config import Settings
+from exchange.cli.options import DataOpt, operate
 from exchange.departments.keyfolder import read_key_material
 from exchange.errors import InvalidRequest
-from schemas.catalog import Department, Role
+from schemas.catalog import Role
 from schemas.errors import ErrorCode
 from signing.purposes import parse_purpose
 
@@ -39,9 +41,6 @@ key_app = typer.Typer(
 department_app.add_typer(key_app, name="key")
 console = Console()
 
-DataOpt = Annotated[
-    Path, typer.Option("--data", "-d", help="data directory of the exchange", envvar="GOVEX_DATA")
-]
 DeptOpt = Annotated[str, typer.Option("--dept", help="department code or USCC")]
 PurposeOpt = Annotated[str, typer.Option("--purpose", help="auth, seal or cert")]
 KeysOpt = Annotated[
@@ -50,35 +49,24 @@ KeysOpt = Annotated[
 ReasonOpt = Annotated[str, typer.Option("--reason", help="why (kept in the audit log)")]
 
 
-from exchange.cli.options import DataOpt as OptionalDataOpt  # noqa: E402
-from exchange.cli.options import operate  # noqa: E402
-
-
-def _open(data: Path) -> Any:
-    from exchange.service import Exchange
-
-    return Exchange.open(Settings(data=data))
-
-
 def _say(text: str) -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-def _roles(text: str) -> list[Role]:
+def _roles(text: str) -> list[str]:
     allowed = [r.value for r in Role]
-    roles: list[Role] = []
+    roles: list[str] = []
     for part in (p.strip() for p in text.split(",")):
         if part not in allowed:
             raise InvalidRequest(
                 f"role {part!r} is not one of {', '.join(allowed)}", code=ErrorCode.INVALID_OPTION
             )
-        roles.append(Role(part))
+        roles.append(part)
     return roles
 
 
 @department_app.command("add")
 def add(
-    data: DataOpt,
     uscc: Annotated[str, typer.Option("--uscc", help="统一社会信用代码")],
     code: Annotated[str, typer.Option("--code", help="short code, e.g. gongan")],
     name: Annotated[str, typer.Option("--name", help="the department's name")],
@@ -88,69 +76,89 @@ def add(
         str,
         typer.Option("--roles", help="comma-separated: department, approver, auditor, operator"),
     ] = "department",
+    data: DataOpt = None,
 ) -> None:
     """Register a department and certify its auth, seal and cert keys."""
-    material = read_key_material(keys)
-    department = Department(uscc=uscc, code=code, name=name, region=region, roles=_roles(roles))
-    with _open(data) as exchange:
-        added = exchange.departments.add(exchange.identity.uscc, department, material)
-        kids = ", ".join(f"{k.purpose} {k.kid}" for k in exchange.registry.keys(added.uscc))
-    _say(f"{added.code} ({added.uscc}) registered with keys: {kids}")
+    chosen = _roles(roles)
+    material = {m.purpose: m.pem for m in read_key_material(keys)}
+    params = {
+        "uscc": uscc,
+        "code": code,
+        "name": name,
+        "region": region,
+        "roles": chosen,
+        "auth_public_key": material["auth"],
+        "seal_csr": material["seal"],
+        "cert_csr": material["cert"],
+    }
+    added = operate(data, "department.add", params)
+    kids = ", ".join(f"{k['purpose']} {k['kid']}" for k in added["keys"])
+    _say(f"{added['code']} ({added['uscc']}) registered with keys: {kids}")
 
 
 @key_app.command("rotate")
-def rotate(data: DataOpt, dept: DeptOpt, purpose: PurposeOpt, keys: KeysOpt) -> None:
+def rotate(dept: DeptOpt, purpose: PurposeOpt, keys: KeysOpt, data: DataOpt = None) -> None:
     """Certify a new key for one purpose; the old one rotates out (its signatures stay valid)."""
     chosen = parse_purpose(purpose)
     (material,) = read_key_material(keys, (chosen,))
-    with _open(data) as exchange:
-        key = exchange.departments.rotate_key(exchange.identity.uscc, dept, material)
-    _say(f"{chosen} key of {dept} is now {key.kid}; the previous one is rotated out")
+    key = operate(
+        data, "department.key.rotate", {"dept": dept, "purpose": chosen, "pem": material.pem}
+    )
+    _say(f"{chosen} key of {key['code']} is now {key['kid']}; the previous one is rotated out")
 
 
 @key_app.command("revoke")
 def revoke(
-    data: DataOpt,
     dept: DeptOpt,
     purpose: PurposeOpt,
     reason: ReasonOpt,
     kid: Annotated[
         str | None, typer.Option("--kid", help="a key id (default: the active key)")
     ] = None,
+    data: DataOpt = None,
 ) -> None:
     """Revoke a key at once: its tokens stop working, its later signatures are refused."""
-    with _open(data) as exchange:
-        key = exchange.departments.revoke_key(exchange.identity.uscc, dept, purpose, reason, kid)
-    _say(f"{key.purpose} key {key.kid} of {dept} revoked at {key.ended_at:%Y-%m-%d %H:%M:%S}Z")
+    chosen = parse_purpose(purpose)
+    key = operate(
+        data,
+        "department.key.revoke",
+        {"dept": dept, "purpose": chosen, "reason": reason, "kid": kid},
+    )
+    when = str(key["ended_at"])[:19].replace("T", " ")
+    _say(f"{key['purpose']} key {key['kid']} of {key['code']} revoked at {when}Z")
 
 
-def _change(data: Path, dept: str, action: str, reason: str) -> None:
-    with _open(data) as exchange:
-        department = getattr(exchange.departments, action)(exchange.identity.uscc, dept, reason)
-        state = exchange.registry.status(department.uscc).state.value
-    _say(f"{department.code} ({department.uscc}) is {state}")
+def _change(data: Path | None, dept: str, action: str, reason: str) -> None:
+    changed = operate(data, f"department.{action}", {"dept": dept, "reason": reason})
+    _say(f"{changed['code']} ({changed['uscc']}) is {changed['state']}")
 
 
 @department_app.command("suspend")
-def suspend(data: DataOpt, dept: DeptOpt, reason: ReasonOpt = "suspended by the operator") -> None:
+def suspend(
+    dept: DeptOpt, reason: ReasonOpt = "suspended by the operator", data: DataOpt = None
+) -> None:
     """Suspend a department at once: its tokens stop working; its records stay."""
     _change(data, dept, "suspend", reason)
 
 
 @department_app.command("resume")
-def resume(data: DataOpt, dept: DeptOpt, reason: ReasonOpt = "resumed by the operator") -> None:
+def resume(
+    dept: DeptOpt, reason: ReasonOpt = "resumed by the operator", data: DataOpt = None
+) -> None:
     """Resume a suspended department."""
     _change(data, dept, "resume", reason)
 
 
 @department_app.command("remove")
-def remove(data: DataOpt, dept: DeptOpt, reason: ReasonOpt = "removed by the operator") -> None:
+def remove(
+    dept: DeptOpt, reason: ReasonOpt = "removed by the operator", data: DataOpt = None
+) -> None:
     """Remove a department for good: it can no longer act; its records stay."""
     _change(data, dept, "remove", reason)
 
 
 def departments(
-    data: OptionalDataOpt = None,
+    data: DataOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
 ) -> None:
     """List the departments: state, and each key's purpose, state and expiry (works while

@@ -18,7 +18,7 @@ import typer
 
 from exchange.cli.help import tidy
 from exchange.cli.init import init
-from exchange.cli.options import DataOpt, Target, operate, require_data
+from exchange.cli.options import DataOpt, Target, operate, refuse_while_serving, require_data
 from exchange.cli.output import console, err, say, show, warn
 from exchange.config import Settings
 from exchange.errors import ExchangeError, InvalidRequest
@@ -337,9 +337,12 @@ def restore(
     archive: Annotated[Path, typer.Argument(help="backup file from `govex backup`")],
     data: DataOpt = None,
 ) -> None:
-    """Restore a backup into a new DATA directory and prove it: counts and audit root."""
+    """Restore a backup into a new DATA directory and prove it: counts and audit root.
+
+    Offline only: refused while `govex serve` runs on DATA (stop the exchange first)."""
     from exchange.backup import restore as run_restore
 
+    refuse_while_serving(require_data(data), "restore")
     report = run_restore(archive, _settings(data))
     if not report.ok:
         err.print(

@@ -5,7 +5,9 @@
   (or ``GOVEX_URL``, ``GOVEX_USCC``, ``GOVEX_KEY``; ``GOVEX_KEY_PASSPHRASE`` for the key);
 - :func:`operate` — run a registered operation (:mod:`exchange.admin`) on the exchange the
   command names: through ``--url``, the admin socket of a running ``govex serve``, or the
-  data directory opened directly. A command builds the params, calls this, renders.
+  data directory opened directly. A command builds the params, calls this, renders;
+- :func:`refuse_while_serving` — for the few offline commands (``restore``): one clear
+  line when ``govex serve`` runs on the directory.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from exchange.admin.channel import CallParams, open_channel
-from exchange.errors import InvalidRequest
+from exchange.admin.channel import CallParams, admin_socket_path, open_channel, server_listening
+from exchange.errors import InvalidRequest, StoreLocked
 from schemas.errors import ErrorCode
 
-__all__ = ["DataOpt", "Target", "absolute", "operate", "require_data"]
+__all__ = ["DataOpt", "Target", "absolute", "operate", "refuse_while_serving", "require_data"]
 
 err = Console(stderr=True)
 
@@ -94,3 +96,12 @@ def operate(data: Path | None, name: str, params: CallParams = None) -> Any:
         }[channel.via]
         err.print(f"{name} through {where}", markup=False, highlight=False)
     return channel.call(name, params)
+
+
+def refuse_while_serving(data: Path, command: str) -> None:
+    """Refuse an offline-only ``command`` while ``govex serve`` runs on ``data``."""
+    if server_listening(admin_socket_path(data)):
+        raise StoreLocked(
+            f"govex serve is running on {data}: stop the exchange first; {command} works "
+            "only on a stopped exchange (restore into a new directory: --data NEW_DIR)"
+        )

@@ -121,3 +121,36 @@ def test_keys_load_with_the_passphrase_from_the_named_variable(
     )
     with pytest.raises(ConfigError, match="auth_key is needed"):
         load_credentials(load_config(no_auth, connector_env), need_auth=True)
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "real-exchange"
+
+
+def test_a_resource_added_with_catalog_add_is_named_by_its_definition_file() -> None:
+    loaded = load_config(EXAMPLE / "minzheng_elderly_allowance.toml", {"MINZHENG_KEYS": "/k"})
+    assert loaded.definition.code == "minzheng.elderly_allowance"
+    assert loaded.definition.key_field == "allowance_no"
+    source = build_source(loaded)
+    assert isinstance(source, CsvSource)
+    assert source.path == EXAMPLE / "minzheng_elderly_allowance.csv"
+
+
+@pytest.mark.parametrize(
+    ("definition", "message"),
+    [
+        (None, "cannot read"),
+        ("{", "not a resource definition"),
+        ('{"code": "gongan.resident_id_card"}', "not a resource definition"),
+        ("OTHER", "not connector.resource"),
+    ],
+)
+def test_a_bad_definition_file_is_refused_in_plain_words(
+    tmp_path: Path, definition: str | None, message: str
+) -> None:
+    text = MINIMAL.replace('name = "t"', 'name = "t"\ndefinition = "d.json"')
+    if definition == "OTHER":
+        definition = (EXAMPLE / "minzheng.elderly_allowance.json").read_text("utf-8")
+    if definition is not None:
+        (tmp_path / "d.json").write_text(definition, "utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text), {})

@@ -287,3 +287,80 @@ def test_remote_use_with_an_operator_key(
     assert refused.returncode != 0
     assert len(lines) == 1
     assert lines[0].startswith("error [exchange.local_only]")
+
+
+ROOT = Path(__file__).resolve().parents[3]
+NEW_USCC = "11411500000005004H"  # not a demo department
+
+
+def test_the_lifecycle_catalog_bulk_archive_and_verify_commands_work_while_serving(
+    server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each operator command the issue names, against a running govex serve: one line
+    (or its table), exit 0, through the admin socket, and audited as local-operator."""
+    monkeypatch.setenv("GOVEX_KEY_PASSPHRASE", "a department passphrase")
+    data = server.data
+    keys, new_keys = tmp_path / "keys", tmp_path / "new-keys"
+    for folder in (keys, new_keys):
+        assert govex("keys", "new", "--out", folder, "--uscc", NEW_USCC).returncode == 0
+    example = ROOT / "docs" / "examples" / "real-exchange" / "minzheng.elderly_allowance.json"
+    updated = json.loads(example.read_text("utf-8"))
+    updated["schema"]["properties"]["remarks"] = {
+        "type": "string",
+        "maxLength": 64,
+        "title": "备注",
+    }
+    (tmp_path / "updated.json").write_text(json.dumps(updated, ensure_ascii=False), "utf-8")
+    header = ",".join(SUBJECT)
+    bad = {**SUBJECT, "holder_code": "411503198012147590"}  # a wrong check digit
+    (tmp_path / "certs.csv").write_text(
+        "\n".join([header, ",".join(SUBJECT.values()), ",".join(bad.values())]) + "\n", "utf-8"
+    )
+    steps: list[tuple[list[str | Path], int, str]] = [
+        (["department", "add", "--uscc", NEW_USCC, "--code", "jiaoyu", "--name", "信阳市教育局",
+          "--region", "411500", "--keys", keys], 0, "jiaoyu (11411500000005004H) registered"),
+        (["department", "key", "rotate", "--dept", "jiaoyu", "--purpose", "seal",
+          "--keys", new_keys], 0, "seal key of jiaoyu is now"),
+        (["department", "key", "revoke", "--dept", "jiaoyu", "--purpose", "cert",
+          "--reason", "test"], 0, "revoked at"),
+        (["department", "suspend", "--dept", "jiaoyu"], 0, "jiaoyu (11411500000005004H) is suspended"),
+        (["department", "resume", "--dept", "jiaoyu"], 0, "is active"),
+        (["department", "remove", "--dept", "jiaoyu"], 0, "is removed"),
+        (["catalog", "add", example], 0, "minzheng.elderly_allowance version 1.0: added"),
+        (["catalog", "update", tmp_path / "updated.json"], 0, "version 1.1 (was 1.0)"),
+        (["catalog", "list", "--json"], 0, '"version": "1.1"'),
+        (["cert", "issue-bulk", "--issuer", "gongan", "--type", "resident_id_card",
+          "--csv", tmp_path / "certs.csv"], 1, "issued 1, refused 1"),
+        (["audit", "archive", "--before", "2000-01-01"], 0, "no online entries older than"),
+        (["audit", "verify"], 0, "VERIFIED"),
+    ]  # fmt: skip
+    for args, exit_code, shows in steps:
+        done = govex("-v", *args, "--data", data)
+        assert done.returncode == exit_code, (args, done.stdout, done.stderr)
+        assert shows in done.stdout, (args, done.stdout)
+        assert SOCKET_SAYS in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+    trail = govex("audit", "trace", "--data", data, "--dept", "local-operator", "--limit", "5000")
+    for action in (
+        "admin.department.add",
+        "admin.department.key.rotate",
+        "admin.department.key.revoke",
+        "admin.department.suspend",
+        "admin.department.resume",
+        "admin.department.remove",
+        "admin.catalog.add",
+        "admin.catalog.update",
+        "admin.cert.issue_bulk",
+        "admin.audit.archive",
+        "admin.audit.verify",
+    ):
+        assert action in trail.stdout, action
+
+
+def test_restore_onto_a_running_exchange_says_stop_it_first(server: Served, tmp_path: Path) -> None:
+    done = govex("restore", tmp_path / "none.tar.gz", "--data", server.data)
+    assert done.returncode != 0
+    lines = ours(done.stderr)
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error [exchange.store_locked]"), lines[0]
+    assert "stop the exchange first" in lines[0]

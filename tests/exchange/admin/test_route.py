@@ -40,3 +40,100 @@ def test_refusals_are_problems_with_their_own_codes(client: TestClient, auth: Au
         r = client.post(f"/v1/admin/ops/{name}", json=params, headers=op)
         assert r.status_code == status, (name, r.text)
         assert r.json()["code"] == code
+
+
+BAD_PARAMS = [
+    # the department lifecycle
+    ("department.add", {"uscc": "X", "code": "c"}, 422, "exchange.invalid_option"),
+    (
+        "department.add",
+        {
+            "uscc": "not-a-uscc",
+            "code": "c",
+            "name": "n",
+            "region": "411500",
+            "auth_public_key": "x",
+            "seal_csr": "x",
+            "cert_csr": "x",
+        },
+        422,
+        "schema.invalid_identifier",
+    ),
+    (
+        "department.key.rotate",
+        {"dept": "gongan", "purpose": "sign", "pem": "x"},
+        422,
+        "exchange.invalid_option",
+    ),
+    ("department.key.rotate", {"dept": "gongan", "purpose": "seal", "pem": "x"}, 422, None),
+    ("department.key.revoke", {"dept": "nobody", "purpose": "auth", "reason": "r"}, 404, None),
+    ("department.key.revoke", {"dept": "gongan", "purpose": "auth", "reason": ""}, 422, None),
+    ("department.suspend", {"dept": "nobody", "reason": "r"}, 404, None),
+    ("department.resume", {"dept": "gongan", "reason": "r"}, 409, "exchange.conflict"),
+    ("department.remove", {"dept": "gongan"}, 422, "exchange.invalid_option"),
+    # the catalog
+    ("catalog.add", {"definition": {"code": "x"}}, 422, "exchange.invalid_definition"),
+    ("catalog.add", {"definition": []}, 422, "exchange.invalid_option"),
+    ("catalog.update", {"definition": {"code": "gongan.none"}, "major": "maybe"}, 422, None),
+    ("catalog.list", {"all": True}, 422, "exchange.invalid_option"),
+    # bulk issuance, archive, live verify
+    ("cert.issue_bulk", {"issuer": "gongan", "type": "resident_id_card", "items": []}, 422, None),
+    (
+        "cert.issue_bulk",
+        {"issuer": "nobody", "type": "resident_id_card", "items": [{"line": 2, "subject": {}}]},
+        404,
+        None,
+    ),
+    ("audit.archive", {"before": "yesterday"}, 422, "exchange.invalid_date"),
+    ("audit.archive", {"before": "2999-01-01"}, 422, None),
+    ("audit.verify", {"full": True}, 422, "exchange.invalid_option"),
+]
+
+
+def test_each_new_operation_answers_bad_input_with_a_4xx_problem(
+    client: TestClient, auth: Auth
+) -> None:
+    op = auth("dashuju")
+    for name, params, status, code in BAD_PARAMS:
+        r = client.post(f"/v1/admin/ops/{name}", json=params, headers=op)
+        assert r.status_code == status, (name, params, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json"), name
+        if code is not None:
+            assert r.json()["code"] == code, (name, r.json())
+
+
+def test_the_admin_routes_are_in_the_openapi_that_schemathesis_walks(client: TestClient) -> None:
+    # tests/exchange/api/test_schemathesis.py generates requests for every operation of
+    # this document, the admin routes with the operator's token among them
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/v1/admin/ops/{name}", "/v1/admin/departments", "/v1/admin/catalog"):
+        assert path in paths, path
+
+
+def test_remote_lifecycle_and_catalog_calls_name_the_operator_department(
+    client: TestClient, auth: Auth
+) -> None:
+    op = auth("dashuju")
+    listed = client.post("/v1/admin/ops/departments.list", json={}, headers=op).json()
+    operator = next(d["uscc"] for d in listed if d["code"] == "dashuju")
+    for name, params in (
+        ("department.suspend", {"dept": "minzheng", "reason": "审计抽查 (audit check)"}),
+        ("department.resume", {"dept": "minzheng", "reason": "抽查完毕 (check done)"}),
+        ("catalog.list", {}),
+        ("audit.verify", {}),
+    ):
+        r = client.post(f"/v1/admin/ops/{name}", json=params, headers=op)
+        assert r.status_code == 200, (name, r.text)
+    trail = client.post("/v1/admin/ops/audit.trace", json={"dept": operator}, headers=op).json()[
+        "entries"
+    ]
+    actions = {e["action"] for e in trail}
+    for action in (
+        "admin.department.suspend",
+        "department.suspend",
+        "admin.department.resume",
+        "department.resume",
+        "admin.catalog.list",
+        "admin.audit.verify",
+    ):
+        assert action in actions, action

@@ -240,6 +240,39 @@ def test_the_operator_adds_rotates_revokes_suspends_and_lists(
         ),
         (["department", "resume", "--dept", "gongan"], "is already active"),
         (["departments", "--data", "{tmp}/missing"], "govex init"),
+        (
+            [
+                "department",
+                "key",
+                "revoke",
+                "--dept",
+                "gongan",
+                "--purpose",
+                "auth",
+                "--reason",
+                " ",
+            ],
+            "reason must be 1-500 characters",
+        ),
+        (
+            [
+                "department",
+                "key",
+                "revoke",
+                "--dept",
+                "nobody",
+                "--purpose",
+                "auth",
+                "--reason",
+                "x",
+            ],
+            "no department with code",
+        ),
+        (["department", "suspend", "--dept", "gongan", "--data", "{tmp}/missing"], "govex init"),
+        (
+            ["--url", "http://127.0.0.1:9", "department", "remove", "--dept", "gongan"],
+            "--url needs an operator's key",
+        ),
     ],
 )
 def test_bad_input_to_each_department_command_gets_one_clear_line(
