@@ -11,6 +11,7 @@ Exception tree (each carries a stable ``code`` and an HTTP ``status``)::
     ├── Conflict              409
     ├── InvalidRequest        422: a well-formed request that breaks a rule
     ├── PayloadTooLarge       413
+    ├── RateLimited           429: too many attempts (sign-in); try again later
     └── AuditUnavailable      503: the audit writer failed; no data is served (fail closed)
 
 Only ``exchange/api/errors.py`` turns these into RFC 9457 problem+json.
@@ -32,6 +33,7 @@ __all__ = [
     "NotFound",
     "NotInitialised",
     "PayloadTooLarge",
+    "RateLimited",
     "StoreLocked",
 ]
 
@@ -102,6 +104,12 @@ class PayloadTooLarge(ExchangeError):
     code = ErrorCode.PAYLOAD_TOO_LARGE
     status = 413
     title = "Payload too large"
+
+
+class RateLimited(ExchangeError):
+    code = ErrorCode.RATE_LIMITED
+    status = 429
+    title = "Too many requests"
 
 
 class AuditUnavailable(ExchangeError):

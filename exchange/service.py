@@ -27,6 +27,7 @@ from exchange.certificates.service import CertificateService
 from exchange.config import Settings
 from exchange.departments.auth import TokenService
 from exchange.departments.registry import Registry
+from exchange.departments.staff import Staff
 from exchange.errors import NotInitialised
 from exchange.keyring import ExchangeIdentity, Keyring
 from exchange.records.ingest import Ingestor
@@ -70,7 +71,10 @@ class Exchange:
         )
         self.checkpoints.start()
         self.audit_reports = AuditReports(store, self.audit, self.checkpoints)
-        self.tokens = TokenService(store, self.registry, keyring, settings.api)
+        self.staff = Staff(store, self.registry, self.audit, issuer=self.identity.name)
+        self.tokens = TokenService(
+            store, self.registry, keyring, settings.api, staff=self.staff, audit=self.audit
+        )
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
         )

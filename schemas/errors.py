@@ -64,6 +64,11 @@ class ErrorCode(StrEnum):
     GRANT_ALREADY_DECIDED = "exchange.grant_already_decided"
     CASE_EXISTS = "exchange.case_exists"
     VERIFIER_BUSY = "exchange.verifier_busy"
+    INVALID_ACT = "exchange.invalid_act"  # an RFC 8693 act claim naming no active staff member
+    ACT_REQUIRED = "exchange.act_required"  # the department requires the person on its reads
+    SIGNIN_FAILED = "exchange.signin_failed"
+    ENROLMENT_INVALID = "exchange.enrolment_invalid"
+    SESSION_LIMIT = "exchange.session_limit"
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from exchange.audit.context import current_request
 from exchange.departments.auth import Principal
 from exchange.errors import AuthError, Forbidden
 from exchange.service import Exchange
@@ -25,7 +26,9 @@ __all__ = [
     "ExchangeDep",
     "api_routes",
     "current_principal",
+    "person_missing",
     "protected_router",
+    "require_reader",
     "require_role",
 ]
 
@@ -68,6 +71,9 @@ async def current_principal(request: Request, exchange: ExchangeDep) -> Principa
         )
     principal = exchange.tokens.authenticate(token.strip())
     request.state.principal = principal
+    context = current_request()
+    if context is not None:
+        context.person = principal.person  # every entry of this request names the person
     return principal
 
 
@@ -100,7 +106,28 @@ def protected_router(prefix: str, tags: list[str], **kwargs: Any) -> APIRouter:
 Publisher = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
 # who may read shared records (the read route and its hot path, exchange.api.middleware.fastread)
 READER_ROLES = (Role.DEPARTMENT, Role.APPROVER)
-Reader = Annotated[Principal, Depends(require_role(*READER_ROLES))]
+
+
+def person_missing(exchange: Exchange, principal: Principal) -> bool:
+    """Whether a read must be refused: the department requires ``act`` and none is named."""
+    return principal.person is None and exchange.staff.requires_act(principal.uscc)
+
+
+async def require_reader(
+    principal: Annotated[Principal, Depends(require_role(*READER_ROLES))], exchange: ExchangeDep
+) -> Principal:
+    """A reader role, and the person named where the department requires it (I1)."""
+    if person_missing(exchange, principal):
+        raise Forbidden(
+            f"{principal.name} requires the person on every read: name the staff member "
+            "with the 'act' claim of the client assertion (or sign in to the console as "
+            "staff)",
+            code=ErrorCode.ACT_REQUIRED,
+        )
+    return principal
+
+
+Reader = Annotated[Principal, Depends(require_reader)]
 Auditor = Annotated[Principal, Depends(require_role(Role.AUDITOR))]
 Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 Approver = Annotated[Principal, Depends(require_role(Role.APPROVER))]

@@ -159,8 +159,11 @@ class AuditLog(GroupCommitWriter):
         subject_hash = self.subjects.hash
         rows = []
         for event in events:
-            if request is not None and event.request_hash is None:
-                event.request_hash = request.request_hash
+            if request is not None:
+                if event.request_hash is None:
+                    event.request_hash = request.request_hash
+                if event.person is None:
+                    event.person = request.person
             if event.subject is not None:
                 try:
                     event.subject_hash = subject_hash(event.subject)

@@ -10,6 +10,12 @@ and replayed ``jti`` values (RELIABILITY B1): each accepted assertion's ``(iss, 
 kept in the store until its ``exp`` (table ``assertion_jti``), so a replay is refused
 with ``exchange.replay`` also after a restart, and departments never block each other.
 Departments build their assertions with :mod:`exchange.client`.
+
+A department's system names the person it acts for with the RFC 8693 ``act`` claim
+(``"act": {"sub": "<staff id>"}``) in its assertion; the staff member must be active and
+of that department (:meth:`exchange.departments.staff.Staff.acting`), and the access
+token carries the same ``act``. Its principal then names the person and acts with the
+person's roles within the department's. Every issued token is audited (``token.issue``).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import jwt
@@ -34,6 +40,10 @@ from exchange.store import Store
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
 from signing.algorithms import PublicKey
+
+if TYPE_CHECKING:
+    from exchange.audit.log import AuditLog
+    from exchange.departments.staff import Staff, StaffMember
 
 __all__ = ["AccessToken", "Principal", "TokenService"]
 
@@ -53,6 +63,8 @@ class Principal:
     name: str
     roles: frozenset[Role]
     token_id: str
+    person: str | None = None  # staff id of the person acting (console, ``act`` claim)
+    person_name: str | None = None
 
     def has(self, role: Role) -> bool:
         return role in self.roles
@@ -87,9 +99,18 @@ class TokenService:
     """Verifies client assertions, mints and checks access tokens."""
 
     def __init__(
-        self, store: Store, registry: Registry, keyring: Keyring, settings: ApiSettings
+        self,
+        store: Store,
+        registry: Registry,
+        keyring: Keyring,
+        settings: ApiSettings,
+        *,
+        staff: Staff | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.store = store
+        self.staff = staff
+        self.audit = audit
         self.registry = registry
         self.keyring = keyring
         self.settings = settings
@@ -125,8 +146,42 @@ class TokenService:
                 f"{self.settings.client_assertion_max_age_s}s",
                 code=ErrorCode.INVALID_TOKEN,
             )
+        person = self._acting(key.uscc, claims["act"]) if "act" in claims else None
         self._remember_jti(key.uscc, str(claims["jti"]), float(claims["exp"]))
-        return AccessToken(self.mint(key.uscc), self.settings.access_token_ttl_s)
+        token = self.mint(key.uscc, act=person.staff_id if person else None)
+        self.audited_issue(key.uscc, person.staff_id if person else None, via="assertion")
+        return AccessToken(token, self.settings.access_token_ttl_s)
+
+    def _acting(self, uscc: str, act: object) -> StaffMember:
+        if self.staff is None:
+            raise AuthError("this exchange has no staff accounts", code=ErrorCode.INVALID_ACT)
+        try:
+            return self.staff.acting(uscc, act)
+        except AuthError as exc:
+            self._audit_token(uscc, None, "refused", exc.code, {"act": str(act)[:200]})
+            raise
+
+    def audited_issue(self, uscc: str, person: str | None, *, via: str) -> None:
+        """Audit an issued access token (``token.issue``; the token itself never)."""
+        self._audit_token(uscc, person, "ok", None, {"via": via})
+
+    def _audit_token(
+        self, uscc: str, person: str | None, outcome: str, code: str | None, detail: dict[str, Any]
+    ) -> None:
+        if self.audit is None:
+            return
+        from exchange.audit.log import AuditEvent
+
+        self.audit.append(
+            AuditEvent(
+                actor=uscc,
+                action="token.issue",
+                outcome=outcome,
+                code=code,
+                detail=detail,
+                person=person,
+            )
+        )
 
     def _remember_jti(self, issuer: str, jti: str, exp: float) -> None:
         """Keep ``(issuer, jti)`` until the assertion expires; a second use is a replay.
@@ -159,7 +214,8 @@ class TokenService:
             ) from exc
 
     # -- access tokens ------------------------------------------------
-    def mint(self, uscc: str, *, ttl_s: int | None = None) -> str:
+    def mint(self, uscc: str, *, ttl_s: int | None = None, act: str | None = None) -> str:
+        """An access token of ``uscc`` (naming the person ``act`` when given)."""
         department = self.registry.department(uscc)
         now = int(time.time())
         claims = {
@@ -172,6 +228,8 @@ class TokenService:
             "jti": secrets.token_urlsafe(16),
             "roles": [r.value for r in department.roles],
         }
+        if act is not None:
+            claims["act"] = {"sub": act}
         return jwt.encode(
             claims,
             self._signing_key,
@@ -183,6 +241,8 @@ class TokenService:
         now = time.time()
         cached = self._cache.get(token)
         if cached is not None and cached[1] > now:
+            if cached[0].person is not None:
+                self._acting_now(cached[0].uscc, cached[0].person)
             return cached[0]
         header = _header(token)
         if header["kid"] != self._kid:
@@ -198,18 +258,35 @@ class TokenService:
             raise AuthError(
                 "token subject is not a registered department", code=ErrorCode.INVALID_TOKEN
             ) from exc
+        roles, person = frozenset(department.roles), None
+        if "act" in claims:
+            if self.staff is None:
+                raise AuthError("this exchange has no staff accounts", code=ErrorCode.INVALID_ACT)
+            person = self.staff.acting(department.uscc, claims["act"])
+            roles = person.department_roles(roles)
         principal = Principal(
             department.uscc,
             department.code,
             department.name,
-            frozenset(department.roles),
+            roles,
             str(claims["jti"]),
+            person.staff_id if person else None,
+            person.name if person else None,
         )
         with self._lock:
             if len(self._cache) > 50_000:
                 self._cache = {t: v for t, v in self._cache.items() if v[1] > now}
             self._cache[token] = (principal, float(claims["exp"]))
         return principal
+
+    def _acting_now(self, uscc: str, staff_id: str) -> None:
+        """A cached token's person is still active in that department (disabling is at once)."""
+        member = self.staff.member(staff_id) if self.staff is not None else None
+        if member is None or member.uscc != uscc or not member.active:
+            raise AuthError(
+                f"the person {staff_id!r} this token names is no longer active",
+                code=ErrorCode.INVALID_ACT,
+            )
 
     def _decode(
         self, token: str, key: PublicKey, alg: str, *, audience: list[str], issuer: str

@@ -24,8 +24,9 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from exchange.api.deps import READER_ROLES
+from exchange.api.deps import READER_ROLES, person_missing
 from exchange.api.errors import exchange_error_response
+from exchange.audit.context import current_request
 from exchange.errors import AuthError, ExchangeError
 from exchange.records.query import CASE_PATTERN
 from exchange.service import Exchange
@@ -59,10 +60,15 @@ class FastReadMiddleware:
         except AuthError:
             await self.app(scope, receive, send)  # FastAPI answers and words the 401
             return
-        if not any(principal.has(r) for r in READER_ROLES):
-            await self.app(scope, receive, send)  # FastAPI answers the role refusal
+        if not any(principal.has(r) for r in READER_ROLES) or person_missing(
+            self.exchange, principal
+        ):
+            await self.app(scope, receive, send)  # FastAPI answers the role or act refusal
             return
         scope.setdefault("state", {})["principal"] = principal
+        context = current_request()
+        if context is not None:
+            context.person = principal.person
         try:
             record = await self.exchange.reader.read_async(
                 principal.uscc, code, key, purpose=purpose, case_no=case_no

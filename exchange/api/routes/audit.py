@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, Path, Query
+from pydantic import Field
 
 from exchange.api.deps import ExchangeDep, protected_router, require_role
 from exchange.audit.checkpoints import StoredCheckpoint, registered_witnesses
@@ -50,6 +51,9 @@ class AuditEntryPublic(StrictModel):
     code: str | None
     request_hash: str | None
     detail: dict[str, Any] | None
+    person: str | None = Field(
+        default=None, description="staff id of the person who acted; absent when none was named"
+    )
     leaf_hash: str
 
 
