@@ -27,7 +27,7 @@ from exchange.api.routes import (
     records,
 )
 from exchange.service import Exchange
-from exchange.web import install_console
+from exchange.web import install_console, is_loopback
 
 __all__ = ["create_app"]
 
@@ -61,10 +61,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app(exchange: Exchange, *, fast_read: bool | None = None) -> FastAPI:
+def create_app(
+    exchange: Exchange, *, fast_read: bool | None = None, bind_host: str = "127.0.0.1"
+) -> FastAPI:
     """The API app. ``fast_read`` (default: the ``api.fast_read`` setting) serves
     well-formed single-record reads on the hot path; False leaves them to the FastAPI
-    route alone (tests compare the two paths answer for answer)."""
+    route alone (tests compare the two paths answer for answer). ``bind_host`` is the
+    address served: a demo exchange offers its department picker only on loopback."""
     app = FastAPI(
         title="govex",
         version="0.1.0",
@@ -86,7 +89,8 @@ def create_app(exchange: Exchange, *, fast_read: bool | None = None) -> FastAPI:
         cases,
     ):
         app.include_router(module.router)
-    install_console(app)  # the web console under /console (exchange.web)
+    # the web console under /console (exchange.web)
+    install_console(app, demo_picker=is_loopback(bind_host))
     if exchange.settings.api.fast_read if fast_read is None else fast_read:
         # innermost: the read hot path (P3) skips FastAPI's routing for well-formed reads
         app.add_middleware(FastReadMiddleware, exchange=exchange)

@@ -48,6 +48,7 @@ PUBLIC_PATHS = frozenset(
         "/v1/status-lists/{n}",
         # the web console's sign-in page and its static files (exchange.web)
         "/console/login",
+        "/console/enrol",
         "/console/static",
     }
 )

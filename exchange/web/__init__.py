@@ -7,23 +7,49 @@ process and are guarded exactly like the API (see :mod:`exchange.web.guard`).
 
 from __future__ import annotations
 
+import ipaddress
+
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from exchange.departments.throttle import SignInThrottle
 from exchange.web.pages import HERE
-from exchange.web.session import CONSOLE_PREFIX, SessionGateway, SessionStore
+from exchange.web.session import CONSOLE_PREFIX, SessionGateway
+from exchange.web.sessions_store import SessionStore
 
-__all__ = ["CONSOLE_PREFIX", "CONSOLE_PUBLIC_PATHS", "install_console"]
+__all__ = ["CONSOLE_PREFIX", "CONSOLE_PUBLIC_PATHS", "install_console", "is_loopback"]
 
 STATIC_PATH = f"{CONSOLE_PREFIX}/static"
-CONSOLE_PUBLIC_PATHS = frozenset({f"{CONSOLE_PREFIX}/login", STATIC_PATH})
+CONSOLE_PUBLIC_PATHS = frozenset(
+    {f"{CONSOLE_PREFIX}/login", f"{CONSOLE_PREFIX}/enrol", STATIC_PATH}
+)
 
 
-def install_console(app: FastAPI) -> None:
-    """Mount the console's routers, its static files and its session gateway on ``app``."""
+def is_loopback(host: str) -> bool:
+    """Whether an address to listen on reaches only this machine (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def install_console(app: FastAPI, *, demo_picker: bool = True) -> None:
+    """Mount the console's routers, its static files and its session gateway on ``app``.
+
+    ``demo_picker``: whether a demo exchange offers its department picker (only when it
+    is bound to loopback; ``govex serve`` decides)."""
     from exchange.web.routes import audit, cases, catalog, dashboard, grants, signin, verify
 
-    app.state.console_sessions = SessionStore()
+    exchange = app.state.exchange
+    app.state.console_sessions = SessionStore(
+        exchange.store, exchange.tokens, exchange.settings.console
+    )
+    app.state.demo_picker = demo_picker and bool(exchange.identity.demo)
+    app.state.signin_throttle = SignInThrottle(
+        window_s=exchange.settings.console.signin_window_s,
+        per_account=exchange.settings.console.signin_failures_per_account,
+        per_address=exchange.settings.console.signin_failures_per_address,
+    )
     app.include_router(signin.public_router)
     for module in (signin, verify, cases, audit, catalog, grants, dashboard):
         app.include_router(module.router)
