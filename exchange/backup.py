@@ -38,6 +38,9 @@ BACKUP_TABLES = (
     "audit_entries",
     "checkpoints",
     "assertion_jti",
+    "staff",
+    "department_settings",
+    "console_sessions",
 )
 
 

@@ -25,6 +25,7 @@ from exchange.api.routes import (
     public,
     quarantine,
     records,
+    staff,
 )
 from exchange.service import Exchange
 from exchange.web import install_console, is_loopback
@@ -87,6 +88,7 @@ def create_app(
         audit,
         certificates,
         cases,
+        staff,
     ):
         app.include_router(module.router)
     # the web console under /console (exchange.web)

@@ -5,5 +5,6 @@ The only package that imports ``connectors``, ``bench`` and :mod:`exchange.demo`
 - :mod:`.main` — the app, ``init``/``serve``/``demo``/``bench``/``backup`` and friends;
 - :mod:`.audit` — ``govex audit …``; :mod:`.case` — ``govex case …``;
 - :mod:`.cert` — ``govex cert …`` and ``govex trust …``;
-- :mod:`.connector` — ``govex connector …``.
+- :mod:`.connector` — ``govex connector …``;
+- :mod:`.staff` — ``govex staff …`` (staff accounts, enrolment codes, require-act).
 """

@@ -105,6 +105,13 @@ def serve(
         str | None,
         typer.Option(help="also ingest from Kafka: kafka://HOST:PORT (default: embedded bus)"),
     ] = None,
+    allow_demo_exposure: Annotated[
+        bool,
+        typer.Option(
+            "--allow-demo-exposure",
+            help="serve a demo exchange beyond loopback (its department picker stays off)",
+        ),
+    ] = False,
     unsafe_pause_at: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the exchange's HTTP API (and its console) until interrupted."""
@@ -113,10 +120,20 @@ def serve(
     from exchange.api.app import create_app
     from exchange.bus import parse_bus_url
     from exchange.bus.kafka import parse_pause_point
+    from exchange.web import is_loopback
 
     address = parse_bus_url(bus) if bus else None
     exchange = _open(data)
     try:
+        if exchange.identity.demo and not is_loopback(host) and not allow_demo_exposure:
+            err.print(
+                f"error: {data} holds a demo exchange (demo keys, a sign-in picker); it is "
+                f"served on loopback only. Use --host 127.0.0.1, or --allow-demo-exposure to "
+                f"serve it on {host} anyway (without the picker)",
+                markup=False,
+                highlight=False,
+            )
+            raise typer.Exit(2)
         if address is not None and address.bootstrap is not None:
             pause = parse_pause_point(unsafe_pause_at) if unsafe_pause_at else None
             exchange.start_consumer(address.bootstrap, unsafe_pause_at=pause)
@@ -128,7 +145,7 @@ def serve(
         console.print(f"console: http://{host}:{port}/console/", markup=False, highlight=False)
         # every request is in the audit log already: no second, unsigned access log
         uvicorn.run(
-            create_app(exchange),
+            create_app(exchange, bind_host=host),
             host=host,
             port=port,
             log_level="warning",
@@ -153,6 +170,10 @@ def departments(data: DataOpt) -> None:
 def token(
     data: DataOpt,
     dept: Annotated[str, typer.Option("--dept", help="USCC or code of a demo department")],
+    staff: Annotated[
+        str | None,
+        typer.Option("--staff", help="name this staff member in the token (RFC 8693 act)"),
+    ] = None,
 ) -> None:
     """Print an access token for a demo department (try the API with curl)."""
     from exchange.demo.setup import DemoDepartment
@@ -164,7 +185,7 @@ def token(
             department = exchange.registry.by_code(dept)
         acting = DemoDepartment.load(exchange, department.code)
         issued = exchange.tokens.exchange_assertion(
-            acting.assertion(exchange.tokens.token_endpoint)
+            acting.assertion(exchange.tokens.token_endpoint, act=staff)
         )
         print(issued.access_token)
 
@@ -353,6 +374,10 @@ app.add_typer(trust_app, name="trust")
 from exchange.cli.audit import audit_app  # noqa: E402 - sub-commands register after the app exists
 
 app.add_typer(audit_app, name="audit")
+
+from exchange.cli.staff import staff_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(staff_app, name="staff")
 
 
 def main() -> None:

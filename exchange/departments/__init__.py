@@ -2,5 +2,9 @@
 
 - :mod:`.registry` — registered departments, their codes, USCCs, roles and certificates;
 - :mod:`.auth` — RFC 7523 client assertions → access tokens, and token checks
-  (the department's side, building assertions, is :mod:`exchange.client`).
+  (the department's side, building assertions, is :mod:`exchange.client`); the
+  RFC 8693 ``act`` claim names the person a department acts for;
+- :mod:`.staff` — staff accounts (工作人员): roles, argon2id passwords, TOTP, enrolment
+  codes, who an ``act`` claim may name, ``require_act``;
+- :mod:`.throttle` — failed sign-ins counted per account and per address.
 """

@@ -3,6 +3,10 @@
 Served by the exchange itself under ``/console`` (no CDN: templates, styles, scripts,
 charts and QR codes all come from govex). Pages call the exchange's services in
 process and are guarded exactly like the API (see :mod:`exchange.web.guard`).
+
+- :mod:`.session` — the session cookie, CSRF tokens, the gateway from cookie to token;
+- :mod:`.sessions_store` — console sessions in the store (expiry, per-person limits);
+- :mod:`.guard`, :mod:`.pages`, :mod:`.routes` — guards, rendering, the pages.
 """
 
 from __future__ import annotations
