@@ -11,12 +11,12 @@ import hmac
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 
 from exchange.audit.checkpoints import Checkpointer
-from exchange.audit.log import AuditLog
+from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.reports import AuditReports
 from exchange.bus.embedded import EmbeddedBus
 from exchange.cases.bundle import BundleSealer
@@ -71,9 +71,9 @@ class Exchange:
         )
         self.checkpoints.start()
         self.audit_reports = AuditReports(store, self.audit, self.checkpoints)
-        self.staff = Staff(store, self.registry, self.audit, issuer=self.identity.name)
+        self.staff = Staff(store, self.registry, self._record, issuer=self.identity.name)
         self.tokens = TokenService(
-            store, self.registry, keyring, settings.api, staff=self.staff, audit=self.audit
+            store, self.registry, keyring, settings.api, staff=self.staff, record=self._record
         )
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
@@ -98,6 +98,10 @@ class Exchange:
             sealer=BundleSealer(keyring, self.identity),
         )
         self.ingestor.listeners.append(self.reader.cache.invalidate)
+
+    def _record(self, **fields: Any) -> None:
+        """Append one audit entry (staff changes, token issuance: see ``Staff.record``)."""
+        self.audit.append(AuditEvent(**fields))
 
     @classmethod
     def open(cls, settings: Settings) -> Exchange:

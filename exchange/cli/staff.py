@@ -37,9 +37,10 @@ StaffOpt = Annotated[str, typer.Option("--staff-id", help="the staff member's id
 
 
 def _open(data: Path) -> Any:
-    from exchange.cli.main import _open as open_exchange
+    from exchange.config import Settings
+    from exchange.service import Exchange
 
-    return open_exchange(data)
+    return Exchange.open(Settings(data=data))
 
 
 def _uscc(exchange: Any, dept: str) -> str:

@@ -42,8 +42,7 @@ from schemas.errors import ErrorCode
 from signing.algorithms import PublicKey
 
 if TYPE_CHECKING:
-    from exchange.audit.log import AuditLog
-    from exchange.departments.staff import Staff, StaffMember
+    from exchange.departments.staff import Record, Staff, StaffMember
 
 __all__ = ["AccessToken", "Principal", "TokenService"]
 
@@ -106,11 +105,11 @@ class TokenService:
         settings: ApiSettings,
         *,
         staff: Staff | None = None,
-        audit: AuditLog | None = None,
+        record: Record | None = None,
     ) -> None:
         self.store = store
         self.staff = staff
-        self.audit = audit
+        self.record = record  # appends an audit entry (see exchange.departments.staff.Record)
         self.registry = registry
         self.keyring = keyring
         self.settings = settings
@@ -168,12 +167,8 @@ class TokenService:
     def _audit_token(
         self, uscc: str, person: str | None, outcome: str, code: str | None, detail: dict[str, Any]
     ) -> None:
-        if self.audit is None:
-            return
-        from exchange.audit.log import AuditEvent
-
-        self.audit.append(
-            AuditEvent(
+        if self.record is not None:
+            self.record(
                 actor=uscc,
                 action="token.issue",
                 outcome=outcome,
@@ -181,7 +176,6 @@ class TokenService:
                 detail=detail,
                 person=person,
             )
-        )
 
     def _remember_jti(self, issuer: str, jti: str, exp: float) -> None:
         """Keep ``(issuer, jti)`` until the assertion expires; a second use is a replay.

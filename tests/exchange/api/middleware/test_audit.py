@@ -31,9 +31,10 @@ def test_an_unexpected_exception_answers_500_exchange_internal_and_is_audited(
     def boom() -> None:
         raise RuntimeError("an unexpected failure")
 
+    headers = auth("shenji")  # issuing the token is an entry of its own (token.issue)
     before = exchange.audit.size
     with TestClient(app, raise_server_exceptions=False) as client:
-        r = client.get("/v1/test-only/boom", headers=auth("shenji"))
+        r = client.get("/v1/test-only/boom", headers=headers)
         refused = client.get("/v1/test-only/boom")
     assert r.status_code == 500
     assert r.headers["content-type"] == "application/problem+json"
