@@ -268,6 +268,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=15)
 
 
+@pytest.mark.slow
 def test_a_restart_keeps_sessions(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with create_demo(Settings(data=data)) as fresh:
