@@ -21,6 +21,7 @@ from exchange.config import Settings
 from exchange.errors import Conflict, InvalidRequest
 from exchange.service import Exchange
 from exchange.store import DB_FILE, LOCK_FILE
+from schemas.errors import ErrorCode
 from signing.merkle import root_of
 
 __all__ = ["BACKUP_TABLES", "RestoreReport", "backup", "restore"]
@@ -41,6 +42,8 @@ BACKUP_TABLES = (
     "staff",
     "department_settings",
     "console_sessions",
+    "resource_versions",
+    "batch_schemas",
 )
 
 
@@ -117,12 +120,16 @@ def restore(archive: Path, settings: Settings) -> RestoreReport:
             try:
                 manifest = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]
             except (KeyError, AttributeError, ValueError) as exc:
-                raise InvalidRequest(f"{archive} has no valid {MANIFEST}") from exc
+                raise InvalidRequest(
+                    f"{archive} has no valid {MANIFEST}", code=ErrorCode.INVALID_BACKUP
+                ) from exc
             target.mkdir(parents=True, exist_ok=True)
             members = [m for m in tar.getmembers() if m.name != MANIFEST]
             tar.extractall(target, members=members, filter="data")
     except (OSError, tarfile.TarError) as exc:
-        raise InvalidRequest(f"{archive} is not a readable govex backup: {exc}") from exc
+        raise InvalidRequest(
+            f"{archive} is not a readable govex backup: {exc}", code=ErrorCode.INVALID_BACKUP
+        ) from exc
     with Exchange.open(settings) as exchange:
         size = int(manifest["audit_tree_size"])
         root = _audit_root(exchange, size)

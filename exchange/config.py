@@ -19,6 +19,7 @@ __all__ = [
     "KafkaSettings",
     "Settings",
     "SigningSettings",
+    "WitnessEndpoint",
 ]
 
 DEMO_PASSPHRASE = "govex-demo-only"  # noqa: S105 - the documented demo secret, refused outside demo
@@ -31,8 +32,24 @@ class ApiSettings(BaseModel):
     max_json_depth: int = Field(default=32, description="deeper JSON gets 422")
     max_batch_records: int = 10_000
     max_page_size: int = 1_000
+    max_page_bytes: int = Field(
+        default=1024 * 1024, ge=4096, description="a list answer's JSON is cut to this size"
+    )
+    max_grant_days: int = Field(
+        default=5 * 365 + 1, ge=1, description="the longest a data-sharing grant may last"
+    )
     access_token_ttl_s: int = 600
     client_assertion_max_age_s: int = 300
+    # slow clients (govex serve): a connection must send its request line and headers
+    # within header_timeout_s, and a body within body_timeout_s of its headers; one
+    # address holds at most max_connections_per_address connections at once
+    header_timeout_s: float = Field(default=10.0, gt=0, description="headers must arrive in")
+    body_timeout_s: float = Field(default=60.0, gt=0, description="a body must arrive in")
+    keep_alive_s: float = Field(default=5.0, gt=0, description="idle keep-alive connections")
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, description="request head size")
+    max_connections_per_address: int = Field(
+        default=256, ge=1, description="open connections one client address may hold"
+    )
     fast_read: bool = Field(
         default=True,
         description="serve well-formed single-record reads on the hot path (P3); "
@@ -50,11 +67,23 @@ class SigningSettings(BaseModel):
     )
 
 
+class WitnessEndpoint(BaseModel):
+    """A witness the exchange asks for cosignatures (c2sp.org/tlog-witness)."""
+
+    url: str = Field(description="submission prefix: POST <url>/add-checkpoint")
+    vkey: str = Field(description="the witness's cosigner key (tlog-cosignature, type 0x04)")
+
+
 class AuditSettings(BaseModel):
     group_commit_max: int = 512
     group_commit_wait_ms: float = 1.0
     checkpoint_interval_s: float = 10.0
     retention_days: int = Field(default=183, ge=183, description="网络安全法 第21条: ≥ 6 months")
+    witnesses: list[WitnessEndpoint] = Field(
+        default=[],
+        max_length=16,
+        description='GOVEX_AUDIT__WITNESSES=[{"url": …, "vkey": …}]: asked after each checkpoint',
+    )
 
 
 class ConsoleSettings(BaseModel):

@@ -1,18 +1,30 @@
 """Errors of the exchange.
 
-Exception tree (each carries a stable ``code`` and an HTTP ``status``)::
+Exception tree (each carries a stable ``code`` and an HTTP ``status``; classes defined
+outside this module name their module)::
 
     ExchangeError
-    ├── NotInitialised        the data directory holds no exchange (run govex init)
-    ├── StoreLocked           another exchange process owns the data directory
+    ├── NotInitialised        503: the data directory holds no exchange (run govex init)
+    ├── StoreLocked           503: another exchange process owns the data directory
+    ├── StoreUnavailable      503: the data directory or its database cannot be used
     ├── AuthError             401: missing, malformed, forged or expired credentials
+    │   └── CredentialsRefused  client: the exchange refused a department's assertion
     ├── Forbidden             403: authenticated, but not allowed (role, grant, ownership)
     ├── NotFound              404
     ├── Conflict              409
     ├── InvalidRequest        422: a well-formed request that breaks a rule
+    │   ├── QrError           certificates.qr: QR text that is not a govex credential
+    │   └── CredentialTooDeep  certificates.intake: a credential nested too deep
     ├── PayloadTooLarge       413
+    │   └── CredentialTooLarge  certificates.intake: a credential over its size cap
     ├── RateLimited           429: too many attempts (sign-in); try again later
-    └── AuditUnavailable      503: the audit writer failed; no data is served (fail closed)
+    ├── AuditUnavailable      503: the audit writer failed; no data is served (fail closed)
+    ├── Internal              500: a failure of the exchange itself, not of the request
+    ├── TrustError            certificates.vocabulary: an unusable trust bundle or status source
+    ├── CertificateRefused    certificates.verifier: a certificate that failed a check
+    ├── VerifierBusy          certificates.intake, 503: every verification worker is busy
+    ├── AuditExportInvalid    audit.verify: an audit export that does not verify
+    └── PoisonMessage         bus.message: a bus message that can never be ingested
 
 Only ``exchange/api/errors.py`` turns these into RFC 9457 problem+json.
 """
@@ -29,12 +41,14 @@ __all__ = [
     "Conflict",
     "ExchangeError",
     "Forbidden",
+    "Internal",
     "InvalidRequest",
     "NotFound",
     "NotInitialised",
     "PayloadTooLarge",
     "RateLimited",
     "StoreLocked",
+    "StoreUnavailable",
 ]
 
 
@@ -68,6 +82,12 @@ class StoreLocked(ExchangeError):
     code = ErrorCode.STORE_LOCKED
     status = 503
     title = "Data directory in use"
+
+
+class StoreUnavailable(ExchangeError):
+    code = ErrorCode.STORE_UNAVAILABLE
+    status = 503
+    title = "Data directory unusable"
 
 
 class AuthError(ExchangeError):
@@ -116,3 +136,9 @@ class AuditUnavailable(ExchangeError):
     code = ErrorCode.AUDIT_UNAVAILABLE
     status = 503
     title = "Audit log unavailable"
+
+
+class Internal(ExchangeError):
+    code = ErrorCode.INTERNAL
+    status = 500
+    title = "Internal error"

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.reports import AuditReports
+from exchange.audit.tiles import LogTiles
 from exchange.bus.embedded import EmbeddedBus
 from exchange.cases.bundle import BundleSealer
 from exchange.cases.resolver import CaseResolver
@@ -26,6 +27,7 @@ from exchange.catalog.resources import Catalog
 from exchange.certificates.service import CertificateService
 from exchange.config import Settings
 from exchange.departments.auth import TokenService
+from exchange.departments.demo_keys import DemoKeys
 from exchange.departments.registry import Registry
 from exchange.departments.staff import Staff
 from exchange.errors import NotInitialised
@@ -34,6 +36,7 @@ from exchange.records.ingest import Ingestor
 from exchange.records.intake import BatchIntake
 from exchange.records.query import Reader
 from exchange.store import Store
+from exchange.witness.collect import ConfiguredWitness, WitnessCollector
 from schemas.catalog import Department
 
 if TYPE_CHECKING:
@@ -54,6 +57,8 @@ class Exchange:
         self.identity = keyring.identity
         self.consumer: KafkaIngestConsumer | None = None  # govex serve --bus kafka://…
         self.registry = Registry(store, keyring)
+        # a demo exchange's department keys: the console's sign-in picker acts with them
+        self.demo_keys = DemoKeys(settings.data, self.registry, demo=self.identity.demo)
         self.catalog = Catalog(store, self.registry)
         raw = keyring.key("log").private_bytes(
             serialization.Encoding.Raw,
@@ -62,15 +67,23 @@ class Exchange:
         )
         subject_key = hmac.new(raw, b"govex-subject-hash-v1", hashlib.sha256).digest()
         self.audit = AuditLog(store, subject_key, settings.audit)
-        self.grants = Grants(store, self.catalog, self.audit)
+        self.grants = Grants(
+            store, self.catalog, self.audit, max_grant_days=settings.api.max_grant_days
+        )
         self.checkpoints = Checkpointer.for_key(
             self.audit,
             keyring.key("log"),
             self.identity.origin,
             interval_s=settings.audit.checkpoint_interval_s,
         )
+        self.witnesses = WitnessCollector(
+            self.checkpoints, [ConfiguredWitness.of(w) for w in settings.audit.witnesses]
+        ).start()
+        if self.witnesses.witnesses:
+            self.checkpoints.on_signed = self.witnesses.submit
         self.checkpoints.start()
         self.audit_reports = AuditReports(store, self.audit, self.checkpoints)
+        self.tiles = LogTiles(self.audit)
         self.staff = Staff(store, self.registry, self._record, issuer=self.identity.name)
         self.tokens = TokenService(
             store, self.registry, keyring, settings.api, staff=self.staff, record=self._record
@@ -174,6 +187,7 @@ class Exchange:
         if self.consumer is not None:
             self.consumer.stop()
         self.checkpoints.stop()
+        self.witnesses.stop()
         self.audit.close()
         self.store.close()
 

@@ -11,6 +11,7 @@ the same tables serialise on ``Store.write_lock``.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -20,12 +21,16 @@ from typing import Any
 
 import duckdb
 
+from exchange.boundary import translated
 from exchange.errors import NotInitialised, StoreLocked
 
 __all__ = ["DB_FILE", "LOCK_FILE", "MIGRATIONS", "Store"]
 
+_LOG = logging.getLogger("govex.store")
+
 DB_FILE = "govex.duckdb"
 LOCK_FILE = "govex.lock"
+
 
 def _load_migrations() -> list[tuple[int, str, str]]:
     """Every ``exchange/migrations/mNNN_*.py`` module, in version order."""
@@ -60,17 +65,25 @@ class Store:
             raise NotInitialised(
                 f"no exchange in {self.data_dir}: run `govex init --data {self.data_dir}` first"
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = self._acquire_lock()
+        with translated():  # an unusable directory or database file: one clear error
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = self._acquire_lock()
         try:
-            self._conn = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
+            with translated():
+                self._conn = duckdb.connect(str(self.path), read_only=read_only)
+        except BaseException:
             self._release_lock()
-            raise StoreLocked(f"cannot open {self.path}: {exc}") from exc
+            raise
         self._local = threading.local()
         self.write_lock = threading.RLock()
         if not read_only:
-            self.migrate()
+            try:
+                with translated():
+                    self.migrate()
+            except BaseException:
+                self._conn.close()
+                self._release_lock()
+                raise
 
     # -- locking ------------------------------------------------
     def _acquire_lock(self) -> int:
@@ -154,8 +167,10 @@ class Store:
         self.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
 
     def close(self) -> None:
-        with suppress(Exception):
+        try:
             self._conn.close()
+        except Exception as exc:  # closing goes on: release the lock all the same
+            _LOG.warning("closing the database failed: %s", exc)
         self._release_lock()
 
     def __enter__(self) -> Store:

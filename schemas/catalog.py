@@ -92,6 +92,12 @@ class ResourceDefinition(StrictModel):
     update_cycle: UpdateCycle
     description: str = ""
     json_schema: dict[str, Any] = Field(alias="schema")
+    version: str = Field(
+        default="1.0",
+        pattern=r"^[1-9][0-9]{0,5}\.(0|[1-9][0-9]{0,5})$",
+        description="schema version major.minor, numbered by the exchange's catalog "
+        "(a new optional field is a minor step, a breaking change a new major)",
+    )
 
     @property
     def items(self) -> list[Item]:

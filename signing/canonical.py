@@ -96,7 +96,12 @@ def _parse_reference(data: bytes | str) -> Any:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise CanonicalizationError(f"malformed JSON: {exc}") from exc
-    _check(value, "$")
+    except RecursionError as exc:  # nesting deeper than the interpreter can parse
+        raise CanonicalizationError("malformed JSON: nested too deeply") from exc
+    try:
+        _check(value, "$")
+    except RecursionError as exc:
+        raise CanonicalizationError("JSON nested too deeply to be signed") from exc
     return value
 
 

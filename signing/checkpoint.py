@@ -30,6 +30,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -41,6 +42,7 @@ __all__ = [
     "MAX_SIGNATURES",
     "SIGNATURE_TYPE_ED25519",
     "Checkpoint",
+    "KeyVerifier",
     "NoteSignature",
     "NoteSigner",
     "NoteVerifier",
@@ -83,6 +85,19 @@ def key_id(name: str, public_key: bytes) -> int:
 
 def _raw_public(key: ed25519.Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+class KeyVerifier(Protocol):
+    """What :func:`open_note` needs of a key: its name, key id and a check of a signature.
+
+    :class:`NoteVerifier` (Ed25519, type 0x01) and
+    :class:`signing.cosignature.CosignatureVerifier` (cosignature/v1, type 0x04) are two.
+    """
+
+    name: str
+    key_id: int
+
+    def verify(self, text: bytes, signature: bytes) -> None: ...
 
 
 class NoteVerifier:
@@ -248,7 +263,7 @@ def _split(note: str | bytes) -> tuple[str, list[tuple[str, NoteSignature]]]:
     return text, out
 
 
-def open_note(note: str | bytes, verifiers: Sequence[NoteVerifier]) -> OpenedNote:
+def open_note(note: str | bytes, verifiers: Sequence[KeyVerifier]) -> OpenedNote:
     """Verify a signed note against known verifiers; return its text and signers.
 
     Raises :class:`CheckpointError` for a malformed note, more than 100
@@ -256,7 +271,7 @@ def open_note(note: str | bytes, verifiers: Sequence[NoteVerifier]) -> OpenedNot
     the same name and key id, or when no known key signed.
     """
     text, lines = _split(note)
-    known: dict[tuple[str, int], list[NoteVerifier]] = {}
+    known: dict[tuple[str, int], list[KeyVerifier]] = {}
     for verifier in verifiers:
         known.setdefault((verifier.name, verifier.key_id), []).append(verifier)
     verified: list[NoteSignature] = []
@@ -284,7 +299,7 @@ def open_note(note: str | bytes, verifiers: Sequence[NoteVerifier]) -> OpenedNot
     return OpenedNote(text=text, signatures=tuple(verified), unverified=tuple(unverified))
 
 
-def cosign_note(note: str, signer: NoteSigner, verifiers: Sequence[NoteVerifier]) -> str:
+def cosign_note(note: str, signer: NoteSigner, verifiers: Sequence[KeyVerifier]) -> str:
     """Verify ``note`` with ``verifiers``, then append ``signer``'s signature line.
 
     This is what a witness does: it cosigns only what it could verify. A note the
@@ -365,7 +380,7 @@ def open_checkpoint(
     log_verifier: NoteVerifier,
     *,
     origin: str,
-    witnesses: Sequence[NoteVerifier] = (),
+    witnesses: Sequence[KeyVerifier] = (),
 ) -> OpenedCheckpoint:
     """Verify a signed checkpoint of the log ``origin`` signed by ``log_verifier``.
 

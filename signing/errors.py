@@ -1,14 +1,20 @@
 """Errors of the signing package.
 
-Exception tree::
+Exception tree (classes defined outside this module name their module)::
 
     SigningError                      code: signing.*
     ├── CanonicalizationError         JSON that cannot be signed (duplicate keys, NaN, big ints)
-    ├── KeyError_                     a key that cannot be loaded or has the wrong type
+    ├── KeyLoadError                  a key that cannot be loaded or has the wrong type
     ├── VerificationError             a proof, seal or signature that does not verify
     │   ├── SealError                 a batch seal or a record's inclusion path is wrong
-    │   └── MerkleProofError          an inclusion or consistency proof is wrong
-    └── CheckpointError               a signed note / checkpoint that cannot be parsed or verified
+    │   ├── MerkleProofError          an inclusion or consistency proof is wrong
+    │   ├── ChainError                ca: a certificate the root does not vouch for
+    │   ├── ProofError                proofs: a Data Integrity proof missing or wrong
+    │   └── StatusListError           status_list: a status list or index that is wrong
+    ├── CheckpointError               a signed note / checkpoint that cannot be parsed or verified
+    ├── CertificateIssueError         ca: an inconsistent request to issue a certificate
+    ├── MultibaseError                multibase: a string that is not valid multibase
+    └── TileError                     tiles: a tile path or tile that is not C2SP tlog-tiles
 
 ``verify`` functions return what they verified or raise; they never return a bool.
 """

@@ -45,9 +45,9 @@ _SLOW_MODULES = frozenset(
     {
         "test_schemathesis.py",
         "test_h1_mixed_load.py",
-        "test_cert_cli.py",
+        "test_cert.py",
         "test_cli.py",
-        "test_cli_connector.py",
+        "test_connector.py",
         "test_redteam.py",
         "test_slow_clients.py",
         "test_tour.py",

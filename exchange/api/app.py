@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 from fastapi import FastAPI
 
-from exchange.api.deps import PUBLIC_PATHS
+from exchange.api.deps import PUBLIC_PATHS, UNAUDITED_PUBLIC
 from exchange.api.errors import install_error_handlers
 from exchange.api.middleware.audit import AuditMiddleware
 from exchange.api.middleware.fastread import FastReadMiddleware
@@ -19,16 +19,17 @@ from exchange.api.routes import (
     audit,
     cases,
     catalog,
+    catalog_admin,
     certificates,
     departments,
     grants,
+    log,
     public,
     quarantine,
     records,
     staff,
 )
 from exchange.service import Exchange
-from exchange.web import install_console, is_loopback
 
 __all__ = ["create_app"]
 
@@ -36,7 +37,8 @@ DESCRIPTION = """
 govex — government data-sharing and e-certificate (电子证照) exchange.
 
 Every route except the public list (`/healthz`, `/docs`, `/openapi.json`, `/v1/token`,
-`/v1/keys`, `/.well-known/govex`) needs `Authorization: Bearer <access token>`; get one at
+`/v1/keys`, `/.well-known/govex`, the audit log's `/log/checkpoint` and hash tiles
+`/log/tile/…`) needs `Authorization: Bearer <access token>`; get one at
 `POST /v1/token` with an RFC 7523 client assertion signed by your department's key.
 Errors are RFC 9457 `application/problem+json` with a stable `code`.
 """
@@ -63,12 +65,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(
-    exchange: Exchange, *, fast_read: bool | None = None, bind_host: str = "127.0.0.1"
+    exchange: Exchange,
+    *,
+    fast_read: bool | None = None,
+    extensions: Sequence[Callable[[FastAPI], None]] = (),
 ) -> FastAPI:
     """The API app. ``fast_read`` (default: the ``api.fast_read`` setting) serves
     well-formed single-record reads on the hot path; False leaves them to the FastAPI
-    route alone (tests compare the two paths answer for answer). ``bind_host`` is the
-    address served: a demo exchange offers its department picker only on loopback."""
+    route alone (tests compare the two paths answer for answer). ``extensions`` install
+    more routes and middleware inside the API's own (the composition root,
+    :func:`exchange.server.build_app`, passes the web console's installer)."""
     app = FastAPI(
         title="govex",
         version="0.1.0",
@@ -81,6 +87,7 @@ def create_app(
     for module in (
         public,
         catalog,
+        catalog_admin,
         records,
         grants,
         departments,
@@ -91,8 +98,10 @@ def create_app(
         staff,
     ):
         app.include_router(module.router)
-    # the web console under /console (exchange.web)
-    install_console(app, demo_picker=is_loopback(bind_host))
+    app.include_router(log.entries_router)  # before the public tiles: /log/tile/entries/…
+    app.include_router(log.router)
+    for install in extensions:
+        install(app)  # e.g. the web console under /console (exchange.web)
     if exchange.settings.api.fast_read if fast_read is None else fast_read:
         # innermost: the read hot path (P3) skips FastAPI's routing for well-formed reads
         app.add_middleware(FastReadMiddleware, exchange=exchange)
@@ -102,5 +111,7 @@ def create_app(
         max_json_depth=exchange.settings.api.max_json_depth,
     )
     # outermost: every request outside the public list leaves exactly one audit entry (D4)
-    app.add_middleware(AuditMiddleware, audit=exchange.audit, public=PUBLIC_PATHS)
+    app.add_middleware(
+        AuditMiddleware, audit=exchange.audit, public=PUBLIC_PATHS, public_pattern=UNAUDITED_PUBLIC
+    )
     return app

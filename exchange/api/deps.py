@@ -7,6 +7,7 @@ list is built with it (``protected_router``), and a test fails if a route is not
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -22,11 +23,14 @@ from schemas.errors import ErrorCode
 __all__ = [
     "PUBLIC_PATHS",
     "READER_ROLES",
+    "UNAUDITED_PUBLIC",
     "CurrentDept",
     "ExchangeDep",
     "api_routes",
+    "bearer_token",
+    "check_reader",
+    "check_roles",
     "current_principal",
-    "person_missing",
     "protected_router",
     "require_reader",
     "require_role",
@@ -50,8 +54,14 @@ PUBLIC_PATHS = frozenset(
         "/console/login",
         "/console/enrol",
         "/console/static",
+        # the audit log as a C2SP tiled log (exchange.api.routes.log): the signed
+        # checkpoint and the hash tiles carry only hashes; entry bundles need a token
+        "/log/checkpoint",
+        "/log/tile/{level}/{index:path}",
     }
 )
+# public reads left out of the audit log (fetching the log's tiles must not grow it)
+UNAUDITED_PUBLIC = re.compile(r"/log/checkpoint|/log/tile/(?!entries/)[^/]+/.+")
 
 
 async def get_exchange(request: Request) -> Exchange:
@@ -62,15 +72,24 @@ async def get_exchange(request: Request) -> Exchange:
 ExchangeDep = Annotated[Exchange, Depends(get_exchange)]
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, else None
+    (the one parser: the read hot path uses it too)."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
 async def current_principal(request: Request, exchange: ExchangeDep) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get("authorization", ""))
+    if token is None:
         raise AuthError(
             "this route needs an access token: Authorization: Bearer <token> "
             "(get one at POST /v1/token)"
         )
-    principal = exchange.tokens.authenticate(token.strip())
+    principal = exchange.tokens.authenticate(token)
     request.state.principal = principal
     context = current_request()
     if context is not None:
@@ -81,17 +100,22 @@ async def current_principal(request: Request, exchange: ExchangeDep) -> Principa
 CurrentDept = Annotated[Principal, Depends(current_principal)]
 
 
+def check_roles(principal: Principal, roles: tuple[Role, ...]) -> Principal:
+    """``principal`` if it holds one of ``roles``; raises Forbidden (403, A4) otherwise."""
+    if not any(principal.has(r) for r in roles):
+        names = " or ".join(r.value for r in roles)
+        raise Forbidden(
+            f"this function needs the {names} role; {principal.name} does not hold it",
+            code=ErrorCode.ROLE_FORBIDDEN,
+        )
+    return principal
+
+
 def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets through only callers holding one of ``roles`` (A4)."""
 
     async def check(principal: CurrentDept) -> Principal:
-        if not any(principal.has(r) for r in roles):
-            names = " or ".join(r.value for r in roles)
-            raise Forbidden(
-                f"this function needs the {names} role; {principal.name} does not hold it",
-                code=ErrorCode.ROLE_FORBIDDEN,
-            )
-        return principal
+        return check_roles(principal, roles)
 
     check.__name__ = f"require_{'_or_'.join(r.value for r in roles)}"
     return check
@@ -105,20 +129,16 @@ def protected_router(prefix: str, tags: list[str], **kwargs: Any) -> APIRouter:
 
 
 Publisher = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
-# who may read shared records (the read route and its hot path, exchange.api.middleware.fastread)
+# who may read shared records (exchange.api.record_read: the read route and its hot path)
 READER_ROLES = (Role.DEPARTMENT, Role.APPROVER)
 
 
-def person_missing(exchange: Exchange, principal: Principal) -> bool:
-    """Whether a read must be refused: the department requires ``act`` and none is named."""
-    return principal.person is None and exchange.staff.requires_act(principal.uscc)
-
-
-async def require_reader(
-    principal: Annotated[Principal, Depends(require_role(*READER_ROLES))], exchange: ExchangeDep
-) -> Principal:
-    """A reader role, and the person named where the department requires it (I1)."""
-    if person_missing(exchange, principal):
+def check_reader(exchange: Exchange, principal: Principal) -> Principal:
+    """``principal`` if it holds a reader role and names the person where its department
+    requires it (I1, ``require_act``); raises Forbidden (403) otherwise. The rule of every
+    read (:func:`exchange.api.record_read.authorise_read`, the ``Reader`` dependency)."""
+    check_roles(principal, READER_ROLES)
+    if principal.person is None and exchange.staff.requires_act(principal.uscc):
         raise Forbidden(
             f"{principal.name} requires the person on every read: name the staff member "
             "with the 'act' claim of the client assertion (or sign in to the console as "
@@ -126,6 +146,11 @@ async def require_reader(
             code=ErrorCode.ACT_REQUIRED,
         )
     return principal
+
+
+async def require_reader(principal: CurrentDept, exchange: ExchangeDep) -> Principal:
+    """A reader role, and the person named where the department requires it (I1)."""
+    return check_reader(exchange, principal)
 
 
 Reader = Annotated[Principal, Depends(require_reader)]

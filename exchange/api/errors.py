@@ -13,16 +13,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from exchange.boundary import translate
 from exchange.errors import ExchangeError
 from schemas.errors import ErrorCode, Problem, SchemaError
+from schemas.text import INVALID_TEXT_TYPE
 from signing.errors import SigningError
 
 __all__ = [
     "PROBLEM_JSON",
+    "VALIDATION_CODES",
     "exchange_error_response",
     "install_error_handlers",
     "internal_error_response",
     "problem_response",
+    "unexpected_error_response",
 ]
 
 PROBLEM_JSON = "application/problem+json"
@@ -64,6 +68,28 @@ def internal_error_response(instance: str) -> JSONResponse:
     )
 
 
+def unexpected_error_response(exc: Exception, instance: str) -> JSONResponse:
+    """The answer to an exception no handler took: a third-party error the boundary table
+    knows (DuckDB, OS, PyJWT, cryptography, Kafka) as its code, anything else 500
+    ``exchange.internal``; both logged."""
+    ours = translate(exc)  # exchange.boundary
+    if isinstance(ours, ExchangeError):
+        log.warning("on %s: %s", instance, ours.message, exc_info=exc)
+        return exchange_error_response(ours, instance)
+    log.error("unexpected error on %s", instance, exc_info=exc)
+    return internal_error_response(instance)
+
+
+# pydantic error types with a code of their own (the others are schema.invalid_request)
+VALIDATION_CODES: dict[str, ErrorCode] = {
+    "json_invalid": ErrorCode.MALFORMED_JSON,
+    INVALID_TEXT_TYPE: ErrorCode.INVALID_TEXT,
+    "string_unicode": ErrorCode.INVALID_TEXT,  # pydantic's own refusal of a lone surrogate
+    "string_too_long": ErrorCode.TOO_LONG,
+    "too_long": ErrorCode.TOO_LONG,
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ExchangeError)
     async def exchange_error(request: Request, exc: ExchangeError) -> JSONResponse:
@@ -99,9 +125,10 @@ def install_error_handlers(app: FastAPI) -> None:
                     "type": str(err.get("type", "")),
                 }
             )
-        code = ErrorCode.INVALID_REQUEST
-        if any(e["type"] == "json_invalid" for e in errors):
-            code = ErrorCode.MALFORMED_JSON
+        code = next(
+            (VALIDATION_CODES[e["type"]] for e in errors if e["type"] in VALIDATION_CODES),
+            ErrorCode.INVALID_REQUEST,
+        )
         first = errors[0] if errors else {"location": "", "message": "invalid request"}
         detail = f"{first['location']}: {first['message']}".lstrip(": ")
         return problem_response(
@@ -126,5 +153,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s", request.url.path)
-        return internal_error_response(_instance(request))
+        return unexpected_error_response(exc, _instance(request))

@@ -12,7 +12,8 @@ Modules (imported by name, e.g. ``from exchange.audit.log import AuditLog``):
   the HTTP request an entry belongs to; ``latency`` — group-commit figures.
 * ``checkpoints`` — signed checkpoints (C2SP) and witnesses; ``trail`` — proving an
   entry against a signed checkpoint (``prove_entry``) and a subject's, case's or
-  department's trail.
+  department's trail; ``tiles`` — the log as C2SP tlog-tiles (hash tiles from the
+  nodes, entry bundles), served under ``/log`` by :mod:`exchange.api.routes.log`.
 * ``query`` — search and visibility; ``export`` — an export file; ``verify`` — its
   offline verification; ``archive`` — old entries to Parquet.
 """

@@ -23,6 +23,7 @@ from pathlib import Path
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.errors import Conflict, InvalidRequest
+from schemas.errors import ErrorCode
 
 __all__ = ["ARCHIVE_DIR", "ArchiveSummary", "archive_before"]
 
@@ -59,7 +60,8 @@ def archive_before(
     if before > oldest_allowed:
         raise InvalidRequest(
             f"entries stay online for {log.settings.retention_days} days (网络安全法 第21条): "
-            f"archive only before {oldest_allowed:%Y-%m-%d %H:%M} UTC"
+            f"archive only before {oldest_allowed:%Y-%m-%d %H:%M} UTC",
+            code=ErrorCode.ARCHIVE_TOO_RECENT,
         )
     log.ensure_open()
     log.write_nodes()  # the archive's leaves are checked against the table

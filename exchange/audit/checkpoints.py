@@ -1,25 +1,32 @@
 """Signed checkpoints of the audit log: on a schedule, on demand, cosigned by witnesses.
 
 A checkpoint is the c2sp.org/tlog-checkpoint text — the log's origin, the tree
-size, the base64 root hash — plus one extension line ``time <RFC 3339 UTC>``, signed
-as a c2sp.org/signed-note with the exchange's Ed25519 log key. They are kept in
-the ``checkpoints`` table, one per size.
+size, the base64 root hash, no extension lines — signed as a c2sp.org/signed-note
+with the exchange's Ed25519 log key. They are kept in the ``checkpoints`` table, one
+per size, with the time they were signed.
 
 :class:`Checkpointer` signs when asked (:meth:`Checkpointer.sign_now`) and, once
-started, every ``interval`` seconds when the tree grew since the last one.
+started, every ``interval`` seconds when the tree grew since the last one; after each
+signing it calls ``on_signed`` (the exchange collects witness cosignatures there,
+:mod:`exchange.witness.collect`), whose failures are logged and never reach the log.
 
-A *witness* is another department that keeps the last checkpoint it saw, checks
-that the new one is consistent with it and cosigns it with its own Ed25519 seal key
-(:func:`witness_cosign`); the exchange stores the cosigned note
-(:meth:`Checkpointer.add_cosignature`). Two auditors comparing notes cosigned by the
-same witness know they were shown the same history.
+A *witness* keeps the last checkpoint it saw, checks that the new one is consistent
+with it and cosigns it (c2sp.org/tlog-cosignature v1: a timestamped Ed25519
+signature under a schema-less URL name, :func:`witness_cosign`); the exchange stores
+the cosignature (:meth:`Checkpointer.add_cosignature`): only one that verifies, at
+most one per witness key and at most :data:`MAX_WITNESSES`, and the stored note is
+re-opened before it is written, so a stored checkpoint always parses. A department
+witnesses with its Ed25519 seal key under the name
+``witness.<exchange host>/dept-<USCC>`` (:func:`department_witness_name`).
+Two auditors comparing notes cosigned by the same witness know they were shown the
+same history.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,20 +35,32 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from exchange.audit.log import AuditLog
 from exchange.departments.registry import Registry
-from exchange.errors import InvalidRequest, NotFound
+from exchange.errors import Conflict, InvalidRequest, NotFound
+from schemas.errors import ErrorCode
 from signing.checkpoint import (
     Checkpoint,
+    KeyVerifier,
     NoteSigner,
     NoteVerifier,
     OpenedCheckpoint,
     open_checkpoint,
+    open_note,
     sign_checkpoint,
 )
+from signing.cosignature import CosignatureSigner, CosignatureVerifier
 from signing.errors import CheckpointError
 from signing.merkle import verify_consistency
 
-__all__ = ["Checkpointer", "StoredCheckpoint", "registered_witnesses", "witness_cosign"]
+__all__ = [
+    "MAX_WITNESSES",
+    "Checkpointer",
+    "StoredCheckpoint",
+    "department_witness_name",
+    "registered_witnesses",
+    "witness_cosign",
+]
 
+MAX_WITNESSES = 16  # cosignatures kept per checkpoint (a note holds at most 100 lines)
 _SIG_PREFIX = "\u2014 "
 logger = logging.getLogger("govex.audit")
 
@@ -75,6 +94,8 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self.failures = 0  # scheduled signings that failed (each logged)
         self.last_failure: str | None = None
+        # called with each new checkpoint, outside the lock (witness collection)
+        self.on_signed: Callable[[StoredCheckpoint], None] | None = None
 
     @classmethod
     def for_key(
@@ -127,8 +148,12 @@ class Checkpointer:
             if latest is not None and latest.size >= size:
                 return latest
             if size == 0 and not force:
-                raise InvalidRequest("the audit log is empty: nothing to checkpoint yet")
-            return self._sign(size)
+                raise InvalidRequest(
+                    "the audit log is empty: nothing to checkpoint yet",
+                    code=ErrorCode.INVALID_TREE_SIZE,
+                )
+            signed = self._sign(size)
+        return self._signed(signed)
 
     def sign_at(self, size: int) -> StoredCheckpoint:
         """The checkpoint of exactly ``size`` entries, signed now if there is none.
@@ -144,55 +169,79 @@ class Checkpointer:
             if row is not None:
                 return _row(row)
             if not 0 < size <= self.log.size:
-                raise InvalidRequest(f"cannot sign size {size}: the log holds {self.log.size}")
-            return self._sign(size)
+                raise InvalidRequest(
+                    f"cannot sign size {size}: the log holds {self.log.size}",
+                    code=ErrorCode.INVALID_TREE_SIZE,
+                )
+            signed = self._sign(size)
+        return self._signed(signed)
+
+    def _signed(self, signed: StoredCheckpoint) -> StoredCheckpoint:
+        if self.on_signed is not None:
+            try:
+                self.on_signed(signed)
+            except Exception as exc:  # witnesses never hold up the log
+                logger.warning("after checkpoint %d: %s", signed.size, exc, exc_info=exc)
+        return signed
 
     def _sign(self, size: int) -> StoredCheckpoint:
         now = datetime.now(UTC).replace(microsecond=0)
-        checkpoint = Checkpoint(
-            origin=self.origin,
-            size=size,
-            root=self.log.root(size),
-            extensions=(f"time {now.isoformat().replace('+00:00', 'Z')}",),
-        )
+        # no extension lines: C2SP registers none for the time, which the table keeps
+        checkpoint = Checkpoint(origin=self.origin, size=size, root=self.log.root(size))
         note = sign_checkpoint(checkpoint, [self.signer])
         self.log.store.execute(
             "INSERT INTO checkpoints VALUES (?, ?, ?, ?)", [size, checkpoint.root, note, now]
         )
         return StoredCheckpoint(size, checkpoint.root, note, now)
 
-    def open(self, note: str | bytes, witnesses: Sequence[NoteVerifier] = ()) -> OpenedCheckpoint:
+    def open(self, note: str | bytes, witnesses: Sequence[KeyVerifier] = ()) -> OpenedCheckpoint:
         """Verify a note as a checkpoint of this log (and report verified witnesses)."""
         return open_checkpoint(note, self.verifier, origin=self.origin, witnesses=witnesses)
 
-    def add_cosignature(self, note: str, witness: NoteVerifier) -> StoredCheckpoint:
-        """Store ``witness``'s signature over a checkpoint the log signed.
+    def add_cosignature(self, note: str, witness: CosignatureVerifier) -> StoredCheckpoint:
+        """Store ``witness``'s cosignature over a checkpoint the log signed.
 
-        ``note`` must carry the log's signature and one by ``witness`` over the text of
-        a stored checkpoint; the witness's line is appended to the stored note.
+        ``note`` must carry the log's signature and a valid v1 cosignature by
+        ``witness`` over the text of a stored checkpoint. That one line is added to the
+        stored note unless the witness key already cosigned it; other lines are ignored.
+        Raises :class:`InvalidRequest` for anything that does not verify and
+        :class:`Conflict` (``exchange.too_many_witnesses``) beyond :data:`MAX_WITNESSES`.
         """
         try:
             opened = self.open(note, [witness])
         except CheckpointError as exc:
-            raise InvalidRequest(f"cosigned checkpoint refused: {exc.message}") from exc
-        if (witness.name, witness.key_id) not in {
-            (s.name, s.key_id) for s in opened.note.signatures
-        }:
-            raise InvalidRequest(f"the note carries no valid signature by witness {witness.name}")
-        stored = self.get(opened.checkpoint.size)
-        text = stored.note[: stored.note.rfind("\n\n") + 1]
-        if text != opened.note.text:
             raise InvalidRequest(
-                f"the cosigned text is not the exchange's checkpoint of size {stored.size}"
+                f"cosigned checkpoint refused: {exc.message}", code=ErrorCode.INVALID_COSIGNATURE
+            ) from exc
+        ident = (witness.name, witness.key_id)
+        if ident not in {(s.name, s.key_id) for s in opened.note.signatures}:
+            raise InvalidRequest(
+                f"the note carries no valid cosignature by {witness.name}",
+                code=ErrorCode.INVALID_COSIGNATURE,
             )
-        lines = [ln for ln in note.split("\n") if ln.startswith(f"{_SIG_PREFIX}{witness.name} ")]
-        added = "".join(f"{ln}\n" for ln in lines if ln not in stored.note)
-        if not added:
-            return stored
-        updated = stored.note + added
-        self.log.store.execute(
-            "UPDATE checkpoints SET note = ? WHERE size = ?", [updated, stored.size]
-        )
+        line = _line_of(note, opened.note.text, witness)
+        with self._lock:
+            stored = self.get(opened.checkpoint.size)
+            text = stored.note[: stored.note.rfind("\n\n") + 1]
+            if text != opened.note.text:
+                raise InvalidRequest(
+                    f"the cosigned text is not the exchange's checkpoint of size {stored.size}",
+                    code=ErrorCode.INVALID_COSIGNATURE,
+                )
+            cosigners = {(s.name, s.key_id) for s in self.open(stored.note).note.unverified}
+            if ident in cosigners:
+                return stored  # one cosignature per witness key
+            if len(cosigners) >= MAX_WITNESSES:
+                raise Conflict(
+                    f"the checkpoint of size {stored.size} already carries "
+                    f"{MAX_WITNESSES} cosignatures",
+                    code=ErrorCode.TOO_MANY_WITNESSES,
+                )
+            updated = stored.note + line
+            self.open(updated, [witness])  # what is stored must open again
+            self.log.store.execute(
+                "UPDATE checkpoints SET note = ? WHERE size = ?", [updated, stored.size]
+            )
         return StoredCheckpoint(stored.size, stored.root, updated, stored.created_at)
 
     # -- the schedule ------------------------------------------------
@@ -233,16 +282,32 @@ class Checkpointer:
                 )
 
 
+def _line_of(note: str, text: str, witness: KeyVerifier) -> str:
+    """The first signature line of ``note`` by ``witness``'s key that verifies over ``text``."""
+    prefix = f"{_SIG_PREFIX}{witness.name} "
+    for line in note[len(text) + 1 :].split("\n"):
+        if line.startswith(prefix):
+            try:
+                open_note(f"{text}\n{line}\n", [witness])
+            except CheckpointError:
+                continue
+            return f"{line}\n"
+    raise InvalidRequest(
+        f"the note carries no valid cosignature by {witness.name}",
+        code=ErrorCode.INVALID_COSIGNATURE,
+    )
+
+
 def witness_cosign(
     note: str,
     log: NoteVerifier,
     origin: str,
-    witness: NoteSigner,
+    witness: CosignatureSigner,
     *,
     previous: OpenedCheckpoint | None = None,
     proof: Sequence[bytes] = (),
 ) -> str:
-    """What a witness department does: verify, check consistency, cosign.
+    """What a witness does: verify, check consistency, cosign (tlog-cosignature v1).
 
     ``previous`` is the last checkpoint this witness cosigned and ``proof`` the
     consistency proof from it to ``note`` (from ``GET /v1/audit/proofs/consistency``).
@@ -260,10 +325,17 @@ def witness_cosign(
     return note + witness.signature_line(opened.note.text)
 
 
-def registered_witnesses(registry: Registry, uscc: str | None = None) -> list[NoteVerifier]:
-    """Note verifiers of the departments' Ed25519 seal keys, named by USCC (all, or one's)."""
+def department_witness_name(origin: str, uscc: str) -> str:
+    """A department's witness name: ``witness.<host of the log origin>/dept-<USCC>``."""
+    return f"witness.{origin.split('/', 1)[0]}/dept-{uscc}"
+
+
+def registered_witnesses(
+    registry: Registry, origin: str, uscc: str | None = None
+) -> list[CosignatureVerifier]:
+    """Cosignature verifiers of the departments' Ed25519 seal keys (all, or one's)."""
     return [
-        NoteVerifier(key.uscc, key.public_key)
+        CosignatureVerifier(department_witness_name(origin, key.uscc), key.public_key)
         for department in registry.departments()
         if uscc is None or department.uscc == uscc
         for key in registry.seal_keys(department.uscc)

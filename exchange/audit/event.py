@@ -20,6 +20,7 @@ import orjson
 
 from exchange.audit.leaf import canonical_detail, encode_parts
 from exchange.errors import InvalidRequest
+from schemas.errors import ErrorCode
 from signing.errors import CanonicalizationError
 
 __all__ = [
@@ -160,4 +161,6 @@ def encode_event(event: AuditEvent) -> Row:
     try:
         return _encode(encodable(event))
     except (orjson.JSONEncodeError, CanonicalizationError) as exc:
-        raise InvalidRequest(f"the audit entry cannot be encoded: {exc}") from exc
+        raise InvalidRequest(
+            f"the audit entry cannot be encoded: {exc}", code=ErrorCode.UNENCODABLE_AUDIT_ENTRY
+        ) from exc

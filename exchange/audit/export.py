@@ -41,7 +41,9 @@ from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditLog
 from exchange.audit.query import COLUMNS, entries_source, entry_from_row
 from exchange.errors import InvalidRequest
+from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier
+from signing.cosignature import CosignatureVerifier
 
 __all__ = ["EXPORT_FORMAT", "TREE_CHUNK", "ExportSummary", "export_log"]
 
@@ -78,7 +80,10 @@ def _range(log: AuditLog, since: datetime | None, until: datetime | None) -> tup
         )
         end = min(end, 0 if row is None or row[0] is None else int(row[0]) + 1)
     if end <= first:
-        raise InvalidRequest(f"no audit entries to export in that range (the log holds {log.size})")
+        raise InvalidRequest(
+            f"no audit entries to export in that range (the log holds {log.size})",
+            code=ErrorCode.INVALID_TREE_SIZE,
+        )
     return first, end
 
 
@@ -121,7 +126,7 @@ def export_log(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
-    witnesses: Sequence[NoteVerifier] = (),
+    witnesses: Sequence[NoteVerifier | CosignatureVerifier] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
     """Write entries ``since ≤ ts < until`` (all by default) with their proofs to ``path``."""
@@ -134,7 +139,10 @@ def export_log(
         if (first >> level) & 1:
             found = log.nodes.get(level, (first >> level) - 1)
             if found is None:
-                raise InvalidRequest(f"the tree has no node ({level}, {(first >> level) - 1})")
+                raise InvalidRequest(
+                    f"the tree has no node ({level}, {(first >> level) - 1})",
+                    code=ErrorCode.AUDIT_INCOMPLETE,
+                )
             prefix.append([level, (first >> level) - 1, found.hex()])
     header = {
         "govex_audit_export": EXPORT_FORMAT,
@@ -168,6 +176,7 @@ def export_log(
     if written != end - first:
         raise InvalidRequest(
             f"entries {first}..{end - 1} should be {end - first} but {written} were found: "
-            "the log is missing entries"
+            "the log is missing entries",
+            code=ErrorCode.AUDIT_INCOMPLETE,
         )
     return ExportSummary(path, first, end, len(signed), anchor.size)

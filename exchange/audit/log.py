@@ -46,6 +46,7 @@ from exchange.audit.writer import GroupCommitWriter, OnCommit, Pending, TxWork
 from exchange.config import AuditSettings
 from exchange.errors import AuditUnavailable, Conflict, InvalidRequest
 from exchange.store import Store
+from schemas.errors import ErrorCode
 from signing.merkle import MerkleTree
 
 __all__ = ["AuditEntry", "AuditEvent", "AuditLog", "TxWork"]
@@ -229,7 +230,9 @@ class AuditLog(GroupCommitWriter):
         committed = self._size
         size = committed if size is None else size
         if not 0 <= size <= committed:
-            raise InvalidRequest(f"tree size {size} is not within 0..{committed}")
+            raise InvalidRequest(
+                f"tree size {size} is not within 0..{committed}", code=ErrorCode.INVALID_TREE_SIZE
+            )
         view = self._views.get(size)
         if view is None:
             # committed nodes never change, so a view stays valid; keep the latest few
@@ -256,14 +259,18 @@ class AuditLog(GroupCommitWriter):
         tree = self.tree(second)
         if not 0 < first <= tree.size:
             raise InvalidRequest(
-                f"a consistency proof needs 0 < first ≤ second; got {first} and {tree.size}"
+                f"a consistency proof needs 0 < first ≤ second; got {first} and {tree.size}",
+                code=ErrorCode.INVALID_TREE_SIZE,
             )
         return tree.consistency_proof(first)
 
     @staticmethod
     def _check_index(index: int, size: int) -> int:
         if not 0 <= index < size:
-            raise InvalidRequest(f"entry index {index} is not below tree size {size}")
+            raise InvalidRequest(
+                f"entry index {index} is not below tree size {size}",
+                code=ErrorCode.INVALID_ENTRY_INDEX,
+            )
         return index
 
     # -- opening ------------------------------------------------

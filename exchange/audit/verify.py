@@ -42,6 +42,7 @@ from exchange.audit.export import ENTRY_MIDDLE, ENTRY_PREFIX, EXPORT_FORMAT
 from exchange.errors import ExchangeError
 from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier, OpenedCheckpoint, open_checkpoint
+from signing.cosignature import verifier_from_vkey
 from signing.errors import SigningError
 from signing.merkle import EMPTY_ROOT, MerkleTree, complete_subtrees, fold, node_hash, root_of
 
@@ -103,7 +104,7 @@ class _Export:
         self.end = int(header["end"])
         if not 0 <= self.first < self.end:
             raise AuditExportInvalid(f"header range {self.first}..{self.end} is empty")
-        self.witnesses = [NoteVerifier.from_vkey(v) for v in header.get("witnesses", [])]
+        self.witnesses = [verifier_from_vkey(v) for v in header.get("witnesses", [])]
         self.prefix = {
             (int(lv), int(idx)): bytes.fromhex(h) for lv, idx, h in header.get("prefix", [])
         }

@@ -22,6 +22,7 @@ table instead of two.
 from __future__ import annotations
 
 import hashlib
+import logging
 import queue
 import threading
 from collections import deque
@@ -57,6 +58,7 @@ __all__ = ["GroupCommitWriter", "OnCommit", "Pending", "TxWork"]
 TxWork = Callable[[duckdb.DuckDBPyConnection], Any]
 OnCommit = Callable[[duckdb.DuckDBPyConnection, int, list[bytes]], None]
 
+_LOG = logging.getLogger("govex.audit")
 _TS = pa.timestamp("us", tz="UTC")
 _HASH = pa.binary(32)
 _sha256 = hashlib.sha256
@@ -190,6 +192,7 @@ class GroupCommitWriter:
                     try:
                         self._dispatch(group, idle)
                     except BaseException as exc:  # never leave a caller waiting
+                        _LOG.error("audit writer failed; the audit log is closed", exc_info=exc)
                         self._failure = self._failure or exc
                         self._release(group, AuditUnavailable(f"audit write failed: {exc}"))
                 if self._closing and not incoming:
@@ -228,6 +231,7 @@ class GroupCommitWriter:
                     return
                 self._commit_prepared(cur, prepared)
             except BaseException as exc:  # never leave a caller waiting, never die silently
+                _LOG.error("audit writer failed; the audit log is closed", exc_info=exc)
                 self._failure = self._failure or exc
                 if prepared is not None:
                     self._release(prepared.group, AuditUnavailable(f"audit write failed: {exc}"))
@@ -252,6 +256,7 @@ class GroupCommitWriter:
             cur.commit()
             prepared.commit_s = perf_counter() - started
         except Exception as exc:  # the store failed: close the log (fail closed)
+            _LOG.error("audit write failed; the audit log is closed (fail closed)", exc_info=exc)
             with suppress(duckdb.Error):
                 cur.rollback()
             self._failure = exc
@@ -269,6 +274,9 @@ class GroupCommitWriter:
             cur.from_arrow(self.nodes.table(nodes)).insert_into("audit_nodes")
             cur.commit()
         except Exception as exc:  # reopening rebuilds them from the entries
+            _LOG.warning(
+                "audit tree nodes not written on close (rebuilt on reopening)", exc_info=exc
+            )
             with suppress(duckdb.Error):
                 cur.rollback()
             self._failure = exc
@@ -358,6 +366,7 @@ class GroupCommitWriter:
                 self._dispatch(rest)
             return
         except Exception as exc:  # the store itself failed: close the log (fail closed)
+            _LOG.error("audit write failed; the audit log is closed (fail closed)", exc_info=exc)
             self._failure = exc
             self._release(group, AuditUnavailable(f"audit write failed: {exc}"))
             return

@@ -37,6 +37,7 @@ from typing import Any
 from exchange.bus.message import DEFAULT_TOPIC_PREFIX
 from exchange.bus.models import Intake, Poison
 from exchange.errors import AuditUnavailable, InvalidRequest
+from schemas.errors import ErrorCode
 
 __all__ = ["ConsumerStats", "KafkaIngestConsumer", "PausePoint", "parse_pause_point"]
 
@@ -58,7 +59,9 @@ def parse_pause_point(text: str) -> tuple[PausePoint, int]:
         return PausePoint(name), int(count or "1")
     except ValueError:
         points = ", ".join(p.value for p in PausePoint)
-        raise InvalidRequest(f"pause point {text!r} is not <{points}>:<n>") from None
+        raise InvalidRequest(
+            f"pause point {text!r} is not <{points}>:<n>", code=ErrorCode.INVALID_OPTION
+        ) from None
 
 
 @dataclass

@@ -150,4 +150,7 @@ def parse_bus_url(url: str) -> BusAddress:
         hosts = [h for h in text.removeprefix("kafka://").rstrip("/").split(",") if h]
         if hosts and all(_HOST_PORT.match(h) for h in hosts):
             return BusAddress("kafka", ",".join(hosts))
-    raise InvalidRequest(f"bus {url!r} is not kafka://HOST:PORT (e.g. kafka://127.0.0.1:9092)")
+    raise InvalidRequest(
+        f"bus {url!r} is not kafka://HOST:PORT (e.g. kafka://127.0.0.1:9092)",
+        code=ErrorCode.INVALID_OPTION,
+    )

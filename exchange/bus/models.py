@@ -27,12 +27,13 @@ __all__ = ["BatchIn", "IngestResult", "Intake", "Poison", "QuarantinedRecord", "
 class RecordIn(StrictModel):
     key: str = Field(min_length=1, max_length=256)
     version: int = Field(ge=0, le=2**53 - 1)
-    data: dict[str, Any]
+    data: dict[str, Any] = Field(max_length=1024, description="the record's fields")
 
 
 class BatchIn(StrictModel):
     resource: str = Field(max_length=128)
-    records: list[RecordIn] = Field(min_length=1)
+    # a hard cap on the model; the setting api.max_batch_records applies below it
+    records: list[RecordIn] = Field(min_length=1, max_length=1_000_000)
     seal: BatchSeal
 
 

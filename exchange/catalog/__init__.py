@@ -1,6 +1,12 @@
 """The catalog of shared resources (政务信息资源目录), grants, and masking.
 
-- :mod:`.resources` — :class:`Catalog`: the resources with their owner departments.
+- :mod:`.resources` — :class:`Catalog`: the resources with their owner departments, and
+  every version of each resource's schema.
+- :mod:`.versions` — :class:`SchemaVersion` (``major.minor``) and which updates are
+  compatible (a minor version) and which need a new major version.
+- :mod:`.metaschema` — the resource meta-schema a definition must fit.
+- :mod:`.service` — :class:`CatalogService`: add, update and list resources on a running
+  exchange (audited); the API's ``/v1/admin/catalog`` and ``govex catalog`` use it.
 - :mod:`.grants` — :class:`Grants`: grant requests and decisions (audited), the answer
   deadline, and the access decision of a read (sharing type + grants).
 - :mod:`.masking` — :class:`AccessDecision` and masking of the fields a reader may

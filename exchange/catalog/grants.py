@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import duckdb
 from pydantic import Field
@@ -41,6 +41,9 @@ __all__ = [
     "add_working_days",
 ]
 
+# the longest a grant may last (about five years; setting api.max_grant_days)
+MAX_GRANT_DAYS = 5 * 365 + 1
+
 ANSWER_WORKING_DAYS = 10
 
 
@@ -56,12 +59,21 @@ def add_working_days(start: date, days: int) -> date:
 
 class GrantRequest(StrictModel):
     resource: str = Field(max_length=128)
-    fields: list[str] = Field(min_length=1, max_length=64)
-    purposes: list[str] = Field(
+    fields: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=64
+    )
+    purposes: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         min_length=1, max_length=16, description="事项 codes or purposes the data will serve"
     )
     reason: str = Field(min_length=1, max_length=1000)
     expires_at: datetime
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        le=999_999,
+        description="major version of the resource's schema the fields are read in "
+        "(default: the latest); every field must exist in it",
+    )
 
 
 class GrantDecision(StrictModel):
@@ -96,10 +108,18 @@ _GRANT_COLUMNS = (
 class Grants:
     """Grant requests and decisions (audited), and the access decision of a read."""
 
-    def __init__(self, store: Store, catalog: Catalog, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        audit: AuditLog,
+        *,
+        max_grant_days: int = MAX_GRANT_DAYS,
+    ) -> None:
         self.store = store
         self.catalog = catalog
         self.audit = audit
+        self.max_grant_days = max_grant_days
         self._cache: dict[tuple[str, str], list[GrantPublic]] = {}
 
     # -- requests and decisions ------------------------------------------------
@@ -123,21 +143,35 @@ class Grants:
         return grant
 
     def _request(self, consumer: str, req: GrantRequest) -> GrantPublic:
-        definition = self.catalog.resource(req.resource)
+        definition = self.catalog.resource(req.resource, req.version)
         owner = self.catalog.owner(req.resource)
         if definition.sharing_type is not SharingType.CONDITIONAL:
             raise InvalidRequest(
                 f"{req.resource} is {definition.sharing_type.value}: grants exist only for "
-                "conditional resources"
+                "conditional resources",
+                code=ErrorCode.GRANT_NOT_APPLICABLE,
             )
         if owner == consumer:
-            raise InvalidRequest("the owner of a resource needs no grant")
+            raise InvalidRequest(
+                "the owner of a resource needs no grant", code=ErrorCode.GRANT_NOT_APPLICABLE
+            )
         unknown = sorted(set(req.fields) - set(definition.field_names))
         if unknown:
-            raise InvalidRequest(f"fields not in {req.resource}: {', '.join(unknown)}")
+            raise InvalidRequest(
+                f"fields not in {req.resource} {definition.version}: {', '.join(unknown)}",
+                code=ErrorCode.UNKNOWN_FIELD,
+            )
         now = datetime.now(UTC)
         if req.expires_at.tzinfo is None or req.expires_at <= now:
-            raise InvalidRequest("expires_at must be a future time with a time zone")
+            raise InvalidRequest(
+                "expires_at must be a future time with a time zone", code=ErrorCode.INVALID_EXPIRY
+            )
+        if req.expires_at > now + timedelta(days=self.max_grant_days):
+            raise InvalidRequest(
+                f"a grant lasts at most {self.max_grant_days} days: expires_at must be before "
+                f"{now + timedelta(days=self.max_grant_days):%Y-%m-%d}; request a new grant then",
+                code=ErrorCode.INVALID_EXPIRY,
+            )
         grant_id = "grt_" + secrets.token_hex(8)
         due = add_working_days(now.date(), ANSWER_WORKING_DAYS)
         self.store.execute(

@@ -253,7 +253,10 @@ class Issuance:
         start = _day_start(valid_from) if valid_from is not None else now
         end = _day_end(valid_until) if valid_until is not None else None
         if end is not None and end < start:
-            raise InvalidRequest(f"valid_until {valid_until} is before the start of validity")
+            raise InvalidRequest(
+                f"valid_until {valid_until} is before the start of validity",
+                code=ErrorCode.INVALID_VALIDITY,
+            )
         serial = self._next_serial(ctype.type_code, issuer)
         certificate_id = ctype.make_id(issuer, f"{serial:08d}")
         revocation, suspension, index = self.lists.allocate()

@@ -39,7 +39,7 @@ class CertificateRequest(StrictModel):
     """What a department sends to issue one certificate."""
 
     type: str = Field(max_length=64, description="certificate type code, e.g. resident_id_card")
-    subject: dict[str, Any]
+    subject: dict[str, Any] = Field(max_length=256, description="the holder's fields")
     valid_from: date | None = None
     valid_until: date | None = None
 

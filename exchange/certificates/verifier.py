@@ -29,6 +29,7 @@ offline, the certificate service online) and/or a public key.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +47,8 @@ from signing.canonical import parse_strict
 from signing.errors import SigningError
 
 __all__ = ["CertificateRefused", "Check", "Verdict", "Verifier"]
+
+_LOG = logging.getLogger("govex.certificates")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,5 +193,6 @@ class Verifier:
         except (ExchangeError, SchemaError, SigningError) as exc:
             return Check(name, False, exc.message)
         except Exception as exc:  # fail closed: a check that cannot finish has not passed
+            _LOG.warning("certificate check %s could not finish", name, exc_info=exc)
             return Check(name, False, f"cannot be checked: {exc}")
         return Check(name, True, note)

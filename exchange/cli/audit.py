@@ -18,6 +18,7 @@ from rich.table import Table
 from exchange.audit.verify import AuditExportInvalid
 from exchange.config import Settings
 from exchange.errors import InvalidRequest
+from schemas.errors import ErrorCode
 
 __all__ = ["audit_app"]
 
@@ -42,7 +43,8 @@ def _when(text: str | None, option: str) -> datetime | None:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
         raise InvalidRequest(
-            f"{option} {text!r} is not a date: use 2026-05-01 or 2026-05-01T08:00:00+08:00"
+            f"{option} {text!r} is not a date: use 2026-05-01 or 2026-05-01T08:00:00+08:00",
+            code=ErrorCode.INVALID_DATE,
         ) from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -99,7 +101,7 @@ def export(
                 out,
                 since=start,
                 until=stop,
-                witnesses=registered_witnesses(exchange.registry),
+                witnesses=registered_witnesses(exchange.registry, exchange.identity.origin),
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
     console.print(
@@ -127,7 +129,7 @@ def verify(
     from exchange.audit.verify import verify_export
 
     if not file.is_file():
-        raise InvalidRequest(f"{file} is not a file")
+        raise InvalidRequest(f"{file} is not a file", code=ErrorCode.UNREADABLE_FILE)
     known = checkpoint.read_text("utf-8") if checkpoint is not None else None
     try:
         with _progress() as progress:
@@ -167,7 +169,9 @@ def trace(
     from exchange.audit.trail import trail
 
     if sum(x is not None for x in (subject, case, dept)) != 1:
-        raise InvalidRequest("give exactly one of --subject, --case or --dept")
+        raise InvalidRequest(
+            "give exactly one of --subject, --case or --dept", code=ErrorCode.INVALID_OPTION
+        )
     with _open(data) as exchange:
         found = trail(
             exchange.audit,

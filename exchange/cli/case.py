@@ -18,21 +18,33 @@ from schemas.errors import ErrorCode
 
 __all__ = ["case_app"]
 
-case_app = typer.Typer(help="一件事一次办: resolve a matter's materials from the exchange, and "
-                       "check a case bundle offline.", no_args_is_help=True)
+case_app = typer.Typer(
+    help="一件事一次办: resolve a matter's materials from the exchange, and "
+    "check a case bundle offline.",
+    no_args_is_help=True,
+)
 console = Console()
 
 
 @case_app.command("resolve")
 def resolve(
-    data: Annotated[Path, typer.Option("--data", "-d", help="data directory of the exchange",
-                                       envvar="GOVEX_DATA")],
-    matter: Annotated[str, typer.Option(help="matter (事项) code, e.g. "
-                                        "budongchan.new_commercial_housing_transfer")],
-    applicant: Annotated[list[str], typer.Option(
-        help="an applicant: ID (role from the matter) or ROLE:ID, e.g. buyer:4115…; repeat")],
-    case_no: Annotated[str | None, typer.Option("--case", help="办件编号 (generated when "
-                                                "absent)")] = None,
+    data: Annotated[
+        Path,
+        typer.Option("--data", "-d", help="data directory of the exchange", envvar="GOVEX_DATA"),
+    ],
+    matter: Annotated[
+        str,
+        typer.Option(help="matter (事项) code, e.g. budongchan.new_commercial_housing_transfer"),
+    ],
+    applicant: Annotated[
+        list[str],
+        typer.Option(
+            help="an applicant: ID (role from the matter) or ROLE:ID, e.g. buyer:4115…; repeat"
+        ),
+    ],
+    case_no: Annotated[
+        str | None, typer.Option("--case", help="办件编号 (generated when absent)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the signed bundle")] = False,
     out: Annotated[Path | None, typer.Option(help="also write the bundle to this file")] = None,
 ) -> None:
@@ -54,10 +66,12 @@ def resolve(
             applicants.append({"role": role, "id": ident})
         try:
             request = CaseRequest.model_validate(
-                {"matter": matter, "applicants": applicants, "case_no": case_no})
+                {"matter": matter, "applicants": applicants, "case_no": case_no}
+            )
         except ValueError as exc:
-            raise InvalidRequest(f"bad applicant or case number: {exc}",
-                                 code=ErrorCode.INVALID_REQUEST) from exc
+            raise InvalidRequest(
+                f"bad applicant or case number: {exc}", code=ErrorCode.INVALID_APPLICANT
+            ) from exc
         dept = exchange.registry.by_code(found.department)
         principal = Principal(dept.uscc, dept.code, dept.name, frozenset(dept.roles), "cli")
         bundle = exchange.cases.resolve(principal, request)
@@ -78,9 +92,11 @@ def _print_bundle(bundle: dict[str, Any]) -> None:
         detail = m["source"] if m["status"] == "obtained" else m["reason"]
         table.add_row(m["name"], status, detail)
     console.print(table)
-    console.print(f"required {bundle['required']}, obtained by the exchange "
-                  f"{bundle['obtained']}, to bring {len(bundle['to_bring'])}  "
-                  f"({bundle['reduction_percent']}% fewer materials)")
+    console.print(
+        f"required {bundle['required']}, obtained by the exchange "
+        f"{bundle['obtained']}, to bring {len(bundle['to_bring'])}  "
+        f"({bundle['reduction_percent']}% fewer materials)"
+    )
 
 
 @case_app.command("verify")
@@ -98,17 +114,23 @@ def verify(
     try:
         bundle = parse_strict(bundle_file.read_bytes())
     except OSError as exc:
-        raise InvalidRequest(f"cannot read {bundle_file}: {exc.strerror}") from exc
+        raise InvalidRequest(
+            f"cannot read {bundle_file}: {exc.strerror}", code=ErrorCode.UNREADABLE_FILE
+        ) from exc
     try:
         trust_bundle = TrustBundle.from_json(trust.read_bytes())
     except OSError as exc:
-        raise InvalidRequest(f"cannot read {trust}: {exc.strerror}") from exc
+        raise InvalidRequest(
+            f"cannot read {trust}: {exc.strerror}", code=ErrorCode.UNREADABLE_FILE
+        ) from exc
     verdict = verify_bundle(bundle, trust_bundle)
     if as_json:
         print(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2))
     elif verdict.valid:
-        console.print(f"bundle {bundle.get('case')} is valid: seal, "
-                      f"{len(verdict.certificates)} certificates and counts check out")
+        console.print(
+            f"bundle {bundle.get('case')} is valid: seal, "
+            f"{len(verdict.certificates)} certificates and counts check out"
+        )
     if not verdict.valid:
         for line in verdict.failures:
             print(f"FAILED {line}", file=sys.stderr)

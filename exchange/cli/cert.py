@@ -28,6 +28,7 @@ from exchange.certificates.verifier import Verdict, Verifier
 from exchange.config import Settings
 from exchange.errors import ExchangeError, InvalidRequest
 from schemas.certificates import certificate_type
+from schemas.errors import ErrorCode
 from signing.canonical import parse_strict
 from signing.errors import SigningError
 from signing.multibase import decode_multikey
@@ -70,14 +71,18 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise InvalidRequest(f"cannot read {what} {path}: {exc.strerror}") from exc
+        raise InvalidRequest(
+            f"cannot read {what} {path}: {exc.strerror}", code=ErrorCode.UNREADABLE_FILE
+        ) from exc
 
 
 def _json_file(path: Path, what: str) -> Any:
     try:
         return parse_strict(_read(path, what))
     except SigningError as exc:
-        raise InvalidRequest(f"{what} {path} is not acceptable JSON: {exc.message}") from exc
+        raise InvalidRequest(
+            f"{what} {path} is not acceptable JSON: {exc.message}", code=ErrorCode.INVALID_FILE
+        ) from exc
 
 
 def _date(value: str | None, name: str) -> date | None:
@@ -86,7 +91,9 @@ def _date(value: str | None, name: str) -> date | None:
     try:
         return date.fromisoformat(value.strip())
     except ValueError as exc:
-        raise InvalidRequest(f"{name} {value!r} is not a date YYYY-MM-DD") from exc
+        raise InvalidRequest(
+            f"{name} {value!r} is not a date YYYY-MM-DD", code=ErrorCode.INVALID_DATE
+        ) from exc
 
 
 def _issuer(exchange: Any, issuer: str) -> str:
@@ -100,7 +107,9 @@ def _write_json(path: Path, value: Any) -> None:
     try:
         path.write_text(json.dumps(value, ensure_ascii=False, indent=2) + "\n", "utf-8")
     except OSError as exc:
-        raise InvalidRequest(f"cannot write {path}: {exc.strerror}") from exc
+        raise InvalidRequest(
+            f"cannot write {path}: {exc.strerror}", code=ErrorCode.UNWRITABLE_FILE
+        ) from exc
 
 
 # --------------------------------------------------------------------------- issue
@@ -125,7 +134,9 @@ def issue(
     """Issue one certificate, sealed by the issuing department, and write it to OUT."""
     body = _json_file(subject, "subject file")
     if not isinstance(body, dict):
-        raise InvalidRequest(f"subject file {subject} must hold a JSON object")
+        raise InvalidRequest(
+            f"subject file {subject} must hold a JSON object", code=ErrorCode.INVALID_FILE
+        )
     request = CertificateRequest(
         type=type_,
         subject=body,
@@ -142,12 +153,17 @@ def _csv_items(path: Path, array_fields: set[str]) -> Iterator[BulkItem]:
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
-        raise InvalidRequest(f"cannot read CSV {path}: {exc.strerror}") from exc
+        raise InvalidRequest(
+            f"cannot read CSV {path}: {exc.strerror}", code=ErrorCode.UNREADABLE_FILE
+        ) from exc
     with handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header:
-            raise InvalidRequest(f"CSV {path} is empty; its first line must name the fields")
+            raise InvalidRequest(
+                f"CSV {path} is empty; its first line must name the fields",
+                code=ErrorCode.INVALID_FILE,
+            )
         names = [h.strip() for h in header]
         for row in reader:
             line = reader.line_num
@@ -184,7 +200,9 @@ def _count_rows(path: Path) -> int:
         with path.open("rb") as handle:
             return max(sum(1 for _ in handle) - 1, 0)
     except OSError as exc:
-        raise InvalidRequest(f"cannot read CSV {path}: {exc.strerror}") from exc
+        raise InvalidRequest(
+            f"cannot read CSV {path}: {exc.strerror}", code=ErrorCode.UNREADABLE_FILE
+        ) from exc
 
 
 @cert_app.command("issue-bulk")
@@ -297,9 +315,15 @@ def verify(
 ) -> None:
     """Verify a credential offline: exit 0 when valid, 1 with one line per failed check."""
     if (cert is None) == (qr is None):
-        raise InvalidRequest("give the credential: a CERT.json file or --qr-text (one of them)")
+        raise InvalidRequest(
+            "give the credential: a CERT.json file or --qr-text (one of them)",
+            code=ErrorCode.INVALID_OPTION,
+        )
     if trust is None and public_key is None:
-        raise InvalidRequest("nothing to verify against: give --trust TRUST.json or --public-key")
+        raise InvalidRequest(
+            "nothing to verify against: give --trust TRUST.json or --public-key",
+            code=ErrorCode.INVALID_OPTION,
+        )
     bundle = TrustBundle.from_json(_read(trust, "trust bundle")) if trust is not None else None
     key = decode_multikey(public_key) if public_key is not None else None
     verifier = Verifier(bundle, public_key=key)

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -115,17 +115,15 @@ def serve(
     unsafe_pause_at: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the exchange's HTTP API (and its console) until interrupted."""
-    import uvicorn
-
-    from exchange.api.app import create_app
     from exchange.bus import parse_bus_url
     from exchange.bus.kafka import parse_pause_point
-    from exchange.web import is_loopback
+    from exchange.server import demo_exposed
+    from exchange.server import serve as serve_app
 
     address = parse_bus_url(bus) if bus else None
     exchange = _open(data)
     try:
-        if exchange.identity.demo and not is_loopback(host) and not allow_demo_exposure:
+        if demo_exposed(exchange, host) and not allow_demo_exposure:
             err.print(
                 f"error: {data} holds a demo exchange (demo keys, a sign-in picker); it is "
                 f"served on loopback only. Use --host 127.0.0.1, or --allow-demo-exposure to "
@@ -143,15 +141,7 @@ def serve(
             f"(API docs: http://{host}:{port}/docs)"
         )
         console.print(f"console: http://{host}:{port}/console/", markup=False, highlight=False)
-        # every request is in the audit log already: no second, unsigned access log
-        uvicorn.run(
-            create_app(exchange, bind_host=host),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-        )
+        serve_app(exchange, host=host, port=port, allow_demo_exposure=allow_demo_exposure)
     finally:
         exchange.close()
 
@@ -379,6 +369,19 @@ from exchange.cli.staff import staff_app  # noqa: E402 - sub-commands register a
 
 app.add_typer(staff_app, name="staff")
 
+from exchange.cli.catalog import catalog_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(catalog_app, name="catalog")
+
+from exchange.cli.witness import witness_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(witness_app, name="witness")
+
+
+def _fail(exc: ExchangeError | SchemaError | SigningError) -> NoReturn:
+    err.print(f"error [{exc.code}]: {exc}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(1)
+
 
 def main() -> None:
     """Entry point: run the app and turn known errors into one clear line."""
@@ -386,11 +389,16 @@ def main() -> None:
     try:
         app()
     except (ExchangeError, SchemaError, SigningError) as exc:
-        code = getattr(exc, "code", "error")
-        err.print(f"error [{code}]: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _fail(exc)
     except ValueError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
+    except Exception as exc:  # what no command translated: the boundary table, or a defect
+        from exchange.boundary import translate
+
+        ours = translate(exc)
+        if ours is None:
+            raise
+        _fail(ours)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from exchange.departments.staff import parse_roles
 from exchange.errors import ExchangeError, InvalidRequest
+from schemas.errors import ErrorCode
 
 __all__ = ["staff_app"]
 
@@ -140,7 +141,7 @@ def require_act(
 ) -> None:
     """Whether the department's reads must name the person (RFC 8693 act claim)."""
     if state not in ("on", "off"):
-        raise InvalidRequest("say `on` or `off`")
+        raise InvalidRequest("say `on` or `off`", code=ErrorCode.INVALID_OPTION)
     with _open(data) as exchange:
         uscc = _uscc(exchange, dept)
         exchange.staff.set_require_act(uscc, state == "on", actor=exchange.identity.uscc)

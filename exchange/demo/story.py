@@ -14,11 +14,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from exchange.api.app import create_app
 from exchange.bus.models import IngestResult
 from exchange.demo.city import generate_city
 from exchange.demo.setup import DemoDepartment, publish_city
 from exchange.demo.story_case import real_estate_chapter
+from exchange.server import build_app
 from exchange.service import Exchange
 
 __all__ = ["Step", "Story", "run_story"]
@@ -84,7 +84,7 @@ def run_story(
     """Publish, read under each sharing type, grant, refuse, and show the audit trail."""
     story = Story(exchange=exchange.identity.name)
     city = generate_city()
-    client = TestClient(create_app(exchange))
+    client = TestClient(build_app(exchange))
 
     def step(
         title: str, actor: _Actor, request: str, response: Any, outcome: str, **detail: Any

@@ -4,7 +4,9 @@
 - :mod:`.auth` — RFC 7523 client assertions → access tokens, and token checks
   (the department's side, building assertions, is :mod:`exchange.client`); the
   RFC 8693 ``act`` claim names the person a department acts for;
-- :mod:`.staff` — staff accounts (工作人员): roles, argon2id passwords, TOTP, enrolment
-  codes, who an ``act`` claim may name, ``require_act``;
-- :mod:`.throttle` — failed sign-ins counted per account and per address.
+- :mod:`.staff` — staff accounts (工作人员): argon2id passwords, TOTP, enrolment codes,
+  who an ``act`` claim may name, ``require_act``;
+- :mod:`.staff_roles` — staff roles and the department role each acts with;
+- :mod:`.throttle` — failed sign-ins counted per account and per address;
+- :mod:`.demo_keys` — a demo exchange's department keys (the console's sign-in picker).
 """

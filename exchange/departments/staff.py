@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any, Literal
 
 import pyotp
@@ -42,6 +41,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from exchange.departments.registry import Registry
+from exchange.departments.staff_roles import (
+    GRANTS,
+    NO_ROLE,
+    TOTP_ROLES,
+    StaffRole,
+    parse_roles,
+)
 from exchange.errors import AuthError, Conflict, Forbidden, InvalidRequest, NotFound
 from exchange.store import Store
 from schemas.catalog import Role
@@ -55,6 +61,7 @@ __all__ = [
     "Staff",
     "StaffMember",
     "StaffRole",
+    "parse_roles",
 ]
 
 ENROL_VALID = timedelta(days=7)
@@ -62,27 +69,6 @@ MIN_PASSWORD = 12
 _STAFF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _COLUMNS = "staff_id, uscc, name, roles, status, password_hash, totp_secret"
 
-
-class StaffRole(StrEnum):
-    """What a staff member may do, within what their department may do."""
-
-    CLERK = "clerk"  # 经办人: reads shared data, requests grants, publishes
-    APPROVER = "approver"  # 审批人: resolves cases, decides grants
-    AUDITOR = "auditor"  # 审计员: reads the audit log
-    OPERATOR = "operator"  # 运维: catalog, departments, quarantine
-    SECURITY_OFFICER = "security_officer"  # 安全员: manages the department's staff
-
-
-TOTP_ROLES = frozenset({StaffRole.AUDITOR, StaffRole.OPERATOR, StaffRole.SECURITY_OFFICER})
-"""Roles that sign in with a second factor (TOTP, RFC 6238)."""
-
-GRANTS: dict[StaffRole, Role] = {
-    StaffRole.CLERK: Role.DEPARTMENT,
-    StaffRole.APPROVER: Role.APPROVER,
-    StaffRole.AUDITOR: Role.AUDITOR,
-    StaffRole.OPERATOR: Role.OPERATOR,
-}
-"""The department role each staff role acts with (security officers act with none)."""
 
 Status = Literal["pending", "active", "disabled"]
 
@@ -149,24 +135,6 @@ class Enrolled:
 
 def _digest(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
-
-
-def parse_roles(values: Iterable[str]) -> frozenset[StaffRole]:
-    """Staff roles from names (``clerk``, ``security_officer`` or ``security-officer``)."""
-    roles: set[StaffRole] = set()
-    for value in values:
-        for name in value.split(","):
-            name = name.strip().lower().replace("-", "_")
-            if not name:
-                continue
-            try:
-                roles.add(StaffRole(name))
-            except ValueError:
-                known = ", ".join(r.value for r in StaffRole)
-                raise InvalidRequest(f"unknown staff role {name!r}; known: {known}") from None
-    if not roles:
-        raise InvalidRequest("a staff member needs at least one role")
-    return frozenset(roles)
 
 
 class Staff:
@@ -321,13 +289,17 @@ class Staff:
         if not _STAFF_ID.match(staff_id):
             raise InvalidRequest(
                 "a staff id is 1-64 letters, digits, '.', '_' or '-', starting with a letter "
-                "or digit"
+                "or digit",
+                code=ErrorCode.INVALID_STAFF_ID,
             )
         name = name.strip()
         if not name or len(name) > 100:
-            raise InvalidRequest("a staff member needs a name of 1-100 characters")
+            raise InvalidRequest(
+                "a staff member needs a name of 1-100 characters",
+                code=ErrorCode.INVALID_STAFF_NAME,
+            )
         if not roles:
-            raise InvalidRequest("a staff member needs at least one role")
+            raise InvalidRequest(NO_ROLE, code=ErrorCode.INVALID_STAFF_ROLE)
         if staff_id in self._members:
             raise Conflict(f"staff id {staff_id!r} is already taken")
         now = datetime.now(UTC)
@@ -420,7 +392,8 @@ class Staff:
         if len(password) < MIN_PASSWORD or password.strip() != password:
             raise InvalidRequest(
                 f"choose a password of at least {MIN_PASSWORD} characters, without leading "
-                "or trailing spaces"
+                "or trailing spaces",
+                code=ErrorCode.WEAK_PASSWORD,
             )
         secret = pyotp.random_base32() if member.needs_totp else None
         self.store.execute(

@@ -31,6 +31,7 @@ class CachedRecord:
     batch_id: str
     leaf_index: int
     seal: dict[str, Any] | None
+    schema_version: str = "1.0"  # the resource version the record was validated against
 
 
 class RecordCache:
@@ -42,6 +43,7 @@ class RecordCache:
         self.max_seals = max_seals
         self._records: OrderedDict[tuple[str, str], CachedRecord] = OrderedDict()
         self._seals: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+        self._schema_versions: OrderedDict[str, str] = OrderedDict()
         self._generation = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
@@ -78,8 +80,14 @@ class RecordCache:
         row = next((r for r in rows if r[0] == resource), None)
         if row is None:
             return None
+        batch_id = str(row[3])
         record = CachedRecord(
-            int(row[1]), json.loads(row[2]), str(row[3]), int(row[4]), self.seal(str(row[3]))
+            int(row[1]),
+            json.loads(row[2]),
+            batch_id,
+            int(row[4]),
+            self.seal(batch_id),
+            self.schema_version(batch_id),
         )
         with self._lock:
             if generation == self._generation:
@@ -104,6 +112,25 @@ class RecordCache:
             if len(self._seals) > self.max_seals:
                 self._seals.popitem(last=False)
         return seal
+
+    def schema_version(self, batch_id: str) -> str:
+        """The schema version a batch was validated against (1.0 for batches stored before
+        resources had versions); kept like the seals, as it never changes."""
+        with self._lock:
+            held = self._schema_versions.get(batch_id)
+            if held is not None:
+                return held
+        row = (
+            self.store.cursor()
+            .execute("SELECT schema_version FROM batch_schemas WHERE batch_id = ?", [batch_id])
+            .fetchone()
+        )
+        version = "1.0" if row is None else str(row[0])
+        with self._lock:
+            self._schema_versions[batch_id] = version
+            if len(self._schema_versions) > self.max_seals:
+                self._schema_versions.popitem(last=False)
+        return version
 
     def invalidate(self, resource: str, keys: Iterable[str]) -> None:
         with self._lock:

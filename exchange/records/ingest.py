@@ -306,6 +306,11 @@ class Ingestor:
                     now,
                 ],
             )
+            # the schema version the records were validated against (migration 12)
+            tx.execute(
+                "INSERT INTO batch_schemas VALUES (?, ?, ?)",
+                [batch_id, batch.resource, definition.version],
+            )
             return {
                 "duplicates": duplicates,
                 "accepted": accepted,

@@ -13,6 +13,11 @@ only: it opens no read. A handle that opened reads would be a second identifier 
 record, to be resolved, authorised and audited on every read path (the route, the fast
 path, cases); the answer by subject already carries each record's data and provenance.
 A single-record read echoes the key the reader named.
+
+Resources have schema versions (``major.minor``). Every record names the version it was
+validated against (``schema_version``) and is answered as stored, whatever version the
+reader asks for: a reader names the major version it reads (``version``, default the
+latest), which must exist, and compares it with each record's.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import hashlib
 import hmac
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import anyio.to_thread
@@ -57,6 +63,11 @@ class RecordPublic(StrictModel):
     version: int
     data: dict[str, Any]
     masked_fields: list[str]
+    schema_version: str = Field(
+        default="1.0",
+        description="the resource schema version the record was validated against; a record "
+        "of another major version than the one read is answered as stored",
+    )
     provenance: Provenance | None = None
     audit_seq: int = Field(description="sequence number of the audit entry of this read")
 
@@ -102,11 +113,17 @@ class Reader:
             )
 
     def _start(
-        self, consumer: str, resource: str, key: str, purpose: str, case_no: str
+        self,
+        consumer: str,
+        resource: str,
+        key: str,
+        purpose: str,
+        case_no: str,
+        version: int | None = None,
     ) -> tuple[ResourceDefinition, AuditEvent, AccessDecision | ExchangeError]:
         """Check the request and decide access; a refusal comes back to be audited."""
         self.check_purpose(purpose, case_no)
-        definition = self.catalog.resource(resource)
+        definition = self.catalog.resource(resource, version)
         subject = key if definition.key_field in definition.subject_fields else None
         event = AuditEvent(
             actor=consumer,
@@ -123,8 +140,16 @@ class Reader:
             event.outcome, event.code = "refused", exc.code.value
             return definition, event, exc
 
-    @staticmethod
+    def _as_stored(self, decision: AccessDecision, schema_version: str) -> AccessDecision:
+        """The decision with the definition of the record's own version (its fields' formats
+        for masking); the fields in clear stay the decision's."""
+        if schema_version == decision.resource.version:
+            return decision
+        stored = self.catalog.definition_at(decision.resource.code, schema_version)
+        return replace(decision, resource=stored)
+
     def _answer(
+        self,
         definition: ResourceDefinition,
         event: AuditEvent,
         decision: AccessDecision,
@@ -135,9 +160,10 @@ class Reader:
         if found is None:
             event.outcome, event.code = "not_found", ErrorCode.NOT_FOUND.value
             return NotFound(f"no record {key!r} in {definition.code}")
-        data, masked = apply_mask(found.data, decision)
-        if event.subject is None:
-            subjects = [found.data.get(f) for f in definition.subject_fields]
+        stored = self._as_stored(decision, found.schema_version)
+        data, masked = apply_mask(found.data, stored)
+        if event.subject is None:  # the subject fields of the record's own version
+            subjects = [found.data.get(f) for f in stored.resource.subject_fields]
             event.subject = next((s for s in subjects if isinstance(s, str)), None)
         if masked or decision.grant_id:
             event.detail = {"grant": decision.grant_id, "masked": masked}
@@ -147,6 +173,7 @@ class Reader:
             version=found.version,
             data=data,
             masked_fields=masked,
+            schema_version=found.schema_version,
             provenance=Provenance.model_construct(
                 batch_id=found.batch_id, leaf_index=found.leaf_index, seal=found.seal
             )
@@ -156,9 +183,18 @@ class Reader:
         )
 
     def read(
-        self, consumer: str, resource: str, key: str, *, purpose: str, case_no: str
+        self,
+        consumer: str,
+        resource: str,
+        key: str,
+        *,
+        purpose: str,
+        case_no: str,
+        version: int | None = None,
     ) -> RecordPublic:
-        definition, event, decision = self._start(consumer, resource, key, purpose, case_no)
+        definition, event, decision = self._start(
+            consumer, resource, key, purpose, case_no, version
+        )
         if isinstance(decision, ExchangeError):
             self.audit.append(event)
             raise decision
@@ -170,14 +206,23 @@ class Reader:
         return answer
 
     async def read_async(
-        self, consumer: str, resource: str, key: str, *, purpose: str, case_no: str
+        self,
+        consumer: str,
+        resource: str,
+        key: str,
+        *,
+        purpose: str,
+        case_no: str,
+        version: int | None = None,
     ) -> RecordPublic:
         """:meth:`read` on the event loop: no worker thread waits for the audit commit.
 
         Work that may touch DuckDB (a record not in the cache, a subject met for the first
         time) still runs in a worker thread, so the loop never blocks on the database.
         """
-        definition, event, decision = self._start(consumer, resource, key, purpose, case_no)
+        definition, event, decision = self._start(
+            consumer, resource, key, purpose, case_no, version
+        )
         if isinstance(decision, ExchangeError):
             await anyio.to_thread.run_sync(self.audit.append, event)
             raise decision
@@ -209,10 +254,11 @@ class Reader:
         purpose: str,
         case_no: str,
         limit: int = 50,
+        version: int | None = None,
     ) -> RecordsPublic:
         """Every current record of a resource about one person or company."""
         self.check_purpose(purpose, case_no)
-        self.catalog.resource(resource)
+        self.catalog.resource(resource, version)
         event = AuditEvent(
             actor=consumer,
             action="query.subject",
@@ -233,15 +279,17 @@ class Reader:
         seq, _ = self.audit.append(event)
         out = []
         key_clear = decision.key_in_clear()
-        for key, version, data_json, batch_id, leaf_index, seal in rows:
-            data, masked = apply_mask(json.loads(data_json), decision)
+        for key, record_version, data_json, batch_id, leaf_index, seal in rows:
+            stored = self.cache.schema_version(batch_id)
+            data, masked = apply_mask(json.loads(data_json), self._as_stored(decision, stored))
             out.append(
                 RecordPublic(
                     resource=resource,
                     key=key if key_clear else self.handle(consumer, resource, key),
-                    version=version,
+                    version=record_version,
                     data=data,
                     masked_fields=masked,
+                    schema_version=stored,
                     provenance=Provenance(batch_id=batch_id, leaf_index=leaf_index, seal=seal)
                     if seal
                     else None,

@@ -1,4 +1,4 @@
-"""Record validation on ingest: one compiled schema per resource, kept for the process."""
+"""Record validation on ingest: one compiled schema per resource version, kept for the process."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class RecordValidator:
     """Checks record data of any resource; returns a plain-words reason or None."""
 
     def __init__(self) -> None:
-        self._compiled: dict[str, CompiledSchema] = {}
+        self._compiled: dict[tuple[str, str], CompiledSchema] = {}  # by (code, version)
         self._lock = threading.Lock()
 
     def check(self, definition: ResourceDefinition, data: Any) -> str | None:
@@ -25,8 +25,9 @@ class RecordValidator:
 
     def compiled(self, definition: ResourceDefinition) -> CompiledSchema:
         """The compiled schema of ``definition`` (compiled once), to check many records."""
-        compiled = self._compiled.get(definition.code)
+        name = (definition.code, definition.version)
+        compiled = self._compiled.get(name)
         if compiled is None:
             with self._lock:
-                compiled = self._compiled.setdefault(definition.code, CompiledSchema(definition))
+                compiled = self._compiled.setdefault(name, CompiledSchema(definition))
         return compiled

@@ -11,8 +11,6 @@ process and are guarded exactly like the API (see :mod:`exchange.web.guard`).
 
 from __future__ import annotations
 
-import ipaddress
-
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -21,7 +19,7 @@ from exchange.web.pages import HERE
 from exchange.web.session import CONSOLE_PREFIX, SessionGateway
 from exchange.web.sessions_store import SessionStore
 
-__all__ = ["CONSOLE_PREFIX", "CONSOLE_PUBLIC_PATHS", "install_console", "is_loopback"]
+__all__ = ["CONSOLE_PREFIX", "CONSOLE_PUBLIC_PATHS", "install_console"]
 
 STATIC_PATH = f"{CONSOLE_PREFIX}/static"
 CONSOLE_PUBLIC_PATHS = frozenset(
@@ -29,19 +27,11 @@ CONSOLE_PUBLIC_PATHS = frozenset(
 )
 
 
-def is_loopback(host: str) -> bool:
-    """Whether an address to listen on reaches only this machine (127.0.0.0/8, ::1)."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 def install_console(app: FastAPI, *, demo_picker: bool = True) -> None:
     """Mount the console's routers, its static files and its session gateway on ``app``.
 
     ``demo_picker``: whether a demo exchange offers its department picker (only when it
-    is bound to loopback; ``govex serve`` decides)."""
+    is bound to loopback; :func:`exchange.server.build_app` decides)."""
     from exchange.web.routes import audit, cases, catalog, dashboard, grants, signin, verify
 
     exchange = app.state.exchange

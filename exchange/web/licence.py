@@ -9,6 +9,7 @@ and the QR code that carries the whole credential (``GX1:`` payload, see
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ from schemas.certificates import CertificateType, load_certificate_types
 from signing.errors import SigningError
 
 __all__ = ["CHECK_LABELS", "Licence", "LicenceField", "check_label", "licence_of", "qr_svg"]
+
+_LOG = logging.getLogger("govex.console")
 
 # check name → (Chinese label, English label, Chinese plain words when passed, when failed)
 CHECK_LABELS: dict[str, tuple[str, str, str, str]] = {
@@ -94,7 +97,8 @@ def _date(value: Any) -> str:
         return "长期 (no end)"
     try:
         return parse_timestamp(value, "date").astimezone(CHINA_TIME).date().isoformat()
-    except Exception:  # a malformed date is shown as it is; the verdict says why
+    except Exception as exc:  # a malformed date is shown as it is; the verdict says why
+        _LOG.debug("licence date %r shown as it is: %s", value, exc)
         return str(value)
 
 

@@ -23,6 +23,7 @@ exists, uses a double-submit cookie.
 from __future__ import annotations
 
 import hmac
+import logging
 from http.cookies import SimpleCookie
 
 import anyio.to_thread
@@ -40,6 +41,8 @@ __all__ = [
     "SessionStore",
     "csrf_matches",
 ]
+
+_LOG = logging.getLogger("govex.console")
 
 CONSOLE_PREFIX = "/console"
 SESSION_COOKIE = "govex_session"
@@ -61,7 +64,8 @@ def _cookie(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
             jar: SimpleCookie = SimpleCookie()
             try:
                 jar.load(value.decode("latin-1"))
-            except Exception:  # noqa: S112 - a malformed cookie header is simply ignored
+            except Exception as exc:  # a malformed cookie header is ignored
+                _LOG.debug("malformed cookie header ignored: %s", exc)
                 continue
             morsel = jar.get(name)
             if morsel is not None:

@@ -59,6 +59,7 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "audit.checkpoint.sign": ("签署检查点", "checkpoint signed"),
     "audit.checkpoint.cosign": ("见证检查点", "checkpoint cosigned"),
     "audit.proof": ("获取证明", "proof fetched"),
+    "audit.tiles.entries": ("读取日志条目包", "log entry bundle read"),
     "audit.export": ("导出审计日志", "audit export"),
     "audit.archive": ("归档审计日志", "audit archive"),
 }

@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from exchange.api.app import create_app
 from exchange.api.deps import PUBLIC_PATHS
 from exchange.config import Settings, SigningSettings
 from exchange.demo.setup import create_demo, demo_departments, publish_city
 from exchange.keyring import default_identity
+from exchange.server import build_app
 from exchange.service import Exchange
 from exchange.web import CONSOLE_PUBLIC_PATHS
 from exchange.web.charts import Series, bars, nice_ceiling, stacked_columns
@@ -38,7 +38,7 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
 
 @pytest.fixture
 def client(exchange: Exchange) -> Iterator[TestClient]:
-    with TestClient(create_app(exchange), raise_server_exceptions=False) as c:
+    with TestClient(build_app(exchange), raise_server_exceptions=False) as c:
         yield c
 
 
@@ -205,7 +205,7 @@ def test_the_demo_picker_exists_only_in_a_demo_exchange(tmp_path: Path) -> None:
     )
     departments = demo_departments()
     identity = default_identity("测试平台", "411500", departments[0].uscc, demo=False)
-    with Exchange.init(settings, identity, departments) as real, TestClient(create_app(real)) as c:
+    with Exchange.init(settings, identity, departments) as real, TestClient(build_app(real)) as c:
         login = c.get("/console/login")
         assert 'name="department"' not in login.text
         r = c.post(

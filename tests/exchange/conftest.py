@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from exchange.api.app import create_app
 from exchange.client import ASSERTION_TYPE
 from exchange.config import Settings
 from exchange.demo.city import City, generate_city
 from exchange.demo.setup import DemoDepartment, create_demo, publish_city
+from exchange.server import build_app
 from exchange.service import Exchange
 
 
@@ -32,7 +32,7 @@ def exchange(tmp_path_factory: pytest.TempPathFactory, city: City) -> Iterator[E
 
 @pytest.fixture(scope="module")
 def client(exchange: Exchange) -> Iterator[TestClient]:
-    with TestClient(create_app(exchange), raise_server_exceptions=False) as c:
+    with TestClient(build_app(exchange), raise_server_exceptions=False) as c:
         yield c
 
 

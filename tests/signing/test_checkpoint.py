@@ -73,6 +73,7 @@ def _classified_right(case: dict[str, Any]) -> bool:
 def test_public_api_is_listed() -> None:
     assert set(checkpoint_module.__all__) == {
         "MAX_SIGNATURES",
+        "KeyVerifier",
         "SIGNATURE_TYPE_ED25519",
         "Checkpoint",
         "NoteSignature",

@@ -2,5 +2,6 @@
 
 - :mod:`.limits` — body size and JSON depth limits;
 - :mod:`.audit` — one durable audit entry per request;
-- :mod:`.fastread` — the read hot path for single-record reads.
+- :mod:`.fastread` — the read hot path for single-record reads (the contract it shares
+  with the route is :mod:`exchange.api.record_read`).
 """

@@ -11,16 +11,18 @@ RELIABILITY D4. For each HTTP request outside the public list it:
   the response go;
 * when that append fails the log is closed: the response is replaced by
   ``503 exchange.audit_unavailable`` and its body is never sent (fail closed);
-* when the app raises an unexpected exception before answering, answers
-  ``500 exchange.internal`` itself (logged), so that answer is audited too: Starlette's
+* when the app raises an unexpected exception before answering, answers it itself
+  (logged): a third-party error the boundary table knows with its code, anything else
+  ``500 exchange.internal``, so that answer is audited too: Starlette's
   own handler runs outside this middleware and would leave no entry (D4, 500s included).
 
-Install it outermost: ``app.add_middleware(AuditMiddleware, audit=…, public=…)``.
+Install it outermost: ``app.add_middleware(AuditMiddleware, audit=…, public=…)``;
+``public_pattern`` adds public paths by pattern (the log's hash tiles).
 """
 
 from __future__ import annotations
 
-import logging
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -28,7 +30,7 @@ import anyio.to_thread
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exchange.api.errors import internal_error_response
+from exchange.api.errors import unexpected_error_response
 from exchange.audit.context import REQUEST, RequestContext
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.errors import AuditUnavailable
@@ -37,19 +39,30 @@ from schemas.errors import ErrorCode, Problem
 __all__ = ["ANONYMOUS", "AuditMiddleware"]
 
 ANONYMOUS = "anonymous"
-log = logging.getLogger("govex.api")
 
 
 class AuditMiddleware:
     """Stamps entries with their request and audits requests no route audited."""
 
-    def __init__(self, app: ASGIApp, *, audit: AuditLog, public: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        audit: AuditLog,
+        public: Collection[str] = (),
+        public_pattern: re.Pattern[str] | None = None,
+    ) -> None:
         self.app = app
         self.audit = audit
         self.public = frozenset(public)
+        self.public_pattern = public_pattern  # public paths by pattern (full match)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.public:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in self.public
+            or (self.public_pattern is not None and self.public_pattern.fullmatch(scope["path"]))
+        ):
             await self.app(scope, receive, send)
             return
         context = RequestContext(
@@ -85,13 +98,13 @@ class AuditMiddleware:
 
         try:
             await self.app(scope, hashing_receive, audited_send)
-        except Exception:
+        except Exception as exc:
             if started:  # too late to answer: the response went out with its entry
                 raise
             # Answered here, not by Starlette's outermost ServerErrorMiddleware, so the 500
+            # (or a translated third-party error, e.g. 503 exchange.store_unavailable)
             # passes through audited_send and leaves its entry like every other answer.
-            log.exception("unexpected error on %s", context.path)
-            response = internal_error_response(context.path)
+            response = unexpected_error_response(exc, context.path)
             await response(scope, hashing_receive, audited_send)
         finally:
             REQUEST.reset(token)

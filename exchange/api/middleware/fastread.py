@@ -3,13 +3,14 @@
 PERFORMANCE P3. Profiles of the read route showed FastAPI's per-request work (routing,
 dependency solving, building a Request) costing more CPU than the read itself: token
 check (cached), grant, masking and the durable audit entry. This ASGI middleware serves
-the common, well-formed read directly with the *same* pieces the route uses —
-:meth:`TokenService.authenticate`, the Reader role check, :meth:`Reader.read_async`,
-:func:`exchange_error_response` — and hands everything else to the FastAPI app
-unchanged: a missing or malformed parameter, a missing, invalid or expired token, a
-caller without the role, an unusual key or query string. So every refusal that FastAPI
-would answer is still answered by FastAPI, with its exact body; the OpenAPI document,
-the auth dependency (A5) and the route stay where they are.
+the common, well-formed read directly with the *same* functions the route calls — the
+read contract of :mod:`exchange.api.record_read` (path, Bearer parsing, role check,
+parameter rules, read and rendering) and :func:`exchange_error_response` — and hands
+everything else to the FastAPI app unchanged: a missing, repeated or extra parameter, a
+missing, invalid or expired token, a caller without the role (or without the person its
+department requires), a parameter that breaks a rule. So every refusal before the read
+is answered by FastAPI, with its exact body; the OpenAPI document, the auth dependency
+(A5) and the route stay where they are.
 
 It is installed inside the audit middleware: a read appends its own entry, a refusal
 the reader raises has been audited by the reader, and anything refused before that is
@@ -18,24 +19,31 @@ audited by the middleware (D4 holds either way; tests compare both paths).
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qsl
 
-import orjson
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from exchange.api.deps import READER_ROLES, person_missing
 from exchange.api.errors import exchange_error_response
+from exchange.api.record_read import (
+    MEDIA_TYPE,
+    READ_PATH,
+    RecordRead,
+    answer_read,
+    authorise_read,
+    bearer_token,
+    parse_read,
+)
 from exchange.audit.context import current_request
-from exchange.errors import AuthError, ExchangeError
-from exchange.records.query import CASE_PATTERN
+from exchange.errors import ExchangeError
 from exchange.service import Exchange
+from schemas.errors import SchemaError
 
 __all__ = ["FastReadMiddleware"]
 
-_PATH = re.compile(r"/v1/resources/([a-z0-9_.]{1,64})/records/([A-Za-z0-9._-]{1,64})")
-_CASE = re.compile(CASE_PATTERN)
-_JSON_HEADERS = [(b"content-type", b"application/json")]
+# the route's own path, compiled as Starlette compiles it for routing
+_PATH = compile_path(READ_PATH)[0]
+_JSON_HEADERS = [(b"content-type", MEDIA_TYPE.encode())]
 
 
 class FastReadMiddleware:
@@ -49,34 +57,26 @@ class FastReadMiddleware:
         if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
             await self.app(scope, receive, send)
             return
-        match = _PATH.fullmatch(scope["path"])
-        read = self._parse(scope, match.group(1), match.group(2)) if match else None
-        if read is None:
+        match = _PATH.match(scope["path"])
+        parsed = self._parse(scope, match["code"], match["key"]) if match else None
+        if parsed is None:
             await self.app(scope, receive, send)
             return
-        code, key, purpose, case_no, token = read
+        read, token = parsed
         try:
-            principal = self.exchange.tokens.authenticate(token)
-        except AuthError:
-            await self.app(scope, receive, send)  # FastAPI answers and words the 401
-            return
-        if not any(principal.has(r) for r in READER_ROLES) or person_missing(
-            self.exchange, principal
-        ):
-            await self.app(scope, receive, send)  # FastAPI answers the role or act refusal
+            principal = authorise_read(self.exchange, self.exchange.tokens.authenticate(token))
+        except ExchangeError:  # unauthenticated (401), without the role or the person (403)
+            await self.app(scope, receive, send)  # FastAPI answers and words the refusal
             return
         scope.setdefault("state", {})["principal"] = principal
         context = current_request()
         if context is not None:
-            context.person = principal.person
+            context.person = principal.person  # as the route's authentication does
         try:
-            record = await self.exchange.reader.read_async(
-                principal.uscc, code, key, purpose=purpose, case_no=case_no
-            )
+            body = await answer_read(self.exchange, principal, read)
         except ExchangeError as exc:  # audited already (by the reader, or by the middleware)
             await exchange_error_response(exc, scope["path"])(scope, receive, send)
             return
-        body = orjson.dumps(record.model_dump())
         await send(
             {
                 "type": "http.response.start",
@@ -87,18 +87,17 @@ class FastReadMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
-    def _parse(scope: Scope, code: str, key: str) -> tuple[str, str, str, str, str] | None:
-        """(code, key, purpose, case, token) of a well-formed read, else None."""
-        token = ""
+    def _parse(scope: Scope, code: str, key: str) -> tuple[RecordRead, str] | None:
+        """The read and the token of a well-formed request, else None (the route answers)."""
+        token: str | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
-                if token:
+                if token is not None:
                     return None  # two Authorization headers: let the full app decide
-                scheme, _, rest = value.decode("latin-1").partition(" ")
-                if scheme.lower() != "bearer" or not rest.strip():
+                token = bearer_token(value.decode("latin-1"))
+                if token is None:
                     return None
-                token = rest.strip()
-        if not token:
+        if token is None:
             return None
         try:
             pairs = parse_qsl(
@@ -111,7 +110,8 @@ class FastReadMiddleware:
         params = dict(pairs)
         if len(params) != len(pairs) or set(params) != {"purpose", "case"}:
             return None  # repeated or extra parameters: the full app's rules apply
-        purpose, case_no = params["purpose"], params["case"]
-        if not 1 <= len(purpose) <= 200 or not _CASE.fullmatch(case_no):
+        try:
+            read = parse_read(code, key, params["purpose"], params["case"])
+        except (ExchangeError, SchemaError):
             return None
-        return code, key, purpose, case_no, token
+        return read, token

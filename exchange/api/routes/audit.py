@@ -20,7 +20,12 @@ from fastapi import Body, Depends, Path, Query
 from pydantic import Field
 
 from exchange.api.deps import ExchangeDep, protected_router, require_role
-from exchange.audit.checkpoints import StoredCheckpoint, registered_witnesses
+from exchange.api.paging import within_bytes
+from exchange.audit.checkpoints import (
+    StoredCheckpoint,
+    department_witness_name,
+    registered_witnesses,
+)
 from exchange.audit.log import AuditEvent
 from exchange.audit.query import StoredEntry
 from exchange.audit.reports import View
@@ -29,6 +34,7 @@ from exchange.errors import InvalidRequest
 from exchange.service import Exchange
 from schemas.base import StrictModel
 from schemas.catalog import Role
+from schemas.errors import ErrorCode
 from signing.errors import CheckpointError
 
 router = protected_router("/v1/audit", ["audit"])
@@ -102,7 +108,7 @@ class SubjectReport(StrictModel):
 
 
 class CosignatureIn(StrictModel):
-    note: str
+    note: str = Field(min_length=1, max_length=16_384, description="the signed note (C2SP)")
 
 
 def _public(stored: StoredEntry) -> AuditEntryPublic:
@@ -157,9 +163,13 @@ def entries(
         limit=limit,
         offset=offset,
     )
-    data = [_public(e) for e in page.entries]
+    data = within_bytes([_public(e) for e in page.entries], exchange.settings.api.max_page_bytes)
+    cut = len(data) < len(page.entries)  # cut short by bytes: go on from the first left out
     return AuditEntries(
-        data=data, count=len(data), tree_size=page.tree_size, next_offset=page.next_offset
+        data=data,
+        count=len(data),
+        tree_size=page.tree_size,
+        next_offset=offset + len(data) if cut else page.next_offset,
     )
 
 
@@ -185,16 +195,20 @@ def cosign(
     body: Annotated[CosignatureIn, Body()], exchange: ExchangeDep, principal: Witness
 ) -> CheckpointPublic:
     _audit(exchange, principal, "audit.checkpoint.cosign", target="checkpoint")
-    witnesses = registered_witnesses(exchange.registry, principal.uscc)
+    origin = exchange.checkpoints.origin
+    witnesses = registered_witnesses(exchange.registry, origin, principal.uscc)
     if not witnesses:
-        raise InvalidRequest(f"{principal.name} has no Ed25519 seal key to witness with")
-    problem = "no signature by your seal key"
+        raise InvalidRequest(
+            f"{principal.name} has no Ed25519 seal key to witness with",
+            code=ErrorCode.INVALID_COSIGNATURE,
+        )
+    problem = f"no cosignature by {department_witness_name(origin, principal.uscc)}"
     for witness in witnesses:
         try:
             return _checkpoint(exchange, exchange.checkpoints.add_cosignature(body.note, witness))
         except (InvalidRequest, CheckpointError) as exc:
             problem = str(exc)
-    raise InvalidRequest(f"cosignature refused: {problem}")
+    raise InvalidRequest(f"cosignature refused: {problem}", code=ErrorCode.INVALID_COSIGNATURE)
 
 
 @router.get("/proofs/inclusion", summary="Inclusion proof of an entry in a tree size")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import Field
 
 from exchange.api.deps import CurrentDept, ExchangeDep, protected_router
@@ -25,6 +26,7 @@ class ResourcePublic(StrictModel):
     key_field: str
     sensitive_fields: list[str]
     update_cycle: str
+    version: str = Field(description="the latest version of the resource's schema (major.minor)")
     items: list[Item]
 
 
@@ -46,6 +48,7 @@ def _public(exchange: Any, definition: ResourceDefinition, owner: str) -> Resour
         key_field=definition.key_field,
         sensitive_fields=definition.sensitive_fields,
         update_cycle=definition.update_cycle.value,
+        version=definition.version,
         items=definition.items,
     )
 
@@ -63,5 +66,13 @@ def get_resource(code: str, exchange: ExchangeDep, _: CurrentDept) -> ResourcePu
 
 
 @router.get("/{code}/schema", summary="The JSON Schema of the resource's records")
-def get_schema(code: str, exchange: ExchangeDep, _: CurrentDept) -> dict[str, Any]:
-    return exchange.catalog.resource(code).json_schema
+def get_schema(
+    code: str,
+    exchange: ExchangeDep,
+    _: CurrentDept,
+    version: Annotated[
+        int | None,
+        Query(ge=1, le=999_999, description="major version (default: the latest)"),
+    ] = None,
+) -> dict[str, Any]:
+    return exchange.catalog.resource(code, version).json_schema

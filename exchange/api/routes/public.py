@@ -46,6 +46,9 @@ def discovery(exchange: ExchangeDep) -> dict[str, Any]:
         "token_endpoint": exchange.tokens.token_endpoint,
         "client_assertion_audience": exchange.tokens.token_endpoint,
         "log_origin": exchange.identity.origin,
+        # the C2SP note verifier key of the log's checkpoints, and its tiles (tlog-tiles)
+        "log_vkey": exchange.checkpoints.verifier.vkey,
+        "log_prefix": "/log",
     }
 
 
@@ -58,10 +61,12 @@ def token(
 ) -> dict[str, Any]:
     if grant_type != "client_credentials":
         raise InvalidRequest(
-            "grant_type must be client_credentials", code=ErrorCode.INVALID_REQUEST
+            "grant_type must be client_credentials", code=ErrorCode.UNSUPPORTED_GRANT_TYPE
         )
     if client_assertion_type != ASSERTION_TYPE:
-        raise InvalidRequest(f"client_assertion_type must be {ASSERTION_TYPE}")
+        raise InvalidRequest(
+            f"client_assertion_type must be {ASSERTION_TYPE}", code=ErrorCode.UNSUPPORTED_GRANT_TYPE
+        )
     issued = exchange.tokens.exchange_assertion(client_assertion)
     return {
         "access_token": issued.access_token,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Query
 
 from exchange.api.deps import CurrentDept, ExchangeDep, protected_router
+from exchange.api.paging import within_bytes
 from exchange.records.quarantine import QuarantinePublic
 from exchange.records.quarantine import list_quarantine as quarantined
 from schemas.base import StrictModel
@@ -18,6 +19,7 @@ router = protected_router("/v1/quarantine", ["quarantine"])
 class QuarantineList(StrictModel):
     data: list[QuarantinePublic]
     count: int
+    next_offset: int | None = None
 
 
 @router.get(
@@ -39,4 +41,8 @@ def list_quarantine(
         limit=limit,
         offset=offset,
     )
-    return QuarantineList(data=data, count=len(data))
+    page = within_bytes(data, exchange.settings.api.max_page_bytes)
+    more = len(page) < len(data) or len(data) == limit
+    return QuarantineList(
+        data=page, count=len(page), next_offset=offset + len(page) if more else None
+    )

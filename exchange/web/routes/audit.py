@@ -24,6 +24,7 @@ from exchange.web.trail import (
     trail,
 )
 from schemas.certificates import load_certificate_types
+from schemas.errors import ErrorCode
 from schemas.matters import load_matters
 
 __all__ = ["PAGE_SIZE", "router"]
@@ -41,7 +42,9 @@ def _local(value: str | None, name: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise InvalidRequest(f"{name} must be a date and time, e.g. 2026-01-31T09:00") from exc
+        raise InvalidRequest(
+            f"{name} must be a date and time, e.g. 2026-01-31T09:00", code=ErrorCode.INVALID_DATE
+        ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=CHINA_TIME)
     return moment.astimezone(UTC)
@@ -61,7 +64,10 @@ def audit(
 ) -> HTMLResponse:
     searched = any((subject, case, dept, action, since, until))
     if case and not re.match(CASE_PATTERN, case):
-        raise InvalidRequest("a case number has letters, digits and . _ : / - only")
+        raise InvalidRequest(
+            "a case number has letters, digits and . _ : / - only",
+            code=ErrorCode.INVALID_CASE_NUMBER,
+        )
     # the service the API answers with: the same visibility, and the read is itself audited
     found = exchange.audit_reports.entries(
         principal,

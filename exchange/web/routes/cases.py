@@ -21,6 +21,7 @@ from exchange.errors import InvalidRequest
 from exchange.service import Exchange
 from exchange.web.guard import Approver, CsrfSession, console_router
 from exchange.web.pages import render
+from schemas.errors import ErrorCode
 from schemas.matters import Matter
 
 __all__ = ["APPLICANT_ROWS", "ROLE_LABELS", "router"]
@@ -116,7 +117,10 @@ def resolve(
         if i.strip()
     ]
     if not applicants:
-        raise InvalidRequest("name at least one applicant: a role and an ID number or USCC")
+        raise InvalidRequest(
+            "name at least one applicant: a role and an ID number or USCC",
+            code=ErrorCode.INVALID_APPLICANT,
+        )
     try:
         req = CaseRequest(
             matter=matter,

@@ -50,11 +50,12 @@ def _demo_picker(request: Request) -> bool:
 
 
 def _demo_departments(request: Request, exchange: Exchange) -> list[dict[str, object]]:
-    if not exchange.identity.demo or not _demo_picker(request):
+    """The picker's departments: those with a demo key, on a demo exchange on loopback."""
+    if not _demo_picker(request):
         return []
     return [
         {"code": d.code, "name": d.name, "roles": list(d.roles)}
-        for d in exchange.registry.departments()
+        for d in exchange.demo_keys.departments()
     ]
 
 
@@ -228,20 +229,8 @@ def _destination(exchange: Exchange, target: str, uscc: str, person: str | None)
 
 
 def _demo_token(exchange: Exchange, code: str) -> AccessToken:
-    if not exchange.identity.demo:
-        raise Forbidden(
-            "signing in by picking a department works only in a demo exchange; paste an "
-            "access token instead",
-            code=ErrorCode.FORBIDDEN,
-        )
-    from exchange.demo.setup import DemoDepartment
-
-    try:
-        department = exchange.registry.by_code(code)
-        acting = DemoDepartment.load(exchange, department.code)
-    except (ExchangeError, OSError, StopIteration) as exc:
-        raise AuthError(f"no demo department {code!r} with a demo key") from exc
-    return exchange.tokens.exchange_assertion(acting.assertion(exchange.tokens.token_endpoint))
+    assertion = exchange.demo_keys.assertion(code, exchange.tokens.token_endpoint)
+    return exchange.tokens.exchange_assertion(assertion)
 
 
 def _home_of(principal: Principal) -> str:

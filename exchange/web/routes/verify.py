@@ -31,6 +31,7 @@ from exchange.service import Exchange
 from exchange.web.guard import CsrfSession, Reader, console_router
 from exchange.web.licence import Licence, check_label, licence_of
 from exchange.web.pages import render
+from schemas.errors import ErrorCode
 from signing.canonical import parse_strict
 from signing.errors import SigningError
 
@@ -114,7 +115,10 @@ def _read(document: str, upload: UploadFile | None) -> str:
         try:
             return raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise InvalidRequest("the file is not UTF-8 text (a JSON document or QR text)") from exc
+            raise InvalidRequest(
+                "the file is not UTF-8 text (a JSON document or QR text)",
+                code=ErrorCode.INVALID_FILE,
+            ) from exc
     return document
 
 
@@ -173,7 +177,8 @@ def verify(
     text = _read(document, upload)
     if not text.strip():
         raise InvalidRequest(
-            "paste a certificate, a case bundle or QR text (GX1:…), or choose a file"
+            "paste a certificate, a case bundle or QR text (GX1:…), or choose a file",
+            code=ErrorCode.CREDENTIAL_REQUIRED,
         )
     result = verify_text(exchange, principal.uscc, text)
     return render(request, "verify.html", {"result": result, "document": text}, active="verify")

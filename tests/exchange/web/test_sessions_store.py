@@ -21,12 +21,12 @@ import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
-from exchange.api.app import create_app
 from exchange.client import ASSERTION_TYPE
 from exchange.config import ConsoleSettings, Settings
 from exchange.demo.city import City
 from exchange.demo.setup import DemoDepartment, create_demo
 from exchange.departments.staff import StaffRole
+from exchange.server import build_app
 from exchange.service import Exchange
 from exchange.web.session import SESSION_COOKIE
 from exchange.web.sessions_store import SessionStore
@@ -205,7 +205,7 @@ def test_brute_force_is_slowed_and_audited(exchange: Exchange) -> None:
     _enrolled(exchange, "shuiwu", "sw-target", StaffRole.CLERK)
     before = _signin_entries(exchange)
     attempts = 0
-    with TestClient(create_app(exchange), raise_server_exceptions=False) as client:
+    with TestClient(build_app(exchange), raise_server_exceptions=False) as client:
         statuses = []
         for n in range(8):
             statuses.append(

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from exchange.api.app import create_app
 from exchange.certificates.models import CertificateRequest
 from exchange.certificates.qr import qr_text
 from exchange.demo.city import City
 from exchange.demo.setup import DemoDepartment
+from exchange.server import build_app
 from exchange.service import Exchange
 from signing.proofs import add_proof
 
@@ -23,7 +23,7 @@ HTML = {"accept": "text/html"}
 
 @pytest.fixture
 def console(exchange: Exchange) -> Iterator[tuple[TestClient, str]]:
-    with TestClient(create_app(exchange), raise_server_exceptions=False) as client:
+    with TestClient(build_app(exchange), raise_server_exceptions=False) as client:
         login = client.get("/console/login")
         r = client.post(
             "/console/login",

@@ -12,9 +12,14 @@ import pytest
 
 
 def govex(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "exchange", *args], capture_output=True,
-                          text=True, timeout=240, check=False,
-                          env={**os.environ, "COLUMNS": "120", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "exchange", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env={**os.environ, "COLUMNS": "120", **(env or {})},
+    )
 
 
 def test_demo_tells_the_story_as_json(tmp_path: Path) -> None:
@@ -53,8 +58,9 @@ def test_init_demo_then_departments_and_token(tmp_path: Path) -> None:
         (["token", "--data", "{tmp}/missing", "--dept", "gongan"], "govex init"),
     ],
 )
-def test_bad_input_gets_one_clear_line_and_a_non_zero_exit(tmp_path: Path, args: list[str],
-                                                           says: str) -> None:
+def test_bad_input_gets_one_clear_line_and_a_non_zero_exit(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
     result = govex(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert result.returncode != 0
     assert "Traceback" not in result.stderr

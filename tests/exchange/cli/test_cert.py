@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from exchange.certificates.qr import qr_text
 
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parents[3].parent / "shared" / "vectors"
 W3C = VECTORS / "vc-di" / "ecdsa-jcs-2019-p256"
 W3C_KEY = "zDnaepBuvsQ8cpsWrVKw8fbpGpvPeNSjVPTWoq6cRqaYzBKVP"
 

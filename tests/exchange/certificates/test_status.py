@@ -24,7 +24,7 @@ from exchange.service import Exchange
 from signing.multibase import decode_multikey
 
 Auth = Callable[[str], dict[str, str]]
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parents[3].parent / "shared" / "vectors"
 W3C = VECTORS / "vc-di" / "ecdsa-jcs-2019-p256"
 
 

@@ -24,6 +24,7 @@ from exchange.demo.setup import create_demo
 from exchange.service import Exchange
 from exchange.store import Store
 from signing.checkpoint import NoteSigner, open_checkpoint
+from signing.cosignature import CosignatureSigner
 from signing.errors import SigningError
 from signing.merkle import verify_consistency
 
@@ -276,7 +277,7 @@ def test_d3_a_forked_history_is_detected_by_consistency_proofs(
     except SigningError:
         detected.append("consistency proof")
     try:  # a witness that cosigned the real checkpoint refuses the fork
-        witness = NoteSigner("11411500000001054R", _new_key())
+        witness = CosignatureSigner("witness.example.org/dept-11411500000001054R", _new_key())
         seen = open_checkpoint(kept, verifier, origin=origin)
         witness_cosign(
             forked.checkpoints.get(new.size).note,

@@ -26,16 +26,15 @@ def _publish(client: TestClient, auth: Auth, batch: Any, code: str = "shichang")
 
 
 def test_good_rows_are_stored_bad_rows_quarantined_with_reasons(
-        exchange: Exchange, client: TestClient, auth: Auth, city: City) -> None:
+    exchange: Exchange, client: TestClient, auth: Auth, city: City
+) -> None:
     dept = DemoDepartment.load(exchange, "shichang")
     good = _licence(city, 0, name="信阳新名称有限公司")
-    bad_uscc = _licence(city, 1, uscc=good["uscc"][:-1] + ("A" if good["uscc"][-1] != "A"
-                                                            else "B"))
+    bad_uscc = _licence(city, 1, uscc=good["uscc"][:-1] + ("A" if good["uscc"][-1] != "A" else "B"))
     missing = {k: v for k, v in _licence(city, 2).items() if k != "address"}
     unknown_code = _licence(city, 3, status="bankrupt")
     extra = _licence(city, 4, surprise="not in the schema")
-    batch = dept.seal(RESOURCE, [good, bad_uscc, missing, unknown_code, extra], "uscc",
-                      version=5)
+    batch = dept.seal(RESOURCE, [good, bad_uscc, missing, unknown_code, extra], "uscc", version=5)
     r = _publish(client, auth, batch)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -48,19 +47,25 @@ def test_good_rows_are_stored_bad_rows_quarantined_with_reasons(
     assert "surprise" in reasons[4]
     stored = exchange.store.fetchall(
         "SELECT record_index, reason FROM quarantine WHERE batch_id = ? ORDER BY record_index",
-        [body["batch_id"]])
+        [body["batch_id"]],
+    )
     assert [row[0] for row in stored] == [1, 2, 3, 4]
     # the extra field was never stored anywhere but in the quarantine payload
-    assert exchange.store.fetchone(
-        "SELECT count(*) FROM record_history WHERE data LIKE '%surprise%'")[0] == 0
+    assert (
+        exchange.store.fetchone("SELECT count(*) FROM record_history WHERE data LIKE '%surprise%'")[
+            0
+        ]
+        == 0
+    )
     latest = exchange.store.fetchone(
-        "SELECT version FROM record_latest WHERE resource = ? AND key = ?",
-        [RESOURCE, good["uscc"]])
+        "SELECT version FROM record_latest WHERE resource = ? AND key = ?", [RESOURCE, good["uscc"]]
+    )
     assert latest == (5,)
 
 
 def test_redelivery_is_idempotent_by_resource_key_version(
-        exchange: Exchange, client: TestClient, auth: Auth, city: City) -> None:
+    exchange: Exchange, client: TestClient, auth: Auth, city: City
+) -> None:
     dept = DemoDepartment.load(exchange, "shichang")
     rows = [_licence(city, i) for i in range(3)]
     first = _publish(client, auth, dept.seal(RESOURCE, rows, "uscc", version=9)).json()
@@ -72,12 +77,14 @@ def test_redelivery_is_idempotent_by_resource_key_version(
     assert older["accepted"] == 1  # kept in history, does not replace the latest
     latest = exchange.store.fetchone(
         "SELECT version FROM record_latest WHERE resource = ? AND key = ?",
-        [RESOURCE, rows[0]["uscc"]])
+        [RESOURCE, rows[0]["uscc"]],
+    )
     assert latest == (9,)
 
 
 def test_a_department_publishes_only_its_own_registers(
-        exchange: Exchange, client: TestClient, auth: Auth, city: City) -> None:
+    exchange: Exchange, client: TestClient, auth: Auth, city: City
+) -> None:
     dept = DemoDepartment.load(exchange, "gongan")
     r = _publish(client, auth, dept.seal(RESOURCE, [_licence(city, 0)], "uscc"), code="gongan")
     assert r.status_code == 403
@@ -85,7 +92,8 @@ def test_a_department_publishes_only_its_own_registers(
 
 
 def test_altered_records_or_foreign_seals_quarantine_the_batch(
-        exchange: Exchange, client: TestClient, auth: Auth, city: City) -> None:
+    exchange: Exchange, client: TestClient, auth: Auth, city: City
+) -> None:
     dept = DemoDepartment.load(exchange, "shichang")
     batch = dept.seal(RESOURCE, [_licence(city, 5), _licence(city, 6)], "uscc", version=11)
     tampered = batch.model_dump()
@@ -99,7 +107,8 @@ def test_altered_records_or_foreign_seals_quarantine_the_batch(
     r = client.post("/v1/records", headers=auth("shichang"), json=foreign)
     assert r.status_code == 422
     quarantined = exchange.store.fetchone(
-        "SELECT count(*) FROM quarantine WHERE reason_code = 'signing.invalid_seal'")[0]
+        "SELECT count(*) FROM quarantine WHERE reason_code = 'signing.invalid_seal'"
+    )[0]
     assert quarantined >= 3  # both records of the altered batch, and the foreign one
 
 
@@ -144,21 +153,28 @@ def test_a_batch_partly_stored_before_adds_only_its_new_records(
     mixed = sealed([(a, 41), (b, 41), (b, 41), (c, 41), (c, 42)])
     body = client.post("/v1/records", headers=auth("shichang"), json=mixed).json()
     assert (body["accepted"], body["duplicates"]) == (3, 2)
-    versions = dict(exchange.store.fetchall(
-        "SELECT key, version FROM record_latest WHERE resource = ? AND key IN (?, ?, ?)",
-        [RESOURCE, a["uscc"], b["uscc"], c["uscc"]]))
+    versions = dict(
+        exchange.store.fetchall(
+            "SELECT key, version FROM record_latest WHERE resource = ? AND key IN (?, ?, ?)",
+            [RESOURCE, a["uscc"], b["uscc"], c["uscc"]],
+        )
+    )
     assert versions == {a["uscc"]: 41, b["uscc"]: 41, c["uscc"]: 42}
     stored = exchange.store.fetchall(
         "SELECT leaf_index, version FROM record_history WHERE batch_id = ? ORDER BY leaf_index",
-        [body["batch_id"]])
+        [body["batch_id"]],
+    )
     assert stored == [(1, 41), (3, 41), (4, 42)]
     for row in (a, b, c):
         subjects = exchange.store.fetchone(
             "SELECT count(*) FROM record_subjects WHERE resource = ? AND key = ?",
-            [RESOURCE, row["uscc"]])
+            [RESOURCE, row["uscc"]],
+        )
         assert subjects is not None
         assert subjects[0] >= 1
         distinct = exchange.store.fetchone(
             "SELECT count(*) = count(DISTINCT subject) FROM record_subjects "
-            "WHERE resource = ? AND key = ?", [RESOURCE, row["uscc"]])
+            "WHERE resource = ? AND key = ?",
+            [RESOURCE, row["uscc"]],
+        )
         assert distinct == (True,)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
-from exchange.api.app import create_app
 from exchange.demo.city import City
+from exchange.server import build_app
 from exchange.service import Exchange
 
 Auth = Callable[[str], dict[str, str]]
@@ -19,7 +22,7 @@ PATH = "/v1/resources/{}/records/{}"
 
 @pytest.fixture(scope="module")
 def routed(exchange: Exchange) -> Iterator[TestClient]:
-    with TestClient(create_app(exchange, fast_read=False), raise_server_exceptions=False) as c:
+    with TestClient(build_app(exchange, fast_read=False), raise_server_exceptions=False) as c:
         yield c
 
 
@@ -88,3 +91,67 @@ def test_a_refused_read_shows_the_record_to_neither_path(
         assert r.status_code == 403
         assert r.json()["code"] == "exchange.grant_missing"
         assert person.name not in r.text
+
+
+_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+_NAMES = st.sampled_from(["purpose", "case", "fields", "Purpose", "", "purpose[]"])
+_VALUES = st.one_of(
+    st.sampled_from(["fast.read", "二手房转移登记", "FAST-9", " ", "", "x" * 201, "FAST-4\n"]),
+    _TEXT,
+)
+
+
+@st.composite
+def _read_requests(draw: st.DrawFn, codes: list[str], keys: list[str]) -> tuple[str, str, int]:
+    """(path, raw query string, which Authorization headers) of an arbitrary read."""
+    code = draw(st.one_of(st.sampled_from(codes), _TEXT.filter(bool)))
+    key = draw(st.one_of(st.sampled_from(keys), _TEXT.filter(bool)))
+    path = PATH.format(quote(code, safe=""), quote(key, safe=""))
+    pairs = draw(st.lists(st.tuples(_NAMES, _VALUES), max_size=4))
+    if draw(st.booleans()):
+        pairs = [("purpose", draw(_VALUES)), ("case", draw(_VALUES)), *pairs[:1]]
+    query = urlencode(pairs)
+    query += draw(st.sampled_from(["", "", "&", "&&", "%ff", "=x", "a=b=c", "%"]))
+    return path, query, draw(st.integers(0, 7))
+
+
+def test_the_hot_path_and_the_route_agree_on_arbitrary_requests(
+    exchange: Exchange, client: TestClient, routed: TestClient, token_for: Any, city: City
+) -> None:
+    """Property: for any path, query string and Authorization headers, the hot path and
+    the FastAPI route give the same status, content type and body, one audit entry each."""
+    codes = ["shichang.business_licence", "gongan.resident_id_card", "nosuch.resource"]
+    keys = [city.business_licences()[0]["uscc"], city.people[0].id_number, "a b"]
+    reader, auditor = token_for("budongchan"), token_for("shenji")
+    header_sets: list[list[tuple[str, str]]] = [
+        [("Authorization", f"Bearer {reader}")],
+        [("Authorization", f"bearer   {reader}  ")],
+        [("Authorization", f"Bearer {auditor}")],
+        [],
+        [("Authorization", "Bearer not.a.token")],
+        [("Authorization", "Basic Zm9vOmJhcg==")],
+        [("Authorization", f"Bearer {reader}"), ("Authorization", "Bearer x")],
+        [("Authorization", f"Bearer{reader}")],
+    ]
+    seen: set[int] = set()
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_read_requests(codes, keys))
+    @example((PATH.format(codes[0], keys[0]), "purpose=fast.read&case=FAST-9", 0))
+    @example((PATH.format(codes[0], keys[0]), "case=FAST-9&purpose=%E4%BA%8C&x=1", 1))
+    def agree(request: tuple[str, str, int]) -> None:
+        path, query, which = request
+        url = f"{path}?{query}" if query else path
+        headers = header_sets[which]
+        before = exchange.audit.size
+        fast = client.get(url, headers=headers)
+        middle = exchange.audit.size
+        slow = routed.get(url, headers=headers)
+        after = exchange.audit.size
+        assert _normalised(fast) == _normalised(slow), (url, headers)
+        assert (middle - before, after - middle) == (1, 1), (url, headers)
+        seen.add(fast.status_code)
+
+    agree()
+    print(f"fast path vs route: statuses seen {sorted(seen)}")
+    assert {200, 401, 403, 422} <= seen

@@ -80,8 +80,18 @@ def test_every_protected_route_refuses_an_unauthenticated_call(client: TestClien
 
 
 def test_public_list_is_reachable_without_a_token(client: TestClient) -> None:
-    for path in ("/healthz", "/openapi.json", "/v1/keys", "/.well-known/govex", "/docs"):
+    for path in ("/healthz", "/openapi.json", "/v1/keys", "/.well-known/govex", "/docs",
+                 "/log/checkpoint", "/log/tile/0/000.p/1"):  # fmt: skip
         assert client.get(path).status_code == 200, path
+
+
+def test_of_the_audit_log_only_the_checkpoint_and_hash_tiles_are_public() -> None:
+    """C2SP tlog-tiles: checkpoint and hash tiles carry only hashes; entries need a token."""
+    assert {p for p in PUBLIC_PATHS if p.startswith("/log")} == {
+        "/log/checkpoint",
+        "/log/tile/{level}/{index:path}",
+    }
+    assert "/log/tile/entries/{index:path}" not in PUBLIC_PATHS
 
 
 # A4: the role matrix — (role holder code, method, path, body, allowed?)

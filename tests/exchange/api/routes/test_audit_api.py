@@ -13,13 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from exchange.api.app import create_app
-from exchange.audit.checkpoints import witness_cosign
+from exchange.audit.checkpoints import department_witness_name, witness_cosign
 from exchange.audit.log import AuditEntry
 from exchange.config import Settings
 from exchange.demo.city import City
 from exchange.demo.setup import DemoDepartment, create_demo, publish_city
 from exchange.service import Exchange
-from signing.checkpoint import NoteSigner, NoteVerifier, open_checkpoint
+from signing.checkpoint import NoteVerifier, open_checkpoint
+from signing.cosignature import CosignatureSigner
 from signing.merkle import verify_consistency, verify_inclusion
 
 Auth = Callable[[str], dict[str, str]]
@@ -190,7 +191,8 @@ def test_a_department_witnesses_a_checkpoint_with_its_seal_key(
     gongan = DemoDepartment.load(exchange, "gongan")
     signed = client.post("/v1/audit/checkpoint", headers=auth("shenji")).json()
     log = NoteVerifier.from_vkey(signed["vkey"])
-    witness = NoteSigner(gongan.uscc, gongan.seal_key)  # type: ignore[arg-type]
+    name = department_witness_name(signed["origin"], gongan.uscc)
+    witness = CosignatureSigner(name, gongan.seal_key)  # type: ignore[arg-type]
     cosigned = witness_cosign(signed["note"], log, signed["origin"], witness)
     r = client.post(
         "/v1/audit/checkpoint/cosignatures", json={"note": cosigned}, headers=auth("gongan")
@@ -199,7 +201,7 @@ def test_a_department_witnesses_a_checkpoint_with_its_seal_key(
     opened = open_checkpoint(
         r.json()["note"], log, origin=signed["origin"], witnesses=[witness.verifier]
     )
-    assert gongan.uscc in opened.signers
+    assert name in opened.signers
     other = client.post(
         "/v1/audit/checkpoint/cosignatures", json={"note": cosigned}, headers=auth("minzheng")
     )

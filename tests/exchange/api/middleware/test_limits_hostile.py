@@ -24,36 +24,54 @@ def test_hostile_requests_get_4xx_never_5xx(client: TestClient, auth: Auth) -> N
     h = auth("gongan")
     json_h = {**h, "content-type": "application/json"}
     cases = {
-        "oversize body": client.post("/v1/records", headers=json_h,
-                                     content=b"[" + b"1," * (5 * 1024 * 1024) + b"1]"),
-        "deep JSON": client.post("/v1/records", headers=json_h,
-                                 content=b"[" * 100_000 + b"]" * 100_000),
-        "deep JSON object": client.post("/v1/grants", headers=json_h,
-                                        content=b'{"a":' * 5000 + b"1" + b"}" * 5000),
-        "duplicate keys": client.post("/v1/grants", headers=json_h,
-                                      content=b'{"resource":"a","resource":"b"}'),
+        "oversize body": client.post(
+            "/v1/records", headers=json_h, content=b"[" + b"1," * (5 * 1024 * 1024) + b"1]"
+        ),
+        "deep JSON": client.post(
+            "/v1/records", headers=json_h, content=b"[" * 100_000 + b"]" * 100_000
+        ),
+        "deep JSON object": client.post(
+            "/v1/grants", headers=json_h, content=b'{"a":' * 5000 + b"1" + b"}" * 5000
+        ),
+        "duplicate keys": client.post(
+            "/v1/grants", headers=json_h, content=b'{"resource":"a","resource":"b"}'
+        ),
         "NaN": client.post("/v1/grants", headers=json_h, content=b'{"resource": NaN}'),
-        "huge integer": client.post("/v1/grants", headers=json_h,
-                                    content=b'{"resource": 123456789012345678901234567890}'),
+        "huge integer": client.post(
+            "/v1/grants", headers=json_h, content=b'{"resource": 123456789012345678901234567890}'
+        ),
         "malformed JSON": client.post("/v1/grants", headers=json_h, content=b'{"resource": '),
         "not JSON at all": client.post("/v1/grants", headers=json_h, content=b"\xff\xfe\x00"),
-        "wrong content type": client.post("/v1/grants", headers={**h, "content-type":
-                                                                 "text/plain"}, content=b"x"),
+        "wrong content type": client.post(
+            "/v1/grants", headers={**h, "content-type": "text/plain"}, content=b"x"
+        ),
         "huge page": client.get("/v1/quarantine", params={"limit": 10**9}, headers=h),
         "negative offset": client.get("/v1/audit/entries", params={"offset": -1}, headers=h),
-        "huge path key": client.get("/v1/resources/gongan.resident_id_card/records/" + "9" * 5000,
-                                    params={"purpose": "p", "case": "c1"}, headers=h),
-        "missing purpose": client.get("/v1/resources/gongan.resident_id_card/records/1",
-                                      params={"case": "c1"}, headers=h),
-        "bad case number": client.get("/v1/resources/gongan.resident_id_card/records/1",
-                                      params={"purpose": "p", "case": "../../etc"}, headers=h),
+        "huge path key": client.get(
+            "/v1/resources/gongan.resident_id_card/records/" + "9" * 5000,
+            params={"purpose": "p", "case": "c1"},
+            headers=h,
+        ),
+        "missing purpose": client.get(
+            "/v1/resources/gongan.resident_id_card/records/1", params={"case": "c1"}, headers=h
+        ),
+        "bad case number": client.get(
+            "/v1/resources/gongan.resident_id_card/records/1",
+            params={"purpose": "p", "case": "../../etc"},
+            headers=h,
+        ),
         "unknown resource": client.get("/v1/resources/nope.nothing", headers=h),
         "unknown route": client.get("/v1/nothing-here", headers=h),
         "wrong method": client.delete("/v1/resources", headers=h),
-        "batch too large": client.post("/v1/records", headers=h, json={
-            "resource": "gongan.resident_id_card",
-            "records": [{"key": str(i), "version": 1, "data": {}} for i in range(10_001)],
-            "seal": {}}),
+        "batch too large": client.post(
+            "/v1/records",
+            headers=h,
+            json={
+                "resource": "gongan.resident_id_card",
+                "records": [{"key": str(i), "version": 1, "data": {}} for i in range(10_001)],
+                "seal": {},
+            },
+        ),
     }
     server_errors = {name: r.status_code for name, r in cases.items() if r.status_code >= 500}
     print(f"A6 hostile requests {len(cases)}, 5xx = {len(server_errors)}")

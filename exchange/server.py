@@ -1,0 +1,178 @@
+"""The HTTP server: the API with its web console, run by uvicorn with guards against
+slow clients.
+
+:func:`exchange.api.app.create_app` builds the API and knows nothing of the console;
+:mod:`exchange.web` builds on the API's dependencies (the console is guarded exactly
+like the API). :func:`build_app` is the one place that joins the two, so the dependency
+runs one way only: web → api, and this module → both. It also decides what only the
+address served can decide: a demo exchange offers its department picker on loopback only
+(:func:`is_loopback`), and is not served beyond loopback unless asked
+(:func:`demo_exposed`, ``govex serve --allow-demo-exposure``).
+
+:func:`serve` runs the app (``govex serve``) with :class:`GuardedH11Protocol`, uvicorn's
+HTTP/1.1 protocol with what uvicorn lacks (RELIABILITY, slow clients): a deadline for
+the request line and headers, a deadline for the body, and a cap on the connections one
+client address holds. The settings are in :class:`exchange.config.ApiSettings`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import h11
+from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from exchange.api.app import create_app
+from exchange.config import ApiSettings
+from exchange.service import Exchange
+from exchange.web import install_console
+
+__all__ = [
+    "ClientGuard",
+    "GuardedH11Protocol",
+    "build_app",
+    "demo_exposed",
+    "is_loopback",
+    "serve",
+]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address to listen on reaches only this machine (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def demo_exposed(exchange: Exchange, host: str) -> bool:
+    """Whether serving on ``host`` would expose a demo exchange (demo keys, the documented
+    demo passphrase) beyond this machine."""
+    return bool(exchange.identity.demo) and not is_loopback(host)
+
+
+def build_app(
+    exchange: Exchange, *, fast_read: bool | None = None, bind_host: str = "127.0.0.1"
+) -> FastAPI:
+    """The API app with the web console under ``/console`` (what ``govex serve`` runs).
+
+    ``bind_host`` is the address served: a demo exchange offers its department picker
+    only on loopback."""
+    picker = is_loopback(bind_host)
+
+    def console(app: FastAPI) -> None:
+        install_console(app, demo_picker=picker)
+
+    return create_app(exchange, fast_read=fast_read, extensions=(console,))
+
+
+@dataclass
+class ClientGuard:
+    """The limits on slow and greedy clients, and the open connections per address."""
+
+    header_timeout_s: float
+    body_timeout_s: float
+    max_connections_per_address: int
+    open: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, api: ApiSettings) -> ClientGuard:
+        return cls(api.header_timeout_s, api.body_timeout_s, api.max_connections_per_address)
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with header and body deadlines and a per-address cap.
+
+    A connection that has not sent a whole request head ``header_timeout_s`` after
+    connecting (or after its first byte of a next request on a kept-alive connection) is
+    closed, as is one whose body has not arrived ``body_timeout_s`` after its head. A
+    connection beyond ``max_connections_per_address`` from one address is closed at once.
+    """
+
+    guard: ClientGuard  # set on the subclass :func:`serve` makes
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._phase = ""  # what the deadline waits for: "head", "body" or nothing
+        self._address: str | None = None  # counted in guard.open while set
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        if self.guard.open[address] >= self.guard.max_connections_per_address:
+            self.transport = transport
+            transport.abort()  # refused before any byte is read
+            return
+        self.guard.open[address] += 1
+        self._address = address
+        super().connection_made(transport)
+        self._arm(self.guard.header_timeout_s)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._address is None:
+            return  # refused by the cap: never served
+        self._disarm()
+        self.guard.open[self._address] -= 1
+        if self.guard.open[self._address] <= 0:
+            del self.guard.open[self._address]
+        self._address = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._deadline is None and self.conn.their_state is h11.IDLE:
+            self._arm(self.guard.header_timeout_s)  # a next request on a kept-alive connection
+        super().data_received(data)
+        state = self.conn.their_state
+        if state is h11.SEND_BODY and self._phase != "body":
+            self._arm(self.guard.body_timeout_s, phase="body")
+        elif state is not h11.IDLE and state is not h11.SEND_BODY:
+            self._disarm()  # the whole request is in (or the connection is ending)
+
+    # -- deadlines ------------------------------------------------
+    def _arm(self, seconds: float, *, phase: str = "head") -> None:
+        self._disarm()
+        self._phase = phase
+        self._deadline = self.loop.call_later(seconds, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self._phase = ""
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()  # the app, if it is waiting for the body, sees a disconnect
+
+
+def serve(exchange: Exchange, *, host: str, port: int, allow_demo_exposure: bool = False) -> None:
+    """Run :func:`build_app` on ``host:port`` until interrupted, with the slow-client guards.
+
+    A demo exchange is served beyond loopback only with ``allow_demo_exposure`` (and
+    then without its department picker); ``govex serve`` checks :func:`demo_exposed`
+    first and words the refusal."""
+    import uvicorn
+
+    if demo_exposed(exchange, host) and not allow_demo_exposure:
+        raise ValueError(f"a demo exchange is served on loopback only, not on {host}")
+    api = exchange.settings.api
+    protocol = type("GovexH11Protocol", (GuardedH11Protocol,), {"guard": ClientGuard.of(api)})
+    uvicorn.run(
+        build_app(exchange, bind_host=host),
+        host=host,
+        port=port,
+        http=protocol,
+        timeout_keep_alive=int(api.keep_alive_s),
+        h11_max_incomplete_event_size=api.max_header_bytes,
+        log_level="warning",
+        # every request is in the audit log already: no second, unsigned access log
+        access_log=False,
+        server_header=False,
+    )

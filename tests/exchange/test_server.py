@@ -1,0 +1,158 @@
+"""Slow and greedy clients against a real ``govex serve`` on loopback: a client that
+trickles its headers or its body is cut off, one address holds a bounded number of
+connections, and ordinary requests are served as before."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+HEADER_TIMEOUT_S = 1.0
+BODY_TIMEOUT_S = 1.0
+PER_ADDRESS = 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    data = tmp_path_factory.mktemp("serve") / "data"
+    env = {
+        **os.environ,
+        "GOVEX_API__HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
+        "GOVEX_API__BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
+        "GOVEX_API__MAX_CONNECTIONS_PER_ADDRESS": str(PER_ADDRESS),
+    }
+    init = [sys.executable, "-m", "exchange", "init", "--data", str(data), "--demo"]
+    subprocess.run(init, env=env, check=True, capture_output=True, timeout=120)
+    port = _free_port()
+    serve = [sys.executable, "-m", "exchange", "serve", "--data", str(data), "--port", str(port)]
+    proc = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not _healthy(port):
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "govex serve did not start"
+            time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return _get(port, "/healthz").startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def _get(port: int, path: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _response(s: socket.socket) -> bytes:
+    """One whole response (head and Content-Length body) read from a kept-alive socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += s.recv(65536)
+    return data
+
+
+def _closed_by_server(s: socket.socket) -> bool:
+    """Whether the server has closed ``s`` (a read gives EOF or a reset)."""
+    s.settimeout(0.05)
+    try:
+        return s.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def _trickle(port: int, head: bytes, *, step_s: float, limit_s: float) -> float:
+    """Send ``head`` then one byte every ``step_s``; seconds until the server cut it off."""
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(head)
+        for _ in range(int(limit_s / step_s)):
+            time.sleep(step_s)
+            if _closed_by_server(s):
+                return time.monotonic() - start
+            try:
+                s.sendall(b"a")
+            except OSError:
+                return time.monotonic() - start
+    return float("inf")
+
+
+def test_a_client_trickling_its_headers_is_cut_off_within_the_header_timeout(
+    port: int,
+) -> None:
+    took = _trickle(port, b"GET /healthz HTTP/1.1\r\nX-Slow: ", step_s=0.2, limit_s=6)
+    print(f"slow headers cut off after {took:.2f} s (header timeout {HEADER_TIMEOUT_S} s)")
+    assert HEADER_TIMEOUT_S * 0.8 <= took <= HEADER_TIMEOUT_S + 1.5
+
+
+def test_a_client_trickling_its_body_is_cut_off_within_the_body_timeout(port: int) -> None:
+    head = (
+        b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: 100000\r\n\r\n"
+    )
+    took = _trickle(port, head, step_s=0.2, limit_s=6)
+    print(f"slow body cut off after {took:.2f} s (body timeout {BODY_TIMEOUT_S} s)")
+    assert took <= BODY_TIMEOUT_S + 1.5
+
+
+def test_one_address_holds_a_bounded_number_of_connections(port: int) -> None:
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(PER_ADDRESS)]
+    try:
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+            extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.2)
+            refused = _closed_by_server(extra)
+        assert refused, "a connection beyond the per-address cap was served"
+    finally:
+        for s in held:
+            s.close()
+    time.sleep(0.3)  # the server sees the closes
+    assert _get(port, "/healthz").startswith(b"HTTP/1.1 200")
+
+
+def test_keep_alive_requests_are_served_as_before(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        for _ in range(3):
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = _response(s)
+            assert answer.startswith(b"HTTP/1.1 200"), answer
+            time.sleep(HEADER_TIMEOUT_S * 0.6)  # idle between requests: not a slow head

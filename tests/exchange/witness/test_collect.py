@@ -1,0 +1,122 @@
+"""The exchange collects cosignatures from a real `govex witness serve` after each checkpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from exchange.audit.checkpoints import StoredCheckpoint
+from exchange.audit.log import AuditEvent
+from exchange.config import AuditSettings, Settings, WitnessEndpoint
+from exchange.demo.setup import create_demo
+from exchange.service import Exchange
+from exchange.witness.collect import ConfiguredWitness, WitnessCollector
+from signing.cosignature import CosignatureSigner
+from tests.support import LOOPBACK, free_port
+
+GOVEX = [sys.executable, "-c", "from exchange.cli.main import main; main()"]
+NAME = "witness.example.org/dept-411500"
+
+
+def _wait_for(check: object, what: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Exchange, CosignatureSigner]]:
+    root = tmp_path_factory.mktemp("witness")
+    signer = CosignatureSigner.generate(NAME)
+    key = root / "witness.key"
+    key.write_text(signer.skey + "\n", encoding="utf-8")
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    settings = Settings(
+        data=root / "data",
+        audit=AuditSettings(
+            checkpoint_interval_s=0, witnesses=[WitnessEndpoint(url=url, vkey=signer.vkey)]
+        ),
+    )
+    exchange = create_demo(settings)
+    args = [*GOVEX, "witness", "serve", "--data", str(root / "wdata"), "--key", str(key),
+            "--log", exchange.checkpoints.verifier.vkey, "--port", str(port)]  # fmt: skip
+    log = root / "witness.log"
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        witness = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    try:
+
+        def up() -> bool:
+            assert witness.poll() is None, log.read_text("utf-8", errors="replace")
+            try:
+                return httpx.get(f"{url}/add-checkpoint", timeout=1).status_code == 405
+            except httpx.HTTPError:
+                return False
+
+        _wait_for(up, "the witness to listen")
+        yield exchange, signer
+    finally:
+        witness.terminate()
+        witness.wait(timeout=30)
+        exchange.close()
+
+
+def _cosigned(exchange: Exchange, stored: StoredCheckpoint) -> bool:
+    return NAME in exchange.checkpoints.get(stored.size).note
+
+
+def _grow(exchange: Exchange, n: int) -> None:
+    exchange.audit.append_many([AuditEvent(actor="a", action="query", outcome="ok")] * n)
+
+
+def test_each_signed_checkpoint_is_cosigned_by_the_configured_witness(
+    setup: tuple[Exchange, CosignatureSigner],
+) -> None:
+    exchange, signer = setup
+    stored = []
+    for n in (3, 5, 300):
+        _grow(exchange, n)
+        signed = exchange.checkpoints.sign_now()
+        _wait_for(lambda s=signed: _cosigned(exchange, s), f"a cosignature on {signed.size}")
+        opened = exchange.checkpoints.open(exchange.checkpoints.get(signed.size).note,
+                                           [signer.verifier])  # fmt: skip
+        assert opened.signers[-1] == NAME
+        stored.append(signed.size)
+    assert exchange.witnesses.failures == 0
+    assert exchange.witnesses.collected >= 3
+    print(f"witness cosignatures collected {exchange.witnesses.collected}, failures 0")
+
+
+def test_a_collector_that_forgot_the_size_learns_it_from_the_409(
+    setup: tuple[Exchange, CosignatureSigner],
+) -> None:
+    exchange, _ = setup
+    _grow(exchange, 2)
+    signed = exchange.checkpoints.sign_at(exchange.audit.size)
+    fresh = WitnessCollector(exchange.checkpoints, [ConfiguredWitness.of(
+        exchange.settings.audit.witnesses[0])])  # fmt: skip
+    assert fresh.collect(signed) == 1
+    assert fresh.failures == 0
+    assert _cosigned(exchange, signed)
+
+
+def test_a_witness_that_is_down_never_holds_up_the_log(
+    setup: tuple[Exchange, CosignatureSigner],
+) -> None:
+    exchange, signer = setup
+    down = WitnessCollector(
+        exchange.checkpoints,
+        [ConfiguredWitness(f"http://{LOOPBACK}:{free_port()}", signer.verifier)],
+        timeout_s=1.0,
+    )
+    _grow(exchange, 1)
+    assert down.collect(exchange.checkpoints.sign_now()) == 0
+    assert down.failures == 1
+    assert exchange.audit.healthy
