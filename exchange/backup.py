@@ -37,6 +37,7 @@ BACKUP_TABLES = (
     "quarantine",
     "grants",
     "audit_entries",
+    "audit_subjects",
     "checkpoints",
     "assertion_jti",
     "staff",

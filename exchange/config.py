@@ -84,6 +84,12 @@ class AuditSettings(BaseModel):
         max_length=16,
         description='GOVEX_AUDIT__WITNESSES=[{"url": …, "vkey": …}]: asked after each checkpoint',
     )
+    min_free_bytes: int = Field(
+        default=256 * 2**20,
+        ge=0,
+        description="free bytes the data directory's disk keeps: below it the exchange "
+        "refuses new work (503 exchange.audit_disk_full) instead of running out of space",
+    )
 
 
 class ConsoleSettings(BaseModel):

@@ -19,6 +19,7 @@ outside this module name their module)::
     │   └── CredentialTooLarge  certificates.intake: a credential over its size cap
     ├── RateLimited           429: too many attempts (sign-in); try again later
     ├── AuditUnavailable      503: the audit writer failed; no data is served (fail closed)
+    │   └── AuditDiskFull     503: the log's disk is below its free-space floor
     ├── Internal              500: a failure of the exchange itself, not of the request
     ├── TrustError            certificates.vocabulary: an unusable trust bundle or status source
     ├── CertificateRefused    certificates.verifier: a certificate that failed a check
@@ -36,6 +37,7 @@ from typing import Any
 from schemas.errors import ErrorCode
 
 __all__ = [
+    "AuditDiskFull",
     "AuditUnavailable",
     "AuthError",
     "Conflict",
@@ -142,3 +144,10 @@ class Internal(ExchangeError):
     code = ErrorCode.INTERNAL
     status = 500
     title = "Internal error"
+
+
+class AuditDiskFull(AuditUnavailable):
+    """Free space below the audit log's floor: no new work until space is back."""
+
+    code = ErrorCode.AUDIT_DISK_FULL
+    title = "Audit log disk full"

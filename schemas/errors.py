@@ -60,6 +60,7 @@ class ErrorCode(StrEnum):
     STORE_NOT_INITIALISED = "exchange.store_not_initialised"
     STORE_UNAVAILABLE = "exchange.store_unavailable"
     AUDIT_UNAVAILABLE = "exchange.audit_unavailable"
+    AUDIT_DISK_FULL = "exchange.audit_disk_full"
     BUS_UNAVAILABLE = "exchange.bus_unavailable"
     METHOD_NOT_ALLOWED = "exchange.method_not_allowed"
     RATE_LIMITED = "exchange.rate_limited"

@@ -9,11 +9,25 @@ Text that JSON cannot hold (a lone surrogate such as ``"\\ud800"`` decoded from 
 ``\\ud800`` escape in a request) would leave a request without its entry; such text is
 made encodable instead: each lone surrogate becomes U+FFFD, in every text field and
 in ``detail``, and the entry is written with that text.
+
+**Subjects.** An entry is about every person and company whose identifier was in what
+was answered. ``subject_hash`` holds the first subject's keyed hash; the keyed hashes of
+the further subjects travel in ``detail["subjects"]`` (a list, in the leaf, so a proof
+covers them) and, for lookups, in the ``audit_subjects`` table (``seq, subject_hash``;
+one row per further subject, none for an entry with at most one subject). A :data:`Row`
+carries those further hashes after its leaf parts.
+
+**Size.** An entry is bounded where it is built: every text field and every string in
+``detail`` keeps at most :data:`TEXT_CAP` characters; a longer text keeps its first
+:data:`TEXT_CAP` characters followed by the marker :data:`TRUNCATED`. A list in
+``detail`` keeps at most :data:`LIST_CAP` items, then the marker ``"…[+N]"`` (``N``
+items left out); the list of subject hashes is never cut (each item is 64 characters
+and every subject is counted).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -25,13 +39,20 @@ from signing.errors import CanonicalizationError
 
 __all__ = [
     "HEAD",
+    "LIST_CAP",
     "MIDDLE",
     "ROW_COLUMNS",
+    "SUBJECTS",
     "TABLE_COLUMNS",
+    "TEXT_CAP",
+    "TRUNCATED",
     "AuditEvent",
     "Row",
+    "bounded",
+    "cap_text",
     "encodable",
     "encode_event",
+    "valid_text",
 ]
 
 TABLE_COLUMNS = (
@@ -60,12 +81,21 @@ ROW_COLUMNS = (*TABLE_COLUMNS[2:12], "person")
 """The columns a caller encodes (actor … detail, person); ``seq`` and ``ts`` are the
 writer's."""
 
-HEAD, MIDDLE = len(ROW_COLUMNS), len(ROW_COLUMNS) + 1
-"""Where a :data:`Row` keeps its leaf parts, after its columns."""
+HEAD, MIDDLE, SUBJECTS = len(ROW_COLUMNS), len(ROW_COLUMNS) + 1, len(ROW_COLUMNS) + 2
+"""Where a :data:`Row` keeps its leaf parts, after its columns, and its further subjects."""
 
 Row = tuple[Any, ...]
 """One entry as the caller prepares it: the :data:`ROW_COLUMNS`, then the leaf's head
-(with the RFC 6962 leaf prefix) and middle."""
+(with the RFC 6962 leaf prefix) and middle, then the keyed hashes of its further
+subjects (a tuple, usually empty) for the ``audit_subjects`` table."""
+
+TEXT_CAP = 256
+"""Characters kept of any text of an entry (a field, a string in ``detail``)."""
+TRUNCATED = "…[truncated]"
+"""Appended to a text cut at :data:`TEXT_CAP` characters."""
+LIST_CAP = 64
+"""Items kept of a list in ``detail`` (the subject hashes excepted)."""
+SUBJECTS_KEY = "subjects"
 
 
 @dataclass
@@ -78,6 +108,8 @@ class AuditEvent:
     target: str | None = None  # resource code, certificate id, grant id, case number …
     subject: str | None = None  # raw ID number or USCC: hashed, never stored
     subject_hash: str | None = None
+    subjects: list[str] = field(default_factory=list)  # further raw identifiers, hashed
+    subject_hashes: list[str] = field(default_factory=list)  # further keyed hashes
     purpose: str | None = None
     case_no: str | None = None
     code: str | None = None  # stable error code when refused
@@ -86,12 +118,18 @@ class AuditEvent:
     person: str | None = None  # staff id of the person who acted (console, ``act`` claim)
 
 
-_TEXT_FIELDS = tuple(f.name for f in fields(AuditEvent) if f.name != "detail")
+_TEXT_FIELDS = tuple(
+    f.name for f in fields(AuditEvent) if f.name not in ("detail", "subjects", "subject_hashes")
+)
+_CAPPED = ("actor", "action", "outcome", "target", "purpose", "case_no", "code")
 
 
-def _text(value: str) -> str:
+def valid_text(value: str) -> str:
     """``value`` with every lone surrogate replaced by U+FFFD (pairs are joined)."""
     return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+_text = valid_text
 
 
 def _plain_value(value: Any) -> Any:
@@ -115,8 +153,44 @@ def encodable(event: AuditEvent) -> AuditEvent:
     return event
 
 
+def cap_text(value: str) -> str:
+    """``value``, or its first :data:`TEXT_CAP` characters and :data:`TRUNCATED`."""
+    return value if len(value) <= TEXT_CAP else value[:TEXT_CAP] + TRUNCATED
+
+
+def _capped(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= TEXT_CAP else value[:TEXT_CAP] + TRUNCATED
+    if isinstance(value, dict):
+        return {cap_text(k) if isinstance(k, str) else k: _capped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        kept = [_capped(v) for v in value[:LIST_CAP]]
+        if len(value) > LIST_CAP:
+            kept.append(f"…[+{len(value) - LIST_CAP}]")
+        return kept
+    return value
+
+
+def bounded(event: AuditEvent) -> AuditEvent:
+    """Cap every text and list of ``event`` (in place; returns it), see the module doc."""
+    for name in _CAPPED:
+        value = getattr(event, name)
+        if value is not None and len(value) > TEXT_CAP:
+            setattr(event, name, cap_text(value))
+    if event.detail:
+        event.detail = _capped(event.detail)
+    return event
+
+
+def _detail(event: AuditEvent) -> dict[str, Any] | None:
+    if not event.subject_hashes:
+        return event.detail
+    return {**(event.detail or {}), SUBJECTS_KEY: list(event.subject_hashes)}
+
+
 def _encode(event: AuditEvent) -> Row:
-    detail = None if event.detail is None else canonical_detail(event.detail)
+    full = _detail(event)
+    detail = None if full is None else canonical_detail(full)
     head, middle = encode_parts(
         actor=event.actor,
         action=event.action,
@@ -144,6 +218,7 @@ def _encode(event: AuditEvent) -> Row:
         event.person or None,
         b"\x00" + head,  # the RFC 6962 leaf prefix, once
         middle,
+        tuple(event.subject_hashes),
     )
 
 
@@ -152,8 +227,10 @@ def encode_event(event: AuditEvent) -> Row:
 
     Text that is not valid Unicode is replaced (:func:`encodable`) so the entry is still
     written; a detail JSON cannot sign (an integer beyond ±(2^53−1)) raises
-    :class:`InvalidRequest`.
+    :class:`InvalidRequest`. Texts and lists beyond their caps are cut first
+    (:func:`bounded`).
     """
+    bounded(event)
     try:
         return _encode(event)
     except (orjson.JSONEncodeError, CanonicalizationError, UnicodeError):

@@ -20,7 +20,9 @@ touches one table instead of two. The nodes are derived from the entries' leaf
 hashes: after a crash the log rebuilds the missing ones when it opens, and
 :meth:`AuditLog.write_nodes` writes them on demand (export, archive) and on close.
 
-If the writer fails, the log is *closed*: every later append raises
+Below a floor of free disk space (:mod:`exchange.audit.space`) the log refuses new
+entries with :class:`exchange.errors.AuditDiskFull` but stays open, so it never meets
+a full disk mid-commit. If the writer fails, the log is *closed*: every later append raises
 :class:`AuditUnavailable` and the exchange serves no data (fail closed). It also
 opens closed when the stored tree and entries disagree, or the tree does not match
 the latest signed checkpoint.
@@ -38,9 +40,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exchange.audit.context import current_request
-from exchange.audit.event import AuditEvent, encodable, encode_event
+from exchange.audit.event import AuditEvent, encode_event, valid_text
 from exchange.audit.leaf import AuditEntry
 from exchange.audit.nodes import DuckNodeStore
+from exchange.audit.space import DiskFloor
 from exchange.audit.subjects import SubjectKeys
 from exchange.audit.writer import GroupCommitWriter, OnCommit, Pending, TxWork
 from exchange.config import AuditSettings
@@ -67,6 +70,7 @@ class AuditLog(GroupCommitWriter):
         super().__init__(
             store, settings, SubjectKeys(store, subject_key), DuckNodeStore(store), on_commit
         )
+        self.space = DiskFloor(store.data_dir, settings.min_free_bytes)
         self._views: dict[int, MerkleTree] = {}  # read-only trees by size (see tree())
         self._views_lock = threading.Lock()
         size = self._recover()
@@ -156,8 +160,8 @@ class AuditLog(GroupCommitWriter):
         self.ensure_open()
         if self._closing:
             raise AuditUnavailable("the audit log is closed")
+        self.space.check()
         request = current_request()
-        subject_hash = self.subjects.hash
         rows = []
         for event in events:
             if request is not None:
@@ -165,16 +169,30 @@ class AuditLog(GroupCommitWriter):
                     event.request_hash = request.request_hash
                 if event.person is None:
                     event.person = request.person
-            if event.subject is not None:
-                try:
-                    event.subject_hash = subject_hash(event.subject)
-                except UnicodeError:  # a lone surrogate: hash the text made encodable
-                    event.subject_hash = subject_hash(encodable(event).subject or "")
-                event.subject = None
+            if event.subject is not None or event.subjects or event.subject_hashes:
+                self._hash_subjects(event)
             rows.append(encode_event(event))
         if request is not None:
             request.entries += len(events)
         return Pending(events, rows, work)
+
+    def _hash_subjects(self, event: AuditEvent) -> None:
+        """Replace the event's raw identifiers by keyed hashes: the first in
+        ``subject_hash``, the further ones (each once) in ``subject_hashes``."""
+        subject_hash = self.subjects.hash
+        found = [] if event.subject_hash is None else [event.subject_hash]
+        for raw in (event.subject, *event.subjects):
+            if raw is None or not raw.strip():
+                continue
+            try:
+                found.append(subject_hash(raw))
+            except UnicodeError:  # a lone surrogate: hash the text made encodable
+                found.append(subject_hash(valid_text(raw)))
+        found.extend(event.subject_hashes)
+        unique = list(dict.fromkeys(found))
+        event.subject_hash = unique[0] if unique else None
+        event.subject_hashes = unique[1:]
+        event.subject, event.subjects = None, []
 
     def write_nodes(self) -> int:
         """Write every committed tree node to ``audit_nodes``; return the committed size.
@@ -212,7 +230,9 @@ class AuditLog(GroupCommitWriter):
             return None
         now = now or datetime.now(UTC)
         row = self.store.fetchone(
-            "SELECT max(ts) FROM audit_entries WHERE subject_hash = ?", [found]
+            "SELECT max(ts) FROM audit_entries WHERE subject_hash = ? "
+            "OR seq IN (SELECT seq FROM audit_subjects WHERE subject_hash = ?)",
+            [found, found],
         )
         newest = row[0] if row else None
         keep_until = None if newest is None else newest + timedelta(self.settings.retention_days)

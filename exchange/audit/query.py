@@ -72,6 +72,7 @@ class EntryFilter:
     until: datetime | None = None
     first_seq: int | None = None
     end_seq: int | None = None  # exclusive
+    audit_actions: bool | None = None  # only the log's own reads (audit.*), or none of them
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,14 @@ def _where(flt: EntryFilter, scope: Scope) -> tuple[str, list[Any]]:
     scope_sql, scope_params = scope.sql()
     clauses.append(scope_sql)
     params.extend(scope_params)
+    if flt.subject_hash is not None:  # the first subject, or one of the further ones
+        clauses.append(
+            "(subject_hash = ? OR seq IN (SELECT seq FROM audit_subjects WHERE subject_hash = ?))"
+        )
+        params.extend([flt.subject_hash, flt.subject_hash])
+    if flt.audit_actions is not None:
+        clauses.append(("" if flt.audit_actions else "NOT ") + "starts_with(action, 'audit.')")
     for column, op, value in (
-        ("subject_hash", "=", flt.subject_hash),
         ("actor", "=", flt.actor),
         ("case_no", "=", flt.case_no),
         ("action", "=", flt.action),
@@ -155,13 +162,15 @@ def search(
     limit: int = 100,
     offset: int = 0,
     archived: bool = False,
+    newest_first: bool = False,
 ) -> list[StoredEntry]:
-    """Entries matching ``flt`` within ``scope``, by sequence number."""
+    """Entries matching ``flt`` within ``scope``, by sequence number (or newest first)."""
     where, params = _where(flt, scope)
     source, source_params = entries_source(store, archived=archived)
+    order = "seq DESC" if newest_first else "seq"
     rows = store.fetchall(
         f"SELECT {COLUMNS} FROM {source} "  # noqa: S608 - fixed fragments
-        f"WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
+        f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
         [*source_params, *params, limit, offset],
     )
     return [entry_from_row(r) for r in rows]

@@ -18,9 +18,10 @@ from exchange.departments.auth import Principal
 from exchange.store import Store
 from schemas.catalog import Role
 
-__all__ = ["AuditReports", "EntryPage", "SubjectAccesses", "View"]
+__all__ = ["AuditReports", "EntryPage", "Kind", "SubjectAccesses", "View"]
 
 View = Literal["actions", "data"]
+Kind = Literal["reads", "lookups"]
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,17 @@ class EntryPage:
 
 @dataclass(frozen=True)
 class SubjectAccesses:
-    """Entries about one subject, each with its inclusion proof in ``checkpoint``."""
+    """Entries about one subject, newest first, each with its inclusion proof in
+    ``checkpoint`` (an empty proof: newer than the checkpoint, proven at the next one).
 
-    subject_hash: str
+    ``subject_hash`` is ``None`` when the exchange never met the subject (no entry is
+    about it); ``next_before`` is the cursor of the next (older) page, ``None`` at the end.
+    """
+
+    subject_hash: str | None
     checkpoint: StoredCheckpoint
     accesses: list[tuple[StoredEntry, list[bytes]]]
+    next_before: int | None = None
 
 
 class AuditReports:
@@ -67,19 +74,24 @@ class AuditReports:
         limit: int = 100,
         offset: int = 0,
     ) -> EntryPage:
-        """Search the entries ``principal`` may see; the search itself is audited first."""
+        """Search the entries ``principal`` may see; the search itself is audited first.
+
+        A subject the exchange never met has no entries: the answer is empty, and no salt
+        is drawn for it (a search is no reason to remember a subject)."""
         filters = {"dept": dept, "case": case, "action": action, "view": view}
+        subject_hash = self.audit.find_subject_hash(subject) if subject else None
         self.audit.append(
             AuditEvent(
                 actor=principal.uscc,
                 action="audit.read",
                 outcome="ok",
                 target="entries",
-                subject=subject,
+                subject_hash=subject_hash,
                 detail={k: v for k, v in filters.items() if v is not None},
             )
         )
-        subject_hash = self.audit.find_subject_hash(subject) if subject else None
+        if subject and subject_hash is None:
+            return EntryPage(entries=[], tree_size=self.audit.size, next_offset=None)
         found = search(
             self.store,
             EntryFilter(
@@ -108,28 +120,52 @@ class AuditReports:
         view: View = "data",
         limit: int = 200,
         offset: int = 0,
+        before: int | None = None,
+        kind: Kind = "reads",
     ) -> SubjectAccesses:
-        """Every entry about ``subject`` with its proof in a checkpoint signed now."""
+        """Entries about ``subject``, newest first, each proven in the latest checkpoint.
+
+        ``kind="reads"``: what was done with the subject's data (every action but the
+        log's own reads); ``kind="lookups"``: who looked the subject up in the log
+        (``audit.*`` entries, this report's own included). ``before`` (a sequence number,
+        exclusive) pages back: pass the answer's ``next_before``.
+
+        A report costs one entry and nothing else: it draws no salt for a subject the
+        exchange never met and signs no checkpoint (the latest one, signed on the
+        checkpoint schedule, proves the entries it covers; newer ones come with an empty
+        proof). Only a log that was never checkpointed gets its first checkpoint here.
+        """
+        subject_hash = self.audit.find_subject_hash(subject)
         self.audit.append(
             AuditEvent(
                 actor=principal.uscc,
                 action="audit.subject_report",
                 outcome="ok",
                 target="subject",
-                subject=subject,
+                subject_hash=subject_hash,
+                detail={"kind": kind},
             )
         )
-        subject_hash = self.audit.subject_hash(subject)
-        signed = self.checkpoints.sign_now()  # covers every entry so far, this one included
+        signed = self.checkpoints.latest() or self.checkpoints.sign_now()
+        if subject_hash is None:
+            return SubjectAccesses(None, signed, [])
         found = search(
             self.store,
-            EntryFilter(subject_hash=subject_hash, end_seq=signed.size),
+            EntryFilter(subject_hash=subject_hash, end_seq=before, audit_actions=kind == "lookups"),
             self.scope(principal, view),
-            limit=limit,
+            limit=limit + 1,
             offset=offset,
+            newest_first=True,
         )
+        more = len(found) > limit
+        found = found[:limit]
         return SubjectAccesses(
             subject_hash=subject_hash,
             checkpoint=signed,
-            accesses=[(e, self.audit.inclusion_proof(e.entry.seq, signed.size)) for e in found],
+            accesses=[(e, self._proof(e, signed.size)) for e in found],
+            next_before=found[-1].entry.seq if more else None,
         )
+
+    def _proof(self, stored: StoredEntry, size: int) -> list[bytes]:
+        seq = stored.entry.seq
+        return self.audit.inclusion_proof(seq, size) if seq < size else []

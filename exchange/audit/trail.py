@@ -72,12 +72,14 @@ class Trail:
     checkpoint_size: int | None
     proven: int
     failed: list[int]
+    more: bool = False  # older entries exist beyond the limit
 
     def summary(self) -> str:
         if not self.entries:
             return "no entries"
+        older = "; older entries not shown (raise the limit)" if self.more else ""
         if self.checkpoint_size is None:
-            return f"{len(self.entries)} entries; no signed checkpoint yet"
+            return f"{len(self.entries)} entries; no signed checkpoint yet{older}"
         text = (
             f"{len(self.entries)} entries; {self.proven} proven in the signed checkpoint of size "
             f"{self.checkpoint_size} (leaf recomputed, inclusion proof verified)"
@@ -87,7 +89,7 @@ class Trail:
             text += f"; {pending} newer than it"
         if self.failed:
             text += f"; NOT in the signed tree: {', '.join(map(str, self.failed))}"
-        return text
+        return text + older
 
 
 def trail(
@@ -99,7 +101,8 @@ def trail(
     dept: str | None = None,
     limit: int = 1000,
 ) -> Trail:
-    """Entries about ``subject``, of ``case`` or by ``dept`` (all that are given)."""
+    """Entries about ``subject``, of ``case`` or by ``dept`` (all that are given): the
+    newest ``limit`` of them, oldest first (``more`` tells whether older ones exist)."""
     subject_hash = log.find_subject_hash(subject) if subject else None
     if subject and subject_hash is None:
         return Trail([], None, 0, [])
@@ -107,9 +110,12 @@ def trail(
         log.store,
         EntryFilter(subject_hash=subject_hash, case_no=case, actor=dept),
         Scope.everything(),
-        limit=limit,
+        limit=limit + 1,
         archived=True,
+        newest_first=True,
     )
+    more = len(found) > limit
+    found = found[:limit][::-1]
     latest = checkpoints.latest()
     proven, failed = 0, []
     if latest is not None:
@@ -125,4 +131,5 @@ def trail(
                 proven += 1
             elif proof.status == "failed":
                 failed.append(stored.entry.seq)
-    return Trail([s.entry for s in found], None if latest is None else latest.size, proven, failed)
+    size = None if latest is None else latest.size
+    return Trail([s.entry for s in found], size, proven, failed, more)

@@ -41,6 +41,7 @@ from exchange.audit.event import (
     HEAD,
     MIDDLE,
     ROW_COLUMNS,
+    SUBJECTS,
     TABLE_COLUMNS,
     AuditEvent,
     Row,
@@ -323,7 +324,11 @@ class GroupCommitWriter:
         )
         self._tree.extend(leaves)
         salts = self.subjects.take_staged()
-        return _Prepared(group, first, leaves, entries, self.nodes.take(), salts)
+        prepared = _Prepared(group, first, leaves, entries, self.nodes.take(), salts)
+        further = columns[SUBJECTS]
+        if any(further):
+            prepared.subjects = _subjects_table(first, further)
+        return prepared
 
     def _insert(
         self, cur: duckdb.DuckDBPyConnection, prepared: _Prepared, nodes: Staged | None
@@ -333,6 +338,8 @@ class GroupCommitWriter:
             cur.from_arrow(prepared.salts[1]).insert_into("audit_subject_salts")
         if prepared.entries is not None:
             cur.from_arrow(prepared.entries).insert_into("audit_entries")
+        if prepared.subjects is not None:
+            cur.from_arrow(prepared.subjects).insert_into("audit_subjects")
         if nodes is not None and nodes[0]:
             cur.from_arrow(self.nodes.table(nodes)).insert_into("audit_nodes")
 
@@ -419,6 +426,19 @@ class _Prepared:
     commit_s: float = 0.0  # how long its transaction took
     write_nodes: bool = True  # write the tree nodes held in memory with this group
     written: Staged | None = None  # the nodes a work group wrote
+    subjects: pa.Table | None = None  # audit_subjects rows: the entries' further subjects
+
+
+def _subjects_table(first: int, further: tuple[tuple[str, ...], ...]) -> pa.Table:
+    """``audit_subjects`` rows (seq, subject_hash) of a group's further subjects."""
+    seqs: list[int] = []
+    hashes: list[str] = []
+    for seq, found in enumerate(further, start=first):
+        seqs.extend([seq] * len(found))
+        hashes.extend(found)
+    return pa.table(
+        {"seq": pa.array(seqs, pa.int64()), "subject_hash": pa.array(hashes, pa.string())}
+    )
 
 
 class _WorkFailed(Exception):

@@ -11,6 +11,7 @@ check it offline (:mod:`exchange.cases.bundle_check`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import duckdb
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.cases.bundle import BUNDLE_TYPE, BundleSealer, masked
 from exchange.cases.models import Applicant, CaseRequest, MatterFigures
+from exchange.cases.reads import applicant_hashes, audit_case_read, store_applicants
 from exchange.catalog.resources import Catalog
 from exchange.certificates.service import CertificateService
 from exchange.departments.auth import Principal
@@ -169,6 +171,8 @@ class CaseResolver:
             }
         )
 
+        hashes = applicant_hashes(self.audit, [a.id for a in applicants])
+
         def store(cur: duckdb.DuckDBPyConnection) -> None:
             # the key (approver, case_no) decides between concurrent resolutions of one
             # number: the first to commit keeps it, the others are told it is taken
@@ -188,24 +192,30 @@ class CaseResolver:
                 )
             except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
                 raise _case_exists(case_no) from exc
+            store_applicants(cur, approver.uscc, case_no, hashes)
 
-        self.audit.append(
-            AuditEvent(
-                actor=approver.uscc,
-                action="case.resolve",
-                outcome="ok",
-                target=matter.code,
-                subject=applicants[0].id,
-                purpose=purpose,
-                case_no=case_no,
-                detail={
-                    "required": required,
-                    "obtained": obtained,
-                    "to_bring": [t["material"] for t in to_bring],
-                },
-            ),
-            store,
+        event = AuditEvent(
+            actor=approver.uscc,
+            action="case.resolve",
+            outcome="ok",
+            target=matter.code,
+            subject_hashes=hashes,
+            purpose=purpose,
+            case_no=case_no,
+            detail={
+                "required": required,
+                "obtained": obtained,
+                "to_bring": [t["material"] for t in to_bring],
+            },
         )
+        try:
+            self.audit.append(event, store)
+        except Conflict as exc:
+            # the losing resolution of a raced case number is refused, and says so
+            self.audit.append(
+                dataclasses.replace(event, outcome="refused", code=exc.code.value, detail=None)
+            )
+            raise
         return bundle
 
     def _checked(self, applicant: Applicant) -> Applicant:
@@ -430,7 +440,7 @@ class CaseResolver:
         if not principal.has(Role.AUDITOR):
             approver = principal.uscc
         rows = self.store.fetchall(
-            "SELECT approver, bundle FROM cases WHERE case_no = ? "
+            "SELECT approver, bundle, matter FROM cases WHERE case_no = ? "
             "AND (? IS NULL OR approver = ?) ORDER BY approver",
             [case_no, approver, approver],
         )
@@ -446,6 +456,9 @@ class CaseResolver:
                 code=ErrorCode.CONFLICT,
             )
         bundle: dict[str, Any] = json.loads(rows[0][1])
+        audit_case_read(
+            self.audit, self.store, principal, str(rows[0][0]), case_no, str(rows[0][2])
+        )
         return bundle
 
     def figures(self) -> list[MatterFigures]:

@@ -18,5 +18,6 @@ From the bottom up:
 - :mod:`.checks` — the individual verification checks;
 - :mod:`.verifier` — the verifier: every check, one verdict;
 - :mod:`.qr` — QR payloads for offline checks at a counter;
+- :mod:`.subjects` — who a certificate is about, for the audit log;
 - :mod:`.service` — :class:`~.service.CertificateService`, the facade the exchange wires.
 """

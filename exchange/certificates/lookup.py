@@ -8,6 +8,7 @@ from __future__ import annotations
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.certificates.models import CertificatePublic, CertificatesPublic
 from exchange.certificates.register import CertificateRegister, valid_id
+from exchange.certificates.subjects import certificate_subjects
 from exchange.certificates.vocabulary import certificate_id_of
 from exchange.departments.auth import Principal
 from exchange.errors import ExchangeError, Forbidden, InvalidRequest, NotFound
@@ -59,7 +60,7 @@ class CertificateLookup:
             event.code = exc.code.value
             self.audit.append(event)
             raise
-        event.subject = certificate.holder_code
+        event.subjects = _subjects(certificate)
         self.audit.append(event)
         return certificate
 
@@ -96,5 +97,11 @@ class CertificateLookup:
             self.audit.append(event)
             raise
         event.detail = {"count": len(data)}
+        event.subjects = [s for c in data for s in _subjects(c)]
         self.audit.append(event)
         return CertificatesPublic(data=data, count=len(data))
+
+
+def _subjects(certificate: CertificatePublic) -> list[str]:
+    """Everyone a certificate names, for its read's audit entry (RELIABILITY D5)."""
+    return certificate_subjects(certificate.type, certificate.holder_code, certificate.credential)

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from exchange.audit.verify import AuditExportInvalid
 from exchange.config import Settings
@@ -47,6 +48,11 @@ def _when(text: str | None, option: str) -> datetime | None:
             code=ErrorCode.INVALID_DATE,
         ) from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _say(text: str) -> None:
+    """Print ``text`` as it is: no rich markup, no highlighting (values are the caller's)."""
+    console.print(text, markup=False, highlight=False)
 
 
 def _progress() -> Progress:
@@ -104,7 +110,7 @@ def export(
                 witnesses=registered_witnesses(exchange.registry, exchange.identity.origin),
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
-    console.print(
+    _say(
         f"exported entries {summary.first}..{summary.end - 1} to {summary.path} "
         f"({summary.checkpoints + 1} signed checkpoints, the last of size {summary.anchor})"
     )
@@ -143,16 +149,14 @@ def verify(
     except AuditExportInvalid as exc:
         err.print(f"FAILED: {exc.message}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
-    console.print(
+    _say(
         f"VERIFIED: entries {result.first}..{result.end - 1} of {result.origin}; "
         f"{len(result.checkpoints)} signed checkpoints match"
         + (f"; cosigned by {', '.join(result.witnesses)}" if result.witnesses else "")
         + (f"; consistent with the known checkpoint of size {result.known}" if result.known else "")
     )
     if not result.key_pinned:
-        console.print(
-            "note: the log key was taken from the file; pin it with --vkey or --checkpoint"
-        )
+        _say("note: the log key was taken from the file; pin it with --vkey or --checkpoint")
 
 
 @audit_app.command()
@@ -184,18 +188,25 @@ def trace(
         names = {d.uscc: d.code for d in exchange.registry.departments()}
     table = Table("seq", "time (UTC)", "dept", "action", "outcome", "target", "purpose", "case")
     for e in found.entries:
+        # every cell is plain text: a purpose such as "[/]" or "[bold]x" is shown as written,
+        # never read as rich markup (which would fail or restyle what the auditor sees)
         table.add_row(
-            str(e.seq),
-            e.ts[:19].replace("T", " "),
-            names.get(e.actor, e.actor),
-            e.action,
-            e.outcome + (f" ({e.code.split('.')[-1]})" if e.code else ""),
-            e.target or "",
-            e.purpose or "",
-            e.case_no or "",
+            *(
+                Text(value)
+                for value in (
+                    str(e.seq),
+                    e.ts[:19].replace("T", " "),
+                    names.get(e.actor, e.actor),
+                    e.action,
+                    e.outcome + (f" ({e.code.split('.')[-1]})" if e.code else ""),
+                    e.target or "",
+                    e.purpose or "",
+                    e.case_no or "",
+                )
+            )
         )
     console.print(table)
-    console.print(found.summary())
+    _say(found.summary())
 
 
 @audit_app.command()
@@ -213,9 +224,9 @@ def archive(
             exchange.audit, exchange.checkpoints, when, actor=exchange.identity.uscc
         )
     if summary is None:
-        console.print(f"no online entries older than {before}")
+        _say(f"no online entries older than {before}")
         return
-    console.print(
+    _say(
         f"archived entries {summary.first}..{summary.end - 1} to {summary.path} "
         f"(sha256 {summary.sha256[:16]}…); their proofs still verify"
     )

@@ -43,7 +43,14 @@ from schemas.base import StrictModel
 from schemas.catalog import ResourceDefinition
 from schemas.errors import ErrorCode
 
-__all__ = ["CASE_PATTERN", "Provenance", "Reader", "RecordPublic", "RecordsPublic"]
+__all__ = [
+    "CASE_PATTERN",
+    "Provenance",
+    "Reader",
+    "RecordPublic",
+    "RecordsPublic",
+    "subject_values",
+]
 
 CASE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"
 _CASE = re.compile(CASE_PATTERN)
@@ -80,6 +87,17 @@ class RecordsPublic(StrictModel):
 _BY_KEYS = (
     "SELECT resource, key, version, data, batch_id, leaf_index FROM record_latest WHERE key IN"
 )
+
+
+def subject_values(definition: ResourceDefinition, data: dict[str, Any]) -> list[str]:
+    """Every identifier in a record's subject fields: each field, each element of a list."""
+    out: list[str] = []
+    for name in definition.subject_fields:
+        value = data.get(name)
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, str) and item.strip():
+                out.append(item)
+    return out
 
 
 class Reader:
@@ -162,9 +180,8 @@ class Reader:
             return NotFound(f"no record {key!r} in {definition.code}")
         stored = self._as_stored(decision, found.schema_version)
         data, masked = apply_mask(found.data, stored)
-        if event.subject is None:  # the subject fields of the record's own version
-            subjects = [found.data.get(f) for f in stored.resource.subject_fields]
-            event.subject = next((s for s in subjects if isinstance(s, str)), None)
+        # every identifier in the subject fields of the record's own version
+        event.subjects = subject_values(stored.resource, found.data)
         if masked or decision.grant_id:
             event.detail = {"grant": decision.grant_id, "masked": masked}
         return RecordPublic.model_construct(
@@ -230,7 +247,8 @@ class Reader:
         if found is None:
             found = await anyio.to_thread.run_sync(self.cache.get, resource, key)
         answer = self._answer(definition, event, decision, key, found)
-        if event.subject is not None and not self.audit.knows_subject(event.subject):
+        knows = self.audit.knows_subject
+        if not all(knows(s) for s in (event.subject, *event.subjects) if s is not None):
             seq, _ = await anyio.to_thread.run_sync(self.audit.append, event)
         else:
             seq = await self.audit.append_async(event)
@@ -258,7 +276,7 @@ class Reader:
     ) -> RecordsPublic:
         """Every current record of a resource about one person or company."""
         self.check_purpose(purpose, case_no)
-        self.catalog.resource(resource, version)
+        definition = self.catalog.resource(resource, version)
         event = AuditEvent(
             actor=consumer,
             action="query.subject",
@@ -276,12 +294,18 @@ class Reader:
             raise
         rows = self._subject_rows(resource, subject.strip().upper(), limit)
         event.detail = {"count": len(rows), "grant": decision.grant_id}
+        records = [json.loads(row[2]) for row in rows]
+        # every record answered is about the subject asked for, and also about everyone
+        # else its subject fields name (a co-owner, the other party): each is a subject
+        event.subjects = [s for data in records for s in subject_values(definition, data)]
         seq, _ = self.audit.append(event)
         out = []
         key_clear = decision.key_in_clear()
-        for key, record_version, data_json, batch_id, leaf_index, seal in rows:
+        for (key, record_version, _, batch_id, leaf_index, seal), record in zip(
+            rows, records, strict=True
+        ):
             stored = self.cache.schema_version(batch_id)
-            data, masked = apply_mask(json.loads(data_json), self._as_stored(decision, stored))
+            data, masked = apply_mask(record, self._as_stored(decision, stored))
             out.append(
                 RecordPublic(
                     resource=resource,

@@ -92,7 +92,10 @@ class SessionGateway:
             if found is not None:
                 session, token = found
                 headers.append((b"authorization", f"Bearer {token}".encode()))
-                scope = {**scope, "headers": headers, SESSION_SCOPE_KEY: session}
+                # in place, not a copy: the audit middleware outside reads the route the
+                # router records in this scope (its entry's target)
+                scope["headers"] = headers
+                scope[SESSION_SCOPE_KEY] = session
         await self.app(scope, receive, send)
 
     def _resolve(self, session_id: str) -> tuple[Session, str] | None:

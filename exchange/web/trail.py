@@ -53,6 +53,7 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "cert.issue_bulk": ("批量签发证照", "certificates issued in bulk"),
     "seal_key.revoke": ("吊销印章密钥", "seal key revoked"),
     "case.resolve": ("一件事办理", "case resolved"),
+    "case.read": ("调阅办件材料", "case bundle re-read"),
     "audit.read": ("审计检索", "audit search"),
     "audit.subject_report": ("数据使用报告", "who-used-my-data report"),
     "audit.checkpoint": ("读取检查点", "checkpoint read"),
@@ -63,7 +64,9 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "audit.export": ("导出审计日志", "audit export"),
     "audit.archive": ("归档审计日志", "audit archive"),
 }
-READ_ACTIONS = frozenset({"query", "query.subject", "cert.read", "cert.lookup", "case.resolve"})
+READ_ACTIONS = frozenset(
+    {"query", "query.subject", "cert.read", "cert.lookup", "case.resolve", "case.read"}
+)
 
 
 @dataclass(frozen=True)

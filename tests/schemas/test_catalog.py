@@ -280,6 +280,18 @@ def test_key_subject_and_sensitive_fields_are_in_the_schema(
             assert item.get("format") in IDENTIFIER_FORMATS, (code, name)
 
 
+def test_every_identifier_field_is_a_subject_field(
+    resources: dict[str, ResourceDefinition],
+) -> None:
+    """A person's or company's identifier in a record makes the record about them: the
+    audit log records a read for every subject field, so none may be left out (D5)."""
+    for code, definition in resources.items():
+        for name, spec in definition.json_schema["properties"].items():
+            item = spec["items"] if spec.get("type") == "array" else spec
+            if item.get("format") in IDENTIFIER_FORMATS:
+                assert name in definition.subject_fields, (code, name)
+
+
 def test_schemas_are_strict_and_every_item_is_typed_and_titled(
     resources: dict[str, ResourceDefinition],
 ) -> None:

@@ -1,7 +1,9 @@
 """ASGI middleware of the API, outermost first in :func:`exchange.api.app.create_app`.
 
 - :mod:`.limits` — body size and JSON depth limits;
-- :mod:`.audit` — one durable audit entry per request;
+- :mod:`.audit` — one durable audit entry per request (route templates, never raw
+  paths; the disk floor answered first);
+- :mod:`.refusals` — anonymous refusals counted per address and minute beyond a few;
 - :mod:`.fastread` — the read hot path for single-record reads (the contract it shares
   with the route is :mod:`exchange.api.record_read`).
 """

@@ -11,6 +11,14 @@ RELIABILITY D4. For each HTTP request outside the public list it:
   the response go;
 * when that append fails the log is closed: the response is replaced by
   ``503 exchange.audit_unavailable`` and its body is never sent (fail closed);
+* records a request by its route template (``/v1/resources/{code}/records/{key}``),
+  never by its raw path: a request no route matched is recorded as :data:`UNMATCHED`
+  (its ``request_hash`` still identifies it), so no text of the caller's — an ID number
+  in a mistyped path — reaches the log, and an unknown method is ``http.other``;
+* counts anonymous refusals beyond a few per address and minute instead of writing an
+  entry for each (:mod:`exchange.api.middleware.refusals`);
+* answers ``503 exchange.audit_disk_full`` at once, running nothing, while the audit
+  log's disk is below its free-space floor (:mod:`exchange.audit.space`);
 * when the app raises an unexpected exception before answering, answers it itself
   (logged): a third-party error the boundary table knows with its code, anything else
   ``500 exchange.internal``, so that answer is audited too: Starlette's
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from contextlib import suppress
 from typing import Any
 
 import anyio.to_thread
@@ -31,14 +40,17 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange.api.errors import unexpected_error_response
+from exchange.api.middleware.refusals import AnonymousRefusals
 from exchange.audit.context import REQUEST, RequestContext
 from exchange.audit.log import AuditEvent, AuditLog
-from exchange.errors import AuditUnavailable
-from schemas.errors import ErrorCode, Problem
+from exchange.errors import AuditDiskFull, AuditUnavailable
+from schemas.errors import Problem
 
-__all__ = ["ANONYMOUS", "AuditMiddleware"]
+__all__ = ["ANONYMOUS", "UNMATCHED", "AuditMiddleware"]
 
 ANONYMOUS = "anonymous"
+UNMATCHED = "(no route)"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
 
 class AuditMiddleware:
@@ -56,14 +68,24 @@ class AuditMiddleware:
         self.audit = audit
         self.public = frozenset(public)
         self.public_pattern = public_pattern  # public paths by pattern (full match)
+        self.refusals = AnonymousRefusals()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._flushing(receive), send)
+            return
         if (
             scope["type"] != "http"
             or scope["path"] in self.public
             or (self.public_pattern is not None and self.public_pattern.fullmatch(scope["path"]))
         ):
             await self.app(scope, receive, send)
+            return
+        due = self.refusals.due()
+        if due:
+            await anyio.to_thread.run_sync(self._append_counts, due)
+        if not self.audit.space.ok:
+            await _unavailable(send, AuditDiskFull(_FLOOR))
             return
         context = RequestContext(
             method=scope["method"],
@@ -86,10 +108,10 @@ class AuditMiddleware:
             if message["type"] == "http.response.start":
                 started = True
             if message["type"] == "http.response.start" and context.entries == 0:
+                status = int(message["status"])
                 try:
-                    await anyio.to_thread.run_sync(
-                        self._audit_request, scope, context, int(message["status"])
-                    )
+                    if self._own_entry(scope, status):
+                        await anyio.to_thread.run_sync(self._audit_request, scope, context, status)
                 except AuditUnavailable as exc:
                     replaced = True
                     await _unavailable(send, exc)
@@ -109,23 +131,58 @@ class AuditMiddleware:
         finally:
             REQUEST.reset(token)
 
+    def _own_entry(self, scope: Scope, status: int) -> bool:
+        """Whether the request gets an entry now; an anonymous refusal beyond the
+        address's few per minute is only counted (see :mod:`.refusals`)."""
+        if status < 400 or _principal(scope) is not None:
+            return True
+        client = scope.get("client")
+        return self.refusals.admit(str(client[0]) if client else "unknown")
+
     def _audit_request(self, scope: Scope, context: RequestContext, status: int) -> None:
-        principal: Any = (scope.get("state") or {}).get("principal")
+        principal = _principal(scope)
         route = scope.get("route")
+        method = context.method if context.method in _METHODS else "OTHER"
         self.audit.append(
             AuditEvent(
                 actor=getattr(principal, "uscc", ANONYMOUS),
-                action=f"http.{context.method.lower()}",
+                action=f"http.{method.lower()}",
                 outcome="ok" if status < 400 else "refused" if status < 500 else "error",
-                target=getattr(route, "path", None) or context.path,
+                target=getattr(route, "path", None) or UNMATCHED,
                 request_hash=context.request_hash,
                 detail={"status": status},
             )
         )
 
+    def _append_counts(self, events: list[AuditEvent]) -> None:
+        with suppress(AuditUnavailable):  # kept for the next request when the log refuses
+            self.audit.append_many(events)
+            return
+        self.refusals.requeue(events)
+
+    def _flushing(self, receive: Receive) -> Receive:
+        """``receive`` of the lifespan: on shutdown, write the counts kept so far."""
+
+        async def flushing_receive() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                counts = self.refusals.flush()
+                if counts:
+                    await anyio.to_thread.run_sync(self._append_counts, counts)
+            return message
+
+        return flushing_receive
+
+
+_FLOOR = "the audit log's disk is below its free-space floor: no new work until space is freed"
+
+
+def _principal(scope: Scope) -> Any:
+    return (scope.get("state") or {}).get("principal")
+
 
 async def _unavailable(send: Send, exc: AuditUnavailable) -> None:
-    problem = Problem.of(ErrorCode.AUDIT_UNAVAILABLE, exc.status, exc.title, exc.message)
+    problem = Problem.of(exc.code, exc.status, exc.title, exc.message)
     body = orjson.dumps(problem.model_dump(exclude_none=True))
     await send(
         {

@@ -28,7 +28,7 @@ from exchange.audit.checkpoints import (
 )
 from exchange.audit.log import AuditEvent
 from exchange.audit.query import StoredEntry
-from exchange.audit.reports import View
+from exchange.audit.reports import Kind, View
 from exchange.departments.auth import Principal
 from exchange.errors import InvalidRequest
 from exchange.service import Exchange
@@ -97,14 +97,20 @@ class ConsistencyProofPublic(StrictModel):
 
 class SubjectAccess(StrictModel):
     entry: AuditEntryPublic
-    inclusion_proof: list[str]
+    inclusion_proof: list[str] = Field(
+        description="RFC 6962 proof in the report's checkpoint; empty when the entry is "
+        "newer than the checkpoint (proven by the next one)"
+    )
 
 
 class SubjectReport(StrictModel):
-    subject_hash: str
+    subject_hash: str | None = Field(description="null: the exchange never met this subject")
     checkpoint: CheckpointPublic
     data: list[SubjectAccess]
     count: int
+    next_before: int | None = Field(
+        default=None, description="more, older entries: pass this as `before` for the next page"
+    )
 
 
 class CosignatureIn(StrictModel):
@@ -264,11 +270,20 @@ def subject_accesses(
     principal: AuditReader,
     subject: Annotated[str, Path(min_length=1, max_length=64)],
     view: Annotated[View, Query()] = "data",
+    kind: Annotated[
+        Kind,
+        Query(description="reads: what was done with the data; lookups: who looked it up"),
+    ] = "reads",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    before: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_SAFE, description="entries older than this seq (`next_before`)"),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> SubjectReport:
+    """Newest first, a page at a time: ``next_before`` says that there is more."""
     report = exchange.audit_reports.subject_accesses(
-        principal, subject, view=view, limit=limit, offset=offset
+        principal, subject, view=view, limit=limit, offset=offset, before=before, kind=kind
     )
     data = [
         SubjectAccess(entry=_public(e), inclusion_proof=[h.hex() for h in proof])
@@ -279,4 +294,5 @@ def subject_accesses(
         checkpoint=_checkpoint(exchange, report.checkpoint),
         data=data,
         count=len(data),
+        next_before=report.next_before,
     )

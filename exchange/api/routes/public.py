@@ -17,12 +17,22 @@ from signing.keys import public_jwk
 router = APIRouter(tags=["public"])
 
 
-@router.get("/healthz", summary="Liveness and audit-writer health")
+@router.get("/healthz", summary="Liveness, audit-writer health and the audit disk's floor")
 async def healthz(exchange: ExchangeDep) -> JSONResponse:
-    healthy = exchange.audit.healthy
+    audit = exchange.audit
+    space = audit.space
+    room = space.ok
+    healthy = audit.healthy and room
+    if not audit.healthy:
+        state = "unavailable: the exchange serves no data"
+    elif not room:
+        state = "disk below the floor: the exchange takes no new work (exchange.audit_disk_full)"
+    else:
+        state = "ok"
     body = {
         "status": "ok" if healthy else "degraded",
-        "audit": "ok" if healthy else "unavailable: the exchange serves no data",
+        "audit": state,
+        "audit_disk": {"free_bytes": space.free_bytes(), "min_free_bytes": space.min_free_bytes},
     }
     return JSONResponse(body, status_code=200 if healthy else 503)
 

@@ -10,6 +10,7 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
 from exchange.api.deps import ExchangeDep
+from exchange.audit.reports import Kind
 from exchange.catalog.masking import mask_identifier
 from exchange.certificates.vocabulary import CHINA_TIME
 from exchange.errors import InvalidRequest
@@ -116,13 +117,20 @@ def who_used_my_data(
     exchange: ExchangeDep,
     principal: Auditor,
     subject: Annotated[str, Query(alias="id", min_length=1, max_length=64)],
+    kind: Annotated[Kind, Query()] = "reads",
+    before: Annotated[int | None, Query(ge=0, le=2**53 - 1)] = None,
 ) -> HTMLResponse:
-    # the API's report: audited, signed checkpoint covering every entry, a proof for each
+    # the API's report: audited, newest first a page at a time, each entry proven in the
+    # latest signed checkpoint (newer ones pending); report lookups on a page of their own
     report = exchange.audit_reports.subject_accesses(
-        principal, subject.strip().upper(), view="data", limit=PAGE_SIZE, offset=0
+        principal, subject.strip().upper(), view="data", limit=PAGE_SIZE, before=before, kind=kind
     )
     checkpoint = checkpoint_view(exchange, report.checkpoint.note, report.checkpoint.created_at)
-    reads = [(e, proof) for e, proof in report.accesses if e.entry.action in READ_ACTIONS]
+    reads = [
+        (e, proof)
+        for e, proof in report.accesses
+        if kind == "lookups" or e.entry.action in READ_ACTIONS
+    ]
     rows = trail(exchange, [e for e, _ in reads], checkpoint, [proof for _, proof in reads])
     resources = {d.code: d.name for d, _ in exchange.catalog.resources()}
     resources |= {t.code: t.name for t in load_certificate_types().values()}
@@ -142,7 +150,10 @@ def who_used_my_data(
             "matters": matters,
             "departments": departments,
             "generated": datetime.now(UTC).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M"),
-            "known": bool(report.accesses),
+            "known": report.subject_hash is not None,
+            "kind": kind,
+            "next_before": report.next_before,
+            "first_page": before is None,
         },
         active="audit",
     )

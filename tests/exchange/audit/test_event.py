@@ -69,3 +69,37 @@ def test_the_api_answers_every_entry_field() -> None:
     from exchange.api.routes.audit import AuditEntryPublic
 
     assert list(AuditEntryPublic.model_fields) == [*ENTRY_FIELDS, "leaf_hash"]
+
+
+def test_every_text_and_list_of_an_entry_is_capped_with_a_marker(log: AuditLog) -> None:
+    from exchange.audit.event import LIST_CAP, TEXT_CAP, TRUNCATED
+
+    huge = "办" * 60_000
+    seq, _ = log.append(
+        AuditEvent(
+            actor="a" * 1000,
+            action="query",
+            outcome="ok",
+            target=huge,
+            purpose=huge,
+            case_no=huge,
+            code="c" * 1000,
+            detail={"note": huge, "items": ["x"] * 1000, huge: 1, "nested": {"deep": huge}},
+            subject_hashes=["0" * 64, *(f"{i:064x}" for i in range(1, 200))],
+        )
+    )
+    (stored,) = search(log.store, EntryFilter(first_seq=seq), Scope.everything())
+    entry = stored.entry
+    for text in (entry.actor, entry.target, entry.purpose, entry.case_no, entry.code):
+        assert text is not None
+        assert len(text) <= TEXT_CAP + len(TRUNCATED)
+        assert text.endswith(TRUNCATED)
+    detail = entry.detail
+    assert detail is not None
+    assert detail["note"] == "办" * TEXT_CAP + TRUNCATED
+    assert detail["nested"]["deep"].endswith(TRUNCATED)
+    assert detail["items"] == ["x"] * LIST_CAP + [f"…[+{1000 - LIST_CAP}]"]
+    assert len(detail["subjects"]) == 199  # every further subject, never cut
+    size = len(entry.leaf_bytes()) - 199 * 67
+    print(f"D6: an entry of 60,000-character texts is {size} bytes (subject hashes aside)")
+    assert size < 8192

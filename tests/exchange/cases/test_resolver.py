@@ -48,6 +48,13 @@ def test_four_concurrent_resolutions_of_one_case_number_give_one_case_and_three_
     again = _resolve(client, auth, city, "BDC-RACE-0001")
     assert again.status_code == 409
     assert again.json()["code"] == "exchange.case_exists"
+    # every racer that lost after its reads says so in the log (the late one is refused
+    # before any read, and its request's own entry records the 409)
+    refused = exchange.store.fetchall(
+        "SELECT count(*) FROM audit_entries WHERE action = 'case.resolve' "
+        "AND case_no = 'BDC-RACE-0001' AND code = 'exchange.case_exists'"
+    )
+    assert refused[0][0] == 3
 
 
 def test_case_numbers_belong_to_the_approving_department(

@@ -1,13 +1,17 @@
-"""Grant decisions under concurrency: one decision per grant, the others a clear 409."""
+"""Grant requests are bounded (purposes, expiry, text that is valid Unicode; each refusal
+has its own code); grant decisions under concurrency: one decision per grant, the others a
+clear 409."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from exchange.service import Exchange
@@ -83,3 +87,73 @@ def test_a_decided_grant_is_not_decided_again(client: TestClient, auth: Auth) ->
     assert again.status_code == 409
     assert again.json()["code"] == "exchange.grant_already_decided"
     assert client.get(f"/v1/grants/{grant_id}", headers=owner).json()["status"] == "approved"
+
+
+def _grant(**changes: Any) -> dict[str, Any]:
+    return {
+        "resource": "minzheng.marriage_registration",
+        "fields": ["kind"],
+        "purposes": ["二手房转移登记"],
+        "reason": "核验婚姻状况 (marital status for a property transfer)",
+        "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "code"),
+    [
+        ({"purposes": ["x" * 6000]}, 422, "schema.too_long"),
+        ({"purposes": [""]}, 422, "schema.invalid_request"),
+        ({"purposes": []}, 422, "schema.invalid_request"),
+        ({"fields": ["k" * 100]}, 422, "schema.too_long"),
+        ({"purposes": ["a\ud800b"]}, 422, "schema.invalid_text"),
+        ({"reason": "\udfff"}, 422, "schema.invalid_text"),
+        (
+            {"expires_at": (datetime.now(UTC) + timedelta(days=10 * 365)).isoformat()},
+            422,
+            "exchange.invalid_expiry",
+        ),
+        ({"expires_at": "2001-01-01T00:00:00Z"}, 422, "exchange.invalid_expiry"),
+        ({"fields": ["not_a_field"]}, 422, "exchange.unknown_field"),
+        ({"resource": "shichang.business_licence"}, 422, "exchange.grant_not_applicable"),
+    ],
+    ids=[
+        "huge purpose",
+        "empty purpose",
+        "no purposes",
+        "huge field name",
+        "lone surrogate in a purpose",
+        "lone surrogate in the reason",
+        "ten years ahead",
+        "in the past",
+        "unknown field",
+        "not a conditional resource",
+    ],
+)
+def test_a_grant_request_out_of_bounds_is_refused_with_its_code(
+    exchange: Exchange,
+    client: TestClient,
+    auth: Auth,
+    changes: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    headers = {**auth("zhujian"), "content-type": "application/json"}  # token issuance is audited
+    before = exchange.audit.size
+    body = json.dumps(_grant(**changes))  # \ud800 stays an escape, as a client sends it
+    r = client.post("/v1/grants", headers=headers, content=body)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == code
+    assert exchange.audit.size == before + 1  # the refusal is audited
+
+
+def test_a_grant_within_the_bounds_is_accepted(client: TestClient, auth: Auth) -> None:
+    near_limit = datetime.now(UTC) + timedelta(days=4 * 365)
+    r = client.post(
+        "/v1/grants",
+        headers=auth("zhujian"),
+        json=_grant(purposes=["p" * 200] * 16, expires_at=near_limit.isoformat()),
+    )
+    assert r.status_code in (200, 201), r.text

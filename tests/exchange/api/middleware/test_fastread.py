@@ -149,7 +149,11 @@ def test_the_hot_path_and_the_route_agree_on_arbitrary_requests(
         slow = routed.get(url, headers=headers)
         after = exchange.audit.size
         assert _normalised(fast) == _normalised(slow), (url, headers)
-        assert (middle - before, after - middle) == (1, 1), (url, headers)
+        # an anonymous refusal beyond the address's few per minute is counted, not entered
+        # (RELIABILITY D6): both paths then write none; every other answer writes one
+        expected = (0, 1) if fast.status_code == 401 else (1,)
+        assert middle - before in expected, (url, headers)
+        assert after - middle in expected, (url, headers)
         seen.add(fast.status_code)
 
     agree()

@@ -163,6 +163,8 @@ def test_who_used_my_data_lists_every_read_with_a_verifying_proof(
         headers=auth("budongchan"),
     )
     assert r.status_code in (200, 403)
+    pending = client.get(f"/v1/audit/subjects/{person}/accesses", headers=auth("shenji")).json()
+    exchange.checkpoints.sign_now()  # the schedule's checkpoint, signed here without waiting
     report = client.get(f"/v1/audit/subjects/{person}/accesses", headers=auth("shenji"))
     assert report.status_code == 200
     body = report.json()
@@ -172,10 +174,15 @@ def test_who_used_my_data_lists_every_read_with_a_verifying_proof(
     assert any(
         a["entry"]["actor"] == budongchan and a["entry"]["case_no"] == CASE for a in body["data"]
     )
+    seqs = [a["entry"]["seq"] for a in body["data"]]
+    assert seqs == sorted(seqs, reverse=True)  # newest first
     for access in body["data"]:
         entry = _entry(access["entry"])
         hashes = [bytes.fromhex(h) for h in access["inclusion_proof"]]
         verify_inclusion(entry.leaf_hash(), entry.seq, checkpoint.size, hashes, checkpoint.root)
+    # entries newer than the checkpoint are listed too, with an empty proof (pending)
+    newer = [a for a in pending["data"] if a["entry"]["seq"] >= pending["checkpoint"]["size"]]
+    assert all(a["inclusion_proof"] == [] for a in newer)
     owner_view = client.get(f"/v1/audit/subjects/{person}/accesses", headers=auth("gongan"))
     gongan_owned = {
         d.code
