@@ -56,10 +56,10 @@ def _requests(city: City, auth: Auth) -> list[tuple[str, str, dict[str, Any], di
 
 
 def _normalised(response: Any) -> tuple[int, str, Any]:
-    body = response.json()
+    body = response.json() if response.content else None  # a redirect has no body
     if isinstance(body, dict):
         body.pop("audit_seq", None)
-    return response.status_code, response.headers["content-type"], body
+    return response.status_code, response.headers.get("content-type"), body
 
 
 def test_the_hot_path_answers_as_the_route_does_with_one_audit_entry_each(
@@ -139,14 +139,16 @@ def test_the_hot_path_and_the_route_agree_on_arbitrary_requests(
     @given(_read_requests(codes, keys))
     @example((PATH.format(codes[0], keys[0]), "purpose=fast.read&case=FAST-9", 0))
     @example((PATH.format(codes[0], keys[0]), "case=FAST-9&purpose=%E4%BA%8C&x=1", 1))
+    @example((PATH.format(codes[0], "%2F"), "purpose=fast.read&case=FAST-9", 0))
     def agree(request: tuple[str, str, int]) -> None:
         path, query, which = request
         url = f"{path}?{query}" if query else path
         headers = header_sets[which]
         before = exchange.audit.size
-        fast = client.get(url, headers=headers)
+        # a redirect (a key "/" makes the path end in "//") is answered, not followed
+        fast = client.get(url, headers=headers, follow_redirects=False)
         middle = exchange.audit.size
-        slow = routed.get(url, headers=headers)
+        slow = routed.get(url, headers=headers, follow_redirects=False)
         after = exchange.audit.size
         assert _normalised(fast) == _normalised(slow), (url, headers)
         # an anonymous refusal beyond the address's few per minute is counted, not entered
