@@ -27,15 +27,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .figures import Figure
+from .workload import RESOURCE, connector_config, id_card_rows, write_csv
 
 __all__ = ["p1", "p2"]
 
-RESOURCE = "gongan.resident_id_card"
 BATCH = 5_000
 Log = Callable[[str], None]
 
@@ -45,61 +45,6 @@ def _quiet(text: str) -> None:
 
 
 # -- the workload ----------------------------------------------------------------
-
-
-def _rows(count: int) -> Iterator[dict[str, str]]:
-    from schemas.identifiers import make_id_number
-
-    for i in range(count):
-        day, k = divmod(i, 500)
-        female = k % 2 == 1
-        born = date(1950, 1, 1) + timedelta(days=day % 20_000)
-        region = ("411502", "411503", "411521", "411522", "411525")[(day // 20_000) % 5]
-        yield {
-            "id_number": make_id_number(region, born, 2 * k + (0 if female else 1), female=female),
-            "name": f"居民{i}",
-            "sex": "2" if female else "1",
-            "ethnicity": "01",
-            "birth_date": born.isoformat(),
-            "address": f"信阳市浉河区新华路{i % 300 + 1}号",
-            "issuing_authority": "信阳市公安局浉河分局",
-            "valid_from": "2016-01-01",
-            "valid_until": "长期",
-        }
-
-
-_CONFIG = """
-[connector]
-name = "bench-{tag}"
-resource = "gongan.resident_id_card"
-batch_size = {batch}
-max_batch_bytes = {max_bytes}
-
-[department]
-uscc = "{uscc}"
-seal_key = "${{GOVEX_DATA}}/demo-keys/gongan.seal.pem"
-
-[source]
-kind = "csv"
-path = "{csv}"
-
-[mapping]
-version = 1
-
-[mapping.fields]
-id_number = "id_number"
-name = "name"
-sex = "sex"
-ethnicity = "ethnicity"
-birth_date = "birth_date"
-address = "address"
-issuing_authority = "issuing_authority"
-valid_from = "valid_from"
-valid_until = "valid_until"
-
-[publish]
-topic_prefix = "{prefix}"
-"""
 
 
 @dataclass
@@ -117,8 +62,13 @@ class _Workload:
     ) -> Path:
         path = self.root / f"{tag}.toml"
         path.write_text(
-            _CONFIG.format(
-                tag=tag, batch=BATCH, uscc=uscc, csv=self.csv, prefix=prefix, max_bytes=max_bytes
+            connector_config(
+                name=f"bench-{tag}",
+                uscc=uscc,
+                csv=self.csv,
+                prefix=prefix,
+                batch_size=BATCH,
+                max_batch_bytes=max_bytes,
             ),
             encoding="utf-8",
         )
@@ -128,13 +78,7 @@ class _Workload:
 def _workload(count: int) -> _Workload:
     root = Path(tempfile.mkdtemp(prefix="govex-bench-ingest-"))
     csv = root / "ids.csv"
-    with csv.open("w", encoding="utf-8") as out:
-        header = None
-        for row in _rows(count):
-            if header is None:
-                header = list(row)
-                out.write(",".join(header) + "\n")
-            out.write(",".join(row[h] for h in header) + "\n")
+    write_csv(csv, id_card_rows(count))
     return _Workload(root, csv, count)
 
 

@@ -1,8 +1,15 @@
 """Backup and restore of a data directory (RELIABILITY F2).
 
-A backup is one ``.tar.gz`` holding the DuckDB file (checkpointed first, while the
-exchange's lock is held, so the copy is consistent), the encrypted keys, the exchange's
-identity, and a manifest: row counts per table and the audit log's tree size and root.
+A backup is one ``.tar.gz`` holding a snapshot of the DuckDB file, the encrypted keys,
+the exchange's identity, and a manifest: row counts per table and the audit log's tree
+size and root.
+
+The snapshot is taken online (:func:`backup_exchange`, what ``govex backup`` runs inside
+``govex serve`` through the admin channel, or on a stopped exchange it opens): one DuckDB
+transaction reads the counts and the audit root and runs ``COPY FROM DATABASE`` into a
+fresh attached file. DuckDB's snapshot isolation makes the three agree with each other;
+readers and writers go on meanwhile (writes committed after the transaction began are
+not in the backup).
 Restore unpacks into a new directory and proves the copy: counts equal the manifest,
 and the audit tree recomputed from the restored entries has the manifest's root.
 """
@@ -11,7 +18,9 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +33,7 @@ from exchange.store import DB_FILE, LOCK_FILE
 from schemas.errors import ErrorCode
 from signing.merkle import root_of
 
-__all__ = ["BACKUP_TABLES", "RestoreReport", "backup", "restore"]
+__all__ = ["BACKUP_TABLES", "RestoreReport", "backup", "backup_exchange", "restore"]
 
 MANIFEST = "govex-backup.json"
 BACKUP_TABLES = (
@@ -60,55 +69,114 @@ class RestoreReport:
         return self.counts == self.expected and self.root_matches
 
 
-def _counts(exchange: Exchange) -> dict[str, int]:
+Cursor = Any  # a DuckDB cursor
+
+
+def _counts(cur: Cursor) -> dict[str, int]:
     tables = {
-        r[0] for r in exchange.store.fetchall("SELECT table_name FROM information_schema.tables")
+        r[0]
+        for r in cur.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = "
+            "current_database()"
+        ).fetchall()
     }
     return {
-        t: int(exchange.store.fetchone(f"SELECT count(*) FROM {t}")[0])  # type: ignore[index]  # noqa: S608
+        t: int(cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # noqa: S608
         for t in BACKUP_TABLES
         if t in tables
     }
 
 
-def _audit_root(exchange: Exchange, size: int) -> str:
+def _audit_root(cur: Cursor, size: int) -> str:
     leaves = [
         bytes(r[0])
-        for r in exchange.store.fetchall(
+        for r in cur.execute(
             "SELECT leaf_hash FROM audit_entries WHERE seq < ? ORDER BY seq", [size]
-        )
+        ).fetchall()
     ]
     if len(leaves) != size:
         return f"missing entries: {len(leaves)} of {size}"
     return root_of(leaves).hex()
 
 
-def backup(settings: Settings, out: Path) -> dict[str, Any]:
-    """Write a consistent backup of ``settings.data`` to ``out``; return its manifest."""
-    data = Path(settings.data)
-    with Exchange.open(settings) as exchange:
-        exchange.store.execute("CHECKPOINT")
-        size = exchange.audit.size
+# what is not copied from the directory: the live database (its snapshot goes in its place),
+# the lock, and the admin socket of a running exchange
+_SKIPPED = frozenset({DB_FILE, f"{DB_FILE}.wal", LOCK_FILE, "admin.sock"})
+
+
+def _snapshot(exchange: Exchange, target: Path) -> dict[str, Any]:
+    """Copy the database into ``target`` inside one read transaction; return the counts,
+    the audit tree size and root that the copy holds."""
+    cur = exchange.store.cursor()
+    alias = f"govex_backup_{secrets.token_hex(4)}"
+    path = str(target).replace("'", "''")
+    source = cur.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    cur.execute(f"ATTACH '{path}' AS {alias}")
+    try:
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            counts = _counts(cur)
+            row = cur.execute("SELECT coalesce(max(seq) + 1, 0) FROM audit_entries").fetchone()
+            size = int(row[0]) if row else 0
+            root = _audit_root(cur, size)
+            cur.execute(f'COPY FROM DATABASE "{source}" TO {alias}')
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+    finally:
+        cur.execute(f"DETACH {alias}")
+    return {"counts": counts, "audit_tree_size": size, "audit_root": root}
+
+
+def backup_exchange(exchange: Exchange, out: Path) -> dict[str, Any]:
+    """Write a consistent backup of the open ``exchange`` to ``out``; return its manifest.
+
+    Safe while the exchange serves: the database is read in one transaction (see the
+    module's docstring), the other files of the data directory are written once and
+    only read here.
+    """
+    data = Path(exchange.settings.data)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".govex-backup-", dir=out.parent) as scratch:
+        snapshot = Path(scratch) / DB_FILE
+        taken = _snapshot(exchange, snapshot)
         manifest = {
             "format": "govex-backup/1",
             "created_at": datetime.now(UTC).isoformat(),
             "exchange": exchange.identity.name,
-            "counts": _counts(exchange),
-            "audit_tree_size": size,
-            "audit_root": _audit_root(exchange, size),
+            "snapshot": "one DuckDB transaction: COPY FROM DATABASE",
+            **taken,
         }
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(out, "w:gz") as tar:
-            for path in sorted(data.rglob("*")):
-                name = path.relative_to(data).as_posix()
-                if path.is_dir() or name in (LOCK_FILE, f"{DB_FILE}.wal"):
-                    continue
-                tar.add(path, arcname=name)
-            body = json.dumps(manifest, ensure_ascii=False, indent=2).encode()
-            info = tarfile.TarInfo(MANIFEST)
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
+        partial = out.with_name(f".{out.name}.partial")
+        try:
+            _write_archive(partial, data, snapshot, manifest)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(out)
     return manifest
+
+
+def _write_archive(path: Path, data: Path, snapshot: Path, manifest: dict[str, Any]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(snapshot, arcname=DB_FILE)
+        for item in sorted(data.rglob("*")):
+            name = item.relative_to(data).as_posix()
+            if name in _SKIPPED or not (item.is_file() or item.is_symlink()):
+                continue
+            tar.add(item, arcname=name)
+        body = json.dumps(manifest, ensure_ascii=False, indent=2).encode()
+        info = tarfile.TarInfo(MANIFEST)
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+
+
+def backup(settings: Settings, out: Path) -> dict[str, Any]:
+    """Open the stopped exchange in ``settings.data`` and back it up (:func:`backup_exchange`)."""
+    with Exchange.open(settings) as exchange:
+        return backup_exchange(exchange, out)
 
 
 def restore(archive: Path, settings: Settings) -> RestoreReport:
@@ -133,9 +201,10 @@ def restore(archive: Path, settings: Settings) -> RestoreReport:
         ) from exc
     with Exchange.open(settings) as exchange:
         size = int(manifest["audit_tree_size"])
-        root = _audit_root(exchange, size)
+        cur = exchange.store.cursor()
+        root = _audit_root(cur, size)
         return RestoreReport(
-            counts=_counts(exchange),
+            counts=_counts(cur),
             expected=dict(manifest["counts"]),
             tree_size=size,
             root_matches=root == manifest["audit_root"],

@@ -3,8 +3,9 @@
 A department proves who it is with a *client assertion*: a JWT signed by its registered
 ``auth`` key, ``iss`` = ``sub`` = its USCC, ``aud`` = the exchange's token endpoint,
 ``iat``, ``exp`` (at most ``client_assertion_max_age_s`` later) and a fresh ``jti``. It
-posts the assertion to ``POST /v1/token`` (``grant_type=client_credentials``) and gets
-a short-lived access token.
+posts the assertion to ``POST /v1/token`` (``grant_type=client_credentials``, an OAuth 2.0
+token request, RFC 6749 §4.4) and gets a short-lived access token; refusals are RFC 6749
+§5.2 errors (``error``, ``error_description``) with the exchange's stable ``code``.
 
 This is the one place that builds assertions and asks for tokens: connectors
 (``HttpPublisher``), the demo departments and the CLI all come here; the exchange's
@@ -98,7 +99,8 @@ class AccessGrant:
 
 
 def problem_body(response: httpx.Response) -> dict[str, Any]:
-    """The JSON object of an answer (an RFC 9457 problem for errors), or {} when it is none."""
+    """The JSON object of an answer (an RFC 9457 problem for errors; an RFC 6749 error from
+    the token endpoint), or {} when it is none."""
     try:
         body = response.json()
     except ValueError:
@@ -107,10 +109,17 @@ def problem_body(response: httpx.Response) -> dict[str, Any]:
 
 
 def problem_detail(response: httpx.Response) -> str:
-    """What an error answer of the exchange says, with its stable code: ``text [code]``."""
+    """What an error answer of the exchange says, with its stable code: ``text [code]``
+    (a problem's ``detail``, or the token endpoint's RFC 6749 ``error_description``)."""
     body = problem_body(response)
-    text = body.get("detail") or body.get("title") or response.text[:200]
-    code = body.get("code")
+    text = (
+        body.get("detail")
+        or body.get("error_description")
+        or body.get("title")
+        or body.get("error")
+        or response.text[:200]
+    )
+    code = body.get("code") or body.get("error")
     return f"{text} [{code}]" if code else str(text)
 
 

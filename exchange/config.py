@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     console: ConsoleSettings = ConsoleSettings()
     kafka: KafkaSettings = KafkaSettings()
+
+    @field_validator("data")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        """The data directory, resolved once to an absolute path (``--data ./city``)."""
+        return value.expanduser().resolve()
 
     def passphrase(self, *, demo: bool) -> bytes:
         """The key passphrase; the demo default is refused outside a demo exchange."""

@@ -25,7 +25,8 @@ outside this module name their module)::
     ├── CertificateRefused    certificates.verifier: a certificate that failed a check
     ├── VerifierBusy          certificates.intake, 503: every verification worker is busy
     ├── AuditExportInvalid    audit.verify: an audit export that does not verify
-    └── PoisonMessage         bus.message: a bus message that can never be ingested
+    ├── PoisonMessage         bus.message: a bus message that can never be ingested
+    └── RemoteProblem         admin.channel: an operation refused at the other end of a channel
 
 Only ``exchange/api/errors.py`` turns these into RFC 9457 problem+json.
 """

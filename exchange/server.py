@@ -12,7 +12,8 @@ address served can decide: a demo exchange offers its department picker on loopb
 :func:`serve` runs the app (``govex serve``) with :class:`GuardedH11Protocol`, uvicorn's
 HTTP/1.1 protocol with what uvicorn lacks (RELIABILITY, slow clients): a deadline for
 the request line and headers, a deadline for the body, and a cap on the connections one
-client address holds. The settings are in :class:`exchange.config.ApiSettings`.
+client address holds. The settings are in :class:`exchange.config.ApiSettings`. Beside
+it runs the local admin channel on ``DATA/admin.sock`` (:mod:`exchange.admin.listener`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import h11
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from exchange.admin.route import install_admin_routes
 from exchange.api.app import create_app
 from exchange.config import ApiSettings
 from exchange.service import Exchange
@@ -59,7 +61,8 @@ def demo_exposed(exchange: Exchange, host: str) -> bool:
 def build_app(
     exchange: Exchange, *, fast_read: bool | None = None, bind_host: str = "127.0.0.1"
 ) -> FastAPI:
-    """The API app with the web console under ``/console`` (what ``govex serve`` runs).
+    """The API app with the web console under ``/console`` and the operator's
+    ``/v1/admin/ops`` (what ``govex serve`` runs).
 
     ``bind_host`` is the address served: a demo exchange offers its department picker
     only on loopback."""
@@ -68,7 +71,7 @@ def build_app(
     def console(app: FastAPI) -> None:
         install_console(app, demo_picker=picker)
 
-    return create_app(exchange, fast_read=fast_read, extensions=(console,))
+    return create_app(exchange, fast_read=fast_read, extensions=(console, install_admin_routes))
 
 
 @dataclass
@@ -153,18 +156,23 @@ class GuardedH11Protocol(H11Protocol):
 
 
 def serve(exchange: Exchange, *, host: str, port: int, allow_demo_exposure: bool = False) -> None:
-    """Run :func:`build_app` on ``host:port`` until interrupted, with the slow-client guards.
+    """Run :func:`build_app` on ``host:port`` until interrupted, with the slow-client guards,
+    and the local admin channel on ``DATA/admin.sock`` (:mod:`exchange.admin.listener`).
 
     A demo exchange is served beyond loopback only with ``allow_demo_exposure`` (and
     then without its department picker); ``govex serve`` checks :func:`demo_exposed`
     first and words the refusal."""
+    import sys
+
     import uvicorn
+
+    from exchange.admin.listener import serve_with_admin
 
     if demo_exposed(exchange, host) and not allow_demo_exposure:
         raise ValueError(f"a demo exchange is served on loopback only, not on {host}")
     api = exchange.settings.api
     protocol = type("GovexH11Protocol", (GuardedH11Protocol,), {"guard": ClientGuard.of(api)})
-    uvicorn.run(
+    config = uvicorn.Config(
         build_app(exchange, bind_host=host),
         host=host,
         port=port,
@@ -176,3 +184,5 @@ def serve(exchange: Exchange, *, host: str, port: int, allow_demo_exposure: bool
         access_log=False,
         server_header=False,
     )
+    if not serve_with_admin(exchange, config):
+        sys.exit(3)  # as uvicorn.run: the server did not start (e.g. the port is taken)

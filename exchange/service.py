@@ -28,6 +28,7 @@ from exchange.certificates.service import CertificateService
 from exchange.config import Settings
 from exchange.departments.auth import TokenService
 from exchange.departments.demo_keys import DemoKeys
+from exchange.departments.lifecycle import DepartmentAdmin
 from exchange.departments.registry import Registry
 from exchange.departments.staff import Staff
 from exchange.errors import NotInitialised
@@ -88,6 +89,7 @@ class Exchange:
         self.tokens = TokenService(
             store, self.registry, keyring, settings.api, staff=self.staff, record=self._record
         )
+        self.departments = DepartmentAdmin(self.registry, self.audit)
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
         )

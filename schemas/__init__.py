@@ -7,6 +7,8 @@ does) loads neither pydantic models nor JSON Schemas it does not use.
 * :mod:`schemas.packaged`: reads a packaged folder of JSON definitions (shared by the loaders);
 * :mod:`schemas.validation`: the record check against a resource's JSON Schema;
 * :mod:`schemas.identifiers`: ID number, USCC, region code, certificate id;
+* :mod:`schemas.regions`: the province-level table of GB/T 2260 every region check asks, and
+  the codes of 信阳 with the years they were in use (``data/regions_xinyang.json``);
 * :mod:`schemas.catalog`: resources (政务信息资源目录) and departments;
 * :mod:`schemas.certificates`: certificate types and GB/T 36903 metadata;
 * :mod:`schemas.matters`: matters and their materials (一件事一次办);

@@ -131,8 +131,10 @@ class Department(StrictModel):
 
 
 class DepartmentPublic(Department):
+    state: str = Field(default="active", description="active | suspended | removed")
     auth_kids: list[str] = Field(default_factory=list)
     seal_kids: list[str] = Field(default_factory=list)
+    cert_kids: list[str] = Field(default_factory=list)
 
 
 @cache

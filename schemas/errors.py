@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
 
     # schema.*
     INVALID_IDENTIFIER = "schema.invalid_identifier"
+    UNKNOWN_PROVINCE = "schema.unknown_province"  # a region code's first two digits (GB/T 2260)
+    REGION_NOT_IN_USE = "schema.region_not_in_use"  # an ID number's region not in use at birth
     INVALID_RECORD = "schema.invalid_record"
     INVALID_REQUEST = "schema.invalid_request"
     MALFORMED_JSON = "schema.malformed_json"
@@ -41,6 +43,8 @@ class ErrorCode(StrEnum):
     UNTRUSTED_ISSUER = "signing.untrusted_issuer"
     INVALID_MERKLE_PROOF = "signing.invalid_merkle_proof"
     INVALID_CHECKPOINT = "signing.invalid_checkpoint"
+    KEY_PURPOSE = "signing.key_purpose"
+    KEY_REVOKED = "signing.key_revoked"
     # exchange.*
     UNAUTHENTICATED = "exchange.unauthenticated"
     INVALID_TOKEN = "exchange.invalid_token"  # noqa: S105 - an error code, not a secret
@@ -53,6 +57,10 @@ class ErrorCode(StrEnum):
     PURPOSE_REQUIRED = "exchange.purpose_required"
     NOT_FOUND = "exchange.not_found"
     UNKNOWN_DEPARTMENT = "exchange.unknown_department"
+    DEPARTMENT_INACTIVE = "exchange.department_inactive"
+    EXCHANGE_UNREACHABLE = "exchange.unreachable"
+    INVALID_DEPARTMENT = "exchange.invalid_department"  # a department's code or name
+    INVALID_REASON = "exchange.invalid_reason"  # the reason an operator gives for a change
     CONFLICT = "exchange.conflict"
     TOO_MANY_WITNESSES = "exchange.too_many_witnesses"  # a checkpoint holds ≤ 16 cosignatures
     PAYLOAD_TOO_LARGE = "exchange.payload_too_large"
@@ -101,6 +109,10 @@ class ErrorCode(StrEnum):
     UNENCODABLE_AUDIT_ENTRY = "exchange.unencodable_audit_entry"
     INVALID_DEFINITION = "exchange.invalid_definition"  # a catalog resource definition
     INCOMPATIBLE_SCHEMA = "exchange.incompatible_schema"  # a catalog update that breaks records
+    INVALID_ISSUER = "exchange.invalid_issuer"
+    UNKNOWN_OPERATION = "exchange.unknown_operation"
+    LOCAL_ONLY = "exchange.local_only"
+    ADMIN_UNREACHABLE = "exchange.admin_unreachable"
     # connector.*
     CONNECTOR_CONFIG = "connector.invalid_config"
     SOURCE_UNREADABLE = "connector.source_unreadable"

@@ -13,7 +13,8 @@ and a pydantic ``Annotated`` type:
   of GB 11714 (with its own MOD 11 check character), and a MOD 31 check character
   over the alphabet ``0-9A-Z`` without ``I O S V Z``. :data:`Uscc`.
 * 行政区划代码, administrative region code (GB/T 2260): 6 digits whose first two
-  name one of the 34 province-level divisions. :data:`RegionCode`.
+  name one of the 34 province-level divisions. :data:`RegionCode`. The province table
+  and the codes of 信阳 by year live in :mod:`schemas.regions`.
 * The e-certificate identifier after GB/T 36904 (see :func:`make_certificate_id`).
   :data:`CertificateId`.
 
@@ -30,7 +31,14 @@ from typing import Annotated, NamedTuple
 
 from pydantic import AfterValidator, WithJsonSchema
 
-from schemas.errors import IdentifierError
+from schemas.errors import ErrorCode, IdentifierError
+from schemas.regions import (
+    PROVINCE_CODES,
+    province_name,
+    region_known,
+    region_valid_in,
+    validate_region_code,
+)
 
 __all__ = [
     "CERTIFICATE_ID_PREFIX",
@@ -57,33 +65,6 @@ __all__ = [
     "validate_uscc",
 ]
 
-# --------------------------------------------------------------------------- regions
-
-_PROVINCES = (
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
-    "50 51 52 53 54 61 62 63 64 65 71 81 82"
-)
-PROVINCE_CODES: frozenset[str] = frozenset(_PROVINCES.split())
-"""First two digits of the 34 province-level divisions (GB/T 2260)."""
-
-_CENTRAL_REGION = "100000"  # used in the USCC of central (national-level) bodies
-
-
-def validate_region_code(value: str) -> str:
-    """Return ``value`` if it is a 6-digit region code of a province-level division.
-
-    Only the province part is checked against GB/T 2260; the prefecture and county
-    parts change every year and are not.
-    """
-    if len(value) != 6 or not value.isascii() or not value.isdigit():
-        raise IdentifierError(f"region code {value!r}: must be 6 digits")
-    if value[:2] not in PROVINCE_CODES:
-        raise IdentifierError(
-            f"region code {value}: {value[:2]} is not a province-level division (GB/T 2260)"
-        )
-    return value
-
-
 # ------------------------------------------------------------------------ ID numbers
 
 _ID_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
@@ -99,12 +80,19 @@ def id_check_char(first17: str) -> str:
     return _ID_CHECK[total % 11]
 
 
-def validate_id_number(value: str, *, today: date | None = None) -> str:
+def validate_id_number(
+    value: str, *, today: date | None = None, region_history: bool = False
+) -> str:
     """Return the normalised citizen ID number (lower-case ``x`` becomes ``X``) or raise.
 
-    Checked: 18 characters, 17 digits then a digit or ``X``; region prefix of 6 digits
-    not starting with 0; a real birth date between 1800-01-01 and ``today``; the
-    check character.
+    Checked: 18 characters, 17 digits then a digit or ``X``; a region prefix of a
+    province-level division (``schema.unknown_province``); a real birth date between
+    1800-01-01 and ``today``; the check character.
+
+    ``region_history``: also refuse (``schema.region_not_in_use``) a region that
+    :mod:`schemas.regions` lists as not in use in the birth year, for numbers given at
+    birth (generated data); off by default, as a number may be given years after the
+    birth. Codes the table does not list are never refused.
     """
     if len(value) != 18:
         raise IdentifierError(f"ID number {value!r}: must be 18 characters, got {len(value)}")
@@ -116,8 +104,13 @@ def validate_id_number(value: str, *, today: date | None = None) -> str:
         raise IdentifierError(
             f"ID number {value}: check character {number[17]!r} must be a digit or X"
         )
-    if number[0] == "0":
-        raise IdentifierError(f"ID number {value}: region prefix {number[:6]} starts with 0")
+    try:
+        province_name(number)
+    except IdentifierError as exc:
+        raise IdentifierError(
+            f"ID number {value}: region {number[:6]} (characters 1-6): {exc.message}",
+            code=exc.code,
+        ) from None
     try:
         birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
@@ -132,6 +125,12 @@ def validate_id_number(value: str, *, today: date | None = None) -> str:
     if number[17] != expected:
         raise IdentifierError(
             f"ID number {value}: check character should be {expected}, not {number[17]}"
+        )
+    region = number[:6]
+    if region_history and region_known(region) and not region_valid_in(region, birth.year):
+        raise IdentifierError(
+            f"ID number {value}: region {region} was not in use in {birth.year}, the birth year",
+            code=ErrorCode.REGION_NOT_IN_USE,
         )
     return number
 
@@ -177,6 +176,7 @@ USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 _USCC_VALUE = {ch: i for i, ch in enumerate(USCC_ALPHABET)}
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+_CENTRAL_REGION = "100000"  # used in the USCC of central (national-level) bodies
 
 # GB 32100 Annex A: registration authority -> organisation kinds it registers.
 _USCC_KINDS: dict[str, str] = {
@@ -248,7 +248,9 @@ def validate_uscc(value: str) -> str:
         try:
             validate_region_code(region)
         except IdentifierError as exc:
-            raise IdentifierError(f"USCC {value}: characters 3-8: {exc.message}") from None
+            raise IdentifierError(
+                f"USCC {value}: characters 3-8: {exc.message}", code=exc.code
+            ) from None
     expected_org = organization_code_check_char(value[8:16])
     if value[16] != expected_org:
         raise IdentifierError(
@@ -437,7 +439,7 @@ def _is_id_number(value: str) -> bool:
     is ``2 · int(first17, 13)`` modulo 11. Anything this path does not accept outright is
     decided by :func:`validate_id_number` itself.
     """
-    if value.__class__ is str and _ID_SHAPE.fullmatch(value):
+    if value.__class__ is str and _ID_SHAPE.fullmatch(value) and value[:2] in PROVINCE_CODES:
         birth = value[6:14]
         if birth not in _past_births:
             try:

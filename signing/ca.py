@@ -1,10 +1,11 @@
-"""The exchange's root CA and the seal certificates it issues to departments.
+"""The exchange's root CA and the certificates it issues to department keys.
 
-The root certifies each department's seal key in an X.509 certificate whose
-subject names the department: ``CN`` and ``O`` are the department's name, and
+The root certifies each department key in an X.509 certificate whose subject
+names the department: ``CN`` and ``O`` are the department's name, and
 ``organizationIdentifier`` (OID 2.5.4.97) and ``serialNumber`` hold its unified
-social credit code (USCC). A seal certificate is an end-entity certificate
-(``cA`` false) for ``digitalSignature`` and ``contentCommitment``.
+social credit code (USCC). A department certificate is an end-entity certificate
+(``cA`` false) for one purpose (:mod:`signing.purposes`: ``auth``, ``seal`` or
+``cert``), with that purpose's key usage and a critical extended key usage naming it.
 
 Key rotation: a department may hold several seal certificates over time. A
 signature is checked against the certificate that was valid *at* the time it
@@ -30,6 +31,7 @@ from schemas.errors import ErrorCode
 from .algorithms import PrivateKey, PublicKey, algorithm_of
 from .errors import KeyLoadError, SigningError, VerificationError
 from .keys import kid_of
+from .purposes import KeyPurpose, key_usage_for, purpose_extension, require_purpose
 
 __all__ = [
     "CertificateIssueError",
@@ -39,6 +41,7 @@ __all__ = [
     "certificate_to_pem",
     "certificates_from_pem",
     "create_root_ca",
+    "issue_certificate",
     "issue_seal_certificate",
     "verify_seal_certificate",
 ]
@@ -162,8 +165,33 @@ def issue_seal_certificate(
     department_name: str,
     valid_from: datetime,
     valid_until: datetime,
+    purpose: KeyPurpose = "seal",
 ) -> x509.Certificate:
-    """Certify a department's seal key for ``[valid_from, valid_until]``.
+    """:func:`issue_certificate`, for a seal key unless another ``purpose`` is named."""
+    return issue_certificate(
+        ca_key,
+        ca_cert,
+        subject_public_key=subject_public_key,
+        uscc=uscc,
+        department_name=department_name,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        purpose=purpose,
+    )
+
+
+def issue_certificate(
+    ca_key: PrivateKey,
+    ca_cert: x509.Certificate,
+    *,
+    subject_public_key: PublicKey,
+    uscc: str,
+    department_name: str,
+    valid_from: datetime,
+    valid_until: datetime,
+    purpose: KeyPurpose,
+) -> x509.Certificate:
+    """Certify a department's key for one ``purpose`` for ``[valid_from, valid_until]``.
 
     Refuses a CA key that does not match ``ca_cert``, a validity period that is
     empty or outside the root's, a malformed USCC and an empty department name.
@@ -198,7 +226,8 @@ def issue_seal_certificate(
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(key_usage_for(purpose), critical=True)
+        .add_extension(purpose_extension(purpose), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(subject_public_key), False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
@@ -233,9 +262,17 @@ def _check_root(root: x509.Certificate, at: datetime) -> None:
 
 
 def verify_seal_certificate(
-    cert: x509.Certificate, root: x509.Certificate, *, at: datetime
+    cert: x509.Certificate,
+    root: x509.Certificate,
+    *,
+    at: datetime,
+    purpose: KeyPurpose | None = None,
 ) -> SealCertificateInfo:
-    """Check ``cert`` is a seal certificate the ``root`` issued, valid ``at``; say whose it is."""
+    """Check ``cert`` is a certificate the ``root`` issued, valid ``at``; say whose it is.
+
+    With ``purpose``, also refuse a certificate for another purpose
+    (:class:`signing.purposes.KeyPurposeError`, ``signing.key_purpose``).
+    """
     if at.tzinfo is None:
         raise ChainError("`at` must be timezone-aware")
     moment = at.astimezone(UTC)
@@ -268,6 +305,8 @@ def verify_seal_certificate(
     usage = _extension(cert, x509.KeyUsage)
     if usage is None or not usage.digital_signature:
         raise ChainError("seal certificate does not allow digitalSignature")
+    if purpose is not None:
+        require_purpose(cert, purpose)
     uscc = _single(cert.subject, NameOID.ORGANIZATION_IDENTIFIER, "organizationIdentifier")
     name = _single(cert.subject, NameOID.COMMON_NAME, "commonName")
     public_key = _public_of(cert)

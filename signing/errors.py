@@ -13,6 +13,8 @@ Exception tree (classes defined outside this module name their module)::
     │   └── StatusListError           status_list: a status list or index that is wrong
     ├── CheckpointError               a signed note / checkpoint that cannot be parsed or verified
     ├── CertificateIssueError         ca: an inconsistent request to issue a certificate
+    │   └── CsrError                  csr: a certificate request that cannot be certified
+    ├── KeyPurposeError               purposes: a key used outside the one purpose it serves
     ├── MultibaseError                multibase: a string that is not valid multibase
     └── TileError                     tiles: a tile path or tile that is not C2SP tlog-tiles
 

@@ -10,7 +10,6 @@ which is why the outbox resends and the exchange drops duplicates by batch id an
 
 from __future__ import annotations
 
-import socket
 import struct
 import time
 from collections.abc import Iterator, Sequence
@@ -21,6 +20,7 @@ from typing import Any
 from connectors.errors import Refused, Unreachable
 from connectors.outbox import OutboxBatch
 from connectors.publishers.base import Delivery, Retry, pending_note
+from exchange.bus.kafka import unreachable_brokers
 
 __all__ = ["KafkaPublisher", "murmur2"]
 
@@ -133,15 +133,9 @@ class KafkaPublisher:
     # -- internals -------------------------------------------------
     def _reachable(self) -> None:
         """Fail fast, without a Kafka client, when no bootstrap server accepts TCP."""
-        problems = []
-        for server in self.bootstrap.split(","):
-            host, _, port = server.rpartition(":")
-            try:
-                with socket.create_connection((host, int(port)), timeout=3.0):
-                    return
-            except OSError as exc:
-                problems.append(f"{server}: {exc.strerror or exc}")
-        raise _NotReady("broker unreachable (" + "; ".join(problems) + ")")
+        problem = unreachable_brokers(self.bootstrap)
+        if problem is not None:
+            raise _NotReady(f"broker unreachable ({problem})")
 
     def _producer(self) -> Any:
         if self._state.producer is not None:

@@ -10,12 +10,15 @@ from typing import Any
 import anyio
 from fastapi import FastAPI
 
-from exchange.api.deps import PUBLIC_PATHS, UNAUDITED_PUBLIC
+from exchange.api.deps import PUBLIC_PATHS, UNAUDITED_PUBLIC, bearer_token
+from exchange.api.docs import install_docs
 from exchange.api.errors import install_error_handlers
 from exchange.api.middleware.audit import AuditMiddleware
 from exchange.api.middleware.fastread import FastReadMiddleware
 from exchange.api.middleware.limits import LimitsMiddleware
+from exchange.api.openapi import install_openapi
 from exchange.api.routes import (
+    admin,
     audit,
     cases,
     catalog,
@@ -29,6 +32,7 @@ from exchange.api.routes import (
     records,
     staff,
 )
+from exchange.departments.auth import Principal
 from exchange.service import Exchange
 
 __all__ = ["create_app"]
@@ -37,10 +41,13 @@ DESCRIPTION = """
 govex — government data-sharing and e-certificate (电子证照) exchange.
 
 Every route except the public list (`/healthz`, `/docs`, `/openapi.json`, `/v1/token`,
-`/v1/keys`, `/.well-known/govex`, the audit log's `/log/checkpoint` and hash tiles
-`/log/tile/…`) needs `Authorization: Bearer <access token>`; get one at
-`POST /v1/token` with an RFC 7523 client assertion signed by your department's key.
-Errors are RFC 9457 `application/problem+json` with a stable `code`.
+`/v1/keys`, `/.well-known/govex`, `/.well-known/oauth-authorization-server`, the audit
+log's `/log/checkpoint` and hash tiles `/log/tile/…`) needs
+`Authorization: Bearer <access token>` (the `bearerAuth` scheme); get one at
+`POST /v1/token`, an OAuth 2.0 token endpoint (client credentials with an RFC 7523
+client assertion signed by your department's key, `private_key_jwt`).
+Errors are RFC 9457 `application/problem+json` with a stable `code`; the token endpoint
+answers RFC 6749 errors (`error`, `error_description`) with the same `code` beside them.
 """
 
 
@@ -80,10 +87,15 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=_lifespan,
+        docs_url=None,  # served offline by exchange.api.docs
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         **_NO_TELEMETRY,
     )
     app.state.exchange = exchange
     install_error_handlers(app)
+    install_openapi(app)
+    install_docs(app, title=app.title)
     for module in (
         public,
         catalog,
@@ -96,8 +108,10 @@ def create_app(
         certificates,
         cases,
         staff,
+        admin,
     ):
         app.include_router(module.router)
+    app.include_router(public.token_router)
     app.include_router(log.entries_router)  # before the public tiles: /log/tile/entries/…
     app.include_router(log.router)
     for install in extensions:
@@ -111,7 +125,15 @@ def create_app(
         max_json_depth=exchange.settings.api.max_json_depth,
     )
     # outermost: every request outside the public list leaves exactly one audit entry (D4)
+    def identify(authorization: str) -> Principal | None:
+        token = bearer_token(authorization)
+        return None if token is None else exchange.tokens.authenticate(token)
+
     app.add_middleware(
-        AuditMiddleware, audit=exchange.audit, public=PUBLIC_PATHS, public_pattern=UNAUDITED_PUBLIC
+        AuditMiddleware,
+        audit=exchange.audit,
+        public=PUBLIC_PATHS,
+        public_pattern=UNAUDITED_PUBLIC,
+        identify=identify,
     )
     return app

@@ -11,7 +11,8 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from exchange.audit.context import current_request
 from exchange.departments.auth import Principal
@@ -21,6 +22,7 @@ from schemas.catalog import Role
 from schemas.errors import ErrorCode
 
 __all__ = [
+    "BEARER",
     "PUBLIC_PATHS",
     "READER_ROLES",
     "UNAUDITED_PUBLIC",
@@ -42,11 +44,16 @@ PUBLIC_PATHS = frozenset(
         "/healthz",
         "/docs",
         "/docs/oauth2-redirect",
+        # Swagger UI's files, served by the exchange itself (exchange.api.docs)
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-ui.css",
+        "/docs/favicon.png",
         "/redoc",
         "/openapi.json",
         "/v1/token",
         "/v1/keys",
         "/.well-known/govex",
+        "/.well-known/oauth-authorization-server",
         # Bitstring Status Lists must be fetchable by any verifier; a list is a signed
         # bitstring of >= 131,072 random positions and reveals nothing by itself.
         "/v1/status-lists/{n}",
@@ -82,7 +89,21 @@ def bearer_token(authorization: str) -> str | None:
     return token
 
 
-async def current_principal(request: Request, exchange: ExchangeDep) -> Principal:
+# the OpenAPI security scheme of every protected operation: FastAPI documents it on each
+# route that depends on current_principal, so the documentation follows the enforcement
+BEARER = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="an access token from POST /v1/token (RFC 7523 client assertion)",
+    auto_error=False,
+)
+
+
+async def current_principal(
+    request: Request,
+    exchange: ExchangeDep,
+    _documented: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+) -> Principal:
     token = bearer_token(request.headers.get("authorization", ""))
     if token is None:
         raise AuthError(

@@ -43,7 +43,9 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 
 
 def _instance(request: Request) -> str:
-    return request.url.path
+    # the decoded path as served (what the read hot path names too); request.url.path
+    # re-parses the URL, which drops control characters such as a decoded "%0A"
+    return str(request.scope["path"])
 
 
 def exchange_error_response(exc: ExchangeError, instance: str) -> JSONResponse:

@@ -29,12 +29,11 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from exchange.audit.log import AuditLog
-from exchange.departments.registry import Registry
 from exchange.errors import Conflict, InvalidRequest, NotFound
 from schemas.errors import ErrorCode
 from signing.checkpoint import (
@@ -50,6 +49,9 @@ from signing.checkpoint import (
 from signing.cosignature import CosignatureSigner, CosignatureVerifier
 from signing.errors import CheckpointError
 from signing.merkle import verify_consistency
+
+if TYPE_CHECKING:  # the log sits below the departments, which write into it
+    from exchange.departments.registry import Registry
 
 __all__ = [
     "MAX_WITNESSES",
@@ -339,5 +341,5 @@ def registered_witnesses(
         for department in registry.departments()
         if uscc is None or department.uscc == uscc
         for key in registry.seal_keys(department.uscc)
-        if isinstance(key.public_key, ed25519.Ed25519PublicKey)
+        if isinstance(key.public_key, ed25519.Ed25519PublicKey) and key.state != "revoked"
     ]

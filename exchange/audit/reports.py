@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from exchange.audit.checkpoints import Checkpointer, StoredCheckpoint
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.query import EntryFilter, Scope, StoredEntry, search
-from exchange.departments.auth import Principal
 from exchange.store import Store
 from schemas.catalog import Role
+
+if TYPE_CHECKING:  # the log sits below the departments, which write into it
+    from exchange.departments.auth import Principal
 
 __all__ = ["AuditReports", "EntryPage", "Kind", "SubjectAccesses", "View"]
 

@@ -39,7 +39,13 @@ from exchange.bus.models import Intake, Poison
 from exchange.errors import AuditUnavailable, InvalidRequest
 from schemas.errors import ErrorCode
 
-__all__ = ["ConsumerStats", "KafkaIngestConsumer", "PausePoint", "parse_pause_point"]
+__all__ = [
+    "ConsumerStats",
+    "KafkaIngestConsumer",
+    "PausePoint",
+    "parse_pause_point",
+    "unreachable_brokers",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -79,8 +85,12 @@ class ConsumerStats:
     errors: list[str] = field(default_factory=list)
 
 
-def _unreachable(bootstrap: str, timeout_s: float = 3.0) -> str | None:
-    """Why no bootstrap server accepts a TCP connection, or None when one does."""
+def unreachable_brokers(bootstrap: str, timeout_s: float = 3.0) -> str | None:
+    """Why no bootstrap server accepts a TCP connection, or None when one does.
+
+    A check without a Kafka client (the consumer here, the connectors' publisher): a
+    broker that is down is named at once instead of after the client's own timeouts.
+    """
     problems = []
     for server in bootstrap.split(","):
         host, _, port = server.rpartition(":")
@@ -167,7 +177,7 @@ class KafkaIngestConsumer:
                     self._poll_once(consumer)
                 else:
                     self._stop.wait(0.2)
-                if self._outage.is_set() and _unreachable(self.bootstrap) is None:
+                if self._outage.is_set() and unreachable_brokers(self.bootstrap) is None:
                     # the cluster was wholly unreachable and is back: start a fresh session
                     # rather than trust the client to have recovered its group membership
                     # (offsets are committed after the DB commit and ingest is idempotent,
@@ -203,7 +213,7 @@ class KafkaIngestConsumer:
     def _watch_outages(self, interval_s: float = 0.5) -> None:
         """Flag an outage when no bootstrap server accepts TCP (probed every ``interval_s``)."""
         while not self._stop.wait(interval_s):
-            if not self._outage.is_set() and _unreachable(self.bootstrap, timeout_s=1.0):
+            if not self._outage.is_set() and unreachable_brokers(self.bootstrap, timeout_s=1.0):
                 self._outage.set()
 
     def _connect(self) -> Any:
@@ -212,7 +222,7 @@ class KafkaIngestConsumer:
 
         delay = 0.5
         while not self._stop.is_set():
-            problem = _unreachable(self.bootstrap)
+            problem = unreachable_brokers(self.bootstrap)
             if problem is not None:  # no Kafka client until a server accepts TCP
                 self._note(f"kafka {self.bootstrap} unreachable: {problem}")
                 self._stop.wait(delay)

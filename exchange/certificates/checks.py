@@ -1,12 +1,13 @@
 """The six checks of an e-certificate, one method each; :class:`CredentialChecks` runs none of them
 by itself — :class:`exchange.certificates.verifier.Verifier` runs them all and makes the verdict.
 
-* ``proof``: the Data Integrity proof verifies under the seal key it names
+* ``proof``: the Data Integrity proof verifies under the cert key it names
   (from the trust store), or under a key given explicitly; the document's
   ``@context`` must equal the one the proof signed (adding a context is refused);
-* ``issuer_chain``: the key's seal certificate was issued by the root and was
-  valid at the time of verification, certifies the issuer's USCC, is not revoked,
-  and belongs to the department competent for the certificate type;
+* ``issuer_chain``: the key's certificate was issued by the root for the ``cert`` purpose
+  and was valid at the time of verification, certifies the issuer's USCC, was not revoked
+  when the proof was made (an earlier proof passes with a note), and belongs to the
+  department competent for the certificate type;
 * ``validity_period``: ``validFrom`` ≤ now ≤ ``validUntil``;
 * ``status``: neither revoked nor suspended; an entry that cannot be checked
   fails (fail closed); a credential without ``credentialStatus`` (like the W3C
@@ -21,6 +22,10 @@ by itself — :class:`exchange.certificates.verifier.Verifier` runs them all and
 Key validity (``issuer_chain``) is judged at the time of verification, never at the
 ``proof.created`` the signer claims; for an old document the register vouches for, at its
 recorded issuance. A govex certificate without the exchange's status entries is refused.
+Likewise "made before the key's revocation" is only believed of content the trust store
+vouches for, at the later of the register's recorded issuance (online; offline the bundle's
+digest list knows no time) and ``proof.created``; a proof by a revoked key that nothing
+vouches for is refused.
 """
 
 from __future__ import annotations
@@ -212,17 +217,43 @@ class CredentialChecks:
             )
         revoked = self.trust.revocation(kid)
         if revoked is not None:
-            raise CheckFailed(
-                f"seal key {kid} of {info.name} was revoked at {revoked.revoked_at.isoformat()}: "
-                f"{revoked.reason}"
-            )
+            made = self._made_at(doc, state, created)
+            # proof times are whole seconds: a proof in the second of the revocation is refused
+            if made is None or made >= revoked.revoked_at.replace(microsecond=0):
+                raise CheckFailed(
+                    f"cert key {kid} of {info.name} was revoked at "
+                    f"{revoked.revoked_at.isoformat()}: {revoked.reason}"
+                )
         ctype = self._type_of(doc, state)
         if entry.department != ctype.department:
             raise CheckFailed(
                 f"{info.name} is not competent to issue {ctype.name} ({ctype.code}); "
                 f"its competent department is {ctype.department}"
             )
-        return f"sealed by {info.name} ({info.uscc}) with key {kid}, certified by the root"
+        note = f"sealed by {info.name} ({info.uscc}) with key {kid}, certified by the root"
+        if revoked is not None:
+            note += (
+                f"; made before the key was revoked at {revoked.revoked_at.isoformat()} "
+                f"({revoked.reason})"
+            )
+        return note
+
+    def _made_at(
+        self, doc: dict[str, Any], state: CheckState, created: datetime
+    ) -> datetime | None:
+        """When the proof was made, as far as the trust store vouches for it (None: it does not).
+
+        ``proof.created`` alone never makes a proof acceptable (the signer chooses it), but
+        a proof that says it was made later is taken at its word: the later of the
+        register's recorded issuance (online) and ``proof.created``. Offline the bundle
+        vouches only for the content, so ``proof.created`` stands for the time.
+        """
+        issued = self._issuance(doc, state)
+        if issued is None:
+            return None
+        if issued.issued_at is None:
+            return created
+        return max(issued.issued_at, created)
 
     def validity_period(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
         start = doc.get("validFrom")

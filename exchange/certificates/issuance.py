@@ -5,9 +5,10 @@ competent department is the department itself). The subject is validated against
 type's JSON Schema; the credential (see :mod:`exchange.certificates.verifier` for its
 shape) gets a GB/T 36904 identifier with a serial unique per type and issuer, two status
 entries (revocation and suspension) at one random index of a pair of status lists of
-131,072 entries, and an ``eddsa-jcs-2022`` proof by the department's current seal key.
-Bulk issuance signs in chunks and writes each chunk in one transaction with one audit
-entry naming its serial range.
+131,072 entries, and an ``eddsa-jcs-2022`` proof by the department's current ``cert``
+key (never its seal or auth key: each key serves one purpose, :mod:`signing.purposes`);
+a department that is not active issues nothing. Bulk issuance signs in chunks and writes
+each chunk in one transaction with one audit entry naming its serial range.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from exchange.certificates.models import (
 from exchange.certificates.register import CertificateRegister, to_public
 from exchange.certificates.seals import HostedSeals
 from exchange.certificates.status_lists import PublishedLists
-from exchange.certificates.trust import KeyRevocation
 from exchange.certificates.vocabulary import (
     CHINA_TIME,
     CONTEXTS,
@@ -44,7 +44,7 @@ from exchange.certificates.vocabulary import (
     schema_url,
     uscc_urn,
 )
-from exchange.departments.registry import Registry
+from exchange.departments.registry import KeyState, Registry
 from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest
 from schemas.certificates import CertificateType, certificate_type
 from schemas.errors import ErrorCode, SchemaError
@@ -86,7 +86,6 @@ class Issuance:
         audit: AuditLog,
         seals: HostedSeals,
         lists: Callable[[], PublishedLists],
-        revocations: Mapping[str, KeyRevocation],
         lock: threading.RLock,
     ) -> None:
         self.register = register
@@ -95,7 +94,6 @@ class Issuance:
         self.audit = audit
         self.seals = seals
         self._lists = lists
-        self._revocations = revocations
         self._lock = lock
         self._serials: dict[tuple[str, str], int] = {}
         self._forms: dict[str, _Form] = {}
@@ -224,13 +222,17 @@ class Issuance:
         return ctype
 
     def _seal_key(self, issuer: str) -> tuple[str, PrivateKey]:
-        kid, key = self.seals.current(issuer)
-        revoked = self._revocations.get(kid)
-        if revoked is not None:
+        """The issuer's current cert key (the name is older than key purposes)."""
+        if not self.registry.is_active(issuer):
+            state = self.registry.status(issuer).state.value
+            raise Conflict(f"department {issuer} is {state}; it cannot issue certificates")
+        revoked = self.registry.keys(issuer, "cert")
+        if revoked and all(k.state is KeyState.REVOKED for k in revoked):
             raise Conflict(
-                f"the current seal key {kid} was revoked ({revoked.reason}); register a new one"
+                f"the cert key {revoked[-1].kid} was revoked ({revoked[-1].reason}); "
+                "register a new one"
             )
-        return kid, key
+        return self.seals.current(issuer)
 
     def _issue_one(
         self,

@@ -1,9 +1,9 @@
 """The e-certificate service: one facade over issuance, look-up, status, trust and verification.
 
 :class:`CertificateService` is what the exchange wires, the API and the CLI call. It owns
-the shared state (the register, the hosted seal keys, the published status lists, the
-seal-key revocations, one lock) and hands each concern its collaborators:
-:mod:`~exchange.certificates.issuance`, :mod:`~exchange.certificates.lookup`,
+the shared state (the register, the hosted cert keys, the published status lists, the
+cert-key revocations read live from the registry, one lock) and hands each concern its
+collaborators: :mod:`~exchange.certificates.issuance`, :mod:`~exchange.certificates.lookup`,
 :mod:`~exchange.certificates.status`; it makes the trust bundle and verifies online.
 """
 
@@ -31,7 +31,7 @@ from exchange.certificates.register import CertificateRegister
 from exchange.certificates.seals import HostedSeals
 from exchange.certificates.status import StatusChanges
 from exchange.certificates.status_lists import PublishedLists
-from exchange.certificates.trust import KeyRevocation, LiveTrust, SealEntry
+from exchange.certificates.trust import KeyRevocation, LiveTrust, RevokedCertKeys, SealEntry
 from exchange.certificates.verifier import Verdict, Verifier
 from exchange.certificates.vocabulary import certificate_id_of
 from exchange.config import Settings
@@ -70,12 +70,7 @@ class CertificateService:
         self.register = CertificateRegister(store)
         lock = threading.RLock()
         self._lists: PublishedLists | None = None
-        self._revocations = {
-            str(kid): KeyRevocation(str(kid), at, str(reason))
-            for kid, at, reason in store.fetchall(
-                "SELECT kid, revoked_at, reason FROM seal_key_revocations"
-            )
-        }
+        self._revocations = RevokedCertKeys(registry)
         lists: Callable[[], PublishedLists] = lambda: self.lists  # noqa: E731 - loaded lazily
         self.issuance = Issuance(
             register=self.register,
@@ -83,7 +78,6 @@ class CertificateService:
             audit=audit,
             seals=self.seals,
             lists=lists,
-            revocations=self._revocations,
             lock=lock,
         )
         self.reads = CertificateLookup(self.register, audit)
@@ -163,7 +157,7 @@ class CertificateService:
         return self.lists.credential(list_no)
 
     def revoke_seal_key(self, actor: str, kid: str, reason: str) -> KeyRevocation:
-        """Withdraw a seal key: every proof by it is refused from now on (audited)."""
+        """Withdraw a cert key: proofs it makes from now on are refused (audited)."""
         return self.status.revoke_seal_key(actor, kid, reason)
 
     # -- trust and verification ------------------------------------------------
@@ -171,7 +165,7 @@ class CertificateService:
         """Everything an approver needs offline: root, seal certificates, signed status lists."""
         seals = []
         for department in self.registry.departments():
-            for key in self.registry.seal_keys(department.uscc):
+            for key in self.registry.keys(department.uscc, "cert"):
                 if key.certificate is not None:
                     seals.append(
                         SealEntry(

@@ -1,4 +1,4 @@
-"""Certificate status: revoke, suspend, resume; and withdrawing a seal key.
+"""Certificate status: revoke, suspend, resume; and withdrawing a cert key.
 
 Revoke, suspend and resume flip bits of the live status lists; the online verifier reads
 those lists directly, so a change takes effect at once. ``GET /v1/status-lists/{n}``
@@ -10,7 +10,7 @@ refuses afterwards (fail closed).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 import duckdb
@@ -26,7 +26,7 @@ from exchange.certificates.register import CertificateRegister, valid_id
 from exchange.certificates.status_lists import PublishedLists
 from exchange.certificates.trust import KeyRevocation
 from exchange.certificates.vocabulary import certificate_id_of
-from exchange.departments.registry import Registry
+from exchange.departments.registry import KeyState, Registry
 from exchange.errors import Conflict, ExchangeError, Forbidden, NotFound
 from schemas.errors import ErrorCode
 
@@ -34,7 +34,7 @@ __all__ = ["StatusChanges"]
 
 
 class StatusChanges:
-    """Changes certificate status (issuer only) and withdraws seal keys (operator); audited."""
+    """Changes certificate status (issuer only) and withdraws cert keys (operator); audited."""
 
     def __init__(
         self,
@@ -43,7 +43,7 @@ class StatusChanges:
         registry: Registry,
         audit: AuditLog,
         lists: Callable[[], PublishedLists],
-        revocations: dict[str, KeyRevocation],
+        revocations: Mapping[str, KeyRevocation],
         lock: threading.RLock,
     ) -> None:
         self.register = register
@@ -114,12 +114,17 @@ class StatusChanges:
         return self.register.get(cid)
 
     def revoke_seal_key(self, actor: str, kid: str, reason: str) -> KeyRevocation:
-        """Withdraw a seal key: every proof by it is refused from now on (audited)."""
-        if self.registry.key(kid, "seal") is None:
-            raise NotFound(f"no registered seal key {kid}")
-        if kid in self._revocations:
-            raise Conflict(f"seal key {kid} is already revoked")
-        revocation = KeyRevocation(kid, datetime.now(UTC), reason)
+        """Withdraw a cert key: proofs it makes from now on are refused (audited).
+
+        Proofs made before verify with a note. The department lifecycle
+        (:mod:`exchange.departments.lifecycle`) revokes keys of every purpose.
+        """
+        key = self.registry.key(kid, "cert")
+        if key is None:
+            raise NotFound(f"no registered cert key {kid}")
+        if key.state is KeyState.REVOKED:
+            raise Conflict(f"cert key {kid} is already revoked")
+        at = datetime.now(UTC)
         self.audit.append(
             AuditEvent(
                 actor=actor,
@@ -128,13 +133,10 @@ class StatusChanges:
                 target=kid,
                 detail={"reason": reason},
             ),
-            lambda cur: cur.execute(
-                "INSERT INTO seal_key_revocations VALUES (?, ?, ?)",
-                [kid, revocation.revoked_at, reason],
-            ),
+            lambda cur: self.registry.write_key_state(cur, key, KeyState.REVOKED, at, reason),
         )
-        self._revocations[kid] = revocation
-        return revocation
+        self.registry.reload()
+        return self._revocations[kid]
 
 
 def _transition(

@@ -20,6 +20,7 @@ from exchange.keyring import seal_validity
 from signing.ca import certificate_from_pem, certificate_to_pem, issue_seal_certificate
 from signing.multibase import encode_base64url
 from signing.proofs import add_proof, format_created
+from signing.purposes import purpose_of
 from signing.status_list import MIN_LENGTH, StatusList, StatusPurpose, status_list_credential
 
 if TYPE_CHECKING:
@@ -220,11 +221,16 @@ class PublishedLists:
         return [StatusSnapshot(self.url(n), now, self.credential(n)) for n in sorted(self.lists)]
 
     def signer(self) -> SealEntry:
-        """The status-list signer: the exchange's ``seal`` key, certified once by the root."""
+        """The status-list signer: the exchange's ``seal`` key, certified once by the root
+        for the ``cert`` purpose (verifiers check status lists as they check certificates)."""
         identity = self.keyring.identity
         pem = self.store.meta("status_signer_certificate")
         cert = certificate_from_pem(pem) if pem else None
-        if cert is None or cert.not_valid_after_utc < datetime.now(UTC) + timedelta(days=30):
+        if (
+            cert is None
+            or cert.not_valid_after_utc < datetime.now(UTC) + timedelta(days=30)
+            or purpose_of(cert) not in (None, "cert")
+        ):
             start, end = seal_validity(self.keyring.ca_certificate)
             cert = issue_seal_certificate(
                 self.keyring.ca_key,
@@ -234,6 +240,7 @@ class PublishedLists:
                 department_name=identity.name,
                 valid_from=start,
                 valid_until=end,
+                purpose="cert",
             )
             self.store.set_meta("status_signer_certificate", certificate_to_pem(cert))
         return SealEntry(self.keyring.kids["seal"], identity.uscc, identity.name, None, cert)

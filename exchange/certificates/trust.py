@@ -6,12 +6,13 @@ A verifier needs four things, and :class:`TrustStore` names them:
 * the **seal certificates** the root issued to departments, looked up by key id
   (``urn:govex:key:<kid>`` is how a proof names its key), each with the code of
   the department that holds it (the competence check);
-* the **revoked seal keys**: a proof by a revoked key is refused, whatever its date;
+* the **revoked cert keys**: a proof a revoked key made after its revocation is refused;
 * the **status lists** credentials point at, by URL.
 
 Online, :class:`LiveTrust` answers these from the registry and the live status
-lists the exchange publishes (:class:`exchange.certificates.status_lists.PublishedLists`):
-a revocation takes effect at once. Offline, a
+lists the exchange publishes (:class:`exchange.certificates.status_lists.PublishedLists`),
+the revoked cert keys from the registry (:class:`RevokedCertKeys`): a revocation takes
+effect at once. Offline, a
 :class:`exchange.certificates.bundle.TrustBundle` answers them from a file made by
 ``govex trust export``. :class:`ChainChecker` checks a seal certificate against the root.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import hmac
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,6 +47,7 @@ __all__ = [
     "Issuance",
     "KeyRevocation",
     "LiveTrust",
+    "RevokedCertKeys",
     "SealEntry",
     "StatusSnapshot",
     "TrustStore",
@@ -142,7 +144,7 @@ class ChainChecker:
         if info is None:
             cert = entry.certificate
             first = max(cert.not_valid_before_utc, self.root.not_valid_before_utc)
-            info = verify_seal_certificate(cert, self.root, at=first)
+            info = verify_seal_certificate(cert, self.root, at=first, purpose="cert")
             if info.kid != entry.kid:
                 raise ChainError(f"seal certificate listed as {entry.kid} certifies key {info.kid}")
             with self._lock:
@@ -156,6 +158,25 @@ class ChainChecker:
                 f"to {info.not_after.isoformat()}, not at {moment.isoformat()}"
             )
         return info
+
+
+class RevokedCertKeys(Mapping[str, KeyRevocation]):
+    """Revoked cert keys, read live from the registry: a revocation applies at once."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def __getitem__(self, kid: str) -> KeyRevocation:
+        key = self.registry.key(kid, "cert")
+        if key is None or key.state != "revoked" or key.ended_at is None:
+            raise KeyError(kid)
+        return KeyRevocation(kid, key.ended_at, key.reason or "")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([k.kid for k in self.registry.revoked("cert")])
+
+    def __len__(self) -> int:
+        return len(self.registry.revoked("cert"))
 
 
 class LiveTrust:
@@ -183,7 +204,7 @@ class LiveTrust:
     def seal(self, kid: str) -> SealEntry | None:
         entry = self._entries.get(kid)
         if entry is None:
-            key = self.registry.key(kid, "seal")
+            key = self.registry.key(kid, "cert")
             if key is None or key.certificate is None:
                 return None
             department = self.registry.department(key.uscc)

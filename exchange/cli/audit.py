@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from exchange.audit.verify import AuditExportInvalid
+from exchange.cli.options import DataOpt, operate, require_data
 from exchange.config import Settings
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
@@ -31,10 +32,6 @@ audit_app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
-
-DataOpt = Annotated[
-    Path, typer.Option("--data", "-d", help="data directory of the exchange", envvar="GOVEX_DATA")
-]
 
 
 def _when(text: str | None, option: str) -> datetime | None:
@@ -66,15 +63,14 @@ def _progress() -> Progress:
     )
 
 
-def _open(data: Path):  # type: ignore[no-untyped-def]  # the Exchange, imported late
+def _open(data: Path | None):  # type: ignore[no-untyped-def]  # the Exchange, imported late
     from exchange.service import Exchange
 
-    return Exchange.open(Settings(data=data))
+    return Exchange.open(Settings(data=require_data(data)))
 
 
 @audit_app.command()
 def export(
-    data: DataOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="file to write (JSON Lines)")],
     since: Annotated[
         str | None, typer.Option("--from", help="first day or time to include (UTC if no zone)")
@@ -82,37 +78,25 @@ def export(
     until: Annotated[
         str | None, typer.Option("--to", help="day or time to stop before (UTC if no zone)")
     ] = None,
+    data: DataOpt = None,
 ) -> None:
     """Write entries with the tree and every signed checkpoint, ready for `govex audit verify`."""
-    from exchange.audit.checkpoints import registered_witnesses
-    from exchange.audit.export import export_log
-    from exchange.audit.log import AuditEvent
-
-    start, stop = _when(since, "--from"), _when(until, "--to")
-    with _open(data) as exchange:
-        exchange.audit.append(
-            AuditEvent(
-                actor=exchange.identity.uscc,
-                action="audit.export",
-                outcome="ok",
-                target=out.name,
-                detail={"from": since, "to": until},
-            )
-        )
-        with _progress() as progress:
-            task = progress.add_task("exporting", total=None)
-            summary = export_log(
-                exchange.audit,
-                exchange.checkpoints,
-                out,
-                since=start,
-                until=stop,
-                witnesses=registered_witnesses(exchange.registry, exchange.identity.origin),
-                progress=lambda done, total: progress.update(task, completed=done, total=total),
-            )
+    _when(since, "--from")  # a bad date is refused before anything runs
+    _when(until, "--to")
+    path = out.expanduser().resolve()
+    with _progress() as progress:  # the operation reports no steps: a running bar only
+        progress.add_task("exporting", total=None)
+        summary = operate(data, "audit.export", {"since": since, "until": until, "out": str(path)})
+    if summary.get("text") is not None:  # exported on another host: written here
+        try:
+            path.write_text(summary["text"], "utf-8")
+        except OSError as exc:
+            raise InvalidRequest(
+                f"cannot write {path}: {exc.strerror}", code=ErrorCode.UNWRITABLE_FILE
+            ) from exc
     _say(
-        f"exported entries {summary.first}..{summary.end - 1} to {summary.path} "
-        f"({summary.checkpoints + 1} signed checkpoints, the last of size {summary.anchor})"
+        f"exported entries {summary['first']}..{summary['end'] - 1} to {path} "
+        f"({summary['checkpoints'] + 1} signed checkpoints, the last of size {summary['anchor']})"
     )
 
 
@@ -161,58 +145,51 @@ def verify(
 
 @audit_app.command()
 def trace(
-    data: DataOpt,
     subject: Annotated[
         str | None, typer.Option("--subject", help="ID number or USCC (hashed, never stored)")
     ] = None,
     case: Annotated[str | None, typer.Option("--case", help="case number (办件编号)")] = None,
     dept: Annotated[str | None, typer.Option("--dept", help="acting department's USCC")] = None,
     limit: Annotated[int, typer.Option(help="at most this many entries")] = 1000,
+    data: DataOpt = None,
 ) -> None:
     """Print the trail of a subject, a case or a department, archived entries included."""
-    from exchange.audit.trail import trail
-
     if sum(x is not None for x in (subject, case, dept)) != 1:
         raise InvalidRequest(
             "give exactly one of --subject, --case or --dept", code=ErrorCode.INVALID_OPTION
         )
-    with _open(data) as exchange:
-        found = trail(
-            exchange.audit,
-            exchange.checkpoints,
-            subject=subject,
-            case=case,
-            dept=dept,
-            limit=limit,
-        )
-        names = {d.uscc: d.code for d in exchange.registry.departments()}
+    found = operate(
+        data, "audit.trace", {"subject": subject, "case": case, "dept": dept, "limit": limit}
+    )
+    names = found["names"]
     table = Table("seq", "time (UTC)", "dept", "action", "outcome", "target", "purpose", "case")
-    for e in found.entries:
+    for e in found["entries"]:
+        code = e["code"]
         # every cell is plain text: a purpose such as "[/]" or "[bold]x" is shown as written,
         # never read as rich markup (which would fail or restyle what the auditor sees)
         table.add_row(
             *(
                 Text(value)
                 for value in (
-                    str(e.seq),
-                    e.ts[:19].replace("T", " "),
-                    names.get(e.actor, e.actor),
-                    e.action,
-                    e.outcome + (f" ({e.code.split('.')[-1]})" if e.code else ""),
-                    e.target or "",
-                    e.purpose or "",
-                    e.case_no or "",
+                    str(e["seq"]),
+                    str(e["ts"])[:19].replace("T", " "),
+                    names.get(e["actor"], e["actor"]),
+                    e["action"],
+                    e["outcome"] + (f" ({code.split('.')[-1]})" if code else ""),
+                    e["target"] or "",
+                    e["purpose"] or "",
+                    e["case_no"] or "",
                 )
             )
         )
     console.print(table)
-    _say(found.summary())
+    _say(found["summary"])
 
 
 @audit_app.command()
 def archive(
-    data: DataOpt,
     before: Annotated[str, typer.Option("--before", help="archive entries older than this day")],
+    data: DataOpt = None,
 ) -> None:
     """Move entries older than DATE (and older than the retention period) to Parquet."""
     from exchange.audit.archive import archive_before

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from exchange.config import Settings
+from exchange.cli.options import DataOpt, operate
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
 
@@ -28,10 +27,6 @@ console = Console()
 
 @case_app.command("resolve")
 def resolve(
-    data: Annotated[
-        Path,
-        typer.Option("--data", "-d", help="data directory of the exchange", envvar="GOVEX_DATA"),
-    ],
     matter: Annotated[
         str,
         typer.Option(help="matter (事项) code, e.g. budongchan.new_commercial_housing_transfer"),
@@ -47,34 +42,12 @@ def resolve(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the signed bundle")] = False,
     out: Annotated[Path | None, typer.Option(help="also write the bundle to this file")] = None,
+    data: DataOpt = None,
 ) -> None:
     """Resolve a case as the matter's competent department: what the exchange obtained,
     verified, and what the applicant must still bring."""
-    from exchange.cases.models import CaseRequest
-    from exchange.departments.auth import Principal
-    from exchange.service import Exchange
-
-    with Exchange.open(Settings(data=data)) as exchange:
-        found = exchange.cases.matter(matter)
-        roles = Counter(m.for_role.value for m in found.materials)
-        default_role = roles.most_common(1)[0][0]
-        applicants = []
-        for item in applicant:
-            role, sep, ident = item.partition(":")
-            if not sep:
-                role, ident = default_role, item
-            applicants.append({"role": role, "id": ident})
-        try:
-            request = CaseRequest.model_validate(
-                {"matter": matter, "applicants": applicants, "case_no": case_no}
-            )
-        except ValueError as exc:
-            raise InvalidRequest(
-                f"bad applicant or case number: {exc}", code=ErrorCode.INVALID_APPLICANT
-            ) from exc
-        dept = exchange.registry.by_code(found.department)
-        principal = Principal(dept.uscc, dept.code, dept.name, frozenset(dept.roles), "cli")
-        bundle = exchange.cases.resolve(principal, request)
+    params = {"matter": matter, "applicants": applicant, "case_no": case_no}
+    bundle = operate(data, "case.resolve", params)
     if out is not None:
         out.write_text(json.dumps(bundle, ensure_ascii=False, indent=2), "utf-8")
     if as_json:

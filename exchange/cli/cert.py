@@ -1,8 +1,9 @@
 """``govex cert …`` and ``govex trust …``: issue, verify offline, QR codes, status, trust bundles.
 
-Commands that take ``--data`` open the exchange's data directory directly (as the
-issuing department, through the exchange's hosted seal); ``cert verify`` needs no
-exchange at all: a trust bundle (``govex trust export``) or a public key is enough.
+Commands that take ``--data`` act as the issuing department, through the exchange's
+hosted seal: they run an operator operation (:mod:`exchange.admin`) on the data directory,
+or through the running ``govex serve``'s admin socket, or ``--url``; ``cert verify`` needs
+no exchange at all: a trust bundle (``govex trust export``) or a public key is enough.
 Bad input prints one line and exits non-zero (``exchange.cli.main.main`` turns the
 package errors into that line).
 """
@@ -25,6 +26,7 @@ from exchange.certificates.bundle import TrustBundle
 from exchange.certificates.models import BulkItem, CertificateRequest, StatusAction, StatusChange
 from exchange.certificates.qr import credential_from_qr_text, qr_text, write_qr
 from exchange.certificates.verifier import Verdict, Verifier
+from exchange.cli.options import DataOpt, operate
 from exchange.config import Settings
 from exchange.errors import ExchangeError, InvalidRequest
 from schemas.certificates import certificate_type
@@ -48,9 +50,6 @@ trust_app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
-DataOpt = Annotated[
-    Path, typer.Option("--data", "-d", help="data directory of the exchange", envvar="GOVEX_DATA")
-]
 IssuerOpt = Annotated[
     str, typer.Option("--issuer", help="USCC (or demo code) of the issuing department")
 ]
@@ -61,10 +60,11 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="why (kept in the audit
 _MAX_REFUSALS_SHOWN = 20
 
 
-def _open(data: Path) -> Any:
+def _open(data: Path | None) -> Any:
+    from exchange.cli.options import require_data
     from exchange.service import Exchange
 
-    return Exchange.open(Settings(data=data))
+    return Exchange.open(Settings(data=require_data(data)))
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -117,7 +117,6 @@ def _write_json(path: Path, value: Any) -> None:
 
 @cert_app.command("issue")
 def issue(
-    data: DataOpt,
     issuer: IssuerOpt,
     type_: TypeOpt,
     subject: Annotated[
@@ -130,6 +129,7 @@ def issue(
     valid_until: Annotated[
         str | None, typer.Option(help="last day of validity YYYY-MM-DD (default: 长期)")
     ] = None,
+    data: DataOpt = None,
 ) -> None:
     """Issue one certificate, sealed by the issuing department, and write it to OUT."""
     body = _json_file(subject, "subject file")
@@ -143,10 +143,11 @@ def issue(
         valid_from=_date(valid_from, "--valid-from"),
         valid_until=_date(valid_until, "--valid-until"),
     )
-    with _open(data) as exchange:
-        issued = exchange.certificates.issue(_issuer(exchange, issuer), request)
-    _write_json(out, issued.credential)
-    console.print(f"issued {issued.id} ({issued.type}) → {out}", markup=False, highlight=False)
+    issued = operate(data, "cert.issue", {"issuer": issuer, "request": request})
+    _write_json(out, issued["credential"])
+    console.print(
+        f"issued {issued['id']} ({issued['type']}) → {out}", markup=False, highlight=False
+    )
 
 
 def _csv_items(path: Path, array_fields: set[str]) -> Iterator[BulkItem]:
@@ -207,7 +208,6 @@ def _count_rows(path: Path) -> int:
 
 @cert_app.command("issue-bulk")
 def issue_bulk(
-    data: DataOpt,
     issuer: IssuerOpt,
     type_: TypeOpt,
     csv_path: Annotated[
@@ -218,6 +218,7 @@ def issue_bulk(
             "valid_from, valid_until); list fields separate items with ';'",
         ),
     ],
+    data: DataOpt = None,
 ) -> None:
     """Issue many certificates from a CSV file, with a progress bar and a summary.
 
@@ -346,63 +347,59 @@ def verify(
 @cert_app.command("qr")
 def qr_code(
     certificate_id: Annotated[str, typer.Argument(metavar="ID", help="the certificate id")],
-    data: DataOpt,
     out: Annotated[Path, typer.Option("--out", help="FILE.png or FILE.svg")],
+    data: DataOpt = None,
 ) -> None:
     """Write a QR code carrying the whole compressed credential (GX1: + base45(zlib(JSON)))."""
-    with _open(data) as exchange:
-        certificate = exchange.certificates.get(certificate_id)
-    text = qr_text(certificate.credential)
+    certificate = operate(data, "cert.get", {"id": certificate_id})
+    text = qr_text(certificate["credential"])
     write_qr(text, out)
     console.print(
-        f"QR code of {certificate.id} → {out} ({len(text)} characters)",
+        f"QR code of {certificate['id']} → {out} ({len(text)} characters)",
         markup=False,
         highlight=False,
     )
 
 
-def _change(certificate_id: str, data: Path, action: StatusAction, reason: str) -> None:
-    with _open(data) as exchange:
-        current = exchange.certificates.get(certificate_id)
-        changed = exchange.certificates.change_status(
-            current.issuer, certificate_id, StatusChange(action=action, reason=reason)
-        )
-    console.print(f"{changed.id}: {changed.status.value}", markup=False, highlight=False)
+def _change(certificate_id: str, data: Path | None, action: StatusAction, reason: str) -> None:
+    change = StatusChange(action=action, reason=reason)
+    changed = operate(data, "cert.status", {"id": certificate_id, "change": change})
+    console.print(f"{changed['id']}: {changed['status']}", markup=False, highlight=False)
 
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="the certificate id")]
 
 
 @cert_app.command("revoke")
-def revoke(certificate_id: IdArg, data: DataOpt, reason: ReasonOpt) -> None:
+def revoke(certificate_id: IdArg, reason: ReasonOpt, data: DataOpt = None) -> None:
     """Revoke a certificate for good (its issuer's act; audited; online at once)."""
     _change(certificate_id, data, StatusAction.REVOKE, reason)
 
 
 @cert_app.command("suspend")
-def suspend(certificate_id: IdArg, data: DataOpt, reason: ReasonOpt) -> None:
+def suspend(certificate_id: IdArg, reason: ReasonOpt, data: DataOpt = None) -> None:
     """Suspend a certificate until it is resumed."""
     _change(certificate_id, data, StatusAction.SUSPEND, reason)
 
 
 @cert_app.command("resume")
-def resume(certificate_id: IdArg, data: DataOpt, reason: ReasonOpt) -> None:
+def resume(certificate_id: IdArg, reason: ReasonOpt, data: DataOpt = None) -> None:
     """Resume a suspended certificate."""
     _change(certificate_id, data, StatusAction.RESUME, reason)
 
 
 @trust_app.command("export")
 def export(
-    data: DataOpt,
     out: Annotated[Path, typer.Option("--out", help="where to write TRUST.json")],
+    data: DataOpt = None,
 ) -> None:
     """Write the trust bundle: root certificate, seal certificates, signed status lists."""
-    with _open(data) as exchange:
-        bundle = exchange.certificates.trust_bundle()
-    _write_json(out, bundle.to_json())
+    bundle = operate(data, "trust.export")
+    _write_json(out, bundle)
     console.print(
-        f"trust bundle → {out}: {len(bundle.seals)} seal certificates, "
-        f"{len(bundle.snapshots)} status lists (use until the lists' validUntil, then refresh)",
+        f"trust bundle → {out}: {len(bundle['seal_certificates'])} seal certificates, "
+        f"{len(bundle['status_lists'])} status lists (use until the lists' validUntil, then "
+        "refresh)",
         markup=False,
         highlight=False,
     )

@@ -47,6 +47,7 @@ from connectors.sealer import Sealer
 from connectors.sql import SqlSource
 from exchange.bus import parse_bus_url
 from exchange.bus.models import IngestResult, QuarantinedRecord
+from exchange.cli.options import DataOpt, operate
 from exchange.config import DEMO_PASSPHRASE
 
 if TYPE_CHECKING:
@@ -302,35 +303,29 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
 
 @connector_app.command("quarantine")
 def quarantine(
-    data: Annotated[
-        Path,
-        typer.Option("--data", "-d", help="data directory of the exchange", envvar="GOVEX_DATA"),
-    ],
     resource: Annotated[str | None, typer.Option(help="only this resource")] = None,
     limit: Annotated[int, typer.Option(help="at most this many rows", min=1)] = 100,
+    data: DataOpt = None,
 ) -> None:
     """List what the exchange quarantined (bad records, bad seals, poison messages) and why.
 
     Keys and ID numbers are shown masked (region only): the operator is not the
-    publishing department. Reads the data directory, so the exchange must be stopped;
-    while it runs, use GET /v1/quarantine."""
-    from exchange.records.quarantine import list_quarantine
-    from exchange.store import Store
-
-    with Store(data, read_only=True) as store:
-        rows = list_quarantine(store, None, everyone=True, resource=resource, limit=limit)
+    publishing department. Works on the data directory, or through the running govex
+    serve (or --url)."""
+    rows = operate(data, "quarantine.list", {"resource": resource, "limit": limit})
     table = Table("time", "resource", "publisher", "batch", "#", "key", "code", "reason", "via")
     for q in rows:
+        index = q["record_index"]
         table.add_row(
-            str(q.received_at)[:19],
-            q.resource or "?",
-            q.publisher or "?",
-            q.batch_id or "",
-            "" if q.record_index is None else str(q.record_index),
-            q.key or "",
-            q.reason_code,
-            q.reason,
-            q.source,
+            str(q["received_at"])[:19].replace("T", " "),
+            q["resource"] or "?",
+            q["publisher"] or "?",
+            q["batch_id"] or "",
+            "" if index is None else str(index),
+            q["key"] or "",
+            q["reason_code"],
+            q["reason"],
+            q["source"],
         )
     console.print(table)
     console.print(f"{len(rows)} quarantined row(s)", markup=False)

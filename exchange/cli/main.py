@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from exchange.cli.init import init
+from exchange.cli.options import DataOpt, Target, operate, require_data
 from exchange.config import Settings
 from exchange.errors import ExchangeError
 from schemas.errors import SchemaError
@@ -38,67 +40,53 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
-DataOpt = Annotated[
-    Path, typer.Option("--data", "-d", help="data directory of the exchange", envvar="GOVEX_DATA")
-]
+
+@app.callback()
+def _target(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="GOVEX_URL",
+            help="run operator commands on the exchange at URL (with --uscc and --key)",
+        ),
+    ] = None,
+    uscc: Annotated[
+        str | None,
+        typer.Option("--uscc", envvar="GOVEX_USCC", help="with --url: the operator department"),
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            envvar="GOVEX_KEY",
+            help="with --url: the operator department's auth key (PEM; passphrase in "
+            "GOVEX_KEY_PASSPHRASE)",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="say which way a command reached the exchange")
+    ] = False,
+) -> None:
+    Target(url, uscc, key, verbose).use()
 
 
-def _settings(data: Path) -> Settings:
-    return Settings(data=data)
+def _settings(data: Path | None) -> Settings:
+    return Settings(data=require_data(data))
 
 
-def _open(data: Path) -> Any:
+def _open(data: Path | None) -> Any:
     from exchange.service import Exchange
 
     return Exchange.open(_settings(data))
 
 
-@app.command()
-def init(
-    data: DataOpt,
-    demo: Annotated[
-        bool,
-        typer.Option(
-            "--demo",
-            help="add the demo city's departments with keys, the catalog and synthetic registers",
-        ),
-    ] = False,
-    name: Annotated[str, typer.Option(help="name of the exchange")] = "政务数据共享交换平台",
-    region: Annotated[str, typer.Option(help="行政区划代码 of the exchange")] = "411500",
-    uscc: Annotated[str | None, typer.Option(help="USCC of the operating department")] = None,
-) -> None:
-    """Create a fresh exchange in DATA: its keys, root CA and database."""
-    if demo:
-        from exchange.cli.connector import sample_results
-        from exchange.demo.setup import create_demo, publish_city
-
-        exchange = create_demo(_settings(data))
-        with exchange:
-            results = publish_city(exchange, connectors=sample_results)
-            total = sum(r.accepted for r in results.values())
-            console.print(
-                f"demo exchange created in {data}: "
-                f"{len(exchange.registry.departments())} departments, "
-                f"{len(exchange.catalog.resources())} catalog resources, "
-                f"{total} records published"
-            )
-        return
-    from exchange.keyring import default_identity
-    from exchange.service import Exchange
-    from schemas.identifiers import validate_region_code, validate_uscc
-
-    if uscc is None:
-        raise typer.BadParameter(
-            "a real exchange needs --uscc (the operating department's 统一社会信用代码)"
-        )
-    identity = default_identity(name, validate_region_code(region), validate_uscc(uscc), demo=False)
-    with Exchange.init(_settings(data), identity):
-        console.print(f"exchange created in {data}; register departments, then `govex serve`")
+app.command()(init)
 
 
 @app.command()
 def serve(
-    data: DataOpt,
+    data: DataOpt = None,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     bus: Annotated[
@@ -144,40 +132,6 @@ def serve(
         serve_app(exchange, host=host, port=port, allow_demo_exposure=allow_demo_exposure)
     finally:
         exchange.close()
-
-
-@app.command()
-def departments(data: DataOpt) -> None:
-    """List the registered departments (USCC, name, region, roles)."""
-    with _open(data) as exchange:
-        table = Table("USCC", "code", "name", "region", "roles")
-        for d in exchange.registry.departments():
-            table.add_row(d.uscc, d.code, d.name, d.region, ", ".join(r.value for r in d.roles))
-        console.print(table)
-
-
-@app.command()
-def token(
-    data: DataOpt,
-    dept: Annotated[str, typer.Option("--dept", help="USCC or code of a demo department")],
-    staff: Annotated[
-        str | None,
-        typer.Option("--staff", help="name this staff member in the token (RFC 8693 act)"),
-    ] = None,
-) -> None:
-    """Print an access token for a demo department (try the API with curl)."""
-    from exchange.demo.setup import DemoDepartment
-
-    with _open(data) as exchange:
-        try:
-            department = exchange.registry.department(dept)
-        except ExchangeError:
-            department = exchange.registry.by_code(dept)
-        acting = DemoDepartment.load(exchange, department.code)
-        issued = exchange.tokens.exchange_assertion(
-            acting.assertion(exchange.tokens.token_endpoint, act=staff)
-        )
-        print(issued.access_token)
 
 
 @app.command()
@@ -309,13 +263,11 @@ def bench(
 
 @app.command()
 def backup(
-    data: DataOpt,
     out: Annotated[Path, typer.Option(help="backup file to write (.tar.gz)")],
+    data: DataOpt = None,
 ) -> None:
-    """Write a consistent backup of DATA (stop `govex serve` first: it holds the lock)."""
-    from exchange.backup import backup as run_backup
-
-    manifest = run_backup(_settings(data), out)
+    """Write a consistent backup of DATA, also while `govex serve` runs on it (reads go on)."""
+    manifest = operate(data, "backup", {"out": str(out.expanduser().resolve())})
     rows = sum(manifest["counts"].values())
     console.print(
         f"backup written to {out}: {rows:,} rows in {len(manifest['counts'])} tables, "
@@ -327,7 +279,7 @@ def backup(
 @app.command()
 def restore(
     archive: Annotated[Path, typer.Argument(help="backup file from `govex backup`")],
-    data: DataOpt,
+    data: DataOpt = None,
 ) -> None:
     """Restore a backup into a new DATA directory and prove it: counts and audit root."""
     from exchange.backup import restore as run_restore
@@ -376,6 +328,15 @@ app.add_typer(catalog_app, name="catalog")
 from exchange.cli.witness import witness_app  # noqa: E402 - sub-commands register after the app exists
 
 app.add_typer(witness_app, name="witness")
+
+
+from exchange.cli.department import department_app, departments  # noqa: E402 - registers after the app exists
+from exchange.cli.keys import keys_app, token  # noqa: E402 - registers after the app exists
+
+app.command("departments")(departments)
+app.add_typer(department_app, name="department")
+app.add_typer(keys_app, name="keys")
+app.command("token")(token)
 
 
 def _fail(exc: ExchangeError | SchemaError | SigningError) -> NoReturn:

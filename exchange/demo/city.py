@@ -3,6 +3,12 @@
 Everything is generated from a fixed seed: people with valid ID numbers (GB 11643),
 companies with valid credit codes (GB 32100), couples, households, new flats with
 their sales contracts, invoices, deed tax and titles. No real person is in here.
+
+An ID number keeps the region code its holder was first registered under. 信阳市 and
+its districts (4115xx) exist from 1998; before, the area was 信阳地区 (4130xx, see
+:mod:`schemas.regions`). So people born before 1998 carry the code their district had
+in their birth year (:func:`id_region`), while :attr:`Person.region` is where they live
+now.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from schemas.identifiers import make_id_number, make_uscc
+from schemas.regions import region_predecessors, region_valid_in
 
-__all__ = ["City", "Company", "Flat", "Person", "generate_city"]
+__all__ = ["City", "Company", "Flat", "Person", "generate_city", "id_region"]
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蔡蒋余于杜叶程"
@@ -63,6 +70,14 @@ DISTRICTS = [
     ("411522", "光山县"),
     ("411525", "固始县"),
 ]
+# the police office that issues the ID cards of each district's residents
+ID_CARD_OFFICES = {
+    "411502": "信阳市公安局浉河分局",
+    "411503": "信阳市公安局平桥分局",
+    "411521": "罗山县公安局",
+    "411522": "光山县公安局",
+    "411525": "固始县公安局",
+}
 STREETS = [
     "新华路",
     "民权路",
@@ -132,7 +147,7 @@ class City:
                 "ethnicity": "01",
                 "birth_date": p.birth_date.isoformat(),
                 "address": p.address,
-                "issuing_authority": f"信阳市公安局{p.address[:5]}分局",
+                "issuing_authority": ID_CARD_OFFICES[p.region],
                 "valid_from": (p.birth_date + timedelta(days=365 * 26)).isoformat(),
                 "valid_until": "长期",
             }
@@ -166,16 +181,22 @@ class City:
         out = []
         for i, (m, f) in enumerate(self.couples):
             when = max(m.birth_date, f.birth_date) + timedelta(days=365 * 25 + i)
+            # before 1998 浉河区 did not exist: the county-level 信阳市 registered marriages
+            office, authority = (
+                ("411502", "信阳市浉河区民政局婚姻登记处")
+                if region_valid_in("411502", when.year)
+                else ("413001", "信阳市民政局婚姻登记处")
+            )
             out.append(
                 {
-                    "registration_number": f"J411502-{when.year}-{i + 1:06d}",
+                    "registration_number": f"J{office}-{when.year}-{i + 1:06d}",
                     "kind": "marriage",
                     "registration_date": when.isoformat(),
                     "male_party_name": m.name,
                     "male_party_id_number": m.id_number,
                     "female_party_name": f.name,
                     "female_party_id_number": f.id_number,
-                    "registration_authority": "信阳市浉河区民政局婚姻登记处",
+                    "registration_authority": authority,
                 }
             )
         return out
@@ -299,6 +320,21 @@ def _name(rng: random.Random) -> str:
     return rng.choice(SURNAMES) + rng.choice(GIVEN)
 
 
+def id_region(district: str, birth: date, n: int = 0) -> str:
+    """The region code of an ID number for someone of ``district`` born on ``birth``.
+
+    The district's own code if it was in use in the birth year, else the code its area
+    had then (浉河区 411502 was made of parts of the county-level 信阳市 413001 and of
+    信阳县 413023; ``n`` picks one of them).
+    """
+    if region_valid_in(district, birth.year):
+        return district
+    earlier = [c for c in region_predecessors(district) if region_valid_in(c, birth.year)]
+    if not earlier:
+        raise ValueError(f"no region code of {district} known for {birth.year}")
+    return earlier[n % len(earlier)]
+
+
 def generate_city(people: int = 400, *, seed: int = 716) -> City:
     """A deterministic synthetic city: ``people`` residents, couples, companies, flats."""
     rng = random.Random(seed)
@@ -311,7 +347,8 @@ def generate_city(people: int = 400, *, seed: int = 716) -> City:
         seq = rng.randrange(0, 999)
         if (seq % 2 == 0) != female:
             seq = (seq + 1) % 1000 if seq < 999 else 998
-        id_number = make_id_number(region, birth, seq, female=female)
+        id_region_code = id_region(region, birth, birth.toordinal())
+        id_number = make_id_number(id_region_code, birth, seq, female=female)
         if id_number in used:
             continue
         used.add(id_number)

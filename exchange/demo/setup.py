@@ -1,14 +1,17 @@
 """The demo city: its departments, their keys, and their registers published to the exchange.
 
-``govex init --demo`` calls :func:`create_demo`. Department private keys are kept in
+``govex init --demo`` calls :func:`create_demo`. Each demo department gets three keys,
+one per purpose (``<code>.auth.pem``, ``<code>.seal.pem``, ``<code>.cert.pem``), kept in
 ``DATA/demo-keys/`` (encrypted with the documented demo passphrase) so the CLI and the
-tests can act as any department; a real department keeps its keys to itself.
+tests can act as any department; a real department makes and keeps its keys itself
+(``govex keys new``). A demo directory made before keys had purposes has no
+``<code>.cert.pem``: its seal key is also its cert key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from schemas.catalog import Department, Role
 from schemas.identifiers import make_uscc
 from signing.algorithms import PrivateKey
 from signing.keys import generate_key, kid_of, load_private_key, save_private_key
+from signing.purposes import PURPOSES
 from signing.seal import seal_batch
 
 __all__ = ["DEMO_DEPARTMENTS", "DemoDepartment", "create_demo", "demo_departments", "publish_city"]
@@ -65,6 +69,7 @@ class DemoDepartment:
     department: Department
     auth_key: PrivateKey
     seal_key: PrivateKey
+    cert_key: PrivateKey
 
     @property
     def uscc(self) -> str:
@@ -78,6 +83,10 @@ class DemoDepartment:
     def auth_kid(self) -> str:
         return kid_of(self.auth_key.public_key())
 
+    @property
+    def cert_kid(self) -> str:
+        return kid_of(self.cert_key.public_key())
+
     @classmethod
     def load(cls, exchange_or_data: Exchange | Path, code: str) -> DemoDepartment:
         if isinstance(exchange_or_data, Exchange):
@@ -88,10 +97,13 @@ class DemoDepartment:
             dept = next(d for d in demo_departments() if d.code == code)
         folder = data / "demo-keys"
         pw = DEMO_PASSPHRASE.encode()
+        seal = load_private_key(folder / f"{code}.seal.pem", pw)
+        cert_file = folder / f"{code}.cert.pem"
         return cls(
             dept,
             load_private_key(folder / f"{code}.auth.pem", pw),
-            load_private_key(folder / f"{code}.seal.pem", pw),
+            seal,
+            load_private_key(cert_file, pw) if cert_file.exists() else seal,
         )
 
     def assertion(self, audience: str, *, act: str | None = None) -> str:
@@ -116,21 +128,24 @@ class DemoDepartment:
         )
 
 
-def create_demo(settings: Settings) -> Exchange:
-    """A fresh demo exchange: departments with keys, the catalog (no records yet)."""
+def create_demo(settings: Settings, *, issuer: str | None = None) -> Exchange:
+    """A fresh demo exchange: departments with keys, the catalog (no records yet);
+    ``issuer`` (already validated) replaces the demo's ``.example`` issuer URL."""
     departments = demo_departments()
     operator = departments[0]
     identity = default_identity("信阳市政务数据共享交换平台", REGION, operator.uscc, demo=True)
+    if issuer is not None:
+        origin = f"{issuer.removeprefix('https://')}/audit"
+        identity = replace(identity, issuer=issuer, origin=origin)
     exchange = Exchange.init(settings, identity, departments)
     folder = Path(settings.data) / "demo-keys"
     folder.mkdir(parents=True, exist_ok=True)
     pw = DEMO_PASSPHRASE.encode()
     for dept in departments:
-        auth, seal = generate_key("Ed25519"), generate_key("Ed25519")
-        save_private_key(auth, folder / f"{dept.code}.auth.pem", pw)
-        save_private_key(seal, folder / f"{dept.code}.seal.pem", pw)
-        exchange.registry.add_key(dept.uscc, "auth", auth.public_key())
-        exchange.registry.add_key(dept.uscc, "seal", seal.public_key())
+        for purpose in PURPOSES:
+            key = generate_key("Ed25519")
+            save_private_key(key, folder / f"{dept.code}.{purpose}.pem", pw)
+            exchange.registry.add_key(dept.uscc, purpose, key.public_key())
     return exchange
 
 

@@ -16,6 +16,11 @@ A department's system names the person it acts for with the RFC 8693 ``act`` cla
 of that department (:meth:`exchange.departments.staff.Staff.acting`), and the access
 token carries the same ``act``. Its principal then names the person and acts with the
 person's roles within the department's. Every issued token is audited (``token.issue``).
+
+Only a key registered (and certified) for the ``auth`` purpose signs assertions. An
+access token names the auth key it was issued under (``auth_kid``); every check of a
+token looks up, in memory, that the department is still active and that key not
+revoked, so suspension and revocation take effect at once (RELIABILITY J2).
 """
 
 from __future__ import annotations
@@ -33,13 +38,15 @@ import jwt
 
 from exchange.client import JWT_ALG
 from exchange.config import ApiSettings
-from exchange.departments.registry import Registry
+from exchange.departments.registry import KeyState, Registry
 from exchange.errors import AuthError, ExchangeError
 from exchange.keyring import Keyring
 from exchange.store import Store
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
 from signing.algorithms import PublicKey
+from signing.errors import SigningError
+from signing.purposes import require_purpose
 
 if TYPE_CHECKING:
     from exchange.departments.staff import Record, Staff, StaffMember
@@ -64,6 +71,7 @@ class Principal:
     token_id: str
     person: str | None = None  # staff id of the person acting (console, ``act`` claim)
     person_name: str | None = None
+    auth_kid: str | None = None  # the auth key the token was issued under
 
     def has(self, role: Role) -> bool:
         return role in self.roles
@@ -127,7 +135,15 @@ class TokenService:
         header = _header(assertion)
         key = self.registry.key(str(header["kid"]), "auth")
         if key is None:
-            raise AuthError("unknown key id in client assertion", code=ErrorCode.INVALID_TOKEN)
+            raise AuthError(
+                "unknown key id in client assertion (only a registered auth key signs one)",
+                code=ErrorCode.INVALID_TOKEN,
+            )
+        if key.certificate is not None:
+            try:
+                require_purpose(key.certificate, "auth")
+            except SigningError as exc:
+                raise AuthError(exc.message, code=exc.code) from exc
         claims = self._decode(
             assertion,
             key.public_key,
@@ -145,9 +161,13 @@ class TokenService:
                 f"{self.settings.client_assertion_max_age_s}s",
                 code=ErrorCode.INVALID_TOKEN,
             )
+        refusal = key.refusal(datetime.now(UTC))
+        if refusal is not None:
+            raise AuthError(refusal, code=ErrorCode.KEY_REVOKED)
+        self._check_active(key.uscc)
         person = self._acting(key.uscc, claims["act"]) if "act" in claims else None
         self._remember_jti(key.uscc, str(claims["jti"]), float(claims["exp"]))
-        token = self.mint(key.uscc, act=person.staff_id if person else None)
+        token = self.mint(key.uscc, act=person.staff_id if person else None, auth_kid=key.kid)
         self.audited_issue(key.uscc, person.staff_id if person else None, via="assertion")
         return AccessToken(token, self.settings.access_token_ttl_s)
 
@@ -176,6 +196,25 @@ class TokenService:
                 detail=detail,
                 person=person,
             )
+
+    def _check_active(self, uscc: str) -> None:
+        if not self.registry.is_active(uscc):
+            state = self.registry.status(uscc).state.value
+            raise AuthError(
+                f"department {uscc} is {state}; it cannot act on the exchange",
+                code=ErrorCode.DEPARTMENT_INACTIVE,
+            )
+
+    def _check_still_allowed(self, principal: Principal) -> None:
+        """The department is active and the token's auth key not revoked (in memory)."""
+        self._check_active(principal.uscc)
+        if principal.auth_kid is not None:
+            key = self.registry.key(principal.auth_kid, "auth")
+            if key is None or key.state is KeyState.REVOKED:
+                raise AuthError(
+                    f"the auth key {principal.auth_kid} this token was issued under is revoked",
+                    code=ErrorCode.KEY_REVOKED,
+                )
 
     def _remember_jti(self, issuer: str, jti: str, exp: float) -> None:
         """Keep ``(issuer, jti)`` until the assertion expires; a second use is a replay.
@@ -208,11 +247,18 @@ class TokenService:
             ) from exc
 
     # -- access tokens ------------------------------------------------
-    def mint(self, uscc: str, *, ttl_s: int | None = None, act: str | None = None) -> str:
+    def mint(
+        self,
+        uscc: str,
+        *,
+        ttl_s: int | None = None,
+        act: str | None = None,
+        auth_kid: str | None = None,
+    ) -> str:
         """An access token of ``uscc`` (naming the person ``act`` when given)."""
         department = self.registry.department(uscc)
         now = int(time.time())
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": _ACCESS_AUDIENCE,
             "sub": uscc,
@@ -224,6 +270,8 @@ class TokenService:
         }
         if act is not None:
             claims["act"] = {"sub": act}
+        if auth_kid is not None:
+            claims["auth_kid"] = auth_kid
         return jwt.encode(
             claims,
             self._signing_key,
@@ -235,6 +283,7 @@ class TokenService:
         now = time.time()
         cached = self._cache.get(token)
         if cached is not None and cached[1] > now:
+            self._check_still_allowed(cached[0])
             if cached[0].person is not None:
                 self._acting_now(cached[0].uscc, cached[0].person)
             return cached[0]
@@ -264,9 +313,11 @@ class TokenService:
             department.name,
             roles,
             str(claims["jti"]),
-            person.staff_id if person else None,
-            person.name if person else None,
+            person=person.staff_id if person else None,
+            person_name=person.name if person else None,
+            auth_kid=str(claims["auth_kid"]) if isinstance(claims.get("auth_kid"), str) else None,
         )
+        self._check_still_allowed(principal)
         with self._lock:
             if len(self._cache) > 50_000:
                 self._cache = {t: v for t, v in self._cache.items() if v[1] > now}

@@ -30,7 +30,7 @@ import pyarrow as pa
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.bus.models import BatchIn, IngestResult, QuarantinedRecord, RecordIn
 from exchange.catalog.resources import Catalog
-from exchange.departments.registry import Registry
+from exchange.departments.registry import KeyState, Registry
 from exchange.errors import Forbidden
 from exchange.records.validation import MAX_RECORD_BYTES, RecordValidator
 from exchange.store import Store
@@ -160,8 +160,17 @@ class Ingestor:
             return f"seal issuer {seal.issuer} is not the publishing department {publisher}", []
         if seal.resource != batch.resource:
             return f"seal is for resource {seal.resource}, batch is for {batch.resource}", []
+        if not self.registry.is_active(publisher):
+            return f"department {publisher} is {self.registry.status(publisher).state.value}", []
         key = self.registry.key(seal.kid, "seal")
         if key is None or key.uscc != publisher or key.certificate is None:
+            other = [p for p in ("auth", "cert") if self.registry.key(seal.kid, p) is not None]
+            if other:
+                return (
+                    f"key {seal.kid} is a {other[0]} key; only a seal key seals batches "
+                    f"({ErrorCode.KEY_PURPOSE.value})",
+                    [],
+                )
             return f"seal key {seal.kid} is not a registered seal key of {publisher}", []
         received = datetime.now(UTC)
         try:
@@ -180,10 +189,16 @@ class Ingestor:
                 [seal.batch_id, seal.root],
             )
             at = stored[0] if stored is not None else received
-            verify_seal_certificate(key.certificate, self.root_ca, at=at)
+            verify_seal_certificate(key.certificate, self.root_ca, at=at, purpose="seal")
             verify_seal(seal, key.public_key)
         except (SigningError, ValueError) as exc:
             return f"batch seal refused: {exc}", []
+        # a revoked key seals nothing received after its revocation, whatever sealed_at says;
+        # a rotated-out key, nothing sealed after its rotation
+        made_at = at if key.state is KeyState.REVOKED else sealed_at
+        refusal = key.refusal(made_at)
+        if refusal is not None:
+            return f"batch seal refused: {refusal}", []
         if seal.size != len(records):
             return f"seal covers {seal.size} records, batch has {len(records)}", []
         for r in records:

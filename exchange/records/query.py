@@ -134,18 +134,25 @@ class Reader:
         self,
         consumer: str,
         resource: str,
-        key: str,
         purpose: str,
         case_no: str,
-        version: int | None = None,
+        version: int | None,
+        *,
+        key: str | None = None,
+        subject: str | None = None,
     ) -> tuple[ResourceDefinition, AuditEvent, AccessDecision | ExchangeError]:
-        """Check the request and decide access; a refusal comes back to be audited."""
+        """Check the request and decide access; a refusal comes back to be audited.
+
+        A read by ``key`` (action ``query``) is about the key when the key field is a
+        subject field; a read by ``subject`` (action ``query.subject``) is about it.
+        """
         self.check_purpose(purpose, case_no)
         definition = self.catalog.resource(resource, version)
-        subject = key if definition.key_field in definition.subject_fields else None
+        if key is not None and definition.key_field in definition.subject_fields:
+            subject = key
         event = AuditEvent(
             actor=consumer,
-            action="query",
+            action="query" if key is not None else "query.subject",
             outcome="allowed",
             target=resource,
             subject=subject,
@@ -210,7 +217,7 @@ class Reader:
         version: int | None = None,
     ) -> RecordPublic:
         definition, event, decision = self._start(
-            consumer, resource, key, purpose, case_no, version
+            consumer, resource, purpose, case_no, version, key=key
         )
         if isinstance(decision, ExchangeError):
             self.audit.append(event)
@@ -238,7 +245,7 @@ class Reader:
         time) still runs in a worker thread, so the loop never blocks on the database.
         """
         definition, event, decision = self._start(
-            consumer, resource, key, purpose, case_no, version
+            consumer, resource, purpose, case_no, version, key=key
         )
         if isinstance(decision, ExchangeError):
             await anyio.to_thread.run_sync(self.audit.append, event)
@@ -275,23 +282,12 @@ class Reader:
         version: int | None = None,
     ) -> RecordsPublic:
         """Every current record of a resource about one person or company."""
-        self.check_purpose(purpose, case_no)
-        definition = self.catalog.resource(resource, version)
-        event = AuditEvent(
-            actor=consumer,
-            action="query.subject",
-            outcome="allowed",
-            target=resource,
-            subject=subject,
-            purpose=purpose,
-            case_no=case_no,
+        definition, event, decision = self._start(
+            consumer, resource, purpose, case_no, version, subject=subject
         )
-        try:
-            decision = self.grants.decide_access(consumer, resource, purpose)
-        except ExchangeError as exc:
-            event.outcome, event.code = "refused", exc.code.value
+        if isinstance(decision, ExchangeError):
             self.audit.append(event)
-            raise
+            raise decision
         rows = self._subject_rows(resource, subject.strip().upper(), limit)
         event.detail = {"count": len(rows), "grant": decision.grant_id}
         records = [json.loads(row[2]) for row in rows]

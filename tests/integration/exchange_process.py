@@ -19,21 +19,20 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
+from bench.workload import RESOURCE, connector_config, id_card_rows, write_csv
 from exchange.config import DEMO_PASSPHRASE, Settings
 from exchange.demo.setup import create_demo
 from exchange.store import Store
-from schemas.identifiers import make_id_number
 from tests.support import LOOPBACK, free_port
 
 GOVEX = [sys.executable, "-c", "from exchange.cli.main import main; main()"]
-RESOURCE = "gongan.resident_id_card"
+
 BOUND_S = 120.0
 
 
@@ -312,67 +311,6 @@ def stored(data: Path, resource: str = RESOURCE) -> Stored:
 
 # -- data ------------------------------------------------------------------------
 
-ID_CARD_CONFIG = """
-[connector]
-name = "{name}"
-resource = "gongan.resident_id_card"
-batch_size = {batch_size}
-
-[department]
-uscc = "{uscc}"
-seal_key = "${{GOVEX_DATA}}/demo-keys/gongan.seal.pem"
-
-[source]
-kind = "csv"
-path = "{csv}"
-
-[mapping]
-version = 1
-
-[mapping.fields]
-id_number = "id_number"
-name = "name"
-sex = "sex"
-ethnicity = "ethnicity"
-birth_date = "birth_date"
-address = "address"
-issuing_authority = "issuing_authority"
-valid_from = "valid_from"
-valid_until = "valid_until"
-
-[publish]
-topic_prefix = "{prefix}"
-retry_deadline_s = {deadline}
-"""
-
-_REGIONS = ("411502", "411503", "411521", "411522", "411525")
-
-
-def id_card_rows(count: int) -> list[dict[str, str]]:
-    """``count`` valid 居民身份证 records with distinct ID numbers."""
-    rows = []
-    for i in range(count):
-        born = date(1950, 1, 1) + timedelta(days=i // 500)
-        k = i % 500
-        female = k % 2 == 1
-        seq = 2 * k + (0 if female else 1)
-        region = _REGIONS[(i // 500) % len(_REGIONS)]
-        id_number = make_id_number(region, born, seq, female=female)
-        rows.append(
-            {
-                "id_number": id_number,
-                "name": f"居民{i}",
-                "sex": "2" if female else "1",
-                "ethnicity": "01",
-                "birth_date": born.isoformat(),
-                "address": f"信阳市浉河区新华路{i % 300 + 1}号",
-                "issuing_authority": "信阳市公安局浉河分局",
-                "valid_from": "2016-01-01",
-                "valid_until": "长期",
-            }
-        )
-    return rows
-
 
 def id_card_csv(
     folder: Path,
@@ -385,21 +323,18 @@ def id_card_csv(
     name: str = "ids",
 ) -> tuple[Path, set[str]]:
     """A CSV of ``count`` ID cards and its connector config; returns (config, keys)."""
-    rows = id_card_rows(count)
     csv_path = folder / f"{name}.csv"
-    header = list(rows[0])
-    lines = [",".join(header)] + [",".join(r[h] for h in header) for r in rows]
-    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    keys = write_csv(csv_path, id_card_rows(count))
     config = folder / f"{name}.toml"
     config.write_text(
-        ID_CARD_CONFIG.format(
+        connector_config(
             name=name,
-            batch_size=batch_size,
             uscc=uscc,
             csv=csv_path,
             prefix=prefix,
-            deadline=deadline_s,
+            batch_size=batch_size,
+            retry_deadline_s=deadline_s,
         ),
         encoding="utf-8",
     )
-    return config, {r["id_number"] for r in rows}
+    return config, keys

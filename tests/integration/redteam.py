@@ -389,7 +389,7 @@ def _resigned(red: RedTeam, doc: dict[str, Any], code: str = "gongan") -> dict[s
     unsigned = {k: v for k, v in doc.items() if k != "proof"}
     now = datetime.now(UTC).replace(microsecond=0)
     return add_proof(
-        unsigned, dept.seal_key, verification_method=key_urn(dept.seal_kid), created=now
+        unsigned, dept.cert_key, verification_method=key_urn(dept.cert_kid), created=now
     )
 
 

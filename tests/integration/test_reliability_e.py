@@ -155,7 +155,7 @@ def test_e5_poison_records_are_quarantined_with_a_reason_and_ingest_goes_on(
     admin = KafkaAdminClient(bootstrap_servers=scene.bootstrap)
     admin.create_topics([NewTopic(scene.topic, 3, 1)])
     admin.close()
-    cards = id_card_rows(5_020)[5_000:]  # records that are not in the CSV
+    cards = list(id_card_rows(5_020))[5_000:]  # records that are not in the CSV
     tampered = orjson.loads(message(scene, cards[:10]))
     tampered["records"][4]["data"]["name"] = "篡改"
     invalid = [dict(c, name="") for c in cards[10:15]]  # sealed, but break the schema

@@ -37,6 +37,13 @@ from schemas.identifiers import (
     validate_region_code,
     validate_uscc,
 )
+from schemas.regions import (
+    PROVINCES,
+    region_known,
+    region_predecessors,
+    region_valid_in,
+    region_years,
+)
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
 ALNUM36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -116,7 +123,6 @@ def test_id_number_lower_case_x_is_normalised() -> None:
         ("11010519491231002XX", "must be 18 characters, got 19"),
         ("1101051949123100AX", "character 17 ('A') is not a digit"),
         ("11010519491231002Y", "check character 'Y' must be a digit or X"),
-        ("01010519491231002X", "region prefix 010105 starts with 0"),
         ("110105194902300025", "birth date 19490230 (characters 7-14) is not a real date"),
         ("110105179912310025", "before 1800"),
     ],
@@ -127,6 +133,37 @@ def test_invalid_id_numbers_say_what_is_wrong(value: str, message: str) -> None:
     ) as info:
         validate_id_number(value)
     assert info.value.code is ErrorCode.INVALID_IDENTIFIER
+
+
+@pytest.mark.parametrize(
+    ("value", "province"), [("990105194912310023", "99"), ("010105194912310026", "01")]
+)
+def test_id_number_of_an_unknown_province_is_refused_naming_it(value: str, province: str) -> None:
+    body = value[:17]
+    assert id_check_char(body) == value[17]  # only the province is wrong
+    with pytest.raises(IdentifierError) as info:
+        validate_id_number(value)
+    assert info.value.message == (
+        f"ID number {value}: region {value[:6]} (characters 1-6): {province} is not a "
+        "province-level division (GB/T 2260)"
+    )
+    assert info.value.code is ErrorCode.UNKNOWN_PROVINCE
+    assert format_checkers()["cn-id"](value) is False
+    with pytest.raises(IdentifierError):
+        make_id_number(value[:6], date(1949, 12, 31), 2, female=True)
+
+
+def test_every_province_of_gb_t_2260_is_accepted_in_an_id_number() -> None:
+    spans = [(11, 15), (21, 23), (31, 37), (41, 46), (50, 54), (61, 65), (71, 71), (81, 82)]
+    expected = {str(n) for low, high in spans for n in range(low, high + 1)}
+    assert set(PROVINCES) == expected == PROVINCE_CODES
+    for province in PROVINCES:
+        value = make_id_number(f"{province}0101", date(1980, 1, 1), 11, female=False)
+        assert validate_id_number(value) == value
+    for province in sorted({f"{n:02d}" for n in range(10, 100)} - expected):
+        body = f"{province}010119800101011"
+        with pytest.raises(IdentifierError, match=f"{province} is not a province-level"):
+            validate_id_number(body + id_check_char(body))
 
 
 def test_id_number_born_in_the_future_is_refused() -> None:
@@ -229,6 +266,73 @@ def test_region_codes_need_a_province_prefix() -> None:
         validate_region_code("41150")
     with pytest.raises(IdentifierError, match="99 is not a province-level division"):
         validate_region_code("990000")
+
+
+def test_uscc_of_an_unknown_province_is_refused_naming_it() -> None:
+    body = "9199000060003734"  # 91110000600037341L with its province made 99
+    value = body + organization_code_check_char(body[8:16])
+    value += uscc_check_char(value)
+    with pytest.raises(IdentifierError) as info:
+        validate_uscc(value)
+    assert info.value.message == (
+        f"USCC {value}: characters 3-8: region code 990000: 99 is not a province-level "
+        "division (GB/T 2260)"
+    )
+    assert info.value.code is ErrorCode.UNKNOWN_PROVINCE
+    assert format_checkers()["uscc"](value) is False
+    assert validate_uscc("91110000600037341L") == "91110000600037341L"
+    with pytest.raises(IdentifierError) as info:
+        validate_region_code("990000")
+    assert info.value.code is ErrorCode.UNKNOWN_PROVINCE
+
+
+def test_region_valid_only_from_1998_is_flagged_for_a_1980_birth() -> None:
+    # 浉河区 and 平桥区 were set up in 1998 (国函〔1998〕44号); before, the area was the
+    # county-level 信阳市 (413001) and 信阳县 (413023) of 信阳地区 (413000)
+    for new in ("411500", "411502", "411503", "411521", "411528"):
+        assert region_known(new)
+        assert not region_valid_in(new, 1980)
+        assert not region_valid_in(new, 1997)
+        assert region_valid_in(new, 1998)
+        assert region_valid_in(new, 2026)
+    for old in ("413000", "413001", "413023", "413028"):
+        assert region_valid_in(old, 1960)
+        assert region_valid_in(old, 1980)
+        assert region_valid_in(old, 1998)
+        assert not region_valid_in(old, 1999)
+    assert region_predecessors("411502") == ("413001", "413023")
+    assert region_predecessors("411521") == ("413028",)
+    years = region_years("413026")
+    assert years is not None
+    assert (years.name, years.successors) == ("固始县", ("411525",))
+
+
+def test_region_valid_in_knows_only_the_codes_of_its_table() -> None:
+    assert not region_known("110105")
+    assert not region_valid_in("110105", 1980)  # strict: an unlisted code is not "valid"
+    assert region_years("110105") is None
+    assert region_predecessors("110105") == ()
+
+
+def test_id_number_region_history_is_checked_only_when_asked_and_only_for_known_codes() -> None:
+    early = make_id_number("411502", date(1980, 12, 14), 759, female=False)
+    assert validate_id_number(early) == early  # a number may be given years after the birth
+    with pytest.raises(IdentifierError) as info:
+        validate_id_number(early, region_history=True)
+    assert info.value.message == (
+        f"ID number {early}: region 411502 was not in use in 1980, the birth year"
+    )
+    assert info.value.code is ErrorCode.REGION_NOT_IN_USE
+    for good in (
+        make_id_number("413001", date(1980, 12, 14), 759, female=False),
+        make_id_number("411502", date(1998, 7, 1), 759, female=False),
+        make_id_number("413001", date(1998, 3, 1), 759, female=False),
+        make_id_number("110105", date(1949, 12, 31), 2, female=True),  # not in the table
+    ):
+        assert validate_id_number(good, region_history=True) == good
+    late = make_id_number("413001", date(2005, 1, 1), 759, female=False)
+    with pytest.raises(IdentifierError, match="region 413001 was not in use in 2005"):
+        validate_id_number(late, region_history=True)
 
 
 # ------------------------------------------------------------------ certificate id

@@ -31,7 +31,7 @@ Install it outermost: ``app.add_middleware(AuditMiddleware, audit=â€¦, public=â€
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextlib import suppress
 from typing import Any
 
@@ -63,11 +63,16 @@ class AuditMiddleware:
         audit: AuditLog,
         public: Collection[str] = (),
         public_pattern: re.Pattern[str] | None = None,
+        identify: Callable[[str], Any] | None = None,
     ) -> None:
         self.app = app
         self.audit = audit
         self.public = frozenset(public)
         self.public_pattern = public_pattern  # public paths by pattern (full match)
+        # who a request refused at the door (limits, before any route authenticated it)
+        # came from: its bearer token checked here, so the entry names the caller and a
+        # caller with a valid token is never counted among anonymous refusals
+        self.identify = identify
         self.refusals = AnonymousRefusals()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -136,8 +141,25 @@ class AuditMiddleware:
         address's few per minute is only counted (see :mod:`.refusals`)."""
         if status < 400 or _principal(scope) is not None:
             return True
+        if self.identify is not None and self._identified(scope):
+            return True
         client = scope.get("client")
         return self.refusals.admit(str(client[0]) if client else "unknown")
+
+    def _identified(self, scope: Scope) -> bool:
+        """Authenticate a door refusal's bearer token (if any) into the scope's state."""
+        assert self.identify is not None
+        header = next(
+            (v for k, v in scope.get("headers", ()) if k == b"authorization"), b""
+        ).decode("latin-1")
+        try:
+            principal = self.identify(header)
+        except Exception:  # an invalid token: the refusal stays anonymous
+            return False
+        if principal is None:
+            return False
+        scope.setdefault("state", {})["principal"] = principal
+        return True
 
     def _audit_request(self, scope: Scope, context: RequestContext, status: int) -> None:
         principal = _principal(scope)

@@ -13,11 +13,12 @@ the checkpoint ``note`` is the C2SP signed note, verbatim.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 from fastapi import Body, Depends, Path, Query
-from pydantic import Field
+from pydantic import Field, create_model
 
 from exchange.api.deps import ExchangeDep, protected_router, require_role
 from exchange.api.paging import within_bytes
@@ -26,6 +27,7 @@ from exchange.audit.checkpoints import (
     department_witness_name,
     registered_witnesses,
 )
+from exchange.audit.leaf import ENTRY_FIELDS, AuditEntry
 from exchange.audit.log import AuditEvent
 from exchange.audit.query import StoredEntry
 from exchange.audit.reports import Kind, View
@@ -42,25 +44,36 @@ router = protected_router("/v1/audit", ["audit"])
 AuditReader = Annotated[Principal, Depends(require_role(Role.AUDITOR, Role.DEPARTMENT))]
 Witness = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
 MAX_SAFE = 2**53 - 1  # indexes and sizes travel as JSON numbers (RFC 8785: at most 2^53 − 1)
+TreeSize = Annotated[
+    int | None, Query(ge=1, le=MAX_SAFE, description="default: the latest checkpoint")
+]
 
 
-class AuditEntryPublic(StrictModel):
-    seq: int
-    ts: str
-    actor: str
-    action: str
-    outcome: str
-    target: str | None
-    subject_hash: str | None
-    purpose: str | None
-    case_no: str | None
-    code: str | None
-    request_hash: str | None
-    detail: dict[str, Any] | None
-    person: str | None = Field(
-        default=None, description="staff id of the person who acted; absent when none was named"
+def _entry_model() -> type[StrictModel]:
+    """The API's entry: the members of ``ENTRY_FIELDS`` with :class:`AuditEntry`'s types,
+    in that order (``person`` optional), then the entry's ``leaf_hash`` (hex)."""
+    types = get_type_hints(AuditEntry)
+    members: dict[str, Any] = {name: (types[name], ...) for name in ENTRY_FIELDS}
+    members["person"] = (  # only in entries that name a person (migration 14)
+        types["person"],
+        Field(
+            default=None,
+            description="staff id of the person who acted; absent when none was named",
+        ),
     )
-    leaf_hash: str
+    return create_model(
+        "AuditEntryPublic",
+        __base__=StrictModel,
+        __module__=__name__,
+        **members,
+        leaf_hash=(str, ...),
+    )
+
+
+if TYPE_CHECKING:
+    AuditEntryPublic = StrictModel
+else:
+    AuditEntryPublic = _entry_model()
 
 
 class AuditEntries(StrictModel):
@@ -118,7 +131,13 @@ class CosignatureIn(StrictModel):
 
 
 def _public(stored: StoredEntry) -> AuditEntryPublic:
-    return AuditEntryPublic(**stored.entry.to_json(), leaf_hash=stored.leaf_hash.hex())
+    return AuditEntryPublic.model_validate(
+        {**stored.entry.to_json(), "leaf_hash": stored.leaf_hash.hex()}
+    )
+
+
+def _hex(hashes: Sequence[bytes]) -> list[str]:
+    return [h.hex() for h in hashes]
 
 
 def _checkpoint(exchange: Exchange, stored: StoredCheckpoint) -> CheckpointPublic:
@@ -130,6 +149,11 @@ def _checkpoint(exchange: Exchange, stored: StoredCheckpoint) -> CheckpointPubli
         note=stored.note,
         vkey=exchange.checkpoints.verifier.vkey,
     )
+
+
+def _latest(exchange: Exchange) -> StoredCheckpoint:
+    """The latest signed checkpoint; one is signed now when there is none yet."""
+    return exchange.checkpoints.latest() or exchange.checkpoints.sign_now()
 
 
 def _audit(exchange: Exchange, principal: Principal, action: str, **fields: Any) -> int:
@@ -182,8 +206,7 @@ def entries(
 @router.get("/checkpoint", summary="The latest signed checkpoint (C2SP tlog-checkpoint)")
 def checkpoint(exchange: ExchangeDep, principal: AuditReader) -> CheckpointPublic:
     _audit(exchange, principal, "audit.checkpoint", target="checkpoint")
-    latest = exchange.checkpoints.latest() or exchange.checkpoints.sign_now()
-    return _checkpoint(exchange, latest)
+    return _checkpoint(exchange, _latest(exchange))
 
 
 @router.post("/checkpoint", summary="Sign a checkpoint of the current tree now", status_code=201)
@@ -217,25 +240,31 @@ def cosign(
     raise InvalidRequest(f"cosignature refused: {problem}", code=ErrorCode.INVALID_COSIGNATURE)
 
 
+def _proof_size(
+    exchange: Exchange, principal: Principal, size: int | None, target: str, **detail: int
+) -> int:
+    """Audit a proof read (``audit.proof``), then the tree size the proof is in: ``size``,
+    or the latest checkpoint's."""
+    _audit(exchange, principal, "audit.proof", target=target, detail=detail)
+    return _latest(exchange).size if size is None else size
+
+
 @router.get("/proofs/inclusion", summary="Inclusion proof of an entry in a tree size")
 def inclusion(
     exchange: ExchangeDep,
     principal: AuditReader,
     index: Annotated[int, Query(ge=0, le=MAX_SAFE)],
-    size: Annotated[
-        int | None, Query(ge=1, le=MAX_SAFE, description="default: the latest checkpoint")
-    ] = None,
+    size: TreeSize = None,
 ) -> InclusionProofPublic:
-    _audit(exchange, principal, "audit.proof", target="inclusion", detail={"index": index})
-    if size is None:
-        size = (exchange.checkpoints.latest() or exchange.checkpoints.sign_now()).size
-    hashes = exchange.audit.inclusion_proof(index, size)
+    size = _proof_size(exchange, principal, size, "inclusion", index=index)
+    log = exchange.audit
+    hashes = log.inclusion_proof(index, size)  # first: it names what is out of range
     return InclusionProofPublic(
         index=index,
         size=size,
-        leaf_hash=exchange.audit.leaf_hash(index).hex(),
-        root=exchange.audit.root(size).hex(),
-        hashes=[h.hex() for h in hashes],
+        leaf_hash=log.leaf_hash(index).hex(),
+        root=log.root(size).hex(),
+        hashes=_hex(hashes),
     )
 
 
@@ -244,20 +273,17 @@ def consistency(
     exchange: ExchangeDep,
     principal: AuditReader,
     first: Annotated[int, Query(ge=1, le=MAX_SAFE)],
-    second: Annotated[
-        int | None, Query(ge=1, le=MAX_SAFE, description="default: the latest checkpoint")
-    ] = None,
+    second: TreeSize = None,
 ) -> ConsistencyProofPublic:
-    _audit(exchange, principal, "audit.proof", target="consistency", detail={"first": first})
-    if second is None:
-        second = (exchange.checkpoints.latest() or exchange.checkpoints.sign_now()).size
-    hashes = exchange.audit.consistency_proof(first, second)
+    second = _proof_size(exchange, principal, second, "consistency", first=first)
+    log = exchange.audit
+    hashes = log.consistency_proof(first, second)  # first: it names what is out of range
     return ConsistencyProofPublic(
         first=first,
         second=second,
-        first_root=exchange.audit.root(first).hex(),
-        second_root=exchange.audit.root(second).hex(),
-        hashes=[h.hex() for h in hashes],
+        first_root=log.root(first).hex(),
+        second_root=log.root(second).hex(),
+        hashes=_hex(hashes),
     )
 
 
@@ -286,8 +312,7 @@ def subject_accesses(
         principal, subject, view=view, limit=limit, offset=offset, before=before, kind=kind
     )
     data = [
-        SubjectAccess(entry=_public(e), inclusion_proof=[h.hex() for h in proof])
-        for e, proof in report.accesses
+        SubjectAccess(entry=_public(e), inclusion_proof=_hex(proof)) for e, proof in report.accesses
     ]
     return SubjectReport(
         subject_hash=report.subject_hash,

@@ -1,16 +1,26 @@
-"""The public list: health, the exchange's public keys, and the token endpoint."""
+"""The public list: health, the exchange's public keys, discovery and the token endpoint.
+
+``router`` holds the problem+json routes; ``token_router`` the OAuth 2.0 token endpoint,
+whose failures are RFC 6749 errors (:mod:`exchange.api.oauth`).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from cryptography.hazmat.primitives import serialization
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 
 from exchange.api.deps import ExchangeDep
+from exchange.api.oauth import (
+    OAuthError,
+    OAuthRoute,
+    TokenRefused,
+    TokenResponse,
+    authorization_server_metadata,
+)
 from exchange.client import ASSERTION_TYPE
-from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
 from signing.keys import public_jwk
 
@@ -62,24 +72,69 @@ def discovery(exchange: ExchangeDep) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/token", summary="Exchange an RFC 7523 client assertion for an access token")
+TOKEN_REQUEST_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+# the token endpoint answers RFC 6749 errors, not problem+json (exchange.api.oauth)
+token_router = APIRouter(tags=["public"], route_class=OAuthRoute)
+
+
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    summary="OAuth 2.0 authorization-server metadata (RFC 8414)",
+)
+def oauth_metadata(exchange: ExchangeDep) -> dict[str, Any]:
+    return authorization_server_metadata(exchange)
+
+
+@token_router.post(
+    "/v1/token",
+    summary="Exchange an RFC 7523 client assertion for an access token (OAuth 2.0)",
+    description=(
+        "RFC 6749 client credentials grant with RFC 7523 client authentication "
+        "(`private_key_jwt`): an `application/x-www-form-urlencoded` body with "
+        "`grant_type=client_credentials`, `client_assertion_type="
+        f"{ASSERTION_TYPE}` and `client_assertion`. Answers and errors as RFC 6749 "
+        "§5.1/§5.2 (`error`, `error_description`, and govex's stable `code`)."
+    ),
+    response_model=TokenResponse,
+)
 def token(
+    request: Request,
     exchange: ExchangeDep,
-    grant_type: Annotated[str, Form(max_length=64)],
-    client_assertion_type: Annotated[str, Form(max_length=128)],
-    client_assertion: Annotated[str, Form(max_length=8192)],
-) -> dict[str, Any]:
-    if grant_type != "client_credentials":
-        raise InvalidRequest(
-            "grant_type must be client_credentials", code=ErrorCode.UNSUPPORTED_GRANT_TYPE
+    grant_type: Annotated[str | None, Form(max_length=64)] = None,
+    client_assertion_type: Annotated[str | None, Form(max_length=128)] = None,
+    client_assertion: Annotated[str | None, Form(max_length=8192)] = None,
+) -> TokenResponse:
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media not in TOKEN_REQUEST_TYPES:
+        raise TokenRefused(
+            OAuthError.INVALID_REQUEST,
+            "send the token request as application/x-www-form-urlencoded (RFC 6749 §4.4.2)",
+            ErrorCode.INVALID_REQUEST,
         )
-    if client_assertion_type != ASSERTION_TYPE:
-        raise InvalidRequest(
-            f"client_assertion_type must be {ASSERTION_TYPE}", code=ErrorCode.UNSUPPORTED_GRANT_TYPE
+    if not grant_type:
+        raise TokenRefused(
+            OAuthError.INVALID_REQUEST,
+            "grant_type is required (client_credentials)",
+            ErrorCode.INVALID_REQUEST,
+        )
+    if grant_type != "client_credentials":
+        raise TokenRefused(
+            OAuthError.UNSUPPORTED_GRANT_TYPE,
+            "grant_type must be client_credentials",
+            ErrorCode.UNSUPPORTED_GRANT_TYPE,
+        )
+    if client_assertion_type != ASSERTION_TYPE or not client_assertion:
+        # no or another client authentication method: RFC 6749 §5.2 invalid_client
+        raise TokenRefused(
+            OAuthError.INVALID_CLIENT,
+            f"authenticate with client_assertion_type {ASSERTION_TYPE} and a "
+            "client_assertion signed by your department's auth key (private_key_jwt)",
+            ErrorCode.UNAUTHENTICATED,
         )
     issued = exchange.tokens.exchange_assertion(client_assertion)
-    return {
-        "access_token": issued.access_token,
-        "token_type": issued.token_type,
-        "expires_in": issued.expires_in,
-    }
+    return TokenResponse(
+        access_token=issued.access_token,
+        token_type=issued.token_type,
+        expires_in=issued.expires_in,
+    )

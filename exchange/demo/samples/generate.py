@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from exchange.demo.city import City, generate_city
+from exchange.demo.city import City, generate_city, id_region
 from schemas.identifiers import make_id_number, make_uscc
 
 __all__ = [
@@ -123,7 +123,7 @@ def csv_bytes(city: City) -> bytes:
 def _bad_csv_line(line: int, n: int) -> bytes:
     why = BAD_ROWS[CSV_FILE][line]
     born = date(1988, 3, 1) + timedelta(days=n * 97)
-    id_number = make_id_number("411502", born, 501 + n * 2, female=False)
+    id_number = make_id_number(id_region("411502", born, n), born, 501 + n * 2, female=False)
     card = {
         "id_number": id_number,
         "name": f"样例{n + 1}号",

@@ -113,6 +113,15 @@ ROLE_CALLS: list[tuple[str, str, str, dict[str, object] | None]] = [
         },
     ),
     ("shenji", "POST", "/v1/grants/grt_x/decision", {"approve": True, "reason": "r"}),
+    # the department lifecycle is the operator's alone (not the auditor's, not a department's)
+    ("shenji", "GET", "/v1/admin/departments", None),
+    ("gongan", "GET", "/v1/admin/departments", None),
+    ("gongan", "POST", "/v1/admin/departments", {"uscc": "x"}),
+    ("budongchan", "POST", "/v1/admin/departments/gongan/keys/auth/rotate", {"pem": "x"}),
+    ("shenji", "POST", "/v1/admin/departments/gongan/keys/seal/revoke", {"reason": "r"}),
+    ("gongan", "POST", "/v1/admin/departments/minzheng/suspend", {"reason": "r"}),
+    ("shenji", "POST", "/v1/admin/departments/minzheng/resume", {"reason": "r"}),
+    ("budongchan", "POST", "/v1/admin/departments/minzheng/remove", {"reason": "r"}),
 ]
 
 

@@ -46,7 +46,7 @@ def _resign(exchange: Exchange, doc: dict[str, Any]) -> dict[str, Any]:
     gongan = DemoDepartment.load(exchange, "gongan")
     unsigned = {k: v for k, v in doc.items() if k != "proof"}
     now = datetime.now(UTC).replace(microsecond=0)
-    return add_proof(unsigned, gongan.seal_key, verification_method=key_urn(gongan.seal_kid),
+    return add_proof(unsigned, gongan.cert_key, verification_method=key_urn(gongan.cert_kid),
                      created=now)  # fmt: skip
 
 

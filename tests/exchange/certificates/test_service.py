@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -29,6 +30,7 @@ from exchange.errors import Conflict, Forbidden, NotFound
 from exchange.service import Exchange
 from schemas.identifiers import make_certificate_id, make_id_number, parse_certificate_id
 from signing.keys import generate_key, kid_of
+from signing.proofs import add_proof
 
 Auth = Callable[[str], dict[str, str]]
 PURPOSE = "budongchan.new_commercial_housing_transfer"
@@ -112,7 +114,7 @@ def test_a_competent_department_issues_a_signed_vc2_certificate(
     assert revocation["statusListIndex"] == suspension["statusListIndex"]
     assert 0 <= int(revocation["statusListIndex"]) < 131_072
     assert doc["proof"]["cryptosuite"] == "eddsa-jcs-2022"
-    current = exchange.registry.current_seal_key(gongan.uscc)
+    current = exchange.registry.current_key(gongan.uscc, "cert")
     assert doc["proof"]["verificationMethod"] == key_urn(current.kid)
     assert exchange.certificates.verifier.check(doc).valid
     assert audit_rows(exchange, "cert.issue", body["id"])[0][0] == "ok"
@@ -404,7 +406,7 @@ def test_key_rotation_keeps_old_certificates_valid(fresh: Exchange, city: City) 
         gongan.uscc, CertificateRequest(type="resident_id_card", subject=id_card(city.people[0]))
     )
     new_key = generate_key("Ed25519")
-    fresh.registry.add_key(gongan.uscc, "seal", new_key.public_key())
+    fresh.registry.add_key(gongan.uscc, "cert", new_key.public_key())
     service.seals.deposit(new_key)
     new = service.issue(
         gongan.uscc, CertificateRequest(type="resident_id_card", subject=id_card(city.people[1]))
@@ -421,7 +423,7 @@ def test_key_rotation_keeps_old_certificates_valid(fresh: Exchange, city: City) 
     fresh.close()
 
 
-def test_a_revoked_seal_key_refuses_its_certificates_and_further_issuance(
+def test_a_revoked_cert_key_refuses_later_proofs_and_issuance_and_notes_earlier_ones(
     fresh: Exchange, city: City
 ) -> None:
     gongan = fresh.registry.by_code("gongan")
@@ -429,15 +431,25 @@ def test_a_revoked_seal_key_refuses_its_certificates_and_further_issuance(
     cert = service.issue(
         gongan.uscc, CertificateRequest(type="resident_id_card", subject=id_card(city.people[0]))
     )
-    kid = fresh.registry.current_seal_key(gongan.uscc).kid
+    kid = fresh.registry.current_key(gongan.uscc, "cert").kid
+    time.sleep(1.05)  # proof times are whole seconds: revoke in a later second than the proof
     service.revoke_seal_key(fresh.identity.uscc, kid, "key compromised")
     with pytest.raises(Conflict):
         service.revoke_seal_key(fresh.identity.uscc, kid, "again")
+    # the same credential, proved again by the revoked key after its revocation
+    unsigned = {k: v for k, v in cert.credential.items() if k != "proof"}
+    late = add_proof(
+        unsigned, DemoDepartment.load(fresh, "gongan").cert_key, verification_method=key_urn(kid)
+    )
     for verifier in (
         service.verifier,
         Verifier(TrustBundle.from_json(json.dumps(service.trust_bundle().to_json()))),
     ):
-        verdict = verifier.check(cert.credential)
+        earlier = verifier.check(cert.credential)
+        assert earlier.valid
+        chain = next(c for c in earlier.checks if c.name == "issuer_chain")
+        assert "made before the key was revoked" in (chain.reason or "")
+        verdict = verifier.check(late)
         assert [c.name for c in verdict.failures] == ["issuer_chain"]
         assert "revoked" in (verdict.failures[0].reason or "")
     with pytest.raises(Conflict, match="revoked"):
@@ -450,13 +462,13 @@ def test_a_revoked_seal_key_refuses_its_certificates_and_further_issuance(
 
 def test_a_seal_key_that_is_not_deposited_cannot_sign(fresh: Exchange, city: City) -> None:
     gongan = fresh.registry.by_code("gongan")
-    fresh.registry.add_key(gongan.uscc, "seal", generate_key("Ed25519").public_key())
+    fresh.registry.add_key(gongan.uscc, "cert", generate_key("Ed25519").public_key())
     with pytest.raises(NotFound, match="not deposited"):
         fresh.certificates.issue(
             gongan.uscc,
             CertificateRequest(type="resident_id_card", subject=id_card(city.people[0])),
         )
-    with pytest.raises(NotFound, match="not a registered seal key"):
+    with pytest.raises(NotFound, match="not a registered cert key"):
         fresh.certificates.seals.deposit(generate_key("Ed25519"))
     fresh.close()
 
@@ -558,5 +570,5 @@ def test_property_issued_certificates_verify_and_any_mutation_fails(
 def test_demo_department_keys_are_the_hosted_seals(exchange: Exchange) -> None:
     gongan = DemoDepartment.load(exchange, "gongan")
     kid, key = exchange.certificates.seals.current(gongan.uscc)
-    assert kid == gongan.seal_kid
+    assert kid == gongan.cert_kid != gongan.seal_kid
     assert kid_of(key.public_key()) == kid

@@ -187,16 +187,16 @@ def issuer_swaps(exchange: Exchange, doc: dict[str, Any]) -> Iterator[tuple[str,
         yield f"issuer named {code}", named
         as_itself = _copy(named)
         as_itself["metadata"].update(issuer_uscc=other.uscc, issuer_name=other.department.name)
-        yield f"{code} reseals as itself", _resealed(as_itself, other.seal_key, other.seal_kid, now)
+        yield f"{code} reseals as itself", _resealed(as_itself, other.cert_key, other.cert_kid, now)
         fresh_id = _copy(as_itself)
         serial = doc["id"].split(".")[-3]
         ctype = load_certificate_types()["sales_contract_filing_certificate"]
         fresh_id["id"] = CERT_URN_PREFIX + ctype.make_id(other.uscc, serial)
         yield (
             f"{code} reseals with its own id",
-            _resealed(fresh_id, other.seal_key, other.seal_kid, now),
+            _resealed(fresh_id, other.cert_key, other.cert_kid, now),
         )
-        yield f"{code} key, original issuer", _resealed(doc, other.seal_key, other.seal_kid, now)
+        yield f"{code} key, original issuer", _resealed(doc, other.cert_key, other.cert_kid, now)
 
 
 def issuer_resigns(exchange: Exchange, doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -220,7 +220,7 @@ def issuer_resigns(exchange: Exchange, doc: dict[str, Any]) -> Iterator[tuple[st
     ):
         yield (
             f"{name}, re-signed by the issuer's own key",
-            _resealed(variant, own.seal_key, own.seal_kid, now),
+            _resealed(variant, own.cert_key, own.cert_kid, now),
         )
 
 
@@ -289,14 +289,14 @@ def test_c1_a_seal_certificate_expired_or_not_yet_valid_at_signing_is_refused(
     exchange: Exchange, filing: CertificatePublic, bundle: TrustBundle
 ) -> None:
     zhujian = DemoDepartment.load(exchange, "zhujian")
-    entry = bundle.seal(zhujian.seal_kid)
+    entry = bundle.seal(zhujian.cert_kid)
     assert entry is not None
     not_after = entry.certificate.not_valid_after_utc
     not_before = entry.certificate.not_valid_before_utc
     late = not_after + timedelta(days=1)
     early = not_before - timedelta(days=1)
     for created, clock in ((late, late + timedelta(minutes=1)), (early, early)):
-        resealed = _resealed(filing.credential, zhujian.seal_key, zhujian.seal_kid, created)
+        resealed = _resealed(filing.credential, zhujian.cert_key, zhujian.cert_kid, created)
         resealed_verifier = Verifier(bundle, clock=lambda at=clock: at)
         verdict = resealed_verifier.check(resealed)
         failed = {c.name: c.reason for c in verdict.failures}
@@ -315,7 +315,8 @@ def test_c1_a_revoked_seal_key_or_revoked_certificate_is_refused(
         bundle.root,
         seals=bundle.seals.values(),
         status_signers=bundle.status_signers.values(),
-        revocations=[KeyRevocation(kid, datetime.now(UTC), "compromised")],
+        # revoked before the proof was made: a proof made after its key's revocation is refused
+        revocations=[KeyRevocation(kid, datetime.now(UTC) - timedelta(minutes=1), "compromised")],
         snapshots=exchange.certificates.trust_bundle().snapshots.values(),
     )
     assert not Verifier(revoked_key).check(cert.credential).valid
@@ -348,7 +349,7 @@ def test_each_check_refuses_on_its_own_even_under_a_valid_seal(
     for check, change, says in cases:
         doc = {k: v for k, v in _copy(filing.credential).items() if k != "proof"}
         change(doc)
-        sealed = add_proof(doc, zhujian.seal_key, verification_method=key_urn(zhujian.seal_kid),
+        sealed = add_proof(doc, zhujian.cert_key, verification_method=key_urn(zhujian.cert_kid),
                            created=now)  # fmt: skip
         verdict = verifier.check(sealed)
         failed = {c.name: c.reason or "" for c in verdict.failures}

@@ -177,10 +177,12 @@ def test_forged_client_assertions_are_refused(exchange: Exchange, client: TestCl
     assert refused == len(forged)
 
 
-def test_token_endpoint_refuses_wrong_grant_type_with_a_problem(client: TestClient) -> None:
+def test_token_endpoint_refuses_wrong_grant_type_with_an_oauth_error(client: TestClient) -> None:
     r = client.post(
         "/v1/token",
         data={"grant_type": "password", "client_assertion_type": "x", "client_assertion": "y"},
     )
-    assert r.status_code == 422
-    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json()["error"] == "unsupported_grant_type"
+    assert r.json()["code"] == "exchange.unsupported_grant_type"

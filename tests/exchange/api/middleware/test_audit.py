@@ -50,3 +50,28 @@ def test_an_unexpected_exception_answers_500_exchange_internal_and_is_audited(
     assert (entries[0]["outcome"], entries[0]["detail"]) == ("error", {"status": 500})
     assert entries[0]["actor"] == DemoDepartment.load(exchange, "shenji").uscc
     assert (entries[1]["actor"], entries[1]["detail"]) == ("anonymous", {"status": 401})
+
+
+def test_a_refusal_at_the_door_names_the_caller_and_is_never_only_counted(
+    exchange: Exchange, auth: Auth
+) -> None:
+    """A body refused before any route ran (too deep) by a caller with a valid token is
+    an entry naming that caller, however many come in a minute (not an anonymous count);
+    the same refusal without a token is anonymous."""
+    deep = "[" * 5000 + "]" * 5000
+    gongan = exchange.registry.by_code("gongan").uscc
+    with TestClient(create_app(exchange), raise_server_exceptions=False) as client:
+        for _ in range(15):  # beyond the anonymous allowance of a minute
+            before = exchange.audit.size
+            r = client.post(
+                "/v1/verify",
+                content=deep,
+                headers={**auth("gongan"), "content-type": "text/plain"},
+            )
+            assert r.status_code == 422, r.text
+            assert exchange.audit.size == before + 1
+        anonymous = client.post("/v1/verify", content=deep, headers={"content-type": "text/plain"})
+    assert anonymous.status_code in (401, 422)
+    found = search(exchange.store, EntryFilter(actor=gongan), Scope.everything(), limit=100)
+    refused = [s.entry for s in found if s.entry.outcome == "refused"]
+    assert len(refused) >= 15

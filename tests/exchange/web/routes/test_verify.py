@@ -107,8 +107,8 @@ def test_a_licence_re_signed_without_its_status_is_not_official(
     gongan = DemoDepartment.load(exchange, "gongan")
     forged = add_proof(
         forged,
-        gongan.seal_key,
-        verification_method=f"urn:govex:key:{gongan.seal_kid}",
+        gongan.cert_key,
+        verification_method=f"urn:govex:key:{gongan.cert_kid}",
         created=datetime.now(UTC).replace(microsecond=0),
     )
     _assert_not_official(_verify(console, qr_text(forged)))
