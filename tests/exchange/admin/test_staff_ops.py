@@ -152,3 +152,19 @@ def test_a_refused_staff_command_is_one_line_through_the_socket(served: tuple[Pa
         lines = ours(done.stderr)
         assert len(lines) == 1, done.stderr
         assert lines[0].startswith(f"error [{code}"), lines[0]
+
+
+def test_an_operator_department_lists_staff_over_url(
+    served: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exchange.demo.setup import demo_departments
+
+    data, url = served
+    uscc = next(d.uscc for d in demo_departments() if d.code == "dashuju")
+    key = data / "demo-keys" / "dashuju.auth.pem"
+    monkeypatch.setenv("GOVEX_KEY_PASSPHRASE", "govex-demo-only")
+    remote = ["--url", url, "--uscc", uscc, "--key", str(key)]
+    done = govex("-v", *remote, "staff", "list", "--dept", "budongchan")
+    assert done.returncode == 0, done.stderr
+    assert f"through the exchange at {url}" in done.stderr
+    assert "staff id" in done.stdout
