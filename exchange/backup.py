@@ -49,6 +49,9 @@ BACKUP_TABLES = (
     "audit_subjects",
     "checkpoints",
     "assertion_jti",
+    "staff",
+    "department_settings",
+    "console_sessions",
     "resource_versions",
     "batch_schemas",
 )

@@ -58,10 +58,15 @@ def make_client_assertion(
     *,
     lifetime_s: int = ASSERTION_LIFETIME_S,
     now: float | None = None,
+    act: str | None = None,
 ) -> str:
-    """The client assertion a department sends to ``POST /v1/token`` (a fresh ``jti``)."""
+    """The client assertion a department sends to ``POST /v1/token`` (a fresh ``jti``).
+
+    ``act`` names the staff member the department acts for (RFC 8693 ``act`` claim,
+    ``{"sub": <staff id>}``); the access token then names that person too.
+    """
     issued = int(now if now is not None else time.time())
-    claims = {
+    claims: dict[str, Any] = {
         "iss": uscc,
         "sub": uscc,
         "aud": audience,
@@ -69,6 +74,8 @@ def make_client_assertion(
         "exp": issued + lifetime_s,
         "jti": secrets.token_urlsafe(16),
     }
+    if act is not None:
+        claims["act"] = {"sub": act}
     return jwt.encode(
         claims,
         pyca_private(key),
@@ -127,8 +134,10 @@ class TokenClient:
         auth_key: PrivateKey,
         auth_kid: str,
         lifetime_s: int = ASSERTION_LIFETIME_S,
+        act: str | None = None,
     ) -> None:
         self.client = client
+        self.act = act  # the staff member the department acts for, if any
         self.uscc = uscc
         self._auth_key = auth_key
         self._auth_kid = auth_kid
@@ -142,7 +151,12 @@ class TokenClient:
 
     def assertion(self, audience: str) -> str:
         return make_client_assertion(
-            self._auth_key, self._auth_kid, self.uscc, audience, lifetime_s=self.lifetime_s
+            self._auth_key,
+            self._auth_kid,
+            self.uscc,
+            audience,
+            lifetime_s=self.lifetime_s,
+            act=self.act,
         )
 
     def request(self) -> AccessGrant:

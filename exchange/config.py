@@ -16,6 +16,7 @@ __all__ = [
     "ApiSettings",
     "AuditSettings",
     "CitizenSettings",
+    "ConsoleSettings",
     "KafkaSettings",
     "Settings",
     "SigningSettings",
@@ -92,6 +93,22 @@ class AuditSettings(BaseModel):
     )
 
 
+class ConsoleSettings(BaseModel):
+    """Console sessions and sign-in (``GOVEX_CONSOLE__…``)."""
+
+    idle_minutes: float = Field(default=30, gt=0, description="a session idle this long ends")
+    max_hours: float = Field(default=10, gt=0, description="a session ends this long after sign-in")
+    sessions_per_person: int = Field(
+        default=5, ge=1, description="a person's own oldest session ends beyond this many"
+    )
+    max_sessions: int = Field(
+        default=10_000, ge=1, description="sign-ins are refused (never evicted) beyond this"
+    )
+    signin_window_s: int = Field(default=900, ge=1, description="window of failed sign-ins")
+    signin_failures_per_account: int = Field(default=5, ge=1)
+    signin_failures_per_address: int = Field(default=20, ge=1)
+
+
 class KafkaSettings(BaseModel):
     bootstrap: str | None = None
     group_id: str = "govex-exchange"
@@ -129,6 +146,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     signing: SigningSettings = SigningSettings()
     audit: AuditSettings = AuditSettings()
+    console: ConsoleSettings = ConsoleSettings()
     kafka: KafkaSettings = KafkaSettings()
     citizen: CitizenSettings = CitizenSettings()
 

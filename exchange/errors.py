@@ -18,6 +18,7 @@ outside this module name their module)::
     ├── MethodNotAllowed      405: e.g. an ID number sent in a URL (use the POST form)
     ├── PayloadTooLarge       413
     │   └── CredentialTooLarge  certificates.intake: a credential over its size cap
+    ├── RateLimited           429: too many attempts (sign-in); try again later
     ├── AuditUnavailable      503: the audit writer failed; no data is served (fail closed)
     │   └── AuditDiskFull     503: the log's disk is below its free-space floor
     ├── Internal              500: a failure of the exchange itself, not of the request
@@ -51,6 +52,7 @@ __all__ = [
     "NotFound",
     "NotInitialised",
     "PayloadTooLarge",
+    "RateLimited",
     "StoreLocked",
     "StoreUnavailable",
 ]
@@ -134,6 +136,12 @@ class PayloadTooLarge(ExchangeError):
     code = ErrorCode.PAYLOAD_TOO_LARGE
     status = 413
     title = "Payload too large"
+
+
+class RateLimited(ExchangeError):
+    code = ErrorCode.RATE_LIMITED
+    status = 429
+    title = "Too many requests"
 
 
 class AuditUnavailable(ExchangeError):

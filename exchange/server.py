@@ -4,7 +4,10 @@ slow clients.
 :func:`exchange.api.app.create_app` builds the API and knows nothing of the console;
 :mod:`exchange.web` builds on the API's dependencies (the console is guarded exactly
 like the API). :func:`build_app` is the one place that joins the two, so the dependency
-runs one way only: web → api, and this module → both.
+runs one way only: web → api, and this module → both. It also decides what only the
+address served can decide: a demo exchange offers its department picker on loopback only
+(:func:`is_loopback`), and is not served beyond loopback unless asked
+(:func:`demo_exposed`, ``govex serve --allow-demo-exposure``).
 
 :func:`serve` runs the app (``govex serve``) with :class:`GuardedH11Protocol`, uvicorn's
 HTTP/1.1 protocol with what uvicorn lacks (RELIABILITY, slow clients): a deadline for
@@ -16,6 +19,7 @@ it runs the local admin channel on ``DATA/admin.sock`` (:mod:`exchange.admin.lis
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,15 +34,44 @@ from exchange.config import ApiSettings
 from exchange.service import Exchange
 from exchange.web import install_console
 
-__all__ = ["ClientGuard", "GuardedH11Protocol", "build_app", "serve"]
+__all__ = [
+    "ClientGuard",
+    "GuardedH11Protocol",
+    "build_app",
+    "demo_exposed",
+    "is_loopback",
+    "serve",
+]
 
 
-def build_app(exchange: Exchange, *, fast_read: bool | None = None) -> FastAPI:
+def is_loopback(host: str) -> bool:
+    """Whether an address to listen on reaches only this machine (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def demo_exposed(exchange: Exchange, host: str) -> bool:
+    """Whether serving on ``host`` would expose a demo exchange (demo keys, the documented
+    demo passphrase) beyond this machine."""
+    return bool(exchange.identity.demo) and not is_loopback(host)
+
+
+def build_app(
+    exchange: Exchange, *, fast_read: bool | None = None, bind_host: str = "127.0.0.1"
+) -> FastAPI:
     """The API app with the web console under ``/console`` and the operator's
-    ``/v1/admin/ops`` (what ``govex serve`` runs)."""
-    return create_app(
-        exchange, fast_read=fast_read, extensions=(install_console, install_admin_routes)
-    )
+    ``/v1/admin/ops`` (what ``govex serve`` runs).
+
+    ``bind_host`` is the address served: a demo exchange offers its department picker
+    only on loopback."""
+    picker = is_loopback(bind_host)
+
+    def console(app: FastAPI) -> None:
+        install_console(app, demo_picker=picker)
+
+    return create_app(exchange, fast_read=fast_read, extensions=(console, install_admin_routes))
 
 
 @dataclass
@@ -122,19 +155,25 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.close()  # the app, if it is waiting for the body, sees a disconnect
 
 
-def serve(exchange: Exchange, *, host: str, port: int) -> None:
+def serve(exchange: Exchange, *, host: str, port: int, allow_demo_exposure: bool = False) -> None:
     """Run :func:`build_app` on ``host:port`` until interrupted, with the slow-client guards,
-    and the local admin channel on ``DATA/admin.sock`` (:mod:`exchange.admin.listener`)."""
+    and the local admin channel on ``DATA/admin.sock`` (:mod:`exchange.admin.listener`).
+
+    A demo exchange is served beyond loopback only with ``allow_demo_exposure`` (and
+    then without its department picker); ``govex serve`` checks :func:`demo_exposed`
+    first and words the refusal."""
     import sys
 
     import uvicorn
 
     from exchange.admin.listener import serve_with_admin
 
+    if demo_exposed(exchange, host) and not allow_demo_exposure:
+        raise ValueError(f"a demo exchange is served on loopback only, not on {host}")
     api = exchange.settings.api
     protocol = type("GovexH11Protocol", (GuardedH11Protocol,), {"guard": ClientGuard.of(api)})
     config = uvicorn.Config(
-        build_app(exchange),
+        build_app(exchange, bind_host=host),
         host=host,
         port=port,
         http=protocol,

@@ -11,12 +11,12 @@ import hmac
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 
 from exchange.audit.checkpoints import Checkpointer
-from exchange.audit.log import AuditLog
+from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.reports import AuditReports
 from exchange.audit.tiles import LogTiles
 from exchange.bus.embedded import EmbeddedBus
@@ -30,6 +30,7 @@ from exchange.departments.auth import TokenService
 from exchange.departments.demo_keys import DemoKeys
 from exchange.departments.lifecycle import DepartmentAdmin
 from exchange.departments.registry import Registry
+from exchange.departments.staff import Staff
 from exchange.errors import NotInitialised
 from exchange.keyring import ExchangeIdentity, Keyring
 from exchange.records.ingest import Ingestor
@@ -85,7 +86,10 @@ class Exchange:
         self.checkpoints.start()
         self.audit_reports = AuditReports(store, self.audit, self.checkpoints)
         self.tiles = LogTiles(self.audit)
-        self.tokens = TokenService(store, self.registry, keyring, settings.api)
+        self.staff = Staff(store, self.registry, self._record, issuer=self.identity.name)
+        self.tokens = TokenService(
+            store, self.registry, keyring, settings.api, staff=self.staff, record=self._record
+        )
         self.departments = DepartmentAdmin(self.registry, self.audit)
         self.ingestor = Ingestor(
             store, self.registry, self.catalog, self.audit, keyring.ca_certificate
@@ -110,6 +114,10 @@ class Exchange:
             sealer=BundleSealer(keyring, self.identity),
         )
         self.ingestor.listeners.append(self.reader.cache.invalidate)
+
+    def _record(self, **fields: Any) -> None:
+        """Append one audit entry (staff changes, token issuance: see ``Staff.record``)."""
+        self.audit.append(AuditEvent(**fields))
 
     @classmethod
     def open(cls, settings: Settings) -> Exchange:

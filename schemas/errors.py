@@ -97,6 +97,15 @@ class ErrorCode(StrEnum):
     GRANT_ALREADY_DECIDED = "exchange.grant_already_decided"
     CASE_EXISTS = "exchange.case_exists"
     VERIFIER_BUSY = "exchange.verifier_busy"
+    INVALID_ACT = "exchange.invalid_act"  # an RFC 8693 act claim naming no active staff member
+    ACT_REQUIRED = "exchange.act_required"  # the department requires the person on its reads
+    SIGNIN_FAILED = "exchange.signin_failed"
+    ENROLMENT_INVALID = "exchange.enrolment_invalid"
+    SESSION_LIMIT = "exchange.session_limit"
+    INVALID_STAFF_ID = "exchange.invalid_staff_id"
+    INVALID_STAFF_NAME = "exchange.invalid_staff_name"
+    INVALID_STAFF_ROLE = "exchange.invalid_staff_role"  # unknown, or none given
+    WEAK_PASSWORD = "exchange.weak_password"  # noqa: S105 - an error code, not a secret
     UNENCODABLE_AUDIT_ENTRY = "exchange.unencodable_audit_entry"
     INVALID_DEFINITION = "exchange.invalid_definition"  # a catalog resource definition
     INCOMPATIBLE_SCHEMA = "exchange.incompatible_schema"  # a catalog update that breaks records

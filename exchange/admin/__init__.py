@@ -8,6 +8,8 @@
   live verify, quarantine, backup);
 - :mod:`.manage` — the department lifecycle (add, key rotate/revoke, suspend, resume,
   remove) and the catalog (add, update, list);
+- :mod:`.staff_ops` — the operations of ``govex staff …`` (add, list, disable or enable,
+  reset, require-act);
 - :mod:`.channel` — the CLI side: :func:`~.channel.open_channel` picks ``--url``
   (:class:`~.channel.RemoteChannel`), the admin socket of a running ``govex serve``
   (:class:`~.channel.SocketChannel`) or the data directory itself

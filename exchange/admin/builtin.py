@@ -56,6 +56,7 @@ def departments_list(ctx: OperationContext, params: NoParams) -> list[dict[str, 
 
 class TokenParams(Params):
     dept: str = Field(min_length=1, max_length=64, description="USCC or code of a demo department")
+    staff: str | None = Field(default=None, max_length=64, description="staff id (RFC 8693 act)")
 
 
 @operation("token.demo", TokenParams)
@@ -63,7 +64,7 @@ def token_demo(ctx: OperationContext, params: TokenParams) -> dict[str, Any]:
     """An access token for a demo department (its key is in the demo exchange's folder)."""
     exchange = ctx.exchange
     code = exchange.registry.department(_department_uscc(ctx, params.dept)).code
-    assertion = exchange.demo_keys.assertion(code, exchange.tokens.token_endpoint)
+    assertion = exchange.demo_keys.assertion(code, exchange.tokens.token_endpoint, act=params.staff)
     issued = exchange.tokens.exchange_assertion(assertion)
     return {"access_token": issued.access_token, "expires_in": issued.expires_in}
 

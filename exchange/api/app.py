@@ -30,6 +30,7 @@ from exchange.api.routes import (
     public,
     quarantine,
     records,
+    staff,
 )
 from exchange.departments.auth import Principal
 from exchange.service import Exchange
@@ -106,6 +107,7 @@ def create_app(
         audit,
         certificates,
         cases,
+        staff,
         admin,
     ):
         app.include_router(module.router)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from exchange.audit.context import current_request
 from exchange.departments.auth import Principal
 from exchange.errors import AuthError, Forbidden
 from exchange.service import Exchange
@@ -29,9 +30,11 @@ __all__ = [
     "ExchangeDep",
     "api_routes",
     "bearer_token",
+    "check_reader",
     "check_roles",
     "current_principal",
     "protected_router",
+    "require_reader",
     "require_role",
 ]
 
@@ -56,6 +59,7 @@ PUBLIC_PATHS = frozenset(
         "/v1/status-lists/{n}",
         # the web console's sign-in page and its static files (exchange.web)
         "/console/login",
+        "/console/enrol",
         "/console/static",
         # the citizen's own view (exchange.web.routes.citizen): its own session, not a token
         "/console/citizen",
@@ -114,6 +118,9 @@ async def current_principal(
         )
     principal = exchange.tokens.authenticate(token)
     request.state.principal = principal
+    context = current_request()
+    if context is not None:
+        context.person = principal.person  # every entry of this request names the person
     return principal
 
 
@@ -151,7 +158,29 @@ def protected_router(prefix: str, tags: list[str], **kwargs: Any) -> APIRouter:
 Publisher = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
 # who may read shared records (exchange.api.record_read: the read route and its hot path)
 READER_ROLES = (Role.DEPARTMENT, Role.APPROVER)
-Reader = Annotated[Principal, Depends(require_role(*READER_ROLES))]
+
+
+def check_reader(exchange: Exchange, principal: Principal) -> Principal:
+    """``principal`` if it holds a reader role and names the person where its department
+    requires it (I1, ``require_act``); raises Forbidden (403) otherwise. The rule of every
+    read (:func:`exchange.api.record_read.authorise_read`, the ``Reader`` dependency)."""
+    check_roles(principal, READER_ROLES)
+    if principal.person is None and exchange.staff.requires_act(principal.uscc):
+        raise Forbidden(
+            f"{principal.name} requires the person on every read: name the staff member "
+            "with the 'act' claim of the client assertion (or sign in to the console as "
+            "staff)",
+            code=ErrorCode.ACT_REQUIRED,
+        )
+    return principal
+
+
+async def require_reader(principal: CurrentDept, exchange: ExchangeDep) -> Principal:
+    """A reader role, and the person named where the department requires it (I1)."""
+    return check_reader(exchange, principal)
+
+
+Reader = Annotated[Principal, Depends(require_reader)]
 Auditor = Annotated[Principal, Depends(require_role(Role.AUDITOR))]
 Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 Approver = Annotated[Principal, Depends(require_role(Role.APPROVER))]

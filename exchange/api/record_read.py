@@ -9,7 +9,8 @@ functions here, so a rule added for one is a rule for the other:
   compiles it with Starlette's own ``compile_path``);
 - :func:`bearer_token` — the ``Authorization: Bearer`` parsing (of :mod:`exchange.api.deps`,
   where every protected route's authentication uses it);
-- :func:`authorise_read` — the reader role check;
+- :func:`authorise_read` — the reader role check, and the person (``act``) where the
+  department requires it (``require_act``);
 - :func:`parse_read` — the parameter rules (purpose, case number), giving a
   :class:`RecordRead`;
 - :func:`answer_read` — the read itself and its rendering to JSON bytes.
@@ -29,7 +30,7 @@ from typing import Annotated
 import orjson
 from fastapi import Depends
 
-from exchange.api.deps import READER_ROLES, CurrentDept, bearer_token, check_roles
+from exchange.api.deps import CurrentDept, ExchangeDep, bearer_token, check_reader
 from exchange.departments.auth import Principal
 from exchange.errors import InvalidRequest
 from exchange.records.query import CASE_PATTERN, RecordPublic
@@ -94,13 +95,14 @@ def parse_read(
     return RecordRead(code, key, purpose, case_no, version)
 
 
-def authorise_read(principal: Principal) -> Principal:
-    """The caller, if it may read shared records; raises Forbidden (403) otherwise."""
-    return check_roles(principal, READER_ROLES)
+def authorise_read(exchange: Exchange, principal: Principal) -> Principal:
+    """The caller, if it may read shared records; raises Forbidden (403) otherwise: without
+    a reader role, or without the person (``act``) its department requires on reads."""
+    return check_reader(exchange, principal)
 
 
-async def _reader(principal: CurrentDept) -> Principal:
-    return authorise_read(principal)
+async def _reader(principal: CurrentDept, exchange: ExchangeDep) -> Principal:
+    return authorise_read(exchange, principal)
 
 
 ReadPrincipal = Annotated[Principal, Depends(_reader)]

@@ -2,8 +2,9 @@
 
 :class:`RequestContext` travels in a context variable from the ASGI middleware to
 the route (FastAPI copies the context into the thread that runs a sync route).
-:meth:`exchange.audit.log.AuditLog.append` stamps entries with its ``request_hash``
-and counts them, so the middleware knows whether the request was audited already.
+:meth:`exchange.audit.log.AuditLog.append` stamps entries with its ``request_hash`` and
+the person acting (once the caller is authenticated) and counts them, so the middleware
+knows whether the request was audited already.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class RequestContext:
     body: hashlib._Hash = field(default_factory=hashlib.sha256)
     entries: int = 0
     last_seq: int | None = None
+    person: str | None = None  # staff id of the person acting (set once authenticated)
 
     @property
     def request_hash(self) -> str:

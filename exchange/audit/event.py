@@ -70,13 +70,16 @@ TABLE_COLUMNS = (
     "detail",
     "leaf_hash",
     "ts_text",
+    "person",
 )
 """The ``audit_entries`` table's columns, in its order (a test checks it against the table):
 the fields of :data:`exchange.audit.leaf.ENTRY_FIELDS` (``ts`` as a timestamp, with its
-leaf text in ``ts_text``) and the leaf hash."""
+leaf text in ``ts_text``) and the leaf hash; ``person`` came later (migration 14), so it
+is last."""
 
-ROW_COLUMNS = TABLE_COLUMNS[2:12]
-"""The columns a caller encodes (actor … detail); ``seq`` and ``ts`` are the writer's."""
+ROW_COLUMNS = (*TABLE_COLUMNS[2:12], "person")
+"""The columns a caller encodes (actor … detail, person); ``seq`` and ``ts`` are the
+writer's."""
 
 HEAD, MIDDLE, SUBJECTS = len(ROW_COLUMNS), len(ROW_COLUMNS) + 1, len(ROW_COLUMNS) + 2
 """Where a :data:`Row` keeps its leaf parts, after its columns, and its further subjects."""
@@ -112,6 +115,7 @@ class AuditEvent:
     code: str | None = None  # stable error code when refused
     request_hash: str | None = None
     detail: dict[str, Any] | None = None
+    person: str | None = None  # staff id of the person who acted (console, ``act`` claim)
 
 
 _TEXT_FIELDS = tuple(
@@ -198,6 +202,7 @@ def _encode(event: AuditEvent) -> Row:
         code=event.code,
         request_hash=event.request_hash,
         detail=detail,
+        person=event.person or None,
     )
     return (
         event.actor,
@@ -210,6 +215,7 @@ def _encode(event: AuditEvent) -> Row:
         event.code,
         event.request_hash,
         None if detail is None else detail.decode(),
+        event.person or None,
         b"\x00" + head,  # the RFC 6962 leaf prefix, once
         middle,
         tuple(event.subject_hashes),

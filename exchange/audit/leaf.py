@@ -1,9 +1,14 @@
 """What one audit entry is, and the exact bytes its Merkle leaf hashes.
 
 The leaf data of an entry is the RFC 8785 (JCS) canonical JSON of the object with
-these twelve members and nothing else::
+these twelve members, and a thirteenth when the entry names a person::
 
-    action actor case_no code detail outcome purpose request_hash seq subject_hash target ts
+    action actor case_no code detail outcome [person] purpose request_hash seq subject_hash
+    target ts
+
+``person`` is the staff id of the person who acted (a console sign-in, or the RFC 8693
+``act`` claim of a department's client): a member only when it is set, so the entries
+written before people were recorded keep their leaves, byte for byte.
 
 ``seq`` is an integer, ``detail`` a JSON object or ``null``, every other member a
 string or ``null``; ``ts`` is the RFC 3339 UTC time with microseconds, as stored in
@@ -89,6 +94,7 @@ class AuditEntry:
     code: str | None
     request_hash: str | None
     detail: dict[str, Any] | None
+    person: str | None = None
 
     def leaf_bytes_fast(self) -> bytes:
         """The same bytes as :meth:`leaf_bytes`, by the writer's path (:func:`encode_parts`)."""
@@ -100,8 +106,11 @@ class AuditEntry:
         return assemble(head, seq, middle, ts.encode())
 
     def to_json(self) -> dict[str, Any]:
-        """The entry as the JSON object its leaf canonicalizes."""
-        return {name: getattr(self, name) for name in ENTRY_FIELDS}
+        """The entry as the JSON object its leaf canonicalizes (``person`` only when set)."""
+        values = {name: getattr(self, name) for name in ENTRY_FIELDS}
+        if not values["person"]:
+            del values["person"]
+        return values
 
     def leaf_bytes(self) -> bytes:
         """The leaf data: JCS of :meth:`to_json` (the reference path)."""
@@ -114,7 +123,10 @@ class AuditEntry:
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> AuditEntry:
         """An entry from its JSON object (an export line, an API answer)."""
-        return cls(**{name: value[name] for name in ENTRY_FIELDS})
+        return cls(
+            **{name: value[name] for name in ENTRY_FIELDS if name != "person"},
+            person=value.get("person") or None,
+        )
 
 
 ENTRY_FIELDS = tuple(f.name for f in fields(AuditEntry))
@@ -135,10 +147,12 @@ def encode_parts(
     code: str | None,
     request_hash: str | None,
     detail: bytes | None,
+    person: str | None = None,
 ) -> tuple[bytes, bytes]:
     """The leaf data around ``seq`` and ``ts``: ``(head, middle)``.
 
-    ``detail`` is the canonical JSON of the detail object (or ``None``). Raises
+    ``detail`` is the canonical JSON of the detail object (or ``None``); ``person`` is a
+    member only when set (see the module docstring). Raises
     ``orjson.JSONEncodeError`` for text that is not valid Unicode.
     """
     head = b"".join(
@@ -155,6 +169,7 @@ def encode_parts(
             b"null" if detail is None else detail,
             b',"outcome":',
             _dumps(outcome),
+            b',"person":' + _dumps(person) if person else b"",
             b',"purpose":',
             _dumps(purpose),
             b',"request_hash":',

@@ -164,8 +164,11 @@ class AuditLog(GroupCommitWriter):
         request = current_request()
         rows = []
         for event in events:
-            if request is not None and event.request_hash is None:
-                event.request_hash = request.request_hash
+            if request is not None:
+                if event.request_hash is None:
+                    event.request_hash = request.request_hash
+                if event.person is None:
+                    event.person = request.person
             if event.subject is not None or event.subjects or event.subject_hashes:
                 self._hash_subjects(event)
             rows.append(encode_event(event))

@@ -137,7 +137,10 @@ def _where(flt: EntryFilter, scope: Scope) -> tuple[str, list[Any]]:
 
 
 def entries_source(store: Store, *, archived: bool) -> tuple[str, list[Any]]:
-    """SQL (and its parameters) for the entries: online, or online and archived."""
+    """SQL (and its parameters) for the entries: online, or online and archived.
+
+    Archives written before entries named a person (migration 14) have no ``person``
+    column: read by name, it is ``NULL`` there."""
     if not archived:
         return "audit_entries", []
     paths = [str(r[0]) for r in store.fetchall("SELECT path FROM audit_archives ORDER BY 1")]
@@ -145,7 +148,8 @@ def entries_source(store: Store, *, archived: bool) -> tuple[str, list[Any]]:
         return "audit_entries", []
     return (
         f"(SELECT {COLUMNS}, ts FROM audit_entries UNION ALL "  # noqa: S608 - constants
-        f"SELECT {COLUMNS}, ts FROM read_parquet(?))",
+        f"SELECT {COLUMNS}, ts FROM ((SELECT * FROM audit_entries LIMIT 0) UNION ALL BY NAME "
+        "(SELECT * FROM read_parquet(?, union_by_name = true))))",
         [paths],
     )
 

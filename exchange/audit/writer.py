@@ -63,6 +63,7 @@ _LOG = logging.getLogger("govex.audit")
 _TS = pa.timestamp("us", tz="UTC")
 _HASH = pa.binary(32)
 _sha256 = hashlib.sha256
+_PERSON = ROW_COLUMNS.index("person")  # the one caller column after the leaf hash
 _DEFERRED = 8_192  # tree nodes held in memory at most before a group must write them
 
 
@@ -314,9 +315,10 @@ class GroupCommitWriter:
             [
                 pa.array(range(first, first + n), pa.int64()),
                 pa.array([micros] * n, pa.int64()).cast(_TS),
-                *(pa.array(columns[i], text) for i in range(len(ROW_COLUMNS))),
+                *(pa.array(columns[i], text) for i in range(_PERSON)),
                 pa.array(leaves, _HASH),
                 pa.array([ts.decode()] * n, text),
+                pa.array(columns[_PERSON], text),
             ],
             names=list(TABLE_COLUMNS),
         )

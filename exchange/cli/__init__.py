@@ -14,5 +14,6 @@ The only package that imports ``connectors``, ``bench`` and :mod:`exchange.demo`
 - :mod:`.catalog` — ``govex catalog …`` (add, update, list resources and schema versions);
 - :mod:`.department` — ``govex department …`` (the operator's lifecycle), ``govex departments``;
 - :mod:`.keys` — ``govex keys new`` (a department's key folder) and ``govex token``;
-- :mod:`.witness` — ``govex witness …`` (a C2SP tlog-witness).
+- :mod:`.witness` — ``govex witness …`` (a C2SP tlog-witness);
+- :mod:`.staff` — ``govex staff …`` (staff accounts, enrolment codes, require-act).
 """

@@ -76,6 +76,10 @@ def token(
     key: Annotated[
         Path | None, typer.Option("--key", help="your auth.pem (--url; GOVEX_KEY_PASSPHRASE)")
     ] = None,
+    staff: Annotated[
+        str | None,
+        typer.Option("--staff", help="name this staff member in the token (RFC 8693 act)"),
+    ] = None,
 ) -> None:
     """Print an access token: with --url --uscc --key from a running exchange, or for a
     demo department with --data --dept (try the API with curl)."""
@@ -85,18 +89,19 @@ def token(
                 "--url needs --uscc and --key (the department's auth.pem)",
                 code=ErrorCode.INVALID_OPTION,
             )
-        print(request_token(url, uscc, load_private_key(key, _passphrase())))
+        print(request_token(url, uscc, load_private_key(key, _passphrase()), act=staff))
         return
     if data is None or dept is None:
         raise InvalidRequest(
             "give --url URL --uscc USCC --key auth.pem, or --data DIR --dept CODE (demo)",
             code=ErrorCode.INVALID_OPTION,
         )
-    print(_demo_token(data, dept))
+    print(_demo_token(data, dept, staff))
 
 
-def _demo_token(data: Path, dept: str) -> str:
+def _demo_token(data: Path, dept: str, staff: str | None = None) -> str:
     # directly, or through the running govex serve's admin socket
     from exchange.cli.options import operate
 
-    return str(operate(data, "token.demo", {"dept": dept})["access_token"])
+    params = {"dept": dept} if staff is None else {"dept": dept, "staff": staff}
+    return str(operate(data, "token.demo", params)["access_token"])

@@ -108,6 +108,13 @@ def serve(
         str | None,
         typer.Option(help="also ingest from Kafka: kafka://HOST:PORT (default: embedded bus)"),
     ] = None,
+    allow_demo_exposure: Annotated[
+        bool,
+        typer.Option(
+            "--allow-demo-exposure",
+            help="serve a demo exchange beyond loopback (its department picker stays off)",
+        ),
+    ] = False,
     unsafe_pause_at: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the exchange's HTTP API (and its console) until interrupted.
@@ -115,12 +122,22 @@ def serve(
     A port outside 1–65535 or already in use is refused before anything starts."""
     from exchange.bus import parse_bus_url
     from exchange.bus.kafka import parse_pause_point
+    from exchange.server import demo_exposed
     from exchange.server import serve as serve_app
 
     _check_port(host, port)
     address = parse_bus_url(bus) if bus else None
     exchange = _open(data)
     try:
+        if demo_exposed(exchange, host) and not allow_demo_exposure:
+            err.print(
+                f"error: {data} holds a demo exchange (demo keys, a sign-in picker); it is "
+                f"served on loopback only. Use --host 127.0.0.1, or --allow-demo-exposure to "
+                f"serve it on {host} anyway (without the picker)",
+                markup=False,
+                highlight=False,
+            )
+            raise typer.Exit(2)
         if exchange.identity.demo:
             warn(
                 "警告 WARNING: 演示交换平台 (demo exchange) — its keys and passphrase are public "
@@ -135,7 +152,7 @@ def serve(
             f"(API docs: http://{host}:{port}/docs)"
         )
         console.print(f"console: http://{host}:{port}/console/", markup=False, highlight=False)
-        serve_app(exchange, host=host, port=port)
+        serve_app(exchange, host=host, port=port, allow_demo_exposure=allow_demo_exposure)
     finally:
         exchange.close()
 
@@ -375,6 +392,10 @@ app.add_typer(trust_app, name="trust")
 from exchange.cli.audit import audit_app  # noqa: E402 - sub-commands register after the app exists
 
 app.add_typer(audit_app, name="audit")
+
+from exchange.cli.staff import staff_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(staff_app, name="staff")
 
 from exchange.cli.catalog import catalog_app  # noqa: E402 - sub-commands register after the app exists
 

@@ -106,8 +106,8 @@ class DemoDepartment:
             load_private_key(cert_file, pw) if cert_file.exists() else seal,
         )
 
-    def assertion(self, audience: str) -> str:
-        return make_client_assertion(self.auth_key, self.auth_kid, self.uscc, audience)
+    def assertion(self, audience: str, *, act: str | None = None) -> str:
+        return make_client_assertion(self.auth_key, self.auth_kid, self.uscc, audience, act=act)
 
     def seal(
         self, resource: str, rows: Sequence[dict[str, Any]], key_field: str, version: int = 1

@@ -11,6 +11,12 @@ kept in the store until its ``exp`` (table ``assertion_jti``), so a replay is re
 with ``exchange.replay`` also after a restart, and departments never block each other.
 Departments build their assertions with :mod:`exchange.client`.
 
+A department's system names the person it acts for with the RFC 8693 ``act`` claim
+(``"act": {"sub": "<staff id>"}``) in its assertion; the staff member must be active and
+of that department (:meth:`exchange.departments.staff.Staff.acting`), and the access
+token carries the same ``act``. Its principal then names the person and acts with the
+person's roles within the department's. Every issued token is audited (``token.issue``).
+
 Only a key registered (and certified) for the ``auth`` purpose signs assertions. An
 access token names the auth key it was issued under (``auth_kid``); every check of a
 token looks up, in memory, that the department is still active and that key not
@@ -25,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import jwt
@@ -41,6 +47,9 @@ from schemas.errors import ErrorCode
 from signing.algorithms import PublicKey, pyca_private, pyca_public
 from signing.errors import SigningError
 from signing.purposes import require_purpose
+
+if TYPE_CHECKING:
+    from exchange.departments.staff import Record, Staff, StaffMember
 
 __all__ = ["AccessToken", "Principal", "TokenService"]
 
@@ -60,6 +69,8 @@ class Principal:
     name: str
     roles: frozenset[Role]
     token_id: str
+    person: str | None = None  # staff id of the person acting (console, ``act`` claim)
+    person_name: str | None = None
     auth_kid: str | None = None  # the auth key the token was issued under
 
     def has(self, role: Role) -> bool:
@@ -95,9 +106,18 @@ class TokenService:
     """Verifies client assertions, mints and checks access tokens."""
 
     def __init__(
-        self, store: Store, registry: Registry, keyring: Keyring, settings: ApiSettings
+        self,
+        store: Store,
+        registry: Registry,
+        keyring: Keyring,
+        settings: ApiSettings,
+        *,
+        staff: Staff | None = None,
+        record: Record | None = None,
     ) -> None:
         self.store = store
+        self.staff = staff
+        self.record = record  # appends an audit entry (see exchange.departments.staff.Record)
         self.registry = registry
         self.keyring = keyring
         self.settings = settings
@@ -145,8 +165,37 @@ class TokenService:
         if refusal is not None:
             raise AuthError(refusal, code=ErrorCode.KEY_REVOKED)
         self._check_active(key.uscc)
+        person = self._acting(key.uscc, claims["act"]) if "act" in claims else None
         self._remember_jti(key.uscc, str(claims["jti"]), float(claims["exp"]))
-        return AccessToken(self.mint(key.uscc, auth_kid=key.kid), self.settings.access_token_ttl_s)
+        token = self.mint(key.uscc, act=person.staff_id if person else None, auth_kid=key.kid)
+        self.audited_issue(key.uscc, person.staff_id if person else None, via="assertion")
+        return AccessToken(token, self.settings.access_token_ttl_s)
+
+    def _acting(self, uscc: str, act: object) -> StaffMember:
+        if self.staff is None:
+            raise AuthError("this exchange has no staff accounts", code=ErrorCode.INVALID_ACT)
+        try:
+            return self.staff.acting(uscc, act)
+        except AuthError as exc:
+            self._audit_token(uscc, None, "refused", exc.code, {"act": str(act)[:200]})
+            raise
+
+    def audited_issue(self, uscc: str, person: str | None, *, via: str) -> None:
+        """Audit an issued access token (``token.issue``; the token itself never)."""
+        self._audit_token(uscc, person, "ok", None, {"via": via})
+
+    def _audit_token(
+        self, uscc: str, person: str | None, outcome: str, code: str | None, detail: dict[str, Any]
+    ) -> None:
+        if self.record is not None:
+            self.record(
+                actor=uscc,
+                action="token.issue",
+                outcome=outcome,
+                code=code,
+                detail=detail,
+                person=person,
+            )
 
     def _check_active(self, uscc: str) -> None:
         if not self.registry.is_active(uscc):
@@ -198,7 +247,15 @@ class TokenService:
             ) from exc
 
     # -- access tokens ------------------------------------------------
-    def mint(self, uscc: str, *, ttl_s: int | None = None, auth_kid: str | None = None) -> str:
+    def mint(
+        self,
+        uscc: str,
+        *,
+        ttl_s: int | None = None,
+        act: str | None = None,
+        auth_kid: str | None = None,
+    ) -> str:
+        """An access token of ``uscc`` (naming the person ``act`` when given)."""
         department = self.registry.department(uscc)
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -211,6 +268,8 @@ class TokenService:
             "jti": secrets.token_urlsafe(16),
             "roles": [r.value for r in department.roles],
         }
+        if act is not None:
+            claims["act"] = {"sub": act}
         if auth_kid is not None:
             claims["auth_kid"] = auth_kid
         return jwt.encode(
@@ -225,6 +284,8 @@ class TokenService:
         cached = self._cache.get(token)
         if cached is not None and cached[1] > now:
             self._check_still_allowed(cached[0])
+            if cached[0].person is not None:
+                self._acting_now(cached[0].uscc, cached[0].person)
             return cached[0]
         header = _header(token)
         if header["kid"] != self._kid:
@@ -240,13 +301,21 @@ class TokenService:
             raise AuthError(
                 "token subject is not a registered department", code=ErrorCode.INVALID_TOKEN
             ) from exc
+        roles, person = frozenset(department.roles), None
+        if "act" in claims:
+            if self.staff is None:
+                raise AuthError("this exchange has no staff accounts", code=ErrorCode.INVALID_ACT)
+            person = self.staff.acting(department.uscc, claims["act"])
+            roles = person.department_roles(roles)
         principal = Principal(
             department.uscc,
             department.code,
             department.name,
-            frozenset(department.roles),
+            roles,
             str(claims["jti"]),
-            str(claims["auth_kid"]) if isinstance(claims.get("auth_kid"), str) else None,
+            person=person.staff_id if person else None,
+            person_name=person.name if person else None,
+            auth_kid=str(claims["auth_kid"]) if isinstance(claims.get("auth_kid"), str) else None,
         )
         self._check_still_allowed(principal)
         with self._lock:
@@ -254,6 +323,15 @@ class TokenService:
                 self._cache = {t: v for t, v in self._cache.items() if v[1] > now}
             self._cache[token] = (principal, float(claims["exp"]))
         return principal
+
+    def _acting_now(self, uscc: str, staff_id: str) -> None:
+        """A cached token's person is still active in that department (disabling is at once)."""
+        member = self.staff.member(staff_id) if self.staff is not None else None
+        if member is None or member.uscc != uscc or not member.active:
+            raise AuthError(
+                f"the person {staff_id!r} this token names is no longer active",
+                code=ErrorCode.INVALID_ACT,
+            )
 
     def _decode(
         self, token: str, key: PublicKey, alg: str, *, audience: list[str], issuer: str

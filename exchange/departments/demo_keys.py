@@ -41,8 +41,9 @@ class DemoKeys:
             return []
         return [d for d in self.registry.departments() if self._auth_key_file(d.code).is_file()]
 
-    def assertion(self, code: str, audience: str) -> str:
-        """An RFC 7523 client assertion of demo department ``code`` for ``audience``."""
+    def assertion(self, code: str, audience: str, *, act: str | None = None) -> str:
+        """An RFC 7523 client assertion of demo department ``code`` for ``audience``
+        (naming the staff member ``act``, RFC 8693, when given)."""
         if not self.demo:
             raise Forbidden(
                 "signing in by picking a department works only in a demo exchange; paste an "
@@ -54,4 +55,6 @@ class DemoKeys:
             key = load_private_key(self._auth_key_file(department.code), DEMO_PASSPHRASE.encode())
         except (ExchangeError, SigningError, OSError) as exc:
             raise AuthError(f"no demo department {code!r} with a demo key") from exc
-        return make_client_assertion(key, kid_of(key.public_key()), department.uscc, audience)
+        return make_client_assertion(
+            key, kid_of(key.public_key()), department.uscc, audience, act=act
+        )

@@ -125,8 +125,11 @@ def read_key_material(
     return found
 
 
-def request_token(url: str, uscc: str, key: PrivateKey, *, timeout_s: float = 10.0) -> str:
-    """An access token from the exchange at ``url`` for the department holding ``key``.
+def request_token(
+    url: str, uscc: str, key: PrivateKey, *, timeout_s: float = 10.0, act: str | None = None
+) -> str:
+    """An access token from the exchange at ``url`` for the department holding ``key``
+    (naming the staff member ``act`` it acts for, RFC 8693, when given).
 
     The token is asked for through :class:`exchange.client.TokenClient`, the one RFC 7523
     client; a refusal keeps the exchange's reason and code.
@@ -138,7 +141,9 @@ def request_token(url: str, uscc: str, key: PrivateKey, *, timeout_s: float = 10
         )
     try:
         with httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s) as client:
-            tokens = TokenClient(client, uscc=uscc, auth_key=key, auth_kid=kid_of(key.public_key()))
+            tokens = TokenClient(
+                client, uscc=uscc, auth_key=key, auth_kid=kid_of(key.public_key()), act=act
+            )
             grant = tokens.request()
     except CredentialsRefused as exc:
         raise AuthError(f"the exchange refused the token request: {exc.message}") from exc

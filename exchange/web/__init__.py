@@ -9,6 +9,10 @@ sessions, CSRF), :mod:`.guard` (role checks), :mod:`.trail` (entries with their 
 Served by the exchange itself under ``/console`` (no CDN: templates, styles, scripts,
 charts and QR codes all come from govex). Pages call the exchange's services in
 process and are guarded exactly like the API (see :mod:`exchange.web.guard`).
+
+- :mod:`.session` — the session cookie, CSRF tokens, the gateway from cookie to token;
+- :mod:`.sessions_store` — console sessions in the store (expiry, per-person limits);
+- :mod:`.guard`, :mod:`.pages`, :mod:`.routes` — guards, rendering, the pages.
 """
 
 from __future__ import annotations
@@ -16,21 +20,29 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from exchange.departments.throttle import SignInThrottle
 from exchange.web.citizen import CitizenSessions
 from exchange.web.oidc_client import OidcClient
 from exchange.web.pages import HERE
 from exchange.web.routes.citizen import CITIZEN_PATHS
-from exchange.web.session import CONSOLE_PREFIX, SessionGateway, SessionStore
+from exchange.web.session import CONSOLE_PREFIX, SessionGateway
+from exchange.web.sessions_store import SessionStore
 
 __all__ = ["CONSOLE_PREFIX", "CONSOLE_PUBLIC_PATHS", "install_console"]
 
 STATIC_PATH = f"{CONSOLE_PREFIX}/static"
-# the staff's sign-in, static files, and the citizen's pages (guarded by their own session)
-CONSOLE_PUBLIC_PATHS = frozenset({f"{CONSOLE_PREFIX}/login", STATIC_PATH}) | CITIZEN_PATHS
+# the staff's sign-in and enrolment, static files, and the citizen's pages (guarded by
+# their own session)
+CONSOLE_PUBLIC_PATHS = (
+    frozenset({f"{CONSOLE_PREFIX}/login", f"{CONSOLE_PREFIX}/enrol", STATIC_PATH}) | CITIZEN_PATHS
+)
 
 
-def install_console(app: FastAPI) -> None:
-    """Mount the console's routers, its static files and its session gateway on ``app``."""
+def install_console(app: FastAPI, *, demo_picker: bool = True) -> None:
+    """Mount the console's routers, its static files and its session gateway on ``app``.
+
+    ``demo_picker``: whether a demo exchange offers its department picker (only when it
+    is bound to loopback; :func:`exchange.server.build_app` decides)."""
     from exchange.web.routes import (
         audit,
         cases,
@@ -42,8 +54,17 @@ def install_console(app: FastAPI) -> None:
         verify,
     )
 
-    app.state.console_sessions = SessionStore()
-    settings = app.state.exchange.settings.citizen
+    exchange = app.state.exchange
+    app.state.console_sessions = SessionStore(
+        exchange.store, exchange.tokens, exchange.settings.console
+    )
+    app.state.demo_picker = demo_picker and bool(exchange.identity.demo)
+    app.state.signin_throttle = SignInThrottle(
+        window_s=exchange.settings.console.signin_window_s,
+        per_account=exchange.settings.console.signin_failures_per_account,
+        per_address=exchange.settings.console.signin_failures_per_address,
+    )
+    settings = exchange.settings.citizen
     app.state.citizen_oidc = OidcClient(settings)
     app.state.citizen_sessions = CitizenSessions(settings.session_ttl_s)
     app.include_router(signin.public_router)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 
-from exchange.api.deps import protected_router, require_role
+from exchange.api.deps import protected_router, require_reader, require_role
 from exchange.departments.auth import Principal
 from exchange.errors import Forbidden
 from exchange.web.pages import ConsoleRoute, session_of
@@ -64,7 +64,7 @@ def require_csrf(request: Request, csrf: Annotated[str, Form(max_length=128)] = 
 CsrfSession = Annotated[Session, Depends(require_csrf)]
 
 # the API's own role checks (exchange.api.deps.require_role), one alias per page family
-Reader = Annotated[Principal, Depends(require_role(Role.DEPARTMENT, Role.APPROVER))]
+Reader = Annotated[Principal, Depends(require_reader)]  # and the person, where required
 Departmental = Annotated[Principal, Depends(require_role(Role.DEPARTMENT))]
 Approver = Annotated[Principal, Depends(require_role(Role.APPROVER))]
 Auditor = Annotated[Principal, Depends(require_role(Role.AUDITOR))]

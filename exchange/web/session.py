@@ -1,15 +1,19 @@
 """Console sessions: a server-side session behind an HttpOnly cookie, and CSRF tokens.
 
-A department signs in to the console with the same credentials as the API (an access
-token, or in a demo exchange its demo key). The console keeps the access token on the
-server, in a :class:`SessionStore`, and gives the browser only a random session id in
-a cookie that is ``HttpOnly``, ``SameSite=Strict``, scoped to ``/console`` and expires
-with the token (``Secure`` when served over HTTPS).
+A staff member signs in to the console with their staff id and password (and TOTP code
+where their roles need one); a department may also paste an access token, and in a
+demo exchange bound to loopback pick a demo department. The session lives in the
+exchange's store (:class:`~exchange.web.sessions_store.SessionStore`: sliding and
+absolute expiry, per-person limits, survives a restart); the browser holds only a random
+session id in a cookie that is ``HttpOnly``, ``SameSite=Strict`` and scoped to
+``/console`` (``Secure`` when served over HTTPS).
 
-:class:`SessionGateway` (an ASGI middleware) turns that cookie back into
-``Authorization: Bearer <access token>`` on console paths only, so every console page
-is authenticated by the API's own ``current_principal`` and role checks. API paths never
-accept the cookie: a cookie cannot be replayed against the JSON API.
+:class:`SessionGateway` (an ASGI middleware) turns that cookie into
+``Authorization: Bearer <access token>`` on console paths only — a token the session
+store mints for the session's department and person and keeps fresh — so every console
+page is authenticated by the API's own ``current_principal`` and role checks, and every
+entry it writes names the person. API paths never accept the cookie: a cookie cannot be
+replayed against the JSON API.
 
 Each session carries a random CSRF token (synchronizer token); every POST form of the
 console sends it back in a hidden ``csrf`` field. The sign-in form, before any session
@@ -20,15 +24,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
-import threading
-import time
-from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
+import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from exchange.departments.auth import Principal
+from exchange.web.sessions_store import Session, SessionStore
 
 __all__ = [
     "CONSOLE_PREFIX",
@@ -48,64 +49,6 @@ SESSION_COOKIE = "govex_session"
 LOGIN_CSRF_COOKIE = "govex_login_csrf"
 SESSION_SCOPE_KEY = "govex.console_session"
 _STATIC_PREFIX = f"{CONSOLE_PREFIX}/static/"
-
-
-@dataclass(frozen=True)
-class Session:
-    """One signed-in browser: whose token it holds, until when, and its CSRF token."""
-
-    id: str
-    access_token: str
-    principal: Principal
-    expires_at: float
-    csrf: str
-
-    @property
-    def remaining_s(self) -> int:
-        return max(0, int(self.expires_at - time.time()))
-
-
-class SessionStore:
-    """Sessions in memory (one exchange process serves the console); expired ones vanish."""
-
-    def __init__(self, max_sessions: int = 10_000) -> None:
-        self.max_sessions = max_sessions
-        self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
-
-    def create(self, access_token: str, principal: Principal, expires_at: float) -> Session:
-        session = Session(
-            id=secrets.token_urlsafe(32),
-            access_token=access_token,
-            principal=principal,
-            expires_at=expires_at,
-            csrf=secrets.token_urlsafe(32),
-        )
-        now = time.time()
-        with self._lock:
-            if len(self._sessions) >= self.max_sessions:
-                self._sessions = {k: s for k, s in self._sessions.items() if s.expires_at > now}
-            if len(self._sessions) >= self.max_sessions:
-                oldest = min(self._sessions.values(), key=lambda s: s.expires_at)
-                del self._sessions[oldest.id]
-            self._sessions[session.id] = session
-        return session
-
-    def get(self, session_id: str) -> Session | None:
-        """The live session of an id, or None (unknown or expired: then it is dropped)."""
-        with self._lock:
-            session = self._sessions.get(session_id)
-            if session is not None and session.expires_at <= time.time():
-                del self._sessions[session_id]
-                return None
-            return session
-
-    def drop(self, session_id: str) -> None:
-        with self._lock:
-            self._sessions.pop(session_id, None)
-
-    def __len__(self) -> int:
-        return len(self._sessions)
 
 
 def csrf_matches(expected: str | None, given: str | None) -> bool:
@@ -144,8 +87,19 @@ class SessionGateway:
             return
         headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or [])
         session_id = _cookie(headers, SESSION_COOKIE)
-        session = self.store.get(session_id) if session_id else None
-        if session is not None and not any(k == b"authorization" for k, _ in headers):
-            headers.append((b"authorization", f"Bearer {session.access_token}".encode()))
-            scope = {**scope, "headers": headers, SESSION_SCOPE_KEY: session}
+        if session_id and not any(k == b"authorization" for k, _ in headers):
+            found = await anyio.to_thread.run_sync(self._resolve, session_id)
+            if found is not None:
+                session, token = found
+                headers.append((b"authorization", f"Bearer {token}".encode()))
+                # in place, not a copy: the audit middleware outside reads the route the
+                # router records in this scope (its entry's target)
+                scope["headers"] = headers
+                scope[SESSION_SCOPE_KEY] = session
         await self.app(scope, receive, send)
+
+    def _resolve(self, session_id: str) -> tuple[Session, str] | None:
+        session = self.store.get(session_id)
+        if session is None:
+            return None
+        return session, self.store.access_token(session)

@@ -90,6 +90,7 @@ class TrailEntry:
     action_zh: str
     action_en: str
     proof: Proof
+    person_name: str | None = None  # the staff member who acted, by name (with the id)
 
     @property
     def refused(self) -> bool:
@@ -159,6 +160,13 @@ def _when(ts: str) -> str:
     return moment.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _person(exchange: Exchange, staff_id: str | None) -> str | None:
+    if not staff_id:
+        return None
+    name = exchange.staff.name_of(staff_id)
+    return f"{name} ({staff_id})" if name else staff_id
+
+
 def trail(
     exchange: Exchange,
     entries: list[StoredEntry],
@@ -179,6 +187,7 @@ def trail(
                 action_zh=zh,
                 action_en=en,
                 proof=prove(exchange, stored, checkpoint, paths[i] if paths else None),
+                person_name=_person(exchange, entry.person),
             )
         )
     return out

@@ -154,8 +154,7 @@ def test_an_expired_session_sends_the_browser_back_to_sign_in(
 ) -> None:
     store: SessionStore = client.app.state.console_sessions  # type: ignore[attr-defined]
     uscc = exchange.registry.by_code("gongan").uscc
-    token = exchange.tokens.mint(uscc)
-    session = store.create(token, exchange.tokens.authenticate(token), time.time() - 1)
+    session, _ = store.create(uscc, staff_id=None, method="token", expires_at=time.time() - 1)
     client.cookies.set(SESSION_COOKIE, session.id, path="/console")
     r = client.get("/console/catalog", headers=HTML, follow_redirects=False)
     assert r.status_code == 303

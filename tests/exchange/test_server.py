@@ -1,10 +1,12 @@
 """Slow and greedy clients against a real ``govex serve`` on loopback: a client that
 trickles its headers or its body is cut off, one address holds a bounded number of
-connections, and ordinary requests are served as before."""
+connections, and ordinary requests are served as before. And what the address served
+decides: a demo exchange's department picker is offered on loopback only."""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -12,6 +14,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
+
+from exchange.config import Settings
+from exchange.demo.setup import create_demo
+from exchange.server import build_app, demo_exposed, serve
 
 HEADER_TIMEOUT_S = 1.0
 BODY_TIMEOUT_S = 1.0
@@ -156,3 +163,38 @@ def test_keep_alive_requests_are_served_as_before(port: int) -> None:
             answer = _response(s)
             assert answer.startswith(b"HTTP/1.1 200"), answer
             time.sleep(HEADER_TIMEOUT_S * 0.6)  # idle between requests: not a slow head
+
+
+def _form_token(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]*)"', html)
+    assert match is not None
+    return match.group(1)
+
+
+def test_a_demo_exchange_offers_its_picker_on_loopback_only(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    data = tmp_path_factory.mktemp("picker") / "data"
+    with create_demo(Settings(data=data)) as exchange:
+        assert [demo_exposed(exchange, h) for h in ("127.0.0.1", "::1", "localhost")] == [
+            False,
+            False,
+            False,
+        ]
+        assert demo_exposed(exchange, "0.0.0.0")
+        with pytest.raises(ValueError, match="loopback only"):
+            serve(exchange, host="0.0.0.0", port=1)  # refused before anything is bound
+        with TestClient(build_app(exchange), raise_server_exceptions=False) as local:
+            assert 'value="gongan"' in local.get("/console/login").text
+        with TestClient(
+            build_app(exchange, bind_host="0.0.0.0"), raise_server_exceptions=False
+        ) as exposed:
+            login = exposed.get("/console/login")
+            assert 'name="department"' not in login.text
+            r = exposed.post(
+                "/console/login",
+                data={"csrf": _form_token(login.text), "method": "demo", "department": "gongan"},
+                follow_redirects=False,
+            )
+            assert r.status_code == 403
+            assert "loopback" in r.text

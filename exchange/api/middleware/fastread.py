@@ -7,9 +7,10 @@ the common, well-formed read directly with the *same* functions the route calls 
 read contract of :mod:`exchange.api.record_read` (path, Bearer parsing, role check,
 parameter rules, read and rendering) and :func:`exchange_error_response` — and hands
 everything else to the FastAPI app unchanged: a missing, repeated or extra parameter, a
-missing, invalid or expired token, a caller without the role, a parameter that breaks a
-rule. So every refusal before the read is answered by FastAPI, with its exact body; the
-OpenAPI document, the auth dependency (A5) and the route stay where they are.
+missing, invalid or expired token, a caller without the role (or without the person its
+department requires), a parameter that breaks a rule. So every refusal before the read
+is answered by FastAPI, with its exact body; the OpenAPI document, the auth dependency
+(A5) and the route stay where they are.
 
 It is installed inside the audit middleware: a read appends its own entry, a refusal
 the reader raises has been audited by the reader, and anything refused before that is
@@ -33,6 +34,7 @@ from exchange.api.record_read import (
     bearer_token,
     parse_read,
 )
+from exchange.audit.context import current_request
 from exchange.errors import ExchangeError
 from exchange.service import Exchange
 from schemas.errors import SchemaError
@@ -62,11 +64,14 @@ class FastReadMiddleware:
             return
         read, token = parsed
         try:
-            principal = authorise_read(self.exchange.tokens.authenticate(token))
-        except ExchangeError:  # unauthenticated (401) or without the role (403)
+            principal = authorise_read(self.exchange, self.exchange.tokens.authenticate(token))
+        except ExchangeError:  # unauthenticated (401), without the role or the person (403)
             await self.app(scope, receive, send)  # FastAPI answers and words the refusal
             return
         scope.setdefault("state", {})["principal"] = principal
+        context = current_request()
+        if context is not None:
+            context.person = principal.person  # as the route's authentication does
         try:
             body = await answer_read(self.exchange, principal, read)
         except ExchangeError as exc:  # audited already (by the reader, or by the middleware)

@@ -51,9 +51,16 @@ TreeSize = Annotated[
 
 def _entry_model() -> type[StrictModel]:
     """The API's entry: the members of ``ENTRY_FIELDS`` with :class:`AuditEntry`'s types,
-    in that order, then the entry's ``leaf_hash`` (hex)."""
+    in that order (``person`` optional), then the entry's ``leaf_hash`` (hex)."""
     types = get_type_hints(AuditEntry)
     members: dict[str, Any] = {name: (types[name], ...) for name in ENTRY_FIELDS}
+    members["person"] = (  # only in entries that name a person (migration 14)
+        types["person"],
+        Field(
+            default=None,
+            description="staff id of the person who acted; absent when none was named",
+        ),
+    )
     return create_model(
         "AuditEntryPublic",
         __base__=StrictModel,

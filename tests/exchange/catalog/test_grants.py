@@ -139,9 +139,9 @@ def test_a_grant_request_out_of_bounds_is_refused_with_its_code(
     status: int,
     code: str,
 ) -> None:
+    headers = {**auth("zhujian"), "content-type": "application/json"}  # token issuance is audited
     before = exchange.audit.size
     body = json.dumps(_grant(**changes))  # \ud800 stays an escape, as a client sends it
-    headers = {**auth("zhujian"), "content-type": "application/json"}
     r = client.post("/v1/grants", headers=headers, content=body)
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/problem+json"

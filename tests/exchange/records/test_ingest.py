@@ -79,10 +79,11 @@ def test_a_lone_surrogate_in_a_published_batch_is_a_422_and_audited(
         record["key"] = "\ud83d"
     else:
         record["data"]["extra"] = {"list": ["ok", "\udfff"]}
+    headers = {**auth("shichang"), "content-type": "application/json"}  # issuance is audited
     before = exchange.audit.size
     r = client.post(
         "/v1/records",
-        headers={**auth("shichang"), "content-type": "application/json"},
+        headers=headers,
         content=json.dumps(body),
     )
     assert r.status_code == 422, r.text
