@@ -10,7 +10,20 @@ from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.query import EntryFilter, Scope, search
 from signing.canonical import canonicalize
 
-_TWELVE = ["action", "actor", "case_no", "code", "detail", "outcome", "purpose", "request_hash", "seq", "subject_hash", "target", "ts"]
+_TWELVE = [
+    "action",
+    "actor",
+    "case_no",
+    "code",
+    "detail",
+    "outcome",
+    "purpose",
+    "request_hash",
+    "seq",
+    "subject_hash",
+    "target",
+    "ts",
+]
 
 
 def _entry(person: str | None) -> AuditEntry:
