@@ -27,6 +27,7 @@ from exchange.api.routes import (
     departments,
     grants,
     log,
+    published,
     public,
     quarantine,
     records,
@@ -107,6 +108,7 @@ def create_app(
         certificates,
         cases,
         admin,
+        published,
     ):
         app.include_router(module.router)
     app.include_router(public.token_router)

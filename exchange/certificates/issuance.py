@@ -23,6 +23,9 @@ from typing import Any
 import orjson
 
 from exchange.audit.log import AuditEvent, AuditLog
+from exchange.certificates.context import context_url
+from exchange.certificates.credential_schema import credential_schema_url
+from exchange.certificates.did import department_did, method_id
 from exchange.certificates.models import (
     BulkItem,
     BulkResult,
@@ -35,14 +38,11 @@ from exchange.certificates.seals import HostedSeals
 from exchange.certificates.status_lists import PublishedLists
 from exchange.certificates.vocabulary import (
     CHINA_TIME,
-    CONTEXTS,
+    VC2_CONTEXT,
     certificate_urn,
     credential_digest,
     credential_type_name,
-    key_urn,
     local_date,
-    schema_url,
-    uscc_urn,
 )
 from exchange.departments.registry import KeyState, Registry
 from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest
@@ -87,8 +87,11 @@ class Issuance:
         seals: HostedSeals,
         lists: Callable[[], PublishedLists],
         lock: threading.RLock,
+        issuer_url: str,
     ) -> None:
         self.register = register
+        self.issuer_url = issuer_url
+        self._contexts = [VC2_CONTEXT, context_url(issuer_url)]
         self.store = register.store
         self.registry = registry
         self.audit = audit
@@ -263,12 +266,13 @@ class Issuance:
         certificate_id = ctype.make_id(issuer, f"{serial:08d}")
         revocation, suspension, index = self.lists.allocate()
         department = self.registry.department(issuer)
+        did = department_did(self.issuer_url, issuer)
         document: dict[str, Any] = {
-            "@context": list(CONTEXTS),
+            "@context": list(self._contexts),
             "id": certificate_urn(certificate_id),
             "type": ["VerifiableCredential", form.type_name],
             "name": ctype.name,
-            "issuer": {"id": uscc_urn(issuer), "name": department.name},
+            "issuer": {"id": did, "name": department.name},
             "validFrom": created if start is now else format_created(start),
         }
         if end is not None:
@@ -290,7 +294,7 @@ class Issuance:
             status_entry(self.lists.url(revocation), index, "revocation"),
             status_entry(self.lists.url(suspension), index, "suspension"),
         ]
-        signed = add_proof(document, key, verification_method=key_urn(kid), created=now)
+        signed = add_proof(document, key, verification_method=method_id(did, kid), created=now)
         row = (
             certificate_id,
             ctype.code,
@@ -316,7 +320,11 @@ class Issuance:
     def _form(self, ctype: CertificateType) -> _Form:
         form = self._forms.get(ctype.code)
         if form is None:
-            form = _Form(credential_type_name(ctype), schema_url(ctype), ctype.compiled())
+            form = _Form(
+                credential_type_name(ctype),
+                credential_schema_url(self.issuer_url, ctype),
+                ctype.compiled(),
+            )
             self._forms[ctype.code] = form
         return form
 
