@@ -27,8 +27,8 @@ from exchange.api.routes import (
     departments,
     grants,
     log,
-    published,
     public,
+    published,
     quarantine,
     records,
 )
@@ -124,6 +124,7 @@ def create_app(
         max_body_bytes=exchange.settings.api.max_body_bytes,
         max_json_depth=exchange.settings.api.max_json_depth,
     )
+
     # outermost: every request outside the public list leaves exactly one audit entry (D4)
     def identify(authorization: str) -> Principal | None:
         token = bearer_token(authorization)

@@ -15,11 +15,13 @@ subject alone) still verify: the verifier knows both forms
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from exchange.certificates.context import context_url
 from exchange.certificates.vocabulary import VC2_CONTEXT, credential_type_name
 from schemas.certificates import CertificateType
+from schemas.identifiers import CERTIFICATE_ID_PREFIX
 
 __all__ = ["SCHEMA_PATH", "credential_schema", "credential_schema_url"]
 
@@ -79,7 +81,10 @@ def credential_schema(issuer: str, ctype: CertificateType) -> dict[str, Any]:
         ],
         "properties": {
             "@context": {"const": [VC2_CONTEXT, context_url(issuer)]},
-            "id": _string(rf"^urn:govex:cert:{ctype.type_code}"),
+            "id": _string(
+                rf"^urn:govex:cert:{re.escape(CERTIFICATE_ID_PREFIX)}\.{ctype.type_code}"
+                r"\.[0-9A-HJ-NPQRTUWXY]{18}\.[0-9]+\.[0-9]{3}\.[0-9A-Z*]$"
+            ),
             "type": {"const": ["VerifiableCredential", credential_type_name(ctype)]},
             "name": {"const": ctype.name},
             "issuer": {

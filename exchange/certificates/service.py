@@ -44,8 +44,8 @@ from exchange.certificates.verifier import Verdict, Verifier
 from exchange.certificates.vocabulary import USCC_URN_PREFIX, certificate_id_of
 from exchange.config import Settings
 from exchange.departments.auth import Principal
-from exchange.errors import NotFound
 from exchange.departments.registry import Registry
+from exchange.errors import NotFound
 from exchange.keyring import Keyring
 from exchange.store import Store
 from schemas.certificates import certificate_type, load_certificate_types
