@@ -9,12 +9,14 @@ certifies. Unknown types and departments are 404 problem+json.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
+from exchange.certificates.bundle import TrustBundle
 from exchange.certificates.did import document_url, method_kid
 from exchange.certificates.vocabulary import certificate_key
 from exchange.service import Exchange
@@ -64,6 +66,10 @@ def test_a_credential_names_documents_the_exchange_serves(
         assert [m["publicKeyMultibase"] for m in found] == [
             encode_multikey(certificate_key(seal.certificate))
         ]
+    # the bundle a verifier exports keeps them through its JSON
+    again = TrustBundle.from_json(json.dumps(bundle.to_json()))
+    assert again.documents == bundle.documents
+    assert len(again.documents) == 1 + len(every_type) + 1 + len(exchange.registry.departments())
     print(f"published: context, {len(every_type)} schemas and DID documents dereference")
 
 
