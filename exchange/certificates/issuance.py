@@ -7,7 +7,9 @@ shape) gets a GB/T 36904 identifier with a serial unique per type and issuer, tw
 entries (revocation and suspension) at one random index of a pair of status lists of
 131,072 entries, and an ``eddsa-jcs-2022`` proof by the department's current ``cert``
 key (never its seal or auth key: each key serves one purpose, :mod:`signing.purposes`);
-a department that is not active issues nothing. Bulk issuance signs in chunks and writes
+a department that is not active issues nothing. The credential names what the exchange
+publishes: its govex context and the type's credential schema, the department's did:web as
+issuer and the key as a method of that DID's document. Bulk issuance signs in chunks and writes
 each chunk in one transaction with one audit entry naming its serial range.
 """
 
@@ -92,6 +94,7 @@ class Issuance:
         self.register = register
         self.issuer_url = issuer_url
         self._contexts = [VC2_CONTEXT, context_url(issuer_url)]
+        self._dids: dict[str, str] = {}
         self.store = register.store
         self.registry = registry
         self.audit = audit
@@ -266,7 +269,9 @@ class Issuance:
         certificate_id = ctype.make_id(issuer, f"{serial:08d}")
         revocation, suspension, index = self.lists.allocate()
         department = self.registry.department(issuer)
-        did = department_did(self.issuer_url, issuer)
+        did = self._dids.get(issuer)
+        if did is None:
+            did = self._dids[issuer] = department_did(self.issuer_url, issuer)
         document: dict[str, Any] = {
             "@context": list(self._contexts),
             "id": certificate_urn(certificate_id),
