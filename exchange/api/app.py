@@ -28,6 +28,7 @@ from exchange.api.routes import (
     grants,
     log,
     public,
+    published,
     quarantine,
     records,
     staff,
@@ -109,6 +110,7 @@ def create_app(
         cases,
         staff,
         admin,
+        published,
     ):
         app.include_router(module.router)
     app.include_router(public.token_router)

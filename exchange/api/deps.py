@@ -57,6 +57,13 @@ PUBLIC_PATHS = frozenset(
         # Bitstring Status Lists must be fetchable by any verifier; a list is a signed
         # bitstring of >= 131,072 random positions and reveals nothing by itself.
         "/v1/status-lists/{n}",
+        # what verifiers resolve (exchange.api.routes.published): the JSON-LD context, the
+        # credential schemas and the did:web documents (public keys only)
+        "/ns/credentials/v1",
+        "/schemas/credentials/v1/{code}.json",
+        "/.well-known/did.json",
+        "/did.json",
+        "/departments/{uscc}/did.json",
         # the web console's sign-in page and its static files (exchange.web)
         "/console/login",
         "/console/enrol",

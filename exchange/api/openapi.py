@@ -27,6 +27,7 @@ from fastapi import FastAPI
 
 from exchange.api.errors import PROBLEM_JSON
 from exchange.api.oauth import NO_STORE, OAuthErrorBody
+from exchange.client import ASSERTION_TYPE
 from schemas.errors import ErrorCode, Problem
 
 __all__ = ["PROBLEM_EXAMPLES", "TOKEN_PATH", "document_problems", "install_openapi"]
@@ -103,7 +104,37 @@ def _problem_schema() -> dict[str, Any]:
     return schema
 
 
+def _token_request() -> dict[str, Any]:
+    """The token request body as RFC 6749 §4.4.2 and RFC 7523 §2.2 require it (every field).
+
+    The route reads each field as optional only to answer a missing one with an RFC 6749
+    error (``invalid_request``, ``invalid_client``) instead of a validation error.
+    """
+    return {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type", "client_assertion_type", "client_assertion"],
+                    "properties": {
+                        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                        "client_assertion_type": {"type": "string", "enum": [ASSERTION_TYPE]},
+                        "client_assertion": {
+                            "type": "string",
+                            "maxLength": 8192,
+                            "description": "a JWT signed by the department's auth key "
+                            "(RFC 7523 private_key_jwt)",
+                        },
+                    },
+                }
+            }
+        },
+    }
+
+
 def _document_token(operation: dict[str, Any]) -> None:
+    operation["requestBody"] = _token_request()
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
     headers = {
@@ -169,7 +200,7 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
                     continue  # documented by the route itself
                 responses[str(status)] = _problem_response(status, path)
             operation["responses"] = dict(sorted(responses.items()))
-    for name in ("HTTPValidationError", "ValidationError"):
+    for name in ("HTTPValidationError", "ValidationError", "Body_token_v1_token_post"):
         components.pop(name, None)
     return schema
 

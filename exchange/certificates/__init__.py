@@ -4,13 +4,19 @@ From the bottom up:
 
 - :mod:`.vocabulary` — contexts, URN names (certificate, key, issuer), China time, the
   clock skew, :class:`~.vocabulary.TrustError`;
+- :mod:`.context` — the govex JSON-LD context, generated from the certificate types and
+  shipped as ``credentials-v1.context.json``;
+- :mod:`.credential_schema` — the VC JSON Schema of each type (the whole credential);
+- :mod:`.did` — ``did:web`` names of the exchange and its departments, their DID documents
+  (``Multikey`` methods), and the two issuer forms a verifier reads (did:web, urn:uscc);
 - :mod:`.models` — requests and public views of the certificate service;
 - :mod:`.register` — the register of issued certificates (the ``certificates`` table);
 - :mod:`.seals` — department seal keys the exchange holds as the hosted seal service;
 - :mod:`.status_lists` — the Bitstring Status Lists this exchange publishes;
 - :mod:`.trust` — what a verifier trusts (the ``TrustStore`` protocol), the root chain
   check, the exchange's live trust store;
-- :mod:`.bundle` — the trust bundle for offline verification (``govex trust export``);
+- :mod:`.bundle` — the trust bundle for offline verification (``govex trust export``),
+  with the published documents (context, schemas, DID documents) so nothing is fetched;
 - :mod:`.issuance` — issuing certificates, one or in bulk;
 - :mod:`.lookup` — audited reads by id and by holder;
 - :mod:`.status` — revoke, suspend, resume; withdraw a seal key;

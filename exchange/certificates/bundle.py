@@ -97,6 +97,7 @@ class TrustBundle:
         exchange: dict[str, str] | None = None,
         created: datetime | None = None,
         issued: dict[str, Any] | None = None,
+        documents: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self._root = root
         self.seals = {e.kid: e for e in seals}
@@ -107,6 +108,7 @@ class TrustBundle:
         self.created = created or datetime.now(UTC)
         self.chain = ChainChecker(root)
         self.issued = issued
+        self.documents = dict(documents or {})
         self._lists: dict[str, _VerifiedList] = {}
         self._digests: tuple[SealEntry, frozenset[bytes]] | None = None
 
@@ -227,6 +229,18 @@ class TrustBundle:
             bits,
         )
 
+    def document(self, name: str) -> dict[str, Any]:
+        """A published document by URL or DID (context, schema, DID document): never fetched.
+
+        A DID URL (``did:web:…#<kid>``) answers its DID's document.
+        """
+        found = self.documents.get(name.partition("#")[0] if name.startswith("did:") else name)
+        if found is None:
+            raise TrustError(
+                f"the trust bundle holds no document {name}; refresh it with `govex trust export`"
+            )
+        return found
+
     # -- JSON ------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         """The bundle as a JSON object (what ``govex trust export`` writes)."""
@@ -251,6 +265,8 @@ class TrustBundle:
                 }
                 for s in self.snapshots.values()
             ],
+            # the govex context, the credential schemas and the DID documents, by URL or DID
+            "documents": self.documents,
         }
 
     @classmethod
@@ -291,6 +307,11 @@ class TrustBundle:
                 for item in raw["status_lists"]
             ]
             created = parse_timestamp(raw["created"], "created")
+            documents = raw.get("documents", {})
+            if not isinstance(documents, dict) or not all(
+                isinstance(v, dict) for v in documents.values()
+            ):
+                raise TrustError("trust bundle: documents must map URLs to JSON objects")
             issued = raw.get("issued_certificates")
             if issued is not None and not isinstance(issued, dict):
                 raise TrustError("trust bundle: issued_certificates must be a credential object")
@@ -312,6 +333,7 @@ class TrustBundle:
             else None,
             created=created,
             issued=issued,
+            documents={str(k): dict(v) for k, v in documents.items()},
         )
 
 

@@ -7,7 +7,9 @@ shape) gets a GB/T 36904 identifier with a serial unique per type and issuer, tw
 entries (revocation and suspension) at one random index of a pair of status lists of
 131,072 entries, and an ``eddsa-jcs-2022`` proof by the department's current ``cert``
 key (never its seal or auth key: each key serves one purpose, :mod:`signing.purposes`);
-a department that is not active issues nothing. Bulk issuance signs in chunks and writes
+a department that is not active issues nothing. The credential names what the exchange
+publishes: its govex context and the type's credential schema, the department's did:web as
+issuer and the key as a method of that DID's document. Bulk issuance signs in chunks and writes
 each chunk in one transaction with one audit entry naming its serial range.
 """
 
@@ -23,6 +25,9 @@ from typing import Any
 import orjson
 
 from exchange.audit.log import AuditEvent, AuditLog
+from exchange.certificates.context import context_url
+from exchange.certificates.credential_schema import credential_schema_url
+from exchange.certificates.did import department_did, method_id
 from exchange.certificates.models import (
     BulkItem,
     BulkResult,
@@ -36,14 +41,11 @@ from exchange.certificates.seals import HostedSeals
 from exchange.certificates.status_lists import PublishedLists
 from exchange.certificates.vocabulary import (
     CHINA_TIME,
-    CONTEXTS,
+    VC2_CONTEXT,
     certificate_urn,
     credential_digest,
     credential_type_name,
-    key_urn,
     local_date,
-    schema_url,
-    uscc_urn,
 )
 from exchange.departments.registry import KeyState, Registry
 from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest
@@ -88,8 +90,12 @@ class Issuance:
         seals: HostedSeals,
         lists: Callable[[], PublishedLists],
         lock: threading.RLock,
+        issuer_url: str,
     ) -> None:
         self.register = register
+        self.issuer_url = issuer_url
+        self._contexts = [VC2_CONTEXT, context_url(issuer_url)]
+        self._dids: dict[str, str] = {}
         self.store = register.store
         self.registry = registry
         self.audit = audit
@@ -295,12 +301,15 @@ class Issuance:
         certificate_id = ctype.make_id(issuer, f"{serial:08d}")
         revocation, suspension, index = self.lists.allocate()
         department = self.registry.department(issuer)
+        did = self._dids.get(issuer)
+        if did is None:
+            did = self._dids[issuer] = department_did(self.issuer_url, issuer)
         document: dict[str, Any] = {
-            "@context": list(CONTEXTS),
+            "@context": list(self._contexts),
             "id": certificate_urn(certificate_id),
             "type": ["VerifiableCredential", form.type_name],
             "name": ctype.name,
-            "issuer": {"id": uscc_urn(issuer), "name": department.name},
+            "issuer": {"id": did, "name": department.name},
             "validFrom": created if start is now else format_created(start),
         }
         if end is not None:
@@ -322,7 +331,7 @@ class Issuance:
             status_entry(self.lists.url(revocation), index, "revocation"),
             status_entry(self.lists.url(suspension), index, "suspension"),
         ]
-        signed = add_proof(document, key, verification_method=key_urn(kid), created=now)
+        signed = add_proof(document, key, verification_method=method_id(did, kid), created=now)
         row = (
             certificate_id,
             ctype.code,
@@ -348,7 +357,11 @@ class Issuance:
     def _form(self, ctype: CertificateType) -> _Form:
         form = self._forms.get(ctype.code)
         if form is None:
-            form = _Form(credential_type_name(ctype), schema_url(ctype), ctype.compiled())
+            form = _Form(
+                credential_type_name(ctype),
+                credential_schema_url(self.issuer_url, ctype),
+                ctype.compiled(),
+            )
             self._forms[ctype.code] = form
         return form
 

@@ -17,6 +17,14 @@ from typing import Any
 
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.certificates.bundle import TrustBundle
+from exchange.certificates.context import context_url, packaged_context
+from exchange.certificates.credential_schema import credential_schema, credential_schema_url
+from exchange.certificates.did import (
+    KeyValidity,
+    department_document,
+    did_document,
+    exchange_did,
+)
 from exchange.certificates.issuance import Issuance
 from exchange.certificates.lookup import CertificateLookup
 from exchange.certificates.models import (
@@ -34,13 +42,15 @@ from exchange.certificates.status import StatusChanges
 from exchange.certificates.status_lists import PublishedLists
 from exchange.certificates.trust import KeyRevocation, LiveTrust, RevokedCertKeys, SealEntry
 from exchange.certificates.verifier import Verdict, Verifier
-from exchange.certificates.vocabulary import certificate_id_of
+from exchange.certificates.vocabulary import USCC_URN_PREFIX, certificate_id_of
 from exchange.config import Settings
 from exchange.departments.auth import Principal
 from exchange.departments.registry import Registry
+from exchange.errors import NotFound
 from exchange.keyring import Keyring
 from exchange.store import Store
-from schemas.errors import ErrorCode
+from schemas.certificates import certificate_type, load_certificate_types
+from schemas.errors import ErrorCode, SchemaError
 
 __all__ = ["CertificateService"]
 
@@ -80,6 +90,7 @@ class CertificateService:
             seals=self.seals,
             lists=lists,
             lock=lock,
+            issuer_url=keyring.identity.issuer,
         )
         self.reads = CertificateLookup(self.register, audit)
         self.status = StatusChanges(
@@ -169,6 +180,49 @@ class CertificateService:
         """Withdraw a cert key: proofs it makes from now on are refused (audited)."""
         return self.status.revoke_seal_key(actor, kid, reason)
 
+    # -- what the exchange publishes for verifiers ------------------------------------
+    def context(self) -> dict[str, Any]:
+        """The govex JSON-LD context (``GET /ns/credentials/v1``)."""
+        return packaged_context()
+
+    def credential_schema(self, code: str) -> dict[str, Any]:
+        """The VC JSON Schema of type ``code`` (``GET /schemas/credentials/v1/<code>.json``)."""
+        try:
+            ctype = certificate_type(code)
+        except SchemaError as exc:
+            raise NotFound(exc.message, code=ErrorCode.UNKNOWN_CERTIFICATE_TYPE) from None
+        return credential_schema(self.identity.issuer, ctype)
+
+    def did_document(self, uscc: str | None = None) -> dict[str, Any]:
+        """The DID document of the exchange (``uscc`` None) or of department ``uscc``."""
+        issuer = self.identity.issuer
+        if uscc is not None:
+            return department_document(self.registry, issuer, uscc)
+        signer = self.lists.signer()
+        key = KeyValidity.of(
+            signer.kid,
+            self.keyring.public("seal"),
+            not_after=signer.certificate.not_valid_after_utc,
+            ended_at=None,
+            revoked=False,
+        )
+        return did_document(
+            exchange_did(issuer), [key], also_known_as=[f"{USCC_URN_PREFIX}{self.identity.uscc}"]
+        )
+
+    def published_documents(self) -> dict[str, dict[str, Any]]:
+        """Everything a verifier would fetch, by URL or DID: context, schemas, DID documents."""
+        issuer = self.identity.issuer
+        out: dict[str, dict[str, Any]] = {context_url(issuer): self.context()}
+        for ctype in load_certificate_types().values():
+            out[credential_schema_url(issuer, ctype)] = credential_schema(issuer, ctype)
+        exchange = self.did_document()
+        out[str(exchange["id"])] = exchange
+        for department in self.registry.departments():
+            document = self.did_document(department.uscc)
+            out[str(document["id"])] = document
+        return out
+
     # -- trust and verification ------------------------------------------------
     def trust_bundle(self) -> TrustBundle:
         """Everything an approver needs offline: root, seal certificates, signed status lists."""
@@ -193,6 +247,7 @@ class CertificateService:
                 "issuer": self.identity.issuer,
                 "uscc": self.identity.uscc,
             },
+            documents=self.published_documents(),
         )
 
     @property

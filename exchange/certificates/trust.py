@@ -4,7 +4,8 @@ A verifier needs four things, and :class:`TrustStore` names them:
 
 * the exchange's **root CA** certificate, the one anchor;
 * the **seal certificates** the root issued to departments, looked up by key id
-  (``urn:govex:key:<kid>`` is how a proof names its key), each with the code of
+  (``<issuer DID>#<kid>``, formerly ``urn:govex:key:<kid>``, is how a proof names its
+  key), each with the code of
   the department that holds it (the competence check);
 * the **revoked cert keys**: a proof a revoked key made after its revocation is refused;
 * the **status lists** credentials point at, by URL.

@@ -3,19 +3,24 @@
 A govex e-certificate is a W3C Verifiable Credential 2.0 document::
 
     {
-      "@context": ["https://www.w3.org/ns/credentials/v2", "https://govex.dev/ns/credentials/v1"],
+      "@context": ["https://www.w3.org/ns/credentials/v2", "<issuer>/ns/credentials/v1"],
       "id": "urn:govex:cert:1.2.156.3005.2.<type code>.<issuer USCC>.<serial>.<version>.<check>",
       "type": ["VerifiableCredential", "RealEstateTitleCredential"],
       "name": "不动产权证书",
-      "issuer": {"id": "urn:uscc:<USCC>", "name": "信阳市不动产登记中心"},
+      "issuer": {"id": "did:web:<host>:departments:<USCC>", "name": "信阳市不动产登记中心"},
       "validFrom": "…Z", "validUntil": "…Z",            (validUntil absent: 长期)
-      "credentialSchema": {"id": "https://govex.dev/schemas/certificate-types/<code>.json",
+      "credentialSchema": {"id": "<issuer>/schemas/credentials/v1/<code>.json",
                            "type": "JsonSchema"},
       "credentialSubject": {… the type's subject, holder fields first …},
       "metadata": {… GB/T 36903 metadata …},
       "credentialStatus": [revocation entry, suspension entry],
-      "proof": {DataIntegrityProof eddsa-jcs-2022, "verificationMethod": "urn:govex:key:<kid>"}
+      "proof": {DataIntegrityProof eddsa-jcs-2022, "verificationMethod": "<issuer id>#<kid>"}
     }
+
+``<issuer>`` is the exchange's issuer URL, which serves the context, the schemas and the
+did:web documents (:mod:`exchange.certificates.did`). Certificates issued before did:web
+name ``https://govex.dev/…``, ``urn:uscc:<USCC>`` and ``urn:govex:key:<kid>``; they still
+verify.
 
 The ``id`` is the GB/T 36904 identifier under ``urn:govex:cert:``: VC 2.0 requires
 a URL there, and the dotted identifier alone is not one (its USCC part is not an

@@ -14,6 +14,7 @@ from openapi_spec_validator import validate
 from exchange.api.deps import PUBLIC_PATHS, api_routes, current_principal
 from exchange.api.errors import PROBLEM_JSON
 from exchange.api.openapi import TOKEN_PATH, document_problems
+from exchange.client import ASSERTION_TYPE
 
 METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -114,6 +115,16 @@ def test_the_token_endpoint_documents_its_oauth_answers(client: TestClient) -> N
         error = op["responses"][status]["content"]["application/json"]
         assert error["schema"]["$ref"].endswith("/OAuthErrorBody")
     assert "422" not in op["responses"]
+
+
+def test_the_token_request_fields_are_documented_as_required(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    body = doc["paths"][TOKEN_PATH]["post"]["requestBody"]
+    schema = body["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert body["required"] is True
+    assert schema["required"] == ["grant_type", "client_assertion_type", "client_assertion"]
+    assert schema["properties"]["grant_type"]["enum"] == ["client_credentials"]
+    assert schema["properties"]["client_assertion_type"]["enum"] == [ASSERTION_TYPE]
 
 
 def test_the_document_is_valid_openapi(client: TestClient) -> None:

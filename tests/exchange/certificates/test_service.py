@@ -19,15 +19,19 @@ import exchange.certificates as exchange_certificates
 import exchange.certificates.models as models_module
 import exchange.certificates.trust as trust_module
 from exchange.certificates.bundle import TrustBundle
+from exchange.certificates.context import context_url
+from exchange.certificates.credential_schema import credential_schema_url
+from exchange.certificates.did import department_did, method_id
 from exchange.certificates.models import CertificateRequest, StatusAction, StatusChange
 from exchange.certificates.qr import QrError, credential_from_qr_text, qr_text
 from exchange.certificates.verifier import Verifier
-from exchange.certificates.vocabulary import CERT_URN_PREFIX, CONTEXTS, key_urn
+from exchange.certificates.vocabulary import CERT_URN_PREFIX, VC2_CONTEXT, key_urn
 from exchange.config import Settings
 from exchange.demo.city import City, Person
 from exchange.demo.setup import DemoDepartment, create_demo
 from exchange.errors import Conflict, Forbidden, NotFound
 from exchange.service import Exchange
+from schemas.certificates import certificate_type
 from schemas.identifiers import make_certificate_id, make_id_number, parse_certificate_id
 from signing.keys import generate_key, kid_of
 from signing.proofs import add_proof
@@ -97,12 +101,19 @@ def test_a_competent_department_issues_a_signed_vc2_certificate(
     doc = body["credential"]
     gongan = exchange.registry.by_code("gongan")
     assert body["status"] == "active"
-    assert doc["@context"] == list(CONTEXTS)
+    issuer = exchange.identity.issuer
+    assert doc["@context"] == [VC2_CONTEXT, context_url(issuer)]
     assert doc["id"] == CERT_URN_PREFIX + body["id"]
     parts = parse_certificate_id(body["id"])
     assert (parts.type_code, parts.issuer, parts.version) == ("100001", gongan.uscc, 1)
     assert doc["type"] == ["VerifiableCredential", "ResidentIdCardCredential"]
-    assert doc["issuer"] == {"id": f"urn:uscc:{gongan.uscc}", "name": gongan.name}
+    did = department_did(issuer, gongan.uscc)
+    assert doc["issuer"] == {"id": did, "name": gongan.name}
+    assert did == f"did:web:{issuer.removeprefix('https://')}:departments:{gongan.uscc}"
+    assert doc["credentialSchema"] == {
+        "id": credential_schema_url(issuer, certificate_type("resident_id_card")),
+        "type": "JsonSchema",
+    }
     assert doc["validUntil"] == "2046-12-31T15:59:59Z"  # 23:59:59 China time
     assert doc["metadata"]["holder_code"] == person.id_number
     assert doc["metadata"]["valid_until"] == "2046-12-31"
@@ -115,7 +126,7 @@ def test_a_competent_department_issues_a_signed_vc2_certificate(
     assert 0 <= int(revocation["statusListIndex"]) < 131_072
     assert doc["proof"]["cryptosuite"] == "eddsa-jcs-2022"
     current = exchange.registry.current_key(gongan.uscc, "cert")
-    assert doc["proof"]["verificationMethod"] == key_urn(current.kid)
+    assert doc["proof"]["verificationMethod"] == method_id(did, current.kid)
     assert exchange.certificates.verifier.check(doc).valid
     assert audit_rows(exchange, "cert.issue", body["id"])[0][0] == "ok"
 
@@ -411,7 +422,9 @@ def test_key_rotation_keeps_old_certificates_valid(fresh: Exchange, city: City) 
     new = service.issue(
         gongan.uscc, CertificateRequest(type="resident_id_card", subject=id_card(city.people[1]))
     )
-    assert new.credential["proof"]["verificationMethod"] == key_urn(kid_of(new_key.public_key()))
+    did = department_did(fresh.identity.issuer, gongan.uscc)
+    new_kid = kid_of(new_key.public_key())
+    assert new.credential["proof"]["verificationMethod"] == method_id(did, new_kid)
     assert (
         old.credential["proof"]["verificationMethod"]
         != new.credential["proof"]["verificationMethod"]
