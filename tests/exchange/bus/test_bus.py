@@ -113,10 +113,10 @@ def test_poison_is_quarantined_with_its_reason_and_an_audit_entry_and_intake_goe
     assert isinstance(good, IngestResult)
     assert good.accepted == 5
     rows = quarantine_rows(bus_exchange)
-    minzheng = DemoDepartment.load(bus_exchange, "minzheng").uscc
+    # the seal's issuer is a claim until the seal verifies: never the publisher of a row
     assert rows == [
         ("schema.malformed_json", "kafka", None, None),
-        ("exchange.not_owner", "kafka", RESOURCE, minzheng),
+        ("exchange.not_owner", "kafka", RESOURCE, None),
     ]
     # one entry per poison message (the not-owner refusal is audited by ingest as well)
     assert bus_exchange.audit.size - before == 4
