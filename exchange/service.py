@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,7 +41,6 @@ from schemas.catalog import Department
 if TYPE_CHECKING:
     from exchange.bus.kafka import KafkaIngestConsumer, PausePoint
 
-_NODE_META = "bus.node_id"  # this node's id, made once; its Kafka consumer group ends with it
 
 __all__ = ["Exchange"]
 
@@ -154,12 +152,10 @@ class Exchange:
         return EmbeddedBus(self.intake)
 
     def node_id(self) -> str:
-        """This node's id, made once and kept in the data directory."""
-        node = self.store.meta(_NODE_META)
-        if node is None:
-            node = "node-" + secrets.token_hex(6)
-            self.store.set_meta(_NODE_META, node)
-        return node
+        """This node's id on the bus: made once per data directory (:mod:`exchange.bus.node`)."""
+        from exchange.bus.node import node_identity
+
+        return node_identity(self.settings.data, configured=self.settings.kafka.node_id)
 
     def start_consumer(
         self, bootstrap: str, *, unsafe_pause_at: tuple[PausePoint, int] | None = None
