@@ -29,7 +29,7 @@ from exchange.departments.auth import TokenService
 from exchange.departments.demo_keys import DemoKeys
 from exchange.departments.lifecycle import DepartmentAdmin
 from exchange.departments.registry import Registry
-from exchange.errors import NotInitialised
+from exchange.errors import InvalidRequest, NotInitialised
 from exchange.keyring import ExchangeIdentity, Keyring
 from exchange.records.ingest import Ingestor
 from exchange.records.intake import BatchIntake
@@ -37,6 +37,7 @@ from exchange.records.query import Reader
 from exchange.store import Store
 from exchange.witness.collect import ConfiguredWitness, WitnessCollector
 from schemas.catalog import Department
+from schemas.errors import ErrorCode
 
 if TYPE_CHECKING:
     from exchange.bus.kafka import KafkaIngestConsumer, PausePoint
@@ -158,17 +159,45 @@ class Exchange:
         return node_identity(self.settings.data, configured=self.settings.kafka.node_id)
 
     def start_consumer(
-        self, bootstrap: str, *, unsafe_pause_at: tuple[PausePoint, int] | None = None
+        self,
+        bootstrap: str,
+        *,
+        tls: bool = False,
+        unsafe_pause_at: tuple[PausePoint, int] | None = None,
     ) -> KafkaIngestConsumer:
-        """Consume the Kafka record topics into this exchange (``govex serve --bus``)."""
-        from exchange.bus.kafka import KafkaIngestConsumer
+        """Consume the Kafka record topics into this exchange (``govex serve --bus``).
+
+        An unauthenticated bus off loopback is refused (``exchange.bus_unsafe``) unless
+        ``kafka.allow_unauthenticated`` is set (:mod:`exchange.bus.kafka_security`).
+        """
+        from exchange.bus.kafka import ConsumerLimits, KafkaIngestConsumer
+        from exchange.bus.kafka_security import KafkaSecurity, open_bus_problem
 
         kafka = self.settings.kafka
+        security: KafkaSecurity = kafka  # KafkaSettings are the consumer's KafkaSecurity
+        problem = open_bus_problem(bootstrap, security, tls=tls)
+        if problem is not None and not kafka.allow_unauthenticated:
+            raise InvalidRequest(
+                f"refused: {problem}; or set GOVEX_KAFKA__ALLOW_UNAUTHENTICATED=true",
+                code=ErrorCode.BUS_UNSAFE,
+            )
+        try:
+            security.client_options(tls=tls)  # a missing password is named now, not later
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), code=ErrorCode.BUS_UNSAFE) from exc
         self.consumer = KafkaIngestConsumer(
             self.intake,
             bootstrap=bootstrap,
             group_id=f"{kafka.group_id}.{self.node_id()}",
             topic_prefix=kafka.topic_prefix,
+            security=security,
+            tls=tls,
+            limits=ConsumerLimits(
+                min_replication=kafka.min_replication,
+                min_insync_replicas=kafka.min_insync_replicas,
+                max_attempts=kafka.max_attempts,
+                commit_stall_s=kafka.commit_stall_s,
+            ),
             unsafe_pause_at=unsafe_pause_at,
         ).start()
         return self.consumer

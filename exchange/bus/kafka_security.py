@@ -117,5 +117,5 @@ def open_bus_problem(bootstrap: str, security: KafkaSecurity, *, tls: bool = Fal
         "authentication: anyone who reaches the broker could read every record without a "
         "grant or an audit entry, and write to govex.records.* (set GOVEX_KAFKA__USERNAME "
         "and GOVEX_KAFKA__PASSWORD or _PASSWORD_FILE and use kafkas://; see the README, "
-        "\"Securing the Kafka bus\")"
+        '"Securing the Kafka bus")'
     )
