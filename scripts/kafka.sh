@@ -38,6 +38,7 @@
 #   scripts/kafka.sh grant-exchange --dir D --port P1 --principal NAME [--group G]
 #       ACLs for one exchange node: read and describe the govex.records.* topics, use
 #       the consumer groups G.* (default govex-exchange).
+#   Both take --topic-prefix T (default govex.records.) for a govex on other topics.
 #
 # Environment:
 #   GOVEX_KAFKA_VERSION        Kafka version (default 4.4.0, the newest 4.x on Maven Central
@@ -72,6 +73,7 @@ USERS_FILE=""
 PRINCIPAL=""
 RESOURCE=""
 GROUP="govex-exchange"
+TOPIC_PREFIX="govex.records."
 
 die() {
     echo "kafka.sh: $*" >&2
@@ -97,6 +99,7 @@ parse_options() {
             --principal) PRINCIPAL="${2:?--principal needs a value}"; shift 2 ;;
             --resource) RESOURCE="${2:?--resource needs a value}"; shift 2 ;;
             --group) GROUP="${2:?--group needs a value}"; shift 2 ;;
+            --topic-prefix) TOPIC_PREFIX="${2:?--topic-prefix needs a value}"; shift 2 ;;
             *) die "unknown option: $1 (see: scripts/kafka.sh help)" ;;
         esac
     done
@@ -448,26 +451,34 @@ cmd_start() {
 
 cmd_stop() {
     parse_options "$@"
-    local i nd pidfile pid k
+    local i nd pid k pids=()
+    # SIGTERM to every node first: a node left alone waits for a quorum to shut down
     for ((i = 1; i <= NODES; i++)); do
         nd="$(node_dir "$i")"
-        pidfile="${nd}/broker.pid"
-        [[ -f "$pidfile" ]] || { echo "no broker pid file in ${nd}"; continue; }
-        pid="$(cat "$pidfile")"
+        [[ -f "${nd}/broker.pid" ]] || { echo "no broker pid file in ${nd}"; continue; }
+        pid="$(cat "${nd}/broker.pid")"
         if broker_alive "$pid"; then
             kill -CONT "$pid" 2>/dev/null || true # a paused broker would ignore SIGTERM
             kill -TERM "$pid" 2>/dev/null || true
-            for ((k = 0; k < 300; k++)); do
-                broker_alive "$pid" || break
-                sleep 0.1
-            done
-            if broker_alive "$pid"; then
-                echo "broker ${pid} ignored SIGTERM for 30s: sending SIGKILL" >&2
-                kill -KILL "$pid" 2>/dev/null || true
-            fi
+            pids+=("$pid")
         fi
-        rm -f "$pidfile"
-        echo "stopped broker from ${nd}"
+    done
+    for pid in "${pids[@]}"; do
+        for ((k = 0; k < 300; k++)); do
+            broker_alive "$pid" || break
+            sleep 0.1
+        done
+        if broker_alive "$pid"; then
+            echo "broker ${pid} ignored SIGTERM for 30s: sending SIGKILL" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+    for ((i = 1; i <= NODES; i++)); do
+        nd="$(node_dir "$i")"
+        if [[ -f "${nd}/broker.pid" ]]; then
+            rm -f "${nd}/broker.pid"
+            echo "stopped broker from ${nd}"
+        fi
     done
 }
 
@@ -479,17 +490,17 @@ grant() {
     if [[ "$kind" == connector ]]; then
         [[ "$RESOURCE" =~ ^[a-z0-9][a-z0-9._-]{0,127}$ ]] || die "--resource must be a catalog resource, got: ${RESOURCE}"
     fi
+    [[ "$TOPIC_PREFIX" =~ ^[A-Za-z0-9._-]+$ ]] || die "--topic-prefix must be a topic name prefix"
     "$PYTHON" - "127.0.0.1:${PORT}" "${DIR}/tls/ca.pem" "$(admin_password)" "$kind" \
-        "$PRINCIPAL" "$RESOURCE" "$GROUP" <<'PY'
+        "$PRINCIPAL" "$RESOURCE" "$GROUP" "$TOPIC_PREFIX" <<'PY'
 import logging, sys
 from kafka import KafkaAdminClient
 from kafka.admin import (ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType,
                          ResourcePattern, ResourceType)
 
 logging.disable(logging.CRITICAL)
-bootstrap, cafile, password, kind, principal, resource, group = sys.argv[1:8]
+bootstrap, cafile, password, kind, principal, resource, group, prefix = sys.argv[1:9]
 user = f"User:{principal}"
-prefix = "govex.records."
 
 def acl(op, rtype, name, pattern=ACLResourcePatternType.LITERAL):
     return ACL(user, "*", op, ACLPermissionType.ALLOW, ResourcePattern(rtype, name, pattern))

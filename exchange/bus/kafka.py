@@ -36,11 +36,12 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from exchange.bus.kafka_health import (
+    ConsumerLimits,
+    ConsumerStats,
     PartitionHealth,
     backoff_s,
     classify,
@@ -85,36 +86,6 @@ def parse_pause_point(text: str) -> tuple[PausePoint, int]:
         ) from None
 
 
-@dataclass(frozen=True)
-class ConsumerLimits:
-    """What the consumer demands of topics, and how long it bears failures (KafkaSettings)."""
-
-    min_replication: int = 1
-    min_insync_replicas: int = 1
-    max_attempts: int = 5
-    commit_stall_s: float = 60.0
-    recheck_topics_s: float = 10.0
-
-
-@dataclass
-class ConsumerStats:
-    """What the consumer did since it started."""
-
-    messages: int = 0
-    records_accepted: int = 0
-    duplicates: int = 0
-    records_quarantined: int = 0
-    poison_messages: int = 0
-    commits: int = 0
-    retries: int = 0
-    given_up: int = 0  # messages quarantined after max_attempts failed tries
-    commit_failures: int = 0
-    sessions: int = 0  # consumer sessions started (more than one: re-created)
-    stalls: int = 0  # sessions re-created because commits failed for commit_stall_s
-    last_error: str | None = None
-    errors: list[str] = field(default_factory=list)
-
-
 class KafkaIngestConsumer:
     """Consumes ``govex.records.*`` into one exchange; start() runs it in a thread."""
 
@@ -142,7 +113,9 @@ class KafkaIngestConsumer:
         self.partitions: dict[tuple[str, int], PartitionHealth] = {}
         self.refused_topics: dict[str, str] = {}
         self._checked: dict[str, float] = {}  # topic -> when its replication was checked
+        # since when commits (or polls: a lost group membership) keep failing
         self._commit_failing_since: float | None = None
+        self._poll_failing_since: float | None = None
         self.poll_timeout_ms = poll_timeout_ms
         self.metadata_max_age_ms = metadata_max_age_ms
         self.unsafe_pause_at = unsafe_pause_at
@@ -169,14 +142,18 @@ class KafkaIngestConsumer:
         known = [x for x in lags if x is not None]
         return sum(known) if known else None
 
+    def _stalled(self) -> bool:
+        """Commits (or polls) have failed for longer than ``commit_stall_s``."""
+        since = [t for t in (self._commit_failing_since, self._poll_failing_since) if t]
+        return bool(since) and time.monotonic() - min(since) > self.limits.commit_stall_s
+
     def health(self) -> dict[str, Any]:
         """Per partition offsets, lag and last commit; refused topics; counters (/healthz)."""
-        stalled = self._commit_failing_since is not None and (
-            time.monotonic() - self._commit_failing_since > self.limits.commit_stall_s
-        )
+        stalled = self._stalled()
+        committing = self._commit_failing_since is None and self._poll_failing_since is None
         if self._failed is not None:
             state = "failed"
-        elif stalled or self.refused_topics:
+        elif stalled or self.refused_topics or not committing:
             state = "degraded"
         else:
             state = "ok"
@@ -185,7 +162,7 @@ class KafkaIngestConsumer:
             "status": state,
             "group": self.group_id,
             "lag": self.lag,
-            "committing": self._commit_failing_since is None,
+            "committing": committing,
             "partitions": [p.as_dict() for _, p in sorted(self.partitions.copy().items())],
             "refused_topics": dict(self.refused_topics),
             "sessions": stats.sessions,
@@ -236,9 +213,7 @@ class KafkaIngestConsumer:
                     self._poll_once(consumer)
                 else:
                     self._stop.wait(0.2)
-                stalled = self._commit_failing_since is not None and (
-                    time.monotonic() - self._commit_failing_since > self.limits.commit_stall_s
-                )
+                stalled = self._stalled()
                 back = self._outage.is_set() and unreachable_brokers(self.bootstrap) is None
                 if back or stalled:
                     # the cluster was wholly unreachable and is back, or commits kept failing
@@ -255,7 +230,7 @@ class KafkaIngestConsumer:
                         )
                     else:
                         self._note("kafka is reachable again after an outage: new session")
-                    self._commit_failing_since = None
+                    self._commit_failing_since = self._poll_failing_since = None
                     consumer.close(autocommit=False)
                     fresh = self._connect()
                     if fresh is None:  # stopped while reconnecting
@@ -363,9 +338,12 @@ class KafkaIngestConsumer:
         try:
             polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
         except KafkaError as exc:
+            if self._poll_failing_since is None:
+                self._poll_failing_since = time.monotonic()
             self._note(f"poll failed: {exc}")
             self._stop.wait(1.0)
             return
+        self._poll_failing_since = None
         for tp, messages in polled.items():
             done = None
             for message in messages:
@@ -478,7 +456,7 @@ class KafkaIngestConsumer:
                 self._commit_failing_since = time.monotonic()
             self._note(f"offset commit for {tp.topic}[{tp.partition}] failed: {exc}")
             return
-        self._commit_failing_since = None
+        self._commit_failing_since = self._poll_failing_since = None
         health = self._partition(tp)
         health.committed = offset
         health.last_commit_at = time.time()

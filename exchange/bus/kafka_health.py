@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 __all__ = [
     "POISON_ERRORS",
+    "ConsumerLimits",
+    "ConsumerStats",
     "PartitionHealth",
     "backoff_s",
     "classify",
@@ -50,6 +52,36 @@ def classify(exc: BaseException) -> Literal["poison", "transient"]:
 def backoff_s(attempt: int, *, base_s: float = 0.5, cap_s: float = 10.0) -> float:
     """The wait before try ``attempt + 1`` of a message: 0.5 s, 1 s, 2 s … at most ``cap_s``."""
     return float(min(cap_s, base_s * 2 ** max(0, attempt - 1)))
+
+
+@dataclass(frozen=True)
+class ConsumerLimits:
+    """What the consumer demands of topics, and how long it bears failures (KafkaSettings)."""
+
+    min_replication: int = 1
+    min_insync_replicas: int = 1
+    max_attempts: int = 5
+    commit_stall_s: float = 60.0
+    recheck_topics_s: float = 10.0
+
+
+@dataclass
+class ConsumerStats:
+    """What the consumer did since it started."""
+
+    messages: int = 0
+    records_accepted: int = 0
+    duplicates: int = 0
+    records_quarantined: int = 0
+    poison_messages: int = 0
+    commits: int = 0
+    retries: int = 0
+    given_up: int = 0  # messages quarantined after max_attempts failed tries
+    commit_failures: int = 0
+    sessions: int = 0  # consumer sessions started (more than one: re-created)
+    stalls: int = 0  # sessions re-created because commits failed for commit_stall_s
+    last_error: str | None = None
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass
