@@ -177,6 +177,8 @@ class KafkaCluster:
                 if process.poll() is not None:
                     raise KafkaBrokerError(f"node {node} exited with {process.returncode}")
             try:
+                if len(self.live_bootstrap()) < brokers:
+                    raise KafkaError("not every node accepts connections yet")
                 admin = self.admin()
                 try:
                     if len(admin.describe_cluster()["brokers"]) >= brokers:
