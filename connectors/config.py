@@ -19,6 +19,11 @@
     path = "gongan_resident_id_cards.csv"   # relative to this file
     encoding = "gbk"
 
+    [publish.kafka]                         # a secured bus: this department's principal
+    username = "gongan"                     # SASL/SCRAM-SHA-512 over kafkas://
+    password_env = "GOVEX_CONNECTOR_KAFKA_PASSWORD"
+    ssl_cafile = "ca.pem"
+
     [mapping]                               # see connectors.mapping
     version = 1
     [mapping.fields]
@@ -41,6 +46,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
+from exchange.bus.kafka_security import KafkaSecurity
 from schemas.base import StrictModel
 from schemas.catalog import ResourceDefinition, load_resources
 from signing.algorithms import PrivateKey
@@ -63,10 +69,12 @@ __all__ = [
     "DepartmentSection",
     "HttpSourceConfig",
     "JsonlSourceConfig",
+    "KafkaAuthSection",
     "LoadedConfig",
     "PublishSection",
     "SqlSourceConfig",
     "build_source",
+    "kafka_security",
     "load_config",
     "load_credentials",
 ]
@@ -137,13 +145,35 @@ SourceConfig = Annotated[
 ]
 
 
+class KafkaAuthSection(StrictModel):
+    """Who the connector is on a secured Kafka bus (SASL/SCRAM, TLS): its own principal.
+
+    The password never sits in the file: ``password_env`` names the variable holding it,
+    or ``password_file`` a file (relative to the config file).
+    """
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = None
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    username: str | None = Field(default=None, max_length=256)
+    password_env: str = "GOVEX_CONNECTOR_KAFKA_PASSWORD"  # noqa: S105 - a variable name
+    password_file: str | None = None
+    ssl_cafile: str | None = None
+    ssl_check_hostname: bool = True
+
+
 class PublishSection(StrictModel):
     retry_deadline_s: float = Field(
         default=120.0, gt=0, description="how long to retry an unreachable exchange or broker"
     )
     partitions: int = Field(default=3, ge=1, description="partitions of a topic we create")
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="replicas of a topic we create; default: the cluster's "
+        "default.replication.factor (never 1 behind a replicated cluster's back)",
+    )
     topic_prefix: str = "govex.records."
+    kafka: KafkaAuthSection = KafkaAuthSection()
 
 
 class ConnectorConfig(StrictModel):
@@ -276,6 +306,34 @@ def load_credentials(loaded: LoadedConfig, *, need_auth: bool) -> Credentials:
         seal_kid=kid_of(seal.public_key()),
         auth_key=auth,
         auth_kid=kid_of(auth.public_key()) if auth is not None else None,
+    )
+
+
+def kafka_security(loaded: LoadedConfig) -> KafkaSecurity:
+    """The connector's own Kafka principal (``[publish.kafka]``), its password resolved."""
+    auth = loaded.config.publish.kafka
+    password = loaded.env.get(auth.password_env) if auth.username is not None else None
+    password_file = None
+    if auth.password_file is not None:
+        password_file = loaded.resolve(auth.password_file, "publish.kafka.password_file")
+    if auth.username is not None and password is None and password_file is None:
+        raise ConfigError(
+            f"publish.kafka.username is set but no password: export {auth.password_env} "
+            "(publish.kafka.password_env names the variable) or set publish.kafka.password_file"
+        )
+    cafile = None
+    if auth.ssl_cafile is not None:
+        cafile = loaded.resolve(auth.ssl_cafile, "publish.kafka.ssl_cafile")
+    return KafkaSecurity.model_validate(
+        {
+            "protocol": auth.protocol,
+            "sasl_mechanism": auth.sasl_mechanism,
+            "username": auth.username,
+            "password": password,
+            "password_file": password_file,
+            "ssl_cafile": cafile,
+            "ssl_check_hostname": auth.ssl_check_hostname,
+        }
     )
 
 

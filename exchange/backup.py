@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from exchange.bus.node import NODE_FILE
 from exchange.config import Settings
 from exchange.errors import Conflict, InvalidRequest
 from exchange.service import Exchange
@@ -101,7 +102,8 @@ def _audit_root(cur: Cursor, size: int) -> str:
 
 # what is not copied from the directory: the live database (its snapshot goes in its place),
 # the lock, and the admin socket of a running exchange
-_SKIPPED = frozenset({DB_FILE, f"{DB_FILE}.wal", LOCK_FILE, "admin.sock"})
+# node.id: a restored copy is another node on the bus, with its own consumer group
+_SKIPPED = frozenset({DB_FILE, f"{DB_FILE}.wal", LOCK_FILE, "admin.sock", NODE_FILE})
 
 
 def _snapshot(exchange: Exchange, target: Path) -> dict[str, Any]:

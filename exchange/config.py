@@ -7,9 +7,12 @@ Libraries never read the environment: they take these objects through constructo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from exchange.bus.kafka_security import KafkaSecurity
 
 __all__ = [
     "DEMO_PASSPHRASE",
@@ -109,10 +112,39 @@ class ConsoleSettings(BaseModel):
     signin_failures_per_address: int = Field(default=20, ge=1)
 
 
-class KafkaSettings(BaseModel):
+class KafkaSettings(KafkaSecurity):
+    """The exchange's consumer: who it is on the bus (SASL/TLS, from KafkaSecurity) and
+    what it demands of the topics, of failing messages and of itself."""
+
     bootstrap: str | None = None
     group_id: str = "govex-exchange"
     topic_prefix: str = "govex.records."
+    node_id: str | None = Field(
+        default=None,
+        description="this node's consumer identity; default: made once per data directory "
+        "(a restored or copied directory makes its own)",
+    )
+    allow_unauthenticated: bool = Field(
+        default=False, description="consume from a bus off loopback without SASL (not advised)"
+    )
+    min_replication: int = Field(
+        default=1, ge=1, description="topics with fewer replicas per partition are refused"
+    )
+    min_insync_replicas: int = Field(
+        default=1, ge=1, description="topics whose min.insync.replicas is lower are refused"
+    )
+    max_attempts: int = Field(
+        default=5, ge=1, description="tries of a failing message before it is quarantined"
+    )
+    commit_stall_s: float = Field(
+        default=60.0, gt=0, description="no offset commit for this long: a fresh session"
+    )
+    catchup_lag: int | None = Field(
+        default=1000, ge=0, description="reads while lag is above this say so (None: never)"
+    )
+    catchup_reads: Literal["flag", "refuse"] = Field(
+        default="flag", description="catching up: flag reads (Govex-Lag) or answer 503"
+    )
 
 
 class CitizenSettings(BaseModel):

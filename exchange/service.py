@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,7 @@ from exchange.departments.demo_keys import DemoKeys
 from exchange.departments.lifecycle import DepartmentAdmin
 from exchange.departments.registry import Registry
 from exchange.departments.staff import Staff
-from exchange.errors import NotInitialised
+from exchange.errors import InvalidRequest, NotInitialised
 from exchange.keyring import ExchangeIdentity, Keyring
 from exchange.records.ingest import Ingestor
 from exchange.records.intake import BatchIntake
@@ -39,12 +38,12 @@ from exchange.records.query import Reader
 from exchange.store import Store
 from exchange.witness.collect import ConfiguredWitness, WitnessCollector
 from schemas.catalog import Department
+from schemas.errors import ErrorCode
 from signing.algorithms import pyca_private
 
 if TYPE_CHECKING:
     from exchange.bus.kafka import KafkaIngestConsumer, PausePoint
 
-_NODE_META = "bus.node_id"  # this node's id, made once; its Kafka consumer group ends with it
 
 __all__ = ["Exchange"]
 
@@ -163,25 +162,51 @@ class Exchange:
         return EmbeddedBus(self.intake)
 
     def node_id(self) -> str:
-        """This node's id, made once and kept in the data directory."""
-        node = self.store.meta(_NODE_META)
-        if node is None:
-            node = "node-" + secrets.token_hex(6)
-            self.store.set_meta(_NODE_META, node)
-        return node
+        """This node's id on the bus: made once per data directory (:mod:`exchange.bus.node`)."""
+        from exchange.bus.node import node_identity
+
+        return node_identity(self.settings.data, configured=self.settings.kafka.node_id)
 
     def start_consumer(
-        self, bootstrap: str, *, unsafe_pause_at: tuple[PausePoint, int] | None = None
+        self,
+        bootstrap: str,
+        *,
+        tls: bool = False,
+        unsafe_pause_at: tuple[PausePoint, int] | None = None,
     ) -> KafkaIngestConsumer:
-        """Consume the Kafka record topics into this exchange (``govex serve --bus``)."""
-        from exchange.bus.kafka import KafkaIngestConsumer
+        """Consume the Kafka record topics into this exchange (``govex serve --bus``).
+
+        An unauthenticated bus off loopback is refused (``exchange.bus_unsafe``) unless
+        ``kafka.allow_unauthenticated`` is set (:mod:`exchange.bus.kafka_security`).
+        """
+        from exchange.bus.kafka import ConsumerLimits, KafkaIngestConsumer
+        from exchange.bus.kafka_security import KafkaSecurity, open_bus_problem
 
         kafka = self.settings.kafka
+        security: KafkaSecurity = kafka  # KafkaSettings are the consumer's KafkaSecurity
+        problem = open_bus_problem(bootstrap, security, tls=tls)
+        if problem is not None and not kafka.allow_unauthenticated:
+            raise InvalidRequest(
+                f"refused: {problem}; or set GOVEX_KAFKA__ALLOW_UNAUTHENTICATED=true",
+                code=ErrorCode.BUS_UNSAFE,
+            )
+        try:
+            security.client_options(tls=tls)  # a missing password is named now, not later
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), code=ErrorCode.BUS_UNSAFE) from exc
         self.consumer = KafkaIngestConsumer(
             self.intake,
             bootstrap=bootstrap,
             group_id=f"{kafka.group_id}.{self.node_id()}",
             topic_prefix=kafka.topic_prefix,
+            security=security,
+            tls=tls,
+            limits=ConsumerLimits(
+                min_replication=kafka.min_replication,
+                min_insync_replicas=kafka.min_insync_replicas,
+                max_attempts=kafka.max_attempts,
+                commit_stall_s=kafka.commit_stall_s,
+            ),
             unsafe_pause_at=unsafe_pause_at,
         ).start()
         return self.consumer

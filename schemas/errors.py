@@ -70,6 +70,10 @@ class ErrorCode(StrEnum):
     AUDIT_UNAVAILABLE = "exchange.audit_unavailable"
     AUDIT_DISK_FULL = "exchange.audit_disk_full"
     BUS_UNAVAILABLE = "exchange.bus_unavailable"
+    BUS_TOPIC_MISMATCH = "exchange.bus_topic_mismatch"  # a batch on another resource's topic
+    BUS_INGEST_FAILED = "exchange.bus_ingest_failed"  # a message that fails to ingest, bounded
+    CATCHING_UP = "exchange.catching_up"  # reads refused while this node's bus lag is high
+    BUS_UNSAFE = "exchange.bus_unsafe"  # an unauthenticated bus off loopback, under-replicated
     METHOD_NOT_ALLOWED = "exchange.method_not_allowed"
     RATE_LIMITED = "exchange.rate_limited"
     CERTIFICATE_REFUSED = "exchange.certificate_refused"

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from tests.support.kafka import KafkaBroker
     from tests.support.oidc import OidcProvider
 
-_KAFKA_FIXTURES = frozenset({"kafka_broker", "fresh_kafka_broker"})
+_KAFKA_FIXTURES = frozenset({"kafka_broker", "fresh_kafka_broker", "kafka_cluster"})
 _THIRD_PARTY_WARNINGS = (
     "ignore:read_text is deprecated:DeprecationWarning:kafka.protocol.schemas.load_json",
     "ignore:open_text is deprecated:DeprecationWarning:importlib.resources._legacy",

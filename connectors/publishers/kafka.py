@@ -3,7 +3,11 @@
 Each batch holds records of one partition; its message key is its first record's key
 (:func:`murmur2` is Kafka's default partitioner, so the connector groups records the way
 the producer will). ``acks="all"`` and ``enable_idempotence=True`` are passed
-explicitly. Idempotence alone loses in-flight batches when the producer epoch is bumped,
+explicitly. On a secured bus the connector speaks as its department's own principal
+(``[publish.kafka]``: SASL/SCRAM, TLS with ``kafkas://``), whose ACLs let it write its own
+resources' topics only; a refusal by the broker's authorizer is final, not retried.
+Topics it creates get the cluster's ``default.replication.factor`` unless the config
+names one. Idempotence alone loses in-flight batches when the producer epoch is bumped,
 which is why the outbox resends and the exchange drops duplicates by batch id and
 ``(resource, key, version)``. ``kafka`` itself is imported only when a producer starts.
 """
@@ -16,10 +20,11 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.errors import Refused, Unreachable
+from connectors.errors import ConfigError, Refused, Unreachable
 from connectors.outbox import OutboxBatch
 from connectors.publishers.base import Delivery, Retry, pending_note
-from exchange.bus.kafka import unreachable_brokers
+from exchange.bus.kafka_health import unreachable_brokers
+from exchange.bus.kafka_security import KafkaSecurity
 
 __all__ = ["KafkaPublisher", "murmur2"]
 
@@ -69,11 +74,13 @@ class KafkaPublisher:
         *,
         topic_prefix: str = "govex.records.",
         partitions: int = 3,
-        replication_factor: int = 1,
+        replication_factor: int | None = None,
         max_message_bytes: int = 1_000_000,
         retry: Retry | None = None,
         window: int = 8,
         client_id: str = "govex-connector",
+        security: KafkaSecurity | None = None,
+        tls: bool = False,
     ) -> None:
         self.bootstrap = bootstrap
         self.resource = resource
@@ -84,10 +91,16 @@ class KafkaPublisher:
         self.retry = retry or Retry()
         self.window = max(1, window)
         self.client_id = client_id
+        self.security = security or KafkaSecurity()
+        self.tls = tls
+        try:
+            self._options = self.security.client_options(tls=tls)
+        except ValueError as exc:  # a SASL principal without a readable password
+            raise ConfigError(str(exc)) from exc
         self._state = _KafkaState()
 
     def describe(self) -> str:
-        return f"kafka://{self.bootstrap} topic {self.topic}"
+        return f"{'kafkas' if self.tls else 'kafka'}://{self.bootstrap} topic {self.topic}"
 
     def groups(self) -> int:
         return self._partition_count()
@@ -159,6 +172,7 @@ class KafkaPublisher:
                 delivery_timeout_ms=30_000,
                 max_block_ms=15_000,
                 reconnect_backoff_max_ms=2_000,
+                **self._options,
             )
         except KafkaError as exc:
             raise _NotReady(f"cannot connect a producer: {exc}") from exc
@@ -175,17 +189,21 @@ class KafkaPublisher:
             bootstrap_servers=self.bootstrap.split(","),
             client_id=self.client_id,
             request_timeout_ms=10_000,
+            **self._options,
         )
         try:
             with suppress(TopicAlreadyExistsError):
+                # replication -1: the cluster's default.replication.factor
                 admin.create_topics(
-                    [NewTopic(self.topic, self.partitions, self.replication_factor)]
+                    [NewTopic(self.topic, self.partitions, self.replication_factor or -1)]
                 )
             described = admin.describe_topics([self.topic])
             parts = (described[0].get("partitions") or []) if described else []
             self._state.partitions = len(parts) or self.partitions
             self._state.topic_ready = True
         except KafkaError as exc:
+            if _authorization(exc):
+                raise Refused(_not_authorised(self.topic, self.security, exc)) from exc
             raise _NotReady(f"cannot create topic {self.topic}: {exc}") from exc
         finally:
             admin.close()
@@ -234,6 +252,8 @@ class KafkaPublisher:
             except MessageSizeTooLargeError as exc:
                 raise Refused(_too_large(batch, exc)) from exc
             except KafkaError as exc:
+                if _authorization(exc):
+                    raise Refused(_not_authorised(self.topic, self.security, exc)) from exc
                 yield batch, f"not acknowledged: {type(exc).__name__}: {exc}"
             else:
                 yield batch, None
@@ -251,6 +271,31 @@ def _too_large(batch: OutboxBatch, exc: Exception) -> str:
     return (
         f"the broker refuses batch {batch.batch_id} of {len(batch.payload)} bytes as too "
         f"large ({exc}); lower connector.max_batch_bytes (the batch stays in the outbox)"
+    )
+
+
+def _authorization(exc: Exception) -> bool:
+    """The broker's authorizer (ACLs) refused: final, not worth a retry."""
+    from kafka.errors import (
+        ClusterAuthorizationFailedError,
+        TopicAuthorizationFailedError,
+        TransactionalIdAuthorizationFailedError,
+    )
+
+    refused = (
+        TopicAuthorizationFailedError,
+        ClusterAuthorizationFailedError,
+        TransactionalIdAuthorizationFailedError,
+    )
+    return isinstance(exc, refused)
+
+
+def _not_authorised(topic: str, security: KafkaSecurity, exc: Exception) -> str:
+    who = security.username or "an anonymous client"
+    return (
+        f"the broker refuses {who} on topic {topic} ({type(exc).__name__}): a connector "
+        "writes only its own department's resources (ask the operator for the ACL; "
+        "the batches stay in the outbox)"
     )
 
 

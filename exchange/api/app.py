@@ -14,6 +14,7 @@ from exchange.api.deps import PUBLIC_PATHS, UNAUDITED_PUBLIC, bearer_token
 from exchange.api.docs import install_docs
 from exchange.api.errors import install_error_handlers
 from exchange.api.middleware.audit import AuditMiddleware
+from exchange.api.middleware.catchup import CatchUpMiddleware
 from exchange.api.middleware.fastread import FastReadMiddleware
 from exchange.api.middleware.limits import LimitsMiddleware
 from exchange.api.openapi import install_openapi
@@ -121,6 +122,8 @@ def create_app(
     if exchange.settings.api.fast_read if fast_read is None else fast_read:
         # innermost: the read hot path (P3) skips FastAPI's routing for well-formed reads
         app.add_middleware(FastReadMiddleware, exchange=exchange)
+    # reads while the node catches up on the bus say so, or are refused (kafka.catchup_*)
+    app.add_middleware(CatchUpMiddleware, exchange=exchange)
     app.add_middleware(
         LimitsMiddleware,
         max_body_bytes=exchange.settings.api.max_body_bytes,

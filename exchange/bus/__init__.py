@@ -8,7 +8,10 @@ that the composition root (:mod:`exchange.service`) hands it.
   ``Poison`` verdict and the ``Intake`` protocol;
 - :mod:`.message` — the message (one sealed batch as JSON bytes), topics, bus URLs;
 - :mod:`.embedded` — in-process delivery, no broker (``govex demo``, tests, benchmarks);
-- :mod:`.kafka` — the consumer thread of ``govex serve --bus kafka://HOST:PORT``.
+- :mod:`.kafka` — the consumer thread of ``govex serve --bus kafka://HOST:PORT``;
+- :mod:`.kafka_health` — failure classification, per-partition health, topic checks;
+- :mod:`.kafka_security` — SASL/TLS settings of a Kafka client, the open-bus check;
+- :mod:`.node` — this node's identity on the bus (its consumer group), per data directory.
 
 This package loads only :mod:`.message` and :mod:`.models`; import ``EmbeddedBus`` from
 :mod:`exchange.bus.embedded` and the consumer from :mod:`exchange.bus.kafka` (``kafka``

@@ -7,10 +7,17 @@ offset. So a crash anywhere loses nothing: before the DB commit the message come
 again; after the DB commit but before the offset commit it comes again and is dropped
 as a duplicate (same batch id, same ``(resource, key, version)``).
 
-Poison messages are quarantined with their reason and intake goes on. A failure
-that is not the message's fault (the store, the audit writer) does not advance the
-offset: the consumer seeks back and retries with backoff; if the audit log is
-unavailable it stops (fail closed).
+Poison is quarantined with its reason and intake goes on: so is a message whose ingest
+raises the message's own error (``RecursionError``, ``MemoryError``, codec errors —
+:func:`~exchange.bus.kafka_health.classify`) and a batch off its resource's topic. Any
+other failure (the store) does not advance the offset: seek back, retry with backoff,
+visibly, and quarantine after ``max_attempts`` tries — nothing stalls a partition for
+good. If the audit log is unavailable the consumer stops (fail closed).
+
+A topic with too few replicas or a low ``min.insync.replicas`` is refused, by name and
+reason. A consumer that cannot commit for ``commit_stall_s`` gets a fresh session, counted.
+:meth:`KafkaIngestConsumer.health` reports per partition the committed offset, the
+position, the lag and the time of the last successful commit.
 
 Each exchange node consumes with its own consumer group, ``<group_id>.<node id>``
 (the node id is made once and kept in the data directory; ``Exchange.start_consumer``
@@ -27,19 +34,28 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from exchange.bus.kafka_health import (
+    ConsumerLimits,
+    ConsumerStats,
+    PartitionHealth,
+    backoff_s,
+    classify,
+    topic_problems,
+    unreachable_brokers,
+)
+from exchange.bus.kafka_security import KafkaSecurity
 from exchange.bus.message import DEFAULT_TOPIC_PREFIX
 from exchange.bus.models import Intake, Poison
 from exchange.errors import AuditUnavailable, InvalidRequest
 from schemas.errors import ErrorCode
 
 __all__ = [
+    "ConsumerLimits",
     "ConsumerStats",
     "KafkaIngestConsumer",
     "PausePoint",
@@ -70,38 +86,6 @@ def parse_pause_point(text: str) -> tuple[PausePoint, int]:
         ) from None
 
 
-@dataclass
-class ConsumerStats:
-    """What the consumer did since it started."""
-
-    messages: int = 0
-    records_accepted: int = 0
-    duplicates: int = 0
-    records_quarantined: int = 0
-    poison_messages: int = 0
-    commits: int = 0
-    retries: int = 0
-    last_error: str | None = None
-    errors: list[str] = field(default_factory=list)
-
-
-def unreachable_brokers(bootstrap: str, timeout_s: float = 3.0) -> str | None:
-    """Why no bootstrap server accepts a TCP connection, or None when one does.
-
-    A check without a Kafka client (the consumer here, the connectors' publisher): a
-    broker that is down is named at once instead of after the client's own timeouts.
-    """
-    problems = []
-    for server in bootstrap.split(","):
-        host, _, port = server.rpartition(":")
-        try:
-            with socket.create_connection((host, int(port)), timeout=timeout_s):
-                return None
-        except OSError as exc:
-            problems.append(f"{server}: {exc.strerror or exc}")
-    return "; ".join(problems)
-
-
 class KafkaIngestConsumer:
     """Consumes ``govex.records.*`` into one exchange; start() runs it in a thread."""
 
@@ -114,12 +98,24 @@ class KafkaIngestConsumer:
         topic_prefix: str = DEFAULT_TOPIC_PREFIX,
         poll_timeout_ms: int = 500,
         metadata_max_age_ms: int = 2000,
+        security: KafkaSecurity | None = None,
+        tls: bool = False,
+        limits: ConsumerLimits | None = None,
         unsafe_pause_at: tuple[PausePoint, int] | None = None,
     ) -> None:
         self.intake = intake
         self.bootstrap = bootstrap
         self.group_id = group_id
         self.topic_prefix = topic_prefix
+        self.security = security or KafkaSecurity()
+        self.tls = tls
+        self.limits = limits or ConsumerLimits()
+        self.partitions: dict[tuple[str, int], PartitionHealth] = {}
+        self.refused_topics: dict[str, str] = {}
+        self._checked: dict[str, float] = {}  # topic -> when its replication was checked
+        # since when commits (or polls: a lost group membership) keep failing
+        self._commit_failing_since: float | None = None
+        self._poll_failing_since: float | None = None
         self.poll_timeout_ms = poll_timeout_ms
         self.metadata_max_age_ms = metadata_max_age_ms
         self.unsafe_pause_at = unsafe_pause_at
@@ -138,6 +134,46 @@ class KafkaIngestConsumer:
     @property
     def healthy(self) -> bool:
         return self._failed is None
+
+    @property
+    def lag(self) -> int | None:
+        """Records on the bus this node has not committed yet (None: not known yet)."""
+        lags = [p.lag for p in list(self.partitions.values())]
+        known = [x for x in lags if x is not None]
+        return sum(known) if known else None
+
+    def _stalled(self) -> bool:
+        """Commits (or polls) have failed for longer than ``commit_stall_s``."""
+        since = [t for t in (self._commit_failing_since, self._poll_failing_since) if t]
+        return bool(since) and time.monotonic() - min(since) > self.limits.commit_stall_s
+
+    def health(self) -> dict[str, Any]:
+        """Per partition offsets, lag and last commit; refused topics; counters (/healthz)."""
+        stalled = self._stalled()
+        committing = self._commit_failing_since is None and self._poll_failing_since is None
+        if self._failed is not None:
+            state = "failed"
+        elif stalled or self.refused_topics or not committing:
+            state = "degraded"
+        else:
+            state = "ok"
+        stats = self.stats
+        return {
+            "status": state,
+            "group": self.group_id,
+            "lag": self.lag,
+            "committing": committing,
+            "partitions": [p.as_dict() for _, p in sorted(self.partitions.copy().items())],
+            "refused_topics": dict(self.refused_topics),
+            "sessions": stats.sessions,
+            "stalls": stats.stalls,
+            "messages": stats.messages,
+            "poison_messages": stats.poison_messages,
+            "given_up": stats.given_up,
+            "retries": stats.retries,
+            "commit_failures": stats.commit_failures,
+            "last_error": stats.last_error,
+        }
 
     def start(self) -> KafkaIngestConsumer:
         if self.running:
@@ -177,13 +213,24 @@ class KafkaIngestConsumer:
                     self._poll_once(consumer)
                 else:
                     self._stop.wait(0.2)
-                if self._outage.is_set() and unreachable_brokers(self.bootstrap) is None:
-                    # the cluster was wholly unreachable and is back: start a fresh session
-                    # rather than trust the client to have recovered its group membership
-                    # (offsets are committed after the DB commit and ingest is idempotent,
-                    # so a new session re-reads at most what was not yet committed)
+                stalled = self._stalled()
+                back = self._outage.is_set() and unreachable_brokers(self.bootstrap) is None
+                if back or stalled:
+                    # the cluster was wholly unreachable and is back, or commits kept failing
+                    # (a lost group membership): start a fresh session rather than trust the
+                    # client to recover (offsets are committed after the DB commit and
+                    # ingest is idempotent, so a new session re-reads at most what was not
+                    # yet committed)
                     self._outage.clear()
-                    self._note("kafka is reachable again after an outage: new consumer session")
+                    if stalled:
+                        self.stats.stalls += 1
+                        self._note(
+                            f"no offset commit for {self.limits.commit_stall_s:g} s: "
+                            "new consumer session"
+                        )
+                    else:
+                        self._note("kafka is reachable again after an outage: new session")
+                    self._commit_failing_since = self._poll_failing_since = None
                     consumer.close(autocommit=False)
                     fresh = self._connect()
                     if fresh is None:  # stopped while reconnecting
@@ -208,7 +255,38 @@ class KafkaIngestConsumer:
         except KafkaError as exc:
             self._note(f"listing topics failed: {exc}")
             return known
-        return frozenset(t for t in names if t.startswith(self.topic_prefix))
+        found = {t for t in names if t.startswith(self.topic_prefix)}
+        now = time.monotonic()
+        due = {
+            t
+            for t in found
+            if t not in self._checked
+            or (t in self.refused_topics and now - self._checked[t] > self.limits.recheck_topics_s)
+        }
+        if due:
+            problems = self._topic_problems(due)
+            for topic in due:
+                self._checked[topic] = now
+                if topic in problems:
+                    if self.refused_topics.get(topic) != problems[topic]:
+                        self._note(f"topic {topic} refused: {problems[topic]}")
+                    self.refused_topics[topic] = problems[topic]
+                else:
+                    self.refused_topics.pop(topic, None)
+        return frozenset(t for t in found if t not in self.refused_topics)
+
+    def _topic_problems(self, topics: set[str]) -> dict[str, str]:
+        limits = self.limits
+        if limits.min_replication <= 1 and limits.min_insync_replicas <= 1:
+            return {}
+        return topic_problems(
+            self.bootstrap,
+            topics,
+            client_id=f"govex-exchange-{self.group_id}",
+            options=self.security.client_options(tls=self.tls),
+            min_replication=limits.min_replication,
+            min_insync=limits.min_insync_replicas,
+        )
 
     def _watch_outages(self, interval_s: float = 0.5) -> None:
         """Flag an outage when no bootstrap server accepts TCP (probed every ``interval_s``)."""
@@ -229,7 +307,7 @@ class KafkaIngestConsumer:
                 delay = min(delay * 2, 10.0)
                 continue
             try:
-                return KafkaConsumer(
+                consumer = KafkaConsumer(
                     bootstrap_servers=self.bootstrap.split(","),
                     group_id=self.group_id,
                     client_id=f"govex-exchange-{self.group_id}",
@@ -244,7 +322,10 @@ class KafkaIngestConsumer:
                     session_timeout_ms=10_000,
                     heartbeat_interval_ms=3_000,
                     request_timeout_ms=30_000,
+                    **self.security.client_options(tls=self.tls),
                 )
+                self.stats.sessions += 1
+                return consumer
             except KafkaError as exc:
                 self._note(f"kafka {self.bootstrap} unreachable: {exc}")
                 self._stop.wait(delay)
@@ -257,9 +338,12 @@ class KafkaIngestConsumer:
         try:
             polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
         except KafkaError as exc:
+            if self._poll_failing_since is None:
+                self._poll_failing_since = time.monotonic()
             self._note(f"poll failed: {exc}")
             self._stop.wait(1.0)
             return
+        self._poll_failing_since = None
         for tp, messages in polled.items():
             done = None
             for message in messages:
@@ -270,30 +354,95 @@ class KafkaIngestConsumer:
                 done = message.offset
             if done is not None:
                 self._commit(consumer, tp, done + 1)
+            self._observe(consumer, tp)
+
+    def _partition(self, tp: Any) -> PartitionHealth:
+        key = (tp.topic, tp.partition)
+        found = self.partitions.get(key)
+        if found is None:
+            found = self.partitions[key] = PartitionHealth(tp.topic, tp.partition)
+        return found
+
+    def _observe(self, consumer: Any, tp: Any) -> None:
+        """Refresh the partition's end offset (the fetch's high watermark, no request)."""
+        end = consumer.highwater(tp)
+        if end is not None:
+            self._partition(tp).end = int(end)
 
     def _take(self, consumer: Any, tp: Any, message: Any) -> bool:
         """Ingest one message; False when it must be retried (the consumer was rewound)."""
         self.stats.messages += 1
         self._maybe_pause(PausePoint.BEFORE_INGEST)
+        health = self._partition(tp)
+        health.position = message.offset
         origin = {"topic": tp.topic, "partition": tp.partition, "offset": message.offset}
+        payload = message.value or b""
+        resource = tp.topic[len(self.topic_prefix) :]
         try:
-            outcome = self.intake.take(message.value or b"", source="kafka", origin=origin)
+            outcome = self.intake.take(
+                payload, source="kafka", origin=origin, expected_resource=resource
+            )
         except AuditUnavailable:
             raise
-        except Exception as exc:  # not the message's fault: retry it later
-            self.stats.retries += 1
-            self._note(f"ingest of {tp.topic}[{tp.partition}]@{message.offset} failed: {exc}")
-            consumer.seek(tp, message.offset)
-            self._stop.wait(1.0)
-            return False
+        except Exception as exc:  # RecursionError and MemoryError too: classified below
+            where = f"{tp.topic}[{tp.partition}]@{message.offset}"
+            reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+            health.retrying += 1
+            if classify(exc) == "transient" and health.retrying < self.limits.max_attempts:
+                self.stats.retries += 1
+                self._note(f"ingest of {where} failed (try {health.retrying}): {reason}")
+                consumer.seek(tp, message.offset)
+                self._stop.wait(backoff_s(health.retrying))
+                return False
+            given_up = self._give_up(consumer, tp, message, payload, origin, reason)
+            if given_up is None:
+                return False
+            outcome = given_up
+        health.retrying = 0
         if isinstance(outcome, Poison):
             self.stats.poison_messages += 1
         else:
             self.stats.records_accepted += outcome.accepted
             self.stats.duplicates += outcome.duplicates
             self.stats.records_quarantined += len(outcome.quarantined)
+        health.position = message.offset + 1
         self._maybe_pause(PausePoint.AFTER_INGEST)
         return True
+
+    def _give_up(
+        self,
+        consumer: Any,
+        tp: Any,
+        message: Any,
+        payload: bytes,
+        origin: dict[str, Any],
+        reason: str,
+    ) -> Poison | None:
+        """Quarantine a message that cannot be ingested; None when even that failed."""
+        health = self._partition(tp)
+        tries = health.retrying
+        try:
+            poison = self.intake.quarantine(
+                payload,
+                code=ErrorCode.BUS_INGEST_FAILED.value,
+                reason=f"ingest failed {tries} time(s), last: {reason}",
+                source="kafka",
+                origin=origin,
+            )
+        except AuditUnavailable:
+            raise
+        except Exception as exc:  # the store itself fails: not the message's fault
+            self.stats.retries += 1
+            self._note(f"quarantining {tp.topic}[{tp.partition}]@{message.offset} failed: {exc}")
+            consumer.seek(tp, message.offset)
+            self._stop.wait(backoff_s(tries))
+            return None
+        self.stats.given_up += 1
+        self._note(
+            f"{tp.topic}[{tp.partition}]@{message.offset} quarantined after {tries} "
+            f"failed try(s): {reason}"
+        )
+        return poison
 
     def _commit(self, consumer: Any, tp: Any, offset: int) -> None:
         from kafka.errors import KafkaError
@@ -302,8 +451,15 @@ class KafkaIngestConsumer:
         try:
             consumer.commit({tp: OffsetAndMetadata(offset, "", -1)})
         except KafkaError as exc:  # redelivered later and dropped as duplicates
+            self.stats.commit_failures += 1
+            if self._commit_failing_since is None:
+                self._commit_failing_since = time.monotonic()
             self._note(f"offset commit for {tp.topic}[{tp.partition}] failed: {exc}")
             return
+        self._commit_failing_since = self._poll_failing_since = None
+        health = self._partition(tp)
+        health.committed = offset
+        health.last_commit_at = time.time()
         self.stats.commits += 1
         self._maybe_pause(PausePoint.AFTER_COMMIT)
 

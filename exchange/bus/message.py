@@ -132,25 +132,29 @@ def claimed_origin(payload: bytes) -> dict[str, str | None]:
 
 @dataclass(frozen=True)
 class BusAddress:
-    """Where batches go: the embedded bus (in process) or a Kafka cluster."""
+    """Where batches go: the embedded bus (in process) or a Kafka cluster (TLS: kafkas://)."""
 
     kind: str  # "embedded" | "kafka"
     bootstrap: str | None = None
+    tls: bool = False
 
     def __str__(self) -> str:
-        return "embedded" if self.kind == "embedded" else f"kafka://{self.bootstrap}"
+        if self.kind == "embedded":
+            return "embedded"
+        return f"{'kafkas' if self.tls else 'kafka'}://{self.bootstrap}"
 
 
 def parse_bus_url(url: str) -> BusAddress:
-    """``embedded`` or ``kafka://HOST:PORT[,HOST:PORT…]``; anything else is refused."""
+    """``embedded``, ``kafka://HOST:PORT[,HOST:PORT…]`` or ``kafkas://…`` (TLS); else refused."""
     text = url.strip()
     if text in ("embedded", "embedded://"):
         return BusAddress("embedded")
-    if text.startswith("kafka://"):
-        hosts = [h for h in text.removeprefix("kafka://").rstrip("/").split(",") if h]
-        if hosts and all(_HOST_PORT.match(h) for h in hosts):
-            return BusAddress("kafka", ",".join(hosts))
+    for scheme, tls in (("kafka://", False), ("kafkas://", True)):
+        if text.startswith(scheme):
+            hosts = [h for h in text.removeprefix(scheme).rstrip("/").split(",") if h]
+            if hosts and all(_HOST_PORT.match(h) for h in hosts):
+                return BusAddress("kafka", ",".join(hosts), tls)
     raise InvalidRequest(
-        f"bus {url!r} is not kafka://HOST:PORT (e.g. kafka://127.0.0.1:9092)",
+        f"bus {url!r} is not kafka://HOST:PORT or kafkas://HOST:PORT (e.g. kafka://127.0.0.1:9092)",
         code=ErrorCode.INVALID_OPTION,
     )

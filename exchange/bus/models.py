@@ -72,7 +72,28 @@ class Intake(Protocol):
         ...
 
     def take(
-        self, payload: bytes, *, source: str, origin: Mapping[str, Any] | None = None
+        self,
+        payload: bytes,
+        *,
+        source: str,
+        origin: Mapping[str, Any] | None = None,
+        expected_resource: str | None = None,
     ) -> IngestResult | Poison:
-        """Ingest one message, or quarantine it; ``origin`` (topic, offset …) is audited."""
+        """Ingest one message, or quarantine it; ``origin`` (topic, offset …) is audited.
+
+        ``expected_resource`` is the resource of the topic the message came from: a batch
+        of another resource is poison.
+        """
+        ...
+
+    def quarantine(
+        self,
+        payload: bytes,
+        *,
+        code: str,
+        reason: str,
+        source: str,
+        origin: Mapping[str, Any] | None = None,
+    ) -> Poison:
+        """Quarantine a whole message the bus gives up on (it kept failing), with why."""
         ...

@@ -26,6 +26,7 @@ from connectors.config import (
     LoadedConfig,
     SqlSourceConfig,
     build_source,
+    kafka_security,
     load_config,
     load_credentials,
 )
@@ -247,6 +248,8 @@ def make_publisher(loaded: LoadedConfig, *, exchange_url: str | None, bus: str |
         max_message_bytes=max(loaded.config.connector.max_batch_bytes + 64 * 1024, 1_000_000),
         retry=retry,
         client_id=f"govex-connector-{loaded.name}",
+        security=kafka_security(loaded),
+        tls=address.tls,
     )
 
 

@@ -106,7 +106,10 @@ def serve(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     bus: Annotated[
         str | None,
-        typer.Option(help="also ingest from Kafka: kafka://HOST:PORT (default: embedded bus)"),
+        typer.Option(
+            help="also ingest from Kafka: kafka://HOST:PORT or kafkas://HOST:PORT (TLS); "
+            "SASL from GOVEX_KAFKA__* (default: embedded bus)"
+        ),
     ] = None,
     allow_demo_exposure: Annotated[
         bool,
@@ -145,7 +148,7 @@ def serve(
             )
         if address is not None and address.bootstrap is not None:
             pause = parse_pause_point(unsafe_pause_at) if unsafe_pause_at else None
-            exchange.start_consumer(address.bootstrap, unsafe_pause_at=pause)
+            exchange.start_consumer(address.bootstrap, tls=address.tls, unsafe_pause_at=pause)
             console.print(f"consuming govex.records.* from {address}", markup=False)
         console.print(
             f"govex serving {exchange.identity.name} on http://{host}:{port}  "

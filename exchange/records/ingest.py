@@ -95,13 +95,17 @@ class Ingestor:
         definition = self.catalog.resource(batch.resource)
         owner = self.catalog.owner(batch.resource)
         if owner != publisher:
+            # over HTTP the publisher is the token's department; on a bus it is only the
+            # seal's claim, not verified yet: never recorded as the actor
+            proven = source == "http"
             self.audit.append(
                 AuditEvent(
-                    actor=publisher,
+                    actor=publisher if proven else "unknown",
                     action="publish",
                     outcome="refused",
                     target=batch.resource,
                     code=ErrorCode.NOT_OWNER.value,
+                    detail=None if proven else {"source": source, "claimed_issuer": publisher},
                 )
             )
             raise Forbidden(

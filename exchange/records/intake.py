@@ -13,7 +13,12 @@ Both buses (embedded and Kafka) hand every message to :class:`BatchIntake`:
    ``refused`` audit entry, and intake goes on.
 
 Only :class:`~exchange.errors.AuditUnavailable` and unexpected failures propagate:
-the caller must then retry the message later (Kafka: not commit its offset).
+the caller must then retry the message later (Kafka: not commit its offset), and
+quarantine it with :meth:`BatchIntake.quarantine` when it keeps failing.
+
+A quarantined message's audit entry and quarantine row never name the department the
+message *claims* as its actor or publisher: a whole message is refused before its seal
+proves anyone, so the claim is kept as ``claimed_issuer`` in the entry's detail only.
 """
 
 from __future__ import annotations
@@ -59,7 +64,12 @@ class BatchIntake:
         self.max_records = max_records
 
     def take(
-        self, payload: bytes, *, source: str, origin: Mapping[str, Any] | None = None
+        self,
+        payload: bytes,
+        *,
+        source: str,
+        origin: Mapping[str, Any] | None = None,
+        expected_resource: str | None = None,
     ) -> IngestResult | Poison:
         """Ingest one message, or quarantine it; ``origin`` (topic, offset …) goes to the audit."""
         try:
@@ -68,6 +78,14 @@ class BatchIntake:
             )
         except PoisonMessage as exc:
             return self._quarantine(payload, exc.code.value, exc.message, source, origin)
+        if expected_resource is not None and batch.resource != expected_resource:
+            return self._quarantine(
+                payload,
+                ErrorCode.BUS_TOPIC_MISMATCH.value,
+                f"a batch of {batch.resource!r} arrived on the topic of {expected_resource!r}",
+                source,
+                origin,
+            )
         try:
             return self.ingestor.ingest(batch, batch.seal.issuer, source=source)
         except AuditUnavailable:
@@ -76,6 +94,18 @@ class BatchIntake:
             return self._quarantine(payload, exc.code.value, exc.message, source, origin)
         except SigningError as exc:  # a record that cannot be canonicalised
             return self._quarantine(payload, exc.code.value, exc.message, source, origin)
+
+    def quarantine(
+        self,
+        payload: bytes,
+        *,
+        code: str,
+        reason: str,
+        source: str,
+        origin: Mapping[str, Any] | None = None,
+    ) -> Poison:
+        """Quarantine a whole message the bus gives up on (it kept failing), with why."""
+        return self._quarantine(payload, code, reason, source, origin)
 
     def _quarantine(
         self,
@@ -87,7 +117,7 @@ class BatchIntake:
     ) -> Poison:
         claimed = claimed_origin(payload) if len(payload) <= self.max_message_bytes else {}
         resource = claimed.get("resource")
-        issuer = claimed.get("issuer")
+        issuer = claimed.get("issuer")  # claimed, never proven: not the actor, not the publisher
         kept = payload[:_OVERSIZE_KEPT] if code == ErrorCode.PAYLOAD_TOO_LARGE.value else payload
         text = kept[:_PAYLOAD_KEPT].decode("utf-8", errors="replace")
         if len(kept) < len(payload):
@@ -97,7 +127,7 @@ class BatchIntake:
             quarantine_id,
             datetime.now(UTC),
             resource,
-            issuer,
+            None,
             claimed.get("batch_id"),
             None,
             None,
@@ -115,10 +145,12 @@ class BatchIntake:
             "quarantine": quarantine_id,
             "whole_message": True,
         }
+        if issuer is not None:
+            detail["claimed_issuer"] = issuer
         detail.update(origin or {})
         self.audit.append(
             AuditEvent(
-                actor=issuer or "unknown",
+                actor="unknown",
                 action="publish",
                 outcome="refused",
                 target=resource,

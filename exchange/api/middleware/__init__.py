@@ -4,6 +4,8 @@
 - :mod:`.audit` — one durable audit entry per request (route templates, never raw
   paths; the disk floor answered first);
 - :mod:`.refusals` — anonymous refusals counted per address and minute beyond a few;
+- :mod:`.catchup` — record reads flagged (``Govex-Lag``) or refused while the node's bus
+  lag is above ``kafka.catchup_lag``;
 - :mod:`.fastread` — the read hot path for single-record reads (the contract it shares
   with the route is :mod:`exchange.api.record_read`).
 """

@@ -39,11 +39,23 @@ async def healthz(exchange: ExchangeDep) -> JSONResponse:
         state = "disk below the floor: the exchange takes no new work (exchange.audit_disk_full)"
     else:
         state = "ok"
-    body = {
+    body: dict[str, Any] = {
         "status": "ok" if healthy else "degraded",
         "audit": state,
         "audit_disk": {"free_bytes": space.free_bytes(), "min_free_bytes": space.min_free_bytes},
     }
+    if exchange.consumer is not None:
+        # the Kafka consumer: per partition committed offset, position, lag, last commit;
+        # refused topics, re-created sessions. Behind or stalled is "degraded" (200); a
+        # stopped consumer is 503
+        bus = exchange.consumer.health()
+        limit = exchange.settings.kafka.catchup_lag
+        lag = bus["lag"]
+        bus["catching_up"] = limit is not None and lag is not None and lag > limit
+        body["bus"] = bus
+        if bus["status"] != "ok" or bus["catching_up"]:
+            body["status"] = "degraded"
+        healthy = healthy and bus["status"] != "failed"
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 

@@ -113,10 +113,10 @@ def test_poison_is_quarantined_with_its_reason_and_an_audit_entry_and_intake_goe
     assert isinstance(good, IngestResult)
     assert good.accepted == 5
     rows = quarantine_rows(bus_exchange)
-    minzheng = DemoDepartment.load(bus_exchange, "minzheng").uscc
+    # the seal's issuer is a claim until the seal verifies: never the publisher of a row
     assert rows == [
         ("schema.malformed_json", "kafka", None, None),
-        ("exchange.not_owner", "kafka", RESOURCE, minzheng),
+        ("exchange.not_owner", "kafka", RESOURCE, None),
     ]
     # one entry per poison message (the not-owner refusal is audited by ingest as well)
     assert bus_exchange.audit.size - before == 4
@@ -166,3 +166,41 @@ def test_pause_points_name_a_place_and_a_message() -> None:
     assert parse_pause_point("before_ingest") == (PausePoint.BEFORE_INGEST, 1)
     with pytest.raises(InvalidRequest, match="before_ingest"):
         parse_pause_point("sometime:1")
+
+
+def test_a_batch_off_its_resources_topic_is_poison(bus_exchange: Exchange) -> None:
+    message = sealed_message(bus_exchange)  # a gongan batch …
+    misrouted = bus_exchange.intake.take(  # … arriving on minzheng's topic
+        message, source="kafka", expected_resource="minzheng.marriage_registration"
+    )
+    assert isinstance(misrouted, Poison)
+    assert misrouted.reason_code == "exchange.bus_topic_mismatch"
+    assert bus_exchange.store.fetchone("SELECT count(*) FROM record_latest") == (0,)
+    taken = bus_exchange.intake.take(message, source="kafka", expected_resource=RESOURCE)
+    assert isinstance(taken, IngestResult)
+    assert taken.accepted == 5
+
+
+def test_a_forged_message_is_never_recorded_under_the_department_it_claims(
+    bus_exchange: Exchange,
+) -> None:
+    gongan = DemoDepartment.load(bus_exchange, "gongan").uscc
+    # minzheng's key seals a batch that claims gongan as its issuer
+    forged = orjson.loads(sealed_message(bus_exchange, code="minzheng"))
+    forged["seal"]["issuer"] = gongan
+    forged["seal"]["signature"] = "AAAA"
+    poison_forged = {**forged, "resource": "minzheng.marriage_registration"}
+    before = bus_exchange.audit.size
+    for payload in (orjson.dumps(poison_forged), orjson.dumps({**forged, "records": []})):
+        outcome = bus_exchange.intake.take(payload, source="kafka")
+        assert isinstance(outcome, Poison)
+    actors = [
+        str(row[0])
+        for row in bus_exchange.store.fetchall(
+            "SELECT actor FROM audit_entries WHERE seq >= ? ORDER BY seq", [before]
+        )
+    ]
+    assert actors
+    assert gongan not in actors
+    publishers = {row[3] for row in quarantine_rows(bus_exchange)}
+    assert publishers == {None}

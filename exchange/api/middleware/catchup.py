@@ -1,0 +1,70 @@
+"""Reads while this node catches up on the bus say so, or are refused (issue 22, 6).
+
+A node back after an outage serves reads at once but holds only what it has ingested: a
+record published meanwhile answers 404, an updated one its old version. While the Kafka
+consumer's lag is above ``kafka.catchup_lag`` records, every record read
+(``GET /v1/resources/…``) either carries ``Govex-Lag: <records>`` and
+``Govex-Catching-Up: true`` (``kafka.catchup_reads = "flag"``, the default) or is answered
+503 ``exchange.catching_up`` with the lag and ``Retry-After`` (``"refuse"``). A node that
+does not consume Kafka (the embedded bus) is never behind.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from exchange.api.errors import problem_response
+from exchange.service import Exchange
+from schemas.errors import ErrorCode, Problem
+
+__all__ = ["READ_PREFIX", "CatchUpMiddleware"]
+
+READ_PREFIX = "/v1/resources/"
+
+
+class CatchUpMiddleware:
+    """Flags or refuses record reads while the node's bus lag is above the setting."""
+
+    def __init__(self, app: ASGIApp, *, exchange: Exchange) -> None:
+        self.app = app
+        self.exchange = exchange
+
+    def _lag(self, scope: Scope) -> int | None:
+        """The lag when this read is behind the setting, else None."""
+        consumer = self.exchange.consumer
+        limit = self.exchange.settings.kafka.catchup_lag
+        if consumer is None or limit is None or scope["type"] != "http":
+            return None
+        if scope["method"] not in ("GET", "HEAD") or not scope["path"].startswith(READ_PREFIX):
+            return None
+        lag = consumer.lag
+        return lag if lag is not None and lag > limit else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lag = self._lag(scope)
+        if lag is None:
+            await self.app(scope, receive, send)
+            return
+        if self.exchange.settings.kafka.catchup_reads == "refuse":
+            problem = Problem.of(
+                ErrorCode.CATCHING_UP,
+                503,
+                "Catching up",
+                f"this node is {lag} record(s) behind the bus; ask again shortly or ask "
+                "another node",
+                instance=str(scope["path"]),
+                lag=lag,
+            )
+            response = problem_response(problem, {"Retry-After": "5", "Govex-Lag": str(lag)})
+            await response(scope, receive, send)
+            return
+
+        async def flagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"govex-lag", str(lag).encode()))
+                headers.append((b"govex-catching-up", b"true"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, flagged)
