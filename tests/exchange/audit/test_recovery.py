@@ -73,9 +73,7 @@ print("done", flush=True)
 """
 
 
-def _run_child(
-    data: Path, crash: str | None, threads: int = 3, per_thread: int = 30
-) -> list[int]:
+def _run_child(data: Path, crash: str | None, threads: int = 3, per_thread: int = 30) -> list[int]:
     env = {**os.environ}
     env.pop("GOVEX_AUDIT_CRASH", None)
     if crash is not None:
