@@ -104,6 +104,7 @@ _SKIPPED = frozenset({DB_FILE, f"{DB_FILE}.wal", LOCK_FILE, "admin.sock"})
 def _snapshot(exchange: Exchange, target: Path) -> dict[str, Any]:
     """Copy the database into ``target`` inside one read transaction; return the counts,
     the audit tree size and root that the copy holds."""
+    exchange.audit.wait_indexed()  # the index holds the entries durable so far
     cur = exchange.store.cursor()
     alias = f"govex_backup_{secrets.token_hex(4)}"
     path = str(target).replace("'", "''")

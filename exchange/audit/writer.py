@@ -85,6 +85,8 @@ _sha256 = hashlib.sha256
 INDEX_LAG_MAX = 262_144  # entries the index may trail the log by before appends wait
 _SYNC_EVERY = 65_536  # entries between syncs of the tree's files
 _PIPELINE = 8  # groups written but not yet synced
+_INDEX_BATCH = 65_536  # entries the indexer gathers for one transaction at most
+_INDEX_DELAY_S = 0.05  # how long it gathers when nobody waits for the index
 
 
 def _iso(ts: datetime) -> str:
@@ -176,6 +178,13 @@ def subjects_table(first: int, rows: list[Row]) -> pa.Table | None:
     )
 
 
+_POKE = object()  # put on the indexer's queue by a reader waiting for the index
+
+
+def _entries(item: object) -> int:
+    return len(item.rows) if isinstance(item, _Group) else 0
+
+
 class GroupCommitWriter:
     """Group commit of queued entries into the segments, the tree's files and the index.
 
@@ -213,7 +222,7 @@ class GroupCommitWriter:
         self._size = size
         self._indexed = indexed
         self._written: queue.Queue[_Group | None] = queue.Queue(maxsize=_PIPELINE)
-        self._to_index: queue.Queue[_Group | None] = queue.Queue()
+        self._to_index: queue.Queue[_Group | object | None] = queue.Queue()
         self._syncer = threading.Thread(
             target=self._sync_loop, name="govex-audit-syncer", daemon=True
         )
@@ -246,6 +255,7 @@ class GroupCommitWriter:
         target = self._size if size is None else size
         if self._indexed >= target:
             return
+        self._to_index.put(_POKE)  # someone waits: the indexer stops gathering
         with self._index_cond:
             self._index_cond.wait_for(
                 lambda: self._indexed >= target or self._failure is not None, timeout
@@ -428,12 +438,9 @@ class GroupCommitWriter:
     def _index_loop(self) -> None:
         self._own.writer = True
         cur = self.store.cursor()
-        source = self._to_index
         while True:
-            batch = [source.get()]
-            while not source.empty() and batch[-1] is not None and len(batch) < 64:
-                batch.append(source.get_nowait())
-            groups = [g for g in batch if g is not None and g.rows]
+            batch = self._gather()
+            groups = [g for g in batch if isinstance(g, _Group) and g.rows]
             if groups and self._failure is None:
                 try:
                     self._index(cur, groups)
@@ -443,6 +450,29 @@ class GroupCommitWriter:
                     self._fail(exc, [])
             if batch[-1] is None:
                 return
+
+    def _gather(self) -> list[_Group | object | None]:
+        """Durable groups for one index transaction: as many as arrive within a moment
+        (up to :data:`_INDEX_BATCH` entries), so that under load the index costs the
+        appends little; at once when a reader waits (a poke) or the log closes."""
+        source = self._to_index
+        batch: list[_Group | object | None] = [source.get()]
+        entries = _entries(batch[-1])
+        deadline = perf_counter() + _INDEX_DELAY_S
+        while batch[-1] is not None and batch[-1] is not _POKE and entries < _INDEX_BATCH:
+            left = deadline - perf_counter()
+            if left <= 0 and source.empty():
+                break
+            try:
+                item = source.get(timeout=max(left, 0.0)) if left > 0 else source.get_nowait()
+            except queue.Empty:
+                break
+            batch.append(item)
+            entries += _entries(item)
+        while batch[-1] is not None and not source.empty() and entries < _INDEX_BATCH:
+            batch.append(source.get_nowait())  # whatever else is ready
+            entries += _entries(batch[-1])
+        return batch
 
     def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[_Group]) -> None:
         tables = [entries_table(g.first, g.rows, g.leaves, g.now) for g in groups]
