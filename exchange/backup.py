@@ -99,6 +99,9 @@ def _audit_root(cur: Cursor, size: int) -> str:
 # what is not copied from the directory: the live database (its snapshot goes in its place),
 # the lock, and the admin socket of a running exchange
 _SKIPPED = frozenset({DB_FILE, f"{DB_FILE}.wal", LOCK_FILE, "admin.sock"})
+# the audit log's segment and tree files grow while the exchange serves: the snapshot's
+# index holds the same entries, and the restored exchange writes them into segments anew
+_SKIPPED_DIRS = ("audit/",)
 
 
 def _snapshot(exchange: Exchange, target: Path) -> dict[str, Any]:
@@ -162,7 +165,9 @@ def _write_archive(path: Path, data: Path, snapshot: Path, manifest: dict[str, A
         tar.add(snapshot, arcname=DB_FILE)
         for item in sorted(data.rglob("*")):
             name = item.relative_to(data).as_posix()
-            if name in _SKIPPED or not (item.is_file() or item.is_symlink()):
+            if name in _SKIPPED or name.startswith(_SKIPPED_DIRS):
+                continue
+            if not (item.is_file() or item.is_symlink()):
                 continue
             tar.add(item, arcname=name)
         body = json.dumps(manifest, ensure_ascii=False, indent=2).encode()

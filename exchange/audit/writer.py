@@ -85,8 +85,8 @@ _sha256 = hashlib.sha256
 INDEX_LAG_MAX = 262_144  # entries the index may trail the log by before appends wait
 _SYNC_EVERY = 65_536  # entries between syncs of the tree's files
 _PIPELINE = 8  # groups written but not yet synced
-_INDEX_BATCH = 65_536  # entries the indexer gathers for one transaction at most
-_INDEX_DELAY_S = 0.05  # how long it gathers when nobody waits for the index
+_INDEX_BATCH = 32_768  # entries the indexer gathers for one transaction at most
+_INDEX_DELAY_S = 0.02  # a pause in the groups that ends its gathering
 
 
 def _iso(ts: datetime) -> str:
@@ -452,26 +452,20 @@ class GroupCommitWriter:
                 return
 
     def _gather(self) -> list[_Group | object | None]:
-        """Durable groups for one index transaction: as many as arrive within a moment
-        (up to :data:`_INDEX_BATCH` entries), so that under load the index costs the
-        appends little; at once when a reader waits (a poke) or the log closes."""
+        """Durable groups for one index transaction: while they keep arriving (a gap of
+        :data:`_INDEX_DELAY_S` ends the gathering) up to :data:`_INDEX_BATCH` entries, so
+        that under load the index takes little from the appends; at once when a reader
+        waits (a poke) or the log closes."""
         source = self._to_index
         batch: list[_Group | object | None] = [source.get()]
         entries = _entries(batch[-1])
-        deadline = perf_counter() + _INDEX_DELAY_S
         while batch[-1] is not None and batch[-1] is not _POKE and entries < _INDEX_BATCH:
-            left = deadline - perf_counter()
-            if left <= 0 and source.empty():
-                break
             try:
-                item = source.get(timeout=max(left, 0.0)) if left > 0 else source.get_nowait()
+                item = source.get(timeout=_INDEX_DELAY_S)
             except queue.Empty:
                 break
             batch.append(item)
             entries += _entries(item)
-        while batch[-1] is not None and not source.empty() and entries < _INDEX_BATCH:
-            batch.append(source.get_nowait())  # whatever else is ready
-            entries += _entries(batch[-1])
         return batch
 
     def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[_Group]) -> None:
