@@ -212,6 +212,7 @@ class GroupCommitWriter:
         self._size = 0  # durable size: what readers may ask about
         self._indexed = 0  # entries the DuckDB index holds
         self._index_cond = threading.Condition()
+        self._waiters = 0  # threads waiting for the index (it then gathers no longer)
         self._own = threading.local()  # set on the writer threads (no read barrier there)
 
     def _start_writer(self, segments: SegmentWriter, size: int, indexed: int) -> None:
@@ -255,11 +256,15 @@ class GroupCommitWriter:
         target = self._size if size is None else size
         if self._indexed >= target:
             return
-        self._to_index.put(_POKE)  # someone waits: the indexer stops gathering
         with self._index_cond:
-            self._index_cond.wait_for(
-                lambda: self._indexed >= target or self._failure is not None, timeout
-            )
+            self._waiters += 1
+            self._to_index.put(_POKE)  # someone waits: the indexer stops gathering
+            try:
+                self._index_cond.wait_for(
+                    lambda: self._indexed >= target or self._failure is not None, timeout
+                )
+            finally:
+                self._waiters -= 1
 
     def _set_indexed(self, indexed: int) -> None:
         with self._index_cond:
@@ -376,9 +381,14 @@ class GroupCommitWriter:
     def _drain(self) -> None:
         """Wait until every group written is durable and indexed."""
         with self._index_cond:
-            self._index_cond.wait_for(
-                lambda: self._indexed >= self._tree.size or self._failure is not None
-            )
+            self._waiters += 1
+            self._to_index.put(_POKE)  # the indexer stops gathering
+            try:
+                self._index_cond.wait_for(
+                    lambda: self._indexed >= self._tree.size or self._failure is not None
+                )
+            finally:
+                self._waiters -= 1
 
     # -- the syncer thread ------------------------------------------------
     def _sync_loop(self) -> None:
@@ -460,6 +470,8 @@ class GroupCommitWriter:
         batch: list[_Group | object | None] = [source.get()]
         entries = _entries(batch[-1])
         while batch[-1] is not None and batch[-1] is not _POKE and entries < _INDEX_BATCH:
+            if self._waiters:
+                break
             try:
                 item = source.get(timeout=_INDEX_DELAY_S)
             except queue.Empty:
