@@ -337,6 +337,10 @@ class GroupCommitWriter:
             self._release(group, self._unavailable())
             return
         if self._on_commit is not None or any(p.work is not None for p in group):
+            plain = [p for p in group if p.work is None]
+            if plain and self._on_commit is None:  # the calls without work go the usual way
+                self._dispatch(plain)
+                group = [p for p in group if p.work is not None]
             self._drain()
             self._commit_alone(group)
             return
