@@ -172,3 +172,109 @@ def test_a_kill_mid_append_leaves_a_torn_tail_that_opening_cuts(tmp_path: Path) 
         finally:
             log.close()
     assert segment.stat().st_size < length
+
+
+INGEST = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.workload import RESOURCE, id_card_rows
+from exchange.bus.models import BatchIn
+from exchange.config import Settings
+from exchange.demo.setup import DemoDepartment
+from exchange.service import Exchange
+from signing.seal import seal_batch
+
+with Exchange.open(Settings(data=Path(sys.argv[1]))) as exchange:
+    dept = DemoDepartment.load(exchange, "gongan")
+    records = [
+        {"resource": RESOURCE, "key": r["id_number"], "version": 1, "data": r}
+        for r in id_card_rows(5)
+    ]
+    sealed = seal_batch(records, resource=RESOURCE, issuer=dept.uscc, key=dept.seal_key,
+                        kid=dept.seal_kid, batch_id="bat_crash_test_0001",
+                        sealed_at=datetime(2026, 1, 5, tzinfo=UTC))
+    batch = BatchIn.model_validate({
+        "resource": RESOURCE,
+        "records": [{k: v for k, v in r.items() if k != "resource"} for r in records],
+        "seal": sealed.seal.model_dump(),
+    })
+    result = exchange.ingestor.ingest(batch, dept.uscc)
+    print(result.accepted, flush=True)
+"""
+
+
+def _ingest(data: Path, crash: str | None) -> str:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    env.pop("GOVEX_AUDIT_CRASH", None)
+    if crash is not None:
+        env["GOVEX_AUDIT_CRASH"] = crash
+    done = subprocess.run(
+        [sys.executable, "-c", INGEST, str(data)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if crash is None:
+        assert done.returncode == 0, done.stderr
+    else:
+        assert done.returncode == -signal.SIGKILL, done.stderr
+    return done.stdout.strip()
+
+
+def _published(data: Path) -> tuple[list[tuple[int, bool]], set[int], int, int]:
+    """The batch's publish entries (seq, replay), the voided seqs, its batches and records."""
+    from exchange.config import Settings
+    from exchange.service import Exchange
+
+    with Exchange.open(Settings(data=data)) as exchange:
+        assert exchange.audit.healthy
+        store = exchange.store
+        rows = [
+            entry_from_row(r).entry
+            for r in store.fetchall(f"SELECT {COLUMNS} FROM audit_entries ORDER BY seq")
+        ]
+        publishes = [
+            (e.seq, bool(e.detail.get("replay")))
+            for e in rows
+            if e.action == "publish" and e.detail and e.detail.get("batch_id") == BATCH
+        ]
+        voids = {e.detail["seq"] for e in rows if e.action == "audit.void" and e.detail}
+        (batches,) = store.fetchone("SELECT count(*) FROM batches WHERE batch_id = ?", [BATCH])
+        (records,) = store.fetchone(
+            "SELECT count(*) FROM record_history WHERE batch_id = ?", [BATCH]
+        )
+    return publishes, voids, int(batches), int(records)
+
+
+BATCH = "bat_crash_test_0001"
+
+
+@pytest.mark.parametrize("crash", ["publish:1", "records:1"])
+def test_an_ingest_killed_around_its_commit_is_stored_once_when_sent_again(
+    tmp_path: Path, crash: str
+) -> None:
+    from exchange.config import Settings
+    from exchange.demo.setup import create_demo
+
+    data = tmp_path / "data"
+    create_demo(Settings(data=data)).close()
+    _ingest(data, crash)
+    publishes, voids, batches, records = _published(data)
+    (first, replay) = publishes[0]
+    assert len(publishes) == 1  # the entry was written first, with its batch id
+    assert not replay
+    if crash == "publish:1":  # its records never committed: the entry is voided
+        assert (first in voids, batches, records) == (True, 0, 0)
+    else:  # its records committed: the entry stands
+        assert (first in voids, batches, records) == (False, 1, 5)
+    # the sender, never answered, sends the batch again: it is stored once
+    accepted = _ingest(data, None)
+    assert accepted == ("5" if crash == "publish:1" else "0")  # "0": a replay
+    publishes, voids, batches, records = _published(data)
+    assert (batches, records) == (1, 5)
+    standing = [(seq, replay) for seq, replay in publishes if seq not in voids]
+    assert [replay for _, replay in standing] == [False, *([True] if crash == "records:1" else [])]
