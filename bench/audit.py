@@ -1,12 +1,13 @@
 """P6: the audit log — durable appends, inclusion proofs, offline verification of an export.
 
 * appends: many threads append query-like entries through :class:`AuditLog` (each
-  caller waits until its entries are committed: group commit, one fsync per group),
-  beside raw SHA-256 of the same leaf bytes in one thread (the floor of any log that
-  hashes its entries);
+  caller waits until its entries are durable in the segment files: group commit, one
+  ``fdatasync`` per group), beside a raw append of the same segment bytes with one
+  ``fdatasync`` per group of the same size (the floor of any log on this disk); the
+  note adds raw SHA-256 of the leaves and how long the DuckDB index took to catch up;
 * an inclusion proof for a random entry at the measured size, from a freshly opened
-  log (tree nodes read from DuckDB through the node cache), beside the same proof
-  from a tree held entirely in memory;
+  log (one hash per level read from the tree's files), beside the same proof from a
+  tree held entirely in memory;
 * ``govex audit verify`` of an export of N entries (quick: 100k, full: 1M),
   extrapolated linearly to 10M, beside raw SHA-256 of the same leaf bytes.
 """
@@ -100,8 +101,11 @@ def p6(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
         audit.subject_hash(f"4115021990{i:08d}")
     log(f"P6: {n:,} durable appends from {THREADS} threads")
     audit.latency.clear()
+    started = time.perf_counter()
     batched = _append(audit, n, THREADS, BATCH)
     batched_groups = audit.latency.summary()
+    audit.wait_indexed()
+    indexed_s = time.perf_counter() - started
     audit.latency.clear()
     single = _append(audit, min(n // 5, 20_000), 64, 1)
     single_groups = audit.latency.summary()
@@ -115,9 +119,10 @@ def p6(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
     sha_rate = _raw_sha256(leaf_data)
     leaves = [bytes(r[12]) for r in rows]
     del rows
-
+    per_group = batched_groups.entries / batched_groups.groups if batched_groups.groups else 1
     audit.close()
     store.close()
+    raw = _raw_append(folder, max(1, round(per_group)))
 
     log(f"P6: inclusion proofs at {size:,} entries (reopened log, cold node cache)")
     store = Store(folder / "data")
@@ -156,20 +161,55 @@ def p6(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
     sha_10m = 10_000_000 / sha_rate
     return [
         Figure("P6", f"durable audit appends ({THREADS} threads × batches of {BATCH})",
-               batched, "entries/s", "raw SHA-256 of the same leaves, 1 thread", sha_rate,
-               batched / sha_rate, "≥ 100,000 entries/s", batched >= 100_000,
-               note=f"group commit, one fsync per group, {SUBJECTS:,} known subjects; "
-                    f"groups: {_groups(batched_groups)}; single appends from 64 threads: "
+               batched, "entries/s",
+               "raw pwrite + fdatasync of the same segment bytes, same group size", raw,
+               batched / raw, "≥ 100,000 entries/s", batched >= 100_000,
+               note=f"segment files, one fdatasync per group, {SUBJECTS:,} known subjects; "
+                    f"groups: {_groups(batched_groups)}; the DuckDB index held all "
+                    f"{n:,} after {indexed_s:.1f} s ({n / indexed_s:,.0f}/s); raw SHA-256 "
+                    f"of the leaves: {sha_rate:,.0f}/s; single appends from 64 threads: "
                     f"{single:,.0f}/s, groups: {_groups(single_groups)}"),
-        Figure("P6-proof", f"inclusion proof at {size:,} entries (cold node cache)",
+        Figure("P6-proof", f"inclusion proof at {size:,} entries (reopened log)",
                proof_us, "µs", "same proof from a tree held in memory", memory_us,
                proof_us / memory_us if memory_us else None, "≤ 100 µs", proof_us <= 100,
                note=f"warm cache: {statistics.median(warm) * 1e6:,.0f} µs"),
         Figure("P6-verify", f"offline verification of a 10M-entry export (from {size:,})",
                per_10m, "s", "raw SHA-256 of 10M leaves", sha_10m, per_10m / sha_10m,
-               "≤ 60 s", per_10m <= 60,
+               "≤ 20 s", per_10m <= 20,
                note=f"{size:,} entries verified in {verify_s:.1f} s, extrapolated linearly"),
     ]  # fmt: skip
+
+
+def _raw_append(folder: Path, per_group: int) -> float:
+    """Entries per second of appending the log's own segment bytes again to a new file,
+    ``per_group`` entries per ``pwrite`` and one ``fdatasync`` each."""
+    import os
+
+    from exchange.audit.segments import encode_group, scan
+
+    groups: list[bytes] = []
+    pending: list[bytes] = []
+    for group in scan(folder / "data"):
+        for data in group.leaves:
+            pending.append(data)
+            if len(pending) == per_group:
+                groups.append(encode_group(0, pending))
+                pending = []
+    if pending:
+        groups.append(encode_group(0, pending))
+    entries = sum(len(g.leaves) for g in scan(folder / "data"))
+    fd = os.open(folder / "raw.seg", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        offset = 0
+        started = time.perf_counter()
+        for data in groups:
+            os.pwrite(fd, data, offset)
+            os.fdatasync(fd)
+            offset += len(data)
+        elapsed = time.perf_counter() - started
+    finally:
+        os.close(fd)
+    return entries / elapsed
 
 
 def _groups(summary: object) -> str:

@@ -104,11 +104,15 @@ def _audit_root(cur: Cursor, size: int) -> str:
 # the lock, and the admin socket of a running exchange
 # node.id: a restored copy is another node on the bus, with its own consumer group
 _SKIPPED = frozenset({DB_FILE, f"{DB_FILE}.wal", LOCK_FILE, "admin.sock", NODE_FILE})
+# the audit log's segment and tree files grow while the exchange serves: the snapshot's
+# index holds the same entries, and the restored exchange writes them into segments anew
+_SKIPPED_DIRS = ("audit/",)
 
 
 def _snapshot(exchange: Exchange, target: Path) -> dict[str, Any]:
     """Copy the database into ``target`` inside one read transaction; return the counts,
     the audit tree size and root that the copy holds."""
+    exchange.audit.wait_indexed()  # the index holds the entries durable so far
     cur = exchange.store.cursor()
     alias = f"govex_backup_{secrets.token_hex(4)}"
     path = str(target).replace("'", "''")
@@ -166,7 +170,9 @@ def _write_archive(path: Path, data: Path, snapshot: Path, manifest: dict[str, A
         tar.add(snapshot, arcname=DB_FILE)
         for item in sorted(data.rglob("*")):
             name = item.relative_to(data).as_posix()
-            if name in _SKIPPED or not (item.is_file() or item.is_symlink()):
+            if name in _SKIPPED or name.startswith(_SKIPPED_DIRS):
+                continue
+            if not (item.is_file() or item.is_symlink()):
                 continue
             tar.add(item, arcname=name)
         body = json.dumps(manifest, ensure_ascii=False, indent=2).encode()

@@ -14,7 +14,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,9 @@ class Store:
             raise
         self._local = threading.local()
         self.write_lock = threading.RLock()
+        # set by the audit log: whoever reads its tables waits until they hold every
+        # committed entry (its index is filled behind the durable log)
+        self.audit_barrier: Callable[[], None] | None = None
         if not read_only:
             try:
                 with translated():
@@ -129,13 +132,15 @@ class Store:
         cur.execute("COMMIT")
 
     def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
+        if self.audit_barrier is not None and "audit_" in sql:
+            self.audit_barrier()
         return self.cursor().execute(sql, params)
 
     def fetchone(self, sql: str, params: Any = None) -> tuple[Any, ...] | None:
-        return self.cursor().execute(sql, params).fetchone()
+        return self.execute(sql, params).fetchone()
 
     def fetchall(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        return self.cursor().execute(sql, params).fetchall()
+        return self.execute(sql, params).fetchall()
 
     # -- schema ------------------------------------------------
     def migrate(self) -> int:

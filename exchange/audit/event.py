@@ -171,14 +171,36 @@ def _capped(value: Any) -> Any:
     return value
 
 
+def _within_caps(detail: dict[Any, Any]) -> bool:
+    """Whether a flat detail (the usual shape) is within every cap as it is: then it is
+    kept, not rebuilt. One explicit loop: this runs once per audit entry."""
+    for key, value in detail.items():
+        if type(key) is not str or len(key) > TEXT_CAP:
+            return False
+        kind = type(value)
+        if kind is str:
+            if len(value) > TEXT_CAP:
+                return False
+        elif kind is list:
+            if len(value) > LIST_CAP:
+                return False
+            for item in value:
+                if type(item) is not str or len(item) > TEXT_CAP:
+                    return False
+        elif not (value is None or kind is int or kind is bool or kind is float):
+            return False
+    return True
+
+
 def bounded(event: AuditEvent) -> AuditEvent:
     """Cap every text and list of ``event`` (in place; returns it), see the module doc."""
     for name in _CAPPED:
         value = getattr(event, name)
         if value is not None and len(value) > TEXT_CAP:
             setattr(event, name, cap_text(value))
-    if event.detail:
-        event.detail = _capped(event.detail)
+    detail = event.detail
+    if detail and not _within_caps(detail):
+        event.detail = _capped(detail)
     return event
 
 

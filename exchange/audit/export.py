@@ -40,7 +40,7 @@ import orjson
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditLog
 from exchange.audit.query import COLUMNS, entries_source, entry_from_row
-from exchange.errors import InvalidRequest
+from exchange.errors import AuditUnavailable, InvalidRequest
 from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier
 from signing.cosignature import CosignatureVerifier
@@ -94,29 +94,17 @@ def _entry_line(row: tuple[Any, ...]) -> bytes:
 
 
 def _write_tree(log: AuditLog, out: IO[bytes], first: int, end: int) -> None:
-    cur = log.store.cursor()
-    result = cur.execute(
-        "SELECT level, id >> (level + 1) AS idx, hash FROM ("
-        " SELECT id, hash, bit_count(((id + 1) & -(id + 1)) - 1) AS level FROM audit_nodes"
-        " WHERE id BETWEEN ? AND ?) "
-        "WHERE (id >> (level + 1)) << level >= ? AND ((id >> (level + 1)) + 1) << level <= ? "
-        "ORDER BY level, idx",
-        [2 * first, 2 * end - 2, first, end],
-    )
-    level, start, chunk = -1, 0, bytearray()
-
-    def flush() -> None:
-        if chunk:
+    """Every complete node within ``[first, end)``, level by level, from the tree's files."""
+    for level in range(max(end, 1).bit_length()):
+        lo = -(-first >> level)  # the first node starting at or after ``first``
+        hi = end >> level  # nodes ending at or before ``end``
+        for start in range(lo, hi, TREE_CHUNK):
+            count = min(TREE_CHUNK, hi - start)
+            chunk = log.nodes.tile(level, start, count)
+            if len(chunk) != 32 * count:
+                raise AuditUnavailable(f"the audit tree's files lack nodes of level {level}")
             line = {"tree": level, "from": start, "hashes": base64.b64encode(chunk).decode()}
             out.write(orjson.dumps(line) + b"\n")
-
-    while batch := result.fetchmany(TREE_CHUNK):
-        for lv, idx, h in batch:
-            if lv != level or idx != start + len(chunk) // 32 or len(chunk) >= 32 * TREE_CHUNK:
-                flush()
-                level, start, chunk = int(lv), int(idx), bytearray()
-            chunk += h
-    flush()
 
 
 def export_log(
@@ -131,7 +119,7 @@ def export_log(
 ) -> ExportSummary:
     """Write entries ``since ≤ ts < until`` (all by default) with their proofs to ``path``."""
     log.ensure_open()
-    log.write_nodes()  # the tree lines are read from the table
+    log.write_nodes()  # the index holds every committed entry
     first, end = _range(log, since, until)
     anchor = checkpoints.sign_at(end)
     prefix: list[list[Any]] = []

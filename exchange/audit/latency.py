@@ -3,8 +3,9 @@
 Every caller of :meth:`exchange.audit.log.AuditLog.append` waits for its group's commit, so
 the query path's tail latency is the audit log's group latency. :class:`GroupLatency`
 keeps the last ``keep`` groups (a bounded ring: a few hundred KB at most) and summarises
-them: how many entries a group held, how long its DuckDB transaction took (insert,
-commit, fsync) and how long its oldest caller waited from queueing to being woken.
+them: how many entries a group held, how long it took to make durable (the segment's
+``fdatasync``; for a group with transactional work, its whole DuckDB transaction) and
+how long its oldest caller waited from queueing to being woken.
 """
 
 from __future__ import annotations

@@ -1,31 +1,36 @@
 """The audit log: every exchange is one entry, durable before anything is answered.
 
-Entries are appended with *group commit*: callers queue an event (or, with
-``append_many``, a batch that commits whole) and wait; a writer thread takes
-everything queued (up to ``group_commit_max`` entries) as one group, a committer
-thread writes the group in one DuckDB transaction (one fsync) and wakes the callers.
-Work that must be atomic with its entry (ingest writing records) rides in the same
-transaction. Callers encode their entries' leaf data themselves, so the writer only
-splices in ``seq`` and ``ts`` and hashes; :attr:`AuditLog.latency` keeps the latest
-groups' commit and wait times.
+Entries are appended with *group commit* (:mod:`exchange.audit.writer`): callers queue
+an event (or, with ``append_many``, a batch that commits whole) and wait; a writer
+thread appends everything queued (up to ``group_commit_max`` entries) as one group to
+the log's segment files (:mod:`exchange.audit.segments`, the system of record) and a
+syncer thread makes the groups written meanwhile durable with one ``fdatasync`` and
+wakes their callers. Callers encode their entries' leaf data themselves, so the writer
+only splices in ``seq`` and ``ts`` and hashes; :attr:`AuditLog.latency` keeps the latest
+groups' sync and wait times.
 
 Each entry is leaf ``seq`` of an RFC 6962 Merkle tree; the leaf data is the
 canonical JSON of the entry (:mod:`exchange.audit.leaf`). The writer extends the
-tree as it prepares a group; its new nodes (:mod:`exchange.audit.nodes`) are
-visible to readers from the commit on, so roots and proofs for any size read
-O(log n) nodes. When the log is idle they are stored in the same transaction as the
-entries; under load (a commit already in flight) they wait in memory, at most
-8,192 nodes plus one group's, and ride with a later group, so a commit
-touches one table instead of two. The nodes are derived from the entries' leaf
-hashes: after a crash the log rebuilds the missing ones when it opens, and
-:meth:`AuditLog.write_nodes` writes them on demand (export, archive) and on close.
+tree as it writes a group; its nodes are kept in files beside the segments, the C2SP
+hash tiles among them (:mod:`exchange.audit.tilestore`), so roots and proofs for any
+size read one hash per level and never touch a table.
+
+DuckDB holds the searchable index (``audit_entries``, ``audit_subjects``), filled from
+the durable groups by an indexer thread and rebuilt from the segments when the log
+opens (:mod:`exchange.audit.recovery`); it trails the log by at most
+:data:`~exchange.audit.writer.INDEX_LAG_MAX` entries (:attr:`AuditLog.index_lag`,
+reported on ``/healthz``), and whoever reads the audit tables through the store first
+waits until they hold every committed entry (:meth:`AuditLog.wait_indexed`). Work that
+must be atomic with its entry (ingest writing records) commits with the entry's index
+row; the entry is durable before that transaction commits, and recovery voids an entry
+whose work never committed.
 
 Below a floor of free disk space (:mod:`exchange.audit.space`) the log refuses new
 entries with :class:`exchange.errors.AuditDiskFull` but stays open, so it never meets
 a full disk mid-commit. If the writer fails, the log is *closed*: every later append raises
 :class:`AuditUnavailable` and the exchange serves no data (fail closed). It also
-opens closed when the stored tree and entries disagree, or the tree does not match
-the latest signed checkpoint.
+opens closed when the segments, the tree's files and the index disagree, or the tree
+does not match the latest signed checkpoint.
 
 The subject's identifier is never stored: only its keyed hash with a per-subject
 salt (:mod:`exchange.audit.subjects`).
@@ -42,7 +47,8 @@ from typing import Any
 from exchange.audit.context import current_request
 from exchange.audit.event import AuditEvent, encode_event, valid_text
 from exchange.audit.leaf import AuditEntry
-from exchange.audit.nodes import DuckNodeStore
+from exchange.audit.recovery import Recovered, recover
+from exchange.audit.segments import SegmentWriter
 from exchange.audit.space import DiskFloor
 from exchange.audit.subjects import SubjectKeys
 from exchange.audit.writer import GroupCommitWriter, OnCommit, Pending, TxWork
@@ -67,16 +73,21 @@ class AuditLog(GroupCommitWriter):
         settings: AuditSettings,
         on_commit: OnCommit | None = None,
     ) -> None:
-        super().__init__(
-            store, settings, SubjectKeys(store, subject_key), DuckNodeStore(store), on_commit
-        )
+        super().__init__(store, settings, SubjectKeys(store, subject_key), on_commit)
         self.space = DiskFloor(store.data_dir, settings.min_free_bytes)
         self._views: dict[int, MerkleTree] = {}  # read-only trees by size (see tree())
         self._views_lock = threading.Lock()
-        size = self._recover()
+        segments = SegmentWriter(store.data_dir)
+        self.recovered: Recovered = recover(store, segments, self.nodes)
+        if self.recovered.failure is not None:
+            self._failure = RuntimeError(self.recovered.failure)
+        size = segments.size
         self._size = size
         self._check_latest_checkpoint()
-        self._start_writer(size)
+        self._start_writer(segments, size, self.recovered.indexed or size)
+        store.audit_barrier = self.wait_indexed
+        if self.recovered.voided and self._failure is None:
+            self._void(self.recovered.voided)
 
     # -- public ------------------------------------------------
     @property
@@ -195,24 +206,46 @@ class AuditLog(GroupCommitWriter):
         event.subject, event.subjects = None, []
 
     def write_nodes(self) -> int:
-        """Write every committed tree node to ``audit_nodes``; return the committed size.
+        """Wait until the index holds every committed entry; return the committed size.
 
-        Under load the writer keeps a group's tree nodes in memory and writes them with
-        a later group (see :meth:`_commit_prepared`): readers of this log see them at
-        once, but whoever reads the table itself (export, archive) calls this first.
+        The tree's nodes are in their files as soon as a group is written; whoever
+        reads the entries' table itself (export, archive) calls this first.
         """
         pending = self._prepare([], None)
         pending.sync = True
         self._queue(pending)
         self._wait(pending)
+        self.wait_indexed()
         return self._size
+
+    def _void(self, seqs: list[int]) -> None:
+        """Entries whose transactional work never committed (a crash): say so in the log."""
+        self.append_many(
+            [
+                AuditEvent(
+                    actor="govex",
+                    action="audit.void",
+                    outcome="ok",
+                    target=None,
+                    detail={"seq": seq, "reason": "its work was not committed before a crash"},
+                )
+                for seq in seqs
+            ]
+        )
 
     def close(self) -> None:
         """Write what is queued, then stop the writer."""
         self._closing = True
         self._wakeup.set()
         self._thread.join(timeout=30)
-        self._committer.join(timeout=30)
+        self._syncer.join(timeout=30)
+        self._indexer.join(timeout=30)
+        if self.store.audit_barrier == self.wait_indexed:
+            self.store.audit_barrier = None
+        if self._failure is None and not self._thread.is_alive():
+            self._sync_tiles(self._size)
+        self.segments.close()
+        self.nodes.close()
 
     def fail_for_test(self, reason: str) -> None:
         """Close the log as if the writer had failed (used by the fail-closed test)."""
@@ -294,39 +327,6 @@ class AuditLog(GroupCommitWriter):
         return index
 
     # -- opening ------------------------------------------------
-    def _recover(self) -> int:
-        """The tree size, after bringing the stored nodes level with the entries.
-
-        Entries written before the Merkle nodes existed (migration 3) get their nodes
-        now, from their stored leaf hashes. Nodes beyond the last entry mean entries
-        were removed behind the exchange's back: the log opens closed.
-        """
-        row = self.store.fetchone(
-            "SELECT greatest(coalesce((SELECT max(seq) + 1 FROM audit_entries), 0), "
-            "coalesce((SELECT max(end_seq) FROM audit_archives), 0))"
-        )
-        entries = int(row[0]) if row else 0
-        leaves = self.nodes.leaf_count()
-        if leaves > entries:
-            self._failure = RuntimeError(
-                f"the Merkle tree holds {leaves} leaves but the entries end at {entries}: "
-                "entries were removed outside the exchange"
-            )
-            return leaves
-        if leaves < entries:
-            missing = self.store.fetchall(
-                "SELECT seq, leaf_hash FROM audit_entries WHERE seq >= ? ORDER BY seq", [leaves]
-            )
-            if [int(s) for s, _ in missing] != list(range(leaves, entries)):
-                self._failure = RuntimeError(f"audit entries from {leaves} are not contiguous")
-                return leaves
-            tree = MerkleTree(self.nodes, leaves)
-            tree.extend(bytes(h) for _, h in missing)
-            with self.store.transaction() as cur:
-                items = self.nodes.flush(cur)
-            self.nodes.promote(items)
-        return entries
-
     def _check_latest_checkpoint(self) -> None:
         row = self.store.fetchone("SELECT size, root FROM checkpoints ORDER BY size DESC LIMIT 1")
         if row is None or self._failure is not None:

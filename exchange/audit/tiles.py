@@ -1,8 +1,8 @@
-"""The audit log as C2SP tlog-tiles: hash tiles from the stored nodes, entry bundles.
+"""The audit log as C2SP tlog-tiles: hash tiles from the tree's files, entry bundles.
 
 Hash tile ``(L, N)`` of width ``W`` is nodes ``(8·L, N·256 + i)``, ``i < W``, of the
-tree the log already keeps (:mod:`exchange.audit.nodes`; a level-0 tile is one block
-read, higher levels are in memory). A tile exists once the committed tree covers it:
+tree the log keeps on disk (:mod:`exchange.audit.tilestore`): one ``pread`` of the
+level file ``8·L``. A tile exists once the committed tree covers it:
 full tiles never change and are kept in a small LRU; a partial tile of width ``W``
 is served while the tree holds at least ``W`` hashes at its level (the same bytes
 for every size that holds them).
@@ -21,7 +21,7 @@ from exchange.audit.log import AuditLog
 from exchange.audit.query import COLUMNS, entries_source, entry_from_row
 from exchange.errors import AuditUnavailable, NotFound
 from signing.merkle import leaf_hash
-from signing.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, encode_bundle, tile_hashes
+from signing.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, encode_bundle
 
 __all__ = ["LogTiles"]
 
@@ -54,15 +54,10 @@ class LogTiles:
                 if found is not None:
                     self._cache.move_to_end(key)
                     return found
-        nodes = self.log.nodes
-
-        def node(level: int, index: int) -> bytes:
-            found = nodes.get(level, index)
-            if found is None:
-                raise AuditUnavailable(f"the audit tree has no node ({level}, {index})")
-            return found
-
-        data = tile_hashes(tile, node)
+        level = TILE_HEIGHT * tile.level
+        data = self.log.nodes.tile(level, tile.index * TILE_WIDTH, tile.width)
+        if len(data) != 32 * tile.width:
+            raise AuditUnavailable(f"the audit tree's files lack {tile.path}")
         self.computed += 1
         if tile.full:
             with self._lock:

@@ -1,22 +1,32 @@
-"""The group-commit writer behind :class:`exchange.audit.log.AuditLog`: two threads.
+"""The group-commit writer behind :class:`exchange.audit.log.AuditLog`: three threads.
 
 Callers queue a :class:`Pending` call (one event, or with ``append_many`` a batch that
-commits whole) and wait on its latch. The *writer* thread takes everything queued (up
-to ``group_commit_max`` entries) as one group and prepares it: leaf hashes, the Arrow
-table of entries, the new tree nodes. The *committer* thread inserts a prepared group
-and commits it in one DuckDB transaction (DuckDB releases the GIL while it writes and
-syncs), then wakes the group's callers. With a backlog, group k+1 is prepared while
-group k is being made durable; with only a few callers waiting, the writer lets the
-commit in flight finish first, so that everyone who arrives meanwhile joins the next
-group. The writer extends the in-memory tree ahead of the commits; if a commit fails
-the log closes, so nothing prepared after it is ever committed. A group where a caller
-brought transactional work (ingest) runs alone, start to end, in the writer thread,
-once the committer is idle.
+commits whole) and wait on its latch.
 
-When the log is idle a group's tree nodes are stored in the same transaction as its
-entries; under load (a commit already in flight) they wait in memory, at most
-8,192 nodes plus one group's, and ride with a later group, so a commit touches one
-table instead of two.
+* The *writer* thread takes everything queued (up to ``group_commit_max`` entries) as
+  one group: it splices ``seq`` and ``ts`` into the leaf data, hashes the leaves,
+  appends the group to the segment file (``os.pwrite``, not yet durable,
+  :mod:`exchange.audit.segments`) and extends the tree (the new nodes into the level
+  files, :mod:`exchange.audit.tilestore`). New subject salts are committed to DuckDB
+  before the group that uses them is written.
+* The *syncer* thread takes every group written so far, makes them durable with one
+  ``os.fdatasync`` and wakes their callers: a caller waits for its own group's sync and
+  nothing else. While it syncs, the writer prepares and writes the next groups.
+* The *indexer* thread copies durable groups into DuckDB (``audit_entries``,
+  ``audit_subjects``) in batches: the searchable index, behind the log by a bounded
+  amount (:attr:`GroupCommitWriter.index_lag`; the writer waits when the lag passes
+  :data:`INDEX_LAG_MAX`). :meth:`GroupCommitWriter.wait_indexed` is the read barrier:
+  whoever reads the audit tables first waits until they hold every committed entry.
+
+A group where a caller brought transactional work (ingest writing records) runs alone
+in the writer thread once the syncer and indexer are idle: one DuckDB transaction runs
+the work and inserts the group's index rows; the group is appended to the segment with
+flag :data:`exchange.audit.segments.WORK` and made durable *before* that transaction
+commits. A crash between the two leaves a durable ``WORK`` entry without its index row,
+which :mod:`exchange.audit.recovery` recognises and compensates on opening.
+
+If a write or sync fails the log is *closed* (fail closed): every waiting and later
+caller gets :class:`AuditUnavailable`.
 """
 
 from __future__ import annotations
@@ -48,13 +58,22 @@ from exchange.audit.event import (
     encode_event,
 )
 from exchange.audit.latency import GroupLatency
-from exchange.audit.nodes import DuckNodeStore, Staged, TreeAppender
+from exchange.audit.segments import WORK, SegmentWriter, crash_point
 from exchange.audit.subjects import SubjectKeys
+from exchange.audit.tilestore import FileNodeStore, TreeAppender
 from exchange.config import AuditSettings
 from exchange.errors import AuditUnavailable
 from exchange.store import Store
 
-__all__ = ["GroupCommitWriter", "OnCommit", "Pending", "TxWork"]
+__all__ = [
+    "INDEX_LAG_MAX",
+    "GroupCommitWriter",
+    "OnCommit",
+    "Pending",
+    "TxWork",
+    "entries_table",
+    "subjects_table",
+]
 
 TxWork = Callable[[duckdb.DuckDBPyConnection], Any]
 OnCommit = Callable[[duckdb.DuckDBPyConnection, int, list[bytes]], None]
@@ -64,7 +83,11 @@ _TS = pa.timestamp("us", tz="UTC")
 _HASH = pa.binary(32)
 _sha256 = hashlib.sha256
 _PERSON = ROW_COLUMNS.index("person")  # the one caller column after the leaf hash
-_DEFERRED = 8_192  # tree nodes held in memory at most before a group must write them
+INDEX_LAG_MAX = 262_144  # entries the index may trail the log by before appends wait
+_SYNC_EVERY = 65_536  # entries between syncs of the tree's files
+_PIPELINE = 8  # groups written but not yet synced
+_INDEX_BATCH = 32_768  # entries the indexer gathers for one transaction at most
+_INDEX_DELAY_S = 0.02  # a pause in the groups that ends its gathering
 
 
 def _iso(ts: datetime) -> str:
@@ -99,10 +122,10 @@ class Pending:
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = threading.Lock()
-        self.done.acquire()  # released by the writer: cheaper than a Future
+        self.done.acquire()  # released by the syncer: cheaper than a Future
         self.notify: Callable[[], None] | None = None  # wakes an async waiter
         self.queued = 0.0  # perf_counter() when queued, for the latency figures
-        self.sync = False  # write every committed tree node with this group
+        self.sync = False  # also wait until the index holds the entries
 
     def release(self) -> None:
         self.done.release()
@@ -110,11 +133,65 @@ class Pending:
             self.notify()
 
 
-class GroupCommitWriter:
-    """Group commit of queued entries into ``audit_entries`` (and the tree's nodes).
+@dataclass
+class _Group:
+    """A group written to the segment: what the syncer and the indexer need of it."""
 
-    The base of :class:`exchange.audit.log.AuditLog`, which opens the store, recovers
-    the tree and then calls :meth:`_start_writer`.
+    group: list[Pending]
+    first: int
+    rows: list[Row]
+    leaves: list[bytes]
+    now: datetime
+    sync_s: float = 0.0
+
+
+def entries_table(first: int, rows: list[Row], leaves: list[bytes], now: datetime) -> pa.Table:
+    """``audit_entries`` rows of a group whose first entry is ``first``, written at ``now``."""
+    n = len(rows)
+    columns = list(zip(*rows, strict=True))
+    micros = int(now.timestamp()) * 1_000_000 + now.microsecond
+    text = pa.string()
+    return pa.Table.from_arrays(
+        [
+            pa.array(range(first, first + n), pa.int64()),
+            pa.array([micros] * n, pa.int64()).cast(_TS),
+            *(pa.array(columns[i], text) for i in range(_PERSON)),
+            pa.array(leaves, _HASH),
+            pa.array([_iso(now)] * n, text),
+            pa.array(columns[_PERSON], text),
+        ],
+        names=list(TABLE_COLUMNS),
+    )
+
+
+def subjects_table(first: int, rows: list[Row]) -> pa.Table | None:
+    """``audit_subjects`` rows (seq, subject_hash) of a group's further subjects."""
+    seqs: list[int] = []
+    hashes: list[str] = []
+    for seq, row in enumerate(rows, start=first):
+        found = row[SUBJECTS]
+        if found:
+            seqs.extend([seq] * len(found))
+            hashes.extend(found)
+    if not seqs:
+        return None
+    return pa.table(
+        {"seq": pa.array(seqs, pa.int64()), "subject_hash": pa.array(hashes, pa.string())}
+    )
+
+
+_POKE = object()  # put on the indexer's queue by a reader waiting for the index
+
+
+def _entries(item: object) -> int:
+    return len(item.rows) if isinstance(item, _Group) else 0
+
+
+class GroupCommitWriter:
+    """Group commit of queued entries into the segments, the tree's files and the index.
+
+    The base of :class:`exchange.audit.log.AuditLog`, which opens the files, recovers
+    and then calls :meth:`_start_writer`.
     """
 
     def __init__(
@@ -122,84 +199,131 @@ class GroupCommitWriter:
         store: Store,
         settings: AuditSettings,
         subjects: SubjectKeys,
-        nodes: DuckNodeStore,
         on_commit: OnCommit | None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.subjects = subjects
-        self.nodes = nodes
+        self.nodes = FileNodeStore(store.data_dir)
         self.latency = GroupLatency()  # the latest group commits, for the figures
         self._on_commit = on_commit
         self._failure: BaseException | None = None
         self._incoming: deque[Pending] = deque()
         self._wakeup = threading.Event()
         self._closing = False
-        self._size = 0  # committed size: what readers may ask about
+        self._size = 0  # durable size: what readers may ask about
+        self._indexed = 0  # entries the DuckDB index holds
+        self._index_cond = threading.Condition()
+        self._waiters = 0  # threads waiting for the index (it then gathers no longer)
+        self._own = threading.local()  # set on the writer threads (no read barrier there)
 
-    def _start_writer(self, size: int) -> None:
-        """Start the two threads on a tree of ``size`` committed entries."""
-        self._tree = TreeAppender(self.nodes, size)  # the writer's, ahead of the commits
+    def _start_writer(self, segments: SegmentWriter, size: int, indexed: int) -> None:
+        """Start the threads on a log of ``size`` durable entries, ``indexed`` of them indexed."""
+        self.segments = segments
+        self._tree = TreeAppender(self.nodes, size)  # the writer's, ahead of the syncs
+        self._synced_tiles = size
         self._size = size
-        self._commits: queue.Queue[_Prepared | None] = queue.Queue(maxsize=1)
-        self._committer = threading.Thread(
-            target=self._commit_loop, name="govex-audit-committer", daemon=True
+        self._indexed = indexed
+        self._written: queue.Queue[_Group | None] = queue.Queue(maxsize=_PIPELINE)
+        self._to_index: queue.Queue[_Group | object | None] = queue.Queue()
+        self._syncer = threading.Thread(
+            target=self._sync_loop, name="govex-audit-syncer", daemon=True
+        )
+        self._indexer = threading.Thread(
+            target=self._index_loop, name="govex-audit-indexer", daemon=True
         )
         self._thread = threading.Thread(target=self._run, name="govex-audit-writer", daemon=True)
-        self._committer.start()
+        self._indexer.start()
+        self._syncer.start()
         self._thread.start()
+
+    # -- the index ------------------------------------------------
+    @property
+    def indexed(self) -> int:
+        """How many entries the DuckDB index holds (the first ``indexed``)."""
+        return self._indexed
+
+    @property
+    def index_lag(self) -> int:
+        """Durable entries not yet in the index (searches do not see them yet)."""
+        return max(0, self._size - self._indexed)
+
+    def wait_indexed(self, size: int | None = None, timeout: float = 60.0) -> None:
+        """Wait until the index holds the first ``size`` entries (default: every durable one).
+
+        The read barrier of the audit tables; a no-op on the log's own threads.
+        """
+        if getattr(self._own, "writer", False):
+            return
+        target = self._size if size is None else size
+        if self._indexed >= target:
+            return
+        with self._index_cond:
+            self._waiters += 1
+            self._to_index.put(_POKE)  # someone waits: the indexer stops gathering
+            try:
+                self._index_cond.wait_for(
+                    lambda: self._indexed >= target or self._failure is not None, timeout
+                )
+            finally:
+                self._waiters -= 1
+
+    def _set_indexed(self, indexed: int) -> None:
+        with self._index_cond:
+            self._indexed = indexed
+            self._index_cond.notify_all()
 
     def _unavailable(self) -> AuditUnavailable:
         return AuditUnavailable(f"audit log is unavailable ({self._failure})")
+
+    def _fail(self, exc: BaseException, group: list[Pending]) -> None:
+        _LOG.error("audit write failed; the audit log is closed (fail closed)", exc_info=exc)
+        self._failure = self._failure or exc
+        self._release(group, AuditUnavailable(f"audit write failed: {exc}"))
+        with self._index_cond:
+            self._index_cond.notify_all()
 
     def _queue(self, pending: Pending) -> None:
         pending.queued = perf_counter()
         self._incoming.append(pending)
         self._wakeup.set()
 
-    @staticmethod
-    def _wait(pending: Pending) -> int:
+    def _wait(self, pending: Pending) -> int:
         pending.done.acquire()
         if pending.error is not None:
             raise pending.error
+        if pending.sync:
+            self.wait_indexed(pending.seq + len(pending.rows))
         request = current_request()
         if request is not None:
             request.last_seq = pending.seq
         return pending.seq
 
+    # -- the writer thread ------------------------------------------------
     def _run(self) -> None:
+        self._own.writer = True
         incoming, wakeup = self._incoming, self._wakeup
         limit = max(1, self.settings.group_commit_max)
-        backlog = max(1, limit // 4)
         pause = self.settings.group_commit_wait_ms / 1000
         try:
             while True:
                 wakeup.wait()
                 wakeup.clear()
-                if pause > 0 and 1 < len(incoming) < limit:
-                    # more callers are arriving: give them a moment to join this group
+                if pause > 0 and 1 < len(incoming) < limit and self._written.qsize():
+                    # a sync is under way: let more callers join this group
                     wakeup.wait(pause)
                     wakeup.clear()
                 while incoming:
                     group = [incoming.popleft()]  # never split: a call commits in one group
-                    entries = self._take(group, len(group[0].rows), limit)
-                    # no commit in flight: the log is not under load, so this group also
-                    # writes the tree nodes (under load they wait, see _commit_prepared)
-                    idle = self._commits.unfinished_tasks == 0
-                    if entries < backlog:
-                        # a small group: wait for the commit in flight, gathering meanwhile
-                        self._commits.join()
-                        self._take(group, entries, limit)
+                    self._take(group, len(group[0].rows), limit)
                     try:
-                        self._dispatch(group, idle)
+                        self._dispatch(group)
                     except BaseException as exc:  # never leave a caller waiting
-                        _LOG.error("audit writer failed; the audit log is closed", exc_info=exc)
-                        self._failure = self._failure or exc
-                        self._release(group, AuditUnavailable(f"audit write failed: {exc}"))
+                        self._fail(exc, group)
                 if self._closing and not incoming:
                     return
         finally:
-            self._commits.put(None)
+            self._written.put(None)
             self._release(list(incoming), AuditUnavailable("the audit log is closed"))
 
     def _take(self, group: list[Pending], entries: int, limit: int) -> int:
@@ -210,79 +334,169 @@ class GroupCommitWriter:
             group.append(incoming.popleft())
         return entries
 
-    def _dispatch(self, group: list[Pending], idle: bool = True) -> None:
+    def _dispatch(self, group: list[Pending]) -> None:
         if self._failure is not None:
             self._release(group, self._unavailable())
             return
-        if self._on_commit is None and all(p.work is None for p in group):
-            prepared = self._prepare_group(group, self._tree.size)
-            prepared.write_nodes = idle or self._closing or any(p.sync for p in group)
-            self._commits.put(prepared)
+        if self._on_commit is not None or any(p.work is not None for p in group):
+            plain = [p for p in group if p.work is None]
+            if plain and self._on_commit is None:  # the calls without work go the usual way
+                self._dispatch(plain)
+                group = [p for p in group if p.work is not None]
+            self._drain()
+            self._commit_alone(group)
             return
-        self._commits.join()  # the committer is idle: this group runs alone
-        self._commit_alone(group)
+        if self._tree.size - self._indexed > INDEX_LAG_MAX:
+            with self._index_cond:  # the index fell far behind: let it catch up
+                self._index_cond.wait_for(
+                    lambda: (
+                        self._tree.size - self._indexed <= INDEX_LAG_MAX // 2
+                        or self._failure is not None
+                    )
+                )
+        self._commit_salts()
+        written = self._write(group, 0)
+        self._written.put(written)
 
-    def _commit_loop(self) -> None:
-        cur = self.store.cursor()
-        while True:
-            prepared = self._commits.get()
+    def _commit_salts(self) -> None:
+        """New subjects' salts: committed before any entry that uses them is written."""
+        salts = self.subjects.take_staged()
+        if salts is None:
+            return
+        with self.store.transaction() as tx:
+            tx.from_arrow(salts[1]).insert_into("audit_subject_salts")
+        self.subjects.committed(salts[0])
+
+    def _write(self, group: list[Pending], flags: int) -> _Group:
+        """Leaves of the group, appended to the segment and the tree (not yet durable)."""
+        first = self._tree.size
+        now = datetime.now(UTC)
+        ts = _iso(now).encode()
+        rows = group[0].rows if len(group) == 1 else [r for p in group for r in p.rows]
+        inputs = [
+            b'%s%d%s%s"}' % (row[HEAD], seq, row[MIDDLE], ts)
+            for row, seq in zip(rows, range(first, first + len(rows)), strict=True)
+        ]
+        sha = _sha256
+        leaves = [sha(data).digest() for data in inputs]
+        if rows:
+            self.segments.write(inputs, flags)
+            self._tree.extend(leaves)
+        return _Group(group, first, rows, leaves, now)
+
+    def _drain(self) -> None:
+        """Wait until every group written is durable and indexed."""
+        with self._index_cond:
+            self._waiters += 1
+            self._to_index.put(_POKE)  # the indexer stops gathering
             try:
-                if prepared is None:
-                    self._write_backlog(cur)
-                    return
-                self._commit_prepared(cur, prepared)
-            except BaseException as exc:  # never leave a caller waiting, never die silently
-                _LOG.error("audit writer failed; the audit log is closed", exc_info=exc)
-                self._failure = self._failure or exc
-                if prepared is not None:
-                    self._release(prepared.group, AuditUnavailable(f"audit write failed: {exc}"))
+                self._index_cond.wait_for(
+                    lambda: self._indexed >= self._tree.size or self._failure is not None
+                )
             finally:
-                self._commits.task_done()
+                self._waiters -= 1
 
-    def _commit_prepared(self, cur: duckdb.DuckDBPyConnection, prepared: _Prepared) -> None:
+    # -- the syncer thread ------------------------------------------------
+    def _sync_loop(self) -> None:
+        self._own.writer = True
+        written = self._written
+        while True:
+            batch = [written.get()]
+            while not written.empty() and batch[-1] is not None:
+                batch.append(written.get_nowait())
+            closing = batch[-1] is None
+            groups = [g for g in batch if g is not None]
+            if groups:
+                self._sync(groups)
+            if closing:
+                self._to_index.put(None)
+                return
+
+    def _sync(self, groups: list[_Group]) -> None:
+        members = [p for g in groups for p in g.group]
         if self._failure is not None:
-            self._release(prepared.group, self._unavailable())
+            self._release(members, self._unavailable())
             return
-        # The tree nodes are derived from the entries' leaf hashes: under load they stay
-        # in memory (readers see them through the node store) and ride with a later
-        # group, so a commit touches one table instead of two. A crash loses nothing:
-        # the log rebuilds missing nodes from the entries when it opens.
-        nodes = None
-        if prepared.write_nodes or self.nodes.backlog + len(prepared.nodes[0]) >= _DEFERRED:
-            nodes = self.nodes.unwritten(prepared.nodes)
         try:
             started = perf_counter()
-            cur.begin()
-            self._insert(cur, prepared, nodes)
-            cur.commit()
-            prepared.commit_s = perf_counter() - started
-        except Exception as exc:  # the store failed: close the log (fail closed)
-            _LOG.error("audit write failed; the audit log is closed (fail closed)", exc_info=exc)
-            with suppress(duckdb.Error):
-                cur.rollback()
-            self._failure = exc
-            self._release(prepared.group, AuditUnavailable(f"audit write failed: {exc}"))
+            self.segments.sync()
+            synced = perf_counter() - started
+        except BaseException as exc:
+            self._fail(exc, members)
             return
-        self._committed(prepared, nodes)
+        for g in groups:
+            g.sync_s = synced
+            self._committed(g)
+            self._to_index.put(g)
+        size = self._size
+        if size - self._synced_tiles >= _SYNC_EVERY:
+            self._sync_tiles(size)
 
-    def _write_backlog(self, cur: duckdb.DuckDBPyConnection) -> None:
-        """On close: write the tree nodes still held in memory."""
-        if self._failure is not None or not self.nodes.backlog:
-            return
-        nodes = self.nodes.unwritten(([], []))
+    def _sync_tiles(self, size: int) -> None:
         try:
-            cur.begin()
-            cur.from_arrow(self.nodes.table(nodes)).insert_into("audit_nodes")
-            cur.commit()
-        except Exception as exc:  # reopening rebuilds them from the entries
-            _LOG.warning(
-                "audit tree nodes not written on close (rebuilt on reopening)", exc_info=exc
-            )
-            with suppress(duckdb.Error):
-                cur.rollback()
-            self._failure = exc
-            return
-        self.nodes.written(nodes)
+            self.nodes.mark_synced(size)
+            self._synced_tiles = size
+        except OSError as exc:  # they are rebuilt from the segments on opening
+            _LOG.warning("the audit tree's files were not synced", exc_info=exc)
+
+    def _committed(self, g: _Group) -> None:
+        seq = g.first
+        for p in g.group:
+            p.seq = seq
+            seq += len(p.rows)
+        if g.rows:
+            self._size = seq
+        self._release(g.group)
+        if g.leaves:
+            self.latency.record(len(g.leaves), g.group[0].queued, g.sync_s)
+
+    # -- the indexer thread ------------------------------------------------
+    def _index_loop(self) -> None:
+        self._own.writer = True
+        cur = self.store.cursor()
+        while True:
+            batch = self._gather()
+            groups = [g for g in batch if isinstance(g, _Group) and g.rows]
+            if groups and self._failure is None:
+                try:
+                    self._index(cur, groups)
+                except BaseException as exc:
+                    with suppress(duckdb.Error):
+                        cur.rollback()
+                    self._fail(exc, [])
+            if batch[-1] is None:
+                return
+
+    def _gather(self) -> list[_Group | object | None]:
+        """Durable groups for one index transaction: while they keep arriving (a gap of
+        :data:`_INDEX_DELAY_S` ends the gathering) up to :data:`_INDEX_BATCH` entries, so
+        that under load the index takes little from the appends; at once when a reader
+        waits (a poke) or the log closes."""
+        source = self._to_index
+        batch: list[_Group | object | None] = [source.get()]
+        entries = _entries(batch[-1])
+        while batch[-1] is not None and batch[-1] is not _POKE and entries < _INDEX_BATCH:
+            if self._waiters:
+                break
+            try:
+                item = source.get(timeout=_INDEX_DELAY_S)
+            except queue.Empty:
+                break
+            batch.append(item)
+            entries += _entries(item)
+        return batch
+
+    def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[_Group]) -> None:
+        tables = [entries_table(g.first, g.rows, g.leaves, g.now) for g in groups]
+        entries = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        further = [t for g in groups if (t := subjects_table(g.first, g.rows)) is not None]
+        cur.begin()
+        cur.from_arrow(entries).insert_into("audit_entries")
+        for table in further:
+            cur.from_arrow(table).insert_into("audit_subjects")
+        cur.commit()
+        last = groups[-1]
+        self._set_indexed(last.first + len(last.rows))
 
     @staticmethod
     def _release(group: list[Pending], error: BaseException | None = None) -> None:
@@ -292,78 +506,11 @@ class GroupCommitWriter:
                     p.error = error
                 p.release()
 
-    def _prepare_group(self, group: list[Pending], first: int) -> _Prepared:
-        """Leaves, entries table and tree nodes of a group whose first entry is ``first``."""
-        now = datetime.now(UTC)
-        ts = _iso(now).encode()
-        rows = group[0].rows if len(group) == 1 else [r for p in group for r in p.rows]
-        n = len(rows)
-        if n == 0:  # only write_nodes() calls
-            return _Prepared(group, first, [], None, ([], []), self.subjects.take_staged())
-        # one transpose of the rows, then one Arrow column per field (converted in C)
-        columns = list(zip(*rows, strict=True))
-        sha = _sha256
-        leaves = [
-            sha(b'%s%d%s%s"}' % (head, seq, middle, ts)).digest()
-            for head, seq, middle in zip(
-                columns[HEAD], range(first, first + n), columns[MIDDLE], strict=True
-            )
-        ]
-        micros = int(now.timestamp()) * 1_000_000 + now.microsecond
-        text = pa.string()
-        entries = pa.Table.from_arrays(
-            [
-                pa.array(range(first, first + n), pa.int64()),
-                pa.array([micros] * n, pa.int64()).cast(_TS),
-                *(pa.array(columns[i], text) for i in range(_PERSON)),
-                pa.array(leaves, _HASH),
-                pa.array([ts.decode()] * n, text),
-                pa.array(columns[_PERSON], text),
-            ],
-            names=list(TABLE_COLUMNS),
-        )
-        self._tree.extend(leaves)
-        salts = self.subjects.take_staged()
-        prepared = _Prepared(group, first, leaves, entries, self.nodes.take(), salts)
-        further = columns[SUBJECTS]
-        if any(further):
-            prepared.subjects = _subjects_table(first, further)
-        return prepared
-
-    def _insert(
-        self, cur: duckdb.DuckDBPyConnection, prepared: _Prepared, nodes: Staged | None
-    ) -> None:
-        """The group's rows (and ``nodes``), inside the caller's open transaction."""
-        if prepared.salts is not None:
-            cur.from_arrow(prepared.salts[1]).insert_into("audit_subject_salts")
-        if prepared.entries is not None:
-            cur.from_arrow(prepared.entries).insert_into("audit_entries")
-        if prepared.subjects is not None:
-            cur.from_arrow(prepared.subjects).insert_into("audit_subjects")
-        if nodes is not None and nodes[0]:
-            cur.from_arrow(self.nodes.table(nodes)).insert_into("audit_nodes")
-
-    def _committed(self, prepared: _Prepared, nodes: Staged | None) -> None:
-        if prepared.salts is not None:
-            self.subjects.committed(prepared.salts[0])
-        self.nodes.promote(prepared.nodes)
-        if nodes is None:
-            self.nodes.defer(prepared.nodes)
-        else:
-            self.nodes.written(nodes)
-        seq = prepared.first
-        for p in prepared.group:
-            p.seq = seq
-            seq += len(p.rows)
-        self._size = seq
-        self._release(prepared.group)
-        if prepared.leaves:
-            self.latency.record(len(prepared.leaves), prepared.group[0].queued, prepared.commit_s)
-
+    # -- groups with work ------------------------------------------------
     def _commit_alone(self, group: list[Pending]) -> None:
         """A group with transactional work: one transaction, in this thread."""
         try:
-            prepared = self._write_with_work(group)
+            g = self._write_with_work(group)
         except _WorkFailed as wf:
             # one caller's work failed: fail it alone, retry the rest of the group
             wf.pending.error = wf.cause
@@ -373,34 +520,47 @@ class GroupCommitWriter:
                 self._dispatch(rest)
             return
         except Exception as exc:  # the store itself failed: close the log (fail closed)
-            _LOG.error("audit write failed; the audit log is closed (fail closed)", exc_info=exc)
-            self._failure = exc
-            self._release(group, AuditUnavailable(f"audit write failed: {exc}"))
+            self._fail(exc, group)
             return
-        self._committed(prepared, prepared.written)
+        self._committed(g)
+        if g.rows:
+            self._set_indexed(g.first + len(g.rows))
 
-    def _write_with_work(self, group: list[Pending]) -> _Prepared:
+    def _write_with_work(self, group: list[Pending]) -> _Group:
+        self._commit_salts()
         cur = self.store.cursor()
         started = perf_counter()
         cur.execute("BEGIN TRANSACTION")
+        written = False
         try:
             for p in group:
                 if p.work is not None:
                     self._run_work(cur, p)
-            prepared = self._prepare_group(group, self._tree.size)
-            nodes = self.nodes.unwritten(prepared.nodes)
-            self._insert(cur, prepared, nodes)
+            written = True
+            g = self._write(group, WORK)
+            if g.rows:
+                cur.from_arrow(entries_table(g.first, g.rows, g.leaves, g.now)).insert_into(
+                    "audit_entries"
+                )
+                further = subjects_table(g.first, g.rows)
+                if further is not None:
+                    cur.from_arrow(further).insert_into("audit_subjects")
             if self._on_commit is not None:
-                self._on_commit(cur, prepared.first, prepared.leaves)
+                self._on_commit(cur, g.first, g.leaves)
+            self.segments.sync()  # the entry is durable before its work commits
+            crash_point("publish")
             cur.execute("COMMIT")
-            prepared.commit_s = perf_counter() - started
-            prepared.written = nodes
-        except BaseException:
+            crash_point("records")
+            g.sync_s = perf_counter() - started
+        except BaseException as exc:
             with suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
-            self.nodes.discard()
+            if written:
+                # the entry may be in the segment without its work: close the log;
+                # reopening compensates (exchange.audit.recovery)
+                self._failure = self._failure or exc
             raise
-        return prepared
+        return g
 
     @staticmethod
     def _run_work(cur: duckdb.DuckDBPyConnection, p: Pending) -> None:
@@ -413,32 +573,6 @@ class GroupCommitWriter:
             (e,) = p.events  # work comes with append(): one event
             e.detail = {**(e.detail or {}), **p.result["audit_detail"]}
             p.rows = [encode_event(e)]
-
-
-@dataclass
-class _Prepared:
-    group: list[Pending]
-    first: int
-    leaves: list[bytes]
-    entries: pa.Table | None
-    nodes: Staged
-    salts: tuple[list[str], pa.Table] | None
-    commit_s: float = 0.0  # how long its transaction took
-    write_nodes: bool = True  # write the tree nodes held in memory with this group
-    written: Staged | None = None  # the nodes a work group wrote
-    subjects: pa.Table | None = None  # audit_subjects rows: the entries' further subjects
-
-
-def _subjects_table(first: int, further: tuple[tuple[str, ...], ...]) -> pa.Table:
-    """``audit_subjects`` rows (seq, subject_hash) of a group's further subjects."""
-    seqs: list[int] = []
-    hashes: list[str] = []
-    for seq, found in enumerate(further, start=first):
-        seqs.extend([seq] * len(found))
-        hashes.extend(found)
-    return pa.table(
-        {"seq": pa.array(seqs, pa.int64()), "subject_hash": pa.array(hashes, pa.string())}
-    )
 
 
 class _WorkFailed(Exception):

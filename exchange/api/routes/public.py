@@ -43,6 +43,8 @@ async def healthz(exchange: ExchangeDep) -> JSONResponse:
         "status": "ok" if healthy else "degraded",
         "audit": state,
         "audit_disk": {"free_bytes": space.free_bytes(), "min_free_bytes": space.min_free_bytes},
+        # durable entries the searchable index does not hold yet (searches wait for them)
+        "audit_index": {"size": audit.size, "indexed": audit.indexed, "lag": audit.index_lag},
     }
     if exchange.consumer is not None:
         # the Kafka consumer: per partition committed offset, position, lag, last commit;

@@ -17,6 +17,8 @@ from exchange.audit.checkpoints import witness_cosign
 from exchange.audit.export import export_log
 from exchange.audit.log import AuditEvent
 from exchange.audit.query import COLUMNS, entry_from_row
+from exchange.audit.segments import log_dir
+from exchange.audit.tilestore import tiles_dir
 from exchange.audit.verify import AuditExportInvalid, verify_export
 from exchange.cli.main import app
 from exchange.config import Settings
@@ -233,7 +235,8 @@ def _new_key() -> ed25519.Ed25519PrivateKey:
 def fork(data_dir: Path, tmp_path: Path) -> Iterator[tuple[Exchange, Exchange, str]]:
     """The real log (grown after an auditor kept a checkpoint) and a fork of it.
 
-    The fork is the same exchange with one old entry rewritten, its tree rebuilt and
+    The fork is the same exchange with one old entry rewritten, its segments and tree
+    rebuilt and
     re-signed with the same log key: what an operator would show a second auditor.
     """
     real_dir, fork_dir = tmp_path / "real", tmp_path / "fork"
@@ -251,8 +254,10 @@ def fork(data_dir: Path, tmp_path: Path) -> Iterator[tuple[Exchange, Exchange, s
                 "UPDATE audit_entries SET leaf_hash = ? WHERE seq = ?",
                 [stored.entry.leaf_hash(), stored.entry.seq],
             )
-        store.execute("DELETE FROM audit_nodes")
         store.execute("DELETE FROM checkpoints")
+    # the segment and tree files rewritten from the forged rows (the store migrates them)
+    shutil.rmtree(log_dir(fork_dir))
+    shutil.rmtree(tiles_dir(fork_dir))
     real, forked = Exchange.open(Settings(data=real_dir)), Exchange.open(Settings(data=fork_dir))
     yield real, forked, kept
     real.close()

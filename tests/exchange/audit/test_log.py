@@ -1,7 +1,8 @@
-"""The audit log itself: leaf format, group commit, the Merkle tree in DuckDB, salts."""
+"""The audit log itself: leaf format, group commit, segments, the tree's files, salts."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 
 from exchange.audit.leaf import assemble, canonical_detail, encode_parts
 from exchange.audit.log import AuditEntry, AuditEvent, AuditLog
-from exchange.audit.nodes import node_id, node_of
+from exchange.audit.segments import log_dir
+from exchange.audit.tilestore import tiles_dir
 from exchange.config import AuditSettings
 from exchange.errors import AuditUnavailable, Conflict, InvalidRequest
 from exchange.store import Store
@@ -124,13 +126,6 @@ def test_the_writers_leaf_bytes_are_the_canonical_json_of_the_entry(
     )
     entry = AuditEntry(seq=seq, ts=ts, detail=detail, **fields)  # type: ignore[arg-type]
     assert assemble(head, seq, middle, ts.encode()) == entry.leaf_bytes()
-
-
-def test_node_ids_are_the_in_order_positions() -> None:
-    assert [node_id(0, i) for i in range(4)] == [0, 2, 4, 6]
-    assert [node_id(1, i) for i in range(2)] == [1, 5]
-    assert node_id(2, 0) == 3
-    assert all(node_of(node_id(lv, i)) == (lv, i) for lv in range(20) for i in range(50))
 
 
 def test_appends_get_consecutive_sequence_numbers_and_leaves_of_their_columns(
@@ -253,11 +248,11 @@ def test_a_failing_work_is_refused_alone_and_leaves_no_entry(log: AuditLog) -> N
     assert log.healthy
 
 
-def test_the_log_closes_when_the_store_fails(log: AuditLog) -> None:
+def test_the_log_closes_when_its_index_fails(log: AuditLog) -> None:
     log.append(_event(0))
-    log.store.execute("ALTER TABLE audit_nodes RENAME TO audit_nodes_gone")
-    with pytest.raises(AuditUnavailable):
-        log.append(_event(1))
+    log.store.execute("ALTER TABLE audit_subjects RENAME TO audit_subjects_gone")
+    log.append(_event(1, subjects=["110105194912310021", "110105194912310039"]))
+    log.wait_indexed()
     assert not log.healthy
     with pytest.raises(AuditUnavailable, match="serves no data"):
         log.append(_event(2))
@@ -271,11 +266,11 @@ def test_restart_keeps_the_tree_without_a_rebuild(tmp_path: Path) -> None:
     store.close()
     store, log = _open(tmp_path / "data")
     try:
-        nodes = store.fetchone("SELECT count(*) FROM audit_nodes")
         assert log.size == 300
         assert log.healthy
         assert log.root() == root
-        assert store.fetchone("SELECT count(*) FROM audit_nodes") == nodes  # nothing rebuilt
+        assert log.recovered.rehashed == 0  # nothing rebuilt
+        assert log.recovered.migrated == 0
         assert log.inclusion_proof(123) == proof
         log.append(_event(300))
         assert log.root() == root_of([e.leaf_hash() for e in _rows(store)])
@@ -284,20 +279,20 @@ def test_restart_keeps_the_tree_without_a_rebuild(tmp_path: Path) -> None:
         store.close()
 
 
-def test_a_proof_reads_at_most_one_block_of_nodes(tmp_path: Path) -> None:
+def test_a_proof_reads_one_hash_per_level_from_the_files(tmp_path: Path) -> None:
     store, log = _open(tmp_path / "data")
     log.append_many([_event(i) for i in range(2000)])
     log.close()
     store.close()
     store, log = _open(tmp_path / "data")
     try:
+        log.tree()  # the tree's right edge: one hash per set bit of the size
         before = log.nodes.reads
         proof = log.inclusion_proof(1234)
-        assert log.nodes.reads - before <= 2  # the leaf's block (and the frontier's)
+        assert len(proof) == 11
+        assert log.nodes.reads - before <= 2 * len(proof)  # a sibling: one node, or a few
+        #  complete subtrees folded on the right edge; never a table, never a tile re-hashed
         verify_inclusion(log.leaf_hash(1234), 1234, 2000, proof, log.root())
-        again = log.nodes.reads
-        log.inclusion_proof(1235)
-        assert log.nodes.reads == again  # same block: from the cache
     finally:
         log.close()
         store.close()
@@ -327,12 +322,31 @@ def test_proofs_outside_the_tree_are_invalid_requests(log: AuditLog) -> None:
         log.consistency_proof(0, 5)
 
 
-def test_removed_entries_close_the_log_when_it_opens(tmp_path: Path) -> None:
+def test_index_rows_removed_are_rebuilt_from_the_segments(tmp_path: Path) -> None:
     store, log = _open(tmp_path / "data")
     log.append_many([_event(i) for i in range(20)])
+    before = _rows(store)
     log.close()
     store.execute("DELETE FROM audit_entries WHERE seq >= 17")
     store.close()
+    store, log = _open(tmp_path / "data")
+    try:
+        assert log.healthy
+        assert _rows(store) == before
+    finally:
+        log.close()
+        store.close()
+
+
+def test_entries_cut_from_the_segments_close_the_log_when_it_opens(tmp_path: Path) -> None:
+    store, log = _open(tmp_path / "data")
+    for i in range(20):
+        log.append(_event(i))
+    log.close()
+    store.close()
+    (segment,) = log_dir(tmp_path / "data").glob("segment-*.seg")
+    data = segment.read_bytes()
+    segment.write_bytes(data[: len(data) // 2])  # whole groups gone, behind the exchange
     store, log = _open(tmp_path / "data")
     try:
         assert not log.healthy
@@ -361,18 +375,32 @@ def test_a_tree_that_no_longer_matches_its_signed_checkpoint_closes_the_log(
         store.close()
 
 
-def test_entries_written_before_the_tree_existed_get_their_nodes(tmp_path: Path) -> None:
+def test_a_store_with_entries_only_in_the_database_moves_them_into_segments(
+    tmp_path: Path,
+) -> None:
     store, log = _open(tmp_path / "data")
-    log.append_many([_event(i) for i in range(10)])
-    root = log.root()
+    for i in range(10):
+        log.append(_event(i, subject=f"4115021990{i:08d}"))
+    root, rows = log.root(), _rows(store)
     log.close()
-    store.execute("DELETE FROM audit_nodes")  # as a database from before migration 3
     store.close()
+    shutil.rmtree(log_dir(tmp_path / "data"))  # as a store from before the segments
+    shutil.rmtree(tiles_dir(tmp_path / "data"))
     store, log = _open(tmp_path / "data")
     try:
         assert log.healthy
+        assert log.recovered.migrated == 10
         assert log.size == 10
         assert log.root() == root
+        log.append(_event(10))
+        assert _rows(store)[:10] == rows
+    finally:
+        log.close()
+        store.close()
+    store, log = _open(tmp_path / "data")
+    try:  # once: the second opening finds them in the segments
+        assert log.recovered.migrated == 0
+        assert log.size == 11
     finally:
         log.close()
         store.close()
@@ -389,7 +417,9 @@ def test_entries_written_before_the_tree_existed_get_their_nodes(tmp_path: Path)
         "exchange.audit.export",
         "exchange.audit.leaf",
         "exchange.api.middleware.audit",
-        "exchange.audit.nodes",
+        "exchange.audit.recovery",
+        "exchange.audit.segments",
+        "exchange.audit.tilestore",
         "exchange.audit.query",
         "exchange.audit.subjects",
         "exchange.audit.trail",
