@@ -69,9 +69,7 @@ def init(
         base = validate_issuer(issuer) if issuer is not None else None
         with staged_directory(target) as stage:
             summary = _create_demo(Settings(data=stage), base, suite.name)
-        console.print(
-            f"demo exchange created in {target} ({suite.label}): {summary}", markup=False
-        )
+        console.print(f"demo exchange created in {target} ({suite.label}): {summary}", markup=False)
         return
     if uscc is not None:
         validate_uscc(uscc)  # a given value that is wrong is named before missing ones
