@@ -17,6 +17,8 @@ SUITE: list[tuple[str, str]] = [
     ("bench.query", "p3"),
     ("bench.certificates", "p4"),
     ("bench.certificates", "p5"),
+    ("bench.certificates", "p4_sm2"),
+    ("bench.certificates", "p5_sm2"),
     ("bench.audit", "p6"),
     ("bench.scale", "p7"),
     ("bench.cases", "cases"),

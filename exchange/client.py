@@ -29,7 +29,8 @@ import jwt
 
 from exchange.errors import AuthError
 from schemas.errors import ErrorCode
-from signing.algorithms import Algorithm, PrivateKey, algorithm_of, pyca_private
+from signing.algorithms import Algorithm, PrivateKey
+from signing.jose import JWS_ALGORITHMS, jws_alg, jws_key
 
 __all__ = [
     "ASSERTION_LIFETIME_S",
@@ -46,7 +47,7 @@ __all__ = [
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME_S = 120
 # the JWS algorithm of each key algorithm an auth key may have
-JWT_ALG: dict[Algorithm, str] = {"Ed25519": "EdDSA", "ES256": "ES256"}
+JWT_ALG: dict[Algorithm, str] = dict(JWS_ALGORITHMS)
 _REFUSALS = frozenset({400, 401, 403, 422})
 
 
@@ -78,8 +79,8 @@ def make_client_assertion(
         claims["act"] = {"sub": act}
     return jwt.encode(
         claims,
-        pyca_private(key),
-        algorithm=JWT_ALG[algorithm_of(key)],
+        jws_key(key),
+        algorithm=jws_alg(key),
         headers={"kid": kid, "typ": "JWT"},
     )
 

@@ -1,12 +1,13 @@
 """The exchange's own keys, kept encrypted in ``DATA/keys/``.
 
-- ``token``: signs access tokens (EdDSA).
-- ``log``: signs audit checkpoints (C2SP signed note, Ed25519).
+- ``token``: signs access tokens (EdDSA, or ``GOVEX-SM2-SM3`` on an SM2 exchange).
+- ``log``: signs audit checkpoints (C2SP signed note, Ed25519 or SM2).
 - ``ca``: the root CA that certifies every department's seal key (X.509).
 - ``seal``: the exchange's own seal, for bundles and status lists it publishes.
 
 The keyring is the only holder of these private keys (the X-Road "signer" idea):
-other modules ask it to sign.
+other modules ask it to sign. Every key is of the exchange's suite
+(:mod:`signing.suites`, ``govex init --crypto``), recorded in ``exchange.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from exchange.errors import NotInitialised
 from signing.algorithms import PrivateKey, PublicKey
 from signing.ca import create_root_ca
 from signing.keys import generate_key, kid_of, load_private_key, save_private_key
+from signing.suites import Suite, suite_named
 
 __all__ = ["ExchangeIdentity", "Keyring"]
 
@@ -40,6 +42,12 @@ class ExchangeIdentity:
     uscc: str
     demo: bool
     created_at: str
+    crypto: str = "ed25519"  # the suite (signing.suites); older exchanges are ed25519
+
+    @property
+    def suite(self) -> Suite:
+        """The exchange's cryptographic suite: the algorithm of its keys and its hash."""
+        return suite_named(self.crypto)
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, ensure_ascii=False, indent=2)
@@ -65,7 +73,7 @@ class Keyring:
         """Generate every exchange key and the self-signed root CA."""
         keys_dir = Path(data_dir) / "keys"
         keys_dir.mkdir(parents=True, exist_ok=True)
-        keys = {name: generate_key("Ed25519") for name in KEY_NAMES}
+        keys = {name: generate_key(identity.suite.algorithm) for name in KEY_NAMES}
         for name, key in keys.items():
             save_private_key(key, keys_dir / f"{name}.pem", passphrase)
         root = create_root_ca(f"{identity.name} Root CA", keys["ca"], valid_days=3650)
@@ -83,7 +91,9 @@ class Keyring:
         return self._keys["ca"]
 
 
-def default_identity(name: str, region: str, uscc: str, *, demo: bool) -> ExchangeIdentity:
+def default_identity(
+    name: str, region: str, uscc: str, *, demo: bool, crypto: str = "ed25519"
+) -> ExchangeIdentity:
     slug = "demo" if demo else region
     return ExchangeIdentity(
         name=name,
@@ -93,6 +103,7 @@ def default_identity(name: str, region: str, uscc: str, *, demo: bool) -> Exchan
         uscc=uscc,
         demo=demo,
         created_at=datetime.now(UTC).isoformat(),
+        crypto=suite_named(crypto).name,
     )
 
 

@@ -28,6 +28,7 @@ from exchange.errors import Conflict, InvalidRequest
 from exchange.keyring import ExchangeIdentity
 from schemas.errors import ErrorCode
 from schemas.identifiers import validate_region_code, validate_uscc
+from signing.suites import suite_named
 
 __all__ = ["production_identity", "staged_directory", "validate_issuer"]
 
@@ -69,7 +70,7 @@ def validate_issuer(url: str) -> str:
 
 
 def production_identity(
-    name: str, uscc: str, issuer: str, region: str | None = None
+    name: str, uscc: str, issuer: str, region: str | None = None, *, crypto: str = "ed25519"
 ) -> ExchangeIdentity:
     """The identity of a real exchange; the region defaults to the USCC's 登记管理机关
     行政区划码 (its characters 3–8)."""
@@ -85,6 +86,7 @@ def production_identity(
         uscc=code,
         demo=False,
         created_at=datetime.now(UTC).isoformat(),
+        crypto=suite_named(crypto).name,
     )
 
 

@@ -12,8 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import serialization
-
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.reports import AuditReports
@@ -39,7 +37,7 @@ from exchange.store import Store
 from exchange.witness.collect import ConfiguredWitness, WitnessCollector
 from schemas.catalog import Department
 from schemas.errors import ErrorCode
-from signing.algorithms import pyca_private
+from signing.algorithms import secret_bytes
 
 if TYPE_CHECKING:
     from exchange.bus.kafka import KafkaIngestConsumer, PausePoint
@@ -61,11 +59,7 @@ class Exchange:
         # a demo exchange's department keys: the console's sign-in picker acts with them
         self.demo_keys = DemoKeys(settings.data, self.registry, demo=self.identity.demo)
         self.catalog = Catalog(store, self.registry)
-        raw = pyca_private(keyring.key("log")).private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
+        raw = secret_bytes(keyring.key("log"))
         subject_key = hmac.new(raw, b"govex-subject-hash-v1", hashlib.sha256).digest()
         self.audit = AuditLog(store, subject_key, settings.audit)
         self.grants = Grants(

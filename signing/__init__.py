@@ -3,7 +3,10 @@
 Modules (imported by name, e.g. ``from signing.canonical import canonical_json``):
 
 * ``canonical`` — canonical JSON (RFC 8785, JCS) and a strict JSON parser;
-* ``algorithms`` — Ed25519 and ECDSA P-256 over raw bytes; ``keys`` — seal keys:
+* ``algorithms`` — Ed25519, ECDSA P-256 and SM2 over raw bytes; ``suites`` — an
+  exchange's cryptographic suite (``ed25519``, ``sm2``): its keys' algorithm and its hash;
+  ``jose`` — the JWS ``alg`` of each key, and the govex-scoped ``GOVEX-SM2-SM3``;
+  ``keys`` — seal keys:
   generation, encrypted storage, PEM/JWK exchange, stable key ids; ``multibase`` —
   multibase strings and Multikey keys;
 * ``purposes`` — key purposes (``auth``, ``seal``, ``cert``) and their extended key usages;
@@ -18,5 +21,6 @@ Modules (imported by name, e.g. ``from signing.canonical import canonical_json``
   tlog-tiles and entry bundles;
 * ``checkpoint`` — C2SP signed notes and checkpoints; ``cosignature`` — C2SP
   tlog-cosignature v1 (a witness's signature on a checkpoint);
+* ``gm/`` — the 国密 algorithms behind one door (see ``signing/gm/__init__.py``);
 * ``errors`` — the error tree (``SigningError`` and its stable ``signing.*`` codes).
 """

@@ -28,6 +28,7 @@ __all__ = [
     "algorithm_of",
     "pyca_private",
     "pyca_public",
+    "secret_bytes",
     "sign",
     "spki_der",
     "verify",
@@ -87,6 +88,21 @@ def spki_der(key: PublicKey) -> bytes:
     return key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+
+
+def secret_bytes(key: PrivateKey) -> bytes:
+    """The key's private value as bytes (Ed25519 seed, P-256 or SM2 scalar), to derive
+    other secrets from with HMAC; never stored or sent."""
+    if isinstance(key, SM2PrivateKey):
+        return key.secret_scalar()
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+    algorithm_of(key)
+    return key.private_numbers().private_value.to_bytes(_P256_ORDER_BYTES, "big")
 
 
 def pyca_private(key: PrivateKey) -> ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey:

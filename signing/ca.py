@@ -41,6 +41,7 @@ __all__ = [
     "ChainError",
     "SealCertificateInfo",
     "certificate_from_pem",
+    "certificate_public_key",
     "certificate_to_pem",
     "certificates_from_pem",
     "create_root_ca",
@@ -99,6 +100,11 @@ def _public_of(cert: x509.Certificate) -> PublicKey:
     except KeyLoadError as exc:
         raise ChainError(f"certificate key is not usable for seals: {exc.message}") from exc
     return key
+
+
+def certificate_public_key(cert: x509.Certificate) -> PublicKey:
+    """The Ed25519, P-256 or SM2 key a certificate certifies (:class:`ChainError` otherwise)."""
+    return _public_of(cert)
 
 
 def _spki(key: object) -> bytes:

@@ -1,4 +1,4 @@
-"""C2SP signed notes and transparency-log checkpoints (Ed25519, signature type 0x01).
+"""C2SP signed notes and transparency-log checkpoints (Ed25519 type 0x01, or SM2).
 
 A signed note (c2sp.org/signed-note) is UTF-8 text ending in a newline, a blank
 line, then one line per signature::
@@ -9,6 +9,11 @@ line, then one line per signature::
 
 A verifier key ("vkey") is ``<name>+<hex key id>+base64(0x01 ‖ Ed25519 public key)``
 and the key id is the first 4 bytes of ``SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)``.
+An SM2 exchange signs its checkpoints with a govex-scoped key type (no SM2 type is
+registered): the key blob is ``0xFF ‖ "govex-sm2-sm3" ‖ 04 ‖ x ‖ y`` (0xFF is the signed-note
+escape for unregistered types, followed by a unique name), the key id is the first 4
+bytes of ``SHA-256(name ‖ 0x0A ‖ key blob)`` as for every type, and a signature is
+SM2-with-SM3 (default identifier) over the note text as raw ``r‖s`` (64 bytes).
 
 A checkpoint (c2sp.org/tlog-checkpoint) is the text of a note: the log's origin,
 its tree size in decimal and its root hash in base64, one per line, then optional
@@ -36,11 +41,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from .errors import CheckpointError
+from .errors import CheckpointError, SigningError, VerificationError
+from .gm.sm2 import SM2PrivateKey, SM2PublicKey
 
 __all__ = [
     "MAX_SIGNATURES",
     "SIGNATURE_TYPE_ED25519",
+    "SIGNATURE_TYPE_SM2",
     "Checkpoint",
     "KeyVerifier",
     "NoteSignature",
@@ -57,6 +64,8 @@ __all__ = [
 ]
 
 SIGNATURE_TYPE_ED25519 = 0x01
+SIGNATURE_TYPE_SM2 = b"\xffgovex-sm2-sm3"  # govex-scoped: 0xFF escape ‖ unique name
+_SM2_POINT_BYTES = 65
 MAX_SIGNATURES = 100
 _SIG_PREFIX = "\u2014 "  # em dash, space
 _ED25519_KEY_BYTES = 32
@@ -87,6 +96,29 @@ def _raw_public(key: ed25519.Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+def _key_blob(key: ed25519.Ed25519PublicKey | SM2PublicKey) -> bytes:
+    """Signature type ‖ public key, as the vkey carries it."""
+    if isinstance(key, SM2PublicKey):
+        return SIGNATURE_TYPE_SM2 + key.raw()
+    return bytes([SIGNATURE_TYPE_ED25519]) + _raw_public(key)
+
+
+def _blob_key_id(name: str, blob: bytes) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode() + b"\n" + blob).digest()[:4], "big")
+
+
+def _sm2_from_blob(name: str, blob: bytes) -> SM2PublicKey:
+    point = blob[len(SIGNATURE_TYPE_SM2) :]
+    if len(point) != _SM2_POINT_BYTES or point[0] != 4:
+        raise CheckpointError(f"verifier key {name} is not an uncompressed SM2 point")
+    try:
+        return SM2PublicKey.from_point(
+            int.from_bytes(point[1:33], "big"), int.from_bytes(point[33:], "big")
+        )
+    except SigningError as exc:
+        raise CheckpointError(f"verifier key {name}: {exc.message}") from exc
+
+
 class KeyVerifier(Protocol):
     """What :func:`open_note` needs of a key: its name, key id and a check of a signature.
 
@@ -101,14 +133,16 @@ class KeyVerifier(Protocol):
 
 
 class NoteVerifier:
-    """An Ed25519 note verifier: a key name, its key id and its public key."""
+    """A note verifier (Ed25519, or govex's SM2 type): a key name, its key id and its key."""
 
-    def __init__(self, name: str, public_key: ed25519.Ed25519PublicKey) -> None:
+    def __init__(self, name: str, public_key: ed25519.Ed25519PublicKey | SM2PublicKey) -> None:
         if not _valid_name(name):
             raise CheckpointError(f"invalid key name {name!r}: no spaces, no '+', not empty")
+        if not isinstance(public_key, ed25519.Ed25519PublicKey | SM2PublicKey):
+            raise CheckpointError("signed notes use Ed25519 (type 0x01) or SM2 (govex) keys")
         self.name = name
         self.public_key = public_key
-        self.key_id = key_id(name, _raw_public(public_key))
+        self.key_id = _blob_key_id(name, _key_blob(public_key))
 
     @classmethod
     def from_vkey(cls, vkey: str) -> NoteVerifier:
@@ -127,9 +161,12 @@ class NoteVerifier:
         digest = hashlib.sha256(name.encode() + b"\n" + key).digest()
         if int.from_bytes(digest[:4], "big") != claimed:
             raise CheckpointError(f"verifier key {name}+{hex_id} does not match its key id")
+        if key.startswith(SIGNATURE_TYPE_SM2):
+            return cls(name, _sm2_from_blob(name, key))
         if key[0] != SIGNATURE_TYPE_ED25519:
             raise CheckpointError(
-                f"verifier key {name} has signature type 0x{key[0]:02x}; only Ed25519 (0x01)"
+                f"verifier key {name} has signature type 0x{key[0]:02x}; "
+                "only Ed25519 (0x01) or govex SM2 (0xff govex-sm2-sm3)"
             )
         if len(key) != 1 + _ED25519_KEY_BYTES:
             raise CheckpointError(f"verifier key {name} is not a 32-byte Ed25519 key")
@@ -138,7 +175,7 @@ class NoteVerifier:
     @property
     def vkey(self) -> str:
         """This verifier as a vkey string."""
-        encoded = base64.b64encode(bytes([SIGNATURE_TYPE_ED25519]) + _raw_public(self.public_key))
+        encoded = base64.b64encode(_key_blob(self.public_key))
         return f"{self.name}+{self.key_id:08x}+{encoded.decode()}"
 
     def verify(self, text: bytes, signature: bytes) -> None:
@@ -148,7 +185,7 @@ class NoteVerifier:
             raise CheckpointError(problem)
         try:
             self.public_key.verify(signature, text)
-        except InvalidSignature as exc:
+        except (InvalidSignature, VerificationError) as exc:
             raise CheckpointError(problem) from exc
 
     def __repr__(self) -> str:
@@ -156,11 +193,11 @@ class NoteVerifier:
 
 
 class NoteSigner:
-    """Signs notes with an Ed25519 private key under a key name."""
+    """Signs notes with an Ed25519 (or SM2, govex-scoped type) private key under a name."""
 
-    def __init__(self, name: str, private_key: ed25519.Ed25519PrivateKey) -> None:
-        if not isinstance(private_key, ed25519.Ed25519PrivateKey):
-            raise CheckpointError("signed notes use Ed25519 keys (signature type 0x01)")
+    def __init__(self, name: str, private_key: ed25519.Ed25519PrivateKey | SM2PrivateKey) -> None:
+        if not isinstance(private_key, ed25519.Ed25519PrivateKey | SM2PrivateKey):
+            raise CheckpointError("signed notes use Ed25519 (type 0x01) or SM2 (govex) keys")
         self._verifier = NoteVerifier(name, private_key.public_key())
         self._key = private_key
         self.name = name

@@ -22,9 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 from .algorithms import PrivateKey, PublicKey, algorithm_of
-from .ca import CertificateIssueError, issue_certificate
-from .errors import KeyLoadError
-from .gm.sm2 import SM2PrivateKey
+from .ca import SM2_WITH_SM3, CertificateIssueError, issue_certificate
+from .errors import KeyLoadError, SigningError
+from .gm import csr as gm_csr
+from .gm.sm2 import SM2PrivateKey, SM2PublicKey
+from .gm.x509 import RawExtension
 from .purposes import PURPOSE_OIDS, KeyPurpose, KeyPurposeError, purpose_extension
 
 __all__ = [
@@ -54,13 +56,19 @@ def make_request(
             x509.NameAttribute(NameOID.SERIAL_NUMBER, uscc),
         ]
     )
+    extension = purpose_extension(purpose)
+    if isinstance(key, SM2PrivateKey):
+        der = gm_csr.build_request(
+            subject_der=subject.public_bytes(),
+            extensions=[RawExtension(extension.oid.dotted_string, True, extension.public_bytes())],
+            signer=key,
+        )
+        return x509.load_der_x509_csr(der)
     builder = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(subject)
-        .add_extension(purpose_extension(purpose), critical=True)
+        .add_extension(extension, critical=True)
     )
-    if isinstance(key, SM2PrivateKey):
-        raise KeyLoadError("SM2 certificate requests are not supported yet; certify the key")
     digest = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return builder.sign(key, digest)
 
@@ -76,16 +84,34 @@ def csr_from_pem(text: str | bytes) -> x509.CertificateSigningRequest:
         csr = x509.load_pem_x509_csr(data)
     except ValueError as exc:
         raise CsrError("not a PEM certificate request (PKCS#10)") from exc
-    try:
-        valid = csr.is_signature_valid
-    except Exception as exc:  # an unsupported signature algorithm cannot be checked
-        raise CsrError(f"the certificate request's signature cannot be checked: {exc}") from exc
-    if not valid:
+    if not _self_signed(csr):
         raise CsrError("the certificate request's self-signature does not verify")
     return csr
 
 
+def _self_signed(csr: x509.CertificateSigningRequest) -> bool:
+    """Whether the request's self-signature verifies (SM2-with-SM3 through signing.gm)."""
+    if csr.signature_algorithm_oid.dotted_string == SM2_WITH_SM3:
+        try:
+            gm_csr.verify_request(csr.public_bytes(serialization.Encoding.DER))
+        except SigningError:
+            return False
+        return True
+    try:
+        return csr.is_signature_valid
+    except Exception as exc:  # an unsupported signature algorithm cannot be checked
+        raise CsrError(f"the certificate request's signature cannot be checked: {exc}") from exc
+
+
 def _public_key(csr: x509.CertificateSigningRequest) -> PublicKey:
+    if csr.signature_algorithm_oid.dotted_string == SM2_WITH_SM3:
+        try:
+            sm2: SM2PublicKey = gm_csr.request_public_key(
+                csr.public_bytes(serialization.Encoding.DER)
+            )
+        except SigningError as exc:
+            raise CsrError(f"the certificate request's key is not usable: {exc.message}") from exc
+        return sm2
     key = csr.public_key()
     if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
         raise CsrError(f"key type {type(key).__name__} is not supported; use Ed25519 or P-256")
@@ -134,7 +160,7 @@ def certify_request(
     valid_until: datetime,
 ) -> x509.Certificate:
     """Certify the key of a checked CSR for ``purpose``, for the department ``uscc``."""
-    if not csr.is_signature_valid:
+    if not _self_signed(csr):
         raise CsrError("the certificate request's self-signature does not verify")
     named = csr_uscc(csr)
     if named != uscc:

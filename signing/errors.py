@@ -16,6 +16,7 @@ Exception tree (classes defined outside this module name their module)::
     │   └── CsrError                  csr: a certificate request that cannot be certified
     ├── KeyPurposeError               purposes: a key used outside the one purpose it serves
     ├── MultibaseError                multibase: a string that is not valid multibase
+    ├── SuiteError                    suites: a cryptographic suite govex does not know
     └── TileError                     tiles: a tile path or tile that is not C2SP tlog-tiles
 
 ``verify`` functions return what they verified or raise; they never return a bool.

@@ -48,6 +48,7 @@ from signing.checkpoint import (
 )
 from signing.cosignature import CosignatureSigner, CosignatureVerifier
 from signing.errors import CheckpointError
+from signing.gm.sm2 import SM2PrivateKey
 from signing.merkle import verify_consistency
 
 if TYPE_CHECKING:  # the log sits below the departments, which write into it
@@ -103,9 +104,9 @@ class Checkpointer:
     def for_key(
         cls, log: AuditLog, key: object, origin: str, *, interval_s: float = 10.0
     ) -> Checkpointer:
-        """A checkpointer signing with ``key`` (the exchange's Ed25519 log key) as ``origin``."""
-        if not isinstance(key, ed25519.Ed25519PrivateKey):
-            raise CheckpointError("the log key must be Ed25519 (signed notes use type 0x01)")
+        """A checkpointer signing with ``key`` (the exchange's log key) as ``origin``."""
+        if not isinstance(key, ed25519.Ed25519PrivateKey | SM2PrivateKey):
+            raise CheckpointError("the log key must be Ed25519 or SM2 (signed-note types)")
         return cls(log, NoteSigner(origin, key), origin, interval_s=interval_s)
 
     @property

@@ -11,6 +11,7 @@ from exchange.certificates.bundle import TrustBundle
 from exchange.certificates.verifier import Check, Verifier
 from exchange.certificates.vocabulary import kid_from_urn
 from exchange.errors import ExchangeError
+from signing.ca import certificate_public_key
 from signing.errors import SigningError
 from signing.proofs import verify_proof
 
@@ -56,7 +57,7 @@ def _seal_check(bundle: dict[str, Any], trust: TrustBundle) -> Check:
             return Check(
                 "bundle_proof", False, f"key {kid} is not the exchange's seal in the trust bundle"
             )
-        verify_proof(bundle, entry.certificate.public_key())  # type: ignore[arg-type]
+        verify_proof(bundle, certificate_public_key(entry.certificate))
         trust.chain.check(entry, datetime.now(UTC))  # judged now, not at the claimed date
     except (SigningError, ExchangeError, ValueError) as exc:
         return Check("bundle_proof", False, str(exc))

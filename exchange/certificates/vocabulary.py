@@ -13,14 +13,15 @@ from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from exchange.errors import ExchangeError
 from schemas.certificates import CertificateType
 from schemas.errors import ErrorCode
 from schemas.identifiers import validate_uscc
 from signing.algorithms import PublicKey
+from signing.ca import certificate_public_key
 from signing.canonical import canonicalize
+from signing.errors import SigningError
 
 __all__ = [
     "CERT_URN_PREFIX",
@@ -147,11 +148,11 @@ def _valid_uscc(value: str) -> str:
 
 
 def certificate_key(cert: x509.Certificate) -> PublicKey:
-    """The public key of a seal certificate (Ed25519 or P-256 only)."""
-    key = cert.public_key()
-    if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
-        raise TrustError(f"seal certificate key type {type(key).__name__} is not supported")
-    return key
+    """The public key of a seal certificate (Ed25519, P-256 or SM2)."""
+    try:
+        return certificate_public_key(cert)
+    except SigningError as exc:
+        raise TrustError(exc.message) from exc
 
 
 # --------------------------------------------------------------------------- time

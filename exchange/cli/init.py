@@ -46,6 +46,13 @@ def init(
         typer.Option(help="行政区划代码 of the exchange (default: from the USCC)"),
     ] = None,
     uscc: Annotated[str | None, typer.Option(help="USCC of the operating department")] = None,
+    crypto: Annotated[
+        str,
+        typer.Option(
+            "--crypto",
+            help="cryptographic suite of every key: ed25519 (default) or sm2 (国密 SM2/SM3/SM4)",
+        ),
+    ] = "ed25519",
 ) -> None:
     """Create a fresh exchange in DATA: its keys, root CA and database.
 
@@ -54,13 +61,15 @@ def init(
     """
     from exchange.provision import production_identity, staged_directory, validate_issuer
     from schemas.identifiers import validate_uscc
+    from signing.suites import suite_named
 
     target = require_data(data)
+    suite = suite_named(crypto)
     if demo:
         base = validate_issuer(issuer) if issuer is not None else None
         with staged_directory(target) as stage:
-            summary = _create_demo(Settings(data=stage), base)
-        console.print(f"demo exchange created in {target}: {summary}", markup=False)
+            summary = _create_demo(Settings(data=stage), base, suite.name)
+        console.print(f"demo exchange created in {target} ({suite.label}): {summary}", markup=False)
         return
     if uscc is not None:
         validate_uscc(uscc)  # a given value that is wrong is named before missing ones
@@ -74,7 +83,7 @@ def init(
             f"a real exchange needs {', '.join(missing)} (or use --demo for the demo city)",
             code=ErrorCode.INVALID_OPTION,
         )
-    identity = production_identity(name, uscc, issuer, region)
+    identity = production_identity(name, uscc, issuer, region, crypto=suite.name)
     try:
         Settings(data=target).passphrase(demo=False)  # refused before anything is made
     except ValueError as exc:
@@ -84,17 +93,18 @@ def init(
     with staged_directory(target) as stage:
         Exchange.init(Settings(data=stage), identity).close()
     console.print(
-        f"exchange {identity.name} created in {target}, issuer {identity.issuer}; "
+        f"exchange {identity.name} created in {target}, issuer {identity.issuer}, "
+        f"suite {suite.label}; "
         "register departments, then `govex serve`",
         markup=False,
     )
 
 
-def _create_demo(settings: Settings, issuer: str | None) -> str:
+def _create_demo(settings: Settings, issuer: str | None, crypto: str) -> str:
     from exchange.cli.connector import sample_results
     from exchange.demo.setup import create_demo, publish_city
 
-    with create_demo(settings, issuer=issuer) as exchange:
+    with create_demo(settings, issuer=issuer, crypto=crypto) as exchange:
         results = publish_city(exchange, connectors=sample_results)
         total = sum(r.accepted for r in results.values())
         return (

@@ -45,7 +45,10 @@ def _passphrase() -> bytes:
 def new(
     out: Annotated[Path, typer.Option("--out", help="folder for the key files (made if missing)")],
     uscc: Annotated[str, typer.Option("--uscc", help="the department's 统一社会信用代码")],
-    alg: Annotated[str, typer.Option("--alg", help="ed25519 (default) or p256")] = "ed25519",
+    alg: Annotated[
+        str,
+        typer.Option("--alg", "--crypto", help="ed25519 (default), p256 or sm2 (国密 SM2)"),
+    ] = "ed25519",
 ) -> None:
     """Make the department's auth, seal and cert keys (encrypted with GOVEX_KEY_PASSPHRASE).
 

@@ -198,6 +198,9 @@ def demo(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the story as JSON")] = False,
+    crypto: Annotated[
+        str, typer.Option("--crypto", help="ed25519 (default) or sm2 (国密 SM2/SM3/SM4)")
+    ] = "ed25519",
 ) -> None:
     """Run the whole story on a fresh exchange and print it."""
     from exchange.demo.setup import create_demo
@@ -205,11 +208,12 @@ def demo(
 
     started = time.perf_counter()
     target = data or Path(tempfile.mkdtemp(prefix="govex-demo-")) / "data"
-    exchange = create_demo(_settings(target))
+    exchange = create_demo(_settings(target), crypto=crypto)
     with exchange:
         tell = (lambda s: None) if as_json else _say
         if not as_json:
             console.rule(f"[bold]{exchange.identity.name}[/bold] — govex demo")
+            console.print(f"cryptographic suite: {exchange.identity.suite.label}", markup=False)
             console.print(f"data directory: {target}\n")
         from exchange.cli.connector import sample_results
 

@@ -128,12 +128,17 @@ class DemoDepartment:
         )
 
 
-def create_demo(settings: Settings, *, issuer: str | None = None) -> Exchange:
+def create_demo(
+    settings: Settings, *, issuer: str | None = None, crypto: str = "ed25519"
+) -> Exchange:
     """A fresh demo exchange: departments with keys, the catalog (no records yet);
-    ``issuer`` (already validated) replaces the demo's ``.example`` issuer URL."""
+    ``issuer`` (already validated) replaces the demo's ``.example`` issuer URL; ``crypto``
+    names the suite of the exchange's and the departments' keys (``ed25519``, ``sm2``)."""
     departments = demo_departments()
     operator = departments[0]
-    identity = default_identity("信阳市政务数据共享交换平台", REGION, operator.uscc, demo=True)
+    identity = default_identity(
+        "信阳市政务数据共享交换平台", REGION, operator.uscc, demo=True, crypto=crypto
+    )
     if issuer is not None:
         origin = f"{issuer.removeprefix('https://')}/audit"
         identity = replace(identity, issuer=issuer, origin=origin)
@@ -143,7 +148,7 @@ def create_demo(settings: Settings, *, issuer: str | None = None) -> Exchange:
     pw = DEMO_PASSPHRASE.encode()
     for dept in departments:
         for purpose in PURPOSES:
-            key = generate_key("Ed25519")
+            key = generate_key(identity.suite.algorithm)
             save_private_key(key, folder / f"{dept.code}.{purpose}.pem", pw)
             exchange.registry.add_key(dept.uscc, purpose, key.public_key())
     return exchange

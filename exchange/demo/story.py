@@ -83,6 +83,8 @@ def run_story(
 ) -> Story:
     """Publish, read under each sharing type, grant, refuse, and show the audit trail."""
     story = Story(exchange=exchange.identity.name)
+    suite = exchange.identity.suite
+    story.extra["suite"] = {"name": suite.name, "label": suite.label, "hash": suite.hash_name}
     city = generate_city()
     client = TestClient(build_app(exchange))
 

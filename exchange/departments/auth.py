@@ -2,7 +2,8 @@
 
 A department signs a client assertion (JWT: ``iss`` = ``sub`` = its USCC, ``aud`` = the
 token endpoint, ``exp``, ``iat``, ``jti``) with its registered auth key and posts it to
-``POST /v1/token``. The exchange answers with an access token it signs itself (EdDSA).
+``POST /v1/token``. The exchange answers with an access token it signs itself (EdDSA, or
+``GOVEX-SM2-SM3`` on an SM2 exchange: :mod:`signing.jose`).
 
 Both checks pin the algorithm to the key found by ``kid`` in *our* key table,
 require every claim, refuse key-carrying headers (``jku``, ``x5u``, ``jwk``, ``x5c``)
@@ -44,8 +45,9 @@ from exchange.keyring import Keyring
 from exchange.store import Store
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
-from signing.algorithms import PublicKey, pyca_private, pyca_public
+from signing.algorithms import PublicKey
 from signing.errors import SigningError
+from signing.jose import jws_alg, jws_key
 from signing.purposes import require_purpose
 
 if TYPE_CHECKING:
@@ -274,8 +276,8 @@ class TokenService:
             claims["auth_kid"] = auth_kid
         return jwt.encode(
             claims,
-            pyca_private(self._signing_key),
-            algorithm="EdDSA",
+            jws_key(self._signing_key),
+            algorithm=jws_alg(self._signing_key),
             headers={"kid": self._kid, "typ": "at+jwt"},
         )
 
@@ -293,7 +295,11 @@ class TokenService:
                 "access token was not issued by this exchange", code=ErrorCode.INVALID_TOKEN
             )
         claims = self._decode(
-            token, self._public_key, "EdDSA", audience=[_ACCESS_AUDIENCE], issuer=self.issuer
+            token,
+            self._public_key,
+            jws_alg(self._public_key),
+            audience=[_ACCESS_AUDIENCE],
+            issuer=self.issuer,
         )
         try:
             department = self.registry.department(str(claims["sub"]))
@@ -339,7 +345,7 @@ class TokenService:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                pyca_public(key),
+                jws_key(key),
                 algorithms=[alg],
                 audience=audience,
                 issuer=issuer,

@@ -39,7 +39,7 @@ __all__ = [
     "request_token",
 ]
 
-ALGORITHMS: dict[str, Algorithm] = {"ed25519": "Ed25519", "p256": "ES256"}
+ALGORITHMS: dict[str, Algorithm] = {"ed25519": "Ed25519", "p256": "ES256", "sm2": "SM2"}
 KEY_FILES: dict[KeyPurpose, str] = {
     "auth": "auth.pub.pem",
     "seal": "seal.csr.pem",

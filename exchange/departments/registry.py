@@ -20,14 +20,13 @@ from enum import StrEnum
 
 import duckdb
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from exchange.errors import Conflict, NotFound
 from exchange.keyring import Keyring, seal_validity
 from exchange.store import Store
 from schemas.catalog import Department, DepartmentPublic, Role
 from signing.algorithms import Algorithm, PublicKey, algorithm_of
-from signing.ca import certificate_to_pem, issue_certificate
+from signing.ca import certificate_public_key, certificate_to_pem, issue_certificate
 from signing.csr import certify_request
 from signing.keys import kid_of, load_public_pem, public_pem
 from signing.purposes import PURPOSES, KeyPurpose, parse_purpose, require_purpose
@@ -48,12 +47,8 @@ _KEY_COLUMNS = (
 
 
 def certified_key(certificate: x509.Certificate) -> PublicKey:
-    """The (Ed25519 or P-256) public key a certificate certifies."""
-    return load_public_pem(
-        certificate.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    """The (Ed25519, P-256 or SM2) public key a certificate certifies."""
+    return certificate_public_key(certificate)
 
 
 class KeyState(StrEnum):

@@ -5,8 +5,7 @@ Modules:
 * ``sm2`` — SM2 signatures with SM3 (GB/T 32918.2, GM/T 0003.2; the default
   distinguishing identifier ``1234567812345678``) over raw ``r‖s``; SM2 keys as
   SubjectPublicKeyInfo / PKCS#8 DER; SM3 (GB/T 32905);
-* ``sm4`` — SM4 (GB/T 32907) at rest: private keys as PKCS#8 ``EncryptedPrivateKeyInfo``
-  with PBES2 (PBKDF2 with ``hmacWithSM3``, ``SM4-CBC``), a format ``openssl pkcs8`` reads;
+* ``csr`` — PKCS#10 certificate requests for SM2 keys, self-signed with SM2-with-SM3;
 * ``x509`` — GM/T 0015 X.509 certificates (SM2 keys, SM2-with-SM3 signatures) built and
   checked with ``asn1crypto``, because ``cryptography`` refuses the SM2 curve.
 

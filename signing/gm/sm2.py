@@ -204,6 +204,11 @@ class SM2PrivateKey:
             raise KeyLoadError("key file does not hold an SM2 key")
         return cls(key)
 
+    def secret_scalar(self) -> bytes:
+        """The private scalar, 32 bytes big-endian: key material for derived secrets only."""
+        value = int(self._key.private_numbers().private_value)
+        return value.to_bytes(_COORDINATE, "big")
+
     def public_key(self) -> SM2PublicKey:
         """The matching public key."""
         return SM2PublicKey(self._key.public_key())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from signing.checkpoint import (
     sign_note,
 )
 from signing.errors import CheckpointError
+from signing.gm.sm2 import SM2PrivateKey
 from signing.merkle import MerkleTree, leaf_hash, verify_consistency
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
@@ -75,6 +77,7 @@ def test_public_api_is_listed() -> None:
         "MAX_SIGNATURES",
         "KeyVerifier",
         "SIGNATURE_TYPE_ED25519",
+        "SIGNATURE_TYPE_SM2",
         "Checkpoint",
         "NoteSignature",
         "NoteSigner",
@@ -319,3 +322,36 @@ def test_bad_signer_names_and_keys_are_refused() -> None:
 def test_malformed_checkpoints_are_refused(text: str) -> None:
     with pytest.raises(CheckpointError):
         Checkpoint.parse(text)
+
+
+# -- the govex-scoped SM2 signed-note type (docs/gm-crypto.md) ------------------------
+
+
+def test_sm2_checkpoint_round_trips_through_its_vkey() -> None:
+    signer = NoteSigner("govex.example/sm2/audit", SM2PrivateKey.generate())
+    vkey = signer.vkey
+    name, hex_id, blob = vkey.split("+", 2)
+    raw = base64.b64decode(blob)
+    assert raw.startswith(b"\xffgovex-sm2-sm3\x04")
+    assert len(raw) == 14 + 65
+    assert int(hex_id, 16) == int.from_bytes(
+        hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4], "big"
+    )
+    note = sign_checkpoint(Checkpoint("govex.example/sm2/audit", 7, bytes(32)), [signer])
+    opened = open_checkpoint(note, NoteVerifier.from_vkey(vkey), origin="govex.example/sm2/audit")
+    assert opened.checkpoint.size == 7
+
+
+def test_sm2_checkpoint_altered_or_under_another_key_is_refused() -> None:
+    signer = NoteSigner("log", SM2PrivateKey.generate())
+    note = sign_checkpoint(Checkpoint("log", 3, bytes(32)), [signer])
+    with pytest.raises(CheckpointError, match="invalid signature"):
+        open_note(note.replace("\n3\n", "\n4\n"), [signer.verifier])
+    other = NoteVerifier("log", SM2PrivateKey.generate().public_key())
+    with pytest.raises(CheckpointError, match="no verifiable signatures"):
+        open_note(note, [other])
+    name, _hex_id, blob = signer.vkey.split("+", 2)
+    short = base64.b64encode(base64.b64decode(blob)[:-1]).decode()
+    digest = hashlib.sha256(name.encode() + b"\n" + base64.b64decode(short)).digest()
+    with pytest.raises(CheckpointError, match="SM2 point"):
+        NoteVerifier.from_vkey(f"{name}+{digest[:4].hex()}+{short}")

@@ -108,7 +108,11 @@ def test_the_authorization_server_metadata_is_rfc_8414(
     assert meta["token_endpoint"] == exchange.tokens.token_endpoint
     assert meta["grant_types_supported"] == ["client_credentials"]
     assert meta["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
-    assert set(meta["token_endpoint_auth_signing_alg_values_supported"]) == {"EdDSA", "ES256"}
+    assert set(meta["token_endpoint_auth_signing_alg_values_supported"]) == {
+        "EdDSA",
+        "ES256",
+        "GOVEX-SM2-SM3",
+    }
     assert meta["jwks_uri"] == f"{exchange.identity.issuer}/v1/keys"
     # the discovery documents agree
     assert client.get("/.well-known/govex").json()["token_endpoint"] == meta["token_endpoint"]
