@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
 import orjson
@@ -34,7 +35,13 @@ import rfc8785
 
 from .errors import CanonicalizationError
 
-__all__ = ["MAX_SAFE_INTEGER", "canonical_hash", "canonicalize", "parse_strict"]
+__all__ = [
+    "MAX_SAFE_INTEGER",
+    "canonical_hash",
+    "canonicalize",
+    "parse_strict",
+    "sorted_is_canonical",
+]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 _MIN_SAFE_INTEGER = -MAX_SAFE_INTEGER
@@ -191,3 +198,26 @@ def canonicalize(value: Any) -> bytes:
 def canonical_hash(value: Any) -> bytes:
     """SHA-256 of the canonical form."""
     return hashlib.sha256(canonicalize(value)).digest()
+
+
+_FLOAT_HINT = re.compile(rb"[0-9][.eE]")
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+"')
+_NON_BMP = re.compile(rb"[\xf0-\xff]|\\u[dD][89abAB]")
+
+
+def sorted_is_canonical(text: bytes) -> bool:
+    """True when, for every value :func:`parse_strict` takes from ``text``, the bytes of
+    ``orjson.dumps(value, option=OPT_SORT_KEYS | OPT_STRICT_INTEGER)`` are its JCS form.
+
+    That holds when the text has no number with a fraction or an exponent (no float) and
+    no character outside the Basic Multilingual Plane, neither raw nor escaped (so no
+    key whose UTF-8 order differs from its UTF-16 order): the parsed values are then
+    exactly of the fast path's types (see the module docstring). One regular-expression
+    scan of the whole text, so a batch's leaves need no per-record type walk. False is
+    always safe: the caller then canonicalizes each value on its own.
+    """
+    if _NON_BMP.search(text):
+        return False
+    if _FLOAT_HINT.search(text) is None:
+        return True
+    return _FLOAT_HINT.search(_JSON_STRING.sub(b"", text)) is None
