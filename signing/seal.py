@@ -172,10 +172,10 @@ def record_leaves(records: Sequence[Mapping[str, Any]], *, sorted_is_jcs: bool) 
     """:func:`record_leaf` of each record, in one tight loop when ``sorted_is_jcs``.
 
     ``sorted_is_jcs`` is the caller's promise that orjson's sorted output of each record is
-    its JCS form — :func:`signing.canonical.sorted_is_canonical` said so of the JSON text
-    the records were parsed from (and the records were built only of its values and
-    strings and integers). Any record orjson cannot write sends the whole batch to
-    :func:`record_leaf`, which words the error.
+    its JCS form: :func:`signing.canonical.sorted_is_canonical` said so of the records'
+    ``data`` (parsed from one JSON text), and ``resource``, ``key`` and ``version`` are
+    a string, a string and an integer of that text. Any record orjson cannot write sends
+    the whole batch to :func:`record_leaf`, which words the error.
     """
     if sorted_is_jcs:
         sha256, dumps = hashlib.sha256, orjson.dumps

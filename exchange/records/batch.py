@@ -95,4 +95,5 @@ def _decode_fast(payload: bytes, *, max_bytes: int, max_records: int) -> PlainBa
         checked = BatchSeal.model_validate(seal)
     except ValidationError:
         return None
-    return PlainBatch(resource, out, checked, sorted_is_canonical(payload))
+    jcs = sorted_is_canonical(payload, (r["data"] for r in out))
+    return PlainBatch(resource, out, checked, jcs)
