@@ -241,12 +241,14 @@ def seal_batch(
     kid: str,
     batch_id: str | None = None,
     sealed_at: datetime | None = None,
+    sorted_is_jcs: bool = False,
 ) -> SealedBatch:
     """Seal ``records`` of ``resource`` with the department's seal ``key``.
 
     Every record must have exactly the fields ``resource`` (equal to ``resource``),
     ``key``, ``version`` and ``data``. Builds the Merkle tree once; the returned
-    :class:`SealedBatch` hands out each record's path in O(log n).
+    :class:`SealedBatch` hands out each record's path in O(log n). ``sorted_is_jcs``:
+    see :func:`record_leaves`.
     """
     if not records:
         raise SealError("cannot seal an empty batch")
@@ -254,7 +256,7 @@ def seal_batch(
         problem = _record_problem(record, resource)
         if problem is not None:
             raise SealError(f"record {i} {problem}")
-    leaves = [record_leaf(r) for r in records]
+    leaves = record_leaves(records, sorted_is_jcs=sorted_is_jcs)
     levels = _levels(leaves)
     fields: dict[str, Any] = {
         "v": 1,
