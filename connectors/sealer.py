@@ -14,6 +14,7 @@ import orjson
 
 from exchange.bus import encode_batch
 from signing.algorithms import PrivateKey
+from signing.canonical import sorted_is_canonical
 from signing.seal import seal_batch
 
 from .outbox import PendingRecord
@@ -33,11 +34,19 @@ class Sealer:
     def seal(self, records: Sequence[PendingRecord]) -> tuple[str, bytes]:
         """Seal ``records``; return the batch id and the bus message (the exact bytes to send)."""
         resource = self.resource
-        full = []
-        for r in records:
-            record = orjson.loads(r.body)
+        bodies = [r.body for r in records]
+        full = [orjson.loads(body) for body in bodies]
+        for record in full:
             record["resource"] = resource
-            full.append(record)
-        sealed = seal_batch(full, resource=resource, issuer=self.uscc, key=self._key, kid=self.kid)
+        # the leaves in one loop when orjson's sorted output is the records' JCS form
+        jcs = sorted_is_canonical(b"".join(bodies), (r["data"] for r in full))
+        sealed = seal_batch(
+            full,
+            resource=resource,
+            issuer=self.uscc,
+            key=self._key,
+            kid=self.kid,
+            sorted_is_jcs=jcs,
+        )
         seal_json = orjson.dumps(sealed.seal.model_dump())
-        return sealed.seal.batch_id, encode_batch(resource, [r.body for r in records], seal_json)
+        return sealed.seal.batch_id, encode_batch(resource, bodies, seal_json)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -34,7 +35,13 @@ import rfc8785
 
 from .errors import CanonicalizationError
 
-__all__ = ["MAX_SAFE_INTEGER", "canonical_hash", "canonicalize", "parse_strict"]
+__all__ = [
+    "MAX_SAFE_INTEGER",
+    "canonical_hash",
+    "canonicalize",
+    "parse_strict",
+    "sorted_is_canonical",
+]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 _MIN_SAFE_INTEGER = -MAX_SAFE_INTEGER
@@ -191,3 +198,24 @@ def canonicalize(value: Any) -> bytes:
 def canonical_hash(value: Any) -> bytes:
     """SHA-256 of the canonical form."""
     return hashlib.sha256(canonicalize(value)).digest()
+
+
+_FLAT_TYPES = frozenset({str, int, bool, type(None)})
+_BELOW_F0 = bytes(range(0xF0))  # deleted, what is left are the lead bytes of non-BMP characters
+
+
+def sorted_is_canonical(text: bytes, objects: Iterable[Mapping[str, Any]]) -> bool:
+    """True when the bytes of ``orjson.dumps(o, option=OPT_SORT_KEYS | OPT_STRICT_INTEGER)``
+    are the JCS form of each of ``objects`` — objects that :func:`parse_strict` took from
+    ``text`` (so of exact JSON types and with safe integers).
+
+    That holds when the text has no character outside the Basic Multilingual Plane, raw
+    or escaped (so no key whose UTF-8 order differs from its UTF-16 order), and every
+    value of every object is a ``str``, ``int``, ``bool`` or None — no float, nothing
+    nested (see the module docstring). One C-speed scan of the text and one set test per
+    object, no walk; False is always safe: each object is then canonicalized on its own.
+    """
+    if text.translate(None, _BELOW_F0) or b"\\ud" in text or b"\\uD" in text:
+        return False
+    flat = _FLAT_TYPES.issuperset
+    return all(flat(map(type, o.values())) for o in objects)

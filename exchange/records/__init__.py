@@ -1,6 +1,7 @@
 """Shared records: from a sealed batch on the bus to an answer for a reader.
 
 - :mod:`.intake` — decode a bus message, ingest it, quarantine poison (both buses);
+- :mod:`.batch` — a sealed batch as plain records, decoded once for the whole batch;
 - :mod:`.validation` — the record check shared with connectors (``schemas.validation``);
 - :mod:`.ingest` — seal check, ownership, one DuckDB transaction per batch, quarantine;
 - :mod:`.cache` — the read cache of hot records;

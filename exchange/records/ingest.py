@@ -28,10 +28,11 @@ import orjson
 import pyarrow as pa
 
 from exchange.audit.log import AuditEvent, AuditLog
-from exchange.bus.models import BatchIn, IngestResult, QuarantinedRecord, RecordIn
+from exchange.bus.models import BatchIn, IngestResult, QuarantinedRecord
 from exchange.catalog.resources import Catalog
 from exchange.departments.registry import KeyState, Registry
 from exchange.errors import Forbidden
+from exchange.records.batch import PlainBatch, plain
 from exchange.records.validation import MAX_RECORD_BYTES, RecordValidator
 from exchange.store import Store
 from schemas.catalog import ResourceDefinition
@@ -39,7 +40,7 @@ from schemas.errors import ErrorCode
 from signing.ca import verify_seal_certificate
 from signing.errors import SigningError
 from signing.merkle import root_of
-from signing.seal import record_leaf, verify_seal
+from signing.seal import record_leaves, verify_seal
 
 __all__ = ["Ingestor"]
 
@@ -48,7 +49,7 @@ __all__ = ["Ingestor"]
 class _Checked:
     """Records that passed (with their data as stored JSON text) and those quarantined."""
 
-    good: list[tuple[int, RecordIn]] = field(default_factory=list)
+    good: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     bad: list[QuarantinedRecord] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)  # the data of ``good[i]`` as JSON text
 
@@ -91,7 +92,12 @@ class Ingestor:
         # answered (the query cache drops those keys)
         self.listeners: list[Callable[[str, list[str]], None]] = []
 
-    def ingest(self, batch: BatchIn, publisher: str, *, source: str = "http") -> IngestResult:
+    def ingest(
+        self, batch: BatchIn | PlainBatch, publisher: str, *, source: str = "http"
+    ) -> IngestResult:
+        """Ingest one sealed batch; a :class:`PlainBatch` (bus intake) skips the models."""
+        if isinstance(batch, BatchIn):
+            batch = plain(batch)
         definition = self.catalog.resource(batch.resource)
         owner = self.catalog.owner(batch.resource)
         if owner != publisher:
@@ -113,7 +119,7 @@ class Ingestor:
                 "publishes only its own registers",
                 code=ErrorCode.NOT_OWNER,
             )
-        records = [{"key": r.key, "version": r.version, "data": r.data} for r in batch.records]
+        records = batch.records
         seal_problem, leaves = self._check_seal(batch, publisher, records)
         seal_code = ErrorCode.INVALID_SEAL
         if isinstance(seal_problem, tuple):
@@ -131,7 +137,7 @@ class Ingestor:
                 bad=[
                     QuarantinedRecord(
                         index=i,
-                        key=r.key,
+                        key=r["key"],
                         reason_code=seal_code.value,
                         reason=seal_problem,
                     )
@@ -154,7 +160,7 @@ class Ingestor:
 
     # -- checks ------------------------------------------------
     def _check_seal(
-        self, batch: BatchIn, publisher: str, records: list[dict[str, Any]]
+        self, batch: PlainBatch, publisher: str, records: list[dict[str, Any]]
     ) -> tuple[str | tuple[ErrorCode, str] | None, list[bytes]]:
         """The reason the seal is refused (or None) and the records' Merkle leaves (computed
         once, kept for the ``batches`` row; empty when the check stopped before them). The key
@@ -207,20 +213,22 @@ class Ingestor:
             return f"seal covers {seal.size} records, batch has {len(records)}", []
         for r in records:
             r["resource"] = batch.resource
-        leaves = [record_leaf(r) for r in records]
+        leaves = record_leaves(records, sorted_is_jcs=batch.sorted_is_jcs)
         if root_of(leaves).hex() != seal.root:
             return "records do not match the sealed Merkle root (altered in transit?)", leaves
         return None, leaves
 
-    def _check_records(self, definition: ResourceDefinition, records: list[RecordIn]) -> _Checked:
+    def _check_records(
+        self, definition: ResourceDefinition, records: list[dict[str, Any]]
+    ) -> _Checked:
         key_field = definition.key_field
         verdicts: list[tuple[str, str] | None] = []
         texts: list[str | None] = []
         for record in records:
-            data = record.data
+            data = record["data"]
             key_value = data.get(key_field)
-            if key_value != record.key:
-                reason = f"key {record.key!r} does not match {key_field} {key_value!r}"
+            if key_value != record["key"]:
+                reason = f"key {record['key']!r} does not match {key_field} {key_value!r}"
                 verdicts.append((ErrorCode.INVALID_RECORD.value, reason))
                 texts.append(None)
                 continue
@@ -234,7 +242,7 @@ class Ingestor:
             texts.append(text)
         # the schema, over the whole batch at once (record by record only if one fails)
         todo = [i for i, v in enumerate(verdicts) if v is None]
-        reasons = self.validator.compiled(definition).check_many([records[i].data for i in todo])
+        reasons = self.validator.compiled(definition).check_many([records[i]["data"] for i in todo])
         for i, why in zip(todo, reasons, strict=True):
             if why is not None:
                 verdicts[i] = (ErrorCode.INVALID_RECORD.value, why)
@@ -249,7 +257,7 @@ class Ingestor:
             else:
                 out.bad.append(
                     QuarantinedRecord(
-                        index=i, key=record.key, reason_code=verdict[0], reason=verdict[1]
+                        index=i, key=record["key"], reason_code=verdict[0], reason=verdict[1]
                     )
                 )
         return out
@@ -257,7 +265,7 @@ class Ingestor:
     # -- the one transaction ------------------------------------------------
     def _store(
         self,
-        batch: BatchIn,
+        batch: PlainBatch,
         definition: ResourceDefinition,
         publisher: str,
         batch_id: str,
@@ -288,7 +296,7 @@ class Ingestor:
                 # a (key, version) twice in one batch: the first one counts
                 firsts: dict[tuple[str, int], int] = {}
                 for n, (_, r) in enumerate(checked.good):
-                    firsts.setdefault((r.key, r.version), n)
+                    firsts.setdefault((r["key"], r["version"]), n)
                 rows = list(firsts.values())
                 accepted = self._insert_records(
                     tx, definition, batch.resource, publisher, batch_id, checked, rows, now
@@ -354,7 +362,7 @@ class Ingestor:
             work=work,
         )
         if result["accepted"]:
-            keys = [r.key for _, r in checked.good]
+            keys = [r["key"] for _, r in checked.good]
             for listener in self.listeners:
                 listener(batch.resource, keys)
         return IngestResult(
@@ -384,13 +392,13 @@ class Ingestor:
         ``record_subjects``."""
         good, texts = checked.good, checked.texts
         picked = [good[k] for k in rows]
-        keys = [r.key for _, r in picked]
+        keys = [r["key"] for _, r in picked]
         n = len(rows)
         # the columns that vary; the batch's constants go in as parameters
         table = pa.table(
             {
                 "key": keys,
-                "version": pa.array([r.version for _, r in picked], pa.int64()),
+                "version": pa.array([r["version"] for _, r in picked], pa.int64()),
                 "data": [texts[k] for k in rows],
                 "leaf_index": pa.array([i for i, _ in picked], pa.int32()),
             }
@@ -417,9 +425,10 @@ class Ingestor:
             # record_latest: of several new versions of a key, only the highest one
             top: dict[str, int] = {}
             for j, (_, record) in enumerate(picked):
-                held = top.get(record.key)
-                if held is None or picked[held][1].version < record.version:
-                    top[record.key] = j
+                key = record["key"]
+                held = top.get(key)
+                if held is None or picked[held][1]["version"] < record["version"]:
+                    top[key] = j
             table = table.take(pa.array(sorted(top.values()), pa.int64()))
         tx.register("incoming_latest", table)
         try:
@@ -437,16 +446,16 @@ class Ingestor:
         subjects: list[tuple[str, str]] = []
         fields = definition.subject_fields
         for _, record in picked:
-            data = record.data
+            data, key = record["data"], record["key"]
             for name in fields:
                 value = data.get(name)
                 if value.__class__ is str:  # the usual case: one identifier
                     if value:
-                        subjects.append((value.upper(), record.key))
+                        subjects.append((value.upper(), key))
                     continue
                 for v in value if isinstance(value, list) else [value]:
                     if isinstance(v, str) and v:
-                        subjects.append((v.upper(), record.key))
+                        subjects.append((v.upper(), key))
         if subjects:
             st = pa.table({"subject": [s for s, _ in subjects], "key": [k for _, k in subjects]})
             tx.register("incoming_subjects", st)

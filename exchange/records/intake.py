@@ -2,7 +2,8 @@
 
 Both buses (embedded and Kafka) hand every message to :class:`BatchIntake`:
 
-1. decode it (size, strict JSON, a sealed batch — :mod:`exchange.bus.message`);
+1. decode it (size, strict JSON, a sealed batch — :mod:`exchange.records.batch`, with
+   the verdicts of :mod:`exchange.bus.message`);
 2. ingest it through :class:`exchange.records.ingest.Ingestor` as the seal's issuer: the seal
    is verified against that department's registered seal certificate, ownership is
    checked, records and the ``publish`` audit entry go into ONE DuckDB transaction,
@@ -31,9 +32,10 @@ from typing import Any
 import duckdb
 
 from exchange.audit.log import AuditEvent, AuditLog
-from exchange.bus.message import PoisonMessage, claimed_origin, decode_batch
+from exchange.bus.message import PoisonMessage, claimed_origin
 from exchange.bus.models import IngestResult, Poison
 from exchange.errors import AuditUnavailable, ExchangeError
+from exchange.records.batch import PlainBatch, decode
 from exchange.records.ingest import Ingestor
 from schemas.errors import ErrorCode
 from signing.errors import SigningError
@@ -73,9 +75,7 @@ class BatchIntake:
     ) -> IngestResult | Poison:
         """Ingest one message, or quarantine it; ``origin`` (topic, offset …) goes to the audit."""
         try:
-            batch = decode_batch(
-                payload, max_bytes=self.max_message_bytes, max_records=self.max_records
-            )
+            batch = self.decode(payload)
         except PoisonMessage as exc:
             return self._quarantine(payload, exc.code.value, exc.message, source, origin)
         if expected_resource is not None and batch.resource != expected_resource:
@@ -106,6 +106,11 @@ class BatchIntake:
     ) -> Poison:
         """Quarantine a whole message the bus gives up on (it kept failing), with why."""
         return self._quarantine(payload, code, reason, source, origin)
+
+    def decode(self, payload: bytes) -> PlainBatch:
+        """The sealed batch in ``payload``, decoded once for the whole batch
+        (:mod:`exchange.records.batch`), or :class:`PoisonMessage`."""
+        return decode(payload, max_bytes=self.max_message_bytes, max_records=self.max_records)
 
     def _quarantine(
         self,

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import rfc8785
 from hypothesis import given, settings
@@ -38,6 +39,7 @@ def test_public_api_is_listed() -> None:
         "MAX_SAFE_INTEGER",
         "canonical_hash",
         "canonicalize",
+        "sorted_is_canonical",
         "parse_strict",
     }
 
@@ -221,3 +223,51 @@ def test_duplicate_keys_are_refused_whatever_the_colons(text: str) -> None:
 def test_integers_beyond_64_bits_are_refused_not_read_as_floats(number: int) -> None:
     with pytest.raises(CanonicalizationError, match=r"2\^53"):
         parse_strict(f"[{number}]")
+
+
+# --- the whole-text check behind a batch's leaves in one loop ----------------
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_sorted_is_canonical_holds_only_where_orjson_sorted_is_byte_exact(name: str) -> None:
+    text = (RFC8785 / "input" / f"{name}.json").read_bytes()
+    output, _ = _expected(name)
+    value = parse_strict(text)
+    if isinstance(value, dict) and canonical.sorted_is_canonical(text, [value]):
+        assert orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == output
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        (b'{"a":1,"b":"1.5 e9","c":true,"d":null}', True),
+        (b'{"a":1.5}', False),
+        (b'{"a":1e5}', False),
+        (b'{"a":[1]}', False),
+        (b'{"a":{"b":1}}', False),
+        (b'{"a":"\\ud800\\udc00"}', False),
+        ('{"\U00020000":1}'.encode(), False),
+        ('{"a":"\U00020000"}'.encode(), False),
+    ],
+)
+def test_sorted_is_canonical_refuses_floats_nesting_and_characters_beyond_the_bmp(
+    text: bytes, plain: bool
+) -> None:
+    assert canonical.sorted_is_canonical(text, [parse_strict(text)]) is plain
+
+
+@settings(max_examples=400)
+@given(st.dictionaries(_any_keys, _any_values, max_size=6), st.sampled_from([None, 2]))
+def test_sorted_is_canonical_implies_orjson_sorted_equals_rfc8785(value: Any, indent: Any) -> None:
+    text = json.dumps(value, ensure_ascii=False, indent=indent).encode()
+    parsed = parse_strict(text)
+    if canonical.sorted_is_canonical(text, [parsed]):
+        assert orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS) == rfc8785.dumps(parsed)
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(_bmp_keys, st.none() | st.booleans() | _safe_ints | _text, max_size=6))
+def test_sorted_is_canonical_holds_for_flat_objects_of_the_bmp(value: dict[str, Any]) -> None:
+    text = json.dumps(value, ensure_ascii=False).encode()
+    if text.isascii() or max(text.decode()) < "\U00010000":
+        assert canonical.sorted_is_canonical(text, [parse_strict(text)])

@@ -7,6 +7,7 @@ import copy
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from hypothesis import given, settings
@@ -14,8 +15,8 @@ from hypothesis import strategies as st
 
 from signing import seal as seal_module
 from signing.algorithms import PrivateKey
-from signing.canonical import canonicalize
-from signing.errors import SealError
+from signing.canonical import canonicalize, sorted_is_canonical
+from signing.errors import SealError, SigningError
 from signing.merkle import inclusion_proof, leaf_hash, root_of, verify_inclusion
 from signing.seal import (
     SEAL_DOMAIN,
@@ -23,6 +24,7 @@ from signing.seal import (
     SealedBatch,
     check_batch,
     record_leaf,
+    record_leaves,
     seal_batch,
     verify_batch,
     verify_record,
@@ -71,6 +73,7 @@ def test_public_api_is_listed() -> None:
         "SealedBatch",
         "check_batch",
         "record_leaf",
+        "record_leaves",
         "seal_batch",
         "verify_batch",
         "verify_record",
@@ -374,3 +377,18 @@ def test_padded_or_noncanonical_signature_is_refused() -> None:
     forged = SEALED_16.seal.model_copy(update={"signature": noncanonical})
     with pytest.raises(SealError, match="canonical"):
         verify_seal(forged, ED_KEY.public_key())
+
+
+def test_record_leaves_in_one_loop_equal_record_leaf() -> None:
+    text = orjson.dumps(RECORDS_16)
+    parsed = orjson.loads(text)
+    assert sorted_is_canonical(text, [r["data"] for r in parsed])
+    assert record_leaves(parsed, sorted_is_jcs=True) == [record_leaf(r) for r in RECORDS_16]
+
+
+def test_record_leaves_fall_back_to_record_leaf_for_what_orjson_cannot_write() -> None:
+    unsafe = {**RECORDS_16[0], "version": 2**60}
+    with pytest.raises(SigningError):
+        record_leaves([RECORDS_16[1], unsafe], sorted_is_jcs=True)
+    floats = [{**RECORDS_16[0], "data": {"x": 1.0}}]
+    assert record_leaves(floats, sorted_is_jcs=False) == [record_leaf(floats[0])]
