@@ -5,6 +5,7 @@
   audits ``admin.<name>``), :class:`~.operations.Operator` (who and through which path);
 - :mod:`.builtin` — the operations of the existing commands (departments, demo token,
   certificates, trust bundle, case, audit export and trace, quarantine, backup);
+- :mod:`.grants` — the operations of ``govex grant request|decide|revoke|narrow|list``;
 - :mod:`.channel` — the CLI side: :func:`~.channel.open_channel` picks ``--url``
   (:class:`~.channel.RemoteChannel`), the admin socket of a running ``govex serve``
   (:class:`~.channel.SocketChannel`) or the data directory itself

@@ -49,7 +49,7 @@ LOCAL_OPERATOR = "local-operator"
 
 # the modules that register operations (imported on first lookup, so a module may import
 # this one): add yours here — one line
-OPERATION_MODULES: tuple[str, ...] = ("exchange.admin.builtin",)
+OPERATION_MODULES: tuple[str, ...] = ("exchange.admin.builtin", "exchange.admin.grants")
 
 
 class Params(BaseModel):

@@ -54,6 +54,7 @@ __all__ = [
     "Grants",
     "add_working_days",
     "check_purposes",
+    "matter_fields",
 ]
 
 # the longest a grant may last (about five years; setting api.max_grant_days)
@@ -75,6 +76,19 @@ def check_purposes(purposes: list[str]) -> None:
 
 def _today() -> date:
     return beijing_date(datetime.now(UTC))
+
+
+def matter_fields(resource: str, purposes: list[str]) -> list[str]:
+    """The fields of ``resource`` that the matters ``purposes`` read (a request's default)."""
+    matters = load_matters()
+    found: set[str] = set()
+    for code in purposes:
+        matter = matters.get(code)
+        for material in matter.materials if matter else ():
+            source = material.source
+            if getattr(source, "resource", None) == resource:
+                found.update(getattr(source, "fields", ()))
+    return sorted(found)
 
 
 class GrantRequest(StrictModel):
@@ -333,6 +347,15 @@ class Grants:
             "WHERE (consumer = ? OR list_contains(?, resource)) "
             "AND (? IS NULL OR status = ?) ORDER BY requested_at DESC",
             [uscc, self.catalog.owned_by(uscc), status, status],
+        )
+        return [self._row(r) for r in rows]
+
+    def every(self, *, status: str | None = None) -> list[GrantPublic]:
+        """Every grant (the operator's view of the backlog), newest first."""
+        rows = self.store.fetchall(
+            f"SELECT {_GRANT_COLUMNS} FROM grants "  # noqa: S608
+            "WHERE (? IS NULL OR status = ?) ORDER BY requested_at DESC",
+            [status, status],
         )
         return [self._row(r) for r in rows]
 
