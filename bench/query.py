@@ -28,7 +28,7 @@ from .load import run_load
 __all__ = ["grant_reader", "p3", "prepare_exchange", "serving"]
 
 RESOURCE = "gongan.resident_id_card"
-PURPOSE = "bench.query"
+PURPOSE = "budongchan.new_commercial_housing_transfer"
 # concurrent keep-alive connections: durable group commit needs requests in flight to share
 # a commit, as a city's many counters provide
 CONNECTIONS = 64

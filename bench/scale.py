@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["Generator", "ReadTimes", "key_of", "measure_reads", "open_exchange", "p7", "person"]
 
 RESOURCE = "gongan.resident_id_card"
-PURPOSE = "bench.query"  # the purpose bench.query's grant names
+PURPOSE = "budongchan.new_commercial_housing_transfer"  # the 事项 bench.query's grant names
 CASE = "BENCH-P7"
 # records per sealed batch, built in memory and stored in one transaction: a batch as the
 # embedded bus hands it to the ingestor (HTTP publishers send at most 10,000)

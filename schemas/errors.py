@@ -99,6 +99,9 @@ class ErrorCode(StrEnum):
     INVALID_APPLICANT = "exchange.invalid_applicant"
     CREDENTIAL_REQUIRED = "exchange.credential_required"
     GRANT_ALREADY_DECIDED = "exchange.grant_already_decided"
+    PURPOSE_NOT_A_MATTER = "exchange.purpose_not_a_matter"  # a grant purpose no case matches
+    GRANT_NOT_APPROVED = "exchange.grant_not_approved"  # revoke/narrow a grant not in force
+    GRANT_NOT_NARROWER = "exchange.grant_not_narrower"  # a narrowing that widens or keeps all
     CASE_EXISTS = "exchange.case_exists"
     VERIFIER_BUSY = "exchange.verifier_busy"
     INVALID_ACT = "exchange.invalid_act"  # an RFC 8693 act claim naming no active staff member

@@ -10,6 +10,7 @@
   remove) and the catalog (add, update, list);
 - :mod:`.staff_ops` — the operations of ``govex staff …`` (add, list, disable or enable,
   reset, require-act);
+- :mod:`.grants` — the operations of ``govex grant request|decide|revoke|narrow|list``;
 - :mod:`.channel` — the CLI side: :func:`~.channel.open_channel` picks ``--url``
   (:class:`~.channel.RemoteChannel`), the admin socket of a running ``govex serve``
   (:class:`~.channel.SocketChannel`) or the data directory itself

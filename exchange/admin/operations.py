@@ -53,6 +53,7 @@ OPERATION_MODULES: tuple[str, ...] = (
     "exchange.admin.builtin",
     "exchange.admin.manage",
     "exchange.admin.staff_ops",
+    "exchange.admin.grants",
 )
 
 

@@ -8,22 +8,32 @@ Sharing policy (国发〔2016〕51号):
   include the request's purpose; fields outside the grant are masked.
 - not shared (不予共享): the owner only.
 
-A grant is requested by the consumer and decided by the owner; the answer is
-due within 10 working days (weekends skipped; public holidays are not modelled).
-Every request and decision, allowed or refused, is one audit entry, written here
-for the API and the console alike.
+A grant is requested by the consumer for purposes that are 事项 codes (a case reads
+under its matter's code: a free-text purpose no case would ever match is refused) and
+decided by the owner; the answer is due within 10 working days on the real calendar
+(法定节假日 and 调休, :mod:`exchange.catalog.grants_calendar`). The owner may later revoke
+an approved grant or narrow it (fewer fields or purposes, an earlier expiry), and sees
+the reads made under it (:mod:`exchange.catalog.grants_owner`). Every request, decision
+and change, allowed or refused, is one audit entry, written here for the API, the CLI
+and the console alike.
 """
 
 from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import duckdb
 from pydantic import Field
 
 from exchange.audit.log import AuditEvent, AuditLog
+from exchange.catalog.grants_calendar import (
+    ANSWER_WORKING_DAYS,
+    add_working_days,
+    answer_due,
+    beijing_date,
+)
 from exchange.catalog.masking import AccessDecision
 from exchange.catalog.resources import Catalog
 from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest, NotFound
@@ -31,6 +41,10 @@ from exchange.store import Store
 from schemas.base import StrictModel
 from schemas.catalog import SharingType
 from schemas.errors import ErrorCode
+from schemas.matters import load_matters
+
+if TYPE_CHECKING:
+    from exchange.catalog.grants_owner import GrantChange, GrantNarrowing, GrantUses
 
 __all__ = [
     "ANSWER_WORKING_DAYS",
@@ -39,22 +53,42 @@ __all__ = [
     "GrantRequest",
     "Grants",
     "add_working_days",
+    "check_purposes",
+    "matter_fields",
 ]
 
 # the longest a grant may last (about five years; setting api.max_grant_days)
 MAX_GRANT_DAYS = 5 * 365 + 1
 
-ANSWER_WORKING_DAYS = 10
+
+def check_purposes(purposes: list[str]) -> None:
+    """Refuse purposes that are not 事项 codes: no case would ever read under them."""
+    matters = load_matters()
+    unknown = [p for p in purposes if p not in matters]
+    if unknown:
+        known = ", ".join(f"{code} ({m.name})" for code, m in sorted(matters.items()))
+        raise InvalidRequest(
+            f"purposes must be 事项 (matter) codes, which cases read under; not matters: "
+            f"{', '.join(repr(p[:64]) for p in unknown[:3])}; the matters are {known}",
+            code=ErrorCode.PURPOSE_NOT_A_MATTER,
+        )
 
 
-def add_working_days(start: date, days: int) -> date:
-    current = start
-    added = 0
-    while added < days:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
-            added += 1
-    return current
+def _today() -> date:
+    return beijing_date(datetime.now(UTC))
+
+
+def matter_fields(resource: str, purposes: list[str]) -> list[str]:
+    """The fields of ``resource`` that the matters ``purposes`` read (a request's default)."""
+    matters = load_matters()
+    found: set[str] = set()
+    for code in purposes:
+        matter = matters.get(code)
+        for material in matter.materials if matter else ():
+            source = material.source
+            if getattr(source, "resource", None) == resource:
+                found.update(getattr(source, "fields", ()))
+    return sorted(found)
 
 
 class GrantRequest(StrictModel):
@@ -63,7 +97,10 @@ class GrantRequest(StrictModel):
         min_length=1, max_length=64
     )
     purposes: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
-        min_length=1, max_length=16, description="事项 codes or purposes the data will serve"
+        min_length=1,
+        max_length=16,
+        description="事项 (matter) codes the data will serve, e.g. "
+        "budongchan.new_commercial_housing_transfer; a case reads under its matter's code",
     )
     reason: str = Field(min_length=1, max_length=1000)
     expires_at: datetime
@@ -89,11 +126,12 @@ class GrantPublic(StrictModel):
     fields: list[str]
     purposes: list[str]
     reason: str
-    status: str  # pending | approved | refused
+    status: str  # pending | approved | refused | revoked
     requested_at: datetime
     answer_due: date
-    overdue: bool
+    overdue: bool = Field(description="超期未答复: pending after its answer deadline")
     expires_at: datetime
+    active: bool = Field(default=False, description="approved and not expired: reads may use it")
     decided_at: datetime | None = None
     decided_by: str | None = None
     decision_reason: str | None = None
@@ -155,6 +193,7 @@ class Grants:
             raise InvalidRequest(
                 "the owner of a resource needs no grant", code=ErrorCode.GRANT_NOT_APPLICABLE
             )
+        check_purposes(req.purposes)
         unknown = sorted(set(req.fields) - set(definition.field_names))
         if unknown:
             raise InvalidRequest(
@@ -173,7 +212,7 @@ class Grants:
                 code=ErrorCode.INVALID_EXPIRY,
             )
         grant_id = "grt_" + secrets.token_hex(8)
-        due = add_working_days(now.date(), ANSWER_WORKING_DAYS)
+        due = answer_due(now)
         self.store.execute(
             "INSERT INTO grants VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, NULL, NULL, NULL)",
             [
@@ -243,11 +282,43 @@ class Grants:
             )
         return self.grant(grant_id)
 
+    # -- the owner's changes (exchange.catalog.grants_owner) ----------------------
+    def revoke(self, grant_id: str, owner: str, reason: str) -> GrantPublic:
+        """The owner withdraws an approved grant; the next read under it is refused."""
+        from exchange.catalog.grants_owner import revoke
+
+        return revoke(self, grant_id, owner, reason)
+
+    def narrow(self, grant_id: str, owner: str, change: GrantNarrowing) -> GrantPublic:
+        """The owner narrows an approved grant: fewer fields or purposes, earlier expiry."""
+        from exchange.catalog.grants_owner import narrow
+
+        return narrow(self, grant_id, owner, change)
+
+    def uses(self, grant_id: str, uscc: str, *, limit: int = 100) -> GrantUses:
+        """The reads made under a grant (from the audit index), for its owner or consumer."""
+        from exchange.catalog.grants_owner import uses
+
+        return uses(self, self.visible(grant_id, uscc), limit=limit)
+
+    def history(self, grant_id: str, uscc: str) -> list[GrantChange]:
+        """Request, decision and every change of a grant, from the audit index."""
+        from exchange.catalog.grants_owner import history
+
+        return history(self, self.visible(grant_id, uscc))
+
+    def forget(self) -> None:
+        """Drop the cached approved grants (after a change to any grant)."""
+        self._cache.clear()
+
     # -- reading grants ------------------------------------------------
     def _row(self, row: tuple[Any, ...]) -> GrantPublic:
         values = dict(zip([c.strip() for c in _GRANT_COLUMNS.split(",")], row, strict=True))
         values["owner"] = self.catalog.owner_or_none(values["resource"]) or ""
-        values["overdue"] = values["status"] == "pending" and date.today() > values["answer_due"]
+        values["overdue"] = values["status"] == "pending" and _today() > values["answer_due"]
+        values["active"] = values["status"] == "approved" and values["expires_at"] > datetime.now(
+            UTC
+        )
         return GrantPublic(**values)
 
     def grant(self, grant_id: str) -> GrantPublic:
@@ -276,6 +347,15 @@ class Grants:
             "WHERE (consumer = ? OR list_contains(?, resource)) "
             "AND (? IS NULL OR status = ?) ORDER BY requested_at DESC",
             [uscc, self.catalog.owned_by(uscc), status, status],
+        )
+        return [self._row(r) for r in rows]
+
+    def every(self, *, status: str | None = None) -> list[GrantPublic]:
+        """Every grant (the operator's view of the backlog), newest first."""
+        rows = self.store.fetchall(
+            f"SELECT {_GRANT_COLUMNS} FROM grants "  # noqa: S608
+            "WHERE (? IS NULL OR status = ?) ORDER BY requested_at DESC",
+            [status, status],
         )
         return [self._row(r) for r in rows]
 

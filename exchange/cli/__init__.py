@@ -11,6 +11,7 @@ The only package that imports ``connectors``, ``bench`` and :mod:`exchange.demo`
 - :mod:`.audit` — ``govex audit …``; :mod:`.case` — ``govex case …``;
 - :mod:`.cert` — ``govex cert …`` and ``govex trust …``;
 - :mod:`.connector` — ``govex connector …``;
+- :mod:`.grant` — ``govex grant …`` (request, decide, revoke, narrow, list grants);
 - :mod:`.catalog` — ``govex catalog …`` (add, update, list resources and schema versions);
 - :mod:`.department` — ``govex department …`` (the operator's lifecycle), ``govex departments``;
 - :mod:`.keys` — ``govex keys new`` (a department's key folder) and ``govex token``;

@@ -78,7 +78,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "trust export": ("govex trust export --data ./city --out trust.json",),
     "grant request": (
-        "govex grant request --data ./city --dept budongchan --resource shuiwu.deed_tax_payment "
+        "govex grant request --data ./city --dept budongchan --resource shuiwu.house_sale_invoice "
         "--purpose budongchan.new_commercial_housing_transfer",
     ),
     "grant decide": (
@@ -86,6 +86,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "govex grant decide <GRANT-ID> --data ./city --deny --reason 用途不符",
     ),
     "grant revoke": ("govex grant revoke <GRANT-ID> --data ./city --reason 办件结束",),
+    "grant narrow": (
+        "govex grant narrow <GRANT-ID> --data ./city --field kind --expires 2027-06-30 "
+        "--reason 最小必要",
+    ),
     "grant list": (
         "govex grant list --data ./city",
         "govex grant list --data ./city --dept shuiwu --json",

@@ -412,6 +412,10 @@ from exchange.cli.witness import witness_app  # noqa: E402 - sub-commands regist
 
 app.add_typer(witness_app, name="witness")
 
+from exchange.cli.grant import grant_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(grant_app, name="grant")
+
 
 from exchange.cli.department import department_app, departments  # noqa: E402 - registers after the app exists
 from exchange.cli.keys import keys_app, token  # noqa: E402 - registers after the app exists

@@ -69,7 +69,7 @@ RSS_BOUND_KIB = 64 * 1024  # the first 16 hostile requests (allocator high-water
 RSS_AGAIN_KIB = 16 * 1024  # 16 more: a leak of the 6 MB purposes would show here
 ID_CARDS = "gongan.resident_id_card"
 LICENCES = "shichang.business_licence"
-PURPOSE = "redteam.replay"
+PURPOSE = "budongchan.new_commercial_housing_transfer"
 EXPIRED_SEAL = "shichang.expired-seal.pem"
 REGION = "411528"  # 信阳市息县: no record of the demo city lives there
 

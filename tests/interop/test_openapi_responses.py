@@ -92,11 +92,11 @@ def session(live_exchange: LiveExchange) -> list[Exchanged]:
         publisher, reader, auditor = bearer(shichang), bearer(budongchan), bearer(shenji)
         batch = shichang.seal(RESOURCE, [row], "uscc", version=1).model_dump(mode="json")
         read = f"/v1/resources/{RESOURCE}/records/{row['uscc']}"
-        params = {"purpose": "p.interop", "case": "CASE-OPENAPI-1"}
+        params = {"purpose": "budongchan.new_commercial_housing_transfer", "case": "CASE-OPENAPI-1"}
         grant = {
             "resource": "gongan.resident_id_card",
             "fields": ["name"],
-            "purposes": ["p.interop"],
+            "purposes": ["budongchan.new_commercial_housing_transfer"],
             "reason": "一件事一次办 interop check",
             "expires_at": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
         }

@@ -1,4 +1,5 @@
-"""Grant pages: request a grant, the owner's queue with answer deadlines, decisions.
+"""Grant pages: request a grant, the owner's queue with answer deadlines, decisions, and
+the owner's approved grants: their reads, revoke, narrow.
 
 Requests and decisions go through the grants service, which applies the rules and writes
 the audit entries for the API and the console alike.
@@ -15,6 +16,8 @@ from pydantic import ValidationError
 
 from exchange.api.deps import ExchangeDep
 from exchange.catalog.grants import GrantDecision, GrantPublic, GrantRequest
+from exchange.catalog.grants_calendar import BEIJING
+from exchange.catalog.grants_owner import GrantNarrowing
 from exchange.errors import InvalidRequest
 from exchange.web.guard import CsrfSession, Departmental, Reader, console_router
 from exchange.web.pages import render
@@ -45,6 +48,8 @@ def grants(
     queue = [g for g in every if g.owner == principal.uscc and g.status == "pending"]
     queue.sort(key=lambda g: (g.answer_due, g.requested_at))
     decided = [g for g in every if g.owner == principal.uscc and g.status != "pending"]
+    active = [g for g in decided if g.active]
+    uses = {g.id: exchange.grants.uses(g.id, principal.uscc, limit=5) for g in active}
     mine = [g for g in every if g.consumer == principal.uscc]
     names = {d.uscc: d.name for d in exchange.registry.departments()}
     resources = {d.code: d for d, _ in exchange.catalog.resources()}
@@ -55,6 +60,8 @@ def grants(
         {
             "queue": queue,
             "decided": decided,
+            "active": active,
+            "uses": uses,
             "mine": mine,
             "names": names,
             "resources": resources,
@@ -72,15 +79,15 @@ def request_grant(
     _: CsrfSession,
     resource: Annotated[str, Form(max_length=128)],
     reason: Annotated[str, Form(max_length=1000)],
-    purposes: Annotated[str, Form(max_length=1000)],
     expires_on: Annotated[date, Form()],
     fields: Annotated[list[str] | None, Form()] = None,
+    purposes: Annotated[list[str] | None, Form()] = None,
 ) -> RedirectResponse:
     try:
         req = GrantRequest(
             resource=resource,
             fields=fields or [],
-            purposes=_split(purposes),
+            purposes=[p for text in purposes or [] for p in _split(text)],
             reason=reason.strip(),
             expires_at=datetime.combine(expires_on, time(23, 59, 59), tzinfo=UTC),
         )
@@ -104,4 +111,41 @@ def decide(
     except ValidationError as exc:
         raise _invalid(exc) from exc
     grant = exchange.grants.decide(grant_id, principal.uscc, decision)
+    return RedirectResponse(f"/console/grants?done={grant.id}", status_code=303)
+
+
+@router.post("/{grant_id}/revocation")
+def revoke(
+    grant_id: str,
+    exchange: ExchangeDep,
+    principal: Departmental,
+    _: CsrfSession,
+    reason: Annotated[str, Form(max_length=1000)] = "",
+) -> RedirectResponse:
+    if not reason.strip():
+        raise InvalidRequest("请填写撤销理由 (give a reason for revoking)")
+    grant = exchange.grants.revoke(grant_id, principal.uscc, reason.strip())
+    return RedirectResponse(f"/console/grants?done={grant.id}", status_code=303)
+
+
+@router.post("/{grant_id}/narrowing")
+def narrow(
+    grant_id: str,
+    exchange: ExchangeDep,
+    principal: Departmental,
+    _: CsrfSession,
+    reason: Annotated[str, Form(max_length=1000)] = "",
+    fields: Annotated[list[str] | None, Form()] = None,
+    expires_on: Annotated[str, Form(max_length=10)] = "",
+) -> RedirectResponse:
+    try:
+        until = date.fromisoformat(expires_on) if expires_on else None
+        change = GrantNarrowing(
+            fields=fields or None,
+            expires_at=datetime.combine(until, time(23, 59, 59), tzinfo=BEIJING) if until else None,
+            reason=reason.strip(),
+        )
+    except ValueError as exc:
+        raise InvalidRequest(f"缩小授权的输入有误 (invalid narrowing): {exc}") from exc
+    grant = exchange.grants.narrow(grant_id, principal.uscc, change)
     return RedirectResponse(f"/console/grants?done={grant.id}", status_code=303)

@@ -38,4 +38,14 @@
       file.text().then(function (text) { box.value = text; });
     });
   });
+  // a matter chosen in a grant request checks the fields it reads: <input data-fields="a,b">
+  document.querySelectorAll("input[data-fields]").forEach(function (matter) {
+    matter.addEventListener("change", function () {
+      if (!matter.checked || !matter.form) return;
+      var wanted = matter.getAttribute("data-fields").split(",");
+      matter.form.querySelectorAll("input[name=fields]").forEach(function (box) {
+        if (wanted.indexOf(box.value) >= 0) box.checked = true;
+      });
+    });
+  });
 })();

@@ -15,8 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from exchange.service import Exchange
+from schemas.matters import load_matters
 
 Auth = Callable[[str], dict[str, str]]
+MATTERS = sorted(load_matters())
 
 
 def _request(client: TestClient, auth: Auth) -> str:
@@ -26,7 +28,7 @@ def _request(client: TestClient, auth: Auth) -> str:
         json={
             "resource": "gongan.resident_id_card",
             "fields": ["name"],
-            "purposes": ["p.race"],
+            "purposes": ["budongchan.new_commercial_housing_transfer"],
             "reason": "race test",
             "expires_at": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
         },
@@ -93,7 +95,7 @@ def _grant(**changes: Any) -> dict[str, Any]:
     return {
         "resource": "minzheng.marriage_registration",
         "fields": ["kind"],
-        "purposes": ["二手房转移登记"],
+        "purposes": ["budongchan.new_commercial_housing_transfer"],
         "reason": "核验婚姻状况 (marital status for a property transfer)",
         "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
         **changes,
@@ -154,6 +156,8 @@ def test_a_grant_within_the_bounds_is_accepted(client: TestClient, auth: Auth) -
     r = client.post(
         "/v1/grants",
         headers=auth("zhujian"),
-        json=_grant(purposes=["p" * 200] * 16, expires_at=near_limit.isoformat()),
+        json=_grant(
+            purposes=[MATTERS[i % 3] for i in range(16)], expires_at=near_limit.isoformat()
+        ),
     )
     assert r.status_code in (200, 201), r.text

@@ -26,6 +26,8 @@ from exchange.service import Exchange
 from exchange.store import DB_FILE, MIGRATIONS, Store
 from schemas.catalog import ResourceDefinition, load_resources
 
+PURPOSE = "budongchan.new_commercial_housing_transfer"  # a 事项 code: grants name matters
+
 Auth = Callable[[str], dict[str, str]]
 OPERATOR = "dashuju"
 
@@ -68,7 +70,7 @@ def publish(
 def read(client: TestClient, auth: Auth, reader: str, code: str, key: str, **params: Any) -> Any:
     return client.get(
         f"/v1/resources/{code}/records/{key}",
-        params={"purpose": "catalog-test", "case": "CASE-V1", **params},
+        params={"purpose": PURPOSE, "case": "CASE-V1", **params},
         headers=auth(reader),
     )
 
@@ -273,7 +275,7 @@ def test_major_starts_2_0_old_records_read_as_1x_and_grants_name_fields_of_the_v
     assert "no version 3" in missing.json()["detail"]
     by_subject = client.get(
         f"/v1/resources/{code}/records",
-        params={"purpose": "catalog-test", "case": "CASE-V1", "subject": old_key},
+        params={"purpose": PURPOSE, "case": "CASE-V1", "subject": old_key},
         headers=auth("gongan"),
     )
     assert [r["schema_version"] for r in by_subject.json()["data"]] == ["1.0"]
@@ -282,7 +284,7 @@ def test_major_starts_2_0_old_records_read_as_1x_and_grants_name_fields_of_the_v
     grant = {
         "resource": code,
         "fields": ["name", "address"],
-        "purposes": ["catalog-test"],
+        "purposes": [PURPOSE],
         "reason": "versions",
         "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
     }
@@ -298,7 +300,7 @@ def test_major_starts_2_0_old_records_read_as_1x_and_grants_name_fields_of_the_v
         json={"approve": True, "reason": "ok"},
     )
     assert decided.status_code == 200, decided.text
-    seen = read(client, auth, "budongchan", code, old_key, purpose="catalog-test")
+    seen = read(client, auth, "budongchan", code, old_key, purpose=PURPOSE)
     assert seen.status_code == 200, seen.text
     assert seen.json()["data"]["address"] == old_data["address"]
     assert seen.json()["schema_version"] == "1.0"

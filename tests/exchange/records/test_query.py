@@ -13,7 +13,7 @@ from exchange.demo.city import City
 from exchange.service import Exchange
 
 Auth = Callable[[str], dict[str, str]]
-PURPOSE = "p.key-scope"
+PURPOSE = "budongchan.new_commercial_housing_transfer"
 
 
 def _grant(client: TestClient, auth: Auth, reader: str, resource: str, owner: str) -> None:

@@ -182,12 +182,12 @@ def test_refused_grant_opens_nothing(client: TestClient, auth: Auth, city: City)
         "gongan",
         "gongan.household_register",
         ["name"],
-        "p.refused",
+        "shichang.business_opening",
         approve=False,
     )
     assert grant["status"] == "refused"
     r = _read(
-        client, auth, "yibao", "gongan.household_register", city.people[0].id_number, "p.refused"
+        client, auth, "yibao", "gongan.household_register", city.people[0].id_number, "shichang.business_opening"
     )
     assert r.status_code == 403
 
@@ -199,7 +199,7 @@ def test_only_the_owner_decides_and_only_once(client: TestClient, auth: Auth) ->
         json={
             "resource": "minzheng.marriage_registration",
             "fields": ["kind"],
-            "purposes": ["x"],
+            "purposes": ["budongchan.new_commercial_housing_transfer"],
             "reason": "r",
             "expires_at": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
         },
@@ -244,7 +244,7 @@ def test_bad_grant_requests_are_refused_with_a_reason(
     request = {
         "resource": "minzheng.marriage_registration",
         "fields": ["kind"],
-        "purposes": ["x"],
+        "purposes": ["budongchan.new_commercial_housing_transfer"],
         "reason": "r",
         "expires_at": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
         **body,

@@ -25,7 +25,7 @@ from signing.merkle import verify_consistency, verify_inclusion
 
 Auth = Callable[[str], dict[str, str]]
 CASE = "AUD-2026-000001"
-PURPOSE = "audit.test"
+PURPOSE = "budongchan.new_commercial_housing_transfer"
 
 
 def _read(client: TestClient, auth: Auth, code: str, resource: str, key: str) -> Any:
