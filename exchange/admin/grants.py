@@ -67,7 +67,7 @@ class RequestParams(Params):
 def grant_request(ctx: OperationContext, params: RequestParams) -> dict[str, Any]:
     """A department asks the owner of a conditional resource for a grant."""
     consumer = _named(ctx, params.dept)
-    check_purposes(params.purposes)  # before the matters' fields are looked for
+    check_purposes(params.purposes, params.resource)  # before the matters' fields are looked for
     fields = params.fields or matter_fields(params.resource, params.purposes)
     if not fields:
         raise InvalidRequest(

@@ -21,6 +21,7 @@ and the console alike.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -41,7 +42,7 @@ from exchange.store import Store
 from schemas.base import StrictModel
 from schemas.catalog import SharingType
 from schemas.errors import ErrorCode
-from schemas.matters import load_matters
+from schemas.matters import Matter, load_matters
 
 if TYPE_CHECKING:
     from exchange.catalog.grants_owner import GrantChange, GrantNarrowing, GrantUses
@@ -61,9 +62,15 @@ __all__ = [
 MAX_GRANT_DAYS = 5 * 365 + 1
 
 
-def check_purposes(purposes: list[str]) -> None:
-    """Refuse purposes that are not 事项 codes: no case would ever read under them."""
+def check_purposes(purposes: list[str], resource: str | None = None) -> None:
+    """Refuse purposes that are not 事项 codes where a matter reads ``resource``: a case
+    reads under its matter's code, so any other purpose would never be matched.
+
+    A resource that no known matter reads (one an operator added for the departments' own
+    systems) is read through the API under the purpose its consumer states, as before."""
     matters = load_matters()
+    if resource is not None and not _read_by_a_matter(resource, matters.values()):
+        return
     unknown = [p for p in purposes if p not in matters]
     if unknown:
         known = ", ".join(f"{code} ({m.name})" for code, m in sorted(matters.items()))
@@ -72,6 +79,22 @@ def check_purposes(purposes: list[str]) -> None:
             f"{', '.join(repr(p[:64]) for p in unknown[:3])}; the matters are {known}",
             code=ErrorCode.PURPOSE_NOT_A_MATTER,
         )
+
+
+def _read_by_a_matter(resource: str, matters: Iterable[Matter]) -> bool:
+    """Whether a case of some matter reads ``resource``: as a resource or a check, or as
+    the register behind an e-certificate type (its ``source_resource``)."""
+    from schemas.certificates import certificate_type
+
+    for matter in matters:
+        for material in matter.materials:
+            source = material.source
+            if getattr(source, "resource", None) == resource:
+                return True
+            ctype = getattr(source, "certificate_type", None)
+            if ctype and getattr(certificate_type(ctype), "source_resource", None) == resource:
+                return True
+    return False
 
 
 def _today() -> date:
@@ -193,7 +216,7 @@ class Grants:
             raise InvalidRequest(
                 "the owner of a resource needs no grant", code=ErrorCode.GRANT_NOT_APPLICABLE
             )
-        check_purposes(req.purposes)
+        check_purposes(req.purposes, req.resource)
         unknown = sorted(set(req.fields) - set(definition.field_names))
         if unknown:
             raise InvalidRequest(

@@ -148,7 +148,7 @@ def request(
         "expires_at": _expiry(expires),
     }
     if _remote(dept):
-        check_purposes(purpose)
+        check_purposes(purpose, resource)
         params["fields"] = params["fields"] or matter_fields(resource, purpose) or None
         if params["expires_at"] is None:  # a year, as on --data
             params["expires_at"] = (datetime.now(UTC) + timedelta(days=365)).isoformat()

@@ -116,9 +116,7 @@ def outbox_batch(message: bytes) -> OutboxBatch:
 
 
 @contextmanager
-def node(
-    cluster: KafkaCluster, tmp_path: Path, prefix: str, **kafka: Any
-) -> Iterator[Exchange]:
+def node(cluster: KafkaCluster, tmp_path: Path, prefix: str, **kafka: Any) -> Iterator[Exchange]:
     """An exchange node consuming as ``node-a`` (its own principal)."""
     settings = Settings(
         data=tmp_path / f"node-{uuid.uuid4().hex[:6]}",

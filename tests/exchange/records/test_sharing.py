@@ -187,7 +187,12 @@ def test_refused_grant_opens_nothing(client: TestClient, auth: Auth, city: City)
     )
     assert grant["status"] == "refused"
     r = _read(
-        client, auth, "yibao", "gongan.household_register", city.people[0].id_number, "shichang.business_opening"
+        client,
+        auth,
+        "yibao",
+        "gongan.household_register",
+        city.people[0].id_number,
+        "shichang.business_opening",
     )
     assert r.status_code == 403
 

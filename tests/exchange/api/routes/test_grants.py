@@ -128,9 +128,7 @@ def test_a_narrowed_grant_masks_the_removed_fields(
     assert '"fields_removed":["birth_date"]' in detail
 
 
-def test_a_narrowing_that_widens_or_keeps_all_is_refused(
-    client: TestClient, auth: Auth
-) -> None:
+def test_a_narrowing_that_widens_or_keeps_all_is_refused(client: TestClient, auth: Auth) -> None:
     grant = _approved(client, auth, "shuiwu", ["name"], days=10)
     later = (datetime.now(UTC) + timedelta(days=60)).isoformat()
     for body in (
