@@ -1,5 +1,6 @@
-"""P1 (ingest on the embedded bus) and P2 (ingest through a real Kafka broker), each measured
-beside its peer in the same run.
+"""P1 (ingest on the embedded bus), P2 (ingest through a real Kafka broker) and P2-secure
+(the same through the secured 3-node cluster, bench/kafka_cluster.py), each measured beside
+its peer in the same run.
 
 The path is the whole one of PERFORMANCE.md: a connector reads a CSV of 居民身份证 rows,
 maps and validates them, writes them to its outbox, seals batches (one signature each)
@@ -10,7 +11,8 @@ one DuckDB transaction.
 - P1 peer: a raw DuckDB Arrow insert of the same rows into a table of the same shape
   (prepared Arrow tables, batches of the same size) — the storage floor.
 - P2 peer: raw kafka-python produce (acks=all, idempotent) + consume of the same message
-  bytes — the transport floor.
+  bytes — the transport floor; on the secured cluster with the same SASL/TLS settings and
+  a topic of the same replication.
 
 Notes of P1 split the time: the connector side alone (publishing into a sink that only
 acknowledges) and the exchange side alone (delivering already sealed messages).
@@ -32,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from .figures import Figure
+from .kafka_cluster import BenchBus, plain_bus, secured_cluster
 from .stages import StageClock, connector_stages, exchange_stages
 from .workload import RESOURCE, connector_config, id_card_rows, write_csv
 
-__all__ = ["p1", "p2"]
+__all__ = ["p1", "p2", "p2_secure"]
 
 BATCH = 5_000
 Log = Callable[[str], None]
@@ -313,30 +316,32 @@ def _broker(bootstrap: str | None, log: Log) -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _raw_kafka(bootstrap: str, payloads: list[bytes], keys: list[bytes]) -> float:
+def _raw_kafka(bus: BenchBus, payloads: list[bytes], keys: list[bytes]) -> float:
     """Seconds to produce (acks=all, idempotent) and consume back the same message bytes."""
     from kafka import KafkaConsumer, KafkaProducer
     from kafka.admin import KafkaAdminClient, NewTopic
 
     topic = f"govex.bench.raw.{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(topic, 3, 1)])
+    admin = KafkaAdminClient(bootstrap_servers=bus.servers, **bus.options)
+    admin.create_topics([NewTopic(topic, 3, -1)])  # the cluster's replication, as govex's
     admin.close()
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=bus.servers,
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
         max_request_size=16 * 1024 * 1024,
+        **bus.options,
     )
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=bus.servers,
         group_id=f"raw-{topic}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_partition_fetch_bytes=16 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
+        **bus.options,
     )
     try:
         consumer.poll(timeout_ms=1000)  # join the group before the clock starts
@@ -359,72 +364,98 @@ def _raw_kafka(bootstrap: str, payloads: list[bytes], keys: list[bytes]) -> floa
 def p2(quick: bool = True, bootstrap: str | None = None, log: Log = _quiet) -> Figure:
     """P2: the P1 path through a real Kafka broker, records/s from the connector's start until
     the exchange (its own process, ``govex serve --bus``) committed the last offset."""
+    try:
+        with _broker(bootstrap, log) as servers:
+            return _p2_on(plain_bus(servers), f"govex.bench{uuid.uuid4().hex[:6]}.records.",
+                          quick=quick, log=log)  # fmt: skip
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        return _not_measured("P2", exc)
+
+
+def p2_secure(quick: bool = True, log: Log = _quiet) -> Figure:
+    """P2-secure: P2 on a secured 3-node cluster (SASL_SSL SCRAM-SHA-512, ACLs, replication 3,
+    min.insync.replicas 2) started for the run; the raw peer speaks the same SASL/TLS."""
+    prefix = f"govex.records.bench{uuid.uuid4().hex[:6]}."
+    try:
+        with secured_cluster(RESOURCE, prefix, log) as bus:
+            return _p2_on(bus, prefix, quick=quick, log=log, name="P2-secure")
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        return _not_measured("P2-secure", exc)
+
+
+_P2_TARGET = "≥ 50,000 records/s; ratio ≥ 0.5"
+
+
+def _not_measured(name: str, exc: BaseException) -> Figure:
+    return Figure(name, "ingest through Kafka", 0.0, "records/s", "raw kafka-python", None,
+                  None, _P2_TARGET, False, note=f"not measured: {exc}")  # fmt: skip
+
+
+def _p2_on(bus: BenchBus, prefix: str, *, quick: bool, log: Log, name: str = "P2") -> Figure:
     import orjson
 
     from connectors.publishers import KafkaPublisher
+    from exchange.bus.node import keep_node_identity
     from exchange.demo.setup import DemoDepartment
     from exchange.store import Store
 
     count = 20_000 if quick else 200_000
-    target = "≥ 50,000 records/s; ratio ≥ 0.5"
+    log(f"{name}: generating {count:,} ID-card rows")
+    work = _workload(count)
+    topic = f"{prefix}{RESOURCE}"
+    exchange = _exchange(work.root, "kafka", prefix)
+    data = Path(exchange.settings.data)
+    uscc = DemoDepartment.load(exchange, "gongan").uscc
+    exchange.close()
+    keep_node_identity(data, "bench")  # its consumer group: govex-exchange.bench
+    config = work.config(uscc, "kafka", prefix, max_bytes=900_000)
+    _create_topic(bus, topic)  # steady state: the exchange already consumes it
     try:
-        with _broker(bootstrap, log) as servers:
-            log(f"P2: generating {count:,} ID-card rows")
-            work = _workload(count)
-            prefix = f"govex.bench{uuid.uuid4().hex[:6]}.records."
-            topic = f"{prefix}{RESOURCE}"
-            exchange = _exchange(work.root, "kafka", prefix)
-            data = Path(exchange.settings.data)
-            uscc = DemoDepartment.load(exchange, "gongan").uscc
-            exchange.store.set_meta("bus.node_id", "bench")
-            exchange.close()
-            config = work.config(uscc, "kafka", prefix, max_bytes=900_000)
-            _create_topic(servers, topic)  # steady state: the exchange already consumes it
+        with _serving(data, bus, prefix):
+            _wait_assigned(bus, topic, "govex-exchange.bench")
+            publisher = KafkaPublisher(
+                bus.bootstrap, RESOURCE, topic_prefix=prefix, security=bus.connector
+            )
+            log(f"{name}: the whole path through Kafka ({bus.label})")
+            started = time.perf_counter()
             try:
-                with _serving(data, servers, prefix):
-                    _wait_assigned(servers, topic, "govex-exchange.bench")
-                    publisher = KafkaPublisher(servers, RESOURCE, topic_prefix=prefix)
-                    log("P2: the whole path through Kafka")
-                    started = time.perf_counter()
-                    try:
-                        summary, _ = _run(_runner(config, data, publisher, work.root / "k.sqlite"))
-                    finally:
-                        publisher.close()
-                    _wait_committed(servers, topic, "govex-exchange.bench")
-                    elapsed = time.perf_counter() - started
-                with Store(data, read_only=True) as store:
-                    row = store.fetchone("SELECT count(*) FROM record_history")
-                stored = int(row[0]) if row else 0
-                if stored != count:
-                    raise RuntimeError(f"P2 stored {stored} of {count} records")
-                payloads = _topic_messages(servers, topic, summary.batches)
+                summary, _ = _run(_runner(config, data, publisher, work.root / "k.sqlite"))
             finally:
-                shutil.rmtree(work.root, ignore_errors=True)
-            log("P2: raw kafka-python produce + consume of the same bytes")
-            keys = [orjson.loads(p)["records"][0]["key"].encode() for p in payloads]
-            raw_s = _raw_kafka(servers, payloads, keys)
-    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        return Figure("P2", "ingest through Kafka", 0.0, "records/s", "raw kafka-python", None,
-                      None, target, False, note=f"not measured: {exc}")  # fmt: skip
+                publisher.close()
+            _wait_committed(bus, topic, "govex-exchange.bench")
+            elapsed = time.perf_counter() - started
+        with Store(data, read_only=True) as store:
+            row = store.fetchone("SELECT count(*) FROM record_history")
+        stored = int(row[0]) if row else 0
+        if stored != count:
+            raise RuntimeError(f"{name} stored {stored} of {count} records")
+        payloads = _topic_messages(bus, topic, summary.batches)
+    finally:
+        shutil.rmtree(work.root, ignore_errors=True)
+    log(f"{name}: raw kafka-python produce + consume of the same bytes ({bus.label})")
+    keys = [orjson.loads(p)["records"][0]["key"].encode() for p in payloads]
+    raw_s = _raw_kafka(bus, payloads, keys)
     rate = count / elapsed
     peer = count / raw_s
+    where = "a real Kafka broker" if name == "P2" else f"a secured Kafka cluster ({bus.label})"
     return Figure(
-        "P2",
-        f"ingest through a real Kafka broker, same path as P1 ({count:,} records; connector "
+        name,
+        f"ingest through {where}, same path as P1 ({count:,} records; connector "
         "and exchange in their own processes)",
         rate,
         "records/s",
-        "raw kafka-python produce (acks=all) + consume of the same bytes",
+        "raw kafka-python produce (acks=all) + consume of the same bytes"
+        + ("" if name == "P2" else ", same SASL/TLS, same replication"),
         peer,
         rate / peer,
-        target,
+        _P2_TARGET,
         rate >= 50_000 and rate / peer >= 0.5,
         note=f"{len(payloads)} messages of up to {BATCH:,} records (≤ 900 kB each)",
     )
 
 
 @contextmanager
-def _serving(data: Path, bootstrap: str, prefix: str) -> Iterator[None]:
+def _serving(data: Path, bus: BenchBus, prefix: str) -> Iterator[None]:
     """``govex serve --data DATA --bus kafka://…`` as its own process, until the block ends."""
     import socket
     import sys
@@ -434,10 +465,10 @@ def _serving(data: Path, bootstrap: str, prefix: str) -> Iterator[None]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "GOVEX_KAFKA__TOPIC_PREFIX": prefix}
+    env = {**os.environ, "GOVEX_KAFKA__TOPIC_PREFIX": prefix, **bus.exchange_env}
     process = subprocess.Popen(
         [sys.executable, "-m", "exchange", "serve", "--data", str(data), "--port", str(port),
-         "--bus", f"kafka://{bootstrap}"],
+         "--bus", f"kafka://{bus.bootstrap}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -459,22 +490,22 @@ def _serving(data: Path, bootstrap: str, prefix: str) -> Iterator[None]:
             process.wait(timeout=30)
 
 
-def _create_topic(bootstrap: str, topic: str, partitions: int = 3) -> None:
+def _create_topic(bus: BenchBus, topic: str, partitions: int = 3) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=bus.servers, **bus.options)
     try:
-        admin.create_topics([NewTopic(topic, partitions, 1)])
+        admin.create_topics([NewTopic(topic, partitions, -1)])  # the cluster's replication
     finally:
         admin.close()
 
 
-def _wait_assigned(bootstrap: str, topic: str, group: str) -> None:
+def _wait_assigned(bus: BenchBus, topic: str, group: str) -> None:
     """Until the exchange's consumer group holds the topic's partitions (it joined)."""
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=bus.servers, **bus.options)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -491,11 +522,13 @@ def _wait_assigned(bootstrap: str, topic: str, group: str) -> None:
         admin.close()
 
 
-def _wait_committed(bootstrap: str, topic: str, group: str) -> None:
+def _wait_committed(bus: BenchBus, topic: str, group: str) -> None:
     """Until ``group`` committed the end offset of every partition of ``topic``."""
     from kafka import KafkaConsumer, TopicPartition
 
-    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    reader = KafkaConsumer(
+        bootstrap_servers=bus.servers, group_id=group, enable_auto_commit=False, **bus.options
+    )
     try:
         partitions = sorted(reader.partitions_for_topic(topic) or [])
         tps = [TopicPartition(topic, p) for p in partitions]
@@ -510,12 +543,13 @@ def _wait_committed(bootstrap: str, topic: str, group: str) -> None:
         reader.close()
 
 
-def _topic_messages(bootstrap: str, topic: str, count: int) -> list[bytes]:
+def _topic_messages(bus: BenchBus, topic: str, count: int) -> list[bytes]:
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=bus.servers,
+        **bus.options,
         auto_offset_reset="earliest",
         consumer_timeout_ms=10_000,
         max_partition_fetch_bytes=16 * 1024 * 1024,
@@ -537,3 +571,4 @@ if __name__ == "__main__":  # python -m bench.ingest [full] [bootstrap]
     given = next((a for a in sys.argv[1:] if ":" in a), None)
     print(p1(not full, print).to_json())
     print(p2(not full, given or os.environ.get("KAFKA"), print).to_json())
+    print(p2_secure(not full, print).to_json())

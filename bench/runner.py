@@ -14,6 +14,7 @@ __all__ = ["run"]
 SUITE: list[tuple[str, str]] = [
     ("bench.ingest", "p1"),
     ("bench.ingest", "p2"),
+    ("bench.ingest", "p2_secure"),
     ("bench.query", "p3"),
     ("bench.certificates", "p4"),
     ("bench.certificates", "p5"),

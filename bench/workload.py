@@ -91,16 +91,23 @@ def connector_config(
     batch_size: int,
     max_batch_bytes: int | None = None,
     retry_deadline_s: float | None = None,
+    kafka_auth: str = "",
 ) -> str:
-    """The TOML config of the connector that publishes the CSV at ``csv`` as ``uscc``."""
+    """The TOML config of the connector that publishes the CSV at ``csv`` as ``uscc``.
+
+    ``kafka_auth`` is a ``[publish.kafka]`` section (its principal on a secured bus), or "".
+    """
     connector_extra = "" if max_batch_bytes is None else f"max_batch_bytes = {max_batch_bytes}\n"
     publish_extra = "" if retry_deadline_s is None else f"retry_deadline_s = {retry_deadline_s}\n"
-    return _CONFIG.format(
-        name=name,
-        batch_size=batch_size,
-        uscc=uscc,
-        csv=csv,
-        prefix=prefix,
-        connector_extra=connector_extra,
-        publish_extra=publish_extra,
+    return (
+        _CONFIG.format(
+            name=name,
+            batch_size=batch_size,
+            uscc=uscc,
+            csv=csv,
+            prefix=prefix,
+            connector_extra=connector_extra,
+            publish_extra=publish_extra,
+        )
+        + kafka_auth
     )

@@ -4,7 +4,8 @@
 citizen sign-in (scripts/oidc.sh); a test that uses it is marked ``oidc`` (slow).
 
 ``kafka_broker`` (one per session) and ``fresh_kafka_broker`` (one per test,
-for tests that pause, kill or restart it) start a real broker. A test that uses
+for tests that pause, kill or restart it) start a real broker; ``kafka_cluster`` and
+``fresh_kafka_cluster`` a real secured 3-node cluster (tests/support/kafka_cluster.py). A test that uses
 either is marked ``kafka`` automatically. When Kafka cannot run here the test
 is skipped on a developer's machine and fails in CI (env ``CI`` set): kafka
 tests must never be skipped silently in CI.
@@ -27,9 +28,12 @@ import pytest
 
 if TYPE_CHECKING:
     from tests.support.kafka import KafkaBroker
+    from tests.support.kafka_cluster import KafkaCluster
     from tests.support.oidc import OidcProvider
 
-_KAFKA_FIXTURES = frozenset({"kafka_broker", "fresh_kafka_broker", "kafka_cluster"})
+_KAFKA_FIXTURES = frozenset(
+    {"kafka_broker", "fresh_kafka_broker", "kafka_cluster", "fresh_kafka_cluster"}
+)
 _THIRD_PARTY_WARNINGS = (
     "ignore:read_text is deprecated:DeprecationWarning:kafka.protocol.schemas.load_json",
     "ignore:open_text is deprecated:DeprecationWarning:importlib.resources._legacy",
@@ -104,6 +108,52 @@ def fresh_kafka_broker() -> Iterator[KafkaBroker]:
         yield broker
     finally:
         broker.close()
+
+
+# the principals of the secured cluster: departments' connectors, exchange nodes, and a
+# user with no ACL at all
+CLUSTER_USERS = ["gongan", "minzheng", "node-a", "node-b", "nobody"]
+
+
+def _started_cluster() -> KafkaCluster:
+    from tests.support.kafka import KafkaUnavailable
+    from tests.support.kafka_cluster import KafkaCluster
+
+    cluster = KafkaCluster(users=CLUSTER_USERS)
+    try:
+        cluster.__enter__()
+    except KafkaUnavailable as exc:
+        reason = f"Kafka cluster unavailable: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (kafka tests must run in CI; see scripts/kafka.sh fetch)")
+        pytest.skip(reason)
+    try:
+        for node in ("node-a", "node-b"):
+            cluster.grant_exchange(node)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[KafkaCluster]:
+    """Three secured KRaft nodes shared by the session (SASL/SCRAM, TLS, ACLs); do not break."""
+    cluster = _started_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def fresh_kafka_cluster() -> Iterator[KafkaCluster]:
+    """A secured 3-node cluster of this test alone: pause, kill and restart it at will."""
+    cluster = _started_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ good. If the audit log is unavailable the consumer stops (fail closed).
 A topic with too few replicas or a low ``min.insync.replicas`` is refused, by name and
 reason. A consumer that cannot commit for ``commit_stall_s`` gets a fresh session, counted.
 :meth:`KafkaIngestConsumer.health` reports per partition the committed offset, the
-position, the lag and the time of the last successful commit.
+position, the lag and the time of the last successful commit; the lag is known from the
+topic's end offsets as soon as a topic is subscribed, before its first fetch.
 
 Each exchange node consumes with its own consumer group, ``<group_id>.<node id>``
 (the node id is made once and kept in the data directory; ``Exchange.start_consumer``
@@ -45,6 +46,7 @@ from exchange.bus.kafka_health import (
     PartitionHealth,
     backoff_s,
     classify,
+    known_offsets,
     topic_problems,
     unreachable_brokers,
 )
@@ -207,6 +209,7 @@ class KafkaIngestConsumer:
                     next_scan = time.monotonic() + self.metadata_max_age_ms / 1000
                     found = self._matching_topics(consumer, topics)
                     if found != topics:
+                        self._know_offsets(consumer, found - topics)
                         topics = found
                         consumer.subscribe(topics=sorted(topics))
                 if topics:
@@ -362,6 +365,14 @@ class KafkaIngestConsumer:
         if found is None:
             found = self.partitions[key] = PartitionHealth(tp.topic, tp.partition)
         return found
+
+    def _know_offsets(self, consumer: Any, topics: frozenset[str]) -> None:
+        """End and committed offsets of new topics, before any fetch: the lag from the start."""
+        for (topic, number), (end, committed) in known_offsets(consumer, topics).items():
+            health = self.partitions.setdefault((topic, number), PartitionHealth(topic, number))
+            health.end = max(health.end or 0, end)
+            if health.committed is None:
+                health.committed = committed
 
     def _observe(self, consumer: Any, tp: Any) -> None:
         """Refresh the partition's end offset (the fetch's high watermark, no request)."""

@@ -6,6 +6,9 @@
   quarantined after ``kafka.max_attempts``: nothing stalls a partition for good);
 - :class:`PartitionHealth` — per partition the committed offset, the position, the end
   of the log, the lag and the time of the last successful commit (``/healthz``);
+- :func:`known_offsets` — where each partition of some topics starts and ends and where the
+  group stands, asked of the cluster before the first fetch: a node that starts far behind
+  knows its lag at once (reads say so before a message is polled);
 - :func:`unreachable_brokers` — a check without a Kafka client: a broker that is down is
   named at once;
 - :func:`topic_problems` — a topic with fewer replicas than ``kafka.min_replication`` or a
@@ -28,6 +31,7 @@ __all__ = [
     "PartitionHealth",
     "backoff_s",
     "classify",
+    "known_offsets",
     "topic_problems",
     "unreachable_brokers",
 ]
@@ -114,6 +118,36 @@ class PartitionHealth:
             "last_commit_at": (None if at is None else datetime.fromtimestamp(at, UTC).isoformat()),
             "retrying": self.retrying,
         }
+
+
+def known_offsets(
+    consumer: Any, topics: Iterable[str]
+) -> dict[tuple[str, int], tuple[int, int | None]]:
+    """Per partition of ``topics``: (end offset, the group's committed offset or None).
+
+    Asked of the cluster (ListOffsets, OffsetFetch) with the consumer's own group, before it
+    fetched anything; {} when the cluster cannot say now (the caller asks again later).
+    """
+    from kafka import TopicPartition
+    from kafka.errors import KafkaError
+
+    tps = [
+        TopicPartition(t, p)
+        for t in sorted(topics)
+        for p in sorted(consumer.partitions_for_topic(t) or ())
+    ]
+    if not tps:
+        return {}
+    try:
+        ends = consumer.end_offsets(tps)
+        committed = {tp: consumer.committed(tp) for tp in tps}
+    except KafkaError:
+        return {}
+    return {
+        (tp.topic, tp.partition): (int(ends[tp]), committed.get(tp))
+        for tp in tps
+        if ends.get(tp) is not None
+    }
 
 
 def topic_problems(

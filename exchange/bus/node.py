@@ -15,7 +15,7 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["NODE_FILE", "node_identity"]
+__all__ = ["NODE_FILE", "keep_node_identity", "node_identity"]
 
 NODE_FILE = "node.id"
 
@@ -37,8 +37,13 @@ def node_identity(data: Path, *, configured: str | None = None) -> str:
         node, kept = "", ""
     if node and kept == home:
         return node
-    node = "node-" + secrets.token_hex(6)
+    return keep_node_identity(data, "node-" + secrets.token_hex(6))
+
+
+def keep_node_identity(data: Path, node: str) -> str:
+    """Name the node of ``data`` (kept in ``node.id`` for this directory); returns ``node``."""
+    path = data / NODE_FILE
     tmp = path.with_name(f".{NODE_FILE}.{os.getpid()}")
-    tmp.write_text(f"{node} {home}\n", encoding="ascii")
+    tmp.write_text(f"{node} {_home(data)}\n", encoding="ascii")
     os.replace(tmp, path)
     return node

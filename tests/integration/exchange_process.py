@@ -26,6 +26,7 @@ from typing import Any, Self
 import httpx
 
 from bench.workload import RESOURCE, connector_config, id_card_rows, write_csv
+from exchange.bus.node import keep_node_identity
 from exchange.config import DEMO_PASSPHRASE, Settings
 from exchange.demo.setup import create_demo
 from exchange.store import Store
@@ -52,8 +53,7 @@ def clone_data_dir(data: Path, node: str) -> Path:
 
 def set_node(data: Path, node: str) -> None:
     """Name the node (its Kafka consumer group is ``govex-exchange.<node>``)."""
-    with Store(data) as store:
-        store.set_meta("bus.node_id", node)
+    keep_node_identity(data, node)
 
 
 def group_of(node: str) -> str:
@@ -189,7 +189,12 @@ def connector_env(data: Path) -> dict[str, str]:
 
 
 def start_connector(
-    config: Path, bootstrap: str, data: Path, outbox: Path, log: Path
+    config: Path,
+    bootstrap: str,
+    data: Path,
+    outbox: Path,
+    log: Path,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """`govex connector run CONFIG --bus kafka://… --json` as a subprocess."""
     with log.open("wb") as out:  # the child keeps its own descriptor
@@ -205,7 +210,7 @@ def start_connector(
                 str(outbox),
                 "--json",
             ],
-            env=connector_env(data),
+            env={**connector_env(data), **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -226,11 +231,18 @@ def finish_connector(process: subprocess.Popen[bytes], log: Path) -> dict[str, A
 # -- Kafka offsets -------------------------------------------------------------
 
 
-def topic_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    """End offset of each partition of ``topic`` (empty if it does not exist yet)."""
+def topic_offsets(
+    bootstrap: str, topic: str, options: dict[str, Any] | None = None
+) -> dict[int, int]:
+    """End offset of each partition of ``topic`` (empty if it does not exist yet).
+
+    ``options``: the kafka-python security options of a secured bus (its super user).
+    """
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap.split(","), request_timeout_ms=10_000, **(options or {})
+    )
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
@@ -240,27 +252,35 @@ def topic_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def wait_for_messages(bootstrap: str, topic: str, at_least: int = 1) -> None:
+def wait_for_messages(
+    bootstrap: str, topic: str, at_least: int = 1, options: dict[str, Any] | None = None
+) -> None:
     deadline = time.monotonic() + BOUND_S
-    while sum(topic_offsets(bootstrap, topic).values()) < at_least:
+    while sum(topic_offsets(bootstrap, topic, options).values()) < at_least:
         if time.monotonic() > deadline:
             raise RuntimeError(f"no message reached {topic} within {BOUND_S:g}s")
         time.sleep(0.05)
 
 
-def wait_consumed(bootstrap: str, topic: str, group: str, timeout_s: float = BOUND_S) -> None:
+def wait_consumed(
+    bootstrap: str,
+    topic: str,
+    group: str,
+    timeout_s: float = BOUND_S,
+    options: dict[str, Any] | None = None,
+) -> None:
     """Until ``group`` committed, on every partition of ``topic``, the end offset."""
     from kafka import KafkaConsumer, TopicPartition
 
     deadline = time.monotonic() + timeout_s
     # a consumer of the group that never subscribes: it reads commits, joins nothing
     reader = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-        request_timeout_ms=10_000,
+        bootstrap_servers=bootstrap.split(","), group_id=group, enable_auto_commit=False,
+        request_timeout_ms=10_000, **(options or {}),
     )  # fmt: skip
     try:
         while True:
-            ends = topic_offsets(bootstrap, topic)
+            ends = topic_offsets(bootstrap, topic, options)
             committed = {p: reader.committed(TopicPartition(topic, p)) for p in ends}
             if ends and all((committed[p] or 0) >= end for p, end in ends.items()):
                 return
@@ -321,6 +341,7 @@ def id_card_csv(
     batch_size: int = 500,
     deadline_s: float = 180,
     name: str = "ids",
+    kafka_auth: str = "",
 ) -> tuple[Path, set[str]]:
     """A CSV of ``count`` ID cards and its connector config; returns (config, keys)."""
     csv_path = folder / f"{name}.csv"
@@ -334,6 +355,7 @@ def id_card_csv(
             prefix=prefix,
             batch_size=batch_size,
             retry_deadline_s=deadline_s,
+            kafka_auth=kafka_auth,
         ),
         encoding="utf-8",
     )

@@ -4,7 +4,7 @@
 over TLS for clients, a test CA, the StandardAuthorizer, SCRAM users made at format time)
 and formats the storage; each node then runs as ``scripts/kafka.sh run --node I``, which
 execs the JVM, so the pid is the broker's own and a test can kill one node, wipe its disk
-and start it again. ACLs are granted through ``kafka.sh grant-connector`` and
+and start it again, or freeze (``pause``), kill and restart the whole cluster. ACLs are granted through ``kafka.sh grant-connector`` and
 ``grant-exchange``, as an operator would.
 
     with KafkaCluster(users=["gongan", "node-a"]) as cluster:
@@ -14,8 +14,10 @@ and start it again. ACLs are granted through ``kafka.sh grant-connector`` and
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -161,6 +163,28 @@ class KafkaCluster:
             process.kill()
             process.wait(timeout=_STOP_TIMEOUT_S)
 
+    def pause(self) -> None:
+        """Freeze every node (SIGSTOP): the whole cluster stops answering, connections stay."""
+        for process in self._processes.values():
+            os.kill(process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let every frozen node go on (SIGCONT)."""
+        for process in self._processes.values():
+            os.kill(process.pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL every node at once, as a power cut would; the data stays."""
+        for node in list(self._processes):
+            self.kill_node(node)
+
+    def restart(self) -> None:
+        """Start every node that is not running, on the same ports and data; wait for all."""
+        for node in (1, 2, 3):
+            if node not in self._processes:
+                self.start_node(node, wait=False)
+        self.wait_ready(brokers=3)
+
     def wipe_topic(self, node: int, topic: str) -> int:
         """Remove a (killed) node's partition folders of ``topic``: a lost disk."""
         removed = 0
@@ -210,6 +234,7 @@ class KafkaCluster:
         processes = [p for p in self._processes.values() if p.poll() is None]
         self._processes.clear()
         for process in processes:
+            os.kill(process.pid, signal.SIGCONT)  # a frozen node would not see SIGTERM
             process.terminate()
         for process in processes:
             try:

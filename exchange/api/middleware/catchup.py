@@ -4,13 +4,16 @@ A node back after an outage serves reads at once but holds only what it has inge
 record published meanwhile answers 404, an updated one its old version. While the Kafka
 consumer's lag is above ``kafka.catchup_lag`` records, every record read
 (``GET /v1/resources/…``) either carries ``Govex-Lag: <records>`` and
-``Govex-Catching-Up: true`` (``kafka.catchup_reads = "flag"``, the default) or is answered
+``Govex-Catching-Up: true`` — and a JSON answer (a record, the records about a subject)
+the field ``"catching_up": {"lag": <records>}`` — (``kafka.catchup_reads = "flag"``, the
+default) or is answered
 503 ``exchange.catching_up`` with the lag and ``Retry-After`` (``"refuse"``). A node that
 does not consume Kafka (the embedded bus) is never behind.
 """
 
 from __future__ import annotations
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange.api.errors import problem_response
@@ -59,12 +62,50 @@ class CatchUpMiddleware:
             await response(scope, receive, send)
             return
 
-        async def flagged(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"govex-lag", str(lag).encode()))
-                headers.append((b"govex-catching-up", b"true"))
-                message = {**message, "headers": headers}
-            await send(message)
+        await self.app(scope, receive, _Flagged(send, lag))
 
-        await self.app(scope, receive, flagged)
+
+class _Flagged:
+    """Sends the answer with the lag in its headers and, for a JSON object, in its body."""
+
+    def __init__(self, send: Send, lag: int) -> None:
+        self.send = send
+        self.lag = lag
+        self.start: Message | None = None
+        self.chunks: list[bytes] = []
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            headers.append((b"govex-lag", str(self.lag).encode()))
+            headers.append((b"govex-catching-up", b"true"))
+            self.start = {**message, "headers": headers}
+            return
+        if message["type"] != "http.response.body" or self.start is None:
+            await self.send(message)
+            return
+        self.chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        sent = b"".join(self.chunks)
+        body = self._with_field(sent)
+        headers = self.start["headers"]
+        if body is not sent:  # the body grew: its length too (a HEAD answer keeps its own)
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+        await self.send({**self.start, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+
+    def _with_field(self, body: bytes) -> bytes:
+        """The JSON object answer with ``catching_up``; any other body unchanged."""
+        kind = dict(self.start["headers"] if self.start else []).get(b"content-type", b"")
+        if b"json" not in kind or not body.startswith(b"{"):
+            return body
+        try:
+            answer = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return body
+        if not isinstance(answer, dict):
+            return body
+        answer["catching_up"] = {"lag": self.lag}
+        return orjson.dumps(answer)

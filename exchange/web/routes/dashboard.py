@@ -1,12 +1,16 @@
 """The operator's dashboard: exchanges per department per day, refusals, quarantine,
-materials removed per matter — as SVG charts drawn by govex — and the latest checkpoint."""
+materials removed per matter — as SVG charts drawn by govex — the latest checkpoint, and
+the bus per partition as ``/healthz`` reports it (partial ``bus_health.html``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from exchange.api.deps import ExchangeDep
+from exchange.service import Exchange
 from exchange.web.charts import Series, bars, stacked_columns
 from exchange.web.figures import figures
 from exchange.web.guard import Operator, console_router
@@ -16,6 +20,17 @@ from exchange.web.trail import current_checkpoint
 __all__ = ["router"]
 
 router = console_router("/dashboard")
+
+
+def bus_health(exchange: Exchange) -> dict[str, Any] | None:
+    """The Kafka consumer's health as ``/healthz`` reports it; None without one."""
+    consumer = exchange.consumer
+    if consumer is None:
+        return None
+    bus = consumer.health()
+    limit = exchange.settings.kafka.catchup_lag
+    bus["catching_up"] = limit is not None and bus["lag"] is not None and bus["lag"] > limit
+    return bus
 
 
 @router.get("", response_class=HTMLResponse)
@@ -71,6 +86,11 @@ def dashboard(request: Request, exchange: ExchangeDep, _: Operator) -> HTMLRespo
     return render(
         request,
         "dashboard.html",
-        {"f": f, "charts": charts, "checkpoint": current_checkpoint(exchange)},
+        {
+            "f": f,
+            "charts": charts,
+            "checkpoint": current_checkpoint(exchange),
+            "bus": bus_health(exchange),
+        },
         active="dashboard",
     )

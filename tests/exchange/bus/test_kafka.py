@@ -8,6 +8,8 @@ other's messages.
 from __future__ import annotations
 
 import logging
+import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,7 +39,7 @@ from connectors.publishers.kafka import KafkaPublisher
 from exchange.bus.kafka_security import KafkaSecurity
 from exchange.bus.models import IngestResult, Poison
 from exchange.config import KafkaSettings, Settings
-from exchange.demo.setup import create_demo
+from exchange.demo.setup import DemoDepartment, create_demo
 from exchange.records.intake import BatchIntake
 from exchange.server import build_app
 from exchange.service import Exchange
@@ -133,6 +135,38 @@ def node(cluster: KafkaCluster, tmp_path: Path, prefix: str, **kafka: Any) -> It
         yield exchange
     finally:
         exchange.close()
+
+
+def token(client: TestClient, exchange: Exchange, code: str) -> str:
+    """An access token of department ``code`` (client credentials, a signed assertion)."""
+    audience = client.get("/.well-known/govex").json()["client_assertion_audience"]
+    answer = client.post(
+        "/v1/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": DemoDepartment.load(exchange, code).assertion(audience),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def console_page(exchange: Exchange, code: str, path: str) -> str:
+    """A console page as demo department ``code`` sees it, signed in through the form."""
+    with TestClient(build_app(exchange)) as browser:
+        form = browser.get("/console/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert csrf is not None
+        signed = browser.post(
+            "/console/login",
+            data={"method": "demo", "department": code, "csrf": csrf.group(1)},
+            follow_redirects=False,
+        )
+        assert signed.status_code == 303, signed.text
+        page = browser.get(path)
+    assert page.status_code == 200, page.text
+    return page.text
 
 
 def records(exchange: Exchange) -> int:
@@ -387,6 +421,73 @@ def test_reads_while_catching_up_are_flagged_or_refused(
         assert refused.json()["code"] == "exchange.catching_up"
         assert refused.json()["lag"] == 1
         assert refused.headers["retry-after"]
+
+
+class HoldingIntake(BatchIntake):
+    """The exchange's own intake, holding its first message until released."""
+
+    entered = threading.Event()
+    release = threading.Event()
+
+    def take(self, payload: bytes, **kwargs: Any) -> IngestResult | Poison:
+        self.entered.set()
+        self.release.wait(WAIT_S)
+        return super().take(payload, **kwargs)
+
+
+def test_the_lag_is_known_before_the_first_fetch_and_read_answers_carry_it(
+    kafka_cluster: KafkaCluster, tmp_path: Path
+) -> None:
+    prefix = new_prefix()
+    topic = prefix + RESOURCE
+    create_topics(kafka_cluster, [topic])
+    with node(kafka_cluster, tmp_path, prefix, catchup_lag=0) as ex:
+        batches = [sealed_message(ex, count=n) for n in (2, 4, 6)]
+        produce(kafka_cluster, "admin", topic, batches)
+        key = orjson.loads(batches[0])["records"][0]["key"]
+        ex.intake = HoldingIntake(
+            ex.ingestor,
+            ex.audit,
+            max_message_bytes=ex.intake.max_message_bytes,
+            max_records=ex.intake.max_records,
+        )
+        ex.start_consumer(kafka_cluster.bootstrap)
+        consumer = ex.consumer
+        assert consumer is not None
+        try:
+            # the first message is being ingested: nothing was observed after a fetch yet
+            assert HoldingIntake.entered.wait(WAIT_S), "the consumer never took a message"
+            assert consumer.lag == 3
+            with TestClient(build_app(ex)) as client:
+                headers = {"Authorization": f"Bearer {token(client, ex, 'gongan')}"}
+                asked = {"purpose": "户籍核验", "case": "LAG-2026-0001"}
+                by_subject = client.get(
+                    f"/v1/resources/{RESOURCE}/records",
+                    params={**asked, "subject": key},
+                    headers=headers,
+                )
+                by_key = client.get(
+                    f"/v1/resources/{RESOURCE}/records/{key}", params=asked, headers=headers
+                )
+                health = client.get("/healthz").json()["bus"]
+            dashboard = console_page(ex, "dashuju", "/console/dashboard")
+        finally:
+            HoldingIntake.release.set()
+        # not stored yet (its batch is the one held): empty, or 404, and both say why
+        assert by_subject.status_code == 200, by_subject.text
+        assert by_key.status_code == 404, by_key.text
+        for answer in (by_subject, by_key):
+            assert answer.headers["govex-lag"] == "3"
+            assert answer.json()["catching_up"] == {"lag": 3}
+            assert int(answer.headers["content-length"]) == len(answer.content)
+        assert health["catching_up"] is True
+        assert sum(p["end"] for p in health["partitions"]) == 3
+        # the operator's dashboard shows the same per-partition figures
+        assert 'id="bus-partitions"' in dashboard
+        assert topic in dashboard
+        assert '<dd id="bus-lag">3</dd>' in dashboard
+        assert "追赶中" in dashboard
+        wait_for(lambda: consumer.lag == 0 and consumer.stats.messages == 3, "caught up")
 
 
 logging.getLogger("kafka").setLevel(logging.ERROR)

@@ -7,6 +7,7 @@ import tarfile
 from pathlib import Path
 
 from exchange.backup import backup, restore
+from exchange.bus.node import keep_node_identity
 from exchange.config import KafkaSettings, Settings
 from exchange.demo.setup import create_demo
 from exchange.service import Exchange
@@ -37,3 +38,17 @@ def test_a_node_keeps_its_id_and_a_restored_or_copied_directory_makes_its_own(
     told = Settings(data=tmp_path / "restored", kafka=KafkaSettings(node_id=original))
     with Exchange.open(told) as continued:  # the operator says the copy continues the original
         assert continued.node_id() == original
+
+
+def test_a_node_named_in_its_directory_keeps_that_name_and_a_copy_does_not(
+    tmp_path: Path,
+) -> None:
+    source = Settings(data=tmp_path / "source")
+    create_demo(source).close()
+    assert keep_node_identity(source.data, "a") == "a"
+    with Exchange.open(source) as exchange:
+        assert exchange.node_id() == "a"  # its consumer group: govex-exchange.a
+    shutil.copytree(tmp_path / "source", tmp_path / "copied")
+    (tmp_path / "copied" / "govex.lock").unlink(missing_ok=True)
+    with Exchange.open(Settings(data=tmp_path / "copied")) as copied:
+        assert copied.node_id() != "a"
