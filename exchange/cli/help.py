@@ -77,6 +77,17 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "govex cert show <CERT-ID> --data ./city --json",
     ),
     "trust export": ("govex trust export --data ./city --out trust.json",),
+    "staff add": (
+        "govex staff add --data ./city --dept minzheng --staff-id MZ-0012 --name 李娜 "
+        "--roles clerk",
+        "govex staff add --data ./city --dept shenji --staff-id SJ-0001 --name 王敏 "
+        "--roles auditor",
+    ),
+    "staff list": ("govex staff list --data ./city --dept minzheng",),
+    "staff disable": ("govex staff disable --data ./city --dept minzheng --staff-id MZ-0012",),
+    "staff enable": ("govex staff enable --data ./city --dept minzheng --staff-id MZ-0012",),
+    "staff reset": ("govex staff reset --data ./city --dept minzheng --staff-id MZ-0012",),
+    "staff require-act": ("govex staff require-act --data ./city --dept minzheng on",),
     "grant request": (
         "govex grant request --data ./city --dept budongchan --resource shuiwu.house_sale_invoice "
         "--purpose budongchan.new_commercial_housing_transfer",
