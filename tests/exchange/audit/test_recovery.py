@@ -152,7 +152,10 @@ def test_a_kill_at_each_step_loses_nothing_and_duplicates_nothing(
     data = tmp_path / "data"
     answered = _run_child(data, crash)
     size, voided = _check(data, answered)
-    assert bool(voided) == voids
+    if voids:  # killed between this publish's durable entry and its records: voided
+        assert voided
+    # at the other points another thread's publish may be caught between its entry and its
+    # records too; _check has shown that every voided entry is a publish without records
     # the reopened log goes on: the same work again, then a clean check
     more = _run_child(data, None, threads=2, per_thread=6)
     assert min(more) >= size
