@@ -38,8 +38,7 @@ from schemas.catalog import ResourceDefinition
 from schemas.errors import ErrorCode
 from signing.ca import verify_seal_certificate
 from signing.errors import SigningError
-from signing.merkle import root_of
-from signing.seal import record_leaf, verify_seal
+from signing.seal import record_leaf, tree_hash_of, verify_seal
 
 __all__ = ["Ingestor"]
 
@@ -207,8 +206,9 @@ class Ingestor:
             return f"seal covers {seal.size} records, batch has {len(records)}", []
         for r in records:
             r["resource"] = batch.resource
-        leaves = [record_leaf(r) for r in records]
-        if root_of(leaves).hex() != seal.root:
+        tree = tree_hash_of(seal)  # SHA-256, or SM3 on a seal that says so
+        leaves = [record_leaf(r, tree) for r in records]
+        if tree.root(leaves).hex() != seal.root:
             return "records do not match the sealed Merkle root (altered in transit?)", leaves
         return None, leaves
 
