@@ -1,7 +1,9 @@
 """Seal keys: generation, encrypted storage, PEM/JWK exchange and stable key ids.
 
 Private keys live on disk only as encrypted PKCS#8 PEM (file mode ``0600``); a
-file that is not encrypted is refused, so a key never lies in clear at rest.
+file that is not encrypted is refused, so a key never lies in clear at rest. SM2 keys are
+encrypted with SM4 (PBES2, scrypt, SM4-CBC: :mod:`signing.gm.sm4`); SM2 keys written
+before that (PBES2 with AES) still load.
 Public keys travel as SubjectPublicKeyInfo PEM, as JWK (RFC 7517/8037) or as
 Multikey (:mod:`signing.multibase`). SM2 keys have no registered JWK form; govex gives them
 the one several SM2 implementations use, ``{"kty": "EC", "crv": "SM2", "x", "y"}``, with
@@ -27,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from .algorithms import Algorithm, PrivateKey, PublicKey, algorithm_of, spki_der
 from .errors import KeyLoadError
 from .gm.sm2 import SM2PrivateKey, SM2PublicKey
+from .gm.sm4 import is_sm4_pkcs8
 
 __all__ = [
     "SM2_JWK_CRV",
@@ -104,8 +107,11 @@ def load_private_key(path: str | os.PathLike[str], passphrase: bytes) -> Private
         if b"PRIVATE KEY-----" in data:
             raise KeyLoadError("key file is not encrypted; store seal keys as encrypted PKCS#8 PEM")
         raise KeyLoadError("file is not a PEM private key")
-    if _is_sm2_private(data, passphrase):
+    if is_sm4_pkcs8(data):  # an SM2 key under SM4 (signing.gm.sm4): its errors are final
         return SM2PrivateKey.from_encrypted_pem(data, passphrase)
+    sm2 = _sm2_private(data, passphrase)
+    if sm2 is not None:
+        return sm2
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except ValueError as exc:
@@ -156,12 +162,11 @@ def kid_of(public_key: PublicKey) -> str:
     return f"{_KID_PREFIX[alg]}-{base64.b32encode(digest).decode('ascii').rstrip('=').lower()}"
 
 
-def _is_sm2_private(data: bytes, passphrase: bytes) -> bool:
+def _sm2_private(data: bytes, passphrase: bytes) -> SM2PrivateKey | None:
     try:
-        SM2PrivateKey.from_encrypted_pem(data, passphrase)
+        return SM2PrivateKey.from_encrypted_pem(data, passphrase)
     except KeyLoadError:
-        return False
-    return True
+        return None
 
 
 def _pem_body(data: bytes) -> bytes | None:

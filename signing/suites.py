@@ -7,7 +7,7 @@ identity; every key it makes afterwards, and every hash the suite chooses, follo
 suite       signatures        hash      access tokens   private keys at rest
 ==========  ================  ========  ==============  ===============================
 ``ed25519`` Ed25519           SHA-256   JWS ``EdDSA``   PKCS#8, PBES2 (AES-256-CBC)
-``sm2``     SM2-with-SM3      SM3       JWS             PKCS#8, PBES2 (Tongsuo's best)
+``sm2``     SM2-with-SM3      SM3       JWS             PKCS#8, PBES2 (scrypt, SM4-CBC)
                                         ``GOVEX-SM2-SM3``
 ==========  ================  ========  ==============  ===============================
 
