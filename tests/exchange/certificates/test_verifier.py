@@ -30,8 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from exchange.certificates.bundle import TrustBundle
+from exchange.certificates.credential_schema import credential_schema
 from exchange.certificates.models import CertificatePublic, StatusAction, StatusChange
 from exchange.certificates.trust import KeyRevocation
 from exchange.certificates.verifier import Verifier
@@ -47,7 +49,7 @@ from exchange.demo.case import certificate_requests
 from exchange.demo.city import City
 from exchange.demo.setup import DemoDepartment, create_demo, publish_city
 from exchange.service import Exchange
-from schemas.certificates import load_certificate_types
+from schemas.certificates import certificate_type, load_certificate_types
 from signing.multibase import decode_base58btc, encode_base58btc
 from signing.proofs import add_proof
 
@@ -286,6 +288,16 @@ def test_c1_tampered_certificates_are_refused_and_benign_re_encodings_verify(
     assert accepted == []
     assert accepted_online == []
     assert passed == len(benign)
+
+
+def test_the_certificate_validates_against_the_credential_schema_it_names(
+    exchange: Exchange, filing: CertificatePublic
+) -> None:
+    """The published VC JSON Schema admits the proof of the exchange's suite."""
+    ctype = certificate_type("sales_contract_filing_certificate")
+    schema = credential_schema(exchange.identity.issuer, ctype)
+    errors = [e.message for e in Draft202012Validator(schema).iter_errors(filing.credential)]
+    assert errors == []
 
 
 def benign_re_encodings(doc: dict[str, Any]) -> list[tuple[str, str]]:
