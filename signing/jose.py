@@ -6,21 +6,24 @@ Ed25519 keys sign ``EdDSA`` (RFC 8037) and P-256 keys ``ES256`` (RFC 7518). No J
 govex names its own: ``GOVEX-SM2-SM3`` — SM2-with-SM3 (GB/T 32918.2, default
 distinguishing identifier ``1234567812345678``) over the JWS signing input
 (``BASE64URL(header) ‖ '.' ‖ BASE64URL(payload)``, RFC 7515 §5.1), the signature as raw
-``r‖s`` (64 bytes, like ``ES256``), and no JWK form. It is registered with PyJWT through
-its public ``register_algorithm``; a decode names the one algorithm it accepts, pinned
-by the key (:func:`jws_alg`), so registering it widens nothing.
+``r‖s`` (64 bytes, like ``ES256``); its keys' JWK form is govex-scoped too
+(``kty`` ``EC``, ``crv`` ``SM2``, :func:`signing.keys.public_jwk`). It is registered with
+PyJWT through its public ``register_algorithm``; a decode names the one algorithm it
+accepts, pinned by the key (:func:`jws_alg`), so registering it widens nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, NoReturn
+import json
+from typing import Any, Final
 
 import jwt
 from jwt.algorithms import Algorithm as JwtAlgorithm
 
 from .algorithms import Algorithm, PrivateKey, PublicKey, algorithm_of
-from .errors import VerificationError
+from .errors import SigningError, VerificationError
 from .gm.sm2 import SM2PrivateKey, SM2PublicKey
+from .keys import load_jwk, public_jwk
 
 __all__ = ["JWS_ALGORITHMS", "SM2_JWS_ALG", "jws_alg", "jws_key"]
 
@@ -57,12 +60,24 @@ class _SM2WithSM3(JwtAlgorithm):
         return True
 
     @staticmethod
-    def to_jwk(key_obj: Any, as_dict: bool = False) -> NoReturn:
-        raise jwt.InvalidKeyError(f"{SM2_JWS_ALG} keys have no JWK form; use PEM")
+    def to_jwk(key_obj: Any, as_dict: bool = False) -> Any:
+        if isinstance(key_obj, SM2PrivateKey):
+            raise jwt.InvalidKeyError(f"{SM2_JWS_ALG}: govex gives no private key a JWK form")
+        if not isinstance(key_obj, SM2PublicKey):
+            raise jwt.InvalidKeyError(f"{SM2_JWS_ALG} needs an SM2 key")
+        jwk = public_jwk(key_obj)
+        return jwk if as_dict else json.dumps(jwk)
 
     @staticmethod
-    def from_jwk(jwk: Any) -> NoReturn:
-        raise jwt.InvalidKeyError(f"{SM2_JWS_ALG} keys have no JWK form; use PEM")
+    def from_jwk(jwk: Any) -> SM2PublicKey:
+        try:
+            data = json.loads(jwk) if isinstance(jwk, str) else jwk
+            key = load_jwk(data)
+        except (ValueError, SigningError) as exc:
+            raise jwt.InvalidKeyError(f"not an SM2 JWK: {exc}") from exc
+        if not isinstance(key, SM2PublicKey):
+            raise jwt.InvalidKeyError(f"{SM2_JWS_ALG} needs an EC/SM2 JWK")
+        return key
 
 
 def _register() -> None:

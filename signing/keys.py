@@ -1,11 +1,15 @@
 """Seal keys: generation, encrypted storage, PEM/JWK exchange and stable key ids.
 
 Private keys live on disk only as encrypted PKCS#8 PEM (file mode ``0600``); a
-file that is not encrypted is refused, so a key never lies in clear at rest.
+file that is not encrypted is refused, so a key never lies in clear at rest. SM2 keys are
+encrypted with SM4 (PBES2, scrypt, SM4-CBC: :mod:`signing.gm.sm4`); SM2 keys written
+before that (PBES2 with AES) still load.
 Public keys travel as SubjectPublicKeyInfo PEM, as JWK (RFC 7517/8037) or as
-Multikey (:mod:`signing.multibase`). A key id (``kid``) names a public key
-stably: the algorithm and the first 16 bytes of SHA-256 over its DER
-SubjectPublicKeyInfo, in lower-case base32 (``ed25519-…``, ``es256-…``).
+Multikey (:mod:`signing.multibase`). SM2 keys have no registered JWK form; govex gives them
+the one several SM2 implementations use, ``{"kty": "EC", "crv": "SM2", "x", "y"}``, with
+``"alg": "GOVEX-SM2-SM3"`` (govex-scoped; see ``docs/gm-crypto.md``). A key id (``kid``)
+names a public key stably: the algorithm and the first 16 bytes of SHA-256 over its DER
+SubjectPublicKeyInfo, in lower-case base32 (``ed25519-…``, ``es256-…``, ``sm2-…``).
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from .algorithms import Algorithm, PrivateKey, PublicKey, algorithm_of, spki_der
 from .errors import KeyLoadError
 from .gm.sm2 import SM2PrivateKey, SM2PublicKey
+from .gm.sm4 import is_sm4_pkcs8
 
 __all__ = [
+    "SM2_JWK_CRV",
     "generate_key",
     "kid_of",
     "load_jwk",
@@ -42,6 +48,10 @@ _KID_BYTES = 16
 _COORDINATE_BYTES = 32
 _KID_PREFIX: dict[Algorithm, str] = {"Ed25519": "ed25519", "ES256": "es256", "SM2": "sm2"}
 _SM2_CURVE_DER = bytes.fromhex("06082a811ccf5501822d")  # OID 1.2.156.10197.1.301
+SM2_JWK_CRV = "SM2"
+"""The ``crv`` of an SM2 JWK: not in IANA's "JSON Web Key Elliptic Curve" registry; the
+name SM2 implementations that give SM2 keys a JWK form use (govex-scoped)."""
+_SM2_JWS_ALG = "GOVEX-SM2-SM3"  # signing.jose.SM2_JWS_ALG (jose imports this module)
 
 
 def generate_key(alg: Algorithm = "Ed25519") -> PrivateKey:
@@ -97,8 +107,11 @@ def load_private_key(path: str | os.PathLike[str], passphrase: bytes) -> Private
         if b"PRIVATE KEY-----" in data:
             raise KeyLoadError("key file is not encrypted; store seal keys as encrypted PKCS#8 PEM")
         raise KeyLoadError("file is not a PEM private key")
-    if _is_sm2_private(data, passphrase):
+    if is_sm4_pkcs8(data):  # an SM2 key under SM4 (signing.gm.sm4): its errors are final
         return SM2PrivateKey.from_encrypted_pem(data, passphrase)
+    sm2 = _sm2_private(data, passphrase)
+    if sm2 is not None:
+        return sm2
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except ValueError as exc:
@@ -149,12 +162,11 @@ def kid_of(public_key: PublicKey) -> str:
     return f"{_KID_PREFIX[alg]}-{base64.b32encode(digest).decode('ascii').rstrip('=').lower()}"
 
 
-def _is_sm2_private(data: bytes, passphrase: bytes) -> bool:
+def _sm2_private(data: bytes, passphrase: bytes) -> SM2PrivateKey | None:
     try:
-        SM2PrivateKey.from_encrypted_pem(data, passphrase)
+        return SM2PrivateKey.from_encrypted_pem(data, passphrase)
     except KeyLoadError:
-        return False
-    return True
+        return None
 
 
 def _pem_body(data: bytes) -> bytes | None:
@@ -186,27 +198,32 @@ def _b64url_field(jwk: dict[str, Any], name: str, size: int) -> bytes:
 
 
 def public_jwk(public_key: PublicKey, kid: str | None = None) -> dict[str, str]:
-    """Public JWK: OKP/Ed25519 (RFC 8037) or EC/P-256; ``kid`` defaults to :func:`kid_of`."""
+    """Public JWK: OKP/Ed25519 (RFC 8037), EC/P-256, or the govex-scoped EC/SM2 form
+    (``x``, ``y`` as for P-256; ``alg`` ``GOVEX-SM2-SM3``); ``kid`` defaults to :func:`kid_of`."""
     key_id = kid if kid is not None else kid_of(public_key)
     if isinstance(public_key, ed25519.Ed25519PublicKey):
         raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw), "kid": key_id, "alg": "EdDSA"}
     if isinstance(public_key, SM2PublicKey):
-        raise KeyLoadError("SM2 keys have no registered JWK form; use PEM")
-    algorithm_of(public_key)
-    numbers = public_key.public_numbers()
+        x, y = public_key.point
+        crv, alg = SM2_JWK_CRV, _SM2_JWS_ALG
+    else:
+        algorithm_of(public_key)
+        numbers = public_key.public_numbers()
+        x, y, crv, alg = numbers.x, numbers.y, "P-256", "ES256"
     return {
         "kty": "EC",
-        "crv": "P-256",
-        "x": _b64url(numbers.x.to_bytes(_COORDINATE_BYTES, "big")),
-        "y": _b64url(numbers.y.to_bytes(_COORDINATE_BYTES, "big")),
+        "crv": crv,
+        "x": _b64url(x.to_bytes(_COORDINATE_BYTES, "big")),
+        "y": _b64url(y.to_bytes(_COORDINATE_BYTES, "big")),
         "kid": key_id,
-        "alg": "ES256",
+        "alg": alg,
     }
 
 
 def load_jwk(jwk: dict[str, Any]) -> PublicKey:
-    """Parse a public JWK (OKP/Ed25519 or EC/P-256); refuse private members and bad points."""
+    """Parse a public JWK (OKP/Ed25519, EC/P-256 or EC/SM2); refuse private members and bad
+    points."""
     if not isinstance(jwk, dict):
         raise KeyLoadError("a JWK must be a JSON object")
     if "d" in jwk:
@@ -221,4 +238,10 @@ def load_jwk(jwk: dict[str, Any]) -> PublicKey:
             return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
         except ValueError as exc:
             raise KeyLoadError("JWK point is not on the P-256 curve") from exc
-    raise KeyLoadError(f"unsupported JWK kty={kty!r} crv={crv!r}; use OKP/Ed25519 or EC/P-256")
+    if kty == "EC" and crv == SM2_JWK_CRV:
+        x = int.from_bytes(_b64url_field(jwk, "x", _COORDINATE_BYTES), "big")
+        y = int.from_bytes(_b64url_field(jwk, "y", _COORDINATE_BYTES), "big")
+        return SM2PublicKey.from_point(x, y)
+    raise KeyLoadError(
+        f"unsupported JWK kty={kty!r} crv={crv!r}; use OKP/Ed25519, EC/P-256 or EC/SM2"
+    )

@@ -10,6 +10,11 @@ leaf is :func:`record_leaf`. The seal signature covers::
 
     b"govex-batch-seal-v1\\n" + canonicalize(seal fields except "signature")
 
+The tree's hash follows the seal key's suite (:mod:`signing.suites`): SHA-256 for Ed25519
+and P-256 keys, SM3 for SM2 keys. An SM3 seal says so in a signed field, ``"hash":
+"sm3"``; a seal without it is SHA-256, so seals made before the field existed (and every
+Ed25519 seal, byte for byte) read as they always did.
+
 Verification comes in three grains:
 
 * :func:`verify_seal` — the signature only;
@@ -39,7 +44,8 @@ from schemas.base import StrictModel
 from .algorithms import PrivateKey, PublicKey, algorithm_of, sign, verify
 from .canonical import MAX_SAFE_INTEGER, canonicalize
 from .errors import MerkleProofError, SealError, SigningError, VerificationError
-from .merkle import HASH_SIZE, leaf_hash, node_hash, root_of, verify_inclusion
+from .merkle import HASH_SIZE, TREE_HASHES, TreeHash, TreeHashName, verify_inclusion
+from .suites import suite_of
 
 __all__ = [
     "SEAL_DOMAIN",
@@ -51,6 +57,7 @@ __all__ = [
     "record_leaf",
     "record_leaves",
     "seal_batch",
+    "tree_hash_of",
     "verify_batch",
     "verify_record",
     "verify_seal",
@@ -73,11 +80,21 @@ class BatchSeal(StrictModel):
     alg: Literal["Ed25519", "ES256", "SM2"]
     size: int = Field(ge=1, le=MAX_SAFE_INTEGER)
     root: str = Field(pattern=r"^[0-9a-f]{64}$", description="Merkle root, lowercase hex")
+    hash: Literal["sm3"] | None = Field(
+        default=None,
+        description='the Merkle tree\'s hash: absent for SHA-256 (RFC 6962), "sm3" (GB/T 32905)',
+        exclude_if=lambda value: value is None,  # a SHA-256 seal's JSON is what it always was
+    )
     sealed_at: str = Field(
         pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$",
         description="RFC 3339, UTC",
     )
     signature: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="base64url, no padding")
+
+
+def tree_hash_of(seal: BatchSeal) -> TreeHash:
+    """The hash of the seal's Merkle tree: SM3 when it says ``"hash": "sm3"``, else SHA-256."""
+    return TREE_HASHES[seal.hash or "sha-256"]
 
 
 class RecordProof(TypedDict):
@@ -87,7 +104,7 @@ class RecordProof(TypedDict):
     path: list[str]
 
 
-def _levels(leaves: list[bytes]) -> list[list[bytes]]:
+def _levels(leaves: list[bytes], tree: TreeHash) -> list[list[bytes]]:
     """Every level of the tree, bottom-up; an odd last node is promoted unchanged.
 
     Promoting the odd node gives exactly the RFC 6962 tree, so the path of leaf
@@ -96,7 +113,7 @@ def _levels(leaves: list[bytes]) -> list[list[bytes]]:
     levels = [leaves]
     nodes = leaves
     while len(nodes) > 1:
-        parents = [node_hash(a, b) for a, b in zip(nodes[0::2], nodes[1::2], strict=False)]
+        parents = [tree.node(a, b) for a, b in zip(nodes[0::2], nodes[1::2], strict=False)]
         if len(nodes) & 1:
             parents.append(nodes[-1])
         levels.append(parents)
@@ -160,30 +177,37 @@ class BatchCheck:
         return sorted(self.failures)
 
 
-def record_leaf(record: Mapping[str, Any]) -> bytes:
-    """Merkle leaf hash of a record: ``leaf_hash(canonicalize(record))``."""
-    return leaf_hash(canonicalize(record))
+def record_leaf(record: Mapping[str, Any], tree: TreeHash = TREE_HASHES["sha-256"]) -> bytes:
+    """Merkle leaf hash of a record: ``tree.leaf(canonicalize(record))`` (SHA-256 unless the
+    seal's :func:`tree_hash_of` says otherwise)."""
+    return tree.leaf(canonicalize(record))
 
 
 _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 
 
-def record_leaves(records: Sequence[Mapping[str, Any]], *, sorted_is_jcs: bool) -> list[bytes]:
+def record_leaves(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    sorted_is_jcs: bool,
+    tree: TreeHash = TREE_HASHES["sha-256"],
+) -> list[bytes]:
     """:func:`record_leaf` of each record, in one tight loop when ``sorted_is_jcs``.
 
     ``sorted_is_jcs`` is the caller's promise that orjson's sorted output of each record is
     its JCS form: :func:`signing.canonical.sorted_is_canonical` said so of the records'
     ``data`` (parsed from one JSON text), and ``resource``, ``key`` and ``version`` are
     a string, a string and an integer of that text. Any record orjson cannot write sends
-    the whole batch to :func:`record_leaf`, which words the error.
+    the whole batch to :func:`record_leaf`, which words the error. The tight loop is
+    SHA-256's; another ``tree`` hash (SM3) goes record by record.
     """
-    if sorted_is_jcs:
+    if sorted_is_jcs and tree is TREE_HASHES["sha-256"]:
         sha256, dumps = hashlib.sha256, orjson.dumps
         try:
             return [sha256(b"\x00" + dumps(r, option=_SORTED)).digest() for r in records]
         except (orjson.JSONEncodeError, TypeError):
             pass
-    return [record_leaf(r) for r in records]
+    return [record_leaf(r, tree) for r in records]
 
 
 def _record_problem(record: Any, resource: str) -> str | None:
@@ -228,7 +252,9 @@ def _b64url_decode(text: str) -> bytes:
 
 
 def _signing_input(fields: Mapping[str, Any]) -> bytes:
-    unsigned = {k: v for k, v in fields.items() if k != "signature"}
+    unsigned = {
+        k: v for k, v in fields.items() if k != "signature" and not (k == "hash" and v is None)
+    }
     return SEAL_DOMAIN + canonicalize(unsigned)
 
 
@@ -242,13 +268,14 @@ def seal_batch(
     batch_id: str | None = None,
     sealed_at: datetime | None = None,
     sorted_is_jcs: bool = False,
+    tree_hash: TreeHashName | None = None,
 ) -> SealedBatch:
     """Seal ``records`` of ``resource`` with the department's seal ``key``.
 
     Every record must have exactly the fields ``resource`` (equal to ``resource``),
-    ``key``, ``version`` and ``data``. Builds the Merkle tree once; the returned
-    :class:`SealedBatch` hands out each record's path in O(log n). ``sorted_is_jcs``:
-    see :func:`record_leaves`.
+    ``key``, ``version`` and ``data``. Builds the Merkle tree once, with the hash of the
+    key's suite unless ``tree_hash`` names one; the returned :class:`SealedBatch` hands
+    out each record's path in O(log n). ``sorted_is_jcs``: see :func:`record_leaves`.
     """
     if not records:
         raise SealError("cannot seal an empty batch")
@@ -256,8 +283,9 @@ def seal_batch(
         problem = _record_problem(record, resource)
         if problem is not None:
             raise SealError(f"record {i} {problem}")
-    leaves = record_leaves(records, sorted_is_jcs=sorted_is_jcs)
-    levels = _levels(leaves)
+    tree = TREE_HASHES[tree_hash or suite_of(key).hash_name]
+    leaves = record_leaves(records, sorted_is_jcs=sorted_is_jcs, tree=tree)
+    levels = _levels(leaves, tree)
     fields: dict[str, Any] = {
         "v": 1,
         "batch_id": batch_id if batch_id is not None else f"bat_{secrets.token_hex(16)}",
@@ -269,6 +297,8 @@ def seal_batch(
         "root": levels[-1][0].hex(),
         "sealed_at": _rfc3339(sealed_at if sealed_at is not None else datetime.now(UTC)),
     }
+    if tree.name != "sha-256":
+        fields["hash"] = tree.name
     signature = _b64url(sign(key, _signing_input(fields)))
     try:
         seal = BatchSeal(**fields, signature=signature)
@@ -320,9 +350,10 @@ def _prove_record(record: Any, proof: Any, seal: BatchSeal, position: int | None
     index, path = _parse_proof(proof)
     if position is not None and index != position:
         raise SealError(f"record is at position {position} but its proof is for leaf {index}")
-    leaf = record_leaf(record)
+    tree = tree_hash_of(seal)
+    leaf = record_leaf(record, tree)
     try:
-        verify_inclusion(leaf, index, seal.size, path, bytes.fromhex(seal.root))
+        verify_inclusion(leaf, index, seal.size, path, bytes.fromhex(seal.root), node=tree.node)
     except MerkleProofError as exc:
         raise SealError(f"record is not leaf {index} of the sealed batch: {exc}") from exc
     return leaf
@@ -360,8 +391,9 @@ def verify_batch(
             raise SealError(f"record {i} {problem}")
     if len(records) != verified.size:
         raise SealError(f"seal covers {verified.size} records, the batch has {len(records)}")
-    leaves = [record_leaf(r) for r in records]
-    if root_of(leaves).hex() == verified.root:
+    tree = tree_hash_of(verified)
+    leaves = [record_leaf(r, tree) for r in records]
+    if tree.root(leaves).hex() == verified.root:
         return leaves
     if proofs is not None:
         for i, record in enumerate(records):
@@ -398,7 +430,10 @@ def check_batch(
     if (
         not failures
         and len(records) == verified.size
-        and root_of([record_leaf(r) for r in records]).hex() == verified.root
+        and tree_hash_of(verified)
+        .root([record_leaf(r, tree_hash_of(verified)) for r in records])
+        .hex()
+        == verified.root
     ):
         return BatchCheck(seal=verified, checked=len(records), failures={})
     for i, record in enumerate(records):

@@ -7,7 +7,7 @@ identity; every key it makes afterwards, and every hash the suite chooses, follo
 suite       signatures        hash      access tokens   private keys at rest
 ==========  ================  ========  ==============  ===============================
 ``ed25519`` Ed25519           SHA-256   JWS ``EdDSA``   PKCS#8, PBES2 (AES-256-CBC)
-``sm2``     SM2-with-SM3      SM3       JWS             PKCS#8, PBES2 (Tongsuo's best)
+``sm2``     SM2-with-SM3      SM3       JWS             PKCS#8, PBES2 (scrypt, SM4-CBC)
                                         ``GOVEX-SM2-SM3``
 ==========  ================  ========  ==============  ===============================
 
@@ -30,14 +30,17 @@ from .gm.sm2 import sm3
 __all__ = [
     "DEFAULT_SUITE",
     "SUITES",
+    "HashName",
     "Suite",
     "SuiteError",
     "SuiteName",
+    "hash_digest",
     "suite_named",
     "suite_of",
 ]
 
 SuiteName = Literal["ed25519", "sm2"]
+HashName = Literal["sha-256", "sm3"]
 
 
 class SuiteError(SigningError):
@@ -52,12 +55,17 @@ class Suite:
 
     name: SuiteName
     algorithm: Algorithm
-    hash_name: Literal["sha-256", "sm3"]
+    hash_name: HashName
     label: str
 
     def digest(self, data: bytes) -> bytes:
         """The suite's 32-byte hash of ``data`` (SHA-256 or SM3)."""
-        return sm3(data) if self.hash_name == "sm3" else hashlib.sha256(data).digest()
+        return hash_digest(self.hash_name, data)
+
+
+def hash_digest(name: HashName, data: bytes) -> bytes:
+    """The 32-byte hash ``name`` (``sha-256`` or ``sm3``) of ``data``."""
+    return sm3(data) if name == "sm3" else hashlib.sha256(data).digest()
 
 
 SUITES: Final[dict[SuiteName, Suite]] = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from cryptography import x509
 
@@ -28,6 +28,7 @@ from exchange.certificates.trust import (
 )
 from exchange.certificates.vocabulary import (
     CLOCK_SKEW,
+    ContentDigest,
     TrustError,
     certificate_key,
     kid_from_urn,
@@ -46,10 +47,14 @@ from signing.status_list import (
     StatusPurpose,
     status_list_from_credential,
 )
+from signing.suites import HashName
 
 __all__ = ["BUNDLE_TYPE", "TrustBundle", "credential_purpose"]
 
 BUNDLE_TYPE = "GovexTrustBundle"
+_DIGEST_ALGORITHMS: dict[str, HashName] = {
+    f"{name}/{DIGEST_BYTES * 8}": name for name in get_args(HashName)
+}
 _BUNDLE_VERSION = 2
 """Version 2 carries ``issued_certificates`` (the signed digest list); version 1 did not."""
 
@@ -110,7 +115,7 @@ class TrustBundle:
         self.issued = issued
         self.documents = dict(documents or {})
         self._lists: dict[str, _VerifiedList] = {}
-        self._digests: tuple[SealEntry, frozenset[bytes]] | None = None
+        self._digests: tuple[SealEntry, HashName, frozenset[bytes]] | None = None
 
     # -- TrustStore ------------------------------------------------
     @property
@@ -153,10 +158,10 @@ class TrustBundle:
         except SigningError as exc:
             raise TrustError(f"{what} refused: {exc.message}") from exc
 
-    def issuance(self, credential_id: str, digest: str) -> Issuance:
-        signer, digests = self._issued_digests()
+    def issuance(self, credential_id: str, content: ContentDigest) -> Issuance:
+        signer, hash_name, digests = self._issued_digests()
         self._signer_valid(signer, datetime.now(UTC), "the issued-certificates list")
-        if bytes.fromhex(digest)[:DIGEST_BYTES] not in digests:
+        if bytes.fromhex(content.hex(hash_name))[:DIGEST_BYTES] not in digests:
             raise TrustError(
                 f"{credential_id} with this content is not among the {len(digests)} "
                 "certificates the trust bundle knows the exchange issued (altered, or issued "
@@ -164,7 +169,7 @@ class TrustBundle:
             )
         return Issuance()
 
-    def _issued_digests(self) -> tuple[SealEntry, frozenset[bytes]]:
+    def _issued_digests(self) -> tuple[SealEntry, HashName, frozenset[bytes]]:
         if self._digests is None:
             credential = self.issued
             if credential is None:
@@ -183,9 +188,10 @@ class TrustBundle:
                 verify_proof(credential, certificate_key(signer.certificate))
                 if not isinstance(types, list) or ISSUED_DIGESTS_TYPE not in types:
                     raise TrustError(f"the issued-certificates list is not {ISSUED_DIGESTS_TYPE}")
-                if not isinstance(subject, dict) or subject.get("algorithm") != (
-                    f"sha-256/{DIGEST_BYTES * 8}"
-                ):
+                # the hash of the issuing exchange's suite: SHA-256, or SM3 on an SM2 exchange
+                algorithm = subject.get("algorithm") if isinstance(subject, dict) else None
+                hash_name = _DIGEST_ALGORITHMS.get(str(algorithm))
+                if not isinstance(subject, dict) or hash_name is None:
                     raise TrustError("the issued-certificates list names another algorithm")
                 packed = decode_multibase(str(subject.get("digests")))
             except SigningError as exc:
@@ -195,7 +201,7 @@ class TrustBundle:
             found = frozenset(
                 packed[i : i + DIGEST_BYTES] for i in range(0, len(packed), DIGEST_BYTES)
             )
-            self._digests = (signer, found)
+            self._digests = (signer, hash_name, found)
         return self._digests
 
     def _verify_snapshot(self, snapshot: StatusSnapshot, now: datetime) -> _VerifiedList:

@@ -41,10 +41,10 @@ from exchange.certificates.vocabulary import (
     CERT_URN_PREFIX,
     CLOCK_SKEW,
     VC2_CONTEXT,
+    ContentDigest,
     TrustError,
     certificate_id_of,
     certificate_key,
-    credential_digest,
     credential_type_name,
     local_date,
     parse_timestamp,
@@ -300,7 +300,7 @@ class CredentialChecks:
                 state.issuance_error = f"id must be {CERT_URN_PREFIX}<certificate identifier>"
             else:
                 try:
-                    state.issuance = self.trust.issuance(doc_id, credential_digest(doc))
+                    state.issuance = self.trust.issuance(doc_id, ContentDigest(doc))
                 except TrustError as exc:
                     state.issuance_error = exc.message
         return state.issuance

@@ -22,6 +22,7 @@ from exchange.certificates.context import context_url
 from exchange.certificates.vocabulary import VC2_CONTEXT, credential_type_name
 from schemas.certificates import CertificateType
 from schemas.identifiers import CERTIFICATE_ID_PREFIX
+from signing.proofs import ECDSA_JCS_2019, EDDSA_JCS_2022, SM2_JCS_2025
 
 __all__ = ["SCHEMA_PATH", "credential_schema", "credential_schema_url"]
 
@@ -112,7 +113,8 @@ def credential_schema(issuer: str, ctype: CertificateType) -> dict[str, Any]:
                 "required": ["type", "cryptosuite", "verificationMethod", "proofPurpose"],
                 "properties": {
                     "type": {"const": "DataIntegrityProof"},
-                    "cryptosuite": {"enum": ["eddsa-jcs-2022", "ecdsa-jcs-2019"]},
+                    # the cryptosuite of each key algorithm (govex-sm2-jcs-2025: SM2 exchanges)
+                    "cryptosuite": {"enum": [EDDSA_JCS_2022, ECDSA_JCS_2019, SM2_JCS_2025]},
                     "verificationMethod": _string(r"^did:web:[^#]+#.+$"),
                     "proofPurpose": {"const": "assertionMethod"},
                     "created": _string(_STAMP),

@@ -350,7 +350,7 @@ class Issuance:
             end,
             orjson.dumps(signed).decode("utf-8"),
             now,
-            credential_digest(document),
+            credential_digest(document, self.register.hash_name),
         )
         return _Issued(certificate_id, serial, row, signed)
 

@@ -20,6 +20,7 @@ from exchange.errors import InvalidRequest, NotFound
 from exchange.store import Store
 from schemas.errors import SchemaError
 from schemas.identifiers import parse_certificate_id
+from signing.suites import HashName
 
 __all__ = ["COLUMNS", "CertificateRegister", "IssuedRecord", "to_public", "valid_id"]
 
@@ -66,8 +67,10 @@ class IssuedRecord:
 class CertificateRegister:
     """Reads and writes the ``certificates`` table of one store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, hash_name: HashName = "sha-256") -> None:
         self.store = store
+        # the hash of every stored digest: the exchange's suite's (SM3 on an SM2 exchange)
+        self.hash_name: HashName = hash_name
 
     def backfill_digests(self) -> int:
         """Store the digest of every certificate issued before digests were kept."""
@@ -76,7 +79,10 @@ class CertificateRegister:
             with self.store.transaction() as tx:
                 tx.executemany(
                     "UPDATE certificates SET digest = ? WHERE id = ?",
-                    [[credential_digest(orjson.loads(doc)), cid] for cid, doc in rows],
+                    [
+                        [credential_digest(orjson.loads(doc), self.hash_name), cid]
+                        for cid, doc in rows
+                    ],
                 )
         return len(rows)
 

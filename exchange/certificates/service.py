@@ -78,7 +78,7 @@ class CertificateService:
             registry,
             demo=keyring.identity.demo,
         )
-        self.register = CertificateRegister(store)
+        self.register = CertificateRegister(store, keyring.identity.suite.hash_name)
         lock = threading.RLock()
         self._lists: PublishedLists | None = None
         self._revocations = RevokedCertKeys(registry)

@@ -22,6 +22,7 @@ from signing.multibase import encode_base64url
 from signing.proofs import add_proof, format_created
 from signing.purposes import purpose_of
 from signing.status_list import MIN_LENGTH, StatusList, StatusPurpose, status_list_credential
+from signing.suites import HashName
 
 if TYPE_CHECKING:
     from exchange.keyring import Keyring
@@ -42,9 +43,10 @@ out of reach; a bundle of a million certificates carries ~21 MB of base64url).""
 
 
 def issued_digests_credential(
-    url: str, issuer: str, digests: list[str], now: datetime
+    url: str, issuer: str, digests: list[str], now: datetime, hash_name: HashName = "sha-256"
 ) -> dict[str, Any]:
-    """The unsigned credential listing (sorted, truncated, concatenated) issued digests."""
+    """The unsigned credential listing (sorted, truncated, concatenated) issued digests, each
+    in ``hash_name`` (the exchange's suite hash: ``sha-256/128`` or ``sm3/128``)."""
     packed = b"".join(sorted({bytes.fromhex(d)[:DIGEST_BYTES] for d in digests}))
     return {
         "@context": [VC2_CONTEXT],
@@ -53,7 +55,7 @@ def issued_digests_credential(
         "issuer": issuer,
         "validFrom": format_created(now),
         "credentialSubject": {
-            "algorithm": f"sha-256/{DIGEST_BYTES * 8}",
+            "algorithm": f"{hash_name}/{DIGEST_BYTES * 8}",
             "count": len(packed) // DIGEST_BYTES,
             "digests": encode_base64url(packed),
         },
@@ -210,6 +212,7 @@ class PublishedLists:
             uscc_urn(signer.uscc),
             digests,
             now,
+            self.keyring.identity.suite.hash_name,
         )
         return add_proof(
             unsigned, self.keyring.key("seal"), verification_method=key_urn(signer.kid), created=now

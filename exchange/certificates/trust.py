@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography import x509
 
-from exchange.certificates.vocabulary import TrustError
+from exchange.certificates.vocabulary import ContentDigest, TrustError
 from signing.ca import (
     ChainError,
     SealCertificateInfo,
@@ -121,9 +121,9 @@ class TrustStore(Protocol):
         """The status list at ``url`` as known ``now``; raise when it cannot be vouched for."""
         ...
 
-    def issuance(self, credential_id: str, digest: str) -> Issuance:
-        """The exchange's record of issuing this content (its :func:`credential_digest`) under
-        this id; :class:`TrustError` when the store cannot vouch for it."""
+    def issuance(self, credential_id: str, content: ContentDigest) -> Issuance:
+        """The exchange's record of issuing this content (its digests) under this id;
+        :class:`TrustError` when the store cannot vouch for it."""
         ...
 
 
@@ -219,11 +219,11 @@ class LiveTrust:
     def status_list(self, url: str, purpose: str, now: datetime) -> StatusList:
         return self._lists().get(url, purpose)
 
-    def issuance(self, credential_id: str, digest: str) -> Issuance:
+    def issuance(self, credential_id: str, content: ContentDigest) -> Issuance:
         record = self.register.issued(credential_id)
         if record is None:
             raise TrustError(f"the exchange never issued a certificate {credential_id}")
-        if not hmac.compare_digest(record.digest, digest):
+        if not hmac.compare_digest(record.digest, content.hex(self.register.hash_name)):
             raise TrustError(
                 f"the content differs from what the exchange issued under {credential_id}"
             )

@@ -7,7 +7,6 @@ a timestamp) is the first place a credential can be refused as "not trusted".
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
@@ -22,6 +21,7 @@ from signing.algorithms import PublicKey
 from signing.ca import certificate_public_key
 from signing.canonical import canonicalize
 from signing.errors import SigningError
+from signing.suites import HashName, hash_digest
 
 __all__ = [
     "CERT_URN_PREFIX",
@@ -33,6 +33,7 @@ __all__ = [
     "KEY_URN_PREFIX",
     "USCC_URN_PREFIX",
     "VC2_CONTEXT",
+    "ContentDigest",
     "TrustError",
     "certificate_id_of",
     "certificate_key",
@@ -101,14 +102,31 @@ def certificate_id_of(value: str) -> str:
     return value.removeprefix(CERT_URN_PREFIX)
 
 
-def credential_digest(credential: dict[str, Any]) -> str:
-    """SHA-256 (hex) of the credential's canonical JSON without its ``proof``: its content.
+def credential_digest(credential: dict[str, Any], hash_name: HashName = "sha-256") -> str:
+    """SHA-256 (or SM3, the hash of an SM2 exchange's suite) in hex of the credential's
+    canonical JSON without its ``proof``: its content.
 
     Harmless re-encodings (key order, whitespace, escapes) keep the digest; any change of a
-    member, added or dropped, changes it. The register keeps it for every issuance.
+    member, added or dropped, changes it. The register keeps it for every issuance, in its
+    exchange's suite hash (:attr:`signing.suites.Suite.hash_name`).
     """
     content = {k: v for k, v in credential.items() if k != "proof"}
-    return hashlib.sha256(canonicalize(content)).hexdigest()
+    return hash_digest(hash_name, canonicalize(content)).hex()
+
+
+class ContentDigest:
+    """One credential's :func:`credential_digest` in each hash asked for, computed once."""
+
+    def __init__(self, credential: dict[str, Any]) -> None:
+        self._content = canonicalize({k: v for k, v in credential.items() if k != "proof"})
+        self._hex: dict[HashName, str] = {}
+
+    def hex(self, hash_name: HashName = "sha-256") -> str:
+        """The digest in ``hash_name``, lowercase hex."""
+        found = self._hex.get(hash_name)
+        if found is None:
+            found = self._hex[hash_name] = hash_digest(hash_name, self._content).hex()
+        return found
 
 
 # --------------------------------------------------------------------------- keys and issuers

@@ -39,8 +39,7 @@ from schemas.catalog import ResourceDefinition
 from schemas.errors import ErrorCode
 from signing.ca import verify_seal_certificate
 from signing.errors import SigningError
-from signing.merkle import root_of
-from signing.seal import record_leaves, verify_seal
+from signing.seal import record_leaves, tree_hash_of, verify_seal
 
 __all__ = ["Ingestor"]
 
@@ -213,8 +212,9 @@ class Ingestor:
             return f"seal covers {seal.size} records, batch has {len(records)}", []
         for r in records:
             r["resource"] = batch.resource
-        leaves = record_leaves(records, sorted_is_jcs=batch.sorted_is_jcs)
-        if root_of(leaves).hex() != seal.root:
+        tree = tree_hash_of(seal)  # SHA-256, or SM3 on a seal that says so
+        leaves = record_leaves(records, sorted_is_jcs=batch.sorted_is_jcs, tree=tree)
+        if tree.root(leaves).hex() != seal.root:
             return "records do not match the sealed Merkle root (altered in transit?)", leaves
         return None, leaves
 

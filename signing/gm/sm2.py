@@ -7,7 +7,8 @@ travels as raw ``r‖s`` (64 bytes), like govex's ECDSA signatures; :func:`to_de
 :func:`from_der` convert to and from the DER ``SM2Signature`` (GM/T 0009) of X.509 and
 OpenSSL. Keys are the recommended curve ``sm2p256v1`` (GB/T 32918.5-2017); public keys
 travel as SubjectPublicKeyInfo (``id-ecPublicKey`` with the curve OID
-``1.2.156.10197.1.301``, GM/T 0015-2012 §7) and private keys as PKCS#8.
+``1.2.156.10197.1.301``, GM/T 0015-2012 §7) and private keys as PKCS#8, at rest encrypted
+with SM4 (:mod:`signing.gm.sm4`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tongsuopy.crypto.exceptions import InvalidSignature as _InvalidSignature
 from tongsuopy.crypto.exceptions import UnsupportedAlgorithm as _Unsupported
 
 from signing.errors import KeyLoadError, VerificationError
+from signing.gm.sm4 import decrypt_pkcs8, encrypt_pkcs8, is_sm4_pkcs8
 
 __all__ = [
     "CURVE_OID",
@@ -183,17 +185,21 @@ class SM2PrivateKey:
         return der
 
     def encrypted_pem(self, passphrase: bytes) -> bytes:
-        """Encrypted PKCS#8 PEM (PBES2, the library's best available cipher)."""
-        pem: bytes = self._key.private_bytes(
-            _serialization.Encoding.PEM,
-            _serialization.PrivateFormat.PKCS8,
-            _serialization.BestAvailableEncryption(passphrase),
-        )
-        return pem
+        """Encrypted PKCS#8 PEM: PBES2 with scrypt and SM4-CBC (:mod:`signing.gm.sm4`)."""
+        return encrypt_pkcs8(self.pkcs8_der(), passphrase)
 
     @classmethod
     def from_encrypted_pem(cls, pem: bytes, passphrase: bytes) -> SM2PrivateKey:
-        """Read :meth:`encrypted_pem` back; a wrong passphrase is a :class:`KeyLoadError`."""
+        """Read :meth:`encrypted_pem` back, or an SM2 key of any other PBES2 cipher Tongsuo
+        reads (keys written before SM4 at rest); a wrong passphrase is a :class:`KeyLoadError`."""
+        if is_sm4_pkcs8(pem):
+            der = decrypt_pkcs8(pem, passphrase)
+            try:
+                return cls.from_pkcs8_der(der)
+            except KeyLoadError as exc:
+                raise KeyLoadError(
+                    "cannot decrypt the key file: wrong passphrase or corrupt key data"
+                ) from exc
         try:
             key = _serialization.load_pem_private_key(pem, password=passphrase)
         except (ValueError, TypeError, _Unsupported) as exc:

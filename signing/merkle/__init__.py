@@ -6,7 +6,8 @@ Modules (the names below are re-exported here: ``from signing.merkle import Merk
   ``SHA-256(0x01 ‖ left ‖ right)``), the empty root, :func:`root_of` over a list of
   leaf hashes, complete subtrees and :func:`fold`, and the right edge of a growing tree
   (:func:`frontier_of`, :func:`extend_frontier`: the one computation behind
-  :meth:`MerkleTree.extend` and the audit writer's hot path);
+  :meth:`MerkleTree.extend` and the audit writer's hot path); :class:`TreeHash` and
+  :data:`TREE_HASHES`, the same tree over SM3 for batch seals on SM2 exchanges;
 * ``proving`` — inclusion and consistency proofs: which subtrees they are made of,
   building them from a list of leaf hashes (O(n); good for a batch that is in memory
   anyway), and :func:`verify_inclusion` / :func:`verify_consistency` with the semantics
@@ -26,6 +27,9 @@ from __future__ import annotations
 from signing.merkle.hashing import (
     EMPTY_ROOT,
     HASH_SIZE,
+    TREE_HASHES,
+    TreeHash,
+    TreeHashName,
     complete_subtrees,
     extend_frontier,
     fold,
@@ -45,9 +49,12 @@ from signing.merkle.tree import MemoryNodeStore, MerkleTree, NodeStore
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "TREE_HASHES",
     "MemoryNodeStore",
     "MerkleTree",
     "NodeStore",
+    "TreeHash",
+    "TreeHashName",
     "complete_subtrees",
     "consistency_proof",
     "extend_frontier",

@@ -5,18 +5,28 @@ the empty tree ``SHA-256("")`` (RFC 9162 §2.1.1). A tree of ``n`` leaves splits
 largest power of two below ``n``. A node is addressed by ``(level, index)``: level 0
 holds the leaf hashes, and node ``(level, index)`` is the root of the complete subtree
 over leaves ``[index·2^level, (index+1)·2^level)``.
+
+:class:`TreeHash` names the hash of a tree that is not the audit log's: batch seals on an
+SM2 exchange build the same RFC 6962 tree with SM3 (GB/T 32905) in place of SHA-256
+(:data:`TREE_HASHES`); the audit log stays SHA-256 for standard tlog tooling.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
 
 from signing.errors import MerkleProofError
+from signing.gm.sm2 import sm3
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "TREE_HASHES",
+    "TreeHash",
+    "TreeHashName",
     "check_hashes",
     "complete_subtrees",
     "extend_frontier",
@@ -43,6 +53,45 @@ def leaf_hash(data: bytes) -> bytes:
 def node_hash(left: bytes, right: bytes) -> bytes:
     """Hash of an interior node: ``SHA-256(0x01 ‖ left ‖ right)``."""
     return _sha256(_NODE_PREFIX + left + right).digest()
+
+
+TreeHashName = Literal["sha-256", "sm3"]
+
+
+@dataclass(frozen=True, slots=True)
+class TreeHash:
+    """The hash of an RFC 6962 tree: leaf ``H(0x00 ‖ data)``, node ``H(0x01 ‖ l ‖ r)``."""
+
+    name: TreeHashName
+    leaf: Callable[[bytes], bytes]
+    node: Callable[[bytes, bytes], bytes]
+
+    def root(self, leaf_hashes: Sequence[bytes]) -> bytes:
+        """Root of the tree with these leaf hashes (at least one)."""
+        if self.node is node_hash:
+            return root_of(leaf_hashes)
+        check_hashes(leaf_hashes, "leaf_hashes")
+        nodes = list(leaf_hashes)
+        while len(nodes) > 1:
+            parents = [self.node(a, b) for a, b in zip(nodes[0::2], nodes[1::2], strict=False)]
+            if len(nodes) & 1:
+                parents.append(nodes[-1])
+            nodes = parents
+        return nodes[0]
+
+
+def _sm3_leaf(data: bytes) -> bytes:
+    return sm3(_LEAF_PREFIX + data)
+
+
+def _sm3_node(left: bytes, right: bytes) -> bytes:
+    return sm3(_NODE_PREFIX + left + right)
+
+
+TREE_HASHES: Final[dict[TreeHashName, TreeHash]] = {
+    "sha-256": TreeHash("sha-256", leaf_hash, node_hash),
+    "sm3": TreeHash("sm3", _sm3_leaf, _sm3_node),
+}
 
 
 # --- subtrees and roots -----------------------------------------------------
@@ -78,7 +127,7 @@ def check_hashes(hashes: Iterable[bytes], what: str) -> None:
     """Refuse any hash that is not 32 bytes, naming it ``what[i]``."""
     for i, h in enumerate(hashes):
         if len(h) != HASH_SIZE:
-            raise MerkleProofError(f"{what}[{i}] is {len(h)} bytes; SHA-256 hashes are 32")
+            raise MerkleProofError(f"{what}[{i}] is {len(h)} bytes; tree hashes are 32")
 
 
 def root_of(leaf_hashes: Sequence[bytes]) -> bytes:

@@ -11,7 +11,7 @@ reference the published vectors come from): :func:`verify_inclusion` and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from signing.errors import MerkleProofError
 from signing.merkle.hashing import HASH_SIZE, check_hashes, node_hash, root_of
@@ -108,9 +108,11 @@ def consistency_proof(leaf_hashes: Sequence[bytes], first: int, second: int) -> 
 # --- verification (transparency-dev/merkle semantics) ------------------------
 
 
-def _chain_inner(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
+def _chain_inner(
+    seed: bytes, proof: Sequence[bytes], index: int, node: Callable[[bytes, bytes], bytes]
+) -> bytes:
     for i, h in enumerate(proof):
-        seed = node_hash(seed, h) if (index >> i) & 1 == 0 else node_hash(h, seed)
+        seed = node(seed, h) if (index >> i) & 1 == 0 else node(h, seed)
     return seed
 
 
@@ -121,9 +123,11 @@ def _chain_inner_right(seed: bytes, proof: Sequence[bytes], index: int) -> bytes
     return seed
 
 
-def _chain_border_right(seed: bytes, proof: Sequence[bytes]) -> bytes:
+def _chain_border_right(
+    seed: bytes, proof: Sequence[bytes], node: Callable[[bytes, bytes], bytes] = node_hash
+) -> bytes:
     for h in proof:
-        seed = node_hash(h, seed)
+        seed = node(h, seed)
     return seed
 
 
@@ -144,9 +148,16 @@ def _match(calculated: bytes, expected: bytes, what: str) -> None:
 
 
 def verify_inclusion(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+    leaf_hash: bytes,
+    index: int,
+    size: int,
+    proof: Sequence[bytes],
+    root: bytes,
+    *,
+    node: Callable[[bytes, bytes], bytes] = node_hash,
 ) -> None:
-    """Check that ``leaf_hash`` is leaf ``index`` of the tree of ``size`` with ``root``.
+    """Check that ``leaf_hash`` is leaf ``index`` of the tree of ``size`` with ``root``
+    (``node``: the interior-node hash, SHA-256 unless a :class:`TreeHash` says otherwise).
 
     Raises :class:`MerkleProofError` naming the first thing that is wrong: an index
     outside the tree, a hash that is not 32 bytes, a proof of the wrong length, or a
@@ -165,7 +176,9 @@ def verify_inclusion(
             f"{size} needs {inner + border}"
         )
     check_hashes(proof, "proof")
-    calculated = _chain_border_right(_chain_inner(leaf_hash, proof[:inner], index), proof[inner:])
+    calculated = _chain_border_right(
+        _chain_inner(leaf_hash, proof[:inner], index, node), proof[inner:], node
+    )
     _match(calculated, root, "root")
 
 
@@ -215,5 +228,5 @@ def verify_consistency(
     mask = (first - 1) >> shift
     hash1 = _chain_border_right(_chain_inner_right(seed, rest[:inner], mask), rest[inner:])
     _match(hash1, first_root, "first root")
-    hash2 = _chain_border_right(_chain_inner(seed, rest[:inner], mask), rest[inner:])
+    hash2 = _chain_border_right(_chain_inner(seed, rest[:inner], mask, node_hash), rest[inner:])
     _match(hash2, second_root, "second root")

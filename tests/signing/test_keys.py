@@ -194,6 +194,19 @@ def test_jwk_shapes_follow_rfc_8037_and_7518() -> None:
     assert p256["kid"].startswith("es256-")
 
 
+def test_sm2_jwk_is_the_govex_scoped_ec_sm2_form_and_round_trips() -> None:
+    pub = generate_key("SM2").public_key()
+    jwk = public_jwk(pub)
+    assert (jwk["kty"], jwk["crv"], jwk["alg"]) == ("EC", "SM2", "GOVEX-SM2-SM3")
+    assert (len(jwk["x"]), len(jwk["y"]), jwk["kid"]) == (43, 43, kid_of(pub))
+    assert load_jwk(jwk) == pub
+    p256 = public_jwk(generate_key("ES256").public_key())
+    with pytest.raises(KeyLoadError, match="not on the SM2 curve"):
+        load_jwk({**p256, "crv": "SM2"})  # a P-256 point named SM2
+    with pytest.raises(KeyLoadError):
+        load_jwk({**jwk, "d": jwk["x"]})
+
+
 def test_jwk_rfc8037_example_loads() -> None:
     # RFC 8037 Appendix A.2 public key.
     jwk = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
@@ -225,6 +238,9 @@ def test_jwk_rfc8037_example_loads() -> None:
         ),
         ({"kty": "EC", "crv": "P-256", "x": "A" * 43, "y": "A" * 43}, "not on the P-256 curve"),
         ({"kty": "EC", "crv": "P-256", "x": "A" * 43}, "'y'"),
+        ({"kty": "EC", "crv": "SM2", "x": "A" * 43, "y": "A" * 43}, "not on the SM2 curve"),
+        ({"kty": "EC", "crv": "SM2", "x": "A" * 43}, "'y'"),
+        ({"kty": "EC", "crv": "sm2p256v1", "x": "A" * 43, "y": "A" * 43}, "unsupported JWK"),
     ],
 )
 def test_bad_jwk_is_refused(jwk: dict[str, str], reason: str) -> None:

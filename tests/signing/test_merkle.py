@@ -69,6 +69,9 @@ def test_public_api_is_listed() -> None:
     assert set(merkle.__all__) == {
         "EMPTY_ROOT",
         "HASH_SIZE",
+        "TREE_HASHES",
+        "TreeHash",
+        "TreeHashName",
         "MemoryNodeStore",
         "MerkleTree",
         "NodeStore",

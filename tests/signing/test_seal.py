@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,6 +20,7 @@ from signing import seal as seal_module
 from signing.algorithms import PrivateKey
 from signing.canonical import canonicalize, sorted_is_canonical
 from signing.errors import SealError, SigningError
+from signing.keys import generate_key, load_public_pem
 from signing.merkle import inclusion_proof, leaf_hash, root_of, verify_inclusion
 from signing.seal import (
     SEAL_DOMAIN,
@@ -75,6 +79,7 @@ def test_public_api_is_listed() -> None:
         "record_leaf",
         "record_leaves",
         "seal_batch",
+        "tree_hash_of",
         "verify_batch",
         "verify_record",
         "verify_seal",
@@ -392,3 +397,101 @@ def test_record_leaves_fall_back_to_record_leaf_for_what_orjson_cannot_write() -
         record_leaves([RECORDS_16[1], unsafe], sorted_is_jcs=True)
     floats = [{**RECORDS_16[0], "data": {"x": 1.0}}]
     assert record_leaves(floats, sorted_is_jcs=False) == [record_leaf(floats[0])]
+
+
+# --- the tree's hash follows the key's suite: SM3 on SM2 keys ------------------------------
+
+BEFORE_SM3: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[1] / "vectors" / "gm" / "seals_before_sm3.json").read_text(
+        "utf-8"
+    )
+)
+
+
+def _sm3_rfc6962_root(leaves: list[bytes]) -> bytes:
+    """The RFC 6962 root with SM3, through OpenSSL's ``hashlib`` SM3 (not Tongsuo's)."""
+
+    def h(data: bytes) -> bytes:
+        return hashlib.new("sm3", data).digest()
+
+    if len(leaves) == 1:
+        return leaves[0]
+    split = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return h(b"\x01" + _sm3_rfc6962_root(leaves[:split]) + _sm3_rfc6962_root(leaves[split:]))
+
+
+def test_an_sm2_seal_hashes_its_tree_with_sm3_and_signs_that_it_does() -> None:
+    key = generate_key("SM2")
+    records = _records(7)
+    sealed = _seal(records, key)
+    assert sealed.seal.hash == "sm3"
+    assert json.loads(sealed.seal.model_dump_json())["hash"] == "sm3"
+    leaves = [hashlib.new("sm3", b"\x00" + canonicalize(r)).digest() for r in records]
+    assert sealed.leaves == leaves
+    assert sealed.seal.root == _sm3_rfc6962_root(leaves).hex()
+    public = key.public_key()
+    assert verify_batch(records, sealed.seal.model_dump(), public) == leaves
+    for i, record in enumerate(records):
+        verify_record(record, sealed.record_proof(i), sealed.seal, public)
+    # the hash is signed: dropping it (read as SHA-256) or naming another is refused
+    without = sealed.seal.model_dump()
+    del without["hash"]
+    with pytest.raises(SealError, match="does not verify"):
+        verify_seal(without, public)
+    with pytest.raises(SealError):
+        verify_seal({**sealed.seal.model_dump(), "hash": "sha-256"}, public)
+    # one altered record is found by its own SM3 path
+    altered = copy.deepcopy(records)
+    altered[3]["data"]["n"] = -1
+    check = check_batch(altered, sealed.seal, public, proofs=sealed.record_proofs())
+    assert check.failed == [3]
+    with pytest.raises(SealError, match="record 3"):
+        verify_batch(altered, sealed.seal, public, proofs=sealed.record_proofs())
+    # an SHA-256 path does not prove a record of an SM3 tree
+    sha_path = [
+        h.hex() for h in inclusion_proof([leaf_hash(canonicalize(r)) for r in records], 2, 7)
+    ]
+    with pytest.raises(SealError):
+        verify_record(records[2], {"index": 2, "path": sha_path}, sealed.seal, public)
+
+
+def test_an_ed25519_seal_is_byte_identical_to_the_seals_made_before_sm3_trees() -> None:
+    vector = BEFORE_SM3["seals"]["Ed25519"]
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    sealed = seal_batch(
+        BEFORE_SM3["records"],
+        resource=BEFORE_SM3["resource"],
+        issuer=BEFORE_SM3["issuer"],
+        key=key,
+        kid=BEFORE_SM3["kid"],
+        batch_id=BEFORE_SM3["batch_id"],
+        sealed_at=datetime(2025, 5, 1, 8, 0, tzinfo=UTC),
+    )
+    assert sealed.seal.model_dump_json() == vector["seal_json"]
+    assert sealed.record_proofs() == vector["proofs"]
+    assert "hash" not in sealed.seal.model_dump()
+
+
+@pytest.mark.parametrize("alg", ["Ed25519", "SM2"])
+def test_seals_made_before_sm3_trees_still_verify(alg: str) -> None:
+    vector = BEFORE_SM3["seals"][alg]
+    public = load_public_pem(vector["public_key_pem"])
+    seal = json.loads(vector["seal_json"])
+    assert "hash" not in seal
+    records = BEFORE_SM3["records"]
+    verify_batch(records, seal, public)
+    for i, record in enumerate(records):
+        verify_record(record, vector["proofs"][i], seal, public)
+    altered = copy.deepcopy(records)
+    altered[1]["version"] = 2
+    assert check_batch(altered, seal, public, proofs=vector["proofs"]).failed == [1]
+
+
+def test_the_tree_hash_may_be_named_and_is_then_recorded() -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    records = _records(3)
+    sealed = seal_batch(
+        records, resource=RESOURCE, issuer=ISSUER, key=key, kid="k1", tree_hash="sm3"
+    )
+    assert sealed.seal.hash == "sm3"
+    verify_batch(records, sealed.seal, key.public_key())

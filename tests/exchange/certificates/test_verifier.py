@@ -15,6 +15,9 @@ with list fields, a validity end and both status entries) and derives from it:
 
 Benign re-encodings — key order, whitespace, ``\\u`` escapes, escaped ``/`` — must
 all still verify. The test prints ``C1 tampered accepted 0/k, benign accepted m/m``.
+
+Every test here runs on an exchange of each cryptographic suite (``ed25519``, and ``sm2``:
+SM2 seal keys and root, ``govex-sm2-jcs-2025`` proofs, SM3 issued-certificate digests).
 """
 
 from __future__ import annotations
@@ -23,29 +26,46 @@ import json
 import random
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from exchange.certificates.bundle import TrustBundle
+from exchange.certificates.credential_schema import credential_schema
 from exchange.certificates.models import CertificatePublic, StatusAction, StatusChange
 from exchange.certificates.trust import KeyRevocation
 from exchange.certificates.verifier import Verifier
 from exchange.certificates.vocabulary import (
     CERT_URN_PREFIX,
+    credential_digest,
     credential_type_name,
     key_urn,
     uscc_urn,
 )
+from exchange.config import Settings
 from exchange.demo.case import certificate_requests
 from exchange.demo.city import City
-from exchange.demo.setup import DemoDepartment
+from exchange.demo.setup import DemoDepartment, create_demo, publish_city
 from exchange.service import Exchange
-from schemas.certificates import load_certificate_types
+from schemas.certificates import certificate_type, load_certificate_types
 from signing.multibase import decode_base58btc, encode_base58btc
 from signing.proofs import add_proof
 
 Path_ = tuple[str | int, ...]
+PROOF_SUITES = {"ed25519": "eddsa-jcs-2022", "sm2": "govex-sm2-jcs-2025"}
+
+
+@pytest.fixture(scope="module", params=["ed25519", "sm2"])
+def exchange(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, city: City
+) -> Iterator[Exchange]:
+    data: Path = tmp_path_factory.mktemp(f"exchange-{request.param}") / "data"
+    ex = create_demo(Settings(data=data), crypto=request.param)
+    publish_city(ex, city)
+    yield ex
+    ex.close()
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +248,13 @@ def test_c1_tampered_certificates_are_refused_and_benign_re_encodings_verify(
     exchange: Exchange, filing: CertificatePublic, bundle: TrustBundle
 ) -> None:
     doc = filing.credential
+    suite = exchange.identity.suite
+    assert doc["proof"]["cryptosuite"] == PROOF_SUITES[suite.name]
+    assert bundle.issued is not None
+    assert bundle.issued["credentialSubject"]["algorithm"] == f"{suite.hash_name}/128"
+    issued = exchange.certificates.register.issued(doc["id"])
+    assert issued is not None
+    assert issued.digest == credential_digest(doc, suite.hash_name)
     offline = Verifier(bundle)
     online = exchange.certificates.verifier
     assert offline.check(doc).valid
@@ -253,11 +280,24 @@ def test_c1_tampered_certificates_are_refused_and_benign_re_encodings_verify(
 
     benign = benign_re_encodings(doc)
     passed = sum(offline.check_text(text).valid for _, text in benign)
-    print(f"C1 tampered accepted {len(accepted)}/{k}, benign accepted {passed}/{len(benign)}")
+    print(
+        f"C1 ({suite.name}) tampered accepted {len(accepted)}/{k}, "
+        f"benign accepted {passed}/{len(benign)}"
+    )
     assert k > 800
     assert accepted == []
     assert accepted_online == []
     assert passed == len(benign)
+
+
+def test_the_certificate_validates_against_the_credential_schema_it_names(
+    exchange: Exchange, filing: CertificatePublic
+) -> None:
+    """The published VC JSON Schema admits the proof of the exchange's suite."""
+    ctype = certificate_type("sales_contract_filing_certificate")
+    schema = credential_schema(exchange.identity.issuer, ctype)
+    errors = [e.message for e in Draft202012Validator(schema).iter_errors(filing.credential)]
+    assert errors == []
 
 
 def benign_re_encodings(doc: dict[str, Any]) -> list[tuple[str, str]]:
