@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from exchange.certificates.qr import qr_text
 from exchange.certificates.vocabulary import CHINA_TIME, credential_type_name, parse_timestamp
+from exchange.web.messages import display_value, field_title, strip_note
 from schemas.certificates import CertificateType, load_certificate_types
 from signing.errors import SigningError
 
@@ -102,6 +103,15 @@ def _date(value: Any) -> str:
         return str(value)
 
 
+def _title(properties: dict[str, Any], name: str) -> str:
+    """A field's title in this type's schema (its standard's note left out), else the
+    catalog's."""
+    spec = properties.get(name)
+    if isinstance(spec, dict) and isinstance(spec.get("title"), str):
+        return strip_note(spec["title"])
+    return field_title(name)
+
+
 def _type_of(doc: dict[str, Any]) -> CertificateType | None:
     types = doc.get("type")
     if not isinstance(types, list):
@@ -121,7 +131,9 @@ def licence_of(doc: dict[str, Any]) -> Licence:
     properties: dict[str, Any] = ctype.json_schema.get("properties", {}) if ctype else {}
     fields = [
         LicenceField(
-            title=str(properties.get(name, {}).get("title", name)), name=name, value=_text(value)
+            title=_title(properties, name),
+            name=name,
+            value=display_value(name, value) or _text(value),
         )
         for name, value in subject.items()
         if name not in ("holder_code_type", "id")
@@ -140,5 +152,5 @@ def licence_of(doc: dict[str, Any]) -> Licence:
     try:
         licence.qr = qr_svg(qr_text(doc))
     except (SigningError, ValueError) as exc:
-        licence.qr_note = f"no QR code: {exc}"
+        licence.qr_note = f"无法生成二维码 (no QR code): {exc}"
     return licence

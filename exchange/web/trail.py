@@ -18,9 +18,9 @@ from exchange.audit.checkpoints import StoredCheckpoint
 from exchange.audit.leaf import AuditEntry
 from exchange.audit.query import StoredEntry
 from exchange.audit.trail import Proof, prove_entry
-from exchange.certificates.vocabulary import CHINA_TIME
 from exchange.errors import ExchangeError
 from exchange.service import Exchange
+from exchange.web.clock import beijing
 from signing.checkpoint import Checkpoint
 from signing.errors import SigningError
 
@@ -152,14 +152,6 @@ def prove(
     )
 
 
-def _when(ts: str) -> str:
-    try:
-        moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return ts
-    return moment.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _person(exchange: Exchange, staff_id: str | None) -> str | None:
     if not staff_id:
         return None
@@ -182,7 +174,7 @@ def trail(
         out.append(
             TrailEntry(
                 entry=entry,
-                when=_when(entry.ts),
+                when=beijing(entry.ts),
                 actor_name=names.get(entry.actor, entry.actor),
                 action_zh=zh,
                 action_en=en,

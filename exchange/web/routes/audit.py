@@ -22,6 +22,7 @@ from exchange.departments.auth import Principal
 from exchange.errors import InvalidRequest, MethodNotAllowed
 from exchange.records.query import CASE_PATTERN
 from exchange.service import Exchange
+from exchange.web.clock import now_beijing
 from exchange.web.guard import Auditor, CsrfSession, console_router
 from exchange.web.pages import render
 from exchange.web.trail import (
@@ -205,7 +206,7 @@ def who_used_my_data(
             "resources": resources,
             "matters": matters,
             "departments": departments,
-            "generated": datetime.now(UTC).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M"),
+            "generated": now_beijing(),
             "known": report.subject_hash is not None,
             "kind": kind,
             "next_before": report.next_before,
