@@ -106,6 +106,7 @@ templates.env.filters["beijing_min"] = partial(beijing, seconds=False)
 templates.env.filters["field_title"] = field_title
 templates.env.filters["resource_name"] = resource_name
 templates.env.filters["humanise"] = humanise
+templates.env.globals["message_for"] = message_for
 templates.env.filters["check_name"] = lambda name: check_label(name)[0]
 
 _STATUS_TITLES = {

@@ -1,5 +1,7 @@
 """The operator's dashboard: exchanges per department per day, refusals, quarantine,
-materials removed per matter — as SVG charts drawn by govex — and the latest checkpoint."""
+materials removed per matter as measured — as SVG charts drawn by govex — then the
+operator's tables (:mod:`exchange.web.operations`): departments, quarantine, grant
+backlog, connector freshness, call volumes and response times; the latest checkpoint."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from exchange.api.deps import ExchangeDep
 from exchange.web.charts import Series, bars, stacked_columns
 from exchange.web.figures import figures
 from exchange.web.guard import Operator, console_router
+from exchange.web.messages import message_for
+from exchange.web.operations import STATE_LABELS, operations
 from exchange.web.pages import render
 from exchange.web.trail import current_checkpoint
 
@@ -51,7 +55,10 @@ def dashboard(request: Request, exchange: ExchangeDep, _: Operator) -> HTMLRespo
         ),
         "refused_codes": bars(
             "被拒绝查询的原因 Why queries were refused",
-            f.refused_by_code,
+            [
+                (message_for(code).zh.split("：")[0].split("，")[0], n)
+                for code, n in f.refused_by_code
+            ],
             colour="#b3261e",
             empty="无 · none",
         ),
@@ -62,15 +69,22 @@ def dashboard(request: Request, exchange: ExchangeDep, _: Operator) -> HTMLRespo
             empty="没有隔离记录 · nothing quarantined",
         ),
         "materials": bars(
-            "每个事项减免的材料数 Materials removed per matter",
-            [(m.name, m.removable) for m in f.materials],
+            "每个事项实际共享获取的材料数（平均） Materials obtained per case, measured",
+            [(m.name, m.obtained_avg) for m in f.materials if m.cases],
             colour="#13733a",
             ceiling=max((m.required for m in f.materials), default=1),
+            empty="尚无办件 · no case resolved yet",
         ),
     }
     return render(
         request,
         "dashboard.html",
-        {"f": f, "charts": charts, "checkpoint": current_checkpoint(exchange)},
+        {
+            "f": f,
+            "ops": operations(exchange, getattr(request.app.state, "call_times", None)),
+            "state_labels": STATE_LABELS,
+            "charts": charts,
+            "checkpoint": current_checkpoint(exchange),
+        },
         active="dashboard",
     )
