@@ -23,6 +23,7 @@ from schemas.catalog import load_resources
 from schemas.certificates import load_certificate_types
 from schemas.codes import decode
 from schemas.errors import ErrorCode
+from schemas.matters import load_matters
 
 __all__ = [
     "ACTIONS",
@@ -391,11 +392,12 @@ def _titles() -> dict[str, str]:
 def _resource_names() -> dict[str, str]:
     names = {r.code: r.name for r in load_resources().values()}
     names |= {t.code: t.name for t in load_certificate_types().values()}
+    names |= {m.code: m.name for m in load_matters().values()}
     return names
 
 
 def resource_name(code: str) -> str:
-    """A resource or certificate type by its Chinese name (its code when unknown)."""
+    """A resource, certificate type or matter by its Chinese name (its code when unknown)."""
     return _resource_names().get(code, code)
 
 

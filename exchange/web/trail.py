@@ -84,6 +84,7 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
 }
 OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "ok": ("成功", "ok"),
+    "allowed": ("允许", "allowed"),
     "refused": ("拒绝", "refused"),
     "error": ("出错", "error"),
     "invalid": ("无效", "invalid"),

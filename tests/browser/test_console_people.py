@@ -205,7 +205,10 @@ def test_the_auditor_sorts_pages_and_exports_the_timeline(
     ]
     assert seqs
     assert seqs == sorted(seqs, reverse=True)
-    page.locator("#timeline thead th").first.locator("a").click()
+    if size == "phone":  # the table's head is hidden on a phone: the sort links above it
+        page.click("#sort-seq")
+    else:
+        page.locator("#timeline thead th").first.locator("a").click()
     page.wait_for_url(re.compile(r"sort=seq"))
     assert f"case={site.resolved_case}" in page.url  # the filter stays in the URL
     ascending = [
