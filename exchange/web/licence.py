@@ -39,6 +39,12 @@ CHECK_LABELS: dict[str, tuple[str, str, str, str]] = {
     "status": ("证照状态", "Status", "未注销、未中止", "证照已注销或已中止"),
     "schema": ("内容格式", "Schema", "内容符合证照类型的格式", "内容不符合证照类型的格式"),
     "identifier": ("证照标识", "Identifier", "证照标识及校验码正确", "证照标识有误"),
+    "register": (
+        "签发登记",
+        "Register",
+        "与平台签发登记的内容一致",
+        "平台没有签发过该证照，或内容与签发时不一致",
+    ),
     "json": ("文件解析", "JSON", "文件可以解析", "文件不是合法的 JSON"),
     "format": ("文件类型", "Format", "是一件事材料包", "不是可识别的证照或材料包"),
     "bundle_proof": ("材料包签章", "Bundle seal", "平台签章有效", "平台签章无效：材料包可能被篡改"),
@@ -47,7 +53,8 @@ CHECK_LABELS: dict[str, tuple[str, str, str, str]] = {
 
 
 def check_label(name: str) -> tuple[str, str, str, str]:
-    return CHECK_LABELS.get(name, (name, name, "通过", "未通过"))
+    """A check's Chinese name, English name and plain words when passed and when failed."""
+    return CHECK_LABELS.get(name, ("其他检查", name, "通过", "未通过"))
 
 
 @dataclass(frozen=True)
