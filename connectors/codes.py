@@ -10,6 +10,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
+from schemas.codes import ETHNIC_NAMES
+
 __all__ = ["BUILTIN_TABLES", "ETHNICITY", "SEX"]
 
 _SEX: dict[str, str] = {
@@ -31,71 +33,10 @@ _SEX: dict[str, str] = {
     "未说明的性别": "9",
 }
 
-# GB/T 3304-1991 中国各民族名称的罗马字母拼写法和代码 (numeric codes)
-_ETHNIC_NAMES: tuple[str, ...] = (
-    "汉",
-    "蒙古",
-    "回",
-    "藏",
-    "维吾尔",
-    "苗",
-    "彝",
-    "壮",
-    "布依",
-    "朝鲜",
-    "满",
-    "侗",
-    "瑶",
-    "白",
-    "土家",
-    "哈尼",
-    "哈萨克",
-    "傣",
-    "黎",
-    "傈僳",
-    "佤",
-    "畲",
-    "高山",
-    "拉祜",
-    "水",
-    "东乡",
-    "纳西",
-    "景颇",
-    "柯尔克孜",
-    "土",
-    "达斡尔",
-    "仫佬",
-    "羌",
-    "布朗",
-    "撒拉",
-    "毛南",
-    "仡佬",
-    "锡伯",
-    "阿昌",
-    "普米",
-    "塔吉克",
-    "怒",
-    "乌孜别克",
-    "俄罗斯",
-    "鄂温克",
-    "德昂",
-    "保安",
-    "裕固",
-    "京",
-    "塔塔尔",
-    "独龙",
-    "鄂伦春",
-    "赫哲",
-    "门巴",
-    "珞巴",
-    "基诺",
-    "",
-)
-
 
 def _ethnicity() -> dict[str, str]:
     table: dict[str, str] = {}
-    for number, name in enumerate(_ETHNIC_NAMES, start=1):
+    for number, name in enumerate(ETHNIC_NAMES, start=1):
         code = f"{number:02d}"
         table[name + "族"] = code
         table[name] = code

@@ -12,6 +12,7 @@ does) loads neither pydantic models nor JSON Schemas it does not use.
 * :mod:`schemas.catalog`: resources (政务信息资源目录) and departments;
 * :mod:`schemas.certificates`: certificate types and GB/T 36903 metadata;
 * :mod:`schemas.matters`: matters and their materials (一件事一次办);
+* :mod:`schemas.codes`: the national code tables 性别 and 民族, code → name;
 * :mod:`schemas.errors`: the error tree and stable codes;
 * :mod:`schemas.text`: text at the boundary (valid Unicode, bounded length).
 """

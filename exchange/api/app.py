@@ -14,6 +14,7 @@ from exchange.api.deps import PUBLIC_PATHS, UNAUDITED_PUBLIC, bearer_token
 from exchange.api.docs import install_docs
 from exchange.api.errors import install_error_handlers
 from exchange.api.middleware.audit import AuditMiddleware
+from exchange.api.middleware.calltimes import CallTimes, CallTimesMiddleware
 from exchange.api.middleware.catchup import CatchUpMiddleware
 from exchange.api.middleware.fastread import FastReadMiddleware
 from exchange.api.middleware.limits import LimitsMiddleware
@@ -129,6 +130,10 @@ def create_app(
         max_body_bytes=exchange.settings.api.max_body_bytes,
         max_json_depth=exchange.settings.api.max_json_depth,
     )
+
+    # call volumes and response times per department, for the operator's console
+    app.state.call_times = CallTimes()
+    app.add_middleware(CallTimesMiddleware, times=app.state.call_times)
 
     # outermost: every request outside the public list leaves exactly one audit entry (D4)
     def identify(authorization: str) -> Principal | None:

@@ -80,8 +80,11 @@ PUBLIC_PATHS = frozenset(
         "/log/tile/{level}/{index:path}",
     }
 )
-# public reads left out of the audit log (fetching the log's tiles must not grow it)
-UNAUDITED_PUBLIC = re.compile(r"/log/checkpoint|/log/tile/(?!entries/)[^/]+/.+")
+# public reads left out of the audit log (fetching the log's tiles must not grow it; the
+# console's styles, scripts and icons are no exchange of data)
+UNAUDITED_PUBLIC = re.compile(
+    r"/log/checkpoint|/log/tile/(?!entries/)[^/]+/.+|/console/static/[A-Za-z0-9._-]+"
+)
 
 
 async def get_exchange(request: Request) -> Exchange:

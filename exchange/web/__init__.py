@@ -4,7 +4,12 @@ Modules: :mod:`.pages` (rendering, the console route class), :mod:`.session` (st
 sessions, CSRF), :mod:`.guard` (role checks), :mod:`.trail` (entries with their proofs),
 :mod:`.citizen` (the citizen's own view: sessions and report rows), :mod:`.oidc_client`
 (the citizen's OpenID Connect sign-in), :mod:`.charts`, :mod:`.figures`, :mod:`.licence`;
-:mod:`.routes` — one router per page family.
+:mod:`.messages` (every problem a person reads: error codes and case reasons in Chinese
+with English beside and the action's link; fields by catalog title, codes decoded),
+:mod:`.clock` (Beijing time for people, one helper), :mod:`.qrscan` (a QR code read from
+an uploaded picture), :mod:`.operations` (the operator's tables: departments, quarantine,
+grant backlog, connector freshness, call figures); :mod:`.routes` — one router per page
+family.
 
 Served by the exchange itself under ``/console`` (no CDN: templates, styles, scripts,
 charts and QR codes all come from govex). Pages call the exchange's services in

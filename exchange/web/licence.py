@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from exchange.certificates.qr import qr_text
 from exchange.certificates.vocabulary import CHINA_TIME, credential_type_name, parse_timestamp
+from exchange.web.messages import display_value, field_title, strip_note
 from schemas.certificates import CertificateType, load_certificate_types
 from signing.errors import SigningError
 
@@ -38,6 +39,12 @@ CHECK_LABELS: dict[str, tuple[str, str, str, str]] = {
     "status": ("证照状态", "Status", "未注销、未中止", "证照已注销或已中止"),
     "schema": ("内容格式", "Schema", "内容符合证照类型的格式", "内容不符合证照类型的格式"),
     "identifier": ("证照标识", "Identifier", "证照标识及校验码正确", "证照标识有误"),
+    "register": (
+        "签发登记",
+        "Register",
+        "与平台签发登记的内容一致",
+        "平台没有签发过该证照，或内容与签发时不一致",
+    ),
     "json": ("文件解析", "JSON", "文件可以解析", "文件不是合法的 JSON"),
     "format": ("文件类型", "Format", "是一件事材料包", "不是可识别的证照或材料包"),
     "bundle_proof": ("材料包签章", "Bundle seal", "平台签章有效", "平台签章无效：材料包可能被篡改"),
@@ -46,7 +53,8 @@ CHECK_LABELS: dict[str, tuple[str, str, str, str]] = {
 
 
 def check_label(name: str) -> tuple[str, str, str, str]:
-    return CHECK_LABELS.get(name, (name, name, "通过", "未通过"))
+    """A check's Chinese name, English name and plain words when passed and when failed."""
+    return CHECK_LABELS.get(name, ("其他检查", name, "通过", "未通过"))
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,15 @@ def _date(value: Any) -> str:
         return str(value)
 
 
+def _title(properties: dict[str, Any], name: str) -> str:
+    """A field's title in this type's schema (its standard's note left out), else the
+    catalog's."""
+    spec = properties.get(name)
+    if isinstance(spec, dict) and isinstance(spec.get("title"), str):
+        return strip_note(spec["title"])
+    return field_title(name)
+
+
 def _type_of(doc: dict[str, Any]) -> CertificateType | None:
     types = doc.get("type")
     if not isinstance(types, list):
@@ -121,7 +138,9 @@ def licence_of(doc: dict[str, Any]) -> Licence:
     properties: dict[str, Any] = ctype.json_schema.get("properties", {}) if ctype else {}
     fields = [
         LicenceField(
-            title=str(properties.get(name, {}).get("title", name)), name=name, value=_text(value)
+            title=_title(properties, name),
+            name=name,
+            value=display_value(name, value) or _text(value),
         )
         for name, value in subject.items()
         if name not in ("holder_code_type", "id")
@@ -140,5 +159,5 @@ def licence_of(doc: dict[str, Any]) -> Licence:
     try:
         licence.qr = qr_svg(qr_text(doc))
     except (SigningError, ValueError) as exc:
-        licence.qr_note = f"no QR code: {exc}"
+        licence.qr_note = f"无法生成二维码 (no QR code): {exc}"
     return licence

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +25,9 @@ from fastapi.templating import Jinja2Templates
 from exchange.departments.auth import Principal
 from exchange.errors import AuthError, ExchangeError
 from exchange.service import Exchange
+from exchange.web.clock import beijing
+from exchange.web.licence import check_label
+from exchange.web.messages import field_title, humanise, message_for, resource_name
 from exchange.web.session import CONSOLE_PREFIX, SESSION_COOKIE, SESSION_SCOPE_KEY, Session
 from schemas.catalog import Role
 from schemas.errors import SchemaError
@@ -97,6 +101,13 @@ ROLE_LABELS = {
     Role.OPERATOR: ("运维", "operator"),
 }
 templates.env.globals["ROLE_LABELS"] = ROLE_LABELS
+templates.env.filters["beijing"] = beijing
+templates.env.filters["beijing_min"] = partial(beijing, seconds=False)
+templates.env.filters["field_title"] = field_title
+templates.env.filters["resource_name"] = resource_name
+templates.env.filters["humanise"] = humanise
+templates.env.globals["message_for"] = message_for
+templates.env.filters["check_name"] = lambda name: check_label(name)[0]
 
 _STATUS_TITLES = {
     401: ("请先登录", "Sign-in needed"),
@@ -168,11 +179,19 @@ def render(
 
 
 def error_page(request: Request, status: int, code: str, message: str) -> HTMLResponse:
+    """A refusal as a page: the code's Chinese message, what to do, the link that does it."""
     zh, en = _STATUS_TITLES.get(status, ("出错了", "Error"))
     return render(
         request,
         "error.html",
-        {"status": status, "title_zh": zh, "title_en": en, "code": code, "message": message},
+        {
+            "status": status,
+            "title_zh": zh,
+            "title_en": en,
+            "code": code,
+            "said": message_for(code),
+            "detail": humanise(message),
+        },
         status_code=status,
     )
 

@@ -18,14 +18,16 @@ from exchange.audit.checkpoints import StoredCheckpoint
 from exchange.audit.leaf import AuditEntry
 from exchange.audit.query import StoredEntry
 from exchange.audit.trail import Proof, prove_entry
-from exchange.certificates.vocabulary import CHINA_TIME
 from exchange.errors import ExchangeError
 from exchange.service import Exchange
+from exchange.web.clock import beijing
+from exchange.web.messages import message_for, resource_name
 from signing.checkpoint import Checkpoint
 from signing.errors import SigningError
 
 __all__ = [
     "ACTION_LABELS",
+    "OUTCOME_LABELS",
     "READ_ACTIONS",
     "CheckpointView",
     "Proof",
@@ -63,6 +65,31 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "audit.tiles.entries": ("读取日志条目包", "log entry bundle read"),
     "audit.export": ("导出审计日志", "audit export"),
     "audit.archive": ("归档审计日志", "audit archive"),
+    "audit.void": ("作废审计条目", "audit entries voided"),
+    "catalog.add": ("新增目录资源", "catalog resource added"),
+    "catalog.update": ("更新目录资源", "catalog resource updated"),
+    "citizen.sign_in": ("个人登录", "citizen sign-in"),
+    "console.signin": ("登录控制台", "console sign-in"),
+    "console.signout": ("退出控制台", "console sign-out"),
+    "department.add": ("新增部门", "department added"),
+    "department.key.revoke": ("吊销部门密钥", "department key revoked"),
+    "department.key.rotate": ("轮换部门密钥", "department key rotated"),
+    "token.issue": ("签发访问令牌", "access token issued"),
+    "http.get": ("访问", "request (GET)"),
+    "http.post": ("提交", "request (POST)"),
+    "http.put": ("更新", "request (PUT)"),
+    "http.patch": ("修改", "request (PATCH)"),
+    "http.delete": ("删除", "request (DELETE)"),
+    "http.other": ("其他请求", "other request"),
+}
+OUTCOME_LABELS: dict[str, tuple[str, str]] = {
+    "ok": ("成功", "ok"),
+    "allowed": ("允许", "allowed"),
+    "refused": ("拒绝", "refused"),
+    "error": ("出错", "error"),
+    "invalid": ("无效", "invalid"),
+    "not_found": ("未找到", "not found"),
+    "valid": ("有效", "valid"),
 }
 READ_ACTIONS = frozenset(
     {"query", "query.subject", "cert.read", "cert.lookup", "case.resolve", "case.read"}
@@ -95,6 +122,26 @@ class TrailEntry:
     @property
     def refused(self) -> bool:
         return self.entry.outcome in ("refused", "invalid", "error", "not_found")
+
+    @property
+    def outcome_zh(self) -> tuple[str, str]:
+        outcome = self.entry.outcome
+        return OUTCOME_LABELS.get(outcome, (outcome, outcome))
+
+    @property
+    def target_label(self) -> str:
+        """What the entry is about, by name: a resource, a type, a page or an API call."""
+        target = self.entry.target or ""
+        if target.startswith("/console"):
+            return "控制台页面 console page"
+        if target.startswith("/"):
+            return "接口调用 API call"
+        return resource_name(target)
+
+    @property
+    def reason_zh(self) -> str:
+        """The refusal's code as a person reads it (the code itself stays in the export)."""
+        return message_for(self.entry.code).zh if self.entry.code else ""
 
 
 def checkpoint_view(exchange: Exchange, note: str, created_at: datetime) -> CheckpointView:
@@ -152,14 +199,6 @@ def prove(
     )
 
 
-def _when(ts: str) -> str:
-    try:
-        moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return ts
-    return moment.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _person(exchange: Exchange, staff_id: str | None) -> str | None:
     if not staff_id:
         return None
@@ -182,7 +221,7 @@ def trail(
         out.append(
             TrailEntry(
                 entry=entry,
-                when=_when(entry.ts),
+                when=beijing(entry.ts),
                 actor_name=names.get(entry.actor, entry.actor),
                 action_zh=zh,
                 action_en=en,

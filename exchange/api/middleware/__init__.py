@@ -3,6 +3,8 @@
 - :mod:`.limits` — body size and JSON depth limits;
 - :mod:`.audit` — one durable audit entry per request (route templates, never raw
   paths; the disk floor answered first);
+- :mod:`.calltimes` — call volumes and response times per department (the operator's
+  console);
 - :mod:`.refusals` — anonymous refusals counted per address and minute beyond a few;
 - :mod:`.catchup` — record reads flagged (``Govex-Lag``) or refused while the node's bus
   lag is above ``kafka.catchup_lag``;

@@ -16,7 +16,6 @@ Sign-ins (ok or refused) and refusals are audit entries (``citizen.sign_in``,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -24,7 +23,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from exchange.audit.log import AuditEvent
 from exchange.catalog.masking import mask_identifier
-from exchange.certificates.vocabulary import CHINA_TIME
 from exchange.errors import AuthError, ExchangeError, Forbidden
 from exchange.service import Exchange
 from exchange.web.citizen import (
@@ -36,6 +34,7 @@ from exchange.web.citizen import (
     citizen_actor,
     citizen_report,
 )
+from exchange.web.clock import now_beijing
 from exchange.web.oidc_client import OidcClient
 from exchange.web.pages import ConsoleRoute, render
 from exchange.web.session import csrf_matches
@@ -175,7 +174,7 @@ def _report_page(request: Request, session: CitizenSession, before: int | None) 
             "citizen_session": session,
             "subject_masked": mask_identifier(citizen.id_number, "cn-id"),
             "report": citizen_report(exchange, report),
-            "generated": datetime.now(UTC).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M"),
+            "generated": now_beijing(),
             "first_page": before is None,
         },
     )

@@ -1,6 +1,8 @@
 """The operator's dashboard: exchanges per department per day, refusals, quarantine,
-materials removed per matter — as SVG charts drawn by govex — the latest checkpoint, and
-the bus per partition as ``/healthz`` reports it (partial ``bus_health.html``)."""
+materials removed per matter as measured — as SVG charts drawn by govex — then the
+operator's tables (:mod:`exchange.web.operations`): departments, quarantine, grant
+backlog, connector freshness, call volumes and response times; the bus per partition as
+``/healthz`` reports it (partial ``bus_health.html``); the latest checkpoint."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from exchange.service import Exchange
 from exchange.web.charts import Series, bars, stacked_columns
 from exchange.web.figures import figures
 from exchange.web.guard import Operator, console_router
+from exchange.web.messages import message_for
+from exchange.web.operations import STATE_LABELS, operations
 from exchange.web.pages import render
 from exchange.web.trail import current_checkpoint
 
@@ -66,7 +70,10 @@ def dashboard(request: Request, exchange: ExchangeDep, _: Operator) -> HTMLRespo
         ),
         "refused_codes": bars(
             "被拒绝查询的原因 Why queries were refused",
-            f.refused_by_code,
+            [
+                (message_for(code).zh.split("：")[0].split("，")[0], n)
+                for code, n in f.refused_by_code
+            ],
             colour="#b3261e",
             empty="无 · none",
         ),
@@ -77,10 +84,11 @@ def dashboard(request: Request, exchange: ExchangeDep, _: Operator) -> HTMLRespo
             empty="没有隔离记录 · nothing quarantined",
         ),
         "materials": bars(
-            "每个事项减免的材料数 Materials removed per matter",
-            [(m.name, m.removable) for m in f.materials],
+            "每个事项实际共享获取的材料数（平均） Materials obtained per case, measured",
+            [(m.name, m.obtained_avg) for m in f.materials if m.cases],
             colour="#13733a",
             ceiling=max((m.required for m in f.materials), default=1),
+            empty="尚无办件 · no case resolved yet",
         ),
     }
     return render(
@@ -88,6 +96,8 @@ def dashboard(request: Request, exchange: ExchangeDep, _: Operator) -> HTMLRespo
         "dashboard.html",
         {
             "f": f,
+            "ops": operations(exchange, getattr(request.app.state, "call_times", None)),
+            "state_labels": STATE_LABELS,
             "charts": charts,
             "checkpoint": current_checkpoint(exchange),
             "bus": bus_health(exchange),

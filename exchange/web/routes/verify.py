@@ -30,7 +30,9 @@ from exchange.errors import ExchangeError, InvalidRequest, PayloadTooLarge
 from exchange.service import Exchange
 from exchange.web.guard import CsrfSession, Reader, console_router
 from exchange.web.licence import Licence, check_label, licence_of
+from exchange.web.messages import FieldError
 from exchange.web.pages import render
+from exchange.web.qrscan import MAX_IMAGE_BYTES, is_image, read_qr
 from schemas.errors import ErrorCode
 from signing.canonical import parse_strict
 from signing.errors import SigningError
@@ -108,18 +110,23 @@ def _certificate(exchange: Exchange, actor: str, credential: Any) -> Certificate
 
 
 def _read(document: str, upload: UploadFile | None) -> str:
-    if upload is not None and upload.filename:
-        raw = upload.file.read(MAX_DOCUMENT_BYTES + 1)
-        if len(raw) > MAX_DOCUMENT_BYTES:
-            raise PayloadTooLarge(f"the file is larger than {MAX_DOCUMENT_BYTES // 1024} KiB")
-        try:
-            return raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InvalidRequest(
-                "the file is not UTF-8 text (a JSON document or QR text)",
-                code=ErrorCode.INVALID_FILE,
-            ) from exc
-    return document
+    """The text to verify: the chosen file's (a QR picture is read), else the box's."""
+    if upload is None or not upload.filename:
+        return document
+    raw = upload.file.read(MAX_IMAGE_BYTES + 1)
+    if is_image(raw):
+        if len(raw) > MAX_IMAGE_BYTES:
+            raise PayloadTooLarge(f"the picture is larger than {MAX_IMAGE_BYTES // 2**20} MiB")
+        return read_qr(raw)
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise PayloadTooLarge(f"the file is larger than {MAX_DOCUMENT_BYTES // 1024} KiB")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(
+            "the file is neither UTF-8 text (a JSON document or QR text) nor a QR picture",
+            code=ErrorCode.INVALID_FILE,
+        ) from exc
 
 
 def verify_text(exchange: Exchange, actor: str, text: str) -> Result:
@@ -160,9 +167,24 @@ def verify_text(exchange: Exchange, actor: str, text: str) -> Result:
     )
 
 
+def _page(
+    request: Request,
+    result: Result | None,
+    document: str,
+    errors: dict[str, FieldError] | None = None,
+) -> HTMLResponse:
+    return render(
+        request,
+        "verify.html",
+        {"result": result, "document": document, "errors": errors or {}},
+        status_code=422 if errors else 200,
+        active="verify",
+    )
+
+
 @router.get("", response_class=HTMLResponse)
 def verify_form(request: Request, _: Reader) -> HTMLResponse:
-    return render(request, "verify.html", {"result": None, "document": ""}, active="verify")
+    return _page(request, None, "")
 
 
 @router.post("", response_class=HTMLResponse)
@@ -173,12 +195,25 @@ def verify(
     _: CsrfSession,
     document: Annotated[str, Form(max_length=MAX_DOCUMENT_BYTES)] = "",
     upload: Annotated[UploadFile | None, File()] = None,
+    camera: Annotated[UploadFile | None, File()] = None,
 ) -> HTMLResponse:
-    text = _read(document, upload)
+    """Verify; a refused input comes back beside its field with the text kept (422).
+
+    ``camera``: a phone's photo of a QR code (the camera input), read like an upload."""
+    if (upload is None or not upload.filename) and camera is not None and camera.filename:
+        upload = camera
+    try:
+        text = _read(document, upload)
+    except ExchangeError as exc:
+        return _page(request, None, document, {"upload": FieldError.of(exc.code, exc.message)})
     if not text.strip():
-        raise InvalidRequest(
-            "paste a certificate, a case bundle or QR text (GX1:…), or choose a file",
-            code=ErrorCode.CREDENTIAL_REQUIRED,
+        return _page(
+            request, None, document, {"document": FieldError.of(ErrorCode.CREDENTIAL_REQUIRED)}
         )
-    result = verify_text(exchange, principal.uscc, text)
-    return render(request, "verify.html", {"result": result, "document": text}, active="verify")
+    try:
+        result = verify_text(exchange, principal.uscc, text)
+    except ExchangeError as exc:
+        if exc.status >= 500:
+            raise
+        return _page(request, None, text, {"document": FieldError.of(exc.code, exc.message)})
+    return _page(request, result, text)

@@ -34,7 +34,7 @@
     input.addEventListener("change", function () {
       var file = input.files && input.files[0];
       var box = document.getElementById(input.getAttribute("data-fill"));
-      if (!file || !box) { return; }
+      if (!file || !box || /^image\//.test(file.type)) { return; }  // a QR picture is read by the server
       file.text().then(function (text) { box.value = text; });
     });
   });
