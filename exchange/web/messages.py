@@ -238,6 +238,18 @@ _MESSAGES: dict[str, Message] = {
         "该资源无需申请授权。", "This resource needs no grant.", _A["catalog"]
     ),
     E.UNKNOWN_FIELD: Message("资源目录中没有该字段。", "The catalog has no such field."),
+    E.PURPOSE_NOT_A_MATTER: Message(
+        "用途须从事项清单中选择：办件按事项读取数据，自由填写的用途不会被任何办件使用。",
+        "Choose the purpose from the matters: cases read under their matter's code.",
+        _A["catalog"],
+    ),
+    E.GRANT_NOT_APPROVED: Message(
+        "只有已批准的授权可以撤销或收窄。", "Only an approved grant can be revoked or narrowed."
+    ),
+    E.GRANT_NOT_NARROWER: Message(
+        "收窄后的授权须比原授权更窄（更少字段、更少用途或更早到期）。",
+        "A narrowed grant must be narrower: fewer fields or purposes, or an earlier expiry.",
+    ),
     E.UNSUPPORTED_GRANT_TYPE: Message("不支持的登录方式。", "Unsupported sign-in method."),
     E.INVALID_COSIGNATURE: Message("见证签名无效。", "The cosignature is invalid."),
     E.INVALID_TREE_SIZE: Message("日志大小有误。", "The tree size is invalid."),
