@@ -240,19 +240,24 @@ def _entry_matches(export: _Export, line: bytes) -> bool:
 
 
 _CHUNK = 1 << 23  # bytes read at once
+_LINE_START = b"\n" + ENTRY_PREFIX
 _SEQS = re.compile(rb',"seq":(\d+),"subject_hash":')
 
 
-def _chunks(f: BinaryIO) -> Iterator[tuple[list[bytes], bool]]:
-    """The file's remaining lines in runs, each line with its ``\\n`` cut off; a last
-    line without one comes alone, flagged ``True``."""
+def _chunks(f: BinaryIO) -> Iterator[tuple[list[bytes], bool, bool]]:
+    """The file's remaining lines in runs, each line with its ``\\n`` cut off, and
+    whether every line of the run is an entry line (counted in one pass: a newline
+    never occurs inside a JSON line). A last line without its newline comes alone,
+    flagged as such."""
     rest = b""
     while chunk := f.read(_CHUNK):
-        lines = (rest + chunk).split(b"\n")
+        data = rest + chunk
+        lines = data.split(b"\n")
         rest = lines.pop()
-        yield lines, False
+        starts = (b"\n" + data).count(_LINE_START) - rest.startswith(ENTRY_PREFIX)
+        yield lines, starts == len(lines), False
     if rest:
-        yield [rest], True
+        yield [rest], False, True
 
 
 def _entries(export: _Export, lines: list[bytes]) -> None:
@@ -293,6 +298,20 @@ def _all_match(export: _Export, lines: list[bytes]) -> bool:
         return False
     export.entries = k + m
     return True
+
+
+def _mixed(export: _Export, lines: list[bytes], number: int) -> None:
+    """A run of lines of every kind, the first of them line ``number + 1``."""
+    run: list[bytes] = []
+    for line in lines:
+        number += 1
+        if line.startswith(ENTRY_PREFIX):
+            run.append(line)
+            continue
+        _entries(export, run)
+        run = []
+        _other_line(export, line, number)
+    _entries(export, run)
 
 
 def _other_line(export: _Export, line: bytes, number: int) -> None:
@@ -337,24 +356,19 @@ def verify_export(
         except (KeyError, TypeError, ValueError, SigningError) as exc:
             raise AuditExportInvalid(f"malformed export header: {exc}") from exc
         number = 1
-        for lines, unterminated in _chunks(f):
-            if unterminated:  # a last line without its newline is malformed
+        for lines, only_entries, unterminated in _chunks(f):
+            if only_entries:  # the usual chunk: a run of entry lines and nothing else
+                number += len(lines)
+                _entries(export, lines)
+            elif unterminated:  # a last line without its newline is malformed
                 number += 1
                 if lines[0].startswith(ENTRY_PREFIX):
                     export.add_entry(lines[0])
                 else:
                     _other_line(export, lines[0], number)
-                continue
-            run: list[bytes] = []
-            for line in lines:
-                number += 1
-                if line.startswith(ENTRY_PREFIX):
-                    run.append(line)
-                    continue
-                _entries(export, run)
-                run = []
-                _other_line(export, line, number)
-            _entries(export, run)
+            else:
+                _mixed(export, lines, number)
+                number += len(lines)
             if progress is not None:
                 progress(export.entries, export.n)
     if export.entries < export.n:
