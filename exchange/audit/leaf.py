@@ -19,7 +19,9 @@ So anyone can recompute a leaf from the stored columns or from an export: parse
 The writer builds the same bytes without a generic canonicalizer: the members are
 few, fixed and sorted, their values are strings, integers or ``null`` (for which
 orjson's output is byte for byte JCS, see :mod:`signing.canonical`) and ``detail``
-is canonicalized once by :func:`signing.canonical.canonicalize`. Everything but
+is canonicalized once by :func:`signing.canonical.canonicalize`. The members go
+through one orjson call in sorted order (``detail`` as a pre-encoded fragment), cut
+around ``seq``. Everything but
 ``seq`` and ``ts`` is encoded by the caller (:func:`encode_parts`); the writer only
 splices the two in (:func:`assemble`). A test checks the result against
 ``canonicalize`` for arbitrary values.

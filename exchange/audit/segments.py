@@ -17,7 +17,9 @@ work in DuckDB (records, a catalog change): its index row commits in the same
 transaction as the work, so after a crash a ``WORK`` entry without its index row is an
 entry whose work never committed (see :mod:`exchange.audit.recovery`).
 
-:class:`SegmentWriter` appends with ``os.pwrite`` at the end it keeps and makes a run of
+:class:`SegmentWriter` appends with ``os.pwritev`` (header and body; a caller that
+frames the body itself in one pass hands it to :meth:`SegmentWriter.write_body`) at the
+end it keeps and makes a run of
 writes durable with one ``os.fdatasync``; it rolls to a new file beyond
 :data:`SEGMENT_BYTES`. :func:`scan` reads groups back, stopping at the first torn or
 corrupt group (a crash mid-append), which :meth:`SegmentWriter.open` truncates away:
