@@ -286,13 +286,22 @@ def _all_match(export: _Export, lines: list[bytes]) -> bool:
     ours = b"".join([sha(b"\x00" + line[_DATA_START:-1]).digest() for line in lines])
     if ours != export.leaves[32 * k : 32 * (k + m)] or export.have.find(0, k, k + m) >= 0:
         return False
-    stored = b"".join([line[_LEAF_HEX_START:_LEAF_HEX_END] for line in lines])
-    if stored != ours.hex().encode():
+    # each line's 73 bytes after ``{"leaf":"`` are the hex of its leaf and ``","entry":``:
+    # the expected run is laid out with one strided copy per byte position, not per line
+    stored = b"".join([line[_LEAF_HEX_START:_DATA_START] for line in lines])
+    width = _DATA_START - _LEAF_HEX_START
+    expected = bytearray(width * m)
+    hexes = ours.hex().encode()
+    for j in range(64):
+        expected[j::width] = hexes[j::64]
+    for j, byte in enumerate(ENTRY_MIDDLE):
+        expected[64 + j :: width] = bytes([byte]) * m
+    if stored != expected:
         return False
-    middle, end = ENTRY_MIDDLE, b"}"
-    if not all(line.startswith(middle, _LEAF_HEX_END) and line.endswith(end) for line in lines):
+    joined = b"\n".join(lines)
+    if joined.count(b"}\n") != m - 1 or not joined.endswith(b"}"):  # "}" ends every line
         return False
-    seqs = _SEQS.findall(b"\n".join(lines))
+    seqs = _SEQS.findall(joined)
     first = export.first + k
     if seqs != [b"%d" % i for i in range(first, first + m)]:
         return False

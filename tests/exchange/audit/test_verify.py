@@ -89,3 +89,39 @@ def test_a_last_line_without_its_newline_is_malformed(export_file: Path, tmp_pat
         verify_export(path)
     assert caught.value.index == ENTRIES - 1
     assert "malformed" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        (b'","entry":', b'","entrx":', "malformed"),
+        (b'{"leaf":"', b'{"leaf":"0', "malformed"),
+        (b"}\n", b"} \n", "malformed"),
+    ],
+)
+def test_a_malformed_entry_line_is_named_exactly(
+    export_file: Path, tmp_path: Path, old: bytes, new: bytes, reason: str
+) -> None:
+    head, entries = _split(export_file)
+    entries[150] = entries[150].replace(old, new, 1)
+    path = tmp_path / "malformed.jsonl"
+    path.write_bytes(b"".join(head + entries))
+    with pytest.raises(AuditExportInvalid) as caught:
+        verify_export(path)
+    assert caught.value.index == 150
+    assert reason in str(caught.value)
+
+
+def test_a_stored_leaf_hash_that_is_not_the_entrys_is_named_exactly(
+    export_file: Path, tmp_path: Path
+) -> None:
+    head, entries = _split(export_file)
+    line = entries[42]
+    stored = line[len(b'{"leaf":"') : len(b'{"leaf":"') + 64]
+    entries[42] = line.replace(stored, bytes(reversed(stored)), 1)
+    path = tmp_path / "hash.jsonl"
+    path.write_bytes(b"".join(head + entries))
+    with pytest.raises(AuditExportInvalid) as caught:
+        verify_export(path)
+    assert caught.value.index == 42
+    assert "does not hash to the leaf hash stored with it" in str(caught.value)
