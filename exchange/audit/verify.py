@@ -60,7 +60,8 @@ _SEQ_LEN = len(_SEQ)
 _sha256 = hashlib.sha256
 _digest = type(_sha256()).digest
 _DATA = itemgetter(slice(_DATA_START, -1))  # an entry line's leaf data, without "}"
-_FRAME = itemgetter(slice(_LEAF_HEX_START, _DATA_START))  # its leaf hash, ``","entry":``
+_HEX = itemgetter(slice(_LEAF_HEX_START, _LEAF_HEX_END))  # the leaf hash stored with it
+_MIDDLE = itemgetter(slice(_LEAF_HEX_END, _DATA_START))  # ``","entry":``
 
 
 class AuditExportInvalid(ExchangeError):
@@ -293,17 +294,9 @@ def _all_match(export: _Export, lines: list[bytes]) -> bool:
     ours = b"".join(map(_digest, map(_sha256, map(_add, repeat(b"\x00"), datas))))
     if ours != export.leaves[32 * k : 32 * (k + m)] or export.have.find(0, k, k + m) >= 0:
         return False
-    # each line's 73 bytes after ``{"leaf":"`` are the hex of its leaf and ``","entry":``:
-    # the expected run is laid out with one strided copy per byte position, not per line
-    stored = b"".join(map(_FRAME, lines))
-    width = _DATA_START - _LEAF_HEX_START
-    expected = bytearray(width * m)
-    hexes = ours.hex().encode()
-    for j in range(64):
-        expected[j::width] = hexes[j::64]
-    for j, byte in enumerate(ENTRY_MIDDLE):
-        expected[64 + j :: width] = bytes([byte]) * m
-    if stored != expected:
+    if b"".join(map(_HEX, lines)) != ours.hex().encode():  # the hashes stored beside
+        return False
+    if set(map(_MIDDLE, lines)) != {ENTRY_MIDDLE}:
         return False
     joined = b"\n".join(lines)
     if joined.count(b"}\n") != m - 1 or not joined.endswith(b"}"):  # "}" ends every line
