@@ -78,8 +78,8 @@ def _append(log: object, total: int, threads: int, batch: int) -> float:
 def _raw_sha256(leaves: list[bytes]) -> float:
     sha = hashlib.sha256
     started = time.perf_counter()
-    for data in leaves:
-        sha(b"\x00" + data).digest()
+    for data in leaves:  # the segments' leaf data starts with the RFC 6962 prefix 0x00
+        sha(data).digest()
     return len(leaves) / (time.perf_counter() - started)
 
 
@@ -110,15 +110,12 @@ def p6(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
     single = _append(audit, min(n // 5, 20_000), 64, 1)
     single_groups = audit.latency.summary()
     size = audit.size
-    rows = store.fetchall("SELECT seq, ts_text, actor, action, outcome, target, subject_hash, "
-                          "purpose, case_no, code, request_hash, detail, leaf_hash "
-                          "FROM audit_entries ORDER BY seq")  # fmt: skip
-    from exchange.audit.query import entry_from_row
+    from exchange.audit.segments import scan
 
-    leaf_data = [entry_from_row(r).entry.leaf_bytes() for r in rows]
+    leaf_data = [data for group in scan(folder / "data") for data in group.leaves]
     sha_rate = _raw_sha256(leaf_data)
-    leaves = [bytes(r[12]) for r in rows]
-    del rows
+    leaves = [hashlib.sha256(data).digest() for data in leaf_data]  # data holds its 0x00
+    del leaf_data
     per_group = batched_groups.entries / batched_groups.groups if batched_groups.groups else 1
     audit.close()
     store.close()

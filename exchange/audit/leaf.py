@@ -19,7 +19,9 @@ So anyone can recompute a leaf from the stored columns or from an export: parse
 The writer builds the same bytes without a generic canonicalizer: the members are
 few, fixed and sorted, their values are strings, integers or ``null`` (for which
 orjson's output is byte for byte JCS, see :mod:`signing.canonical`) and ``detail``
-is canonicalized once by :func:`signing.canonical.canonicalize`. Everything but
+is canonicalized once by :func:`signing.canonical.canonicalize`. The members go
+through one orjson call in sorted order (``detail`` as a pre-encoded fragment), cut
+around ``seq``. Everything but
 ``seq`` and ``ts`` is encoded by the caller (:func:`encode_parts`); the writer only
 splices the two in (:func:`assemble`). A test checks the result against
 ``canonicalize`` for arbitrary values.
@@ -40,6 +42,8 @@ __all__ = ["ENTRY_FIELDS", "AuditEntry", "assemble", "canonical_detail", "encode
 _dumps = orjson.dumps
 _MAX_SAFE = 2**53 - 1
 _SORT = orjson.OPT_SORT_KEYS
+_Fragment = orjson.Fragment
+_SPLIT = b',"seq":0,"subject_hash":'
 
 
 def _plain(detail: dict[Any, Any]) -> bool:
@@ -155,32 +159,28 @@ def encode_parts(
     member only when set (see the module docstring). Raises
     ``orjson.JSONEncodeError`` for text that is not valid Unicode.
     """
-    head = b"".join(
-        (
-            b'{"action":',
-            _dumps(action),
-            b',"actor":',
-            _dumps(actor),
-            b',"case_no":',
-            _dumps(case_no),
-            b',"code":',
-            _dumps(code),
-            b',"detail":',
-            b"null" if detail is None else detail,
-            b',"outcome":',
-            _dumps(outcome),
-            b',"person":' + _dumps(person) if person else b"",
-            b',"purpose":',
-            _dumps(purpose),
-            b',"request_hash":',
-            _dumps(request_hash),
-            b',"seq":',
-        )
-    )
-    middle = b"".join(
-        (b',"subject_hash":', _dumps(subject_hash), b',"target":', _dumps(target), b',"ts":"')
-    )
-    return head, middle
+    members: dict[str, Any] = {
+        "action": action,
+        "actor": actor,
+        "case_no": case_no,
+        "code": code,
+        "detail": None if detail is None else _Fragment(detail),
+        "outcome": outcome,
+    }
+    if person:
+        members["person"] = person
+    members["purpose"] = purpose
+    members["request_hash"] = request_hash
+    members["seq"] = 0
+    members["subject_hash"] = subject_hash
+    members["target"] = target
+    members["ts"] = ""
+    # one encoder call for the whole entry, the members inserted in sorted order; the
+    # last ``,"seq":0,"subject_hash":`` is the member itself: ``detail`` comes before
+    # it, and inside a JSON string a quote is always escaped
+    data = _dumps(members)
+    at = data.rfind(_SPLIT)
+    return data[: at + 7], data[at + 8 : -2]
 
 
 def assemble(head: bytes, seq: int, middle: bytes, ts: bytes) -> bytes:

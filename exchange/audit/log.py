@@ -191,6 +191,15 @@ class AuditLog(GroupCommitWriter):
         """Replace the event's raw identifiers by keyed hashes: the first in
         ``subject_hash``, the further ones (each once) in ``subject_hashes``."""
         subject_hash = self.subjects.hash
+        raw = event.subject
+        if event.subject_hash is None and not event.subjects and not event.subject_hashes:
+            if raw is not None and raw.strip():  # the usual entry: one subject, no lists
+                try:
+                    event.subject_hash = subject_hash(raw)
+                except UnicodeError:
+                    event.subject_hash = subject_hash(valid_text(raw))
+            event.subject = None
+            return
         found = [] if event.subject_hash is None else [event.subject_hash]
         for raw in (event.subject, *event.subjects):
             if raw is None or not raw.strip():

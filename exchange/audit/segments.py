@@ -17,7 +17,9 @@ work in DuckDB (records, a catalog change): its index row commits in the same
 transaction as the work, so after a crash a ``WORK`` entry without its index row is an
 entry whose work never committed (see :mod:`exchange.audit.recovery`).
 
-:class:`SegmentWriter` appends with ``os.pwrite`` at the end it keeps and makes a run of
+:class:`SegmentWriter` appends with ``os.pwritev`` (header and body; a caller that
+frames the body itself in one pass hands it to :meth:`SegmentWriter.write_body`) at the
+end it keeps and makes a run of
 writes durable with one ``os.fdatasync``; it rolls to a new file beyond
 :data:`SEGMENT_BYTES`. :func:`scan` reads groups back, stopping at the first torn or
 corrupt group (a crash mid-append), which :meth:`SegmentWriter.open` truncates away:
@@ -45,7 +47,9 @@ __all__ = [
     "Group",
     "SegmentWriter",
     "crash_point",
+    "encode_body",
     "encode_group",
+    "frame",
     "log_dir",
     "scan",
 ]
@@ -94,13 +98,26 @@ class Group:
     end: int  # where the next group starts
 
 
+def encode_body(leaves: list[bytes]) -> bytes:
+    """The body of a group: each leaf's length and data."""
+    pack = _LEN.pack
+    out = bytearray()  # in place: no pair of objects per entry
+    for data in leaves:
+        out += pack(len(data))
+        out += data
+    return bytes(out)
+
+
+def frame(first: int, count: int, body: bytes, flags: int = 0) -> bytes:
+    """The header of a group of ``count`` entries with this ``body``."""
+    head = _HEAD.pack(MAGIC, first, count, flags, len(body))
+    return head + _CRC.pack(zlib.crc32(body, zlib.crc32(head)))
+
+
 def encode_group(first: int, leaves: list[bytes], flags: int = 0) -> bytes:
     """The bytes of one group (header and body)."""
-    pack = _LEN.pack
-    body = b"".join([b for data in leaves for b in (pack(len(data)), data)])
-    head = _HEAD.pack(MAGIC, first, len(leaves), flags, len(body))
-    crc = zlib.crc32(body, zlib.crc32(head))
-    return b"".join((head, _CRC.pack(crc), body))
+    body = encode_body(leaves)
+    return frame(first, len(leaves), body, flags) + body
 
 
 def _segments(folder: Path) -> list[tuple[int, Path]]:
@@ -196,21 +213,26 @@ class SegmentWriter:
 
     def write(self, leaves: list[bytes], flags: int = 0) -> int:
         """Write one group after the last (not yet durable); return its first seq."""
+        return self.write_body(encode_body(leaves), len(leaves), flags)
+
+    def write_body(self, body: bytes, count: int, flags: int = 0) -> int:
+        """:meth:`write` of a group whose body (:func:`encode_body`) is made already."""
         first = self.size
         if self._end >= self.segment_bytes:
             with self._lock:
                 os.fdatasync(self._fd)  # the old segment is complete and durable
                 self._start(first)
-        data = encode_group(first, leaves, flags)
+        head = frame(first, count, body, flags)
         if _CRASH:
+            data = head + body
             half = len(data) // 2
             os.pwrite(self._fd, data[:half], self._end)
             crash_point("segment-append")
             os.pwrite(self._fd, data[half:], self._end + half)
         else:
-            os.pwrite(self._fd, data, self._end)
-        self._end += len(data)
-        self.size = first + len(leaves)
+            os.pwritev(self._fd, (head, body), self._end)
+        self._end += len(head) + len(body)
+        self.size = first + count
         return first
 
     def sync(self) -> None:

@@ -31,10 +31,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
+from operator import add as _add
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -44,7 +48,7 @@ from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier, OpenedCheckpoint, open_checkpoint
 from signing.cosignature import verifier_from_vkey
 from signing.errors import SigningError
-from signing.merkle import EMPTY_ROOT, MerkleTree, complete_subtrees, fold, node_hash, root_of
+from signing.merkle import EMPTY_ROOT, complete_subtrees, fold, node_hash, parents, root_of
 
 __all__ = ["AuditExportInvalid", "VerifiedExport", "verify_export"]
 
@@ -54,6 +58,10 @@ _DATA_START = _LEAF_HEX_END + len(ENTRY_MIDDLE)
 _SEQ = b',"seq":'
 _SEQ_LEN = len(_SEQ)
 _sha256 = hashlib.sha256
+_digest = type(_sha256()).digest
+_DATA = itemgetter(slice(_DATA_START, -1))  # an entry line's leaf data, without "}"
+_HEX = itemgetter(slice(_LEAF_HEX_START, _LEAF_HEX_END))  # the leaf hash stored with it
+_MIDDLE = itemgetter(slice(_LEAF_HEX_END, _DATA_START))  # ``","entry":``
 
 
 class AuditExportInvalid(ExchangeError):
@@ -79,19 +87,6 @@ class VerifiedExport:
     witnesses: tuple[str, ...]  # witnesses whose cosignature verified on some checkpoint
     known: int | None  # size of the known checkpoint found consistent
     key_pinned: bool  # the log key came from the caller, not from the file
-
-
-class _NoStore:
-    """Node store of a streaming tree: knows the prefix, keeps nothing new."""
-
-    def __init__(self, prefix: dict[tuple[int, int], bytes]) -> None:
-        self.prefix = prefix
-
-    def get(self, level: int, index: int) -> bytes | None:
-        return self.prefix.get((level, index))
-
-    def put_many(self, items: Iterable[tuple[int, int, bytes]]) -> None:
-        return None
 
 
 class _Export:
@@ -251,6 +246,99 @@ def _entry_matches(export: _Export, line: bytes) -> bool:
     return True
 
 
+_CHUNK = 1 << 23  # bytes read at once
+_LINE_START = b"\n" + ENTRY_PREFIX
+_SEQS = re.compile(rb',"seq":(\d+),"subject_hash":')
+
+
+def _chunks(f: BinaryIO) -> Iterator[tuple[list[bytes], bool, bool]]:
+    """The file's remaining lines in runs, each line with its ``\\n`` cut off, and
+    whether every line of the run is an entry line (counted in one pass: a newline
+    never occurs inside a JSON line). A last line without its newline comes alone,
+    flagged as such."""
+    rest = b""
+    while chunk := f.read(_CHUNK):
+        data = rest + chunk
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        starts = (b"\n" + data).count(_LINE_START) - rest.startswith(ENTRY_PREFIX)
+        yield lines, starts == len(lines), False
+    if rest:
+        yield [rest], False, True
+
+
+def _entries(export: _Export, lines: list[bytes]) -> None:
+    """Check a run of entry lines: all at once when every one is right, else one by one
+    (:meth:`_Export.add_entry` names the first problem)."""
+    if not lines:
+        return
+    if not _all_match(export, lines):
+        for line in lines:
+            full = line + b"\n"
+            if not _entry_matches(export, full):
+                export.add_entry(full)
+
+
+def _all_match(export: _Export, lines: list[bytes]) -> bool:
+    """Whether every line of the run is exactly the next entry (then they are counted).
+
+    The batch form of :func:`_entry_matches`: the leaves hashed in one comprehension,
+    compared with the signed tree's and with the hashes stored beside them as whole
+    runs of bytes; the ``seq`` members found in one regular-expression pass.
+    """
+    k, m = export.entries, len(lines)
+    if k + m > export.n:
+        return False
+    # ``map`` over C functions: no Python step per line
+    datas = map(_DATA, lines)
+    ours = b"".join(map(_digest, map(_sha256, map(_add, repeat(b"\x00"), datas))))
+    if ours != export.leaves[32 * k : 32 * (k + m)] or export.have.find(0, k, k + m) >= 0:
+        return False
+    if b"".join(map(_HEX, lines)) != ours.hex().encode():  # the hashes stored beside
+        return False
+    if set(map(_MIDDLE, lines)) != {ENTRY_MIDDLE}:
+        return False
+    joined = b"\n".join(lines)
+    if joined.count(b"}\n") != m - 1 or not joined.endswith(b"}"):  # "}" ends every line
+        return False
+    seqs = _SEQS.findall(joined)
+    first = export.first + k
+    if seqs != [b"%d" % i for i in range(first, first + m)]:
+        return False
+    export.entries = k + m
+    return True
+
+
+def _mixed(export: _Export, lines: list[bytes], number: int) -> None:
+    """A run of lines of every kind, the first of them line ``number + 1``."""
+    run: list[bytes] = []
+    for line in lines:
+        number += 1
+        if line.startswith(ENTRY_PREFIX):
+            run.append(line)
+            continue
+        _entries(export, run)
+        run = []
+        _other_line(export, line, number)
+    _entries(export, run)
+
+
+def _other_line(export: _Export, line: bytes, number: int) -> None:
+    """A line that is not an entry: a checkpoint, the anchor or a run of tree nodes."""
+    try:
+        item = orjson.loads(line)
+        if "tree" in item:
+            export.add_tree(int(item["tree"]), int(item["from"]), base64.b64decode(item["hashes"]))
+        elif "checkpoint" in item:
+            export.checkpoints.append(export.note(str(item["checkpoint"])))
+        elif "anchor" in item:
+            export.anchor = export.note(str(item["anchor"]))
+        else:
+            raise AuditExportInvalid(f"line {number} is of no known kind")
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise AuditExportInvalid(f"line {number} is malformed: {exc}") from exc
+
+
 def verify_export(
     path: Path,
     *,
@@ -276,31 +364,63 @@ def verify_export(
             export = _Export(header, NoteVerifier.from_vkey(vkey or str(header["vkey"])))
         except (KeyError, TypeError, ValueError, SigningError) as exc:
             raise AuditExportInvalid(f"malformed export header: {exc}") from exc
-        for number, line in enumerate(f, 2):
-            if line.startswith(ENTRY_PREFIX):
-                if not _entry_matches(export, line):
-                    export.add_entry(line)  # the slow path says precisely what is wrong
-                if progress is not None and export.entries % 100_000 == 0:
-                    progress(export.entries, export.n)
-                continue
-            try:
-                item = orjson.loads(line)
-                if "tree" in item:
-                    export.add_tree(
-                        int(item["tree"]), int(item["from"]), base64.b64decode(item["hashes"])
-                    )
-                elif "checkpoint" in item:
-                    export.checkpoints.append(export.note(str(item["checkpoint"])))
-                elif "anchor" in item:
-                    export.anchor = export.note(str(item["anchor"]))
+        number = 1
+        for lines, only_entries, unterminated in _chunks(f):
+            if only_entries:  # the usual chunk: a run of entry lines and nothing else
+                number += len(lines)
+                _entries(export, lines)
+            elif unterminated:  # a last line without its newline is malformed
+                number += 1
+                if lines[0].startswith(ENTRY_PREFIX):
+                    export.add_entry(lines[0])
                 else:
-                    raise AuditExportInvalid(f"line {number} is of no known kind")
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, binascii.Error) as exc:
-                raise AuditExportInvalid(f"line {number} is malformed: {exc}") from exc
+                    _other_line(export, lines[0], number)
+            else:
+                _mixed(export, lines, number)
+                number += len(lines)
+            if progress is not None:
+                progress(export.entries, export.n)
     if export.entries < export.n:
         index = export.first + export.entries
         export.fail(index, f"entry {index} is missing: the export ends after {export.entries}")
     return _check_tree(export, known, key_pinned=vkey is not None)
+
+
+def _roots(export: _Export, sizes: list[int]) -> dict[int, bytes]:
+    """The roots at ``sizes`` (within ``[first, end]``) of the tree of the file's leaves
+    and prefix: every level of the range computed once, a whole level at a time."""
+    levels: list[tuple[int, bytes]] = [(export.first, bytes(export.leaves))]
+    while len(levels[-1][1]) >= 64 or levels[-1][0] & 1:
+        start, hashes = levels[-1]
+        if start & 1:  # the range's first node has its sibling before the range
+            start, hashes = start + 1, hashes[32:]
+        if len(hashes) < 64:
+            break
+        levels.append((start >> 1, parents(hashes)))
+
+    def node(level: int, idx: int) -> bytes | None:
+        lo, hi = idx << level, (idx + 1) << level
+        if hi <= export.first:
+            return export.prefix.get((level, idx))
+        if lo >= export.first:
+            if level >= len(levels):
+                return None
+            start, hashes = levels[level]
+            at = 32 * (idx - start)
+            found = hashes[at : at + 32]
+            return found if at >= 0 and len(found) == 32 else None
+        left, right = node(level - 1, 2 * idx), node(level - 1, 2 * idx + 1)
+        return None if left is None or right is None else node_hash(left, right)
+
+    roots: dict[int, bytes] = {}
+    for size in sizes:
+        if size == 0:
+            roots[size] = EMPTY_ROOT
+        elif export.first <= size <= export.end:
+            found = [node(level, idx) for level, idx in complete_subtrees(0, size)]
+            if all(h is not None for h in found):
+                roots[size] = fold([h for h in found if h is not None])
+    return roots
 
 
 def _check_tree(export: _Export, known_note: str | None, *, key_pinned: bool) -> VerifiedExport:
@@ -318,14 +438,7 @@ def _check_tree(export: _Export, known_note: str | None, *, key_pinned: bool) ->
             f"entries {export.first}..{export.end - 1}: export a range that includes it"
         )
     sizes = sorted({*signed} | ({known.checkpoint.size} if known else set()))
-    tree = MerkleTree(_NoStore(export.prefix), export.first)
-    leaves = bytes(export.leaves)  # slices of bytes are bytes: one copy, not one per leaf
-    roots: dict[int, bytes] = {export.first: tree.root() if export.first else EMPTY_ROOT}
-    for size in sizes:
-        if export.first < size <= export.end:
-            lo, hi = 32 * (tree.size - export.first), 32 * (size - export.first)
-            tree.extend([leaves[i : i + 32] for i in range(lo, hi, 32)])
-            roots[size] = tree.root()
+    roots = _roots(export, [export.first, *sizes])
     verified, good = export.first, []
     for size in sorted(signed):
         if roots.get(size) != signed[size]:

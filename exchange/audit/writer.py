@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
+import struct
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -82,6 +83,7 @@ _LOG = logging.getLogger("govex.audit")
 _TS = pa.timestamp("us", tz="UTC")
 _HASH = pa.binary(32)
 _sha256 = hashlib.sha256
+_pack_len = struct.Struct(">I").pack  # an entry's length in a segment group
 _PERSON = ROW_COLUMNS.index("person")  # the one caller column after the leaf hash
 INDEX_LAG_MAX = 262_144  # entries the index may trail the log by before appends wait
 _SYNC_EVERY = 65_536  # entries between syncs of the tree's files
@@ -368,19 +370,29 @@ class GroupCommitWriter:
         self.subjects.committed(salts[0])
 
     def _write(self, group: list[Pending], flags: int) -> _Group:
-        """Leaves of the group, appended to the segment and the tree (not yet durable)."""
+        """Leaves of the group, appended to the segment and the tree (not yet durable).
+
+        One pass over the entries: splice ``seq`` and ``ts`` in, frame the leaf data into
+        the group's body in place and hash it; no object per entry but its leaf data
+        and hash.
+        """
         first = self._tree.size
         now = datetime.now(UTC)
         ts = _iso(now).encode()
         rows = group[0].rows if len(group) == 1 else [r for p in group for r in p.rows]
-        inputs = [
-            b'%s%d%s%s"}' % (row[HEAD], seq, row[MIDDLE], ts)
-            for row, seq in zip(rows, range(first, first + len(rows)), strict=True)
-        ]
-        sha = _sha256
-        leaves = [sha(data).digest() for data in inputs]
+        sha, pack = _sha256, _pack_len
+        body = bytearray()
+        leaves: list[bytes] = []
+        add = leaves.append
+        seq = first
+        for row in rows:
+            data = b'%s%d%s%s"}' % (row[HEAD], seq, row[MIDDLE], ts)
+            body += pack(len(data))
+            body += data
+            add(sha(data).digest())
+            seq += 1
         if rows:
-            self.segments.write(inputs, flags)
+            self.segments.write_body(bytes(body), len(rows), flags)
             self._tree.extend(leaves)
         return _Group(group, first, rows, leaves, now)
 
@@ -449,6 +461,7 @@ class GroupCommitWriter:
         self._release(g.group)
         if g.leaves:
             self.latency.record(len(g.leaves), g.group[0].queued, g.sync_s)
+        g.group = []  # the callers are answered: keep nothing of theirs while indexing
 
     # -- the indexer thread ------------------------------------------------
     def _index_loop(self) -> None:

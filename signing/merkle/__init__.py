@@ -4,10 +4,11 @@ Modules (the names below are re-exported here: ``from signing.merkle import Merk
 
 * ``hashing`` — leaf and node hashes (``SHA-256(0x00 ‖ data)``,
   ``SHA-256(0x01 ‖ left ‖ right)``), the empty root, :func:`root_of` over a list of
-  leaf hashes, complete subtrees and :func:`fold`, and the right edge of a growing tree
-  (:func:`frontier_of`, :func:`extend_frontier`: the one computation behind
-  :meth:`MerkleTree.extend` and the audit writer's hot path); :class:`TreeHash` and
-  :data:`TREE_HASHES`, the same tree over SM3 for batch seals on SM2 exchanges;
+  leaf hashes, complete subtrees and :func:`fold`, :func:`parents` (a whole level's
+  parents at once), and the right edge of a growing tree (:func:`frontier_of`,
+  :func:`extend_frontier`: the one computation behind :meth:`MerkleTree.extend` and
+  the audit writer's hot path); :class:`TreeHash` and :data:`TREE_HASHES`, the same tree
+  over SM3 for batch seals on SM2 exchanges;
 * ``proving`` — inclusion and consistency proofs: which subtrees they are made of,
   building them from a list of leaf hashes (O(n); good for a batch that is in memory
   anyway), and :func:`verify_inclusion` / :func:`verify_consistency` with the semantics
@@ -36,6 +37,7 @@ from signing.merkle.hashing import (
     frontier_of,
     leaf_hash,
     node_hash,
+    parents,
     root_of,
 )
 from signing.merkle.proving import (
@@ -63,6 +65,7 @@ __all__ = [
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
+    "parents",
     "root_of",
     "verify_consistency",
     "verify_inclusion",

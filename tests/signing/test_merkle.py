@@ -83,6 +83,7 @@ def test_public_api_is_listed() -> None:
         "inclusion_proof",
         "leaf_hash",
         "node_hash",
+        "parents",
         "root_of",
         "verify_consistency",
         "verify_inclusion",
@@ -350,3 +351,10 @@ def test_proof_for_one_leaf_does_not_prove_another(data: st.DataObject) -> None:
     proof = inclusion_proof(_HASHES, index, size)
     with pytest.raises(MerkleProofError):
         verify_inclusion(_HASHES[other], other, size, proof, root_of(_HASHES[:size]))
+
+
+def test_parents_hashes_every_pair_of_a_level_and_drops_an_odd_last_node() -> None:
+    level = [merkle.leaf_hash(b"%d" % i) for i in range(7)]
+    expected = b"".join(merkle.node_hash(level[i], level[i + 1]) for i in range(0, 6, 2))
+    assert merkle.parents(b"".join(level)) == expected
+    assert merkle.parents(b"".join(level[:1])) == b""

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from exchange.api.app import create_app
 from exchange.audit.log import AuditEvent, AuditLog
-from exchange.config import Settings
+from exchange.client import ASSERTION_TYPE
+from exchange.config import AuditSettings, Settings
+from exchange.demo.city import generate_city
+from exchange.demo.setup import DemoDepartment, create_demo, publish_city
 from exchange.errors import AuditDiskFull
+from exchange.service import Exchange
 
 
 def test_the_floor_is_a_setting_with_a_default_of_256_mib(
@@ -44,3 +52,80 @@ def test_a_floor_of_zero_is_no_floor(log: AuditLog) -> None:
     assert log.space.ok is False
     log.space.min_free_bytes = 0
     assert log.space.ok is True  # a floor of 0 is no floor
+
+
+@pytest.mark.slow
+def test_a_flood_on_a_small_volume_ends_in_503s_and_loses_nothing(tmp_path: Path) -> None:
+    """D6 on a real 48 MiB volume (tmpfs): reads flood the exchange while a filler leaves
+    little room above the floor; the exchange answers 503 before the disk is full, stays
+    open, answers reads again once space is back, and every answered read is in the log."""
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(volume)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"a tmpfs volume cannot be mounted: {mounted.stderr!r}")
+        pytest.skip("mounting a tmpfs volume needs privileges this machine does not give")
+    try:
+        _flood(volume)
+    finally:
+        subprocess.run(["umount", str(volume)], check=False)
+
+
+def _flood(volume: Path) -> None:
+    floor = 8 * 2**20
+    settings = Settings(data=volume / "data", audit=AuditSettings(min_free_bytes=floor))
+    exchange = create_demo(settings)
+    city = generate_city()
+    publish_city(exchange, city)
+    path = f"/v1/resources/gongan.resident_id_card/records/{city.people[0].id_number}"
+    params = {"purpose": "核验", "case": "D6-FLOOD"}
+    filler = volume / "filler"
+    answered = refused = 0
+    with TestClient(create_app(exchange), raise_server_exceptions=False) as client:
+        dept = DemoDepartment.load(exchange, "gongan")
+        token = client.post(
+            "/v1/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": dept.assertion(exchange.tokens.token_endpoint),
+            },
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        room = shutil.disk_usage(volume).free - floor - 2**20  # 1 MiB above the floor
+        filler.write_bytes(b"\0" * room)
+        exchange.audit.space.refresh()
+        for _ in range(50_000):
+            r = client.get(path, params=params, headers=headers)
+            if r.status_code == 200:
+                answered += 1
+                continue
+            assert r.status_code == 503, r.text
+            assert r.json()["code"] == "exchange.audit_disk_full"
+            refused += 1
+            if refused == 20:
+                break
+        assert refused == 20
+        assert answered > 0
+        assert shutil.disk_usage(volume).free > floor // 2  # refused well before the disk filled
+        assert client.get("/healthz").status_code == 503
+        assert exchange.audit.healthy
+        filler.unlink()  # the flood stops, space is back
+        exchange.audit.space.refresh()
+        r = client.get(path, params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        answered += 1
+    size = exchange.audit.size
+    exchange.close()
+    with Exchange.open(settings) as reopened:
+        assert reopened.audit.healthy
+        assert reopened.audit.size == size
+        row = reopened.store.fetchone(
+            "SELECT count(*) FROM audit_entries WHERE case_no = ?", ["D6-FLOOD"]
+        )
+        assert row == (answered,)  # every answered read is in the log, none twice

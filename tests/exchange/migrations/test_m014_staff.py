@@ -60,6 +60,9 @@ def _back_to_version_13(data: Path) -> None:
         db.execute("ALTER TABLE audit_entries DROP COLUMN person")
         for _name, sql in indexes:
             db.execute(sql)
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS audit_nodes (id BIGINT NOT NULL, hash BLOB NOT NULL)"
+        )
         db.execute("DELETE FROM schema_migrations WHERE version > 13")
 
 
@@ -99,7 +102,7 @@ def test_a_version_13_store_upgrades_and_its_log_keeps_verifying(tmp_path: Path)
 
     with Exchange.open(Settings(data=data)) as upgraded:
         version = upgraded.store.fetchone("SELECT max(version) FROM schema_migrations")
-        assert version == (14,)
+        assert version == (MIGRATIONS[-1][0],)  # 14 and every later one
         uscc = upgraded.registry.by_code("budongchan").uscc
         enrolment = upgraded.staff.add(
             uscc, "bdc-m14", "王芳", frozenset({StaffRole.CLERK}), actor=upgraded.identity.uscc

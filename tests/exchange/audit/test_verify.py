@@ -1,0 +1,127 @@
+"""Offline verification in batches: runs of entry lines checked at once, read in chunks that
+cut lines anywhere, and every problem still named at its exact entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from exchange.audit import verify
+from exchange.audit.checkpoints import Checkpointer
+from exchange.audit.export import ENTRY_PREFIX, export_log
+from exchange.audit.log import AuditEvent, AuditLog
+from exchange.audit.verify import AuditExportInvalid, verify_export
+from exchange.config import AuditSettings
+from exchange.store import Store
+
+ENTRIES = 300
+TRICKY = 7  # an entry whose detail holds text shaped like the ``seq`` member
+
+
+@pytest.fixture(scope="module")
+def export_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("verify")
+    store = Store(folder / "data", create=True)
+    log = AuditLog(store, b"k" * 32, AuditSettings())
+    signer = Checkpointer.for_key(log, ed25519.Ed25519PrivateKey.generate(), "t.example/audit")
+    events = [
+        AuditEvent(
+            actor="11411500000001054R",
+            action="query",
+            outcome="allowed",
+            target="gongan.resident_id_card",
+            subject=f"41150219900101{i % 20:04d}",
+            detail={"a": 1, "seq": 3, "subject_hash": "x"} if i == TRICKY else {"i": i},
+        )
+        for i in range(ENTRIES)
+    ]
+    for k in range(0, ENTRIES, 70):
+        log.append_many(events[k : k + 70])
+        signer.sign_now()
+    out = folder / "export.jsonl"
+    export_log(log, signer, out)
+    log.close()
+    store.close()
+    return out
+
+
+def _split(path: Path) -> tuple[list[bytes], list[bytes]]:
+    lines = path.read_bytes().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith(ENTRY_PREFIX))
+    return lines[:first], lines[first:]
+
+
+@pytest.mark.parametrize("chunk", [97, 4096, 1 << 23])
+def test_an_export_verifies_whatever_the_chunks_cut(
+    export_file: Path, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "_CHUNK", chunk)
+    assert verify_export(export_file).end == ENTRIES
+
+
+def test_detail_shaped_like_the_seq_member_does_not_confuse_the_batch(export_file: Path) -> None:
+    _head, entries = _split(export_file)
+    assert b'"seq":3,"subject_hash":"x"' in entries[TRICKY]
+    assert verify_export(export_file).end == ENTRIES
+
+
+@pytest.mark.parametrize("chunk", [97, 1 << 23])
+@pytest.mark.parametrize("index", [0, TRICKY, 150, ENTRIES - 1])
+def test_an_edited_entry_is_named_exactly_in_any_chunk(
+    export_file: Path, tmp_path: Path, chunk: int, index: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "_CHUNK", chunk)
+    head, entries = _split(export_file)
+    entries[index] = entries[index].replace(b'"action":"query"', b'"action":"querx"')
+    path = tmp_path / "edited.jsonl"
+    path.write_bytes(b"".join(head + entries))
+    with pytest.raises(AuditExportInvalid) as caught:
+        verify_export(path)
+    assert caught.value.index == index
+
+
+def test_a_last_line_without_its_newline_is_malformed(export_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl"
+    path.write_bytes(export_file.read_bytes()[:-1])
+    with pytest.raises(AuditExportInvalid) as caught:
+        verify_export(path)
+    assert caught.value.index == ENTRIES - 1
+    assert "malformed" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        (b'","entry":', b'","entrx":', "malformed"),
+        (b'{"leaf":"', b'{"leaf":"0', "malformed"),
+        (b"}\n", b"} \n", "malformed"),
+    ],
+)
+def test_a_malformed_entry_line_is_named_exactly(
+    export_file: Path, tmp_path: Path, old: bytes, new: bytes, reason: str
+) -> None:
+    head, entries = _split(export_file)
+    entries[150] = entries[150].replace(old, new, 1)
+    path = tmp_path / "malformed.jsonl"
+    path.write_bytes(b"".join(head + entries))
+    with pytest.raises(AuditExportInvalid) as caught:
+        verify_export(path)
+    assert caught.value.index == 150
+    assert reason in str(caught.value)
+
+
+def test_a_stored_leaf_hash_that_is_not_the_entrys_is_named_exactly(
+    export_file: Path, tmp_path: Path
+) -> None:
+    head, entries = _split(export_file)
+    line = entries[42]
+    stored = line[len(b'{"leaf":"') : len(b'{"leaf":"') + 64]
+    entries[42] = line.replace(stored, bytes(reversed(stored)), 1)
+    path = tmp_path / "hash.jsonl"
+    path.write_bytes(b"".join(head + entries))
+    with pytest.raises(AuditExportInvalid) as caught:
+        verify_export(path)
+    assert caught.value.index == 42
+    assert "does not hash to the leaf hash stored with it" in str(caught.value)
