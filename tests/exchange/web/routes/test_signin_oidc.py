@@ -123,7 +123,9 @@ def test_a_clerk_signs_in_through_the_departments_own_provider(
     last = signins(exchange)[-1]
     assert (last.outcome, last.person) == ("ok", STAFF_ID)
     # the console's own requests name the clerk too
-    pages = search(exchange.store, EntryFilter(action="token.issue"), Scope.everything(), limit=1000)
+    pages = search(
+        exchange.store, EntryFilter(action="token.issue"), Scope.everything(), limit=1000
+    )
     assert pages[-1].entry.person == STAFF_ID
 
 
