@@ -10,6 +10,9 @@ Three ways in:
 * in a demo exchange bound to loopback only, pick a demo department: the console signs
   a client assertion with that department's demo key and exchanges it like any client.
 
+(And staff of a department with its own identity provider sign in through it:
+:mod:`exchange.web.routes.signin_oidc`, offered on this page.)
+
 Failed attempts are slowed per account and per address
 (:class:`~exchange.departments.throttle.SignInThrottle`); every sign-in, failed sign-in
 and sign-out is audited (``console.signin``, ``console.signout``; never a secret). The
