@@ -265,7 +265,8 @@ class Staff:
     def oidc_member(self, settings: DepartmentOidc, claims: dict[str, Any]) -> StaffMember:
         """The active staff member of the department whose id its provider's validated ID
         token names; any other (another department's, unknown, pending, disabled) is
-        refused like a wrong password (``exchange.signin_failed``)."""
+        refused like a wrong password (``exchange.signin_failed``), and so is a person whose
+        roles need a second factor the provider did not attest (``amr``)."""
         staff_id = self.oidc.staff_id_of(settings, claims)
         member = self._members.get(staff_id)
         if member is None or member.uscc != settings.uscc or not member.active:
@@ -274,6 +275,8 @@ class Staff:
                 "of this department",
                 code=ErrorCode.SIGNIN_FAILED,
             )
+        if member.needs_totp:
+            self.oidc.check_second_factor(staff_id, claims)
         return member
 
     def _check_totp(self, member: StaffMember, code: str) -> None:

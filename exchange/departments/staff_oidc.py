@@ -11,7 +11,10 @@ The ID token itself is validated by the console's OpenID Connect client
 (:mod:`exchange.web.oidc_client`); here :meth:`StaffOidc.member` turns its claims into a
 person: the claim must name an *active* staff account of *that* department — another
 department's staff id, an unknown, pending or disabled account is refused with the one
-message of every failed sign-in (``exchange.signin_failed``).
+message of every failed sign-in (``exchange.signin_failed``). Where the person's roles
+need a second factor (auditor, operator, security officer: TOTP at a password sign-in),
+the provider must say it checked one: the ID token's ``amr`` (RFC 8176) names a second
+factor (:data:`SECOND_FACTORS`, or ``mfa``), else the sign-in is refused.
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ from exchange.errors import AuthError, InvalidRequest
 from exchange.store import Store
 from schemas.errors import ErrorCode
 
-__all__ = ["DEFAULT_STAFF_CLAIM", "DepartmentOidc", "StaffOidc"]
+__all__ = ["DEFAULT_STAFF_CLAIM", "SECOND_FACTORS", "DepartmentOidc", "StaffOidc"]
 
 DEFAULT_STAFF_CLAIM = "staff_id"
+# RFC 8176 authentication method references that are (or attest) a second factor
+SECOND_FACTORS = frozenset({"mfa", "otp", "hwk", "swk", "sms", "tel", "sc", "fpt", "face"})
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -166,6 +171,18 @@ class StaffOidc:
                 code=ErrorCode.SIGNIN_FAILED,
             )
         return value.strip()
+
+    @staticmethod
+    def check_second_factor(staff_id: str, claims: dict[str, Any]) -> None:
+        """Refused unless the ID token's ``amr`` names a second factor."""
+        amr = claims.get("amr")
+        methods = {str(m) for m in amr} if isinstance(amr, list) else set()
+        if not methods & SECOND_FACTORS:
+            raise AuthError(
+                f"the roles of {staff_id!r} need a second factor, and the identity provider "
+                "did not say it checked one (amr)",
+                code=ErrorCode.SIGNIN_FAILED,
+            )
 
     def _audit(self, actor: str, person: str | None, uscc: str, detail: dict[str, Any]) -> None:
         self.record(

@@ -22,6 +22,10 @@
 //   GOVEX_OIDC_STAFF_CLAIM             the claim naming the staff id (default staff_id)
 //   GOVEX_OIDC_STAFF_ID                the test staff member's staff id (default gongan-oidc-1)
 //   GOVEX_OIDC_STAFF_USER, GOVEX_OIDC_STAFF_PASSWORD  their sign-in (default clerk / clerk-pass)
+//   GOVEX_OIDC_AUDITOR_ID              a second staff member (user auditor / auditor-pass),
+//                                      default shenji-oidc-1
+// ID tokens say how the user signed in (RFC 8176 "amr"): ["pwd"], or ["pwd", "otp"] when
+// the login form's one-time code field held the user's static test code.
 //
 // Prints `issuer=http://HOST:PORT` once it listens.
 import crypto from 'node:crypto';
@@ -47,6 +51,15 @@ const users = [
     password: env.GOVEX_OIDC_STAFF_PASSWORD || 'clerk-pass',
     sub: 'staff-0001',
     claims: { name: '钱志远', [staffClaim]: env.GOVEX_OIDC_STAFF_ID || 'gongan-oidc-1' },
+  },
+  {
+    // a staff member whose roles need a second factor: with the static one-time code
+    // as well, the ID token says so ("amr": ["pwd", "otp"])
+    login: 'auditor',
+    password: 'auditor-pass',
+    otp: '246810',
+    sub: 'staff-0002',
+    claims: { name: '周雅琴', [staffClaim]: env.GOVEX_OIDC_AUDITOR_ID || 'shenji-oidc-1' },
   },
 ];
 const uris = (value, fallback) =>
@@ -81,7 +94,7 @@ const configuration = {
   ],
   jwks: { keys: [signingKey] },
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
-  claims: { openid: ['sub', 'name', idClaim, staffClaim] },
+  claims: { openid: ['sub', 'name', 'amr', idClaim, staffClaim] },
   conformIdTokenClaims: false,
   pkce: { required: () => true },
   features: { devInteractions: { enabled: false } },
@@ -116,6 +129,7 @@ ${error ? `<p id="error" role="alert">${escape(error)}</p>` : ''}
 <form method="post" action="/interaction/${escape(uid)}/login">
 <label>用户名 User <input id="login" name="login" autocomplete="username" value="${escape(login)}"></label>
 <label>密码 Password <input id="password" name="password" type="password" autocomplete="current-password"></label>
+<label>动态口令 One-time code <input id="otp" name="otp" autocomplete="one-time-code"></label>
 <button id="submit" type="submit">登录 Sign in</button>
 </form></body></html>`);
 }
@@ -144,7 +158,12 @@ async function interaction(req, res) {
     loginPage(res, details.uid, '用户名或密码错误 · Wrong user or password', form.get('login') || '');
     return;
   }
-  await provider.interactionFinished(req, res, { login: { accountId: user.sub } }, { mergeWithLastSubmission: false });
+  await provider.interactionFinished(
+    req,
+    res,
+    { login: { accountId: user.sub, amr: user.otp && form.get('otp') === user.otp ? ['pwd', 'otp'] : ['pwd'] } },
+    { mergeWithLastSubmission: false },
+  );
 }
 
 const server = http.createServer((req, res) => {

@@ -37,6 +37,10 @@ STAFF_PASSWORD = "clerk-pass"
 STAFF_CLAIM = "staff_id"
 STAFF_ID = "gongan-oidc-1"
 STAFF_NAME = "钱志远"  # the name the provider gives; govex shows its own staff record's
+AUDITOR_USER = "auditor"  # a second staff member, whose roles need a second factor
+AUDITOR_PASSWORD = "auditor-pass"
+AUDITOR_OTP = "246810"  # the provider's static one-time code: "amr" then names "otp"
+AUDITOR_ID = "shenji-oidc-1"
 START_TIMEOUT_S = 60.0
 # the TestClient's origin: where the provider's static client may send browsers back to
 TESTCLIENT_CALLBACK = "http://testserver/console/citizen/callback"

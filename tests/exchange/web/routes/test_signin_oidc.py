@@ -24,6 +24,10 @@ from exchange.server import build_app
 from exchange.service import Exchange
 from exchange.web.session import SESSION_COOKIE
 from tests.support.oidc import (
+    AUDITOR_ID,
+    AUDITOR_OTP,
+    AUDITOR_PASSWORD,
+    AUDITOR_USER,
     STAFF_CLIENT_ID,
     STAFF_CLIENT_SECRET,
     STAFF_ID,
@@ -50,7 +54,12 @@ def exchange(
         gongan, STAFF_ID, "孙立民", frozenset({StaffRole.CLERK}), actor=ex.identity.uscc
     )
     ex.staff.enrol(STAFF_ID, enrolment.code, "correct horse battery staple")
-    for dept in ("gongan", "minzheng"):  # the same provider, for two departments
+    shenji = ex.registry.by_code("shenji").uscc
+    enrolment = ex.staff.add(
+        shenji, AUDITOR_ID, "周雅琴", frozenset({StaffRole.AUDITOR}), actor=ex.identity.uscc
+    )
+    ex.staff.enrol(AUDITOR_ID, enrolment.code, "correct horse battery staple")
+    for dept in ("gongan", "minzheng", "shenji"):  # the same provider, for three departments
         run_operation(
             ex,
             "staff.oidc",
@@ -72,7 +81,13 @@ def client(exchange: Exchange) -> Iterator[TestClient]:
         yield c
 
 
-def back_from_provider(client: TestClient, dept: str) -> str:
+def back_from_provider(
+    client: TestClient,
+    dept: str,
+    user: str = STAFF_USER,
+    password: str = STAFF_PASSWORD,
+    otp: str = "",
+) -> str:
     """Begin at the exchange, sign in at the provider: where it sends the browser back."""
     begin = client.get(f"/console/login/oidc?dept={dept}", follow_redirects=False)
     assert begin.status_code == 303, begin.text
@@ -84,7 +99,7 @@ def back_from_provider(client: TestClient, dept: str) -> str:
         assert action is not None, answer.text
         answer = idp.post(
             str(answer.url.join(action.group(1))),
-            data={"login": STAFF_USER, "password": STAFF_PASSWORD},
+            data={"login": user, "password": password, "otp": otp},
         )
         while answer.status_code in (302, 303) and "testserver" not in answer.headers["location"]:
             answer = idp.get(str(answer.url.join(answer.headers["location"])))
@@ -171,3 +186,23 @@ def test_a_department_without_a_provider_is_not_offered(client: TestClient) -> N
     begin = client.get("/console/login/oidc?dept=zhujian", follow_redirects=False)
     assert begin.status_code == 404
     assert "no identity provider of its own" in begin.text
+
+
+def test_an_auditor_needs_a_second_factor_the_provider_attests(
+    exchange: Exchange, client: TestClient
+) -> None:
+    """An auditor (TOTP at a password sign-in) signed in at the provider by password alone
+    (``amr`` ``["pwd"]``) is refused; with the provider's one-time code as well
+    (``["pwd", "otp"]``) signed in."""
+    callback = back_from_provider(client, "shenji", AUDITOR_USER, AUDITOR_PASSWORD)
+    refused = client.get(callback, follow_redirects=False)
+    assert refused.status_code == 401
+    assert "need a second factor" in refused.text
+    assert not client.cookies.get(SESSION_COOKIE)
+    last = signins(exchange)[-1]
+    assert (last.outcome, last.actor) == ("refused", exchange.registry.by_code("shenji").uscc)
+    callback = back_from_provider(client, "shenji", AUDITOR_USER, AUDITOR_PASSWORD, AUDITOR_OTP)
+    assert client.get(callback, follow_redirects=False).status_code == 200
+    assert client.cookies.get(SESSION_COOKIE)
+    last = signins(exchange)[-1]
+    assert (last.outcome, last.person) == ("ok", AUDITOR_ID)
