@@ -29,7 +29,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidTag
@@ -94,7 +94,7 @@ class Session:
     last_seen: float
     expires_at: float  # the absolute end
     idle_s: float
-    payload: bytes | None = None  # what the kind keeps beyond the columns (opened)
+    payload: bytes | None = field(default=None, repr=False)  # beyond the columns (opened)
 
     @property
     def ends_at(self) -> float:
