@@ -52,6 +52,7 @@ BACKUP_TABLES = (
     "assertion_jti",
     "staff",
     "department_settings",
+    "department_oidc",
     "console_sessions",
     "resource_versions",
     "batch_schemas",

@@ -163,7 +163,18 @@ class CitizenSettings(BaseModel):
         "(default: the request's own)",
     )
     scopes: str = "openid"
-    session_ttl_s: int = Field(default=1800, ge=60, description="a citizen session lasts")
+    session_ttl_s: int = Field(
+        default=1800, ge=60, description="a citizen session ends this long after sign-in"
+    )
+    idle_minutes: float = Field(
+        default=15, gt=0, description="a citizen session idle this long ends"
+    )
+    sessions_per_person: int = Field(
+        default=3, ge=1, description="a citizen's own oldest session ends beyond this many"
+    )
+    max_sessions: int = Field(
+        default=100_000, ge=1, description="citizen sign-ins are refused beyond this many"
+    )
     http_timeout_s: float = Field(default=10.0, gt=0, description="calls to the provider")
 
 

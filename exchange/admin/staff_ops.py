@@ -2,8 +2,10 @@
 
 ``staff.add`` and ``staff.reset`` return the one-time enrolment code (shown once by the
 CLI; the audit entries never hold it); ``staff.list``, ``staff.status`` (disable or
-enable) and ``staff.require_act``. Each change is audited by
-:class:`exchange.departments.staff.Staff` with the operator as actor, beside the
+enable), ``staff.require_act`` and ``staff.oidc`` (the department's own identity
+provider for its staff's sign-in; its client secret is never answered nor audited).
+Each change is audited by :class:`exchange.departments.staff.Staff` with the operator as
+actor, beside the
 ``admin.staff.*`` entry of :func:`exchange.admin.operations.run_operation`.
 """
 
@@ -16,7 +18,8 @@ from pydantic import Field
 from exchange.admin.operations import OperationContext, Params, operation
 from exchange.departments.staff import Enrolment
 from exchange.departments.staff_roles import parse_roles
-from exchange.errors import ExchangeError
+from exchange.errors import ExchangeError, InvalidRequest
+from schemas.errors import ErrorCode
 
 __all__: list[str] = []  # operations are found by name (exchange.admin.operations.lookup)
 
@@ -108,3 +111,35 @@ def staff_require_act(ctx: OperationContext, params: RequireActParams) -> dict[s
     uscc = _uscc(ctx, params.dept)
     ctx.exchange.staff.set_require_act(uscc, params.on, actor=ctx.operator.actor)
     return {"department": uscc, "require_act": params.on}
+
+
+class OidcParams(DeptParams):
+    issuer: str | None = Field(default=None, max_length=512, description="the provider's URL")
+    client_id: str | None = Field(default=None, max_length=256)
+    client_secret: str | None = Field(default=None, max_length=1024)
+    staff_claim: str = Field(default="staff_id", min_length=1, max_length=128)
+    off: bool = Field(default=False, description="staff sign in with passwords again")
+
+
+@operation("staff.oidc", OidcParams)
+def staff_oidc(ctx: OperationContext, params: OidcParams) -> dict[str, Any]:
+    """Set (or with ``off`` remove) the department's own OpenID Connect provider."""
+    oidc = ctx.exchange.staff.oidc
+    uscc = _uscc(ctx, params.dept)
+    if params.off:
+        oidc.remove(uscc, actor=ctx.operator.actor)
+        return {"department": uscc, "oidc": None}
+    if not params.issuer or not params.client_id:
+        raise InvalidRequest(
+            "give the provider's --issuer and govex's --client-id there (or --off)",
+            code=ErrorCode.INVALID_OPTION,
+        )
+    settings = oidc.set(
+        uscc,
+        issuer=params.issuer,
+        client_id=params.client_id,
+        client_secret=params.client_secret,
+        staff_claim=params.staff_claim,
+        actor=ctx.operator.actor,
+    )
+    return {"department": uscc, "oidc": settings.public()}

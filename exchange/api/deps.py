@@ -68,6 +68,9 @@ PUBLIC_PATHS = frozenset(
         "/console/login",
         "/console/enrol",
         "/console/static",
+        # staff through their department's own provider (exchange.web.routes.signin_oidc)
+        "/console/login/oidc",
+        "/console/login/oidc/callback",
         # the citizen's own view (exchange.web.routes.citizen): its own session, not a token
         "/console/citizen",
         "/console/citizen/login",

@@ -2,8 +2,9 @@
 
 ``add`` prints a one-time enrolment code: the person sets their password with it at
 ``/console/enrol`` (and gets a TOTP secret there when their roles need one). ``list``,
-``disable``, ``enable``, ``reset`` (a new code; password and TOTP forgotten) and
-``require-act`` (reads of the department must name the person). Each runs its operation
+``disable``, ``enable``, ``reset`` (a new code; password and TOTP forgotten),
+``require-act`` (reads of the department must name the person) and ``oidc`` (the
+department's staff sign in through its own OpenID Connect provider). Each runs its operation
 (:mod:`exchange.admin.staff_ops`) through :func:`exchange.cli.options.operate`: on the
 data directory, through the admin socket of a running ``govex serve``, or with ``--url``.
 Every change is audited with the operator as actor; the API's ``/v1/staff`` does the
@@ -13,6 +14,7 @@ same for a department's security officer.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -26,7 +28,7 @@ from schemas.errors import ErrorCode
 __all__ = ["staff_app"]
 
 staff_app = typer.Typer(
-    help="Staff accounts of a department: add, list, disable, enable, reset, require-act.",
+    help="Staff accounts of a department: add, list, disable, enable, reset, require-act, oidc.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -119,3 +121,54 @@ def require_act(
         raise InvalidRequest("say `on` or `off`", code=ErrorCode.INVALID_OPTION)
     done = operate(data, "staff.require_act", {"dept": dept, "on": state == "on"})
     console.print(f"require-act is {state} for {done['department']}", markup=False)
+
+
+@staff_app.command("oidc")
+def oidc(
+    dept: DeptOpt,
+    issuer: Annotated[
+        str | None, typer.Option("--issuer", help="the department's provider (https URL)")
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", help="govex's client id at that provider")
+    ] = None,
+    client_secret_file: Annotated[
+        Path | None,
+        typer.Option("--client-secret-file", help="a file holding the client secret"),
+    ] = None,
+    staff_claim: Annotated[
+        str, typer.Option("--staff-claim", help="the ID-token claim naming the staff id")
+    ] = "staff_id",
+    off: Annotated[bool, typer.Option("--off", help="sign in with passwords again")] = False,
+    data: DataOpt = None,
+) -> None:
+    """Staff of the department sign in through its own OpenID Connect provider
+    (通过本单位统一身份认证登录)."""
+    secret = None
+    if client_secret_file is not None:
+        try:
+            secret = client_secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InvalidRequest(
+                f"cannot read the client secret file: {exc.strerror or exc}",
+                code=ErrorCode.INVALID_OPTION,
+            ) from exc
+    params = {
+        "dept": dept,
+        "issuer": issuer,
+        "client_id": client_id,
+        "client_secret": secret,
+        "staff_claim": staff_claim,
+        "off": off,
+    }
+    done = operate(data, "staff.oidc", params)
+    if done["oidc"] is None:
+        console.print(f"{done['department']}: staff sign in with passwords", markup=False)
+        return
+    settings = done["oidc"]
+    console.print(
+        f"{done['department']}: staff sign in through {settings['issuer']} "
+        f"(client {settings['client_id']}, claim {settings['staff_claim']}, "
+        f"secret {'set' if settings['client_secret'] else 'none'})",
+        markup=False,
+    )

@@ -11,6 +11,8 @@
   public files it hands over, a token from its auth key (through :mod:`exchange.client`);
 - :mod:`.staff` — staff accounts (工作人员): argon2id passwords, TOTP, enrolment codes,
   who an ``act`` claim may name, ``require_act``;
+- :mod:`.staff_oidc` — a department's own OpenID Connect provider for its staff's
+  console sign-in (issuer, client, the claim naming the staff id);
 - :mod:`.staff_roles` — staff roles and the department role each acts with;
 - :mod:`.throttle` — failed sign-ins counted per account and per address;
 - :mod:`.demo_keys` — a demo exchange's department keys (the console's sign-in picker).

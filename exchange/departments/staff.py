@@ -14,7 +14,9 @@ department's staff.
 
 Who acts is checked here for both ways a person reaches the exchange:
 
-* the console: :meth:`Staff.check_password` (password, and TOTP where required);
+* the console: :meth:`Staff.check_password` (password, and TOTP where required), or
+  :meth:`Staff.oidc_member` after the department's own identity provider vouched for
+  the person (:mod:`.staff_oidc`, kept as :attr:`Staff.oidc`);
 * a department's own system naming its clerk with the RFC 8693 ``act`` claim:
   :meth:`Staff.acting` refuses a staff id of another department, a disabled or
   not-yet-enrolled account (``exchange.invalid_act``).
@@ -41,6 +43,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from exchange.departments.registry import Registry
+from exchange.departments.staff_oidc import DepartmentOidc, StaffOidc
 from exchange.departments.staff_roles import (
     GRANTS,
     NO_ROLE,
@@ -160,6 +163,7 @@ class Staff:
         self._members: dict[str, StaffMember] = {}
         self._require_act: dict[str, bool] = {}
         self._last_totp: dict[str, int] = {}  # staff id → last accepted time step (no replay)
+        self.oidc = StaffOidc(store, registry, record)
         self.reload()
 
     def reload(self) -> None:
@@ -201,6 +205,11 @@ class Staff:
     def name_of(self, staff_id: str | None) -> str | None:
         member = self._members.get(staff_id) if staff_id else None
         return None if member is None else member.name
+
+    def names(self, staff_ids: Iterable[str]) -> dict[str, str]:
+        """The names of those staff ids that are staff members (one look-up for a page)."""
+        members = self._members
+        return {i: members[i].name for i in staff_ids if i in members}
 
     def requires_act(self, uscc: str) -> bool:
         return self._require_act.get(uscc, False)
@@ -251,6 +260,23 @@ class Staff:
             raise refused
         if member.needs_totp:
             self._check_totp(member, totp)
+        return member
+
+    def oidc_member(self, settings: DepartmentOidc, claims: dict[str, Any]) -> StaffMember:
+        """The active staff member of the department whose id its provider's validated ID
+        token names; any other (another department's, unknown, pending, disabled) is
+        refused like a wrong password (``exchange.signin_failed``), and so is a person whose
+        roles need a second factor the provider did not attest (``amr``)."""
+        staff_id = self.oidc.staff_id_of(settings, claims)
+        member = self._members.get(staff_id)
+        if member is None or member.uscc != settings.uscc or not member.active:
+            raise AuthError(
+                f"the identity provider names {staff_id!r}, who is no active staff member "
+                "of this department",
+                code=ErrorCode.SIGNIN_FAILED,
+            )
+        if member.needs_totp:
+            self.oidc.check_second_factor(staff_id, claims)
         return member
 
     def _check_totp(self, member: StaffMember, code: str) -> None:

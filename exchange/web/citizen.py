@@ -2,9 +2,12 @@
 
 A citizen signs in through the external identity provider (:mod:`exchange.web.oidc_client`)
 and gets a :class:`CitizenSession`, apart from the staff's console sessions: another
-cookie (``govex_citizen``, ``HttpOnly``, scoped to ``/console/citizen``), another store,
-and no access token — a citizen session opens no API route and no staff page, only the
-report about the 公民身份号码 the provider vouched for.
+cookie (``govex_citizen``, ``HttpOnly``, scoped to ``/console/citizen``), another kind in
+the sessions store (:class:`~exchange.web.sessions_store.SessionStore` with the
+``citizen`` policy: it survives a restart, ends when idle and at an absolute end, a
+citizen's own oldest session goes first) whose verified claims are sealed under the
+session id, and no access token — a citizen session opens no API route and no staff
+page, only the report about the 公民身份号码 the provider vouched for.
 
 The report is the auditor's "who used my data" (:meth:`AuditReports.own_accesses`,
 audited the same way), reduced to reads: department, clerk (the entry's ``person`` when
@@ -14,14 +17,16 @@ proof, checked here against the signed checkpoint and shown for anyone to re-che
 
 from __future__ import annotations
 
-import secrets
-import threading
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from exchange.audit.reports import SubjectAccesses
+from exchange.config import CitizenSettings
 from exchange.service import Exchange
+from exchange.store import Store
 from exchange.web.oidc_client import Citizen
+from exchange.web.sessions_store import SessionPolicy, SessionStore
 from exchange.web.trail import READ_ACTIONS, CheckpointView, TrailEntry, checkpoint_view, trail
 from schemas.certificates import load_certificate_types
 from schemas.matters import load_matters
@@ -53,55 +58,50 @@ def citizen_actor(citizen: Citizen) -> str:
 class CitizenSession:
     id: str
     citizen: Citizen
-    expires_at: float
+    ends_at: float  # when it ends unless used again (idle), never after the absolute end
+    expires_at: float  # the absolute end
     csrf: str
 
     @property
     def remaining_s(self) -> int:
-        return max(0, int(self.expires_at - time.time()))
+        return max(0, int(self.ends_at - time.time()))
 
 
 class CitizenSessions:
-    """Citizen sessions in memory, apart from the staff's; expired ones vanish. At the
-    cap, a citizen's own oldest session goes first, then the oldest of all."""
+    """Citizen sessions: the ``citizen`` kind of the sessions store, apart from the staff's.
+    The citizen's verified claims are the session's sealed payload; a citizen's own oldest
+    session goes first beyond ``sessions_per_person``."""
 
-    def __init__(self, ttl_s: int, max_sessions: int = 10_000) -> None:
-        self.ttl_s = ttl_s
-        self.max_sessions = max_sessions
-        self._sessions: dict[str, CitizenSession] = {}
-        self._lock = threading.Lock()
+    def __init__(self, store: Store, settings: CitizenSettings) -> None:
+        self.sessions = SessionStore(store, None, SessionPolicy.citizen(settings))
 
-    def create(self, citizen: Citizen) -> CitizenSession:
-        now = time.time()
-        session = CitizenSession(
-            id=secrets.token_urlsafe(32),
-            citizen=citizen,
-            expires_at=now + self.ttl_s,
-            csrf=secrets.token_urlsafe(32),
+    def create(self, citizen: Citizen, *, address: str | None = None) -> CitizenSession:
+        payload = json.dumps(asdict(citizen), ensure_ascii=False).encode()
+        session, _ = self.sessions.create(
+            "",
+            staff_id=None,
+            method="oidc",
+            address=address,
+            owner=f"citizen:{citizen.issuer}#{citizen.sub}",
+            payload=payload,
         )
-        with self._lock:
-            if len(self._sessions) >= self.max_sessions:
-                self._sessions = {k: s for k, s in self._sessions.items() if s.expires_at > now}
-            if len(self._sessions) >= self.max_sessions:
-                own = [s for s in self._sessions.values() if s.citizen.sub == citizen.sub]
-                oldest = min(own or self._sessions.values(), key=lambda s: s.expires_at)
-                del self._sessions[oldest.id]
-            self._sessions[session.id] = session
-        return session
+        return CitizenSession(
+            session.id, citizen, session.ends_at, session.expires_at, session.csrf
+        )
 
     def get(self, session_id: str | None) -> CitizenSession | None:
         if not session_id:
             return None
-        with self._lock:
-            session = self._sessions.get(session_id)
-            if session is not None and session.expires_at <= time.time():
-                del self._sessions[session_id]
-                return None
-            return session
+        session = self.sessions.get(session_id)
+        if session is None or session.payload is None:
+            return None
+        citizen = Citizen(**json.loads(session.payload))
+        return CitizenSession(
+            session.id, citizen, session.ends_at, session.expires_at, session.csrf
+        )
 
     def drop(self, session_id: str) -> None:
-        with self._lock:
-            self._sessions.pop(session_id, None)
+        self.sessions.drop(session_id)
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class CitizenRead:
     row: TrailEntry
     what: str
     purpose: str
-    clerk: str | None
+    clerk: str | None  # the staff member who read: "name (staff id)", where recorded
     proof_hashes: list[str]
     leaf_hash: str
 
@@ -123,12 +123,6 @@ class CitizenReport:
     known: bool
     next_before: int | None
     departments: list[str]
-
-
-def _clerk(row: TrailEntry) -> str | None:
-    """The staff member who read (``person``), on exchanges whose entries record one."""
-    person = row.entry.to_json().get("person")
-    return person if isinstance(person, str) and person else None
 
 
 def citizen_report(exchange: Exchange, report: SubjectAccesses) -> CitizenReport:
@@ -148,7 +142,7 @@ def citizen_report(exchange: Exchange, report: SubjectAccesses) -> CitizenReport
                 row=row,
                 what=resources.get(target, matters.get(target, target)),
                 purpose=matters.get(entry.purpose or "", entry.purpose or ""),
-                clerk=_clerk(row),
+                clerk=row.person_name,
                 proof_hashes=[h.hex() for h in proof],
                 leaf_hash=stored.leaf_hash.hex(),
             )

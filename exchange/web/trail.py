@@ -199,10 +199,10 @@ def prove(
     )
 
 
-def _person(exchange: Exchange, staff_id: str | None) -> str | None:
+def _person(names: dict[str, str], staff_id: str | None) -> str | None:
     if not staff_id:
         return None
-    name = exchange.staff.name_of(staff_id)
+    name = names.get(staff_id)
     return f"{name} ({staff_id})" if name else staff_id
 
 
@@ -214,6 +214,8 @@ def trail(
 ) -> list[TrailEntry]:
     """Entries ready for the timeline, each with its proof badge."""
     names = {d.uscc: d.name for d in exchange.registry.departments()}
+    # the staff members' names, looked up once for the page
+    people = exchange.staff.names({s.entry.person for s in entries if s.entry.person})
     out = []
     for i, stored in enumerate(entries):
         entry = stored.entry
@@ -226,7 +228,7 @@ def trail(
                 action_zh=zh,
                 action_en=en,
                 proof=prove(exchange, stored, checkpoint, paths[i] if paths else None),
-                person_name=_person(exchange, entry.person),
+                person_name=_person(people, entry.person),
             )
         )
     return out

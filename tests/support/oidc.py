@@ -3,8 +3,10 @@
 :class:`OidcProvider` installs the provider into the cache when needed (``scripts/oidc.sh
 install``: npm, pinned by the lockfile), starts it in the foreground on a free loopback
 port (``scripts/oidc.sh run``), waits for its discovery document and stops it on exit.
-The static client's redirect URIs are given at start; the static test citizen's
-公民身份号码 is the demo city's first husband unless ``id_number`` says otherwise.
+The static clients' redirect URIs are given at start (the staff client's default: the
+TestClient's staff callback); the static test citizen's 公民身份号码 is the demo city's
+first husband unless ``id_number`` says otherwise; the static test staff member's claim
+names :data:`STAFF_ID`.
 """
 
 from __future__ import annotations
@@ -28,9 +30,21 @@ CLIENT_ID = "govex-console"
 CLIENT_SECRET = "govex-test-secret"
 USER = "citizen"
 PASSWORD = "citizen-pass"
+STAFF_CLIENT_ID = "govex-staff"
+STAFF_CLIENT_SECRET = "govex-staff-secret"
+STAFF_USER = "clerk"
+STAFF_PASSWORD = "clerk-pass"
+STAFF_CLAIM = "staff_id"
+STAFF_ID = "gongan-oidc-1"
+STAFF_NAME = "钱志远"  # the name the provider gives; govex shows its own staff record's
+AUDITOR_USER = "auditor"  # a second staff member, whose roles need a second factor
+AUDITOR_PASSWORD = "auditor-pass"
+AUDITOR_OTP = "246810"  # the provider's static one-time code: "amr" then names "otp"
+AUDITOR_ID = "shenji-oidc-1"
 START_TIMEOUT_S = 60.0
 # the TestClient's origin: where the provider's static client may send browsers back to
 TESTCLIENT_CALLBACK = "http://testserver/console/citizen/callback"
+TESTCLIENT_STAFF_CALLBACK = "http://testserver/console/login/oidc/callback"
 
 
 class OidcUnavailable(RuntimeError):
@@ -38,8 +52,15 @@ class OidcUnavailable(RuntimeError):
 
 
 class OidcProvider:
-    def __init__(self, redirect_uris: list[str], *, id_number: str | None = None) -> None:
+    def __init__(
+        self,
+        redirect_uris: list[str],
+        *,
+        id_number: str | None = None,
+        staff_redirect_uris: list[str] | None = None,
+    ) -> None:
         self.redirect_uris = redirect_uris
+        self.staff_redirect_uris = staff_redirect_uris or [TESTCLIENT_STAFF_CALLBACK]
         self.id_number = id_number
         self.port = free_ports(1)[0]
         self.issuer = f"http://{LOOPBACK}:{self.port}"
@@ -63,6 +84,13 @@ class OidcProvider:
             "GOVEX_OIDC_REDIRECT_URIS": ",".join(self.redirect_uris),
             "GOVEX_OIDC_USER": USER,
             "GOVEX_OIDC_PASSWORD": PASSWORD,
+            "GOVEX_OIDC_STAFF_CLIENT_ID": STAFF_CLIENT_ID,
+            "GOVEX_OIDC_STAFF_CLIENT_SECRET": STAFF_CLIENT_SECRET,
+            "GOVEX_OIDC_STAFF_REDIRECT_URIS": ",".join(self.staff_redirect_uris),
+            "GOVEX_OIDC_STAFF_USER": STAFF_USER,
+            "GOVEX_OIDC_STAFF_PASSWORD": STAFF_PASSWORD,
+            "GOVEX_OIDC_STAFF_CLAIM": STAFF_CLAIM,
+            "GOVEX_OIDC_STAFF_ID": STAFF_ID,
         }
         if self.id_number:
             env["GOVEX_OIDC_ID_NUMBER"] = self.id_number

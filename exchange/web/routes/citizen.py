@@ -16,6 +16,7 @@ Sign-ins (ok or refused) and refusals are audit entries (``citizen.sign_in``,
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -23,6 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from exchange.audit.log import AuditEvent
 from exchange.catalog.masking import mask_identifier
+from exchange.config import CitizenSettings
 from exchange.errors import AuthError, ExchangeError, Forbidden
 from exchange.service import Exchange
 from exchange.web.citizen import (
@@ -35,7 +37,7 @@ from exchange.web.citizen import (
     citizen_report,
 )
 from exchange.web.clock import now_beijing
-from exchange.web.oidc_client import OidcClient
+from exchange.web.oidc_client import OidcClient, citizen_of
 from exchange.web.pages import ConsoleRoute, render
 from exchange.web.session import csrf_matches
 from schemas.errors import ErrorCode
@@ -57,8 +59,8 @@ CITIZEN_PATHS = frozenset(
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False, tags=["console"])
 
 
-def _oidc(request: Request) -> OidcClient:
-    client: OidcClient = request.app.state.citizen_oidc
+def _oidc(request: Request) -> OidcClient[CitizenSettings]:
+    client: OidcClient[CitizenSettings] = request.app.state.citizen_oidc
     return client
 
 
@@ -129,7 +131,9 @@ def callback(
                 f"the identity provider answered {error or 'without a code'}",
                 code=ErrorCode.CITIZEN_SIGN_IN_FAILED,
             )
-        citizen = _oidc(request).finish(state, code, request.cookies.get(CITIZEN_STATE_COOKIE))
+        oidc = _oidc(request)
+        claims = oidc.finish(state, code, request.cookies.get(CITIZEN_STATE_COOKIE))
+        citizen = citizen_of(claims, oidc.settings.id_claim)
     except ExchangeError as exc:
         exchange.audit.append(
             AuditEvent(
@@ -153,9 +157,11 @@ def callback(
             detail={"issuer": citizen.issuer},
         )
     )
-    session = _sessions(request).create(citizen)
+    address = request.client.host if request.client is not None else None
+    session = _sessions(request).create(citizen, address=address)
     signed_in = RedirectResponse(CITIZEN_PREFIX, status_code=303)
-    _cookie(request, signed_in, CITIZEN_COOKIE, session.id, max(1, session.remaining_s))
+    lifetime = max(1, int(session.expires_at - time.time()))  # idle ends are the server's
+    _cookie(request, signed_in, CITIZEN_COOKIE, session.id, lifetime)
     signed_in.delete_cookie(CITIZEN_STATE_COOKIE, path=CITIZEN_PREFIX)
     return signed_in
 

@@ -10,6 +10,9 @@ Three ways in:
 * in a demo exchange bound to loopback only, pick a demo department: the console signs
   a client assertion with that department's demo key and exchanges it like any client.
 
+(And staff of a department with its own identity provider sign in through it:
+:mod:`exchange.web.routes.signin_oidc`, offered on this page.)
+
 Failed attempts are slowed per account and per address
 (:class:`~exchange.departments.throttle.SignInThrottle`); every sign-in, failed sign-in
 and sign-out is audited (``console.signin``, ``console.signout``; never a secret). The
@@ -36,7 +39,7 @@ from exchange.web.pages import ConsoleRoute, nav_for, render, safe_next
 from exchange.web.session import CONSOLE_PREFIX, LOGIN_CSRF_COOKIE, SESSION_COOKIE, csrf_matches
 from schemas.errors import ErrorCode
 
-__all__ = ["ENROL_PATH", "LOGIN_PATH", "public_router", "router"]
+__all__ = ["ENROL_PATH", "LOGIN_PATH", "oidc_departments", "public_router", "router"]
 
 LOGIN_PATH = f"{CONSOLE_PREFIX}/login"
 ENROL_PATH = f"{CONSOLE_PREFIX}/enrol"
@@ -59,6 +62,13 @@ def _demo_departments(request: Request, exchange: Exchange) -> list[dict[str, ob
     ]
 
 
+def oidc_departments(exchange: Exchange) -> list[dict[str, str]]:
+    """The departments whose staff sign in through their own identity provider
+    (:mod:`exchange.web.routes.signin_oidc`)."""
+    found = [exchange.registry.department(s.uscc) for s in exchange.staff.oidc.configured()]
+    return [{"code": d.code, "name": d.name} for d in found]
+
+
 def _login_page(
     request: Request,
     *,
@@ -78,6 +88,7 @@ def _login_page(
             "error": error,
             "notice": notice,
             "departments": _demo_departments(request, exchange),
+            "oidc_departments": oidc_departments(exchange),
             "demo_exchange": exchange.identity.demo,
         },
         status_code=status_code,

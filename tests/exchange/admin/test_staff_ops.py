@@ -168,3 +168,41 @@ def test_an_operator_department_lists_staff_over_url(
     assert done.returncode == 0, done.stderr
     assert f"through the exchange at {url}" in done.stderr
     assert "staff id" in done.stdout
+
+
+def test_staff_oidc_through_the_socket_offers_the_departments_sign_in_at_once(
+    served: tuple[Path, str], tmp_path: Path
+) -> None:
+    data, url = served
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret-of-the-idp\n", encoding="utf-8")
+    issuer = "https://idp.budongchan.example.gov.cn"
+    done = _staff(
+        data, "oidc", "--dept", "budongchan", "--issuer", issuer, "--client-id", "govex",
+        "--client-secret-file", str(secret), "--staff-claim", "employee_no",
+    )  # fmt: skip
+    assert f"staff sign in through {issuer}" in done.stdout
+    assert "claim employee_no, secret set" in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr
+    page = httpx.get(f"{url}/console/login", timeout=30).text  # the running exchange, at once
+    assert "通过本单位统一身份认证登录" in page
+    assert "/console/login/oidc?dept=budongchan" in page
+    trail = govex("audit", "trace", "--data", data, "--dept", "local-operator", "--limit", "1000")
+    assert "admin.staff.oidc" in trail.stdout
+    exported = govex("audit", "export", "--data", data, "--out", tmp_path / "log.jsonl")
+    assert exported.returncode == 0, exported.stderr
+    assert "s3cret" not in (tmp_path / "log.jsonl").read_text(encoding="utf-8")
+    for args, code in (
+        (["--issuer", "http://idp.example.com", "--client-id", "govex"], "exchange.invalid_option"),
+        (["--client-id", "govex"], "exchange.invalid_option"),
+        (["--issuer", issuer, "--client-id", "x", "--client-secret-file", str(tmp_path / "no")],
+         "exchange.invalid_option"),
+    ):  # fmt: skip
+        refused = govex("staff", "oidc", "--dept", "budongchan", *args, "--data", data)
+        assert refused.returncode != 0
+        lines = ours(refused.stderr)
+        assert len(lines) == 1, refused.stderr
+        assert lines[0].startswith(f"error [{code}"), lines[0]
+    off = _staff(data, "oidc", "--dept", "budongchan", "--off")
+    assert "staff sign in with passwords" in off.stdout
+    assert "/console/login/oidc?dept=budongchan" not in httpx.get(f"{url}/console/login").text

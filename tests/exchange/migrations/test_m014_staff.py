@@ -18,7 +18,8 @@ from exchange.departments.staff import StaffRole
 from exchange.service import Exchange
 from exchange.store import DB_FILE, MIGRATIONS
 
-_ADDED_TABLES = ("staff", "department_settings", "console_sessions")
+# the tables of versions 14 and later (department_oidc: version 16)
+_ADDED_TABLES = ("staff", "department_settings", "console_sessions", "department_oidc")
 
 
 def _schema(db: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:

@@ -5,6 +5,7 @@ anyone else's report refused and audited; a forged or replayed sign-in refused."
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,14 +14,18 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from exchange.audit.context import REQUEST, RequestContext
 from exchange.audit.leaf import AuditEntry
 from exchange.audit.query import EntryFilter, Scope, search
+from exchange.catalog.masking import mask_identifier
 from exchange.config import CitizenSettings, Settings
 from exchange.demo.city import City
 from exchange.demo.setup import create_demo, publish_city
+from exchange.departments.staff import StaffRole
 from exchange.server import build_app
 from exchange.service import Exchange
-from exchange.web.citizen import CITIZEN_COOKIE
+from exchange.web.citizen import CITIZEN_COOKIE, CitizenSessions
+from exchange.web.oidc_client import Citizen
 from exchange.web.routes.citizen import PAGE_SIZE
 from tests.support.oidc import CLIENT_ID, CLIENT_SECRET, PASSWORD, USER, OidcProvider
 
@@ -232,3 +237,83 @@ def test_without_a_provider_the_page_says_so(tmp_path: Path) -> None:
             assert begin.status_code == 404
     finally:
         ex.close()
+
+
+def test_the_page_names_the_clerk_beside_the_staff_id(
+    exchange: Exchange, client: TestClient, city: City
+) -> None:
+    me = city.couples[0][0].id_number
+    gongan = exchange.registry.by_code("gongan").uscc
+    exchange.staff.add(
+        gongan, "ga-name-1", "李文静", frozenset({StaffRole.CLERK}), actor=exchange.identity.uscc
+    )
+    acting = REQUEST.set(RequestContext("GET", "/v1/records", "", person="ga-name-1"))
+    try:
+        exchange.reader.read(gongan, RESOURCE, me, purpose="核验身份", case_no="NAMED-CLERK")
+    finally:
+        REQUEST.reset(acting)
+    sign_in(client)
+    page = client.get("/console/citizen").text
+    row = page[page.index("NAMED-CLERK") - 2000 : page.index("NAMED-CLERK")]
+    assert "李文静 (ga-name-1)" in row
+
+
+def test_a_restart_keeps_a_citizen_signed_in(
+    tmp_path: Path, city: City, oidc_provider: OidcProvider
+) -> None:
+    """The exchange closed and opened again on its data directory, with a new app: the
+    citizen's cookie still opens their report (sessions are rows of the store)."""
+    citizen = CitizenSettings(
+        issuer=oidc_provider.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+    )
+    settings = Settings(data=tmp_path / "data", citizen=citizen)
+    masked = mask_identifier(city.couples[0][0].id_number, "cn-id")
+    ex = create_demo(settings)
+    try:
+        with TestClient(build_app(ex), raise_server_exceptions=False) as before:
+            sign_in(before)
+            cookie = before.cookies.get(CITIZEN_COOKIE)
+            assert masked in before.get("/console/citizen").text
+    finally:
+        ex.close()
+    assert cookie
+    ex = Exchange.open(settings)
+    try:
+        with TestClient(build_app(ex), raise_server_exceptions=False) as after:
+            after.cookies.set(CITIZEN_COOKIE, cookie, path="/console/citizen")
+            page = after.get("/console/citizen")
+            assert page.status_code == 200
+            assert masked in page.text
+            assert "通过统一身份认证登录" not in page.text
+            # a made-up cookie opens nothing
+            after.cookies.set(CITIZEN_COOKIE, "x" * 43, path="/console/citizen")
+            assert masked not in after.get("/console/citizen").text
+    finally:
+        ex.close()
+
+
+def test_citizen_sessions_end_when_idle_and_at_their_absolute_end(exchange: Exchange) -> None:
+    clock = [time.time()]
+    settings = CitizenSettings(session_ttl_s=3600, idle_minutes=15)
+    sessions = CitizenSessions(exchange.store, settings)
+    sessions.sessions.clock = lambda: clock[0]
+    me = Citizen("https://idp.example", "sub-1", "赵浩然", "413023198012147596")
+    session = sessions.create(me)
+    # the store holds no readable 公民身份号码: the claims are sealed under the session id
+    sealed = exchange.store.fetchone(
+        "SELECT sealed FROM console_sessions WHERE kind = 'citizen' AND owner LIKE '%sub-1'"
+    )
+    assert sealed is not None
+    assert me.id_number.encode() not in bytes(sealed[0])
+    for _ in range(4):  # used every 10 minutes, it lives past 15 minutes
+        clock[0] += 10 * 60
+        assert sessions.get(session.id) is not None
+    clock[0] += 16 * 60  # idle too long
+    assert sessions.get(session.id) is None
+    session = sessions.create(me)
+    started = clock[0]
+    while clock[0] + 10 * 60 < started + 3600:
+        clock[0] += 10 * 60
+        assert sessions.get(session.id) is not None
+    clock[0] = started + 3600 + 1
+    assert sessions.get(session.id) is None
