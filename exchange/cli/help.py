@@ -87,6 +87,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "staff disable": ("govex staff disable --data ./city --dept minzheng --staff-id MZ-0012",),
     "staff enable": ("govex staff enable --data ./city --dept minzheng --staff-id MZ-0012",),
     "staff reset": ("govex staff reset --data ./city --dept minzheng --staff-id MZ-0012",),
+    "staff oidc": (
+        "govex staff oidc --data ./city --dept gongan --issuer https://idp.gongan.example.gov.cn "
+        "--client-id govex --client-secret-file idp-secret",
+        "govex staff oidc --data ./city --dept gongan --off",
+    ),
     "staff require-act": ("govex staff require-act --data ./city --dept minzheng on",),
     "grant request": (
         "govex grant request --data ./city --dept budongchan --resource shuiwu.house_sale_invoice "
