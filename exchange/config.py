@@ -145,6 +145,14 @@ class KafkaSettings(KafkaSecurity):
     catchup_reads: Literal["flag", "refuse"] = Field(
         default="flag", description="catching up: flag reads (Govex-Lag) or answer 503"
     )
+    cluster: bool = Field(
+        default=False,
+        description="one exchange on several nodes: the audit log on the audit topic "
+        "(govex serve --cluster)",
+    )
+    audit_topic: str = Field(
+        default="govex.audit", description="the cluster's audit topic (one partition)"
+    )
 
 
 class CitizenSettings(BaseModel):

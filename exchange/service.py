@@ -61,7 +61,7 @@ class Exchange:
         self.catalog = Catalog(store, self.registry)
         raw = secret_bytes(keyring.key("log"))
         subject_key = hmac.new(raw, b"govex-subject-hash-v1", hashlib.sha256).digest()
-        self.audit = AuditLog(store, subject_key, settings.audit)
+        self.audit = self._audit_log(store, subject_key)
         self.grants = Grants(
             store, self.catalog, self.audit, max_grant_days=settings.api.max_grant_days
         )
@@ -107,6 +107,34 @@ class Exchange:
             sealer=BundleSealer(keyring, self.identity),
         )
         self.ingestor.listeners.append(self.reader.cache.invalidate)
+
+    def _audit_log(self, store: Store, subject_key: bytes) -> AuditLog:
+        """The node's own log, or in cluster mode the cluster's one log on its audit topic
+        (:mod:`exchange.audit.cluster`)."""
+        kafka = self.settings.kafka
+        if not kafka.cluster:
+            return AuditLog(store, subject_key, self.settings.audit)
+        if kafka.bootstrap is None:
+            raise InvalidRequest(
+                "cluster mode needs the Kafka bus: govex serve --bus kafka://HOST:PORT --cluster",
+                code=ErrorCode.INVALID_OPTION,
+            )
+        from exchange.audit.bus import KafkaPartition
+        from exchange.audit.cluster import ClusterAuditLog
+
+        partition = KafkaPartition(kafka.bootstrap, kafka)
+        try:
+            return ClusterAuditLog(
+                store,
+                subject_key,
+                self.settings.audit,
+                partition=partition,
+                node=self.node_id(),
+                topic=kafka.audit_topic,
+            )
+        except BaseException:
+            partition.close()
+            raise
 
     def _record(self, **fields: Any) -> None:
         """Append one audit entry (staff changes, token issuance: see ``Staff.record``)."""

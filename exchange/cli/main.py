@@ -118,6 +118,14 @@ def serve(
             help="serve a demo exchange beyond loopback (its department picker stays off)",
         ),
     ] = False,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="serve as one node of a cluster: the audit log is the cluster's, on the "
+            "audit topic of --bus (GOVEX_KAFKA__AUDIT_TOPIC, default govex.audit)",
+        ),
+    ] = False,
     unsafe_pause_at: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the exchange's HTTP API (and its console) until interrupted.
@@ -130,7 +138,19 @@ def serve(
 
     _check_port(host, port)
     address = parse_bus_url(bus) if bus else None
-    exchange = _open(data)
+    settings = _settings(data)
+    if cluster:
+        if address is None or address.bootstrap is None:
+            raise InvalidRequest(
+                "--cluster needs --bus kafka://HOST:PORT (the cluster's audit topic is there)",
+                code=ErrorCode.INVALID_OPTION,
+            )
+        kafka = settings.kafka
+        kafka.cluster, kafka.bootstrap = True, address.bootstrap
+        kafka.protocol = kafka.resolved_protocol(tls=address.tls)
+    from exchange.service import Exchange
+
+    exchange = Exchange.open(settings)
     try:
         if demo_exposed(exchange, host) and not allow_demo_exposure:
             err.print(

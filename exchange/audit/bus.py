@@ -1,0 +1,175 @@
+"""The audit topic of a cluster: one partition, one total order of the exchange's audit events.
+
+A :class:`Partition` is what :mod:`exchange.audit.cluster` needs of the topic: append a
+message and learn its offset once it is durable (``acks=all``), and read the messages
+from an offset on, in order. :class:`KafkaPartition` is partition 0 of the audit topic
+(``kafka.audit_topic``, created with one partition, the cluster's replication factor
+and unlimited retention when it is missing); :class:`MemoryPartition` is the same
+order in one process (several replicas in one test, the benchmark).
+
+``kafka`` is imported only when a :class:`KafkaPartition` opens.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any, Protocol
+
+from exchange.errors import AuditUnavailable
+
+if TYPE_CHECKING:
+    from exchange.config import KafkaSettings
+
+__all__ = ["KafkaPartition", "MemoryPartition", "Partition"]
+
+Message = tuple[int, bytes]
+"""(offset, value) of one message."""
+
+_SEND_TIMEOUT_S = 30.0
+
+
+class Partition(Protocol):
+    """One totally ordered, durable sequence of messages shared by every node."""
+
+    def append(self, value: bytes) -> int:
+        """Append ``value``; return its offset once the partition holds it durably."""
+        ...
+
+    def read(self, offset: int, limit: int, timeout_s: float) -> list[Message]:
+        """Up to ``limit`` messages from ``offset`` on, in order (waits ``timeout_s`` at
+        most for the first one; an empty list when there is none yet)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MemoryPartition:
+    """A partition in this process: appends are ordered under a lock."""
+
+    def __init__(self) -> None:
+        self._values: list[bytes] = []
+        self._cond = threading.Condition()
+
+    def append(self, value: bytes) -> int:
+        with self._cond:
+            self._values.append(value)
+            self._cond.notify_all()
+            return len(self._values) - 1
+
+    def read(self, offset: int, limit: int, timeout_s: float) -> list[Message]:
+        with self._cond:
+            self._cond.wait_for(lambda: len(self._values) > offset, timeout_s)
+            return list(enumerate(self._values[offset : offset + limit], start=offset))
+
+    def reader(self) -> MemoryPartition:
+        """The same partition (each replica reads it with its own position)."""
+        return self
+
+    def close(self) -> None:
+        return None
+
+
+class KafkaPartition:
+    """Partition 0 of the audit topic: a producer (``acks=all``, idempotent) and a
+    consumer assigned the partition (no consumer group: every node reads all of it)."""
+
+    def __init__(self, bootstrap: str, settings: KafkaSettings) -> None:
+        from kafka.errors import KafkaError
+
+        self.topic = settings.audit_topic
+        try:
+            self._open(bootstrap, settings)
+        except KafkaError as exc:
+            raise AuditUnavailable(
+                f"cannot open the audit topic {self.topic} on {bootstrap}: {exc}"
+            ) from exc
+
+    def _open(self, bootstrap: str, settings: KafkaSettings) -> None:
+        from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+        options = settings.client_options()
+        servers = bootstrap.split(",")
+        self._ensure_topic(servers, options)
+        self._producer = KafkaProducer(
+            bootstrap_servers=servers,
+            client_id="govex-audit-producer",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=1,
+            max_request_size=8 * 1024 * 1024,
+            request_timeout_ms=15_000,
+            **options,
+        )
+        self._tp = TopicPartition(self.topic, 0)
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=servers,
+            client_id="govex-audit-replica",
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="none",  # never jump over entries (a gap): fail instead
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            **options,
+        )
+        self._consumer.assign([self._tp])
+        self._position: int | None = None
+
+    def _ensure_topic(self, servers: list[str], options: dict[str, Any]) -> None:
+        from kafka.admin import KafkaAdminClient, NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        admin = KafkaAdminClient(
+            bootstrap_servers=servers, client_id="govex-audit-admin", **options
+        )
+        try:
+            brokers = len(admin.describe_cluster()["brokers"])
+            replicas = max(1, min(3, brokers))
+            topic = NewTopic(
+                self.topic,
+                num_partitions=1,
+                replication_factor=replicas,
+                topic_configs={
+                    "min.insync.replicas": str(min(2, replicas)),
+                    "retention.ms": "-1",  # a new node rebuilds the log from offset 0
+                    "unclean.leader.election.enable": "false",
+                },
+            )
+            with suppress(TopicAlreadyExistsError):
+                admin.create_topics([topic])
+            found = admin.describe_topics([self.topic])
+            partitions = found[0].get("partitions", []) if found else []
+            if len(partitions) != 1:
+                raise AuditUnavailable(
+                    f"the audit topic {self.topic} has {len(partitions)} partitions; a "
+                    "cluster's audit log needs exactly one (one total order)"
+                )
+        finally:
+            admin.close()
+
+    def append(self, value: bytes) -> int:
+        from kafka.errors import KafkaError
+
+        try:
+            metadata = self._producer.send(self.topic, value=value, partition=0).get(
+                timeout=_SEND_TIMEOUT_S
+            )
+        except KafkaError as exc:
+            raise AuditUnavailable(
+                f"the audit event was not acknowledged by Kafka ({type(exc).__name__})"
+            ) from exc
+        return int(metadata.offset)
+
+    def read(self, offset: int, limit: int, timeout_s: float) -> list[Message]:
+        if self._position != offset:
+            self._consumer.seek(self._tp, offset)
+            self._position = offset
+        polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=limit)
+        found = [(int(r.offset), bytes(r.value)) for r in polled.get(self._tp, [])]
+        if found:
+            self._position = found[-1][0] + 1
+        return found
+
+    def close(self) -> None:
+        self._producer.close(timeout=5)
+        self._consumer.close()

@@ -1,0 +1,415 @@
+"""One audit log for a cluster: the audit topic's order is the log's order.
+
+In cluster mode (``govex serve --bus kafka://… --cluster``) a node does not append its
+audit entries to its log itself. :class:`ClusterAuditLog` encodes each call's entries
+(subjects hashed, leaf parts built, exactly as :class:`~exchange.audit.log.AuditLog`
+does), publishes them as one message to the audit partition
+(:mod:`exchange.audit.bus`; ``acks=all``) and answers only once Kafka acknowledged it
+*and* its own replica applied it, so the caller learns its entry's index.
+
+Every node is a deterministic replica of the partition (:class:`Replica`): it reads the
+messages in offset order and appends each message's entries to its local tiled log at
+the log's current size, with the time the publishing node gave the message (a
+message's entries are one group, so each node writes the same leaf bytes). The
+partition is the sequencer: one order, no gap, and no role to hand over when a node
+dies — whoever survives keeps reading the same partition.
+
+* **Duplicates.** Each message carries an event id (``<node>/<uuid>``), also written
+  into each of its entries' ``detail.event``. A message whose id is among the ids of
+  the log's last :data:`WINDOW` entries is dropped — the decision depends only on the
+  log before it, so every node drops the same messages (a producer's retry, a node
+  re-reading messages after a restart).
+* **Subjects.** A subject's salt is drawn once for the whole cluster: a node meeting a
+  new subject publishes a salt proposal and waits until its replica applied it; the
+  first proposal in the partition for a subject wins on every node, so every node hashes
+  a subject alike and "who used my data" reads the same entries everywhere.
+* **Position.** ``DATA/audit-cluster.json`` keeps the topic, the next offset to read
+  and the log size then (written every :data:`SAVE_EVERY_S` and on close). A node
+  restarts from there; the messages it applied since are dropped as duplicates. The
+  entries a node's log held when it first joined (a directory provisioned from one
+  exchange) are the base every node must share.
+* **Checkpoints.** Every node signs with the exchange's one log key and origin; the
+  tree at a size is the same everywhere, and Ed25519 signatures are deterministic, so
+  every node's checkpoint of a size is the same note.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import secrets
+import struct
+import threading
+import uuid
+from collections import OrderedDict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from exchange.audit.bus import Partition
+from exchange.audit.context import current_request
+from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row
+from exchange.audit.log import AuditLog
+from exchange.audit.subjects import SubjectKeys, normalise_subject
+from exchange.audit.writer import Pending, TxWork, _Group
+from exchange.config import AuditSettings
+from exchange.errors import AuditUnavailable
+from exchange.store import Store
+
+__all__ = ["STATE_FILE", "WINDOW", "ClusterAuditLog", "Replica", "SharedSubjectKeys"]
+
+_LOG = logging.getLogger("govex.audit.cluster")
+
+WINDOW = 100_000
+"""Entries whose event ids a replica remembers to drop a message seen again."""
+SAVE_EVERY_S = 0.5
+STATE_FILE = "audit-cluster.json"
+_READ_LIMIT = 512
+_RESULTS_MAX = 8192
+_WAIT_S = 60.0  # a publisher waits this long for its replica to apply its message
+_EVENT = "event"  # the detail member naming an entry's message
+_pack_len = struct.Struct(">I").pack
+
+
+def _iso(ts: datetime) -> str:
+    return ts.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _row_json(row: Row) -> list[Any]:
+    """A row as JSON: its columns, its leaf parts as text, its further subjects."""
+    return [*row[:HEAD], row[HEAD].decode(), row[MIDDLE].decode(), list(row[MIDDLE + 1])]
+
+
+def _row_of(item: list[Any]) -> Row:
+    return (*item[:HEAD], item[HEAD].encode(), item[MIDDLE].encode(), tuple(item[MIDDLE + 1]))
+
+
+class _Sequenced(Pending):
+    """A message's entries, to be written with the message's time."""
+
+    __slots__ = ("at",)
+    at: datetime
+
+
+class SharedSubjectKeys(SubjectKeys):
+    """Salts drawn once for the cluster: proposed on the audit topic, first one wins."""
+
+    def __init__(self, store: Store, key: bytes, log: ClusterAuditLog) -> None:
+        super().__init__(store, key)
+        self._log = log
+
+    def hash(self, subject: str) -> str:
+        found = self.find(subject)
+        if found is not None:
+            return found
+        ref = self.ref(normalise_subject(subject))
+        self._log.publish_salt(ref, secrets.token_bytes(32))
+        found = self.find(subject)
+        if found is None:
+            raise AuditUnavailable("the subject's salt was not applied")
+        return found
+
+    def insert_if_absent(self, ref: str, salt: bytes) -> None:
+        """Apply a salt proposal: kept only when the subject has no salt yet."""
+        self.store.execute(
+            "INSERT INTO audit_subject_salts SELECT ?, ?, ? "
+            "WHERE NOT EXISTS (SELECT 1 FROM audit_subject_salts WHERE ref = ?)",
+            [ref, salt, datetime.now(UTC), ref],
+        )
+
+
+class ClusterAuditLog(AuditLog):
+    """An :class:`AuditLog` whose entries go through the cluster's audit partition."""
+
+    def __init__(
+        self,
+        store: Store,
+        subject_key: bytes,
+        settings: AuditSettings,
+        *,
+        partition: Partition,
+        node: str,
+        topic: str,
+    ) -> None:
+        self._replica: Replica | None = None
+        super().__init__(store, subject_key, settings)
+        self.subjects = SharedSubjectKeys(store, subject_key, self)
+        self.node = node
+        self.partition = partition
+        self._work_lock = threading.Lock()
+        self._replica = Replica(self, partition, Path(store.data_dir) / STATE_FILE, topic)
+        self._replica.start()
+
+    # -- publishing ------------------------------------------------
+    def append(self, event: AuditEvent, work: TxWork | None = None) -> tuple[int, Any]:
+        if self._replica is None:
+            return super().append(event, work)
+        if work is None:
+            return self._publish([event]), None
+        with self._work_lock:  # work runs one at a time, as in the writer thread
+            cur = self.store.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                result = work(cur)
+                if isinstance(result, dict) and "audit_detail" in result:
+                    event.detail = {**(event.detail or {}), **result["audit_detail"]}
+                offset, mid = self._send([event])  # durable before its work commits
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return self._settle(offset, mid), result
+
+    def append_many(self, events: Any) -> list[int]:
+        if self._replica is None:
+            return super().append_many(events)
+        if not events:
+            return []
+        first = self._publish(list(events))
+        return list(range(first, first + len(events)))
+
+    async def append_async(self, event: AuditEvent) -> int:
+        if self._replica is None:
+            return await super().append_async(event)
+        return await asyncio.to_thread(lambda: self._publish([event]))
+
+    def publish_salt(self, ref: str, salt: bytes) -> None:
+        value = orjson.dumps({"k": "s", "node": self.node, "ref": ref, "salt": salt.hex()})
+        assert self._replica is not None
+        self._replica.wait(self.partition.append(value))
+
+    def _publish(self, events: list[AuditEvent]) -> int:
+        offset, mid = self._send(events)
+        return self._settle(offset, mid)
+
+    def _send(self, events: list[AuditEvent]) -> tuple[int, str]:
+        mid = f"{self.node}/{uuid.uuid4().hex}"
+        for event in events:
+            event.detail = {**(event.detail or {}), _EVENT: mid}
+        rows = self._prepare(events, None).rows
+        value = orjson.dumps(
+            {
+                "k": "e",
+                "id": mid,
+                "node": self.node,
+                "ts": _iso(datetime.now(UTC)),
+                "rows": [_row_json(r) for r in rows],
+            }
+        )
+        return self.partition.append(value), mid
+
+    def _settle(self, offset: int, mid: str) -> int:
+        assert self._replica is not None
+        seq = self._replica.wait(offset)
+        request = current_request()
+        if request is not None:
+            request.last_seq = seq
+        return seq
+
+    # -- applying ------------------------------------------------
+    def apply(self, rows: list[Row], at: datetime) -> int:
+        """Append a message's entries as one group written at ``at``; return the first seq."""
+        pending = _Sequenced([], rows, None)
+        pending.at = at
+        self._queue(pending)
+        return self._wait(pending)
+
+    def _write(self, group: list[Pending], flags: int) -> _Group:
+        """The writer's group, with the message's time instead of the clock's."""
+        stamps = {p.at for p in group if isinstance(p, _Sequenced)}
+        if not stamps:
+            return super()._write(group, flags)
+        if len(stamps) > 1 or any(p.rows and not isinstance(p, _Sequenced) for p in group):
+            raise AuditUnavailable("a replica's group mixes messages")
+        (now,) = stamps
+        first = self._tree.size
+        ts = _iso(now).encode()
+        rows = [r for p in group for r in p.rows]
+        body = bytearray()
+        leaves: list[bytes] = []
+        for seq, row in enumerate(rows, start=first):
+            data = b'%s%d%s%s"}' % (row[HEAD], seq, row[MIDDLE], ts)
+            body += _pack_len(len(data))
+            body += data
+            leaves.append(hashlib.sha256(data).digest())
+        if rows:
+            self.segments.write_body(bytes(body), len(rows), flags)
+            self._tree.extend(leaves)
+        return _Group(group, first, rows, leaves, now)
+
+    def close(self) -> None:
+        if self._replica is not None:
+            self._replica.stop()
+        self.partition.close()
+        super().close()
+
+    def close_for(self, reason: str) -> None:
+        """Close the log (fail closed): its replica cannot apply the partition."""
+        self._failure = self._failure or RuntimeError(reason)
+
+    def cluster_status(self) -> dict[str, Any]:
+        assert self._replica is not None
+        return self._replica.status()
+
+
+class Replica:
+    """Applies the audit partition to the local log, in order (a thread)."""
+
+    def __init__(self, log: ClusterAuditLog, partition: Partition, state: Path, topic: str) -> None:
+        self.log = log
+        self.partition = partition
+        self.state = state
+        self.topic = topic
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._failure: str | None = None
+        self._results: dict[int, int] = {}  # offsets of this node's messages → first seq
+        self._window: OrderedDict[str, int] = OrderedDict()  # event id → first seq
+        self.dropped = 0  # duplicates dropped since start
+        self.next_offset, self.base = self._load()
+        self._saved = (self.next_offset, log.size)
+        self._remember_tail()
+        self._thread = threading.Thread(target=self._run, name="govex-audit-replica", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._save(force=True)
+
+    # -- waiting ------------------------------------------------
+    def wait(self, offset: int, timeout_s: float = _WAIT_S) -> int:
+        """The first seq of this node's message at ``offset`` once applied (-1: no entry)."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self.next_offset > offset or self._failure is not None, timeout_s
+            )
+            if self.next_offset > offset:
+                return self._results.pop(offset, -1)
+        if self._failure is not None:
+            raise AuditUnavailable(f"the audit replica stopped: {self._failure}")
+        raise AuditUnavailable(f"the audit event was not applied within {timeout_s:g} s")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "next_offset": self.next_offset,
+            "size": self.log.size,
+            "base": self.base,
+            "dropped": self.dropped,
+            "failure": self._failure,
+        }
+
+    # -- the thread ------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = self.partition.read(self.next_offset, _READ_LIMIT, 0.2)
+                for offset, value in batch:
+                    seq = self._apply(value)
+                    with self._cond:
+                        self.next_offset = offset + 1
+                        if seq is not None:
+                            self._results[offset] = seq
+                            if len(self._results) > _RESULTS_MAX:  # nobody waits for these
+                                for old in [o for o in self._results if o < offset - 4096]:
+                                    del self._results[old]
+                        self._cond.notify_all()
+                self._save()
+            except Exception as exc:
+                _LOG.error("the audit replica stopped; the log is closed", exc_info=exc)
+                self.log.close_for(f"audit replica: {exc}")
+                with self._cond:
+                    self._failure = f"{type(exc).__name__}: {exc}"
+                    self._cond.notify_all()
+                return
+
+    def _apply(self, value: bytes) -> int | None:
+        """Apply one message; the first seq of its entries for this node's own, else None."""
+        try:
+            message = orjson.loads(value)
+            kind = message["k"]
+            own = message.get("node") == self.log.node
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            _LOG.warning("a message on the audit topic is not an audit message; skipped")
+            return None
+        if kind == "s":
+            assert isinstance(self.log.subjects, SharedSubjectKeys)
+            self.log.subjects.insert_if_absent(message["ref"], bytes.fromhex(message["salt"]))
+            return -1 if own else None
+        if kind != "e":
+            return None
+        mid = str(message["id"])
+        seen = self._window.get(mid)
+        if seen is not None:
+            self.dropped += 1
+            return seen if own else None
+        rows = [_row_of(item) for item in message["rows"]]
+        at = datetime.fromisoformat(message["ts"])
+        first = self.log.apply(rows, at) if rows else self.log.size
+        self._window[mid] = first
+        while self._window and next(iter(self._window.values())) < self.log.size - WINDOW:
+            self._window.popitem(last=False)
+        return first if own else None
+
+    # -- position ------------------------------------------------
+    def _load(self) -> tuple[int, int]:
+        if not self.state.exists():
+            return 0, self.log.size  # joining: the entries held now are the shared base
+        saved = json.loads(self.state.read_text("utf-8"))
+        if saved.get("topic") != self.topic:
+            raise AuditUnavailable(
+                f"this data directory's audit log follows the topic {saved.get('topic')}, "
+                f"not {self.topic}"
+            )
+        if int(saved["size"]) > self.log.size:
+            raise AuditUnavailable(
+                f"the audit log holds {self.log.size} entries but had applied "
+                f"{saved['size']}: restore the data directory"
+            )
+        return int(saved["offset"]), int(saved["base"])
+
+    def _save(self, *, force: bool = False) -> None:
+        now = (self.next_offset, self.log.size)
+        if now == self._saved and not force:
+            return
+        if not force and not self._due():
+            return
+        text = json.dumps(
+            {"topic": self.topic, "offset": now[0], "size": now[1], "base": self.base}
+        )
+        temp = self.state.with_suffix(".tmp")
+        with temp.open("w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        temp.replace(self.state)
+        self._saved = now
+        self._last_save = datetime.now(UTC)
+
+    def _due(self) -> bool:
+        last: datetime | None = getattr(self, "_last_save", None)
+        return last is None or (datetime.now(UTC) - last).total_seconds() >= SAVE_EVERY_S
+
+    def _remember_tail(self) -> None:
+        """The event ids of the log's last :data:`WINDOW` entries (after a restart)."""
+        size = self.log.size
+        low = max(self.base, size - WINDOW)
+        if size <= low:
+            return
+        self.log.wait_indexed()
+        rows = self.log.store.fetchall(
+            "SELECT json_extract_string(detail, '$.event') AS mid, min(seq) FROM audit_entries "
+            "WHERE seq >= ? AND detail IS NOT NULL GROUP BY mid ORDER BY min(seq)",
+            [low],
+        )
+        for mid, seq in rows:
+            if mid is not None:
+                self._window[str(mid)] = int(seq)

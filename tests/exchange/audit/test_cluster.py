@@ -1,0 +1,159 @@
+"""Three nodes' audit logs on one partition (in memory): one log, the same on every node.
+
+The Kafka form of the same is tests/integration/test_cluster_audit.py; this one runs in
+the fast loop and keeps the replica's writing in step with the writer's."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from exchange.audit.bus import MemoryPartition
+from exchange.audit.cluster import STATE_FILE, ClusterAuditLog
+from exchange.audit.log import AuditEvent
+from exchange.audit.query import EntryFilter, Scope, search
+from exchange.config import AuditSettings
+from exchange.store import Store
+
+KEY = b"k" * 32
+
+
+class Node:
+    def __init__(self, root: Path, name: str, partition: MemoryPartition) -> None:
+        self.name = name
+        self.data = root / name
+        self.partition = partition
+        self.open()
+
+    def open(self) -> None:
+        self.store = Store(self.data, create=not self.data.exists())
+        self.log = ClusterAuditLog(
+            self.store,
+            KEY,
+            AuditSettings(),
+            partition=self.partition,
+            node=self.name,
+            topic="govex.audit.test",
+        )
+
+    def close(self) -> None:
+        self.log.close()
+        self.store.close()
+
+    def settle(self, offset: int) -> None:
+        """Wait until this node applied the partition up to ``offset``."""
+        replica = self.log._replica
+        assert replica is not None
+        with replica._cond:
+            replica._cond.wait_for(lambda: replica.next_offset > offset, 30)
+        self.log.wait_indexed()
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[list[Node]]:
+    partition = MemoryPartition()
+    found = [Node(tmp_path, name, partition) for name in ("a", "b", "c")]
+    yield found
+    for node in found:
+        node.close()
+
+
+def _read(node: Node, subject: str, n: int) -> AuditEvent:
+    return AuditEvent(
+        actor=f"dept-{node.name}",
+        action="query",
+        outcome="allowed",
+        target="R1",
+        subject=subject,
+        purpose="核验",
+        detail={"n": n},
+    )
+
+
+def _settle(nodes: list[Node]) -> None:
+    last = len(nodes[0].partition._values) - 1
+    for node in nodes:
+        node.settle(last)
+
+
+def test_concurrent_appends_on_three_nodes_give_one_log(nodes: list[Node]) -> None:
+    def work(node: Node) -> None:
+        for n in range(40):
+            node.log.append(_read(node, f"11010519800101{n % 7:04d}", n))
+        node.log.append_many([_read(node, "110105198001019999", k) for k in range(5)])
+
+    threads = [threading.Thread(target=work, args=(node,)) for node in nodes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    _settle(nodes)
+    sizes = {node.log.size for node in nodes}
+    assert sizes == {3 * 45}
+    roots = {node.log.root() for node in nodes}
+    assert len(roots) == 1
+    # every subject hashes alike on every node: the salts are the cluster's
+    for subject in ("110105198001010003", "110105198001019999"):
+        hashes = {node.log.find_subject_hash(subject) for node in nodes}
+        assert len(hashes) == 1
+        assert None not in hashes
+    seqs = [
+        row[0]
+        for row in nodes[1].store.fetchall(
+            "SELECT seq FROM audit_entries WHERE subject_hash = ? ORDER BY seq",
+            [nodes[0].log.find_subject_hash("110105198001019999")],
+        )
+    ]
+    assert len(seqs) == 15
+
+
+def test_a_message_seen_again_is_dropped_on_every_node(nodes: list[Node]) -> None:
+    a = nodes[0]
+    a.log.append(_read(a, "110105198001010001", 1))
+    # a producer's retry: the same message again
+    entries = [v for v in a.partition._values if orjson.loads(v)["k"] == "e"]
+    a.partition.append(entries[-1])
+    a.log.append(_read(a, "110105198001010001", 2))
+    _settle(nodes)
+    assert {node.log.size for node in nodes} == {2}
+    assert len({node.log.root() for node in nodes}) == 1
+    assert all(node.log._replica is not None and node.log._replica.dropped == 1 for node in nodes)
+
+
+def test_a_restarted_node_rereads_without_duplicating(nodes: list[Node]) -> None:
+    a, b = nodes[0], nodes[1]
+    for n in range(10):
+        a.log.append(_read(a, "110105198001010001", n))
+    _settle(nodes)
+    b.close()
+    state = b.data / STATE_FILE
+    saved = json.loads(state.read_text("utf-8"))
+    saved["offset"] = 0  # as if it died before saving its position: it reads it all again
+    state.write_text(json.dumps(saved), "utf-8")
+    for n in range(10, 15):
+        a.log.append(_read(a, "110105198001010001", n))
+    b.open()
+    _settle(nodes)
+    assert {node.log.size for node in nodes} == {15}
+    assert len({node.log.root() for node in nodes}) == 1
+
+
+def test_a_subjects_entries_are_the_same_on_every_node(nodes: list[Node]) -> None:
+    subject = "11010519800101000X"
+    for node in nodes:
+        node.log.append(_read(node, subject, 0))
+    _settle(nodes)
+    found = []
+    for node in nodes:
+        subject_hash = node.log.find_subject_hash(subject)
+        entries = search(
+            node.store, EntryFilter(subject_hash=subject_hash), Scope.everything(), limit=50
+        )
+        found.append([(e.entry.seq, e.entry.actor, e.leaf_hash, e.entry.ts) for e in entries])
+    assert len(found[0]) == 3
+    assert found[0] == found[1] == found[2]
