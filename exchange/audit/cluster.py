@@ -49,14 +49,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
+import pyarrow as pa
 
 from exchange.audit.bus import Partition
 from exchange.audit.context import current_request
 from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row
 from exchange.audit.log import AuditLog
 from exchange.audit.subjects import SubjectKeys, normalise_subject
-from exchange.audit.writer import Pending, TxWork, _Group
+from exchange.audit.writer import Pending, TxWork, _Group, entries_table, subjects_table
 from exchange.config import AuditSettings
 from exchange.errors import AuditUnavailable
 from exchange.store import Store
@@ -137,6 +139,7 @@ class ClusterAuditLog(AuditLog):
         topic: str,
     ) -> None:
         self._replica: Replica | None = None
+        self._runs: dict[int, list[tuple[int, datetime]]] = {}  # group → (entries, time)
         super().__init__(store, subject_key, settings)
         self.subjects = SharedSubjectKeys(store, subject_key, self)
         self.node = node
@@ -212,35 +215,73 @@ class ClusterAuditLog(AuditLog):
         return seq
 
     # -- applying ------------------------------------------------
-    def apply(self, rows: list[Row], at: datetime) -> int:
-        """Append a message's entries as one group written at ``at``; return the first seq."""
+    def queue_sequenced(self, rows: list[Row], at: datetime) -> Pending:
+        """Queue a message's entries, to be written with the message's time ``at``."""
         pending = _Sequenced([], rows, None)
         pending.at = at
         self._queue(pending)
+        return pending
+
+    def settled(self, pending: Pending) -> int:
+        """The first seq of a queued message's entries once they are durable."""
         return self._wait(pending)
 
     def _write(self, group: list[Pending], flags: int) -> _Group:
-        """The writer's group, with the message's time instead of the clock's."""
-        stamps = {p.at for p in group if isinstance(p, _Sequenced)}
-        if not stamps:
+        """The writer's group, each message's entries with the message's own time.
+
+        A group holds several messages (one ``fdatasync`` for all); the times of its runs
+        of entries are kept for :meth:`_index` (the index's ``ts`` is the leaf's)."""
+        if not any(isinstance(p, _Sequenced) for p in group):
             return super()._write(group, flags)
-        if len(stamps) > 1 or any(p.rows and not isinstance(p, _Sequenced) for p in group):
-            raise AuditUnavailable("a replica's group mixes messages")
-        (now,) = stamps
         first = self._tree.size
-        ts = _iso(now).encode()
-        rows = [r for p in group for r in p.rows]
         body = bytearray()
         leaves: list[bytes] = []
-        for seq, row in enumerate(rows, start=first):
-            data = b'%s%d%s%s"}' % (row[HEAD], seq, row[MIDDLE], ts)
-            body += _pack_len(len(data))
-            body += data
-            leaves.append(hashlib.sha256(data).digest())
+        rows: list[Row] = []
+        runs: list[tuple[int, datetime]] = []
+        seq = first
+        for p in group:
+            if not p.rows:
+                continue
+            if not isinstance(p, _Sequenced):
+                raise AuditUnavailable("a cluster node's entries go through the audit topic")
+            ts = _iso(p.at).encode()
+            for row in p.rows:
+                data = b'%s%d%s%s"}' % (row[HEAD], seq, row[MIDDLE], ts)
+                body += _pack_len(len(data))
+                body += data
+                leaves.append(hashlib.sha256(data).digest())
+                seq += 1
+            rows.extend(p.rows)
+            runs.append((len(p.rows), p.at))
         if rows:
             self.segments.write_body(bytes(body), len(rows), flags)
             self._tree.extend(leaves)
-        return _Group(group, first, rows, leaves, now)
+            self._runs[first] = runs
+        return _Group(group, first, rows, leaves, runs[0][1] if runs else datetime.now(UTC))
+
+    def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[_Group]) -> None:
+        """The writer's indexing, each run of entries with its message's time."""
+        if not any(g.first in self._runs for g in groups):
+            super()._index(cur, groups)
+            return
+        tables: list[pa.Table] = []
+        further: list[pa.Table] = []
+        for g in groups:
+            at = 0
+            for count, when in self._runs.pop(g.first, [(len(g.rows), g.now)]):
+                rows, leaves = g.rows[at : at + count], g.leaves[at : at + count]
+                tables.append(entries_table(g.first + at, rows, leaves, when))
+                at += count
+            found = subjects_table(g.first, g.rows)
+            if found is not None:
+                further.append(found)
+        cur.begin()
+        cur.from_arrow(pa.concat_tables(tables)).insert_into("audit_entries")
+        for table in further:
+            cur.from_arrow(table).insert_into("audit_subjects")
+        cur.commit()
+        last = groups[-1]
+        self._set_indexed(last.first + len(last.rows))
 
     def close(self) -> None:
         if self._replica is not None:
@@ -272,6 +313,7 @@ class Replica:
         self._window: OrderedDict[str, int] = OrderedDict()  # event id → first seq
         self.dropped = 0  # duplicates dropped since start
         self.next_offset, self.base = self._load()
+        self.size = log.size  # the log's size once everything queued is written
         self._saved = (self.next_offset, log.size)
         self._remember_tail()
         self._thread = threading.Thread(target=self._run, name="govex-audit-replica", daemon=True)
@@ -312,16 +354,14 @@ class Replica:
         while not self._stop.is_set():
             try:
                 batch = self.partition.read(self.next_offset, _READ_LIMIT, 0.2)
-                for offset, value in batch:
-                    seq = self._apply(value)
-                    with self._cond:
-                        self.next_offset = offset + 1
-                        if seq is not None:
-                            self._results[offset] = seq
-                            if len(self._results) > _RESULTS_MAX:  # nobody waits for these
-                                for old in [o for o in self._results if o < offset - 4096]:
-                                    del self._results[old]
-                        self._cond.notify_all()
+                # every message of the batch is queued before any is waited for: the
+                # writer commits them in few groups (one fdatasync each)
+                planned = [(offset, *self._plan(value)) for offset, value in batch]
+                for _, _, pending in planned:
+                    if pending is not None:
+                        self.log.settled(pending)
+                if planned:
+                    self._done(planned)
                 self._save()
             except Exception as exc:
                 _LOG.error("the audit replica stopped; the log is closed", exc_info=exc)
@@ -331,33 +371,47 @@ class Replica:
                     self._cond.notify_all()
                 return
 
-    def _apply(self, value: bytes) -> int | None:
-        """Apply one message; the first seq of its entries for this node's own, else None."""
+    def _done(self, planned: list[tuple[int, int | None, Pending | None]]) -> None:
+        with self._cond:
+            for offset, seq, _ in planned:
+                if seq is not None:
+                    self._results[offset] = seq
+            last = planned[-1][0]
+            self.next_offset = last + 1
+            if len(self._results) > _RESULTS_MAX:  # replayed offsets nobody waits for
+                for old in [o for o in self._results if o < last - 4096]:
+                    del self._results[old]
+            self._cond.notify_all()
+
+    def _plan(self, value: bytes) -> tuple[int | None, Pending | None]:
+        """Apply or queue one message: (the first seq of its entries if it is this node's
+        own, its queued entries). The decision depends on the log before it only."""
         try:
             message = orjson.loads(value)
             kind = message["k"]
             own = message.get("node") == self.log.node
         except (orjson.JSONDecodeError, KeyError, TypeError):
             _LOG.warning("a message on the audit topic is not an audit message; skipped")
-            return None
+            return None, None
         if kind == "s":
             assert isinstance(self.log.subjects, SharedSubjectKeys)
             self.log.subjects.insert_if_absent(message["ref"], bytes.fromhex(message["salt"]))
-            return -1 if own else None
-        if kind != "e":
-            return None
+            return (-1 if own else None), None
+        if kind != "e" or not message.get("rows"):
+            return None, None
         mid = str(message["id"])
         seen = self._window.get(mid)
         if seen is not None:
             self.dropped += 1
-            return seen if own else None
+            return (seen if own else None), None
         rows = [_row_of(item) for item in message["rows"]]
-        at = datetime.fromisoformat(message["ts"])
-        first = self.log.apply(rows, at) if rows else self.log.size
+        first = self.size
+        pending = self.log.queue_sequenced(rows, datetime.fromisoformat(message["ts"]))
+        self.size += len(rows)
         self._window[mid] = first
-        while self._window and next(iter(self._window.values())) < self.log.size - WINDOW:
+        while self._window and next(iter(self._window.values())) < self.size - WINDOW:
             self._window.popitem(last=False)
-        return first if own else None
+        return (first if own else None), pending
 
     # -- position ------------------------------------------------
     def _load(self) -> tuple[int, int]:

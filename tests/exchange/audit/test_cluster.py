@@ -12,11 +12,15 @@ from pathlib import Path
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from exchange.audit.bus import MemoryPartition
+from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.cluster import STATE_FILE, ClusterAuditLog
+from exchange.audit.export import export_log
 from exchange.audit.log import AuditEvent
 from exchange.audit.query import EntryFilter, Scope, search
+from exchange.audit.verify import verify_export
 from exchange.config import AuditSettings
 from exchange.store import Store
 
@@ -102,6 +106,12 @@ def test_concurrent_appends_on_three_nodes_give_one_log(nodes: list[Node]) -> No
         hashes = {node.log.find_subject_hash(subject) for node in nodes}
         assert len(hashes) == 1
         assert None not in hashes
+    # the index holds each entry's own time: an export recomputes every leaf and verifies
+    key = ed25519.Ed25519PrivateKey.generate()
+    for node in (nodes[0], nodes[2]):
+        out = node.data.parent / f"export-{node.name}.jsonl"
+        export_log(node.log, Checkpointer.for_key(node.log, key, "govex.test/log"), out)
+        assert verify_export(out).end == 3 * 45
     seqs = [
         row[0]
         for row in nodes[1].store.fetchall(
