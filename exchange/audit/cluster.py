@@ -145,8 +145,13 @@ class ClusterAuditLog(AuditLog):
         self.node = node
         self.partition = partition
         self._work_lock = threading.Lock()
-        self._replica = Replica(self, partition, Path(store.data_dir) / STATE_FILE, topic)
-        self._replica.start()
+        try:
+            replica = Replica(self, partition, Path(store.data_dir) / STATE_FILE, topic)
+        except BaseException:
+            super().close()
+            raise
+        self._replica = replica
+        replica.start()
 
     # -- publishing ------------------------------------------------
     def append(self, event: AuditEvent, work: TxWork | None = None) -> tuple[int, Any]:
@@ -416,6 +421,11 @@ class Replica:
     # -- position ------------------------------------------------
     def _load(self) -> tuple[int, int]:
         if not self.state.exists():
+            if self._applied_before():
+                raise AuditUnavailable(
+                    f"this audit log holds entries of a cluster but {self.state.name} is "
+                    "missing: restore the data directory whole"
+                )
             return 0, self.log.size  # joining: the entries held now are the shared base
         saved = json.loads(self.state.read_text("utf-8"))
         if saved.get("topic") != self.topic:
@@ -429,6 +439,15 @@ class Replica:
                 f"{saved['size']}: restore the data directory"
             )
         return int(saved["offset"]), int(saved["base"])
+
+    def _applied_before(self) -> bool:
+        """Whether the log holds entries applied from an audit topic."""
+        self.log.wait_indexed()
+        row = self.log.store.fetchone(
+            "SELECT EXISTS (SELECT 1 FROM audit_entries "
+            "WHERE json_extract_string(detail, '$.event') IS NOT NULL)"
+        )
+        return bool(row and row[0])
 
     def _save(self, *, force: bool = False) -> None:
         now = (self.next_offset, self.log.size)

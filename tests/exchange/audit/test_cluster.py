@@ -22,6 +22,7 @@ from exchange.audit.log import AuditEvent
 from exchange.audit.query import EntryFilter, Scope, search
 from exchange.audit.verify import verify_export
 from exchange.config import AuditSettings
+from exchange.errors import AuditUnavailable
 from exchange.store import Store
 
 KEY = b"k" * 32
@@ -167,3 +168,15 @@ def test_a_subjects_entries_are_the_same_on_every_node(nodes: list[Node]) -> Non
         found.append([(e.entry.seq, e.entry.actor, e.leaf_hash, e.entry.ts) for e in entries])
     assert len(found[0]) == 3
     assert found[0] == found[1] == found[2]
+
+
+def test_a_node_that_lost_its_position_refuses_to_reapply(nodes: list[Node]) -> None:
+    a, b = nodes[0], nodes[1]
+    a.log.append(_read(a, "110105198001010001", 1))
+    _settle(nodes)
+    b.close()
+    (b.data / STATE_FILE).unlink()
+    nodes.remove(b)  # closed here, not by the fixture
+    with pytest.raises(AuditUnavailable, match="restore the data directory"):
+        b.open()
+    b.store.close()
