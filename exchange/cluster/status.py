@@ -31,7 +31,7 @@ _DIGESTED = (
     "SELECT id, consumer, resource, fields, purposes, reason, status, requested_at, "
     "answer_due, expires_at, decided_at, decided_by, decision_reason FROM grants ORDER BY id",
     "SELECT id, serial, status, status_reason, status_changed_at, revocation_list, "
-    "status_index, credential FROM certificates ORDER BY id",
+    "status_index, document FROM certificates ORDER BY id",
     "SELECT list_no, purpose, bits FROM status_lists ORDER BY list_no",
 )
 

@@ -71,8 +71,10 @@ class ExchangeProcess:
         *,
         pause_at: str | None = None,
         env: dict[str, str] | None = None,
+        args: list[str] | None = None,
     ) -> None:
         self.data = data
+        self.extra_args = args or []
         self.bootstrap = bootstrap
         self.topic_prefix = topic_prefix
         self.pause_at = pause_at
@@ -96,6 +98,7 @@ class ExchangeProcess:
         ]  # fmt: skip
         if self.pause_at:
             args += ["--unsafe-pause-at", self.pause_at]
+        args += self.extra_args
         env = {
             **os.environ,
             "GOVEX_KAFKA__TOPIC_PREFIX": self.topic_prefix,
