@@ -7,6 +7,8 @@
 - :mod:`.plane` — :class:`~.plane.ControlPlane`: publish a command as an event, apply
   every event in topic order on every node, wait for one's own apply; heartbeats;
   :func:`~.plane.join_cluster` (``govex serve --node-id``);
+- :mod:`.cases` — case numbers claimed through the topic (unique per approver in the
+  cluster);
 - :mod:`.status` — the topics' creation, ``govex cluster status``, the state digest;
 - :mod:`.ops` — the ``cluster.status`` operation.
 

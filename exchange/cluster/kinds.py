@@ -10,7 +10,7 @@ of the events it applied.
 
 On the topic: grant request, decide, revoke, narrow; certificate issuance (one at a time)
 and status changes (revoke, suspend, resume); a client assertion's ``jti`` (first use
-wins, a second use anywhere is a replay).
+wins, a second use anywhere is a replay); a case number's claim (:mod:`.cases`).
 """
 
 from __future__ import annotations
@@ -64,6 +64,11 @@ def _tokens(exchange: Exchange) -> object:
     return exchange.tokens
 
 
+def _case_numbers(exchange: Exchange) -> object:
+    assert exchange.cluster is not None
+    return exchange.cluster.case_numbers
+
+
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
@@ -74,5 +79,6 @@ KINDS: dict[str, Kind] = {
         _kind("cert.issue", _certificates, "issue", tuple[str, CertificateRequest]),
         _kind("cert.status", _certificates, "change_status", tuple[str, str, StatusChange]),
         _kind("auth.jti", _tokens, "_remember_jti", tuple[str, str, float]),
+        _kind("case.number", _case_numbers, "claim", tuple[str, str, str | None]),
     )
 }

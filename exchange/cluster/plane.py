@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from exchange import moment
+from exchange.cluster.cases import CaseNumbers, claiming
 from exchange.cluster.events import ControlEvent, ControlTopics, EventUnreadable
 from exchange.cluster.kinds import KINDS, Kind
 from exchange.errors import ExchangeError, Internal
@@ -124,6 +125,7 @@ class ControlPlane:
         self.control_end = 0  # the control topic's end offset, as last seen
         self.nodes: dict[str, Heartbeat] = {}
         self.skipped = 0  # unreadable events (counted, applied as nothing)
+        self.case_numbers = CaseNumbers(exchange.store)
         self._state = Path(exchange.settings.data) / STATE_FILE
         self._originals: dict[str, Callable[..., Any]] = {}
         self._waiters: dict[str, _Waiter] = {}
@@ -200,6 +202,7 @@ class ControlPlane:
             original = getattr(target, kind.method)
             self._originals[kind.name] = original
             setattr(target, kind.method, self._command(kind, original))
+        self.exchange.cases.resolve = claiming(self.exchange, self.case_numbers)  # type: ignore[method-assign]
 
     def _command(self, kind: Kind, original: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(original)

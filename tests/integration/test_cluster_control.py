@@ -13,7 +13,7 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -141,9 +141,29 @@ def _read(node: Node, dept: DemoDepartment, after: int | None = None) -> httpx.R
     )
 
 
+def _read_with(node: Node, token: str, dept: DemoDepartment) -> httpx.Response:
+    key = make_id_number("411502", date(1990, 3, 14), 11, female=False)
+    return httpx.get(
+        f"{node.process.url}/v1/resources/{RESOURCE}/records/{key}",
+        params={"purpose": MATTER, "case": "WJ-CLUSTER-1"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+
+def _until(node: Node, dept: DemoDepartment, seen: Callable[[], bool]) -> float:
+    """Seconds until ``seen()`` holds on ``node`` (a failure past the bound)."""
+    start = time.monotonic()
+    while not seen():
+        assert time.monotonic() < start + BOUND_S, f"{node.name}: not seen within {BOUND_S}s"
+        time.sleep(0.005)
+    return time.monotonic() - start
+
+
 def test_a_grant_approved_on_a_is_honoured_on_b_and_c(cluster: Cluster) -> None:
     a, b, c = (cluster.nodes[n] for n in "abc")
     renshe, gongan = cluster.depts["renshe"], cluster.depts["gongan"]
+    token = b.token(renshe)
     refused = _read(b, renshe)
     assert refused.status_code == 403
     assert refused.json()["code"] == "exchange.grant_missing"
@@ -169,6 +189,8 @@ def test_a_grant_approved_on_a_is_honoured_on_b_and_c(cluster: Cluster) -> None:
     )
     assert decided.status_code == 200, decided.text
     offset = _offset(decided)
+    took = _until(b, renshe, lambda: _read_with(b, token, renshe).status_code == 404)
+    print(f"cluster: a grant approved on A honoured on B after {took * 1000:.0f} ms")
     for node in (b, c):
         # no record under the key: past the grant check, the read finds nothing (404)
         honoured = _read(node, renshe, after=offset)
@@ -252,6 +274,35 @@ def test_certificates_issued_at_once_on_a_and_b_get_distinct_ids(cluster: Cluste
         assert seen.status_code == 200, seen.text
         assert seen.json()["credential"]["credentialSubject"]["holder_code"] == holder
     print(f"cluster: {len(ids)} certificates issued at once on A and B, ids distinct")
+
+
+def test_one_case_number_resolved_at_once_on_a_and_b_is_taken_once(cluster: Cluster) -> None:
+    a, b = cluster.nodes["a"], cluster.nodes["b"]
+    weijian = cluster.depts["weijian"]
+    mother = make_id_number("411502", date(1992, 2, 2), 22, female=True)
+
+    def resolve(job: tuple[Node, str | None]) -> httpx.Response:
+        node, case_no = job
+        body: dict[str, Any] = {
+            "matter": MATTER,
+            "applicants": [{"role": "mother", "id": mother}],
+        }
+        if case_no is not None:
+            body["case_no"] = case_no
+        return node.call(weijian, "POST", "/v1/cases", json=body)
+
+    jobs: list[tuple[Node, str | None]] = [(a, "WJ-CLUSTER-SAME-1"), (b, "WJ-CLUSTER-SAME-1")]
+    jobs += [(node, None) for node in (a, b) for _ in range(3)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(resolve, jobs))
+    same = sorted(r.status_code for r in answers[:2])
+    assert same == [201, 409], [r.text for r in answers[:2]]
+    refused = next(r for r in answers[:2] if r.status_code == 409)
+    assert refused.json()["code"] == "exchange.case_exists"
+    generated = [r.json()["case"] for r in answers[2:]]
+    assert all(r.status_code == 201 for r in answers[2:])
+    assert len(set(generated)) == len(generated)
+    print(f"cluster: one case number taken once across A and B; {len(generated)} generated apart")
 
 
 def test_a_client_assertion_used_on_a_is_a_replay_on_b(cluster: Cluster) -> None:

@@ -61,4 +61,5 @@ def test_every_kind_names_a_method_of_a_live_service() -> None:
         "cert.issue",
         "cert.status",
         "auth.jti",
+        "case.number",
     }
