@@ -25,6 +25,7 @@ SUITE: list[tuple[str, str]] = [
     ("bench.cases", "cases"),
     ("bench.demo", "p8"),
     ("bench.mixed", "h1"),
+    ("bench.cluster", "cluster_control"),
 ]
 
 
