@@ -75,6 +75,7 @@ class ErrorCode(StrEnum):
     CATCHING_UP = "exchange.catching_up"  # reads refused while this node's bus lag is high
     NODE_BEHIND = "exchange.node_behind"  # this node has not applied the control offset asked for
     NOT_A_CLUSTER = "exchange.not_a_cluster"  # a cluster command on a node not in one
+    NOT_IN_CLUSTER = "exchange.not_in_cluster"  # a command a cluster node does not take (yet)
     CONTROL_UNAVAILABLE = "exchange.control_unavailable"  # a control event could not be published
     BUS_UNSAFE = "exchange.bus_unsafe"  # an unauthenticated bus off loopback, under-replicated
     METHOD_NOT_ALLOWED = "exchange.method_not_allowed"

@@ -36,7 +36,7 @@ from exchange import moment
 from exchange.cluster.cases import CaseNumbers, claiming
 from exchange.cluster.events import ControlEvent, ControlTopics, EventUnreadable
 from exchange.cluster.kinds import KINDS, Kind
-from exchange.errors import ExchangeError, Internal
+from exchange.errors import ExchangeError, Internal, InvalidRequest
 from schemas.errors import ErrorCode, SchemaError
 from signing.errors import SigningError
 
@@ -167,7 +167,7 @@ class ControlPlane:
         self._consumer.seek(control, self.applied + 1)
         self._consumer.seek_to_beginning(nodes)
         self.control_end = int(self._consumer.end_offsets([control])[control])
-        self._install()
+        self.install()
         self._applier = threading.Thread(target=self._run, name="govex-control", daemon=True)
         self._threads = [
             self._applier,
@@ -195,7 +195,7 @@ class ControlPlane:
                 client.close()
 
     # -- the command side -----------------------------------------------------
-    def _install(self) -> None:
+    def install(self) -> None:
         """Send every kind's method of the live services through the topic."""
         for kind in KINDS.values():
             target = kind.target(self.exchange)
@@ -203,6 +203,10 @@ class ControlPlane:
             self._originals[kind.name] = original
             setattr(target, kind.method, self._command(kind, original))
         self.exchange.cases.resolve = claiming(self.exchange, self.case_numbers)  # type: ignore[method-assign]
+        self.exchange.certificates.issue_many = _not_in_cluster(  # type: ignore[method-assign]
+            "bulk issuance numbers its serials on one node; issue one at a time "
+            "(POST /v1/certificates) on a cluster node"
+        )
 
     def _command(self, kind: Kind, original: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(original)
@@ -288,7 +292,7 @@ class ControlPlane:
                     if partition.topic == self.topics.nodes:
                         self._heard(record.value)
                     else:
-                        self._apply(int(record.offset), record.value)
+                        self.apply(int(record.offset), record.value)
                         self.control_end = max(self.control_end, int(record.offset) + 1)
 
     def _heard(self, raw: bytes | None) -> None:
@@ -300,7 +304,7 @@ class ControlPlane:
             return
         self.nodes[beat.node] = beat
 
-    def _apply(self, offset: int, raw: bytes) -> None:
+    def apply(self, offset: int, raw: bytes) -> None:
         waiter: _Waiter | None = None
         try:
             event = ControlEvent.decode(raw)
@@ -372,6 +376,13 @@ class ControlPlane:
             timeout=5
         )
         self.nodes[self.node] = beat
+
+
+def _not_in_cluster(why: str) -> Callable[..., Any]:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise InvalidRequest(f"not on a cluster node: {why}", code=ErrorCode.NOT_IN_CLUSTER)
+
+    return refused
 
 
 def _kind_of(event: ControlEvent) -> Kind:

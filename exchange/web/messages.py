@@ -222,6 +222,10 @@ _MESSAGES: dict[str, Message] = {
     E.NOT_A_CLUSTER: Message(
         "本交换平台未以集群节点方式运行。", "This exchange is not running as a cluster node."
     ),
+    E.NOT_IN_CLUSTER: Message(
+        "集群节点暂不支持此操作（如批量签发），请在单节点上执行。",
+        "A cluster node does not take this command yet (e.g. bulk issuance).",
+    ),
     E.CONTROL_UNAVAILABLE: Message(
         "集群控制通道暂不可用，操作未执行，请稍后重试。",
         "The cluster's control channel is unavailable; nothing was changed: retry shortly.",
