@@ -26,6 +26,7 @@ SUITE: list[tuple[str, str]] = [
     ("bench.demo", "p8"),
     ("bench.mixed", "h1"),
     ("bench.cluster_audit", "cluster_audit"),
+    ("bench.cluster", "cluster_control"),
 ]
 
 

@@ -28,7 +28,9 @@ outside this module name their module)::
     ├── AuditExportInvalid    audit.verify: an audit export that does not verify
     ├── PoisonMessage         bus.message: a bus message that can never be ingested
     ├── SignInOff             web.oidc_client, 404: no identity provider for citizens configured
-    └── RemoteProblem         admin.channel: an operation refused at the other end of a channel
+    ├── RemoteProblem         admin.channel: an operation refused at the other end of a channel
+    ├── NodeBehind            cluster.plane, 503: this node has not applied a control offset yet
+    └── ControlUnavailable    cluster.plane, 503: a control event could not be published
 
 Only ``exchange/api/errors.py`` turns these into RFC 9457 problem+json.
 """

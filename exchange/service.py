@@ -41,6 +41,7 @@ from signing.algorithms import secret_bytes
 
 if TYPE_CHECKING:
     from exchange.bus.kafka import KafkaIngestConsumer, PausePoint
+    from exchange.cluster.plane import ControlPlane
 
 
 __all__ = ["Exchange"]
@@ -55,6 +56,7 @@ class Exchange:
         self.keyring = keyring
         self.identity = keyring.identity
         self.consumer: KafkaIngestConsumer | None = None  # govex serve --bus kafka://…
+        self.cluster: ControlPlane | None = None  # govex serve --node-id N: a cluster node
         self.registry = Registry(store, keyring)
         # a demo exchange's department keys: the console's sign-in picker acts with them
         self.demo_keys = DemoKeys(settings.data, self.registry, demo=self.identity.demo)
@@ -234,6 +236,8 @@ class Exchange:
         return self.consumer
 
     def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
         if self.consumer is not None:
             self.consumer.stop()
         self.checkpoints.stop()

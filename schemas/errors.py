@@ -73,6 +73,10 @@ class ErrorCode(StrEnum):
     BUS_TOPIC_MISMATCH = "exchange.bus_topic_mismatch"  # a batch on another resource's topic
     BUS_INGEST_FAILED = "exchange.bus_ingest_failed"  # a message that fails to ingest, bounded
     CATCHING_UP = "exchange.catching_up"  # reads refused while this node's bus lag is high
+    NODE_BEHIND = "exchange.node_behind"  # this node has not applied the control offset asked for
+    NOT_A_CLUSTER = "exchange.not_a_cluster"  # a cluster command on a node not in one
+    NOT_IN_CLUSTER = "exchange.not_in_cluster"  # a command a cluster node does not take (yet)
+    CONTROL_UNAVAILABLE = "exchange.control_unavailable"  # a control event could not be published
     BUS_UNSAFE = "exchange.bus_unsafe"  # an unauthenticated bus off loopback, under-replicated
     METHOD_NOT_ALLOWED = "exchange.method_not_allowed"
     RATE_LIMITED = "exchange.rate_limited"

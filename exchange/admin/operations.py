@@ -54,6 +54,7 @@ OPERATION_MODULES: tuple[str, ...] = (
     "exchange.admin.manage",
     "exchange.admin.staff_ops",
     "exchange.admin.grants",
+    "exchange.cluster.ops",
 )
 
 

@@ -14,23 +14,15 @@ message's entries are one group, so each node writes the same leaf bytes). The
 partition is the sequencer: one order, no gap, and no role to hand over when a node
 dies — whoever survives keeps reading the same partition.
 
-* **Duplicates.** Each message carries an event id (``<node>/<uuid>``), also written
-  into each of its entries' ``detail.event``. A message whose id is among the ids of
-  the log's last :data:`WINDOW` entries is dropped — the decision depends only on the
-  log before it, so every node drops the same messages (a producer's retry, a node
-  re-reading messages after a restart).
-* **Subjects.** A subject's salt is drawn once for the whole cluster: a node meeting a
-  new subject publishes a salt proposal and waits until its replica applied it; the
-  first proposal in the partition for a subject wins on every node, so every node hashes
-  a subject alike and "who used my data" reads the same entries everywhere.
-* **Position.** ``DATA/audit-cluster.json`` keeps the topic, the next offset to read
-  and the log size then (written every :data:`SAVE_EVERY_S` and on close). A node
-  restarts from there; the messages it applied since are dropped as duplicates. The
-  entries a node's log held when it first joined (a directory provisioned from one
-  exchange) are the base every node must share.
-* **Checkpoints.** Every node signs with the exchange's one log key and origin; the
-  tree at a size is the same everywhere, and Ed25519 signatures are deterministic, so
-  every node's checkpoint of a size is the same note.
+* **Duplicates.** Each message carries an event id (``<node>/<uuid>``), also in its
+  entries' ``detail.event``; a message whose id is among the last :data:`WINDOW`
+  entries' is dropped — on every node alike (a producer's retry, a restart's re-read).
+* **Subjects.** A subject's salt is drawn once for the cluster: the first salt proposal
+  for it in the partition wins on every node, so "who used my data" is the same everywhere.
+* **Position.** ``DATA/audit-cluster.json`` keeps the next offset and the log size
+  then; a restarted node re-reads from there and drops what it applied as duplicates.
+* **Checkpoints.** One log key and origin, one tree, deterministic Ed25519: every
+  node's checkpoint of a size is the same note.
 """
 
 from __future__ import annotations
@@ -53,6 +45,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from exchange import moment
 from exchange.audit.bus import Partition
 from exchange.audit.context import current_request
 from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row
@@ -157,25 +150,43 @@ class ClusterAuditLog(AuditLog):
     def append(self, event: AuditEvent, work: TxWork | None = None) -> tuple[int, Any]:
         if self._replica is None:
             return super().append(event, work)
+        if moment.is_echo():  # another node's change: its entry is that node's to publish
+            return -1, self._work_only(work)
         if work is None:
             return self._publish([event]), None
-        with self._work_lock:  # work runs one at a time, as in the writer thread
+        sent: list[tuple[int, str]] = []
+
+        def then(result: Any) -> None:
+            if isinstance(result, dict) and "audit_detail" in result:
+                event.detail = {**(event.detail or {}), **result["audit_detail"]}
+            sent.append(self._send([event]))  # durable before its work commits
+
+        result = self._work_only(work, then)
+        return self._settle(*sent[0]), result
+
+    def _work_only(self, work: TxWork | None, then: Any = None) -> Any:
+        """Run ``work`` in one transaction (one at a time, as in the writer thread);
+        ``then(result)`` runs before the commit."""
+        if work is None:
+            return None
+        with self._work_lock:
             cur = self.store.cursor()
             cur.execute("BEGIN TRANSACTION")
             try:
                 result = work(cur)
-                if isinstance(result, dict) and "audit_detail" in result:
-                    event.detail = {**(event.detail or {}), **result["audit_detail"]}
-                offset, mid = self._send([event])  # durable before its work commits
+                if then is not None:
+                    then(result)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-        return self._settle(offset, mid), result
+        return result
 
     def append_many(self, events: Any) -> list[int]:
         if self._replica is None:
             return super().append_many(events)
+        if moment.is_echo():
+            return [-1] * len(list(events))
         if not events:
             return []
         first = self._publish(list(events))
@@ -184,6 +195,8 @@ class ClusterAuditLog(AuditLog):
     async def append_async(self, event: AuditEvent) -> int:
         if self._replica is None:
             return await super().append_async(event)
+        if moment.is_echo():
+            return -1
         return await asyncio.to_thread(lambda: self._publish([event]))
 
     def publish_salt(self, ref: str, salt: bytes) -> None:

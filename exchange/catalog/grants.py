@@ -20,7 +20,6 @@ and the console alike.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import duckdb
 from pydantic import Field
 
+from exchange import moment
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.catalog.grants_calendar import (
     ANSWER_WORKING_DAYS,
@@ -223,7 +223,7 @@ class Grants:
                 f"fields not in {req.resource} {definition.version}: {', '.join(unknown)}",
                 code=ErrorCode.UNKNOWN_FIELD,
             )
-        now = datetime.now(UTC)
+        now = moment.now()
         if req.expires_at.tzinfo is None or req.expires_at <= now:
             raise InvalidRequest(
                 "expires_at must be a future time with a time zone", code=ErrorCode.INVALID_EXPIRY
@@ -234,7 +234,7 @@ class Grants:
                 f"{now + timedelta(days=self.max_grant_days):%Y-%m-%d}; request a new grant then",
                 code=ErrorCode.INVALID_EXPIRY,
             )
-        grant_id = "grt_" + secrets.token_hex(8)
+        grant_id = "grt_" + moment.token_hex(8)
         due = answer_due(now)
         self.store.execute(
             "INSERT INTO grants VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, NULL, NULL, NULL)",
@@ -286,7 +286,7 @@ class Grants:
                 "decision_reason = ? WHERE id = ? AND status = 'pending' RETURNING id",
                 [
                     "approved" if decision.approve else "refused",
-                    datetime.now(UTC),
+                    moment.now(),
                     owner,
                     decision.reason,
                     grant_id,

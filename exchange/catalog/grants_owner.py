@@ -14,13 +14,14 @@ of two concurrent changes each applies to what the other left.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import duckdb
 import orjson
 from pydantic import Field
 
+from exchange import moment
 from exchange.audit.log import AuditEvent
 from exchange.audit.query import entries_source
 from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest
@@ -142,7 +143,7 @@ def revoke(grants: Grants, grant_id: str, owner: str, reason: str) -> GrantPubli
             grant,
             "revoked",
             "status = 'revoked', decided_at = ?, decided_by = ?, decision_reason = ?",
-            [datetime.now(UTC), owner, body.reason],
+            [moment.now(), owner, body.reason],
         )
         detail = {
             "resource": grant.resource,
@@ -181,7 +182,7 @@ def narrow(grants: Grants, grant_id: str, owner: str, change: GrantNarrowing) ->
                 f"{grant.expires_at.isoformat()}",
                 code=ErrorCode.GRANT_NOT_NARROWER,
             )
-        if expires <= datetime.now(UTC):
+        if expires <= moment.now():
             raise InvalidRequest(
                 "expires_at is past: to end the grant now, revoke it",
                 code=ErrorCode.INVALID_EXPIRY,

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from exchange import moment
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.certificates.context import context_url
 from exchange.certificates.credential_schema import credential_schema_url
@@ -367,7 +368,7 @@ class Issuance:
 
     def _now(self) -> tuple[datetime, str, str]:
         """Now (to the second), as a proof time and as a China calendar date; cached per second."""
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = moment.now().replace(microsecond=0)
         if self._clock[0] != now:
             self._clock = (now, format_created(now), local_date(now))
         return self._clock

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 
 import duckdb
 
+from exchange import moment
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.certificates.models import (
     CertificatePublic,
@@ -95,7 +95,7 @@ class StatusChanges:
                 self.audit.append(event)
                 raise
             bits = self.lists.bits_with(list_no, int(index), bit)
-            now = datetime.now(UTC)
+            now = moment.now()
 
             def work(cur: duckdb.DuckDBPyConnection) -> None:
                 cur.execute(
@@ -124,7 +124,7 @@ class StatusChanges:
             raise NotFound(f"no registered cert key {kid}")
         if key.state is KeyState.REVOKED:
             raise Conflict(f"cert key {kid} is already revoked")
-        at = datetime.now(UTC)
+        at = moment.now()
         self.audit.append(
             AuditEvent(
                 actor=actor,

@@ -13,6 +13,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from exchange import moment
 from exchange.certificates.trust import SealEntry, StatusSnapshot
 from exchange.certificates.vocabulary import VC2_CONTEXT, TrustError, key_urn, uscc_urn
 from exchange.errors import NotFound
@@ -125,6 +126,10 @@ class PublishedLists:
         length = lst.length
         if length & (length - 1) or length > 1 << 24:
             return lst.allocate_random_index(self.used)
+        while moment.is_fixed():  # a control event applies: every node draws the same
+            index = int.from_bytes(moment.random_bytes(3), "big") & (length - 1)
+            if index not in self.used:
+                return index
         while True:
             if not self._pool:
                 raw = os.urandom(3 * 1024)
@@ -138,7 +143,7 @@ class PublishedLists:
 
     def _open_group(self) -> None:
         first = max(self.lists, default=0) + 1
-        now = datetime.now(UTC)
+        now = moment.now()
         pair: tuple[tuple[int, StatusPurpose], ...] = (
             (first, "revocation"),
             (first + 1, "suspension"),

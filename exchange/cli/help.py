@@ -106,6 +106,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "govex grant narrow <GRANT-ID> --data ./city --field kind --expires 2027-06-30 "
         "--reason 最小必要",
     ),
+    "cluster status": (
+        "govex cluster status --data ./node-a",
+        "govex cluster status --data ./node-a --json",
+    ),
     "grant list": (
         "govex grant list --data ./city",
         "govex grant list --data ./city --dept shuiwu --json",

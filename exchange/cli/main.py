@@ -111,6 +111,14 @@ def serve(
             "SASL from GOVEX_KAFKA__* (default: embedded bus)"
         ),
     ] = None,
+    node_id: Annotated[
+        str | None,
+        typer.Option(
+            "--node-id",
+            help="join a cluster as this node (needs --bus): grants, certificates and client "
+            "assertions go through the control topic every node applies",
+        ),
+    ] = None,
     allow_demo_exposure: Annotated[
         bool,
         typer.Option(
@@ -139,15 +147,18 @@ def serve(
     _check_port(host, port)
     address = parse_bus_url(bus) if bus else None
     settings = _settings(data)
-    if cluster:
-        if address is None or address.bootstrap is None:
-            raise InvalidRequest(
-                "--cluster needs --bus kafka://HOST:PORT (the cluster's audit topic is there)",
-                code=ErrorCode.INVALID_OPTION,
-            )
+    if (cluster or node_id is not None) and (address is None or address.bootstrap is None):
+        raise InvalidRequest(
+            "--node-id and --cluster join a cluster on Kafka: give --bus kafka://HOST:PORT "
+            "as well (the cluster's control and audit topics are there)",
+            code=ErrorCode.INVALID_OPTION,
+        )
+    if (cluster or node_id is not None) and address is not None and address.bootstrap:
         kafka = settings.kafka
         kafka.cluster, kafka.bootstrap = True, address.bootstrap
         kafka.protocol = kafka.resolved_protocol(tls=address.tls)
+        if node_id is not None:
+            kafka.node_id = node_id
     from exchange.service import Exchange
 
     exchange = Exchange.open(settings)
@@ -168,8 +179,21 @@ def serve(
             )
         if address is not None and address.bootstrap is not None:
             pause = parse_pause_point(unsafe_pause_at) if unsafe_pause_at else None
+            if node_id is not None:
+                from exchange.bus.node import keep_node_identity
+
+                keep_node_identity(exchange.settings.data, node_id)
             exchange.start_consumer(address.bootstrap, tls=address.tls, unsafe_pause_at=pause)
             console.print(f"consuming govex.records.* from {address}", markup=False)
+            if node_id is not None:
+                from exchange.cluster.plane import join_cluster
+
+                plane = join_cluster(exchange, address.bootstrap, tls=address.tls)
+                console.print(
+                    f"cluster node {plane.node}: applied {plane.applied + 1} control event(s) "
+                    f"of {plane.topics.control}",
+                    markup=False,
+                )
         console.print(
             f"govex serving {exchange.identity.name} on http://{host}:{port}  "
             f"(API docs: http://{host}:{port}/docs)"
@@ -435,6 +459,10 @@ app.add_typer(witness_app, name="witness")
 from exchange.cli.grant import grant_app  # noqa: E402 - sub-commands register after the app exists
 
 app.add_typer(grant_app, name="grant")
+
+from exchange.cli.cluster import cluster_app  # noqa: E402 - sub-commands register after the app exists
+
+app.add_typer(cluster_app, name="cluster")
 
 
 from exchange.cli.department import department_app, departments  # noqa: E402 - registers after the app exists

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import jwt
 
+from exchange import moment
 from exchange.client import JWT_ALG
 from exchange.config import ApiSettings
 from exchange.departments.registry import KeyState, Registry
@@ -225,7 +226,7 @@ class TokenService:
         another thread, whose transaction then conflicts). Only on a conflict is the
         earlier row read: when it had expired, the ``jti`` is taken again.
         """
-        now = time.time()
+        now = moment.now().timestamp()
         if now >= self._next_prune:
             self._next_prune = now + _PRUNE_EVERY_S
             self.store.execute(

@@ -215,6 +215,21 @@ _MESSAGES: dict[str, Message] = {
     E.CATCHING_UP: Message(
         "本节点正在同步数据，请稍后重试。", "This node is catching up: retry shortly."
     ),
+    E.NODE_BEHIND: Message(
+        "本节点尚未同步到您刚才的操作，请稍后重试或换一个节点。",
+        "This node has not yet applied your last change: retry shortly or ask another node.",
+    ),
+    E.NOT_A_CLUSTER: Message(
+        "本交换平台未以集群节点方式运行。", "This exchange is not running as a cluster node."
+    ),
+    E.NOT_IN_CLUSTER: Message(
+        "集群节点暂不支持此操作（如批量签发），请在单节点上执行。",
+        "A cluster node does not take this command yet (e.g. bulk issuance).",
+    ),
+    E.CONTROL_UNAVAILABLE: Message(
+        "集群控制通道暂不可用，操作未执行，请稍后重试。",
+        "The cluster's control channel is unavailable; nothing was changed: retry shortly.",
+    ),
     E.BUS_UNSAFE: Message("消息总线配置不安全。", "The bus is configured unsafely."),
     E.METHOD_NOT_ALLOWED: Message(
         "不支持该操作方式，请使用页面上的表单。", "Use the form on the page.", _A["home"]

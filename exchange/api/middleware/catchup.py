@@ -9,10 +9,20 @@ the field ``"catching_up": {"lag": <records>}`` — (``kafka.catchup_reads = "fl
 default) or is answered
 503 ``exchange.catching_up`` with the lag and ``Retry-After`` (``"refuse"``). A node that
 does not consume Kafka (the embedded bus) is never behind.
+
+On a cluster node (``govex serve --node-id``, :mod:`exchange.cluster`) the same holds for
+the control plane: an answer to a request that changed state through the control topic
+carries ``Govex-Control-Offset: <offset>`` of its (last) event, and a request that sends
+``Govex-After: <offset>`` is answered only once this node applied that offset — waited
+for up to a few seconds, else 503 ``exchange.node_behind`` with the node's applied offset
+and ``Retry-After`` (ask again, or ask the node that answered the change).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+import anyio
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,9 +30,14 @@ from exchange.api.errors import problem_response
 from exchange.service import Exchange
 from schemas.errors import ErrorCode, Problem
 
-__all__ = ["READ_PREFIX", "CatchUpMiddleware"]
+if TYPE_CHECKING:
+    from exchange.cluster.plane import ControlPlane
+
+__all__ = ["AFTER_HEADER", "OFFSET_HEADER", "READ_PREFIX", "CatchUpMiddleware"]
 
 READ_PREFIX = "/v1/resources/"
+AFTER_HEADER = b"govex-after"
+OFFSET_HEADER = b"govex-control-offset"
 
 
 class CatchUpMiddleware:
@@ -44,6 +59,20 @@ class CatchUpMiddleware:
         return lag if lag is not None and lag > limit else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        plane = self.exchange.cluster
+        if plane is None or scope["type"] != "http":
+            await self._records(scope, receive, send)
+            return
+        after = dict(scope.get("headers", [])).get(AFTER_HEADER)
+        if after is not None:
+            refusal = await _wait_after(plane, after.decode("latin-1"), str(scope["path"]))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        with plane.requested() as offsets:
+            await self._records(scope, receive, _Offsets(send, offsets))
+
+    async def _records(self, scope: Scope, receive: Receive, send: Send) -> None:
         lag = self._lag(scope)
         if lag is None:
             await self.app(scope, receive, send)
@@ -63,6 +92,53 @@ class CatchUpMiddleware:
             return
 
         await self.app(scope, receive, _Flagged(send, lag))
+
+
+async def _wait_after(plane: ControlPlane, raw: str, path: str) -> Any:
+    """None once ``plane`` applied the offset ``raw`` names, else the problem to answer."""
+    try:
+        offset = int(raw.strip())
+    except ValueError:
+        offset = -2
+    if offset < -1:
+        problem = Problem.of(
+            ErrorCode.INVALID_REQUEST,
+            400,
+            "Bad request",
+            f"Govex-After must be a control offset (a whole number), not {raw[:40]!r}",
+            instance=path,
+        )
+        return problem_response(problem)
+    if await anyio.to_thread.run_sync(plane.wait_applied, offset, plane.after_wait_s):
+        return None
+    problem = Problem.of(
+        ErrorCode.NODE_BEHIND,
+        503,
+        "Node behind",
+        f"this node applied control events up to offset {plane.applied}, not yet {offset} "
+        f"(waited {plane.after_wait_s:g}s): ask again shortly or ask another node",
+        instance=path,
+        applied=plane.applied,
+        after=offset,
+    )
+    return problem_response(
+        problem, {"Retry-After": "1", "Govex-Control-Offset": str(plane.applied)}
+    )
+
+
+class _Offsets:
+    """Sends the answer with the offset of the control event the request published."""
+
+    def __init__(self, send: Send, offsets: list[int]) -> None:
+        self.send = send
+        self.offsets = offsets
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and self.offsets:
+            headers = list(message.get("headers", []))
+            headers.append((OFFSET_HEADER, str(max(self.offsets)).encode()))
+            message = {**message, "headers": headers}
+        await self.send(message)
 
 
 class _Flagged:

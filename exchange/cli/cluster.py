@@ -1,0 +1,55 @@
+"""``govex cluster status``: the nodes of a cluster as the serving node sees them.
+
+Run against a node's data directory (its admin socket) or ``--url``: each node heard of
+on the nodes topic, whether it is live, the control offset it applied and its lag behind
+the control topic, its record lag, and this node's state digest (nodes that applied the
+same events show the same digest).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from exchange.cli.options import DataOpt, operate
+from exchange.cli.output import say, show
+
+__all__ = ["cluster_app"]
+
+cluster_app = typer.Typer(
+    help="One exchange on many nodes (集群): the nodes, their applied control offset and lags.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+@cluster_app.command("status")
+def status(
+    data: DataOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the status as JSON")] = False,
+) -> None:
+    """Nodes, their lag per topic (control, records) and applied control offset."""
+    found: dict[str, Any] = operate(data, "cluster.status")
+    rows = [
+        (
+            n["node"],
+            n["state"],
+            n["applied"],
+            n["control_lag"],
+            "-" if n["record_lag"] is None else n["record_lag"],
+            n["seen_s_ago"],
+        )
+        for n in found["nodes"]
+    ]
+    if not as_json:
+        say(
+            f"node {found['node']}: applied {found['applied']} of {found['control_end']} "
+            f"control event(s) on {found['control_topic']}; state digest {found['digest'][:16]}"
+        )
+    show(
+        ("node", "state", "applied", "control lag", "record lag", "seen (s ago)"),
+        rows,
+        as_json=as_json,
+        records=found,
+    )

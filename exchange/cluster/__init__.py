@@ -1,0 +1,17 @@
+"""One exchange on many nodes: the control plane on Kafka.
+
+- :mod:`.events` — a control event (kind, JSON arguments, time, seed, origin, id) and the
+  cluster's topic names (``<base>.control``, ``<base>.nodes``);
+- :mod:`.kinds` — which service method each event kind stands for (grants, certificate
+  issuance and status, client-assertion ``jti``) and its arguments' types;
+- :mod:`.plane` — :class:`~.plane.ControlPlane`: publish a command as an event, apply
+  every event in topic order on every node, wait for one's own apply; heartbeats;
+  :func:`~.plane.join_cluster` (``govex serve --node-id``);
+- :mod:`.cases` — case numbers claimed through the topic (unique per approver in the
+  cluster);
+- :mod:`.status` — the topics' creation, ``govex cluster status``, the state digest;
+- :mod:`.ops` — the ``cluster.status`` operation.
+
+What an apply may not take from the node it runs on (the time, random ids and indexes)
+comes from the event through :mod:`exchange.moment`.
+"""

@@ -1,0 +1,102 @@
+"""Control events: one state change of the control plane, as every node applies it.
+
+An event names its kind (``grant.decide``), carries the arguments of the change as JSON,
+and everything the apply would otherwise take from the node it runs on: the time of the
+command and a random seed (ids, status-list indexes; :mod:`exchange.moment`). Its id lets
+the node that took the command find the result of its own event.
+
+The topics of a cluster derive from the record topics' prefix (``kafka.topic_prefix``):
+``govex.records.`` → ``govex.control`` (the events: one partition, one total order, kept
+forever so a node can be rebuilt from it) and ``govex.nodes`` (each node's heartbeat,
+compacted by node id).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+__all__ = ["ControlEvent", "ControlTopics", "EventUnreadable"]
+
+VERSION = 1
+
+
+class EventUnreadable(ValueError):
+    """A message on the control topic that is not a control event of this version."""
+
+
+@dataclass(frozen=True)
+class ControlTopics:
+    """The names of a cluster's topics beside its record topics."""
+
+    control: str
+    nodes: str
+
+    @classmethod
+    def for_prefix(cls, record_prefix: str) -> ControlTopics:
+        base = record_prefix.rstrip(".")
+        base = base.removesuffix(".records") if base != "records" else "govex"
+        return cls(control=f"{base}.control", nodes=f"{base}.nodes")
+
+
+@dataclass(frozen=True)
+class ControlEvent:
+    """One control-plane change: kind, JSON arguments, time, seed, origin node, id."""
+
+    kind: str
+    args: Any
+    at: datetime
+    seed: bytes
+    origin: str
+    id: str
+
+    @classmethod
+    def new(cls, kind: str, args: Any, origin: str) -> ControlEvent:
+        return cls(
+            kind=kind,
+            args=args,
+            at=datetime.now(UTC),
+            seed=secrets.token_bytes(32),
+            origin=origin,
+            id=uuid.uuid4().hex,
+        )
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {
+                "v": VERSION,
+                "id": self.id,
+                "kind": self.kind,
+                "args": self.args,
+                "at": self.at.isoformat(),
+                "seed": self.seed.hex(),
+                "origin": self.origin,
+            }
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> ControlEvent:
+        try:
+            data = orjson.loads(raw)
+            if not isinstance(data, dict) or data.get("v") != VERSION:
+                raise EventUnreadable(f"not a version-{VERSION} control event")
+            at = datetime.fromisoformat(str(data["at"]))
+            if at.tzinfo is None:
+                raise EventUnreadable("the event's time has no time zone")
+            return cls(
+                kind=str(data["kind"]),
+                args=data["args"],
+                at=at,
+                seed=bytes.fromhex(str(data["seed"])),
+                origin=str(data["origin"]),
+                id=str(data["id"]),
+            )
+        except (orjson.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
+            if isinstance(exc, EventUnreadable):
+                raise
+            raise EventUnreadable(f"unreadable control event: {exc}") from exc

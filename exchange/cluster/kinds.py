@@ -1,0 +1,84 @@
+"""The kinds of control events: which method of which service each one stands for.
+
+A kind names a state-changing method of the exchange's services (``exchange.grants.decide``)
+and the types of its arguments. In a cluster the node replaces each of these methods on
+its live services by one that publishes the event and waits for its own apply
+(:mod:`exchange.cluster.plane`); the applier calls the original method with the event's
+decoded arguments, under the event's time and seed. So every path — API, console, admin
+operations — sends the same change through the topic, and a node's state is a function
+of the events it applied.
+
+On the topic: grant request, decide, revoke, narrow; certificate issuance (one at a time)
+and status changes (revoke, suspend, resume); a client assertion's ``jti`` (first use
+wins, a second use anywhere is a replay); a case number's claim (:mod:`.cases`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter
+
+from exchange.catalog.grants import GrantDecision, GrantRequest
+from exchange.catalog.grants_owner import GrantNarrowing
+from exchange.certificates.models import CertificateRequest, StatusChange
+
+if TYPE_CHECKING:
+    from exchange.service import Exchange
+
+__all__ = ["KINDS", "Kind"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One event kind: the service it changes, the method, the arguments' types."""
+
+    name: str
+    target: Callable[[Exchange], object]
+    method: str
+    args: TypeAdapter[Any]
+
+    def encode(self, args: tuple[Any, ...]) -> Any:
+        return self.args.dump_python(args, mode="json")
+
+    def decode(self, raw: Any) -> tuple[Any, ...]:
+        decoded: tuple[Any, ...] = self.args.validate_python(raw)
+        return decoded
+
+
+def _kind(name: str, target: Callable[[Exchange], object], method: str, args: Any) -> Kind:
+    return Kind(name, target, method, TypeAdapter(args))
+
+
+def _grants(exchange: Exchange) -> object:
+    return exchange.grants
+
+
+def _certificates(exchange: Exchange) -> object:
+    return exchange.certificates
+
+
+def _tokens(exchange: Exchange) -> object:
+    return exchange.tokens
+
+
+def _case_numbers(exchange: Exchange) -> object:
+    assert exchange.cluster is not None
+    return exchange.cluster.case_numbers
+
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        _kind("grant.request", _grants, "request", tuple[str, GrantRequest]),
+        _kind("grant.decide", _grants, "decide", tuple[str, str, GrantDecision]),
+        _kind("grant.revoke", _grants, "revoke", tuple[str, str, str]),
+        _kind("grant.narrow", _grants, "narrow", tuple[str, str, GrantNarrowing]),
+        _kind("cert.issue", _certificates, "issue", tuple[str, CertificateRequest]),
+        _kind("cert.status", _certificates, "change_status", tuple[str, str, StatusChange]),
+        _kind("auth.jti", _tokens, "_remember_jti", tuple[str, str, float]),
+        _kind("case.number", _case_numbers, "claim", tuple[str, str, str | None]),
+    )
+}

@@ -1,0 +1,420 @@
+"""The control plane of a cluster: publish a command as an event, apply every event in order.
+
+``govex serve --node-id N --bus kafka://…`` joins a cluster (:func:`join_cluster`). The
+node then replaces the state-changing methods of its services (:mod:`.kinds`) by ones
+that publish a :class:`~exchange.cluster.events.ControlEvent` on the control topic
+(``acks=all``) and wait, bounded, until this node's applier has applied that very event;
+they return what the apply returned, or raise what it raised. One applier thread per
+node reads the control topic's single partition in order and calls the original methods
+under the event's time and seed (:mod:`exchange.moment`), so two conflicting commands
+taken on two nodes resolve the same way everywhere: the first applied wins.
+
+The node keeps the offset it applied last in ``DATA/cluster/control.json``; started
+again, it goes on from the next one. Before it answers requests it applies the topic up
+to its end (a node rebuilt from a fresh copy of the provisioned directory replays
+everything). Every few seconds it publishes a heartbeat (applied offset, record lag) on
+the nodes topic, which ``govex cluster status`` reads (:mod:`.status`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from exchange import moment
+from exchange.cluster.cases import CaseNumbers, claiming
+from exchange.cluster.events import ControlEvent, ControlTopics, EventUnreadable
+from exchange.cluster.kinds import KINDS, Kind
+from exchange.errors import ExchangeError, Internal, InvalidRequest
+from schemas.errors import ErrorCode, SchemaError
+from signing.errors import SigningError
+
+if TYPE_CHECKING:
+    from exchange.bus.kafka_security import KafkaSecurity
+    from exchange.service import Exchange
+
+__all__ = ["ControlPlane", "ControlUnavailable", "NodeBehind", "join_cluster", "published"]
+
+log = logging.getLogger("govex.cluster")
+
+HEARTBEAT_S = 2.0
+CATCH_UP_S = 300.0
+STATE_FILE = Path("cluster") / "control.json"
+
+
+class NodeBehind(ExchangeError):
+    """This node has not applied the control event a request depends on (yet)."""
+
+    code = ErrorCode.NODE_BEHIND
+    status = 503
+    title = "Node behind"
+
+
+class ControlUnavailable(ExchangeError):
+    """The control event could not be published: nothing changed."""
+
+    code = ErrorCode.CONTROL_UNAVAILABLE
+    status = 503
+    title = "Control plane unavailable"
+
+
+# the offsets of the control events a request published (read by the API middleware)
+published: ContextVar[list[int] | None] = ContextVar("govex_control_published", default=None)
+
+
+@dataclass
+class _Waiter:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What a node says of itself on the nodes topic."""
+
+    node: str
+    at: float
+    applied: int
+    control_end: int
+    record_lag: int | None
+    leaving: bool = False
+
+    def encode(self) -> bytes:
+        return orjson.dumps(self.__dict__)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Heartbeat:
+        return cls(**orjson.loads(raw))
+
+
+class ControlPlane:
+    """One node's side of the control topic: publisher, applier, heartbeat."""
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        *,
+        bootstrap: str,
+        security: KafkaSecurity,
+        tls: bool,
+        node: str,
+        topics: ControlTopics,
+        wait_s: float = 10.0,
+        after_wait_s: float = 5.0,
+    ) -> None:
+        self.exchange = exchange
+        self.bootstrap = bootstrap
+        self.options = security.client_options(tls=tls)
+        self.node = node
+        self.topics = topics
+        self.wait_s = wait_s
+        self.after_wait_s = after_wait_s
+        self.applied = -1  # the offset of the last control event applied here
+        self.control_end = 0  # the control topic's end offset, as last seen
+        self.nodes: dict[str, Heartbeat] = {}
+        self.skipped = 0  # unreadable events (counted, applied as nothing)
+        self.case_numbers = CaseNumbers(exchange.store)
+        self._state = Path(exchange.settings.data) / STATE_FILE
+        self._originals: dict[str, Callable[..., Any]] = {}
+        self._waiters: dict[str, _Waiter] = {}
+        self._applied_cv = threading.Condition()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._applier: threading.Thread | None = None
+        self._producer: Any = None
+        self._consumer: Any = None
+
+    # -- starting and stopping ------------------------------------------------
+    def start(self) -> ControlPlane:
+        """Create the topics if needed, apply the topic to its end, then serve."""
+        from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+        from exchange.cluster.status import ensure_topics
+
+        ensure_topics(self.bootstrap, self.options, self.topics)
+        self.applied = self._load_applied()
+        self._producer = KafkaProducer(
+            bootstrap_servers=self.bootstrap.split(","),
+            client_id=f"govex-control-{self.node}",
+            acks="all",
+            retries=5,
+            linger_ms=0,
+            max_in_flight_requests_per_connection=1,
+            **self.options,
+        )
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap.split(","),
+            client_id=f"govex-control-{self.node}",
+            group_id=None,
+            enable_auto_commit=False,
+            **self.options,
+        )
+        control = TopicPartition(self.topics.control, 0)
+        nodes = TopicPartition(self.topics.nodes, 0)
+        self._consumer.assign([control, nodes])
+        self._consumer.seek(control, self.applied + 1)
+        self._consumer.seek_to_beginning(nodes)
+        self.control_end = int(self._consumer.end_offsets([control])[control])
+        self.install()
+        self._applier = threading.Thread(target=self._run, name="govex-control", daemon=True)
+        self._threads = [
+            self._applier,
+            threading.Thread(target=self._beat, name="govex-heartbeat", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        if not self.wait_applied(self.control_end - 1, CATCH_UP_S):
+            raise NodeBehind(
+                f"node {self.node} applied control events up to {self.applied} of "
+                f"{self.control_end} within {CATCH_UP_S:g}s"
+            )
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        try:
+            self._send_beat(leaving=True)
+        except Exception:
+            log.debug("no last heartbeat", exc_info=True)
+        for thread in self._threads:
+            thread.join(timeout=15)
+        for client in (self._producer, self._consumer):
+            if client is not None:
+                client.close()
+
+    # -- the command side -----------------------------------------------------
+    def install(self) -> None:
+        """Send every kind's method of the live services through the topic."""
+        for kind in KINDS.values():
+            target = kind.target(self.exchange)
+            original = getattr(target, kind.method)
+            self._originals[kind.name] = original
+            setattr(target, kind.method, self._command(kind, original))
+        self.exchange.cases.resolve = claiming(self.exchange, self.case_numbers)  # type: ignore[method-assign]
+        self.exchange.certificates.issue_many = _not_in_cluster(  # type: ignore[method-assign]
+            "bulk issuance numbers its serials on one node; issue one at a time "
+            "(POST /v1/certificates) on a cluster node"
+        )
+
+    def _command(self, kind: Kind, original: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(original)
+
+        def command(*args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread() is self._applier:
+                return original(*args, **kwargs)  # a change within an apply: already ordered
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return self.submit(kind, tuple(bound.arguments.values()))
+
+        command.__doc__ = original.__doc__
+        return command
+
+    def submit(self, kind: Kind, args: tuple[Any, ...]) -> Any:
+        """Publish one event and return the result of its apply on this node."""
+        from kafka.errors import KafkaError
+
+        event = ControlEvent.new(kind.name, kind.encode(args), self.node)
+        waiter = self._waiters[event.id] = _Waiter()
+        try:
+            try:
+                sent = self._producer.send(
+                    self.topics.control, value=event.encode(), key=event.id.encode()
+                ).get(timeout=self.wait_s)
+            except KafkaError as exc:
+                raise ControlUnavailable(
+                    f"the control event {kind.name} could not be published ({exc}); "
+                    "nothing changed: retry"
+                ) from exc
+            offset = int(sent.offset)
+            marks = published.get()
+            if marks is not None:
+                marks.append(offset)
+            if not waiter.done.wait(self.wait_s):
+                raise NodeBehind(
+                    f"the control event {kind.name} is at offset {offset} but this node "
+                    f"applied only up to {self.applied} within {self.wait_s:g}s; it will "
+                    f"take effect: ask with Govex-After: {offset}",
+                    extra={"offset": offset, "applied": self.applied},
+                )
+        finally:
+            self._waiters.pop(event.id, None)
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.result
+
+    def wait_applied(self, offset: int, timeout_s: float) -> bool:
+        """True once this node applied ``offset`` (waiting up to ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        with self._applied_cv:
+            while self.applied < offset:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._applied_cv.wait(left)
+        return True
+
+    @staticmethod
+    def requested() -> AbstractContextManager[list[int]]:
+        """Collect the offsets of the control events published within the block."""
+        return requested()
+
+    # -- the apply side -------------------------------------------------------
+    def _run(self) -> None:
+        from kafka import TopicPartition
+        from kafka.errors import KafkaError
+
+        control = TopicPartition(self.topics.control, 0)
+        next_end = 0.0
+        while not self._stop.is_set():
+            try:
+                batches = self._consumer.poll(timeout_ms=200)
+                if time.monotonic() >= next_end:
+                    self.control_end = int(self._consumer.end_offsets([control])[control])
+                    next_end = time.monotonic() + 1.0
+            except KafkaError as exc:
+                log.warning("control topic: %s", exc)
+                self._stop.wait(1.0)
+                continue
+            for partition, records in batches.items():
+                for record in records:
+                    if partition.topic == self.topics.nodes:
+                        self._heard(record.value)
+                    else:
+                        self.apply(int(record.offset), record.value)
+                        self.control_end = max(self.control_end, int(record.offset) + 1)
+
+    def _heard(self, raw: bytes | None) -> None:
+        if raw is None:
+            return
+        try:
+            beat = Heartbeat.decode(raw)
+        except (orjson.JSONDecodeError, TypeError):
+            return
+        self.nodes[beat.node] = beat
+
+    def apply(self, offset: int, raw: bytes) -> None:
+        waiter: _Waiter | None = None
+        try:
+            event = ControlEvent.decode(raw)
+            kind = _kind_of(event)
+            waiter = self._waiters.get(event.id)
+            result, error = self._call(kind, event)
+        except EventUnreadable as exc:
+            self.skipped += 1
+            log.warning("control event at offset %d skipped: %s", offset, exc)
+            result, error = None, None
+        with self._applied_cv:
+            self.applied = offset
+            self._save_applied()
+            self._applied_cv.notify_all()
+        if waiter is not None:
+            waiter.result, waiter.error = result, error
+            waiter.done.set()
+
+    def _call(self, kind: Kind, event: ControlEvent) -> tuple[Any, BaseException | None]:
+        try:
+            args = kind.decode(event.args)
+        except ValueError as exc:
+            raise EventUnreadable(f"{event.kind}: bad arguments ({exc})") from exc
+        try:
+            with moment.fixed(event.at, event.seed), ExitStack() as stack:
+                if event.origin != self.node:
+                    stack.enter_context(moment.echoing())
+                return self._originals[kind.name](*args), None
+        except (ExchangeError, SchemaError, SigningError) as exc:
+            return None, exc  # refused the same way on every node
+        except Exception as exc:
+            log.exception("control event %s (%s) failed", event.id, event.kind)
+            return None, Internal(f"the control event {event.kind} failed: {exc}")
+
+    # -- the applied offset, kept beside the store ----------------------------
+    def _load_applied(self) -> int:
+        try:
+            kept = orjson.loads(self._state.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return -1
+        if not isinstance(kept, dict) or kept.get("topic") != self.topics.control:
+            return -1
+        return int(kept.get("applied", -1))
+
+    def _save_applied(self) -> None:
+        self._state.parent.mkdir(exist_ok=True)
+        tmp = self._state.with_name(f".{self._state.name}.{os.getpid()}")
+        tmp.write_bytes(orjson.dumps({"topic": self.topics.control, "applied": self.applied}))
+        os.replace(tmp, self._state)
+
+    # -- heartbeats -----------------------------------------------------------
+    def _beat(self) -> None:
+        while not self._stop.wait(0 if not self.nodes.get(self.node) else HEARTBEAT_S):
+            try:
+                self._send_beat()
+            except Exception:
+                log.debug("heartbeat not sent", exc_info=True)
+                self._stop.wait(HEARTBEAT_S)
+
+    def _send_beat(self, *, leaving: bool = False) -> None:
+        consumer = self.exchange.consumer
+        beat = Heartbeat(
+            node=self.node,
+            at=time.time(),
+            applied=self.applied,
+            control_end=self.control_end,
+            record_lag=consumer.lag if consumer is not None else None,
+            leaving=leaving,
+        )
+        self._producer.send(self.topics.nodes, value=beat.encode(), key=self.node.encode()).get(
+            timeout=5
+        )
+        self.nodes[self.node] = beat
+
+
+def _not_in_cluster(why: str) -> Callable[..., Any]:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise InvalidRequest(f"not on a cluster node: {why}", code=ErrorCode.NOT_IN_CLUSTER)
+
+    return refused
+
+
+def _kind_of(event: ControlEvent) -> Kind:
+    kind = KINDS.get(event.kind)
+    if kind is None:
+        raise EventUnreadable(f"unknown control event kind {event.kind!r}")
+    return kind
+
+
+@contextmanager
+def requested() -> Iterator[list[int]]:
+    """Collect the offsets of the control events published within the block."""
+    marks: list[int] = []
+    token = published.set(marks)
+    try:
+        yield marks
+    finally:
+        published.reset(token)
+
+
+def join_cluster(exchange: Exchange, bootstrap: str, *, tls: bool = False) -> ControlPlane:
+    """Make ``exchange`` a node of the cluster on ``bootstrap`` (``govex serve --node-id``)."""
+    kafka = exchange.settings.kafka
+    plane = ControlPlane(
+        exchange,
+        bootstrap=bootstrap,
+        security=kafka,
+        tls=tls,
+        node=exchange.node_id(),
+        topics=ControlTopics.for_prefix(kafka.topic_prefix),
+    )
+    exchange.cluster = plane
+    return plane.start()

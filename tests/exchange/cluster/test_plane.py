@@ -1,0 +1,127 @@
+"""The applier without a broker: the same control events applied on two copies of one
+provisioned exchange leave them equal (ids, times, serials, status-list indexes), a
+conflicting command is refused alike on both, and a cluster node refuses bulk issuance."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exchange.catalog.grants import GrantDecision, GrantRequest
+from exchange.certificates.models import CertificateRequest, StatusChange
+from exchange.cluster.events import ControlEvent, ControlTopics
+from exchange.cluster.kinds import KINDS
+from exchange.cluster.plane import ControlPlane
+from exchange.cluster.status import state_digest
+from exchange.config import Settings
+from exchange.demo.setup import create_demo
+from exchange.errors import InvalidRequest
+from exchange.service import Exchange
+from schemas.errors import ErrorCode
+from tests.schemas.test_certificates import SUBJECTS
+
+AT = datetime(2026, 5, 11, 2, 0, tzinfo=UTC)
+
+
+def _plane(exchange: Exchange, node: str) -> ControlPlane:
+    plane = ControlPlane(
+        exchange,
+        bootstrap="127.0.0.1:9",
+        security=exchange.settings.kafka,
+        tls=False,
+        node=node,
+        topics=ControlTopics.for_prefix("govex.t.records."),
+    )
+    exchange.cluster = plane
+    plane.install()
+    return plane
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[tuple[ControlPlane, ControlPlane]]:
+    create_demo(Settings(data=tmp_path / "a")).close()
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    a = Exchange.open(Settings(data=tmp_path / "a"))
+    b = Exchange.open(Settings(data=tmp_path / "b"))
+    try:
+        yield _plane(a, "a"), _plane(b, "b")
+    finally:
+        for exchange in (a, b):
+            exchange.cluster = None
+            exchange.close()
+
+
+def _event(kind: str, *args: Any, at: datetime = AT, n: int = 0) -> bytes:
+    encoded = KINDS[kind].encode(args)
+    return ControlEvent(kind, encoded, at, f"seed-{n}".encode(), "a", f"e{n}").encode()
+
+
+def test_the_same_events_leave_two_copies_equal(two: tuple[ControlPlane, ControlPlane]) -> None:
+    a, b = two
+    registry = a.exchange.registry
+    renshe, gongan = (str(registry.by_code(c).uscc) for c in ("renshe", "gongan"))
+    request = GrantRequest(
+        resource="gongan.resident_id_card",
+        fields=["name"],
+        purposes=["weijian.newborn_birth"],
+        reason="出生医学证明 核验父母身份",
+        expires_at=AT + timedelta(days=30),
+    )
+    for plane in (a, b):
+        plane.apply(0, _event("grant.request", renshe, request, n=0))
+    grant = a.exchange.grants.every()[0].id
+    assert b.exchange.grants.every()[0].id == grant
+    certificate = CertificateRequest(type="resident_id_card", subject=SUBJECTS["resident_id_card"])
+    events = [
+        _event("grant.decide", grant, gongan, GrantDecision(approve=True, reason="依法"), n=1),
+        _event("cert.issue", gongan, certificate, n=2),
+        _event("case.number", str(registry.by_code("weijian").uscc), "weijian", None, n=3),
+        _event("auth.jti", gongan, "jti-1", AT.timestamp() + 600, n=4),
+    ]
+    for plane in (a, b):
+        for offset, raw in enumerate(events, start=1):
+            plane.apply(offset, raw)
+    row = a.exchange.store.fetchone("SELECT id FROM certificates ORDER BY id DESC LIMIT 1")
+    assert row is not None
+    cid = str(row[0])
+    later = [
+        _event("cert.status", gongan, cid, StatusChange(action="revoke", reason="遗失"), n=5),
+        # a second decision of the decided grant: refused alike on both
+        _event("grant.decide", grant, gongan, GrantDecision(approve=False, reason="迟"), n=6),
+    ]
+    for plane in (a, b):
+        for offset, raw in enumerate(later, start=len(events) + 1):
+            plane.apply(offset, raw)
+    assert a.exchange.grants.grant(grant).status == "approved"
+    assert a.exchange.certificates.get(cid).status == "revoked"
+    assert b.exchange.certificates.get(cid).status == "revoked"
+    assert state_digest(a.exchange.store) == state_digest(b.exchange.store)
+    assert a.applied == b.applied == 6
+    assert a.skipped == b.skipped == 0
+
+
+def test_a_refused_apply_is_what_the_origin_answers(two: tuple[ControlPlane, ControlPlane]) -> None:
+    a, _ = two
+    gongan = str(a.exchange.registry.by_code("gongan").uscc)
+    from exchange.cluster.plane import _Waiter
+
+    waiter = a._waiters["e9"] = _Waiter()
+    decision = GrantDecision(approve=True, reason="x")
+    a.apply(0, _event("grant.decide", "grt_nosuch", gongan, decision, n=9))
+    assert waiter.done.is_set()
+    assert waiter.error is not None
+    assert a.applied == 0
+    a.apply(1, b"not an event")  # skipped, counted, still applied in order
+    assert (a.applied, a.skipped) == (1, 1)
+
+
+def test_a_cluster_node_refuses_bulk_issuance(two: tuple[ControlPlane, ControlPlane]) -> None:
+    a, _ = two
+    with pytest.raises(InvalidRequest) as refused:
+        a.exchange.certificates.issue_many("x", "resident_id_card", [])
+    assert refused.value.code is ErrorCode.NOT_IN_CLUSTER
