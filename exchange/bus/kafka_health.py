@@ -99,9 +99,10 @@ class ConsumerStats:
 class Membership:
     """The node's place in its consumer group, as the group's rebalances tell it.
 
-    Each node is alone in its group, so once it joined it holds every partition it
-    subscribed to; ``unassigned_since`` is set while it subscribed and holds none (joining,
-    or a rebalance that does not end), and cleared when partitions are assigned.
+    ``unassigned_since`` is set from the moment the node subscribes or its partitions are
+    revoked until the group hands it an assignment (joining, or a rebalance that does not
+    end); an assignment ends the wait even when empty (a member with nothing to do is not
+    stuck: a node alone in its group gets every partition).
     """
 
     unassigned_since: float | None = None
@@ -117,7 +118,7 @@ class Membership:
     def holding(self, partitions: int) -> None:
         self.assigned = partitions
         self.rebalances += 1
-        self.unassigned_since = None if partitions else time.monotonic()
+        self.unassigned_since = None
 
     def reset(self) -> None:
         """A fresh consumer session: nothing subscribed yet."""

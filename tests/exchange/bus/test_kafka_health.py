@@ -49,8 +49,11 @@ def test_membership_counts_the_time_without_partitions() -> None:
     assert membership.unassigned_since == since
     membership.holding(3)
     assert (membership.unassigned_since, membership.assigned) == (None, 3)
-    membership.holding(0)  # assigned nothing: still waiting
-    assert membership.unassigned_since is not None
+    membership.waiting()
+    membership.holding(0)  # a settled group gave it nothing to do: not stuck
+    assert (membership.unassigned_since, membership.assigned) == (None, 0)
+    assert membership.rebalances == 2
+    membership.waiting()
     membership.reset()
     assert (membership.unassigned_since, membership.assigned) == (None, 0)
 
