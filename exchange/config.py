@@ -137,7 +137,10 @@ class KafkaSettings(KafkaSecurity):
         default=5, ge=1, description="tries of a failing message before it is quarantined"
     )
     commit_stall_s: float = Field(
-        default=60.0, gt=0, description="no offset commit for this long: a fresh session"
+        default=60.0,
+        gt=0,
+        description="no offset commit, or no partition held while subscribed, for this long: "
+        "a fresh session",
     )
     catchup_lag: int | None = Field(
         default=1000, ge=0, description="reads while lag is above this say so (None: never)"

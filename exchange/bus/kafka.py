@@ -15,7 +15,8 @@ visibly, and quarantine after ``max_attempts`` tries — nothing stalls a partit
 good. If the audit log is unavailable the consumer stops (fail closed).
 
 A topic with too few replicas or a low ``min.insync.replicas`` is refused, by name and
-reason. A consumer that cannot commit for ``commit_stall_s`` gets a fresh session, counted.
+reason. A consumer that cannot commit, or holds no partition while subscribed (a rebalance
+that never ends), for ``commit_stall_s`` is ``stuck`` and gets a fresh session, counted.
 :meth:`KafkaIngestConsumer.health` reports per partition the committed offset, the
 position, the lag and the time of the last successful commit; the lag is known from the
 topic's end offsets as soon as a topic is subscribed, before its first fetch.
@@ -43,10 +44,13 @@ from typing import Any
 from exchange.bus.kafka_health import (
     ConsumerLimits,
     ConsumerStats,
+    Membership,
     PartitionHealth,
     backoff_s,
     classify,
+    iso_time,
     known_offsets,
+    rebalance_listener,
     topic_problems,
     unreachable_brokers,
 )
@@ -118,6 +122,7 @@ class KafkaIngestConsumer:
         # since when commits (or polls: a lost group membership) keep failing
         self._commit_failing_since: float | None = None
         self._poll_failing_since: float | None = None
+        self.membership = Membership()  # unassigned while subscribed: a stuck rebalance
         self.poll_timeout_ms = poll_timeout_ms
         self.metadata_max_age_ms = metadata_max_age_ms
         self.unsafe_pause_at = unsafe_pause_at
@@ -145,14 +150,16 @@ class KafkaIngestConsumer:
         return sum(known) if known else None
 
     def _stalled(self) -> bool:
-        """Commits (or polls) have failed for longer than ``commit_stall_s``."""
-        since = [t for t in (self._commit_failing_since, self._poll_failing_since) if t]
+        """Commits or polls have failed, or no partition was held, for ``commit_stall_s``."""
+        failing = (self._commit_failing_since, self._poll_failing_since)
+        since = [t for t in (*failing, self.membership.unassigned_since) if t]
         return bool(since) and time.monotonic() - min(since) > self.limits.commit_stall_s
 
     def health(self) -> dict[str, Any]:
         """Per partition offsets, lag and last commit; refused topics; counters (/healthz)."""
         stalled = self._stalled()
         committing = self._commit_failing_since is None and self._poll_failing_since is None
+        commits = [p.last_commit_at for p in list(self.partitions.values()) if p.last_commit_at]
         if self._failed is not None:
             state = "failed"
         elif stalled or self.refused_topics or not committing:
@@ -165,6 +172,9 @@ class KafkaIngestConsumer:
             "group": self.group_id,
             "lag": self.lag,
             "committing": committing,
+            "stuck": stalled,
+            "assigned": self.membership.assigned,
+            "last_commit_at": iso_time(max(commits)) if commits else None,
             "partitions": [p.as_dict() for _, p in sorted(self.partitions.copy().items())],
             "refused_topics": dict(self.refused_topics),
             "sessions": stats.sessions,
@@ -211,7 +221,9 @@ class KafkaIngestConsumer:
                     if found != topics:
                         self._know_offsets(consumer, found - topics)
                         topics = found
-                        consumer.subscribe(topics=sorted(topics))
+                        self.membership.waiting()  # until the group assigns them
+                        listener = rebalance_listener(self.membership)
+                        consumer.subscribe(topics=sorted(topics), listener=listener)
                 if topics:
                     self._poll_once(consumer)
                 else:
@@ -234,6 +246,7 @@ class KafkaIngestConsumer:
                     else:
                         self._note("kafka is reachable again after an outage: new session")
                     self._commit_failing_since = self._poll_failing_since = None
+                    self.membership.reset()
                     consumer.close(autocommit=False)
                     fresh = self._connect()
                     if fresh is None:  # stopped while reconnecting
@@ -361,10 +374,7 @@ class KafkaIngestConsumer:
 
     def _partition(self, tp: Any) -> PartitionHealth:
         key = (tp.topic, tp.partition)
-        found = self.partitions.get(key)
-        if found is None:
-            found = self.partitions[key] = PartitionHealth(tp.topic, tp.partition)
-        return found
+        return self.partitions.setdefault(key, PartitionHealth(tp.topic, tp.partition))
 
     def _know_offsets(self, consumer: Any, topics: frozenset[str]) -> None:
         """End and committed offsets of new topics, before any fetch: the lag from the start."""

@@ -6,6 +6,9 @@
   quarantined after ``kafka.max_attempts``: nothing stalls a partition for good);
 - :class:`PartitionHealth` — per partition the committed offset, the position, the end
   of the log, the lag and the time of the last successful commit (``/healthz``);
+- :class:`Membership` and :func:`rebalance_listener` — whether the node holds its partitions:
+  since when it has held none while subscribed (a group stuck rebalancing: a hung member,
+  an expired one), counted as a stall like failing commits;
 - :func:`known_offsets` — where each partition of some topics starts and ends and where the
   group stands, asked of the cluster before the first fetch: a node that starts far behind
   knows its lag at once (reads say so before a message is polled);
@@ -19,6 +22,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,10 +32,13 @@ __all__ = [
     "POISON_ERRORS",
     "ConsumerLimits",
     "ConsumerStats",
+    "Membership",
     "PartitionHealth",
     "backoff_s",
     "classify",
+    "iso_time",
     "known_offsets",
+    "rebalance_listener",
     "topic_problems",
     "unreachable_brokers",
 ]
@@ -89,6 +96,53 @@ class ConsumerStats:
 
 
 @dataclass
+class Membership:
+    """The node's place in its consumer group, as the group's rebalances tell it.
+
+    ``unassigned_since`` is set from the moment the node subscribes or its partitions are
+    revoked until the group hands it an assignment (joining, or a rebalance that does not
+    end); an assignment ends the wait even when empty (a member with nothing to do is not
+    stuck: a node alone in its group gets every partition).
+    """
+
+    unassigned_since: float | None = None
+    assigned: int = 0  # partitions held now
+    rebalances: int = 0  # assignments received
+
+    def waiting(self) -> None:
+        """Subscribed or revoked: from now on the node holds nothing until assigned."""
+        self.assigned = 0
+        if self.unassigned_since is None:
+            self.unassigned_since = time.monotonic()
+
+    def holding(self, partitions: int) -> None:
+        self.assigned = partitions
+        self.rebalances += 1
+        self.unassigned_since = None
+
+    def reset(self) -> None:
+        """A fresh consumer session: nothing subscribed yet."""
+        self.unassigned_since, self.assigned = None, 0
+
+
+def rebalance_listener(membership: Membership) -> Any:
+    """A kafka-python rebalance listener that keeps ``membership`` up to date."""
+    from kafka import ConsumerRebalanceListener
+
+    class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+        def on_partitions_revoked(self, revoked: Any) -> None:
+            membership.waiting()
+
+        def on_partitions_assigned(self, assigned: Any) -> None:
+            membership.holding(len(assigned))
+
+        def on_partitions_lost(self, lost: Any) -> None:
+            membership.waiting()
+
+    return _Listener()
+
+
+@dataclass
 class PartitionHealth:
     """One partition as this node consumes it."""
 
@@ -115,9 +169,14 @@ class PartitionHealth:
             "position": self.position,
             "end": self.end,
             "lag": self.lag,
-            "last_commit_at": (None if at is None else datetime.fromtimestamp(at, UTC).isoformat()),
+            "last_commit_at": None if at is None else iso_time(at),
             "retrying": self.retrying,
         }
+
+
+def iso_time(at: float) -> str:
+    """A wall-clock time (``time.time()``) as ISO 8601 in UTC, as /healthz shows it."""
+    return datetime.fromtimestamp(at, UTC).isoformat()
 
 
 def known_offsets(
@@ -140,7 +199,7 @@ def known_offsets(
         return {}
     try:
         ends = consumer.end_offsets(tps)
-        committed = {tp: consumer.committed(tp) for tp in tps}
+        committed = {tp: consumer.committed(tp, timeout_ms=10_000) for tp in tps}
     except KafkaError:
         return {}
     return {

@@ -272,26 +272,49 @@ def wait_consumed(
     timeout_s: float = BOUND_S,
     options: dict[str, Any] | None = None,
 ) -> None:
-    """Until ``group`` committed, on every partition of ``topic``, the end offset."""
+    """Until ``group`` committed, on every partition of ``topic``, the end offset.
+
+    Every read is bounded: kafka-python's ``committed()`` waits for ever by default while
+    the group's coordinator cannot be found (after a whole cluster was killed and
+    restarted, E2 on the secured cluster hung there). A read that fails or times out is
+    retried with a fresh reader until ``timeout_s``, then reported with its error.
+    """
     from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
 
     deadline = time.monotonic() + timeout_s
-    # a consumer of the group that never subscribes: it reads commits, joins nothing
-    reader = KafkaConsumer(
-        bootstrap_servers=bootstrap.split(","), group_id=group, enable_auto_commit=False,
-        request_timeout_ms=10_000, **(options or {}),
-    )  # fmt: skip
+    ends: dict[int, int] = {}
+    committed: dict[int, int | None] = {}
+    last: Exception | None = None
+    reader: Any = None
     try:
         while True:
-            ends = topic_offsets(bootstrap, topic, options)
-            committed = {p: reader.committed(TopicPartition(topic, p)) for p in ends}
-            if ends and all((committed[p] or 0) >= end for p, end in ends.items()):
-                return
+            try:
+                if reader is None:  # a consumer of the group that never subscribes
+                    reader = KafkaConsumer(
+                        bootstrap_servers=bootstrap.split(","), group_id=group,
+                        enable_auto_commit=False, request_timeout_ms=10_000, **(options or {}),
+                    )  # fmt: skip
+                ends = topic_offsets(bootstrap, topic, options)
+                committed = {
+                    p: reader.committed(TopicPartition(topic, p), timeout_ms=10_000) for p in ends
+                }
+                if ends and all((committed[p] or 0) >= end for p, end in ends.items()):
+                    return
+            except KafkaError as exc:
+                last = exc
+                if reader is not None:
+                    reader.close()
+                reader = None
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{group} did not consume {topic}: ends {ends}, at {committed}")
+                raise RuntimeError(
+                    f"{group} did not consume {topic}: ends {ends}, at {committed}"
+                    + (f" (last error: {last!r})" if last else "")
+                )
             time.sleep(0.2)
     finally:
-        reader.close()
+        if reader is not None:
+            reader.close()
 
 
 # -- what was stored -------------------------------------------------------------

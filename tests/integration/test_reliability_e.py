@@ -39,7 +39,9 @@ from .exchange_process import (
     wait_for_messages,
 )
 
-pytestmark = pytest.mark.kafka
+# a 3-node cluster started, 30,000 records through it, processes killed and restarted: on
+# two cores shared with other runs one test can outlast the suite's 300 s default
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]
 
 
 class Scene:
@@ -108,9 +110,6 @@ def test_e1_broker_paused_during_publishing(fresh_bus: Bus, tmp_path: Path) -> N
     report("E1", scene, result)
 
 
-# on the secured cluster the whole-cluster kill and restart is not settled yet: the connector
-# sends everything, then the test's own offsets reader gets no metadata (README, E2)
-@pytest.mark.parametrize("fresh_bus", ["broker"], indirect=True)
 def test_e2_broker_killed_and_restarted_mid_stream(fresh_bus: Bus, tmp_path: Path) -> None:
     scene = Scene(tmp_path, fresh_bus, 30_000, batch_size=100)
     with scene.exchange() as exchange:
