@@ -59,9 +59,6 @@ _SEQ = b',"seq":'
 _SEQ_LEN = len(_SEQ)
 _sha256 = hashlib.sha256
 _digest = type(_sha256()).digest
-_DATA = itemgetter(slice(_DATA_START, -1))  # an entry line's leaf data, without "}"
-_HEX = itemgetter(slice(_LEAF_HEX_START, _LEAF_HEX_END))  # the leaf hash stored with it
-_MIDDLE = itemgetter(slice(_LEAF_HEX_END, _DATA_START))  # ``","entry":``
 
 
 class AuditExportInvalid(ExchangeError):
@@ -106,7 +103,7 @@ class _Export:
         self.n = self.end - self.first
         self.leaves = bytearray(32 * self.n)
         self.have = bytearray(self.n)  # which leaves the tree section gave
-        self.tree: dict[int, tuple[int, bytes]] = {}  # level ≥ 1 → (from, hashes)
+        self.tree: dict[int, tuple[int, bytearray]] = {}  # level ≥ 1 → (from, hashes)
         self.checkpoints: list[OpenedCheckpoint] = []
         self.anchor: OpenedCheckpoint | None = None
         self.bad: tuple[int, str] | None = None
@@ -132,9 +129,9 @@ class _Export:
             return
         old = self.tree.get(level)
         if old is None:
-            self.tree[level] = (start, hashes)
+            self.tree[level] = (start, bytearray(hashes))
         elif old[0] + len(old[1]) // 32 == start:
-            self.tree[level] = (old[0], old[1] + hashes)
+            old[1].extend(hashes)  # in place: a level of 10M entries comes in 600 lines
         else:
             raise AuditExportInvalid(f"tree nodes of level {level} are not contiguous")
 
@@ -180,10 +177,10 @@ class _Export:
             if level == 0:
                 k = lo - self.first
                 return bytes(self.leaves[32 * k : 32 * k + 32]) if self.have[k] else None
-            start, hashes = self.tree.get(level, (0, b""))
+            start, hashes = self.tree.get(level, (0, bytearray()))
             at = 32 * (idx - start)
             if 0 <= at < len(hashes):
-                return hashes[at : at + 32]
+                return bytes(hashes[at : at + 32])
         if level == 0 or hi <= self.first:
             return None
         left, right = self.claimed(level - 1, 2 * idx), self.claimed(level - 1, 2 * idx + 1)
@@ -247,24 +244,26 @@ def _entry_matches(export: _Export, line: bytes) -> bool:
 
 
 _CHUNK = 1 << 23  # bytes read at once
-_LINE_START = b"\n" + ENTRY_PREFIX
 _SEQS = re.compile(rb',"seq":(\d+),"subject_hash":')
+_HEAD = itemgetter(slice(0, _DATA_START))  # ``{"leaf":"<hex>","entry":``
+_DATA = itemgetter(slice(_DATA_START, -1))  # an entry line's leaf data, without "}"
+_LAST = itemgetter(-1)
+_BRACE = ord("}")
 
 
-def _chunks(f: BinaryIO) -> Iterator[tuple[list[bytes], bool, bool]]:
-    """The file's remaining lines in runs, each line with its ``\\n`` cut off, and
-    whether every line of the run is an entry line (counted in one pass: a newline
-    never occurs inside a JSON line). A last line without its newline comes alone,
-    flagged as such."""
+def _runs(f: BinaryIO) -> Iterator[tuple[bytes, list[bytes], int]]:
+    """The file's remaining lines in runs: ``(data, lines, end)``, ``lines`` being
+    ``data[:end]`` cut at each ``\n`` (the newlines dropped). A last line without its
+    newline comes alone, with ``end`` 0."""
     rest = b""
     while chunk := f.read(_CHUNK):
-        data = rest + chunk
+        data = rest + chunk if rest else chunk
         lines = data.split(b"\n")
         rest = lines.pop()
-        starts = (b"\n" + data).count(_LINE_START) - rest.startswith(ENTRY_PREFIX)
-        yield lines, starts == len(lines), False
+        if lines:
+            yield data, lines, len(data) - len(rest)
     if rest:
-        yield [rest], False, True
+        yield rest, [rest], 0
 
 
 def _entries(export: _Export, lines: list[bytes]) -> None:
@@ -272,38 +271,52 @@ def _entries(export: _Export, lines: list[bytes]) -> None:
     (:meth:`_Export.add_entry` names the first problem)."""
     if not lines:
         return
-    if not _all_match(export, lines):
+    block = b"\n".join(lines) + b"\n"
+    if not _all_match(export, lines, block, len(block)):
         for line in lines:
             full = line + b"\n"
             if not _entry_matches(export, full):
                 export.add_entry(full)
 
 
-def _all_match(export: _Export, lines: list[bytes]) -> bool:
+def _expected_heads(ours: bytes, m: int) -> bytearray:
+    """``{"leaf":"<hex>","entry":`` of each leaf hash in ``ours``, concatenated: built a
+    column of bytes at a time (strided slices), no object per entry."""
+    width = _DATA_START
+    out = bytearray(width * m)
+    for j, c in enumerate(ENTRY_PREFIX):
+        out[j::width] = bytes((c,)) * m
+    hexed = ours.hex().encode()
+    for j in range(64):
+        out[_LEAF_HEX_START + j :: width] = hexed[j::64]
+    for j, c in enumerate(ENTRY_MIDDLE):
+        out[_LEAF_HEX_END + j :: width] = bytes((c,)) * m
+    return out
+
+
+def _all_match(export: _Export, lines: list[bytes], block: bytes, end: int) -> bool:
     """Whether every line of the run is exactly the next entry (then they are counted).
 
-    The batch form of :func:`_entry_matches`: the leaves hashed in one comprehension,
-    compared with the signed tree's and with the hashes stored beside them as whole
-    runs of bytes; the ``seq`` members found in one regular-expression pass.
+    The batch form of :func:`_entry_matches`, with as few passes over the bytes as can
+    be (they, not the Python steps, bound this loop): the leaves hashed by ``map`` over
+    C functions; every line's first bytes (``{"leaf":"<hex>","entry":``) joined and
+    compared in one piece with the same bytes made from the leaf hashes, so that both
+    the stored hashes and the lines' shape are checked; the last byte of every line in
+    one set; the ``seq`` members found in one regular-expression pass over ``block``
+    up to ``end`` (the same lines, each with its ``\n``).
     """
     k, m = export.entries, len(lines)
     if k + m > export.n:
         return False
-    # ``map`` over C functions: no Python step per line
-    datas = map(_DATA, lines)
-    ours = b"".join(map(_digest, map(_sha256, map(_add, repeat(b"\x00"), datas))))
+    ours = b"".join(map(_digest, map(_sha256, map(_add, repeat(b"\x00"), map(_DATA, lines)))))
     if ours != export.leaves[32 * k : 32 * (k + m)] or export.have.find(0, k, k + m) >= 0:
         return False
-    if b"".join(map(_HEX, lines)) != ours.hex().encode():  # the hashes stored beside
+    if set(map(_LAST, lines)) != {_BRACE}:  # "}" ends every line
         return False
-    if set(map(_MIDDLE, lines)) != {ENTRY_MIDDLE}:
+    if b"".join(map(_HEAD, lines)) != _expected_heads(ours, m):
         return False
-    joined = b"\n".join(lines)
-    if joined.count(b"}\n") != m - 1 or not joined.endswith(b"}"):  # "}" ends every line
-        return False
-    seqs = _SEQS.findall(joined)
     first = export.first + k
-    if seqs != [b"%d" % i for i in range(first, first + m)]:
+    if _SEQS.findall(block, 0, end) != [b"%d" % i for i in range(first, first + m)]:
         return False
     export.entries = k + m
     return True
@@ -365,19 +378,18 @@ def verify_export(
         except (KeyError, TypeError, ValueError, SigningError) as exc:
             raise AuditExportInvalid(f"malformed export header: {exc}") from exc
         number = 1
-        for lines, only_entries, unterminated in _chunks(f):
-            if only_entries:  # the usual chunk: a run of entry lines and nothing else
-                number += len(lines)
-                _entries(export, lines)
-            elif unterminated:  # a last line without its newline is malformed
+        for data, lines, end in _runs(f):
+            if not end:  # a last line without its newline is malformed
                 number += 1
-                if lines[0].startswith(ENTRY_PREFIX):
-                    export.add_entry(lines[0])
+                if data.startswith(ENTRY_PREFIX):
+                    export.add_entry(data)
                 else:
-                    _other_line(export, lines[0], number)
-            else:
+                    _other_line(export, data, number)
+                continue
+            # the usual run: entry lines and nothing else, all of them right
+            if not (data.startswith(ENTRY_PREFIX) and _all_match(export, lines, data, end)):
                 _mixed(export, lines, number)
-                number += len(lines)
+            number += len(lines)
             if progress is not None:
                 progress(export.entries, export.n)
     if export.entries < export.n:
