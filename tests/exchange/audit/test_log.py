@@ -415,6 +415,7 @@ def test_a_store_with_entries_only_in_the_database_moves_them_into_segments(
         "exchange.audit.context",
         "exchange.audit.event",
         "exchange.audit.export",
+        "exchange.audit.indexer",
         "exchange.audit.leaf",
         "exchange.api.middleware.audit",
         "exchange.audit.recovery",
