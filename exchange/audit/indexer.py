@@ -42,6 +42,7 @@ __all__ = [
     "Indexer",
     "Written",
     "entries_table",
+    "iso",
     "subjects_table",
 ]
 
