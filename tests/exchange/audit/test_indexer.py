@@ -61,7 +61,9 @@ def test_the_tree_files_are_synced_by_the_indexer_never_by_the_syncer(
     store = Store(tmp_path / "data")
     log = AuditLog(store, b"k" * 32, AuditSettings())
     try:
-        assert log.healthy and log.size == total and log.indexed == total
+        assert log.healthy
+        assert log.size == total
+        assert log.indexed == total
         assert store.fetchone("SELECT count(*), max(seq) FROM audit_entries") == (
             total,
             total - 1,
