@@ -25,5 +25,6 @@ Modules (imported by name, e.g. ``from exchange.audit.log import AuditLog``):
 * ``query`` — search and visibility; ``reports`` — the audited reads of the log (entry
   search, the "who used my data" report: newest first, paged, reads apart from
   lookups); ``export`` — an export file; ``verify`` — its
-  offline verification; ``archive`` — old entries to Parquet.
+  offline verification, ``entrylines`` — its hot loop (a run of entry lines checked at
+  once); ``archive`` — old entries to Parquet.
 """

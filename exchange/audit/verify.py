@@ -31,18 +31,24 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import repeat
-from operator import add as _add
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 
-from exchange.audit.export import ENTRY_MIDDLE, ENTRY_PREFIX, EXPORT_FORMAT
+from exchange.audit.entrylines import (
+    DATA_START,
+    ENTRY_MIDDLE,
+    ENTRY_PREFIX,
+    HEX_END,
+    HEX_START,
+    run_leaves,
+    runs,
+    whole_lines,
+)
+from exchange.audit.export import EXPORT_FORMAT
 from exchange.errors import ExchangeError
 from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier, OpenedCheckpoint, open_checkpoint
@@ -52,9 +58,7 @@ from signing.merkle import EMPTY_ROOT, complete_subtrees, fold, node_hash, paren
 
 __all__ = ["AuditExportInvalid", "VerifiedExport", "verify_export"]
 
-_LEAF_HEX_START = len(ENTRY_PREFIX)
-_LEAF_HEX_END = _LEAF_HEX_START + 64
-_DATA_START = _LEAF_HEX_END + len(ENTRY_MIDDLE)
+_LEAF_HEX_START, _LEAF_HEX_END, _DATA_START = HEX_START, HEX_END, DATA_START
 _SEQ = b',"seq":'
 _SEQ_LEN = len(_SEQ)
 _sha256 = hashlib.sha256
@@ -219,51 +223,7 @@ class _Export:
         return verified
 
 
-def _entry_matches(export: _Export, line: bytes) -> bool:
-    """The common case in few operations: the next entry line is exactly right.
-
-    Counts the line and returns True, or returns False (counting nothing) so that
-    :meth:`_Export.add_entry` checks it again and names the problem.
-    """
-    k = export.entries
-    if k >= export.n or line[_LEAF_HEX_END:_DATA_START] != ENTRY_MIDDLE or line[-2:] != b"}\n":
-        return False
-    data = line[_DATA_START:-2]
-    at = data.rfind(_SEQ) + _SEQ_LEN
-    if data[at : data.find(b",", at)] != b"%d" % (export.first + k):
-        return False
-    leaf = _sha256(b"\x00" + data).digest()
-    if (
-        leaf.hex().encode() != line[_LEAF_HEX_START:_LEAF_HEX_END]
-        or leaf != export.leaves[32 * k : 32 * k + 32]
-        or not export.have[k]
-    ):
-        return False
-    export.entries = k + 1
-    return True
-
-
 _CHUNK = 1 << 23  # bytes read at once
-_SEQS = re.compile(rb',"seq":(\d+),"subject_hash":')
-_HEAD = itemgetter(slice(0, _DATA_START))  # ``{"leaf":"<hex>","entry":``
-_DATA = itemgetter(slice(_DATA_START, -1))  # an entry line's leaf data, without "}"
-_LAST = itemgetter(-1)
-_BRACE = ord("}")
-
-
-def _runs(f: BinaryIO) -> Iterator[tuple[bytes, list[bytes], int]]:
-    """The file's remaining lines in runs: ``(data, lines, end)``, ``lines`` being
-    ``data[:end]`` cut at each ``\n`` (the newlines dropped). A last line without its
-    newline comes alone, with ``end`` 0."""
-    rest = b""
-    while chunk := f.read(_CHUNK):
-        data = rest + chunk if rest else chunk
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        if lines:
-            yield data, lines, len(data) - len(rest)
-    if rest:
-        yield rest, [rest], 0
 
 
 def _entries(export: _Export, lines: list[bytes]) -> None:
@@ -274,52 +234,29 @@ def _entries(export: _Export, lines: list[bytes]) -> None:
     block = b"\n".join(lines) + b"\n"
     if not _all_match(export, lines, block, len(block)):
         for line in lines:
-            full = line + b"\n"
-            if not _entry_matches(export, full):
-                export.add_entry(full)
+            export.add_entry(line + b"\n")
 
 
-def _expected_heads(ours: bytes, m: int) -> bytearray:
-    """``{"leaf":"<hex>","entry":`` of each leaf hash in ``ours``, concatenated: built a
-    column of bytes at a time (strided slices), no object per entry."""
-    width = _DATA_START
-    out = bytearray(width * m)
-    for j, c in enumerate(ENTRY_PREFIX):
-        out[j::width] = bytes((c,)) * m
-    hexed = ours.hex().encode()
-    for j in range(64):
-        out[_LEAF_HEX_START + j :: width] = hexed[j::64]
-    for j, c in enumerate(ENTRY_MIDDLE):
-        out[_LEAF_HEX_END + j :: width] = bytes((c,)) * m
-    return out
-
-
-def _all_match(export: _Export, lines: list[bytes], block: bytes, end: int) -> bool:
-    """Whether every line of the run is exactly the next entry (then they are counted).
-
-    The batch form of :func:`_entry_matches`, with as few passes over the bytes as can
-    be (they, not the Python steps, bound this loop): the leaves hashed by ``map`` over
-    C functions; every line's first bytes (``{"leaf":"<hex>","entry":``) joined and
-    compared in one piece with the same bytes made from the leaf hashes, so that both
-    the stored hashes and the lines' shape are checked; the last byte of every line in
-    one set; the ``seq`` members found in one regular-expression pass over ``block``
-    up to ``end`` (the same lines, each with its ``\n``).
-    """
-    k, m = export.entries, len(lines)
-    if k + m > export.n:
+def _take(export: _Export, first: int, m: int, ours: bytes) -> bool:
+    """Count ``m`` entries from ``first`` whose leaf hashes are ``ours`` if they are
+    exactly the next ones the signed tree holds."""
+    k = export.entries
+    if first != export.first + k or k + m > export.n:
         return False
-    ours = b"".join(map(_digest, map(_sha256, map(_add, repeat(b"\x00"), map(_DATA, lines)))))
     if ours != export.leaves[32 * k : 32 * (k + m)] or export.have.find(0, k, k + m) >= 0:
-        return False
-    if set(map(_LAST, lines)) != {_BRACE}:  # "}" ends every line
-        return False
-    if b"".join(map(_HEAD, lines)) != _expected_heads(ours, m):
-        return False
-    first = export.first + k
-    if _SEQS.findall(block, 0, end) != [b"%d" % i for i in range(first, first + m)]:
         return False
     export.entries = k + m
     return True
+
+
+def _all_match(export: _Export, lines: list[bytes], block: bytes, end: int) -> bool:
+    """Whether every line of the run is exactly the next entry (then they are counted):
+    :func:`exchange.audit.entrylines.run_leaves`, then the leaves compared with the
+    signed tree's as one run of bytes. ``block[:end]`` is the same lines with their
+    ``\n``."""
+    first = export.first + export.entries
+    ours = run_leaves(lines, block, end, first)
+    return ours is not None and _take(export, first, len(lines), ours)
 
 
 def _mixed(export: _Export, lines: list[bytes], number: int) -> None:
@@ -377,25 +314,31 @@ def verify_export(
             export = _Export(header, NoteVerifier.from_vkey(vkey or str(header["vkey"])))
         except (KeyError, TypeError, ValueError, SigningError) as exc:
             raise AuditExportInvalid(f"malformed export header: {exc}") from exc
-        number = 1
-        for data, lines, end in _runs(f):
-            if not end:  # a last line without its newline is malformed
-                number += 1
-                if data.startswith(ENTRY_PREFIX):
-                    export.add_entry(data)
-                else:
-                    _other_line(export, data, number)
-                continue
-            # the usual run: entry lines and nothing else, all of them right
-            if not (data.startswith(ENTRY_PREFIX) and _all_match(export, lines, data, end)):
-                _mixed(export, lines, number)
-            number += len(lines)
-            if progress is not None:
-                progress(export.entries, export.n)
+        _scan(export, f, progress)
     if export.entries < export.n:
         index = export.first + export.entries
         export.fail(index, f"entry {index} is missing: the export ends after {export.entries}")
     return _check_tree(export, known, key_pinned=vkey is not None)
+
+
+def _scan(export: _Export, f: BinaryIO, progress: Callable[[int, int], None] | None) -> None:
+    """Every line after the header, in order, a run of whole lines at a time."""
+    number = 1
+    for _offset, data, end in runs(f, _CHUNK):
+        if not end:  # a last line without its newline is malformed
+            number += 1
+            if data.startswith(ENTRY_PREFIX):
+                export.add_entry(data)
+            else:
+                _other_line(export, data, number)
+            continue
+        lines = whole_lines(data)
+        # the usual run: entry lines and nothing else, all of them right
+        if not (data.startswith(ENTRY_PREFIX) and _all_match(export, lines, data, end)):
+            _mixed(export, lines, number)
+        number += len(lines)
+        if progress is not None:
+            progress(export.entries, export.n)
 
 
 def _roots(export: _Export, sizes: list[int]) -> dict[int, bytes]:

@@ -413,6 +413,7 @@ def test_a_store_with_entries_only_in_the_database_moves_them_into_segments(
         "exchange.audit.archive",
         "exchange.audit.checkpoints",
         "exchange.audit.context",
+        "exchange.audit.entrylines",
         "exchange.audit.event",
         "exchange.audit.export",
         "exchange.audit.indexer",
