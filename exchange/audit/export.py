@@ -46,7 +46,14 @@ from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier
 from signing.cosignature import CosignatureVerifier
 
-__all__ = ["EXPORT_FORMAT", "TREE_CHUNK", "ExportSummary", "export_log"]
+__all__ = [
+    "ENTRY_MIDDLE",
+    "ENTRY_PREFIX",
+    "EXPORT_FORMAT",
+    "TREE_CHUNK",
+    "ExportSummary",
+    "export_log",
+]
 
 EXPORT_FORMAT = 1
 TREE_CHUNK = 8192
