@@ -8,12 +8,12 @@ durable in the segments. :meth:`Indexer.wait_indexed` is the read barrier: whoev
 reads the audit tables first waits until they hold every committed entry.
 
 The indexer gathers durable groups while they keep arriving, up to :data:`INDEX_BATCH`
-entries (a pause of :data:`INDEX_DELAY_S` in the groups, a waiting reader or the log
-closing ends the gathering), and inserts them as one Arrow table in one transaction.
-The batch is at least one DuckDB row group (122,880 rows), which DuckDB writes straight
-into its file: an index transaction of that size costs about half the CPU per entry of
-one of 32,768 (measured), and under load the index keeps up with the appends instead
-of holding them back.
+entries (a pause of :data:`INDEX_DELAY_S` in the groups, :data:`INDEX_GATHER_S` gone by,
+a waiting reader or the log closing ends the gathering), and inserts them as one Arrow
+table in one transaction. Under load the batch is at least one DuckDB row group (122,880
+rows), which DuckDB writes straight into its file: an index transaction of that size
+costs about half the CPU per entry of one of 32,768 (measured), and the index keeps up
+with the appends instead of holding them back.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import threading
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from time import monotonic
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "INDEX_BATCH",
     "INDEX_DELAY_S",
+    "INDEX_GATHER_S",
     "INDEX_LAG_MAX",
     "Indexer",
     "Written",
@@ -49,6 +51,7 @@ __all__ = [
 INDEX_LAG_MAX = 262_144  # entries the index may trail the log by before appends wait
 INDEX_BATCH = 131_072  # entries the indexer gathers for one transaction at most
 INDEX_DELAY_S = 0.02  # a pause in the groups that ends its gathering
+INDEX_GATHER_S = 2.0  # gathering ends after this long (at a modest rate: small batches)
 
 _TS = pa.timestamp("us", tz="UTC")
 _HASH = pa.binary(32)
@@ -204,14 +207,16 @@ class Indexer:
 
     def _gather(self) -> list[Written | object | None]:
         """Durable groups for one index transaction: while they keep arriving (a gap of
-        :data:`INDEX_DELAY_S` ends the gathering) up to :data:`INDEX_BATCH` entries, so
-        that under load the index takes little from the appends; at once when a reader
-        waits (a poke) or the log closes."""
+        :data:`INDEX_DELAY_S` ends the gathering), for at most :data:`INDEX_GATHER_S`, up
+        to :data:`INDEX_BATCH` entries, so that under load the index takes little from the
+        appends and at a modest rate it trails by seconds, not minutes; at once when a
+        reader waits (a poke) or the log closes."""
         source = self._to_index
         batch: list[Written | object | None] = [source.get()]
         entries = _entries(batch[-1])
+        until = monotonic() + INDEX_GATHER_S
         while batch[-1] is not None and batch[-1] is not POKE and entries < INDEX_BATCH:
-            if self._waiters:
+            if self._waiters or monotonic() > until:
                 break
             try:
                 item = source.get(timeout=INDEX_DELAY_S)
