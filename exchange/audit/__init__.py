@@ -11,8 +11,9 @@ Modules (imported by name, e.g. ``from exchange.audit.log import AuditLog``):
   :class:`~exchange.audit.event.AuditEvent` and its encoding into a row and leaf parts,
   every subject of an entry (the first in ``subject_hash``,
   the others in ``detail.subjects`` and the ``audit_subjects`` table) and the caps on an
-  entry's size; ``writer`` — the group-commit writer behind the log (writer, syncer
-  and indexer threads; DuckDB as the searchable index).
+  entry's size; ``writer`` — the group-commit writer behind the log (writer and
+  syncer threads); ``indexer`` — its indexer thread, DuckDB as the searchable index
+  filled in large batches, and the read barrier.
 * ``leaf`` — :class:`~exchange.audit.leaf.AuditEntry`, ``ENTRY_FIELDS`` (the one list
   of an entry's members) and the exact bytes a leaf hashes; ``subjects`` — per-subject
   salts and keyed hashes; ``context`` — the HTTP request an entry belongs to;
@@ -24,7 +25,8 @@ Modules (imported by name, e.g. ``from exchange.audit.log import AuditLog``):
 * ``query`` — search and visibility; ``reports`` — the audited reads of the log (entry
   search, the "who used my data" report: newest first, paged, reads apart from
   lookups); ``export`` — an export file; ``verify`` — its
-  offline verification; ``archive`` — old entries to Parquet.
+  offline verification, ``entrylines`` — its hot loop (a run of entry lines checked at
+  once); ``archive`` — old entries to Parquet.
 * ``cluster`` — :class:`~exchange.audit.cluster.ClusterAuditLog`, one log for every node
   of a cluster (``govex serve --cluster``): entries published to the audit partition,
   applied by every node's replica in its order; ``bus`` — that partition (Kafka's, or

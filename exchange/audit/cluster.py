@@ -49,9 +49,10 @@ from exchange import moment
 from exchange.audit.bus import Partition
 from exchange.audit.context import current_request
 from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row
+from exchange.audit.indexer import Written, entries_table, subjects_table
 from exchange.audit.log import AuditLog
 from exchange.audit.subjects import SubjectKeys, normalise_subject
-from exchange.audit.writer import Pending, TxWork, _Group, entries_table, subjects_table
+from exchange.audit.writer import Pending, TxWork
 from exchange.config import AuditSettings
 from exchange.errors import AuditUnavailable
 from exchange.store import Store
@@ -244,7 +245,7 @@ class ClusterAuditLog(AuditLog):
         """The first seq of a queued message's entries once they are durable."""
         return self._wait(pending)
 
-    def _write(self, group: list[Pending], flags: int) -> _Group:
+    def _write(self, group: list[Pending], flags: int) -> Written:
         """The writer's group, each message's entries with the message's own time.
 
         A group holds several messages (one ``fdatasync`` for all); the times of its runs
@@ -275,9 +276,9 @@ class ClusterAuditLog(AuditLog):
             self.segments.write_body(bytes(body), len(rows), flags)
             self._tree.extend(leaves)
             self._runs[first] = runs
-        return _Group(group, first, rows, leaves, runs[0][1] if runs else datetime.now(UTC))
+        return Written(group, first, rows, leaves, runs[0][1] if runs else datetime.now(UTC))
 
-    def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[_Group]) -> None:
+    def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written]) -> None:
         """The writer's indexing, each run of entries with its message's time."""
         if not any(g.first in self._runs for g in groups):
             super()._index(cur, groups)

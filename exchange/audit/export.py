@@ -38,6 +38,7 @@ from typing import IO, Any
 import orjson
 
 from exchange.audit.checkpoints import Checkpointer
+from exchange.audit.entrylines import ENTRY_MIDDLE, ENTRY_PREFIX
 from exchange.audit.log import AuditLog
 from exchange.audit.query import COLUMNS, entries_source, entry_from_row
 from exchange.errors import AuditUnavailable, InvalidRequest
@@ -45,12 +46,17 @@ from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier
 from signing.cosignature import CosignatureVerifier
 
-__all__ = ["EXPORT_FORMAT", "TREE_CHUNK", "ExportSummary", "export_log"]
+__all__ = [
+    "ENTRY_MIDDLE",
+    "ENTRY_PREFIX",
+    "EXPORT_FORMAT",
+    "TREE_CHUNK",
+    "ExportSummary",
+    "export_log",
+]
 
 EXPORT_FORMAT = 1
 TREE_CHUNK = 8192
-ENTRY_PREFIX = b'{"leaf":"'
-ENTRY_MIDDLE = b'","entry":'
 
 
 @dataclass(frozen=True)

@@ -31,18 +31,24 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import repeat
-from operator import add as _add
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 
-from exchange.audit.export import ENTRY_MIDDLE, ENTRY_PREFIX, EXPORT_FORMAT
+from exchange.audit.entrylines import (
+    DATA_START,
+    ENTRY_MIDDLE,
+    ENTRY_PREFIX,
+    HEX_END,
+    HEX_START,
+    run_leaves,
+    runs,
+    whole_lines,
+)
+from exchange.audit.export import EXPORT_FORMAT
 from exchange.errors import ExchangeError
 from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier, OpenedCheckpoint, open_checkpoint
@@ -52,16 +58,11 @@ from signing.merkle import EMPTY_ROOT, complete_subtrees, fold, node_hash, paren
 
 __all__ = ["AuditExportInvalid", "VerifiedExport", "verify_export"]
 
-_LEAF_HEX_START = len(ENTRY_PREFIX)
-_LEAF_HEX_END = _LEAF_HEX_START + 64
-_DATA_START = _LEAF_HEX_END + len(ENTRY_MIDDLE)
+_LEAF_HEX_START, _LEAF_HEX_END, _DATA_START = HEX_START, HEX_END, DATA_START
 _SEQ = b',"seq":'
 _SEQ_LEN = len(_SEQ)
 _sha256 = hashlib.sha256
 _digest = type(_sha256()).digest
-_DATA = itemgetter(slice(_DATA_START, -1))  # an entry line's leaf data, without "}"
-_HEX = itemgetter(slice(_LEAF_HEX_START, _LEAF_HEX_END))  # the leaf hash stored with it
-_MIDDLE = itemgetter(slice(_LEAF_HEX_END, _DATA_START))  # ``","entry":``
 
 
 class AuditExportInvalid(ExchangeError):
@@ -106,7 +107,7 @@ class _Export:
         self.n = self.end - self.first
         self.leaves = bytearray(32 * self.n)
         self.have = bytearray(self.n)  # which leaves the tree section gave
-        self.tree: dict[int, tuple[int, bytes]] = {}  # level ≥ 1 → (from, hashes)
+        self.tree: dict[int, tuple[int, bytearray]] = {}  # level ≥ 1 → (from, hashes)
         self.checkpoints: list[OpenedCheckpoint] = []
         self.anchor: OpenedCheckpoint | None = None
         self.bad: tuple[int, str] | None = None
@@ -132,9 +133,9 @@ class _Export:
             return
         old = self.tree.get(level)
         if old is None:
-            self.tree[level] = (start, hashes)
+            self.tree[level] = (start, bytearray(hashes))
         elif old[0] + len(old[1]) // 32 == start:
-            self.tree[level] = (old[0], old[1] + hashes)
+            old[1].extend(hashes)  # in place: a level of 10M entries comes in 600 lines
         else:
             raise AuditExportInvalid(f"tree nodes of level {level} are not contiguous")
 
@@ -180,10 +181,10 @@ class _Export:
             if level == 0:
                 k = lo - self.first
                 return bytes(self.leaves[32 * k : 32 * k + 32]) if self.have[k] else None
-            start, hashes = self.tree.get(level, (0, b""))
+            start, hashes = self.tree.get(level, (0, bytearray()))
             at = 32 * (idx - start)
             if 0 <= at < len(hashes):
-                return hashes[at : at + 32]
+                return bytes(hashes[at : at + 32])
         if level == 0 or hi <= self.first:
             return None
         left, right = self.claimed(level - 1, 2 * idx), self.claimed(level - 1, 2 * idx + 1)
@@ -222,49 +223,7 @@ class _Export:
         return verified
 
 
-def _entry_matches(export: _Export, line: bytes) -> bool:
-    """The common case in few operations: the next entry line is exactly right.
-
-    Counts the line and returns True, or returns False (counting nothing) so that
-    :meth:`_Export.add_entry` checks it again and names the problem.
-    """
-    k = export.entries
-    if k >= export.n or line[_LEAF_HEX_END:_DATA_START] != ENTRY_MIDDLE or line[-2:] != b"}\n":
-        return False
-    data = line[_DATA_START:-2]
-    at = data.rfind(_SEQ) + _SEQ_LEN
-    if data[at : data.find(b",", at)] != b"%d" % (export.first + k):
-        return False
-    leaf = _sha256(b"\x00" + data).digest()
-    if (
-        leaf.hex().encode() != line[_LEAF_HEX_START:_LEAF_HEX_END]
-        or leaf != export.leaves[32 * k : 32 * k + 32]
-        or not export.have[k]
-    ):
-        return False
-    export.entries = k + 1
-    return True
-
-
 _CHUNK = 1 << 23  # bytes read at once
-_LINE_START = b"\n" + ENTRY_PREFIX
-_SEQS = re.compile(rb',"seq":(\d+),"subject_hash":')
-
-
-def _chunks(f: BinaryIO) -> Iterator[tuple[list[bytes], bool, bool]]:
-    """The file's remaining lines in runs, each line with its ``\\n`` cut off, and
-    whether every line of the run is an entry line (counted in one pass: a newline
-    never occurs inside a JSON line). A last line without its newline comes alone,
-    flagged as such."""
-    rest = b""
-    while chunk := f.read(_CHUNK):
-        data = rest + chunk
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        starts = (b"\n" + data).count(_LINE_START) - rest.startswith(ENTRY_PREFIX)
-        yield lines, starts == len(lines), False
-    if rest:
-        yield [rest], False, True
 
 
 def _entries(export: _Export, lines: list[bytes]) -> None:
@@ -272,41 +231,32 @@ def _entries(export: _Export, lines: list[bytes]) -> None:
     (:meth:`_Export.add_entry` names the first problem)."""
     if not lines:
         return
-    if not _all_match(export, lines):
+    block = b"\n".join(lines) + b"\n"
+    if not _all_match(export, lines, block, len(block)):
         for line in lines:
-            full = line + b"\n"
-            if not _entry_matches(export, full):
-                export.add_entry(full)
+            export.add_entry(line + b"\n")
 
 
-def _all_match(export: _Export, lines: list[bytes]) -> bool:
-    """Whether every line of the run is exactly the next entry (then they are counted).
-
-    The batch form of :func:`_entry_matches`: the leaves hashed in one comprehension,
-    compared with the signed tree's and with the hashes stored beside them as whole
-    runs of bytes; the ``seq`` members found in one regular-expression pass.
-    """
-    k, m = export.entries, len(lines)
-    if k + m > export.n:
+def _take(export: _Export, first: int, m: int, ours: bytes) -> bool:
+    """Count ``m`` entries from ``first`` whose leaf hashes are ``ours`` if they are
+    exactly the next ones the signed tree holds."""
+    k = export.entries
+    if first != export.first + k or k + m > export.n:
         return False
-    # ``map`` over C functions: no Python step per line
-    datas = map(_DATA, lines)
-    ours = b"".join(map(_digest, map(_sha256, map(_add, repeat(b"\x00"), datas))))
     if ours != export.leaves[32 * k : 32 * (k + m)] or export.have.find(0, k, k + m) >= 0:
-        return False
-    if b"".join(map(_HEX, lines)) != ours.hex().encode():  # the hashes stored beside
-        return False
-    if set(map(_MIDDLE, lines)) != {ENTRY_MIDDLE}:
-        return False
-    joined = b"\n".join(lines)
-    if joined.count(b"}\n") != m - 1 or not joined.endswith(b"}"):  # "}" ends every line
-        return False
-    seqs = _SEQS.findall(joined)
-    first = export.first + k
-    if seqs != [b"%d" % i for i in range(first, first + m)]:
         return False
     export.entries = k + m
     return True
+
+
+def _all_match(export: _Export, lines: list[bytes], block: bytes, end: int) -> bool:
+    """Whether every line of the run is exactly the next entry (then they are counted):
+    :func:`exchange.audit.entrylines.run_leaves`, then the leaves compared with the
+    signed tree's as one run of bytes. ``block[:end]`` is the same lines with their
+    ``\n``."""
+    first = export.first + export.entries
+    ours = run_leaves(lines, block, end, first)
+    return ours is not None and _take(export, first, len(lines), ours)
 
 
 def _mixed(export: _Export, lines: list[bytes], number: int) -> None:
@@ -364,26 +314,31 @@ def verify_export(
             export = _Export(header, NoteVerifier.from_vkey(vkey or str(header["vkey"])))
         except (KeyError, TypeError, ValueError, SigningError) as exc:
             raise AuditExportInvalid(f"malformed export header: {exc}") from exc
-        number = 1
-        for lines, only_entries, unterminated in _chunks(f):
-            if only_entries:  # the usual chunk: a run of entry lines and nothing else
-                number += len(lines)
-                _entries(export, lines)
-            elif unterminated:  # a last line without its newline is malformed
-                number += 1
-                if lines[0].startswith(ENTRY_PREFIX):
-                    export.add_entry(lines[0])
-                else:
-                    _other_line(export, lines[0], number)
-            else:
-                _mixed(export, lines, number)
-                number += len(lines)
-            if progress is not None:
-                progress(export.entries, export.n)
+        _scan(export, f, progress)
     if export.entries < export.n:
         index = export.first + export.entries
         export.fail(index, f"entry {index} is missing: the export ends after {export.entries}")
     return _check_tree(export, known, key_pinned=vkey is not None)
+
+
+def _scan(export: _Export, f: BinaryIO, progress: Callable[[int, int], None] | None) -> None:
+    """Every line after the header, in order, a run of whole lines at a time."""
+    number = 1
+    for _offset, data, end in runs(f, _CHUNK):
+        if not end:  # a last line without its newline is malformed
+            number += 1
+            if data.startswith(ENTRY_PREFIX):
+                export.add_entry(data)
+            else:
+                _other_line(export, data, number)
+            continue
+        lines = whole_lines(data)
+        # the usual run: entry lines and nothing else, all of them right
+        if not (data.startswith(ENTRY_PREFIX) and _all_match(export, lines, data, end)):
+            _mixed(export, lines, number)
+        number += len(lines)
+        if progress is not None:
+            progress(export.entries, export.n)
 
 
 def _roots(export: _Export, sizes: list[int]) -> dict[int, bytes]:

@@ -12,11 +12,18 @@ commits whole) and wait on its latch.
 * The *syncer* thread takes every group written so far, makes them durable with one
   ``os.fdatasync`` and wakes their callers: a caller waits for its own group's sync and
   nothing else. While it syncs, the writer prepares and writes the next groups.
-* The *indexer* thread copies durable groups into DuckDB (``audit_entries``,
-  ``audit_subjects``) in batches: the searchable index, behind the log by a bounded
-  amount (:attr:`GroupCommitWriter.index_lag`; the writer waits when the lag passes
-  :data:`INDEX_LAG_MAX`). :meth:`GroupCommitWriter.wait_indexed` is the read barrier:
-  whoever reads the audit tables first waits until they hold every committed entry.
+* The *indexer* thread (:mod:`exchange.audit.indexer`) copies durable groups into
+  DuckDB (``audit_entries``, ``audit_subjects``) in large batches: the searchable index,
+  behind the log by a bounded amount (:attr:`GroupCommitWriter.index_lag`; the writer
+  waits when the lag passes :data:`INDEX_LAG_MAX`). :meth:`GroupCommitWriter.wait_indexed`
+  is the read barrier. It also makes the tree's files durable every
+  :data:`SYNC_TILES_EVERY` entries, so that the syncer does nothing but the segment's
+  ``fdatasync`` and wake-ups: a caller never waits behind the tree's files.
+
+The hot path is built for batches: the writer frames, hashes and writes a whole group
+with ``map`` over C functions (no Python step per entry), the syncer wakes each *call*
+once (one latch per ``append_many``, not per entry), and nothing the indexer does holds
+a caller.
 
 A group where a caller brought transactional work (ingest writing records) runs alone
 in the writer thread once the syncer and indexer are idle: one DuckDB transaction runs
@@ -39,24 +46,23 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
+from operator import itemgetter
 from time import perf_counter
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from exchange.audit.context import current_request
-from exchange.audit.event import (
-    HEAD,
-    MIDDLE,
-    ROW_COLUMNS,
-    SUBJECTS,
-    TABLE_COLUMNS,
-    AuditEvent,
-    Row,
-    encode_event,
+from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row, encode_event
+from exchange.audit.indexer import (
+    INDEX_LAG_MAX,
+    Indexer,
+    Written,
+    entries_table,
+    iso,
+    subjects_table,
 )
 from exchange.audit.latency import GroupLatency
 from exchange.audit.segments import WORK, SegmentWriter, crash_point
@@ -68,6 +74,7 @@ from exchange.store import Store
 
 __all__ = [
     "INDEX_LAG_MAX",
+    "SYNC_TILES_EVERY",
     "GroupCommitWriter",
     "OnCommit",
     "Pending",
@@ -80,20 +87,12 @@ TxWork = Callable[[duckdb.DuckDBPyConnection], Any]
 OnCommit = Callable[[duckdb.DuckDBPyConnection, int, list[bytes]], None]
 
 _LOG = logging.getLogger("govex.audit")
-_TS = pa.timestamp("us", tz="UTC")
-_HASH = pa.binary(32)
 _sha256 = hashlib.sha256
+_digest = type(_sha256()).digest
 _pack_len = struct.Struct(">I").pack  # an entry's length in a segment group
-_PERSON = ROW_COLUMNS.index("person")  # the one caller column after the leaf hash
-INDEX_LAG_MAX = 262_144  # entries the index may trail the log by before appends wait
-_SYNC_EVERY = 65_536  # entries between syncs of the tree's files
+_head, _middle = itemgetter(HEAD), itemgetter(MIDDLE)
+SYNC_TILES_EVERY = 65_536  # entries between syncs of the tree's files
 _PIPELINE = 8  # groups written but not yet synced
-_INDEX_BATCH = 32_768  # entries the indexer gathers for one transaction at most
-_INDEX_DELAY_S = 0.02  # a pause in the groups that ends its gathering
-
-
-def _iso(ts: datetime) -> str:
-    return ts.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class Pending:
@@ -135,61 +134,7 @@ class Pending:
             self.notify()
 
 
-@dataclass
-class _Group:
-    """A group written to the segment: what the syncer and the indexer need of it."""
-
-    group: list[Pending]
-    first: int
-    rows: list[Row]
-    leaves: list[bytes]
-    now: datetime
-    sync_s: float = 0.0
-
-
-def entries_table(first: int, rows: list[Row], leaves: list[bytes], now: datetime) -> pa.Table:
-    """``audit_entries`` rows of a group whose first entry is ``first``, written at ``now``."""
-    n = len(rows)
-    columns = list(zip(*rows, strict=True))
-    micros = int(now.timestamp()) * 1_000_000 + now.microsecond
-    text = pa.string()
-    return pa.Table.from_arrays(
-        [
-            pa.array(range(first, first + n), pa.int64()),
-            pa.array([micros] * n, pa.int64()).cast(_TS),
-            *(pa.array(columns[i], text) for i in range(_PERSON)),
-            pa.array(leaves, _HASH),
-            pa.array([_iso(now)] * n, text),
-            pa.array(columns[_PERSON], text),
-        ],
-        names=list(TABLE_COLUMNS),
-    )
-
-
-def subjects_table(first: int, rows: list[Row]) -> pa.Table | None:
-    """``audit_subjects`` rows (seq, subject_hash) of a group's further subjects."""
-    seqs: list[int] = []
-    hashes: list[str] = []
-    for seq, row in enumerate(rows, start=first):
-        found = row[SUBJECTS]
-        if found:
-            seqs.extend([seq] * len(found))
-            hashes.extend(found)
-    if not seqs:
-        return None
-    return pa.table(
-        {"seq": pa.array(seqs, pa.int64()), "subject_hash": pa.array(hashes, pa.string())}
-    )
-
-
-_POKE = object()  # put on the indexer's queue by a reader waiting for the index
-
-
-def _entries(item: object) -> int:
-    return len(item.rows) if isinstance(item, _Group) else 0
-
-
-class GroupCommitWriter:
+class GroupCommitWriter(Indexer):
     """Group commit of queued entries into the segments, the tree's files and the index.
 
     The base of :class:`exchange.audit.log.AuditLog`, which opens the files, recovers
@@ -214,10 +159,8 @@ class GroupCommitWriter:
         self._wakeup = threading.Event()
         self._closing = False
         self._size = 0  # durable size: what readers may ask about
-        self._indexed = 0  # entries the DuckDB index holds
-        self._index_cond = threading.Condition()
-        self._waiters = 0  # threads waiting for the index (it then gathers no longer)
         self._own = threading.local()  # set on the writer threads (no read barrier there)
+        self._init_index(0)
 
     def _start_writer(self, segments: SegmentWriter, size: int, indexed: int) -> None:
         """Start the threads on a log of ``size`` durable entries, ``indexed`` of them indexed."""
@@ -226,8 +169,7 @@ class GroupCommitWriter:
         self._synced_tiles = size
         self._size = size
         self._indexed = indexed
-        self._written: queue.Queue[_Group | None] = queue.Queue(maxsize=_PIPELINE)
-        self._to_index: queue.Queue[_Group | object | None] = queue.Queue()
+        self._written: queue.Queue[Written | None] = queue.Queue(maxsize=_PIPELINE)
         self._syncer = threading.Thread(
             target=self._sync_loop, name="govex-audit-syncer", daemon=True
         )
@@ -238,45 +180,6 @@ class GroupCommitWriter:
         self._indexer.start()
         self._syncer.start()
         self._thread.start()
-
-    # -- the index ------------------------------------------------
-    @property
-    def indexed(self) -> int:
-        """How many entries the DuckDB index holds (the first ``indexed``)."""
-        return self._indexed
-
-    @property
-    def index_lag(self) -> int:
-        """Durable entries not yet in the index (searches do not see them yet)."""
-        return max(0, self._size - self._indexed)
-
-    def wait_indexed(self, size: int | None = None, timeout: float = 60.0) -> None:
-        """Wait until the index holds the first ``size`` entries (default: every durable one).
-
-        The read barrier of the audit tables; a no-op on the log's own threads.
-        """
-        if getattr(self._own, "writer", False):
-            return
-        target = self._size if size is None else size
-        if self._indexed >= target:
-            return
-        with self._index_cond:
-            self._waiters += 1
-            self._to_index.put(_POKE)  # someone waits: the indexer stops gathering
-            try:
-                self._index_cond.wait_for(
-                    lambda: self._indexed >= target or self._failure is not None, timeout
-                )
-            finally:
-                self._waiters -= 1
-
-    def _set_indexed(self, indexed: int) -> None:
-        with self._index_cond:
-            self._indexed = indexed
-            self._index_cond.notify_all()
-
-    def _unavailable(self) -> AuditUnavailable:
-        return AuditUnavailable(f"audit log is unavailable ({self._failure})")
 
     def _fail(self, exc: BaseException, group: list[Pending]) -> None:
         _LOG.error("audit write failed; the audit log is closed (fail closed)", exc_info=exc)
@@ -369,44 +272,37 @@ class GroupCommitWriter:
             tx.from_arrow(salts[1]).insert_into("audit_subject_salts")
         self.subjects.committed(salts[0])
 
-    def _write(self, group: list[Pending], flags: int) -> _Group:
+    def _write(self, group: list[Pending], flags: int) -> Written:
         """Leaves of the group, appended to the segment and the tree (not yet durable).
 
-        One pass over the entries: splice ``seq`` and ``ts`` in, frame the leaf data into
-        the group's body in place and hash it; no object per entry but its leaf data
-        and hash.
+        The whole group at once, by ``map`` over C functions: ``seq`` and ``ts`` spliced
+        into each entry's leaf data with one format, the leaves hashed, the body framed
+        (each entry's length, then its data) with one join.
         """
         first = self._tree.size
         now = datetime.now(UTC)
-        ts = _iso(now).encode()
         rows = group[0].rows if len(group) == 1 else [r for p in group for r in p.rows]
-        sha, pack = _sha256, _pack_len
-        body = bytearray()
+        n = len(rows)
         leaves: list[bytes] = []
-        add = leaves.append
-        seq = first
-        for row in rows:
-            data = b'%s%d%s%s"}' % (row[HEAD], seq, row[MIDDLE], ts)
-            body += pack(len(data))
-            body += data
-            add(sha(data).digest())
-            seq += 1
-        if rows:
-            self.segments.write_body(bytes(body), len(rows), flags)
+        if n:
+            splice = (b"%s%d%s" + iso(now).encode() + b'"}').__mod__
+            datas = list(
+                map(
+                    splice,
+                    zip(map(_head, rows), range(first, first + n), map(_middle, rows), strict=True),
+                )
+            )
+            leaves = list(map(_digest, map(_sha256, datas)))
+            body = b"".join(
+                chain.from_iterable(zip(map(_pack_len, map(len, datas)), datas, strict=True))
+            )
+            self.segments.write_body(body, n, flags)
             self._tree.extend(leaves)
-        return _Group(group, first, rows, leaves, now)
+        return Written(group, first, rows, leaves, now)
 
     def _drain(self) -> None:
         """Wait until every group written is durable and indexed."""
-        with self._index_cond:
-            self._waiters += 1
-            self._to_index.put(_POKE)  # the indexer stops gathering
-            try:
-                self._index_cond.wait_for(
-                    lambda: self._indexed >= self._tree.size or self._failure is not None
-                )
-            finally:
-                self._waiters -= 1
+        self._wait_for_index(self._tree.size)
 
     # -- the syncer thread ------------------------------------------------
     def _sync_loop(self) -> None:
@@ -424,7 +320,7 @@ class GroupCommitWriter:
                 self._to_index.put(None)
                 return
 
-    def _sync(self, groups: list[_Group]) -> None:
+    def _sync(self, groups: list[Written]) -> None:
         members = [p for g in groups for p in g.group]
         if self._failure is not None:
             self._release(members, self._unavailable())
@@ -440,9 +336,12 @@ class GroupCommitWriter:
             g.sync_s = synced
             self._committed(g)
             self._to_index.put(g)
-        size = self._size
-        if size - self._synced_tiles >= _SYNC_EVERY:
-            self._sync_tiles(size)
+
+    def _after_index(self, indexed: int) -> None:
+        """On the indexer thread: the tree's files made durable now and then (they are
+        rebuilt from the segments on opening, so no caller waits for them)."""
+        if indexed - self._synced_tiles >= SYNC_TILES_EVERY:
+            self._sync_tiles(indexed)
 
     def _sync_tiles(self, size: int) -> None:
         try:
@@ -451,7 +350,7 @@ class GroupCommitWriter:
         except OSError as exc:  # they are rebuilt from the segments on opening
             _LOG.warning("the audit tree's files were not synced", exc_info=exc)
 
-    def _committed(self, g: _Group) -> None:
+    def _committed(self, g: Written) -> None:
         seq = g.first
         for p in g.group:
             p.seq = seq
@@ -462,54 +361,6 @@ class GroupCommitWriter:
         if g.leaves:
             self.latency.record(len(g.leaves), g.group[0].queued, g.sync_s)
         g.group = []  # the callers are answered: keep nothing of theirs while indexing
-
-    # -- the indexer thread ------------------------------------------------
-    def _index_loop(self) -> None:
-        self._own.writer = True
-        cur = self.store.cursor()
-        while True:
-            batch = self._gather()
-            groups = [g for g in batch if isinstance(g, _Group) and g.rows]
-            if groups and self._failure is None:
-                try:
-                    self._index(cur, groups)
-                except BaseException as exc:
-                    with suppress(duckdb.Error):
-                        cur.rollback()
-                    self._fail(exc, [])
-            if batch[-1] is None:
-                return
-
-    def _gather(self) -> list[_Group | object | None]:
-        """Durable groups for one index transaction: while they keep arriving (a gap of
-        :data:`_INDEX_DELAY_S` ends the gathering) up to :data:`_INDEX_BATCH` entries, so
-        that under load the index takes little from the appends; at once when a reader
-        waits (a poke) or the log closes."""
-        source = self._to_index
-        batch: list[_Group | object | None] = [source.get()]
-        entries = _entries(batch[-1])
-        while batch[-1] is not None and batch[-1] is not _POKE and entries < _INDEX_BATCH:
-            if self._waiters:
-                break
-            try:
-                item = source.get(timeout=_INDEX_DELAY_S)
-            except queue.Empty:
-                break
-            batch.append(item)
-            entries += _entries(item)
-        return batch
-
-    def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[_Group]) -> None:
-        tables = [entries_table(g.first, g.rows, g.leaves, g.now) for g in groups]
-        entries = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-        further = [t for g in groups if (t := subjects_table(g.first, g.rows)) is not None]
-        cur.begin()
-        cur.from_arrow(entries).insert_into("audit_entries")
-        for table in further:
-            cur.from_arrow(table).insert_into("audit_subjects")
-        cur.commit()
-        last = groups[-1]
-        self._set_indexed(last.first + len(last.rows))
 
     @staticmethod
     def _release(group: list[Pending], error: BaseException | None = None) -> None:
@@ -539,7 +390,7 @@ class GroupCommitWriter:
         if g.rows:
             self._set_indexed(g.first + len(g.rows))
 
-    def _write_with_work(self, group: list[Pending]) -> _Group:
+    def _write_with_work(self, group: list[Pending]) -> Written:
         self._commit_salts()
         cur = self.store.cursor()
         started = perf_counter()

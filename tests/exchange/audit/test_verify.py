@@ -125,3 +125,20 @@ def test_a_stored_leaf_hash_that_is_not_the_entrys_is_named_exactly(
         verify_export(path)
     assert caught.value.index == 42
     assert "does not hash to the leaf hash stored with it" in str(caught.value)
+
+
+def test_a_stored_leaf_hash_in_upper_case_is_not_the_entrys(
+    export_file: Path, tmp_path: Path
+) -> None:
+    """The batch check compares every line's first bytes with the leaf hashes it computed,
+    as bytes: the same hash written in upper case is not the line the exchange wrote."""
+    head, entries = _split(export_file)
+    line = entries[200]
+    start = len(ENTRY_PREFIX)
+    entries[200] = line[:start] + line[start : start + 64].upper() + line[start + 64 :]
+    assert entries[200] != line
+    path = tmp_path / "upper.jsonl"
+    path.write_bytes(b"".join(head + entries))
+    with pytest.raises(AuditExportInvalid) as caught:
+        verify_export(path)
+    assert caught.value.index == 200
