@@ -155,6 +155,8 @@ class ClusterAuditLog(AuditLog):
             return -1, self._work_only(work)
         if work is None:
             return self._publish([event]), None
+        if event.subject is not None or event.subjects:
+            self._hash_subjects(event)  # a new salt is applied outside the work's snapshot
         sent: list[tuple[int, str]] = []
 
         def then(result: Any) -> None:
