@@ -95,7 +95,7 @@ def _bad_rows_csv() -> bytes:
     add(lowercase)  # a lower-case x is made upper case
     add(_with(19, 6, ""))  # issuing authority empty (required)
     add(_good(20)[:9])  # a field short
-    add(_good(21) + ["extra"])  # a field too many
+    add([*_good(21), "extra"])  # a field too many
     lines.append(",".join(_good(22)).encode("utf-8"))  # a UTF-8 line in a GBK file
     lines.append(b"")  # an empty line is skipped
     add(_good(23))
