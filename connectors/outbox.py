@@ -368,7 +368,7 @@ class Outbox:
         return batch
 
     def mark_sent(self, batch_id: str, result: dict[str, Any] | None = None) -> None:
-        """The batch is acknowledged: drop its message bytes, keep its records for dedupe."""
+        """The batch is acknowledged: drop its message bytes (``seen`` keeps its keys)."""
         self._finish(batch_id, "sent", result)
 
     def mark_refused(self, batch_id: str, reason: str) -> None:
