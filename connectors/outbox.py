@@ -15,11 +15,19 @@ states, each change one transaction::
   even when they are older than the watermark, and reports them until they publish or
   leave the source.
 
+Records are kept per chunk, not per record: each :meth:`Outbox.add` writes one ``chunks`` row
+holding its new records (their JSON bodies in one blob), and ``(key, version)`` goes into the
+narrow ``seen`` index that dedupes; sealing a batch writes the batch (its message bytes and the
+source line of each record) and rewrites or drops the chunks it took records from. An outbox
+written before chunks (records one row each, in ``records``) is read as it is: its pending
+records move into one chunk when it is opened, its batches keep their lines in ``records``.
+
 One run at a time: the outbox takes an exclusive lock on ``<file>.lock``.
 """
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import os
 import sqlite3
@@ -39,7 +47,7 @@ from .mapping import MappedRecord
 
 __all__ = ["Outbox", "OutboxBatch", "PendingRecord", "refused_ident", "watermark_key"]
 
-_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 38, 0)  # UPDATE … FROM json_each, built in
+_FORMAT = "2"  # chunks (meta 'format'); an outbox without it keeps records one row each
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,6 +72,13 @@ CREATE TABLE IF NOT EXISTS batches (
   sent_at REAL,
   result TEXT);
 CREATE INDEX IF NOT EXISTS batches_state ON batches (state, created_at);
+CREATE TABLE IF NOT EXISTS seen (
+  key TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (key, version)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chunks (
+  id INTEGER PRIMARY KEY,
+  size INTEGER NOT NULL,
+  heads BLOB NOT NULL,
+  bodies BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS refused (
   ident TEXT PRIMARY KEY,
   line INTEGER NOT NULL,
@@ -145,12 +160,15 @@ class Outbox:
         # The pending records in seq order, exactly as the file holds them, while that is
         # known (None: read them from the file). Saves reading back what was just written.
         self._pending: list[PendingRecord] | None = None
+        self._chunks: list[int] = []  # the first seq of each chunk row, ascending (with _pending)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
             self._bind_resource()
+            self._upgrade()
+            self._load()
         except sqlite3.Error as exc:
             self._unlock()
             raise OutboxError(f"cannot open the outbox {self.path}: {exc}") from exc
@@ -190,6 +208,40 @@ class Outbox:
                 "give each connector its own outbox"
             )
 
+    def _upgrade(self) -> None:
+        """Bring an outbox of records one row each to chunks, once (one transaction): its
+        ``(key, version)`` pairs into ``seen``, its pending records into one chunk; its sealed
+        and sent records stay where they are (their batches' lines are read from them)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(batches)")}
+        if "lines" not in columns:
+            self._db.execute("ALTER TABLE batches ADD COLUMN lines BLOB")
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
+        if row is not None:
+            return
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO seen SELECT key, version FROM records")
+            top = db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()[0]
+            rows = db.execute(
+                "SELECT seq, key, version, body, line FROM records WHERE batch_id IS NULL "
+                "ORDER BY seq"
+            ).fetchall()
+            if rows:
+                self._write_chunk(db, [PendingRecord(*r) for r in rows])
+                db.execute("DELETE FROM records WHERE batch_id IS NULL")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", [str(top)])
+            db.execute("INSERT INTO meta VALUES ('format', ?)", [_FORMAT])
+        self._pending = None
+
+    @staticmethod
+    def _write_chunk(db: sqlite3.Connection, records: Sequence[PendingRecord]) -> None:
+        """One chunk row holding ``records`` (ascending seq), under the seq of the first."""
+        heads = orjson.dumps([[r.seq, r.key, r.version, r.line] for r in records])
+        bodies = b"\n".join(r.body for r in records)  # JSON bodies never hold a raw newline
+        db.execute(
+            "INSERT OR REPLACE INTO chunks (id, size, heads, bodies) VALUES (?, ?, ?, ?)",
+            [records[0].seq, len(records), heads, bodies],
+        )
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         try:
@@ -210,88 +262,113 @@ class Outbox:
 
     # -- writing -------------------------------------------------
     def add(self, records: Sequence[MappedRecord], watermark: Any = None) -> int:
-        """Store mapped records (and the new watermark) in one transaction; return how many
-        were new — a ``(key, version)`` already in the outbox is not stored twice."""
-        rows = [
-            (
-                r.key,
-                r.version,
-                orjson.dumps({"key": r.key, "version": r.version, "data": r.data}),
-                r.line,
-            )
-            for r in records
-        ]
+        """Store mapped records (and the new watermark) in one transaction, as one chunk;
+        return how many were new — a ``(key, version)`` already in the outbox is not stored
+        twice."""
+        firsts: dict[tuple[str, int], MappedRecord] = {}
+        for r in records:
+            firsts.setdefault((r.key, r.version), r)
         try:
             with self._transaction() as db:
-                top = db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()[0]
-                before = db.total_changes
-                db.executemany(
-                    "INSERT OR IGNORE INTO records (key, version, body, line) VALUES (?, ?, ?, ?)",
-                    rows,
-                )
-                added = db.total_changes - before
-                after = db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()[0]
-                if self._pending is not None and added == len(rows) and after - top == added:
-                    # every record is new and took the next seq (SQLite's usual rowid choice)
-                    self._pending.extend(
-                        PendingRecord(top + 1 + i, *row) for i, row in enumerate(rows)
-                    )
+                new = self._remember(db, list(firsts))
+                if new is not None:
+                    fresh = [firsts[kv] for kv in firsts if kv in new]
                 else:
-                    self._pending = None
+                    fresh = list(firsts.values())
+                added: list[PendingRecord] = []
+                if fresh:
+                    seq = int(db.execute("SELECT value FROM meta WHERE name = 'seq'").fetchone()[0])
+                    dumps = orjson.dumps
+                    added = [
+                        PendingRecord(
+                            seq + 1 + i,
+                            r.key,
+                            r.version,
+                            dumps({"key": r.key, "version": r.version, "data": r.data}),
+                            r.line,
+                        )
+                        for i, r in enumerate(fresh)
+                    ]
+                    self._write_chunk(db, added)
+                    db.execute(
+                        "UPDATE meta SET value = ? WHERE name = 'seq'", [str(seq + len(added))]
+                    )
                 if watermark is not None:
                     db.execute(
                         "INSERT OR REPLACE INTO meta VALUES ('watermark', ?)",
                         [_encode_watermark(watermark)],
                     )
+                if self._pending is not None and added:
+                    self._pending.extend(added)
+                    self._chunks.append(added[0].seq)
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox {self.path}: cannot store records: {exc}") from exc
-        return int(added)
+        return len(added)
+
+    @staticmethod
+    def _remember(db: sqlite3.Connection, pairs: list[tuple[str, int]]) -> set[Any] | None:
+        """Add ``pairs`` (distinct) to ``seen``; the new ones, or None when every one was."""
+        db.execute("SAVEPOINT remember")
+        before = db.total_changes
+        db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", pairs)
+        if db.total_changes - before == len(pairs):  # the usual case: one statement
+            db.execute("RELEASE remember")
+            return None
+        db.execute("ROLLBACK TO remember")  # some were there: ask row by row which
+        new: set[Any] = set()
+        for pair in pairs:
+            if db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", pair).rowcount:
+                new.add(pair)
+        db.execute("RELEASE remember")
+        return new
 
     def save_batch(
         self, batch_id: str, records: Sequence[PendingRecord], payload: bytes
     ) -> OutboxBatch:
-        """Record that ``records`` form the sealed batch ``batch_id`` with these message bytes."""
+        """Record that ``records`` (pending ones) form the sealed batch ``batch_id`` with these
+        message bytes: the batch row, and the chunks they came from rewritten without them."""
         batch = OutboxBatch(batch_id, len(records), records[0].key, payload)
+        pending = self._load()
+        sealed = {r.seq for r in records}
+        n = len(records)
+        if [r.seq for r in pending[:n]] == [r.seq for r in records]:
+            left = pending[n:]  # the usual case: the oldest pending records
+        else:
+            left = [r for r in pending if r.seq not in sealed]
+        chunks = self._chunks
+        touched = sorted({chunks[bisect.bisect_right(chunks, q) - 1] for q in sealed})
         try:
             with self._transaction() as db:
                 db.execute(
-                    "INSERT INTO batches (batch_id, created_at, size, first_key, payload, state) "
-                    "VALUES (?, ?, ?, ?, ?, 'sealed')",
-                    [batch_id, time.time(), batch.size, batch.first_key, payload],
+                    "INSERT INTO batches (batch_id, created_at, size, first_key, payload, state, "
+                    "lines) VALUES (?, ?, ?, ?, ?, 'sealed', ?)",
+                    [
+                        batch_id,
+                        time.time(),
+                        batch.size,
+                        batch.first_key,
+                        payload,
+                        orjson.dumps([r.line for r in records]),
+                    ],
                 )
-                first, last = records[0].seq, records[-1].seq
-                if last - first + 1 == len(records) and all(
-                    r.seq == first + i for i, r in enumerate(records)
-                ):  # consecutive records (the usual case): one statement for the batch
-                    db.execute(
-                        "UPDATE records SET batch_id = ?, batch_index = seq - ? "
-                        "WHERE seq BETWEEN ? AND ?",
-                        [batch_id, first, first, last],
-                    )
-                elif _UPDATE_FROM:  # one statement: the batch index is the JSON array index
-                    db.execute(
-                        "UPDATE records SET batch_id = ?1, batch_index = j.key "
-                        "FROM json_each(?2) AS j WHERE records.seq = j.value",
-                        [batch_id, orjson.dumps([r.seq for r in records]).decode()],
-                    )
-                else:
-                    db.executemany(
-                        "UPDATE records SET batch_id = ?, batch_index = ? WHERE seq = ?",
-                        [(batch_id, i, r.seq) for i, r in enumerate(records)],
-                    )
+                kept: list[int] = []
+                for first in touched:
+                    position = chunks.index(first)
+                    end = chunks[position + 1] if position + 1 < len(chunks) else None
+                    rest = [r for r in left if r.seq >= first and (end is None or r.seq < end)]
+                    db.execute("DELETE FROM chunks WHERE id = ?", [first])
+                    if rest:
+                        self._write_chunk(db, rest)
+                        kept.append(rest[0].seq)
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox {self.path}: cannot store batch: {exc}") from exc
-        if self._pending is not None:
-            n = len(records)
-            if [r.seq for r in self._pending[:n]] == [r.seq for r in records]:
-                del self._pending[:n]
-            else:
-                sealed = {r.seq for r in records}
-                self._pending = [r for r in self._pending if r.seq not in sealed]
+        gone = set(touched)
+        self._chunks = sorted([c for c in chunks if c not in gone] + kept)
+        self._pending = left
         return batch
 
     def mark_sent(self, batch_id: str, result: dict[str, Any] | None = None) -> None:
-        """The batch is acknowledged: drop its message bytes, keep its records for dedupe."""
+        """The batch is acknowledged: drop its message bytes (``seen`` keeps its keys)."""
         self._finish(batch_id, "sent", result)
 
     def mark_refused(self, batch_id: str, reason: str) -> None:
@@ -345,17 +422,26 @@ class Outbox:
 
     def pending(self, limit: int) -> list[PendingRecord]:
         """Up to ``limit`` records not yet in a batch, oldest first."""
+        return self._load()[:limit]
+
+    def _load(self) -> list[PendingRecord]:
+        """Every pending record (read from the chunks once, then kept up to date)."""
         if self._pending is not None:
-            return self._pending[:limit]
-        rows = self._db.execute(
-            "SELECT seq, key, version, body, line FROM records WHERE batch_id IS NULL "
-            "ORDER BY seq LIMIT ?",
-            [limit + 1],
-        ).fetchall()
-        records = [PendingRecord(*row) for row in rows]
-        if len(records) <= limit:  # all of them: kept up to date from here on
-            self._pending = records[:]
-        return records[:limit]
+            return self._pending
+        records: list[PendingRecord] = []
+        chunks: list[int] = []
+        for first, heads, bodies in self._db.execute(
+            "SELECT id, heads, bodies FROM chunks ORDER BY id"
+        ).fetchall():
+            chunks.append(int(first))
+            records.extend(
+                PendingRecord(seq, key, version, body, line)
+                for (seq, key, version, line), body in zip(
+                    orjson.loads(heads), bytes(bodies).split(b"\n"), strict=True
+                )
+            )
+        self._pending, self._chunks = records, chunks
+        return records
 
     def unsent(self) -> list[OutboxBatch]:
         """Sealed batches not yet acknowledged, oldest first (resent after a crash)."""
@@ -367,7 +453,12 @@ class Outbox:
 
     def lines(self, batch_id: str) -> dict[int, int]:
         """Leaf index → source line of the records of a batch (to report quarantined rows)."""
-        rows = self._db.execute(
+        row = self._db.execute(
+            "SELECT lines FROM batches WHERE batch_id = ?", [batch_id]
+        ).fetchone()
+        if row is not None and row[0] is not None:
+            return dict(enumerate(orjson.loads(row[0])))
+        rows = self._db.execute(  # a batch sealed before chunks: its records hold the lines
             "SELECT batch_index, line FROM records WHERE batch_id = ?", [batch_id]
         ).fetchall()
         return {int(i): int(line) for i, line in rows}
@@ -375,7 +466,7 @@ class Outbox:
     def counts(self) -> dict[str, int]:
         """Records by state: pending, sealed (awaiting acknowledgement), sent, refused."""
         out = {"pending": 0, "sealed": 0, "sent": 0, "refused": 0}
-        row = self._db.execute("SELECT count(*) FROM records WHERE batch_id IS NULL").fetchone()
+        row = self._db.execute("SELECT coalesce(sum(size), 0) FROM chunks").fetchone()
         out["pending"] = int(row[0]) if row else 0
         for state, total in self._db.execute(
             "SELECT state, coalesce(sum(size), 0) FROM batches GROUP BY state"

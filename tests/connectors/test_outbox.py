@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from connectors.errors import OutboxError
@@ -93,3 +95,33 @@ def test_batches_of_scattered_records_keep_their_order_and_lines(tmp_path: Path)
         assert outbox.lines("bat_odd") == {0: 11, 1: 13, 2: 15}
         assert outbox.lines("bat_even") == {0: 10, 1: 12, 2: 14}
         assert [p.key for p in outbox.pending(10)] == ["g"]
+
+
+def test_an_outbox_written_with_one_row_per_record_reads_on_as_chunks(tmp_path: Path) -> None:
+    """``outbox_before_chunks.sqlite`` was written by the outbox before chunks: records a…g
+    (lines 10…16, watermark 7), b and d sent as ``bat_sent``, a and c sealed as
+    ``bat_sealed`` and never acknowledged, e f g pending."""
+    path = tmp_path / "o.sqlite"
+    shutil.copy(Path(__file__).with_name("outbox_before_chunks.sqlite"), path)
+    with Outbox(path, RESOURCE) as outbox:
+        assert outbox.watermark() == 7
+        assert outbox.counts() == {"pending": 3, "sealed": 2, "sent": 2, "refused": 0}
+        assert [(p.key, p.line) for p in outbox.pending(10)] == [("e", 14), ("f", 15), ("g", 16)]
+        assert [(b.batch_id, b.payload) for b in outbox.unsent()] == [("bat_sealed", b"m-sealed")]
+        assert outbox.lines("bat_sent") == {0: 11, 1: 13}
+        assert outbox.lines("bat_sealed") == {0: 10, 1: 12}
+        # what was stored before is known: only h is new
+        assert outbox.add([rec(k) for k in "abcdefgh"]) == 1
+        pending = outbox.pending(10)
+        assert [p.key for p in pending] == ["e", "f", "g", "h"]
+        assert orjson.loads(pending[0].body) == {
+            "key": "e",
+            "version": 1,
+            "data": {"id_number": "e", "name": "居民e"},
+        }
+        outbox.save_batch("bat_new", pending[1:3], b"m-new")
+        outbox.mark_sent("bat_sealed")
+    with Outbox(path, RESOURCE) as outbox:  # the file says the same as the memory did
+        assert [p.key for p in outbox.pending(10)] == ["e", "h"]
+        assert outbox.lines("bat_new") == {0: 15, 1: 16}
+        assert outbox.counts() == {"pending": 2, "sealed": 2, "sent": 4, "refused": 0}

@@ -315,3 +315,28 @@ def test_batches_full_by_bytes_are_published_while_the_source_is_still_read(
     assert summary.accepted == 400
     assert max(sizes) < 100
     assert read_at_publish[0] < 405, "the first batch waited for the whole source"
+
+
+def test_records_left_in_an_outbox_of_one_row_per_record_are_sealed_and_published(
+    exchange: Exchange, connector_env: dict[str, str], tmp_path: Path
+) -> None:
+    """An outbox written before chunks (``outbox_before_chunks.sqlite``: e f g pending at
+    lines 14–16, ``bat_sealed`` sealed with a message that is no sealed batch) is taken
+    over by a run: the old message is resent and refused, the pending records are sealed
+    with the department's key, their seal verifies and each record is judged on its own,
+    reported at its source line."""
+    shutil.copy(SAMPLES / ID_CARDS.name, tmp_path / "c.toml")
+    header = (
+        "公民身份号码,姓名,性别,民族,出生日期,住址,签发机关,有效期起始日期,有效期截止日期,更新时间"
+    )
+    (tmp_path / "gongan_resident_id_cards.csv").write_bytes(header.encode("gbk") + b"\n")
+    outbox = tmp_path / "o.sqlite"
+    shutil.copy(Path(__file__).with_name("outbox_before_chunks.sqlite"), outbox)
+    publisher = EmbeddedPublisher(exchange.embedded_bus())
+    summary = run(make_runner(tmp_path / "c.toml", connector_env, publisher, outbox))
+    assert [text.split(":")[0] for text in summary.refused_batches] == ["bat_sealed"]
+    assert summary.published == 5  # the two of the refused message and the three pending
+    assert summary.accepted == 0
+    assert [(q.line, q.key) for q in summary.quarantined] == [(14, "e"), (15, "f"), (16, "g")]
+    assert all(q.code == "schema.invalid_record" for q in summary.quarantined)
+    assert summary.outbox == {"pending": 0, "sealed": 0, "sent": 5, "refused": 2}
