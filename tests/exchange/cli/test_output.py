@@ -83,6 +83,42 @@ def test_every_listing_prints_whole_identifiers_through_a_pipe(city: Path, tmp_p
         assert "[" not in line or "]" in line  # no half-rendered markup
 
 
+def test_case_resolve_and_staff_list_print_plain_rows_through_a_pipe(city: Path) -> None:
+    from exchange.demo.case import couple_applicants
+    from exchange.demo.city import generate_city
+
+    d = str(city)
+    applicants = [
+        x
+        for a in couple_applicants(generate_city(), 1)
+        for x in ("--applicant", f"{a['role']}:{a['id']}")
+    ]
+    matter = [
+        "case",
+        "resolve",
+        "--data",
+        d,
+        "--matter",
+        "budongchan.new_commercial_housing_transfer",
+    ]
+    bundle = json.loads(_run(*matter, *applicants, "--case", "PIPE-JSON-1", "--json"))
+    resolved = _run(*matter, *applicants, "--case", "PIPE-PLAIN-1")
+    lines = resolved.splitlines()
+    assert lines[0] == f"{bundle['matter_name']}  case PIPE-PLAIN-1"
+    for material in bundle["materials"]:
+        status = "obtained" if material["status"] == "obtained" else "bring"
+        detail = material["source"] if status == "obtained" else material["reason"]
+        assert f"{material['name']}\t{status}\t{detail}" in lines  # whole, one row a line
+    assert "obtained by the exchange" in lines[-1]
+    staff = json.loads(_run("staff", "list", "--data", d, "--dept", "gongan", "--json"))
+    assert staff["staff"]
+    listing = _run("staff", "list", "--data", d, "--dept", "gongan")
+    for view in staff["staff"]:
+        assert f"{view['staff_id']}\t{view['name']}\t" in listing
+    for line in (resolved + listing).splitlines():
+        assert "[" not in line or "]" in line  # no half-rendered markup
+
+
 def test_every_command_has_examples_and_plain_metavars() -> None:
     root = tidy(__import__("typer").main.get_command(app))
     for path, command in commands(root):
