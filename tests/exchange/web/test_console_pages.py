@@ -260,7 +260,10 @@ def test_a_missing_grant_names_the_owner_and_links_to_the_request(
     text = visible(page)
     assert "未获授权：请向信阳市公安局申请共享授权" in text
     assert "No approved grant" in text
-    assert '<a class="action" href="/console/grants">' in page
+    # the action: the resource's request form
+    assert '<a class="action" href="/console/catalog/gongan.household_register#request-title">' in (
+        page
+    )
     assert "request one with" not in text
 
 
@@ -449,3 +452,21 @@ def test_the_operator_sees_departments_quarantine_backlog_freshness_calls_and_me
     assert row is not None
     assert f">{resolved.obtained_avg}<" in row.group(1)
     assert f">{resolved.to_bring_avg}<" in row.group(1)
+
+
+def test_the_owner_reads_its_grants_by_field_titles_and_matter_names(
+    client: TestClient, exchange: Exchange
+) -> None:
+    from exchange.web.messages import field_title, resource_name
+
+    owner = exchange.registry.by_code("minzheng").uscc
+    grant = next(g for g in exchange.grants.grants_for(owner) if g.owner == owner and g.active)
+    sign_in(client, "minzheng")
+    text = visible(client.get("/console/grants", headers=HTML).text)
+    for name in grant.fields:
+        assert field_title(name) in text
+        if "_" in name:
+            assert name not in text, name  # never male_party_id_number
+    for matter in grant.purposes:
+        assert resource_name(matter) in text
+        assert matter not in text, matter
