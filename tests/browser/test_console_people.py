@@ -4,7 +4,8 @@ Against ``govex serve`` on the demo city (:mod:`tests.browser.site`): every page
 role shows no API path and no untranslated stable code, and never scrolls sideways on a
 phone; the case form keeps its four applicant rows after a wrong check digit; the QR
 picture ``govex cert qr`` writes verifies and the licence stacks on a phone; the auditor's
-timeline sorts, pages and exports with its filters in the URL; the operator sees
+timeline sorts, pages and exports with its filters in the URL, and leaves the console's
+page loads out unless 显示页面访问 is ticked; the operator sees
 departments, quarantine, grant backlog, connector freshness and call figures.
 Screenshots go to ``docs/screenshots/`` only with ``GOVEX_REFRESH_SCREENSHOTS=1``.
 """

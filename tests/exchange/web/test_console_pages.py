@@ -470,3 +470,14 @@ def test_the_owner_reads_its_grants_by_field_titles_and_matter_names(
     for matter in grant.purposes:
         assert resource_name(matter) in text
         assert matter not in text, matter
+
+
+def test_a_case_page_names_materials_and_roles_never_their_codes(
+    client: TestClient, site: Site, exchange: Exchange
+) -> None:
+    sign_in(client, "budongchan")
+    text = visible(client.get(f"/console/cases/{site.resolved_case}", headers=HTML).text)
+    matter = exchange.cases.matters[site.matter]
+    for material in matter.materials:
+        assert material.code not in text, material.code  # e.g. buyer_identity
+    assert re.search(r"[\u4e00-\u9fff]", text)
