@@ -49,7 +49,7 @@ from connectors.sql import SqlSource
 from exchange.bus import parse_bus_url
 from exchange.bus.models import IngestResult, QuarantinedRecord
 from exchange.cli.options import DataOpt, Target, operate
-from exchange.cli.output import console, err, show, warn
+from exchange.cli.output import console, err, is_terminal, show, warn
 from exchange.config import DEMO_PASSPHRASE
 from schemas.errors import ErrorCode
 
@@ -362,7 +362,7 @@ def run(
             publisher,
             outbox_path=outbox,
             dry_run=dry_run,
-            console_out=None if as_json else console,
+            console_out=None if as_json or not is_terminal() else console,  # no bar in a pipe
             since=since_value,
             reset_watermark=reset_watermark,
         )

@@ -128,3 +128,19 @@ def test_every_command_has_examples_and_plain_metavars() -> None:
             shown = str(param.metavar or "")
             assert "<" not in shown, (path, shown)
             assert "[" not in shown.replace("[ROLE:]", ""), (path, shown)
+
+
+def test_connector_run_through_a_pipe_prints_its_summary_without_a_progress_bar(
+    city: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample = Path("exchange/demo/samples/gongan_resident_id_cards.toml").resolve()
+    config = tmp_path / "gongan.toml"
+    config.write_text(
+        sample.read_text("utf-8").replace('path = "', f'path = "{sample.parent}/', 1), "utf-8"
+    )
+    monkeypatch.setenv("GOVEX_DATA", str(city))
+    done = runner.invoke(app, ["connector", "run", str(config), "--dry-run"])
+    assert done.exit_code == 3, done.output  # some rows refused
+    first = done.stdout.splitlines()[0]
+    assert first == "gongan-resident-id-cards → gongan.resident_id_card (dry run)", first
+    assert "published 0  refuse" not in done.stdout  # the bar's last frame, cut at 80 columns
