@@ -110,6 +110,8 @@ def test_case_resolve_and_staff_list_print_plain_rows_through_a_pipe(city: Path)
         detail = material["source"] if status == "obtained" else material["reason"]
         assert f"{material['name']}\t{status}\t{detail}" in lines  # whole, one row a line
     assert "obtained by the exchange" in lines[-1]
+    added = ["staff", "add", "--data", d, "--dept", "gongan", "--staff-id", "gongan-clerk-007"]
+    _run(*added, "--name", "张三", "--roles", "clerk")
     staff = json.loads(_run("staff", "list", "--data", d, "--dept", "gongan", "--json"))
     assert staff["staff"]
     listing = _run("staff", "list", "--data", d, "--dept", "gongan")
