@@ -11,8 +11,8 @@ __all__ = ["Figure"]
 @dataclass
 class Figure:
     """``value`` (and ``peer_value``) in ``unit``; ``ratio`` = value / peer_value when higher is
-    better, or as the figure's note says; ``target`` is the PERFORMANCE.md target in words;
-    ``met`` is whether this run met it."""
+    better, or as the figure's note says; ``target`` is its target in README.md's Performance
+    table, in words; ``met`` is whether this run met it."""
 
     id: str
     name: str

@@ -2,7 +2,7 @@
 (the same through the secured 3-node cluster, bench/kafka_cluster.py), each measured beside
 its peer in the same run.
 
-The path is the whole one of PERFORMANCE.md: a connector reads a CSV of 居民身份证 rows,
+The path is all of P1 (README.md, Performance): a connector reads a CSV of 居民身份证 rows,
 maps and validates them, writes them to its outbox, seals batches (one signature each)
 and publishes them; the exchange decodes each batch, verifies the seal against the
 department's certificate, validates every record, writes records and the audit entry in

@@ -1,4 +1,4 @@
-"""Run the benchmarks PERFORMANCE.md defines and collect their figures."""
+"""Run the benchmarks of README.md's Performance table and collect their figures."""
 
 from __future__ import annotations
 

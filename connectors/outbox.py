@@ -138,12 +138,20 @@ def refused_ident(problem: RowProblem) -> str:
 
 
 def watermark_key(value: Any) -> Any:
-    """A value comparable across the types a watermark column may hold (for max/compare)."""
-    if isinstance(value, datetime | date):
+    """A value comparable across the types a watermark column may hold (for max/compare).
+
+    Date-times compare with one separator (``2026-01-05 09:30`` and ``2026-01-05T09:30``
+    alike), so a ``--since`` given either way orders as the column's text does."""
+    if isinstance(value, datetime):
+        return (1, value.isoformat(sep=" "))
+    if isinstance(value, date):
         return (1, value.isoformat())
     if isinstance(value, int | float):
         return (0, value)
-    return (1, str(value))
+    text = str(value)
+    if len(text) > 10 and text[10] == "T" and text[:4].isdigit():
+        text = f"{text[:10]} {text[11:]}"
+    return (1, text)
 
 
 class Outbox:

@@ -2,7 +2,7 @@
 
 ``GET /v1/resources/{code}/records/{key}?purpose=…&case=…`` is served by two front
 doors: the FastAPI route (:func:`exchange.api.routes.records.read_record`) and the hot
-path (:mod:`exchange.api.middleware.fastread`, PERFORMANCE P3). Both go through the
+path (:mod:`exchange.api.middleware.fastread`, README Performance P3). Both go through the
 functions here, so a rule added for one is a rule for the other:
 
 - :data:`READ_PATH` — the path both match (the route registers it, the hot path

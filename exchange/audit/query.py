@@ -25,9 +25,11 @@ from exchange.store import Store
 
 __all__ = [
     "COLUMNS",
+    "PAGE_VIEW_SQL",
     "EntryFilter",
     "Scope",
     "StoredEntry",
+    "count",
     "entries_source",
     "entry_from_row",
     "iterate",
@@ -37,6 +39,12 @@ __all__ = [
 COLUMNS = ", ".join([*("ts_text" if f == "ts" else f for f in ENTRY_FIELDS), "leaf_hash"])
 """The columns of an entry's row as :func:`entry_from_row` reads them: the entry's fields
 (:data:`exchange.audit.leaf.ENTRY_FIELDS`, ``ts`` as its leaf text) then the leaf hash."""
+
+PAGE_VIEW_SQL = (
+    "(action IN ('http.get', 'http.head') AND starts_with(coalesce(target, ''), '/console'))"
+)
+"""A console page load: the one entry D4 gives a GET of a console page that no route audited
+itself (static files are not audited at all); the auditor's timeline hides them unless asked."""
 
 _LEAF = len(ENTRY_FIELDS)
 
@@ -73,6 +81,8 @@ class EntryFilter:
     first_seq: int | None = None
     end_seq: int | None = None  # exclusive
     audit_actions: bool | None = None  # only the log's own reads (audit.*), or none of them
+    # the console's page loads (a GET of a /console page, audited by D4): with them, or not
+    page_views: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,8 @@ def _where(flt: EntryFilter, scope: Scope) -> tuple[str, list[Any]]:
         params.extend([flt.subject_hash, flt.subject_hash])
     if flt.audit_actions is not None:
         clauses.append(("" if flt.audit_actions else "NOT ") + "starts_with(action, 'audit.')")
+    if flt.page_views is not None:
+        clauses.append(("" if flt.page_views else "NOT ") + PAGE_VIEW_SQL)
     for column, op, value in (
         ("actor", "=", flt.actor),
         ("case_no", "=", flt.case_no),
@@ -152,6 +164,16 @@ def entries_source(store: Store, *, archived: bool) -> tuple[str, list[Any]]:
         "(SELECT * FROM read_parquet(?, union_by_name = true))))",
         [paths],
     )
+
+
+def count(store: Store, flt: EntryFilter, scope: Scope) -> int:
+    """How many online entries match ``flt`` within ``scope``."""
+    where, params = _where(flt, scope)
+    row = store.fetchone(
+        f"SELECT count(*) FROM audit_entries WHERE {where}",  # noqa: S608 - fixed fragments
+        params,
+    )
+    return int(row[0]) if row else 0
 
 
 def search(

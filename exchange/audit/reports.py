@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from exchange.audit.checkpoints import Checkpointer, StoredCheckpoint
 from exchange.audit.log import AuditEvent, AuditLog
-from exchange.audit.query import EntryFilter, Scope, StoredEntry, search
+from exchange.audit.query import EntryFilter, Scope, StoredEntry, count, search
 from exchange.store import Store
 from schemas.catalog import Role
 
@@ -31,6 +31,7 @@ class EntryPage:
     entries: list[StoredEntry]
     tree_size: int
     next_offset: int | None
+    matched: int | None = None  # how many entries match in all (when asked for)
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,23 @@ class AuditReports:
         view: View = "actions",
         limit: int = 100,
         offset: int = 0,
+        page_views: bool | None = None,
+        newest: bool = False,
     ) -> EntryPage:
         """Search the entries ``principal`` may see; the search itself is audited first.
 
+        ``page_views=False`` leaves out the console's page loads; ``newest`` answers the
+        last page (``offset`` counted back from the number of matches, which it reports).
         A subject the exchange never met has no entries: the answer is empty, and no salt
         is drawn for it (a search is no reason to remember a subject)."""
-        filters = {"dept": dept, "case": case, "action": action, "view": view}
+        filters: dict[str, str | bool | None] = {
+            "dept": dept,
+            "case": case,
+            "action": action,
+            "view": view,
+        }
+        if page_views is not None:
+            filters["page_views"] = page_views
         subject_hash = self.audit.find_subject_hash(subject) if subject else None
         self.audit.append(
             AuditEvent(
@@ -94,24 +106,25 @@ class AuditReports:
         )
         if subject and subject_hash is None:
             return EntryPage(entries=[], tree_size=self.audit.size, next_offset=None)
-        found = search(
-            self.store,
-            EntryFilter(
-                subject_hash=subject_hash,
-                actor=dept,
-                case_no=case,
-                action=action,
-                since=since,
-                until=until,
-            ),
-            self.scope(principal, view),
-            limit=limit,
-            offset=offset,
+        flt = EntryFilter(
+            subject_hash=subject_hash,
+            actor=dept,
+            case_no=case,
+            action=action,
+            since=since,
+            until=until,
+            page_views=page_views,
         )
+        scope = self.scope(principal, view)
+        matched = count(self.store, flt, scope) if newest else None
+        if matched is not None:
+            offset = max(0, matched - limit)
+        found = search(self.store, flt, scope, limit=limit, offset=offset)
         return EntryPage(
             entries=found,
             tree_size=self.audit.size,
-            next_offset=offset + limit if len(found) == limit else None,
+            next_offset=offset + limit if len(found) == limit and not newest else None,
+            matched=matched,
         )
 
     def subject_accesses(

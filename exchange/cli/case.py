@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from exchange.cli.options import DataOpt, operate
+from exchange.cli.output import emit_json, say, show, warn
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
 
@@ -22,7 +20,6 @@ case_app = typer.Typer(
     "check a case bundle offline.",
     no_args_is_help=True,
 )
-console = Console()
 
 
 @case_app.command("resolve")
@@ -51,21 +48,23 @@ def resolve(
     if out is not None:
         out.write_text(json.dumps(bundle, ensure_ascii=False, indent=2), "utf-8")
     if as_json:
-        print(json.dumps(bundle, ensure_ascii=False, indent=2))
+        emit_json(bundle)
         return
     _print_bundle(bundle)
 
 
 def _print_bundle(bundle: dict[str, Any]) -> None:
-    console.print(f"[bold]{bundle['matter_name']}[/bold]  case {bundle['case']}")
-    table = Table("material", "status", "source / reason")
-    for m in bundle["materials"]:
-        obtained = m["status"] == "obtained"
-        status = "[green]obtained[/green]" if obtained else "[yellow]bring[/yellow]"
-        detail = m["source"] if m["status"] == "obtained" else m["reason"]
-        table.add_row(m["name"], status, detail)
-    console.print(table)
-    console.print(
+    say(f"{bundle['matter_name']}  case {bundle['case']}")
+    rows = [
+        (
+            m["name"],
+            "obtained" if m["status"] == "obtained" else "bring",
+            m["source"] if m["status"] == "obtained" else m["reason"],
+        )
+        for m in bundle["materials"]
+    ]
+    show(("material", "status", "source / reason"), rows)
+    say(
         f"required {bundle['required']}, obtained by the exchange "
         f"{bundle['obtained']}, to bring {len(bundle['to_bring'])}  "
         f"({bundle['reduction_percent']}% fewer materials)"
@@ -98,13 +97,13 @@ def verify(
         ) from exc
     verdict = verify_bundle(bundle, trust_bundle)
     if as_json:
-        print(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2))
+        emit_json(verdict.to_json())
     elif verdict.valid:
-        console.print(
+        say(
             f"bundle {bundle.get('case')} is valid: seal, "
             f"{len(verdict.certificates)} certificates and counts check out"
         )
     if not verdict.valid:
         for line in verdict.failures:
-            print(f"FAILED {line}", file=sys.stderr)
+            warn(f"FAILED {line}")
         raise typer.Exit(1)

@@ -11,15 +11,14 @@ department, an incompatible update — is one line on stderr and a non-zero exit
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from exchange.cli.options import DataOpt, operate
+from exchange.cli.output import show
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
 
@@ -106,9 +105,6 @@ def list_catalog(
 ) -> None:
     """Every resource with its owner, sharing type and schema versions."""
     entries: list[dict[str, Any]] = operate(data, "catalog.list")
-    if as_json:
-        print(json.dumps(entries, ensure_ascii=False))
-        return
     rows = [
         (
             e["code"],
@@ -120,11 +116,5 @@ def list_catalog(
         )
         for e in entries
     ]
-    if not sys.stdout.isatty():  # plain rows for pipes and scripts
-        for row in rows:
-            print("\t".join(row))
-        return
-    table = Table("code", "owner", "sharing", "version", "versions", "name")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    columns = ("code", "owner", "sharing", "version", "versions", "name")
+    show(columns, rows, as_json=as_json, records=entries)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -48,8 +49,9 @@ from connectors.sql import SqlSource
 from exchange.bus import parse_bus_url
 from exchange.bus.models import IngestResult, QuarantinedRecord
 from exchange.cli.options import DataOpt, Target, operate
-from exchange.cli.output import console, err, show, warn
+from exchange.cli.output import console, err, is_terminal, show, warn
 from exchange.config import DEMO_PASSPHRASE
+from schemas.errors import ErrorCode
 
 if TYPE_CHECKING:
     from exchange.service import Exchange
@@ -349,6 +351,7 @@ def run(
         raise _fail("give --since or --reset-watermark, not both")
     if not dry_run and (exchange_url is None) == (bus is None):
         raise _fail("give exactly one of --exchange URL or --bus kafka://HOST:PORT (or --dry-run)")
+    since_value = _watermark_value(since)
     publisher: Publisher | None = None
     try:
         loaded = load_config(config, os.environ)
@@ -359,8 +362,8 @@ def run(
             publisher,
             outbox_path=outbox,
             dry_run=dry_run,
-            console_out=None if as_json else console,
-            since=_watermark_value(since),
+            console_out=None if as_json or not is_terminal() else console,  # no bar in a pipe
+            since=since_value,
             reset_watermark=reset_watermark,
         )
     except ConnectorError as exc:
@@ -377,20 +380,18 @@ def run(
 
 
 def _watermark_value(text: str | None) -> Any:
-    """``--since`` as the watermark column would hold it: a number, a date/time, or text."""
-    if text is None:
-        return None
+    """``--since`` as the column would hold it: a number or a date/time (text such as
+    ``yesterday`` is refused: compared as text it would skip rows without a word)."""
     from datetime import date, datetime
 
-    value = text.strip()
-    if value.lstrip("-").isdigit():
-        return int(value)
+    value = (text or "").strip()
+    if text is None or value.lstrip("-").isdigit():
+        return None if text is None else int(value)
     for parse in (date.fromisoformat, datetime.fromisoformat):
-        try:
+        with suppress(ValueError):
             return parse(value)
-        except ValueError:
-            continue
-    return value
+    why = "is neither a number nor a date/time, e.g. 12345, 2026-01-31 or 2026-01-31T09:00"
+    raise _fail(f"--since {text!r} {why}", ErrorCode.INVALID_OPTION.value)
 
 
 def summary_json(summary: RunSummary) -> dict[str, Any]:

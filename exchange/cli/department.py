@@ -10,16 +10,14 @@ change is audited (the lifecycle's entry and ``admin.<operation>`` naming the op
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from exchange.cli.options import DataOpt, operate
+from exchange.cli.output import show
 from exchange.departments.keyfolder import read_key_material
 from exchange.errors import InvalidRequest
 from schemas.catalog import Role
@@ -164,9 +162,6 @@ def departments(
     """List the departments: state, and each key's purpose, state and expiry (works while
     govex serve runs, through its admin socket, or with --url)."""
     rows: list[dict[str, Any]] = operate(data, "departments.list")
-    if as_json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return
     header = ("code", "USCC", "name", "state", "purpose", "kid", "key state", "expires")
     lines = [
         (
@@ -181,11 +176,4 @@ def departments(
         )
         for r in rows
     ]
-    if not sys.stdout.isatty():
-        for line in lines:
-            print("\t".join(line))
-        return
-    table = Table(*header)
-    for line in lines:
-        table.add_row(*line)
-    console.print(table)
+    show(header, lines, as_json=as_json, records=rows)

@@ -287,17 +287,25 @@ def demo(
     )
 
 
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def _say(step: Any) -> None:
     colour = "green" if step.status < 400 else "yellow"
     console.print(
         f"[bold]▸ {step.title}[/bold]\n  {step.actor}: {step.request}\n"
         f"  [{colour}]{step.status} — {step.outcome}[/{colour}]"
     )
-    for key, value in step.detail.items():
+    for key, value in step.detail.items():  # whole values: ids and reasons are never cut
         if value in (None, [], {}):
             continue
-        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
-        say(f"    {key}: {text if len(text) <= 300 else text[:300] + '…'}")
+        if isinstance(value, list):
+            say(f"    {key}:")
+            for item in value:
+                say(f"      - {_plain(item)}")
+        else:
+            say(f"    {key}: {_plain(value)}")
     console.print()
 
 
@@ -318,11 +326,11 @@ def bench(
         ),
     ] = None,
 ) -> None:
-    """Measure the performance targets (PERFORMANCE.md) next to their peers, same run.
+    """Measure the performance targets (README.md, Performance) next to their peers, same run.
 
     Each figure is printed beside its peer or limit measured in the same run, with the
     ratio and whether the target was met. --quick (the default) uses reduced sizes and
-    extrapolates where the table says so; --full uses the sizes of PERFORMANCE.md.
+    extrapolates where the table says so; --full uses the full sizes and writes README.md's table.
     """
     from bench.runner import SUITE, run
 

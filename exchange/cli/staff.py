@@ -19,9 +19,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from exchange.cli.options import DataOpt, operate
+from exchange.cli.output import say, show
 from exchange.errors import InvalidRequest
 from schemas.errors import ErrorCode
 
@@ -69,21 +69,26 @@ def add(
 
 
 @staff_app.command("list")
-def list_staff(dept: DeptOpt, data: DataOpt = None) -> None:
+def list_staff(
+    dept: DeptOpt,
+    data: DataOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
+) -> None:
     """List a department's staff: id, name, roles, status, whether TOTP is required."""
     listed = operate(data, "staff.list", {"dept": dept})
-    table = Table("staff id", "name", "roles", "status", "TOTP")
-    for view in listed["staff"]:
-        table.add_row(
+    rows = [
+        (
             view["staff_id"],
             view["name"],
             ", ".join(view["roles"]),
             view["status"],
             "yes" if view["totp"] else "no",
         )
-    console.print(table)
-    if listed["require_act"]:
-        console.print("reads of this department must name the person (require-act on)")
+        for view in listed["staff"]
+    ]
+    show(("staff id", "name", "roles", "status", "TOTP"), rows, as_json=as_json, records=listed)
+    if listed["require_act"] and not as_json:
+        say("reads of this department must name the person (require-act on)")
 
 
 def _set(data: Any, dept: str, staff_id: str, enabled: bool) -> None:

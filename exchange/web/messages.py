@@ -15,7 +15,7 @@ and :func:`display_value` show a field by its title and a coded value by its nam
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -385,14 +385,20 @@ def message_for(code: str) -> Message:
     return _MESSAGES.get(code, _FALLBACK)
 
 
-def case_reason(reason_code: str | None, owner_name: str | None = None) -> Message:
-    """Why a material was not obtained; a missing grant names the department to ask."""
+def case_reason(
+    reason_code: str | None, owner_name: str | None = None, resource: str | None = None
+) -> Message:
+    """Why a material was not obtained; a missing grant names the department to ask and
+    links to the resource's request form."""
     found = _CASE_REASONS.get(reason_code or "", _CASE_REASONS["not_held"])
     if reason_code == "no_grant" and owner_name:
+        action = found.action
+        if resource and action is not None:
+            action = replace(action, href=f"/console/catalog/{resource}#request-title")
         return Message(
             f"未获授权：请向{owner_name}申请共享授权。",
             "No approved grant: request one from the owning department.",
-            found.action,
+            action,
         )
     return found
 

@@ -4,7 +4,8 @@ Against ``govex serve`` on the demo city (:mod:`tests.browser.site`): every page
 role shows no API path and no untranslated stable code, and never scrolls sideways on a
 phone; the case form keeps its four applicant rows after a wrong check digit; the QR
 picture ``govex cert qr`` writes verifies and the licence stacks on a phone; the auditor's
-timeline sorts, pages and exports with its filters in the URL; the operator sees
+timeline sorts, pages and exports with its filters in the URL, and leaves the console's
+page loads out unless 显示页面访问 is ticked; the operator sees
 departments, quarantine, grant backlog, connector freshness and call figures.
 Screenshots go to ``docs/screenshots/`` only with ``GOVEX_REFRESH_SCREENSHOTS=1``.
 """
@@ -228,6 +229,23 @@ def test_the_auditor_sorts_pages_and_exports_the_timeline(
     page.goto(f"{server}/console/audit?sort=seq&offset=0")
     page.click("a[rel=next]")
     page.wait_for_url(re.compile(r"offset=50"))
+
+
+def test_the_timeline_leaves_page_loads_out_unless_the_auditor_asks(
+    sized: tuple[str, Page], server: str, sign_in: Callable[[Page, str], None]
+) -> None:
+    _, page = sized
+    sign_in(page, "shenji")
+    page.goto(f"{server}/console/catalog")  # a page load: audited (D4), not a use of data
+    page.goto(f"{server}/console/audit")
+    loads = page.locator('#timeline tr[data-action="http.get"] span[title^="/console"]')
+    assert not page.is_checked("#pages")
+    assert loads.count() == 0
+    page.check("#pages")
+    page.get_by_role("button", name=re.compile("^检索")).click()
+    page.wait_for_url(re.compile(r"pages=1"))  # the choice is kept in the URL
+    assert page.is_checked("#pages")
+    assert loads.count() > 0
 
 
 def test_the_operator_sees_what_a_big_data_bureau_reports(

@@ -273,3 +273,24 @@ def test_the_quick_tour_as_written(tmp_path: Path) -> None:
     assert "recomputed and equal" in said
     assert (work / "c.png").stat().st_size > 0
     assert json.loads((work / "bundle.json").read_text("utf-8"))["case"] == "BDC-2026-000001"
+
+
+CITED = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.md)\b")
+
+
+def test_every_markdown_file_the_project_cites_is_in_it() -> None:
+    """README item 12: a document cited by name (``PERFORMANCE.md``) is linked, or the
+    citation goes: every ``*.md`` named in a source, a test, a script or a document is a
+    file of the repository (from the root, or beside the file that names it)."""
+    missing = []
+    for folder in ("bench", "connectors", "docs", "exchange", "schemas", "scripts", "signing"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix not in (".py", ".md", ".toml", ".html", ".sh") or not path.is_file():
+                continue
+            for name in CITED.findall(path.read_text("utf-8", errors="replace")):
+                if not ((ROOT / name).is_file() or (path.parent / name).is_file()):
+                    missing.append(f"{path.relative_to(ROOT)} cites {name}")
+    for name in CITED.findall((ROOT / "README.md").read_text("utf-8")):
+        if not (ROOT / name).is_file():
+            missing.append(f"README.md cites {name}")
+    assert not missing, missing

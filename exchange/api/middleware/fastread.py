@@ -1,6 +1,6 @@
 """The read hot path: ``GET /v1/resources/{code}/records/{key}`` without FastAPI's routing.
 
-PERFORMANCE P3. Profiles of the read route showed FastAPI's per-request work (routing,
+Performance P3 (README.md). Profiles of the read route showed FastAPI's per-request work (routing,
 dependency solving, building a Request) costing more CPU than the read itself: token
 check (cached), grant, masking and the durable audit entry. This ASGI middleware serves
 the common, well-formed read directly with the *same* functions the route calls — the

@@ -2,9 +2,12 @@
 
 The timeline is a dense table, a page of :data:`TIMELINE_PAGE` entries at a time, sortable
 by its columns, with its filters, sort and page in the URL (bookmarkable) and exported as
-CSV or JSON exactly as filtered. A subject's ID number never goes into a URL: the search
-by subject, its pages, its export and the report are POST forms (with the session's CSRF
-token); a GET naming a subject is refused (405, ``exchange.subject_in_url``).
+CSV or JSON exactly as filtered. The console's own page loads (each has its entry:
+RELIABILITY D4) are left out of the timeline and its export unless the auditor ticks
+显示页面访问 (``pages=1`` in the URL): what the auditor reads are the real uses. A subject's
+ID number never goes into a URL: the search by subject, its pages, its export and the
+report are POST forms (with the session's CSRF token); a GET naming a subject is refused
+(405, ``exchange.subject_in_url``).
 """
 
 from __future__ import annotations
@@ -89,10 +92,16 @@ class Filters:
     action: str = ""
     since: str = ""
     until: str = ""
+    pages: str = ""  # "1": the console's page loads too
 
     @property
     def searched(self) -> bool:
-        return any(astuple(self))
+        return any(astuple(self)[:-1])
+
+    @property
+    def page_views(self) -> bool | None:
+        """The query's page-load filter: all entries (``None``) or none of the page loads."""
+        return None if self.pages else False
 
     def query(self, **extra: str | int) -> str:
         """The URL query of these filters (never the subject) plus ``extra``."""
@@ -102,8 +111,13 @@ class Filters:
 
 
 def _entries(
-    exchange: Exchange, principal: Principal, f: Filters, *, limit: int, offset: int
-) -> tuple[list[StoredEntry], int | None]:
+    exchange: Exchange,
+    principal: Principal,
+    f: Filters,
+    *,
+    limit: int,
+    offset: int | None,
+) -> tuple[list[StoredEntry], int | None, int]:
     """One page of the entries matching ``f`` (the API's service: same visibility, audited)."""
     if f.case and not re.match(CASE_PATTERN, f.case):
         raise InvalidRequest(
@@ -119,9 +133,12 @@ def _entries(
         since=_local(f.since, "since"),
         until=_local(f.until, "until"),
         limit=limit,
-        offset=offset,
+        offset=offset or 0,
+        page_views=f.page_views,
+        newest=offset is None,
     )
-    return list(found.entries), found.next_offset
+    start = (offset or 0) if found.matched is None else max(0, found.matched - limit)
+    return list(found.entries), found.next_offset, start
 
 
 Subject = Annotated[str, Query(max_length=64, include_in_schema=False)]
@@ -129,6 +146,7 @@ Case = Annotated[str, Query(max_length=64)]
 Dept = Annotated[str, Query(max_length=18)]
 Action = Annotated[str, Query(max_length=64)]
 Moment = Annotated[str, Query(max_length=32)]
+Pages = Annotated[str, Query(max_length=1)]  # "1": show the console's page loads too
 Sort = Annotated[str, Query(max_length=16)]
 Offset = Annotated[int | None, Query(ge=0, le=2**53 - 1)]
 
@@ -144,12 +162,13 @@ def audit(
     action: Action = "",
     since: Moment = "",
     until: Moment = "",
+    pages: Pages = "",
     sort: Sort = "-seq",
     offset: Offset = None,
 ) -> HTMLResponse:
     if subject:
         raise _subject_in_url()
-    filters = Filters("", case, dept, action, since, until)
+    filters = Filters("", case, dept, action, since, until, pages)
     return _search(request, exchange, principal, filters, sort, offset)
 
 
@@ -165,12 +184,13 @@ def audit_search(
     action: Annotated[str, Form(max_length=64)] = "",
     since: Annotated[str, Form(max_length=32)] = "",
     until: Annotated[str, Form(max_length=32)] = "",
+    pages: Annotated[str, Form(max_length=1)] = "",
     sort: Annotated[str, Form(max_length=16)] = "-seq",
     offset: Annotated[int | None, Form(ge=0, le=2**53 - 1)] = None,
 ) -> Response:
     """The search form. Without a subject it goes to the URL (bookmarkable, shareable);
     with one it stays a POST, so the ID number never reaches a URL."""
-    filters = Filters(subject, case, dept, action, since, until)
+    filters = Filters(subject, case, dept, action, since, until, pages)
     if not subject.strip():
         return RedirectResponse(f"/console/audit?{filters.query(sort=sort)}", status_code=303)
     return _search(request, exchange, principal, filters, sort, offset)
@@ -197,9 +217,9 @@ def _search(
         key, sort = "seq", "-seq"
     # the newest page first: without filters the log's size says where it is; a search
     # starts at its first match and pages on
-    if offset is None:
-        offset = 0 if filters.searched else max(0, exchange.audit.size - TIMELINE_PAGE)
-    entries, next_offset = _entries(
+    if offset is None and filters.searched:
+        offset = 0
+    entries, next_offset, offset = _entries(
         exchange, principal, filters, limit=TIMELINE_PAGE, offset=offset
     )
     checkpoint = current_checkpoint(exchange)
@@ -243,7 +263,7 @@ def _export(
     rows: list[dict[str, Any]] = []
     offset: int | None = 0
     while offset is not None and len(rows) < EXPORT_LIMIT:
-        entries, offset = _entries(exchange, principal, filters, limit=1000, offset=offset)
+        entries, offset, _ = _entries(exchange, principal, filters, limit=1000, offset=offset)
         for stored in entries:
             e = stored.entry
             rows.append(
@@ -294,11 +314,13 @@ def audit_export(
     action: Action = "",
     since: Moment = "",
     until: Moment = "",
+    pages: Pages = "",
 ) -> Response:
     """The filtered view as a file (the filters of the URL; a subject: the POST form)."""
     if subject:
         raise _subject_in_url()
-    return _export(exchange, principal, Filters("", case, dept, action, since, until), kind)
+    filters = Filters("", case, dept, action, since, until, pages)
+    return _export(exchange, principal, filters, kind)
 
 
 @router.post("/export.{kind}")
@@ -313,9 +335,10 @@ def audit_export_subject(
     action: Annotated[str, Form(max_length=64)] = "",
     since: Annotated[str, Form(max_length=32)] = "",
     until: Annotated[str, Form(max_length=32)] = "",
+    pages: Annotated[str, Form(max_length=1)] = "",
 ) -> Response:
     """The export of a search by subject (POST: the ID number stays out of the URL)."""
-    filters = Filters(subject, case, dept, action, since, until)
+    filters = Filters(subject, case, dept, action, since, until, pages)
     return _export(exchange, principal, filters, kind)
 
 

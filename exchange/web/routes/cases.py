@@ -210,7 +210,9 @@ def _reasons(exchange: Exchange, bundle: dict[str, Any]) -> dict[str, Message]:
         source = sources.get(item.get("material", ""))
         resource = getattr(source, "resource", None)
         owner = exchange.catalog.owner_or_none(resource) if resource else None
-        out[item["material"]] = case_reason(item.get("reason_code"), names.get(owner or ""))
+        out[item["material"]] = case_reason(
+            item.get("reason_code"), names.get(owner or ""), resource
+        )
     return out
 
 

@@ -5,7 +5,7 @@ Three ways in:
 * **staff**: a staff member's id and password, and a TOTP code where their roles need
   one (:meth:`exchange.departments.staff.Staff.check_password`); the session names the
   person, and so does every audit entry it leaves;
-* paste an access token (from ``POST /v1/token`` or ``govex token``): checked by
+* paste an access token (from the token endpoint or ``govex token``): checked by
   ``TokenService.authenticate``, the session ends when the token would have;
 * in a demo exchange bound to loopback only, pick a demo department: the console signs
   a client assertion with that department's demo key and exchanges it like any client.
@@ -168,7 +168,7 @@ def login(
             else:
                 token = access_token.strip()
                 if not token:
-                    raise AuthError("paste an access token (from POST /v1/token or `govex token`)")
+                    raise AuthError("paste an access token (from `govex token`)")
             principal = exchange.tokens.authenticate(token)
             uscc, person, expires_at = principal.uscc, principal.person, _expiry_of(token)
         session, ended = session_store(request).create(

@@ -3,6 +3,7 @@ its effect on the running exchange at once (enrolment, act claims, require-act).
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -164,10 +165,10 @@ def test_an_operator_department_lists_staff_over_url(
     key = data / "demo-keys" / "dashuju.auth.pem"
     monkeypatch.setenv("GOVEX_KEY_PASSPHRASE", "govex-demo-only")
     remote = ["--url", url, "--uscc", uscc, "--key", str(key)]
-    done = govex("-v", *remote, "staff", "list", "--dept", "budongchan")
+    done = govex("-v", *remote, "staff", "list", "--dept", "budongchan", "--json")
     assert done.returncode == 0, done.stderr
     assert f"through the exchange at {url}" in done.stderr
-    assert "staff id" in done.stdout
+    assert isinstance(json.loads(done.stdout)["staff"], list)
 
 
 def test_staff_oidc_through_the_socket_offers_the_departments_sign_in_at_once(

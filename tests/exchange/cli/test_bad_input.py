@@ -1,4 +1,5 @@
-"""Bad input to ``govex`` (issue 19, item 9): one clear line, a non-zero exit, nothing done."""
+"""Bad input to ``govex`` (issue 19, items 9 and 11): one clear line, a non-zero exit,
+nothing done."""
 
 from __future__ import annotations
 
@@ -154,3 +155,61 @@ def test_backup_refuses_a_missing_folder_and_creates_none(data: Path, tmp_path: 
 
 def test_bench_refuses_an_unknown_figure() -> None:
     one_clear_line(govex("bench", "--only", "p99"), "no such figure")
+
+
+def _connector_config(tmp_path: Path, **replace: str) -> Path:
+    """The demo's 公安 connector config, its CSV path absolute, with ``replace`` applied."""
+    sample = Path("exchange/demo/samples/gongan_resident_id_cards.toml").resolve()
+    text = sample.read_text("utf-8").replace('path = "', f'path = "{sample.parent}/', 1)
+    for old, new in replace.items():
+        assert old in text
+        text = text.replace(old, new)
+    config = tmp_path / "gongan.toml"
+    config.write_text(text, "utf-8")
+    return config
+
+
+CONNECTOR_ENV = {"GOVEX_CONNECTOR_KEY_PASSPHRASE": "govex-demo-only"}
+
+
+def test_connector_run_refuses_a_since_that_is_no_watermark_before_it_connects(
+    data: Path, tmp_path: Path
+) -> None:
+    config = _connector_config(tmp_path)
+    outbox = tmp_path / "outbox.sqlite"
+    for since in ("yesterday", "2026-13-45"):
+        done = govex(
+            "connector", "run", config, "--exchange", "http://127.0.0.1:9", "--outbox", outbox,
+            "--since", since,
+            env={"GOVEX_DATA": str(data), **CONNECTOR_ENV},
+        )  # fmt: skip
+        one_clear_line(done, f"--since {since!r} is neither a number nor a date/time")
+    assert not outbox.exists()
+
+
+@pytest.mark.parametrize(
+    ("uscc", "seal", "says"),
+    [
+        ("1141150000000102X4", "gongan", "gongan.resident_id_card belongs to gongan"),
+        ("11411500000009999X", "gongan", "is not a department of this exchange"),
+        ("11411500000001011C", "minzheng", "is not gongan's active seal key"),
+    ],
+)
+def test_connector_check_names_a_department_that_does_not_own_the_resource_or_its_key(
+    data: Path, tmp_path: Path, uscc: str, seal: str, says: str
+) -> None:
+    config = _connector_config(
+        tmp_path,
+        **{
+            'uscc = "11411500000001011C"': f'uscc = "{uscc}"',
+            "demo-keys/gongan.seal.pem": f"demo-keys/{seal}.seal.pem",
+        },
+    )
+    done = govex(
+        "connector", "check", config, "--data", data, env={"GOVEX_DATA": str(data), **CONNECTOR_ENV}
+    )
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    head, *problems = ours(done.stderr)
+    assert head == f"{config}: {len(problems)} problem(s)"
+    assert any(says in p for p in problems), problems

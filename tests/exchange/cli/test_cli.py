@@ -75,3 +75,26 @@ def test_init_refuses_an_existing_exchange(tmp_path: Path) -> None:
     again = govex("init", "--data", str(data), "--demo")
     assert again.returncode == 1
     assert "already holds an exchange" in again.stderr
+
+
+def test_demo_through_a_pipe_lists_every_certificate_it_issued_and_cuts_no_value(
+    tmp_path: Path,
+) -> None:
+    import re
+
+    result = govex("demo", "--data", str(tmp_path / "demo"))  # stdout is a pipe
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    said = next(i for i, line in enumerate(lines) if re.search(r"issued \d+ certificates", line))
+    count = int(re.search(r"issued (\d+) certificates", lines[said]).group(1))  # type: ignore[union-attr]
+    assert lines[said + 1].strip() == "certificates:"
+    listed = [line.strip()[2:] for line in lines[said + 2 : said + 2 + count]]
+    cert_id = re.compile(r"1\.2\.156\.3005\.2\.\d{6}\.[0-9A-Z]{18}\.\d{8}\.\d{3}\.[0-9A-Z]")
+    assert len(listed) == count == 4
+    assert all(cert_id.fullmatch(i) for i in listed), listed
+    # the connector's refused rows: each whole, on its own line (the last one too)
+    refused = lines.index("    refused:")
+    rows = [line.strip() for line in lines[refused + 1 : refused + 6]]
+    assert [r.split(":")[0] for r in rows] == [f"- line {n}" for n in (9, 17, 26, 34, 43)]
+    cut = [line for line in lines if line.endswith("…") and not line.endswith("subject=…")]
+    assert not cut, cut  # (a subject's ID number is left out of a request line on purpose)

@@ -189,3 +189,37 @@ def test_quarantine_lists_what_the_exchange_refused_and_why(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert "schema.malformed_json" in result.stdout
     assert "1 quarantined row(s)" in result.stdout
+
+
+def test_since_and_reset_watermark_start_a_run_where_they_say(
+    served: tuple[str, Path], tmp_path: Path
+) -> None:
+    import json
+
+    url, data = served
+    base = ["connector", "run", str(ID_CARDS), "--exchange", url, "--json"]
+    base += ["--outbox", str(tmp_path / "o.sqlite")]
+
+    def run(*extra: str) -> dict[str, int]:
+        done = govex(*base, *extra, env=env_of(data))
+        assert done.returncode == 3, done.stderr  # the sample's bad rows stay refused
+        return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+    first = run()
+    assert first["published"] == 400
+    again = run()  # everything is covered by the watermark but the refused rows
+    assert again["skipped"] == first["read"] - again["retried"] - 1  # line 43 has no time
+    assert again["published"] == 0
+    # the CSV's 更新时间 runs from 2026-01-05 09:01; --since either way, a space or a T
+    for since in ("2026-01-05 09:30:00", "2026-01-05T09:30"):
+        later = run("--since", since)
+        assert 0 < later["skipped"] < again["skipped"], (since, later)
+        assert later["already"] > 0  # read again, never sent twice
+        assert later["published"] == 0
+    reset = run("--reset-watermark")
+    assert reset["skipped"] == 0
+    assert reset["already"] == 400
+    assert reset["published"] == 0
+    both = govex(*base, "--since", "1", "--reset-watermark", env=env_of(data))
+    assert both.returncode == 1
+    assert both.stderr.strip() == "error: give --since or --reset-watermark, not both"

@@ -83,6 +83,44 @@ def test_every_listing_prints_whole_identifiers_through_a_pipe(city: Path, tmp_p
         assert "[" not in line or "]" in line  # no half-rendered markup
 
 
+def test_case_resolve_and_staff_list_print_plain_rows_through_a_pipe(city: Path) -> None:
+    from exchange.demo.case import couple_applicants
+    from exchange.demo.city import generate_city
+
+    d = str(city)
+    applicants = [
+        x
+        for a in couple_applicants(generate_city(), 1)
+        for x in ("--applicant", f"{a['role']}:{a['id']}")
+    ]
+    matter = [
+        "case",
+        "resolve",
+        "--data",
+        d,
+        "--matter",
+        "budongchan.new_commercial_housing_transfer",
+    ]
+    bundle = json.loads(_run(*matter, *applicants, "--case", "PIPE-JSON-1", "--json"))
+    resolved = _run(*matter, *applicants, "--case", "PIPE-PLAIN-1")
+    lines = resolved.splitlines()
+    assert lines[0] == f"{bundle['matter_name']}  case PIPE-PLAIN-1"
+    for material in bundle["materials"]:
+        status = "obtained" if material["status"] == "obtained" else "bring"
+        detail = material["source"] if status == "obtained" else material["reason"]
+        assert f"{material['name']}\t{status}\t{detail}" in lines  # whole, one row a line
+    assert "obtained by the exchange" in lines[-1]
+    added = ["staff", "add", "--data", d, "--dept", "gongan", "--staff-id", "gongan-clerk-007"]
+    _run(*added, "--name", "张三", "--roles", "clerk")
+    staff = json.loads(_run("staff", "list", "--data", d, "--dept", "gongan", "--json"))
+    assert staff["staff"]
+    listing = _run("staff", "list", "--data", d, "--dept", "gongan")
+    for view in staff["staff"]:
+        assert f"{view['staff_id']}\t{view['name']}\t" in listing
+    for line in (resolved + listing).splitlines():
+        assert "[" not in line or "]" in line  # no half-rendered markup
+
+
 def test_every_command_has_examples_and_plain_metavars() -> None:
     root = tidy(__import__("typer").main.get_command(app))
     for path, command in commands(root):
@@ -92,3 +130,19 @@ def test_every_command_has_examples_and_plain_metavars() -> None:
             shown = str(param.metavar or "")
             assert "<" not in shown, (path, shown)
             assert "[" not in shown.replace("[ROLE:]", ""), (path, shown)
+
+
+def test_connector_run_through_a_pipe_prints_its_summary_without_a_progress_bar(
+    city: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample = Path("exchange/demo/samples/gongan_resident_id_cards.toml").resolve()
+    config = tmp_path / "gongan.toml"
+    config.write_text(
+        sample.read_text("utf-8").replace('path = "', f'path = "{sample.parent}/', 1), "utf-8"
+    )
+    monkeypatch.setenv("GOVEX_DATA", str(city))
+    done = runner.invoke(app, ["connector", "run", str(config), "--dry-run"])
+    assert done.exit_code == 3, done.output  # some rows refused
+    first = done.stdout.splitlines()[0]
+    assert first == "gongan-resident-id-cards → gongan.resident_id_card (dry run)", first
+    assert "published 0  refuse" not in done.stdout  # the bar's last frame, cut at 80 columns

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -114,6 +115,59 @@ def _pages(site: Site, exchange: Exchange) -> list[str]:
         "/console/catalog",
         f"/console/catalog/{resource}",
         "/console/grants",
+        "/console/catalog/no.such_resource",
+        "/console/login",
+        "/console/enrol",
+        "/console/login/oidc?dept=gongan",
+        "/console/login/oidc/callback?error=access_denied",
+        "/console/citizen",
+        "/console/citizen/login",
+        "/console/citizen/callback?error=access_denied",
+    ]
+
+
+# GET routes that answer a file or a redirect, not a page a person reads
+NOT_PAGES = frozenset(
+    {
+        "/console/audit/export.{kind}",
+        "/console/cases/{case_no}/bundle.json",
+        "/console/static",
+    }
+)
+
+
+def _forms(site: Site) -> list[tuple[str, dict[str, str | list[str]]]]:
+    """Every console form, sent with wrong or empty input: the pages a refusal shows."""
+    subject = "110101199003070011"
+    return [
+        ("/console/audit", {"subject": subject}),
+        ("/console/audit/subject", {"subject": subject}),
+        ("/console/audit/subject", {"subject": site.resolved_subject}),
+        ("/console/verify", {"document": "not a credential"}),
+        ("/console/verify", {"document": ""}),
+        ("/console/cases", {"matter": site.matter, "case_no": "WALK-1", **_rows(site, 0)}),
+        ("/console/cases", {"matter": "no.such_matter", "case_no": "WALK-2"}),
+        (
+            "/console/grants",
+            {"resource": "no.such", "reason": "", "expires_on": "2020-01-01", "purposes": "x"},
+        ),
+        (
+            "/console/grants",
+            {
+                "resource": "gongan.resident_id_card",
+                "reason": "核验",
+                "expires_on": "2099-12-31",
+                "purposes": "a purpose no matter has",
+            },
+        ),
+        ("/console/grants/NO-SUCH-GRANT/decision", {"answer": "approve"}),
+        ("/console/grants/NO-SUCH-GRANT/revocation", {"reason": ""}),
+        ("/console/grants/NO-SUCH-GRANT/revocation", {"reason": "不再需要"}),
+        ("/console/grants/NO-SUCH-GRANT/narrowing", {"expires_on": "not-a-date"}),
+        ("/console/grants/NO-SUCH-GRANT/narrowing", {"reason": "缩小", "fields": ["x"]}),
+        ("/console/enrol", {"code": "WRONG-CODE", "password": "x", "password2": "y"}),
+        ("/console/login", {"method": "password", "department": "gongan", "password": "x"}),
+        ("/console/citizen/records", {}),
     ]
 
 
@@ -136,6 +190,43 @@ def test_no_console_page_shows_an_api_path_or_a_stable_code_to_any_role(
         assert "Traceback" not in text
         shown += 1
     assert shown == len(_pages(site, exchange))
+
+
+def _shows_no_api_path_or_code(where: object, r: httpx.Response) -> None:
+    assert r.status_code < 500, (where, r.status_code)
+    text = visible(r.text)
+    assert "/v1/" not in text, (where, text)
+    codes = re.findall(r"\b(?:exchange|schema|signing|connector)\.[a-z_]+", text)
+    assert not codes, (where, codes, text)
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize("code", list(ROLES))
+def test_no_form_refusal_shows_an_api_path_or_a_stable_code_to_any_role(
+    client: TestClient, site: Site, code: str
+) -> None:
+    csrf = sign_in(client, code)
+    for path, fields in _forms(site):
+        r = client.post(path, data={"csrf": csrf, **fields}, headers=HTML)
+        _shows_no_api_path_or_code((code, path, fields), r)
+
+
+def test_the_walk_covers_every_console_page(
+    client: TestClient, site: Site, exchange: Exchange
+) -> None:
+    from fastapi.routing import APIRoute
+
+    walked = _pages(site, exchange)
+    posted = {path for path, _ in _forms(site)}
+    for route in client.app.routes:  # type: ignore[attr-defined]
+        path = getattr(route, "path", "")
+        if not path.startswith("/console") or path in NOT_PAGES:
+            continue
+        assert isinstance(route, APIRoute), path
+        if "GET" in route.methods:
+            assert any(route.path_regex.match(p.split("?")[0]) for p in walked), path
+        if "POST" in route.methods and path not in ("/console/logout", "/console/citizen/logout"):
+            assert any(route.path_regex.match(p) for p in posted), path
 
 
 def test_a_refusal_page_is_chinese_first_and_links_to_the_action(client: TestClient) -> None:
@@ -169,7 +260,10 @@ def test_a_missing_grant_names_the_owner_and_links_to_the_request(
     text = visible(page)
     assert "未获授权：请向信阳市公安局申请共享授权" in text
     assert "No approved grant" in text
-    assert '<a class="action" href="/console/grants">' in page
+    # the action: the resource's request form
+    assert '<a class="action" href="/console/catalog/gongan.household_register#request-title">' in (
+        page
+    )
     assert "request one with" not in text
 
 
@@ -358,3 +452,32 @@ def test_the_operator_sees_departments_quarantine_backlog_freshness_calls_and_me
     assert row is not None
     assert f">{resolved.obtained_avg}<" in row.group(1)
     assert f">{resolved.to_bring_avg}<" in row.group(1)
+
+
+def test_the_owner_reads_its_grants_by_field_titles_and_matter_names(
+    client: TestClient, exchange: Exchange
+) -> None:
+    from exchange.web.messages import field_title, resource_name
+
+    owner = exchange.registry.by_code("minzheng").uscc
+    grant = next(g for g in exchange.grants.grants_for(owner) if g.owner == owner and g.active)
+    sign_in(client, "minzheng")
+    text = visible(client.get("/console/grants", headers=HTML).text)
+    for name in grant.fields:
+        assert field_title(name) in text
+        if "_" in name:
+            assert name not in text, name  # never male_party_id_number
+    for matter in grant.purposes:
+        assert resource_name(matter) in text
+        assert matter not in text, matter
+
+
+def test_a_case_page_names_materials_and_roles_never_their_codes(
+    client: TestClient, site: Site, exchange: Exchange
+) -> None:
+    sign_in(client, "budongchan")
+    text = visible(client.get(f"/console/cases/{site.resolved_case}", headers=HTML).text)
+    matter = exchange.cases.matters[site.matter]
+    for material in matter.materials:
+        assert material.code not in text, material.code  # e.g. buyer_identity
+    assert re.search(r"[\u4e00-\u9fff]", text)

@@ -129,3 +129,55 @@ def test_a_subject_never_travels_in_a_url(
         assert person not in re.sub(r'value="[^"]*"', "", found.text)  # only in form values
         forged = browser.post("/console/audit/subject", data={"csrf": "forged", "subject": person})
         assert forged.status_code == 403
+
+
+def test_page_loads_are_logged_but_the_timeline_shows_the_real_uses(
+    exchange: Exchange, city: City
+) -> None:
+    from exchange.audit.query import EntryFilter, Scope, search
+
+    person = city.people[7].id_number
+    gongan = exchange.registry.by_code("gongan").uscc
+    read = exchange.reader.read(
+        gongan, "gongan.resident_id_card", person, purpose="核验", case_no="REAL-USE-1"
+    )
+    with _signed_in(exchange) as browser:
+        before = exchange.audit.size
+        for _ in range(3):
+            assert browser.get("/console/catalog").status_code == 200
+        # D4: each page load has its entry
+        loads = search(
+            exchange.store, EntryFilter(page_views=True, first_seq=before), Scope.everything()
+        )
+        assert [(e.entry.action, e.entry.target) for e in loads] == [
+            ("http.get", "/console/catalog")
+        ] * 3
+        page_seqs = {e.entry.seq for e in loads}
+
+        def shown(url: str) -> set[int]:
+            page = browser.get(url)
+            assert page.status_code == 200, page.text
+            return {int(s) for s in re.findall(r'data-seq="(\d+)"', page.text)}
+
+        default = shown("/console/audit")  # the newest page, without page loads
+        assert read.audit_seq in default
+        assert not default & page_seqs
+        assert 'name="pages" value="1" aria' in browser.get("/console/audit").text  # unticked
+        with_pages = browser.get("/console/audit?pages=1").text
+        assert page_seqs <= {int(s) for s in re.findall(r'data-seq="(\d+)"', with_pages)}
+        assert 'name="pages" value="1" checked' in with_pages
+        assert "pages=1" in re.findall(r'href="/console/audit/export.csv\?([^"]*)"', with_pages)[0]
+        # the search form keeps the choice in the URL; the exports follow the view
+        csrf = _csrf(with_pages)
+        moved = browser.post(
+            "/console/audit",
+            data={"csrf": csrf, "case": "", "pages": "1"},
+            follow_redirects=False,
+        )
+        assert moved.status_code == 303
+        assert "pages=1" in moved.headers["location"]
+        plain = {e["seq"] for e in browser.get("/console/audit/export.json").json()}
+        everything = {e["seq"] for e in browser.get("/console/audit/export.json?pages=1").json()}
+        assert read.audit_seq in plain
+        assert not plain & page_seqs
+        assert page_seqs <= everything
