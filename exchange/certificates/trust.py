@@ -150,7 +150,7 @@ class ChainChecker:
                 raise ChainError(f"seal certificate listed as {entry.kid} certifies key {info.kid}")
             with self._lock:
                 self._verified[entry.kid] = info
-        moment = at.astimezone(UTC)
+        moment = at if at.tzinfo is UTC else at.astimezone(UTC)
         if not self.root.not_valid_before_utc <= moment <= self.root.not_valid_after_utc:
             raise ChainError(f"the root certificate is not valid at {moment.isoformat()}")
         if not info.not_before <= moment <= info.not_after:
