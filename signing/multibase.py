@@ -51,6 +51,7 @@ __all__ = [
 
 _B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {char: i for i, char in enumerate(_B58_ALPHABET)}
+_B58_PAIRS = [a + b for a in _B58_ALPHABET for b in _B58_ALPHABET]  # value → its two digits
 
 _ED25519_PUB = b"\xed\x01"
 _P256_PUB = b"\x80\x24"
@@ -68,11 +69,12 @@ def b58encode(data: bytes) -> str:
     """Encode bytes in base58 with the Bitcoin alphabet (no multibase prefix)."""
     zeros = len(data) - len(data.lstrip(b"\0"))
     number = int.from_bytes(data, "big")
-    digits: list[str] = []
-    while number:
-        number, rest = divmod(number, 58)
-        digits.append(_B58_ALPHABET[rest])
-    return "1" * zeros + "".join(reversed(digits))
+    pairs: list[str] = []
+    while number:  # two digits per division: half the big-number divisions
+        number, rest = divmod(number, 58 * 58)
+        pairs.append(_B58_PAIRS[rest])
+    # the leading pair may start with a zero digit ("1") that is not part of the number
+    return "1" * zeros + "".join(reversed(pairs)).lstrip("1")
 
 
 def b58decode(text: str) -> bytes:

@@ -43,6 +43,7 @@ __all__ = [
     "ProofError",
     "VerifiedProof",
     "add_proof",
+    "add_proof_canonical",
     "format_created",
     "hash_data",
     "resolve_did_key",
@@ -141,6 +142,27 @@ def add_proof(
     ``ecdsa-jcs-2019``, SM2 → ``govex-sm2-jcs-2025``) unless named; a suite that does
     not fit the key is refused.
     """
+    return add_proof_canonical(
+        document,
+        key,
+        verification_method=verification_method,
+        created=created,
+        proof_purpose=proof_purpose,
+        cryptosuite=cryptosuite,
+    )[0]
+
+
+def add_proof_canonical(
+    document: dict[str, Any],
+    key: PrivateKey,
+    *,
+    verification_method: str,
+    created: datetime | None = None,
+    proof_purpose: str = "assertionMethod",
+    cryptosuite: str | None = None,
+) -> tuple[dict[str, Any], bytes]:
+    """:func:`add_proof`, and the JCS bytes of ``document`` it signed (for a content digest
+    without canonicalizing the document a second time)."""
     if "proof" in document:
         raise SigningError("document already has a proof; proof sets are not supported")
     suite = cryptosuite if cryptosuite is not None else _suite_for(key)
@@ -157,8 +179,9 @@ def add_proof(
     }
     if "@context" in document:
         proof["@context"] = document["@context"]
-    signature = sign(key, hash_data(document, proof))
-    return {**document, "proof": {**proof, "proofValue": encode_base58btc(signature)}}
+    canonical = canonicalize(document)
+    signature = sign(key, _hash_canonical(proof, canonical))
+    return {**document, "proof": {**proof, "proofValue": encode_base58btc(signature)}}, canonical
 
 
 def resolve_did_key(verification_method: str) -> PublicKey:

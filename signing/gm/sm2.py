@@ -57,12 +57,37 @@ def to_der(signature: bytes) -> bytes:
     """Raw ``r‖s`` → DER ``SEQUENCE { r INTEGER, s INTEGER }``."""
     if len(signature) != 2 * _COORDINATE:
         raise VerificationError("an SM2 signature is 64 bytes (r‖s)")
-    der: bytes = algos.DSASignature.from_p1363(signature).dump()
-    return der
+    return _der_pair(
+        int.from_bytes(signature[:_COORDINATE], "big"),
+        int.from_bytes(signature[_COORDINATE:], "big"),
+    )
+
+
+def _der_integer(value: int) -> bytes:
+    """DER INTEGER of a non-negative value below 2^256: minimal, a 0x00 before a high bit."""
+    body = value.to_bytes(value.bit_length() // 8 + 1, "big")  # always room for a sign bit
+    if len(body) > 1 and body[0] == 0 and body[1] < 0x80:
+        body = body[1:]
+    return b"\x02" + bytes([len(body)]) + body
+
+
+def _der_pair(r: int, s: int) -> bytes:
+    """DER ``SEQUENCE { r INTEGER, s INTEGER }`` (at most 70 bytes: short lengths only)."""
+    body = _der_integer(r) + _der_integer(s)
+    return b"\x30" + bytes([len(body)]) + body
 
 
 def from_der(der: bytes) -> bytes:
     """DER ``SM2Signature`` → raw ``r‖s``; refuse anything but a strict DER pair."""
+    # the usual signature: read the two integers and require the bytes to be exactly their
+    # canonical DER (so a non-minimal, negative or padded encoding is refused)
+    if len(der) >= 8 and der[0] == 0x30 and der[1] == len(der) - 2 and der[2] == 0x02:
+        end_r = 4 + der[3]
+        if end_r + 2 <= len(der) and der[end_r] == 0x02 and end_r + 2 + der[end_r + 1] == len(der):
+            r = int.from_bytes(der[4:end_r], "big")
+            s = int.from_bytes(der[end_r + 2 :], "big")
+            if 0 < r < ORDER and 0 < s < ORDER and _der_pair(r, s) == der:
+                return r.to_bytes(_COORDINATE, "big") + s.to_bytes(_COORDINATE, "big")
     try:
         parsed = algos.DSASignature.load(der, strict=True)
         r, s = int(parsed["r"].native), int(parsed["s"].native)
