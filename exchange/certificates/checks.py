@@ -74,6 +74,7 @@ _TOP_LEVEL = frozenset(
     }
 )
 _STATUS_WORD = {"revocation": "revoked", "suspension": "suspended"}
+_ISSUER_KEYS = frozenset({"id", "name"})
 _MEMO_LIMIT = 4_096  # names remembered per verifier (issuer ids, methods, forms)
 
 
@@ -90,6 +91,7 @@ class CheckState:
     issuance: Issuance | None = None
     issuance_error: str | None = None
     canonical: bytes | None = None  # JCS of the credential without its proof, once verified
+    valid_from: datetime | None = None  # validFrom, once parsed
 
 
 def _is_date(text: str) -> bool:
@@ -299,6 +301,7 @@ class CredentialChecks:
         if start is None and self._govex(doc):
             raise CheckFailed("a govex certificate must have validFrom")
         valid_from = parse_timestamp(start, "validFrom") if start is not None else None
+        state.valid_from = valid_from
         valid_until = parse_timestamp(end, "validUntil") if end is not None else None
         if valid_from is not None and valid_until is not None and valid_until < valid_from:
             raise CheckFailed("validUntil is before validFrom")
@@ -408,12 +411,12 @@ class CredentialChecks:
             if not isinstance(doc.get("credentialSubject"), dict | list):
                 raise CheckFailed("credentialSubject is missing")
             return "not a govex certificate type: checked as a VC 2.0 document only"
-        unknown = sorted(set(doc) - _TOP_LEVEL)
-        if unknown:
+        if not _TOP_LEVEL.issuperset(doc):
+            unknown = sorted(set(doc) - _TOP_LEVEL)
             raise CheckFailed(f"unexpected members in a govex certificate: {', '.join(unknown)}")
         ctype = self._type_of(doc, state)
         issuer = doc.get("issuer")
-        if not isinstance(issuer, dict) or set(issuer) != {"id", "name"}:
+        if not isinstance(issuer, dict) or len(issuer) != 2 or not _ISSUER_KEYS.issuperset(issuer):
             raise CheckFailed(
                 'issuer must be {"id": "did:web:<exchange>:departments:<USCC>", '
                 '"name": "<department>"}'
@@ -436,12 +439,13 @@ class CredentialChecks:
         except Exception:  # the compiled validator's error; validate_subject says it precisely
             ctype.validate_subject(subject)
             raise
-        self._check_metadata(doc, ctype, subject, uscc, issuer["name"])
+        self._check_metadata(doc, state, ctype, subject, uscc, issuer["name"])
         return None
 
     @staticmethod
     def _check_metadata(
         doc: dict[str, Any],
+        state: CheckState,
         ctype: CertificateType,
         subject: dict[str, Any],
         issuer_uscc: str,
@@ -453,7 +457,7 @@ class CredentialChecks:
         issue_date = metadata.get("issue_date")
         if not isinstance(issue_date, str) or not _is_date(issue_date):
             raise CheckFailed("metadata.issue_date must be a date YYYY-MM-DD")
-        valid_from = parse_timestamp(doc.get("validFrom"), "validFrom")
+        valid_from = state.valid_from or parse_timestamp(doc.get("validFrom"), "validFrom")
         end = doc.get("validUntil")
         expected = {
             "type_code": ctype.type_code,
