@@ -43,6 +43,7 @@ CURVE_OID: Final = "1.2.156.10197.1.301"
 SM2_WITH_SM3_OID: Final = "1.2.156.10197.1.501"
 ORDER: Final = int("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123", 16)
 _COORDINATE: Final = 32
+_SM2_WITH_SM3: Final = _ec.ECDSA(_hashes.SM3())  # a description, no state: one for every call
 
 
 def sm3(data: bytes) -> bytes:
@@ -160,7 +161,7 @@ class SM2PublicKey:
         """Verify a raw ``r‖s`` SM2-with-SM3 signature or raise :class:`VerificationError`."""
         der = to_der(signature)
         try:
-            self._key.verify(der, data, _ec.ECDSA(_hashes.SM3()))
+            self._key.verify(der, data, _SM2_WITH_SM3)
         except _InvalidSignature as exc:
             raise VerificationError("signature does not verify") from exc
 
@@ -246,5 +247,5 @@ class SM2PrivateKey:
 
     def sign(self, data: bytes) -> bytes:
         """SM2-with-SM3 signature over ``data`` as raw ``r‖s``."""
-        der: bytes = self._key.sign(data, _ec.ECDSA(_hashes.SM3()))
+        der: bytes = self._key.sign(data, _SM2_WITH_SM3)
         return from_der(der)
