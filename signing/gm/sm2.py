@@ -13,6 +13,7 @@ with SM4 (:mod:`signing.gm.sm4`).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -48,10 +49,23 @@ _SM2_WITH_SM3: Final = _ec.ECDSA(_hashes.SM3())  # a description, no state: one 
 
 def sm3(data: bytes) -> bytes:
     """SM3 digest (GB/T 32905-2016), 32 bytes."""
+    if _HASHLIB_SM3:  # the interpreter's OpenSSL has SM3: no Tongsuo hash object per call
+        return hashlib.new("sm3", data).digest()
     digest = _hashes.Hash(_hashes.SM3())
     digest.update(data)
     result: bytes = digest.finalize()
     return result
+
+
+def _hashlib_has_sm3() -> bool:
+    try:
+        hashlib.new("sm3")
+    except ValueError:
+        return False
+    return True
+
+
+_HASHLIB_SM3: Final = _hashlib_has_sm3()
 
 
 def to_der(signature: bytes) -> bytes:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from asn1crypto import algos
+from tongsuopy.crypto.hashes import SM3, Hash
 
 from signing.errors import KeyLoadError, VerificationError
 from signing.gm.sm2 import (
@@ -38,6 +39,14 @@ def _annex_key() -> SM2PrivateKey:
 @pytest.mark.parametrize("example", VECTORS["sm3"]["examples"], ids=lambda e: e["section"])
 def test_sm3_gives_the_gbt_32905_annex_a_digests(example: dict[str, str]) -> None:
     assert sm3(example["message_ascii"].encode("ascii")).hex() == example["digest"]
+
+
+@pytest.mark.parametrize("size", [0, 1, 55, 56, 64, 65, 1500])
+def test_sm3_agrees_with_tongsuo(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    digest = Hash(SM3())
+    digest.update(data)
+    assert sm3(data) == digest.finalize()
 
 
 def test_the_annex_a_private_key_gives_its_public_key() -> None:
