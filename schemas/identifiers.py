@@ -227,6 +227,8 @@ def validate_uscc(value: str) -> str:
     organisation code (characters 9-17) with its GB 11714 check character; the
     GB 32100 check character (character 18).
     """
+    if type(value) is str and value in _valid_usccs:
+        return value
     if len(value) != 18:
         raise IdentifierError(f"USCC {value!r}: must be 18 characters, got {len(value)}")
     for pos, ch in enumerate(value, start=1):
@@ -262,6 +264,8 @@ def validate_uscc(value: str) -> str:
         raise IdentifierError(
             f"USCC {value}: check character should be {expected}, not {value[17]}"
         )
+    if type(value) is str and len(_valid_usccs) < _CACHE_LIMIT:
+        _valid_usccs.add(value)
     return value
 
 
@@ -285,6 +289,8 @@ CERTIFICATE_ID_PREFIX = "1.2.156.3005.2"
 """OID arc of e-certificate identifiers (GB/T 36904)."""
 
 _MOD36_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_MOD36_VALUE = {ch: i for i, ch in enumerate(_MOD36_ALPHABET)}
+_mod36_leads: dict[str, int] = {}  # type code + issuer → the MOD 37,36 state after them
 _TYPE_CODE = re.compile(r"[0-9]{4,12}")
 _SERIAL = re.compile(r"[0-9A-Z]{1,32}")
 _VERSION = re.compile(r"[0-9]{3}")
@@ -307,15 +313,17 @@ def mod37_36_check_char(chars: str) -> str:
     hybrid systems trade that for a check character that is never a symbol (the pure
     MOD 37,2 would need ``*``).
     """
-    modulus = 36
-    product = modulus
+    return _MOD36_ALPHABET[(1 - _mod37_36_state(chars)) % 36]
+
+
+def _mod37_36_state(chars: str, product: int = 36) -> int:
+    """The MOD 37,36 running state after ``chars``, starting from ``product``."""
     for pos, ch in enumerate(chars, start=1):
-        value = _MOD36_ALPHABET.find(ch)
-        if value < 0:
+        value = _MOD36_VALUE.get(ch)
+        if value is None:
             raise IdentifierError(f"{chars!r}: character {pos} ({ch!r}) is not 0-9A-Z")
-        total = (product + value) % modulus or modulus
-        product = (total * 2) % (modulus + 1)
-    return _MOD36_ALPHABET[(1 - product) % modulus]
+        product = ((product + value) % 36 or 36) * 2 % 37
+    return product
 
 
 def make_certificate_id(
@@ -370,7 +378,15 @@ def parse_certificate_id(value: str) -> CertificateIdParts:
         )
     type_code, issuer, serial, version, check = parts[prefix_len:]
     _check_parts(value, type_code, issuer, serial, version)
-    expected = mod37_36_check_char(value.rsplit(".", 1)[0].replace(".", ""))
+    # the checked parts are all of 0-9A-Z; the state after the prefix, type and issuer is
+    # the same for every certificate of one type and issuer, so it is worked out once
+    lead = f"{type_code}{issuer}"
+    state = _mod36_leads.get(lead)
+    if state is None:
+        state = _mod37_36_state(CERTIFICATE_ID_PREFIX.replace(".", "") + lead)
+        if len(_mod36_leads) < _CACHE_LIMIT:
+            _mod36_leads[lead] = state
+    expected = _MOD36_ALPHABET[(1 - _mod37_36_state(serial + version, state)) % 36]
     if check != expected:
         raise IdentifierError(
             f"certificate id {value}: check character should be {expected}, not {check}"
@@ -426,6 +442,7 @@ def _valid_date(value: str) -> str:
 
 _ID_SHAPE = re.compile(r"[1-9][0-9]{16}[0-9Xx]")
 _CACHE_LIMIT = 200_000
+_valid_usccs: set[str] = set()  # USCCs already found valid
 _past_births: set[str] = set()  # "YYYYMMDD": real dates from 1800 up to a day already seen
 _real_dates: set[str] = set()  # "YYYY-MM-DD" strings already found to be real dates
 

@@ -8,7 +8,7 @@ key's SubjectPublicKeyInfo.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeGuard, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -54,12 +54,35 @@ def algorithm_of(key: PrivateKey | PublicKey) -> Algorithm:
     raise KeyLoadError(f"unsupported key type {type(key).__name__}; use Ed25519, P-256 or SM2")
 
 
+_SIGNS_ITSELF: dict[type, bool] = {}
+_VERIFIES_ITSELF: dict[type, bool] = {}
+
+
+def _signs_itself(key: PrivateKey) -> TypeGuard[ed25519.Ed25519PrivateKey | SM2PrivateKey]:
+    """Does ``key.sign(data)`` make a govex signature as it is (Ed25519, SM2)? Asked once per
+    key class: ``isinstance`` against the ``cryptography`` classes goes through ``ABCMeta``."""
+    kind = type(key)
+    found = _SIGNS_ITSELF.get(kind)
+    if found is None:
+        found = _SIGNS_ITSELF[kind] = isinstance(key, ed25519.Ed25519PrivateKey | SM2PrivateKey)
+    return found
+
+
+def _verifies_itself(key: PublicKey) -> TypeGuard[ed25519.Ed25519PublicKey | SM2PublicKey]:
+    """Does ``key.verify(signature, data)`` check a govex signature as it is (Ed25519, SM2)?"""
+    kind = type(key)
+    found = _VERIFIES_ITSELF.get(kind)
+    if found is None:
+        found = _VERIFIES_ITSELF[kind] = isinstance(key, ed25519.Ed25519PublicKey | SM2PublicKey)
+    return found
+
+
 def sign(key: PrivateKey, data: bytes) -> bytes:
     """Sign ``data``; ECDSA signatures are returned as 64-byte ``r‖s``."""
-    if isinstance(key, ed25519.Ed25519PrivateKey | SM2PrivateKey):
+    if _signs_itself(key):
         return key.sign(data)
     algorithm_of(key)
-    der = key.sign(data, ec.ECDSA(hashes.SHA256()))
+    der = cast(ec.EllipticCurvePrivateKey, key).sign(data, ec.ECDSA(hashes.SHA256()))
     r, s = decode_dss_signature(der)
     return r.to_bytes(_P256_ORDER_BYTES, "big") + s.to_bytes(_P256_ORDER_BYTES, "big")
 
@@ -67,7 +90,7 @@ def sign(key: PrivateKey, data: bytes) -> bytes:
 def verify(key: PublicKey, signature: bytes, data: bytes) -> None:
     """Verify or raise :class:`VerificationError`."""
     try:
-        if isinstance(key, ed25519.Ed25519PublicKey | SM2PublicKey):
+        if _verifies_itself(key):
             key.verify(signature, data)
             return
         algorithm_of(key)
@@ -75,7 +98,9 @@ def verify(key: PublicKey, signature: bytes, data: bytes) -> None:
             raise VerificationError("ECDSA P-256 signature must be 64 bytes (r‖s)")
         r = int.from_bytes(signature[:_P256_ORDER_BYTES], "big")
         s = int.from_bytes(signature[_P256_ORDER_BYTES:], "big")
-        key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+        cast(ec.EllipticCurvePublicKey, key).verify(
+            encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256())
+        )
     except InvalidSignature as exc:
         raise VerificationError("signature does not verify") from exc
 

@@ -51,6 +51,9 @@ __all__ = [
 
 _B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {char: i for i, char in enumerate(_B58_ALPHABET)}
+_B58_DIGITS = bytes.maketrans(_B58_ALPHABET.encode(), bytes(range(58)))
+_B58_FOREIGN = bytes(b for b in range(256) if b not in _B58_ALPHABET.encode())
+_B58_PAIRS = [a + b for a in _B58_ALPHABET for b in _B58_ALPHABET]  # value → its two digits
 
 _ED25519_PUB = b"\xed\x01"
 _P256_PUB = b"\x80\x24"
@@ -68,20 +71,23 @@ def b58encode(data: bytes) -> str:
     """Encode bytes in base58 with the Bitcoin alphabet (no multibase prefix)."""
     zeros = len(data) - len(data.lstrip(b"\0"))
     number = int.from_bytes(data, "big")
-    digits: list[str] = []
-    while number:
-        number, rest = divmod(number, 58)
-        digits.append(_B58_ALPHABET[rest])
-    return "1" * zeros + "".join(reversed(digits))
+    pairs: list[str] = []
+    while number:  # two digits per division: half the big-number divisions
+        number, rest = divmod(number, 58 * 58)
+        pairs.append(_B58_PAIRS[rest])
+    # the leading pair may start with a zero digit ("1") that is not part of the number
+    return "1" * zeros + "".join(reversed(pairs)).lstrip("1")
 
 
 def b58decode(text: str) -> bytes:
     """Decode Bitcoin-alphabet base58 (no multibase prefix); refuse foreign characters."""
+    raw = text.encode("ascii") if text.isascii() else b""
+    if len(raw) != len(text) or len(raw.translate(None, _B58_FOREIGN)) != len(raw):
+        for position, char in enumerate(text):
+            if char not in _B58_INDEX:
+                raise MultibaseError(f"character {char!r} at position {position} is not base58btc")
     number = 0
-    for position, char in enumerate(text):
-        digit = _B58_INDEX.get(char)
-        if digit is None:
-            raise MultibaseError(f"character {char!r} at position {position} is not base58btc")
+    for digit in raw.translate(_B58_DIGITS):  # the digit values as bytes, at C speed
         number = number * 58 + digit
     zeros = len(text) - len(text.lstrip("1"))
     body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""

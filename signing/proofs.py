@@ -43,6 +43,7 @@ __all__ = [
     "ProofError",
     "VerifiedProof",
     "add_proof",
+    "add_proof_canonical",
     "format_created",
     "hash_data",
     "resolve_did_key",
@@ -72,20 +73,36 @@ class VerifiedProof:
     verification_method: str
     cryptosuite: str
     created: datetime | None
+    canonical_document: bytes = b""
+    """JCS of :attr:`document_without_proof`, as hashed for the signature."""
 
 
 def _suite_for(key: PrivateKey | PublicKey) -> str:
     return _SUITE_OF[algorithm_of(key)]
 
 
+_SUITE_OF_TYPE: dict[type, str | None] = {}
+"""The cryptosuite each concrete key class can serve (None: none); an ECDSA key's curve is
+checked per key. ``isinstance`` against the ``cryptography`` key classes goes through
+``ABCMeta`` and costs more than the rest of the lookup, so it is asked once per class."""
+
+
 def _key_fits(suite: str, key: PrivateKey | PublicKey) -> bool:
-    if suite == SM2_JCS_2025:
-        return isinstance(key, SM2PrivateKey | SM2PublicKey)
-    if suite == EDDSA_JCS_2022:
-        return isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey)
-    return isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and isinstance(
-        key.curve, ec.SECP256R1
-    )
+    kind = type(key)
+    fits = _SUITE_OF_TYPE.get(kind, "")
+    if fits == "":
+        if isinstance(key, SM2PrivateKey | SM2PublicKey):
+            fits = SM2_JCS_2025
+        elif isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+            fits = EDDSA_JCS_2022
+        elif isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+            fits = ECDSA_JCS_2019
+        else:
+            fits = None
+        _SUITE_OF_TYPE[kind] = fits
+    if fits != suite:
+        return False
+    return suite != ECDSA_JCS_2019 or isinstance(key.curve, ec.SECP256R1)  # type: ignore[union-attr]
 
 
 def format_created(moment: datetime) -> str:
@@ -100,12 +117,14 @@ def hash_data(document: dict[str, Any], proof_config: dict[str, Any]) -> bytes:
 
     H is SM3 for ``govex-sm2-jcs-2025`` and SHA-256 for the W3C suites.
     """
+    return _hash_canonical(proof_config, canonicalize(document))
+
+
+def _hash_canonical(proof_config: dict[str, Any], document: bytes) -> bytes:
+    """:func:`hash_data` with the document already canonical."""
     if proof_config.get("cryptosuite") == SM2_JCS_2025:
-        return sm3(canonicalize(proof_config)) + sm3(canonicalize(document))
-    return (
-        hashlib.sha256(canonicalize(proof_config)).digest()
-        + hashlib.sha256(canonicalize(document)).digest()
-    )
+        return sm3(canonicalize(proof_config)) + sm3(document)
+    return hashlib.sha256(canonicalize(proof_config)).digest() + hashlib.sha256(document).digest()
 
 
 def add_proof(
@@ -123,6 +142,27 @@ def add_proof(
     ``ecdsa-jcs-2019``, SM2 → ``govex-sm2-jcs-2025``) unless named; a suite that does
     not fit the key is refused.
     """
+    return add_proof_canonical(
+        document,
+        key,
+        verification_method=verification_method,
+        created=created,
+        proof_purpose=proof_purpose,
+        cryptosuite=cryptosuite,
+    )[0]
+
+
+def add_proof_canonical(
+    document: dict[str, Any],
+    key: PrivateKey,
+    *,
+    verification_method: str,
+    created: datetime | None = None,
+    proof_purpose: str = "assertionMethod",
+    cryptosuite: str | None = None,
+) -> tuple[dict[str, Any], bytes]:
+    """:func:`add_proof`, and the JCS bytes of ``document`` it signed (for a content digest
+    without canonicalizing the document a second time)."""
     if "proof" in document:
         raise SigningError("document already has a proof; proof sets are not supported")
     suite = cryptosuite if cryptosuite is not None else _suite_for(key)
@@ -139,8 +179,9 @@ def add_proof(
     }
     if "@context" in document:
         proof["@context"] = document["@context"]
-    signature = sign(key, hash_data(document, proof))
-    return {**document, "proof": {**proof, "proofValue": encode_base58btc(signature)}}
+    canonical = canonicalize(document)
+    signature = sign(key, _hash_canonical(proof, canonical))
+    return {**document, "proof": {**proof, "proofValue": encode_base58btc(signature)}}, canonical
 
 
 def resolve_did_key(verification_method: str) -> PublicKey:
@@ -237,7 +278,8 @@ def verify_proof(
     options = {name: value for name, value in proof.items() if name != "proofValue"}
     unsecured = _unsecured(document, proof)
     try:
-        data = hash_data(unsecured, options)
+        document_jcs = canonicalize(unsecured)
+        data = _hash_canonical(options, document_jcs)
     except SigningError as exc:
         raise ProofError(f"secured document cannot be canonicalized: {exc.message}") from exc
     try:
@@ -253,4 +295,5 @@ def verify_proof(
         verification_method=method,
         cryptosuite=suite,
         created=created,
+        canonical_document=document_jcs,
     )

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from exchange.certificates.did import credential_form, issuer_uscc, method_kid
+from exchange.certificates.did import CredentialForm, credential_form, issuer_uscc, method_kid
 from exchange.certificates.trust import ChainChecker, Issuance, SealEntry, TrustStore
 from exchange.certificates.vocabulary import (
     CERT_URN_PREFIX,
@@ -74,6 +74,8 @@ _TOP_LEVEL = frozenset(
     }
 )
 _STATUS_WORD = {"revocation": "revoked", "suspension": "suspended"}
+_ISSUER_KEYS = frozenset({"id", "name"})
+_MEMO_LIMIT = 4_096  # names remembered per verifier (issuer ids, methods, forms)
 
 
 class CheckFailed(Exception):
@@ -88,6 +90,8 @@ class CheckState:
     issuer: str | None = None
     issuance: Issuance | None = None
     issuance_error: str | None = None
+    canonical: bytes | None = None  # JCS of the credential without its proof, once verified
+    valid_from: datetime | None = None  # validFrom, once parsed
 
 
 def _is_date(text: str) -> bool:
@@ -116,6 +120,10 @@ class CredentialChecks:
         self._types = {credential_type_name(t): t for t in types.values()}
         self._validators = {t.code: t.compiled() for t in self._types.values()}
         self._keys: dict[str, PublicKey] = {}
+        # what depends only on a (repeated) name, not on the credential: worked out once
+        self._methods: dict[object, tuple[str | None, str]] = {}
+        self._usccs: dict[object, str] = {}
+        self._forms: dict[tuple[str, str], CredentialForm] = {}
 
     def all(self) -> tuple[tuple[str, CheckRun], ...]:
         """Every check with its name, in the order they run."""
@@ -157,12 +165,39 @@ class CredentialChecks:
         state.ctype = ctype
         return ctype
 
-    @staticmethod
-    def _issuer_of(doc: dict[str, Any], state: CheckState) -> str:
+    def _issuer_of(self, doc: dict[str, Any], state: CheckState) -> str:
         if state.issuer is None:
             issuer = doc.get("issuer")
-            state.issuer = issuer_uscc(issuer.get("id") if isinstance(issuer, dict) else issuer)
+            state.issuer = self._uscc(issuer.get("id") if isinstance(issuer, dict) else issuer)
         return state.issuer
+
+    def _uscc(self, issuer_id: object) -> str:
+        """:func:`issuer_uscc`, remembered per issuer id (a string; errors are not kept)."""
+        found = self._usccs.get(issuer_id) if type(issuer_id) is str else None
+        if found is None:
+            found = issuer_uscc(issuer_id)
+            if len(self._usccs) < _MEMO_LIMIT:
+                self._usccs[issuer_id] = found
+        return found
+
+    def _method_kid(self, method: object) -> tuple[str | None, str]:
+        """:func:`method_kid`, remembered per verification method (a string)."""
+        found = self._methods.get(method) if type(method) is str else None
+        if found is None:
+            found = method_kid(method)
+            if len(self._methods) < _MEMO_LIMIT:
+                self._methods[method] = found
+        return found
+
+    def _form(self, issuer_id: str, ctype: CertificateType) -> CredentialForm:
+        """:func:`credential_form`, remembered per issuer id and type."""
+        slot = (issuer_id, ctype.code)
+        found = self._forms.get(slot) if type(issuer_id) is str else None
+        if found is None:
+            found = credential_form(issuer_id, ctype)
+            if len(self._forms) < _MEMO_LIMIT:
+                self._forms[slot] = found
+        return found
 
     def _proof_member(self, doc: dict[str, Any], name: str) -> Any:
         proof = doc.get("proof")
@@ -174,7 +209,7 @@ class CredentialChecks:
         cached = self._keys.get(method)
         if cached is not None:
             return cached
-        entry = self.trust.seal(method_kid(method)[1]) if self.trust is not None else None
+        entry = self.trust.seal(self._method_kid(method)[1]) if self.trust is not None else None
         if entry is None:
             raise CheckFailed(
                 f"verification method {method} is not a seal key the trust store knows"
@@ -191,13 +226,15 @@ class CredentialChecks:
             verified = verify_proof(doc, resolve=self._resolve)
         if "@context" in verified.proof and doc.get("@context") != verified.proof["@context"]:
             raise CheckFailed("the document's @context differs from the @context the proof signed")
+        # the signed bytes are then exactly the credential without its proof: its content
+        state.canonical = verified.canonical_document or None
         return None
 
     def issuer_chain(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
         if self.public_key is not None or self.trust is None or self.chain is None:
             return "not checked: verified against the public key given, not a trust chain"
         method = self._proof_member(doc, "verificationMethod")
-        controller, kid = method_kid(method)
+        controller, kid = self._method_kid(method)
         issuer = doc.get("issuer")
         issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
         if controller is not None and controller != issuer_id:
@@ -264,6 +301,7 @@ class CredentialChecks:
         if start is None and self._govex(doc):
             raise CheckFailed("a govex certificate must have validFrom")
         valid_from = parse_timestamp(start, "validFrom") if start is not None else None
+        state.valid_from = valid_from
         valid_until = parse_timestamp(end, "validUntil") if end is not None else None
         if valid_from is not None and valid_until is not None and valid_until < valid_from:
             raise CheckFailed("validUntil is before validFrom")
@@ -300,7 +338,8 @@ class CredentialChecks:
                 state.issuance_error = f"id must be {CERT_URN_PREFIX}<certificate identifier>"
             else:
                 try:
-                    state.issuance = self.trust.issuance(doc_id, ContentDigest(doc))
+                    content = ContentDigest(doc, state.canonical)
+                    state.issuance = self.trust.issuance(doc_id, content)
                 except TrustError as exc:
                     state.issuance_error = exc.message
         return state.issuance
@@ -372,18 +411,18 @@ class CredentialChecks:
             if not isinstance(doc.get("credentialSubject"), dict | list):
                 raise CheckFailed("credentialSubject is missing")
             return "not a govex certificate type: checked as a VC 2.0 document only"
-        unknown = sorted(set(doc) - _TOP_LEVEL)
-        if unknown:
+        if not _TOP_LEVEL.issuperset(doc):
+            unknown = sorted(set(doc) - _TOP_LEVEL)
             raise CheckFailed(f"unexpected members in a govex certificate: {', '.join(unknown)}")
         ctype = self._type_of(doc, state)
         issuer = doc.get("issuer")
-        if not isinstance(issuer, dict) or set(issuer) != {"id", "name"}:
+        if not isinstance(issuer, dict) or len(issuer) != 2 or not _ISSUER_KEYS.issuperset(issuer):
             raise CheckFailed(
                 'issuer must be {"id": "did:web:<exchange>:departments:<USCC>", '
                 '"name": "<department>"}'
             )
         uscc = self._issuer_of(doc, state)
-        form = credential_form(issuer["id"], ctype)
+        form = self._form(issuer["id"], ctype)
         if doc.get("@context") != form.contexts:
             raise CheckFailed(f"@context must be {form.contexts}")
         if doc.get("name") != ctype.name:
@@ -400,12 +439,13 @@ class CredentialChecks:
         except Exception:  # the compiled validator's error; validate_subject says it precisely
             ctype.validate_subject(subject)
             raise
-        self._check_metadata(doc, ctype, subject, uscc, issuer["name"])
+        self._check_metadata(doc, state, ctype, subject, uscc, issuer["name"])
         return None
 
     @staticmethod
     def _check_metadata(
         doc: dict[str, Any],
+        state: CheckState,
         ctype: CertificateType,
         subject: dict[str, Any],
         issuer_uscc: str,
@@ -417,7 +457,7 @@ class CredentialChecks:
         issue_date = metadata.get("issue_date")
         if not isinstance(issue_date, str) or not _is_date(issue_date):
             raise CheckFailed("metadata.issue_date must be a date YYYY-MM-DD")
-        valid_from = parse_timestamp(doc.get("validFrom"), "validFrom")
+        valid_from = state.valid_from or parse_timestamp(doc.get("validFrom"), "validFrom")
         end = doc.get("validUntil")
         expected = {
             "type_code": ctype.type_code,

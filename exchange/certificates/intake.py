@@ -40,8 +40,10 @@ VERIFY_WORKERS = 4
 VERIFY_QUEUE = 64
 """Verifications allowed to wait for a worker; beyond that the API answers 503."""
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # unrolled: no per-byte branch
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_CONTAINERS = (dict, list)
+_LEAVES = frozenset({str, int, bool, float, type(None)})
 
 
 class CredentialTooLarge(PayloadTooLarge):
@@ -89,22 +91,24 @@ def nesting_limits(raw: bytes) -> bytes:
 def credential_limits(value: Any) -> Any:
     """``value`` once its nesting is within :data:`MAX_CREDENTIAL_DEPTH` (checked without
     recursion); else :class:`CredentialTooDeep`."""
+    if not isinstance(value, _CONTAINERS):
+        return value
+    # only containers are walked; leaves are counted by their container's length
     stack: list[tuple[Any, int]] = [(value, 1)]
     seen = 0
     while stack:
         node, depth = stack.pop()
-        if not isinstance(node, dict | list):
-            continue
         if depth > MAX_CREDENTIAL_DEPTH:
             raise CredentialTooDeep(
                 f"a credential is nested at most {MAX_CREDENTIAL_DEPTH} levels deep"
             )
         children = node.values() if isinstance(node, dict) else node
+        seen += len(children)
+        if seen > MAX_CREDENTIAL_BYTES:  # a value cannot have more members than bytes
+            raise CredentialTooLarge(f"a credential is at most {MAX_CREDENTIAL_BYTES // 1024} KiB")
+        if _LEAVES.issuperset(map(type, children)):
+            continue
         for child in children:
-            seen += 1
-            if seen > MAX_CREDENTIAL_BYTES:  # a value cannot have more members than bytes
-                raise CredentialTooLarge(
-                    f"a credential is at most {MAX_CREDENTIAL_BYTES // 1024} KiB"
-                )
-            stack.append((child, depth + 1))
+            if isinstance(child, _CONTAINERS):
+                stack.append((child, depth + 1))
     return value

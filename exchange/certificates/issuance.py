@@ -44,7 +44,6 @@ from exchange.certificates.vocabulary import (
     CHINA_TIME,
     VC2_CONTEXT,
     certificate_urn,
-    credential_digest,
     credential_type_name,
     local_date,
 )
@@ -54,8 +53,9 @@ from schemas.certificates import CertificateType, certificate_type
 from schemas.errors import ErrorCode, SchemaError
 from signing.algorithms import PrivateKey
 from signing.errors import SigningError
-from signing.proofs import add_proof, format_created
+from signing.proofs import add_proof_canonical, format_created
 from signing.status_list import status_entry
+from signing.suites import hash_digest
 
 __all__ = ["Issuance"]
 
@@ -332,7 +332,9 @@ class Issuance:
             status_entry(self.lists.url(revocation), index, "revocation"),
             status_entry(self.lists.url(suspension), index, "suspension"),
         ]
-        signed = add_proof(document, key, verification_method=method_id(did, kid), created=now)
+        signed, content = add_proof_canonical(
+            document, key, verification_method=method_id(did, kid), created=now
+        )
         row = (
             certificate_id,
             ctype.code,
@@ -351,7 +353,8 @@ class Issuance:
             end,
             orjson.dumps(signed).decode("utf-8"),
             now,
-            credential_digest(document, self.register.hash_name),
+            # credential_digest(document), from the bytes the proof signed
+            hash_digest(self.register.hash_name, content).hex(),
         )
         return _Issued(certificate_id, serial, row, signed)
 

@@ -134,6 +134,7 @@ class ChainChecker:
         self.root = root
         self._verified: dict[str, SealCertificateInfo] = {}
         self._lock = threading.Lock()
+        self._last: tuple[datetime, str, SealCertificateInfo] | None = None
 
     def check(self, entry: SealEntry, at: datetime) -> SealCertificateInfo:
         """What the root vouches for about ``entry`` at time ``at``, or :class:`ChainError`.
@@ -141,6 +142,9 @@ class ChainChecker:
         ``at`` is a time the verifier trusts — now, or a recorded issuance or ingest time —
         never a time the signer claims (a proof's ``created``, a batch's ``sealed_at``).
         """
+        last = self._last
+        if last is not None and last[0] is at and last[1] == entry.kid:
+            return last[2]  # this key, judged at this very moment a moment ago
         info = self._verified.get(entry.kid)
         if info is None:
             cert = entry.certificate
@@ -150,7 +154,7 @@ class ChainChecker:
                 raise ChainError(f"seal certificate listed as {entry.kid} certifies key {info.kid}")
             with self._lock:
                 self._verified[entry.kid] = info
-        moment = at.astimezone(UTC)
+        moment = at if at.tzinfo is UTC else at.astimezone(UTC)
         if not self.root.not_valid_before_utc <= moment <= self.root.not_valid_after_utc:
             raise ChainError(f"the root certificate is not valid at {moment.isoformat()}")
         if not info.not_before <= moment <= info.not_after:
@@ -158,6 +162,7 @@ class ChainChecker:
                 f"seal certificate of {info.name} was valid from {info.not_before.isoformat()} "
                 f"to {info.not_after.isoformat()}, not at {moment.isoformat()}"
             )
+        self._last = (at, entry.kid, info)
         return info
 
 

@@ -54,6 +54,7 @@ from signing.errors import SigningError
 __all__ = ["CertificateRefused", "Check", "Verdict", "Verifier"]
 
 _LOG = logging.getLogger("govex.certificates")
+_PASSED_KEPT = 1_024  # passed checks kept for reuse (a note names at most a key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,7 @@ class Verifier:
         self.clock = clock
         self.checks = CredentialChecks(trust, public_key, types or load_certificate_types())
         self._checks = self.checks.all()
+        self._passed: dict[tuple[str, str | None], Check] = {}  # the same passed check, reused
 
     # -- public ------------------------------------------------
     def check(self, credential: Any) -> Verdict:
@@ -147,7 +149,7 @@ class Verifier:
             return Verdict(False, tuple(Check(name, False, reason) for name in CHECKS))
         now = self.clock()
         state = CheckState()
-        checks = tuple(self._run(name, run, credential, state, now) for name, run in self._checks)
+        checks = tuple([self._run(name, run, credential, state, now) for name, run in self._checks])
         issuer = credential.get("issuer")
         issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
         types = credential.get("type")
@@ -183,8 +185,8 @@ class Verifier:
         return verdict
 
     # -- plumbing ------------------------------------------------
-    @staticmethod
     def _run(
+        self,
         name: str,
         run: CheckRun,
         credential: dict[str, Any],
@@ -200,4 +202,9 @@ class Verifier:
         except Exception as exc:  # fail closed: a check that cannot finish has not passed
             _LOG.warning("certificate check %s could not finish", name, exc_info=exc)
             return Check(name, False, f"cannot be checked: {exc}")
-        return Check(name, True, note)
+        passed = self._passed.get((name, note))
+        if passed is None:
+            passed = Check(name, True, note)
+            if len(self._passed) < _PASSED_KEPT:
+                self._passed[(name, note)] = passed
+        return passed

@@ -117,8 +117,14 @@ def credential_digest(credential: dict[str, Any], hash_name: HashName = "sha-256
 class ContentDigest:
     """One credential's :func:`credential_digest` in each hash asked for, computed once."""
 
-    def __init__(self, credential: dict[str, Any]) -> None:
-        self._content = canonicalize({k: v for k, v in credential.items() if k != "proof"})
+    def __init__(self, credential: dict[str, Any], canonical: bytes | None = None) -> None:
+        """``canonical``: the JCS bytes of the credential without its proof when the caller
+        already has them (the proof check hashes exactly those bytes)."""
+        self._content = (
+            canonical
+            if canonical is not None
+            else canonicalize({k: v for k, v in credential.items() if k != "proof"})
+        )
         self._hex: dict[HashName, str] = {}
 
     def hex(self, hash_name: HashName = "sha-256") -> str:

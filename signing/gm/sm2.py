@@ -13,6 +13,7 @@ with SM4 (:mod:`signing.gm.sm4`).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -43,26 +44,65 @@ CURVE_OID: Final = "1.2.156.10197.1.301"
 SM2_WITH_SM3_OID: Final = "1.2.156.10197.1.501"
 ORDER: Final = int("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123", 16)
 _COORDINATE: Final = 32
+_SM2_WITH_SM3: Final = _ec.ECDSA(_hashes.SM3())  # a description, no state: one for every call
 
 
 def sm3(data: bytes) -> bytes:
     """SM3 digest (GB/T 32905-2016), 32 bytes."""
+    if _HASHLIB_SM3:  # the interpreter's OpenSSL has SM3: no Tongsuo hash object per call
+        return hashlib.new("sm3", data).digest()
     digest = _hashes.Hash(_hashes.SM3())
     digest.update(data)
     result: bytes = digest.finalize()
     return result
 
 
+def _hashlib_has_sm3() -> bool:
+    try:
+        hashlib.new("sm3")
+    except ValueError:
+        return False
+    return True
+
+
+_HASHLIB_SM3: Final = _hashlib_has_sm3()
+
+
 def to_der(signature: bytes) -> bytes:
     """Raw ``r‖s`` → DER ``SEQUENCE { r INTEGER, s INTEGER }``."""
     if len(signature) != 2 * _COORDINATE:
         raise VerificationError("an SM2 signature is 64 bytes (r‖s)")
-    der: bytes = algos.DSASignature.from_p1363(signature).dump()
-    return der
+    return _der_pair(
+        int.from_bytes(signature[:_COORDINATE], "big"),
+        int.from_bytes(signature[_COORDINATE:], "big"),
+    )
+
+
+def _der_integer(value: int) -> bytes:
+    """DER INTEGER of a non-negative value below 2^256: minimal, a 0x00 before a high bit."""
+    body = value.to_bytes(value.bit_length() // 8 + 1, "big")  # always room for a sign bit
+    if len(body) > 1 and body[0] == 0 and body[1] < 0x80:
+        body = body[1:]
+    return b"\x02" + bytes([len(body)]) + body
+
+
+def _der_pair(r: int, s: int) -> bytes:
+    """DER ``SEQUENCE { r INTEGER, s INTEGER }`` (at most 70 bytes: short lengths only)."""
+    body = _der_integer(r) + _der_integer(s)
+    return b"\x30" + bytes([len(body)]) + body
 
 
 def from_der(der: bytes) -> bytes:
     """DER ``SM2Signature`` → raw ``r‖s``; refuse anything but a strict DER pair."""
+    # the usual signature: read the two integers and require the bytes to be exactly their
+    # canonical DER (so a non-minimal, negative or padded encoding is refused)
+    if len(der) >= 8 and der[0] == 0x30 and der[1] == len(der) - 2 and der[2] == 0x02:
+        end_r = 4 + der[3]
+        if end_r + 2 <= len(der) and der[end_r] == 0x02 and end_r + 2 + der[end_r + 1] == len(der):
+            r = int.from_bytes(der[4:end_r], "big")
+            s = int.from_bytes(der[end_r + 2 :], "big")
+            if 0 < r < ORDER and 0 < s < ORDER and _der_pair(r, s) == der:
+                return r.to_bytes(_COORDINATE, "big") + s.to_bytes(_COORDINATE, "big")
     try:
         parsed = algos.DSASignature.load(der, strict=True)
         r, s = int(parsed["r"].native), int(parsed["s"].native)
@@ -135,7 +175,7 @@ class SM2PublicKey:
         """Verify a raw ``r‖s`` SM2-with-SM3 signature or raise :class:`VerificationError`."""
         der = to_der(signature)
         try:
-            self._key.verify(der, data, _ec.ECDSA(_hashes.SM3()))
+            self._key.verify(der, data, _SM2_WITH_SM3)
         except _InvalidSignature as exc:
             raise VerificationError("signature does not verify") from exc
 
@@ -221,5 +261,5 @@ class SM2PrivateKey:
 
     def sign(self, data: bytes) -> bytes:
         """SM2-with-SM3 signature over ``data`` as raw ``r‖s``."""
-        der: bytes = self._key.sign(data, _ec.ECDSA(_hashes.SM3()))
+        der: bytes = self._key.sign(data, _SM2_WITH_SM3)
         return from_der(der)

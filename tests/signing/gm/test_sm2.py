@@ -9,9 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import algos
+from tongsuopy.crypto.hashes import SM3, Hash
 
 from signing.errors import KeyLoadError, VerificationError
-from signing.gm.sm2 import DEFAULT_ID, SM2PrivateKey, SM2PublicKey, from_der, sm3, to_der
+from signing.gm.sm2 import (
+    DEFAULT_ID,
+    ORDER,
+    SM2PrivateKey,
+    SM2PublicKey,
+    from_der,
+    sm3,
+    to_der,
+)
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[2] / "vectors" / "gm" / "sm2_sm3.json").read_text("utf-8")
@@ -29,6 +39,14 @@ def _annex_key() -> SM2PrivateKey:
 @pytest.mark.parametrize("example", VECTORS["sm3"]["examples"], ids=lambda e: e["section"])
 def test_sm3_gives_the_gbt_32905_annex_a_digests(example: dict[str, str]) -> None:
     assert sm3(example["message_ascii"].encode("ascii")).hex() == example["digest"]
+
+
+@pytest.mark.parametrize("size", [0, 1, 55, 56, 64, 65, 1500])
+def test_sm3_agrees_with_tongsuo(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    digest = Hash(SM3())
+    digest.update(data)
+    assert sm3(data) == digest.finalize()
 
 
 def test_the_annex_a_private_key_gives_its_public_key() -> None:
@@ -82,6 +100,41 @@ def test_der_signatures_are_strict() -> None:
         from_der(b"\x30\x00")
     with pytest.raises(VerificationError):
         to_der(ANNEX_A[:63])
+
+
+@pytest.mark.parametrize(
+    ("r", "s"),
+    [
+        (1, 1),
+        (0x7F, 0x80),  # one byte; a high bit needs a leading 0x00
+        (1 << 255, (1 << 248) - 1),  # 33 bytes with the sign byte; 31 bytes
+        (ORDER - 1, 0x80 << 240),
+    ],
+)
+def test_der_pairs_match_asn1_at_the_edges(r: int, s: int) -> None:
+    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    der = algos.DSASignature({"r": r, "s": s}).dump()
+    assert to_der(raw) == der
+    assert from_der(der) == raw
+
+
+def test_der_signatures_that_are_not_minimal_are_refused() -> None:
+    der = to_der(ANNEX_A)
+    r_len = der[3]
+    padded = b"\x02" + bytes([r_len + 1]) + b"\x00" + der[4 : 4 + r_len]
+    body = padded + der[4 + r_len :]
+    with pytest.raises(VerificationError):  # r with a needless leading zero byte
+        from_der(b"\x30" + bytes([len(body)]) + body)
+    negative = bytearray(to_der((1).to_bytes(32, "big") + ANNEX_A[32:]))
+    negative[4] = 0x81  # r = -127
+    with pytest.raises(VerificationError):
+        from_der(bytes(negative))
+    zero = to_der(bytes(32) + ANNEX_A[32:])
+    with pytest.raises(VerificationError):  # r = 0
+        from_der(zero)
+    order = to_der(ORDER.to_bytes(32, "big") + ANNEX_A[32:])
+    with pytest.raises(VerificationError):  # r = n
+        from_der(order)
 
 
 def test_bad_keys_are_refused() -> None:
