@@ -110,6 +110,9 @@ class SharedSubjectKeys(SubjectKeys):
             raise AuditUnavailable("the subject's salt was not applied")
         return found
 
+    def prefetch(self, subjects: list[str], *, create: bool = True) -> None:
+        super().prefetch(subjects, create=False)  # new salts are the cluster's to draw
+
     def insert_if_absent(self, ref: str, salt: bytes) -> None:
         """Apply a salt proposal: kept only when the subject has no salt yet."""
         self.store.execute(

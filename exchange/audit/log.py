@@ -201,6 +201,8 @@ class AuditLog(GroupCommitWriter):
             event.subject = None
             return
         found = [] if event.subject_hash is None else [event.subject_hash]
+        if len(event.subjects) > 1:
+            self.subjects.prefetch([s for s in event.subjects if s is not None])
         for raw in (event.subject, *event.subjects):
             if raw is None or not raw.strip():
                 continue

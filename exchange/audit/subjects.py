@@ -82,6 +82,42 @@ class SubjectKeys:
             return found
         return self._resolve(subject, create=False)
 
+    def prefetch(self, subjects: list[str], *, create: bool = True) -> None:
+        """Resolve many subjects with one query (an entry naming thousands of holders, e.g.
+        a chunk of bulk issuance): stored salts are read at once, and the salts of subjects
+        never seen are drawn and staged at once, so :meth:`hash` of each answers from memory.
+        """
+        values: dict[str, list[str]] = {}
+        with self._lock:
+            generation = self._generation
+            for raw in subjects:
+                if raw in self._cache:
+                    continue
+                value = normalise_subject(raw)
+                if self._in_memory(value) is None:
+                    values.setdefault(value, []).append(raw)
+        if len(values) < 2:
+            return
+        refs = {self.ref(value): value for value in values}
+        rows = self.store.fetchall(
+            "SELECT ref, salt FROM audit_subject_salts WHERE ref IN (SELECT unnest(?))",
+            [list(refs)],
+        )
+        stored = {refs[ref]: bytes(salt) for ref, salt in rows}
+        with self._lock:
+            fresh = generation == self._generation  # no salts committed since the query
+            for ref, value in refs.items():
+                found = self._in_memory(value)
+                if found is None and value in stored:
+                    found = _keyed(stored[value], value)
+                if found is None and fresh and create:
+                    salt = secrets.token_bytes(32)
+                    found = _keyed(salt, value)
+                    self._staged[value] = (ref, salt, found)
+                if found is not None:
+                    for raw in values[value]:
+                        self._remember(raw, value, found)
+
     def _resolve(self, subject: str, *, create: bool) -> str | None:
         value = normalise_subject(subject)
         with self._lock:
