@@ -155,16 +155,32 @@ class ClusterAuditLog(AuditLog):
             return -1, self._work_only(work)
         if work is None:
             return self._publish([event]), None
-        if event.subject is not None or event.subjects:
-            self._hash_subjects(event)  # a new salt is applied outside the work's snapshot
-        sent: list[tuple[int, str]] = []
+        # in a control event's apply (exchange.cluster) the topic decided the change and the
+        # other nodes commit it: this node commits it too, even without its audit entry
+        decided, sent, unsent = moment.is_fixed(), list[tuple[int, str]](), list[Exception]()
+
+        def publish(step: Any) -> None:
+            try:
+                step()
+            except AuditUnavailable as exc:
+                if not decided:
+                    raise
+                unsent.append(exc)
 
         def then(result: Any) -> None:
             if isinstance(result, dict) and "audit_detail" in result:
                 event.detail = {**(event.detail or {}), **result["audit_detail"]}
-            sent.append(self._send([event]))  # durable before its work commits
+            publish(lambda: sent.append(self._send([event])))  # durable before the commit
 
-        result = self._work_only(work, then)
+        if event.subject is not None or event.subjects:  # salts apply outside the snapshot
+            publish(lambda: self._hash_subjects(event))
+        result = self._work_only(work, None if unsent else then)
+        if unsent:
+            _LOG.error("a control event's change applied without its audit entry: %s", unsent[0])
+            raise AuditUnavailable(
+                f"the change is applied (the control topic decided it) but its audit entry "
+                f"was not acknowledged: {unsent[0]}"
+            ) from unsent[0]
         return self._settle(*sent[0]), result
 
     def _work_only(self, work: TxWork | None, then: Any = None) -> Any:
