@@ -175,12 +175,9 @@ class ClusterAuditLog(AuditLog):
         if event.subject is not None or event.subjects:  # salts apply outside the snapshot
             publish(lambda: self._hash_subjects(event))
         result = self._work_only(work, None if unsent else then)
-        if unsent:
-            _LOG.error("a control event's change applied without its audit entry: %s", unsent[0])
-            raise AuditUnavailable(
-                f"the change is applied (the control topic decided it) but its audit entry "
-                f"was not acknowledged: {unsent[0]}"
-            ) from unsent[0]
+        if unsent:  # an error would skip what the service does after it (status lists)
+            _LOG.error("a control event's change is applied without its audit entry: %s", unsent[0])
+            return -1, result
         return self._settle(*sent[0]), result
 
     def _work_only(self, work: TxWork | None, then: Any = None) -> Any:

@@ -36,7 +36,7 @@ from exchange import moment
 from exchange.cluster.cases import CaseNumbers, claiming
 from exchange.cluster.events import ControlEvent, ControlTopics, EventUnreadable
 from exchange.cluster.kinds import KINDS, Kind
-from exchange.errors import ExchangeError, Internal, InvalidRequest
+from exchange.errors import ExchangeError, InvalidRequest
 from schemas.errors import ErrorCode, SchemaError
 from signing.errors import SigningError
 
@@ -44,7 +44,14 @@ if TYPE_CHECKING:
     from exchange.bus.kafka_security import KafkaSecurity
     from exchange.service import Exchange
 
-__all__ = ["ControlPlane", "ControlUnavailable", "NodeBehind", "join_cluster", "published"]
+__all__ = [
+    "ApplyFailed",
+    "ControlPlane",
+    "ControlUnavailable",
+    "NodeBehind",
+    "join_cluster",
+    "published",
+]
 
 log = logging.getLogger("govex.cluster")
 
@@ -67,6 +74,11 @@ class ControlUnavailable(ExchangeError):
     code = ErrorCode.CONTROL_UNAVAILABLE
     status = 503
     title = "Control plane unavailable"
+
+
+class ApplyFailed(Exception):
+    """An event's apply failed on this node for a reason of its own (its store, a bug), not
+    as a refusal every node makes alike: it is not applied here, and is applied again."""
 
 
 # the offsets of the control events a request published (read by the API middleware)
@@ -291,9 +303,15 @@ class ControlPlane:
                 for record in records:
                     if partition.topic == self.topics.nodes:
                         self._heard(record.value)
-                    else:
+                        continue
+                    try:
                         self.apply(int(record.offset), record.value)
-                        self.control_end = max(self.control_end, int(record.offset) + 1)
+                    except ApplyFailed:  # stay behind, never past it: again from this one
+                        log.exception("control event at offset %d not applied", record.offset)
+                        self._consumer.seek(control, int(record.offset))
+                        self._stop.wait(1.0)
+                        break
+                    self.control_end = max(self.control_end, int(record.offset) + 1)
 
     def _heard(self, raw: bytes | None) -> None:
         if raw is None:
@@ -335,9 +353,8 @@ class ControlPlane:
                 return self._originals[kind.name](*args), None
         except (ExchangeError, SchemaError, SigningError) as exc:
             return None, exc  # refused the same way on every node
-        except Exception as exc:
-            log.exception("control event %s (%s) failed", event.id, event.kind)
-            return None, Internal(f"the control event {event.kind} failed: {exc}")
+        except Exception as exc:  # this node's own failure: applying on would diverge
+            raise ApplyFailed(f"the control event {event.id} ({event.kind}): {exc}") from exc
 
     # -- the applied offset, kept beside the store ----------------------------
     def _load_applied(self) -> int:

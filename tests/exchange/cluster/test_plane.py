@@ -16,7 +16,7 @@ from exchange.catalog.grants import GrantDecision, GrantRequest
 from exchange.certificates.models import CertificateRequest, StatusChange
 from exchange.cluster.events import ControlEvent, ControlTopics
 from exchange.cluster.kinds import KINDS
-from exchange.cluster.plane import ControlPlane
+from exchange.cluster.plane import ApplyFailed, ControlPlane
 from exchange.cluster.status import state_digest
 from exchange.config import Settings
 from exchange.demo.setup import create_demo
@@ -125,3 +125,30 @@ def test_a_cluster_node_refuses_bulk_issuance(two: tuple[ControlPlane, ControlPl
     with pytest.raises(InvalidRequest) as refused:
         a.exchange.certificates.issue_many("x", "resident_id_card", [])
     assert refused.value.code is ErrorCode.NOT_IN_CLUSTER
+
+
+def test_an_apply_that_fails_on_one_node_only_is_not_counted_applied(
+    two: tuple[ControlPlane, ControlPlane],
+) -> None:
+    """A failure of the node's own (its store, not a refusal every node makes alike) leaves
+    the event unapplied there: the node stays behind and applies it again, rather than
+    going on past it with a state the other nodes do not have."""
+    a, b = two
+    renshe = str(a.exchange.registry.by_code("renshe").uscc)
+    request = GrantRequest(
+        resource="gongan.resident_id_card",
+        fields=["name"],
+        purposes=["weijian.newborn_birth"],
+        reason="出生医学证明 核验父母身份",
+        expires_at=AT + timedelta(days=30),
+    )
+    raw = _event("grant.request", renshe, request, n=0)
+    a.apply(0, raw)
+    b.exchange.store.execute("ALTER TABLE grants RENAME TO grants_away")
+    with pytest.raises(ApplyFailed):
+        b.apply(0, raw)
+    assert b.applied == -1
+    b.exchange.store.execute("ALTER TABLE grants_away RENAME TO grants")
+    b.apply(0, raw)  # again, as the applier does
+    assert b.applied == 0
+    assert state_digest(a.exchange.store) == state_digest(b.exchange.store)
