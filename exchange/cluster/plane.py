@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import orjson
 
 from exchange import moment
@@ -58,6 +59,13 @@ log = logging.getLogger("govex.cluster")
 HEARTBEAT_S = 2.0
 CATCH_UP_S = 300.0
 STATE_FILE = Path("cluster") / "control.json"
+# the events this node applied, by id: an event the topic holds twice (a producer's retry)
+# applies once, and a node whose offset file was lost or is behind its store goes on
+# from the store's offset (the file is written after the store commits)
+_APPLIED = (
+    "CREATE TABLE IF NOT EXISTS cluster_control_applied ("
+    "id VARCHAR PRIMARY KEY, topic VARCHAR NOT NULL, at_offset BIGINT NOT NULL)"
+)
 
 
 class NodeBehind(ExchangeError):
@@ -137,6 +145,8 @@ class ControlPlane:
         self.control_end = 0  # the control topic's end offset, as last seen
         self.nodes: dict[str, Heartbeat] = {}
         self.skipped = 0  # unreadable events (counted, applied as nothing)
+        self.duplicates = 0  # events seen again (applied as nothing)
+        exchange.store.execute(_APPLIED)
         self.case_numbers = CaseNumbers(exchange.store)
         self._state = Path(exchange.settings.data) / STATE_FILE
         self._originals: dict[str, Callable[..., Any]] = {}
@@ -327,8 +337,14 @@ class ControlPlane:
         try:
             event = ControlEvent.decode(raw)
             kind = _kind_of(event)
-            waiter = self._waiters.get(event.id)
-            result, error = self._call(kind, event)
+            if self._seen(event.id):
+                self.duplicates += 1
+                log.warning("control event %s seen again at offset %d: dropped", event.id, offset)
+                result, error = None, None
+            else:
+                waiter = self._waiters.get(event.id)
+                result, error = self._call(kind, event)
+                self._mark(event.id, offset)
         except EventUnreadable as exc:
             self.skipped += 1
             log.warning("control event at offset %d skipped: %s", offset, exc)
@@ -356,15 +372,35 @@ class ControlPlane:
         except Exception as exc:  # this node's own failure: applying on would diverge
             raise ApplyFailed(f"the control event {event.id} ({event.kind}): {exc}") from exc
 
+    def _seen(self, event_id: str) -> bool:
+        found = self.exchange.store.fetchone(
+            "SELECT 1 FROM cluster_control_applied WHERE id = ?", [event_id]
+        )
+        return found is not None
+
+    def _mark(self, event_id: str, offset: int) -> None:
+        try:
+            self.exchange.store.execute(
+                "INSERT INTO cluster_control_applied VALUES (?, ?, ?)",
+                [event_id, self.topics.control, offset],
+            )
+        except duckdb.Error as exc:
+            raise ApplyFailed(f"the event {event_id} was not marked applied: {exc}") from exc
+
     # -- the applied offset, kept beside the store ----------------------------
     def _load_applied(self) -> int:
+        row = self.exchange.store.fetchone(
+            "SELECT coalesce(max(at_offset), -1) FROM cluster_control_applied WHERE topic = ?",
+            [self.topics.control],
+        )
+        marked = int(row[0]) if row is not None else -1
         try:
             kept = orjson.loads(self._state.read_bytes())
         except (OSError, orjson.JSONDecodeError):
-            return -1
+            return marked
         if not isinstance(kept, dict) or kept.get("topic") != self.topics.control:
-            return -1
-        return int(kept.get("applied", -1))
+            return marked
+        return max(marked, int(kept.get("applied", -1)))
 
     def _save_applied(self) -> None:
         self._state.parent.mkdir(exist_ok=True)

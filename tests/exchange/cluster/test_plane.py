@@ -152,3 +152,48 @@ def test_an_apply_that_fails_on_one_node_only_is_not_counted_applied(
     b.apply(0, raw)  # again, as the applier does
     assert b.applied == 0
     assert state_digest(a.exchange.store) == state_digest(b.exchange.store)
+
+
+def _issue(plane: ControlPlane, n: int) -> bytes:
+    gongan = str(plane.exchange.registry.by_code("gongan").uscc)
+    certificate = CertificateRequest(type="resident_id_card", subject=SUBJECTS["resident_id_card"])
+    return _event("cert.issue", gongan, certificate, n=n)
+
+
+def _certificates(plane: ControlPlane) -> int:
+    row = plane.exchange.store.fetchone("SELECT count(*) FROM certificates")
+    assert row is not None
+    return int(row[0])
+
+
+def test_an_event_seen_twice_on_the_topic_applies_once(
+    two: tuple[ControlPlane, ControlPlane],
+) -> None:
+    """A producer's retry can write one event twice: one command, one certificate."""
+    a, b = two
+    before = _certificates(a)
+    raw = _issue(a, 7)
+    for plane in (a, b):
+        plane.apply(0, raw)
+        plane.apply(1, raw)
+    assert _certificates(a) == _certificates(b) == before + 1
+    assert a.applied == b.applied == 1
+    assert state_digest(a.exchange.store) == state_digest(b.exchange.store)
+
+
+def test_a_node_that_lost_its_offset_file_does_not_apply_again(
+    two: tuple[ControlPlane, ControlPlane],
+) -> None:
+    """The applied events are known to the store itself: a lost (or stale) offset file
+    does not make a restarted node issue the same certificate a second time."""
+    a, _ = two
+    before = _certificates(a)
+    events = [_issue(a, n) for n in range(3)]
+    for offset, raw in enumerate(events):
+        a.apply(offset, raw)
+    (Path(a.exchange.settings.data) / "cluster" / "control.json").unlink()
+    again = _plane(a.exchange, "a")  # started again: it goes on from the store's offset
+    assert again._load_applied() == 2
+    for offset, raw in enumerate(events):  # were they read again, nothing changes
+        again.apply(offset, raw)
+    assert _certificates(a) == before + 3
