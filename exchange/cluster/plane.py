@@ -171,6 +171,7 @@ class ControlPlane:
             bootstrap_servers=self.bootstrap.split(","),
             client_id=f"govex-control-{self.node}",
             acks="all",
+            enable_idempotence=True,  # a retry after a lost acknowledgement: no second copy
             retries=5,
             linger_ms=0,
             max_in_flight_requests_per_connection=1,
@@ -245,7 +246,7 @@ class ControlPlane:
 
     def submit(self, kind: Kind, args: tuple[Any, ...]) -> Any:
         """Publish one event and return the result of its apply on this node."""
-        from kafka.errors import KafkaError
+        from kafka.errors import KafkaError, KafkaTimeoutError
 
         event = ControlEvent.new(kind.name, kind.encode(args), self.node)
         waiter = self._waiters[event.id] = _Waiter()
@@ -254,6 +255,11 @@ class ControlPlane:
                 sent = self._producer.send(
                     self.topics.control, value=event.encode(), key=event.id.encode()
                 ).get(timeout=self.wait_s)
+            except KafkaTimeoutError as exc:  # the producer may still deliver it
+                raise ControlUnavailable(
+                    f"the control event {kind.name} was not acknowledged within "
+                    f"{self.wait_s:g}s; it may still take effect: look before you retry"
+                ) from exc
             except KafkaError as exc:
                 raise ControlUnavailable(
                     f"the control event {kind.name} could not be published ({exc}); "
