@@ -252,8 +252,8 @@ class ControlPlane:
         waiter = self._waiters[event.id] = _Waiter()
         try:
             try:
-                sent = self._producer.send(
-                    self.topics.control, value=event.encode(), key=event.id.encode()
+                sent = self._producer.send(  # the partition every node applies
+                    self.topics.control, value=event.encode(), key=event.id.encode(), partition=0
                 ).get(timeout=self.wait_s)
             except KafkaTimeoutError as exc:  # the producer may still deliver it
                 raise ControlUnavailable(
@@ -379,9 +379,12 @@ class ControlPlane:
             raise ApplyFailed(f"the control event {event.id} ({event.kind}): {exc}") from exc
 
     def _seen(self, event_id: str) -> bool:
-        found = self.exchange.store.fetchone(
-            "SELECT 1 FROM cluster_control_applied WHERE id = ?", [event_id]
-        )
+        try:
+            found = self.exchange.store.fetchone(
+                "SELECT 1 FROM cluster_control_applied WHERE id = ?", [event_id]
+            )
+        except duckdb.Error as exc:
+            raise ApplyFailed(f"the applied events cannot be read: {exc}") from exc
         return found is not None
 
     def _mark(self, event_id: str, offset: int) -> None:
@@ -409,10 +412,15 @@ class ControlPlane:
         return max(marked, int(kept.get("applied", -1)))
 
     def _save_applied(self) -> None:
-        self._state.parent.mkdir(exist_ok=True)
-        tmp = self._state.with_name(f".{self._state.name}.{os.getpid()}")
-        tmp.write_bytes(orjson.dumps({"topic": self.topics.control, "applied": self.applied}))
-        os.replace(tmp, self._state)
+        """Keep the offset beside the store (which knows it too: a failure here must not
+        end the applier, or the node would stop applying while it beats as live)."""
+        try:
+            self._state.parent.mkdir(exist_ok=True)
+            tmp = self._state.with_name(f".{self._state.name}.{os.getpid()}")
+            tmp.write_bytes(orjson.dumps({"topic": self.topics.control, "applied": self.applied}))
+            os.replace(tmp, self._state)
+        except OSError as exc:
+            log.warning("control offset %d not written to %s: %s", self.applied, self._state, exc)
 
     # -- heartbeats -----------------------------------------------------------
     def _beat(self) -> None:
@@ -433,9 +441,9 @@ class ControlPlane:
             record_lag=consumer.lag if consumer is not None else None,
             leaving=leaving,
         )
-        self._producer.send(self.topics.nodes, value=beat.encode(), key=self.node.encode()).get(
-            timeout=5
-        )
+        self._producer.send(
+            self.topics.nodes, value=beat.encode(), key=self.node.encode(), partition=0
+        ).get(timeout=5)
         self.nodes[self.node] = beat
 
 

@@ -197,3 +197,15 @@ def test_a_node_that_lost_its_offset_file_does_not_apply_again(
     for offset, raw in enumerate(events):  # were they read again, nothing changes
         again.apply(offset, raw)
     assert _certificates(a) == before + 3
+
+
+def test_an_offset_file_that_cannot_be_written_does_not_stop_the_applier(
+    two: tuple[ControlPlane, ControlPlane],
+) -> None:
+    """The store knows what was applied: a full disk or a broken path for the offset file
+    is logged, and the applier goes on (it ended the applier thread, silently)."""
+    a, _ = two
+    (Path(a.exchange.settings.data) / "cluster").write_text("not a folder", "utf-8")
+    a.apply(0, _issue(a, 0))
+    assert a.applied == 0
+    assert a._load_applied() == 0
