@@ -16,7 +16,8 @@ dies — whoever survives keeps reading the same partition.
 
 * **Duplicates.** Each message carries an event id (``<node>/<uuid>``), also in its
   entries' ``detail.event``; a message whose id is among the last :data:`WINDOW`
-  entries' is dropped — on every node alike (a producer's retry, a restart's re-read).
+  entries' is dropped — on every node alike (a producer's retry, a restart's re-read, a
+  control event applied again by its node: its id comes from the event's seed).
 * **Subjects.** A subject's salt is drawn once for the cluster: the first salt proposal
   for it in the partition wins on every node, so "who used my data" is the same everywhere.
 * **Position.** ``DATA/audit-cluster.json`` keeps the next offset and the log size
@@ -225,7 +226,9 @@ class ClusterAuditLog(AuditLog):
         return self._settle(offset, mid)
 
     def _send(self, events: list[AuditEvent]) -> tuple[int, str]:
-        mid = f"{self.node}/{uuid.uuid4().hex}"
+        # an event's apply names its messages alike each time it applies here: the replica
+        # drops the message that node publishes again (a rebuild, a restart)
+        mid = f"{self.node}/{moment.name_hex(16) or uuid.uuid4().hex}"
         for event in events:
             event.detail = {**(event.detail or {}), _EVENT: mid}
         rows = self._prepare(events, None).rows

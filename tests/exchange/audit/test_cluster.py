@@ -236,3 +236,17 @@ def test_a_change_decided_by_a_control_event_stands_when_its_audit_publish_fails
     finally:
         origin.close()
         other.close()
+
+
+def test_a_control_event_applied_again_by_its_node_is_audited_once(nodes: list[Node]) -> None:
+    """A node applies one of its own control events again (rebuilt from the topic under
+    its node id, or restarted before it noted the event applied): the entry it publishes
+    again is the same message, dropped on every node."""
+    a = nodes[0]
+    at, seed = datetime(2026, 5, 11, 2, 0, tzinfo=UTC), b"e" * 32
+    for _ in range(2):
+        with moment.fixed(at, seed):
+            a.log.append(_read(a, "110105198001010001", 1))
+    _settle(nodes)
+    assert {node.log.size for node in nodes} == {1}
+    assert len({node.log.root() for node in nodes}) == 1
