@@ -86,7 +86,8 @@ class ControlUnavailable(ExchangeError):
 
 class ApplyFailed(Exception):
     """An event's apply failed on this node for a reason of its own (its store, a bug), not
-    as a refusal every node makes alike: it is not applied here, and is applied again."""
+    as a refusal every node makes alike: it is not applied here, and this node applies no
+    further event until it is started again (its caches then come from its store)."""
 
 
 # the offsets of the control events a request published (read by the API middleware)
@@ -146,6 +147,7 @@ class ControlPlane:
         self.nodes: dict[str, Heartbeat] = {}
         self.skipped = 0  # unreadable events (counted, applied as nothing)
         self.duplicates = 0  # events seen again (applied as nothing)
+        self.failure: str | None = None  # why this node stopped applying (ApplyFailed)
         exchange.store.execute(_APPLIED)
         self.case_numbers = CaseNumbers(exchange.store)
         self._state = Path(exchange.settings.data) / STATE_FILE
@@ -248,6 +250,11 @@ class ControlPlane:
         """Publish one event and return the result of its apply on this node."""
         from kafka.errors import KafkaError, KafkaTimeoutError
 
+        if self.failure is not None:
+            raise NodeBehind(
+                f"node {self.node} stopped applying control events ({self.failure}); "
+                "nothing was published: restart it, or ask another node"
+            )
         event = ControlEvent.new(kind.name, kind.encode(args), self.node)
         waiter = self._waiters[event.id] = _Waiter()
         try:
@@ -322,10 +329,10 @@ class ControlPlane:
                         continue
                     try:
                         self.apply(int(record.offset), record.value)
-                    except ApplyFailed:  # stay behind, never past it: again from this one
+                    except ApplyFailed as exc:  # stay behind, never go on past it
                         log.exception("control event at offset %d not applied", record.offset)
-                        self._consumer.seek(control, int(record.offset))
-                        self._stop.wait(1.0)
+                        self.failure = f"offset {record.offset}: {exc}"
+                        self._consumer.pause(control)
                         break
                     self.control_end = max(self.control_end, int(record.offset) + 1)
 

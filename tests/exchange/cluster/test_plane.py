@@ -131,8 +131,8 @@ def test_an_apply_that_fails_on_one_node_only_is_not_counted_applied(
     two: tuple[ControlPlane, ControlPlane],
 ) -> None:
     """A failure of the node's own (its store, not a refusal every node makes alike) leaves
-    the event unapplied there: the node stays behind and applies it again, rather than
-    going on past it with a state the other nodes do not have."""
+    the event unapplied there: the node stays behind and applies it once started again,
+    rather than going on past it with a state the other nodes do not have."""
     a, b = two
     renshe = str(a.exchange.registry.by_code("renshe").uscc)
     request = GrantRequest(
@@ -149,7 +149,7 @@ def test_an_apply_that_fails_on_one_node_only_is_not_counted_applied(
         b.apply(0, raw)
     assert b.applied == -1
     b.exchange.store.execute("ALTER TABLE grants_away RENAME TO grants")
-    b.apply(0, raw)  # again, as the applier does
+    b.apply(0, raw)  # again, as the applier does once started again
     assert b.applied == 0
     assert state_digest(a.exchange.store) == state_digest(b.exchange.store)
 
