@@ -9,11 +9,14 @@ node reads the control topic's single partition in order and calls the original 
 under the event's time and seed (:mod:`exchange.moment`), so two conflicting commands
 taken on two nodes resolve the same way everywhere: the first applied wins.
 
-The node keeps the offset it applied last in ``DATA/cluster/control.json``; started
-again, it goes on from the next one. Before it answers requests it applies the topic up
-to its end (a node rebuilt from a fresh copy of the provisioned directory replays
-everything). Every few seconds it publishes a heartbeat (applied offset, record lag) on
-the nodes topic, which ``govex cluster status`` reads (:mod:`.status`).
+The node keeps the ids of the events it applied in its store (an event seen twice applies
+once) and the offset it applied last in ``DATA/cluster/control.json``; started again, it
+goes on from the next one. An apply that fails for a reason of this node's own (not a
+refusal) stops its applying until it is started again (:class:`ApplyFailed`). Before it
+answers requests it applies the topic up to its end (a node rebuilt from a fresh copy of
+the provisioned directory replays everything). Every few seconds it publishes a heartbeat
+(applied offset, record lag) on the nodes topic, which ``govex cluster status`` reads
+(:mod:`.status`).
 """
 
 from __future__ import annotations
