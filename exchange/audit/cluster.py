@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import struct
 import threading
 import uuid
@@ -52,7 +51,7 @@ from exchange.audit.context import current_request
 from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row
 from exchange.audit.indexer import Written, entries_table, subjects_table
 from exchange.audit.log import AuditLog
-from exchange.audit.subjects import SubjectKeys, normalise_subject
+from exchange.audit.salts import SharedSubjectKeys
 from exchange.audit.writer import Pending, TxWork
 from exchange.config import AuditSettings
 from exchange.errors import AuditUnavailable
@@ -91,33 +90,6 @@ class _Sequenced(Pending):
 
     __slots__ = ("at",)
     at: datetime
-
-
-class SharedSubjectKeys(SubjectKeys):
-    """Salts drawn once for the cluster: proposed on the audit topic, first one wins."""
-
-    def __init__(self, store: Store, key: bytes, log: ClusterAuditLog) -> None:
-        super().__init__(store, key)
-        self._log = log
-
-    def hash(self, subject: str) -> str:
-        found = self.find(subject)
-        if found is not None:
-            return found
-        ref = self.ref(normalise_subject(subject))
-        self._log.publish_salt(ref, secrets.token_bytes(32))
-        found = self.find(subject)
-        if found is None:
-            raise AuditUnavailable("the subject's salt was not applied")
-        return found
-
-    def insert_if_absent(self, ref: str, salt: bytes) -> None:
-        """Apply a salt proposal: kept only when the subject has no salt yet."""
-        self.store.execute(
-            "INSERT INTO audit_subject_salts SELECT ?, ?, ? "
-            "WHERE NOT EXISTS (SELECT 1 FROM audit_subject_salts WHERE ref = ?)",
-            [ref, salt, datetime.now(UTC), ref],
-        )
 
 
 class ClusterAuditLog(AuditLog):
