@@ -9,14 +9,14 @@ node reads the control topic's single partition in order and calls the original 
 under the event's time and seed (:mod:`exchange.moment`), so two conflicting commands
 taken on two nodes resolve the same way everywhere: the first applied wins.
 
-The node keeps the ids of the events it applied in its store (an event seen twice applies
-once) and the offset it applied last in ``DATA/cluster/control.json``; started again, it
-goes on from the next one. An apply that fails for a reason of this node's own (not a
-refusal) stops its applying until it is started again (:class:`ApplyFailed`). Before it
-answers requests it applies the topic up to its end (a node rebuilt from a fresh copy of
-the provisioned directory replays everything). Every few seconds it publishes a heartbeat
-(applied offset, record lag) on the nodes topic, which ``govex cluster status`` reads
-(:mod:`.status`).
+The node keeps the ids of the events it applied in its store (an event seen twice
+applies once) and the offset it applied last in ``DATA/cluster/control.json`` (read only
+for a store from before the ids); started again, it goes on from the next one. An apply
+that fails for a reason of this node's own (not a refusal) stops its applying until it
+is started again (:class:`ApplyFailed`). Before it answers requests it applies the topic
+up to its end (a node rebuilt from a fresh copy of the provisioned directory replays
+everything). Every few seconds it publishes a heartbeat (applied offset, record lag) on
+the nodes topic, which ``govex cluster status`` reads (:mod:`.status`).
 """
 
 from __future__ import annotations
@@ -413,13 +413,15 @@ class ControlPlane:
             [self.topics.control],
         )
         marked = int(row[0]) if row is not None else -1
-        try:
+        if marked >= 0:  # the store's own word: a file restored apart from it may be ahead
+            return marked  # (what follows the mark, unreadable or seen again, reads again)
+        try:  # a store from before the marks
             kept = orjson.loads(self._state.read_bytes())
         except (OSError, orjson.JSONDecodeError):
-            return marked
+            return -1
         if not isinstance(kept, dict) or kept.get("topic") != self.topics.control:
-            return marked
-        return max(marked, int(kept.get("applied", -1)))
+            return -1
+        return int(kept.get("applied", -1))
 
     def _save_applied(self) -> None:
         """Keep the offset beside the store (which knows it too: a failure here must not
