@@ -22,7 +22,16 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-__all__ = ["echoing", "fixed", "is_echo", "is_fixed", "now", "random_bytes", "token_hex"]
+__all__ = [
+    "echoing",
+    "fixed",
+    "is_echo",
+    "is_fixed",
+    "name_hex",
+    "now",
+    "random_bytes",
+    "token_hex",
+]
 
 
 @dataclass
@@ -30,6 +39,7 @@ class _Moment:
     at: datetime
     seed: bytes
     counter: int = field(default=0)
+    named: int = field(default=0)
 
     def draw(self, n: int) -> bytes:
         """``n`` bytes of an HMAC-SHA256 stream keyed by the event's seed."""
@@ -38,6 +48,13 @@ class _Moment:
             self.counter += 1
             out += hmac.new(self.seed, self.counter.to_bytes(8, "big"), hashlib.sha256).digest()
         return out[:n]
+
+    def name(self, n: int) -> bytes:
+        """The next of a stream of names apart from :meth:`draw`'s: a node may take names
+        the others do not (its own audit messages) without changing what they draw."""
+        self.named += 1
+        label = b"name" + self.named.to_bytes(8, "big")
+        return hmac.new(self.seed, label, hashlib.sha256).digest()[:n]
 
 
 _current: ContextVar[_Moment | None] = ContextVar("govex_moment", default=None)
@@ -88,6 +105,12 @@ def random_bytes(n: int) -> bytes:
     """``n`` random bytes: the OS's, or the applying event's stream."""
     moment = _current.get()
     return os.urandom(n) if moment is None else moment.draw(n)
+
+
+def name_hex(nbytes: int) -> str | None:
+    """A name the same each time this node applies the same event (None outside one)."""
+    moment = _current.get()
+    return None if moment is None else moment.name(nbytes).hex()
 
 
 def token_hex(nbytes: int) -> str:

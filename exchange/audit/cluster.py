@@ -16,7 +16,8 @@ dies — whoever survives keeps reading the same partition.
 
 * **Duplicates.** Each message carries an event id (``<node>/<uuid>``), also in its
   entries' ``detail.event``; a message whose id is among the last :data:`WINDOW`
-  entries' is dropped — on every node alike (a producer's retry, a restart's re-read).
+  entries' is dropped — on every node alike (a producer's retry, a restart's re-read, a
+  control event applied again by its node: its id comes from the event's seed).
 * **Subjects.** A subject's salt is drawn once for the cluster: the first salt proposal
   for it in the partition wins on every node, so "who used my data" is the same everywhere.
 * **Position.** ``DATA/audit-cluster.json`` keeps the next offset and the log size
@@ -32,7 +33,6 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import struct
 import threading
 import uuid
@@ -51,7 +51,7 @@ from exchange.audit.context import current_request
 from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row
 from exchange.audit.indexer import Written, entries_table, subjects_table
 from exchange.audit.log import AuditLog
-from exchange.audit.subjects import SubjectKeys, normalise_subject
+from exchange.audit.salts import SharedSubjectKeys
 from exchange.audit.writer import Pending, TxWork
 from exchange.config import AuditSettings
 from exchange.errors import AuditUnavailable
@@ -92,36 +92,6 @@ class _Sequenced(Pending):
     at: datetime
 
 
-class SharedSubjectKeys(SubjectKeys):
-    """Salts drawn once for the cluster: proposed on the audit topic, first one wins."""
-
-    def __init__(self, store: Store, key: bytes, log: ClusterAuditLog) -> None:
-        super().__init__(store, key)
-        self._log = log
-
-    def hash(self, subject: str) -> str:
-        found = self.find(subject)
-        if found is not None:
-            return found
-        ref = self.ref(normalise_subject(subject))
-        self._log.publish_salt(ref, secrets.token_bytes(32))
-        found = self.find(subject)
-        if found is None:
-            raise AuditUnavailable("the subject's salt was not applied")
-        return found
-
-    def prefetch(self, subjects: list[str], *, create: bool = True) -> None:
-        super().prefetch(subjects, create=False)  # new salts are the cluster's to draw
-
-    def insert_if_absent(self, ref: str, salt: bytes) -> None:
-        """Apply a salt proposal: kept only when the subject has no salt yet."""
-        self.store.execute(
-            "INSERT INTO audit_subject_salts SELECT ?, ?, ? "
-            "WHERE NOT EXISTS (SELECT 1 FROM audit_subject_salts WHERE ref = ?)",
-            [ref, salt, datetime.now(UTC), ref],
-        )
-
-
 class ClusterAuditLog(AuditLog):
     """An :class:`AuditLog` whose entries go through the cluster's audit partition."""
 
@@ -158,16 +128,29 @@ class ClusterAuditLog(AuditLog):
             return -1, self._work_only(work)
         if work is None:
             return self._publish([event]), None
-        if event.subject is not None or event.subjects:
-            self._hash_subjects(event)  # a new salt is applied outside the work's snapshot
-        sent: list[tuple[int, str]] = []
+        # in a control event's apply (exchange.cluster) the topic decided the change and the
+        # other nodes commit it: this node commits it too, even without its audit entry
+        decided, sent, unsent = moment.is_fixed(), list[tuple[int, str]](), list[Exception]()
+
+        def publish(step: Any) -> None:
+            try:
+                step()
+            except AuditUnavailable as exc:
+                if not decided:
+                    raise
+                unsent.append(exc)
 
         def then(result: Any) -> None:
             if isinstance(result, dict) and "audit_detail" in result:
                 event.detail = {**(event.detail or {}), **result["audit_detail"]}
-            sent.append(self._send([event]))  # durable before its work commits
+            publish(lambda: sent.append(self._send([event])))  # durable before the commit
 
-        result = self._work_only(work, then)
+        if event.subject is not None or event.subjects:  # salts apply outside the snapshot
+            publish(lambda: self._hash_subjects(event))
+        result = self._work_only(work, None if unsent else then)
+        if unsent:  # an error would skip what the service does after it (status lists)
+            _LOG.error("a control event's change is applied without its audit entry: %s", unsent[0])
+            return -1, result
         return self._settle(*sent[0]), result
 
     def _work_only(self, work: TxWork | None, then: Any = None) -> Any:
@@ -215,7 +198,9 @@ class ClusterAuditLog(AuditLog):
         return self._settle(offset, mid)
 
     def _send(self, events: list[AuditEvent]) -> tuple[int, str]:
-        mid = f"{self.node}/{uuid.uuid4().hex}"
+        # an event's apply names its messages alike each time it applies here: the replica
+        # drops the message that node publishes again (a rebuild, a restart)
+        mid = f"{self.node}/{moment.name_hex(16) or uuid.uuid4().hex}"
         for event in events:
             event.detail = {**(event.detail or {}), _EVENT: mid}
         rows = self._prepare(events, None).rows

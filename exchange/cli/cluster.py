@@ -47,6 +47,8 @@ def status(
             f"node {found['node']}: applied {found['applied']} of {found['control_end']} "
             f"control event(s) on {found['control_topic']}; state digest {found['digest'][:16]}"
         )
+        if found.get("failure"):
+            say(f"stopped applying (停止应用): {found['failure']}; restart this node")
     show(
         ("node", "state", "applied", "control lag", "record lag", "seen (s ago)"),
         rows,

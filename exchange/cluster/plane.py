@@ -9,9 +9,12 @@ node reads the control topic's single partition in order and calls the original 
 under the event's time and seed (:mod:`exchange.moment`), so two conflicting commands
 taken on two nodes resolve the same way everywhere: the first applied wins.
 
-The node keeps the offset it applied last in ``DATA/cluster/control.json``; started
-again, it goes on from the next one. Before it answers requests it applies the topic up
-to its end (a node rebuilt from a fresh copy of the provisioned directory replays
+The node keeps the ids of the events it applied in its store (an event seen twice
+applies once) and the offset it applied last in ``DATA/cluster/control.json`` (read only
+for a store from before the ids); started again, it goes on from the next one. An apply
+that fails for a reason of this node's own (not a refusal) stops its applying until it
+is started again (:class:`ApplyFailed`). Before it answers requests it applies the topic
+up to its end (a node rebuilt from a fresh copy of the provisioned directory replays
 everything). Every few seconds it publishes a heartbeat (applied offset, record lag) on
 the nodes topic, which ``govex cluster status`` reads (:mod:`.status`).
 """
@@ -30,13 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import orjson
 
 from exchange import moment
 from exchange.cluster.cases import CaseNumbers, claiming
 from exchange.cluster.events import ControlEvent, ControlTopics, EventUnreadable
 from exchange.cluster.kinds import KINDS, Kind
-from exchange.errors import ExchangeError, Internal, InvalidRequest
+from exchange.errors import ExchangeError, InvalidRequest
 from schemas.errors import ErrorCode, SchemaError
 from signing.errors import SigningError
 
@@ -44,13 +48,27 @@ if TYPE_CHECKING:
     from exchange.bus.kafka_security import KafkaSecurity
     from exchange.service import Exchange
 
-__all__ = ["ControlPlane", "ControlUnavailable", "NodeBehind", "join_cluster", "published"]
+__all__ = [
+    "ApplyFailed",
+    "ControlPlane",
+    "ControlUnavailable",
+    "NodeBehind",
+    "join_cluster",
+    "published",
+]
 
 log = logging.getLogger("govex.cluster")
 
 HEARTBEAT_S = 2.0
 CATCH_UP_S = 300.0
 STATE_FILE = Path("cluster") / "control.json"
+# the events this node applied, by id: an event the topic holds twice (a producer's retry)
+# applies once, and a node whose offset file was lost or is behind its store goes on
+# from the store's offset (the file is written after the store commits)
+_APPLIED = (
+    "CREATE TABLE IF NOT EXISTS cluster_control_applied ("
+    "id VARCHAR PRIMARY KEY, topic VARCHAR NOT NULL, at_offset BIGINT NOT NULL)"
+)
 
 
 class NodeBehind(ExchangeError):
@@ -67,6 +85,12 @@ class ControlUnavailable(ExchangeError):
     code = ErrorCode.CONTROL_UNAVAILABLE
     status = 503
     title = "Control plane unavailable"
+
+
+class ApplyFailed(Exception):
+    """An event's apply failed on this node for a reason of its own (its store, a bug), not
+    as a refusal every node makes alike: it is not applied here, and this node applies no
+    further event until it is started again (its caches then come from its store)."""
 
 
 # the offsets of the control events a request published (read by the API middleware)
@@ -125,6 +149,9 @@ class ControlPlane:
         self.control_end = 0  # the control topic's end offset, as last seen
         self.nodes: dict[str, Heartbeat] = {}
         self.skipped = 0  # unreadable events (counted, applied as nothing)
+        self.duplicates = 0  # events seen again (applied as nothing)
+        self.failure: str | None = None  # why this node stopped applying (ApplyFailed)
+        exchange.store.execute(_APPLIED)
         self.case_numbers = CaseNumbers(exchange.store)
         self._state = Path(exchange.settings.data) / STATE_FILE
         self._originals: dict[str, Callable[..., Any]] = {}
@@ -149,6 +176,7 @@ class ControlPlane:
             bootstrap_servers=self.bootstrap.split(","),
             client_id=f"govex-control-{self.node}",
             acks="all",
+            enable_idempotence=True,  # a retry after a lost acknowledgement: no second copy
             retries=5,
             linger_ms=0,
             max_in_flight_requests_per_connection=1,
@@ -223,15 +251,25 @@ class ControlPlane:
 
     def submit(self, kind: Kind, args: tuple[Any, ...]) -> Any:
         """Publish one event and return the result of its apply on this node."""
-        from kafka.errors import KafkaError
+        from kafka.errors import KafkaError, KafkaTimeoutError
 
+        if self.failure is not None:
+            raise NodeBehind(
+                f"node {self.node} stopped applying control events ({self.failure}); "
+                "nothing was published: restart it, or ask another node"
+            )
         event = ControlEvent.new(kind.name, kind.encode(args), self.node)
         waiter = self._waiters[event.id] = _Waiter()
         try:
             try:
-                sent = self._producer.send(
-                    self.topics.control, value=event.encode(), key=event.id.encode()
+                sent = self._producer.send(  # the partition every node applies
+                    self.topics.control, value=event.encode(), key=event.id.encode(), partition=0
                 ).get(timeout=self.wait_s)
+            except KafkaTimeoutError as exc:  # the producer may still deliver it
+                raise ControlUnavailable(
+                    f"the control event {kind.name} was not acknowledged within "
+                    f"{self.wait_s:g}s; it may still take effect: look before you retry"
+                ) from exc
             except KafkaError as exc:
                 raise ControlUnavailable(
                     f"the control event {kind.name} could not be published ({exc}); "
@@ -291,9 +329,15 @@ class ControlPlane:
                 for record in records:
                     if partition.topic == self.topics.nodes:
                         self._heard(record.value)
-                    else:
+                        continue
+                    try:
                         self.apply(int(record.offset), record.value)
-                        self.control_end = max(self.control_end, int(record.offset) + 1)
+                    except ApplyFailed as exc:  # stay behind, never go on past it
+                        log.exception("control event at offset %d not applied", record.offset)
+                        self.failure = f"offset {record.offset}: {exc}"
+                        self._consumer.pause(control)
+                        break
+                    self.control_end = max(self.control_end, int(record.offset) + 1)
 
     def _heard(self, raw: bytes | None) -> None:
         if raw is None:
@@ -309,8 +353,14 @@ class ControlPlane:
         try:
             event = ControlEvent.decode(raw)
             kind = _kind_of(event)
-            waiter = self._waiters.get(event.id)
-            result, error = self._call(kind, event)
+            if self._seen(event.id):
+                self.duplicates += 1
+                log.warning("control event %s seen again at offset %d: dropped", event.id, offset)
+                result, error = None, None
+            else:
+                waiter = self._waiters.get(event.id)
+                result, error = self._call(kind, event)
+                self._mark(event.id, offset)
         except EventUnreadable as exc:
             self.skipped += 1
             log.warning("control event at offset %d skipped: %s", offset, exc)
@@ -335,13 +385,37 @@ class ControlPlane:
                 return self._originals[kind.name](*args), None
         except (ExchangeError, SchemaError, SigningError) as exc:
             return None, exc  # refused the same way on every node
-        except Exception as exc:
-            log.exception("control event %s (%s) failed", event.id, event.kind)
-            return None, Internal(f"the control event {event.kind} failed: {exc}")
+        except Exception as exc:  # this node's own failure: applying on would diverge
+            raise ApplyFailed(f"the control event {event.id} ({event.kind}): {exc}") from exc
+
+    def _seen(self, event_id: str) -> bool:
+        try:
+            found = self.exchange.store.fetchone(
+                "SELECT 1 FROM cluster_control_applied WHERE id = ?", [event_id]
+            )
+        except duckdb.Error as exc:
+            raise ApplyFailed(f"the applied events cannot be read: {exc}") from exc
+        return found is not None
+
+    def _mark(self, event_id: str, offset: int) -> None:
+        try:
+            self.exchange.store.execute(
+                "INSERT INTO cluster_control_applied VALUES (?, ?, ?)",
+                [event_id, self.topics.control, offset],
+            )
+        except duckdb.Error as exc:
+            raise ApplyFailed(f"the event {event_id} was not marked applied: {exc}") from exc
 
     # -- the applied offset, kept beside the store ----------------------------
     def _load_applied(self) -> int:
-        try:
+        row = self.exchange.store.fetchone(
+            "SELECT coalesce(max(at_offset), -1) FROM cluster_control_applied WHERE topic = ?",
+            [self.topics.control],
+        )
+        marked = int(row[0]) if row is not None else -1
+        if marked >= 0:  # the store's own word: a file restored apart from it may be ahead
+            return marked  # (what follows the mark, unreadable or seen again, reads again)
+        try:  # a store from before the marks
             kept = orjson.loads(self._state.read_bytes())
         except (OSError, orjson.JSONDecodeError):
             return -1
@@ -350,10 +424,15 @@ class ControlPlane:
         return int(kept.get("applied", -1))
 
     def _save_applied(self) -> None:
-        self._state.parent.mkdir(exist_ok=True)
-        tmp = self._state.with_name(f".{self._state.name}.{os.getpid()}")
-        tmp.write_bytes(orjson.dumps({"topic": self.topics.control, "applied": self.applied}))
-        os.replace(tmp, self._state)
+        """Keep the offset beside the store (which knows it too: a failure here must not
+        end the applier, or the node would stop applying while it beats as live)."""
+        try:
+            self._state.parent.mkdir(exist_ok=True)
+            tmp = self._state.with_name(f".{self._state.name}.{os.getpid()}")
+            tmp.write_bytes(orjson.dumps({"topic": self.topics.control, "applied": self.applied}))
+            os.replace(tmp, self._state)
+        except OSError as exc:
+            log.warning("control offset %d not written to %s: %s", self.applied, self._state, exc)
 
     # -- heartbeats -----------------------------------------------------------
     def _beat(self) -> None:
@@ -374,9 +453,9 @@ class ControlPlane:
             record_lag=consumer.lag if consumer is not None else None,
             leaving=leaving,
         )
-        self._producer.send(self.topics.nodes, value=beat.encode(), key=self.node.encode()).get(
-            timeout=5
-        )
+        self._producer.send(
+            self.topics.nodes, value=beat.encode(), key=self.node.encode(), partition=0
+        ).get(timeout=5)
         self.nodes[self.node] = beat
 
 

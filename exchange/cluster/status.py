@@ -116,6 +116,7 @@ def cluster_status(plane: ControlPlane) -> dict[str, Any]:
         "control_end": end,
         "applied": plane.applied,
         "skipped": plane.skipped,
+        "failure": plane.failure,
         "digest": state_digest(plane.exchange.store),
         "nodes": nodes,
     }

@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from exchange import moment
 from exchange.audit.bus import MemoryPartition
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.cluster import STATE_FILE, ClusterAuditLog
@@ -180,3 +183,70 @@ def test_a_node_that_lost_its_position_refuses_to_reapply(nodes: list[Node]) -> 
     with pytest.raises(AuditUnavailable, match="restore the data directory"):
         b.open()
     b.store.close()
+
+
+class _Unacknowledged(MemoryPartition):
+    """The audit topic refusing this node's appends (Kafka did not acknowledge them)."""
+
+    def __init__(self, shared: MemoryPartition) -> None:
+        self.shared = shared
+        self.refuse = False
+
+    def append(self, value: bytes) -> int:
+        if self.refuse:
+            raise AuditUnavailable("the audit event was not acknowledged by Kafka")
+        return self.shared.append(value)
+
+    def read(self, offset: int, limit: int, timeout_s: float) -> list[tuple[int, bytes]]:
+        return self.shared.read(offset, limit, timeout_s)
+
+
+def test_a_change_decided_by_a_control_event_stands_when_its_audit_publish_fails(
+    tmp_path: Path,
+) -> None:
+    """The control event is in the topic: the other nodes apply the change (echoing, they
+    publish nothing), so the node that took the command may not roll it back because its
+    own audit entry was not acknowledged — else its state differs from theirs for good.
+    It answers as the others apply (its service finishes the change: status lists), and
+    logs the missing entry."""
+    shared = MemoryPartition()
+    origin = Node(tmp_path, "a", _Unacknowledged(shared))
+    other = Node(tmp_path, "b", shared)
+    try:
+        for node in (origin, other):
+            node.store.execute("CREATE TABLE revoked (id VARCHAR)")
+        assert isinstance(origin.partition, _Unacknowledged)
+        origin.partition.refuse = True
+
+        def work(cur: Any) -> None:
+            cur.execute("INSERT INTO revoked VALUES ('C1')")
+
+        at, seed = datetime(2026, 5, 11, 2, 0, tzinfo=UTC), b"s" * 32
+        with moment.fixed(at, seed), moment.echoing():
+            other.log.append(_read(other, "110105198001010001", 1), work)
+        with moment.fixed(at, seed):
+            seq, _ = origin.log.append(_read(origin, "110105198001010001", 1), work)
+        assert seq == -1
+        for node in (origin, other):
+            assert node.store.fetchall("SELECT id FROM revoked") == [("C1",)]
+        # outside a control event's apply (one node) the change stays all or nothing
+        with pytest.raises(AuditUnavailable):
+            origin.log.append(_read(origin, "110105198001010001", 2), work)
+        assert origin.store.fetchall("SELECT id FROM revoked") == [("C1",)]
+    finally:
+        origin.close()
+        other.close()
+
+
+def test_a_control_event_applied_again_by_its_node_is_audited_once(nodes: list[Node]) -> None:
+    """A node applies one of its own control events again (rebuilt from the topic under
+    its node id, or restarted before it noted the event applied): the entry it publishes
+    again is the same message, dropped on every node."""
+    a = nodes[0]
+    at, seed = datetime(2026, 5, 11, 2, 0, tzinfo=UTC), b"e" * 32
+    for _ in range(2):
+        with moment.fixed(at, seed):
+            a.log.append(_read(a, "110105198001010001", 1))
+    _settle(nodes)
+    assert {node.log.size for node in nodes} == {1}
+    assert len({node.log.root() for node in nodes}) == 1

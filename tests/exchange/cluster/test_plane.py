@@ -16,7 +16,7 @@ from exchange.catalog.grants import GrantDecision, GrantRequest
 from exchange.certificates.models import CertificateRequest, StatusChange
 from exchange.cluster.events import ControlEvent, ControlTopics
 from exchange.cluster.kinds import KINDS
-from exchange.cluster.plane import ControlPlane
+from exchange.cluster.plane import ApplyFailed, ControlPlane
 from exchange.cluster.status import state_digest
 from exchange.config import Settings
 from exchange.demo.setup import create_demo
@@ -125,3 +125,99 @@ def test_a_cluster_node_refuses_bulk_issuance(two: tuple[ControlPlane, ControlPl
     with pytest.raises(InvalidRequest) as refused:
         a.exchange.certificates.issue_many("x", "resident_id_card", [])
     assert refused.value.code is ErrorCode.NOT_IN_CLUSTER
+
+
+def test_an_apply_that_fails_on_one_node_only_is_not_counted_applied(
+    two: tuple[ControlPlane, ControlPlane],
+) -> None:
+    """A failure of the node's own (its store, not a refusal every node makes alike) leaves
+    the event unapplied there: the node stays behind and applies it once started again,
+    rather than going on past it with a state the other nodes do not have."""
+    a, b = two
+    renshe = str(a.exchange.registry.by_code("renshe").uscc)
+    request = GrantRequest(
+        resource="gongan.resident_id_card",
+        fields=["name"],
+        purposes=["weijian.newborn_birth"],
+        reason="出生医学证明 核验父母身份",
+        expires_at=AT + timedelta(days=30),
+    )
+    raw = _event("grant.request", renshe, request, n=0)
+    a.apply(0, raw)
+    b.exchange.store.execute("ALTER TABLE grants RENAME TO grants_away")
+    with pytest.raises(ApplyFailed):
+        b.apply(0, raw)
+    assert b.applied == -1
+    b.exchange.store.execute("ALTER TABLE grants_away RENAME TO grants")
+    b.apply(0, raw)  # again, as the applier does once started again
+    assert b.applied == 0
+    assert state_digest(a.exchange.store) == state_digest(b.exchange.store)
+
+
+def _issue(plane: ControlPlane, n: int) -> bytes:
+    gongan = str(plane.exchange.registry.by_code("gongan").uscc)
+    certificate = CertificateRequest(type="resident_id_card", subject=SUBJECTS["resident_id_card"])
+    return _event("cert.issue", gongan, certificate, n=n)
+
+
+def _certificates(plane: ControlPlane) -> int:
+    row = plane.exchange.store.fetchone("SELECT count(*) FROM certificates")
+    assert row is not None
+    return int(row[0])
+
+
+def test_an_event_seen_twice_on_the_topic_applies_once(
+    two: tuple[ControlPlane, ControlPlane],
+) -> None:
+    """A producer's retry can write one event twice: one command, one certificate."""
+    a, b = two
+    before = _certificates(a)
+    raw = _issue(a, 7)
+    for plane in (a, b):
+        plane.apply(0, raw)
+        plane.apply(1, raw)
+    assert _certificates(a) == _certificates(b) == before + 1
+    assert a.applied == b.applied == 1
+    assert state_digest(a.exchange.store) == state_digest(b.exchange.store)
+
+
+def test_a_node_that_lost_its_offset_file_does_not_apply_again(
+    two: tuple[ControlPlane, ControlPlane],
+) -> None:
+    """The applied events are known to the store itself: a lost (or stale) offset file
+    does not make a restarted node issue the same certificate a second time."""
+    a, _ = two
+    before = _certificates(a)
+    events = [_issue(a, n) for n in range(3)]
+    for offset, raw in enumerate(events):
+        a.apply(offset, raw)
+    (Path(a.exchange.settings.data) / "cluster" / "control.json").unlink()
+    again = _plane(a.exchange, "a")  # started again: it goes on from the store's offset
+    assert again._load_applied() == 2
+    for offset, raw in enumerate(events):  # were they read again, nothing changes
+        again.apply(offset, raw)
+    assert _certificates(a) == before + 3
+
+
+def test_an_offset_file_that_cannot_be_written_does_not_stop_the_applier(
+    two: tuple[ControlPlane, ControlPlane],
+) -> None:
+    """The store knows what was applied: a full disk or a broken path for the offset file
+    is logged, and the applier goes on (it ended the applier thread, silently)."""
+    a, _ = two
+    (Path(a.exchange.settings.data) / "cluster").write_text("not a folder", "utf-8")
+    a.apply(0, _issue(a, 0))
+    assert a.applied == 0
+    assert a._load_applied() == 0
+
+
+def test_the_store_says_where_to_go_on_even_when_the_offset_file_is_ahead(
+    two: tuple[ControlPlane, ControlPlane],
+) -> None:
+    """An offset file restored apart from the store (newer than it) would skip events the
+    store never applied: the store's own mark decides."""
+    a, _ = two
+    a.apply(0, _issue(a, 0))
+    state = Path(a.exchange.settings.data) / "cluster" / "control.json"
+    state.write_text(state.read_text("utf-8").replace('"applied":0', '"applied":5'), "utf-8")
+    assert _plane(a.exchange, "a")._load_applied() == 0
