@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import builtins
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 from pydantic import Field
 
+from exchange import moment
 from exchange.audit.log import AuditEvent, AuditLog, TxWork
 from exchange.catalog.metaschema import parse_definition
 from exchange.catalog.resources import Catalog
@@ -102,6 +104,17 @@ class CatalogService:
         event = AuditEvent(actor=actor, action="catalog.add", outcome="ok")
         try:
             checked = parse_definition(definition)
+        except ExchangeError as exc:
+            self._refused(event, exc, definition)
+            raise
+        return self.add_checked(_plain(checked), actor)
+
+    def add_checked(self, definition: dict[str, Any], actor: str) -> CatalogChange:
+        """:meth:`add` of a definition that fits the meta-schema, as JSON: the change
+        itself, which every node of a cluster applies alike."""
+        event = AuditEvent(actor=actor, action="catalog.add", outcome="ok")
+        try:
+            checked = parse_definition(definition)
             event.target = checked.code
             return self._audited(event, lambda: self._add(checked, actor))
         except ExchangeError as exc:
@@ -117,6 +130,17 @@ class CatalogService:
     ) -> CatalogChange:
         """A new version of a resource: the next minor when compatible; the next major when
         ``major`` (any change); otherwise refused naming the incompatible fields."""
+        event = AuditEvent(actor=actor, action="catalog.update", outcome="ok")
+        try:
+            checked = parse_definition(definition)
+        except ExchangeError as exc:
+            self._refused(event, exc, definition)
+            raise
+        return self.update_checked(_plain(checked), actor, major)
+
+    def update_checked(self, definition: dict[str, Any], actor: str, major: bool) -> CatalogChange:
+        """:meth:`update` of a definition that fits the meta-schema, as JSON: the change
+        itself, which every node of a cluster applies alike."""
         event = AuditEvent(actor=actor, action="catalog.update", outcome="ok")
         try:
             checked = parse_definition(definition)
@@ -175,12 +199,13 @@ class CatalogService:
             ) from None
         stored = definition.model_copy(update={"version": "1.0"})
         text = stored.model_dump_json(by_alias=True)
+        at = moment.now()
 
         def work(tx: duckdb.DuckDBPyConnection) -> None:
             tx.execute("INSERT INTO resources VALUES (?, ?, ?)", [stored.code, owner.uscc, text])
             tx.execute(
-                "INSERT INTO resource_versions VALUES (?, 1, 0, ?, now(), ?)",
-                [stored.code, text, actor],
+                "INSERT INTO resource_versions VALUES (?, 1, 0, ?, ?, ?)",
+                [stored.code, text, at, actor],
             )
 
         change = CatalogChange(
@@ -222,11 +247,12 @@ class CatalogService:
         version = previous.next(major=major)
         stored = definition.model_copy(update={"version": str(version)})
         text = stored.model_dump_json(by_alias=True)
+        at = moment.now()
 
         def work(tx: duckdb.DuckDBPyConnection) -> None:
             tx.execute(
-                "INSERT INTO resource_versions VALUES (?, ?, ?, ?, now(), ?)",
-                [stored.code, version.major, version.minor, text, actor],
+                "INSERT INTO resource_versions VALUES (?, ?, ?, ?, ?, ?)",
+                [stored.code, version.major, version.minor, text, at, actor],
             )
             tx.execute("UPDATE resources SET definition = ? WHERE code = ?", [text, stored.code])
 
@@ -272,6 +298,25 @@ class CatalogService:
         return out
 
 
+# one service per catalog, so a cluster node's control plane can send its changes
+# through the control topic (exchange.cluster.kinds)
+_SERVICES: weakref.WeakKeyDictionary[Catalog, CatalogService] = weakref.WeakKeyDictionary()
+_SERVICES_LOCK = threading.Lock()
+
+
 def catalog_service(exchange: Exchange) -> CatalogService:
     """The catalog service of a composed exchange (the API and the CLI use this)."""
-    return CatalogService(exchange.store, exchange.catalog, exchange.registry, exchange.audit)
+    with _SERVICES_LOCK:
+        service = _SERVICES.get(exchange.catalog)
+        if service is None:
+            service = CatalogService(
+                exchange.store, exchange.catalog, exchange.registry, exchange.audit
+            )
+            _SERVICES[exchange.catalog] = service
+        return service
+
+
+def _plain(definition: ResourceDefinition) -> dict[str, Any]:
+    """A checked definition as the JSON it is stored as (``schema``, not ``json_schema``)."""
+    plain: dict[str, Any] = definition.model_dump(mode="json", by_alias=True)
+    return plain

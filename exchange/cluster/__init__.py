@@ -3,7 +3,8 @@
 - :mod:`.events` — a control event (kind, JSON arguments, time, seed, origin, id) and the
   cluster's topic names (``<base>.control``, ``<base>.nodes``);
 - :mod:`.kinds` — which service method each event kind stands for (grants, certificate
-  issuance and status, client-assertion ``jti``) and its arguments' types;
+  issuance and status, client-assertion ``jti``, departments and their keys, catalog
+  changes) and its arguments' types;
 - :mod:`.plane` — :class:`~.plane.ControlPlane`: publish a command as an event, apply
   every event in topic order on every node, wait for one's own apply; heartbeats;
   :func:`~.plane.join_cluster` (``govex serve --node-id``);

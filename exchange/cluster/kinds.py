@@ -10,7 +10,10 @@ of the events it applied.
 
 On the topic: grant request, decide, revoke, narrow; certificate issuance (one at a time)
 and status changes (revoke, suspend, resume); a client assertion's ``jti`` (first use
-wins, a second use anywhere is a replay); a case number's claim (:mod:`.cases`).
+wins, a second use anywhere is a replay); a case number's claim (:mod:`.cases`);
+departments and their keys (add, key rotate and revoke, suspend, resume, remove: the root
+certificate of a new key is made once, on the node that took the command, and travels in
+the event); catalog resources added and updated.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pydantic import TypeAdapter
 from exchange.catalog.grants import GrantDecision, GrantRequest
 from exchange.catalog.grants_owner import GrantNarrowing
 from exchange.certificates.models import CertificateRequest, StatusChange
+from schemas.catalog import Department
 
 if TYPE_CHECKING:
     from exchange.service import Exchange
@@ -64,6 +68,16 @@ def _tokens(exchange: Exchange) -> object:
     return exchange.tokens
 
 
+def _departments(exchange: Exchange) -> object:
+    return exchange.departments
+
+
+def _catalog(exchange: Exchange) -> object:
+    from exchange.catalog.service import catalog_service
+
+    return catalog_service(exchange)
+
+
 def _case_numbers(exchange: Exchange) -> object:
     assert exchange.cluster is not None
     return exchange.cluster.case_numbers
@@ -80,5 +94,23 @@ KINDS: dict[str, Kind] = {
         _kind("cert.status", _certificates, "change_status", tuple[str, str, StatusChange]),
         _kind("auth.jti", _tokens, "_remember_jti", tuple[str, str, float]),
         _kind("case.number", _case_numbers, "claim", tuple[str, str, str | None]),
+        _kind(
+            "department.add",
+            _departments,
+            "register_certified",
+            tuple[str, Department, dict[str, str]],
+        ),
+        _kind("department.key.rotate", _departments, "install_key", tuple[str, str, str, str]),
+        _kind(
+            "department.key.revoke",
+            _departments,
+            "revoke_key",
+            tuple[str, str, str, str, str | None],
+        ),
+        _kind("department.suspend", _departments, "suspend", tuple[str, str, str]),
+        _kind("department.resume", _departments, "resume", tuple[str, str, str]),
+        _kind("department.remove", _departments, "remove", tuple[str, str, str]),
+        _kind("catalog.add", _catalog, "add_checked", tuple[dict[str, Any], str]),
+        _kind("catalog.update", _catalog, "update_checked", tuple[dict[str, Any], str, bool]),
     )
 }

@@ -6,7 +6,8 @@ three brokers with ``min.insync.replicas`` of two where there are three) and the
 topic (compacted by node id). :func:`cluster_status` is what one node knows of all: the
 heartbeats it read, each node's applied control offset and its lag behind the topic's
 end, its record lag, and a digest of this node's control-plane state (:func:`state_digest`:
-equal digests mean equal grants, certificates and status lists).
+equal digests mean equal grants, certificates, status lists, departments, their
+keys and the catalog).
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ _DIGESTED = (
     "SELECT id, serial, status, status_reason, status_changed_at, revocation_list, "
     "status_index, document FROM certificates ORDER BY id",
     "SELECT list_no, purpose, bits FROM status_lists ORDER BY list_no",
+    "SELECT uscc, code, name, region, roles, created_at, state, state_changed_at, "
+    "state_reason FROM departments ORDER BY uscc",
+    "SELECT kid, uscc, purpose, certificate_pem, created_at, state, ended_at, reason "
+    "FROM department_keys ORDER BY kid, purpose",
+    "SELECT code, owner_uscc, definition FROM resources ORDER BY code",
+    "SELECT code, major, minor, definition, created_at, created_by FROM resource_versions "
+    "ORDER BY code, major, minor",
 )
 
 

@@ -24,12 +24,13 @@ callers of :class:`DepartmentAdmin`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import duckdb
 from cryptography import x509
 
+from exchange import moment
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.departments.keyfolder import KeyMaterial
 from exchange.departments.registry import (
@@ -43,6 +44,7 @@ from exchange.errors import Conflict, InvalidRequest, NotFound
 from schemas.catalog import Department, Role
 from schemas.errors import ErrorCode
 from schemas.identifiers import validate_region_code, validate_uscc
+from signing.ca import certificate_from_pem, certificate_to_pem
 from signing.csr import csr_from_pem
 from signing.keys import kid_of, load_public_pem
 from signing.purposes import PURPOSES, parse_purpose
@@ -130,18 +132,32 @@ class DepartmentAdmin:
                 f"a department needs a key for each purpose; missing: {missing}",
                 code=ErrorCode.INVALID_KEY,
             )
-        certificates = {p: self._certify(department, by_purpose[p]) for p in PURPOSES}
-        kids = {kid_of(certified_key(c)) for c in certificates.values()}
+        certificates: dict[str, str] = {
+            p: certificate_to_pem(self._certify(department, by_purpose[p])) for p in PURPOSES
+        }
+        return self.register_certified(actor, department, certificates)
+
+    def register_certified(
+        self, actor: str, department: Department, certificates: dict[str, str]
+    ) -> Department:
+        """Register a checked department with the root certificates of its keys, one per
+        purpose (PEM): the change itself, which every node of a cluster applies alike
+        (the certificates are made once, by :meth:`add` on the node that took it)."""
+        self.registry.check_new(department)
+        certified = {p: certificate_from_pem(certificates[p]) for p in PURPOSES}
+        kids = {kid_of(certified_key(c)) for c in certified.values()}
         if len(kids) != len(PURPOSES):
             raise InvalidRequest(
                 "each purpose needs its own key; the key material repeats a key",
                 code=ErrorCode.INVALID_KEY,
             )
 
+        at = moment.now()
+
         def work(cur: duckdb.DuckDBPyConnection) -> None:
-            self.registry.write_department(cur, department)
+            self.registry.write_department(cur, department, at)
             for purpose in PURPOSES:
-                self.registry.write_key(cur, department.uscc, purpose, certificates[purpose])
+                self.registry.write_key(cur, department.uscc, purpose, certified[purpose], at)
 
         event = AuditEvent(
             actor=actor,
@@ -178,7 +194,7 @@ class DepartmentAdmin:
             DepartmentState.SUSPENDED: "department.suspend",
             DepartmentState.REMOVED: "department.remove",
         }[state]
-        at = datetime.now(UTC)
+        at = moment.now()
         event = AuditEvent(
             actor=actor,
             action=action,
@@ -199,18 +215,20 @@ class DepartmentAdmin:
         """Register a new key for a purpose; the old one is rotated out (audited)."""
         department = self._changeable(dept)
         certificate = self._certify(department, material)
-        old = [
-            k
-            for k in self.registry.keys(department.uscc, material.purpose)
-            if k.state is KeyState.ACTIVE
-        ]
-        at = datetime.now(UTC)
+        return self.install_key(actor, dept, material.purpose, certificate_to_pem(certificate))
+
+    def install_key(self, actor: str, dept: str, purpose: str, certificate: str) -> DepartmentKey:
+        """Register a key the root certified (PEM) and rotate out the active one of its
+        purpose: the change itself, which every node of a cluster applies alike."""
+        department = self._changeable(dept)
+        chosen = parse_purpose(purpose)
+        certified = certificate_from_pem(certificate)
+        old = [k for k in self.registry.keys(department.uscc, chosen) if k.state is KeyState.ACTIVE]
+        at = moment.now()
         kids: dict[str, str] = {}
 
         def work(cur: duckdb.DuckDBPyConnection) -> None:
-            kids["new"] = self.registry.write_key(
-                cur, department.uscc, material.purpose, certificate
-            )
+            kids["new"] = self.registry.write_key(cur, department.uscc, chosen, certified, at)
             for key in old:
                 self.registry.write_key_state(cur, key, KeyState.ROTATED, at, "rotated")
 
@@ -219,10 +237,10 @@ class DepartmentAdmin:
             action="department.key.rotate",
             outcome="ok",
             target=department.uscc,
-            detail={"purpose": material.purpose, "rotated_out": [k.kid for k in old]},
+            detail={"purpose": chosen, "rotated_out": [k.kid for k in old]},
         )
         self._apply(event, work)
-        new = self.registry.key(kids["new"], material.purpose)
+        new = self.registry.key(kids["new"], chosen)
         assert new is not None
         return new
 
@@ -244,7 +262,7 @@ class DepartmentAdmin:
         key = candidates[-1]
         if key.state is KeyState.REVOKED:
             raise Conflict(f"{chosen} key {key.kid} is already revoked")
-        at = datetime.now(UTC)
+        at = moment.now()
         event = AuditEvent(
             actor=actor,
             action="department.key.revoke",

@@ -21,6 +21,7 @@ from enum import StrEnum
 import duckdb
 from cryptography import x509
 
+from exchange import moment
 from exchange.errors import Conflict, NotFound
 from exchange.keyring import Keyring, seal_validity
 from exchange.store import Store
@@ -158,7 +159,14 @@ class Registry:
         if any(d.code == department.code for d in self._departments.values()):
             raise Conflict(f"department code {department.code!r} is already used")
 
-    def write_department(self, cur: duckdb.DuckDBPyConnection, department: Department) -> None:
+    def write_department(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        department: Department,
+        at: datetime | None = None,
+    ) -> None:
+        """Insert a new department, registered at ``at`` (taken by the caller: the write may
+        run on the audit writer's thread, outside a control event's fixed time)."""
         self.check_new(department)
         cur.execute(
             "INSERT INTO departments (uscc, code, name, region, roles, created_at, state) "
@@ -169,7 +177,7 @@ class Registry:
                 department.name,
                 department.region,
                 [r.value for r in department.roles],
-                datetime.now(UTC),
+                at or moment.now(),
             ],
         )
 
@@ -273,8 +281,9 @@ class Registry:
         uscc: str,
         purpose: KeyPurpose,
         certificate: x509.Certificate,
+        at: datetime | None = None,
     ) -> str:
-        """Store a key certified for ``purpose``; return its kid."""
+        """Store a key certified for ``purpose`` (registered at ``at``); return its kid."""
         require_purpose(certificate, purpose)
         key = certified_key(certificate)
         kid = kid_of(key)
@@ -292,7 +301,7 @@ class Registry:
                 certificate_to_pem(certificate),
                 certificate.not_valid_before_utc,
                 certificate.not_valid_after_utc,
-                datetime.now(UTC),
+                at or moment.now(),
             ],
         )
         return kid

@@ -3,8 +3,10 @@
 Three ``govex serve --node-id`` processes on copies of one provisioned data directory,
 one broker: a grant approved on A is honoured on B and C; a certificate revoked on A is
 refused on B (the propagation time is printed, not asserted); certificates issued at
-once on A and B get distinct ids; a client assertion used on A is a replay on B; a node
-rebuilt from the control topic holds what the others hold (equal state digests).
+once on A and B get distinct ids; a client assertion used on A is a replay on B; a
+department added on A gets a token on B, its auth key rotated on A signs for it on B and,
+revoked on A, is refused on B; a node rebuilt from the control topic holds what the
+others hold (equal state digests).
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ from typing import Any
 import httpx
 import pytest
 
+from exchange.client import make_client_assertion
 from exchange.demo.setup import DemoDepartment
 from schemas.identifiers import make_id_number
+from signing.algorithms import PrivateKey
+from signing.csr import csr_to_pem, make_request
+from signing.keys import generate_key, kid_of, public_pem
 from tests.schemas.test_certificates import SUBJECTS
 from tests.support.kafka import KafkaBroker
 
@@ -317,6 +323,108 @@ def test_a_client_assertion_used_on_a_is_a_replay_on_b(cluster: Cluster) -> None
     replay = httpx.post(f"{b.process.url}/v1/token", data=_assertion_form(assertion))
     assert replay.status_code in (400, 401), replay.text
     assert replay.json()["code"] == "exchange.replay"
+
+
+def _govex(node: Node, *args: str) -> str:
+    """A ``govex`` command run through ``node``'s admin channel; its one line of output."""
+    done = subprocess.run(
+        [*GOVEX, *args, "--data", str(node.data)],
+        env=connector_env(node.data),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _public_files(folder: Path, uscc: str, keys: dict[str, PrivateKey]) -> Path:
+    """The public files of ``govex keys new`` for ``keys`` (those given)."""
+    folder.mkdir(parents=True)
+    if "auth" in keys:
+        (folder / "auth.pub.pem").write_text(public_pem(keys["auth"].public_key()))
+    for purpose in ("seal", "cert"):
+        if purpose in keys:
+            request = make_request(keys[purpose], uscc=uscc, purpose=purpose)
+            (folder / f"{purpose}.csr.pem").write_text(csr_to_pem(request))
+    return folder
+
+
+def _token_for(node: Node, key: PrivateKey, uscc: str) -> httpx.Response:
+    with httpx.Client(base_url=node.process.url, timeout=30) as client:
+        audience = client.get("/.well-known/govex").json()["client_assertion_audience"]
+        assertion = make_client_assertion(key, kid_of(key.public_key()), uscc, audience)
+        return client.post("/v1/token", data=_assertion_form(assertion))
+
+
+def _me(node: Node, token: str) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"}
+    return httpx.get(f"{node.process.url}/v1/departments/me", headers=headers, timeout=30)
+
+
+def test_a_department_and_its_keys_changed_on_a_hold_on_b(cluster: Cluster, tmp_path: Path) -> None:
+    a, b = cluster.nodes["a"], cluster.nodes["b"]
+    uscc = "11411500000005004H"
+    keys = {p: generate_key() for p in ("auth", "seal", "cert")}
+    refused = _token_for(b, keys["auth"], uscc)
+    assert refused.status_code == 401, refused.text
+    said = _govex(
+        a,
+        "department",
+        "add",
+        "--uscc",
+        uscc,
+        "--code",
+        "jiaoyu",
+        "--name",
+        "信阳市教育局",
+        "--region",
+        "411500",
+        "--keys",
+        str(_public_files(tmp_path / "jiaoyu", uscc, keys)),
+    )
+    assert "jiaoyu" in said
+    took = _until(b, cluster.depts["gongan"], lambda: _token_for(b, keys["auth"], uscc).is_success)
+    print(f"cluster: a department added on A gets a token on B after {took * 1000:.0f} ms")
+    first = _token_for(b, keys["auth"], uscc).json()["access_token"]
+    assert _me(b, first).json()["code"] == "jiaoyu"
+    # its auth key rotated on A: the new key gets a token on B
+    new_auth = generate_key()
+    _govex(
+        a,
+        "department",
+        "key",
+        "rotate",
+        "--dept",
+        "jiaoyu",
+        "--purpose",
+        "auth",
+        "--keys",
+        str(_public_files(tmp_path / "jiaoyu-2", uscc, {"auth": new_auth})),
+    )
+    took = _until(b, cluster.depts["gongan"], lambda: _token_for(b, new_auth, uscc).is_success)
+    print(f"cluster: a key rotated on A signs for its department on B after {took * 1000:.0f} ms")
+    token = _token_for(b, new_auth, uscc).json()["access_token"]
+    assert _me(b, token).status_code == 200
+    # the new key revoked on A: its token is refused on B
+    _govex(
+        a,
+        "department",
+        "key",
+        "revoke",
+        "--dept",
+        "jiaoyu",
+        "--purpose",
+        "auth",
+        "--reason",
+        "密钥泄露",
+    )
+    took = _until(b, cluster.depts["gongan"], lambda: _me(b, token).status_code == 401)
+    print(f"cluster: a key revoked on A refused on B after {took * 1000:.0f} ms")
+    assert _me(b, token).json()["code"] == "signing.key_revoked"
+    again = _token_for(b, new_auth, uscc)
+    assert (again.status_code, again.json()["code"]) == (401, "signing.key_revoked")
 
 
 def test_a_node_rebuilt_from_the_topic_equals_the_others(cluster: Cluster) -> None:

@@ -62,4 +62,12 @@ def test_every_kind_names_a_method_of_a_live_service() -> None:
         "cert.status",
         "auth.jti",
         "case.number",
+        "department.add",
+        "department.key.rotate",
+        "department.key.revoke",
+        "department.suspend",
+        "department.resume",
+        "department.remove",
+        "catalog.add",
+        "catalog.update",
     }

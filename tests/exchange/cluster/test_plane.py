@@ -1,6 +1,8 @@
 """The applier without a broker: the same control events applied on two copies of one
 provisioned exchange leave them equal (ids, times, serials, status-list indexes), a
-conflicting command is refused alike on both, and a cluster node refuses bulk issuance."""
+conflicting command is refused alike on both, and a cluster node refuses bulk issuance.
+Departments, their keys and the catalog changed on one copy through its live services
+reach the other (the control topic stands in as one ordered list both copies apply)."""
 
 from __future__ import annotations
 
@@ -13,16 +15,23 @@ from typing import Any
 import pytest
 
 from exchange.catalog.grants import GrantDecision, GrantRequest
+from exchange.catalog.service import catalog_service
 from exchange.certificates.models import CertificateRequest, StatusChange
+from exchange.client import make_client_assertion
 from exchange.cluster.events import ControlEvent, ControlTopics
-from exchange.cluster.kinds import KINDS
-from exchange.cluster.plane import ApplyFailed, ControlPlane
+from exchange.cluster.kinds import KINDS, Kind
+from exchange.cluster.plane import ApplyFailed, ControlPlane, _Waiter
 from exchange.cluster.status import state_digest
 from exchange.config import Settings
 from exchange.demo.setup import create_demo
-from exchange.errors import InvalidRequest
+from exchange.departments.keyfolder import KeyMaterial
+from exchange.departments.registry import DepartmentState, KeyState
+from exchange.errors import AuthError, Conflict, InvalidRequest, NotFound
 from exchange.service import Exchange
+from schemas.catalog import Department, Role
 from schemas.errors import ErrorCode
+from signing.csr import csr_to_pem, make_request
+from signing.keys import generate_key, kid_of, public_pem
 from tests.schemas.test_certificates import SUBJECTS
 
 AT = datetime(2026, 5, 11, 2, 0, tzinfo=UTC)
@@ -221,3 +230,116 @@ def test_the_store_says_where_to_go_on_even_when_the_offset_file_is_ahead(
     state = Path(a.exchange.settings.data) / "cluster" / "control.json"
     state.write_text(state.read_text("utf-8").replace('"applied":0', '"applied":5'), "utf-8")
     assert _plane(a.exchange, "a")._load_applied() == 0
+
+
+class _Topic:
+    """The control topic without a broker: a command taken on either copy is one event,
+    applied on both copies in one order; the origin answers what its own apply returned."""
+
+    def __init__(self, planes: tuple[ControlPlane, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+        self.planes = planes
+        self.offset = max(p.applied for p in planes)
+        for plane in planes:
+            monkeypatch.setattr(plane, "submit", self._submit(plane))
+
+    def _submit(self, origin: ControlPlane) -> Any:
+        def submit(kind: Kind, args: tuple[Any, ...]) -> Any:
+            event = ControlEvent.new(kind.name, kind.encode(args), origin.node)
+            waiter = origin._waiters[event.id] = _Waiter()
+            self.offset += 1
+            for plane in self.planes:
+                plane.apply(self.offset, event.encode())
+            origin._waiters.pop(event.id)
+            if waiter.error is not None:
+                raise waiter.error
+            return waiter.result
+
+        return submit
+
+
+def _assertion(exchange: Exchange, key: Any, uscc: str) -> str:
+    kid = kid_of(key.public_key())
+    return make_client_assertion(key, kid, uscc, exchange.tokens.token_endpoint)
+
+
+def test_departments_and_their_keys_changed_on_a_hold_on_b(
+    two: tuple[ControlPlane, ControlPlane], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = two
+    topic = _Topic((a, b), monkeypatch)
+    operator = str(a.exchange.identity.uscc)
+    # a department added on A reads on B, and its auth key gets a token there
+    uscc = "11411500000005004H"
+    keys = {p: generate_key() for p in ("auth", "seal", "cert")}
+    material = [
+        KeyMaterial("auth", public_pem(keys["auth"].public_key())),
+        KeyMaterial("seal", csr_to_pem(make_request(keys["seal"], uscc=uscc, purpose="seal"))),
+        KeyMaterial("cert", csr_to_pem(make_request(keys["cert"], uscc=uscc, purpose="cert"))),
+    ]
+    added = Department(
+        uscc=uscc, code="jiaoyu", name="信阳市教育局", region="411500", roles=[Role.DEPARTMENT]
+    )
+    a.exchange.departments.add(operator, added, material)
+    assert b.exchange.registry.by_code("jiaoyu").name == "信阳市教育局"
+    assert b.exchange.tokens.exchange_assertion(_assertion(b.exchange, keys["auth"], uscc))
+    with pytest.raises(Conflict):  # the same department again: refused alike on both
+        a.exchange.departments.add(operator, added, material)
+    # gongan's auth key rotated on A: an assertion signed with the new key gets a token on B
+    gongan = b.exchange.registry.by_code("gongan").uscc
+    old_token = b.exchange.tokens.mint(gongan)
+    new_auth = generate_key()
+    rotated = a.exchange.departments.rotate_key(
+        operator, "gongan", KeyMaterial("auth", public_pem(new_auth.public_key()))
+    )
+    assert rotated.kid == kid_of(new_auth.public_key())
+    assert b.exchange.registry.current_key(gongan, "auth").kid == rotated.kid
+    token = b.exchange.tokens.exchange_assertion(
+        _assertion(b.exchange, new_auth, gongan)
+    ).access_token
+    assert b.exchange.tokens.authenticate(token).uscc == gongan
+    assert b.exchange.tokens.authenticate(old_token).uscc == gongan  # rotation: runs to expiry
+    # the new key revoked on A: its token is refused on B at once
+    a.exchange.departments.revoke_key(operator, "gongan", "auth", "密钥泄露 (key leaked)")
+    assert b.exchange.registry.key(rotated.kid, "auth").state is KeyState.REVOKED  # type: ignore[union-attr]
+    with pytest.raises(AuthError) as refused:
+        b.exchange.tokens.authenticate(token)
+    assert refused.value.code is ErrorCode.KEY_REVOKED
+    # suspend, resume, remove on A: the same state on B
+    a.exchange.departments.suspend(operator, "jiaoyu", "核查 (under review)")
+    assert b.exchange.registry.status(uscc).state is DepartmentState.SUSPENDED
+    a.exchange.departments.resume(operator, "jiaoyu", "核查完毕 (reviewed)")
+    assert b.exchange.registry.is_active(uscc)
+    a.exchange.departments.remove(operator, "jiaoyu", "机构撤并 (merged)")
+    assert b.exchange.registry.status(uscc).state is DepartmentState.REMOVED
+    with pytest.raises(Conflict):
+        b.exchange.departments.resume(operator, "jiaoyu", "again")
+    assert a.applied == b.applied == topic.offset
+    assert state_digest(a.exchange.store) == state_digest(b.exchange.store)
+
+
+def test_catalog_resources_added_and_updated_on_a_hold_on_b(
+    two: tuple[ControlPlane, ControlPlane], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = two
+    topic = _Topic((a, b), monkeypatch)
+    operator = str(a.exchange.identity.uscc)
+    base = a.exchange.catalog.resource("gongan.resident_id_card")
+    definition = base.model_dump(mode="json", by_alias=True)
+    definition.update(code="gongan.resident_id_card_copy", name="居民身份证 副本 (copy)")
+    added = catalog_service(a.exchange).add(definition, actor=operator)
+    assert added.version == "1.0"
+    assert b.exchange.catalog.resource("gongan.resident_id_card_copy").version == "1.0"
+    definition["schema"]["properties"]["contact_phone"] = {
+        "type": "string",
+        "title": "联系电话 (contact phone)",
+        "maxLength": 20,
+    }
+    updated = catalog_service(b.exchange).update(definition, actor=operator)
+    assert updated.version == "1.1"
+    assert a.exchange.catalog.resource("gongan.resident_id_card_copy").version == "1.1"
+    with pytest.raises(NotFound):  # refused alike on both
+        catalog_service(a.exchange).update({**definition, "code": "gongan.nosuch"}, actor=operator)
+    listed = [catalog_service(p.exchange).list() for p in (a, b)]
+    assert listed[0] == listed[1]
+    assert a.applied == b.applied == topic.offset
+    assert state_digest(a.exchange.store) == state_digest(b.exchange.store)
