@@ -144,7 +144,6 @@ def _control_leader(kafka: KafkaCluster) -> int:
 class Load:
     """Reads and certificate issuance on the surviving nodes, until stopped."""
 
-    clients: list[Client]
     keys: list[str]
     stop: threading.Event = field(default_factory=threading.Event)
     reads: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -282,7 +281,7 @@ def test_three_nodes_on_the_secured_cluster_survive_a_node_and_a_broker(
               f"{(time.monotonic() - start) * 1000:.0f} ms after the last read")  # fmt: skip
 
         # 3. node B (SIGKILL) and the control topic's leader broker die at once
-        load = Load([readers["a"], readers["c"]], keys)
+        load = Load(keys)
         threads = [
             threading.Thread(target=load.run, args=(n, client, name), daemon=True)
             for n, (name, client) in enumerate((("a", readers["a"]), ("c", readers["c"])))
