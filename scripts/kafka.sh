@@ -36,8 +36,13 @@
 #       ACLs for one department's connector: create, describe and write the topic
 #       govex.records.RES and nothing else.
 #   scripts/kafka.sh grant-exchange --dir D --port P1 --principal NAME [--group G]
+#           [--audit-topic A]
 #       ACLs for one exchange node: read and describe the govex.records.* topics, use
-#       the consumer groups G.* (default govex-exchange).
+#       the consumer groups G.* (default govex-exchange); and what a cluster node
+#       (`govex serve --node-id`) needs on the cluster's own topics, beside the record
+#       topics: create, describe, read and write the control topic and the nodes topic
+#       (govex.control, govex.nodes: the prefix without `.records.`, as the node names
+#       them) and the audit topic A (default govex.audit, GOVEX_KAFKA__AUDIT_TOPIC).
 #   Both take --topic-prefix T (default govex.records.) for a govex on other topics.
 #
 # Environment:
@@ -74,6 +79,7 @@ PRINCIPAL=""
 RESOURCE=""
 GROUP="govex-exchange"
 TOPIC_PREFIX="govex.records."
+AUDIT_TOPIC="govex.audit"
 
 die() {
     echo "kafka.sh: $*" >&2
@@ -100,6 +106,7 @@ parse_options() {
             --resource) RESOURCE="${2:?--resource needs a value}"; shift 2 ;;
             --group) GROUP="${2:?--group needs a value}"; shift 2 ;;
             --topic-prefix) TOPIC_PREFIX="${2:?--topic-prefix needs a value}"; shift 2 ;;
+            --audit-topic) AUDIT_TOPIC="${2:?--audit-topic needs a value}"; shift 2 ;;
             *) die "unknown option: $1 (see: scripts/kafka.sh help)" ;;
         esac
     done
@@ -491,15 +498,16 @@ grant() {
         [[ "$RESOURCE" =~ ^[a-z0-9][a-z0-9._-]{0,127}$ ]] || die "--resource must be a catalog resource, got: ${RESOURCE}"
     fi
     [[ "$TOPIC_PREFIX" =~ ^[A-Za-z0-9._-]+$ ]] || die "--topic-prefix must be a topic name prefix"
+    [[ "$AUDIT_TOPIC" =~ ^[A-Za-z0-9._-]{1,249}$ ]] || die "--audit-topic must be a topic name, got: ${AUDIT_TOPIC}"
     "$PYTHON" - "127.0.0.1:${PORT}" "${DIR}/tls/ca.pem" "$(admin_password)" "$kind" \
-        "$PRINCIPAL" "$RESOURCE" "$GROUP" "$TOPIC_PREFIX" <<'PY'
+        "$PRINCIPAL" "$RESOURCE" "$GROUP" "$TOPIC_PREFIX" "$AUDIT_TOPIC" <<'PY'
 import logging, sys
 from kafka import KafkaAdminClient
 from kafka.admin import (ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType,
                          ResourcePattern, ResourceType)
 
 logging.disable(logging.CRITICAL)
-bootstrap, cafile, password, kind, principal, resource, group, prefix = sys.argv[1:9]
+bootstrap, cafile, password, kind, principal, resource, group, prefix, audit = sys.argv[1:10]
 user = f"User:{principal}"
 
 def acl(op, rtype, name, pattern=ACLResourcePatternType.LITERAL):
@@ -516,6 +524,17 @@ else:
             acl(ACLOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, prefix, pre),
             acl(ACLOperation.READ, ResourceType.GROUP, group + ".", pre),
             acl(ACLOperation.DESCRIBE, ResourceType.GROUP, group + ".", pre)]
+    # a cluster node: the control and nodes topics (named from the record prefix as
+    # exchange.cluster.events.ControlTopics names them) and the audit topic; it creates
+    # them when they are missing, publishes (acks=all, the audit producer idempotent)
+    # and reads them without a consumer group (every node reads every event)
+    base = prefix.rstrip(".")
+    base = base.removesuffix(".records") if base != "records" else "govex"
+    for topic in (f"{base}.control", f"{base}.nodes", audit):
+        acls += [acl(op, ResourceType.TOPIC, topic)
+                 for op in (ACLOperation.CREATE, ACLOperation.DESCRIBE,
+                            ACLOperation.DESCRIBE_CONFIGS, ACLOperation.READ,
+                            ACLOperation.WRITE)]
 admin = KafkaAdminClient(bootstrap_servers=bootstrap, security_protocol="SASL_SSL",
                          sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="admin",
                          sasl_plain_password=password, ssl_cafile=cafile,

@@ -112,7 +112,7 @@ def fresh_kafka_broker() -> Iterator[KafkaBroker]:
 
 # the principals of the secured cluster: departments' connectors, exchange nodes, and a
 # user with no ACL at all
-CLUSTER_USERS = ["gongan", "minzheng", "node-a", "node-b", "nobody"]
+CLUSTER_USERS = ["gongan", "minzheng", "node-a", "node-b", "node-c", "nobody"]
 
 
 def _started_cluster() -> KafkaCluster:
@@ -128,7 +128,7 @@ def _started_cluster() -> KafkaCluster:
             pytest.fail(f"{reason} (kafka tests must run in CI; see scripts/kafka.sh fetch)")
         pytest.skip(reason)
     try:
-        for node in ("node-a", "node-b"):
+        for node in ("node-a", "node-b", "node-c"):
             cluster.grant_exchange(node)
     except BaseException:
         cluster.close()

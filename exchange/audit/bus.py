@@ -13,6 +13,7 @@ order in one process (several replicas in one test, the benchmark).
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,6 +28,7 @@ Message = tuple[int, bytes]
 """(offset, value) of one message."""
 
 _SEND_TIMEOUT_S = 30.0
+_TOPIC_VISIBLE_S = 15.0  # a topic just made is described by every broker within this
 
 
 class Partition(Protocol):
@@ -137,8 +139,15 @@ class KafkaPartition:
             )
             with suppress(TopicAlreadyExistsError):
                 admin.create_topics([topic])
-            found = admin.describe_topics([self.topic])
-            partitions = found[0].get("partitions", []) if found else []
+            # a broker other than the controller may describe a topic made a moment ago
+            # with no partition yet (another node made it, or this one): ask again, bounded
+            deadline = time.monotonic() + _TOPIC_VISIBLE_S
+            while True:
+                found = admin.describe_topics([self.topic])
+                partitions = found[0].get("partitions", []) if found else []
+                if partitions or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
             if len(partitions) != 1:
                 raise AuditUnavailable(
                     f"the audit topic {self.topic} has {len(partitions)} partitions; a "

@@ -72,8 +72,10 @@ class ExchangeProcess:
         pause_at: str | None = None,
         env: dict[str, str] | None = None,
         args: list[str] | None = None,
+        scheme: str = "kafka",
     ) -> None:
         self.data = data
+        self.scheme = scheme  # kafkas: TLS to the brokers
         self.extra_args = args or []
         self.bootstrap = bootstrap
         self.topic_prefix = topic_prefix
@@ -94,7 +96,7 @@ class ExchangeProcess:
     def start(self) -> Self:
         args = [
             *GOVEX, "serve", "--data", str(self.data), "--port", str(self.port),
-            "--bus", f"kafka://{self.bootstrap}",
+            "--bus", f"{self.scheme}://{self.bootstrap}",
         ]  # fmt: skip
         if self.pause_at:
             args += ["--unsafe-pause-at", self.pause_at]
