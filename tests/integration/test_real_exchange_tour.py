@@ -109,7 +109,7 @@ def test_run_a_real_exchange_as_written(tmp_path: Path) -> None:
     assert proc.returncode == 0, f"{out}\n{errors}"
     assert "registered with keys: auth" in out
     assert "minzheng.elderly_allowance version 1.0" in out
-    assert "published 4" in out, out
+    assert re.search(r"published \(acknowledged\)\s*│\s*4 in 1 batch", out), out
     assert "approved" in out
     assert "王德厚" in out
     assert "411502193805010136" not in out
