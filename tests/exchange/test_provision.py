@@ -65,6 +65,8 @@ def test_an_init_interrupted_midway_leaves_nothing(tmp_path: Path) -> None:
         [sys.executable, "-m", "exchange", "init", "--data", str(target), "--demo"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # a CI job started in the background ignores SIGINT, and its children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     # midway: the database is there in the hidden folder init builds in (renamed to the
