@@ -22,7 +22,7 @@ sign-in and enrolment forms are protected against login CSRF by a double-submit 
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import jwt
 from fastapi import APIRouter, Form, Query, Request, Response
@@ -187,15 +187,7 @@ def login(
     throttle.succeeded(account)
     _audit_signin(exchange, uscc, method, address, account, None, person=person, ended=ended)
     response = RedirectResponse(_destination(exchange, target, uscc, person), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session.id,
-        max_age=max(1, int(session.expires_at - session.created_at)),
-        path=CONSOLE_PREFIX,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    _set_session_cookie(request, response, session)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path=LOGIN_PATH)
     return response
 
@@ -333,3 +325,16 @@ def enrol(
     response = _enrol_page(request, enrolled=enrolled)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path=ENROL_PATH)
     return response
+
+
+def _set_session_cookie(request: Request, response: Response, session: Any) -> None:
+    """The console session's cookie: this path only, HTTP-only, same-site strict."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.id,
+        max_age=max(1, int(session.expires_at - session.created_at)),
+        path=CONSOLE_PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )

@@ -33,8 +33,14 @@ from exchange.service import Exchange
 from exchange.web.guard import session_store
 from exchange.web.oidc_client import OidcClients, take_pending
 from exchange.web.pages import ConsoleRoute
-from exchange.web.routes.signin import _address, _audit_signin, _destination, _login_page
-from exchange.web.session import CONSOLE_PREFIX, SESSION_COOKIE
+from exchange.web.routes.signin import (
+    _address,
+    _audit_signin,
+    _destination,
+    _login_page,
+    _set_session_cookie,
+)
+from exchange.web.session import CONSOLE_PREFIX
 from schemas.errors import ErrorCode
 
 __all__ = ["OIDC_LOGIN_PATH", "STAFF_OIDC_PATHS", "router"]
@@ -158,14 +164,6 @@ def callback(
         "continue</a></p></body></html>",
         headers={"cache-control": "no-store"},
     )
-    response.set_cookie(
-        SESSION_COOKIE,
-        session.id,
-        max_age=max(1, int(session.expires_at - session.created_at)),
-        path=CONSOLE_PREFIX,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    _set_session_cookie(request, response, session)
     _state_cookie(request, response, None)
     return response
