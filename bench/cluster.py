@@ -12,18 +12,18 @@ processes share this machine's cores with the load generator.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from bench.serving import serve_process
 
 from .figures import Figure
 from .ingest import _broker
@@ -49,37 +49,14 @@ def _percentile(values: list[float], q: float) -> float:
 @contextmanager
 def _node(data: Path, name: str, bootstrap: str, prefix: str) -> Iterator[str]:
     """``govex serve --node-id NAME`` on ``data``; yields its base URL."""
-    import socket
-
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "GOVEX_KAFKA__TOPIC_PREFIX": prefix}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "exchange", "serve", "--data", str(data), "--port", str(port),
-         "--bus", f"kafka://{bootstrap}", "--node-id", name],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            with suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"cluster node {name} did not start")
-            time.sleep(0.1)
+    with serve_process(
+        data,
+        *("--bus", f"kafka://{bootstrap}", "--node-id", name),
+        env={"GOVEX_KAFKA__TOPIC_PREFIX": prefix},
+        name=f"cluster node {name}",
+        wait_s=180,
+    ) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
 
 
 class _Client:

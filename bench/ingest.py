@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.serving import serve_process
+
 from .figures import Figure
 from .kafka_cluster import BenchBus, plain_bus, secured_cluster
 from .stages import StageClock, connector_stages, exchange_stages
@@ -470,37 +472,9 @@ def _p2_on(bus: BenchBus, prefix: str, *, quick: bool, log: Log, name: str = "P2
 @contextmanager
 def _serving(data: Path, bus: BenchBus, prefix: str) -> Iterator[None]:
     """``govex serve --data DATA --bus kafka://…`` as its own process, until the block ends."""
-    import socket
-    import sys
-
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "GOVEX_KAFKA__TOPIC_PREFIX": prefix, **bus.exchange_env}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "exchange", "serve", "--data", str(data), "--port", str(port),
-         "--bus", f"kafka://{bus.bootstrap}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            with suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the exchange did not start")
-            time.sleep(0.1)
+    env = {"GOVEX_KAFKA__TOPIC_PREFIX": prefix, **bus.exchange_env}
+    with serve_process(data, "--bus", f"kafka://{bus.bootstrap}", env=env):
         yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
 
 
 def _create_topic(bus: BenchBus, topic: str, partitions: int = 3) -> None:
