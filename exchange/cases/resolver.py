@@ -190,6 +190,7 @@ class CaseResolver:
         case_no, matter = str(bundle["case"]), str(bundle["matter"])
         required, obtained = int(bundle["required"]), int(bundle["obtained"])
         to_bring = [str(t["material"]) for t in bundle["to_bring"]]
+        at = moment.now()  # here: the audit writer runs ``store`` on a thread of its own
 
         def store(cur: duckdb.DuckDBPyConnection) -> None:
             # the key (approver, case_no) decides between concurrent resolutions of one
@@ -197,16 +198,7 @@ class CaseResolver:
             try:
                 cur.execute(
                     "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        case_no,
-                        matter,
-                        approver,
-                        required,
-                        obtained,
-                        len(to_bring),
-                        bundle_text,
-                        moment.now(),
-                    ],
+                    [case_no, matter, approver, required, obtained, len(to_bring), bundle_text, at],
                 )
             except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
                 raise _case_exists(case_no) from exc
