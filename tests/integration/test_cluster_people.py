@@ -144,7 +144,7 @@ def test_a_quarantine_release_on_a_shows_on_c(nodes: Cluster) -> None:
 def test_a_case_bundle_made_on_a_is_served_identically_by_b(nodes: Cluster) -> None:
     a, b = nodes.nodes["a"], nodes.nodes["b"]
     weijian = nodes.depts["weijian"]
-    mother = make_id_number("411502", date(1993, 3, 3), 33, female=True)
+    mother = make_id_number("411502", date(1993, 3, 3), 34, female=True)
     made = a.call(
         weijian,
         "POST",
