@@ -9,7 +9,7 @@ their region.
 An operator decides on a quarantined row once: **release** (dealt with: the publisher
 sent it again corrected, or it was let through by hand) or **discard** (not to be
 published), with a reason; audited (``quarantine.release``, ``quarantine.discard``) and
-kept in ``quarantine_decisions`` beside the row, which stays as evidence. A decision
+kept in ``quarantine_decisions`` (migration 17) beside the row, which stays as evidence. A decision
 names the row by its content (:data:`_REF`: resource, batch, index, key, reason,
 payload), not by its id: in a cluster each node quarantines what it consumed under ids
 of its own, and the decision (:meth:`QuarantineDecisions.decide`, a control event)
@@ -38,11 +38,6 @@ __all__ = [
 ]
 
 Decision = Literal["release", "discard"]
-_DECISIONS = (
-    "CREATE TABLE IF NOT EXISTS quarantine_decisions (ref VARCHAR PRIMARY KEY, "
-    "decision VARCHAR NOT NULL, reason VARCHAR NOT NULL, decided_by VARCHAR NOT NULL, "
-    "decided_at TIMESTAMPTZ NOT NULL)"
-)
 # a row's reference: the same on every node that quarantined the same record
 _REF = (
     "'qref_' || left(sha256(concat_ws(chr(31), coalesce(q.resource, ''), "
@@ -122,7 +117,6 @@ class QuarantineDecisions:
     def __init__(self, store: Store, record: Callable[..., object]) -> None:
         self.store = store
         self.record = record  # the audit log's append, as staff changes have it
-        store.execute(_DECISIONS)
 
     def decide_row(self, quarantine_id: str, decision: str, reason: str, actor: str) -> str:
         """Release or discard the row ``quarantine_id`` of this node; its reference."""
