@@ -32,6 +32,7 @@ from exchange.errors import InvalidRequest, NotInitialised
 from exchange.keyring import ExchangeIdentity, Keyring
 from exchange.records.ingest import Ingestor
 from exchange.records.intake import BatchIntake
+from exchange.records.quarantine import QuarantineDecisions
 from exchange.records.query import Reader
 from exchange.store import Store
 from exchange.witness.collect import ConfiguredWitness, WitnessCollector
@@ -109,6 +110,7 @@ class Exchange:
             sealer=BundleSealer(keyring, self.identity),
         )
         self.ingestor.listeners.append(self.reader.cache.invalidate)
+        self.quarantine = QuarantineDecisions(store, self._record)
 
     def _audit_log(self, store: Store, subject_key: bytes) -> AuditLog:
         """The node's own log, or in cluster mode the cluster's one log on its audit topic

@@ -12,7 +12,7 @@ import tempfile
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
@@ -362,6 +362,21 @@ def quarantine_list(ctx: OperationContext, params: QuarantineParams) -> list[dic
         ctx.exchange.store, None, everyone=True, resource=params.resource, limit=params.limit
     )
     return [row.model_dump(mode="json") for row in rows]
+
+
+class QuarantineDecideParams(Params):
+    id: str = Field(min_length=1, max_length=64, description="the quarantined row's id")
+    decision: Literal["release", "discard"]
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@operation("quarantine.decide", QuarantineDecideParams)
+def quarantine_decide(ctx: OperationContext, params: QuarantineDecideParams) -> dict[str, Any]:
+    """Release or discard one quarantined row (decided once; in a cluster, on every node)."""
+    ref = ctx.exchange.quarantine.decide_row(
+        params.id, params.decision, params.reason, ctx.operator.actor
+    )
+    return {"id": params.id, "ref": ref, "decision": params.decision}
 
 
 # --------------------------------------------------------------------------- backup

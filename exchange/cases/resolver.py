@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from exchange import moment
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.cases.bundle import BUNDLE_TYPE, BundleSealer, masked
 from exchange.cases.models import Applicant, CaseRequest, MatterFigures
@@ -180,6 +181,16 @@ class CaseResolver:
         )
 
         hashes = applicant_hashes(self.audit, [a.id for a in applicants])
+        self.keep(approver.uscc, json.dumps(bundle, ensure_ascii=False), hashes)
+        return bundle
+
+    def keep(self, approver: str, bundle_text: str, hashes: list[str]) -> None:
+        """Store a signed bundle's very text, audited (a control event in a cluster)."""
+        bundle = json.loads(bundle_text)
+        case_no, matter = str(bundle["case"]), str(bundle["matter"])
+        required, obtained = int(bundle["required"]), int(bundle["obtained"])
+        to_bring = [str(t["material"]) for t in bundle["to_bring"]]
+        at = moment.now()  # here: the audit writer runs ``store`` on a thread of its own
 
         def store(cur: duckdb.DuckDBPyConnection) -> None:
             # the key (approver, case_no) decides between concurrent resolutions of one
@@ -187,34 +198,21 @@ class CaseResolver:
             try:
                 cur.execute(
                     "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        case_no,
-                        matter.code,
-                        approver.uscc,
-                        required,
-                        obtained,
-                        len(to_bring),
-                        json.dumps(bundle, ensure_ascii=False),
-                        datetime.now(UTC),
-                    ],
+                    [case_no, matter, approver, required, obtained, len(to_bring), bundle_text, at],
                 )
             except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
                 raise _case_exists(case_no) from exc
-            store_applicants(cur, approver.uscc, case_no, hashes)
+            store_applicants(cur, approver, case_no, hashes)
 
         event = AuditEvent(
-            actor=approver.uscc,
+            actor=approver,
             action="case.resolve",
             outcome="ok",
-            target=matter.code,
+            target=matter,
             subject_hashes=hashes,
-            purpose=purpose,
+            purpose=str(bundle["purpose"]),
             case_no=case_no,
-            detail={
-                "required": required,
-                "obtained": obtained,
-                "to_bring": [t["material"] for t in to_bring],
-            },
+            detail={"required": required, "obtained": obtained, "to_bring": to_bring},
         )
         try:
             self.audit.append(event, store)
@@ -224,7 +222,6 @@ class CaseResolver:
                 dataclasses.replace(event, outcome="refused", code=exc.code.value, detail=None)
             )
             raise
-        return bundle
 
     def _checked(self, applicant: Applicant) -> Applicant:
         value = applicant.id.strip().upper()

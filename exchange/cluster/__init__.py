@@ -5,6 +5,8 @@
 - :mod:`.kinds` — which service method each event kind stands for (grants, certificate
   issuance and status, client-assertion ``jti``, departments and their keys, catalog
   changes) and its arguments' types;
+- :mod:`.kinds_people` — the kinds of staff accounts, case bundles and quarantine
+  decisions;
 - :mod:`.plane` — :class:`~.plane.ControlPlane`: publish a command as an event, apply
   every event in topic order on every node, wait for one's own apply; heartbeats;
   :func:`~.plane.join_cluster` (``govex serve --node-id``);

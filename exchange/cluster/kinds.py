@@ -13,7 +13,8 @@ and status changes (revoke, suspend, resume); a client assertion's ``jti`` (firs
 wins, a second use anywhere is a replay); a case number's claim (:mod:`.cases`);
 departments and their keys (add, key rotate and revoke, suspend, resume, remove: the root
 certificate of a new key is made once, on the node that took the command, and travels in
-the event); catalog resources added and updated.
+the event); catalog resources added and updated; staff accounts, case bundles and
+quarantine decisions (:mod:`.kinds_people`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic import TypeAdapter
 from exchange.catalog.grants import GrantDecision, GrantRequest
 from exchange.catalog.grants_owner import GrantNarrowing
 from exchange.certificates.models import CertificateRequest, StatusChange
+from exchange.cluster.kinds_people import PEOPLE
 from schemas.catalog import Department
 
 if TYPE_CHECKING:
@@ -112,5 +114,6 @@ KINDS: dict[str, Kind] = {
         _kind("department.remove", _departments, "remove", tuple[str, str, str]),
         _kind("catalog.add", _catalog, "add_checked", tuple[dict[str, Any], str]),
         _kind("catalog.update", _catalog, "update_checked", tuple[dict[str, Any], str, bool]),
+        *(_kind(*people) for people in PEOPLE),
     )
 }

@@ -7,7 +7,8 @@ topic (compacted by node id). :func:`cluster_status` is what one node knows of a
 heartbeats it read, each node's applied control offset and its lag behind the topic's
 end, its record lag, and a digest of this node's control-plane state (:func:`state_digest`:
 equal digests mean equal grants, certificates, status lists, departments, their
-keys and the catalog).
+keys, the catalog, staff accounts and their departments' settings, case bundles and
+quarantine decisions).
 """
 
 from __future__ import annotations
@@ -41,6 +42,16 @@ _DIGESTED = (
     "SELECT code, owner_uscc, definition FROM resources ORDER BY code",
     "SELECT code, major, minor, definition, created_at, created_by FROM resource_versions "
     "ORDER BY code, major, minor",
+    "SELECT staff_id, uscc, name, roles, status, password_hash, totp_secret, enrol_hash, "
+    "enrol_expires, created_at, updated_at FROM staff ORDER BY staff_id",
+    "SELECT uscc, require_act, updated_at FROM department_settings ORDER BY uscc",
+    "SELECT uscc, issuer, client_id, client_secret, staff_claim, updated_at "
+    "FROM department_oidc ORDER BY uscc",
+    "SELECT approver, case_no, matter, required, obtained, to_bring, bundle, created_at "
+    "FROM cases ORDER BY approver, case_no",
+    "SELECT approver, case_no, subject_hash FROM case_subjects "
+    "ORDER BY approver, case_no, subject_hash",
+    "SELECT ref, decision, reason, decided_by, decided_at FROM quarantine_decisions ORDER BY ref",
 )
 
 

@@ -11,6 +11,8 @@
   public files it hands over, a token from its auth key (through :mod:`exchange.client`);
 - :mod:`.staff` — staff accounts (工作人员): argon2id passwords, TOTP, enrolment codes,
   who an ``act`` claim may name, ``require_act``;
+- :mod:`.staff_changes` — every write to the staff tables, each one call (a control
+  event in a cluster): the enrolment code's one use decided there;
 - :mod:`.staff_oidc` — a department's own OpenID Connect provider for its staff's
   console sign-in (issuer, client, the claim naming the staff id);
 - :mod:`.staff_roles` — staff roles and the department role each acts with;

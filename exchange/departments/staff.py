@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pyotp
@@ -43,6 +43,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from exchange.departments.registry import Registry
+from exchange.departments.staff_changes import StaffChanges, enrolment_refused
 from exchange.departments.staff_oidc import DepartmentOidc, StaffOidc
 from exchange.departments.staff_roles import (
     GRANTS,
@@ -51,7 +52,7 @@ from exchange.departments.staff_roles import (
     StaffRole,
     parse_roles,
 )
-from exchange.errors import AuthError, Conflict, Forbidden, InvalidRequest, NotFound
+from exchange.errors import AuthError, Forbidden, InvalidRequest, NotFound
 from exchange.store import Store
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
@@ -67,7 +68,6 @@ __all__ = [
     "parse_roles",
 ]
 
-ENROL_VALID = timedelta(days=7)
 MIN_PASSWORD = 12
 _STAFF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _COLUMNS = "staff_id, uscc, name, roles, status, password_hash, totp_secret"
@@ -164,6 +164,7 @@ class Staff:
         self._require_act: dict[str, bool] = {}
         self._last_totp: dict[str, int] = {}  # staff id → last accepted time step (no replay)
         self.oidc = StaffOidc(store, registry, record)
+        self.changes = StaffChanges(self)
         self.reload()
 
     def reload(self) -> None:
@@ -189,6 +190,9 @@ class Staff:
     # -- reading ------------------------------------------------
     def member(self, staff_id: str) -> StaffMember | None:
         return self._members.get(staff_id)
+
+    def members(self) -> dict[str, StaffMember]:
+        return self._members
 
     def get(self, uscc: str, staff_id: str) -> StaffMember:
         """A staff member of ``uscc``; another department's is as unknown as none."""
@@ -326,25 +330,8 @@ class Staff:
             )
         if not roles:
             raise InvalidRequest(NO_ROLE, code=ErrorCode.INVALID_STAFF_ROLE)
-        if staff_id in self._members:
-            raise Conflict(f"staff id {staff_id!r} is already taken")
-        now = datetime.now(UTC)
-        code, expires = self._new_code(now)
-        self.store.execute(
-            "INSERT INTO staff VALUES (?, ?, ?, ?, 'pending', NULL, NULL, ?, ?, ?, ?)",
-            [
-                staff_id,
-                uscc,
-                name,
-                sorted(r.value for r in roles),
-                _digest(code),
-                expires,
-                now,
-                now,
-            ],
-        )
-        self.reload()
-        self._audit("staff.add", actor, person, staff_id, {"roles": sorted(r.value for r in roles)})
+        code = self._new_code()
+        expires = self.changes.add(uscc, staff_id, name, roles, _digest(code), actor, person)
         return Enrolment(staff_id, code, expires)
 
     def reset(
@@ -352,16 +339,10 @@ class Staff:
     ) -> Enrolment:
         """Forget the password and TOTP secret; a new enrolment code (the account is pending)."""
         self.get(uscc, staff_id)
-        now = datetime.now(UTC)
-        code, expires = self._new_code(now)
-        self.store.execute(
-            "UPDATE staff SET status = 'pending', password_hash = NULL, totp_secret = NULL, "
-            "enrol_hash = ?, enrol_expires = ?, updated_at = ? WHERE staff_id = ?",
-            [_digest(code), expires, now, staff_id],
+        code = self._new_code()
+        return Enrolment(
+            staff_id, code, self.changes.reset(uscc, staff_id, _digest(code), actor, person)
         )
-        self.reload()
-        self._audit("staff.reset", actor, person, staff_id, None)
-        return Enrolment(staff_id, code, expires)
 
     def set_status(
         self,
@@ -373,35 +354,17 @@ class Staff:
         person: str | None = None,
     ) -> StaffMember:
         """Disable an account (its sessions and ``act`` claims stop at once) or enable it."""
-        member = self.get(uscc, staff_id)
-        if enabled and member.password_hash is None:
-            status: Status = "pending"
-        else:
-            status = "active" if enabled else "disabled"
-        self.store.execute(
-            "UPDATE staff SET status = ?, updated_at = ? WHERE staff_id = ?",
-            [status, datetime.now(UTC), staff_id],
-        )
-        self.reload()
-        self._audit("staff.enable" if enabled else "staff.disable", actor, person, staff_id, None)
+        self.get(uscc, staff_id)
+        self.changes.set_status(uscc, staff_id, enabled, actor, person)
         return self.get(uscc, staff_id)
 
     def enrol(self, staff_id: str, code: str, password: str) -> Enrolled:
         """Set the password with a valid enrolment code; a TOTP secret where the roles need one."""
         member = self._members.get(staff_id)
-        row = self.store.fetchone(
-            "SELECT enrol_hash, enrol_expires FROM staff WHERE staff_id = ?", [staff_id]
-        )
-        valid = (
-            member is not None
-            and member.status == "pending"
-            and row is not None
-            and row[0] is not None
-            and hmac.compare_digest(str(row[0]), _digest(code))
-            and row[1] > datetime.now(UTC)
-        )
-        if not valid or member is None:
-            self._audit(
+        # checked here first (a wrong code costs no password hash), and again where the
+        # code's one use is decided (:meth:`StaffChanges.enrol`: once in a cluster)
+        if not self.changes.code_valid(staff_id, _digest(code), datetime.now(UTC)) or not member:
+            self.audit(
                 "staff.enrol",
                 member.uscc if member else "anonymous",
                 None,
@@ -410,11 +373,7 @@ class Staff:
                 outcome="refused",
                 code=ErrorCode.ENROLMENT_INVALID,
             )
-            raise AuthError(
-                "the enrolment code is wrong, used or expired; ask your security officer for "
-                "a new one",
-                code=ErrorCode.ENROLMENT_INVALID,
-            )
+            raise enrolment_refused()
         if len(password) < MIN_PASSWORD or password.strip() != password:
             raise InvalidRequest(
                 f"choose a password of at least {MIN_PASSWORD} characters, without leading "
@@ -422,13 +381,7 @@ class Staff:
                 code=ErrorCode.WEAK_PASSWORD,
             )
         secret = pyotp.random_base32() if member.needs_totp else None
-        self.store.execute(
-            "UPDATE staff SET status = 'active', password_hash = ?, totp_secret = ?, "
-            "enrol_hash = NULL, enrol_expires = NULL, updated_at = ? WHERE staff_id = ?",
-            [self.hasher.hash(password), secret, datetime.now(UTC), staff_id],
-        )
-        self.reload()
-        self._audit("staff.enrol", member.uscc, staff_id, staff_id, {"totp": secret is not None})
+        self.changes.enrol(staff_id, _digest(code), self.hasher.hash(password), secret)
         uri = (
             pyotp.TOTP(secret).provisioning_uri(name=staff_id, issuer_name=self.issuer)
             if secret
@@ -440,13 +393,7 @@ class Staff:
         self, uscc: str, on: bool, *, actor: str, person: str | None = None
     ) -> None:
         """Whether reads of department ``uscc`` must name the person (an ``act`` claim)."""
-        self.registry.department(uscc)
-        self.store.execute(
-            "INSERT OR REPLACE INTO department_settings VALUES (?, ?, ?)",
-            [uscc, on, datetime.now(UTC)],
-        )
-        self.reload()
-        self._audit("staff.require_act", actor, person, uscc, {"require_act": on})
+        self.changes.require_act(uscc, on, actor, person)
 
     def check_officer(self, uscc: str, person: str | None) -> StaffMember:
         """The active security officer of ``uscc`` acting, or :class:`Forbidden`."""
@@ -471,11 +418,11 @@ class Staff:
         return self._dummy_hash
 
     @staticmethod
-    def _new_code(now: datetime) -> tuple[str, datetime]:
+    def _new_code() -> str:
         raw = secrets.token_hex(8).upper()
-        return "-".join(raw[i : i + 4] for i in range(0, 16, 4)), now + ENROL_VALID
+        return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
-    def _audit(
+    def audit(
         self,
         action: str,
         actor: str,

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from exchange import moment
 from exchange.departments.registry import Registry
 from exchange.errors import AuthError, InvalidRequest
 from exchange.store import Store
@@ -132,23 +132,27 @@ class StaffOidc:
                 "a client id and the claim naming the staff id are needed",
                 code=ErrorCode.INVALID_OPTION,
             )
-        settings = DepartmentOidc(
-            uscc,
-            _issuer(issuer),
-            client_id,
-            SecretStr(client_secret) if client_secret else None,
-            staff_claim,
+        return self.store_settings(
+            uscc, _issuer(issuer), client_id, client_secret or None, staff_claim, actor, person
         )
+
+    def store_settings(
+        self,
+        uscc: str,
+        issuer: str,
+        client_id: str,
+        client_secret: str | None,
+        staff_claim: str,
+        actor: str,
+        person: str | None,
+    ) -> DepartmentOidc:
+        """Write the checked settings (in a cluster: a control event every node applies)."""
+        self.registry.department(uscc)
+        secret = SecretStr(client_secret) if client_secret else None
+        settings = DepartmentOidc(uscc, issuer, client_id, secret, staff_claim)
         self.store.execute(
             "INSERT OR REPLACE INTO department_oidc VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                uscc,
-                settings.issuer,
-                client_id,
-                client_secret or None,
-                staff_claim,
-                datetime.now(UTC),
-            ],
+            [uscc, issuer, client_id, client_secret, staff_claim, moment.now()],
         )
         self.reload()
         detail = {k: v for k, v in settings.public().items() if k != "department"}
@@ -157,6 +161,10 @@ class StaffOidc:
 
     def remove(self, uscc: str, *, actor: str, person: str | None = None) -> None:
         """The department's staff sign in with passwords again; audited."""
+        self.forget(uscc, actor, person)
+
+    def forget(self, uscc: str, actor: str, person: str | None) -> None:
+        """Remove the settings (in a cluster: a control event every node applies)."""
         self.registry.department(uscc)
         self.store.execute("DELETE FROM department_oidc WHERE uscc = ?", [uscc])
         self.reload()

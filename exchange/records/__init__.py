@@ -6,5 +6,6 @@
 - :mod:`.ingest` — seal check, ownership, one DuckDB transaction per batch, quarantine;
 - :mod:`.cache` — the read cache of hot records;
 - :mod:`.query` — reads by key or subject: sharing type, grant, masking, durable audit;
-- :mod:`.quarantine` — listing what ingest refused, identifiers masked for non-publishers.
+- :mod:`.quarantine` — listing what ingest refused, identifiers masked for non-publishers;
+  an operator's release or discard of a row, decided once.
 """

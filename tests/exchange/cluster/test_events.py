@@ -70,4 +70,13 @@ def test_every_kind_names_a_method_of_a_live_service() -> None:
         "department.remove",
         "catalog.add",
         "catalog.update",
+        "staff.add",
+        "staff.reset",
+        "staff.status",
+        "staff.enrol",
+        "staff.require_act",
+        "staff.oidc.set",
+        "staff.oidc.remove",
+        "case.bundle",
+        "quarantine.decide",
     }

@@ -18,8 +18,14 @@ from exchange.departments.staff import StaffRole
 from exchange.service import Exchange
 from exchange.store import DB_FILE, MIGRATIONS
 
-# the tables of versions 14 and later (department_oidc: version 16)
-_ADDED_TABLES = ("staff", "department_settings", "console_sessions", "department_oidc")
+# the tables of versions 14 and later (department_oidc: 16, quarantine_decisions: 17)
+_ADDED_TABLES = (
+    "staff",
+    "department_settings",
+    "console_sessions",
+    "department_oidc",
+    "quarantine_decisions",
+)
 
 
 def _schema(db: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:

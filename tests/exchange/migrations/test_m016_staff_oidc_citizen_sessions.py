@@ -20,6 +20,7 @@ from exchange.web.sessions_store import SessionStore
 def _back_to_version_15(data: Path) -> None:
     with duckdb.connect(str(data / DB_FILE)) as db:
         db.execute("DROP TABLE department_oidc")
+        db.execute("DROP TABLE quarantine_decisions")  # version 17
         db.execute("DROP INDEX console_sessions_owner_idx")  # DuckDB alters no indexed table
         db.execute("ALTER TABLE console_sessions DROP COLUMN kind")
         db.execute("ALTER TABLE console_sessions DROP COLUMN sealed")
