@@ -448,9 +448,9 @@ class ControlPlane:
 
     def publish_node(self, node: str, value: bytes | None) -> None:
         """A heartbeat of ``node`` on the nodes topic (None: a tombstone, it was removed)."""
-        self._producer.send(
-            self.topics.nodes, value=value, key=node.encode(), partition=0
-        ).get(timeout=5)
+        self._producer.send(self.topics.nodes, value=value, key=node.encode(), partition=0).get(
+            timeout=5
+        )
 
 
 def _not_in_cluster(why: str) -> Callable[..., Any]:
