@@ -60,11 +60,23 @@ def status(
 
 
 @cluster_app.command("drain")
-def drain(data: DataOpt = None) -> None:
+def drain(
+    data: DataOpt = None,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            min=0,
+            max=600,
+            help="seconds it goes on answering 503 once idle (your load balancer's "
+            "health-check interval)",
+        ),
+    ] = 0.0,
+) -> None:
     """Take the node serving DATA out of the cluster: its /healthz answers 503 draining, new
     requests 503 exchange.node_draining, those in flight finish, it applies the control
     topic, says it leaves, and its `govex serve` exits 0."""
-    found: dict[str, Any] = operate(data, "cluster.drain")
+    found: dict[str, Any] = operate(data, "cluster.drain", {"grace_s": grace})
     say(
         f"node {found['node']} drained (已退出): applied {found['applied'] + 1} of "
         f"{found['control_end']} control event(s); its govex serve exits"

@@ -139,8 +139,9 @@ class Drain:
             return self._cv.wait_for(lambda: self.in_flight <= 0, timeout_s)
 
 
-def drain_node(exchange: Exchange, plane: ControlPlane) -> dict[str, Any]:
-    """Take this serving node out of the cluster (see the module's docstring)."""
+def drain_node(exchange: Exchange, plane: ControlPlane, grace_s: float = 0.0) -> dict[str, Any]:
+    """Take this serving node out of the cluster (see the module's docstring); ``grace_s``:
+    how long it goes on answering 503 once idle (a load balancer's health-check interval)."""
     stop_serving = exchange.stop_serving
     if stop_serving is None:
         raise InvalidRequest(
@@ -152,6 +153,7 @@ def drain_node(exchange: Exchange, plane: ControlPlane) -> dict[str, Any]:
     end = plane.control_end
     applied = plane.wait_applied(end - 1, DRAIN_BOUND_S)
     exchange.audit.wait_indexed()
+    time.sleep(max(0.0, grace_s))
     plane.stop()  # its last heartbeat says it leaves
     stop_serving()
     return {

@@ -36,11 +36,15 @@ def status(ctx: OperationContext, params: NoParams) -> dict[str, Any]:
     return cluster_status(_plane(ctx))
 
 
-@operation("cluster.drain", NoParams)
-def drain(ctx: OperationContext, params: NoParams) -> dict[str, Any]:
+class DrainParams(Params):
+    grace_s: float = Field(default=0.0, ge=0, le=600, description="503 this long once idle")
+
+
+@operation("cluster.drain", DrainParams)
+def drain(ctx: OperationContext, params: DrainParams) -> dict[str, Any]:
     """Take this node out: refuse new requests, finish those in flight, apply the control
     topic, say it leaves, stop serving (govex serve exits 0)."""
-    return drain_node(ctx.exchange, _plane(ctx))
+    return drain_node(ctx.exchange, _plane(ctx), params.grace_s)
 
 
 class RemoveParams(Params):
