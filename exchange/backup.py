@@ -10,6 +10,10 @@ transaction reads the counts and the audit root and runs ``COPY FROM DATABASE`` 
 fresh attached file. DuckDB's snapshot isolation makes the three agree with each other;
 readers and writers go on meanwhile (writes committed after the transaction began are
 not in the backup).
+A cluster node's backup also holds, as ``audit-cluster.json``, the audit topic's position
+its replica had reached before the snapshot (not the live file, which may be ahead of the
+snapshot): restored and started with a new ``--node-id``, the copy reads the control and
+audit topics on from its snapshot (docs/architecture.md, "Backup and restore of a node").
 Restore unpacks into a new directory and proves the copy: counts equal the manifest,
 and the audit tree recomputed from the restored entries has the manifest's root.
 """
