@@ -295,6 +295,10 @@ def test_a_node_drained_while_the_others_serve_leaves_and_is_removed(ops: Ops) -
         reader.join(timeout=60)
         if drain.poll() is None:
             drain.kill()
+        drain.wait(timeout=60)
+        for pipe in (drain.stdout, drain.stderr):
+            if pipe is not None:
+                pipe.close()
     assert reads, "no read was made"
     failed = [r for r in reads if r[1] != 200]
     assert not failed, failed

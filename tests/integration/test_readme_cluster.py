@@ -85,7 +85,8 @@ OUTCOMES: tuple[tuple[str, Callable[[str, dict[str, str]], bool]], ...] = (
 
 def _outcome(command: str, seen: list[str]) -> Callable[[str, dict[str, str]], bool]:
     """The check of ``command``; the second `cluster status` is the one after the removal."""
-    if command.startswith("govex cluster status") and "govex cluster status" in seen:
+    status = "govex cluster status"
+    if command.startswith(status) and any(c.startswith(status) for c in seen):
         return lambda out, _: _live(out, "a", "c") and not _listed(out, "b")
     return next(check for start, check in OUTCOMES if command.startswith(start))
 
