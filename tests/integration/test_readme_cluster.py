@@ -174,4 +174,4 @@ def test_run_a_cluster_as_written(kafka_broker: KafkaBroker, tmp_path: Path) -> 
                     os.killpg(server.pid, signal.SIGTERM)
                 server.wait(timeout=60)
         stack.close()
-    assert len(seen) == 13, seen
+    assert len(seen) == 12, seen
