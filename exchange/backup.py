@@ -10,6 +10,10 @@ transaction reads the counts and the audit root and runs ``COPY FROM DATABASE`` 
 fresh attached file. DuckDB's snapshot isolation makes the three agree with each other;
 readers and writers go on meanwhile (writes committed after the transaction began are
 not in the backup).
+A cluster node's backup also holds, as ``audit-cluster.json``, the audit topic's position
+its replica had reached before the snapshot (not the live file, which may be ahead of the
+snapshot): restored and started with a new ``--node-id``, the copy reads the control and
+audit topics on from its snapshot (docs/architecture.md, "Backup and restore of a node").
 Restore unpacks into a new directory and proves the copy: counts equal the manifest,
 and the audit tree recomputed from the restored entries has the manifest's root.
 """
@@ -26,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from exchange.audit.cluster import STATE_FILE as AUDIT_POSITION
+from exchange.audit.cluster import ClusterAuditLog
 from exchange.bus.node import NODE_FILE
 from exchange.config import Settings
 from exchange.errors import Conflict, InvalidRequest
@@ -146,9 +152,17 @@ def backup_exchange(exchange: Exchange, out: Path) -> dict[str, Any]:
     data = Path(exchange.settings.data)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # a cluster node's audit log follows the audit topic: the copy goes on reading it from
+    # where the replica stood before the snapshot (what it reads again it drops as seen);
+    # the live file, written later and apart from the snapshot, may be ahead of it
+    position = exchange.audit.position() if isinstance(exchange.audit, ClusterAuditLog) else None
     with tempfile.TemporaryDirectory(prefix=".govex-backup-", dir=out.parent) as scratch:
         snapshot = Path(scratch) / DB_FILE
         taken = _snapshot(exchange, snapshot)
+        extra: dict[str, bytes] = {}
+        if position is not None:
+            position["size"] = min(int(position["size"]), int(taken["audit_tree_size"]))
+            extra[AUDIT_POSITION] = json.dumps(position).encode()
         manifest = {
             "format": "govex-backup/1",
             "created_at": datetime.now(UTC).isoformat(),
@@ -158,7 +172,7 @@ def backup_exchange(exchange: Exchange, out: Path) -> dict[str, Any]:
         }
         partial = out.with_name(f".{out.name}.partial")
         try:
-            _write_archive(partial, data, snapshot, manifest)
+            _write_archive(partial, data, snapshot, manifest, extra)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
@@ -166,20 +180,25 @@ def backup_exchange(exchange: Exchange, out: Path) -> dict[str, Any]:
     return manifest
 
 
-def _write_archive(path: Path, data: Path, snapshot: Path, manifest: dict[str, Any]) -> None:
+def _write_archive(
+    path: Path, data: Path, snapshot: Path, manifest: dict[str, Any], extra: dict[str, bytes]
+) -> None:
+    """The archive: the snapshot, the directory's other files (``extra`` in place of those
+    it names) and the manifest."""
     with tarfile.open(path, "w:gz") as tar:
         tar.add(snapshot, arcname=DB_FILE)
         for item in sorted(data.rglob("*")):
             name = item.relative_to(data).as_posix()
-            if name in _SKIPPED or name.startswith(_SKIPPED_DIRS):
+            if name in _SKIPPED or name in extra or name.startswith(_SKIPPED_DIRS):
                 continue
             if not (item.is_file() or item.is_symlink()):
                 continue
             tar.add(item, arcname=name)
         body = json.dumps(manifest, ensure_ascii=False, indent=2).encode()
-        info = tarfile.TarInfo(MANIFEST)
-        info.size = len(body)
-        tar.addfile(info, io.BytesIO(body))
+        for name, content in {**extra, MANIFEST: body}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
 
 
 def backup(settings: Settings, out: Path) -> dict[str, Any]:

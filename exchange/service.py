@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,7 @@ class Exchange:
         self.identity = keyring.identity
         self.consumer: KafkaIngestConsumer | None = None  # govex serve --bus kafka://…
         self.cluster: ControlPlane | None = None  # govex serve --node-id N: a cluster node
+        self.stop_serving: Callable[[], None] | None = None  # set by govex serve while it runs
         self.registry = Registry(store, keyring)
         # a demo exchange's department keys: the console's sign-in picker acts with them
         self.demo_keys = DemoKeys(settings.data, self.registry, demo=self.identity.demo)

@@ -76,6 +76,10 @@ class ErrorCode(StrEnum):
     NODE_BEHIND = "exchange.node_behind"  # this node has not applied the control offset asked for
     NOT_A_CLUSTER = "exchange.not_a_cluster"  # a cluster command on a node not in one
     NOT_IN_CLUSTER = "exchange.not_in_cluster"  # a command a cluster node does not take (yet)
+    NODE_DRAINING = "exchange.node_draining"  # this cluster node is draining: ask another
+    NODE_ID_TAKEN = "exchange.node_id_taken"  # a live node elsewhere has this --node-id
+    NODE_LIVE = "exchange.node_live"  # a node removed from the cluster must be stopped first
+    NODE_UNKNOWN = "exchange.node_unknown"  # no node of that id was heard of
     CONTROL_UNAVAILABLE = "exchange.control_unavailable"  # a control event could not be published
     BUS_UNSAFE = "exchange.bus_unsafe"  # an unauthenticated bus off loopback, under-replicated
     METHOD_NOT_ALLOWED = "exchange.method_not_allowed"

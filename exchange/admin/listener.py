@@ -177,6 +177,11 @@ def serve_with_admin(exchange: Exchange, config: Any) -> bool:
     )
     main = _main_server(config, remove_socket)
 
+    def stop_serving() -> None:  # a drained cluster node (govex cluster drain): exit 0
+        main.should_exit = True
+
+    exchange.stop_serving = stop_serving
+
     async def both() -> None:
         serving = asyncio.create_task(main.serve())
         while not main.started and not serving.done():

@@ -16,6 +16,7 @@ from exchange.api.errors import install_error_handlers
 from exchange.api.middleware.audit import AuditMiddleware
 from exchange.api.middleware.calltimes import CallTimes, CallTimesMiddleware
 from exchange.api.middleware.catchup import CatchUpMiddleware
+from exchange.api.middleware.drain import DrainMiddleware
 from exchange.api.middleware.fastread import FastReadMiddleware
 from exchange.api.middleware.limits import LimitsMiddleware
 from exchange.api.openapi import install_openapi
@@ -147,4 +148,6 @@ def create_app(
         public_pattern=UNAUDITED_PUBLIC,
         identify=identify,
     )
+    # outside even the audit: a draining cluster node refuses at its door (govex cluster drain)
+    app.add_middleware(DrainMiddleware, exchange=exchange)
     return app

@@ -306,6 +306,13 @@ class ClusterAuditLog(AuditLog):
         assert self._replica is not None
         return self._replica.status()
 
+    def position(self) -> dict[str, Any]:
+        """Where a copy of the log taken from now on goes on reading the partition (what an
+        online backup keeps as its ``audit-cluster.json``: messages it holds already read
+        again are dropped as seen)."""
+        assert self._replica is not None
+        return self._replica.position()
+
 
 class Replica:
     """Applies the audit partition to the local log, in order (a thread)."""
@@ -347,6 +354,11 @@ class Replica:
         if self._failure is not None:
             raise AuditUnavailable(f"the audit replica stopped: {self._failure}")
         raise AuditUnavailable(f"the audit event was not applied within {timeout_s:g} s")
+
+    def position(self) -> dict[str, Any]:
+        with self._cond:
+            offset, size = self.next_offset, self.log.size
+        return {"topic": self.topic, "offset": offset, "size": size, "base": self.base}
 
     def status(self) -> dict[str, Any]:
         return {

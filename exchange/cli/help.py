@@ -110,6 +110,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "govex cluster status --data ./node-a",
         "govex cluster status --data ./node-a --json",
     ),
+    "cluster drain": (
+        "govex cluster drain --data ./node-b",
+        "govex cluster drain --data ./node-b --grace 10",
+    ),
+    "cluster remove": ("govex cluster remove --node-id b --data ./node-a",),
     "grant list": (
         "govex grant list --data ./city",
         "govex grant list --data ./city --dept shuiwu --json",

@@ -13,7 +13,9 @@
 - :mod:`.cases` — case numbers claimed through the topic (unique per approver in the
   cluster);
 - :mod:`.status` — the topics' creation, ``govex cluster status``, the state digest;
-- :mod:`.ops` — the ``cluster.status`` operation.
+- :mod:`.membership` — heartbeats, a node id taken by a live node refused, a node
+  drained (``govex cluster drain``) and removed (``govex cluster remove``);
+- :mod:`.ops` — the ``cluster.status``, ``cluster.drain`` and ``cluster.remove`` operations.
 
 What an apply may not take from the node it runs on (the time, random ids and indexes)
 comes from the event through :mod:`exchange.moment`.

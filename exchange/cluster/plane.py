@@ -40,6 +40,7 @@ from exchange import moment
 from exchange.cluster.cases import CaseNumbers, claiming
 from exchange.cluster.events import ControlEvent, ControlTopics, EventUnreadable
 from exchange.cluster.kinds import KINDS, Kind
+from exchange.cluster.membership import Drain, Heartbeat, check_node_free, data_home, read_nodes
 from exchange.errors import ExchangeError, InvalidRequest
 from schemas.errors import ErrorCode, SchemaError
 from signing.errors import SigningError
@@ -104,25 +105,6 @@ class _Waiter:
     error: BaseException | None = None
 
 
-@dataclass(frozen=True)
-class Heartbeat:
-    """What a node says of itself on the nodes topic."""
-
-    node: str
-    at: float
-    applied: int
-    control_end: int
-    record_lag: int | None
-    leaving: bool = False
-
-    def encode(self) -> bytes:
-        return orjson.dumps(self.__dict__)
-
-    @classmethod
-    def decode(cls, raw: bytes) -> Heartbeat:
-        return cls(**orjson.loads(raw))
-
-
 class ControlPlane:
     """One node's side of the control topic: publisher, applier, heartbeat."""
 
@@ -151,6 +133,8 @@ class ControlPlane:
         self.skipped = 0  # unreadable events (counted, applied as nothing)
         self.duplicates = 0  # events seen again (applied as nothing)
         self.failure: str | None = None  # why this node stopped applying (ApplyFailed)
+        self.drain = Drain()  # govex cluster drain (exchange.cluster.membership)
+        self.home = data_home(Path(exchange.settings.data))
         exchange.store.execute(_APPLIED)
         self.case_numbers = CaseNumbers(exchange.store)
         self._state = Path(exchange.settings.data) / STATE_FILE
@@ -194,6 +178,8 @@ class ControlPlane:
         self._consumer.assign([control, nodes])
         self._consumer.seek(control, self.applied + 1)
         self._consumer.seek_to_beginning(nodes)
+        read_nodes(self._consumer, control, nodes, self._heard)
+        check_node_free(self.node, self.home, self.nodes)
         self.control_end = int(self._consumer.end_offsets([control])[control])
         self.install()
         self._applier = threading.Thread(target=self._run, name="govex-control", daemon=True)
@@ -211,6 +197,8 @@ class ControlPlane:
         return self
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            return  # drained already
         self._stop.set()
         try:
             self._send_beat(leaving=True)
@@ -328,7 +316,7 @@ class ControlPlane:
             for partition, records in batches.items():
                 for record in records:
                     if partition.topic == self.topics.nodes:
-                        self._heard(record.value)
+                        self._heard(record)
                         continue
                     try:
                         self.apply(int(record.offset), record.value)
@@ -339,11 +327,12 @@ class ControlPlane:
                         break
                     self.control_end = max(self.control_end, int(record.offset) + 1)
 
-    def _heard(self, raw: bytes | None) -> None:
-        if raw is None:
+    def _heard(self, record: Any) -> None:
+        if record.value is None:  # a tombstone: the node was removed (govex cluster remove)
+            self.nodes.pop(bytes(record.key or b"").decode("utf-8", "replace"), None)
             return
         try:
-            beat = Heartbeat.decode(raw)
+            beat = Heartbeat.decode(record.value)
         except (orjson.JSONDecodeError, TypeError):
             return
         self.nodes[beat.node] = beat
@@ -452,11 +441,16 @@ class ControlPlane:
             control_end=self.control_end,
             record_lag=consumer.lag if consumer is not None else None,
             leaving=leaving,
+            home=self.home,
         )
-        self._producer.send(
-            self.topics.nodes, value=beat.encode(), key=self.node.encode(), partition=0
-        ).get(timeout=5)
+        self.publish_node(self.node, beat.encode())
         self.nodes[self.node] = beat
+
+    def publish_node(self, node: str, value: bytes | None) -> None:
+        """A heartbeat of ``node`` on the nodes topic (None: a tombstone, it was removed)."""
+        self._producer.send(self.topics.nodes, value=value, key=node.encode(), partition=0).get(
+            timeout=5
+        )
 
 
 def _not_in_cluster(why: str) -> Callable[..., Any]:

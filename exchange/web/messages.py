@@ -226,6 +226,17 @@ _MESSAGES: dict[str, Message] = {
         "集群节点暂不支持此操作（如批量签发），请在单节点上执行。",
         "A cluster node does not take this command yet (e.g. bulk issuance).",
     ),
+    E.NODE_DRAINING: Message(
+        "本节点正在退出集群，请改用其他节点。",
+        "This node is draining out of the cluster: use another node.",
+    ),
+    E.NODE_ID_TAKEN: Message(
+        "该节点编号已被另一个在线节点使用。", "A live node elsewhere already has this node id."
+    ),
+    E.NODE_LIVE: Message(
+        "该节点仍在运行，请先让其退出（drain）。", "That node is still live: drain it first."
+    ),
+    E.NODE_UNKNOWN: Message("集群中没有该节点。", "No node of that id in the cluster."),
     E.CONTROL_UNAVAILABLE: Message(
         "集群控制通道暂不可用，操作未执行，请稍后重试。",
         "The cluster's control channel is unavailable; nothing was changed: retry shortly.",

@@ -1,5 +1,7 @@
 """ASGI middleware of the API, outermost first in :func:`exchange.api.app.create_app`.
 
+- :mod:`.drain` — a cluster node that drains: ``/healthz`` 503 ``draining``, new requests
+  503 ``exchange.node_draining``, those in flight counted until they finish;
 - :mod:`.limits` — body size and JSON depth limits;
 - :mod:`.audit` — one durable audit entry per request (route templates, never raw
   paths; the disk floor answered first);

@@ -22,6 +22,17 @@ def test_cluster_status_on_a_single_node_says_it_is_none(exchange: Exchange) -> 
     assert "--node-id" in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "params"), [("cluster.drain", {}), ("cluster.remove", {"node": "b"})]
+)
+def test_drain_and_remove_on_a_single_node_say_it_is_none(
+    exchange: Exchange, name: str, params: dict[str, str]
+) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        run_operation(exchange, name, params, Operator.local_user("op", "direct"))
+    assert refused.value.code is ErrorCode.NOT_A_CLUSTER
+
+
 def test_a_single_node_ignores_govex_after_and_sends_no_control_offset(
     client: TestClient, auth: Callable[[str], dict[str, str]]
 ) -> None:
