@@ -15,6 +15,7 @@ A file that is not plain (or larger than :data:`MAX_COLUMNAR_BYTES`) is not read
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,7 @@ def read_csv_columns(source: CsvSource) -> Columns | None:
     (it does not decode, holds a quote, a carriage return alone, a NUL, a blank line, a row
     with another number of fields …)."""
     import pyarrow as pa  # loaded by the first columnar read, not by importing connectors
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     try:
@@ -107,6 +109,9 @@ def read_csv_columns(source: CsvSource) -> Columns | None:
         return None
     count = table.num_rows
     if count != lines - (first - 1):  # a blank line: the row path skips it, with its number
+        return None
+    limit = csv.field_size_limit()  # a longer value is "not valid CSV" on the row path
+    if any((pc.max(pc.utf8_length(c)).as_py() or 0) > limit for c in table.columns):
         return None
     values = {name: table.column(name).to_pylist() for name in names}
     return Columns(names, values, list(range(first, first + count)))

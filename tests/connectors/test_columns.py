@@ -63,6 +63,7 @@ def test_a_plain_export_as_columns_holds_the_rows_the_row_path_reads(
         "姓名,性别\n张\x00伟,男\n".encode("gbk"),  # a NUL
         "姓名\n张伟\n".encode("gbk"),  # one column
         "\n姓名,性别\n张伟,男\n".encode("gbk"),  # the header not on line 1
+        "姓名,住址\n张伟,".encode("gbk") + b"x" * 131_073 + b"\n",  # beyond the csv field limit
     ],
 )
 def test_an_export_that_is_not_plain_is_left_to_the_row_path(tmp_path: Path, data: bytes) -> None:
