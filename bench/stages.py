@@ -4,8 +4,9 @@ The stages are timed on the real objects of a run by wrapping their methods on t
 instance (nothing in the product code knows about it), so the README's profile is the
 bench's own, not a hand-written one:
 
-- connector: ``read`` (the source, CSV parsing included), ``map/validate`` (the mapping
-  and the schema check), ``outbox`` (SQLite: records in, batch saved, batch marked
+- connector: ``read`` (the source, CSV parsing included; a plain export read as
+  columns), ``map/validate`` (the mapping, row by row or column by column, and the schema
+  check), ``outbox`` (SQLite: records in, batch saved, batch marked
   sent), ``seal`` (leaves, Merkle root, the signature, the message bytes);
 - exchange: ``decode`` (the message into a plain batch), ``seal + leaf check`` (seal,
   certificate and the leaves recomputed), ``record checks`` (key, size, schema),
@@ -72,7 +73,10 @@ def _timed_generator(clock: StageClock, stage: str, read: Callable[..., Any]) ->
 def connector_stages(runner: Any, clock: StageClock) -> None:
     """Time the stages of a :class:`connectors.runner.Runner` (for this runner only)."""
     runner.source.read = _timed_generator(clock, "read", runner.source.read)
+    if hasattr(runner.source, "read_columns"):  # a plain export, read as columns
+        runner.source.read_columns = clock.timed("read", runner.source.read_columns)
     runner.mapper.map = clock.timed("map/validate", runner.mapper.map)
+    runner.mapper.map_columns = clock.timed("map/validate", runner.mapper.map_columns)
     runner.validator.check_many = clock.timed("map/validate", runner.validator.check_many)
     for name in ("add", "save_batch", "mark_sent", "mark_refused"):
         setattr(runner.outbox, name, clock.timed("outbox", getattr(runner.outbox, name)))

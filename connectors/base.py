@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-__all__ = ["RowProblem", "Source", "SourceRecord"]
+if TYPE_CHECKING:
+    from .columns import Columns
+
+__all__ = ["Columnar", "RowProblem", "Source", "SourceRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +66,11 @@ class Source(Protocol):
     def read(self, since: Any = None) -> Iterator[SourceRecord]:
         """The rows, in source order, with their line numbers."""
         ...
+
+
+@runtime_checkable
+class Columnar(Protocol):
+    """A source that can also give all its rows at once as columns (a plain CSV export),
+    or None when they must be read one by one (:mod:`connectors.columns`)."""
+
+    def read_columns(self) -> Columns | None: ...

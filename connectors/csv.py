@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import SourceRecord
+from .columns import Columns, read_csv_columns
 from .errors import ConfigError, SourceError
 
 __all__ = ["ENCODINGS", "CsvSource", "normalise_encoding"]
@@ -82,6 +83,11 @@ class CsvSource:
     def read(self, since: Any = None) -> Iterator[SourceRecord]:
         return self._rows(header_only=False)
 
+    def read_columns(self) -> Columns | None:
+        """The whole file as columns when it is plain (:mod:`connectors.columns`), else None:
+        :meth:`read` then gives its rows one by one."""
+        return read_csv_columns(self)
+
     def _rows(self, *, header_only: bool) -> Iterator[SourceRecord]:
         bad: dict[int, str] = {}
         try:
@@ -113,7 +119,7 @@ class CsvSource:
                     if problems:
                         raise SourceError(f"{self.path}: the header is unreadable: {problems[0]}")
                     header = [name.strip() for name in row]
-                    self._check_header(header)
+                    self.check_header(header)
                     self._header = header
                     if header_only:
                         return
@@ -132,7 +138,8 @@ class CsvSource:
         if header is None and self.columns is None:
             raise SourceError(f"{self.path} is empty: no header row")
 
-    def _check_header(self, header: list[str]) -> None:
+    def check_header(self, header: list[str]) -> None:
+        """Raise :class:`SourceError` for an empty or repeated column name."""
         seen: set[str] = set()
         for name in header:
             if not name:

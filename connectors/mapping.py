@@ -39,6 +39,7 @@ from schemas.catalog import ResourceDefinition
 
 from .base import RowProblem, SourceRecord
 from .codes import BUILTIN_TABLES
+from .columns import Columns, map_columns
 from .errors import ConfigError
 
 __all__ = ["FieldSpec", "MappedRecord", "Mapper", "MappingSpec", "VersionSpec"]
@@ -363,6 +364,15 @@ class Mapper:
         except _Bad as exc:
             return RowProblem(row.line, f"version: {exc}", key=key)
         return MappedRecord(row.line, key, version, data, self.watermark(row))
+
+    def map_columns(self, columns: Columns) -> list[tuple[Any, MappedRecord | RowProblem]] | None:
+        """:meth:`map` of every row of ``columns``, worked out column by column, with each
+        row's watermark (:func:`connectors.columns.map_columns`); None: map row by row."""
+        return map_columns(self, columns, MappedRecord, _Bad)
+
+    def version_of(self, fields: Mapping[str, Any]) -> int:
+        """The version of the row with ``fields``; raises ``_Bad`` as :meth:`map` words it."""
+        return self._version(fields)
 
     def _version_reader(self, spec: int | VersionSpec) -> Callable[[Mapping[str, Any]], int]:
         if isinstance(spec, int):

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,7 +39,7 @@ from rich.table import Table
 
 from connectors.publishers.base import Delivery, Publisher
 
-from .base import RowProblem, Source
+from .base import Columnar, RowProblem, Source, SourceRecord
 from .mapping import MappedRecord, Mapper
 from .outbox import Outbox, OutboxBatch, PendingRecord, refused_ident, watermark_key
 from .sealer import Sealer
@@ -186,11 +186,10 @@ class Runner:
         chunk_size = self.batch_size * self._groups()
         seen: set[str] = set()
         ident = ""
-        for row in self.source.read(None if retry else since):
+        for row, mark, mapped in self._rows(None if retry else since, columnar=not retry):
             summary.read += 1
-            mark = self.mapper.watermark(row)
-            mapped = None
             if retry:
+                assert row is not None
                 mapped = self.mapper.map(row)
                 ident = refused_ident(
                     mapped
@@ -211,6 +210,7 @@ class Runner:
                 else:
                     ordered = False
             if mapped is None:
+                assert row is not None
                 mapped = self.mapper.map(row)
             if isinstance(mapped, RowProblem):
                 summary.refused.append(mapped)
@@ -228,6 +228,23 @@ class Runner:
         chunk = self._validate(chunk, marks, summary)
         self._store(chunk, top, summary, dry_run=dry_run)
         return seen
+
+    def _rows(
+        self, since: Any, *, columnar: bool
+    ) -> Iterator[tuple[SourceRecord | None, Any, MappedRecord | RowProblem | None]]:
+        """Each row (None when it came as a column), its watermark and, when already mapped
+        column by column (:mod:`connectors.columns`), what the mapping made of it."""
+        columns = (
+            self.source.read_columns() if columnar and isinstance(self.source, Columnar) else None
+        )
+        done = None if columns is None else self.mapper.map_columns(columns)
+        if done is not None:
+            for mark, mapped in done:
+                yield None, mark, mapped
+            return
+        watermark = self.mapper.watermark
+        for row in self.source.read(since):
+            yield row, watermark(row), None
 
     def _validate(
         self, chunk: list[MappedRecord], marks: list[int], summary: RunSummary

@@ -6,6 +6,7 @@ does) loads neither pydantic models nor JSON Schemas it does not use.
 * :mod:`schemas.base`: :class:`StrictModel`, the base of every wire model (extra fields refused);
 * :mod:`schemas.packaged`: reads a packaged folder of JSON definitions (shared by the loaders);
 * :mod:`schemas.validation`: the record check against a resource's JSON Schema;
+* :mod:`schemas.columns`: format checks over a whole column at once (numpy);
 * :mod:`schemas.identifiers`: ID number, USCC, region code, certificate id;
 * :mod:`schemas.regions`: the province-level table of GB/T 2260 every region check asks, and
   the codes of 信阳 with the years they were in use (``data/regions_xinyang.json``);

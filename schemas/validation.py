@@ -15,6 +15,7 @@ from typing import Any
 import fastjsonschema
 
 from schemas.catalog import ResourceDefinition
+from schemas.columns import COLUMN_FORMATS
 from schemas.errors import SchemaError
 from schemas.identifiers import (
     format_checkers,
@@ -167,6 +168,7 @@ def _string_check(
     regex = None if pattern is None else re.compile(_DOLLAR.sub(r"\\Z", pattern))
     fmt = rules.get("format")
     checker = None if fmt is None else formats.get(fmt)
+    whole = None if fmt is None else COLUMN_FORMATS.get(fmt)  # the column at once (numpy)
     if fmt is not None and checker is None:
         return None  # a format fastjsonschema checks itself
     enum = rules.get("enum")
@@ -192,7 +194,9 @@ def _string_check(
             return False
         if regex is not None and not all(map(regex.search, distinct)):
             return False
-        return checker is None or all(map(checker, distinct))
+        if checker is None:
+            return True
+        return whole(distinct) if whole is not None else all(map(checker, distinct))
 
     return check
 

@@ -2,7 +2,8 @@
 
 - :mod:`.intake` — decode a bus message, ingest it, quarantine poison (both buses);
 - :mod:`.batch` — a sealed batch as plain records, decoded once for the whole batch;
-- :mod:`.validation` — the record check shared with connectors (``schemas.validation``);
+- :mod:`.validation` — the record check shared with connectors (``schemas.validation``), a
+  batch that passes whole checked at once;
 - :mod:`.ingest` — seal check, ownership, one DuckDB transaction per batch, quarantine;
 - :mod:`.cache` — the read cache of hot records;
 - :mod:`.query` — reads by key or subject: sharing type, grant, masking, durable audit;

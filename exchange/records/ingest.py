@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 
 from exchange.audit.log import AuditEvent, AuditLog
@@ -33,7 +32,13 @@ from exchange.catalog.resources import Catalog
 from exchange.departments.registry import KeyState, Registry
 from exchange.errors import Forbidden
 from exchange.records.batch import PlainBatch, plain
-from exchange.records.validation import MAX_RECORD_BYTES, RecordValidator
+from exchange.records.validation import (
+    MAX_RECORD_BYTES,
+    RecordValidator,
+    data_text,
+    texts_if_all_pass,
+    too_large,
+)
 from exchange.store import Store
 from schemas.catalog import ResourceDefinition
 from schemas.errors import ErrorCode
@@ -51,26 +56,6 @@ class _Checked:
     good: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     bad: list[QuarantinedRecord] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)  # the data of ``good[i]`` as JSON text
-
-
-def _data_text(data: dict[str, Any]) -> str:
-    """Record data as the JSON text stored in DuckDB (compact, keys in their given order)."""
-    try:
-        return orjson.dumps(data).decode()
-    except orjson.JSONEncodeError:  # e.g. a lone surrogate, which only json writes
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
-
-def _too_large(data: dict[str, Any], text: str) -> bool:
-    """Whether ``json.dumps(data, ensure_ascii=False)`` is longer than MAX_RECORD_BYTES.
-
-    That form differs from the compact ``text`` by one space after each separator (and a
-    float's spelling), so it is never more than twice as long: only a record near the limit
-    is measured exactly.
-    """
-    if 2 * len(text) <= MAX_RECORD_BYTES:
-        return False
-    return len(json.dumps(data, ensure_ascii=False)) > MAX_RECORD_BYTES
 
 
 class Ingestor:
@@ -221,7 +206,11 @@ class Ingestor:
     def _check_records(
         self, definition: ResourceDefinition, records: list[dict[str, Any]]
     ) -> _Checked:
+        compiled = self.validator.compiled(definition)
         key_field = definition.key_field
+        passing = texts_if_all_pass(compiled, key_field, records)  # the usual batch: at once
+        if passing is not None:
+            return _Checked(good=list(enumerate(records)), texts=passing)
         verdicts: list[tuple[str, str] | None] = []
         texts: list[str | None] = []
         for record in records:
@@ -232,8 +221,8 @@ class Ingestor:
                 verdicts.append((ErrorCode.INVALID_RECORD.value, reason))
                 texts.append(None)
                 continue
-            text = _data_text(data)
-            if _too_large(data, text):
+            text = data_text(data)
+            if too_large(data, text):
                 reason = f"record is larger than {MAX_RECORD_BYTES} bytes"
                 verdicts.append((ErrorCode.PAYLOAD_TOO_LARGE.value, reason))
                 texts.append(None)
@@ -242,7 +231,7 @@ class Ingestor:
             texts.append(text)
         # the schema, over the whole batch at once (record by record only if one fails)
         todo = [i for i, v in enumerate(verdicts) if v is None]
-        reasons = self.validator.compiled(definition).check_many([records[i]["data"] for i in todo])
+        reasons = compiled.check_many([records[i]["data"] for i in todo])
         for i, why in zip(todo, reasons, strict=True):
             if why is not None:
                 verdicts[i] = (ErrorCode.INVALID_RECORD.value, why)
