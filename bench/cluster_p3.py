@@ -492,9 +492,11 @@ def _figures(
             f"{_ms(_percentile(loaded.answers, 0.5))} ms under load); polled every 2 ms from "
             f"one thread per node, so a poll waits its turn among the reads; the load: reads "
             f"paced at half the three nodes' closed-loop rate, "
-            f"{under.reads.rate:,.0f} req/s, p50 {under.reads.percentile(50):.1f} / p99 "
-            f"{under.reads.percentile(99):.1f} ms from the scheduled send, server CPU "
-            f"{under.server_cpu_s:.1f} s; {machine}"
+            f"{under.reads.rate:,.0f} req/s for {under.reads.seconds:.0f} s, p50 "
+            f"{under.reads.percentile(50):.1f} / p99 {under.reads.percentile(99):.1f} ms from "
+            f"the scheduled send, server CPU {under.server_cpu_s:.1f} s; a grant is seen when "
+            f"a read on B or C is answered (itself an audited read), a certificate's "
+            f"revocation when a verification is; {machine}"
         ),
     )
     return [p3, prop]
