@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from bench.cluster import MATTER, _Client, _subject
 from bench.cluster import RESOURCE as GRANTED
 from bench.serving import serve_process
@@ -419,7 +421,7 @@ def measure(sizes: Sizes, *, bootstrap: str | None = None, log: Log = _quiet) ->
                     (load0, os.getloadavg()[0]),
                 )
                 _check(under.reads, "reads under the rounds")
-    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+    except (RuntimeError, OSError, subprocess.SubprocessError, httpx.HTTPError) as exc:
         return _failed(exc)
     finally:
         shutil.rmtree(root, ignore_errors=True)
