@@ -27,6 +27,7 @@ SUITE: list[tuple[str, str]] = [
     ("bench.mixed", "h1"),
     ("bench.cluster_audit", "cluster_audit"),
     ("bench.cluster", "cluster_control"),
+    ("bench.cluster_p3", "cluster_p3"),
 ]
 
 

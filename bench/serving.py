@@ -16,10 +16,16 @@ __all__ = ["serve_process"]
 
 @contextmanager
 def serve_process(
-    data: Path, *args: str, env: dict[str, str], name: str = "the exchange", wait_s: float = 120
+    data: Path,
+    *args: str,
+    env: dict[str, str],
+    name: str = "the exchange",
+    wait_s: float = 120,
+    pids: list[int] | None = None,
 ) -> Iterator[str]:
     """``govex serve --data DATA --port FREE ARGS…`` until the block ends; yields its URL
-    once ``/healthz`` answers 200 (``RuntimeError`` if it exits or is not up in ``wait_s``)."""
+    once ``/healthz`` answers 200 (``RuntimeError`` if it exits or is not up in ``wait_s``).
+    The process id is appended to ``pids`` when given (for its CPU time)."""
     import httpx
 
     with socket.socket() as s:
@@ -31,6 +37,8 @@ def serve_process(
         env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    if pids is not None:
+        pids.append(process.pid)
     try:
         deadline = time.monotonic() + wait_s
         while True:
