@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from functools import partial
 from typing import Any
 
 import orjson
@@ -52,8 +53,10 @@ from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest
 from schemas.certificates import CertificateType, certificate_type
 from schemas.errors import ErrorCode, SchemaError
 from signing.algorithms import PrivateKey
+from signing.canonical import canonicalize
 from signing.errors import SigningError
-from signing.proofs import add_proof_canonical, format_created
+from signing.pool import SigningPool, cores, sign_encoded
+from signing.proofs import ProofPlan, format_created, plan_proof
 from signing.status_list import status_entry
 from signing.suites import hash_digest
 
@@ -79,6 +82,19 @@ class _Issued:
     credential: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """A certificate ready to be signed: its document, the input of its signature, and its
+    row but for the credential (its digest is of the document, so known already)."""
+
+    id: str
+    serial: int
+    document: dict[str, Any]
+    plan: ProofPlan
+    message: bytes
+    row: tuple[Any, ...]
+
+
 class Issuance:
     """Issues certificates for competent departments and writes them to the register."""
 
@@ -92,6 +108,7 @@ class Issuance:
         lists: Callable[[], PublishedLists],
         lock: threading.RLock,
         issuer_url: str,
+        sign_workers: int | None = None,
     ) -> None:
         self.register = register
         self.issuer_url = issuer_url
@@ -106,6 +123,14 @@ class Issuance:
         self._serials: dict[tuple[str, str], int] = {}
         self._forms: dict[str, _Form] = {}
         self._clock = (datetime.min.replace(tzinfo=UTC), "", "")
+        self._plan: tuple[object, str, datetime, ProofPlan] | None = None
+        self.sign_workers = cores() if sign_workers is None else sign_workers
+        self._pool: SigningPool | None = None
+
+    def close(self) -> None:
+        """Stop the signer processes of bulk issuance, if any were started."""
+        if self._pool is not None:
+            self._pool.close()
 
     @property
     def lists(self) -> PublishedLists:
@@ -149,6 +174,7 @@ class Issuance:
         progress: Callable[[int], None] | None = None,
         reissue: bool = False,
         sink: BulkSink | None = None,
+        workers: int | None = None,
     ) -> BulkResult:
         """Issue many certificates of one type; refusals are collected with their line numbers.
 
@@ -157,51 +183,104 @@ class Issuance:
         certificate's id, unless ``reissue``. Each chunk is written in one transaction with
         one ``cert.issue_bulk`` audit entry naming the type, the count, the serial range it
         used and every holder (so each holder finds the issuance in their own trail);
-        ``sink`` hears of each certificate once its chunk is written. Writing a chunk
-        overlaps with signing the next one.
+        ``sink`` hears of each certificate once its chunk is written.
+
+        Every check, identifier, serial and status index is drawn here, in order; the
+        signatures are made by ``workers`` signer processes (default: the
+        ``sign_workers`` of the issuance, one per core; 0 signs in this process), the
+        same bytes either way. Signing a chunk overlaps with drafting the next one and
+        writing the one before; chunks are written in order, so an interrupted run is
+        resumed by running it again (holders already issued are skipped).
         """
         ctype = self._competent(issuer, type_code)
         kid, key = self._seal_key(issuer)
         result = BulkResult()
         held = {} if reissue else self._held(issuer, ctype)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="govex-cert-writer") as writer:
-            pending: Future[None] | None = None
-            for chunk in _chunks(items, chunk_size):
-                issued: list[tuple[int, _Issued]] = []
-                with self._lock:
-                    for item in chunk:
-                        holder = _holder(item.subject)
-                        if holder is not None and holder in held:
-                            result.skipped.append((item.line, held[holder]))
-                            continue
-                        try:
-                            one = self._issue_one(
-                                issuer,
-                                ctype,
-                                kid,
-                                key,
-                                item.subject,
-                                item.valid_from,
-                                item.valid_until,
-                            )
-                        except (ExchangeError, SchemaError, SigningError) as exc:
-                            result.refused.append((item.line, f"[{exc.code.value}] {exc}"))
-                            continue
-                        issued.append((item.line, one))
-                        if not reissue and holder is not None:
-                            held[holder] = one.id
-                if pending is not None:
-                    pending.result()
-                pending = None
-                if issued:
-                    pending = writer.submit(
-                        self._write_chunk, issuer, ctype, issued, len(chunk), result, sink
+        workers = self.sign_workers if workers is None else workers
+        pool = self._signers(workers)
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="govex-cert-writer") as writer:
+                landed: Future[None] | None = None
+                signing: _Signing | None = None
+                for chunk in _chunks(items, chunk_size):
+                    drafts: list[tuple[int, _Draft]] = []
+                    with self._lock:
+                        for item in chunk:
+                            holder = _holder(item.subject)
+                            if holder is not None and holder in held:
+                                result.skipped.append((item.line, held[holder]))
+                                continue
+                            try:
+                                draft = self._draft(
+                                    issuer,
+                                    ctype,
+                                    kid,
+                                    key,
+                                    item.subject,
+                                    item.valid_from,
+                                    item.valid_until,
+                                )
+                            except (ExchangeError, SchemaError, SigningError) as exc:
+                                result.refused.append((item.line, f"[{exc.code.value}] {exc}"))
+                                continue
+                            drafts.append((item.line, draft))
+                            if not reissue and holder is not None:
+                                held[holder] = draft.id
+                    messages = [d.message for _, d in drafts]
+                    values = (
+                        pool.submit(key, messages)
+                        if pool is not None and messages
+                        else partial(sign_encoded, key, messages)
                     )
-                if progress is not None:
-                    progress(len(chunk))
-            if pending is not None:
-                pending.result()
+                    if signing is not None:  # the chunk before, signed meanwhile, is written
+                        landed = self._land(writer, landed, signing, issuer, ctype, result, sink)
+                        if progress is not None:
+                            progress(signing.size)
+                    signing = _Signing(drafts, values, len(chunk))
+                if signing is not None:
+                    landed = self._land(writer, landed, signing, issuer, ctype, result, sink)
+                    if progress is not None:
+                        progress(signing.size)
+                if landed is not None:
+                    landed.result()
+        except BaseException:
+            # serials drafted but never written are drawn again: the next run (a resumed
+            # one) reads the last written serial from the register
+            self._serials.pop((ctype.type_code, issuer), None)
+            raise
         return result
+
+    def _signers(self, workers: int) -> SigningPool | None:
+        """The pool of ``workers`` signer processes (None: sign in this process)."""
+        if workers < 1:
+            return None
+        if self._pool is not None and self._pool.workers != workers:
+            self._pool.close()
+            self._pool = None
+        if self._pool is None:
+            self._pool = SigningPool(workers)
+        return self._pool
+
+    def _land(
+        self,
+        writer: ThreadPoolExecutor,
+        landed: Future[None] | None,
+        signing: _Signing,
+        issuer: str,
+        ctype: CertificateType,
+        result: BulkResult,
+        sink: BulkSink | None,
+    ) -> Future[None] | None:
+        """Finish a signed chunk and write it once the chunk before it is written."""
+        issued = [
+            (line, self._finish(draft, value))
+            for (line, draft), value in zip(signing.drafts, signing.values(), strict=True)
+        ]
+        if landed is not None:
+            landed.result()
+        if not issued:
+            return None
+        return writer.submit(self._write_chunk, issuer, ctype, issued, signing.size, result, sink)
 
     def _held(self, issuer: str, ctype: CertificateType) -> dict[str, str]:
         """Holder code → the id of the (active or suspended) certificate of this type they
@@ -283,6 +362,19 @@ class Issuance:
         valid_from: date | None,
         valid_until: date | None,
     ) -> _Issued:
+        draft = self._draft(issuer, ctype, kid, key, subject_in, valid_from, valid_until)
+        return self._finish(draft, sign_encoded(key, [draft.message])[0])
+
+    def _draft(
+        self,
+        issuer: str,
+        ctype: CertificateType,
+        kid: str,
+        key: PrivateKey,
+        subject_in: Mapping[str, Any],
+        valid_from: date | None,
+        valid_until: date | None,
+    ) -> _Draft:
         form = self._form(ctype)
         try:
             subject = dict(subject_in)
@@ -332,9 +424,13 @@ class Issuance:
             status_entry(self.lists.url(revocation), index, "revocation"),
             status_entry(self.lists.url(suspension), index, "suspension"),
         ]
-        signed, content = add_proof_canonical(
-            document, key, verification_method=method_id(did, kid), created=now
-        )
+        plan = self._plan_for(key, method_id(did, kid), now)
+        content = canonicalize(document)
+        digest = plan.digest(content)
+        if plan.hash_name != self.register.hash_name:
+            digest_hex = hash_digest(self.register.hash_name, content).hex()
+        else:
+            digest_hex = digest.hex()
         row = (
             certificate_id,
             ctype.code,
@@ -351,12 +447,32 @@ class Issuance:
             index,
             start,
             end,
-            orjson.dumps(signed).decode("utf-8"),
+            None,  # the credential, once signed
             now,
-            # credential_digest(document), from the bytes the proof signed
-            hash_digest(self.register.hash_name, content).hex(),
+            # credential_digest(document), from the bytes the proof signs
+            digest_hex,
         )
-        return _Issued(certificate_id, serial, row, signed)
+        return _Draft(certificate_id, serial, document, plan, plan.head + digest, row)
+
+    @staticmethod
+    def _finish(draft: _Draft, proof_value: str) -> _Issued:
+        """The signed certificate and its row, from its draft and its proof value."""
+        signed = draft.plan.finish(draft.document, proof_value)
+        row = draft.row
+        credential = orjson.dumps(signed).decode("utf-8")
+        return _Issued(draft.id, draft.serial, (*row[:15], credential, *row[16:]), signed)
+
+    def _plan_for(self, key: PrivateKey, method: str, now: datetime) -> ProofPlan:
+        """The proof options of certificates signed by ``key`` as ``method`` at ``now``
+        (kept while they stay the same: within a second, every certificate shares them)."""
+        cached = self._plan
+        if cached is not None and cached[0] is key and cached[1] == method and cached[2] == now:
+            return cached[3]
+        plan = plan_proof(
+            key, verification_method=method, created=now, context=list(self._contexts)
+        )
+        self._plan = (key, method, now, plan)
+        return plan
 
     def _form(self, ctype: CertificateType) -> _Form:
         form = self._forms.get(ctype.code)
@@ -388,6 +504,16 @@ class Issuance:
             last = int(found[0]) if found else 0
         self._serials[slot] = last + 1
         return last + 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Signing:
+    """A chunk whose signatures are being made: its drafts (with their lines), a call
+    that waits for their proof values, and the chunk's size (refused items included)."""
+
+    drafts: list[tuple[int, _Draft]]
+    values: Callable[[], list[str]]
+    size: int
 
 
 def _holder(subject: Mapping[str, Any]) -> str | None:
