@@ -35,7 +35,8 @@ __all__ = ["p4", "p4_sm2", "p5", "p5_sm2"]
 LIBRARY = 950_000
 P4_TARGET = 5_000.0
 P4_RATIO = 0.7
-P5_TARGET_S = 300.0
+P5_TARGET_S = 120.0
+P5_RATIO = 3.0
 
 
 def _subjects(n: int) -> Iterator[dict[str, Any]]:
@@ -161,10 +162,13 @@ def p5(quick: bool, log: Callable[[str], None] | None = None, crypto: str = "ed2
     Issuance runs in segments of 10,000; after each segment the peer signs 10,000 times,
     so both sides see the same machine load.
     """
+    import resource
+
     from exchange.certificates.models import BulkItem
 
     count = 100_000 if quick else LIBRARY
     segment = 10_000
+    cpu = 0.0
     name, raw_sign, _ = _raw(crypto)
     message = b"\x02" * 64
     ours = peer = 0.0
@@ -178,9 +182,10 @@ def p5(quick: bool, log: Callable[[str], None] | None = None, crypto: str = "ed2
             for first in range(0, count, segment):
                 size = min(segment, count - first)
                 items = [BulkItem(first + i + 2, next(subjects)) for i in range(size)]
-                started = time.perf_counter()
+                started, used = time.perf_counter(), _cpu(resource)
                 result = exchange.certificates.issue_many(gongan, "resident_id_card", items)
                 ours += time.perf_counter() - started
+                cpu += _cpu(resource) - used
                 issued += result.issued
                 started = time.perf_counter()
                 for _ in range(size):
@@ -206,8 +211,35 @@ def p5(quick: bool, log: Callable[[str], None] | None = None, crypto: str = "ed2
         peer=f"raw {name} sign ×{LIBRARY:,}",
         peer_value=peer_value,
         ratio=value / peer_value,
-        target=f"≤ {P5_TARGET_S:,.0f} s",
-        met=value <= P5_TARGET_S,
+        target=f"≤ {P5_TARGET_S:,.0f} s, ratio ≤ {P5_RATIO:g}",
+        met=value <= P5_TARGET_S and value / peer_value <= P5_RATIO,
         note="ratio = issuance time / raw signing time (lower is better); "
-        "segments of 10,000 alternate with the peer",
+        "segments of 10,000 alternate with the peer; signed by "
+        f"{exchange.certificates.issuance.bulk.sign_workers} signer processes; CPU time "
+        f"{cpu / count * 1e6:.0f} µs per certificate (this process and the signers)",
     )
+
+
+def _cpu(resource: Any) -> float:
+    """CPU seconds of this process and its finished or running children (the signers are
+    counted by the parent's own clock only once they exit: read from /proc meanwhile)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return float(own.ru_utime + own.ru_stime) + _children_cpu()
+
+
+def _children_cpu() -> float:
+    import os
+
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    me = str(os.getpid())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:  # ppid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
