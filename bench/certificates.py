@@ -162,9 +162,9 @@ def p5(quick: bool, log: Callable[[str], None] | None = None, crypto: str = "ed2
     Issuance runs in segments of 10,000; after each segment the peer signs 10,000 times,
     so both sides see the same machine load.
     """
-    import resource
-
     from exchange.certificates.models import BulkItem
+
+    from .cputime import tree_cpu
 
     count = 100_000 if quick else LIBRARY
     segment = 10_000
@@ -182,10 +182,10 @@ def p5(quick: bool, log: Callable[[str], None] | None = None, crypto: str = "ed2
             for first in range(0, count, segment):
                 size = min(segment, count - first)
                 items = [BulkItem(first + i + 2, next(subjects)) for i in range(size)]
-                started, used = time.perf_counter(), _cpu(resource)
+                started, used = time.perf_counter(), tree_cpu()
                 result = exchange.certificates.issue_many(gongan, "resident_id_card", items)
                 ours += time.perf_counter() - started
-                cpu += _cpu(resource) - used
+                cpu += tree_cpu() - used
                 issued += result.issued
                 started = time.perf_counter()
                 for _ in range(size):
@@ -218,28 +218,3 @@ def p5(quick: bool, log: Callable[[str], None] | None = None, crypto: str = "ed2
         f"{exchange.certificates.issuance.bulk.sign_workers} signer processes; CPU time "
         f"{cpu / count * 1e6:.0f} µs per certificate (this process and the signers)",
     )
-
-
-def _cpu(resource: Any) -> float:
-    """CPU seconds of this process and its finished or running children (the signers are
-    counted by the parent's own clock only once they exit: read from /proc meanwhile)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    return float(own.ru_utime + own.ru_stime) + _children_cpu()
-
-
-def _children_cpu() -> float:
-    import os
-
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    me = str(os.getpid())
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[1] == me:  # ppid
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total

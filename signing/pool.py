@@ -5,8 +5,9 @@ worker processes do. A :class:`SigningPool` signs a run of messages with one key
 into one slice per worker, and hands back the base58btc proof values in the order of the
 messages, the same as :func:`sign_encoded` makes in this process. The key travels to a
 worker with each slice as its private bytes over the pool's pipe (never to disk); a
-worker keeps the few keys it has loaded. The workers are started (``spawn``: the parent
-may hold threads and open databases) on first use and live until :meth:`close`.
+worker keeps the few keys it has loaded. The workers are forked by multiprocessing's fork
+server (never from the parent itself, which may hold threads and open databases) on first
+use and live until :meth:`close`.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class SigningPool:
         (in order) and raises what a worker raised."""
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn")
+                self.workers, mp_context=multiprocessing.get_context("forkserver")
             )
         blob = _blob(key)
         step = -(-len(messages) // self.workers) or 1

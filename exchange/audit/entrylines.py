@@ -27,8 +27,6 @@ from operator import add as _add
 from operator import itemgetter
 from typing import BinaryIO
 
-from signing.merkle import parents
-
 __all__ = [
     "DATA_START",
     "ENTRY_MIDDLE",
@@ -133,6 +131,7 @@ def check_run(data: bytes, end: int, first: int) -> bytes | None:
 def levels_of(first: int, leaves: bytes) -> list[tuple[int, bytes]]:
     """Every level of the tree over ``leaves`` (from index ``first``), a whole level at a
     time: ``(index of its first node, its hashes)``, the leaves first."""
+    from signing.merkle import parents  # here: a worker that hashes entries never loads it
     levels: list[tuple[int, bytes]] = [(first, leaves)]
     while len(levels[-1][1]) >= 64 or levels[-1][0] & 1:
         start, hashes = levels[-1]

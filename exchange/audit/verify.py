@@ -374,7 +374,7 @@ def _scan_parallel(
     number, first = 1, export.first
     pending: deque[tuple[bytes, int, int, Future[bytes | None]]] = deque()  # data, first, m
     levels: Future[_Levels] | None = None
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
     with (
         ProcessPoolExecutor(workers, mp_context=context) as pool,
         ThreadPoolExecutor(1, thread_name_prefix="govex-verify-levels") as builder,
