@@ -20,6 +20,7 @@ expression over the run.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterator
 from itertools import repeat
@@ -112,19 +113,23 @@ def run_leaves(lines: list[bytes], data: bytes, end: int, first: int) -> bytes |
 
 
 def entry_run(data: bytes, end: int) -> int:
-    """How many lines ``data[:end]`` holds if every one of them starts as an entry line
-    (an entry's JSON never holds a raw newline), else 0."""
-    lines = data.count(b"\n", 0, end)
-    if not data.startswith(ENTRY_PREFIX) or data.count(_NEXT_ENTRY, 0, end) != lines - 1:
-        return 0
-    return lines
+    """How many lines ``data[:end]`` holds if it starts as a run of entry lines, else 0
+    (a worker checks that every line is one: when not, the run is checked here again)."""
+    return data.count(b"\n", 0, end) if data.startswith(ENTRY_PREFIX) else 0
 
 
-_NEXT_ENTRY = b"\n" + ENTRY_PREFIX
+_files: dict[str, int] = {}  # in a worker: the export files it has open
 
 
-def check_run(data: bytes, end: int, first: int) -> bytes | None:
-    """:func:`run_leaves` of the whole lines of ``data[:end]`` (in a worker process)."""
+def check_run(path: str, offset: int, end: int, first: int) -> bytes | None:
+    """:func:`run_leaves` of the ``end`` bytes of whole lines at ``offset`` of the file at
+    ``path`` (in a worker process: it reads them itself, nothing is copied to it)."""
+    fd = _files.get(path)
+    if fd is None:
+        fd = _files[path] = os.open(path, os.O_RDONLY)
+    data = os.pread(fd, end, offset)
+    if len(data) != end:
+        return None
     return run_leaves(whole_lines(data), data, end, first)
 
 
@@ -132,6 +137,7 @@ def levels_of(first: int, leaves: bytes) -> list[tuple[int, bytes]]:
     """Every level of the tree over ``leaves`` (from index ``first``), a whole level at a
     time: ``(index of its first node, its hashes)``, the leaves first."""
     from signing.merkle import parents  # here: a worker that hashes entries never loads it
+
     levels: list[tuple[int, bytes]] = [(first, leaves)]
     while len(levels[-1][1]) >= 64 or levels[-1][0] & 1:
         start, hashes = levels[-1]

@@ -34,7 +34,7 @@ import hashlib
 import multiprocessing
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -369,16 +369,13 @@ def _scan_parallel(
     export: _Export, f: BinaryIO, progress: Callable[[int, int], None] | None, workers: int
 ) -> _Levels | None:
     """:func:`_scan` with runs of entry lines hashed by ``workers`` processes, checked in
-    order here; the tree's levels built meanwhile (returned) from the tree section's
-    leaves, once the entries begin (the tree section comes before them)."""
+    order here; the tree's levels built meanwhile by one of them (returned) from the tree
+    section's leaves, once the entries begin (the tree section comes before them)."""
     number, first = 1, export.first
     pending: deque[tuple[bytes, int, int, Future[bytes | None]]] = deque()  # data, first, m
     levels: Future[_Levels] | None = None
     context = multiprocessing.get_context("forkserver")
-    with (
-        ProcessPoolExecutor(workers, mp_context=context) as pool,
-        ThreadPoolExecutor(1, thread_name_prefix="govex-verify-levels") as builder,
-    ):
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
 
         def land() -> None:
             nonlocal number
@@ -390,7 +387,7 @@ def _scan_parallel(
             if progress is not None:
                 progress(export.entries, export.n)
 
-        for _offset, data, end in runs(f, _CHUNK):
+        for offset, data, end in runs(f, _CHUNK):
             count = entry_run(data, end) if end else 0
             if not count:
                 while pending:
@@ -399,8 +396,9 @@ def _scan_parallel(
                 first = export.first + export.entries
                 continue
             if levels is None:
-                levels = builder.submit(levels_of, export.first, bytes(export.leaves))
-            pending.append((data, first, count, pool.submit(check_run, data, end, first)))
+                levels = pool.submit(levels_of, export.first, bytes(export.leaves))
+            leaves = pool.submit(check_run, f.name, offset, end, first)  # read there again
+            pending.append((data, first, count, leaves))
             first += count
             if len(pending) > 2 * workers:
                 land()

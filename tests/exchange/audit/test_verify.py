@@ -185,3 +185,26 @@ def test_worker_processes_refuse_a_rewritten_leaf_of_the_tree(
     with pytest.raises(AuditExportInvalid) as caught:
         verify_export(path, workers=2)
     assert caught.value.index == 40
+
+
+@pytest.mark.parametrize("change", ["repeat", "drop", "foreign"])
+def test_worker_processes_and_this_one_refuse_alike(
+    export_file: Path, tmp_path: Path, change: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "_CHUNK", 4096)
+    head, entries = _split(export_file)
+    if change == "repeat":
+        entries.insert(151, entries[150])
+    elif change == "drop":
+        del entries[150]
+    else:
+        entries.insert(151, b'{"x":1}\n')
+    path = tmp_path / f"{change}.jsonl"
+    path.write_bytes(b"".join(head + entries))
+    refusals = []
+    for workers in (0, 2):
+        with pytest.raises(AuditExportInvalid) as caught:
+            verify_export(path, workers=workers)
+        refusals.append((caught.value.index, str(caught.value)))
+    assert refusals[0] == refusals[1]
+    assert refusals[0][0] in (None, 150, 151)
