@@ -63,7 +63,7 @@ from signing.errors import SigningError
 from signing.merkle import EMPTY_ROOT, complete_subtrees, fold, node_hash, root_of
 from signing.pool import cores
 
-__all__ = ["AuditExportInvalid", "VerifiedExport", "verify_export"]
+__all__ = ["PARALLEL_BYTES", "AuditExportInvalid", "VerifiedExport", "verify_export"]
 
 _LEAF_HEX_START, _LEAF_HEX_END, _DATA_START = HEX_START, HEX_END, DATA_START
 _SEQ = b',"seq":'
@@ -231,7 +231,7 @@ class _Export:
 
 
 _CHUNK = 1 << 23  # bytes read at once
-_PARALLEL_BYTES = 1 << 30  # a smaller file is verified here alone (workers start in ~1 s)
+PARALLEL_BYTES = 1 << 30  # a smaller file is verified here alone (workers start in ~1 s)
 
 
 def _entries(export: _Export, lines: list[bytes]) -> None:
@@ -313,7 +313,7 @@ def verify_export(
     0: none), a run that does not pass is checked here line by line: the same first index.
     """
     if workers is None:
-        workers = cores() if path.stat().st_size >= _PARALLEL_BYTES else 0
+        workers = cores() if path.stat().st_size >= PARALLEL_BYTES else 0
     with path.open("rb") as f:
         try:
             header = orjson.loads(f.readline())
