@@ -34,6 +34,7 @@ __all__ = [
     "ENTRY_PREFIX",
     "HEX_END",
     "HEX_START",
+    "check_run",
     "entry_run",
     "levels_of",
     "run_leaves",
