@@ -35,7 +35,8 @@ __all__ = ["p4", "p4_sm2", "p5", "p5_sm2"]
 LIBRARY = 950_000
 P4_TARGET = 5_000.0
 P4_RATIO = 0.7
-P5_TARGET_S = 300.0
+P5_TARGET_S = 120.0
+P5_RATIO = 3.0
 
 
 def _subjects(n: int) -> Iterator[dict[str, Any]]:
@@ -163,8 +164,11 @@ def p5(quick: bool, log: Callable[[str], None] | None = None, crypto: str = "ed2
     """
     from exchange.certificates.models import BulkItem
 
+    from .cputime import tree_cpu
+
     count = 100_000 if quick else LIBRARY
     segment = 10_000
+    cpu = 0.0
     name, raw_sign, _ = _raw(crypto)
     message = b"\x02" * 64
     ours = peer = 0.0
@@ -178,9 +182,10 @@ def p5(quick: bool, log: Callable[[str], None] | None = None, crypto: str = "ed2
             for first in range(0, count, segment):
                 size = min(segment, count - first)
                 items = [BulkItem(first + i + 2, next(subjects)) for i in range(size)]
-                started = time.perf_counter()
+                started, used = time.perf_counter(), tree_cpu()
                 result = exchange.certificates.issue_many(gongan, "resident_id_card", items)
                 ours += time.perf_counter() - started
+                cpu += tree_cpu() - used
                 issued += result.issued
                 started = time.perf_counter()
                 for _ in range(size):
@@ -206,8 +211,10 @@ def p5(quick: bool, log: Callable[[str], None] | None = None, crypto: str = "ed2
         peer=f"raw {name} sign ×{LIBRARY:,}",
         peer_value=peer_value,
         ratio=value / peer_value,
-        target=f"≤ {P5_TARGET_S:,.0f} s",
-        met=value <= P5_TARGET_S,
+        target=f"≤ {P5_TARGET_S:,.0f} s, ratio ≤ {P5_RATIO:g}",
+        met=value <= P5_TARGET_S and value / peer_value <= P5_RATIO,
         note="ratio = issuance time / raw signing time (lower is better); "
-        "segments of 10,000 alternate with the peer",
+        "segments of 10,000 alternate with the peer; signed by "
+        f"{exchange.certificates.issuance.bulk.sign_workers} signer processes; CPU time "
+        f"{cpu / count * 1e6:.0f} µs per certificate (this process and the signers)",
     )

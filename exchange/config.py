@@ -69,6 +69,11 @@ class SigningSettings(BaseModel):
     max_seal_ahead_s: int = Field(
         default=600, ge=0, description="how far a batch's sealed_at may lie ahead of receipt"
     )
+    bulk_sign_workers: int | None = Field(
+        default=None,
+        ge=0,
+        description="signer processes of bulk issuance (default: one per core; 0: in process)",
+    )
 
 
 class WitnessEndpoint(BaseModel):

@@ -246,6 +246,7 @@ class Exchange:
             self.consumer.stop()
         self.checkpoints.stop()
         self.witnesses.stop()
+        self.certificates.close()
         self.audit.close()
         self.store.close()
 

@@ -41,11 +41,13 @@ __all__ = [
     "PROOF_TYPE",
     "SM2_JCS_2025",
     "ProofError",
+    "ProofPlan",
     "VerifiedProof",
     "add_proof",
     "add_proof_canonical",
     "format_created",
     "hash_data",
+    "plan_proof",
     "resolve_did_key",
     "verify_proof",
 ]
@@ -165,6 +167,56 @@ def add_proof_canonical(
     without canonicalizing the document a second time)."""
     if "proof" in document:
         raise SigningError("document already has a proof; proof sets are not supported")
+    plan = plan_proof(
+        key,
+        verification_method=verification_method,
+        created=created,
+        proof_purpose=proof_purpose,
+        cryptosuite=cryptosuite,
+        context=document.get("@context", _NO_CONTEXT),
+    )
+    canonical = canonicalize(document)
+    signature = sign(key, plan.head + plan.digest(canonical))
+    return plan.finish(document, encode_base58btc(signature)), canonical
+
+
+_NO_CONTEXT: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ProofPlan:
+    """A proof's options, fixed for every document signed with them (one key, method,
+    time, purpose and context): what :func:`add_proof_canonical` does, in parts, so the
+    signatures of many documents can be made elsewhere (:mod:`signing.pool`).
+
+    A document's signature is over ``head + digest(JCS(document))``; :meth:`finish` adds
+    the proof with its encoded value.
+    """
+
+    proof: dict[str, Any]  # the proof without ``proofValue``
+    head: bytes  # H(JCS(proof options)): the first half of every signed input
+    hash_name: str  # "sm3" for govex-sm2-jcs-2025, else "sha-256"
+
+    def digest(self, canonical: bytes) -> bytes:
+        """The suite's hash of a canonical document (the second half of the input)."""
+        return sm3(canonical) if self.hash_name == "sm3" else hashlib.sha256(canonical).digest()
+
+    def finish(self, document: dict[str, Any], proof_value: str) -> dict[str, Any]:
+        """``document`` with this proof, its value ``proof_value`` (base58btc multibase)."""
+        return {**document, "proof": {**self.proof, "proofValue": proof_value}}
+
+
+def plan_proof(
+    key: PrivateKey,
+    *,
+    verification_method: str,
+    created: datetime | None = None,
+    proof_purpose: str = "assertionMethod",
+    cryptosuite: str | None = None,
+    context: Any = _NO_CONTEXT,
+) -> ProofPlan:
+    """The :class:`ProofPlan` of a proof by ``key``; ``context`` is the documents'
+    ``@context`` (repeated in the proof), left out when they have none."""
     suite = cryptosuite if cryptosuite is not None else _suite_for(key)
     if suite not in CRYPTOSUITES:
         raise SigningError(f"unknown cryptosuite {suite!r}; use one of {', '.join(CRYPTOSUITES)}")
@@ -177,11 +229,12 @@ def add_proof_canonical(
         "verificationMethod": verification_method,
         "proofPurpose": proof_purpose,
     }
-    if "@context" in document:
-        proof["@context"] = document["@context"]
-    canonical = canonicalize(document)
-    signature = sign(key, _hash_canonical(proof, canonical))
-    return {**document, "proof": {**proof, "proofValue": encode_base58btc(signature)}}, canonical
+    if context is not _NO_CONTEXT:
+        proof["@context"] = context
+    options = canonicalize(proof)
+    if suite == SM2_JCS_2025:
+        return ProofPlan(proof, sm3(options), "sm3")
+    return ProofPlan(proof, hashlib.sha256(options).digest(), "sha-256")
 
 
 def resolve_did_key(verification_method: str) -> PublicKey:

@@ -4,7 +4,10 @@ An entry line is exactly ``{"leaf":"<hex>","entry":<leaf data>}`` (:mod:`exchang
 :func:`run_leaves` checks a run of them at once and returns their leaf hashes;
 :mod:`exchange.audit.verify` compares those with the signed tree and names the first
 problem line by line when a run does not pass. :func:`runs` reads the file in runs of
-whole lines. It imports nothing of the exchange (a worker process could run it alone).
+whole lines; :func:`levels_of` builds a tree's levels. It imports nothing of the
+exchange: :func:`check_run` runs in worker processes, one run of entry lines each,
+so a verification hashes on every core.
+verification hashes on every core.
 
 The check makes as few passes over the bytes as can be (they, not the Python steps,
 bound it): the leaves hashed by ``map`` over C functions; every line's first bytes
@@ -17,6 +20,7 @@ expression over the run.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterator
 from itertools import repeat
@@ -30,6 +34,9 @@ __all__ = [
     "ENTRY_PREFIX",
     "HEX_END",
     "HEX_START",
+    "check_run",
+    "entry_run",
+    "levels_of",
     "run_leaves",
     "runs",
     "whole_lines",
@@ -104,3 +111,40 @@ def run_leaves(lines: list[bytes], data: bytes, end: int, first: int) -> bytes |
     if _SEQS.findall(data, 0, end) != [b"%d" % i for i in range(first, first + m)]:
         return None
     return ours
+
+
+def entry_run(data: bytes, end: int) -> int:
+    """How many lines ``data[:end]`` holds if it starts as a run of entry lines, else 0
+    (a worker checks that every line is one: when not, the run is checked here again)."""
+    return data.count(b"\n", 0, end) if data.startswith(ENTRY_PREFIX) else 0
+
+
+_files: dict[str, int] = {}  # in a worker: the export files it has open
+
+
+def check_run(path: str, offset: int, end: int, first: int) -> bytes | None:
+    """:func:`run_leaves` of the ``end`` bytes of whole lines at ``offset`` of the file at
+    ``path`` (in a worker process: it reads them itself, nothing is copied to it)."""
+    fd = _files.get(path)
+    if fd is None:
+        fd = _files[path] = os.open(path, os.O_RDONLY)
+    data = os.pread(fd, end, offset)
+    if len(data) != end:
+        return None
+    return run_leaves(whole_lines(data), data, end, first)
+
+
+def levels_of(first: int, leaves: bytes) -> list[tuple[int, bytes]]:
+    """Every level of the tree over ``leaves`` (from index ``first``), a whole level at a
+    time: ``(index of its first node, its hashes)``, the leaves first."""
+    from signing.merkle import parents  # here: a worker that hashes entries never loads it
+
+    levels: list[tuple[int, bytes]] = [(first, leaves)]
+    while len(levels[-1][1]) >= 64 or levels[-1][0] & 1:
+        start, hashes = levels[-1]
+        if start & 1:  # the range's first node has its sibling before the range
+            start, hashes = start + 1, hashes[32:]
+        if len(hashes) < 64:
+            break
+        levels.append((start >> 1, parents(hashes)))
+    return levels

@@ -31,7 +31,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import multiprocessing
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -44,6 +47,9 @@ from exchange.audit.entrylines import (
     ENTRY_PREFIX,
     HEX_END,
     HEX_START,
+    check_run,
+    entry_run,
+    levels_of,
     run_leaves,
     runs,
     whole_lines,
@@ -54,9 +60,10 @@ from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier, OpenedCheckpoint, open_checkpoint
 from signing.cosignature import verifier_from_vkey
 from signing.errors import SigningError
-from signing.merkle import EMPTY_ROOT, complete_subtrees, fold, node_hash, parents, root_of
+from signing.merkle import EMPTY_ROOT, complete_subtrees, fold, node_hash, root_of
+from signing.pool import cores
 
-__all__ = ["AuditExportInvalid", "VerifiedExport", "verify_export"]
+__all__ = ["PARALLEL_BYTES", "AuditExportInvalid", "VerifiedExport", "verify_export"]
 
 _LEAF_HEX_START, _LEAF_HEX_END, _DATA_START = HEX_START, HEX_END, DATA_START
 _SEQ = b',"seq":'
@@ -224,6 +231,7 @@ class _Export:
 
 
 _CHUNK = 1 << 23  # bytes read at once
+PARALLEL_BYTES = 1 << 30  # a smaller file is verified here alone (workers start in ~1 s)
 
 
 def _entries(export: _Export, lines: list[bytes]) -> None:
@@ -295,12 +303,17 @@ def verify_export(
     known: str | None = None,
     vkey: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> VerifiedExport:
     """Verify the export at ``path``; return what was verified or raise AuditExportInvalid.
 
     ``known`` is a signed checkpoint note the auditor kept; ``vkey`` pins the log key
-    (otherwise the header's key is used, and ``known`` is what binds it).
+    (otherwise the header's key is used, and ``known`` is what binds it). ``workers``
+    processes hash the entries (default: one per core for a file of 1 GiB or more;
+    0: none), a run that does not pass is checked here line by line: the same first index.
     """
+    if workers is None:
+        workers = cores() if path.stat().st_size >= PARALLEL_BYTES else 0
     with path.open("rb") as f:
         try:
             header = orjson.loads(f.readline())
@@ -314,44 +327,92 @@ def verify_export(
             export = _Export(header, NoteVerifier.from_vkey(vkey or str(header["vkey"])))
         except (KeyError, TypeError, ValueError, SigningError) as exc:
             raise AuditExportInvalid(f"malformed export header: {exc}") from exc
-        _scan(export, f, progress)
+        if workers > 0:
+            levels = _scan_parallel(export, f, progress, workers)
+        else:
+            _scan(export, f, progress)
+            levels = None
     if export.entries < export.n:
         index = export.first + export.entries
         export.fail(index, f"entry {index} is missing: the export ends after {export.entries}")
-    return _check_tree(export, known, key_pinned=vkey is not None)
+    return _check_tree(export, known, key_pinned=vkey is not None, levels=levels)
 
 
 def _scan(export: _Export, f: BinaryIO, progress: Callable[[int, int], None] | None) -> None:
     """Every line after the header, in order, a run of whole lines at a time."""
     number = 1
     for _offset, data, end in runs(f, _CHUNK):
-        if not end:  # a last line without its newline is malformed
-            number += 1
-            if data.startswith(ENTRY_PREFIX):
-                export.add_entry(data)
-            else:
-                _other_line(export, data, number)
-            continue
-        lines = whole_lines(data)
-        # the usual run: entry lines and nothing else, all of them right
-        if not (data.startswith(ENTRY_PREFIX) and _all_match(export, lines, data, end)):
-            _mixed(export, lines, number)
-        number += len(lines)
-        if progress is not None:
+        number = _run(export, data, end, number)
+        if progress is not None and end:
             progress(export.entries, export.n)
 
 
-def _roots(export: _Export, sizes: list[int]) -> dict[int, bytes]:
+def _run(export: _Export, data: bytes, end: int, number: int) -> int:
+    """Check one run of lines, the first of them line ``number + 1``; the next number."""
+    if not end:  # a last line without its newline is malformed
+        if data.startswith(ENTRY_PREFIX):
+            export.add_entry(data)
+        else:
+            _other_line(export, data, number + 1)
+        return number + 1
+    lines = whole_lines(data)
+    # the usual run: entry lines and nothing else, all of them right
+    if not (data.startswith(ENTRY_PREFIX) and _all_match(export, lines, data, end)):
+        _mixed(export, lines, number)
+    return number + len(lines)
+
+
+_Levels = list[tuple[int, bytes]]
+
+
+def _scan_parallel(
+    export: _Export, f: BinaryIO, progress: Callable[[int, int], None] | None, workers: int
+) -> _Levels | None:
+    """:func:`_scan` with runs of entry lines hashed by ``workers`` processes, checked in
+    order here; the tree's levels built meanwhile by one of them (returned) from the tree
+    section's leaves, once the entries begin (the tree section comes before them)."""
+    number, first = 1, export.first
+    pending: deque[tuple[bytes, int, int, Future[bytes | None]]] = deque()  # data, first, m
+    levels: Future[_Levels] | None = None
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+
+        def land() -> None:
+            nonlocal number
+            data, start, count, leaves = pending.popleft()
+            ours = leaves.result()
+            if ours is None or not _take(export, start, count, ours):
+                _mixed(export, whole_lines(data), number)  # names the first problem
+            number += count
+            if progress is not None:
+                progress(export.entries, export.n)
+
+        for offset, data, end in runs(f, _CHUNK):
+            count = entry_run(data, end) if end else 0
+            if not count:
+                while pending:
+                    land()
+                number = _run(export, data, end, number)
+                first = export.first + export.entries
+                continue
+            if levels is None:
+                levels = pool.submit(levels_of, export.first, bytes(export.leaves))
+            leaves = pool.submit(check_run, f.name, offset, end, first)  # read there again
+            pending.append((data, first, count, leaves))
+            first += count
+            if len(pending) > 2 * workers:
+                land()
+        while pending:
+            land()
+        return levels.result() if levels is not None else None
+
+
+def _roots(export: _Export, sizes: list[int], levels: _Levels | None = None) -> dict[int, bytes]:
     """The roots at ``sizes`` (within ``[first, end]``) of the tree of the file's leaves
-    and prefix: every level of the range computed once, a whole level at a time."""
-    levels: list[tuple[int, bytes]] = [(export.first, bytes(export.leaves))]
-    while len(levels[-1][1]) >= 64 or levels[-1][0] & 1:
-        start, hashes = levels[-1]
-        if start & 1:  # the range's first node has its sibling before the range
-            start, hashes = start + 1, hashes[32:]
-        if len(hashes) < 64:
-            break
-        levels.append((start >> 1, parents(hashes)))
+    and prefix: every level of the range computed once (``levels``, if built already)."""
+    leaves = bytes(export.leaves)
+    if levels is None or levels[0][1] != leaves:  # the leaves changed after it began
+        levels = levels_of(export.first, leaves)
 
     def node(level: int, idx: int) -> bytes | None:
         lo, hi = idx << level, (idx + 1) << level
@@ -378,7 +439,9 @@ def _roots(export: _Export, sizes: list[int]) -> dict[int, bytes]:
     return roots
 
 
-def _check_tree(export: _Export, known_note: str | None, *, key_pinned: bool) -> VerifiedExport:
+def _check_tree(
+    export: _Export, known_note: str | None, *, key_pinned: bool, levels: _Levels | None = None
+) -> VerifiedExport:
     anchor = export.anchor
     if anchor is None or anchor.checkpoint.size != export.end:
         raise AuditExportInvalid(f"the export has no signed checkpoint of its end {export.end}")
@@ -393,7 +456,7 @@ def _check_tree(export: _Export, known_note: str | None, *, key_pinned: bool) ->
             f"entries {export.first}..{export.end - 1}: export a range that includes it"
         )
     sizes = sorted({*signed} | ({known.checkpoint.size} if known else set()))
-    roots = _roots(export, [export.first, *sizes])
+    roots = _roots(export, [export.first, *sizes], levels)
     verified, good = export.first, []
     for size in sorted(signed):
         if roots.get(size) != signed[size]:

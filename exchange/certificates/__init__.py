@@ -17,7 +17,8 @@ From the bottom up:
   check, the exchange's live trust store;
 - :mod:`.bundle` — the trust bundle for offline verification (``govex trust export``),
   with the published documents (context, schemas, DID documents) so nothing is fetched;
-- :mod:`.issuance` — issuing certificates, one or in bulk;
+- :mod:`.issuance` — issuing certificates: checks, drafts, proofs;
+- :mod:`.bulk` — issuing many at once, signed by processes on every core;
 - :mod:`.lookup` — audited reads by id and by holder;
 - :mod:`.status` — revoke, suspend, resume; withdraw a seal key;
 - :mod:`.intake` — the size and nesting caps every path applies before parsing a credential;

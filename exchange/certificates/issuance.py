@@ -9,15 +9,16 @@ entries (revocation and suspension) at one random index of a pair of status list
 key (never its seal or auth key: each key serves one purpose, :mod:`signing.purposes`);
 a department that is not active issues nothing. The credential names what the exchange
 publishes: its govex context and the type's credential schema, the department's did:web as
-issuer and the key as a method of that DID's document. Bulk issuance signs in chunks and writes
-each chunk in one transaction with one audit entry naming its serial range.
+issuer and the key as a method of that DID's document. Bulk issuance drafts each chunk here
+(checks, serials, status indexes, documents, in order), has its signatures made by signer
+processes on every core (:mod:`signing.pool`) while it drafts the next, and writes each
+chunk in one transaction with one audit entry naming its serial range.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -26,6 +27,7 @@ import orjson
 
 from exchange import moment
 from exchange.audit.log import AuditEvent, AuditLog
+from exchange.certificates.bulk import BulkIssuance
 from exchange.certificates.context import context_url
 from exchange.certificates.credential_schema import credential_schema_url
 from exchange.certificates.did import department_did, method_id
@@ -52,12 +54,14 @@ from exchange.errors import Conflict, ExchangeError, Forbidden, InvalidRequest
 from schemas.certificates import CertificateType, certificate_type
 from schemas.errors import ErrorCode, SchemaError
 from signing.algorithms import PrivateKey
+from signing.canonical import canonicalize
 from signing.errors import SigningError
-from signing.proofs import add_proof_canonical, format_created
+from signing.pool import cores, sign_encoded
+from signing.proofs import ProofPlan, format_created, plan_proof
 from signing.status_list import status_entry
 from signing.suites import hash_digest
 
-__all__ = ["Issuance"]
+__all__ = ["Draft", "Issuance", "Issued"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +74,26 @@ class _Form:
 
 
 @dataclass(frozen=True, slots=True)
-class _Issued:
+class Issued:
     """A signed certificate and its row, before it is written."""
 
     id: str
     serial: int
     row: tuple[Any, ...]
     credential: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A certificate ready to be signed: its document, the input of its signature, and its
+    row but for the credential (its digest is of the document, so known already)."""
+
+    id: str
+    serial: int
+    document: dict[str, Any]
+    plan: ProofPlan
+    message: bytes
+    row: tuple[Any, ...]
 
 
 class Issuance:
@@ -92,6 +109,7 @@ class Issuance:
         lists: Callable[[], PublishedLists],
         lock: threading.RLock,
         issuer_url: str,
+        sign_workers: int | None = None,
     ) -> None:
         self.register = register
         self.issuer_url = issuer_url
@@ -102,10 +120,20 @@ class Issuance:
         self.audit = audit
         self.seals = seals
         self._lists = lists
-        self._lock = lock
+        self.lock = lock
         self._serials: dict[tuple[str, str], int] = {}
         self._forms: dict[str, _Form] = {}
         self._clock = (datetime.min.replace(tzinfo=UTC), "", "")
+        self._plan: tuple[object, str, datetime, ProofPlan] | None = None
+        self.bulk = BulkIssuance(self, cores() if sign_workers is None else sign_workers)
+
+    def close(self) -> None:
+        """Stop the signer processes of bulk issuance, if any were started."""
+        self.bulk.close()
+
+    def forget_serial(self, type_code: str, issuer: str) -> None:
+        """Read the last serial of ``type_code`` by ``issuer`` from the register again."""
+        self._serials.pop((type_code, issuer), None)
 
     @property
     def lists(self) -> PublishedLists:
@@ -115,11 +143,11 @@ class Issuance:
         """Issue one certificate for department ``issuer`` (USCC); audited either way."""
         event = AuditEvent(actor=issuer, action="cert.issue", outcome="ok", target=request.type)
         try:
-            ctype = self._competent(issuer, request.type)
+            ctype = self.competent(issuer, request.type)
             holder = request.subject.get("holder_code")
             event.subject = holder if isinstance(holder, str) else None
-            with self._lock:
-                kid, key = self._seal_key(issuer)
+            with self.lock:
+                kid, key = self.seal_key(issuer)
                 issued = self._issue_one(
                     issuer,
                     ctype,
@@ -149,107 +177,21 @@ class Issuance:
         progress: Callable[[int], None] | None = None,
         reissue: bool = False,
         sink: BulkSink | None = None,
+        workers: int | None = None,
     ) -> BulkResult:
-        """Issue many certificates of one type; refusals are collected with their line numbers.
-
-        A holder who already has a certificate of this type from this issuer (active or
-        suspended), or who came earlier in the same items, is skipped with that
-        certificate's id, unless ``reissue``. Each chunk is written in one transaction with
-        one ``cert.issue_bulk`` audit entry naming the type, the count, the serial range it
-        used and every holder (so each holder finds the issuance in their own trail);
-        ``sink`` hears of each certificate once its chunk is written. Writing a chunk
-        overlaps with signing the next one.
-        """
-        ctype = self._competent(issuer, type_code)
-        kid, key = self._seal_key(issuer)
-        result = BulkResult()
-        held = {} if reissue else self._held(issuer, ctype)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="govex-cert-writer") as writer:
-            pending: Future[None] | None = None
-            for chunk in _chunks(items, chunk_size):
-                issued: list[tuple[int, _Issued]] = []
-                with self._lock:
-                    for item in chunk:
-                        holder = _holder(item.subject)
-                        if holder is not None and holder in held:
-                            result.skipped.append((item.line, held[holder]))
-                            continue
-                        try:
-                            one = self._issue_one(
-                                issuer,
-                                ctype,
-                                kid,
-                                key,
-                                item.subject,
-                                item.valid_from,
-                                item.valid_until,
-                            )
-                        except (ExchangeError, SchemaError, SigningError) as exc:
-                            result.refused.append((item.line, f"[{exc.code.value}] {exc}"))
-                            continue
-                        issued.append((item.line, one))
-                        if not reissue and holder is not None:
-                            held[holder] = one.id
-                if pending is not None:
-                    pending.result()
-                pending = None
-                if issued:
-                    pending = writer.submit(
-                        self._write_chunk, issuer, ctype, issued, len(chunk), result, sink
-                    )
-                if progress is not None:
-                    progress(len(chunk))
-            if pending is not None:
-                pending.result()
-        return result
-
-    def _held(self, issuer: str, ctype: CertificateType) -> dict[str, str]:
-        """Holder code → the id of the (active or suspended) certificate of this type they
-        already hold from ``issuer``."""
-        rows = self.store.fetchall(
-            "SELECT holder_code, max(id) FROM certificates WHERE type_code = ? AND issuer = ? "
-            "AND status <> ? GROUP BY holder_code",
-            [ctype.type_code, issuer, CertificateStatus.REVOKED.value],
+        """Issue many certificates of one type (see :meth:`.bulk.BulkIssuance.issue_many`)."""
+        return self.bulk.issue_many(
+            issuer,
+            type_code,
+            items,
+            chunk_size=chunk_size,
+            progress=progress,
+            reissue=reissue,
+            sink=sink,
+            workers=workers,
         )
-        return {str(holder): str(cid) for holder, cid in rows}
 
-    def _write_chunk(
-        self,
-        issuer: str,
-        ctype: CertificateType,
-        issued: list[tuple[int, _Issued]],
-        size: int,
-        result: BulkResult,
-        sink: BulkSink | None,
-    ) -> None:
-        rows = [i.row for _, i in issued]
-        holders = [str(row[5]) for row in rows]
-        first, last = issued[0][1], issued[-1][1]
-        self.audit.append(
-            AuditEvent(
-                actor=issuer,
-                action="cert.issue_bulk",
-                outcome="ok",
-                target=first.id,
-                subject=holders[0],
-                subjects=holders[1:],
-                detail={
-                    "type": ctype.code,
-                    "count": len(issued),
-                    "serials": [first.serial, last.serial],
-                    "refused": size - len(issued),
-                },
-            ),
-            lambda cur: self.register.insert(cur, rows),
-        )
-        result.issued += len(issued)
-        result.first_id = result.first_id or first.id
-        result.last_id = last.id
-        if sink is not None:
-            for line, one in issued:
-                sink(line, one.id, one.credential)
-
-    def _competent(self, issuer: str, type_code: str) -> CertificateType:
+    def competent(self, issuer: str, type_code: str) -> CertificateType:
         department = self.registry.department(issuer)
         ctype = certificate_type(type_code)
         if ctype.department != department.code:
@@ -260,7 +202,7 @@ class Issuance:
             )
         return ctype
 
-    def _seal_key(self, issuer: str) -> tuple[str, PrivateKey]:
+    def seal_key(self, issuer: str) -> tuple[str, PrivateKey]:
         """The issuer's current cert key (the name is older than key purposes)."""
         if not self.registry.is_active(issuer):
             state = self.registry.status(issuer).state.value
@@ -282,7 +224,20 @@ class Issuance:
         subject_in: Mapping[str, Any],
         valid_from: date | None,
         valid_until: date | None,
-    ) -> _Issued:
+    ) -> Issued:
+        draft = self.draft(issuer, ctype, kid, key, subject_in, valid_from, valid_until)
+        return self.finish(draft, sign_encoded(key, [draft.message])[0])
+
+    def draft(
+        self,
+        issuer: str,
+        ctype: CertificateType,
+        kid: str,
+        key: PrivateKey,
+        subject_in: Mapping[str, Any],
+        valid_from: date | None,
+        valid_until: date | None,
+    ) -> Draft:
         form = self._form(ctype)
         try:
             subject = dict(subject_in)
@@ -332,9 +287,13 @@ class Issuance:
             status_entry(self.lists.url(revocation), index, "revocation"),
             status_entry(self.lists.url(suspension), index, "suspension"),
         ]
-        signed, content = add_proof_canonical(
-            document, key, verification_method=method_id(did, kid), created=now
-        )
+        plan = self._plan_for(key, method_id(did, kid), now)
+        content = canonicalize(document)
+        digest = plan.digest(content)
+        if plan.hash_name != self.register.hash_name:
+            digest_hex = hash_digest(self.register.hash_name, content).hex()
+        else:
+            digest_hex = digest.hex()
         row = (
             certificate_id,
             ctype.code,
@@ -351,12 +310,32 @@ class Issuance:
             index,
             start,
             end,
-            orjson.dumps(signed).decode("utf-8"),
+            None,  # the credential, once signed
             now,
-            # credential_digest(document), from the bytes the proof signed
-            hash_digest(self.register.hash_name, content).hex(),
+            # credential_digest(document), from the bytes the proof signs
+            digest_hex,
         )
-        return _Issued(certificate_id, serial, row, signed)
+        return Draft(certificate_id, serial, document, plan, plan.head + digest, row)
+
+    @staticmethod
+    def finish(draft: Draft, proof_value: str) -> Issued:
+        """The signed certificate and its row, from its draft and its proof value."""
+        signed = draft.plan.finish(draft.document, proof_value)
+        row = draft.row
+        credential = orjson.dumps(signed).decode("utf-8")
+        return Issued(draft.id, draft.serial, (*row[:15], credential, *row[16:]), signed)
+
+    def _plan_for(self, key: PrivateKey, method: str, now: datetime) -> ProofPlan:
+        """The proof options of certificates signed by ``key`` as ``method`` at ``now``
+        (kept while they stay the same: within a second, every certificate shares them)."""
+        cached = self._plan
+        if cached is not None and cached[0] is key and cached[1] == method and cached[2] == now:
+            return cached[3]
+        plan = plan_proof(
+            key, verification_method=method, created=now, context=list(self._contexts)
+        )
+        self._plan = (key, method, now, plan)
+        return plan
 
     def _form(self, ctype: CertificateType) -> _Form:
         form = self._forms.get(ctype.code)
@@ -388,22 +367,6 @@ class Issuance:
             last = int(found[0]) if found else 0
         self._serials[slot] = last + 1
         return last + 1
-
-
-def _holder(subject: Mapping[str, Any]) -> str | None:
-    holder = subject.get("holder_code")
-    return holder.strip().upper() if isinstance(holder, str) and holder.strip() else None
-
-
-def _chunks(items: Iterable[BulkItem], size: int) -> Iterator[list[BulkItem]]:
-    chunk: list[BulkItem] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _day_start(day: date) -> datetime:

@@ -91,6 +91,7 @@ class CertificateService:
             lists=lists,
             lock=lock,
             issuer_url=keyring.identity.issuer,
+            sign_workers=settings.signing.bulk_sign_workers,
         )
         self.reads = CertificateLookup(self.register, audit)
         self.status = StatusChanges(
@@ -114,6 +115,10 @@ class CertificateService:
             self._lists = PublishedLists(self.store, self.keyring, ttl=self.ttl)
         return self._lists
 
+    def close(self) -> None:
+        """Stop the signer processes of bulk issuance, if any were started."""
+        self.issuance.close()
+
     # -- issuing, reading, status ------------------------------------------------
     def issue(self, issuer: str, request: CertificateRequest) -> CertificatePublic:
         """Issue one certificate for department ``issuer`` (USCC); audited either way."""
@@ -129,6 +134,7 @@ class CertificateService:
         progress: Callable[[int], None] | None = None,
         reissue: bool = False,
         sink: BulkSink | None = None,
+        workers: int | None = None,
     ) -> BulkResult:
         """Issue many certificates of one type (see :meth:`Issuance.issue_many`)."""
         return self.issuance.issue_many(
@@ -139,6 +145,7 @@ class CertificateService:
             progress=progress,
             reissue=reissue,
             sink=sink,
+            workers=workers,
         )
 
     def get(self, certificate_id: str) -> CertificatePublic:

@@ -3,8 +3,10 @@ cut lines anywhere, and every problem still named at its exact entry."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
+import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -142,3 +144,67 @@ def test_a_stored_leaf_hash_in_upper_case_is_not_the_entrys(
     with pytest.raises(AuditExportInvalid) as caught:
         verify_export(path)
     assert caught.value.index == 200
+
+
+@pytest.mark.parametrize("index", [None, 0, TRICKY, 150, ENTRIES - 1])
+def test_worker_processes_name_the_same_first_bad_entry(
+    export_file: Path, tmp_path: Path, index: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "_CHUNK", 4096)  # many runs of entry lines, hashed apart
+    head, entries = _split(export_file)
+    if index is not None:
+        entries[index] = entries[index].replace(b'"action":"query"', b'"action":"querx"')
+        entries[-1] = entries[-1].replace(b'"action":"query"', b'"action":"querx"')
+    path = tmp_path / "edited.jsonl"
+    path.write_bytes(b"".join(head + entries))
+    seen: list[int] = []
+    if index is None:
+        result = verify_export(path, workers=2, progress=lambda done, _n: seen.append(done))
+        assert result.end == ENTRIES
+        assert seen == sorted(seen)
+        assert seen[-1] == ENTRIES
+        return
+    with pytest.raises(AuditExportInvalid) as caught:
+        verify_export(path, workers=2)
+    assert caught.value.index == index
+
+
+def test_worker_processes_refuse_a_rewritten_leaf_of_the_tree(
+    export_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "_CHUNK", 4096)
+    lines = export_file.read_bytes().splitlines(keepends=True)
+    tree = next(i for i, line in enumerate(lines) if line.startswith(b'{"tree":0'))
+    item = orjson.loads(lines[tree])
+    hashes = bytearray(base64.b64decode(item["hashes"]))
+    hashes[32 * 40] ^= 1  # leaf 40 as the tree section gives it
+    item["hashes"] = base64.b64encode(bytes(hashes)).decode()
+    lines[tree] = orjson.dumps(item) + b"\n"
+    path = tmp_path / "tree.jsonl"
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(AuditExportInvalid) as caught:
+        verify_export(path, workers=2)
+    assert caught.value.index == 40
+
+
+@pytest.mark.parametrize("change", ["repeat", "drop", "foreign"])
+def test_worker_processes_and_this_one_refuse_alike(
+    export_file: Path, tmp_path: Path, change: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "_CHUNK", 4096)
+    head, entries = _split(export_file)
+    if change == "repeat":
+        entries.insert(151, entries[150])
+    elif change == "drop":
+        del entries[150]
+    else:
+        entries.insert(151, b'{"x":1}\n')
+    path = tmp_path / f"{change}.jsonl"
+    path.write_bytes(b"".join(head + entries))
+    refusals = []
+    for workers in (0, 2):
+        with pytest.raises(AuditExportInvalid) as caught:
+            verify_export(path, workers=workers)
+        refusals.append((caught.value.index, str(caught.value)))
+    assert refusals[0] == refusals[1]
+    assert refusals[0][0] in (None, 150, 151)

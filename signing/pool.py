@@ -1,0 +1,113 @@
+"""Many signatures on every core: a pool of signer processes.
+
+Ed25519 signing in ``cryptography`` holds the GIL, so threads do not sign in parallel;
+worker processes do. A :class:`SigningPool` signs a run of messages with one key, split
+into one slice per worker, and hands back the base58btc proof values in the order of the
+messages, the same as :func:`sign_encoded` makes in this process. The key travels to a
+worker with each slice as its private bytes over the pool's pipe (never to disk); a
+worker keeps the few keys it has loaded. The workers are forked by multiprocessing's fork
+server (never from the parent itself, which may hold threads and open databases) on first
+use and live until :meth:`close`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Literal
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from .algorithms import PrivateKey, algorithm_of, sign
+from .gm.sm2 import SM2PrivateKey
+from .multibase import encode_base58btc
+
+__all__ = ["SigningPool", "cores", "sign_encoded"]
+
+_Kind = Literal["Ed25519", "ES256", "SM2"]
+_Blob = tuple[_Kind, bytes]
+_loaded: dict[_Blob, PrivateKey] = {}  # in a worker: the keys it has been sent
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - platforms without affinity
+        return os.cpu_count() or 1
+
+
+def sign_encoded(key: PrivateKey, messages: list[bytes]) -> list[str]:
+    """The base58btc multibase signature (a proof value) of each message, in order."""
+    return [encode_base58btc(sign(key, m)) for m in messages]
+
+
+def _blob(key: PrivateKey) -> _Blob:
+    """The key as bytes a worker can load again."""
+    kind = algorithm_of(key)
+    if isinstance(key, SM2PrivateKey):
+        return kind, key.pkcs8_der()
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raw = serialization.Encoding.Raw, serialization.PrivateFormat.Raw
+        return kind, key.private_bytes(*raw, serialization.NoEncryption())
+    der = serialization.Encoding.DER, serialization.PrivateFormat.PKCS8
+    return kind, key.private_bytes(*der, serialization.NoEncryption())
+
+
+def _load(blob: _Blob) -> PrivateKey:
+    kind, data = blob
+    if kind == "SM2":
+        return SM2PrivateKey.from_pkcs8_der(data)
+    if kind == "Ed25519":
+        return ed25519.Ed25519PrivateKey.from_private_bytes(data)
+    key = serialization.load_der_private_key(data, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key
+
+
+def _sign_slice(blob: _Blob, messages: list[bytes]) -> list[str]:
+    """In a worker: sign a slice of the messages."""
+    key = _loaded.get(blob)
+    if key is None:
+        if len(_loaded) >= 8:
+            _loaded.clear()
+        key = _loaded[blob] = _load(blob)
+    return sign_encoded(key, messages)
+
+
+class SigningPool:
+    """``workers`` signer processes, started on first use."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ValueError("a signing pool needs at least one worker")
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+
+    def submit(self, key: PrivateKey, messages: list[bytes]) -> Callable[[], list[str]]:
+        """Start signing ``messages``; the returned call waits for their proof values
+        (in order) and raises what a worker raised."""
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("forkserver")
+            )
+        blob = _blob(key)
+        step = -(-len(messages) // self.workers) or 1
+        parts: list[Future[list[str]]] = [
+            self._executor.submit(_sign_slice, blob, messages[i : i + step])
+            for i in range(0, len(messages), step)
+        ]
+
+        def gather() -> list[str]:
+            return [value for part in parts for value in part.result()]
+
+        return gather
+
+    def close(self) -> None:
+        """Stop the workers (a later :meth:`submit` starts them again)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,112 @@
+"""Bulk issuance signed by a pool of signer processes: the same certificates, bytes for
+bytes, as signed in process; an interrupted run resumed without a gap."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exchange import moment
+from exchange.certificates.models import BulkItem, BulkResult
+from exchange.config import Settings
+from exchange.demo.city import City, Person
+from exchange.demo.setup import create_demo
+from exchange.service import Exchange
+
+AT = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
+SEED = b"bulk issuance, fixed seed.......!"
+
+
+def _id_card(person: Person, **changes: Any) -> dict[str, Any]:
+    return {
+        "holder_name": person.name,
+        "holder_code": person.id_number,
+        "holder_code_type": "citizen_id",
+        "sex": person.sex,
+        "ethnicity": "01",
+        "birth_date": person.birth_date.isoformat(),
+        "address": person.address,
+        "issuing_authority": "信阳市公安局",
+        **changes,
+    }
+
+
+def _items(city: City) -> list[BulkItem]:
+    """40 people, one refused by its schema, one by its validity, one holder twice."""
+    items = [BulkItem(line, _id_card(p)) for line, p in enumerate(city.people[:40], start=2)]
+    items[3] = BulkItem(5, _id_card(city.people[3], sex="X"))
+    items[7] = BulkItem(9, _id_card(city.people[7]), date(2030, 1, 1), date(2020, 1, 1))
+    items[20] = BulkItem(22, _id_card(city.people[11]))
+    items[30] = BulkItem(32, _id_card(city.people[30]), date(2026, 6, 1), date(2036, 5, 31))
+    return items
+
+
+@pytest.fixture
+def twins(tmp_path: Path) -> tuple[Path, Path]:
+    """Two data directories holding the same exchange (the same keys)."""
+    create_demo(Settings(data=tmp_path / "a")).close()
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    return tmp_path / "a", tmp_path / "b"
+
+
+def _issue(data: Path, items: list[BulkItem], workers: int) -> tuple[BulkResult, list[Any]]:
+    with Exchange.open(Settings(data=data)) as exchange:
+        gongan = exchange.registry.by_code("gongan").uscc
+        credentials: list[tuple[int, str, dict[str, Any]]] = []
+        with moment.fixed(AT, SEED):
+            result = exchange.certificates.issue_many(
+                gongan,
+                "resident_id_card",
+                items,
+                chunk_size=7,
+                workers=workers,
+                sink=lambda line, cid, vc: credentials.append((line, cid, vc)),
+            )
+        rows = exchange.store.fetchall("SELECT * FROM certificates ORDER BY id")
+        verifier = exchange.certificates.verifier
+        assert all(verifier.check(vc).valid for _, _, vc in credentials)
+        return result, [*rows, *credentials]
+
+
+def test_signer_processes_issue_the_same_bytes_as_signing_in_process(
+    twins: tuple[Path, Path], city: City
+) -> None:
+    items = _items(city)
+    alone, stored_alone = _issue(twins[0], items, workers=0)
+    pooled, stored_pooled = _issue(twins[1], items, workers=2)
+    assert alone.issued == 37
+    assert [line for line, _ in alone.refused] == [5, 9]
+    assert [line for line, _ in alone.skipped] == [22]
+    assert pooled == alone
+    assert stored_pooled == stored_alone
+
+
+def test_an_interrupted_bulk_run_resumes_without_a_gap(tmp_path: Path, city: City) -> None:
+    items = _items(city)
+    with create_demo(Settings(data=tmp_path / "data")) as exchange:
+        gongan = exchange.registry.by_code("gongan").uscc
+        service = exchange.certificates
+        count = "SELECT count(*), min(serial), max(serial) FROM certificates WHERE issuer = ?"
+        before = exchange.store.fetchone(count, [gongan])
+        assert before is not None
+
+        def interrupt(done: int) -> None:
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            service.issue_many(
+                gongan, "resident_id_card", items, chunk_size=7, workers=1, progress=interrupt
+            )
+        written = exchange.store.fetchone(count, [gongan])
+        assert written is not None
+        assert before[0] < written[0] < before[0] + 37
+        again = service.issue_many(gongan, "resident_id_card", items, chunk_size=7, workers=1)
+        assert again.issued == before[0] + 37 - written[0]
+        after = exchange.store.fetchone(count, [gongan])
+        assert after is not None
+        assert after[0] == before[0] + 37
+        assert after[2] - after[1] + 1 == after[0]  # serials without a gap

@@ -1,0 +1,41 @@
+"""Signer processes: the proof values of every algorithm, in the order of the messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from signing.algorithms import Algorithm, verify
+from signing.keys import generate_key
+from signing.multibase import decode_base58btc
+from signing.pool import SigningPool, sign_encoded
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[SigningPool]:
+    signers = SigningPool(2)
+    yield signers
+    signers.close()
+
+
+@pytest.mark.parametrize("algorithm", ["Ed25519", "ES256", "SM2"])
+def test_a_pool_signs_every_message_in_order(pool: SigningPool, algorithm: Algorithm) -> None:
+    key = generate_key(algorithm)
+    messages = [b"message %d" % i for i in range(9)]
+    values = pool.submit(key, messages)()
+    assert len(values) == len(messages)
+    for value, message in zip(values, messages, strict=True):
+        verify(key.public_key(), decode_base58btc(value), message)
+    if algorithm == "Ed25519":  # deterministic: the same bytes as signed here
+        assert values == sign_encoded(key, messages)
+
+
+def test_a_closed_pool_starts_again_and_a_pool_needs_a_worker(pool: SigningPool) -> None:
+    key = generate_key("Ed25519")
+    pool.close()
+    assert pool.submit(key, [b"again"])() == sign_encoded(key, [b"again"])
+    assert pool.submit(key, [])() == []
+    pool.close()
+    with pytest.raises(ValueError, match="at least one worker"):
+        SigningPool(0)
