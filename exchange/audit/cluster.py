@@ -158,17 +158,10 @@ class ClusterAuditLog(AuditLog):
         ``then(result)`` runs before the commit."""
         if work is None:
             return None
-        with self._work_lock:
-            cur = self.store.cursor()
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                result = work(cur)
-                if then is not None:
-                    then(result)
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        with self._work_lock, self.store.transaction() as cur:  # or the caller's, joined
+            result = work(cur)
+            if then is not None:
+                then(result)
         return result
 
     def append_many(self, events: Any) -> list[int]:

@@ -21,7 +21,17 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ControlEvent", "ControlTopics", "EventUnreadable"]
+from exchange.errors import ExchangeError
+from schemas.errors import ErrorCode
+
+__all__ = [
+    "ControlEvent",
+    "ControlTopics",
+    "ControlUnavailable",
+    "EventUnreadable",
+    "Heartbeat",
+    "NodeBehind",
+]
 
 VERSION = 1
 
@@ -100,3 +110,38 @@ class ControlEvent:
             if isinstance(exc, EventUnreadable):
                 raise
             raise EventUnreadable(f"unreadable control event: {exc}") from exc
+
+
+class NodeBehind(ExchangeError):
+    """This node has not applied the control event a request depends on (yet)."""
+
+    code = ErrorCode.NODE_BEHIND
+    status = 503
+    title = "Node behind"
+
+
+class ControlUnavailable(ExchangeError):
+    """The control event could not be published: nothing changed."""
+
+    code = ErrorCode.CONTROL_UNAVAILABLE
+    status = 503
+    title = "Control plane unavailable"
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What a node says of itself on the nodes topic."""
+
+    node: str
+    at: float
+    applied: int
+    control_end: int
+    record_lag: int | None
+    leaving: bool = False
+
+    def encode(self) -> bytes:
+        return orjson.dumps(self.__dict__)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Heartbeat:
+        return cls(**orjson.loads(raw))
