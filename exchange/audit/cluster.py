@@ -9,8 +9,9 @@ does), publishes them as one message to the audit partition
 
 Every node is a deterministic replica of the partition (:class:`Replica`): it reads the
 messages in offset order and appends each message's entries to its local tiled log at
-the log's current size, with the time the publishing node gave the message (a
-message's entries are one group, so each node writes the same leaf bytes). The
+the log's current size, with the time the publishing node gave the message (the
+writer stamps each queued call with its own time, :attr:`~exchange.audit.writer.Pending.at`,
+so each node writes the same leaf bytes). The
 partition is the sequencer: one order, no gap, and no role to hand over when a node
 dies — whoever survives keeps reading the same partition.
 
@@ -22,6 +23,9 @@ dies — whoever survives keeps reading the same partition.
   for it in the partition wins on every node, so "who used my data" is the same everywhere.
 * **Position.** ``DATA/audit-cluster.json`` keeps the next offset and the log size
   then; a restarted node re-reads from there and drops what it applied as duplicates.
+* **Another node's control event.** Applying it, a node publishes nothing (the node that
+  took the command did); its calls return the index of that node's entry for the same
+  call (the message id comes from the event's seed) once the replica applied it, else -1.
 * **Checkpoints.** One log key and origin, one tree, deterministic Ed25519: every
   node's checkpoint of a size is the same note.
 """
@@ -29,11 +33,9 @@ dies — whoever survives keeps reading the same partition.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
-import struct
 import threading
 import uuid
 from collections import OrderedDict
@@ -41,15 +43,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
-import pyarrow as pa
 
 from exchange import moment
 from exchange.audit.bus import Partition
 from exchange.audit.context import current_request
 from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row
-from exchange.audit.indexer import Written, entries_table, subjects_table
 from exchange.audit.log import AuditLog
 from exchange.audit.salts import SharedSubjectKeys
 from exchange.audit.writer import Pending, TxWork
@@ -69,7 +68,6 @@ _READ_LIMIT = 512
 _RESULTS_MAX = 8192
 _WAIT_S = 60.0  # a publisher waits this long for its replica to apply its message
 _EVENT = "event"  # the detail member naming an entry's message
-_pack_len = struct.Struct(">I").pack
 
 
 def _iso(ts: datetime) -> str:
@@ -83,13 +81,6 @@ def _row_json(row: Row) -> list[Any]:
 
 def _row_of(item: list[Any]) -> Row:
     return (*item[:HEAD], item[HEAD].encode(), item[MIDDLE].encode(), tuple(item[MIDDLE + 1]))
-
-
-class _Sequenced(Pending):
-    """A message's entries, to be written with the message's time."""
-
-    __slots__ = ("at",)
-    at: datetime
 
 
 class ClusterAuditLog(AuditLog):
@@ -106,7 +97,6 @@ class ClusterAuditLog(AuditLog):
         topic: str,
     ) -> None:
         self._replica: Replica | None = None
-        self._runs: dict[int, list[tuple[int, datetime]]] = {}  # group → (entries, time)
         super().__init__(store, subject_key, settings)
         self.subjects = SharedSubjectKeys(store, subject_key, self)
         self.node = node
@@ -125,9 +115,10 @@ class ClusterAuditLog(AuditLog):
         if self._replica is None:
             return super().append(event, work)
         if moment.is_echo():  # another node's change: its entry is that node's to publish
-            return -1, self._work_only(work)
+            return self._echoed(), self._work_only(work)
+        mid = self._message_id()  # drawn first: the k-th call of an apply, its k-th name
         if work is None:
-            return self._publish([event]), None
+            return self._publish([event], mid), None
         # in a control event's apply (exchange.cluster) the topic decided the change and the
         # other nodes commit it: this node commits it too, even without its audit entry
         decided, sent, unsent = moment.is_fixed(), list[tuple[int, str]](), list[Exception]()
@@ -143,7 +134,7 @@ class ClusterAuditLog(AuditLog):
         def then(result: Any) -> None:
             if isinstance(result, dict) and "audit_detail" in result:
                 event.detail = {**(event.detail or {}), **result["audit_detail"]}
-            publish(lambda: sent.append(self._send([event])))  # durable before the commit
+            publish(lambda: sent.append(self._send([event], mid)))  # durable before the commit
 
         if event.subject is not None or event.subjects:  # salts apply outside the snapshot
             publish(lambda: self._hash_subjects(event))
@@ -167,33 +158,44 @@ class ClusterAuditLog(AuditLog):
     def append_many(self, events: Any) -> list[int]:
         if self._replica is None:
             return super().append_many(events)
-        if moment.is_echo():
-            return [-1] * len(list(events))
+        events = list(events)
         if not events:
             return []
-        first = self._publish(list(events))
-        return list(range(first, first + len(events)))
+        first = self._echoed() if moment.is_echo() else self._publish(events, self._message_id())
+        return [-1] * len(events) if first < 0 else list(range(first, first + len(events)))
 
     async def append_async(self, event: AuditEvent) -> int:
         if self._replica is None:
             return await super().append_async(event)
         if moment.is_echo():
-            return -1
-        return await asyncio.to_thread(lambda: self._publish([event]))
+            return self._echoed()
+        mid = self._message_id()
+        return await asyncio.to_thread(lambda: self._publish([event], mid))
 
     def publish_salt(self, ref: str, salt: bytes) -> None:
         value = orjson.dumps({"k": "s", "node": self.node, "ref": ref, "salt": salt.hex()})
         assert self._replica is not None
         self._replica.wait(self.partition.append(value))
 
-    def _publish(self, events: list[AuditEvent]) -> int:
-        offset, mid = self._send(events)
-        return self._settle(offset, mid)
-
-    def _send(self, events: list[AuditEvent]) -> tuple[int, str]:
+    def _message_id(self) -> str:
         # an event's apply names its messages alike each time it applies here: the replica
         # drops the message that node publishes again (a rebuild, a restart)
-        mid = f"{self.node}/{moment.name_hex(16) or uuid.uuid4().hex}"
+        return f"{self.node}/{moment.name_hex(16) or uuid.uuid4().hex}"
+
+    def _echoed(self) -> int:
+        """In another node's control event: the index of the entry that node published for
+        this call (the same name of the event's seed), once this node's replica applied
+        it; -1 when it has not (yet), or was never published."""
+        origin, name = moment.echo_origin(), moment.name_hex(16)
+        if origin is None or name is None or self._replica is None:
+            return -1
+        return self._replica.applied(f"{origin}/{name}")
+
+    def _publish(self, events: list[AuditEvent], mid: str) -> int:
+        offset, mid = self._send(events, mid)
+        return self._settle(offset, mid)
+
+    def _send(self, events: list[AuditEvent], mid: str) -> tuple[int, str]:
         for event in events:
             event.detail = {**(event.detail or {}), _EVENT: mid}
         rows = self._prepare(events, None).rows
@@ -219,71 +221,13 @@ class ClusterAuditLog(AuditLog):
     # -- applying ------------------------------------------------
     def queue_sequenced(self, rows: list[Row], at: datetime) -> Pending:
         """Queue a message's entries, to be written with the message's time ``at``."""
-        pending = _Sequenced([], rows, None)
-        pending.at = at
+        pending = Pending([], rows, None, at)
         self._queue(pending)
         return pending
 
     def settled(self, pending: Pending) -> int:
         """The first seq of a queued message's entries once they are durable."""
         return self._wait(pending)
-
-    def _write(self, group: list[Pending], flags: int) -> Written:
-        """The writer's group, each message's entries with the message's own time.
-
-        A group holds several messages (one ``fdatasync`` for all); the times of its runs
-        of entries are kept for :meth:`_index` (the index's ``ts`` is the leaf's)."""
-        if not any(isinstance(p, _Sequenced) for p in group):
-            return super()._write(group, flags)
-        first = self._tree.size
-        body = bytearray()
-        leaves: list[bytes] = []
-        rows: list[Row] = []
-        runs: list[tuple[int, datetime]] = []
-        seq = first
-        for p in group:
-            if not p.rows:
-                continue
-            if not isinstance(p, _Sequenced):
-                raise AuditUnavailable("a cluster node's entries go through the audit topic")
-            ts = _iso(p.at).encode()
-            for row in p.rows:
-                data = b'%s%d%s%s"}' % (row[HEAD], seq, row[MIDDLE], ts)
-                body += _pack_len(len(data))
-                body += data
-                leaves.append(hashlib.sha256(data).digest())
-                seq += 1
-            rows.extend(p.rows)
-            runs.append((len(p.rows), p.at))
-        if rows:
-            self.segments.write_body(bytes(body), len(rows), flags)
-            self._tree.extend(leaves)
-            self._runs[first] = runs
-        return Written(group, first, rows, leaves, runs[0][1] if runs else datetime.now(UTC))
-
-    def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written]) -> None:
-        """The writer's indexing, each run of entries with its message's time."""
-        if not any(g.first in self._runs for g in groups):
-            super()._index(cur, groups)
-            return
-        tables: list[pa.Table] = []
-        further: list[pa.Table] = []
-        for g in groups:
-            at = 0
-            for count, when in self._runs.pop(g.first, [(len(g.rows), g.now)]):
-                rows, leaves = g.rows[at : at + count], g.leaves[at : at + count]
-                tables.append(entries_table(g.first + at, rows, leaves, when))
-                at += count
-            found = subjects_table(g.first, g.rows)
-            if found is not None:
-                further.append(found)
-        cur.begin()
-        cur.from_arrow(pa.concat_tables(tables)).insert_into("audit_entries")
-        for table in further:
-            cur.from_arrow(table).insert_into("audit_subjects")
-        cur.commit()
-        last = groups[-1]
-        self._set_indexed(last.first + len(last.rows))
 
     def close(self) -> None:
         if self._replica is not None:
@@ -340,6 +284,11 @@ class Replica:
         if self._failure is not None:
             raise AuditUnavailable(f"the audit replica stopped: {self._failure}")
         raise AuditUnavailable(f"the audit event was not applied within {timeout_s:g} s")
+
+    def applied(self, mid: str) -> int:
+        """The first seq of the message ``mid`` once durable here (-1: not applied)."""
+        seq = self._window.get(mid, -1)
+        return seq if 0 <= seq < self.log.size else -1
 
     def status(self) -> dict[str, Any]:
         return {

@@ -73,6 +73,20 @@ class Written:
     leaves: list[bytes]
     now: datetime
     sync_s: float = 0.0
+    # the times of the group's runs of entries (count, time) when its calls brought their
+    # own (a cluster's replica: each message its publisher's), else None: all ``now``
+    runs: list[tuple[int, datetime]] | None = None
+
+    def entries(self) -> pa.Table:
+        """The group's ``audit_entries`` rows, each with its leaf's time."""
+        if self.runs is None:
+            return entries_table(self.first, self.rows, self.leaves, self.now)
+        tables, at = [], 0
+        for count, when in self.runs:
+            rows, leaves = self.rows[at : at + count], self.leaves[at : at + count]
+            tables.append(entries_table(self.first + at, rows, leaves, when))
+            at += count
+        return pa.concat_tables(tables)
 
 
 def entries_table(first: int, rows: list[Row], leaves: list[bytes], now: datetime) -> pa.Table:
@@ -227,7 +241,7 @@ class Indexer:
         return batch
 
     def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written]) -> None:
-        tables = [entries_table(g.first, g.rows, g.leaves, g.now) for g in groups]
+        tables = [g.entries() for g in groups]
         entries = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         further = [t for g in groups if (t := subjects_table(g.first, g.rows)) is not None]
         cur.begin()

@@ -374,7 +374,7 @@ class ControlPlane:
         try:
             with moment.fixed(event.at, event.seed), ExitStack() as stack:
                 if event.origin != self.node:
-                    stack.enter_context(moment.echoing())
+                    stack.enter_context(moment.echoing(event.origin))
                 return self._originals[kind.name](*args), None
         except (ExchangeError, SchemaError, SigningError) as exc:
             return None, exc  # refused the same way on every node

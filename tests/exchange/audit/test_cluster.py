@@ -250,3 +250,23 @@ def test_a_control_event_applied_again_by_its_node_is_audited_once(nodes: list[N
     _settle(nodes)
     assert {node.log.size for node in nodes} == {1}
     assert len({node.log.root() for node in nodes}) == 1
+
+
+def test_another_nodes_control_event_returns_its_entrys_index(nodes: list[Node]) -> None:
+    """A node applying another node's control event learns the index of the entry that
+    node published for the change (it returned -1), once its replica applied it."""
+    a, b = nodes[0], nodes[1]
+    at, seed = datetime(2026, 5, 11, 2, 0, tzinfo=UTC), b"o" * 32
+    a.log.append(_read(a, "110105198001010001", 0))  # the log is not empty
+    with moment.fixed(at, seed):
+        seq, _ = a.log.append(_read(a, "110105198001010001", 1))
+        many = a.log.append_many([_read(a, "110105198001010002", k) for k in range(2)])
+    _settle(nodes)
+    assert seq == 1
+    with moment.fixed(at, seed), moment.echoing("a"):
+        echoed, result = b.log.append(_read(b, "110105198001010001", 1), lambda cur: "done")
+        assert (echoed, result) == (seq, "done")
+        assert b.log.append_many([_read(b, "110105198001010002", k) for k in range(2)]) == many
+    with moment.fixed(at, b"x" * 32), moment.echoing("a"):  # never published: no index
+        assert b.log.append(_read(b, "110105198001010001", 1)) == (-1, None)
+    assert {node.log.size for node in nodes} == {4}
