@@ -33,6 +33,7 @@ dies — whoever survives keeps reading the same partition.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -48,7 +49,7 @@ import orjson
 from exchange import moment
 from exchange.audit.bus import Partition
 from exchange.audit.context import current_request
-from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row
+from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row, encode_event
 from exchange.audit.log import AuditLog
 from exchange.audit.salts import SharedSubjectKeys
 from exchange.audit.writer import Pending, TxWork
@@ -81,6 +82,23 @@ def _row_json(row: Row) -> list[Any]:
 
 def _row_of(item: list[Any]) -> Row:
     return (*item[:HEAD], item[HEAD].encode(), item[MIDDLE].encode(), tuple(item[MIDDLE + 1]))
+
+
+def _batch_message(event: AuditEvent) -> str | None:
+    """The message id of a record batch's entry: a digest of the entry itself.
+
+    Every node consuming the batch from the record topics makes the same entry (the same
+    verdicts on the same records); the first message in the partition is the cluster's
+    entry and the others are dropped as duplicates, so the log holds one ``publish`` per
+    batch. A node that crashed after publishing and before its records committed
+    consumes the batch again, makes the same entry, and it is dropped too: its records and
+    the log's entry agree. (A redelivery after the records committed is a ``replay``
+    entry, as on one node.)"""
+    detail = event.detail or {}
+    if "batch_id" not in detail or _EVENT in detail or event.subject or event.subjects:
+        return None
+    digest = hashlib.sha256(orjson.dumps(_row_json(encode_event(event)))).hexdigest()
+    return f"batch/{digest[:32]}"
 
 
 class ClusterAuditLog(AuditLog):
@@ -134,7 +152,8 @@ class ClusterAuditLog(AuditLog):
         def then(result: Any) -> None:
             if isinstance(result, dict) and "audit_detail" in result:
                 event.detail = {**(event.detail or {}), **result["audit_detail"]}
-            publish(lambda: sent.append(self._send([event], mid)))  # durable before the commit
+            named = _batch_message(event) or mid
+            publish(lambda: sent.append(self._send([event], named)))  # durable before the commit
 
         if event.subject is not None or event.subjects:  # salts apply outside the snapshot
             publish(lambda: self._hash_subjects(event))
