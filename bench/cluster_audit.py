@@ -51,7 +51,9 @@ def _calls(log: Any, total: int, threads: int, node: str) -> None:
         thread.join()
 
 
-def cluster_audit(quick: bool, log: Callable[[str], None] = lambda s: None) -> Figure:
+def cluster_audit(
+    quick: bool, log: Callable[[str], None] = lambda s: None, bootstrap: str | None = None
+) -> Figure:
     from bench.ingest import _broker
     from exchange.audit.bus import KafkaPartition
     from exchange.audit.cluster import ClusterAuditLog
@@ -62,7 +64,7 @@ def cluster_audit(quick: bool, log: Callable[[str], None] = lambda s: None) -> F
     per_node = 600 if quick else 5_000
     folder = Path(tempfile.mkdtemp(prefix="govex-bench-cluster-audit-"))
     try:
-        with _broker(None, log) as bootstrap:
+        with _broker(bootstrap, log) as bootstrap:
             kafka = KafkaSettings(audit_topic=f"govex.bench.audit.{uuid.uuid4().hex[:8]}")
             nodes = []
             for name in ("a", "b", "c"):

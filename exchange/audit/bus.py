@@ -28,6 +28,8 @@ Message = tuple[int, bytes]
 """(offset, value) of one message."""
 
 _SEND_TIMEOUT_S = 30.0
+_FETCH_MIN_BYTES = 16 * 1024
+_FETCH_MAX_WAIT_MS = 5
 _TOPIC_VISIBLE_S = 15.0  # a topic just made is described by every broker within this
 
 
@@ -110,6 +112,10 @@ class KafkaPartition:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="none",  # never jump over entries (a gap): fail instead
+            # a caught-up replica's fetch waits for a few messages (or 5 ms) instead of
+            # one fetch per message arriving: far fewer requests per entry under load
+            fetch_min_bytes=_FETCH_MIN_BYTES,
+            fetch_max_wait_ms=_FETCH_MAX_WAIT_MS,
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
             **options,

@@ -37,6 +37,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import threading
 import uuid
 from collections import OrderedDict
@@ -66,6 +67,7 @@ WINDOW = 100_000
 SAVE_EVERY_S = 0.5
 STATE_FILE = "audit-cluster.json"
 _READ_LIMIT = 512
+_PIPELINE = 64  # batches read whose entries are not yet durable
 _RESULTS_MAX = 8192
 _WAIT_S = 60.0  # a publisher waits this long for its replica to apply its message
 _EVENT = "event"  # the detail member naming an entry's message
@@ -263,6 +265,10 @@ class ClusterAuditLog(AuditLog):
         return self._replica.status()
 
 
+_Planned = tuple[int, int | None, Pending | None]
+"""A message read: its offset, its first seq if it is this node's own, its queued entries."""
+
+
 class Replica:
     """Applies the audit partition to the local log, in order (a thread)."""
 
@@ -277,18 +283,26 @@ class Replica:
         self._results: dict[int, int] = {}  # offsets of this node's messages → first seq
         self._window: OrderedDict[str, int] = OrderedDict()  # event id → first seq
         self.dropped = 0  # duplicates dropped since start
-        self.next_offset, self.base = self._load()
+        self.next_offset, self.base = self._load()  # the next offset not yet applied
+        self._read_offset = self.next_offset  # the next offset to read (ahead of it)
         self.size = log.size  # the log's size once everything queued is written
         self._saved = (self.next_offset, log.size)
         self._remember_tail()
+        # read batches whose entries are queued, waiting to be durable (in offset order)
+        self._planned: queue.Queue[list[_Planned] | None] = queue.Queue(maxsize=_PIPELINE)
         self._thread = threading.Thread(target=self._run, name="govex-audit-replica", daemon=True)
+        self._settler = threading.Thread(
+            target=self._settle_loop, name="govex-audit-replica-settler", daemon=True
+        )
 
     def start(self) -> None:
+        self._settler.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+        self._settler.join(timeout=30)
         self._save(force=True)
 
     # -- waiting ------------------------------------------------
@@ -321,12 +335,28 @@ class Replica:
 
     # -- the thread ------------------------------------------------
     def _run(self) -> None:
-        while not self._stop.is_set():
+        """Read and queue: the entries of each batch read are queued to the writer and
+        the next batch is read while they are made durable (the settler answers them),
+        so the writer commits many messages per group and ``fdatasync``."""
+        try:
+            while not self._stop.is_set() and self._failure is None:
+                batch = self.partition.read(self._read_offset, _READ_LIMIT, 0.2)
+                if batch:
+                    self._planned.put([(offset, *self._plan(value)) for offset, value in batch])
+                    self._read_offset = batch[-1][0] + 1
+                elif self._planned.empty():
+                    self._planned.put([])  # idle: the settler saves the position
+        except Exception as exc:
+            self._stopped(exc)
+        finally:
+            self._planned.put(None)
+
+    def _settle_loop(self) -> None:
+        """Wait until each read batch is durable, in order, and answer its waiters."""
+        while (planned := self._planned.get()) is not None:
+            if self._failure is not None:
+                continue
             try:
-                batch = self.partition.read(self.next_offset, _READ_LIMIT, 0.2)
-                # every message of the batch is queued before any is waited for: the
-                # writer commits them in few groups (one fdatasync each)
-                planned = [(offset, *self._plan(value)) for offset, value in batch]
                 for _, _, pending in planned:
                     if pending is not None:
                         self.log.settled(pending)
@@ -334,14 +364,16 @@ class Replica:
                     self._done(planned)
                 self._save()
             except Exception as exc:
-                _LOG.error("the audit replica stopped; the log is closed", exc_info=exc)
-                self.log.close_for(f"audit replica: {exc}")
-                with self._cond:
-                    self._failure = f"{type(exc).__name__}: {exc}"
-                    self._cond.notify_all()
-                return
+                self._stopped(exc)
 
-    def _done(self, planned: list[tuple[int, int | None, Pending | None]]) -> None:
+    def _stopped(self, exc: Exception) -> None:
+        _LOG.error("the audit replica stopped; the log is closed", exc_info=exc)
+        self.log.close_for(f"audit replica: {exc}")
+        with self._cond:
+            self._failure = self._failure or f"{type(exc).__name__}: {exc}"
+            self._cond.notify_all()
+
+    def _done(self, planned: list[_Planned]) -> None:
         with self._cond:
             for offset, seq, _ in planned:
                 if seq is not None:

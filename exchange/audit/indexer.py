@@ -79,29 +79,36 @@ class Written:
 
     def entries(self) -> pa.Table:
         """The group's ``audit_entries`` rows, each with its leaf's time."""
-        if self.runs is None:
-            return entries_table(self.first, self.rows, self.leaves, self.now)
-        tables, at = [], 0
-        for count, when in self.runs:
-            rows, leaves = self.rows[at : at + count], self.leaves[at : at + count]
-            tables.append(entries_table(self.first + at, rows, leaves, when))
-            at += count
-        return pa.concat_tables(tables)
+        return entries_table(self.first, self.rows, self.leaves, self.now, self.runs)
 
 
-def entries_table(first: int, rows: list[Row], leaves: list[bytes], now: datetime) -> pa.Table:
-    """``audit_entries`` rows of a group whose first entry is ``first``, written at ``now``."""
+def entries_table(
+    first: int,
+    rows: list[Row],
+    leaves: list[bytes],
+    now: datetime,
+    runs: list[tuple[int, datetime]] | None = None,
+) -> pa.Table:
+    """``audit_entries`` rows of a group whose first entry is ``first``, written at ``now``
+    (or its runs of entries each at its own time: ``runs`` of (count, time))."""
     n = len(rows)
     columns = list(zip(*rows, strict=True))
-    micros = int(now.timestamp()) * 1_000_000 + now.microsecond
     text = pa.string()
+    if runs is None:
+        micros = [int(now.timestamp()) * 1_000_000 + now.microsecond] * n
+        texts = [iso(now)] * n
+    else:
+        micros, texts = [], []
+        for count, when in runs:
+            micros += [int(when.timestamp()) * 1_000_000 + when.microsecond] * count
+            texts += [iso(when)] * count
     return pa.Table.from_arrays(
         [
             pa.array(range(first, first + n), pa.int64()),
-            pa.array([micros] * n, pa.int64()).cast(_TS),
+            pa.array(micros, pa.int64()).cast(_TS),
             *(pa.array(columns[i], text) for i in range(_PERSON)),
             pa.array(leaves, _HASH),
-            pa.array([iso(now)] * n, text),
+            pa.array(texts, text),
             pa.array(columns[_PERSON], text),
         ],
         names=list(TABLE_COLUMNS),
