@@ -48,7 +48,7 @@ from typing import Any
 import orjson
 
 from exchange import moment
-from exchange.audit.bus import Partition
+from exchange.audit.bus import Outbox, Partition
 from exchange.audit.context import current_request
 from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row, encode_event
 from exchange.audit.log import AuditLog
@@ -121,10 +121,14 @@ class ClusterAuditLog(AuditLog):
         self.subjects = SharedSubjectKeys(store, subject_key, self)
         self.node = node
         self.partition = partition
+        # a message holds the calls this node's threads queued meanwhile (group commit)
+        head = b'{"k":"e","node":' + orjson.dumps(node) + b',"calls":['
+        self._outbox = Outbox(partition, head, b"]}")
         self._work_lock = threading.Lock()
         try:
             replica = Replica(self, partition, Path(store.data_dir) / STATE_FILE, topic)
         except BaseException:
+            self._outbox.close()
             super().close()
             raise
         self._replica = replica
@@ -220,20 +224,12 @@ class ClusterAuditLog(AuditLog):
         for event in events:
             event.detail = {**(event.detail or {}), _EVENT: mid}
         rows = self._prepare(events, None).rows
-        value = orjson.dumps(
-            {
-                "k": "e",
-                "id": mid,
-                "node": self.node,
-                "ts": _iso(datetime.now(UTC)),
-                "rows": [_row_json(r) for r in rows],
-            }
-        )
-        return self.partition.append(value), mid
+        call = {"id": mid, "ts": _iso(datetime.now(UTC)), "rows": [_row_json(r) for r in rows]}
+        return self._outbox.append(orjson.dumps(call)), mid
 
     def _settle(self, offset: int, mid: str) -> int:
         assert self._replica is not None
-        seq = self._replica.wait(offset)
+        seq = self._replica.wait(offset, mid)
         request = current_request()
         if request is not None:
             request.last_seq = seq
@@ -251,6 +247,7 @@ class ClusterAuditLog(AuditLog):
         return self._wait(pending)
 
     def close(self) -> None:
+        self._outbox.close()
         if self._replica is not None:
             self._replica.stop()
         self.partition.close()
@@ -265,8 +262,9 @@ class ClusterAuditLog(AuditLog):
         return self._replica.status()
 
 
-_Planned = tuple[int, int | None, Pending | None]
-"""A message read: its offset, its first seq if it is this node's own, its queued entries."""
+_Planned = tuple[int, list[tuple[str, int]], list[Pending]]
+"""A message read: its offset, the first seq of this node's own calls in it (by id), the
+calls' queued entries."""
 
 
 class Replica:
@@ -280,7 +278,7 @@ class Replica:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._failure: str | None = None
-        self._results: dict[int, int] = {}  # offsets of this node's messages → first seq
+        self._results: dict[str, int] = {}  # this node's calls (by id) → first seq
         self._window: OrderedDict[str, int] = OrderedDict()  # event id → first seq
         self.dropped = 0  # duplicates dropped since start
         self.next_offset, self.base = self._load()  # the next offset not yet applied
@@ -306,14 +304,15 @@ class Replica:
         self._save(force=True)
 
     # -- waiting ------------------------------------------------
-    def wait(self, offset: int, timeout_s: float = _WAIT_S) -> int:
-        """The first seq of this node's message at ``offset`` once applied (-1: no entry)."""
+    def wait(self, offset: int, mid: str | None = None, timeout_s: float = _WAIT_S) -> int:
+        """The first seq of this node's call ``mid`` in the message at ``offset`` once
+        applied (-1: no entry)."""
         with self._cond:
             self._cond.wait_for(
                 lambda: self.next_offset > offset or self._failure is not None, timeout_s
             )
             if self.next_offset > offset:
-                return self._results.pop(offset, -1)
+                return -1 if mid is None else self._results.get(mid, -1)
         if self._failure is not None:
             raise AuditUnavailable(f"the audit replica stopped: {self._failure}")
         raise AuditUnavailable(f"the audit event was not applied within {timeout_s:g} s")
@@ -357,8 +356,8 @@ class Replica:
             if self._failure is not None:
                 continue
             try:
-                for _, _, pending in planned:
-                    if pending is not None:
+                for _, _, queued in planned:
+                    for pending in queued:
                         self.log.settled(pending)
                 if planned:
                     self._done(planned)
@@ -375,45 +374,51 @@ class Replica:
 
     def _done(self, planned: list[_Planned]) -> None:
         with self._cond:
-            for offset, seq, _ in planned:
-                if seq is not None:
-                    self._results[offset] = seq
-            last = planned[-1][0]
-            self.next_offset = last + 1
-            if len(self._results) > _RESULTS_MAX:  # replayed offsets nobody waits for
-                for old in [o for o in self._results if o < last - 4096]:
-                    del self._results[old]
+            for _, own, _ in planned:
+                self._results.update(own)
+            self.next_offset = planned[-1][0] + 1
+            while len(self._results) > _RESULTS_MAX:  # the oldest: nobody waits for them
+                del self._results[next(iter(self._results))]
             self._cond.notify_all()
 
-    def _plan(self, value: bytes) -> tuple[int | None, Pending | None]:
-        """Apply or queue one message: (the first seq of its entries if it is this node's
-        own, its queued entries). The decision depends on the log before it only."""
+    def _plan(self, value: bytes) -> tuple[list[tuple[str, int]], list[Pending]]:
+        """Apply or queue one message's calls: (the first seq of each call of this node's
+        own, by id; the calls' queued entries). The decision depends on the log before
+        it only. A message holds one call (``id``, ``ts``, ``rows``) or several
+        (``calls``: one node's calls published together)."""
+        own: list[tuple[str, int]] = []
+        queued: list[Pending] = []
         try:
             message = orjson.loads(value)
             kind = message["k"]
-            own = message.get("node") == self.log.node
+            mine = message.get("node") == self.log.node
         except (orjson.JSONDecodeError, KeyError, TypeError):
             _LOG.warning("a message on the audit topic is not an audit message; skipped")
-            return None, None
+            return own, queued
         if kind == "s":
             assert isinstance(self.log.subjects, SharedSubjectKeys)
             self.log.subjects.insert_if_absent(message["ref"], bytes.fromhex(message["salt"]))
-            return (-1 if own else None), None
-        if kind != "e" or not message.get("rows"):
-            return None, None
-        mid = str(message["id"])
-        seen = self._window.get(mid)
-        if seen is not None:
-            self.dropped += 1
-            return (seen if own else None), None
-        rows = [_row_of(item) for item in message["rows"]]
-        first = self.size
-        pending = self.log.queue_sequenced(rows, datetime.fromisoformat(message["ts"]))
-        self.size += len(rows)
-        self._window[mid] = first
+            return own, queued
+        if kind != "e":
+            return own, queued
+        for call in message.get("calls", [message]):
+            if not call.get("rows"):
+                continue
+            mid = str(call["id"])
+            first = self._window.get(mid)
+            if first is not None:
+                self.dropped += 1
+            else:
+                first = self.size
+                rows = [_row_of(item) for item in call["rows"]]
+                queued.append(self.log.queue_sequenced(rows, datetime.fromisoformat(call["ts"])))
+                self.size += len(rows)
+                self._window[mid] = first
+            if mine:
+                own.append((mid, first))
         while self._window and next(iter(self._window.values())) < self.size - WINDOW:
             self._window.popitem(last=False)
-        return (first if own else None), pending
+        return own, queued
 
     # -- position ------------------------------------------------
     def _load(self) -> tuple[int, int]:
