@@ -129,6 +129,23 @@ def test_a_refused_apply_is_what_the_origin_answers(two: tuple[ControlPlane, Con
     assert (a.applied, a.skipped) == (1, 1)
 
 
+def test_a_replayed_client_assertion_is_refused_within_the_applys_transaction(
+    two: tuple[ControlPlane, ControlPlane],
+) -> None:
+    """A ``jti`` used twice: the second apply is a refusal, not a failure of the node (the
+    replay's failed insert aborted the apply's one transaction and stopped the node)."""
+    a, _ = two
+    gongan = str(a.exchange.registry.by_code("gongan").uscc)
+    a.apply(0, _event("auth.jti", gongan, "jti-7", AT.timestamp() + 600, n=0))
+    waiter = a._waiters["e1"] = _Waiter()
+    a.apply(1, _event("auth.jti", gongan, "jti-7", AT.timestamp() + 600, n=1))
+    assert isinstance(waiter.error, AuthError)
+    assert waiter.error.code is ErrorCode.REPLAY
+    assert (a.applied, a.failure) == (1, None)
+    a.apply(2, _event("auth.jti", gongan, "jti-8", AT.timestamp() + 600, n=2))
+    assert a.applied == 2
+
+
 def test_a_cluster_node_refuses_bulk_issuance(two: tuple[ControlPlane, ControlPlane]) -> None:
     a, _ = two
     with pytest.raises(InvalidRequest) as refused:
