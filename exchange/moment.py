@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 __all__ = [
+    "echo_origin",
     "echoing",
     "fixed",
     "is_echo",
@@ -70,15 +71,15 @@ def fixed(at: datetime, seed: bytes) -> Iterator[None]:
         _current.reset(token)
 
 
-_echo: ContextVar[bool] = ContextVar("govex_moment_echo", default=False)
+_echo: ContextVar[str | None] = ContextVar("govex_moment_echo", default=None)
 
 
 @contextmanager
-def echoing() -> Iterator[None]:
-    """Within the block, this node applies a change another node made: the cluster's one
-    audit log already holds (or will hold) that change's entries from the node that made
-    it, so this node records them nowhere but in its own state."""
-    token = _echo.set(True)
+def echoing(origin: str = "") -> Iterator[None]:
+    """Within the block, this node applies a change another node (``origin``) made: the
+    cluster's one audit log already holds (or will hold) that change's entries from the
+    node that made it, so this node records them nowhere but in its own state."""
+    token = _echo.set(origin)
     try:
         yield
     finally:
@@ -87,7 +88,12 @@ def echoing() -> Iterator[None]:
 
 def is_echo() -> bool:
     """True while this node applies a control event another node published."""
-    return _echo.get()
+    return _echo.get() is not None
+
+
+def echo_origin() -> str | None:
+    """The node whose control event this node applies (None: its own, or none)."""
+    return _echo.get() or None
 
 
 def is_fixed() -> bool:

@@ -5,7 +5,9 @@ One exchange process owns one data directory: ``open`` takes an exclusive
 with the owner's pid instead of a crash inside DuckDB (RELIABILITY F1).
 
 Each thread uses its own DuckDB cursor (``Store.cursor()``); writers that touch
-the same tables serialise on ``Store.write_lock``.
+the same tables serialise on ``Store.write_lock``. A transaction opened within another on
+the same thread joins it (:meth:`Store.transaction`): a control event's apply wraps the
+service's writes and its applied-mark in one commit (:mod:`exchange.cluster.plane`).
 """
 
 from __future__ import annotations
@@ -121,15 +123,38 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One DuckDB transaction on this thread's cursor; rolled back on error."""
+        """One DuckDB transaction on this thread's cursor; rolled back on error.
+
+        Within a transaction already open on this thread it joins that one: its writes
+        commit (or roll back) with the outer transaction's, and an error propagates to it.
+        """
         cur = self.cursor()
+        if self.in_transaction():
+            yield cur
+            return
         cur.execute("BEGIN TRANSACTION")
+        self._local.depth = 1
         try:
             yield cur
         except BaseException:
+            self._local.depth = 0
             cur.execute("ROLLBACK")
             raise
+        self._local.depth = 0
         cur.execute("COMMIT")
+
+    def in_transaction(self) -> bool:
+        """Whether this thread has a transaction open (:meth:`transaction`)."""
+        return bool(getattr(self._local, "depth", 0))
+
+    def committed_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of this thread outside its open transaction: it reads what other
+        threads committed since that transaction began (read-only use)."""
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "outside", None)
+        if cur is None:
+            cur = self._conn.cursor()
+            self._local.outside = cur
+        return cur
 
     def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
         if self.audit_barrier is not None and "audit_" in sql:

@@ -30,5 +30,6 @@ Modules (imported by name, e.g. ``from exchange.audit.log import AuditLog``):
 * ``cluster`` — :class:`~exchange.audit.cluster.ClusterAuditLog`, one log for every node
   of a cluster (``govex serve --cluster``): entries published to the audit partition,
   applied by every node's replica in its order; ``bus`` — that partition (Kafka's, or
-  one in memory); ``salts`` — subject salts drawn once for the cluster.
+  one in memory) and the outbox that publishes a node's concurrent calls as one
+  message; ``salts`` — subject salts drawn once for the cluster.
 """

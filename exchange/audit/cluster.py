@@ -9,8 +9,9 @@ does), publishes them as one message to the audit partition
 
 Every node is a deterministic replica of the partition (:class:`Replica`): it reads the
 messages in offset order and appends each message's entries to its local tiled log at
-the log's current size, with the time the publishing node gave the message (a
-message's entries are one group, so each node writes the same leaf bytes). The
+the log's current size, with the time the publishing node gave the message (the
+writer stamps each queued call with its own time, :attr:`~exchange.audit.writer.Pending.at`,
+so each node writes the same leaf bytes). The
 partition is the sequencer: one order, no gap, and no role to hand over when a node
 dies — whoever survives keeps reading the same partition.
 
@@ -22,6 +23,9 @@ dies — whoever survives keeps reading the same partition.
   for it in the partition wins on every node, so "who used my data" is the same everywhere.
 * **Position.** ``DATA/audit-cluster.json`` keeps the next offset and the log size
   then; a restarted node re-reads from there and drops what it applied as duplicates.
+* **Another node's control event.** Applying it, a node publishes nothing (the node that
+  took the command did); its calls return the index of that node's entry for the same
+  call (the message id comes from the event's seed) once the replica applied it, else -1.
 * **Checkpoints.** One log key and origin, one tree, deterministic Ed25519: every
   node's checkpoint of a size is the same note.
 """
@@ -33,7 +37,7 @@ import hashlib
 import json
 import logging
 import os
-import struct
+import queue
 import threading
 import uuid
 from collections import OrderedDict
@@ -41,15 +45,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
-import pyarrow as pa
 
 from exchange import moment
-from exchange.audit.bus import Partition
+from exchange.audit.bus import Outbox, Partition
 from exchange.audit.context import current_request
-from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row
-from exchange.audit.indexer import Written, entries_table, subjects_table
+from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row, encode_event
 from exchange.audit.log import AuditLog
 from exchange.audit.salts import SharedSubjectKeys
 from exchange.audit.writer import Pending, TxWork
@@ -66,10 +67,10 @@ WINDOW = 100_000
 SAVE_EVERY_S = 0.5
 STATE_FILE = "audit-cluster.json"
 _READ_LIMIT = 512
+_PIPELINE = 64  # batches read whose entries are not yet durable
 _RESULTS_MAX = 8192
 _WAIT_S = 60.0  # a publisher waits this long for its replica to apply its message
 _EVENT = "event"  # the detail member naming an entry's message
-_pack_len = struct.Struct(">I").pack
 
 
 def _iso(ts: datetime) -> str:
@@ -85,11 +86,21 @@ def _row_of(item: list[Any]) -> Row:
     return (*item[:HEAD], item[HEAD].encode(), item[MIDDLE].encode(), tuple(item[MIDDLE + 1]))
 
 
-class _Sequenced(Pending):
-    """A message's entries, to be written with the message's time."""
+def _batch_message(event: AuditEvent) -> str | None:
+    """The message id of a record batch's entry: a digest of the entry itself.
 
-    __slots__ = ("at",)
-    at: datetime
+    Every node consuming the batch from the record topics makes the same entry (the same
+    verdicts on the same records); the first message in the partition is the cluster's
+    entry and the others are dropped as duplicates, so the log holds one ``publish`` per
+    batch. A node that crashed after publishing and before its records committed
+    consumes the batch again, makes the same entry, and it is dropped too: its records and
+    the log's entry agree. (A redelivery after the records committed is a ``replay``
+    entry, as on one node.)"""
+    detail = event.detail or {}
+    if "batch_id" not in detail or _EVENT in detail or event.subject or event.subjects:
+        return None
+    digest = hashlib.sha256(orjson.dumps(_row_json(encode_event(event)))).hexdigest()
+    return f"batch/{digest[:32]}"
 
 
 class ClusterAuditLog(AuditLog):
@@ -106,15 +117,18 @@ class ClusterAuditLog(AuditLog):
         topic: str,
     ) -> None:
         self._replica: Replica | None = None
-        self._runs: dict[int, list[tuple[int, datetime]]] = {}  # group → (entries, time)
         super().__init__(store, subject_key, settings)
         self.subjects = SharedSubjectKeys(store, subject_key, self)
         self.node = node
         self.partition = partition
+        # a message holds the calls this node's threads queued meanwhile (group commit)
+        head = b'{"k":"e","node":' + orjson.dumps(node) + b',"calls":['
+        self._outbox = Outbox(partition, head, b"]}")
         self._work_lock = threading.Lock()
         try:
             replica = Replica(self, partition, Path(store.data_dir) / STATE_FILE, topic)
         except BaseException:
+            self._outbox.close()
             super().close()
             raise
         self._replica = replica
@@ -125,9 +139,10 @@ class ClusterAuditLog(AuditLog):
         if self._replica is None:
             return super().append(event, work)
         if moment.is_echo():  # another node's change: its entry is that node's to publish
-            return -1, self._work_only(work)
+            return self._echoed(), self._work_only(work)
+        mid = self._message_id()  # drawn first: the k-th call of an apply, its k-th name
         if work is None:
-            return self._publish([event]), None
+            return self._publish([event], mid), None
         # in a control event's apply (exchange.cluster) the topic decided the change and the
         # other nodes commit it: this node commits it too, even without its audit entry
         decided, sent, unsent = moment.is_fixed(), list[tuple[int, str]](), list[Exception]()
@@ -143,7 +158,8 @@ class ClusterAuditLog(AuditLog):
         def then(result: Any) -> None:
             if isinstance(result, dict) and "audit_detail" in result:
                 event.detail = {**(event.detail or {}), **result["audit_detail"]}
-            publish(lambda: sent.append(self._send([event])))  # durable before the commit
+            named = _batch_message(event) or mid
+            publish(lambda: sent.append(self._send([event], named)))  # durable before the commit
 
         if event.subject is not None or event.subjects:  # salts apply outside the snapshot
             publish(lambda: self._hash_subjects(event))
@@ -158,66 +174,62 @@ class ClusterAuditLog(AuditLog):
         ``then(result)`` runs before the commit."""
         if work is None:
             return None
-        with self._work_lock:
-            cur = self.store.cursor()
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                result = work(cur)
-                if then is not None:
-                    then(result)
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        with self._work_lock, self.store.transaction() as cur:  # or the caller's, joined
+            result = work(cur)
+            if then is not None:
+                then(result)
         return result
 
     def append_many(self, events: Any) -> list[int]:
         if self._replica is None:
             return super().append_many(events)
-        if moment.is_echo():
-            return [-1] * len(list(events))
+        events = list(events)
         if not events:
             return []
-        first = self._publish(list(events))
-        return list(range(first, first + len(events)))
+        first = self._echoed() if moment.is_echo() else self._publish(events, self._message_id())
+        return [-1] * len(events) if first < 0 else list(range(first, first + len(events)))
 
     async def append_async(self, event: AuditEvent) -> int:
         if self._replica is None:
             return await super().append_async(event)
         if moment.is_echo():
-            return -1
-        return await asyncio.to_thread(lambda: self._publish([event]))
+            return self._echoed()
+        mid = self._message_id()
+        return await asyncio.to_thread(lambda: self._publish([event], mid))
 
     def publish_salt(self, ref: str, salt: bytes) -> None:
         value = orjson.dumps({"k": "s", "node": self.node, "ref": ref, "salt": salt.hex()})
         assert self._replica is not None
         self._replica.wait(self.partition.append(value))
 
-    def _publish(self, events: list[AuditEvent]) -> int:
-        offset, mid = self._send(events)
-        return self._settle(offset, mid)
-
-    def _send(self, events: list[AuditEvent]) -> tuple[int, str]:
+    def _message_id(self) -> str:
         # an event's apply names its messages alike each time it applies here: the replica
         # drops the message that node publishes again (a rebuild, a restart)
-        mid = f"{self.node}/{moment.name_hex(16) or uuid.uuid4().hex}"
+        return f"{self.node}/{moment.name_hex(16) or uuid.uuid4().hex}"
+
+    def _echoed(self) -> int:
+        """In another node's control event: the index of the entry that node published for
+        this call (the same name of the event's seed), once this node's replica applied
+        it; -1 when it has not (yet), or was never published."""
+        origin, name = moment.echo_origin(), moment.name_hex(16)
+        if origin is None or name is None or self._replica is None:
+            return -1
+        return self._replica.applied(f"{origin}/{name}")
+
+    def _publish(self, events: list[AuditEvent], mid: str) -> int:
+        offset, mid = self._send(events, mid)
+        return self._settle(offset, mid)
+
+    def _send(self, events: list[AuditEvent], mid: str) -> tuple[int, str]:
         for event in events:
             event.detail = {**(event.detail or {}), _EVENT: mid}
         rows = self._prepare(events, None).rows
-        value = orjson.dumps(
-            {
-                "k": "e",
-                "id": mid,
-                "node": self.node,
-                "ts": _iso(datetime.now(UTC)),
-                "rows": [_row_json(r) for r in rows],
-            }
-        )
-        return self.partition.append(value), mid
+        call = {"id": mid, "ts": _iso(datetime.now(UTC)), "rows": [_row_json(r) for r in rows]}
+        return self._outbox.append(orjson.dumps(call)), mid
 
     def _settle(self, offset: int, mid: str) -> int:
         assert self._replica is not None
-        seq = self._replica.wait(offset)
+        seq = self._replica.wait(offset, mid)
         request = current_request()
         if request is not None:
             request.last_seq = seq
@@ -226,8 +238,7 @@ class ClusterAuditLog(AuditLog):
     # -- applying ------------------------------------------------
     def queue_sequenced(self, rows: list[Row], at: datetime) -> Pending:
         """Queue a message's entries, to be written with the message's time ``at``."""
-        pending = _Sequenced([], rows, None)
-        pending.at = at
+        pending = Pending([], rows, None, at)
         self._queue(pending)
         return pending
 
@@ -235,64 +246,8 @@ class ClusterAuditLog(AuditLog):
         """The first seq of a queued message's entries once they are durable."""
         return self._wait(pending)
 
-    def _write(self, group: list[Pending], flags: int) -> Written:
-        """The writer's group, each message's entries with the message's own time.
-
-        A group holds several messages (one ``fdatasync`` for all); the times of its runs
-        of entries are kept for :meth:`_index` (the index's ``ts`` is the leaf's)."""
-        if not any(isinstance(p, _Sequenced) for p in group):
-            return super()._write(group, flags)
-        first = self._tree.size
-        body = bytearray()
-        leaves: list[bytes] = []
-        rows: list[Row] = []
-        runs: list[tuple[int, datetime]] = []
-        seq = first
-        for p in group:
-            if not p.rows:
-                continue
-            if not isinstance(p, _Sequenced):
-                raise AuditUnavailable("a cluster node's entries go through the audit topic")
-            ts = _iso(p.at).encode()
-            for row in p.rows:
-                data = b'%s%d%s%s"}' % (row[HEAD], seq, row[MIDDLE], ts)
-                body += _pack_len(len(data))
-                body += data
-                leaves.append(hashlib.sha256(data).digest())
-                seq += 1
-            rows.extend(p.rows)
-            runs.append((len(p.rows), p.at))
-        if rows:
-            self.segments.write_body(bytes(body), len(rows), flags)
-            self._tree.extend(leaves)
-            self._runs[first] = runs
-        return Written(group, first, rows, leaves, runs[0][1] if runs else datetime.now(UTC))
-
-    def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written]) -> None:
-        """The writer's indexing, each run of entries with its message's time."""
-        if not any(g.first in self._runs for g in groups):
-            super()._index(cur, groups)
-            return
-        tables: list[pa.Table] = []
-        further: list[pa.Table] = []
-        for g in groups:
-            at = 0
-            for count, when in self._runs.pop(g.first, [(len(g.rows), g.now)]):
-                rows, leaves = g.rows[at : at + count], g.leaves[at : at + count]
-                tables.append(entries_table(g.first + at, rows, leaves, when))
-                at += count
-            found = subjects_table(g.first, g.rows)
-            if found is not None:
-                further.append(found)
-        cur.begin()
-        cur.from_arrow(pa.concat_tables(tables)).insert_into("audit_entries")
-        for table in further:
-            cur.from_arrow(table).insert_into("audit_subjects")
-        cur.commit()
-        last = groups[-1]
-        self._set_indexed(last.first + len(last.rows))
-
     def close(self) -> None:
+        self._outbox.close()
         if self._replica is not None:
             self._replica.stop()
         self.partition.close()
@@ -307,11 +262,14 @@ class ClusterAuditLog(AuditLog):
         return self._replica.status()
 
     def position(self) -> dict[str, Any]:
-        """Where a copy of the log taken from now on goes on reading the partition (what an
-        online backup keeps as its ``audit-cluster.json``: messages it holds already read
-        again are dropped as seen)."""
+        """Where a copy taken now reads on (an online backup's ``audit-cluster.json``)."""
         assert self._replica is not None
         return self._replica.position()
+
+
+_Planned = tuple[int, list[tuple[str, int]], list[Pending]]
+"""A message read: its offset, the first seq of this node's own calls in it (by id), the
+calls' queued entries."""
 
 
 class Replica:
@@ -325,32 +283,41 @@ class Replica:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._failure: str | None = None
-        self._results: dict[int, int] = {}  # offsets of this node's messages → first seq
+        self._results: dict[str, int] = {}  # this node's calls (by id) → first seq
         self._window: OrderedDict[str, int] = OrderedDict()  # event id → first seq
         self.dropped = 0  # duplicates dropped since start
-        self.next_offset, self.base = self._load()
+        self.next_offset, self.base = self._load()  # the next offset not yet applied
+        self._read_offset = self.next_offset  # the next offset to read (ahead of it)
         self.size = log.size  # the log's size once everything queued is written
         self._saved = (self.next_offset, log.size)
         self._remember_tail()
+        # read batches whose entries are queued, waiting to be durable (in offset order)
+        self._planned: queue.Queue[list[_Planned] | None] = queue.Queue(maxsize=_PIPELINE)
         self._thread = threading.Thread(target=self._run, name="govex-audit-replica", daemon=True)
+        self._settler = threading.Thread(
+            target=self._settle_loop, name="govex-audit-replica-settler", daemon=True
+        )
 
     def start(self) -> None:
+        self._settler.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+        self._settler.join(timeout=30)
         self._save(force=True)
 
     # -- waiting ------------------------------------------------
-    def wait(self, offset: int, timeout_s: float = _WAIT_S) -> int:
-        """The first seq of this node's message at ``offset`` once applied (-1: no entry)."""
+    def wait(self, offset: int, mid: str | None = None, timeout_s: float = _WAIT_S) -> int:
+        """The first seq of this node's call ``mid`` in the message at ``offset`` once
+        applied (-1: no entry)."""
         with self._cond:
             self._cond.wait_for(
                 lambda: self.next_offset > offset or self._failure is not None, timeout_s
             )
             if self.next_offset > offset:
-                return self._results.pop(offset, -1)
+                return -1 if mid is None else self._results.get(mid, -1)
         if self._failure is not None:
             raise AuditUnavailable(f"the audit replica stopped: {self._failure}")
         raise AuditUnavailable(f"the audit event was not applied within {timeout_s:g} s")
@@ -359,6 +326,11 @@ class Replica:
         with self._cond:
             offset, size = self.next_offset, self.log.size
         return {"topic": self.topic, "offset": offset, "size": size, "base": self.base}
+
+    def applied(self, mid: str) -> int:
+        """The first seq of the message ``mid`` once durable here (-1: not applied)."""
+        seq = self._window.get(mid, -1)
+        return seq if 0 <= seq < self.log.size else -1
 
     def status(self) -> dict[str, Any]:
         return {
@@ -372,67 +344,91 @@ class Replica:
 
     # -- the thread ------------------------------------------------
     def _run(self) -> None:
-        while not self._stop.is_set():
+        """Read and queue: the entries of each batch read are queued to the writer and
+        the next batch is read while they are made durable (the settler answers them),
+        so the writer commits many messages per group and ``fdatasync``."""
+        try:
+            while not self._stop.is_set() and self._failure is None:
+                batch = self.partition.read(self._read_offset, _READ_LIMIT, 0.2)
+                if batch:
+                    self._planned.put([(offset, *self._plan(value)) for offset, value in batch])
+                    self._read_offset = batch[-1][0] + 1
+                elif self._planned.empty():
+                    self._planned.put([])  # idle: the settler saves the position
+        except Exception as exc:
+            self._stopped(exc)
+        finally:
+            self._planned.put(None)
+
+    def _settle_loop(self) -> None:
+        """Wait until each read batch is durable, in order, and answer its waiters."""
+        while (planned := self._planned.get()) is not None:
+            if self._failure is not None:
+                continue
             try:
-                batch = self.partition.read(self.next_offset, _READ_LIMIT, 0.2)
-                # every message of the batch is queued before any is waited for: the
-                # writer commits them in few groups (one fdatasync each)
-                planned = [(offset, *self._plan(value)) for offset, value in batch]
-                for _, _, pending in planned:
-                    if pending is not None:
+                for _, _, queued in planned:
+                    for pending in queued:
                         self.log.settled(pending)
                 if planned:
                     self._done(planned)
                 self._save()
             except Exception as exc:
-                _LOG.error("the audit replica stopped; the log is closed", exc_info=exc)
-                self.log.close_for(f"audit replica: {exc}")
-                with self._cond:
-                    self._failure = f"{type(exc).__name__}: {exc}"
-                    self._cond.notify_all()
-                return
+                self._stopped(exc)
 
-    def _done(self, planned: list[tuple[int, int | None, Pending | None]]) -> None:
+    def _stopped(self, exc: Exception) -> None:
+        _LOG.error("the audit replica stopped; the log is closed", exc_info=exc)
+        self.log.close_for(f"audit replica: {exc}")
         with self._cond:
-            for offset, seq, _ in planned:
-                if seq is not None:
-                    self._results[offset] = seq
-            last = planned[-1][0]
-            self.next_offset = last + 1
-            if len(self._results) > _RESULTS_MAX:  # replayed offsets nobody waits for
-                for old in [o for o in self._results if o < last - 4096]:
-                    del self._results[old]
+            self._failure = self._failure or f"{type(exc).__name__}: {exc}"
             self._cond.notify_all()
 
-    def _plan(self, value: bytes) -> tuple[int | None, Pending | None]:
-        """Apply or queue one message: (the first seq of its entries if it is this node's
-        own, its queued entries). The decision depends on the log before it only."""
+    def _done(self, planned: list[_Planned]) -> None:
+        with self._cond:
+            for _, own, _ in planned:
+                self._results.update(own)
+            self.next_offset = planned[-1][0] + 1
+            while len(self._results) > _RESULTS_MAX:  # the oldest: nobody waits for them
+                del self._results[next(iter(self._results))]
+            self._cond.notify_all()
+
+    def _plan(self, value: bytes) -> tuple[list[tuple[str, int]], list[Pending]]:
+        """Apply or queue one message's calls: (the first seq of each call of this node's
+        own, by id; the calls' queued entries). The decision depends on the log before
+        it only. A message holds one call (``id``, ``ts``, ``rows``) or several
+        (``calls``: one node's calls published together)."""
+        own: list[tuple[str, int]] = []
+        queued: list[Pending] = []
         try:
             message = orjson.loads(value)
             kind = message["k"]
-            own = message.get("node") == self.log.node
+            mine = message.get("node") == self.log.node
         except (orjson.JSONDecodeError, KeyError, TypeError):
             _LOG.warning("a message on the audit topic is not an audit message; skipped")
-            return None, None
+            return own, queued
         if kind == "s":
             assert isinstance(self.log.subjects, SharedSubjectKeys)
             self.log.subjects.insert_if_absent(message["ref"], bytes.fromhex(message["salt"]))
-            return (-1 if own else None), None
-        if kind != "e" or not message.get("rows"):
-            return None, None
-        mid = str(message["id"])
-        seen = self._window.get(mid)
-        if seen is not None:
-            self.dropped += 1
-            return (seen if own else None), None
-        rows = [_row_of(item) for item in message["rows"]]
-        first = self.size
-        pending = self.log.queue_sequenced(rows, datetime.fromisoformat(message["ts"]))
-        self.size += len(rows)
-        self._window[mid] = first
+            return own, queued
+        if kind != "e":
+            return own, queued
+        for call in message.get("calls", [message]):
+            if not call.get("rows"):
+                continue
+            mid = str(call["id"])
+            first = self._window.get(mid)
+            if first is not None:
+                self.dropped += 1
+            else:
+                first = self.size
+                rows = [_row_of(item) for item in call["rows"]]
+                queued.append(self.log.queue_sequenced(rows, datetime.fromisoformat(call["ts"])))
+                self.size += len(rows)
+                self._window[mid] = first
+            if mine:
+                own.append((mid, first))
         while self._window and next(iter(self._window.values())) < self.size - WINDOW:
             self._window.popitem(last=False)
-        return (first if own else None), pending
+        return own, queued
 
     # -- position ------------------------------------------------
     def _load(self) -> tuple[int, int]:

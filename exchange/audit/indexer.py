@@ -73,21 +73,42 @@ class Written:
     leaves: list[bytes]
     now: datetime
     sync_s: float = 0.0
+    # the times of the group's runs of entries (count, time) when its calls brought their
+    # own (a cluster's replica: each message its publisher's), else None: all ``now``
+    runs: list[tuple[int, datetime]] | None = None
+
+    def entries(self) -> pa.Table:
+        """The group's ``audit_entries`` rows, each with its leaf's time."""
+        return entries_table(self.first, self.rows, self.leaves, self.now, self.runs)
 
 
-def entries_table(first: int, rows: list[Row], leaves: list[bytes], now: datetime) -> pa.Table:
-    """``audit_entries`` rows of a group whose first entry is ``first``, written at ``now``."""
+def entries_table(
+    first: int,
+    rows: list[Row],
+    leaves: list[bytes],
+    now: datetime,
+    runs: list[tuple[int, datetime]] | None = None,
+) -> pa.Table:
+    """``audit_entries`` rows of a group whose first entry is ``first``, written at ``now``
+    (or its runs of entries each at its own time: ``runs`` of (count, time))."""
     n = len(rows)
     columns = list(zip(*rows, strict=True))
-    micros = int(now.timestamp()) * 1_000_000 + now.microsecond
     text = pa.string()
+    if runs is None:
+        micros = [int(now.timestamp()) * 1_000_000 + now.microsecond] * n
+        texts = [iso(now)] * n
+    else:
+        micros, texts = [], []
+        for count, when in runs:
+            micros += [int(when.timestamp()) * 1_000_000 + when.microsecond] * count
+            texts += [iso(when)] * count
     return pa.Table.from_arrays(
         [
             pa.array(range(first, first + n), pa.int64()),
-            pa.array([micros] * n, pa.int64()).cast(_TS),
+            pa.array(micros, pa.int64()).cast(_TS),
             *(pa.array(columns[i], text) for i in range(_PERSON)),
             pa.array(leaves, _HASH),
-            pa.array([iso(now)] * n, text),
+            pa.array(texts, text),
             pa.array(columns[_PERSON], text),
         ],
         names=list(TABLE_COLUMNS),
@@ -227,7 +248,7 @@ class Indexer:
         return batch
 
     def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written]) -> None:
-        tables = [entries_table(g.first, g.rows, g.leaves, g.now) for g in groups]
+        tables = [g.entries() for g in groups]
         entries = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         further = [t for g in groups if (t := subjects_table(g.first, g.rows)) is not None]
         cur.begin()

@@ -125,6 +125,14 @@ class AuditLog(GroupCommitWriter):
         Returns only when the entry is committed. Raises AuditUnavailable when the log is
         closed; re-raises ``work``'s own exception (the entry is then not written).
         """
+        if work is not None and self.store.in_transaction():
+            # the caller's open transaction (a control event's apply) takes the work: it
+            # commits after this entry is durable, with the caller's other writes
+            result = work(self.store.cursor())
+            if isinstance(result, dict) and "audit_detail" in result:
+                event.detail = {**(event.detail or {}), **result["audit_detail"]}
+            seq, _ = self.append(event)
+            return seq, result
         pending = self._prepare([event], work)
         self._queue(pending)
         return self._wait(pending), pending.result

@@ -190,8 +190,12 @@ class SubjectKeys:
         return None if staged is None else staged[2]
 
     def _stored(self, value: str) -> str | None:
-        row = self.store.fetchone(
-            "SELECT salt FROM audit_subject_salts WHERE ref = ?", [self.ref(value)]
+        # what is committed, also within a caller's open transaction (a control event's
+        # apply): a salt committed since it began is the subject's salt all the same
+        row = (
+            self.store.committed_cursor()
+            .execute("SELECT salt FROM audit_subject_salts WHERE ref = ?", [self.ref(value)])
+            .fetchone()
         )
         return None if row is None else _keyed(bytes(row[0]), value)
 

@@ -103,6 +103,7 @@ class Pending:
     """
 
     __slots__ = (
+        "at",
         "done",
         "error",
         "events",
@@ -115,7 +116,14 @@ class Pending:
         "work",
     )
 
-    def __init__(self, events: list[AuditEvent], rows: list[Row], work: TxWork | None) -> None:
+    def __init__(
+        self,
+        events: list[AuditEvent],
+        rows: list[Row],
+        work: TxWork | None,
+        at: datetime | None = None,
+    ) -> None:
+        self.at = at  # the entries' time; None: the group's, when it is written
         self.events = events
         self.rows = rows
         self.work = work
@@ -277,28 +285,31 @@ class GroupCommitWriter(Indexer):
 
         The whole group at once, by ``map`` over C functions: ``seq`` and ``ts`` spliced
         into each entry's leaf data with one format, the leaves hashed, the body framed
-        (each entry's length, then its data) with one join.
+        (each entry's length, then its data) with one join. A call that brought its own
+        time (:attr:`Pending.at`) has its entries stamped with it.
         """
         first = self._tree.size
         now = datetime.now(UTC)
         rows = group[0].rows if len(group) == 1 else [r for p in group for r in p.rows]
         n = len(rows)
         leaves: list[bytes] = []
+        runs: list[tuple[int, datetime]] | None = None
         if n:
-            splice = (b"%s%d%s" + iso(now).encode() + b'"}').__mod__
-            datas = list(
-                map(
-                    splice,
-                    zip(map(_head, rows), range(first, first + n), map(_middle, rows), strict=True),
-                )
-            )
+            if all(p.at is None for p in group):
+                datas = _spliced(rows, first, now)
+            else:
+                runs = [(len(p.rows), p.at or now) for p in group if p.rows]
+                datas, seq = [], first
+                for p in group:
+                    datas += _spliced(p.rows, seq, p.at or now)
+                    seq += len(p.rows)
             leaves = list(map(_digest, map(_sha256, datas)))
             body = b"".join(
                 chain.from_iterable(zip(map(_pack_len, map(len, datas)), datas, strict=True))
             )
             self.segments.write_body(body, n, flags)
             self._tree.extend(leaves)
-        return Written(group, first, rows, leaves, now)
+        return Written(group, first, rows, leaves, runs[0][1] if runs else now, runs=runs)
 
     def _drain(self) -> None:
         """Wait until every group written is durable and indexed."""
@@ -403,9 +414,7 @@ class GroupCommitWriter(Indexer):
             written = True
             g = self._write(group, WORK)
             if g.rows:
-                cur.from_arrow(entries_table(g.first, g.rows, g.leaves, g.now)).insert_into(
-                    "audit_entries"
-                )
+                cur.from_arrow(g.entries()).insert_into("audit_entries")
                 further = subjects_table(g.first, g.rows)
                 if further is not None:
                     cur.from_arrow(further).insert_into("audit_subjects")
@@ -437,6 +446,17 @@ class GroupCommitWriter(Indexer):
             (e,) = p.events  # work comes with append(): one event
             e.detail = {**(e.detail or {}), **p.result["audit_detail"]}
             p.rows = [encode_event(e)]
+
+
+def _spliced(rows: list[Row], first: int, at: datetime) -> list[bytes]:
+    """The leaf data of ``rows`` from seq ``first`` on: seq and time spliced in."""
+    splice = (b"%s%d%s" + iso(at).encode() + b'"}').__mod__
+    return list(
+        map(
+            splice,
+            zip(map(_head, rows), range(first, first + len(rows)), map(_middle, rows), strict=True),
+        )
+    )
 
 
 class _WorkFailed(Exception):

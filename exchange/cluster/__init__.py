@@ -1,7 +1,8 @@
 """One exchange on many nodes: the control plane on Kafka.
 
-- :mod:`.events` — a control event (kind, JSON arguments, time, seed, origin, id) and the
-  cluster's topic names (``<base>.control``, ``<base>.nodes``);
+- :mod:`.events` — a control event (kind, JSON arguments, time, seed, origin, id), a
+  node's heartbeat, the cluster's topic names (``<base>.control``, ``<base>.nodes``) and
+  the errors of a command on a cluster node;
 - :mod:`.kinds` — which service method each event kind stands for (grants, certificate
   issuance and status, client-assertion ``jti``, departments and their keys, catalog
   changes) and its arguments' types;

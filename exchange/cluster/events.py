@@ -21,7 +21,18 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ControlEvent", "ControlTopics", "EventUnreadable"]
+from exchange.errors import ExchangeError
+from schemas.errors import ErrorCode
+
+__all__ = [
+    "ApplyFailed",
+    "ControlEvent",
+    "ControlTopics",
+    "ControlUnavailable",
+    "EventUnreadable",
+    "NodeBehind",
+    "Refused",
+]
 
 VERSION = 1
 
@@ -100,3 +111,33 @@ class ControlEvent:
             if isinstance(exc, EventUnreadable):
                 raise
             raise EventUnreadable(f"unreadable control event: {exc}") from exc
+
+
+class NodeBehind(ExchangeError):
+    """This node has not applied the control event a request depends on (yet)."""
+
+    code = ErrorCode.NODE_BEHIND
+    status = 503
+    title = "Node behind"
+
+
+class ControlUnavailable(ExchangeError):
+    """The control event could not be published: nothing changed."""
+
+    code = ErrorCode.CONTROL_UNAVAILABLE
+    status = 503
+    title = "Control plane unavailable"
+
+
+class ApplyFailed(Exception):
+    """An event's apply failed on this node for a reason of its own (its store, a bug), not
+    as a refusal every node makes alike: it is not applied here, and this node applies no
+    further event until it is started again (its caches then come from its store)."""
+
+
+class Refused(Exception):
+    """An apply refused alike on every node: its writes roll back, its mark stays."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error

@@ -9,8 +9,9 @@ node reads the control topic's single partition in order and calls the original 
 under the event's time and seed (:mod:`exchange.moment`), so two conflicting commands
 taken on two nodes resolve the same way everywhere: the first applied wins.
 
-The node keeps the ids of the events it applied in its store (an event seen twice
-applies once) and the offset it applied last in ``DATA/cluster/control.json`` (read only
+The node marks each event's id applied in its store, in the apply's own transaction
+(seen twice, it applies once; a crash leaves it applied and marked, or neither), and keeps
+the offset it applied last in ``DATA/cluster/control.json`` (read only
 for a store from before the ids); started again, it goes on from the next one. An apply
 that fails for a reason of this node's own (not a refusal) stops its applying until it
 is started again (:class:`ApplyFailed`). Before it answers requests it applies the topic
@@ -37,8 +38,17 @@ import duckdb
 import orjson
 
 from exchange import moment
+from exchange.audit.segments import crash_point
 from exchange.cluster.cases import CaseNumbers, claiming
-from exchange.cluster.events import ControlEvent, ControlTopics, EventUnreadable
+from exchange.cluster.events import (
+    ApplyFailed,
+    ControlEvent,
+    ControlTopics,
+    ControlUnavailable,
+    EventUnreadable,
+    NodeBehind,
+    Refused,
+)
 from exchange.cluster.kinds import KINDS, Kind
 from exchange.cluster.membership import Drain, Heartbeat, check_node_free, data_home, read_nodes
 from exchange.errors import ExchangeError, InvalidRequest
@@ -70,28 +80,6 @@ _APPLIED = (
     "CREATE TABLE IF NOT EXISTS cluster_control_applied ("
     "id VARCHAR PRIMARY KEY, topic VARCHAR NOT NULL, at_offset BIGINT NOT NULL)"
 )
-
-
-class NodeBehind(ExchangeError):
-    """This node has not applied the control event a request depends on (yet)."""
-
-    code = ErrorCode.NODE_BEHIND
-    status = 503
-    title = "Node behind"
-
-
-class ControlUnavailable(ExchangeError):
-    """The control event could not be published: nothing changed."""
-
-    code = ErrorCode.CONTROL_UNAVAILABLE
-    status = 503
-    title = "Control plane unavailable"
-
-
-class ApplyFailed(Exception):
-    """An event's apply failed on this node for a reason of its own (its store, a bug), not
-    as a refusal every node makes alike: it is not applied here, and this node applies no
-    further event until it is started again (its caches then come from its store)."""
 
 
 # the offsets of the control events a request published (read by the API middleware)
@@ -348,8 +336,7 @@ class ControlPlane:
                 result, error = None, None
             else:
                 waiter = self._waiters.get(event.id)
-                result, error = self._call(kind, event)
-                self._mark(event.id, offset)
+                result, error = self._apply_marked(kind, event, offset)
         except EventUnreadable as exc:
             self.skipped += 1
             log.warning("control event at offset %d skipped: %s", offset, exc)
@@ -362,6 +349,26 @@ class ControlPlane:
             waiter.result, waiter.error = result, error
             waiter.done.set()
 
+    def _apply_marked(
+        self, kind: Kind, event: ControlEvent, offset: int
+    ) -> tuple[Any, BaseException | None]:
+        """The event's writes and its applied-mark in one transaction: a crash leaves the
+        event either applied and marked or neither (the services' transactions join it,
+        :meth:`exchange.store.Store.transaction`). A refusal writes nothing but the mark."""
+        try:
+            with self.exchange.store.transaction():
+                result, error = self._call(kind, event)
+                if error is not None:
+                    raise Refused(error)  # noqa: TRY301 - rolls its writes back
+                self._mark(event.id, offset)
+                crash_point("control")
+        except Refused as refused:
+            self._mark(event.id, offset)
+            return None, refused.error
+        except duckdb.Error as exc:  # the commit itself failed: nothing of it stays
+            raise ApplyFailed(f"the control event {event.id} ({event.kind}): {exc}") from exc
+        return result, None
+
     def _call(self, kind: Kind, event: ControlEvent) -> tuple[Any, BaseException | None]:
         try:
             args = kind.decode(event.args)
@@ -370,7 +377,7 @@ class ControlPlane:
         try:
             with moment.fixed(event.at, event.seed), ExitStack() as stack:
                 if event.origin != self.node:
-                    stack.enter_context(moment.echoing())
+                    stack.enter_context(moment.echoing(event.origin))
                 return self._originals[kind.name](*args), None
         except (ExchangeError, SchemaError, SigningError) as exc:
             return None, exc  # refused the same way on every node

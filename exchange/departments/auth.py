@@ -222,9 +222,9 @@ class TokenService:
     def _remember_jti(self, issuer: str, jti: str, exp: float) -> None:
         """Keep ``(issuer, jti)`` until the assertion expires; a second use is a replay.
 
-        One indexed insert: the primary key refuses the replay (also one racing in on
-        another thread, whose transaction then conflicts). Only on a conflict is the
-        earlier row read: when it had expired, the ``jti`` is taken again.
+        One indexed upsert: the primary key refuses the replay (also one racing in on
+        another thread, whose transaction then conflicts); a row whose use had expired is
+        taken again.
         """
         now = moment.now().timestamp()
         if now >= self._next_prune:
@@ -234,20 +234,22 @@ class TokenService:
             )
         expires = datetime.fromtimestamp(exp + _CLOCK_SKEW_S, UTC)
         try:
-            self.store.execute("INSERT INTO assertion_jti VALUES (?, ?, ?)", [issuer, jti, expires])
-        except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
-            # the same jti after its earlier use expired (not yet pruned) is no replay
-            renewed = self.store.fetchone(
-                "UPDATE assertion_jti SET expires = ? WHERE issuer = ? AND jti = ? "
-                "AND expires < ? RETURNING jti",
-                [expires, issuer, jti, datetime.fromtimestamp(now, UTC)],
+            # the same jti after its earlier use expired (not yet pruned) is no replay; one
+            # statement, no error on a replay: it may run within a control event's apply
+            # transaction (exchange.cluster), which a failed statement would abort
+            taken = self.store.fetchone(
+                "INSERT INTO assertion_jti VALUES (?, ?, ?) ON CONFLICT (issuer, jti) "
+                "DO UPDATE SET expires = excluded.expires WHERE assertion_jti.expires < ? "
+                "RETURNING jti",
+                [issuer, jti, expires, datetime.fromtimestamp(now, UTC)],
             )
-            if renewed is not None:
-                return
+        except (duckdb.ConstraintException, duckdb.TransactionException):
+            taken = None  # one racing in on another thread took it first
+        if taken is None:
             raise AuthError(
                 "client assertion was already used (jti replay); sign a new one with a fresh jti",
                 code=ErrorCode.REPLAY,
-            ) from exc
+            )
 
     # -- access tokens ------------------------------------------------
     def mint(

@@ -50,3 +50,29 @@ def test_second_process_on_the_same_data_directory_gets_a_clear_refusal(tmp_path
 def test_same_process_second_open_is_refused_too(tmp_path: Path) -> None:
     with Store(tmp_path, create=True), pytest.raises(StoreLocked):
         Store(tmp_path)
+
+
+def test_a_transaction_within_another_joins_it(tmp_path: Path) -> None:
+    """A service's transaction opened inside a control event's apply commits or rolls
+    back with the apply's: one commit for both."""
+    with Store(tmp_path / "d", create=True) as store:
+        store.execute("CREATE TABLE t (v INTEGER)")
+
+        def apply() -> None:
+            with store.transaction() as outer:
+                with store.transaction() as inner:
+                    inner.execute("INSERT INTO t VALUES (1)")
+                assert store.in_transaction()
+                outer.execute("INSERT INTO t VALUES (2)")
+                raise RuntimeError("the apply failed after the service committed")
+
+        with pytest.raises(RuntimeError):
+            apply()
+        assert not store.in_transaction()
+        assert store.fetchall("SELECT v FROM t") == []
+        with store.transaction():
+            with store.transaction() as inner:
+                inner.execute("INSERT INTO t VALUES (3)")
+            # what another thread sees: only what is committed
+            assert store.committed_cursor().execute("SELECT count(*) FROM t").fetchone() == (0,)
+        assert store.fetchall("SELECT v FROM t") == [(3,)]

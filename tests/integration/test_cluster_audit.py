@@ -1,7 +1,7 @@
 """One audit log for a cluster (`govex serve --bus kafka://… --cluster`): three exchange
 processes publish their audit events to one audit topic and each applies the topic to
-its own tiled log — the same checkpoint, the same subject report and an export that
-verifies as one log on every node, also when a node is killed mid-stream and restarted.
+its own tiled log — the same checkpoint, the same subject report, one ``publish`` entry
+per record batch and an export that verifies as one log on every node, also when a node is killed mid-stream and restarted.
 
 On one plain broker (the audit topic then has one replica; on a 3-broker cluster it
 gets three and min.insync.replicas 2)."""
@@ -188,6 +188,9 @@ def test_three_nodes_serve_one_audit_log(kafka_broker: Any, tmp_path: Path) -> N
         end = min(len(e) for e in exported)
         assert exported[1][:end] == exported[0][:end] == exported[2][:end]
         one_message_each(exported[0])
+        for entries in exported:  # one publish per batch, not one per node and batch
+            batches = [e["detail"]["batch_id"] for e in entries if e["action"] == "publish"]
+            assert len(batches) == len(set(batches)) >= 3, batches  # 60 records, 20 a batch
     finally:
         for node in nodes:
             node.stop()

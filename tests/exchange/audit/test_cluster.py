@@ -250,3 +250,67 @@ def test_a_control_event_applied_again_by_its_node_is_audited_once(nodes: list[N
     _settle(nodes)
     assert {node.log.size for node in nodes} == {1}
     assert len({node.log.root() for node in nodes}) == 1
+
+
+def test_another_nodes_control_event_returns_its_entrys_index(nodes: list[Node]) -> None:
+    """A node applying another node's control event learns the index of the entry that
+    node published for the change (it returned -1), once its replica applied it."""
+    a, b = nodes[0], nodes[1]
+    at, seed = datetime(2026, 5, 11, 2, 0, tzinfo=UTC), b"o" * 32
+    a.log.append(_read(a, "110105198001010001", 0))  # the log is not empty
+    with moment.fixed(at, seed):
+        seq, _ = a.log.append(_read(a, "110105198001010001", 1))
+        many = a.log.append_many([_read(a, "110105198001010002", k) for k in range(2)])
+    _settle(nodes)
+    assert seq == 1
+    with moment.fixed(at, seed), moment.echoing("a"):
+        echoed, result = b.log.append(_read(b, "110105198001010001", 1), lambda cur: "done")
+        assert (echoed, result) == (seq, "done")
+        assert b.log.append_many([_read(b, "110105198001010002", k) for k in range(2)]) == many
+    with moment.fixed(at, b"x" * 32), moment.echoing("a"):  # never published: no index
+        assert b.log.append(_read(b, "110105198001010001", 1)) == (-1, None)
+    assert {node.log.size for node in nodes} == {4}
+
+
+def _publish(node: Node, batch: str, accepted: int) -> AuditEvent:
+    return AuditEvent(
+        actor="gongan",
+        action="publish",
+        outcome="ok",
+        target="R1",
+        detail={"records": 20, "source": "kafka", "batch_id": batch, "accepted": accepted},
+    )
+
+
+def test_a_batch_every_node_ingests_is_one_publish_entry(nodes: list[Node]) -> None:
+    """Every node consumes a record batch and commits its records with a ``publish``
+    entry: the cluster log holds one entry for the batch (it held one per node), each
+    node's answer names it, and a node ingesting it again after a crash (its records
+    rolled back) adds none."""
+    for node in nodes:
+        node.store.execute("CREATE TABLE records (batch VARCHAR)")
+
+    def ingest(node: Node, batch: str) -> int:
+        def work(cur: Any) -> dict[str, Any]:
+            cur.execute("INSERT INTO records VALUES (?)", [batch])
+            return {"audit_detail": {"batch_id": batch, "accepted": 20}}
+
+        seq, _ = node.log.append(_publish(node, batch, 0), work)
+        return seq
+
+    seqs = [ingest(node, "b-1") for node in nodes]
+    assert seqs == [0, 0, 0]
+    seqs = [ingest(node, "b-2") for node in reversed(nodes)]
+    assert seqs == [1, 1, 1]
+    nodes[1].store.execute("DELETE FROM records WHERE batch = 'b-2'")  # as if rolled back
+    assert ingest(nodes[1], "b-2") == 1
+    _settle(nodes)
+    assert {node.log.size for node in nodes} == {2}
+    assert len({node.log.root() for node in nodes}) == 1
+    for node in nodes:
+        assert node.store.fetchall("SELECT batch FROM records ORDER BY batch") == [
+            ("b-1",),
+            ("b-2",),
+        ]
+        actions = node.store.fetchall("SELECT action FROM audit_entries ORDER BY seq")
+        assert actions == [("publish",), ("publish",)]

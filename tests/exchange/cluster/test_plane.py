@@ -129,6 +129,23 @@ def test_a_refused_apply_is_what_the_origin_answers(two: tuple[ControlPlane, Con
     assert (a.applied, a.skipped) == (1, 1)
 
 
+def test_a_replayed_client_assertion_is_refused_within_the_applys_transaction(
+    two: tuple[ControlPlane, ControlPlane],
+) -> None:
+    """A ``jti`` used twice: the second apply is a refusal, not a failure of the node (the
+    replay's failed insert aborted the apply's one transaction and stopped the node)."""
+    a, _ = two
+    gongan = str(a.exchange.registry.by_code("gongan").uscc)
+    a.apply(0, _event("auth.jti", gongan, "jti-7", AT.timestamp() + 600, n=0))
+    waiter = a._waiters["e1"] = _Waiter()
+    a.apply(1, _event("auth.jti", gongan, "jti-7", AT.timestamp() + 600, n=1))
+    assert isinstance(waiter.error, AuthError)
+    assert waiter.error.code is ErrorCode.REPLAY
+    assert (a.applied, a.failure) == (1, None)
+    a.apply(2, _event("auth.jti", gongan, "jti-8", AT.timestamp() + 600, n=2))
+    assert a.applied == 2
+
+
 def test_a_cluster_node_refuses_bulk_issuance(two: tuple[ControlPlane, ControlPlane]) -> None:
     a, _ = two
     with pytest.raises(InvalidRequest) as refused:
@@ -206,6 +223,86 @@ def test_a_node_that_lost_its_offset_file_does_not_apply_again(
     for offset, raw in enumerate(events):  # were they read again, nothing changes
         again.apply(offset, raw)
     assert _certificates(a) == before + 3
+
+
+def test_a_failure_after_the_services_write_leaves_nothing_to_apply_twice(
+    tmp_path: Path,
+) -> None:
+    """The apply and its applied-mark commit together: a failure after the service wrote
+    its certificate but before the mark leaves neither, and the node started again
+    issues it once (it issued a second certificate on this node alone)."""
+    create_demo(Settings(data=tmp_path / "a")).close()
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    a = _plane(Exchange.open(Settings(data=tmp_path / "a")), "a")
+    b = _plane(Exchange.open(Settings(data=tmp_path / "b")), "b")
+    try:
+        before = _certificates(a)
+        issue = a._originals["cert.issue"]
+
+        def then_fail(*args: Any) -> Any:
+            issue(*args)
+            raise RuntimeError("the node's disk went away")
+
+        a._originals["cert.issue"] = then_fail
+        raw = _issue(a, 11)
+        with pytest.raises(ApplyFailed):
+            a.apply(0, raw)
+        assert a.applied == -1
+        a.exchange.cluster = None
+        a.exchange.close()  # the node stops applying; started again, it applies anew
+        a = _plane(Exchange.open(Settings(data=tmp_path / "a")), "a")
+        assert a._load_applied() == -1
+        a.apply(0, raw)
+        b.apply(0, raw)
+        assert _certificates(a) == _certificates(b) == before + 1
+        assert state_digest(a.exchange.store) == state_digest(b.exchange.store)
+    finally:
+        for plane in (a, b):
+            plane.exchange.cluster = None
+            plane.exchange.close()
+
+
+_CRASHING_APPLY = """
+import sys
+from pathlib import Path
+from exchange.config import Settings
+from exchange.service import Exchange
+from tests.exchange.cluster.test_plane import _issue, _plane
+
+exchange = Exchange.open(Settings(data=Path(sys.argv[1])))
+plane = _plane(exchange, "a")
+plane.apply(0, _issue(plane, 12))
+"""
+
+
+def test_a_node_killed_between_the_apply_and_its_mark_issues_once(tmp_path: Path) -> None:
+    """kill -9 of a node process after the apply's writes, before they are marked
+    applied: started again, the node applies the event once (one certificate)."""
+    import os
+    import subprocess
+    import sys
+
+    create_demo(Settings(data=tmp_path / "a")).close()
+    exchange = Exchange.open(Settings(data=tmp_path / "a"))
+    before = _certificates(_plane(exchange, "a"))
+    exchange.cluster = None
+    exchange.close()
+    env = {**os.environ, "GOVEX_AUDIT_CRASH": "control"}
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASHING_APPLY, str(tmp_path / "a")],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == -9, done.stdout + done.stderr
+    exchange = Exchange.open(Settings(data=tmp_path / "a"))
+    try:
+        plane = _plane(exchange, "a")
+        start = plane._load_applied() + 1
+        if start == 0:
+            plane.apply(0, _issue(plane, 12))  # what the applier reads again
+        assert _certificates(plane) == before + 1
+    finally:
+        exchange.cluster = None
+        exchange.close()
 
 
 def test_an_offset_file_that_cannot_be_written_does_not_stop_the_applier(
