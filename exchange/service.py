@@ -43,6 +43,7 @@ from signing.algorithms import secret_bytes
 
 if TYPE_CHECKING:
     from exchange.bus.kafka import KafkaIngestConsumer, PausePoint
+    from exchange.bus.kafka_security import KafkaSecurity
     from exchange.cluster.plane import ControlPlane
 
 
@@ -195,20 +196,10 @@ class Exchange:
 
         return node_identity(self.settings.data, configured=self.settings.kafka.node_id)
 
-    def start_consumer(
-        self,
-        bootstrap: str,
-        *,
-        tls: bool = False,
-        unsafe_pause_at: tuple[PausePoint, int] | None = None,
-    ) -> KafkaIngestConsumer:
-        """Consume the Kafka record topics into this exchange (``govex serve --bus``).
-
-        An unauthenticated bus off loopback is refused (``exchange.bus_unsafe``) unless
-        ``kafka.allow_unauthenticated`` is set (:mod:`exchange.bus.kafka_security`).
-        """
-        from exchange.bus.kafka import ConsumerLimits, KafkaIngestConsumer
-        from exchange.bus.kafka_security import KafkaSecurity, open_bus_problem
+    def check_bus(self, bootstrap: str, *, tls: bool = False) -> KafkaSecurity:
+        """Refuse an unauthenticated bus off loopback (``exchange.bus_unsafe``) unless
+        ``kafka.allow_unauthenticated`` is set, and a missing password, before any client."""
+        from exchange.bus.kafka_security import open_bus_problem
 
         kafka = self.settings.kafka
         security: KafkaSecurity = kafka  # KafkaSettings are the consumer's KafkaSecurity
@@ -222,6 +213,24 @@ class Exchange:
             security.client_options(tls=tls)  # a missing password is named now, not later
         except ValueError as exc:
             raise InvalidRequest(str(exc), code=ErrorCode.BUS_UNSAFE) from exc
+        return security
+
+    def start_consumer(
+        self,
+        bootstrap: str,
+        *,
+        tls: bool = False,
+        unsafe_pause_at: tuple[PausePoint, int] | None = None,
+    ) -> KafkaIngestConsumer:
+        """Consume the Kafka record topics into this exchange (``govex serve --bus``).
+
+        An unauthenticated bus off loopback is refused (``exchange.bus_unsafe``) unless
+        ``kafka.allow_unauthenticated`` is set (:mod:`exchange.bus.kafka_security`).
+        """
+        from exchange.bus.kafka import ConsumerLimits, KafkaIngestConsumer
+
+        kafka = self.settings.kafka
+        security = self.check_bus(bootstrap, tls=tls)
         self.consumer = KafkaIngestConsumer(
             self.intake,
             bootstrap=bootstrap,

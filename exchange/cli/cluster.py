@@ -46,7 +46,7 @@ def status(
     ]
     if not as_json:
         say(
-            f"node {found['node']}: applied {found['applied']} of {found['control_end']} "
+            f"node {found['node']}: applied {found['applied'] + 1} of {found['control_end']} "
             f"control event(s) on {found['control_topic']}; state digest {found['digest'][:16]}"
         )
         if found.get("failure"):

@@ -179,16 +179,19 @@ def serve(
             )
         if address is not None and address.bootstrap is not None:
             pause = parse_pause_point(unsafe_pause_at) if unsafe_pause_at else None
+            plane = None
             if node_id is not None:
                 from exchange.bus.node import keep_node_identity
+                from exchange.cluster.plane import claim_node
 
                 keep_node_identity(exchange.settings.data, node_id)
+                exchange.check_bus(address.bootstrap, tls=address.tls)
+                # a node id a live node holds is refused before this node consumes anything
+                plane = claim_node(exchange, address.bootstrap, tls=address.tls)
             exchange.start_consumer(address.bootstrap, tls=address.tls, unsafe_pause_at=pause)
             console.print(f"consuming govex.records.* from {address}", markup=False)
-            if node_id is not None:
-                from exchange.cluster.plane import join_cluster
-
-                plane = join_cluster(exchange, address.bootstrap, tls=address.tls)
+            if plane is not None:
+                plane.start()
                 console.print(
                     f"cluster node {plane.node}: applied {plane.applied + 1} control event(s) "
                     f"of {plane.topics.control}",

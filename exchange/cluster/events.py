@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,9 +35,25 @@ __all__ = [
     "EventUnreadable",
     "NodeBehind",
     "Refused",
+    "published",
+    "requested",
 ]
 
 VERSION = 1
+
+# the offsets of the control events a request published (read by the API middleware)
+published: ContextVar[list[int] | None] = ContextVar("govex_control_published", default=None)
+
+
+@contextmanager
+def requested() -> Iterator[list[int]]:
+    """Collect the offsets of the control events published within the block."""
+    marks: list[int] = []
+    token = published.set(marks)
+    try:
+        yield marks
+    finally:
+        published.reset(token)
 
 
 class EventUnreadable(ValueError):

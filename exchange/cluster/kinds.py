@@ -28,13 +28,14 @@ from pydantic import TypeAdapter
 from exchange.catalog.grants import GrantDecision, GrantRequest
 from exchange.catalog.grants_owner import GrantNarrowing
 from exchange.certificates.models import CertificateRequest, StatusChange
-from exchange.cluster.kinds_people import PEOPLE
+from exchange.cluster.events import ControlEvent, EventUnreadable
+from exchange.cluster.kinds_people import PEOPLE, SEALED
 from schemas.catalog import Department
 
 if TYPE_CHECKING:
     from exchange.service import Exchange
 
-__all__ = ["KINDS", "Kind"]
+__all__ = ["KINDS", "Kind", "kind_of"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Kind:
     target: Callable[[Exchange], object]
     method: str
     args: TypeAdapter[Any]
+    sealed: tuple[int, ...] = ()  # the positions of secret arguments (:mod:`.sealed`)
 
     def encode(self, args: tuple[Any, ...]) -> Any:
         return self.args.dump_python(args, mode="json")
@@ -54,8 +56,14 @@ class Kind:
         return decoded
 
 
-def _kind(name: str, target: Callable[[Exchange], object], method: str, args: Any) -> Kind:
-    return Kind(name, target, method, TypeAdapter(args))
+def _kind(
+    name: str,
+    target: Callable[[Exchange], object],
+    method: str,
+    args: Any,
+    sealed: tuple[int, ...] = (),
+) -> Kind:
+    return Kind(name, target, method, TypeAdapter(args), sealed)
 
 
 def _grants(exchange: Exchange) -> object:
@@ -114,6 +122,14 @@ KINDS: dict[str, Kind] = {
         _kind("department.remove", _departments, "remove", tuple[str, str, str]),
         _kind("catalog.add", _catalog, "add_checked", tuple[dict[str, Any], str]),
         _kind("catalog.update", _catalog, "update_checked", tuple[dict[str, Any], str, bool]),
-        *(_kind(*people) for people in PEOPLE),
+        *(_kind(*people, SEALED.get(people[0], ())) for people in PEOPLE),
     )
 }
+
+
+def kind_of(event: ControlEvent) -> Kind:
+    """The kind an event names (an unknown one: :class:`EventUnreadable`)."""
+    kind = KINDS.get(event.kind)
+    if kind is None:
+        raise EventUnreadable(f"unknown control event kind {event.kind!r}")
+    return kind

@@ -7,7 +7,8 @@ Listed as ``(name, target, method, argument types)`` and made kinds by :mod:`.ki
   identity provider (:class:`exchange.departments.staff_oidc.StaffOidc`). What is secret
   is made on the node that took the command: the enrolment code travels only as its
   SHA-256, the password only as its argon2id hash; the TOTP secret (every node checks
-  the codes) and an identity provider's client secret travel as they are;
+  the codes) and an identity provider's client secret travel sealed for the nodes
+  (:data:`SEALED`, :mod:`.sealed`);
 - a case bundle, signed on the node that resolved the case, stored as its very text on
   every node (:meth:`exchange.cases.resolver.CaseResolver.keep`);
 - an operator's decision on a quarantined record (:mod:`exchange.records.quarantine`).
@@ -23,7 +24,7 @@ from exchange.departments.staff_roles import StaffRole
 if TYPE_CHECKING:
     from exchange.service import Exchange
 
-__all__ = ["PEOPLE"]
+__all__ = ["PEOPLE", "SEALED"]
 
 
 def _staff(exchange: Exchange) -> object:
@@ -63,3 +64,9 @@ PEOPLE: tuple[tuple[str, Callable[[Exchange], object], str, Any], ...] = (
     ("case.bundle", _cases, "keep", tuple[str, str, list[str]]),
     ("quarantine.decide", _quarantine, "decide", tuple[str, str, str, str]),
 )
+
+# the positions of the arguments that travel sealed (exchange.cluster.sealed)
+SEALED: dict[str, tuple[int, ...]] = {
+    "staff.enrol": (3,),  # the TOTP secret
+    "staff.oidc.set": (3,),  # the provider's client secret
+}

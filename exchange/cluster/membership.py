@@ -16,7 +16,8 @@ last heartbeat saying it leaves, and ``govex serve`` exits 0.
 
 :func:`remove_node` (``govex cluster remove``) forgets a node that is no longer live (it
 left, or fell silent): a tombstone for its id on the nodes topic, so no node lists it
-any more. A live node is refused (``exchange.node_live``): drain it first.
+any more. A live node is refused (``exchange.node_live``): drain it first. A removed node
+that beats again (it was only cut off) is listed again, as ``removed …, then heard again``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ __all__ = [
     "check_node_free",
     "data_home",
     "drain_node",
+    "hear",
     "remove_node",
 ]
 
@@ -92,6 +94,24 @@ def check_node_free(node: str, home: str, heard: dict[str, Heartbeat]) -> None:
         "or stop that node first",
         code=ErrorCode.NODE_ID_TAKEN,
     )
+
+
+def hear(nodes: dict[str, Heartbeat], removed: dict[str, float], record: Any) -> None:
+    """One record of the nodes topic into ``nodes``: a heartbeat, or a tombstone (the node
+    was removed: when, into ``removed``). A node heard again after its removal stays in
+    ``removed``, so ``govex cluster status`` says so rather than list it as if never
+    removed (until the topic's compaction drops the tombstone: ``delete.retention.ms``)."""
+    if record.value is None:
+        node = bytes(record.key or b"").decode("utf-8", "replace")
+        nodes.pop(node, None)
+        stamp = getattr(record, "timestamp", None)
+        removed[node] = stamp / 1000 if isinstance(stamp, int) and stamp > 0 else time.time()
+        return
+    try:
+        beat = Heartbeat.decode(record.value)
+    except (orjson.JSONDecodeError, TypeError):
+        return
+    nodes[beat.node] = beat
 
 
 def read_nodes(consumer: Any, control: Any, nodes: Any, heard: Callable[[Any], None]) -> None:

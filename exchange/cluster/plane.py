@@ -27,9 +27,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,7 @@ import orjson
 
 from exchange import moment
 from exchange.audit.segments import crash_point
+from exchange.cluster import membership
 from exchange.cluster.cases import CaseNumbers, claiming
 from exchange.cluster.events import (
     ApplyFailed,
@@ -48,9 +48,12 @@ from exchange.cluster.events import (
     EventUnreadable,
     NodeBehind,
     Refused,
+    published,
+    requested,
 )
-from exchange.cluster.kinds import KINDS, Kind
-from exchange.cluster.membership import Drain, Heartbeat, check_node_free, data_home, read_nodes
+from exchange.cluster.kinds import KINDS, Kind, kind_of
+from exchange.cluster.membership import Drain, Heartbeat, data_home
+from exchange.cluster.sealed import Sealer
 from exchange.errors import ExchangeError, InvalidRequest
 from schemas.errors import ErrorCode, SchemaError
 from signing.errors import SigningError
@@ -64,8 +67,8 @@ __all__ = [
     "ControlPlane",
     "ControlUnavailable",
     "NodeBehind",
+    "claim_node",
     "join_cluster",
-    "published",
 ]
 
 log = logging.getLogger("govex.cluster")
@@ -80,10 +83,6 @@ _APPLIED = (
     "CREATE TABLE IF NOT EXISTS cluster_control_applied ("
     "id VARCHAR PRIMARY KEY, topic VARCHAR NOT NULL, at_offset BIGINT NOT NULL)"
 )
-
-
-# the offsets of the control events a request published (read by the API middleware)
-published: ContextVar[list[int] | None] = ContextVar("govex_control_published", default=None)
 
 
 @dataclass
@@ -118,6 +117,8 @@ class ControlPlane:
         self.applied = -1  # the offset of the last control event applied here
         self.control_end = 0  # the control topic's end offset, as last seen
         self.nodes: dict[str, Heartbeat] = {}
+        self.removed: dict[str, float] = {}  # node → when it was removed (a tombstone read)
+        self.sealer = Sealer(exchange.keyring)  # the secret arguments of events
         self.skipped = 0  # unreadable events (counted, applied as nothing)
         self.duplicates = 0  # events seen again (applied as nothing)
         self.failure: str | None = None  # why this node stopped applying (ApplyFailed)
@@ -136,8 +137,9 @@ class ControlPlane:
         self._consumer: Any = None
 
     # -- starting and stopping ------------------------------------------------
-    def start(self) -> ControlPlane:
-        """Create the topics if needed, apply the topic to its end, then serve."""
+    def claim(self) -> ControlPlane:
+        """Create the topics if needed and refuse a node id a live node holds on another
+        data directory (``exchange.node_id_taken``), before this node consumes anything."""
         from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
         from exchange.cluster.status import ensure_topics
@@ -166,8 +168,17 @@ class ControlPlane:
         self._consumer.assign([control, nodes])
         self._consumer.seek(control, self.applied + 1)
         self._consumer.seek_to_beginning(nodes)
-        read_nodes(self._consumer, control, nodes, self._heard)
-        check_node_free(self.node, self.home, self.nodes)
+        membership.read_nodes(self._consumer, control, nodes, self._heard)
+        membership.check_node_free(self.node, self.home, self.nodes)
+        return self
+
+    def start(self) -> ControlPlane:
+        """Apply the control topic to its end (claimed first, if not yet), then serve."""
+        from kafka import TopicPartition
+
+        if self._consumer is None:
+            self.claim()
+        control = TopicPartition(self.topics.control, 0)
         self.control_end = int(self._consumer.end_offsets([control])[control])
         self.install()
         self._applier = threading.Thread(target=self._run, name="govex-control", daemon=True)
@@ -194,6 +205,9 @@ class ControlPlane:
             log.debug("no last heartbeat", exc_info=True)
         for thread in self._threads:
             thread.join(timeout=15)
+        self.close_clients()
+
+    def close_clients(self) -> None:
         for client in (self._producer, self._consumer):
             if client is not None:
                 client.close()
@@ -234,7 +248,7 @@ class ControlPlane:
                 f"node {self.node} stopped applying control events ({self.failure}); "
                 "nothing was published: restart it, or ask another node"
             )
-        event = ControlEvent.new(kind.name, kind.encode(args), self.node)
+        event = self.sealer.seal(kind, ControlEvent.new(kind.name, kind.encode(args), self.node))
         waiter = self._waiters[event.id] = _Waiter()
         try:
             try:
@@ -316,20 +330,13 @@ class ControlPlane:
                     self.control_end = max(self.control_end, int(record.offset) + 1)
 
     def _heard(self, record: Any) -> None:
-        if record.value is None:  # a tombstone: the node was removed (govex cluster remove)
-            self.nodes.pop(bytes(record.key or b"").decode("utf-8", "replace"), None)
-            return
-        try:
-            beat = Heartbeat.decode(record.value)
-        except (orjson.JSONDecodeError, TypeError):
-            return
-        self.nodes[beat.node] = beat
+        membership.hear(self.nodes, self.removed, record)
 
     def apply(self, offset: int, raw: bytes) -> None:
         waiter: _Waiter | None = None
         try:
             event = ControlEvent.decode(raw)
-            kind = _kind_of(event)
+            kind = kind_of(event)
             if self._seen(event.id):
                 self.duplicates += 1
                 log.warning("control event %s seen again at offset %d: dropped", event.id, offset)
@@ -371,7 +378,7 @@ class ControlPlane:
 
     def _call(self, kind: Kind, event: ControlEvent) -> tuple[Any, BaseException | None]:
         try:
-            args = kind.decode(event.args)
+            args = kind.decode(self.sealer.open(kind, event))
         except ValueError as exc:
             raise EventUnreadable(f"{event.kind}: bad arguments ({exc})") from exc
         try:
@@ -467,26 +474,14 @@ def _not_in_cluster(why: str) -> Callable[..., Any]:
     return refused
 
 
-def _kind_of(event: ControlEvent) -> Kind:
-    kind = KINDS.get(event.kind)
-    if kind is None:
-        raise EventUnreadable(f"unknown control event kind {event.kind!r}")
-    return kind
-
-
-@contextmanager
-def requested() -> Iterator[list[int]]:
-    """Collect the offsets of the control events published within the block."""
-    marks: list[int] = []
-    token = published.set(marks)
-    try:
-        yield marks
-    finally:
-        published.reset(token)
-
-
 def join_cluster(exchange: Exchange, bootstrap: str, *, tls: bool = False) -> ControlPlane:
     """Make ``exchange`` a node of the cluster on ``bootstrap`` (``govex serve --node-id``)."""
+    return claim_node(exchange, bootstrap, tls=tls).start()
+
+
+def claim_node(exchange: Exchange, bootstrap: str, *, tls: bool = False) -> ControlPlane:
+    """Check that this node's id is free in the cluster, before it consumes anything;
+    :meth:`ControlPlane.start` then applies the control topic and serves."""
     kafka = exchange.settings.kafka
     plane = ControlPlane(
         exchange,
@@ -496,5 +491,10 @@ def join_cluster(exchange: Exchange, bootstrap: str, *, tls: bool = False) -> Co
         node=exchange.node_id(),
         topics=ControlTopics.for_prefix(kafka.topic_prefix),
     )
+    try:
+        plane.claim()
+    except BaseException:
+        plane.close_clients()  # no last heartbeat under an id another node holds
+        raise
     exchange.cluster = plane
-    return plane.start()
+    return plane

@@ -5,7 +5,8 @@ forever: ``retention.ms=-1``, so a node can be rebuilt from it; replicated on up
 three brokers with ``min.insync.replicas`` of two where there are three) and the nodes
 topic (compacted by node id). :func:`cluster_status` is what one node knows of all: the
 heartbeats it read, each node's applied control offset and its lag behind the topic's
-end, its record lag, and a digest of this node's control-plane state (:func:`state_digest`:
+end, its record lag (a node removed that beat again since: ``removed …, then heard
+again``), and a digest of this node's control-plane state (:func:`state_digest`:
 equal digests mean equal grants, certificates, status lists, departments, their
 keys, the catalog, staff accounts and their departments' settings, case bundles and
 quarantine decisions).
@@ -118,6 +119,9 @@ def cluster_status(plane: ControlPlane) -> dict[str, Any]:
         applied = plane.applied if name == plane.node else beat.applied
         age = 0.0 if name == plane.node else max(0.0, now - beat.at)
         state = "left" if beat.leaving else "live" if age < STALE_S else "silent"
+        removed = plane.removed.get(name)
+        if removed is not None:  # removed (govex cluster remove), yet it beat again since
+            state = f"removed {max(0.0, now - removed):.0f}s ago, then heard again ({state})"
         nodes.append(
             {
                 "node": name,
@@ -126,6 +130,7 @@ def cluster_status(plane: ControlPlane) -> dict[str, Any]:
                 "control_lag": max(0, end - 1 - applied),
                 "record_lag": beat.record_lag,
                 "seen_s_ago": round(age, 1),
+                "removed_s_ago": None if removed is None else round(max(0.0, now - removed), 1),
             }
         )
     return {
