@@ -13,6 +13,7 @@ finishes, a new one is refused with ``exchange.node_draining``, ``/healthz`` say
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import threading
@@ -214,6 +215,8 @@ def test_a_node_id_live_on_another_directory_is_refused(ops: Ops) -> None:
     assert "error [exchange.node_id_taken]: node id 'a' is live" in said, said
     assert "Traceback" not in said, said
     assert "exited with 1" in str(refused.value)
+    # refused before its record consumer started (it never joined node a's consumer group)
+    assert "consuming govex.records" not in said, said
 
 
 def _slow_request(node: ExchangeProcess, token: str) -> tuple[socket.socket, bytes]:
@@ -304,6 +307,11 @@ def test_a_node_drained_while_the_others_serve_leaves_and_is_removed(ops: Ops) -
     assert not failed, failed
     listed = {n["node"]: n["state"] for n in status(a.data)["nodes"]}
     assert listed.get("b") == "left", listed
+    _settled(ops, ["a", "c"])
+    plain = govex(a.data, "cluster", "status", "--data", str(a.data))
+    counted = re.search(r"applied (\d+) of (\d+) control event", plain.stdout)
+    assert counted is not None, plain.stdout
+    assert counted[1] == counted[2], plain.stdout  # all applied: N of N events
     live = govex(a.data, "cluster", "remove", "--node-id", "c", "--data", str(a.data))
     assert live.returncode == 1, live.stdout
     assert live.stderr.startswith("error [exchange.node_live]: node 'c' is live"), live.stderr
