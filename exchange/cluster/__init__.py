@@ -8,9 +8,12 @@
   changes) and its arguments' types;
 - :mod:`.kinds_people` — the kinds of staff accounts, case bundles and quarantine
   decisions;
+- :mod:`.sealed` — the secret arguments of events (TOTP secrets, identity providers'
+  client secrets) sealed for the nodes of this exchange, opened in the apply;
 - :mod:`.plane` — :class:`~.plane.ControlPlane`: publish a command as an event, apply
   every event in topic order on every node, wait for one's own apply; heartbeats;
-  :func:`~.plane.join_cluster` (``govex serve --node-id``);
+  :func:`~.plane.claim_node` (a node id taken elsewhere refused before this node
+  consumes anything) and :func:`~.plane.join_cluster` (``govex serve --node-id``);
 - :mod:`.cases` — case numbers claimed through the topic (unique per approver in the
   cluster);
 - :mod:`.status` — the topics' creation, ``govex cluster status``, the state digest;
