@@ -38,9 +38,11 @@ from typing import Any
 
 import orjson
 
+from bench.serving import serve_process
+
 from .figures import Figure
 from .load import read_response
-from .query import PURPOSE, RESOURCE, _people, prepare_exchange, serving
+from .query import PURPOSE, RESOURCE, _people, prepare_exchange
 
 __all__ = ["KindStats", "MixedReport", "MixedSetup", "h1", "prepare_mixed", "run_mixed"]
 
@@ -240,7 +242,8 @@ def run_mixed(
     def read_path(key: str, n: int) -> str:
         return f"/v1/resources/{RESOURCE}/records/{key}?purpose={PURPOSE}&case=H1-{n}"
 
-    with serving(setup.data) as port:
+    with serve_process(setup.data, env={}) as url:
+        port = int(url.rsplit(":", 1)[1])
         deadline = time.perf_counter() + seconds
 
         def worker(n: int) -> None:

@@ -6,26 +6,22 @@ the load comes from :mod:`bench.load` over loopback.
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.serving import serve_process
+
 from . import vegeta, wrk
 from .figures import Figure
 from .load import run_load
 
-__all__ = ["grant_reader", "p3", "prepare_exchange", "serving"]
+__all__ = ["grant_reader", "p3", "prepare_exchange"]
 
 RESOURCE = "gongan.resident_id_card"
 PURPOSE = "budongchan.new_commercial_housing_transfer"
@@ -114,49 +110,6 @@ def grant_reader(exchange: Any, reader: str, reason: str = "benchmark") -> None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serving(data: Path) -> Iterator[int]:
-    """Run ``govex serve`` on a free loopback port; stop it afterwards."""
-    port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exchange", "serve", "--data", str(data), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"exchange exited: {proc.stderr.read().decode()[-500:]}"
-                    if proc.stderr
-                    else "exchange exited"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
-
-
 def _get(path: str, token: str | None = None) -> bytes:
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
     return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode()
@@ -243,7 +196,8 @@ def p3(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
     log(f"P3: preparing an exchange with {records:,} records")
     data, token, keys = prepare_exchange(records)
     try:
-        with serving(data) as port:
+        with serve_process(data, env={}) as url:
+            port = int(url.rsplit(":", 1)[1])
             trivial_rate, closed_rate, paced, note = measure_query(port, token, keys, seconds)
     finally:
         shutil.rmtree(data.parent, ignore_errors=True)

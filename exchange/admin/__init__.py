@@ -5,7 +5,8 @@
   audits ``admin.<name>``), :class:`~.operations.Operator` (who and through which path);
 - :mod:`.builtin` — the operations of the existing commands (departments, demo token,
   certificates and bulk issuance, trust bundle, case, audit export, trace, archive and
-  live verify, quarantine, backup);
+  live verify, quarantine, backup) and :func:`~.builtin.audit_time` (the dates of the
+  audit options, read the same way by the CLI before it calls);
 - :mod:`.manage` — the department lifecycle (add, key rotate/revoke, suspend, resume,
   remove) and the catalog (add, update, list);
 - :mod:`.staff_ops` — the operations of ``govex staff …`` (add, list, disable or enable,

@@ -21,7 +21,8 @@ from exchange.certificates.models import BulkItem, CertificateRequest, StatusCha
 from exchange.errors import ExchangeError, InvalidRequest
 from schemas.errors import ErrorCode
 
-__all__ = ["BULK_CALL_MAX"]  # operations are found by name (exchange.admin.operations.lookup)
+# operations are found by name (exchange.admin.operations.lookup)
+__all__ = ["BULK_CALL_MAX", "audit_time"]
 
 
 def _department_uscc(ctx: OperationContext, uscc_or_code: str) -> str:
@@ -32,7 +33,9 @@ def _department_uscc(ctx: OperationContext, uscc_or_code: str) -> str:
         return str(registry.by_code(uscc_or_code).uscc)
 
 
-def _when(text: str | None, option: str) -> datetime | None:
+def audit_time(text: str | None, option: str) -> datetime | None:
+    """The date or time of an audit option (``--from``, ``--to``, ``--before``); without a
+    zone it is UTC. ``InvalidRequest`` (``INVALID_DATE``) for text that is not one."""
     if text is None:
         return None
     try:
@@ -219,7 +222,7 @@ def audit_export(ctx: OperationContext, params: AuditExportParams) -> dict[str, 
     from exchange.audit.checkpoints import registered_witnesses
     from exchange.audit.export import export_log
 
-    start, stop = _when(params.since, "--from"), _when(params.until, "--to")
+    start, stop = audit_time(params.since, "--from"), audit_time(params.until, "--to")
     from exchange.audit.event import AuditEvent
 
     exchange = ctx.exchange
@@ -297,7 +300,7 @@ def audit_archive(ctx: OperationContext, params: ArchiveParams) -> dict[str, Any
     directory; ``None`` when there are none."""
     from exchange.audit.archive import archive_before
 
-    when = _when(params.before, "--before")
+    when = audit_time(params.before, "--before")
     assert when is not None
     exchange = ctx.exchange
     actor = exchange.identity.uscc if ctx.operator.local else ctx.operator.actor

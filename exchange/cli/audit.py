@@ -9,13 +9,13 @@ on the data directory, through a running ``govex serve``'s admin socket, or ``--
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from exchange.admin.builtin import audit_time
 from exchange.audit.verify import AuditExportInvalid
 from exchange.cli.options import DataOpt, Target, operate
 from exchange.cli.output import emit_json, err, say, show
@@ -30,19 +30,6 @@ audit_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-
-def _when(text: str | None, option: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidRequest(
-            f"{option} {text!r} is not a date: use 2026-05-01 or 2026-05-01T08:00:00+08:00",
-            code=ErrorCode.INVALID_DATE,
-        ) from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _progress() -> Progress:
@@ -68,8 +55,8 @@ def export(
     data: DataOpt = None,
 ) -> None:
     """Write entries with the tree and every signed checkpoint, ready for `govex audit verify`."""
-    _when(since, "--from")  # a bad date is refused before anything runs
-    _when(until, "--to")
+    audit_time(since, "--from")  # a bad date is refused before anything runs
+    audit_time(until, "--to")
     path = out.expanduser().resolve()
     with _progress() as progress:  # the operation reports no steps: a running bar only
         progress.add_task("exporting", total=None)
@@ -302,7 +289,7 @@ def archive(
     data: DataOpt = None,
 ) -> None:
     """Move entries older than DATE (and older than the retention period) to Parquet."""
-    _when(before, "--before")  # a bad date is refused before anything runs
+    audit_time(before, "--before")  # a bad date is refused before anything runs
     summary = operate(data, "audit.archive", {"before": before})
     if summary is None:
         say(f"no online entries older than {before}")

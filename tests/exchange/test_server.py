@@ -19,55 +19,25 @@ from fastapi.testclient import TestClient
 from exchange.config import Settings
 from exchange.demo.setup import create_demo
 from exchange.server import build_app, demo_exposed, serve
+from tests.support.serve import govex_serve
 
 HEADER_TIMEOUT_S = 1.0
 BODY_TIMEOUT_S = 1.0
 PER_ADDRESS = 4
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     data = tmp_path_factory.mktemp("serve") / "data"
     env = {
-        **os.environ,
         "GOVEX_API__HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
         "GOVEX_API__BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
         "GOVEX_API__MAX_CONNECTIONS_PER_ADDRESS": str(PER_ADDRESS),
     }
     init = [sys.executable, "-m", "exchange", "init", "--data", str(data), "--demo"]
-    subprocess.run(init, env=env, check=True, capture_output=True, timeout=120)
-    port = _free_port()
-    serve = [sys.executable, "-m", "exchange", "serve", "--data", str(data), "--port", str(port)]
-    proc = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not _healthy(port):
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "govex serve did not start"
-            time.sleep(0.2)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
-
-
-def _healthy(port: int) -> bool:
-    try:
-        return _get(port, "/healthz").startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
+    subprocess.run(init, env={**os.environ, **env}, check=True, capture_output=True, timeout=120)
+    with govex_serve(data, env=env) as served:
+        yield served.port
 
 
 def _get(port: int, path: str) -> bytes:

@@ -13,11 +13,8 @@ end are stopped.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shutil
-import signal
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -26,24 +23,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.test_readme_tour import _env, _shim
 from tests.support import free_port
 from tests.support.kafka import KafkaBroker
+from tests.support.readme import fenced_blocks, readme, shell_session
 
-ROOT = Path(__file__).resolve().parents[2]
 SECTION = "#### Run a cluster"
 BROKER = "127.0.0.1:9092"
 PORTS = ("8001", "8002", "8003")
 SKIPPED = ("scripts/kafka.sh start",)  # the session's broker stands in
 
 
-def cluster_commands(readme: str) -> list[str]:
+def cluster_commands(text: str) -> list[str]:
     """The commands of the section's first ``sh`` block (comments dropped)."""
-    body = readme[readme.index(SECTION) :]
-    block = re.search(r"^```sh\n(.*?)^```", body, flags=re.MULTILINE | re.DOTALL)
-    assert block, "no sh block in the README's cluster section"
+    blocks = fenced_blocks(text, SECTION, "sh")
+    assert blocks, "no sh block in the README's cluster section"
     commands = []
-    for raw in block.group(1).splitlines():
+    for raw in blocks[0].splitlines():
         code = re.sub(r"\s+#\s.*$", "", raw).strip()
         if code:
             commands.append(code)
@@ -92,7 +87,7 @@ def _outcome(command: str, seen: list[str]) -> Callable[[str, dict[str, str]], b
 
 
 def test_the_cluster_block_has_the_steps_the_issue_names() -> None:
-    commands = cluster_commands((ROOT / "README.md").read_text("utf-8"))
+    commands = cluster_commands(readme())
     serves = [c for c in commands if c.startswith("govex serve") and c.endswith("&")]
     assert len(serves) == 3
     for port in PORTS:
@@ -115,15 +110,11 @@ def test_run_a_cluster_as_written(kafka_broker: KafkaBroker, tmp_path: Path) -> 
     ports = {port: str(free_port()) for port in PORTS}
     work = tmp_path / "work"
     work.mkdir()
-    _shim(tmp_path / "bin")
-    env = _env(tmp_path)
-    env["GOVEX_KAFKA__TOPIC_PREFIX"] = f"govex.r{uuid.uuid4().hex[:8]}.records."
-    state = tmp_path / "state"
     servers: dict[str, subprocess.Popen[bytes]] = {}
     seen: list[str] = []
-    stack = contextlib.ExitStack()
-    try:
-        for written in cluster_commands((ROOT / "README.md").read_text("utf-8")):
+    with shell_session(tmp_path, work) as session:
+        session.env["GOVEX_KAFKA__TOPIC_PREFIX"] = f"govex.r{uuid.uuid4().hex[:8]}.records."
+        for written in cluster_commands(readme()):
             if written.startswith(SKIPPED):
                 continue
             command = written.replace(BROKER, kafka_broker.bootstrap)
@@ -132,46 +123,18 @@ def test_run_a_cluster_as_written(kafka_broker: KafkaBroker, tmp_path: Path) -> 
             if command.endswith("&"):
                 node = re.search(r"--node-id (\w+)", command)
                 assert node, command
-                log = stack.enter_context((tmp_path / f"serve-{node.group(1)}.txt").open("wb"))
-                servers[node.group(1)] = subprocess.Popen(
-                    ["bash", "-c", f"exec {command[:-1].strip()}"],
-                    cwd=work,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+                log = tmp_path / f"serve-{node.group(1)}.txt"
+                servers[node.group(1)] = session.background(command[:-1].strip(), log)
                 continue
             check = _outcome(written, seen)
-            script = f"set -a\n{command}\nrc=$?\nenv -0 > {state}\nexit $rc\n"
-            result = subprocess.run(
-                ["bash", "-c", script],
-                cwd=work,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
+            result = session.run(command)
             said = f"{written}\n→ {command}\nexit {result.returncode}\n{result.stdout}\n{result.stderr}"
             assert result.returncode == 0, said
-            for entry in state.read_bytes().decode("utf-8").split("\0"):
-                name, sep, value = entry.partition("=")
-                if sep and name not in {"_", "SHLVL", "PWD", "OLDPWD"}:
-                    env[name] = value
-            assert check(result.stdout, env), said
+            assert check(result.stdout, session.env), said
             seen.append(written)
             if written.startswith("for port in 8001 8002 8003; do curl -s -o /dev/null"):
                 for free in ports.values():  # the nodes serve
                     assert httpx.get(f"http://127.0.0.1:{free}/healthz", timeout=30).is_success
             if written.startswith("govex cluster drain"):
                 assert servers["b"].wait(timeout=120) == 0  # B's govex serve exits 0
-    finally:
-        for server in servers.values():
-            if server.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(server.pid, signal.SIGTERM)
-                server.wait(timeout=60)
-        stack.close()
     assert len(seen) == 12, seen

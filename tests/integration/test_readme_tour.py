@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-import signal
-import stat
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -32,8 +28,8 @@ from exchange.demo.city import generate_city
 from schemas.catalog import load_resources
 from schemas.identifiers import make_uscc
 from tests.support import free_port
+from tests.support.readme import ROOT, fenced_blocks, readme, shell_session
 
-ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## A quick tour"
 
 # Lines the demo data cannot run: (how the command starts, why).
@@ -54,13 +50,14 @@ class Tour:
     """What earlier lines produced, for the placeholders of later ones."""
 
     work: Path
+    env: dict[str, str]
     issued: str = ""
 
     def departments(self) -> list[dict[str, str]]:
         out = subprocess.run(
             ["govex", "departments", "--data", "./city", "--json"],
             cwd=self.work,
-            env=_env(self.work.parent),
+            env=self.env,
             capture_output=True,
             text=True,
             check=True,
@@ -91,11 +88,7 @@ SUBSTITUTIONS: tuple[tuple[str, str, Callable[[Tour], str]], ...] = (
 def tour_commands(readme: str) -> list[tuple[str, str]]:
     """(command, its comments) of the section's bash block: continuations joined, comment
     lines given to the command before them."""
-    start = readme.index(SECTION)
-    rest = readme[start + len(SECTION) :]
-    end = re.search(r"^## ", rest, flags=re.MULTILINE)
-    body = rest[: end.start()] if end else rest
-    (block,) = re.findall(r"^```bash\n(.*?)^```", body, flags=re.MULTILINE | re.DOTALL)
+    (block,) = fenced_blocks(readme, SECTION)
     commands: list[tuple[str, str]] = []
     pending = ""
     for raw in block.splitlines():
@@ -118,29 +111,6 @@ def tour_commands(readme: str) -> list[tuple[str, str]]:
 def expected_exit(comment: str) -> int:
     promised = re.match(r"exits? (\d+)\b", comment)
     return int(promised.group(1)) if promised else 0
-
-
-def _env(tmp: Path) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("GOVEX_") and key != "PYTHONWARNINGS"
-    }
-    env.update(
-        PATH=f"{tmp / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-        PYTHONPATH=str(ROOT),
-        PYTHONIOENCODING="utf-8",
-        COLUMNS="200",
-    )
-    return env
-
-
-def _shim(bin_dir: Path) -> None:
-    """``govex`` on PATH: this checkout's CLI under this interpreter."""
-    bin_dir.mkdir()
-    shim = bin_dir / "govex"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m exchange "$@"\n', "utf-8")
-    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
 
 
 def _demo_files(work: Path) -> None:
@@ -186,7 +156,7 @@ def _wait_healthy(server: subprocess.Popen[bytes], port: str) -> None:
 
 
 def test_the_tour_names_what_the_table_and_the_skip_list_expect() -> None:
-    commands = [c for c, _ in tour_commands((ROOT / "README.md").read_text("utf-8"))]
+    commands = [c for c, _ in tour_commands(readme())]
     for start, _ in SKIPPED:
         assert any(c.startswith(start) for c in commands), start
     for start, old, _ in SUBSTITUTIONS:
@@ -202,63 +172,28 @@ def test_the_quick_tour_as_written(tmp_path: Path) -> None:
     port = str(free_port())
     work = tmp_path / "clone"
     shutil.copytree(ROOT / "exchange" / "demo" / "samples", work / "exchange" / "demo" / "samples")
-    _shim(tmp_path / "bin")
     _demo_files(work)
-    env = _env(tmp_path)
-    tour = Tour(work)
-    state = tmp_path / "state"
-    stack = contextlib.ExitStack()
-    server: subprocess.Popen[bytes] | None = None
     outputs: dict[str, str] = {}
     ran = 0
-    log = stack.enter_context((tmp_path / "serve.txt").open("wb"))
-    try:
-        for written, comment in tour_commands((ROOT / "README.md").read_text("utf-8")):
+    with shell_session(tmp_path, work) as session:
+        tour = Tour(work, dict(session.env))
+        for written, comment in tour_commands(readme()):
             if any(written.startswith(start) for start, _ in SKIPPED):
                 continue
             command = substitute(written, tour).replace("8000", port)
             if command.startswith("govex serve") and "--port" in command:
-                server = subprocess.Popen(
-                    ["bash", "-c", f"exec {command}"],
-                    cwd=work,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-                _wait_healthy(server, port)
+                _wait_healthy(session.background(command, tmp_path / "serve.txt"), port)
                 continue
-            # `set -a` and the dump: the line's shell variables reach the next line
-            script = f"set -a\n{command}\nrc=$?\nenv -0 > {state}\nexit $rc\n"
-            result = subprocess.run(
-                ["bash", "-c", script],
-                cwd=work,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
+            result = session.run(command)
             assert result.returncode == expected_exit(comment), (
                 f"{written}\n→ {command}\nexit {result.returncode}\n{result.stdout}\n{result.stderr}"
             )
             ran += 1
             outputs[written] = result.stdout + result.stderr
-            for entry in state.read_bytes().decode("utf-8").split("\0"):
-                name, sep, value = entry.partition("=")
-                if sep and name not in {"_", "SHLVL", "PWD", "OLDPWD"}:
-                    env[name] = value
             if written.startswith("govex cert issue"):
                 issued = re.search(r"^issued (\S+)", result.stdout, flags=re.MULTILINE)
                 assert issued, result.stdout
                 tour.issued = issued.group(1)
-    finally:
-        if server is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=60)
-        stack.close()
     assert ran >= 20, ran
     said = "\n".join(outputs.values())
     assert "jiaoyu (" + NEW_USCC + ") registered with keys: auth" in said
@@ -290,7 +225,7 @@ def test_every_markdown_file_the_project_cites_is_in_it() -> None:
             for name in CITED.findall(path.read_text("utf-8", errors="replace")):
                 if not ((ROOT / name).is_file() or (path.parent / name).is_file()):
                     missing.append(f"{path.relative_to(ROOT)} cites {name}")
-    for name in CITED.findall((ROOT / "README.md").read_text("utf-8")):
+    for name in CITED.findall(readme()):
         if not (ROOT / name).is_file():
             missing.append(f"README.md cites {name}")
     assert not missing, missing

@@ -14,30 +14,19 @@ import os
 import re
 import shutil
 import signal
-import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support import free_port
+from tests.support.readme import ROOT, ShellSession, fenced_blocks, readme
 
-ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## Run a real exchange"
 
 
-def section_blocks(readme: str) -> list[str]:
-    """The fenced ``bash`` blocks of the README section, in order."""
-    start = readme.index(SECTION)
-    rest = readme[start + len(SECTION) :]
-    end = re.search(r"^## ", rest, flags=re.MULTILINE)
-    body = rest[: end.start()] if end else rest
-    return re.findall(r"^```bash\n(.*?)^```", body, flags=re.MULTILINE | re.DOTALL)
-
-
 def test_the_section_has_the_steps_the_issue_names() -> None:
-    script = "\n".join(section_blocks((ROOT / "README.md").read_text("utf-8")))
+    script = "\n".join(fenced_blocks(readme(), SECTION))
     for step in (
         "govex init --data ./exchange --issuer https://",
         "govex keys new --out ./minzheng",
@@ -58,36 +47,17 @@ def test_the_section_has_the_steps_the_issue_names() -> None:
         assert step in script, step
 
 
-def _shim(bin_dir: Path) -> None:
-    """``govex`` on PATH: this checkout's CLI under this interpreter."""
-    bin_dir.mkdir()
-    shim = bin_dir / "govex"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m exchange "$@"\n', "utf-8")
-    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
-
-
 @pytest.mark.timeout(900)  # a dozen CLI processes and a server on a busy machine
 def test_run_a_real_exchange_as_written(tmp_path: Path) -> None:
     if shutil.which("curl") is None or shutil.which("jq") is None:
         pytest.fail("the README section needs curl and jq (apt-get install curl jq)")
     port = str(free_port())
-    blocks = section_blocks((ROOT / "README.md").read_text("utf-8"))
+    blocks = fenced_blocks(readme(), SECTION)
     script = "\n".join(block.replace("8000", port) for block in blocks)
     work = tmp_path / "clone"
     shutil.copytree(ROOT / "docs" / "examples", work / "docs" / "examples")
     (tmp_path / "tour.sh").write_text("set -e -o pipefail\n" + script, "utf-8")
-    _shim(tmp_path / "bin")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("GOVEX_") and key != "PYTHONWARNINGS"
-    }
-    env.update(
-        PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-        PYTHONPATH=str(ROOT),
-        PYTHONIOENCODING="utf-8",
-        COLUMNS="200",
-    )
+    env = ShellSession(tmp_path, work).env  # govex on PATH; no GOVEX_* of the tests
     # files, not pipes: the background server would hold a pipe open after a failed line
     with (tmp_path / "out.txt").open("wb") as stdout, (tmp_path / "err.txt").open("wb") as stderr:
         proc = subprocess.Popen(

@@ -1,4 +1,7 @@
-"""Helpers shared by the test suite: free loopback ports and a real Kafka broker.
+"""Helpers shared by the test suite: free loopback ports (here), a real Kafka broker
+(:mod:`.kafka`, :mod:`.kafka_cluster`), a running ``govex serve`` (:mod:`.serve`), the
+README's shell blocks run as written (:mod:`.readme`), the OIDC provider (:mod:`.oidc`) and
+certificate fixtures (:mod:`.certificates`).
 
 ``free_port()`` asks the kernel for a port nobody listens on; the port is free
 when it returns, which is as much as any test helper can promise (bind it soon).

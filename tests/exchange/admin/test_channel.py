@@ -21,7 +21,8 @@ import pytest
 from exchange.admin.channel import server_listening
 from exchange.demo.case import MATTER, couple_applicants
 from exchange.demo.city import generate_city
-from tests.support import LOOPBACK, free_port
+from tests.support import free_port
+from tests.support.serve import Served, govex_serve
 
 SUBJECT = {
     "holder_name": "赵浩然",
@@ -55,12 +56,6 @@ def ours(stderr: str) -> list[str]:
     return [line for line in lines if not line.startswith("nanobind:")]
 
 
-class Served:
-    def __init__(self, data: Path, port: int, proc: subprocess.Popen[bytes]) -> None:
-        self.data, self.port, self.proc = data, port, proc
-        self.url = f"http://{LOOPBACK}:{port}"
-
-
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("channel")
@@ -75,36 +70,8 @@ def dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def server(dirs: tuple[Path, Path]) -> Iterator[Served]:
-    data = dirs[0]
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exchange", "serve", "--data", str(data), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    served = Served(data, port, proc)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "govex serve did not start"
-            try:
-                healthy = httpx.get(f"{served.url}/healthz", timeout=2).status_code == 200
-                if healthy and server_listening(data / "admin.sock"):
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+    with govex_serve(dirs[0]) as served:
         yield served
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 def _listening_tcp_inodes() -> set[str]:

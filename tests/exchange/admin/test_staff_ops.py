@@ -6,17 +6,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from exchange.admin.channel import server_listening
 from tests.exchange.admin.test_channel import SOCKET_SAYS, govex, ours
-from tests.support import LOOPBACK, free_port
+from tests.support.serve import govex_serve
 
 pytestmark = pytest.mark.slow  # each command is a process of its own
 PASSWORD = "correct horse battery staple"
@@ -28,33 +25,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
     data = tmp_path_factory.mktemp("staff-ops") / "data"
     done = govex("init", "--data", data, "--demo")
     assert done.returncode == 0, done.stderr
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exchange", "serve", "--data", str(data), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://{LOOPBACK}:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, "govex serve stopped"
-            assert time.monotonic() < deadline, "govex serve did not start"
-            try:
-                up = httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-                if up and server_listening(data / "admin.sock"):
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        yield data, url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with govex_serve(data) as server:
+        yield data, server.url
 
 
 def _staff(data: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,16 +7,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from exchange.admin.channel import server_listening
 from exchange.demo.setup import demo_departments
-from tests.support import LOOPBACK, free_port
+from tests.support.serve import govex_serve
 
 pytestmark = pytest.mark.slow
 
@@ -92,30 +89,8 @@ def test_grant_commands_on_a_stopped_exchange(data: Path) -> None:
 
 @pytest.fixture(scope="module")
 def served(data: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exchange", "serve", "--data", str(data), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://{LOOPBACK}:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, "govex serve stopped"
-            assert time.monotonic() < deadline, "govex serve did not start"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200 and (
-                    server_listening(data / "admin.sock")
-                ):
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with govex_serve(data) as server:
+        yield server.url
 
 
 def test_grant_commands_through_the_running_exchange_and_with_a_department_key(
