@@ -209,6 +209,7 @@ class Exchange:
         """
         from exchange.bus.kafka import ConsumerLimits, KafkaIngestConsumer
         from exchange.bus.kafka_security import KafkaSecurity, open_bus_problem
+        from exchange.bus.kafka_tuning import ConsumerTuning
 
         kafka = self.settings.kafka
         security: KafkaSecurity = kafka  # KafkaSettings are the consumer's KafkaSecurity
@@ -234,6 +235,11 @@ class Exchange:
                 min_insync_replicas=kafka.min_insync_replicas,
                 max_attempts=kafka.max_attempts,
                 commit_stall_s=kafka.commit_stall_s,
+            ),
+            tuning=ConsumerTuning(
+                max_poll_records=kafka.max_poll_records,
+                max_partition_fetch_bytes=kafka.max_partition_fetch_bytes,
+                fetch_max_bytes=kafka.fetch_max_bytes,
             ),
             unsafe_pause_at=unsafe_pause_at,
         ).start()
