@@ -145,7 +145,7 @@ def _consume(bootstrap: str, topic: str, messages: int, tuning: ConsumerTuning) 
         while not consumer.assignment():
             if time.monotonic() > joined:
                 raise RuntimeError("the consumer was never assigned a partition")
-            consumer.poll(timeout_ms=100, max_records=1, update_offsets=False)
+            consumer.poll(timeout_ms=100)  # joins the group; the reading starts after
         consumer.seek_to_beginning()
         cpu, wall = time.process_time(), time.perf_counter()
         seen = 0

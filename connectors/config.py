@@ -25,7 +25,7 @@
     ssl_cafile = "ca.pem"
 
     [publish.producer]                      # Kafka batching and compression (measured)
-    compression_type = "lz4"                # none | gzip | lz4 | zstd
+    compression_type = "zstd"               # none | gzip | lz4 | zstd
     linger_ms = 5
     batch_size = 262144
 
@@ -77,6 +77,7 @@ __all__ = [
     "JsonlSourceConfig",
     "KafkaAuthSection",
     "LoadedConfig",
+    "ProducerSection",
     "PublishSection",
     "SqlSourceConfig",
     "build_source",
@@ -171,7 +172,7 @@ class ProducerSection(StrictModel):
     """The Kafka producer's batching and compression (``[publish.producer]``); the defaults
     are chosen by measurement (README, Performance: P2 settings)."""
 
-    compression_type: Literal["none", "gzip", "lz4", "zstd"] = "lz4"
+    compression_type: Literal["none", "gzip", "lz4", "zstd"] = "zstd"
     linger_ms: int = Field(default=5, ge=0, le=1000)
     batch_size: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
 

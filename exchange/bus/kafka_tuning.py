@@ -47,7 +47,7 @@ def codec_problem(compression: str) -> str | None:
 class ProducerTuning:
     """The connector's producer: ``compression_type``, ``linger_ms``, ``batch_size``."""
 
-    compression_type: Compression = "lz4"
+    compression_type: Compression = "zstd"
     linger_ms: int = 5
     batch_size: int = 256 * 1024
 
