@@ -157,12 +157,14 @@ class KafkaSettings(KafkaSecurity):
         default=64, ge=1, description="messages (sealed batches) one poll hands to ingest"
     )
     max_partition_fetch_bytes: int = Field(
-        default=0, ge=0, description="bytes one fetch brings per partition (0: follow the "
-        "largest message accepted)"
+        default=0,
+        ge=0,
+        description="bytes one fetch brings per partition (0: follow the largest message accepted)",
     )
     fetch_max_bytes: int = Field(
-        default=0, ge=0, description="bytes one fetch brings in all (0: follow the largest "
-        "message accepted)"
+        default=0,
+        ge=0,
+        description="bytes one fetch brings in all (0: follow the largest message accepted)",
     )
     cluster: bool = Field(
         default=False,

@@ -81,9 +81,7 @@ class ConsumerTuning:
 
     def options(self, max_message_bytes: int) -> dict[str, Any]:
         """Keyword arguments of ``KafkaConsumer`` for messages up to ``max_message_bytes``."""
-        partition = self.max_partition_fetch_bytes or max(
-            1024 * 1024, max_message_bytes + 4096
-        )
+        partition = self.max_partition_fetch_bytes or max(1024 * 1024, max_message_bytes + 4096)
         fetch = self.fetch_max_bytes or max(50 * 1024 * 1024, max_message_bytes * 2)
         return {
             "max_poll_records": self.max_poll_records,
