@@ -11,8 +11,9 @@ one DuckDB transaction.
 - P1 peer: a raw DuckDB Arrow insert of the same rows into a table of the same shape
   (prepared Arrow tables, batches of the same size) — the storage floor.
 - P2 peer: raw kafka-python produce (acks=all, idempotent) + consume of the same message
-  bytes — the transport floor; on the secured cluster with the same SASL/TLS settings and
-  a topic of the same replication.
+  bytes, with the connector's and the exchange's compression and batching settings
+  (exchange.bus.kafka_tuning) — the transport floor; on the secured cluster with the same
+  SASL/TLS settings and a topic of the same replication.
 
 Notes of P1 split the time: the connector side alone (publishing into a sink that only
 acknowledges) and the exchange side alone (delivering already sealed messages), each with
@@ -340,12 +341,15 @@ def _raw_kafka(bus: BenchBus, payloads: list[bytes], keys: list[bytes]) -> float
     admin = KafkaAdminClient(bootstrap_servers=bus.servers, **bus.options)
     admin.create_topics([NewTopic(topic, 3, -1)])  # the cluster's replication, as govex's
     admin.close()
+    from exchange.bus.kafka_tuning import ConsumerTuning, ProducerTuning
+
+    # the connector's and the exchange's own batching, compression and fetch settings
     producer = KafkaProducer(
         bootstrap_servers=bus.servers,
         acks="all",
         enable_idempotence=True,
-        linger_ms=5,
         max_request_size=16 * 1024 * 1024,
+        **ProducerTuning().options(),
         **bus.options,
     )
     consumer = KafkaConsumer(
@@ -354,8 +358,7 @@ def _raw_kafka(bus: BenchBus, payloads: list[bytes], keys: list[bytes]) -> float
         group_id=f"raw-{topic}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
+        **ConsumerTuning().options(16 * 1024 * 1024),
         **bus.options,
     )
     try:

@@ -24,6 +24,11 @@
     password_env = "GOVEX_CONNECTOR_KAFKA_PASSWORD"
     ssl_cafile = "ca.pem"
 
+    [publish.producer]                      # Kafka batching and compression (measured)
+    compression_type = "zstd"               # none | gzip | lz4 | zstd
+    linger_ms = 5
+    batch_size = 262144
+
     [mapping]                               # see connectors.mapping
     version = 1
     [mapping.fields]
@@ -47,6 +52,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError
 
 from exchange.bus.kafka_security import KafkaSecurity
+from exchange.bus.kafka_tuning import ProducerTuning
 from schemas.base import StrictModel
 from schemas.catalog import ResourceDefinition, load_resources
 from signing.algorithms import PrivateKey
@@ -71,6 +77,7 @@ __all__ = [
     "JsonlSourceConfig",
     "KafkaAuthSection",
     "LoadedConfig",
+    "ProducerSection",
     "PublishSection",
     "SqlSourceConfig",
     "build_source",
@@ -161,6 +168,18 @@ class KafkaAuthSection(StrictModel):
     ssl_check_hostname: bool = True
 
 
+class ProducerSection(StrictModel):
+    """The Kafka producer's batching and compression (``[publish.producer]``); the defaults
+    are chosen by measurement (README, Performance: P2 settings)."""
+
+    compression_type: Literal["none", "gzip", "lz4", "zstd"] = "zstd"
+    linger_ms: int = Field(default=5, ge=0, le=1000)
+    batch_size: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
+
+    def tuning(self) -> ProducerTuning:
+        return ProducerTuning(self.compression_type, self.linger_ms, self.batch_size)
+
+
 class PublishSection(StrictModel):
     retry_deadline_s: float = Field(
         default=120.0, gt=0, description="how long to retry an unreachable exchange or broker"
@@ -174,6 +193,7 @@ class PublishSection(StrictModel):
     )
     topic_prefix: str = "govex.records."
     kafka: KafkaAuthSection = KafkaAuthSection()
+    producer: ProducerSection = ProducerSection()
 
 
 class ConnectorConfig(StrictModel):

@@ -153,6 +153,19 @@ class KafkaSettings(KafkaSecurity):
     catchup_reads: Literal["flag", "refuse"] = Field(
         default="flag", description="catching up: flag reads (Govex-Lag) or answer 503"
     )
+    max_poll_records: int = Field(
+        default=64, ge=1, description="messages (sealed batches) one poll hands to ingest"
+    )
+    max_partition_fetch_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="bytes one fetch brings per partition (0: follow the largest message accepted)",
+    )
+    fetch_max_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="bytes one fetch brings in all (0: follow the largest message accepted)",
+    )
     cluster: bool = Field(
         default=False,
         description="one exchange on several nodes: the audit log on the audit topic "

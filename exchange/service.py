@@ -228,6 +228,7 @@ class Exchange:
         ``kafka.allow_unauthenticated`` is set (:mod:`exchange.bus.kafka_security`).
         """
         from exchange.bus.kafka import ConsumerLimits, KafkaIngestConsumer
+        from exchange.bus.kafka_tuning import ConsumerTuning
 
         kafka = self.settings.kafka
         security = self.check_bus(bootstrap, tls=tls)
@@ -243,6 +244,11 @@ class Exchange:
                 min_insync_replicas=kafka.min_insync_replicas,
                 max_attempts=kafka.max_attempts,
                 commit_stall_s=kafka.commit_stall_s,
+            ),
+            tuning=ConsumerTuning(
+                max_poll_records=kafka.max_poll_records,
+                max_partition_fetch_bytes=kafka.max_partition_fetch_bytes,
+                fetch_max_bytes=kafka.fetch_max_bytes,
             ),
             unsafe_pause_at=unsafe_pause_at,
         ).start()

@@ -3,7 +3,9 @@
 Each batch holds records of one partition; its message key is its first record's key
 (:func:`murmur2` is Kafka's default partitioner, so the connector groups records the way
 the producer will). ``acks="all"`` and ``enable_idempotence=True`` are passed
-explicitly. On a secured bus the connector speaks as its department's own principal
+explicitly; compression, ``linger_ms`` and ``batch_size`` are the connector's
+``[publish.producer]`` (:class:`~exchange.bus.kafka_tuning.ProducerTuning`, defaults chosen
+by measurement). On a secured bus the connector speaks as its department's own principal
 (``[publish.kafka]``: SASL/SCRAM, TLS with ``kafkas://``), whose ACLs let it write its own
 resources' topics only; a refusal by the broker's authorizer is final, not retried.
 Topics it creates get the cluster's ``default.replication.factor`` unless the config
@@ -25,6 +27,7 @@ from connectors.outbox import OutboxBatch
 from connectors.publishers.base import Delivery, Retry, pending_note
 from exchange.bus.kafka_health import unreachable_brokers
 from exchange.bus.kafka_security import KafkaSecurity
+from exchange.bus.kafka_tuning import ProducerTuning, codec_problem
 
 __all__ = ["KafkaPublisher", "murmur2"]
 
@@ -81,6 +84,7 @@ class KafkaPublisher:
         client_id: str = "govex-connector",
         security: KafkaSecurity | None = None,
         tls: bool = False,
+        tuning: ProducerTuning | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.resource = resource
@@ -93,6 +97,10 @@ class KafkaPublisher:
         self.client_id = client_id
         self.security = security or KafkaSecurity()
         self.tls = tls
+        self.tuning = tuning or ProducerTuning()
+        problem = codec_problem(self.tuning.compression_type)
+        if problem is not None:
+            raise ConfigError(problem)
         try:
             self._options = self.security.client_options(tls=tls)
         except ValueError as exc:  # a SASL principal without a readable password
@@ -166,12 +174,12 @@ class KafkaPublisher:
                 enable_idempotence=True,
                 retries=2**31 - 1,
                 max_in_flight_requests_per_connection=5,
-                linger_ms=5,
                 max_request_size=self.max_message_bytes + 64 * 1024,
                 request_timeout_ms=10_000,
                 delivery_timeout_ms=30_000,
                 max_block_ms=15_000,
                 reconnect_backoff_max_ms=2_000,
+                **self.tuning.options(),
                 **self._options,
             )
         except KafkaError as exc:

@@ -11,6 +11,8 @@ that the composition root (:mod:`exchange.service`) hands it.
 - :mod:`.kafka` — the consumer thread of ``govex serve --bus kafka://HOST:PORT``;
 - :mod:`.kafka_health` — failure classification, per-partition health, topic checks;
 - :mod:`.kafka_security` — SASL/TLS settings of a Kafka client, the open-bus check;
+- :mod:`.kafka_tuning` — batching, compression and fetch sizes of the Kafka clients
+  (chosen by measurement, ``bench/kafka_settings.py``);
 - :mod:`.node` — this node's identity on the bus (its consumer group), per data directory.
 
 This package loads only :mod:`.message` and :mod:`.models`; import ``EmbeddedBus`` from

@@ -55,6 +55,7 @@ from exchange.bus.kafka_health import (
     unreachable_brokers,
 )
 from exchange.bus.kafka_security import KafkaSecurity
+from exchange.bus.kafka_tuning import ConsumerTuning
 from exchange.bus.message import DEFAULT_TOPIC_PREFIX
 from exchange.bus.models import Intake, Poison
 from exchange.errors import AuditUnavailable, InvalidRequest
@@ -107,6 +108,7 @@ class KafkaIngestConsumer:
         security: KafkaSecurity | None = None,
         tls: bool = False,
         limits: ConsumerLimits | None = None,
+        tuning: ConsumerTuning | None = None,
         unsafe_pause_at: tuple[PausePoint, int] | None = None,
     ) -> None:
         self.intake = intake
@@ -116,6 +118,7 @@ class KafkaIngestConsumer:
         self.security = security or KafkaSecurity()
         self.tls = tls
         self.limits = limits or ConsumerLimits()
+        self.tuning = tuning or ConsumerTuning()  # fetch sizes, records per poll
         self.partitions: dict[tuple[str, int], PartitionHealth] = {}
         self.refused_topics: dict[str, str] = {}
         self._checked: dict[str, float] = {}  # topic -> when its replication was checked
@@ -329,12 +332,8 @@ class KafkaIngestConsumer:
                     client_id=f"govex-exchange-{self.group_id}",
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",
-                    max_poll_records=64,
                     metadata_max_age_ms=self.metadata_max_age_ms,
-                    max_partition_fetch_bytes=max(
-                        1024 * 1024, self.intake.max_message_bytes + 4096
-                    ),
-                    fetch_max_bytes=max(50 * 1024 * 1024, self.intake.max_message_bytes * 2),
+                    **self.tuning.options(self.intake.max_message_bytes),
                     session_timeout_ms=10_000,
                     heartbeat_interval_ms=3_000,
                     request_timeout_ms=30_000,

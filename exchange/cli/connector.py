@@ -252,6 +252,7 @@ def make_publisher(loaded: LoadedConfig, *, exchange_url: str | None, bus: str |
         client_id=f"govex-connector-{loaded.name}",
         security=kafka_security(loaded),
         tls=address.tls,
+        tuning=publish.producer.tuning(),
     )
 
 

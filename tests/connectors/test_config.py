@@ -15,6 +15,7 @@ from connectors.errors import ConfigError
 from connectors.http import HttpSource
 from connectors.jsonl import JsonlSource
 from connectors.sql import SqlSource
+from exchange.bus.kafka_tuning import ProducerTuning
 from exchange.cli.connector import sample_configs
 from exchange.demo.setup import demo_departments
 from exchange.service import Exchange
@@ -154,3 +155,14 @@ def test_a_bad_definition_file_is_refused_in_plain_words(
         (tmp_path / "d.json").write_text(definition, "utf-8")
     with pytest.raises(ConfigError, match=message):
         load_config(write(tmp_path, text), {})
+
+
+def test_the_producer_section_sets_batching_and_compression(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, MINIMAL), {}).config.publish.producer.tuning() == (
+        ProducerTuning()
+    )
+    text = MINIMAL + '\n[publish.producer]\ncompression_type = "zstd"\nlinger_ms = 20\n'
+    tuning = load_config(write(tmp_path, text), {}).config.publish.producer.tuning()
+    assert (tuning.compression_type, tuning.linger_ms) == ("zstd", 20)
+    with pytest.raises(ConfigError, match="compression_type"):
+        load_config(write(tmp_path, text.replace('"zstd"', '"brotli"')), {})
