@@ -3,6 +3,7 @@ and leaves exactly one audit entry per request either way (D4)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -103,6 +104,10 @@ _VALUES = st.one_of(
 )
 
 
+def _minute() -> int:
+    return int(time.time() // 60)
+
+
 @st.composite
 def _read_requests(draw: st.DrawFn, codes: list[str], keys: list[str]) -> tuple[str, str, int]:
     """(path, raw query string, which Authorization headers) of an arbitrary read."""
@@ -136,6 +141,15 @@ def test_the_hot_path_and_the_route_agree_on_arbitrary_requests(
         [("Authorization", f"Bearer{reader}")],
     ]
     seen: set[int] = set()
+    # an app writes the count entry of a minute that is over (RELIABILITY D6) with its first
+    # request in a later minute: that request may show one entry more, once per minute
+    counted = {"fast": _minute(), "route": _minute()}
+
+    def written(app: str, entries: int, expected: tuple[int, ...]) -> int:
+        if entries not in expected and entries - 1 in expected and counted[app] != _minute():
+            counted[app] = _minute()
+            return entries - 1
+        return entries
 
     @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
     @given(_read_requests(codes, keys))
@@ -155,8 +169,8 @@ def test_the_hot_path_and_the_route_agree_on_arbitrary_requests(
         # (RELIABILITY D6): both paths then write none; every other answer writes one
         anonymous = which in (3, 4, 5, 7)  # no valid bearer token in the headers
         expected = (0, 1) if anonymous and fast.status_code >= 400 else (1,)
-        assert middle - before in expected, (url, headers)
-        assert after - middle in expected, (url, headers)
+        assert written("fast", middle - before, expected) in expected, (url, headers)
+        assert written("route", after - middle, expected) in expected, (url, headers)
         seen.add(fast.status_code)
 
     agree()
