@@ -43,7 +43,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from exchange.departments.registry import Registry
-from exchange.departments.staff_changes import StaffChanges, enrolment_refused
+from exchange.departments.staff_changes import StaffChanges
 from exchange.departments.staff_oidc import DepartmentOidc, StaffOidc
 from exchange.departments.staff_roles import (
     GRANTS,
@@ -364,16 +364,7 @@ class Staff:
         # checked here first (a wrong code costs no password hash), and again where the
         # code's one use is decided (:meth:`StaffChanges.enrol`: once in a cluster)
         if not self.changes.code_valid(staff_id, _digest(code), datetime.now(UTC)) or not member:
-            self.audit(
-                "staff.enrol",
-                member.uscc if member else "anonymous",
-                None,
-                staff_id,
-                None,
-                outcome="refused",
-                code=ErrorCode.ENROLMENT_INVALID,
-            )
-            raise enrolment_refused()
+            self.changes.refuse_enrolment(staff_id, member)
         if len(password) < MIN_PASSWORD or password.strip() != password:
             raise InvalidRequest(
                 f"choose a password of at least {MIN_PASSWORD} characters, without leading "

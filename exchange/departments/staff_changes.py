@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from exchange import moment
 from exchange.departments.staff_roles import StaffRole
@@ -24,7 +24,7 @@ from exchange.errors import AuthError, Conflict
 from schemas.errors import ErrorCode
 
 if TYPE_CHECKING:
-    from exchange.departments.staff import Staff
+    from exchange.departments.staff import Staff, StaffMember
 
 __all__ = ["ENROL_VALID", "StaffChanges", "enrolment_refused"]
 
@@ -104,22 +104,26 @@ class StaffChanges:
         action = "staff.enable" if enabled else "staff.disable"
         self.staff.audit(action, actor, person, staff_id, None)
 
+    def refuse_enrolment(self, staff_id: str, member: StaffMember | None) -> NoReturn:
+        """Audit a refused enrolment (wrong, used or late code) and refuse it."""
+        self.staff.audit(
+            "staff.enrol",
+            member.uscc if member else "anonymous",
+            None,
+            staff_id,
+            None,
+            outcome="refused",
+            code=ErrorCode.ENROLMENT_INVALID,
+        )
+        raise enrolment_refused()
+
     def enrol(
         self, staff_id: str, code_hash: str, password_hash: str, totp_secret: str | None
     ) -> None:
         """The code's one use: refused unless it is the pending account's, unused, in time."""
         member = self.staff.member(staff_id)
         if not self.code_valid(staff_id, code_hash, moment.now()) or member is None:
-            self.staff.audit(
-                "staff.enrol",
-                member.uscc if member else "anonymous",
-                None,
-                staff_id,
-                None,
-                outcome="refused",
-                code=ErrorCode.ENROLMENT_INVALID,
-            )
-            raise enrolment_refused()
+            self.refuse_enrolment(staff_id, member)
         self.store.execute(
             "UPDATE staff SET status = 'active', password_hash = ?, totp_secret = ?, "
             "enrol_hash = NULL, enrol_expires = NULL, updated_at = ? WHERE staff_id = ?",
