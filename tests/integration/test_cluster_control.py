@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -117,16 +118,15 @@ class Cluster:
         return node
 
 
-@pytest.fixture(scope="module")
-def cluster(
-    kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Cluster]:
-    root = tmp_path_factory.mktemp("cluster")
+@contextmanager
+def three_nodes(broker: KafkaBroker, root: Path, depts: tuple[str, ...]) -> Iterator[Cluster]:
+    """Nodes a, b and c of one demo exchange on ``broker`` (topics of their own), stopped
+    afterwards; ``pristine`` is a copy of the provisioned directory that never served."""
     a = demo_data_dir(root, "a")
     pristine = clone_data_dir(a, "pristine")
     dirs = {"a": a, "b": clone_data_dir(a, "b"), "c": clone_data_dir(a, "c")}
-    depts = {code: DemoDepartment.load(a, code) for code in ("gongan", "renshe", "weijian")}
-    found = Cluster({}, pristine, kafka_broker, f"govex.c{uuid.uuid4().hex[:8]}.records.", depts)
+    loaded = {code: DemoDepartment.load(a, code) for code in depts}
+    found = Cluster({}, pristine, broker, f"govex.c{uuid.uuid4().hex[:8]}.records.", loaded)
     try:
         for name, data in dirs.items():
             found.start(name, data)
@@ -134,6 +134,16 @@ def cluster(
     finally:
         for node in found.nodes.values():
             node.process.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    with three_nodes(
+        kafka_broker, tmp_path_factory.mktemp("cluster"), ("gongan", "renshe", "weijian")
+    ) as found:
+        yield found
 
 
 def _read(node: Node, dept: DemoDepartment, after: int | None = None) -> httpx.Response:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -22,8 +21,16 @@ import pytest
 from schemas.identifiers import make_id_number
 from tests.support.kafka import KafkaBroker
 
-from .exchange_process import clone_data_dir, demo_data_dir
-from .test_cluster_control import BOUND_S, MATTER, RESOURCE, Cluster, Node, _govex, _offset
+from .test_cluster_control import (
+    BOUND_S,
+    MATTER,
+    RESOURCE,
+    Cluster,
+    Node,
+    _govex,
+    _offset,
+    three_nodes,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -32,21 +39,10 @@ PASSWORD = "长白山天池-2026-安全"
 
 @pytest.fixture(scope="module")
 def nodes(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    root = tmp_path_factory.mktemp("people")
-    a = demo_data_dir(root, "a")
-    pristine = clone_data_dir(a, "pristine")
-    dirs = {"a": a, "b": clone_data_dir(a, "b"), "c": clone_data_dir(a, "c")}
-    from exchange.demo.setup import DemoDepartment
-
-    depts = {c: DemoDepartment.load(a, c) for c in ("gongan", "weijian", "dashuju")}
-    found = Cluster({}, pristine, kafka_broker, f"govex.p{uuid.uuid4().hex[:8]}.records.", depts)
-    try:
-        for name, data in dirs.items():
-            found.start(name, data)
+    with three_nodes(
+        kafka_broker, tmp_path_factory.mktemp("people"), ("gongan", "weijian", "dashuju")
+    ) as found:
         yield found
-    finally:
-        for node in found.nodes.values():
-            node.process.stop()
 
 
 def _csrf(client: httpx.Client, path: str) -> str:
