@@ -34,7 +34,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -90,13 +90,18 @@ CREATE TABLE IF NOT EXISTS refused (
 
 @dataclass(frozen=True, slots=True)
 class PendingRecord:
-    """A record in the outbox not yet in a batch; ``body`` is ``{key, version, data}`` JSON."""
+    """A record in the outbox not yet in a batch; ``body`` is ``{key, version, data}`` JSON.
+
+    ``record``: the object ``body`` was written from, when this run stored it (the sealer then
+    need not parse ``body`` again); None for a record read back from the file.
+    """
 
     seq: int
     key: str
     version: int
     body: bytes
     line: int
+    record: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,15 +292,10 @@ class Outbox:
                 if fresh:
                     seq = int(db.execute("SELECT value FROM meta WHERE name = 'seq'").fetchone()[0])
                     dumps = orjson.dumps
+                    objects = [{"key": r.key, "version": r.version, "data": r.data} for r in fresh]
                     added = [
-                        PendingRecord(
-                            seq + 1 + i,
-                            r.key,
-                            r.version,
-                            dumps({"key": r.key, "version": r.version, "data": r.data}),
-                            r.line,
-                        )
-                        for i, r in enumerate(fresh)
+                        PendingRecord(seq + 1 + i, r.key, r.version, dumps(o), r.line, o)
+                        for i, (r, o) in enumerate(zip(fresh, objects, strict=True))
                     ]
                     self._write_chunk(db, added)
                     db.execute(

@@ -37,11 +37,14 @@ class Sealer:
         resource = self.resource
         bodies = [r.body for r in records]
         joined = b",".join(bodies)
-        full: list[dict[str, Any]] = orjson.loads(b"[" + joined + b"]")  # one parse per batch
-        for record in full:
-            record["resource"] = resource
-        # the leaves in one loop when orjson's sorted output is the records' JCS form
-        jcs = sorted_is_canonical(joined, (r["data"] for r in full))
+        full = _as_written(records, resource, joined)
+        jcs = full is not None
+        if full is None:
+            full = orjson.loads(b"[" + joined + b"]")  # one parse per batch
+            for record in full:
+                record["resource"] = resource
+            # the leaves in one loop when orjson's sorted output is the records' JCS form
+            jcs = sorted_is_canonical(joined, (r["data"] for r in full))
         sealed = seal_batch(
             full,
             resource=resource,
@@ -52,3 +55,28 @@ class Sealer:
         )
         seal_json = orjson.dumps(sealed.seal.model_dump())
         return sealed.seal.batch_id, encode_batch(resource, bodies, seal_json)
+
+
+def _as_written(
+    records: Sequence[PendingRecord], resource: str, joined: bytes
+) -> list[dict[str, Any]] | None:
+    """The records as this run wrote them into the outbox (no parse of their bodies), when
+    every one is at hand and orjson's sorted output of each is its JCS form; else None.
+
+    Such a record holds only a string key, an integer version and data of strings,
+    integers, booleans and None, whose ``orjson.dumps`` is its body: parsing the body would
+    give back equal values of the same types, so the leaves are the same bytes.
+    """
+    full: list[dict[str, Any]] = []
+    append = full.append
+    for r in records:
+        o = r.record
+        if o is None:
+            return None
+        key, version, data = o["key"], o["version"], o["data"]
+        if type(key) is not str or type(version) is not int or type(data) is not dict:
+            return None
+        append({"resource": resource, "key": key, "version": version, "data": data})
+    if not sorted_is_canonical(joined, (r["data"] for r in full)):
+        return None
+    return full

@@ -7,6 +7,7 @@ per-record path is ingested by today's intake.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import orjson
@@ -82,3 +83,47 @@ def test_a_batch_sealed_by_the_per_record_path_is_ingested(tmp_path: Any) -> Non
         assert result.quarantined == []  # type: ignore[union-attr]
     finally:
         exchange.close()
+
+
+class _Name(str):
+    """A string of another type: its JSON is a string's, its type not ``str``."""
+
+
+WRITTEN: dict[str, list[dict[str, Any]]] = {
+    **DATA,
+    "typed": [{"id_number": "1", "born": date(1990, 1, 2), "name": _Name("居民")}],
+}
+
+
+def _written(kind: str) -> list[PendingRecord]:
+    """Pending records as a run stores them: each with the object its body was written from."""
+    out = []
+    for i, r in enumerate(WRITTEN[kind]):
+        record = {"key": str(r["id_number"]), "version": 1, "data": r}
+        out.append(PendingRecord(i, str(r["id_number"]), 1, orjson.dumps(record), i, record))
+    return out
+
+
+@pytest.mark.parametrize("kind", sorted(WRITTEN))
+def test_records_sealed_as_written_give_the_leaves_of_their_bodies(kind: str) -> None:
+    """A run's records are sealed from the objects it wrote, not parsed back: the seal is
+    still over the leaves of the message's records, whatever the data's types."""
+    pending = _written(kind)
+    _, payload = Sealer(RESOURCE, "uscc", KEY, "kid").seal(pending)
+    message = orjson.loads(payload)
+    seal = verify_seal(message["seal"], KEY.public_key())
+    leaves = [record_leaf({**r, "resource": RESOURCE}) for r in message["records"]]
+    assert root_of(leaves).hex() == seal.root
+    assert [r.body for r in pending] == [orjson.dumps(r) for r in message["records"]]
+    _, parsed = Sealer(RESOURCE, "uscc", KEY, "kid").seal(_pending(WRITTEN[kind]))
+    assert orjson.loads(parsed)["seal"]["root"] == seal.root
+
+
+def test_a_batch_with_a_record_read_back_from_the_outbox_is_sealed_from_its_bodies() -> None:
+    pending = _written("flat")
+    back = pending[3]
+    pending[3] = PendingRecord(back.seq, back.key, back.version, back.body, back.line)
+    _, payload = Sealer(RESOURCE, "uscc", KEY, "kid").seal(pending)
+    message = orjson.loads(payload)
+    leaves = [record_leaf({**r, "resource": RESOURCE}) for r in message["records"]]
+    assert root_of(leaves).hex() == verify_seal(message["seal"], KEY.public_key()).root
