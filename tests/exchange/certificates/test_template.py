@@ -27,7 +27,7 @@ SEED = b"template issuance, fixed seed...!"
 
 ODD = [
     "测试",
-    "a\"b\\c\n\t\u0001\u001f\u007f",
+    'a"b\\c\n\t\u0001\u001f\u007f',
     "\U0001f600 emoji outside the BMP",
     "ｚ\u00e9\u2028\u2029",
     "",
