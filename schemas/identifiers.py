@@ -346,7 +346,16 @@ def make_certificate_id(
     serial_text = str(serial) if isinstance(serial, int) else serial
     body = f"{CERTIFICATE_ID_PREFIX}.{type_code}.{issuer_uscc}.{serial_text}.{version:03d}"
     _check_parts(body, type_code, issuer_uscc, serial_text, f"{version:03d}")
-    return f"{body}.{mod37_36_check_char(body.replace('.', ''))}"
+    # as in parse_certificate_id: the checked parts are all of 0-9A-Z, and the state after
+    # the prefix, type and issuer is worked out once per type and issuer
+    lead = f"{type_code}{issuer_uscc}"
+    state = _mod36_leads.get(lead)
+    if state is None:
+        state = _mod37_36_state(CERTIFICATE_ID_PREFIX.replace(".", "") + lead)
+        if len(_mod36_leads) < _CACHE_LIMIT:
+            _mod36_leads[lead] = state
+    check = _MOD36_ALPHABET[(1 - _mod37_36_state(f"{serial_text}{version:03d}", state)) % 36]
+    return f"{body}.{check}"
 
 
 def _check_parts(cid: str, type_code: str, issuer: str, serial: str, version: str) -> None:

@@ -17,6 +17,8 @@ From the bottom up:
   check, the exchange's live trust store;
 - :mod:`.bundle` — the trust bundle for offline verification (``govex trust export``),
   with the published documents (context, schemas, DID documents) so nothing is fetched;
+- :mod:`.template` — a certificate's canonical bytes from the template of its type and
+  issuer (what every such certificate shares serialized once);
 - :mod:`.issuance` — issuing certificates: checks, drafts, proofs;
 - :mod:`.bulk` — issuing many at once, signed by processes on every core;
 - :mod:`.lookup` — audited reads by id and by holder;

@@ -42,6 +42,7 @@ from exchange.certificates.models import (
 from exchange.certificates.register import CertificateRegister, to_public
 from exchange.certificates.seals import HostedSeals
 from exchange.certificates.status_lists import PublishedLists
+from exchange.certificates.template import Template, marker
 from exchange.certificates.vocabulary import (
     CHINA_TIME,
     VC2_CONTEXT,
@@ -125,6 +126,8 @@ class Issuance:
         self._forms: dict[str, _Form] = {}
         self._clock = (datetime.min.replace(tzinfo=UTC), "", "")
         self._plan: tuple[object, str, datetime, ProofPlan] | None = None
+        self._templates: dict[tuple[str, str, bool], tuple[Any, Template | None]] = {}
+        self._status_pieces: dict[tuple[int, int], list[bytes]] = {}
         self.bulk = BulkIssuance(self, cores() if sign_workers is None else sign_workers)
 
     def close(self) -> None:
@@ -288,7 +291,7 @@ class Issuance:
             status_entry(self.lists.url(suspension), index, "suspension"),
         ]
         plan = self._plan_for(key, method_id(did, kid), now)
-        content = canonicalize(document)
+        content = self._canonical(document, ctype, issuer, (revocation, suspension, index))
         digest = plan.digest(content)
         if plan.hash_name != self.register.hash_name:
             digest_hex = hash_digest(self.register.hash_name, content).hex()
@@ -320,10 +323,58 @@ class Issuance:
     @staticmethod
     def finish(draft: Draft, proof_value: str) -> Issued:
         """The signed certificate and its row, from its draft and its proof value."""
-        signed = draft.plan.finish(draft.document, proof_value)
+        # the draft's document becomes the signed credential (a draft is finished once)
+        signed = draft.document
+        signed["proof"] = {**draft.plan.proof, "proofValue": proof_value}
         row = draft.row
         credential = orjson.dumps(signed).decode("utf-8")
         return Issued(draft.id, draft.serial, (*row[:15], credential, *row[16:]), signed)
+
+    def _canonical(
+        self,
+        document: dict[str, Any],
+        ctype: CertificateType,
+        issuer: str,
+        status: tuple[int, int, int],
+    ) -> bytes:
+        """``canonicalize(document)``, from the template of the type and issuer (what
+        every such certificate shares is serialized once, see :mod:`.template`)."""
+        end = "validUntil" in document
+        slot = (ctype.code, issuer, end)
+        template = self._templates.get(slot)
+        if template is None or template[0] != document["issuer"]:
+            template = self._templates[slot] = (document["issuer"], _template_of(document))
+        cut = template[1]
+        if cut is None:
+            return canonicalize(document)
+        metadata = document["metadata"]
+        values = {
+            "id": canonicalize(document["id"]),
+            "validFrom": canonicalize(document["validFrom"]),
+            "credentialSubject": canonicalize(document["credentialSubject"]),
+            "holder_name": canonicalize(metadata["holder_name"]),
+            "holder_code": canonicalize(metadata["holder_code"]),
+            "issue_date": canonicalize(metadata["issue_date"]),
+            "valid_from": canonicalize(metadata["valid_from"]),
+            "valid_until": canonicalize(metadata["valid_until"]),
+            "credentialStatus": self._status_bytes(document["credentialStatus"], status),
+        }
+        if end:
+            values["validUntil"] = canonicalize(document["validUntil"])
+        return cut.build(values)
+
+    def _status_bytes(self, entries: list[dict[str, str]], status: tuple[int, int, int]) -> bytes:
+        """``canonicalize(entries)``: the pair of status entries of a certificate, from the
+        pair's pieces cut at the index (serialized once per pair of lists)."""
+        revocation, suspension, index = status
+        pieces = self._status_pieces.get((revocation, suspension))
+        if pieces is None:
+            pieces = self._status_pieces[(revocation, suspension)] = _status_pieces(
+                self.lists.url(revocation), self.lists.url(suspension)
+            )
+        if not pieces:
+            return canonicalize(entries)
+        return str(index).encode("ascii").join(pieces)
 
     def _plan_for(self, key: PrivateKey, method: str, now: datetime) -> ProofPlan:
         """The proof options of certificates signed by ``key`` as ``method`` at ``now``
@@ -367,6 +418,35 @@ class Issuance:
             last = int(found[0]) if found else 0
         self._serials[slot] = last + 1
         return last + 1
+
+
+def _template_of(document: dict[str, Any]) -> Template | None:
+    """The template of the certificates shaped as ``document`` (None: none can be cut)."""
+    marked = dict(document)
+    for name in ("id", "validFrom", "validUntil", "credentialSubject", "credentialStatus"):
+        if name in marked:
+            marked[name] = marker(name)
+    marked["metadata"] = dict(document["metadata"])
+    for name in ("holder_name", "holder_code", "issue_date", "valid_from", "valid_until"):
+        marked["metadata"][name] = marker(name)
+    try:
+        return Template(marked)
+    except ValueError:
+        return None
+
+
+_INDEX_MARK = 987_654_321_987
+
+
+def _status_pieces(revocation_url: str, suspension_url: str) -> list[bytes]:
+    """The canonical bytes of a certificate's status entries cut at its index (four times:
+    each entry's ``id`` and ``statusListIndex``); empty when the lists' URLs hold the mark."""
+    entries = [
+        status_entry(revocation_url, _INDEX_MARK, "revocation"),
+        status_entry(suspension_url, _INDEX_MARK, "suspension"),
+    ]
+    pieces = canonicalize(entries).split(str(_INDEX_MARK).encode("ascii"))
+    return pieces if len(pieces) == 5 else []
 
 
 def _day_start(day: date) -> datetime:
