@@ -127,7 +127,9 @@ def _control_settled(nodes: list[ExchangeProcess]) -> dict[str, dict[str, Any]]:
         applied = {s["applied"] for s in statuses.values()}
         if len(ends) == 1 and applied == {max(ends) - 1}:
             return statuses
-        assert time.monotonic() < deadline, statuses
+        if time.monotonic() >= deadline:  # what each node said, and its log's tail
+            logs = "\n".join(f"--- {node.data.name}\n{node.log()}" for node in nodes)
+            raise AssertionError(f"{json.dumps(statuses, indent=1)}\n{logs}")
         time.sleep(0.3)
 
 
