@@ -201,6 +201,7 @@ class Load:
         return max(b - a for a, b in pairwise([since, *times, until]))
 
 
+@pytest.mark.timeout(900)  # three nodes and three brokers restarted on a busy machine
 def test_three_nodes_on_the_secured_cluster_survive_a_node_and_a_broker(
     fresh_kafka_cluster: KafkaCluster, tmp_path: Path
 ) -> None:
