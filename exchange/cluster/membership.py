@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from exchange.bus.kafka_tuning import FAILOVER
 from exchange.cluster.status import STALE_S
 from exchange.errors import Conflict, InvalidRequest, NotFound
 from schemas.errors import ErrorCode
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from exchange.service import Exchange
 
 __all__ = [
+    "FAILOVER",
     "Drain",
     "Heartbeat",
     "check_node_free",

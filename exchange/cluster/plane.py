@@ -109,7 +109,7 @@ class ControlPlane:
     ) -> None:
         self.exchange = exchange
         self.bootstrap = bootstrap
-        self.options = security.client_options(tls=tls)
+        self.options = {**security.client_options(tls=tls), **membership.FAILOVER}
         self.node = node
         self.topics = topics
         self.wait_s = wait_s

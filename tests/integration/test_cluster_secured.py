@@ -75,7 +75,9 @@ class Client:
     """A department's HTTP client of one node (its token fetched once)."""
 
     def __init__(self, node: ExchangeProcess, dept: DemoDepartment) -> None:
-        self.http = httpx.Client(base_url=node.url, timeout=60)
+        # beyond the node's own bounds (a control event 10 s, an audit entry 60 s): a
+        # request the outage held answers 503, which the load retries, not a client timeout
+        self.http = httpx.Client(base_url=node.url, timeout=90)
         audience = self.http.get("/.well-known/govex").json()["client_assertion_audience"]
         token = self.http.post("/v1/token", data=_form(dept.assertion(audience)))
         assert token.status_code == 200, token.text
