@@ -20,6 +20,7 @@ from collections import deque
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Protocol
 
+from exchange.bus.kafka_tuning import FAILOVER
 from exchange.errors import AuditUnavailable
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class KafkaPartition:
     def _open(self, bootstrap: str, settings: KafkaSettings) -> None:
         from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-        options = settings.client_options()
+        options = {**settings.client_options(), **FAILOVER}
         servers = bootstrap.split(",")
         self._ensure_topic(servers, options)
         self._producer = KafkaProducer(

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 __all__ = [
     "CODEC_PACKAGES",
+    "FAILOVER",
     "Compression",
     "ConsumerTuning",
     "ProducerTuning",
@@ -29,6 +30,12 @@ Compression = Literal["none", "gzip", "lz4", "zstd", "snappy"]
 
 # the Python package kafka-python imports for each codec (gzip: the standard library)
 CODEC_PACKAGES: dict[str, str] = {"lz4": "lz4", "zstd": "zstandard", "snappy": "snappy"}
+
+# How the cluster's own clients (control plane, audit log) follow a broker that died:
+# kafka-python backs off reconnecting to it up to 30 s (the Java client 1 s) and keeps
+# metadata 5 minutes, so a client could go on asking a dead leader long after the
+# election; with these it asks again within a second and learns the new leader in 10 s.
+FAILOVER: dict[str, Any] = {"reconnect_backoff_max_ms": 1_000, "metadata_max_age_ms": 10_000}
 
 
 def codec_problem(compression: str) -> str | None:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from exchange.bus.kafka_tuning import FAILOVER
 from exchange.cluster.status import STALE_S
 from exchange.errors import Conflict, InvalidRequest, NotFound
 from schemas.errors import ErrorCode
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from exchange.service import Exchange
 
 __all__ = [
+    "FAILOVER",
     "Drain",
     "Heartbeat",
     "check_node_free",
@@ -52,6 +54,7 @@ __all__ = [
 
 DRAIN_BOUND_S = 60.0  # in-flight requests and the control topic's end, each at most this long
 REMOVE_BOUND_S = 10.0
+END_S = 2.0  # how long the applier asks for the control topic's end (then polls on)
 
 
 @dataclass(frozen=True)
@@ -114,12 +117,19 @@ def hear(nodes: dict[str, Heartbeat], removed: dict[str, float], record: Any) ->
     nodes[beat.node] = beat
 
 
+def end_of(consumer: Any, partition: Any, bound_s: float = END_S) -> int:
+    """``partition``'s end offset, asked for at most ``bound_s`` (``KafkaTimeoutError``
+    after that): kafka-python's own bound is the consumer's request timeout, 305 s, and an
+    end asked of a leader that has just died could hold a node's applier that long."""
+    return int(consumer.end_offsets([partition], int(bound_s * 1000))[partition])
+
+
 def read_nodes(consumer: Any, control: Any, nodes: Any, heard: Callable[[Any], None]) -> None:
     """Read the nodes topic to its end (``consumer`` assigned both topics, not yet polled
     by anyone else), handing each record to ``heard``; the control topic stays where it is."""
     consumer.pause(control)
     try:
-        end = int(consumer.end_offsets([nodes])[nodes])
+        end = end_of(consumer, nodes, 30.0)
         deadline = time.monotonic() + 30.0
         while consumer.position(nodes) < end and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=200).values():

@@ -109,7 +109,7 @@ class ControlPlane:
     ) -> None:
         self.exchange = exchange
         self.bootstrap = bootstrap
-        self.options = security.client_options(tls=tls)
+        self.options = {**security.client_options(tls=tls), **membership.FAILOVER}
         self.node = node
         self.topics = topics
         self.wait_s = wait_s
@@ -179,7 +179,7 @@ class ControlPlane:
         if self._consumer is None:
             self.claim()
         control = TopicPartition(self.topics.control, 0)
-        self.control_end = int(self._consumer.end_offsets([control])[control])
+        self.control_end = membership.end_of(self._consumer, control, CATCH_UP_S)
         self.install()
         self._applier = threading.Thread(target=self._run, name="govex-control", daemon=True)
         self._threads = [
@@ -306,11 +306,11 @@ class ControlPlane:
         control = TopicPartition(self.topics.control, 0)
         next_end = 0.0
         while not self._stop.is_set():
-            try:
-                batches = self._consumer.poll(timeout_ms=200)
+            try:  # the end first: records polled are applied, never dropped by its error
                 if time.monotonic() >= next_end:
-                    self.control_end = int(self._consumer.end_offsets([control])[control])
                     next_end = time.monotonic() + 1.0
+                    self.control_end = membership.end_of(self._consumer, control)
+                batches = self._consumer.poll(timeout_ms=200)
             except KafkaError as exc:
                 log.warning("control topic: %s", exc)
                 self._stop.wait(1.0)
