@@ -14,6 +14,8 @@ HTTP/1.1 protocol with what uvicorn lacks (RELIABILITY, slow clients): a deadlin
 the request line and headers, a deadline for the body, and a cap on the connections one
 client address holds. The settings are in :class:`exchange.config.ApiSettings`. Beside
 it runs the local admin channel on ``DATA/admin.sock`` (:mod:`exchange.admin.listener`).
+Before serving it freezes the heap of startup (:func:`settle_heap`), so that the garbage
+collector's full collections while serving walk only what serving made.
 """
 
 from __future__ import annotations
