@@ -14,11 +14,14 @@ HTTP/1.1 protocol with what uvicorn lacks (RELIABILITY, slow clients): a deadlin
 the request line and headers, a deadline for the body, and a cap on the connections one
 client address holds. The settings are in :class:`exchange.config.ApiSettings`. Beside
 it runs the local admin channel on ``DATA/admin.sock`` (:mod:`exchange.admin.listener`).
+Before serving it freezes the heap of startup (:func:`settle_heap`), so that the garbage
+collector's full collections while serving walk only what serving made.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,6 +44,7 @@ __all__ = [
     "demo_exposed",
     "is_loopback",
     "serve",
+    "settle_heap",
 ]
 
 
@@ -72,6 +76,20 @@ def build_app(
         install_console(app, demo_picker=picker)
 
     return create_app(exchange, fast_read=fast_read, extensions=(console, install_admin_routes))
+
+
+def settle_heap() -> None:
+    """Move every object alive now (modules, the exchange, the app) out of the cyclic
+    garbage collector's reach before serving.
+
+    A full (generation 2) collection walks every tracked object: on a served exchange,
+    well over 100,000 of them, nearly all made at startup and alive until exit. Each such
+    collection stopped the process for tens of milliseconds of CPU (the tail of the
+    read latency, README Performance P3-p99). Frozen, they are never walked again; the
+    objects made while serving are collected as before.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass
@@ -184,5 +202,6 @@ def serve(exchange: Exchange, *, host: str, port: int, allow_demo_exposure: bool
         access_log=False,
         server_header=False,
     )
+    settle_heap()
     if not serve_with_admin(exchange, config):
         sys.exit(3)  # as uvicorn.run: the server did not start (e.g. the port is taken)

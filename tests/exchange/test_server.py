@@ -1,7 +1,8 @@
 """Slow and greedy clients against a real ``govex serve`` on loopback: a client that
 trickles its headers or its body is cut off, one address holds a bounded number of
 connections, and ordinary requests are served as before. And what the address served
-decides: a demo exchange's department picker is offered on loopback only."""
+decides: a demo exchange's department picker is offered on loopback only. And the heap
+the served process starts with is kept out of its full garbage collections."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +21,7 @@ from fastapi.testclient import TestClient
 from exchange.config import Settings
 from exchange.demo.setup import create_demo
 from exchange.server import build_app, demo_exposed, serve
+from tests.support import LOOPBACK, free_port
 from tests.support.serve import govex_serve
 
 HEADER_TIMEOUT_S = 1.0
@@ -168,3 +171,43 @@ def test_a_demo_exchange_offers_its_picker_on_loopback_only(
             )
             assert r.status_code == 403
             assert "loopback" in r.text
+
+
+_SERVE_AND_REPORT_HEAP = """
+import gc, os, signal, sys, threading, time, urllib.request
+url, out = sys.argv[1], sys.argv[2]
+
+def report() -> None:
+    while True:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.1)
+    with open(out, "w") as f:
+        f.write(f"{gc.get_freeze_count()} {len(gc.get_objects(generation=2))}")
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=report, daemon=True).start()
+sys.argv = ["govex", "serve", "--data", sys.argv[3], "--port", sys.argv[4]]
+from exchange.cli.main import main
+main()
+"""
+
+
+def test_the_served_process_keeps_its_startup_heap_out_of_full_collections(
+    tmp_path: Path,
+) -> None:
+    """What ``govex serve`` made before serving (modules, the exchange, the app) is frozen:
+    a full collection while serving walks only what serving made since (P3-p99)."""
+    data, out, port = tmp_path / "data", tmp_path / "heap.txt", free_port()
+    create_demo(Settings(data=data)).close()
+    served = subprocess.run(
+        [sys.executable, "-c", _SERVE_AND_REPORT_HEAP, f"http://{LOOPBACK}:{port}", str(out),
+         str(data), str(port)],
+        capture_output=True, timeout=180,
+    )  # fmt: skip
+    assert out.exists(), served.stderr.decode()[-2000:]
+    frozen, old = map(int, out.read_text().split())
+    assert frozen > 50_000  # the startup heap: well over 100,000 objects
+    assert old < frozen // 10
