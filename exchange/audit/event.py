@@ -27,7 +27,8 @@ and every subject is counted).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -108,8 +109,10 @@ class AuditEvent:
     target: str | None = None  # resource code, certificate id, grant id, case number …
     subject: str | None = None  # raw ID number or USCC: hashed, never stored
     subject_hash: str | None = None
-    subjects: list[str] = field(default_factory=list)  # further raw identifiers, hashed
-    subject_hashes: list[str] = field(default_factory=list)  # further keyed hashes
+    # further raw identifiers (hashed) and keyed hashes; none: a shared empty tuple, not two
+    # lists per event (an audit append builds many events)
+    subjects: Sequence[str] = ()
+    subject_hashes: Sequence[str] = ()
     purpose: str | None = None
     case_no: str | None = None
     code: str | None = None  # stable error code when refused
