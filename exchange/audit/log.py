@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exchange.audit.context import current_request
-from exchange.audit.event import AuditEvent, encode_event, valid_text
+from exchange.audit.event import AuditEvent, Row, encode_event, valid_text
 from exchange.audit.leaf import AuditEntry
 from exchange.audit.recovery import Recovered, recover
 from exchange.audit.segments import SegmentWriter
@@ -181,16 +181,30 @@ class AuditLog(GroupCommitWriter):
             raise AuditUnavailable("the audit log is closed")
         self.space.check()
         request = current_request()
-        rows = []
+        rows: list[Row] = []
+        append, known = rows.append, self.subjects.known
         for event in events:
             if request is not None:
                 if event.request_hash is None:
                     event.request_hash = request.request_hash
                 if event.person is None:
                     event.person = request.person
-            if event.subject is not None or event.subjects or event.subject_hashes:
+            raw = event.subject
+            if raw is not None and event.subject_hash is None:
+                # the usual entry: one (non-blank) subject met before, no lists
+                found = known(raw)
+                if (
+                    found is not None
+                    and not event.subjects
+                    and not event.subject_hashes
+                    and raw.strip()
+                ):
+                    event.subject_hash, event.subject = found, None
+                else:
+                    self._hash_subjects(event)
+            elif raw is not None or event.subjects or event.subject_hashes:
                 self._hash_subjects(event)
-            rows.append(encode_event(event))
+            append(encode_event(event))
         if request is not None:
             request.entries += len(events)
         return Pending(events, rows, work)

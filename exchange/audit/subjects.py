@@ -52,6 +52,9 @@ class SubjectKeys:
         self.store = store
         self._key = key
         self._cache: dict[str, str] = {}  # normalised (or raw) subject → subject hash
+        # the hash of a subject met before (cleared in place, never replaced), else None:
+        # the audit log's hot path asks this first, without a call of its own
+        self.known = self._cache.get
         self._staged: dict[str, tuple[str, bytes, str]] = {}  # value → (ref, salt, hash)
         self._taken: dict[str, tuple[str, bytes, str]] = {}  # in a commit under way
         self._generation = 0  # commits of salts so far
