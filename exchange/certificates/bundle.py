@@ -161,7 +161,7 @@ class TrustBundle:
     def issuance(self, credential_id: str, content: ContentDigest) -> Issuance:
         signer, hash_name, digests = self._issued_digests()
         self._signer_valid(signer, datetime.now(UTC), "the issued-certificates list")
-        if bytes.fromhex(content.hex(hash_name))[:DIGEST_BYTES] not in digests:
+        if content.digest(hash_name)[:DIGEST_BYTES] not in digests:
             raise TrustError(
                 f"{credential_id} with this content is not among the {len(digests)} "
                 "certificates the trust bundle knows the exchange issued (altered, or issued "

@@ -91,7 +91,9 @@ class CheckState:
     issuance: Issuance | None = None
     issuance_error: str | None = None
     canonical: bytes | None = None  # JCS of the credential without its proof, once verified
+    canonical_hash: tuple[str, bytes] | None = None  # the proof's hash of it, with its name
     valid_from: datetime | None = None  # validFrom, once parsed
+    json_types: bool | None = None  # made of JSON types only (the intake's walk found)
 
 
 def _is_date(text: str) -> bool:
@@ -221,13 +223,14 @@ class CredentialChecks:
     # -- the checks ------------------------------------------------
     def proof(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
         if self.public_key is not None:
-            verified = verify_proof(doc, self.public_key)
+            verified = verify_proof(doc, self.public_key, json_types=state.json_types)
         else:
-            verified = verify_proof(doc, resolve=self._resolve)
+            verified = verify_proof(doc, resolve=self._resolve, json_types=state.json_types)
         if "@context" in verified.proof and doc.get("@context") != verified.proof["@context"]:
             raise CheckFailed("the document's @context differs from the @context the proof signed")
         # the signed bytes are then exactly the credential without its proof: its content
         state.canonical = verified.canonical_document or None
+        state.canonical_hash = (verified.hash_name, verified.document_hash)
         return None
 
     def issuer_chain(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
@@ -338,7 +341,7 @@ class CredentialChecks:
                 state.issuance_error = f"id must be {CERT_URN_PREFIX}<certificate identifier>"
             else:
                 try:
-                    content = ContentDigest(doc, state.canonical)
+                    content = ContentDigest(doc, state.canonical, state.canonical_hash)
                     state.issuance = self.trust.issuance(doc_id, content)
                 except TrustError as exc:
                     state.issuance_error = exc.message

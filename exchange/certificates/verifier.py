@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exchange.certificates.checks import CheckFailed, CheckRun, CheckState, CredentialChecks
-from exchange.certificates.intake import credential_limits, credential_text_limits
+from exchange.certificates.intake import credential_shape, credential_text_limits
 from exchange.certificates.trust import TrustStore
 from exchange.certificates.vocabulary import CHECKS, TrustError
 from exchange.errors import ExchangeError
@@ -143,12 +143,12 @@ class Verifier:
         A value beyond the caps of :mod:`exchange.certificates.intake` is not judged: it
         raises :class:`~exchange.certificates.intake.CredentialTooDeep` (or ``TooLarge``).
         """
-        credential_limits(credential)
+        json_types = credential_shape(credential)
         if not isinstance(credential, dict):
             reason = "a credential must be a JSON object"
             return Verdict(False, tuple(Check(name, False, reason) for name in CHECKS))
         now = self.clock()
-        state = CheckState()
+        state = CheckState(json_types=json_types)
         checks = tuple([self._run(name, run, credential, state, now) for name, run in self._checks])
         issuer = credential.get("issuer")
         issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
