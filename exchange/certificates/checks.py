@@ -126,6 +126,7 @@ class CredentialChecks:
         self._methods: dict[object, tuple[str | None, str]] = {}
         self._usccs: dict[object, str] = {}
         self._forms: dict[tuple[str, str], CredentialForm] = {}
+        self._notes: dict[str, tuple[SealCertificateInfo, str]] = {}  # kid → its chain's note
 
     def all(self) -> tuple[tuple[str, CheckRun], ...]:
         """Every check with its name, in the order they run."""
@@ -273,7 +274,15 @@ class CredentialChecks:
                 f"{info.name} is not competent to issue {ctype.name} ({ctype.code}); "
                 f"its competent department is {ctype.department}"
             )
-        note = f"sealed by {info.name} ({info.uscc}) with key {kid}, certified by the root"
+        said = self._notes.get(kid)
+        if said is None or said[0] is not info:  # the note is the same each time: made once
+            said = (
+                info,
+                f"sealed by {info.name} ({info.uscc}) with key {kid}, certified by the root",
+            )
+            if len(self._notes) < _MEMO_LIMIT:
+                self._notes[kid] = said
+        note = said[1]
         if revoked is not None:
             note += (
                 f"; made before the key was revoked at {revoked.revoked_at.isoformat()} "
