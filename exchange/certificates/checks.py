@@ -96,11 +96,19 @@ class CheckState:
     json_types: bool | None = None  # made of JSON types only (the intake's walk found)
 
 
+_REAL_DATES: set[str] = set()  # "YYYY-MM-DD" strings found to be real dates (issue dates)
+
+
 def _is_date(text: str) -> bool:
+    if text in _REAL_DATES:
+        return True
     try:
-        return len(text) == 10 and date.fromisoformat(text).isoformat() == text
+        real = len(text) == 10 and date.fromisoformat(text).isoformat() == text
     except ValueError:
         return False
+    if real and len(_REAL_DATES) < _MEMO_LIMIT:
+        _REAL_DATES.add(text)
+    return real
 
 
 CheckRun = Callable[[dict[str, Any], CheckState, datetime], str | None]
