@@ -290,7 +290,12 @@ CERTIFICATE_ID_PREFIX = "1.2.156.3005.2"
 
 _MOD36_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _MOD36_VALUE = {ch: i for i, ch in enumerate(_MOD36_ALPHABET)}
-_mod36_leads: dict[str, int] = {}  # type code + issuer → the MOD 37,36 state after them
+_mod36_leads: dict[tuple[str, str], int] = {}  # checked (type code, issuer) → MOD 37,36 state
+_MOD36_NEXT = [
+    {ch: ((product + value) % 36 or 36) * 2 % 37 for ch, value in _MOD36_VALUE.items()}
+    for product in range(37)
+]  # running state → character → next state: one lookup per character of 0-9A-Z
+_PREFIX_DOT = CERTIFICATE_ID_PREFIX + "."
 _TYPE_CODE = re.compile(r"[0-9]{4,12}")
 _SERIAL = re.compile(r"[0-9A-Z]{1,32}")
 _VERSION = re.compile(r"[0-9]{3}")
@@ -380,22 +385,26 @@ def parse_certificate_id(value: str) -> CertificateIdParts:
             f"certificate id {value!r}: must be {CERTIFICATE_ID_PREFIX}.<type code>.<issuer "
             f"USCC>.<serial>.<version>.<check>"
         )
-    if ".".join(parts[:prefix_len]) != CERTIFICATE_ID_PREFIX:
+    if not value.startswith(_PREFIX_DOT):  # the first parts, joined, are not the prefix
         raise IdentifierError(
             f"certificate id {value}: must start with {CERTIFICATE_ID_PREFIX}, not "
             f"{'.'.join(parts[:prefix_len])}"
         )
     type_code, issuer, serial, version, check = parts[prefix_len:]
-    _check_parts(value, type_code, issuer, serial, version)
-    # the checked parts are all of 0-9A-Z; the state after the prefix, type and issuer is
-    # the same for every certificate of one type and issuer, so it is worked out once
-    lead = f"{type_code}{issuer}"
-    state = _mod36_leads.get(lead)
+    # the prefix, type code and issuer are the same for every certificate of one type and
+    # issuer: once checked, the pair is remembered with the MOD 37,36 state after them
+    state = _mod36_leads.get((type_code, issuer))
     if state is None:
-        state = _mod37_36_state(CERTIFICATE_ID_PREFIX.replace(".", "") + lead)
+        _check_parts(value, type_code, issuer, serial, version)
+        state = _mod37_36_state(CERTIFICATE_ID_PREFIX.replace(".", "") + type_code + issuer)
         if len(_mod36_leads) < _CACHE_LIMIT:
-            _mod36_leads[lead] = state
-    expected = _MOD36_ALPHABET[(1 - _mod37_36_state(serial + version, state)) % 36]
+            _mod36_leads[(type_code, issuer)] = state
+    elif not _SERIAL.fullmatch(serial) or not _VERSION.fullmatch(version) or version == "000":
+        _check_parts(value, type_code, issuer, serial, version)  # raises, naming the part
+    # serial and version are of 0-9A-Z (checked above): one table lookup per character
+    for ch in serial + version:
+        state = _MOD36_NEXT[state][ch]
+    expected = _MOD36_ALPHABET[(1 - state) % 36]
     if check != expected:
         raise IdentifierError(
             f"certificate id {value}: check character should be {expected}, not {check}"

@@ -20,6 +20,13 @@ For values made only of ``str``, safe ``int``, ``bool``, ``None``, ``dict`` and
 
 Everything else (floats, non-BMP keys, subclasses, bad values) takes the
 reference path, which also produces the precise error messages.
+
+The fast path walks the value once for its types only (a set test per container);
+orjson itself refuses unsafe integers (``OPT_STRICT_INTEGER``), subclasses
+(``OPT_PASSTHROUGH_SUBCLASS``), non-string keys and lone surrogates, and only bytes
+that hold a character beyond the BMP have their keys looked at one by one.
+:func:`canonicalize_parts` canonicalizes several parts of one value (a document
+without its proof, the proof's options) after a single walk of the whole.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import rfc8785
@@ -37,8 +44,11 @@ from .errors import CanonicalizationError
 
 __all__ = [
     "MAX_SAFE_INTEGER",
+    "JsonShape",
     "canonical_hash",
     "canonicalize",
+    "canonicalize_parts",
+    "json_shape",
     "parse_strict",
     "sorted_is_canonical",
 ]
@@ -138,8 +148,126 @@ def _check(value: Any, path: str) -> None:
     raise CanonicalizationError(f"value of type {type(value).__name__} at {path} is not JSON")
 
 
+_JCS_LEAVES = frozenset({str, int, bool, type(None)})
+_SORTED_STRICT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER | orjson.OPT_PASSTHROUGH_SUBCLASS
+_JCS_CONTAINERS = frozenset({dict, list, tuple})
+_CONTAINERS = (dict, list, tuple)
+
+
+def _jcs_types(value: Any) -> bool:
+    """True when ``value`` is made only of exact ``dict``, ``list``, ``tuple``, ``str``,
+    ``int``, ``bool`` and ``None``: one walk without recursion, a C-speed set test for each
+    container whose members are all leaves. Keys and integer ranges are not looked at here:
+    orjson refuses the bad ones under :data:`_SORTED_STRICT` (see :func:`_fast_path`)."""
+    kind = type(value)
+    if kind is not dict and kind is not list and kind is not tuple:
+        return kind in _JCS_LEAVES
+    leaves = _JCS_LEAVES.issuperset
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        children = node.values() if type(node) is dict else node
+        if leaves(map(type, children)):
+            continue
+        for child in children:
+            kind = type(child)
+            if kind is dict or kind is list or kind is tuple:
+                stack.append(child)
+            elif kind not in _JCS_LEAVES:
+                return False
+    return True
+
+
+class JsonShape(NamedTuple):
+    """What one walk of a parsed value found (see :func:`json_shape`)."""
+
+    json_types: bool
+    """Made only of exact ``dict``, ``list``, ``tuple``, ``str``, ``int``, ``bool``, None."""
+    depth: int
+    """Levels of containers; beyond the walk's ``max_depth``, the walk stopped there."""
+    members: int
+    """Members and items counted; beyond the walk's ``max_members``, the walk stopped."""
+
+
+def json_shape(value: Any, max_depth: int, max_members: int) -> JsonShape:
+    """One walk of ``value`` without recursion, level by level: its types (as
+    :func:`_jcs_types`), its nesting depth and its number of members.
+
+    ``dict`` and ``list`` subclasses are walked too (they count for depth and members, and
+    make ``json_types`` False); the walk stops at the first level deeper than ``max_depth``
+    or the first container that brings the count beyond ``max_members``. A caller that
+    caps what it accepts (a verifier's intake) learns with the same walk whether a value
+    may take the fast path of :func:`canonicalize_parts`.
+    """
+    if not isinstance(value, _CONTAINERS):
+        return JsonShape(type(value) in _JCS_LEAVES, 0, 0)
+    exact = type(value) in _JCS_CONTAINERS
+    leaves = _JCS_LEAVES.issuperset
+    level = [value]
+    depth = members = 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            return JsonShape(False, depth, members)
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            members += len(children)
+            if members > max_members:
+                return JsonShape(False, depth, members)
+            if leaves(map(type, children)):
+                continue
+            for child in children:
+                kind = type(child)
+                if kind is dict or kind is list or kind is tuple:
+                    below.append(child)
+                elif kind not in _JCS_LEAVES:
+                    exact = False
+                    if isinstance(child, _CONTAINERS):
+                        below.append(child)
+        level = below
+    return JsonShape(exact, depth, members)
+
+
+def _non_bmp(data: bytes) -> bool:
+    """Does UTF-8 ``data`` hold a character beyond U+FFFF? (a memchr per lead byte)"""
+    find = data.find
+    return (
+        find(b"\xf0") >= 0
+        or find(b"\xf1") >= 0
+        or find(b"\xf2") >= 0
+        or find(b"\xf3") >= 0
+        or find(b"\xf4") >= 0
+    )
+
+
+def _sorted_dump(value: Any) -> bytes | None:
+    """orjson's sorted bytes of a value whose types :func:`_jcs_types` accepted, when they
+    are its JCS form; None when the reference path must decide.
+
+    ``OPT_STRICT_INTEGER`` refuses integers beyond ±(2^53-1), ``OPT_PASSTHROUGH_SUBCLASS``
+    subclasses of ``str`` (keys too) and ``dict``, and orjson refuses non-string keys and
+    lone surrogates; a character beyond the BMP anywhere in the bytes sends the value to
+    the precise key check (only keys sort differently, see the module docstring).
+    """
+    try:
+        out = orjson.dumps(value, option=_SORTED_STRICT)
+    except orjson.JSONEncodeError:
+        return None
+    if _non_bmp(out) and not _fast_eligible(value):
+        return None
+    return out
+
+
+def _fast_path(value: Any) -> bytes | None:
+    """The JCS bytes of ``value`` by the fast path, or None when it does not apply."""
+    return _sorted_dump(value) if _jcs_types(value) else None
+
+
 def _fast_eligible(value: Any) -> bool:
-    """True when ``value`` is valid and orjson's sorted output is its JCS form.
+    """True when ``value`` is valid and orjson's sorted output is its JCS form (the precise
+    check, key by key: :func:`_sorted_dump` asks it only of values with a character beyond
+    the BMP).
 
     Never raises: anything unusual returns False and is handled (and, if
     invalid, reported with its path) by the reference path.
@@ -187,12 +315,28 @@ def canonicalize(value: Any) -> bytes:
     NaN/Infinity, integers outside ±(2^53-1), non-string keys, non-JSON types and
     strings that are not valid Unicode (lone surrogates).
     """
-    if _fast_eligible(value):
-        try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONEncodeError:
-            pass  # e.g. a lone surrogate: let the reference path report it
-    return _canonicalize_reference(value)
+    out = _fast_path(value)
+    return out if out is not None else _canonicalize_reference(value)
+
+
+def canonicalize_parts(whole: Any, *parts: Any, json_types: bool | None = None) -> list[bytes]:
+    """:func:`canonicalize` of each of ``parts``, with one walk of ``whole`` for all of them.
+
+    Each part is a member of ``whole`` (at any depth) or a new ``dict`` or ``list`` whose
+    keys are keys of ``whole``'s objects and whose values are members of ``whole``: a
+    document without its proof, a proof without its value. When ``whole`` is made of
+    JSON types only, so is each part, and each takes the fast path without a walk of
+    its own; otherwise each part is canonicalized on its own, errors included.
+    ``json_types``: what :func:`json_shape` found of ``whole``, when the caller walked it
+    already (None: walk it here).
+    """
+    if not (_jcs_types(whole) if json_types is None else json_types):
+        return [canonicalize(part) for part in parts]
+    out: list[bytes] = []
+    for part in parts:
+        dumped = _sorted_dump(part)
+        out.append(dumped if dumped is not None else _canonicalize_reference(part))
+    return out
 
 
 def canonical_hash(value: Any) -> bytes:

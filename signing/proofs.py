@@ -24,12 +24,12 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from .algorithms import PrivateKey, PublicKey, algorithm_of, sign, verify
-from .canonical import canonicalize
+from .canonical import canonicalize, canonicalize_parts
 from .errors import KeyLoadError, SigningError, VerificationError
 from .gm.sm2 import SM2PrivateKey, SM2PublicKey, sm3
 from .multibase import MultibaseError, decode_base58btc, decode_multikey, encode_base58btc
@@ -66,9 +66,9 @@ class ProofError(VerificationError):
     """A Data Integrity proof that is missing, malformed or does not verify."""
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedProof:
-    """What :func:`verify_proof` checked: the document as signed and the proof over it."""
+class VerifiedProof(NamedTuple):
+    """What :func:`verify_proof` checked: the document as signed and the proof over it
+    (a named tuple: made once per verification, at the cost of a tuple)."""
 
     document_without_proof: dict[str, Any]
     proof: dict[str, Any]
@@ -77,6 +77,10 @@ class VerifiedProof:
     created: datetime | None
     canonical_document: bytes = b""
     """JCS of :attr:`document_without_proof`, as hashed for the signature."""
+    document_hash: bytes = b""
+    """The suite's hash of :attr:`canonical_document` (the second half of the signed input)."""
+    hash_name: str = "sha-256"
+    """That hash: ``sm3`` for ``govex-sm2-jcs-2025``, else ``sha-256``."""
 
 
 def _suite_for(key: PrivateKey | PublicKey) -> str:
@@ -289,11 +293,14 @@ def verify_proof(
     *,
     resolve: Callable[[str], PublicKey] | None = None,
     expected_purpose: str = "assertionMethod",
+    json_types: bool | None = None,
 ) -> VerifiedProof:
     """Verify the ``DataIntegrityProof`` on ``document`` or raise :class:`ProofError`.
 
     The key is ``public_key`` when given, else ``resolve(verificationMethod)``
     (e.g. :func:`resolve_did_key`, or a lookup of registered seal keys).
+    ``json_types``: what :func:`signing.canonical.json_shape` found of ``document``,
+    when the caller walked it already (None: it is walked here).
     """
     if not isinstance(document, dict):
         raise ProofError("a secured document must be a JSON object")
@@ -330,11 +337,18 @@ def verify_proof(
         raise ProofError(f"a {type(public_key).__name__} cannot verify cryptosuite {suite}")
     options = {name: value for name, value in proof.items() if name != "proofValue"}
     unsecured = _unsecured(document, proof)
-    try:
-        document_jcs = canonicalize(unsecured)
-        data = _hash_canonical(options, document_jcs)
+    try:  # both are made of the document's members: one walk of it for the two
+        document_jcs, options_jcs = canonicalize_parts(
+            document, unsecured, options, json_types=json_types
+        )
     except SigningError as exc:
         raise ProofError(f"secured document cannot be canonicalized: {exc.message}") from exc
+    if suite == SM2_JCS_2025:
+        hash_name, document_hash = "sm3", sm3(document_jcs)
+        data = sm3(options_jcs) + document_hash
+    else:
+        hash_name, document_hash = "sha-256", hashlib.sha256(document_jcs).digest()
+        data = hashlib.sha256(options_jcs).digest() + document_hash
     try:
         verify(public_key, signature, data)
     except VerificationError as exc:
@@ -349,4 +363,6 @@ def verify_proof(
         cryptosuite=suite,
         created=created,
         canonical_document=document_jcs,
+        document_hash=document_hash,
+        hash_name=hash_name,
     )

@@ -56,6 +56,7 @@ _DIGEST_ALGORITHMS: dict[str, HashName] = {
     f"{name}/{DIGEST_BYTES * 8}": name for name in get_args(HashName)
 }
 _BUNDLE_VERSION = 2
+_VOUCHED = Issuance()  # offline: the digest list vouches for the content, and knows no time
 """Version 2 carries ``issued_certificates`` (the signed digest list); version 1 did not."""
 
 
@@ -161,13 +162,13 @@ class TrustBundle:
     def issuance(self, credential_id: str, content: ContentDigest) -> Issuance:
         signer, hash_name, digests = self._issued_digests()
         self._signer_valid(signer, datetime.now(UTC), "the issued-certificates list")
-        if bytes.fromhex(content.hex(hash_name))[:DIGEST_BYTES] not in digests:
+        if content.digest(hash_name)[:DIGEST_BYTES] not in digests:
             raise TrustError(
                 f"{credential_id} with this content is not among the {len(digests)} "
                 "certificates the trust bundle knows the exchange issued (altered, or issued "
                 "after the bundle was exported: refresh it with `govex trust export`)"
             )
-        return Issuance()
+        return _VOUCHED
 
     def _issued_digests(self) -> tuple[SealEntry, HashName, frozenset[bytes]]:
         if self._digests is None:

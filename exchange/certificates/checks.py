@@ -91,14 +91,24 @@ class CheckState:
     issuance: Issuance | None = None
     issuance_error: str | None = None
     canonical: bytes | None = None  # JCS of the credential without its proof, once verified
+    canonical_hash: tuple[str, bytes] | None = None  # the proof's hash of it, with its name
     valid_from: datetime | None = None  # validFrom, once parsed
+    json_types: bool | None = None  # made of JSON types only (the intake's walk found)
+
+
+_REAL_DATES: set[str] = set()  # "YYYY-MM-DD" strings found to be real dates (issue dates)
 
 
 def _is_date(text: str) -> bool:
+    if text in _REAL_DATES:
+        return True
     try:
-        return len(text) == 10 and date.fromisoformat(text).isoformat() == text
+        real = len(text) == 10 and date.fromisoformat(text).isoformat() == text
     except ValueError:
         return False
+    if real and len(_REAL_DATES) < _MEMO_LIMIT:
+        _REAL_DATES.add(text)
+    return real
 
 
 CheckRun = Callable[[dict[str, Any], CheckState, datetime], str | None]
@@ -124,6 +134,7 @@ class CredentialChecks:
         self._methods: dict[object, tuple[str | None, str]] = {}
         self._usccs: dict[object, str] = {}
         self._forms: dict[tuple[str, str], CredentialForm] = {}
+        self._notes: dict[str, tuple[SealCertificateInfo, str]] = {}  # kid → its chain's note
 
     def all(self) -> tuple[tuple[str, CheckRun], ...]:
         """Every check with its name, in the order they run."""
@@ -221,13 +232,14 @@ class CredentialChecks:
     # -- the checks ------------------------------------------------
     def proof(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
         if self.public_key is not None:
-            verified = verify_proof(doc, self.public_key)
+            verified = verify_proof(doc, self.public_key, json_types=state.json_types)
         else:
-            verified = verify_proof(doc, resolve=self._resolve)
+            verified = verify_proof(doc, resolve=self._resolve, json_types=state.json_types)
         if "@context" in verified.proof and doc.get("@context") != verified.proof["@context"]:
             raise CheckFailed("the document's @context differs from the @context the proof signed")
         # the signed bytes are then exactly the credential without its proof: its content
         state.canonical = verified.canonical_document or None
+        state.canonical_hash = (verified.hash_name, verified.document_hash)
         return None
 
     def issuer_chain(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
@@ -270,7 +282,15 @@ class CredentialChecks:
                 f"{info.name} is not competent to issue {ctype.name} ({ctype.code}); "
                 f"its competent department is {ctype.department}"
             )
-        note = f"sealed by {info.name} ({info.uscc}) with key {kid}, certified by the root"
+        said = self._notes.get(kid)
+        if said is None or said[0] is not info:  # the note is the same each time: made once
+            said = (
+                info,
+                f"sealed by {info.name} ({info.uscc}) with key {kid}, certified by the root",
+            )
+            if len(self._notes) < _MEMO_LIMIT:
+                self._notes[kid] = said
+        note = said[1]
         if revoked is not None:
             note += (
                 f"; made before the key was revoked at {revoked.revoked_at.isoformat()} "
@@ -338,7 +358,7 @@ class CredentialChecks:
                 state.issuance_error = f"id must be {CERT_URN_PREFIX}<certificate identifier>"
             else:
                 try:
-                    content = ContentDigest(doc, state.canonical)
+                    content = ContentDigest(doc, state.canonical, state.canonical_hash)
                     state.issuance = self.trust.issuance(doc_id, content)
                 except TrustError as exc:
                     state.issuance_error = exc.message

@@ -19,6 +19,7 @@ from typing import Any
 
 from exchange.errors import ExchangeError, InvalidRequest, PayloadTooLarge
 from schemas.errors import ErrorCode
+from signing.canonical import json_shape
 
 __all__ = [
     "MAX_CREDENTIAL_BYTES",
@@ -29,6 +30,7 @@ __all__ = [
     "CredentialTooLarge",
     "VerifierBusy",
     "credential_limits",
+    "credential_shape",
     "credential_text_limits",
     "nesting_limits",
 ]
@@ -42,8 +44,6 @@ VERIFY_QUEUE = 64
 
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # unrolled: no per-byte branch
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_CONTAINERS = (dict, list)
-_LEAVES = frozenset({str, int, bool, float, type(None)})
 
 
 class CredentialTooLarge(PayloadTooLarge):
@@ -91,24 +91,18 @@ def nesting_limits(raw: bytes) -> bytes:
 def credential_limits(value: Any) -> Any:
     """``value`` once its nesting is within :data:`MAX_CREDENTIAL_DEPTH` (checked without
     recursion); else :class:`CredentialTooDeep`."""
-    if not isinstance(value, _CONTAINERS):
-        return value
-    # only containers are walked; leaves are counted by their container's length
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    seen = 0
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_CREDENTIAL_DEPTH:
-            raise CredentialTooDeep(
-                f"a credential is nested at most {MAX_CREDENTIAL_DEPTH} levels deep"
-            )
-        children = node.values() if isinstance(node, dict) else node
-        seen += len(children)
-        if seen > MAX_CREDENTIAL_BYTES:  # a value cannot have more members than bytes
-            raise CredentialTooLarge(f"a credential is at most {MAX_CREDENTIAL_BYTES // 1024} KiB")
-        if _LEAVES.issuperset(map(type, children)):
-            continue
-        for child in children:
-            if isinstance(child, _CONTAINERS):
-                stack.append((child, depth + 1))
+    credential_shape(value)
     return value
+
+
+def credential_shape(value: Any) -> bool:
+    """:func:`credential_limits`, and whether ``value`` is made of JSON types only (the same
+    walk: :func:`signing.canonical.json_shape`), for the proof check's canonical form."""
+    shape = json_shape(value, MAX_CREDENTIAL_DEPTH, MAX_CREDENTIAL_BYTES)
+    if shape.depth > MAX_CREDENTIAL_DEPTH:
+        raise CredentialTooDeep(
+            f"a credential is nested at most {MAX_CREDENTIAL_DEPTH} levels deep"
+        )
+    if shape.members > MAX_CREDENTIAL_BYTES:  # a value cannot have more members than bytes
+        raise CredentialTooLarge(f"a credential is at most {MAX_CREDENTIAL_BYTES // 1024} KiB")
+    return shape.json_types

@@ -54,6 +54,8 @@ __all__ = [
     "TrustStore",
 ]
 
+_LAST_KEPT = 1_024  # keys whose last judgement is kept (the seal keys and status signer in use)
+
 
 @dataclass(frozen=True, slots=True)
 class SealEntry:
@@ -134,7 +136,7 @@ class ChainChecker:
         self.root = root
         self._verified: dict[str, SealCertificateInfo] = {}
         self._lock = threading.Lock()
-        self._last: tuple[datetime, str, SealCertificateInfo] | None = None
+        self._last: dict[str, tuple[datetime, SealCertificateInfo]] = {}  # kid → last judged
 
     def check(self, entry: SealEntry, at: datetime) -> SealCertificateInfo:
         """What the root vouches for about ``entry`` at time ``at``, or :class:`ChainError`.
@@ -142,9 +144,9 @@ class ChainChecker:
         ``at`` is a time the verifier trusts — now, or a recorded issuance or ingest time —
         never a time the signer claims (a proof's ``created``, a batch's ``sealed_at``).
         """
-        last = self._last
-        if last is not None and last[0] is at and last[1] == entry.kid:
-            return last[2]  # this key, judged at this very moment a moment ago
+        last = self._last.get(entry.kid)
+        if last is not None and last[0] is at:
+            return last[1]  # this key, judged at this very moment a moment ago
         info = self._verified.get(entry.kid)
         if info is None:
             cert = entry.certificate
@@ -162,7 +164,8 @@ class ChainChecker:
                 f"seal certificate of {info.name} was valid from {info.not_before.isoformat()} "
                 f"to {info.not_after.isoformat()}, not at {moment.isoformat()}"
             )
-        self._last = (at, entry.kid, info)
+        if len(self._last) < _LAST_KEPT or entry.kid in self._last:
+            self._last[entry.kid] = (at, info)
         return info
 
 

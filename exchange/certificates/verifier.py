@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from exchange.certificates.checks import CheckFailed, CheckRun, CheckState, CredentialChecks
-from exchange.certificates.intake import credential_limits, credential_text_limits
+from exchange.certificates.checks import CheckFailed, CheckState, CredentialChecks
+from exchange.certificates.intake import credential_shape, credential_text_limits
 from exchange.certificates.trust import TrustStore
 from exchange.certificates.vocabulary import CHECKS, TrustError
 from exchange.errors import ExchangeError
@@ -143,13 +143,27 @@ class Verifier:
         A value beyond the caps of :mod:`exchange.certificates.intake` is not judged: it
         raises :class:`~exchange.certificates.intake.CredentialTooDeep` (or ``TooLarge``).
         """
-        credential_limits(credential)
+        json_types = credential_shape(credential)
         if not isinstance(credential, dict):
             reason = "a credential must be a JSON object"
             return Verdict(False, tuple(Check(name, False, reason) for name in CHECKS))
         now = self.clock()
-        state = CheckState()
-        checks = tuple([self._run(name, run, credential, state, now) for name, run in self._checks])
+        state = CheckState(json_types=json_types)
+        results: list[Check] = []
+        passed = self._passed
+        for name, run in self._checks:
+            try:
+                note = run(credential, state, now)
+            except Exception as exc:  # every failure is judged by _failed, the unexpected too
+                results.append(self._failed(name, exc))
+                continue
+            check = passed.get((name, note))
+            if check is None:
+                check = Check(name, True, note)
+                if len(passed) < _PASSED_KEPT:
+                    passed[(name, note)] = check
+            results.append(check)
+        checks = tuple(results)
         issuer = credential.get("issuer")
         issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
         types = credential.get("type")
@@ -185,26 +199,12 @@ class Verifier:
         return verdict
 
     # -- plumbing ------------------------------------------------
-    def _run(
-        self,
-        name: str,
-        run: CheckRun,
-        credential: dict[str, Any],
-        state: CheckState,
-        now: datetime,
-    ) -> Check:
-        try:
-            note = run(credential, state, now)
-        except CheckFailed as fail:
-            return Check(name, False, str(fail))
-        except (ExchangeError, SchemaError, SigningError) as exc:
+    @staticmethod
+    def _failed(name: str, exc: Exception) -> Check:
+        """The failed check ``name`` for what it raised; fail closed on the unexpected."""
+        if isinstance(exc, CheckFailed):
+            return Check(name, False, str(exc))
+        if isinstance(exc, ExchangeError | SchemaError | SigningError):
             return Check(name, False, exc.message)
-        except Exception as exc:  # fail closed: a check that cannot finish has not passed
-            _LOG.warning("certificate check %s could not finish", name, exc_info=exc)
-            return Check(name, False, f"cannot be checked: {exc}")
-        passed = self._passed.get((name, note))
-        if passed is None:
-            passed = Check(name, True, note)
-            if len(self._passed) < _PASSED_KEPT:
-                self._passed[(name, note)] = passed
-        return passed
+        _LOG.warning("certificate check %s could not finish", name, exc_info=exc)
+        return Check(name, False, f"cannot be checked: {exc}")

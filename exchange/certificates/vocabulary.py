@@ -117,21 +117,38 @@ def credential_digest(credential: dict[str, Any], hash_name: HashName = "sha-256
 class ContentDigest:
     """One credential's :func:`credential_digest` in each hash asked for, computed once."""
 
-    def __init__(self, credential: dict[str, Any], canonical: bytes | None = None) -> None:
+    def __init__(
+        self,
+        credential: dict[str, Any],
+        canonical: bytes | None = None,
+        known: tuple[str, bytes] | None = None,
+    ) -> None:
         """``canonical``: the JCS bytes of the credential without its proof when the caller
-        already has them (the proof check hashes exactly those bytes)."""
+        already has them (the proof check hashes exactly those bytes); ``known``: a hash
+        of those bytes already made, with its name (the proof check's, in its suite's hash).
+        """
         self._content = (
             canonical
             if canonical is not None
             else canonicalize({k: v for k, v in credential.items() if k != "proof"})
         )
+        self._digests: dict[str, bytes] = {}
+        if known is not None and canonical is not None:
+            self._digests[known[0]] = known[1]
         self._hex: dict[HashName, str] = {}
+
+    def digest(self, hash_name: HashName = "sha-256") -> bytes:
+        """The digest in ``hash_name``, as bytes."""
+        found = self._digests.get(hash_name)
+        if found is None:
+            found = self._digests[hash_name] = hash_digest(hash_name, self._content)
+        return found
 
     def hex(self, hash_name: HashName = "sha-256") -> str:
         """The digest in ``hash_name``, lowercase hex."""
         found = self._hex.get(hash_name)
         if found is None:
-            found = self._hex[hash_name] = hash_digest(hash_name, self._content).hex()
+            found = self._hex[hash_name] = self.digest(hash_name).hex()
         return found
 
 

@@ -381,6 +381,18 @@ def test_malformed_certificate_ids_are_refused_with_the_reason(mangle: Any, mess
     cid = make_certificate_id("100001", ISSUER, "A123")
     with pytest.raises(IdentifierError, match=message.replace(".", r"\.")):
         parse_certificate_id(mangle(cid))
+    # the same once the type code and issuer of this identifier were found good
+    assert parse_certificate_id(cid).serial == "A123"
+    with pytest.raises(IdentifierError, match=message.replace(".", r"\.")):
+        parse_certificate_id(mangle(cid))
+
+
+def test_a_remembered_type_and_issuer_do_not_vouch_for_another_split_of_them() -> None:
+    parse_certificate_id(make_certificate_id("100001", ISSUER, "A123"))
+    body = f"{CERTIFICATE_ID_PREFIX}.10000.1{ISSUER}.A123.001"
+    cid = f"{body}.{mod37_36_check_char(body.replace('.', ''))}"
+    with pytest.raises(IdentifierError, match="issuer: USCC"):
+        parse_certificate_id(cid)
 
 
 def _sample_bodies(count: int) -> list[str]:

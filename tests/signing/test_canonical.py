@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import math
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from signing.canonical import (
     MAX_SAFE_INTEGER,
     canonical_hash,
     canonicalize,
+    canonicalize_parts,
     parse_strict,
 )
 from signing.errors import CanonicalizationError
@@ -37,8 +41,11 @@ def _expected(name: str) -> tuple[bytes, bytes]:
 def test_public_api_is_listed() -> None:
     assert set(canonical.__all__) == {
         "MAX_SAFE_INTEGER",
+        "JsonShape",
         "canonical_hash",
         "canonicalize",
+        "canonicalize_parts",
+        "json_shape",
         "sorted_is_canonical",
         "parse_strict",
     }
@@ -145,6 +152,7 @@ def test_keys_sort_by_utf16_code_units_not_code_points() -> None:
     value = {"\ufb33": 1, "\U0001f600": 2}
     assert canonicalize(value) == '{"\U0001f600":2,"\ufb33":1}'.encode()
     assert not canonical._fast_eligible(value)
+    assert canonical._fast_path(value) is None
 
 
 def test_canonical_hash_is_sha256_of_the_canonical_bytes() -> None:
@@ -179,6 +187,7 @@ _any_values = st.recursive(
 @given(_fast_values)
 def test_fast_path_is_taken_and_equals_rfc8785(value: Any) -> None:
     assert canonical._fast_eligible(value)
+    assert canonical._fast_path(value) == rfc8785.dumps(value)
     assert canonicalize(value) == rfc8785.dumps(value)
 
 
@@ -186,6 +195,99 @@ def test_fast_path_is_taken_and_equals_rfc8785(value: Any) -> None:
 @given(_any_values)
 def test_canonicalize_equals_rfc8785_for_any_json_value(value: Any) -> None:
     assert canonicalize(value) == rfc8785.dumps(value)
+
+
+class _Colour(enum.Enum):
+    RED = "red"
+
+
+class _Key(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": uuid.UUID(int=1)},
+        {"a": [datetime(2026, 1, 1, tzinfo=UTC)]},
+        {"a": {"b": _Colour.RED}},
+        {"a": [{"b": 2**53}]},
+        {"a": [{"b": math.nan}]},
+        {"a": "\ud800"},
+        {1: "a"},
+    ],
+    ids=["uuid", "datetime", "enum", "unsafe-int", "nan", "lone-surrogate", "int-key"],
+)
+def test_what_orjson_would_write_but_jcs_refuses_is_refused(value: Any) -> None:
+    with pytest.raises(CanonicalizationError):
+        canonicalize(value)
+    with pytest.raises(CanonicalizationError):
+        canonicalize_parts({"whole": value}, value)
+
+
+def test_an_unsafe_integer_deep_inside_is_refused_with_its_path() -> None:
+    with pytest.raises(CanonicalizationError, match=r"\$\.a\[0\]\.b"):
+        canonicalize({"a": [{"b": -(2**53)}]})
+
+
+def test_floats_subclasses_and_non_bmp_keys_take_the_reference_path() -> None:
+    for value in (
+        {"a": [1.5, {"b": 1e21}]},
+        {_Key("k"): _Key("v")},
+        {"x": {"\U0001f600": 1, "\ufb33": 2}},
+        {"v": "\U0001f600 in a value only"},
+    ):
+        assert canonicalize(value) == rfc8785.dumps(value)
+        assert canonicalize_parts(value, value) == [rfc8785.dumps(value)]
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(_any_keys, _any_values, min_size=1, max_size=6))
+def test_parts_are_canonicalized_as_each_on_its_own(whole: dict[str, Any]) -> None:
+    first = next(iter(whole))
+    without = {k: v for k, v in whole.items() if k != first}
+    members = [whole[first], without, [whole[first], without]]
+    assert canonicalize_parts(whole, *members) == [rfc8785.dumps(m) for m in members]
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list | tuple):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+def _members(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(map(_members, value.values()))
+    if isinstance(value, list | tuple):
+        return len(value) + sum(map(_members, value))
+    return 0
+
+
+@settings(max_examples=300)
+@given(_any_values)
+def test_json_shape_finds_types_depth_and_members_in_one_walk(value: Any) -> None:
+    shape = canonical.json_shape(value, 64, 10_000)
+    assert shape == (canonical._jcs_types(value), _depth(value), _members(value))
+
+
+def test_json_shape_stops_beyond_its_caps_and_walks_subclasses() -> None:
+    deep: Any = "leaf"
+    for _ in range(40):
+        deep = [deep]
+    assert canonical.json_shape(deep, 32, 10_000) == (False, 33, 32)
+    wide = [[0] * 600] * 3
+    assert canonical.json_shape(wide, 32, 1_000).members > 1_000
+    sub = {"a": _Dict(b=[1.5])}
+    assert canonical.json_shape(sub, 32, 100) == (False, 3, 3)
+    assert canonical.json_shape((1, "x"), 32, 100) == (True, 1, 2)
+    assert canonical.json_shape(1.5, 32, 100) == (False, 0, 0)
+
+
+class _Dict(dict[str, Any]):
+    pass
 
 
 @given(st.dictionaries(st.sampled_from(["name", "id", "addr"]), _text, min_size=1))

@@ -121,3 +121,19 @@ def test_certificates_issued_before_digests_were_kept_get_theirs(
     record = register.issued(cid)
     assert record is not None
     assert record.digest == credential_digest(doc)
+
+
+def test_metadata_dates_are_checked_each_time_though_real_ones_are_remembered(
+    exchange: Exchange, city: City
+) -> None:
+    doc = _id_card(exchange, city, 72)
+    bundle = exchange.certificates.trust_bundle().to_json()
+    verifier = Verifier(TrustBundle.from_json(json.dumps(bundle)))
+    assert verifier.check(doc).valid
+    assert verifier.check(doc).valid  # its issue date is now a remembered real date
+    for wrong in ("2026-02-30", "2026-2-03", "20260203", "２０２６-02-03"):
+        altered = copy.deepcopy(doc)
+        altered["metadata"]["issue_date"] = wrong
+        schema = {c.name: c for c in verifier.check(altered).checks}["schema"]
+        assert not schema.passed
+        assert schema.reason == "metadata.issue_date must be a date YYYY-MM-DD"
