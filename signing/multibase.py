@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import binascii
 
-import based58
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -52,6 +51,7 @@ __all__ = [
 
 _B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {char: i for i, char in enumerate(_B58_ALPHABET)}
+_B58_DIGITS = bytes.maketrans(_B58_ALPHABET.encode(), bytes(range(58)))
 _B58_FOREIGN = bytes(b for b in range(256) if b not in _B58_ALPHABET.encode())
 _B58_PAIRS = [a + b for a in _B58_ALPHABET for b in _B58_ALPHABET]  # value → its two digits
 
@@ -86,7 +86,12 @@ def b58decode(text: str) -> bytes:
         for position, char in enumerate(text):
             if char not in _B58_INDEX:
                 raise MultibaseError(f"character {char!r} at position {position} is not base58btc")
-    return based58.b58decode(raw)  # the characters are all base58 (checked above)
+    number = 0
+    for digit in raw.translate(_B58_DIGITS):  # the digit values as bytes, at C speed
+        number = number * 58 + digit
+    zeros = len(text) - len(text.lstrip("1"))
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
+    return b"\0" * zeros + body
 
 
 def encode_base58btc(data: bytes) -> str:

@@ -41,17 +41,3 @@ def test_base58_edges(data: bytes) -> None:
 def test_base58_names_the_first_foreign_character(text: str, position: int) -> None:
     with pytest.raises(MultibaseError, match=f"at position {position} is not base58btc"):
         b58decode(text)
-
-
-def _textbook_decode(text: str) -> bytes:
-    number = 0
-    for char in text:
-        number = number * 58 + ALPHABET.index(char)
-    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
-    return b"\0" * (len(text) - len(text.lstrip("1"))) + body
-
-
-@settings(max_examples=400)
-@given(st.text(st.sampled_from(ALPHABET), max_size=120))
-def test_any_base58_text_decodes_as_the_textbook_says(text: str) -> None:
-    assert b58decode(text) == _textbook_decode(text)
