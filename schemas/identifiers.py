@@ -353,12 +353,11 @@ def make_certificate_id(
     _check_parts(body, type_code, issuer_uscc, serial_text, f"{version:03d}")
     # as in parse_certificate_id: the checked parts are all of 0-9A-Z, and the state after
     # the prefix, type and issuer is worked out once per type and issuer
-    lead = f"{type_code}{issuer_uscc}"
-    state = _mod36_leads.get(lead)
-    if state is None:
-        state = _mod37_36_state(CERTIFICATE_ID_PREFIX.replace(".", "") + lead)
+    state = _mod36_leads.get((type_code, issuer_uscc))
+    if state is None:  # the pair was checked above
+        state = _mod37_36_state(CERTIFICATE_ID_PREFIX.replace(".", "") + type_code + issuer_uscc)
         if len(_mod36_leads) < _CACHE_LIMIT:
-            _mod36_leads[lead] = state
+            _mod36_leads[(type_code, issuer_uscc)] = state
     check = _MOD36_ALPHABET[(1 - _mod37_36_state(f"{serial_text}{version:03d}", state)) % 36]
     return f"{body}.{check}"
 
