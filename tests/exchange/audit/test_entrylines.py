@@ -35,7 +35,10 @@ def test_runs_end_after_a_newline_and_cover_every_line(tmp_path: Path, chunk: in
     data = path.read_bytes()
     assert ends[-1] == len(data)
     assert all(data[end - 1 : end] == b"\n" for end in ends)
-    assert all(len(data[a:b]) >= min(chunk, len(data) - a) for a, b in zip([0, *ends[:-1]], ends, strict=True))
+    assert all(
+        len(data[a:b]) >= min(chunk, len(data) - a)
+        for a, b in zip([0, *ends[:-1]], ends, strict=True)
+    )
 
 
 def test_a_last_line_without_its_newline_is_left_alone(tmp_path: Path) -> None:
