@@ -4,10 +4,10 @@ An entry line is exactly ``{"leaf":"<hex>","entry":<leaf data>}`` (:mod:`exchang
 :func:`run_leaves` checks a run of them at once and returns their leaf hashes;
 :mod:`exchange.audit.verify` compares those with the signed tree and names the first
 problem line by line when a run does not pass. :func:`runs` reads the file in runs of
-whole lines; :func:`levels_of` builds a tree's levels. It imports nothing of the
+whole lines, :func:`cut` finds where such a run ends reading only a few bytes;
+:func:`levels_of` builds a tree's levels. It imports nothing of the
 exchange: :func:`check_run` runs in worker processes, one run of entry lines each,
 so a verification hashes on every core.
-verification hashes on every core.
 
 The check makes as few passes over the bytes as can be (they, not the Python steps,
 bound it): the leaves hashed by ``map`` over C functions; every line's first bytes
@@ -35,7 +35,7 @@ __all__ = [
     "HEX_END",
     "HEX_START",
     "check_run",
-    "entry_run",
+    "cut",
     "levels_of",
     "run_leaves",
     "runs",
@@ -113,25 +113,46 @@ def run_leaves(lines: list[bytes], data: bytes, end: int, first: int) -> bytes |
     return ours
 
 
-def entry_run(data: bytes, end: int) -> int:
-    """How many lines ``data[:end]`` holds if it starts as a run of entry lines, else 0
-    (a worker checks that every line is one: when not, the run is checked here again)."""
-    return data.count(b"\n", 0, end) if data.startswith(ENTRY_PREFIX) else 0
+def cut(fd: int, start: int, size: int, chunk_bytes: int) -> int:
+    """Where a run of about ``chunk_bytes`` of whole lines from ``start`` ends in the file
+    ``fd`` of ``size`` bytes: after the first newline from ``start + chunk_bytes - 1``, or
+    after the last one (``start`` when there is none: a last line without its newline).
+    Only a few bytes around the cut are read."""
+    at = start + chunk_bytes - 1
+    while at < size:
+        window = os.pread(fd, _WINDOW, at)
+        newline = window.find(b"\n")
+        if newline >= 0:
+            return at + newline + 1
+        at += len(window)
+    at = size
+    while at > start:
+        low = max(start, at - _WINDOW)
+        newline = os.pread(fd, at - low, low).rfind(b"\n")
+        if newline >= 0:
+            return low + newline + 1
+        at = low
+    return start
 
 
+_WINDOW = 1 << 16
 _files: dict[str, int] = {}  # in a worker: the export files it has open
 
 
-def check_run(path: str, offset: int, end: int, first: int) -> bytes | None:
-    """:func:`run_leaves` of the ``end`` bytes of whole lines at ``offset`` of the file at
-    ``path`` (in a worker process: it reads them itself, nothing is copied to it)."""
+def check_run(path: str, offset: int, end: int) -> tuple[int, bytes] | None:
+    """The ``seq`` of the first line and :func:`run_leaves` of the ``end`` bytes of whole
+    lines at ``offset`` of the file at ``path``, if they pass (in a worker process: it
+    reads them itself, nothing is copied to it or back but the leaf hashes)."""
     fd = _files.get(path)
     if fd is None:
         fd = _files[path] = os.open(path, os.O_RDONLY)
     data = os.pread(fd, end, offset)
-    if len(data) != end:
+    found = _SEQS.search(data) if len(data) == end else None
+    if found is None:
         return None
-    return run_leaves(whole_lines(data), data, end, first)
+    first = int(found[1])
+    ours = run_leaves(whole_lines(data), data, end, first)
+    return None if ours is None else (first, ours)
 
 
 def levels_of(first: int, leaves: bytes) -> list[tuple[int, bytes]]:

@@ -32,6 +32,7 @@ import base64
 import binascii
 import hashlib
 import multiprocessing
+import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -48,7 +49,7 @@ from exchange.audit.entrylines import (
     HEX_END,
     HEX_START,
     check_run,
-    entry_run,
+    cut,
     levels_of,
     run_leaves,
     runs,
@@ -65,11 +66,8 @@ from signing.pool import cores
 
 __all__ = ["PARALLEL_BYTES", "AuditExportInvalid", "VerifiedExport", "verify_export"]
 
-_LEAF_HEX_START, _LEAF_HEX_END, _DATA_START = HEX_START, HEX_END, DATA_START
-_SEQ = b',"seq":'
-_SEQ_LEN = len(_SEQ)
+_SEQ, _SEQ_LEN = b',"seq":', len(b',"seq":')
 _sha256 = hashlib.sha256
-_digest = type(_sha256()).digest
 
 
 class AuditExportInvalid(ExchangeError):
@@ -158,10 +156,10 @@ class _Export:
         if k >= self.n:
             self.fail(self.end, f"entry {index} is beyond the exported range ..{self.end - 1}")
             return
-        if line[_LEAF_HEX_END:_DATA_START] != ENTRY_MIDDLE or line[-2:] != b"}\n":
+        if line[HEX_END:DATA_START] != ENTRY_MIDDLE or line[-2:] != b"}\n":
             self.fail(index, f"entry line {index} is malformed")
             return
-        data = line[_DATA_START:-2]
+        data = line[DATA_START:-2]
         at = data.rfind(_SEQ) + _SEQ_LEN
         comma = data.find(b",", at)
         try:
@@ -172,7 +170,7 @@ class _Export:
             self.fail(index, f"line of entry {index} holds {seq if seq >= 0 else 'no entry'}")
             return
         leaf = _sha256(b"\x00" + data).digest()
-        if leaf.hex().encode() != line[_LEAF_HEX_START:_LEAF_HEX_END]:
+        if leaf.hex().encode() != line[HEX_START:HEX_END]:
             self.fail(index, f"entry {index} does not hash to the leaf hash stored with it")
         elif leaf != self.leaves[32 * k : 32 * k + 32] or not self.have[k]:
             self.fail(index, f"entry {index} is not the leaf the signed tree holds at {index}")
@@ -368,40 +366,46 @@ _Levels = list[tuple[int, bytes]]
 def _scan_parallel(
     export: _Export, f: BinaryIO, progress: Callable[[int, int], None] | None, workers: int
 ) -> _Levels | None:
-    """:func:`_scan` with runs of entry lines hashed by ``workers`` processes, checked in
-    order here; the tree's levels built meanwhile by one of them (returned) from the tree
-    section's leaves, once the entries begin (the tree section comes before them)."""
-    number, first = 1, export.first
-    pending: deque[tuple[bytes, int, int, Future[bytes | None]]] = deque()  # data, first, m
+    """:func:`_scan` with runs of entry lines read and hashed by ``workers`` processes
+    (this one reads only the bytes around each cut), checked in order here; the tree's
+    levels built meanwhile by one of them (returned) from the tree section's leaves,
+    once the entries begin (the tree section comes before them)."""
+    fd, number = f.fileno(), 1
+    size, at = os.fstat(fd).st_size, f.tell()
+    pending: deque[tuple[int, int, Future[tuple[int, bytes] | None]]] = deque()
     levels: Future[_Levels] | None = None
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
 
         def land() -> None:
             nonlocal number
-            data, start, count, leaves = pending.popleft()
-            ours = leaves.result()
-            if ours is None or not _take(export, start, count, ours):
-                _mixed(export, whole_lines(data), number)  # names the first problem
-            number += count
+            start, stop, leaves = pending.popleft()
+            got = leaves.result()
+            if got is not None and _take(export, got[0], len(got[1]) // 32, got[1]):
+                number += len(got[1]) // 32
+            else:  # read here, line by line: names the first problem
+                data = os.pread(fd, stop - start, start)
+                _mixed(export, whole_lines(data), number)
+                number += data.count(b"\n")
             if progress is not None:
                 progress(export.entries, export.n)
 
-        for offset, data, end in runs(f, _CHUNK):
-            count = entry_run(data, end) if end else 0
-            if not count:
-                while pending:
+        while at < size:
+            stop = cut(fd, at, size, _CHUNK)
+            whole = stop > at  # else the rest is a last line without its newline
+            if whole and os.pread(fd, len(ENTRY_PREFIX), at) == ENTRY_PREFIX:
+                if levels is None:
+                    levels = pool.submit(levels_of, export.first, bytes(export.leaves))
+                pending.append((at, stop, pool.submit(check_run, f.name, at, stop - at)))
+                if len(pending) > 2 * workers:
                     land()
-                number = _run(export, data, end, number)
-                first = export.first + export.entries
+                at = stop
                 continue
-            if levels is None:
-                levels = pool.submit(levels_of, export.first, bytes(export.leaves))
-            leaves = pool.submit(check_run, f.name, offset, end, first)  # read there again
-            pending.append((data, first, count, leaves))
-            first += count
-            if len(pending) > 2 * workers:
+            while pending:  # the lines before the entries, or a last line: here
                 land()
+            data = os.pread(fd, (stop if whole else size) - at, at)
+            number = _run(export, data, len(data) if whole else 0, number)
+            at = stop if whole else size
         while pending:
             land()
         return levels.result() if levels is not None else None

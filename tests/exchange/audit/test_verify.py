@@ -84,11 +84,15 @@ def test_an_edited_entry_is_named_exactly_in_any_chunk(
     assert caught.value.index == index
 
 
-def test_a_last_line_without_its_newline_is_malformed(export_file: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_last_line_without_its_newline_is_malformed(
+    export_file: Path, tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "_CHUNK", 4096)
     path = tmp_path / "cut.jsonl"
     path.write_bytes(export_file.read_bytes()[:-1])
     with pytest.raises(AuditExportInvalid) as caught:
-        verify_export(path)
+        verify_export(path, workers=workers)
     assert caught.value.index == ENTRIES - 1
     assert "malformed" in str(caught.value)
 
