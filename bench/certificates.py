@@ -142,8 +142,11 @@ def p4(quick: bool, log: Callable[[str], None] | None = None, crypto: str = "ed2
         peer=f"raw {name} verify of 64 bytes",
         peer_value=peer,
         ratio=ratio,
-        target=f"≥ {P4_TARGET:,.0f}/s per core, ratio ≥ {P4_RATIO}",
-        met=value >= P4_TARGET and ratio >= P4_RATIO,
+        # P9 (another suite): the ratio to that suite's own raw verify is the target
+        target=f"≥ {P4_TARGET:,.0f}/s per core, ratio ≥ {P4_RATIO}"
+        if crypto == "ed25519"
+        else f"ratio ≥ {P4_RATIO} (P9)",
+        met=(value >= P4_TARGET or crypto != "ed25519") and ratio >= P4_RATIO,
         note="best of alternating rounds, one core",
     )
 
@@ -213,8 +216,10 @@ def p5(quick: bool, log: Callable[[str], None] | None = None, crypto: str = "ed2
         peer=f"raw {name} sign ×{LIBRARY:,}",
         peer_value=peer_value,
         ratio=value / peer_value,
-        target=f"≤ {P5_TARGET_S:,.0f} s, ratio ≤ {P5_RATIO:g}",
-        met=value <= P5_TARGET_S and value / peer_value <= P5_RATIO,
+        target=f"≤ {P5_TARGET_S:,.0f} s, ratio ≤ {P5_RATIO:g}"
+        if crypto == "ed25519"
+        else f"ratio ≤ {P5_RATIO:g} (P9)",
+        met=(value <= P5_TARGET_S or crypto != "ed25519") and value / peer_value <= P5_RATIO,
         note="ratio = issuance time / raw signing time (lower is better); "
         "segments of 50,000 alternate with the peer; signed by "
         f"{exchange.certificates.issuance.bulk.sign_workers} signer processes; CPU time "
