@@ -152,6 +152,7 @@ _JCS_LEAVES = frozenset({str, int, bool, type(None)})
 _SORTED_STRICT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER | orjson.OPT_PASSTHROUGH_SUBCLASS
 _JCS_CONTAINERS = frozenset({dict, list, tuple})
 _CONTAINERS = (dict, list, tuple)
+_WALK_DEPTH = 256  # orjson refuses deeper nesting (254 levels) itself
 
 
 def _jcs_types(value: Any) -> bool:
@@ -163,16 +164,18 @@ def _jcs_types(value: Any) -> bool:
     if kind is not dict and kind is not list and kind is not tuple:
         return kind in _JCS_LEAVES
     leaves = _JCS_LEAVES.issuperset
-    stack = [value]
+    stack = [(value, 1)]
     while stack:
-        node = stack.pop()
+        node, depth = stack.pop()
         children = node.values() if type(node) is dict else node
         if leaves(map(type, children)):
             continue
+        if depth >= _WALK_DEPTH:  # deeper than orjson writes, or a cycle: the reference path
+            return False  # refuses it with its own error
         for child in children:
             kind = type(child)
             if kind is dict or kind is list or kind is tuple:
-                stack.append(child)
+                stack.append((child, depth + 1))
             elif kind not in _JCS_LEAVES:
                 return False
     return True

@@ -56,8 +56,8 @@ _DIGEST_ALGORITHMS: dict[str, HashName] = {
     f"{name}/{DIGEST_BYTES * 8}": name for name in get_args(HashName)
 }
 _BUNDLE_VERSION = 2
-_VOUCHED = Issuance()  # offline: the digest list vouches for the content, and knows no time
 """Version 2 carries ``issued_certificates`` (the signed digest list); version 1 did not."""
+_VOUCHED = Issuance()  # offline: the digest list vouches for the content, and knows no time
 
 
 def _entry(item: object, where: str, *, department: bool) -> SealEntry:

@@ -22,6 +22,7 @@ that beats again (it was only cut off) is listed again, as ``removed …, then h
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -51,6 +52,8 @@ __all__ = [
     "hear",
     "remove_node",
 ]
+
+log = logging.getLogger("govex.cluster")
 
 DRAIN_BOUND_S = 60.0  # in-flight requests and the control topic's end, each at most this long
 REMOVE_BOUND_S = 10.0
@@ -117,11 +120,22 @@ def hear(nodes: dict[str, Heartbeat], removed: dict[str, float], record: Any) ->
     nodes[beat.node] = beat
 
 
-def end_of(consumer: Any, partition: Any, bound_s: float = END_S) -> int:
-    """``partition``'s end offset, asked for at most ``bound_s`` (``KafkaTimeoutError``
-    after that): kafka-python's own bound is the consumer's request timeout, 305 s, and an
-    end asked of a leader that has just died could hold a node's applier that long."""
-    return int(consumer.end_offsets([partition], int(bound_s * 1000))[partition])
+def end_of(
+    consumer: Any, partition: Any, known: int | None = None, *, bound_s: float = END_S
+) -> int:
+    """``partition``'s end offset, asked for at most ``bound_s``: kafka-python's own bound
+    is the consumer's request timeout (30 s), all of it spent on a leader that has just
+    died. With ``known``, an error is logged and ``known`` returned (the applier polls on);
+    without, it is raised (``KafkaTimeoutError`` after the bound)."""
+    from kafka.errors import KafkaError
+
+    try:
+        return int(consumer.end_offsets([partition], int(bound_s * 1000))[partition])
+    except KafkaError as exc:
+        if known is None:
+            raise
+        log.warning("the end of %s: %s", partition.topic, exc)
+        return known
 
 
 def read_nodes(consumer: Any, control: Any, nodes: Any, heard: Callable[[Any], None]) -> None:
@@ -129,7 +143,7 @@ def read_nodes(consumer: Any, control: Any, nodes: Any, heard: Callable[[Any], N
     by anyone else), handing each record to ``heard``; the control topic stays where it is."""
     consumer.pause(control)
     try:
-        end = end_of(consumer, nodes, 30.0)
+        end = end_of(consumer, nodes, bound_s=30.0)
         deadline = time.monotonic() + 30.0
         while consumer.position(nodes) < end and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=200).values():

@@ -179,7 +179,7 @@ class ControlPlane:
         if self._consumer is None:
             self.claim()
         control = TopicPartition(self.topics.control, 0)
-        self.control_end = membership.end_of(self._consumer, control, CATCH_UP_S)
+        self.control_end = membership.end_of(self._consumer, control, bound_s=30.0)
         self.install()
         self._applier = threading.Thread(target=self._run, name="govex-control", daemon=True)
         self._threads = [
@@ -306,10 +306,10 @@ class ControlPlane:
         control = TopicPartition(self.topics.control, 0)
         next_end = 0.0
         while not self._stop.is_set():
-            try:  # the end first: records polled are applied, never dropped by its error
-                if time.monotonic() >= next_end:
-                    next_end = time.monotonic() + 1.0
-                    self.control_end = membership.end_of(self._consumer, control)
+            if time.monotonic() >= next_end:  # asked apart: its error never stops the poll
+                next_end = time.monotonic() + 1.0
+                self.control_end = membership.end_of(self._consumer, control, self.control_end)
+            try:
                 batches = self._consumer.poll(timeout_ms=200)
             except KafkaError as exc:
                 log.warning("control topic: %s", exc)

@@ -373,3 +373,11 @@ def test_sorted_is_canonical_holds_for_flat_objects_of_the_bmp(value: dict[str, 
     text = json.dumps(value, ensure_ascii=False).encode()
     if text.isascii() or max(text.decode()) < "\U00010000":
         assert canonical.sorted_is_canonical(text, [parse_strict(text)])
+
+
+@pytest.mark.timeout(30)
+def test_a_value_that_contains_itself_is_refused_not_walked_for_ever() -> None:
+    cyclic: list[object] = [1, "x"]
+    cyclic.append(cyclic)
+    with pytest.raises((RecursionError, ValueError, TypeError)):
+        canonicalize(cyclic)
