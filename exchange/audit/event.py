@@ -307,42 +307,25 @@ def _usual(event: AuditEvent) -> Row | None:
     subject_hash, request_hash, person = event.subject_hash, event.request_hash, event.person
     # the members in sorted order, as :func:`exchange.audit.leaf.encode_parts` writes them
     try:
-        if person:
-            data = _dumps(
-                {
-                    "action": action,
-                    "actor": actor,
-                    "case_no": case_no,
-                    "code": code,
-                    "detail": fragment,
-                    "outcome": outcome,
-                    "person": person,
-                    "purpose": purpose,
-                    "request_hash": request_hash,
-                    "seq": 0,
-                    "subject_hash": subject_hash,
-                    "target": target,
-                    "ts": "",
-                }
-            )
-        else:
+        members = {
+            "action": action,
+            "actor": actor,
+            "case_no": case_no,
+            "code": code,
+            "detail": fragment,
+            "outcome": outcome,
+            "person": person,
+            "purpose": purpose,
+            "request_hash": request_hash,
+            "seq": 0,
+            "subject_hash": subject_hash,
+            "target": target,
+            "ts": "",
+        }
+        if not person:  # no member at all, as encode_parts leaves it out
             person = None
-            data = _dumps(
-                {
-                    "action": action,
-                    "actor": actor,
-                    "case_no": case_no,
-                    "code": code,
-                    "detail": fragment,
-                    "outcome": outcome,
-                    "purpose": purpose,
-                    "request_hash": request_hash,
-                    "seq": 0,
-                    "subject_hash": subject_hash,
-                    "target": target,
-                    "ts": "",
-                }
-            )
+            del members["person"]
+        data = _dumps(members)
     except _EncodeError:
         return None
     at = data.rfind(_SPLIT)

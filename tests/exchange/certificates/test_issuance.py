@@ -4,7 +4,6 @@ bytes, as signed in process; an interrupted run resumed without a gap."""
 from __future__ import annotations
 
 import gc
-import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,44 +13,23 @@ import pytest
 from exchange import moment
 from exchange.certificates.models import BulkItem, BulkResult
 from exchange.config import Settings
-from exchange.demo.city import City, Person
+from exchange.demo.city import City
 from exchange.demo.setup import create_demo
 from exchange.service import Exchange
+from tests.support.certificates import id_card_subject
 
 AT = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
 SEED = b"bulk issuance, fixed seed.......!"
 
 
-def _id_card(person: Person, **changes: Any) -> dict[str, Any]:
-    return {
-        "holder_name": person.name,
-        "holder_code": person.id_number,
-        "holder_code_type": "citizen_id",
-        "sex": person.sex,
-        "ethnicity": "01",
-        "birth_date": person.birth_date.isoformat(),
-        "address": person.address,
-        "issuing_authority": "信阳市公安局",
-        **changes,
-    }
-
-
 def _items(city: City) -> list[BulkItem]:
     """40 people, one refused by its schema, one by its validity, one holder twice."""
-    items = [BulkItem(line, _id_card(p)) for line, p in enumerate(city.people[:40], start=2)]
-    items[3] = BulkItem(5, _id_card(city.people[3], sex="X"))
-    items[7] = BulkItem(9, _id_card(city.people[7]), date(2030, 1, 1), date(2020, 1, 1))
-    items[20] = BulkItem(22, _id_card(city.people[11]))
-    items[30] = BulkItem(32, _id_card(city.people[30]), date(2026, 6, 1), date(2036, 5, 31))
+    items = [BulkItem(line, id_card_subject(p)) for line, p in enumerate(city.people[:40], start=2)]
+    items[3] = BulkItem(5, id_card_subject(city.people[3], sex="X"))
+    items[7] = BulkItem(9, id_card_subject(city.people[7]), date(2030, 1, 1), date(2020, 1, 1))
+    items[20] = BulkItem(22, id_card_subject(city.people[11]))
+    items[30] = BulkItem(32, id_card_subject(city.people[30]), date(2026, 6, 1), date(2036, 5, 31))
     return items
-
-
-@pytest.fixture
-def twins(tmp_path: Path) -> tuple[Path, Path]:
-    """Two data directories holding the same exchange (the same keys)."""
-    create_demo(Settings(data=tmp_path / "a")).close()
-    shutil.copytree(tmp_path / "a", tmp_path / "b")
-    return tmp_path / "a", tmp_path / "b"
 
 
 def _issue(data: Path, items: list[BulkItem], workers: int) -> tuple[BulkResult, list[Any]]:

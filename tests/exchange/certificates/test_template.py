@@ -4,7 +4,6 @@ same, byte for byte, as one issued singly."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,10 @@ from exchange.certificates.models import BulkItem, CertificateRequest
 from exchange.certificates.template import Template, marker
 from exchange.config import Settings
 from exchange.demo.city import City
-from exchange.demo.setup import create_demo
 from exchange.service import Exchange
 from signing.canonical import canonicalize
 from signing.status_list import status_entry
+from tests.support.certificates import id_card_subject
 
 AT = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
 SEED = b"template issuance, fixed seed...!"
@@ -107,36 +106,17 @@ def test_status_pieces_give_the_bytes_of_the_entries() -> None:
     assert _status_pieces("https://x.example/987654321987", urls[1]) == []
 
 
-@pytest.fixture
-def twins(tmp_path: Path) -> tuple[Path, Path]:
-    """Two data directories holding the same exchange (the same keys)."""
-    create_demo(Settings(data=tmp_path / "a")).close()
-    shutil.copytree(tmp_path / "a", tmp_path / "b")
-    return tmp_path / "a", tmp_path / "b"
-
-
-def _subject(city: City, n: int, **changes: Any) -> dict[str, Any]:
-    person = city.people[n]
-    return {
-        "holder_name": person.name,
-        "holder_code": person.id_number,
-        "holder_code_type": "citizen_id",
-        "sex": person.sex,
-        "ethnicity": "01",
-        "birth_date": person.birth_date.isoformat(),
-        "address": person.address,
-        "issuing_authority": "信阳市公安局",
-        **changes,
-    }
-
-
 def test_a_bulk_issued_certificate_is_the_one_issued_singly(
     twins: tuple[Path, Path], city: City
 ) -> None:
     items = [
-        BulkItem(2, _subject(city, 0)),
-        BulkItem(3, _subject(city, 1, address="信阳市\U0001f600路\u0001号"), date(2026, 6, 1)),
-        BulkItem(4, _subject(city, 2), date(2026, 6, 1), date(2036, 5, 31)),
+        BulkItem(2, id_card_subject(city.people[0])),
+        BulkItem(
+            3,
+            id_card_subject(city.people[1], address="信阳市\U0001f600路\u0001号"),
+            date(2026, 6, 1),
+        ),
+        BulkItem(4, id_card_subject(city.people[2]), date(2026, 6, 1), date(2036, 5, 31)),
     ]
     stored: list[list[Any]] = []
     for data, bulk in zip(twins, (False, True), strict=True):
