@@ -31,6 +31,11 @@ CONNECTIONS = 64
 # records read by the benchmark: a working set that the record cache holds (its cold
 # first reads, one DuckDB point lookup each, are reported beside)
 WORKING_SET = 2000
+# the paced run (P3-p99): at least this long, after a run of the same schedule that is
+# not counted (the closed loop before it leaves seconds of audit index and garbage
+# behind, and a 4 s run counted them in its p99)
+PACED_S = 10.0
+PACED_WARM_S = 3.0
 
 
 def _people(n: int, offset: int = 0) -> Iterator[dict[str, Any]]:
@@ -157,19 +162,33 @@ def measure_query(
         note = f"p50 {c.percentile(50):.2f} ms, p99 {c.percentile(99):.2f} ms"
     half = max(1.0, closed_rate / 2)
     if vegeta.available():
+        base = f"http://127.0.0.1:{port}"
+        # the same schedule first, not counted: the closed loop's backlog (its audit
+        # index, its garbage) is worked off and the server has seen the paced load
+        vegeta.attack(
+            base, paths, token=token, rate=half, seconds=PACED_WARM_S, connections=CONNECTIONS
+        )
         v = vegeta.attack(
-            f"http://127.0.0.1:{port}",
+            base,
             paths,
             token=token,
             rate=half,
-            seconds=seconds,
+            seconds=max(seconds, PACED_S),
             connections=CONNECTIONS,
         )
         if v.success < 1.0 or v.errors:
             raise RuntimeError(f"paced query run saw failures: {v.status_codes} {v.errors[:3]}")
         paced = Paced(v.rate, v.p50_ms, v.p95_ms, v.p99_ms, "vegeta")
     else:
-        r = run_load("127.0.0.1", port, query, seconds=seconds, connections=CONNECTIONS, rate=half)
+        run_load("127.0.0.1", port, query, seconds=PACED_WARM_S, connections=CONNECTIONS, rate=half)
+        r = run_load(
+            "127.0.0.1",
+            port,
+            query,
+            seconds=max(seconds, PACED_S),
+            connections=CONNECTIONS,
+            rate=half,
+        )
         if r.errors or set(r.statuses) - {200}:
             raise RuntimeError(f"paced query run saw non-200 answers: {r.statuses}")
         paced = Paced(
@@ -225,6 +244,8 @@ def p3(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
             None,
             "p99 ≤ 10 ms at half load",
             paced.p99_ms <= 10.0,
-            note=f"{paced.client}, latency from the scheduled send; p95 {paced.p95_ms:.1f} ms",
+            note=f"{paced.client}, latency from the scheduled send, "
+            f"{max(seconds, PACED_S):.0f} s after {PACED_WARM_S:.0f} s of the same schedule "
+            f"not counted; p95 {paced.p95_ms:.1f} ms",
         ),
     ]

@@ -15,7 +15,8 @@ the request line and headers, a deadline for the body, and a cap on the connecti
 client address holds. The settings are in :class:`exchange.config.ApiSettings`. Beside
 it runs the local admin channel on ``DATA/admin.sock`` (:mod:`exchange.admin.listener`).
 Before serving it freezes the heap of startup (:func:`settle_heap`), so that the garbage
-collector's full collections while serving walk only what serving made.
+collector's full collections while serving walk only what serving made, and it lets a
+thread waiting for the GIL have it sooner (:data:`GIL_SWITCH_S`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from exchange.service import Exchange
 from exchange.web import install_console
 
 __all__ = [
+    "GIL_SWITCH_S",
     "ClientGuard",
     "GuardedH11Protocol",
     "build_app",
@@ -76,6 +78,14 @@ def build_app(
         install_console(app, demo_picker=picker)
 
     return create_app(exchange, fast_read=fast_read, extensions=(console, install_admin_routes))
+
+
+GIL_SWITCH_S = 0.001
+"""How often CPython offers the GIL to a waiting thread while serving (its default: 5 ms).
+A read hands off between the event loop, the audit writer and the audit syncer, and each
+hand-off waited up to one interval whenever another thread was computing (the audit
+indexer, a DuckDB result). At half the P3 rate, alternating runs: p50 5.4 and 4.6 ms →
+2.9 and 2.9 ms, p95 42 and 42 ms → 24 and 21 ms."""
 
 
 def settle_heap() -> None:
@@ -203,5 +213,6 @@ def serve(exchange: Exchange, *, host: str, port: int, allow_demo_exposure: bool
         server_header=False,
     )
     settle_heap()
+    sys.setswitchinterval(GIL_SWITCH_S)
     if not serve_with_admin(exchange, config):
         sys.exit(3)  # as uvicorn.run: the server did not start (e.g. the port is taken)

@@ -43,6 +43,7 @@ __all__ = [
     "INDEX_LAG_MAX",
     "Indexer",
     "Written",
+    "batch_tables",
     "entries_table",
     "iso",
     "subjects_table",
@@ -129,6 +130,26 @@ def subjects_table(first: int, rows: list[Row]) -> pa.Table | None:
     return pa.table(
         {"seq": pa.array(seqs, pa.int64()), "subject_hash": pa.array(hashes, pa.string())}
     )
+
+
+def batch_tables(groups: list[Written]) -> tuple[pa.Table, pa.Table | None]:
+    """The ``audit_entries`` and ``audit_subjects`` rows of a batch of groups, one table
+    each. At a modest rate a batch holds thousands of groups of a few entries, and a
+    table per group cost more than its rows: the indexer held the GIL for a second at a
+    time, and the requests waiting for their audit entries with it."""
+    first = groups[0].first
+    rows: list[Row] = []
+    leaves: list[bytes] = []
+    runs: list[tuple[int, datetime]] = []
+    for g in groups:
+        if g.first != first + len(rows):  # not consecutive (never seen): a table per group
+            tables = [g.entries() for g in groups]
+            further = [t for g in groups if (t := subjects_table(g.first, g.rows)) is not None]
+            return pa.concat_tables(tables), pa.concat_tables(further) if further else None
+        rows += g.rows
+        leaves += g.leaves
+        runs += g.runs if g.runs is not None else [(len(g.rows), g.now)]
+    return entries_table(first, rows, leaves, groups[0].now, runs), subjects_table(first, rows)
 
 
 POKE = object()  # put on the indexer's queue by a reader waiting for the index
@@ -248,13 +269,11 @@ class Indexer:
         return batch
 
     def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written]) -> None:
-        tables = [g.entries() for g in groups]
-        entries = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-        further = [t for g in groups if (t := subjects_table(g.first, g.rows)) is not None]
+        entries, further = batch_tables(groups)
         cur.begin()
         cur.from_arrow(entries).insert_into("audit_entries")
-        for table in further:
-            cur.from_arrow(table).insert_into("audit_subjects")
+        if further is not None:
+            cur.from_arrow(further).insert_into("audit_subjects")
         cur.commit()
         last = groups[-1]
         self._set_indexed(last.first + len(last.rows))

@@ -6,10 +6,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import orjson
 import pytest
 
 from exchange.audit.indexer import INDEX_BATCH, INDEX_LAG_MAX
 from exchange.audit.log import AuditEvent, AuditLog
+from exchange.audit.segments import scan
 from exchange.audit.writer import SYNC_TILES_EVERY
 from exchange.config import AuditSettings
 from exchange.store import Store
@@ -76,3 +78,36 @@ def test_the_tree_files_are_synced_by_the_indexer_never_by_the_syncer(
 def test_an_index_batch_is_a_duckdb_row_group_and_fits_the_lag_bound() -> None:
     # DuckDB writes a row group (122,880 rows) of one insert straight into its file
     assert 122_880 <= INDEX_BATCH <= INDEX_LAG_MAX // 2
+
+
+def test_a_batch_of_small_groups_is_indexed_entry_by_entry_with_each_groups_time(
+    tmp_path: Path,
+) -> None:
+    """At a modest rate the indexer gathers thousands of groups of one or two entries and
+    builds one table of them all: every entry keeps its own ``seq``, its group's time
+    (as its leaf says) and its further subjects."""
+    store = Store(tmp_path / "data", create=True)
+    log = AuditLog(store, b"k" * 32, AuditSettings())
+    events = _events(0, 240)
+    for i, event in enumerate(events):
+        event.subjects = [f"9111{i:014d}", f"9122{i:014d}"] if i % 3 == 0 else []
+    try:
+        for event in events:  # one group each: each call waits for its own sync
+            log.append(event)
+        log.wait_indexed()
+        leaves = [
+            orjson.loads(data[1:]) for group in scan(tmp_path / "data") for data in group.leaves
+        ]
+        rows = store.fetchall(
+            "SELECT seq, strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ') FROM audit_entries ORDER BY seq"
+        )
+        assert [(seq, ts) for seq, ts in rows] == [(e["seq"], e["ts"]) for e in leaves]
+        assert len({ts for _, ts in rows}) > 1  # the groups' times differ
+        further = store.fetchall("SELECT seq, subject_hash FROM audit_subjects ORDER BY seq")
+        assert [seq for seq, _ in further] == [i for i in range(240) if i % 3 == 0 for _ in (0, 1)]
+        assert [h for _, h in further] == [
+            h for e in leaves for h in (e["detail"] or {}).get("subjects", [])
+        ]
+    finally:
+        log.close()
+        store.close()
