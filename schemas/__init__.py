@@ -8,6 +8,7 @@ does) loads neither pydantic models nor JSON Schemas it does not use.
 * :mod:`schemas.validation`: the record check against a resource's JSON Schema;
 * :mod:`schemas.columns`: format checks over a whole column at once (numpy);
 * :mod:`schemas.identifiers`: ID number, USCC, region code, certificate id;
+  :mod:`schemas.uscc`: the USCC's parts and check characters (re-exported by identifiers);
 * :mod:`schemas.regions`: the province-level table of GB/T 2260 every region check asks, and
   the codes of 信阳 with the years they were in use (``data/regions_xinyang.json``);
 * :mod:`schemas.catalog`: resources (政务信息资源目录) and departments;

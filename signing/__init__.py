@@ -13,7 +13,8 @@ Modules (imported by name, e.g. ``from signing.canonical import canonical_json``
   ``csr`` — PKCS#10 requests for department keys and their certification;
 * ``ca`` — the exchange's root CA and the certificates it issues to department keys;
 * ``proofs`` — W3C VC Data Integrity proofs (JCS cryptosuites); ``pool`` — signer
-  processes that sign many messages on every core; ``status_list`` — W3C
+  processes that sign many messages on every core (worker pools that end with the
+  process that made them); ``status_list`` — W3C
   Bitstring Status List (revocation, suspension);
 * ``merkle/`` — RFC 6962 / RFC 9162 Merkle trees: ``hashing`` (leaf and node hashes,
   roots), ``proving`` (inclusion and consistency proofs, built and checked), ``tree``

@@ -8,14 +8,25 @@ worker with each slice as its private bytes over the pool's pipe (never to disk)
 worker keeps the few keys it has loaded. The workers are forked by multiprocessing's fork
 server (never from the parent itself, which may hold threads and open databases) on first
 use and live until :meth:`close`.
+
+The workers of an :class:`OwnedExecutor` (this pool's, and the audit verifier's) exit when
+the process that made them is gone, even when it was killed without a word: each worker
+watches the read end of a pipe whose only write end that process holds, and leaves at its
+end of file. (A worker's parent is the fork server, not that process, so neither
+``os.getppid()`` nor Linux's ``PR_SET_PDEATHSIG`` would see it die; and the fork server
+itself lives as long as any worker it forked, since each holds its "alive" pipe.) Once the
+workers are gone the fork server and the resource tracker see their own pipes close and
+exit too.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.connection import Connection
 from typing import Literal
 
 from cryptography.hazmat.primitives import serialization
@@ -25,7 +36,7 @@ from .algorithms import PrivateKey, algorithm_of, sign
 from .gm.sm2 import SM2PrivateKey
 from .multibase import encode_base58btc
 
-__all__ = ["SigningPool", "cores", "sign_encoded"]
+__all__ = ["OwnedExecutor", "SigningPool", "cores", "sign_encoded"]
 
 _Kind = Literal["Ed25519", "ES256", "SM2"]
 _Blob = tuple[_Kind, bytes]
@@ -78,6 +89,41 @@ def _sign_slice(blob: _Blob, messages: list[bytes]) -> list[str]:
     return sign_encoded(key, messages)
 
 
+def _leave_with_owner(owner: Connection) -> None:
+    """In a worker, first thing: leave as soon as the owner's end of ``owner`` closes."""
+
+    def watch() -> None:
+        try:
+            owner.poll(None)  # nothing is ever sent: this returns at end of file
+        finally:
+            os._exit(0)
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
+
+
+class OwnedExecutor(ProcessPoolExecutor):
+    """A process pool of the fork server whose workers exit when this process is gone.
+
+    The pipe's write end stays here (not inheritable, sent to no one) and is closed after
+    :meth:`shutdown` has waited for the workers, or when the executor is collected."""
+
+    def __init__(self, workers: int) -> None:
+        reader, self._owner = multiprocessing.Pipe(duplex=False)
+        super().__init__(
+            workers,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=_leave_with_owner,
+            initargs=(reader,),
+        )
+        self._reader = reader  # sent to each worker as it starts (workers start lazily)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait, cancel_futures=cancel_futures)
+        if wait:
+            self._owner.close()
+            self._reader.close()
+
+
 class SigningPool:
     """``workers`` signer processes, started on first use."""
 
@@ -85,15 +131,13 @@ class SigningPool:
         if workers < 1:
             raise ValueError("a signing pool needs at least one worker")
         self.workers = workers
-        self._executor: ProcessPoolExecutor | None = None
+        self._executor: OwnedExecutor | None = None
 
     def submit(self, key: PrivateKey, messages: list[bytes]) -> Callable[[], list[str]]:
         """Start signing ``messages``; the returned call waits for their proof values
         (in order) and raises what a worker raised."""
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("forkserver")
-            )
+            self._executor = OwnedExecutor(self.workers)
         blob = _blob(key)
         step = -(-len(messages) // self.workers) or 1
         parts: list[Future[list[str]]] = [

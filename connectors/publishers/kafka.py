@@ -27,7 +27,7 @@ from connectors.outbox import OutboxBatch
 from connectors.publishers.base import Delivery, Retry, pending_note
 from exchange.bus.kafka_health import unreachable_brokers
 from exchange.bus.kafka_security import KafkaSecurity
-from exchange.bus.kafka_tuning import ProducerTuning, codec_problem
+from exchange.bus.kafka_tuning import FAILOVER, ProducerTuning, codec_problem
 
 __all__ = ["KafkaPublisher", "murmur2"]
 
@@ -151,6 +151,25 @@ class KafkaPublisher:
     def close(self) -> None:
         self._drop_producer(timeout_s=10)
 
+    def producer_options(self) -> dict[str, Any]:
+        """Keyword arguments of its ``KafkaProducer``: idempotent, and following a dead
+        broker as the exchange's own clients do (:data:`FAILOVER`)."""
+        return {
+            "bootstrap_servers": self.bootstrap.split(","),
+            "client_id": self.client_id,
+            "acks": "all",
+            "enable_idempotence": True,
+            "retries": 2**31 - 1,
+            "max_in_flight_requests_per_connection": 5,
+            "max_request_size": self.max_message_bytes + 64 * 1024,
+            "request_timeout_ms": 10_000,
+            "delivery_timeout_ms": 30_000,
+            "max_block_ms": 15_000,
+            **FAILOVER,
+            **self.tuning.options(),
+            **self._options,
+        }
+
     # -- internals -------------------------------------------------
     def _reachable(self) -> None:
         """Fail fast, without a Kafka client, when no bootstrap server accepts TCP."""
@@ -167,21 +186,7 @@ class KafkaPublisher:
 
         try:
             self._ensure_topic()
-            self._state.producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap.split(","),
-                client_id=self.client_id,
-                acks="all",
-                enable_idempotence=True,
-                retries=2**31 - 1,
-                max_in_flight_requests_per_connection=5,
-                max_request_size=self.max_message_bytes + 64 * 1024,
-                request_timeout_ms=10_000,
-                delivery_timeout_ms=30_000,
-                max_block_ms=15_000,
-                reconnect_backoff_max_ms=2_000,
-                **self.tuning.options(),
-                **self._options,
-            )
+            self._state.producer = KafkaProducer(**self.producer_options())
         except KafkaError as exc:
             raise _NotReady(f"cannot connect a producer: {exc}") from exc
         return self._state.producer

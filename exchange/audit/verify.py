@@ -31,11 +31,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -62,7 +61,7 @@ from signing.checkpoint import NoteVerifier, OpenedCheckpoint, open_checkpoint
 from signing.cosignature import verifier_from_vkey
 from signing.errors import SigningError
 from signing.merkle import EMPTY_ROOT, complete_subtrees, fold, node_hash, root_of
-from signing.pool import cores
+from signing.pool import OwnedExecutor, cores
 
 __all__ = ["PARALLEL_BYTES", "AuditExportInvalid", "VerifiedExport", "verify_export"]
 
@@ -374,8 +373,7 @@ def _scan_parallel(
     size, at = os.fstat(fd).st_size, f.tell()
     pending: deque[tuple[int, int, Future[tuple[int, bytes] | None]]] = deque()
     levels: Future[_Levels] | None = None
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with OwnedExecutor(workers) as pool:  # its workers leave if this process is killed
 
         def land() -> None:
             nonlocal number

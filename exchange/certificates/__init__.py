@@ -24,7 +24,8 @@ From the bottom up:
 - :mod:`.lookup` — audited reads by id and by holder;
 - :mod:`.status` — revoke, suspend, resume; withdraw a seal key;
 - :mod:`.intake` — the size and nesting caps every path applies before parsing a credential;
-- :mod:`.checks` — the individual verification checks;
+- :mod:`.checks` — the individual verification checks; :mod:`.shape` — the document's
+  shape they hold a credential to (VC 2.0, members, issuer, GB/T 36903 metadata);
 - :mod:`.verifier` — the verifier: every check, one verdict;
 - :mod:`.qr` — QR payloads for offline checks at a counter;
 - :mod:`.subjects` — who a certificate is about, for the audit log;

@@ -32,21 +32,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from exchange.certificates.did import CredentialForm, credential_form, issuer_uscc, method_kid
+from exchange.certificates.shape import (
+    CheckFailed,
+    check_issuer_shape,
+    check_members,
+    check_metadata,
+    check_vc2,
+)
 from exchange.certificates.trust import ChainChecker, Issuance, SealEntry, TrustStore
 from exchange.certificates.vocabulary import (
     CERT_URN_PREFIX,
     CLOCK_SKEW,
-    VC2_CONTEXT,
     ContentDigest,
     TrustError,
     certificate_id_of,
     certificate_key,
     credential_type_name,
-    local_date,
     parse_timestamp,
 )
 from schemas.certificates import CertificateType
@@ -57,29 +62,8 @@ from signing.proofs import verify_proof
 
 __all__ = ["CheckFailed", "CheckRun", "CheckState", "CredentialChecks"]
 
-_TOP_LEVEL = frozenset(
-    {
-        "@context",
-        "id",
-        "type",
-        "name",
-        "issuer",
-        "validFrom",
-        "validUntil",
-        "credentialSchema",
-        "credentialSubject",
-        "metadata",
-        "credentialStatus",
-        "proof",
-    }
-)
 _STATUS_WORD = {"revocation": "revoked", "suspension": "suspended"}
-_ISSUER_KEYS = frozenset({"id", "name"})
 _MEMO_LIMIT = 4_096  # names remembered per verifier (issuer ids, methods, forms)
-
-
-class CheckFailed(Exception):
-    """A check that did not pass, with its reason."""
 
 
 @dataclass(slots=True)
@@ -94,21 +78,6 @@ class CheckState:
     canonical_hash: tuple[str, bytes] | None = None  # the proof's hash of it, with its name
     valid_from: datetime | None = None  # validFrom, once parsed
     json_types: bool | None = None  # made of JSON types only (the intake's walk found)
-
-
-_REAL_DATES: set[str] = set()  # "YYYY-MM-DD" strings found to be real dates (issue dates)
-
-
-def _is_date(text: str) -> bool:
-    if text in _REAL_DATES:
-        return True
-    try:
-        real = len(text) == 10 and date.fromisoformat(text).isoformat() == text
-    except ValueError:
-        return False
-    if real and len(_REAL_DATES) < _MEMO_LIMIT:
-        _REAL_DATES.add(text)
-    return real
 
 
 CheckRun = Callable[[dict[str, Any], CheckState, datetime], str | None]
@@ -422,25 +391,11 @@ class CredentialChecks:
 
     def schema(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
         if not self._govex(doc):
-            context = doc.get("@context")
-            types = doc.get("type")
-            if not isinstance(context, list) or not context or context[0] != VC2_CONTEXT:
-                raise CheckFailed(f"@context must start with {VC2_CONTEXT}")
-            if not isinstance(types, list) or "VerifiableCredential" not in types:
-                raise CheckFailed("type must include VerifiableCredential")
-            if not isinstance(doc.get("credentialSubject"), dict | list):
-                raise CheckFailed("credentialSubject is missing")
+            check_vc2(doc)
             return "not a govex certificate type: checked as a VC 2.0 document only"
-        if not _TOP_LEVEL.issuperset(doc):
-            unknown = sorted(set(doc) - _TOP_LEVEL)
-            raise CheckFailed(f"unexpected members in a govex certificate: {', '.join(unknown)}")
+        check_members(doc)
         ctype = self._type_of(doc, state)
-        issuer = doc.get("issuer")
-        if not isinstance(issuer, dict) or len(issuer) != 2 or not _ISSUER_KEYS.issuperset(issuer):
-            raise CheckFailed(
-                'issuer must be {"id": "did:web:<exchange>:departments:<USCC>", '
-                '"name": "<department>"}'
-            )
+        issuer = check_issuer_shape(doc.get("issuer"))
         uscc = self._issuer_of(doc, state)
         form = self._form(issuer["id"], ctype)
         if doc.get("@context") != form.contexts:
@@ -459,42 +414,8 @@ class CredentialChecks:
         except Exception:  # the compiled validator's error; validate_subject says it precisely
             ctype.validate_subject(subject)
             raise
-        self._check_metadata(doc, state, ctype, subject, uscc, issuer["name"])
+        check_metadata(doc, state.valid_from, ctype, subject, uscc, issuer["name"])
         return None
-
-    @staticmethod
-    def _check_metadata(
-        doc: dict[str, Any],
-        state: CheckState,
-        ctype: CertificateType,
-        subject: dict[str, Any],
-        issuer_uscc: str,
-        issuer_name: str,
-    ) -> None:
-        metadata = doc.get("metadata")
-        if not isinstance(metadata, dict):
-            raise CheckFailed("metadata (GB/T 36903) must be an object")
-        issue_date = metadata.get("issue_date")
-        if not isinstance(issue_date, str) or not _is_date(issue_date):
-            raise CheckFailed("metadata.issue_date must be a date YYYY-MM-DD")
-        valid_from = state.valid_from or parse_timestamp(doc.get("validFrom"), "validFrom")
-        end = doc.get("validUntil")
-        expected = {
-            "type_code": ctype.type_code,
-            "holder_name": subject["holder_name"],
-            "holder_code": subject["holder_code"],
-            "holder_code_type": ctype.holder_code_type.value,
-            "issuer_name": issuer_name,
-            "issuer_uscc": issuer_uscc,
-            "issue_date": issue_date,
-            "valid_from": local_date(valid_from),
-            "valid_until": local_date(parse_timestamp(end, "validUntil")) if end else None,
-        }
-        if metadata != expected:
-            wrong = sorted(
-                k for k in set(expected) | set(metadata) if metadata.get(k, ...) != expected.get(k)
-            )
-            raise CheckFailed(f"metadata disagrees with the credential: {', '.join(wrong)}")
 
     def identifier(self, doc: dict[str, Any], state: CheckState, now: datetime) -> str | None:
         doc_id = doc.get("id")

@@ -3,13 +3,15 @@
 The only package that imports ``connectors``, ``bench`` and :mod:`exchange.demo`.
 
 - :mod:`.main` — the app and its global ``--url``/``--uscc``/``--key``/``-v``,
-  ``serve``/``demo``/``bench``/``backup`` and friends;
+  ``serve``/``demo``/``bench`` and friends; :mod:`.backup` — ``govex backup`` and
+  ``govex restore``;
 - :mod:`.init` — ``govex init`` (a demo city or a real exchange, whole or not at all);
 - :mod:`.options` — ``--data`` resolved once, and :func:`~.options.operate`: run a
   registered operation (:mod:`exchange.admin`) directly, through the running server's admin
   socket, or ``--url``;
 - :mod:`.audit` — ``govex audit …``; :mod:`.case` — ``govex case …``;
-- :mod:`.cert` — ``govex cert …`` and ``govex trust …``;
+- :mod:`.cert` — ``govex cert …`` and ``govex trust …``; :mod:`.cert_csv` — the CSV
+  files of ``cert issue-bulk`` (UTF-8 or GB18030, header, lines) and its results folder;
 - :mod:`.connector` — ``govex connector …``;
 - :mod:`.grant` — ``govex grant …`` (request, decide, revoke, narrow, list grants);
 - :mod:`.catalog` — ``govex catalog …`` (add, update, list resources and schema versions);

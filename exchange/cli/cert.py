@@ -14,8 +14,6 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,9 +22,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from exchange.admin.builtin import BULK_CALL_MAX
 from exchange.certificates.bundle import TrustBundle
-from exchange.certificates.models import BulkItem, CertificateRequest, StatusAction, StatusChange
+from exchange.certificates.models import CertificateRequest, StatusAction, StatusChange
 from exchange.certificates.qr import credential_from_qr_text, qr_text, write_qr
 from exchange.certificates.verifier import Verdict, Verifier
+from exchange.cli.cert_csv import (
+    Results,
+    check_header,
+    csv_items,
+    decode_csv,
+    parse_date,
+    read_input,
+)
 from exchange.cli.options import DataOpt, operate
 from exchange.cli.output import console, emit_json, err, say, show
 from exchange.errors import InvalidRequest
@@ -59,32 +65,12 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="why (kept in the audit
 _MAX_REFUSALS_SHOWN = 20
 
 
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InvalidRequest(
-            f"cannot read {what} {path}: {exc.strerror}", code=ErrorCode.UNREADABLE_FILE
-        ) from exc
-
-
 def _json_file(path: Path, what: str) -> Any:
     try:
-        return parse_strict(_read(path, what))
+        return parse_strict(read_input(path, what))
     except SigningError as exc:
         raise InvalidRequest(
             f"{what} {path} is not acceptable JSON: {exc.message}", code=ErrorCode.INVALID_FILE
-        ) from exc
-
-
-def _date(value: str | None, name: str) -> date | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise InvalidRequest(
-            f"{name} {value!r} is not a date YYYY-MM-DD", code=ErrorCode.INVALID_DATE
         ) from exc
 
 
@@ -143,136 +129,14 @@ def issue(
     request = CertificateRequest(
         type=type_,
         subject=body,
-        valid_from=_date(valid_from, "--valid-from"),
-        valid_until=_date(valid_until, "--valid-until"),
+        valid_from=parse_date(valid_from, "--valid-from"),
+        valid_until=parse_date(valid_until, "--valid-until"),
     )
     issued = operate(data, "cert.issue", {"issuer": issuer, "request": request})
     _write_json(out, issued["credential"])
     console.print(
         f"issued {issued['id']} ({issued['type']}) → {out}", markup=False, highlight=False
     )
-
-
-_ENCODINGS = {"utf-8": "utf-8-sig", "gbk": "gb18030", "gb18030": "gb18030", "gb2312": "gb18030"}
-
-
-def _decode(path: Path, encoding: str) -> tuple[str, str]:
-    """The text of CSV ``path`` and the encoding it was read with.
-
-    ``auto`` reads UTF-8 (with or without a byte-order mark) and, when the bytes are not
-    UTF-8, GB18030 (which contains GBK and GB2312: what Excel writes on Chinese Windows).
-    """
-    raw = _read(path, "CSV")
-    wanted = encoding.strip().lower().replace("_", "-")
-    if wanted != "auto" and wanted not in _ENCODINGS:
-        raise InvalidRequest(
-            f"--encoding {encoding!r}: give auto, utf-8, gbk or gb18030",
-            code=ErrorCode.INVALID_OPTION,
-        )
-    tries = ["utf-8", "gb18030"] if wanted == "auto" else [wanted]
-    for name in tries:
-        try:
-            return raw.decode(_ENCODINGS[name]), name
-        except UnicodeDecodeError as exc:
-            problem = exc
-    raise InvalidRequest(
-        f"CSV {path} is not {' or '.join(tries)} text (byte {problem.start + 1}); "
-        "save it as UTF-8 or give --encoding",
-        code=ErrorCode.INVALID_FILE,
-    )
-
-
-def _check_header(path: Path, names: list[str], ctype: Any) -> None:
-    """Refuse, once for the whole file, a header with unknown or missing columns."""
-    properties = ctype.json_schema.get("properties", {})
-    allowed = [*properties, "valid_from", "valid_until"]
-    unknown = [n for n in names if n not in allowed]
-    missing = [n for n in ctype.json_schema.get("required", []) if n not in names]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    problems = []
-    if unknown:
-        problems.append(f"unknown column(s) {', '.join(unknown)}")
-    if missing:
-        problems.append(f"missing required column(s) {', '.join(missing)}")
-    if duplicated:
-        problems.append(f"repeated column(s) {', '.join(duplicated)}")
-    if problems:
-        raise InvalidRequest(
-            f"CSV {path} header: {'; '.join(problems)} — the columns of {ctype.code} are "
-            f"{', '.join(allowed)}",
-            code=ErrorCode.INVALID_FILE,
-        )
-
-
-def _csv_items(text: str, names: list[str], array_fields: set[str]) -> Iterator[BulkItem]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    next(reader, None)
-    for row in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(names):
-            yield BulkItem(line, {"__error__": f"{len(row)} cells, header has {len(names)}"})
-            continue
-        subject: dict[str, Any] = {}
-        dates: dict[str, str] = {}
-        for name, cell in zip(names, row, strict=True):
-            value = cell.strip()
-            if not value:
-                continue
-            if name in ("valid_from", "valid_until"):
-                dates[name] = value
-            elif name in array_fields:
-                subject[name] = [v.strip() for v in value.split(";") if v.strip()]
-            else:
-                subject[name] = value
-        try:
-            yield BulkItem(
-                line,
-                subject,
-                _date(dates.get("valid_from"), "valid_from"),
-                _date(dates.get("valid_until"), "valid_until"),
-            )
-        except InvalidRequest as exc:
-            yield BulkItem(line, {"__error__": f"[{exc.code.value}] {exc.message}"})
-
-
-class _Results:
-    """``--out DIR``: credentials.jsonl (appended: one credential a line, never lost on a
-    re-run) and results.csv (this run's mapping: line, certificate id, status, reason)."""
-
-    def __init__(self, folder: Path | None) -> None:
-        self.folder = folder
-        self.rows: list[tuple[int, str, str, str]] = []
-        self._credentials = None
-        if folder is not None:
-            try:
-                folder.mkdir(exist_ok=True)
-                self._credentials = (folder / "credentials.jsonl").open("a", encoding="utf-8")
-            except OSError as exc:
-                raise InvalidRequest(
-                    f"cannot write into --out {folder}: {exc.strerror}",
-                    code=ErrorCode.UNWRITABLE_FILE,
-                ) from exc
-
-    def issued(self, line: int, certificate_id: str, credential: dict[str, Any]) -> None:
-        self.rows.append((line, certificate_id, "issued", ""))
-        if self._credentials is not None:
-            self._credentials.write(json.dumps(credential, ensure_ascii=False) + "\n")
-
-    def close(self, skipped: list[tuple[int, str]], refused: list[tuple[int, str]]) -> None:
-        self.rows += [
-            (line, cid, "exists", "already issued to this holder") for line, cid in skipped
-        ]
-        self.rows += [(line, "", "refused", reason) for line, reason in refused]
-        self.rows.sort()
-        if self._credentials is None or self.folder is None:
-            return
-        self._credentials.close()
-        with (self.folder / "results.csv").open("w", encoding="utf-8", newline="") as handle:
-            out = csv.writer(handle)
-            out.writerow(("line", "certificate_id", "status", "reason"))
-            out.writerows(self.rows)
 
 
 @cert_app.command("issue-bulk")
@@ -324,7 +188,7 @@ def issue_bulk(
         for name, spec in ctype.json_schema.get("properties", {}).items()
         if isinstance(spec, dict) and spec.get("type") == "array"
     }
-    text, used = _decode(csv_path, encoding)
+    text, used = decode_csv(csv_path, encoding)
     header = next(csv.reader(io.StringIO(text, newline="")), None)
     if not header or not any(h.strip() for h in header):
         raise InvalidRequest(
@@ -332,7 +196,7 @@ def issue_bulk(
             code=ErrorCode.INVALID_FILE,
         )
     names = [h.strip() for h in header]
-    _check_header(csv_path, names, ctype)
+    check_header(csv_path, names, ctype)
     if out is not None and not out.expanduser().resolve().parent.is_dir():
         raise InvalidRequest(
             f"--out {out}: the folder {out.expanduser().resolve().parent} does not exist",
@@ -342,7 +206,7 @@ def issue_bulk(
     malformed: list[tuple[int, str]] = []
     refused_by_exchange: list[tuple[int, str]] = []
     skipped: list[tuple[int, str]] = []
-    results = _Results(out.expanduser().resolve() if out is not None else None)
+    results = Results(out.expanduser().resolve() if out is not None else None)
     issued, first_id, last_id = 0, None, None
     with Progress(
         TextColumn("issuing {task.description}"),
@@ -380,7 +244,7 @@ def issue_bulk(
             progress.advance(task, len(batch))
             batch.clear()
 
-        for item in _csv_items(text, names, arrays):
+        for item in csv_items(text, names, arrays):
             if "__error__" in item.subject:
                 malformed.append((item.line, str(item.subject["__error__"])))
                 progress.advance(task, 1)
@@ -482,14 +346,14 @@ def verify(
             "nothing to verify against: give --trust TRUST.json or --public-key",
             code=ErrorCode.INVALID_OPTION,
         )
-    bundle = TrustBundle.from_json(_read(trust, "trust bundle")) if trust is not None else None
+    bundle = TrustBundle.from_json(read_input(trust, "trust bundle")) if trust is not None else None
     key = decode_multikey(public_key) if public_key is not None else None
     verifier = Verifier(bundle, public_key=key)
     if qr is not None:
         verdict = verifier.check(credential_from_qr_text(qr))
     else:
         assert cert is not None
-        verdict = verifier.check_text(_read(cert, "credential"))
+        verdict = verifier.check_text(read_input(cert, "credential"))
     if as_json:
         sys.stdout.write(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2) + "\n")
     else:

@@ -16,9 +16,10 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from exchange.cli.backup import backup, restore
 from exchange.cli.help import tidy
 from exchange.cli.init import init
-from exchange.cli.options import DataOpt, Target, operate, refuse_while_serving, require_data
+from exchange.cli.options import DataOpt, Target, require_data
 from exchange.cli.output import console, err, say, show, warn
 from exchange.config import Settings
 from exchange.errors import ExchangeError, InvalidRequest
@@ -388,52 +389,8 @@ def bench(
     )
 
 
-@app.command()
-def backup(
-    out: Annotated[Path, typer.Option(help="backup file to write (.tar.gz)")],
-    data: DataOpt = None,
-) -> None:
-    """Write a consistent backup of DATA, also while `govex serve` runs on it (reads go on).
-
-    The folder of OUT must exist (it is never created) and OUT must not."""
-    path = out.expanduser().resolve()
-    if not path.parent.is_dir():
-        raise InvalidRequest(
-            f"--out {out}: the folder {path.parent} does not exist; create it or choose another",
-            code=ErrorCode.UNWRITABLE_FILE,
-        )
-    manifest = operate(data, "backup", {"out": str(path)})
-    rows = sum(manifest["counts"].values())
-    console.print(
-        f"backup written to {out}: {rows:,} rows in {len(manifest['counts'])} tables, "
-        f"audit log of {manifest['audit_tree_size']:,} entries (root "
-        f"{manifest['audit_root'][:16]}…)"
-    )
-
-
-@app.command()
-def restore(
-    archive: Annotated[Path, typer.Argument(help="backup file from `govex backup`")],
-    data: DataOpt = None,
-) -> None:
-    """Restore a backup into a new DATA directory and prove it: counts and audit root.
-
-    Offline only: refused while `govex serve` runs on DATA (stop the exchange first)."""
-    from exchange.backup import restore as run_restore
-
-    refuse_while_serving(require_data(data), "restore")
-    report = run_restore(archive, _settings(data))
-    if not report.ok:
-        err.print(
-            f"error: restored copy differs from the backup's manifest: counts "
-            f"{report.counts} vs {report.expected}, audit root matches: "
-            f"{report.root_matches}"
-        )
-        raise typer.Exit(1)
-    console.print(
-        f"restored into {data}: {sum(report.counts.values()):,} rows as recorded, "
-        f"audit root of {report.tree_size:,} entries recomputed and equal"
-    )
+app.command()(backup)
+app.command()(restore)
 
 
 from exchange.cli.case import case_app  # noqa: E402 - sub-commands register after the app exists

@@ -10,6 +10,7 @@ from signing.algorithms import Algorithm, verify
 from signing.keys import generate_key
 from signing.multibase import decode_base58btc
 from signing.pool import SigningPool, sign_encoded
+from tests.support.orphans import HAS_PROC, left_behind
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +40,19 @@ def test_a_closed_pool_starts_again_and_a_pool_needs_a_worker(pool: SigningPool)
     pool.close()
     with pytest.raises(ValueError, match="at least one worker"):
         SigningPool(0)
+
+
+_SIGNS_THEN_WAITS = """
+import json, multiprocessing, sys
+from signing.keys import generate_key
+from signing.pool import SigningPool
+pool = SigningPool(2)
+pool.submit(generate_key("Ed25519"), [b"a", b"b", b"c", b"d"])()
+print(json.dumps([p.pid for p in multiprocessing.active_children()]), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(not HAS_PROC, reason="reads processes from /proc")
+def test_the_signers_and_their_fork_server_leave_when_their_process_is_killed() -> None:
+    assert left_behind(_SIGNS_THEN_WAITS) == []

@@ -17,6 +17,7 @@ from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.verify import AuditExportInvalid, verify_export
 from exchange.config import AuditSettings
 from exchange.store import Store
+from tests.support.orphans import HAS_PROC, left_behind
 
 ENTRIES = 300
 TRICKY = 7  # an entry whose detail holds text shaped like the ``seq`` member
@@ -212,3 +213,24 @@ def test_worker_processes_and_this_one_refuse_alike(
         refusals.append((caught.value.index, str(caught.value)))
     assert refusals[0] == refusals[1]
     assert refusals[0][0] in (None, 150, 151)
+
+
+_VERIFIES_THEN_WAITS = """
+import json, multiprocessing, sys
+from pathlib import Path
+from exchange.audit import verify
+verify._CHUNK = 4096
+
+def progress(done: int, n: int) -> None:  # the first run checked: the workers are up
+    print(json.dumps([p.pid for p in multiprocessing.active_children()]), flush=True)
+    sys.stdin.read()
+
+verify.verify_export(Path(sys.argv[1]), workers=2, progress=progress)
+"""
+
+
+@pytest.mark.skipif(not HAS_PROC, reason="reads processes from /proc")
+def test_the_workers_and_their_fork_server_leave_when_the_verifier_is_killed(
+    export_file: Path,
+) -> None:
+    assert left_behind(_VERIFIES_THEN_WAITS, str(export_file)) == []

@@ -17,6 +17,7 @@ from exchange.certificates.models import CertificateRequest
 from exchange.demo.case import MATTER, couple_applicants, grant_real_estate, issue_flat_certificates
 from exchange.demo.city import City
 from exchange.service import Exchange
+from tests.support.certificates import id_card_subject
 
 Auth = Callable[[str], dict[str, str]]
 
@@ -84,16 +85,7 @@ def test_no_marriage_record_asks_for_the_marital_status_proof(
         exchange.registry.by_code("gongan").uscc,
         CertificateRequest(
             type="resident_id_card",
-            subject={
-                "holder_name": single.name,
-                "holder_code": single.id_number,
-                "holder_code_type": "citizen_id",
-                "sex": single.sex,
-                "ethnicity": "01",
-                "birth_date": single.birth_date.isoformat(),
-                "address": single.address,
-                "issuing_authority": "信阳市公安局",
-            },
+            subject=id_card_subject(single),
         ),
     )
     bundle = _resolve(

@@ -20,22 +20,14 @@ from exchange.demo.city import City
 from exchange.demo.setup import DemoDepartment
 from exchange.service import Exchange
 from signing.proofs import add_proof
+from tests.support.certificates import id_card_subject
 
 Auth = Callable[[str], dict[str, str]]
 
 
 def _id_card(exchange: Exchange, city: City, index: int) -> dict[str, Any]:
     person = city.people[index]
-    subject = {
-        "holder_name": person.name,
-        "holder_code": person.id_number,
-        "holder_code_type": "citizen_id",
-        "sex": person.sex,
-        "ethnicity": "01",
-        "birth_date": person.birth_date.isoformat(),
-        "address": person.address,
-        "issuing_authority": "信阳市公安局",
-    }
+    subject = id_card_subject(person)
     gongan = exchange.registry.by_code("gongan").uscc
     return exchange.certificates.issue(
         gongan, CertificateRequest(type="resident_id_card", subject=subject)

@@ -35,30 +35,17 @@ from schemas.certificates import certificate_type
 from schemas.identifiers import make_certificate_id, make_id_number, parse_certificate_id
 from signing.keys import generate_key, kid_of
 from signing.proofs import add_proof
+from tests.support.certificates import id_card_subject
 
 Auth = Callable[[str], dict[str, str]]
 PURPOSE = "budongchan.new_commercial_housing_transfer"
 CASE = "BDC-2026-CERT-1"
 
 
-def id_card(person: Person, **changes: Any) -> dict[str, Any]:
-    subject = {
-        "holder_name": person.name,
-        "holder_code": person.id_number,
-        "holder_code_type": "citizen_id",
-        "sex": person.sex,
-        "ethnicity": "01",
-        "birth_date": person.birth_date.isoformat(),
-        "address": person.address,
-        "issuing_authority": "信阳市公安局",
-    }
-    return {**subject, **changes}
-
-
 def issue_id_card(client: TestClient, auth: Auth, person: Person, **body: Any) -> Any:
     r = client.post(
         "/v1/certificates",
-        json={"type": "resident_id_card", "subject": id_card(person), **body},
+        json={"type": "resident_id_card", "subject": id_card_subject(person), **body},
         headers=auth("gongan"),
     )
     assert r.status_code == 201, r.text
@@ -150,7 +137,7 @@ def test_a_department_cannot_issue_a_type_it_is_not_competent_for(
 ) -> None:
     r = client.post(
         "/v1/certificates",
-        json={"type": "resident_id_card", "subject": id_card(city.people[1])},
+        json={"type": "resident_id_card", "subject": id_card_subject(city.people[1])},
         headers=auth("minzheng"),
     )
     assert r.status_code == 403
@@ -175,7 +162,7 @@ def test_a_subject_that_does_not_match_the_type_schema_is_refused(
 ) -> None:
     r = client.post(
         "/v1/certificates",
-        json={"type": "resident_id_card", "subject": id_card(city.people[2], **change)},
+        json={"type": "resident_id_card", "subject": id_card_subject(city.people[2], **change)},
         headers=auth("gongan"),
     )
     assert r.status_code == 422
@@ -188,7 +175,7 @@ def test_unknown_type_and_inverted_validity_are_refused(
 ) -> None:
     r = client.post(
         "/v1/certificates",
-        json={"type": "fishing_licence", "subject": id_card(city.people[2])},
+        json={"type": "fishing_licence", "subject": id_card_subject(city.people[2])},
         headers=auth("gongan"),
     )
     assert r.status_code == 422
@@ -197,7 +184,7 @@ def test_unknown_type_and_inverted_validity_are_refused(
         "/v1/certificates",
         json={
             "type": "resident_id_card",
-            "subject": id_card(city.people[2]),
+            "subject": id_card_subject(city.people[2]),
             "valid_from": "2030-01-01",
             "valid_until": "2029-01-01",
         },
@@ -211,7 +198,7 @@ def test_only_departments_issue(client: TestClient, auth: Auth, city: City) -> N
     for code in ("shenji", "dashuju"):
         r = client.post(
             "/v1/certificates",
-            json={"type": "resident_id_card", "subject": id_card(city.people[3])},
+            json={"type": "resident_id_card", "subject": id_card_subject(city.people[3])},
             headers=auth(code),
         )
         assert r.status_code == 403
@@ -414,13 +401,15 @@ def test_key_rotation_keeps_old_certificates_valid(fresh: Exchange, city: City) 
     gongan = fresh.registry.by_code("gongan")
     service = fresh.certificates
     old = service.issue(
-        gongan.uscc, CertificateRequest(type="resident_id_card", subject=id_card(city.people[0]))
+        gongan.uscc,
+        CertificateRequest(type="resident_id_card", subject=id_card_subject(city.people[0])),
     )
     new_key = generate_key("Ed25519")
     fresh.registry.add_key(gongan.uscc, "cert", new_key.public_key())
     service.seals.deposit(new_key)
     new = service.issue(
-        gongan.uscc, CertificateRequest(type="resident_id_card", subject=id_card(city.people[1]))
+        gongan.uscc,
+        CertificateRequest(type="resident_id_card", subject=id_card_subject(city.people[1])),
     )
     did = department_did(fresh.identity.issuer, gongan.uscc)
     new_kid = kid_of(new_key.public_key())
@@ -442,7 +431,8 @@ def test_a_revoked_cert_key_refuses_later_proofs_and_issuance_and_notes_earlier_
     gongan = fresh.registry.by_code("gongan")
     service = fresh.certificates
     cert = service.issue(
-        gongan.uscc, CertificateRequest(type="resident_id_card", subject=id_card(city.people[0]))
+        gongan.uscc,
+        CertificateRequest(type="resident_id_card", subject=id_card_subject(city.people[0])),
     )
     kid = fresh.registry.current_key(gongan.uscc, "cert").kid
     time.sleep(1.05)  # proof times are whole seconds: revoke in a later second than the proof
@@ -468,7 +458,7 @@ def test_a_revoked_cert_key_refuses_later_proofs_and_issuance_and_notes_earlier_
     with pytest.raises(Conflict, match="revoked"):
         service.issue(
             gongan.uscc,
-            CertificateRequest(type="resident_id_card", subject=id_card(city.people[1])),
+            CertificateRequest(type="resident_id_card", subject=id_card_subject(city.people[1])),
         )
     fresh.close()
 
@@ -479,7 +469,7 @@ def test_a_seal_key_that_is_not_deposited_cannot_sign(fresh: Exchange, city: Cit
     with pytest.raises(NotFound, match="not deposited"):
         fresh.certificates.issue(
             gongan.uscc,
-            CertificateRequest(type="resident_id_card", subject=id_card(city.people[0])),
+            CertificateRequest(type="resident_id_card", subject=id_card_subject(city.people[0])),
         )
     with pytest.raises(NotFound, match="not a registered cert key"):
         fresh.certificates.seals.deposit(generate_key("Ed25519"))
@@ -489,7 +479,8 @@ def test_a_seal_key_that_is_not_deposited_cannot_sign(fresh: Exchange, city: Cit
 def test_status_changes_belong_to_the_issuer(fresh: Exchange, city: City) -> None:
     gongan = fresh.registry.by_code("gongan")
     cert = fresh.certificates.issue(
-        gongan.uscc, CertificateRequest(type="resident_id_card", subject=id_card(city.people[0]))
+        gongan.uscc,
+        CertificateRequest(type="resident_id_card", subject=id_card_subject(city.people[0])),
     )
     other = fresh.registry.by_code("minzheng").uscc
     with pytest.raises(Forbidden):
@@ -504,11 +495,12 @@ def test_status_changes_belong_to_the_issuer(fresh: Exchange, city: City) -> Non
 def test_bulk_issuance_collects_refusals_with_their_lines(fresh: Exchange, city: City) -> None:
     gongan = fresh.registry.by_code("gongan")
     items = [
-        models_module.BulkItem(line, id_card(p)) for line, p in enumerate(city.people[:25], start=2)
+        models_module.BulkItem(line, id_card_subject(p))
+        for line, p in enumerate(city.people[:25], start=2)
     ]
-    items[3] = models_module.BulkItem(5, id_card(city.people[3], sex="X"))
+    items[3] = models_module.BulkItem(5, id_card_subject(city.people[3], sex="X"))
     items[7] = models_module.BulkItem(
-        9, id_card(city.people[7]), date(2030, 1, 1), date(2020, 1, 1)
+        9, id_card_subject(city.people[7]), date(2030, 1, 1), date(2020, 1, 1)
     )
     progressed: list[int] = []
     result = fresh.certificates.issue_many(

@@ -23,6 +23,7 @@ from exchange.certificates.vocabulary import TrustError
 from exchange.demo.city import City
 from exchange.service import Exchange
 from signing.multibase import decode_multikey
+from tests.support.certificates import id_card_subject
 
 Auth = Callable[[str], dict[str, str]]
 VECTORS = Path(__file__).resolve().parents[3].parent / "shared" / "vectors"
@@ -31,16 +32,7 @@ W3C = VECTORS / "vc-di" / "ecdsa-jcs-2019-p256"
 
 def _issue(exchange: Exchange, city: City, index: int) -> dict[str, Any]:
     person = city.people[index]
-    subject = {
-        "holder_name": person.name,
-        "holder_code": person.id_number,
-        "holder_code_type": "citizen_id",
-        "sex": person.sex,
-        "ethnicity": "01",
-        "birth_date": person.birth_date.isoformat(),
-        "address": person.address,
-        "issuing_authority": "信阳市公安局",
-    }
+    subject = id_card_subject(person)
     gongan = exchange.registry.by_code("gongan").uscc
     cert = exchange.certificates.issue(
         gongan, CertificateRequest(type="resident_id_card", subject=subject)

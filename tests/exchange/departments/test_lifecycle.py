@@ -33,23 +33,14 @@ from signing.keys import generate_key, kid_of, public_pem
 from signing.proofs import add_proof
 from signing.purposes import KeyPurposeError
 from signing.seal import verify_seal
+from tests.support.certificates import id_card_subject
 
 RESOURCE = "shichang.business_licence"
 AskToken = Callable[[str], Any]
 
 
 def _id_card(city: City, i: int) -> dict[str, Any]:
-    person = city.people[i]
-    return {
-        "holder_name": person.name,
-        "holder_code": person.id_number,
-        "holder_code_type": "citizen_id",
-        "sex": person.sex,
-        "ethnicity": "01",
-        "birth_date": person.birth_date.isoformat(),
-        "address": person.address,
-        "issuing_authority": "信阳市公安局",
-    }
+    return id_card_subject(city.people[i])
 
 
 def _bearer(token: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ from exchange.demo.setup import DemoDepartment
 from exchange.server import build_app
 from exchange.service import Exchange
 from signing.proofs import add_proof
+from tests.support.certificates import id_card_subject
 
 HTML = {"accept": "text/html"}
 
@@ -42,16 +43,7 @@ def _token(html: str) -> str:
 
 def _id_card(exchange: Exchange, city: City, index: int) -> dict[str, object]:
     person = city.people[index]
-    subject = {
-        "holder_name": person.name,
-        "holder_code": person.id_number,
-        "holder_code_type": "citizen_id",
-        "sex": person.sex,
-        "ethnicity": "01",
-        "birth_date": person.birth_date.isoformat(),
-        "address": person.address,
-        "issuing_authority": "信阳市公安局",
-    }
+    subject = id_card_subject(person)
     gongan = exchange.registry.by_code("gongan").uscc
     return exchange.certificates.issue(
         gongan, CertificateRequest(type="resident_id_card", subject=subject)
