@@ -28,7 +28,6 @@ verified). No file can point closer than the signatures it carries allow.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import multiprocessing
@@ -48,11 +47,13 @@ from exchange.audit.entrylines import (
     ENTRY_PREFIX,
     HEX_END,
     HEX_START,
+    TreeLevels,
     check_run,
     cut,
     levels_of,
     run_leaves,
     runs,
+    tree_hashes,
     whole_lines,
 )
 from exchange.audit.export import EXPORT_FORMAT
@@ -256,10 +257,8 @@ def _take(export: _Export, first: int, m: int, ours: bytes) -> bool:
 
 
 def _all_match(export: _Export, lines: list[bytes], block: bytes, end: int) -> bool:
-    """Whether every line of the run is exactly the next entry (then they are counted):
-    :func:`exchange.audit.entrylines.run_leaves`, then the leaves compared with the
-    signed tree's as one run of bytes. ``block[:end]`` is the same lines with their
-    ``\n``."""
+    """Whether every line of the run (``block[:end]`` with their ``\n``) is exactly the next
+    entry, then counted: :func:`~exchange.audit.entrylines.run_leaves`, :func:`_take`."""
     first = export.first + export.entries
     ours = run_leaves(lines, block, end, first)
     return ours is not None and _take(export, first, len(lines), ours)
@@ -284,7 +283,7 @@ def _other_line(export: _Export, line: bytes, number: int) -> None:
     try:
         item = orjson.loads(line)
         if "tree" in item:
-            export.add_tree(int(item["tree"]), int(item["from"]), base64.b64decode(item["hashes"]))
+            export.add_tree(int(item["tree"]), int(item["from"]), tree_hashes(item["hashes"]))
         elif "checkpoint" in item:
             export.checkpoints.append(export.note(str(item["checkpoint"])))
         elif "anchor" in item:
@@ -368,12 +367,12 @@ def _scan_parallel(
 ) -> _Levels | None:
     """:func:`_scan` with runs of entry lines read and hashed by ``workers`` processes
     (this one reads only the bytes around each cut), checked in order here; the tree's
-    levels built meanwhile by one of them (returned) from the tree section's leaves,
-    once the entries begin (the tree section comes before them)."""
+    levels built meanwhile by them too (returned) from the tree section's leaves, which
+    come before the entries: a range of whole subtrees sent beside each run (TreeLevels)."""
     fd, number = f.fileno(), 1
     size, at = os.fstat(fd).st_size, f.tell()
     pending: deque[tuple[int, int, Future[tuple[int, bytes] | None]]] = deque()
-    levels: Future[_Levels] | None = None
+    levels: TreeLevels | None = None
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
 
@@ -395,8 +394,9 @@ def _scan_parallel(
             whole = stop > at  # else the rest is a last line without its newline
             if whole and os.pread(fd, len(ENTRY_PREFIX), at) == ENTRY_PREFIX:
                 if levels is None:
-                    levels = pool.submit(levels_of, export.first, bytes(export.leaves))
+                    levels = TreeLevels(pool.submit, export.first, bytes(export.leaves))
                 pending.append((at, stop, pool.submit(check_run, f.name, at, stop - at)))
+                levels.send()
                 if len(pending) > 2 * workers:
                     land()
                 at = stop
