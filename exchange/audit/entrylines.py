@@ -228,7 +228,7 @@ class TreeLevels:
 
     def __init__(self, submit: Callable[..., Future[_Levels]], first: int, leaves: bytes):
         self.submit, self.first, self.leaves = submit, first, leaves
-        self.chunks = deque(level_chunks(first, first + len(leaves) // 32))
+        self.chunks = deque(level_chunks(first, first + len(leaves) // 32, LEVEL_CHUNK))
         self.parts: list[Future[_Levels]] = []
 
     def send(self) -> None:

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from exchange.audit import verify
+from exchange.audit import entrylines, verify
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.export import ENTRY_PREFIX, export_log
 from exchange.audit.log import AuditEvent, AuditLog
@@ -212,3 +212,71 @@ def test_worker_processes_and_this_one_refuse_alike(
         refusals.append((caught.value.index, str(caught.value)))
     assert refusals[0] == refusals[1]
     assert refusals[0][0] in (None, 150, 151)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("level_chunk", [1, 16, 64])
+def test_tree_levels_built_in_ranges_give_the_same_verdicts(
+    export_file: Path,
+    tmp_path: Path,
+    workers: int,
+    level_chunk: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(verify, "_CHUNK", 4096)
+    monkeypatch.setattr(entrylines, "LEVEL_CHUNK", level_chunk)  # ranges of whole subtrees
+    assert verify_export(export_file, workers=workers).end == ENTRIES
+    lines = export_file.read_bytes().splitlines(keepends=True)
+    tree = next(i for i, line in enumerate(lines) if line.startswith(b'{"tree":0'))
+    item = orjson.loads(lines[tree])
+    hashes = bytearray(base64.b64decode(item["hashes"]))
+    hashes[32 * 64] ^= 1  # leaf 64: where a range begins
+    item["hashes"] = base64.b64encode(bytes(hashes)).decode()
+    lines[tree] = orjson.dumps(item) + b"\n"
+    path = tmp_path / "tree.jsonl"
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(AuditExportInvalid) as caught:
+        verify_export(path, workers=workers)
+    assert caught.value.index == 64
+
+
+def _tree_line(export_file: Path, tmp_path: Path, edit: bytes) -> Path:
+    lines = export_file.read_bytes().splitlines(keepends=True)
+    tree = next(i for i, line in enumerate(lines) if line.startswith(b'{"tree":0'))
+    start = lines[tree].index(b'"hashes":"') + len(b'"hashes":"')
+    lines[tree] = lines[tree][:start] + edit + lines[tree][start:]
+    path = tmp_path / "tree.jsonl"
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def test_a_tree_line_the_strict_decoding_refuses_is_decoded_as_before(
+    export_file: Path, tmp_path: Path
+) -> None:
+    # base64's lenient decoding leaves out what is not of its alphabet: the same hashes
+    assert verify_export(_tree_line(export_file, tmp_path, b"\\n*")).end == ENTRIES
+    with pytest.raises(
+        AuditExportInvalid, match="line 7 is malformed: Invalid base64-encoded string"
+    ):
+        verify_export(_tree_line(export_file, tmp_path, b"A"))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_a_seq_rewritten_at_a_run_boundary_is_named_exactly(
+    export_file: Path, tmp_path: Path, workers: int, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "_CHUNK", 4096)
+    head, entries = _split(export_file)
+    start, ends = sum(map(len, head)), []
+    for n, line in enumerate(entries):  # where the runs of 4096 bytes end (cut)
+        start += len(line)
+        if not ends or start - ends[-1][1] >= 4096:
+            ends.append((n, start))
+    n = ends[2][0] + (1 if where == "first" else 0)  # a run's first or last line
+    entries[n] = entries[n].replace(b'"seq":%d,' % n, b'"seq":%d,' % (n + 1))
+    path = tmp_path / "seq.jsonl"
+    path.write_bytes(b"".join(head + entries))
+    with pytest.raises(AuditExportInvalid, match=f"line of entry {n} holds {n + 1}") as caught:
+        verify_export(path, workers=workers)
+    assert caught.value.index == n
