@@ -5,9 +5,11 @@ An entry line is exactly ``{"leaf":"<hex>","entry":<leaf data>}`` (:mod:`exchang
 :mod:`exchange.audit.verify` compares those with the signed tree and names the first
 problem line by line when a run does not pass. :func:`runs` reads the file in runs of
 whole lines, :func:`cut` finds where such a run ends reading only a few bytes;
-:func:`levels_of` builds a tree's levels. It imports nothing of the
-exchange: :func:`check_run` runs in worker processes, one run of entry lines each,
-so a verification hashes on every core.
+:func:`levels_of` builds a tree's levels, :class:`TreeLevels` has workers build
+them a range of whole subtrees at a time (:func:`level_chunks`) and joins them;
+:func:`tree_hashes` decodes a tree line. It imports nothing of the exchange:
+:func:`check_run` runs in worker processes, one run of entry lines each, so a
+verification hashes on every core.
 
 The check makes as few passes over the bytes as can be (they, not the Python steps,
 bound it): the leaves hashed by ``map`` over C functions; every line's first bytes
