@@ -250,7 +250,7 @@ def _tree_line(export_file: Path, tmp_path: Path, edit: bytes) -> Path:
     return path
 
 
-def test_a_tree_line_the_strict_decoding_refuses_is_decoded_as_before(
+def test_a_tree_line_is_decoded_as_before_leniency_and_errors_alike(
     export_file: Path, tmp_path: Path
 ) -> None:
     # base64's lenient decoding leaves out what is not of its alphabet: the same hashes
