@@ -11,8 +11,9 @@ them a range of whole subtrees at a time (:func:`level_chunks`) and joins them;
 :func:`check_run` runs in worker processes, one run of entry lines each, so a
 verification hashes on every core.
 
-The check makes as few passes over the bytes as can be (they, not the Python steps,
-bound it): the leaves hashed by ``map`` over C functions; every line's first bytes
+The check makes as few passes over the bytes as can be (they and the hash objects,
+not the Python steps, bound it): the leaves hashed by ``map`` over C functions, each
+from a copy of one hash already fed ``0x00``; every line's first bytes
 (``{"leaf":"<hex>","entry":``) joined and compared in one piece with the same bytes
 made from the leaf hashes, so both the stored hashes and the lines' shape are checked;
 the last byte of every line in one set; the ``seq`` members found with one regular
@@ -30,7 +31,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from itertools import repeat
-from operator import add as _add
 from operator import itemgetter
 from typing import BinaryIO
 
@@ -45,6 +45,7 @@ __all__ = [
     "cut",
     "level_chunks",
     "levels_of",
+    "roots_at",
     "run_leaves",
     "runs",
     "stitch_levels",
@@ -62,6 +63,8 @@ DATA_START = HEX_END + len(ENTRY_MIDDLE)
 _SEQS = re.compile(rb',"seq":(\d+),"subject_hash":')
 _sha256 = hashlib.sha256
 _digest = type(_sha256()).digest
+_copy, _update = type(_sha256()).copy, type(_sha256()).update
+_LEAF = _sha256(b"\x00")  # RFC 6962: a leaf hashes 0x00 and then its data
 _HEAD = itemgetter(slice(0, DATA_START))  # ``{"leaf":"<hex>","entry":``
 _DATA = itemgetter(slice(DATA_START, -1))  # an entry line's leaf data, without "}"
 _LAST = itemgetter(-1)
@@ -111,7 +114,9 @@ def run_leaves(lines: list[bytes], data: bytes, end: int, first: int) -> bytes |
     m = len(lines)
     if not m:
         return None
-    ours = b"".join(map(_digest, map(_sha256, map(_add, repeat(b"\x00"), map(_DATA, lines)))))
+    hashes = list(map(_copy, repeat(_LEAF, m)))  # a copy of a started hash: cheaper than anew
+    deque(map(_update, hashes, map(_DATA, lines)), 0)
+    ours = b"".join(map(_digest, hashes))
     if set(map(_LAST, lines)) != {_BRACE}:  # "}" ends every line
         return None
     if b"".join(map(_HEAD, lines)) != _expected_heads(ours):
@@ -253,3 +258,37 @@ def tree_hashes(text: str) -> bytes:
         return binascii.a2b_base64(text)
     except (TypeError, ValueError):
         return base64.b64decode(text)
+
+
+def roots_at(
+    first: int, prefix: dict[tuple[int, int], bytes], levels: _Levels, sizes: list[int]
+) -> dict[int, bytes]:
+    """The roots at ``sizes`` (within ``[first, end]``) of the tree whose nodes over
+    ``[first, end)`` are ``levels`` (:func:`levels_of`) and whose complete subtrees over
+    ``[0, first)`` are ``prefix`` ((level, index) → hash); a size it cannot give is left out."""
+    from signing.merkle import EMPTY_ROOT, complete_subtrees, fold, node_hash
+
+    def node(level: int, idx: int) -> bytes | None:
+        lo, hi = idx << level, (idx + 1) << level
+        if hi <= first:
+            return prefix.get((level, idx))
+        if lo >= first:
+            if level >= len(levels):
+                return None
+            start, hashes = levels[level]
+            at = 32 * (idx - start)
+            found = hashes[at : at + 32]
+            return found if at >= 0 and len(found) == 32 else None
+        left, right = node(level - 1, 2 * idx), node(level - 1, 2 * idx + 1)
+        return None if left is None or right is None else node_hash(left, right)
+
+    roots: dict[int, bytes] = {}
+    end = first + len(levels[0][1]) // 32
+    for size in sizes:
+        if size == 0:
+            roots[size] = EMPTY_ROOT
+        elif first <= size <= end:
+            found = [node(level, idx) for level, idx in complete_subtrees(0, size)]
+            if all(h is not None for h in found):
+                roots[size] = fold([h for h in found if h is not None])
+    return roots

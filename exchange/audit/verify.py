@@ -51,6 +51,7 @@ from exchange.audit.entrylines import (
     check_run,
     cut,
     levels_of,
+    roots_at,
     run_leaves,
     runs,
     tree_hashes,
@@ -62,7 +63,7 @@ from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier, OpenedCheckpoint, open_checkpoint
 from signing.cosignature import verifier_from_vkey
 from signing.errors import SigningError
-from signing.merkle import EMPTY_ROOT, complete_subtrees, fold, node_hash, root_of
+from signing.merkle import complete_subtrees, fold, node_hash, root_of
 from signing.pool import cores
 
 __all__ = ["PARALLEL_BYTES", "AuditExportInvalid", "VerifiedExport", "verify_export"]
@@ -411,38 +412,6 @@ def _scan_parallel(
         return levels.result() if levels is not None else None
 
 
-def _roots(export: _Export, sizes: list[int], levels: _Levels | None = None) -> dict[int, bytes]:
-    """The roots at ``sizes`` (within ``[first, end]``) of the tree of the file's leaves
-    and prefix: every level of the range computed once (``levels``, if built already)."""
-    leaves = bytes(export.leaves)
-    if levels is None or levels[0][1] != leaves:  # the leaves changed after it began
-        levels = levels_of(export.first, leaves)
-
-    def node(level: int, idx: int) -> bytes | None:
-        lo, hi = idx << level, (idx + 1) << level
-        if hi <= export.first:
-            return export.prefix.get((level, idx))
-        if lo >= export.first:
-            if level >= len(levels):
-                return None
-            start, hashes = levels[level]
-            at = 32 * (idx - start)
-            found = hashes[at : at + 32]
-            return found if at >= 0 and len(found) == 32 else None
-        left, right = node(level - 1, 2 * idx), node(level - 1, 2 * idx + 1)
-        return None if left is None or right is None else node_hash(left, right)
-
-    roots: dict[int, bytes] = {}
-    for size in sizes:
-        if size == 0:
-            roots[size] = EMPTY_ROOT
-        elif export.first <= size <= export.end:
-            found = [node(level, idx) for level, idx in complete_subtrees(0, size)]
-            if all(h is not None for h in found):
-                roots[size] = fold([h for h in found if h is not None])
-    return roots
-
-
 def _check_tree(
     export: _Export, known_note: str | None, *, key_pinned: bool, levels: _Levels | None = None
 ) -> VerifiedExport:
@@ -460,7 +429,10 @@ def _check_tree(
             f"entries {export.first}..{export.end - 1}: export a range that includes it"
         )
     sizes = sorted({*signed} | ({known.checkpoint.size} if known else set()))
-    roots = _roots(export, [export.first, *sizes], levels)
+    leaves = bytes(export.leaves)
+    if levels is None or levels[0][1] != leaves:  # the leaves changed after it began
+        levels = levels_of(export.first, leaves)
+    roots = roots_at(export.first, export.prefix, levels, [export.first, *sizes])
     verified, good = export.first, []
     for size in sorted(signed):
         if roots.get(size) != signed[size]:
