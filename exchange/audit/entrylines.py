@@ -43,6 +43,7 @@ __all__ = [
     "TreeLevels",
     "check_run",
     "cut",
+    "entries_start",
     "level_chunks",
     "levels_of",
     "roots_at",
@@ -145,6 +146,18 @@ def cut(fd: int, start: int, size: int, chunk_bytes: int) -> int:
         if newline >= 0:
             return low + newline + 1
         at = low
+    return start
+
+
+def entries_start(fd: int, start: int, size: int) -> int:
+    """Where the first line from ``start`` that begins as an entry line does in the file
+    ``fd`` of ``size`` bytes (``size`` when none does): each line's first bytes read, its
+    end found with :func:`cut`."""
+    while start < size and os.pread(fd, len(ENTRY_PREFIX), start) != ENTRY_PREFIX:
+        end = cut(fd, start, size, 1)
+        if end == start:  # a last line without its newline
+            return size
+        start = end
     return start
 
 

@@ -50,6 +50,7 @@ from exchange.audit.entrylines import (
     TreeLevels,
     check_run,
     cut,
+    entries_start,
     levels_of,
     roots_at,
     run_leaves,
@@ -232,6 +233,7 @@ class _Export:
 
 _CHUNK = 1 << 23  # bytes read at once
 PARALLEL_BYTES = 1 << 30  # a smaller file is verified here alone (workers start in ~1 s)
+_AHEAD = 128  # runs sent to the workers and not yet checked here, at most (~70 MB of leaves)
 
 
 def _entries(export: _Export, lines: list[bytes]) -> None:
@@ -369,15 +371,29 @@ def _scan_parallel(
     """:func:`_scan` with runs of entry lines read and hashed by ``workers`` processes
     (this one reads only the bytes around each cut), checked in order here; the tree's
     levels built meanwhile by them too (returned) from the tree section's leaves, which
-    come before the entries: a range of whole subtrees sent beside each run (TreeLevels)."""
+    come before the entries: a range of whole subtrees sent beside each run (TreeLevels).
+    The first runs are sent at once (the workers start and hash while this process reads
+    the tree section); later ones as runs are checked, up to :data:`_AHEAD` at a time."""
     fd, number = f.fileno(), 1
     size, at = os.fstat(fd).st_size, f.tell()
+    sent = entries_start(fd, at, size)  # where the next run sent ahead begins
     pending: deque[tuple[int, int, Future[tuple[int, bytes] | None]]] = deque()
     levels: TreeLevels | None = None
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
 
-        def land() -> None:
+        def send() -> None:  # runs of entry lines only, each after the one before
+            nonlocal sent
+            while len(pending) < _AHEAD and sent < size:
+                stop = cut(fd, sent, size, _CHUNK)
+                if stop == sent or os.pread(fd, len(ENTRY_PREFIX), sent) != ENTRY_PREFIX:
+                    return  # a run of other lines, or a last line: read here
+                pending.append((sent, stop, pool.submit(check_run, f.name, sent, stop - sent)))
+                if levels is not None:
+                    levels.send()
+                sent = stop
+
+        def land() -> int:
             nonlocal number
             start, stop, leaves = pending.popleft()
             got = leaves.result()
@@ -389,27 +405,31 @@ def _scan_parallel(
                 number += data.count(b"\n")
             if progress is not None:
                 progress(export.entries, export.n)
+            return stop
 
-        while at < size:
-            stop = cut(fd, at, size, _CHUNK)
-            whole = stop > at  # else the rest is a last line without its newline
-            if whole and os.pread(fd, len(ENTRY_PREFIX), at) == ENTRY_PREFIX:
-                if levels is None:
-                    levels = TreeLevels(pool.submit, export.first, bytes(export.leaves))
-                pending.append((at, stop, pool.submit(check_run, f.name, at, stop - at)))
-                levels.send()
-                if len(pending) > 2 * workers:
-                    land()
-                at = stop
-                continue
-            while pending:  # the lines before the entries, or a last line: here
-                land()
-            data = os.pread(fd, (stop if whole else size) - at, at)
-            number = _run(export, data, len(data) if whole else 0, number)
-            at = stop if whole else size
-        while pending:
-            land()
-        return levels.result() if levels is not None else None
+        try:
+            send()
+            while at < size:
+                if pending and pending[0][0] == at:
+                    if levels is None:  # the tree section is read: its leaves are all there
+                        levels = TreeLevels(pool.submit, export.first, bytes(export.leaves))
+                    at = land()
+                    send()
+                    continue
+                # lines not sent: before the entries (up to the first run sent) or after a
+                # run of other lines
+                stop = cut(fd, at, pending[0][0] if pending else size, _CHUNK)
+                whole = stop > at  # else the rest is a last line without its newline
+                data = os.pread(fd, (stop if whole else size) - at, at)
+                number = _run(export, data, len(data) if whole else 0, number)
+                at = stop if whole else size
+                if not pending and sent < at:
+                    sent = at
+                    send()
+            return levels.result() if levels is not None else None
+        except BaseException:  # a refusal: the runs sent ahead are not waited for
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def _check_tree(

@@ -4,6 +4,8 @@ cut lines anywhere, and every problem still named at its exact entry."""
 from __future__ import annotations
 
 import base64
+import itertools
+import os
 from pathlib import Path
 
 import orjson
@@ -261,6 +263,20 @@ def test_a_tree_line_is_decoded_as_before_leniency_and_errors_alike(
         verify_export(_tree_line(export_file, tmp_path, b"A"))
 
 
+def _run_starts(path: Path, workers: int) -> list[int]:
+    """Where the runs of entry lines begin (file offsets), as the verification cuts them."""
+    with path.open("rb") as f:
+        f.readline()
+        if workers == 0:
+            return [offset for offset, _data, _end in entrylines.runs(f, 4096)]
+        fd, size = f.fileno(), os.fstat(f.fileno()).st_size
+        at, starts = entrylines.entries_start(fd, f.tell(), size), []
+        while at < size:
+            starts.append(at)
+            at = entrylines.cut(fd, at, size, 4096)
+        return starts
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 @pytest.mark.parametrize("where", ["first", "last"])
 def test_a_seq_rewritten_at_a_run_boundary_is_named_exactly(
@@ -268,15 +284,38 @@ def test_a_seq_rewritten_at_a_run_boundary_is_named_exactly(
 ) -> None:
     monkeypatch.setattr(verify, "_CHUNK", 4096)
     head, entries = _split(export_file)
-    start, ends = sum(map(len, head)), []
-    for n, line in enumerate(entries):  # where the runs of 4096 bytes end (cut)
-        start += len(line)
-        if not ends or start - ends[-1][1] >= 4096:
-            ends.append((n, start))
-    n = ends[2][0] + (1 if where == "first" else 0)  # a run's first or last line
+    offsets = list(itertools.accumulate(map(len, entries), initial=sum(map(len, head))))
+    boundary = next(at for at in _run_starts(export_file, workers) if at > offsets[100])
+    n = offsets.index(boundary) - (0 if where == "first" else 1)  # a run's first or last line
     entries[n] = entries[n].replace(b'"seq":%d,' % n, b'"seq":%d,' % (n + 1))
     path = tmp_path / "seq.jsonl"
     path.write_bytes(b"".join(head + entries))
     with pytest.raises(AuditExportInvalid, match=f"line of entry {n} holds {n + 1}") as caught:
         verify_export(path, workers=workers)
     assert caught.value.index == n
+
+
+@pytest.mark.parametrize("where", ["tree", "entries"])
+def test_workers_sent_runs_ahead_refuse_a_malformed_line_as_this_process_does(
+    export_file: Path, tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the workers hash the first runs of entries while the tree section is read here
+    monkeypatch.setattr(verify, "_CHUNK", 4096)
+    head, entries = _split(export_file)
+    if where == "tree":
+        tree = next(i for i, line in enumerate(head) if line.startswith(b'{"tree":0'))
+        head[tree] = head[tree].replace(b'"hashes":"', b'"hashes":"A')
+    else:  # a checkpoint line among the entries, the runs after it sent on
+        entries.insert(120, next(line for line in head if line.startswith(b'{"anchor"')))
+    path = tmp_path / f"{where}.jsonl"
+    path.write_bytes(b"".join(head + entries))
+    refusals = []
+    for workers in (0, 2):
+        try:
+            verify_export(path, workers=workers)
+            refusals.append("verified")
+        except AuditExportInvalid as exc:
+            refusals.append(f"{exc.index} {exc}")
+    assert refusals[0] == refusals[1]
+    expected = "None line 7 is malformed: Invalid base64" if where == "tree" else "verified"
+    assert refusals[0].startswith(expected)
