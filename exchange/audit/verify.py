@@ -376,11 +376,13 @@ def _scan_parallel(
     the tree section); later ones as runs are checked, up to :data:`_AHEAD` at a time."""
     fd, number = f.fileno(), 1
     size, at = os.fstat(fd).st_size, f.tell()
-    sent = entries_start(fd, at, size)  # where the next run sent ahead begins
     pending: deque[tuple[int, int, Future[tuple[int, bytes] | None]]] = deque()
     levels: TreeLevels | None = None
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for _ in range(workers):  # they start (~1 s) while the entries are found
+            pool.submit(int)
+        sent = entries_start(fd, at, size)  # where the next run sent ahead begins
 
         def send() -> None:  # runs of entry lines only, each after the one before
             nonlocal sent
