@@ -251,7 +251,9 @@ def _verify(out: Path, size: int, sha_rate: float, *, built: str | None = None) 
                   f"({'real' if built is not None else f'from {size:,}'})",
                   per_10m, "s", "raw SHA-256 of 10M leaves", sha_10m, per_10m / sha_10m,
                   "≤ 20 s", per_10m <= 20,
-                  note=f"{how}, entries read and hashed by {workers or 'no'} worker processes; "
+                  note=f"{how}, " + (f"entries and the tree's levels hashed by {workers} worker "
+                       "processes (the first runs while this one reads the tree section); "
+                       if workers else "in this one process alone (no workers); ") +
                        f"CPU time {verify_tree:.1f} s ({verify_tree / size * 1e6:.2f} µs per "
                        f"entry, {verify_cpu[0] / size * 1e6:.2f} of them in the main process, "
                        f"{verify_cpu[1]:,} involuntary context switches); load average up to "

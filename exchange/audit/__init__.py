@@ -26,7 +26,7 @@ Modules (imported by name, e.g. ``from exchange.audit.log import AuditLog``):
   search, the "who used my data" report: newest first, paged, reads apart from
   lookups); ``export`` — an export file; ``verify`` — its
   offline verification, ``entrylines`` — its hot loop (a run of entry lines checked at
-  once); ``archive`` — old entries to Parquet.
+  once, the tree's levels built in ranges by the workers); ``archive`` — old entries to Parquet.
 * ``cluster`` — :class:`~exchange.audit.cluster.ClusterAuditLog`, one log for every node
   of a cluster (``govex serve --cluster``): entries published to the audit partition,
   applied by every node's replica in its order; ``bus`` — that partition (Kafka's, or

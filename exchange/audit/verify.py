@@ -28,7 +28,6 @@ verified). No file can point closer than the signatures it carries allow.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import os
@@ -47,11 +46,15 @@ from exchange.audit.entrylines import (
     ENTRY_PREFIX,
     HEX_END,
     HEX_START,
+    TreeLevels,
     check_run,
     cut,
+    entries_start,
     levels_of,
+    roots_at,
     run_leaves,
     runs,
+    tree_hashes,
     whole_lines,
 )
 from exchange.audit.export import EXPORT_FORMAT
@@ -60,7 +63,7 @@ from schemas.errors import ErrorCode
 from signing.checkpoint import NoteVerifier, OpenedCheckpoint, open_checkpoint
 from signing.cosignature import verifier_from_vkey
 from signing.errors import SigningError
-from signing.merkle import EMPTY_ROOT, complete_subtrees, fold, node_hash, root_of
+from signing.merkle import complete_subtrees, fold, node_hash, root_of
 from signing.pool import OwnedExecutor, cores
 
 __all__ = ["PARALLEL_BYTES", "AuditExportInvalid", "VerifiedExport", "verify_export"]
@@ -229,6 +232,7 @@ class _Export:
 
 _CHUNK = 1 << 23  # bytes read at once
 PARALLEL_BYTES = 1 << 30  # a smaller file is verified here alone (workers start in ~1 s)
+_AHEAD = 128  # runs sent to the workers and not yet checked here, at most (~70 MB of leaves)
 
 
 def _entries(export: _Export, lines: list[bytes]) -> None:
@@ -255,10 +259,8 @@ def _take(export: _Export, first: int, m: int, ours: bytes) -> bool:
 
 
 def _all_match(export: _Export, lines: list[bytes], block: bytes, end: int) -> bool:
-    """Whether every line of the run is exactly the next entry (then they are counted):
-    :func:`exchange.audit.entrylines.run_leaves`, then the leaves compared with the
-    signed tree's as one run of bytes. ``block[:end]`` is the same lines with their
-    ``\n``."""
+    """Whether every line of the run (``block[:end]`` with their ``\n``) is exactly the next
+    entry, then counted: :func:`~exchange.audit.entrylines.run_leaves`, :func:`_take`."""
     first = export.first + export.entries
     ours = run_leaves(lines, block, end, first)
     return ours is not None and _take(export, first, len(lines), ours)
@@ -283,7 +285,7 @@ def _other_line(export: _Export, line: bytes, number: int) -> None:
     try:
         item = orjson.loads(line)
         if "tree" in item:
-            export.add_tree(int(item["tree"]), int(item["from"]), base64.b64decode(item["hashes"]))
+            export.add_tree(int(item["tree"]), int(item["from"]), tree_hashes(item["hashes"]))
         elif "checkpoint" in item:
             export.checkpoints.append(export.note(str(item["checkpoint"])))
         elif "anchor" in item:
@@ -367,15 +369,31 @@ def _scan_parallel(
 ) -> _Levels | None:
     """:func:`_scan` with runs of entry lines read and hashed by ``workers`` processes
     (this one reads only the bytes around each cut), checked in order here; the tree's
-    levels built meanwhile by one of them (returned) from the tree section's leaves,
-    once the entries begin (the tree section comes before them)."""
+    levels built meanwhile by them too (returned) from the tree section's leaves, which
+    come before the entries: a range of whole subtrees sent beside each run (TreeLevels).
+    The first runs are sent at once (the workers start and hash while this process reads
+    the tree section); later ones as runs are checked, up to :data:`_AHEAD` at a time."""
     fd, number = f.fileno(), 1
     size, at = os.fstat(fd).st_size, f.tell()
     pending: deque[tuple[int, int, Future[tuple[int, bytes] | None]]] = deque()
-    levels: Future[_Levels] | None = None
+    levels: TreeLevels | None = None
     with OwnedExecutor(workers) as pool:  # its workers leave if this process is killed
+        for _ in range(workers):  # they start (~1 s) while the entries are found
+            pool.submit(int)
+        sent = entries_start(fd, at, size)  # where the next run sent ahead begins
 
-        def land() -> None:
+        def send() -> None:  # runs of entry lines only, each after the one before
+            nonlocal sent
+            while len(pending) < _AHEAD and sent < size:
+                stop = cut(fd, sent, size, _CHUNK)
+                if stop == sent or os.pread(fd, len(ENTRY_PREFIX), sent) != ENTRY_PREFIX:
+                    return  # a run of other lines, or a last line: read here
+                pending.append((sent, stop, pool.submit(check_run, f.name, sent, stop - sent)))
+                if levels is not None:
+                    levels.send()
+                sent = stop
+
+        def land() -> int:
             nonlocal number
             start, stop, leaves = pending.popleft()
             got = leaves.result()
@@ -387,58 +405,31 @@ def _scan_parallel(
                 number += data.count(b"\n")
             if progress is not None:
                 progress(export.entries, export.n)
+            return stop
 
-        while at < size:
-            stop = cut(fd, at, size, _CHUNK)
-            whole = stop > at  # else the rest is a last line without its newline
-            if whole and os.pread(fd, len(ENTRY_PREFIX), at) == ENTRY_PREFIX:
-                if levels is None:
-                    levels = pool.submit(levels_of, export.first, bytes(export.leaves))
-                pending.append((at, stop, pool.submit(check_run, f.name, at, stop - at)))
-                if len(pending) > 2 * workers:
-                    land()
-                at = stop
-                continue
-            while pending:  # the lines before the entries, or a last line: here
-                land()
-            data = os.pread(fd, (stop if whole else size) - at, at)
-            number = _run(export, data, len(data) if whole else 0, number)
-            at = stop if whole else size
-        while pending:
-            land()
-        return levels.result() if levels is not None else None
-
-
-def _roots(export: _Export, sizes: list[int], levels: _Levels | None = None) -> dict[int, bytes]:
-    """The roots at ``sizes`` (within ``[first, end]``) of the tree of the file's leaves
-    and prefix: every level of the range computed once (``levels``, if built already)."""
-    leaves = bytes(export.leaves)
-    if levels is None or levels[0][1] != leaves:  # the leaves changed after it began
-        levels = levels_of(export.first, leaves)
-
-    def node(level: int, idx: int) -> bytes | None:
-        lo, hi = idx << level, (idx + 1) << level
-        if hi <= export.first:
-            return export.prefix.get((level, idx))
-        if lo >= export.first:
-            if level >= len(levels):
-                return None
-            start, hashes = levels[level]
-            at = 32 * (idx - start)
-            found = hashes[at : at + 32]
-            return found if at >= 0 and len(found) == 32 else None
-        left, right = node(level - 1, 2 * idx), node(level - 1, 2 * idx + 1)
-        return None if left is None or right is None else node_hash(left, right)
-
-    roots: dict[int, bytes] = {}
-    for size in sizes:
-        if size == 0:
-            roots[size] = EMPTY_ROOT
-        elif export.first <= size <= export.end:
-            found = [node(level, idx) for level, idx in complete_subtrees(0, size)]
-            if all(h is not None for h in found):
-                roots[size] = fold([h for h in found if h is not None])
-    return roots
+        try:
+            send()
+            while at < size:
+                if pending and pending[0][0] == at:
+                    if levels is None:  # the tree section is read: its leaves are all there
+                        levels = TreeLevels(pool.submit, export.first, bytes(export.leaves))
+                    at = land()
+                    send()
+                    continue
+                # lines not sent: before the entries (up to the first run sent) or after a
+                # run of other lines
+                stop = cut(fd, at, pending[0][0] if pending else size, _CHUNK)
+                whole = stop > at  # else the rest is a last line without its newline
+                data = os.pread(fd, (stop if whole else size) - at, at)
+                number = _run(export, data, len(data) if whole else 0, number)
+                at = stop if whole else size
+                if not pending and sent < at:
+                    sent = at
+                    send()
+            return levels.result() if levels is not None else None
+        except BaseException:  # a refusal: the runs sent ahead are not waited for
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def _check_tree(
@@ -458,7 +449,10 @@ def _check_tree(
             f"entries {export.first}..{export.end - 1}: export a range that includes it"
         )
     sizes = sorted({*signed} | ({known.checkpoint.size} if known else set()))
-    roots = _roots(export, [export.first, *sizes], levels)
+    leaves = bytes(export.leaves)
+    if levels is None or levels[0][1] != leaves:  # the leaves changed after it began
+        levels = levels_of(export.first, leaves)
+    roots = roots_at(export.first, export.prefix, levels, [export.first, *sizes])
     verified, good = export.first, []
     for size in sorted(signed):
         if roots.get(size) != signed[size]:

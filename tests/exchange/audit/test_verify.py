@@ -4,13 +4,15 @@ cut lines anywhere, and every problem still named at its exact entry."""
 from __future__ import annotations
 
 import base64
+import itertools
+import os
 from pathlib import Path
 
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from exchange.audit import verify
+from exchange.audit import entrylines, verify
 from exchange.audit.checkpoints import Checkpointer
 from exchange.audit.export import ENTRY_PREFIX, export_log
 from exchange.audit.log import AuditEvent, AuditLog
@@ -234,3 +236,108 @@ def test_the_workers_and_their_fork_server_leave_when_the_verifier_is_killed(
     export_file: Path,
 ) -> None:
     assert left_behind(_VERIFIES_THEN_WAITS, str(export_file)) == []
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("level_chunk", [1, 16, 64])
+def test_tree_levels_built_in_ranges_give_the_same_verdicts(
+    export_file: Path,
+    tmp_path: Path,
+    workers: int,
+    level_chunk: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(verify, "_CHUNK", 4096)
+    monkeypatch.setattr(entrylines, "LEVEL_CHUNK", level_chunk)  # ranges of whole subtrees
+    assert verify_export(export_file, workers=workers).end == ENTRIES
+    lines = export_file.read_bytes().splitlines(keepends=True)
+    tree = next(i for i, line in enumerate(lines) if line.startswith(b'{"tree":0'))
+    item = orjson.loads(lines[tree])
+    hashes = bytearray(base64.b64decode(item["hashes"]))
+    hashes[32 * 64] ^= 1  # leaf 64: where a range begins
+    item["hashes"] = base64.b64encode(bytes(hashes)).decode()
+    lines[tree] = orjson.dumps(item) + b"\n"
+    path = tmp_path / "tree.jsonl"
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(AuditExportInvalid) as caught:
+        verify_export(path, workers=workers)
+    assert caught.value.index == 64
+
+
+def _tree_line(export_file: Path, tmp_path: Path, edit: bytes) -> Path:
+    lines = export_file.read_bytes().splitlines(keepends=True)
+    tree = next(i for i, line in enumerate(lines) if line.startswith(b'{"tree":0'))
+    start = lines[tree].index(b'"hashes":"') + len(b'"hashes":"')
+    lines[tree] = lines[tree][:start] + edit + lines[tree][start:]
+    path = tmp_path / "tree.jsonl"
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def test_a_tree_line_is_decoded_as_before_leniency_and_errors_alike(
+    export_file: Path, tmp_path: Path
+) -> None:
+    # base64's lenient decoding leaves out what is not of its alphabet: the same hashes
+    assert verify_export(_tree_line(export_file, tmp_path, b"\\n*")).end == ENTRIES
+    with pytest.raises(
+        AuditExportInvalid, match="line 7 is malformed: Invalid base64-encoded string"
+    ):
+        verify_export(_tree_line(export_file, tmp_path, b"A"))
+
+
+def _run_starts(path: Path, workers: int) -> list[int]:
+    """Where the runs of entry lines begin (file offsets), as the verification cuts them."""
+    with path.open("rb") as f:
+        f.readline()
+        if workers == 0:
+            return [offset for offset, _data, _end in entrylines.runs(f, 4096)]
+        fd, size = f.fileno(), os.fstat(f.fileno()).st_size
+        at, starts = entrylines.entries_start(fd, f.tell(), size), []
+        while at < size:
+            starts.append(at)
+            at = entrylines.cut(fd, at, size, 4096)
+        return starts
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_a_seq_rewritten_at_a_run_boundary_is_named_exactly(
+    export_file: Path, tmp_path: Path, workers: int, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "_CHUNK", 4096)
+    head, entries = _split(export_file)
+    offsets = list(itertools.accumulate(map(len, entries), initial=sum(map(len, head))))
+    boundary = next(at for at in _run_starts(export_file, workers) if at > offsets[100])
+    n = offsets.index(boundary) - (0 if where == "first" else 1)  # a run's first or last line
+    entries[n] = entries[n].replace(b'"seq":%d,' % n, b'"seq":%d,' % (n + 1))
+    path = tmp_path / "seq.jsonl"
+    path.write_bytes(b"".join(head + entries))
+    with pytest.raises(AuditExportInvalid, match=f"line of entry {n} holds {n + 1}") as caught:
+        verify_export(path, workers=workers)
+    assert caught.value.index == n
+
+
+@pytest.mark.parametrize("where", ["tree", "entries"])
+def test_workers_sent_runs_ahead_refuse_a_malformed_line_as_this_process_does(
+    export_file: Path, tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the workers hash the first runs of entries while the tree section is read here
+    monkeypatch.setattr(verify, "_CHUNK", 4096)
+    head, entries = _split(export_file)
+    if where == "tree":
+        tree = next(i for i, line in enumerate(head) if line.startswith(b'{"tree":0'))
+        head[tree] = head[tree].replace(b'"hashes":"', b'"hashes":"A')
+    else:  # a checkpoint line among the entries, the runs after it sent on
+        entries.insert(120, next(line for line in head if line.startswith(b'{"anchor"')))
+    path = tmp_path / f"{where}.jsonl"
+    path.write_bytes(b"".join(head + entries))
+    refusals = []
+    for workers in (0, 2):
+        try:
+            verify_export(path, workers=workers)
+            refusals.append("verified")
+        except AuditExportInvalid as exc:
+            refusals.append(f"{exc.index} {exc}")
+    assert refusals[0] == refusals[1]
+    expected = "None line 7 is malformed: Invalid base64" if where == "tree" else "verified"
+    assert refusals[0].startswith(expected)
