@@ -23,6 +23,7 @@ import threading
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,7 @@ INDEX_GATHER_S = 2.0  # gathering ends after this long (at a modest rate: small 
 _TS = pa.timestamp("us", tz="UTC")
 _HASH = pa.binary(32)
 _PERSON = ROW_COLUMNS.index("person")  # the one caller column after the leaf hash
+_COLUMN = [itemgetter(i) for i in range(len(ROW_COLUMNS))]
 
 
 def iso(ts: datetime) -> str:
@@ -90,29 +92,44 @@ def entries_table(
     runs: list[tuple[int, datetime]] | None = None,
 ) -> pa.Table:
     """``audit_entries`` rows of a group whose first entry is ``first``, written at ``now``
-    (or its runs of entries each at its own time: ``runs`` of (count, time))."""
+    (or its runs of entries each at its own time: ``runs`` of (count, time)).
+
+    Column by column (``map`` of an item getter per column: no tuple per entry, unlike a
+    transposition with ``zip``); the columns every entry of a run shares are repeated by
+    Arrow, the leaf hashes are one buffer.
+    """
     n = len(rows)
-    columns = list(zip(*rows, strict=True))
     text = pa.string()
-    if runs is None:
-        micros = [int(now.timestamp()) * 1_000_000 + now.microsecond] * n
-        texts = [iso(now)] * n
-    else:
-        micros, texts = [], []
-        for count, when in runs:
-            micros += [int(when.timestamp()) * 1_000_000 + when.microsecond] * count
-            texts += [iso(when)] * count
+    times = [(n, now)] if runs is None else runs
+    micros = pa.concat_arrays(
+        [pa.repeat(pa.scalar(_micros(when), pa.int64()), count) for count, when in times]
+    )
+    texts = pa.concat_arrays(
+        [pa.repeat(pa.scalar(iso(when), text), count) for count, when in times]
+    )
     return pa.Table.from_arrays(
         [
             pa.array(range(first, first + n), pa.int64()),
-            pa.array(micros, pa.int64()).cast(_TS),
-            *(pa.array(columns[i], text) for i in range(_PERSON)),
-            pa.array(leaves, _HASH),
-            pa.array(texts, text),
-            pa.array(columns[_PERSON], text),
+            micros.cast(_TS),
+            *(pa.array(list(map(_COLUMN[i], rows)), text) for i in range(_PERSON)),
+            _hashes(leaves),
+            texts,
+            pa.array(list(map(_COLUMN[_PERSON], rows)), text),
         ],
         names=list(TABLE_COLUMNS),
     )
+
+
+def _micros(when: datetime) -> int:
+    return int(when.timestamp()) * 1_000_000 + when.microsecond
+
+
+def _hashes(leaves: list[bytes]) -> pa.Array:
+    """The leaf hashes as one ``binary(32)`` array over their joined bytes."""
+    data = b"".join(leaves)
+    if len(data) != 32 * len(leaves):  # not all 32 bytes: let Arrow say which
+        return pa.array(leaves, _HASH)
+    return pa.Array.from_buffers(_HASH, len(leaves), [None, pa.py_buffer(data)])
 
 
 def subjects_table(first: int, rows: list[Row]) -> pa.Table | None:
