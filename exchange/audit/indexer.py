@@ -21,7 +21,7 @@ from __future__ import annotations
 import queue
 import threading
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from time import monotonic
@@ -78,10 +78,26 @@ class Written:
     # the times of the group's runs of entries (count, time) when its calls brought their
     # own (a cluster's replica: each message its publisher's), else None: all ``now``
     runs: list[tuple[int, datetime]] | None = None
+    count: int = field(init=False)  # entries (``rows`` is let go once tabulated)
+    table: pa.Table | None = field(init=False, default=None)  # see :meth:`tabulate`
+    further: pa.Table | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.count = len(self.rows)
 
     def entries(self) -> pa.Table:
         """The group's ``audit_entries`` rows, each with its leaf's time."""
         return entries_table(self.first, self.rows, self.leaves, self.now, self.runs)
+
+    def tabulate(self) -> None:
+        """The group's index tables (:meth:`entries`, its further subjects), made as soon
+        as the indexer receives it, while its rows are fresh in memory; the rows and
+        leaves are then let go, so the entries waiting for an index transaction hold
+        columns, not an object per entry."""
+        if self.table is None and self.count:
+            self.table = self.entries()
+            self.further = subjects_table(self.first, self.rows)
+            self.rows, self.leaves = [], []
 
 
 def entries_table(
@@ -152,7 +168,12 @@ POKE = object()  # put on the indexer's queue by a reader waiting for the index
 
 
 def _entries(item: object) -> int:
-    return len(item.rows) if isinstance(item, Written) else 0
+    """Entries of an item of the indexer's queue (tabulated on the way: see
+    :meth:`Written.tabulate`)."""
+    if isinstance(item, Written):
+        item.tabulate()
+        return item.count
+    return 0
 
 
 class Indexer:
@@ -230,7 +251,7 @@ class Indexer:
         cur = self.store.cursor()
         while True:
             batch = self._gather()
-            groups = [g for g in batch if isinstance(g, Written) and g.rows]
+            groups = [g for g in batch if isinstance(g, Written) and g.count]
             if groups and self._failure is None:
                 try:
                     self._index(cur, groups)
@@ -265,16 +286,18 @@ class Indexer:
         return batch
 
     def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written]) -> None:
-        tables = [g.entries() for g in groups]
+        for g in groups:
+            g.tabulate()
+        tables = [g.table for g in groups if g.table is not None]
         entries = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-        further = [t for g in groups if (t := subjects_table(g.first, g.rows)) is not None]
+        further = [g.further for g in groups if g.further is not None]
         cur.begin()
         cur.from_arrow(entries).insert_into("audit_entries")
         for table in further:
             cur.from_arrow(table).insert_into("audit_subjects")
         cur.commit()
         last = groups[-1]
-        self._set_indexed(last.first + len(last.rows))
+        self._set_indexed(last.first + last.count)
 
     def _unavailable(self) -> AuditUnavailable:
         return AuditUnavailable(f"audit log is unavailable ({self._failure})")
