@@ -13,7 +13,10 @@ a waiting reader or the log closing ends the gathering), and inserts them as one
 table in one transaction. Under load the batch is at least one DuckDB row group (122,880
 rows), which DuckDB writes straight into its file: an index transaction of that size
 costs about half the CPU per entry of one of 32,768 (measured), and the index keeps up
-with the appends instead of holding them back.
+with the appends instead of holding them back. While it gathers, every
+:data:`TABULATE_EVERY` entries it turns the groups so far into Arrow columns
+(:func:`tabulate`: one table for many small groups, the rows let go while fresh in
+memory), so a transaction's table is mostly made by the time it ends.
 """
 
 from __future__ import annotations
@@ -42,17 +45,21 @@ __all__ = [
     "INDEX_DELAY_S",
     "INDEX_GATHER_S",
     "INDEX_LAG_MAX",
+    "TABULATE_EVERY",
     "Indexer",
+    "Tables",
     "Written",
     "entries_table",
     "iso",
     "subjects_table",
+    "tabulate",
 ]
 
 INDEX_LAG_MAX = 262_144  # entries the index may trail the log by before appends wait
 INDEX_BATCH = 131_072  # entries the indexer gathers for one transaction at most
 INDEX_DELAY_S = 0.02  # a pause in the groups that ends its gathering
 INDEX_GATHER_S = 2.0  # gathering ends after this long (at a modest rate: small batches)
+TABULATE_EVERY = 4096  # entries gathered between conversions into tables
 
 _TS = pa.timestamp("us", tz="UTC")
 _HASH = pa.binary(32)
@@ -79,8 +86,7 @@ class Written:
     # own (a cluster's replica: each message its publisher's), else None: all ``now``
     runs: list[tuple[int, datetime]] | None = None
     count: int = field(init=False)  # entries (``rows`` is let go once tabulated)
-    table: pa.Table | None = field(init=False, default=None)  # see :meth:`tabulate`
-    further: pa.Table | None = field(init=False, default=None)
+    tabulated: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.count = len(self.rows)
@@ -89,15 +95,41 @@ class Written:
         """The group's ``audit_entries`` rows, each with its leaf's time."""
         return entries_table(self.first, self.rows, self.leaves, self.now, self.runs)
 
-    def tabulate(self) -> None:
-        """The group's index tables (:meth:`entries`, its further subjects), made as soon
-        as the indexer receives it, while its rows are fresh in memory; the rows and
-        leaves are then let go, so the entries waiting for an index transaction hold
-        columns, not an object per entry."""
-        if self.table is None and self.count:
-            self.table = self.entries()
-            self.further = subjects_table(self.first, self.rows)
-            self.rows, self.leaves = [], []
+
+@dataclass
+class Tables:
+    """What one index transaction inserts: ``audit_entries`` and ``audit_subjects`` tables."""
+
+    entries: list[pa.Table] = field(default_factory=list)
+    further: list[pa.Table] = field(default_factory=list)
+
+
+def tabulate(groups: list[Written], into: Tables) -> None:
+    """The index tables of durable groups not tabulated yet, added to ``into``: one
+    ``audit_entries`` table for each run of consecutive groups (a table has a fixed cost,
+    so small groups share one) and the tables of their further subjects. The groups' rows
+    and leaves are let go: entries waiting for an index transaction hold columns, not an
+    object per entry."""
+    groups = [g for g in groups if g.count and not g.tabulated]
+    if not groups:
+        return
+    into.further += [t for g in groups if (t := subjects_table(g.first, g.rows)) is not None]
+    tables = into.entries
+    start = 0
+    for i in range(1, len(groups) + 1):  # runs of consecutive sequence numbers
+        if i < len(groups) and groups[i].first == groups[i - 1].first + groups[i - 1].count:
+            continue
+        run = groups[start:i]
+        if len(run) == 1:
+            tables.append(run[0].entries())
+        else:
+            times = [t for g in run for t in (g.runs or [(g.count, g.now)])]
+            rows = [r for g in run for r in g.rows]
+            leaves = [h for g in run for h in g.leaves]
+            tables.append(entries_table(run[0].first, rows, leaves, run[0].now, times))
+        start = i
+    for g in groups:
+        g.rows, g.leaves, g.tabulated = [], [], True
 
 
 def entries_table(
@@ -116,13 +148,17 @@ def entries_table(
     """
     n = len(rows)
     text = pa.string()
-    times = [(n, now)] if runs is None else runs
-    micros = pa.concat_arrays(
-        [pa.repeat(pa.scalar(_micros(when), pa.int64()), count) for count, when in times]
-    )
-    texts = pa.concat_arrays(
-        [pa.repeat(pa.scalar(iso(when), text), count) for count, when in times]
-    )
+    if runs is None or len(runs) == 1:
+        when = now if runs is None else runs[0][1]
+        micros = pa.repeat(pa.scalar(_micros(when), pa.int64()), n)
+        texts = pa.repeat(pa.scalar(iso(when), text), n)
+    else:  # many runs (small groups tabulated together): lists, not an array a run
+        times: list[int] = []
+        stamps: list[str] = []
+        for count, when in runs:
+            times += [_micros(when)] * count
+            stamps += [iso(when)] * count
+        micros, texts = pa.array(times, pa.int64()), pa.array(stamps, text)
     return pa.Table.from_arrays(
         [
             pa.array(range(first, first + n), pa.int64()),
@@ -168,12 +204,7 @@ POKE = object()  # put on the indexer's queue by a reader waiting for the index
 
 
 def _entries(item: object) -> int:
-    """Entries of an item of the indexer's queue (tabulated on the way: see
-    :meth:`Written.tabulate`)."""
-    if isinstance(item, Written):
-        item.tabulate()
-        return item.count
-    return 0
+    return item.count if isinstance(item, Written) else 0
 
 
 class Indexer:
@@ -250,11 +281,11 @@ class Indexer:
         self._own.writer = True
         cur = self.store.cursor()
         while True:
-            batch = self._gather()
+            batch, tables = self._gather()
             groups = [g for g in batch if isinstance(g, Written) and g.count]
             if groups and self._failure is None:
                 try:
-                    self._index(cur, groups)
+                    self._index(cur, groups, tables)
                 except BaseException as exc:
                     with suppress(duckdb.Error):
                         cur.rollback()
@@ -264,36 +295,43 @@ class Indexer:
             if batch[-1] is None:
                 return
 
-    def _gather(self) -> list[Written | object | None]:
+    def _gather(self) -> tuple[list[Written | object | None], Tables]:
         """Durable groups for one index transaction: while they keep arriving (a gap of
         :data:`INDEX_DELAY_S` ends the gathering), for at most :data:`INDEX_GATHER_S`, up
         to :data:`INDEX_BATCH` entries, so that under load the index takes little from the
         appends and at a modest rate it trails by seconds, not minutes; at once when a
-        reader waits (a poke) or the log closes."""
+        reader waits (a poke) or the log closes.
+
+        Every :data:`TABULATE_EVERY` entries the groups gathered so far are turned into
+        tables (:func:`tabulate`) while their rows are fresh in memory; returned beside
+        the batch."""
         source = self._to_index
         batch: list[Written | object | None] = [source.get()]
-        entries = _entries(batch[-1])
+        entries = fresh = _entries(batch[-1])
+        tables = Tables()
         until = monotonic() + INDEX_GATHER_S
         while batch[-1] is not None and batch[-1] is not POKE and entries < INDEX_BATCH:
             if self._waiters or monotonic() > until:
                 break
+            if fresh >= TABULATE_EVERY:
+                tabulate([g for g in batch if isinstance(g, Written)], tables)
+                fresh = 0
             try:
                 item = source.get(timeout=INDEX_DELAY_S)
             except queue.Empty:
                 break
             batch.append(item)
             entries += _entries(item)
-        return batch
+            fresh += _entries(item)
+        return batch, tables
 
-    def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written]) -> None:
-        for g in groups:
-            g.tabulate()
-        tables = [g.table for g in groups if g.table is not None]
-        entries = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-        further = [g.further for g in groups if g.further is not None]
+    def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written], tables: Tables) -> None:
+        tabulate(groups, tables)
+        found = tables.entries
+        entries = found[0] if len(found) == 1 else pa.concat_tables(found)
         cur.begin()
         cur.from_arrow(entries).insert_into("audit_entries")
-        for table in further:
+        for table in tables.further:
             cur.from_arrow(table).insert_into("audit_subjects")
         cur.commit()
         last = groups[-1]
