@@ -308,14 +308,14 @@ class Indexer:
         source = self._to_index
         batch: list[Written | object | None] = [source.get()]
         entries = fresh = _entries(batch[-1])
-        tables = Tables()
+        tables, untabulated = Tables(), 0  # batch[untabulated:] not tabulated yet
         until = monotonic() + INDEX_GATHER_S
         while batch[-1] is not None and batch[-1] is not POKE and entries < INDEX_BATCH:
             if self._waiters or monotonic() > until:
                 break
             if fresh >= TABULATE_EVERY:
-                tabulate([g for g in batch if isinstance(g, Written)], tables)
-                fresh = 0
+                tabulate([g for g in batch[untabulated:] if isinstance(g, Written)], tables)
+                untabulated, fresh = len(batch), 0
             try:
                 item = source.get(timeout=INDEX_DELAY_S)
             except queue.Empty:
