@@ -281,53 +281,87 @@ def _usual_detail(detail: dict[Any, Any]) -> bool:
     return True
 
 
-def _usual(event: AuditEvent) -> Row | None:
-    """:func:`encode_event` of the usual entry, in one pass: every text a string within
-    its cap, ``detail`` absent or :func:`_usual_detail`, no further subjects. The same
-    row, byte for byte, as the general path (a test compares them); ``None`` for any
-    other entry, which then takes that path."""
+def encode_event(event: AuditEvent) -> Row:
+    """The entry's row and leaf parts (see :data:`Row`).
+
+    Text that is not valid Unicode is replaced (:func:`encodable`) so the entry is still
+    written; a detail JSON cannot sign (an integer beyond ±(2^53−1)) raises
+    :class:`InvalidRequest`. Texts and lists beyond their caps are cut first
+    (:func:`bounded`).
+
+    The usual entry is encoded here in one pass: every text ``None`` or a string within
+    its cap (the checks written out, no loop), ``detail`` absent or
+    :func:`_usual_detail`, no further subjects. The same row, byte for byte, as the
+    general path :func:`_general` (a test compares them), which every other entry takes.
+    """
     if event.subject_hashes:
-        return None
+        return _general(event)
     actor, action, outcome = event.actor, event.action, event.outcome
     target, purpose, case_no, code = event.target, event.purpose, event.case_no, event.code
-    for value in (actor, action, outcome, target, purpose, case_no, code):
-        if value is not None and (type(value) is not str or len(value) > TEXT_CAP):
-            return None
+    cap = TEXT_CAP
+    if not (
+        (actor is None or (type(actor) is str and len(actor) <= cap))
+        and (action is None or (type(action) is str and len(action) <= cap))
+        and (outcome is None or (type(outcome) is str and len(outcome) <= cap))
+        and (target is None or (type(target) is str and len(target) <= cap))
+        and (purpose is None or (type(purpose) is str and len(purpose) <= cap))
+        and (case_no is None or (type(case_no) is str and len(case_no) <= cap))
+        and (code is None or (type(code) is str and len(code) <= cap))
+    ):
+        return _general(event)
     detail = event.detail
     if detail is None:
-        canonical = fragment = text = None
+        fragment = text = None
     elif type(detail) is dict and _usual_detail(detail):
         try:
             canonical = _dumps(detail, option=_SORT)
         except _EncodeError:
-            return None
+            return _general(event)
         fragment, text = _Fragment(canonical), canonical.decode()
     else:
-        return None
+        return _general(event)
     subject_hash, request_hash, person = event.subject_hash, event.request_hash, event.person
-    # the members in sorted order, as :func:`exchange.audit.leaf.encode_parts` writes them
+    # the members in sorted order, as :func:`exchange.audit.leaf.encode_parts` writes them;
+    # ``person`` a member only when set
     try:
-        members = {
-            "action": action,
-            "actor": actor,
-            "case_no": case_no,
-            "code": code,
-            "detail": fragment,
-            "outcome": outcome,
-            "person": person,
-            "purpose": purpose,
-            "request_hash": request_hash,
-            "seq": 0,
-            "subject_hash": subject_hash,
-            "target": target,
-            "ts": "",
-        }
-        if not person:  # no member at all, as encode_parts leaves it out
+        if person:
+            data = _dumps(
+                {
+                    "action": action,
+                    "actor": actor,
+                    "case_no": case_no,
+                    "code": code,
+                    "detail": fragment,
+                    "outcome": outcome,
+                    "person": person,
+                    "purpose": purpose,
+                    "request_hash": request_hash,
+                    "seq": 0,
+                    "subject_hash": subject_hash,
+                    "target": target,
+                    "ts": "",
+                }
+            )
+        else:
             person = None
-            del members["person"]
-        data = _dumps(members)
+            data = _dumps(
+                {
+                    "action": action,
+                    "actor": actor,
+                    "case_no": case_no,
+                    "code": code,
+                    "detail": fragment,
+                    "outcome": outcome,
+                    "purpose": purpose,
+                    "request_hash": request_hash,
+                    "seq": 0,
+                    "subject_hash": subject_hash,
+                    "target": target,
+                    "ts": "",
+                }
+            )
     except _EncodeError:
-        return None
+        return _general(event)
     at = data.rfind(_SPLIT)
     return (
         actor,
@@ -345,19 +379,6 @@ def _usual(event: AuditEvent) -> Row | None:
         data[at + 8 : -2],
         (),
     )
-
-
-def encode_event(event: AuditEvent) -> Row:
-    """The entry's row and leaf parts (see :data:`Row`).
-
-    Text that is not valid Unicode is replaced (:func:`encodable`) so the entry is still
-    written; a detail JSON cannot sign (an integer beyond ±(2^53−1)) raises
-    :class:`InvalidRequest`. Texts and lists beyond their caps are cut first
-    (:func:`bounded`). The usual entry takes a shorter path with the same result
-    (:func:`_usual`).
-    """
-    row = _usual(event)
-    return _general(event) if row is None else row
 
 
 def _general(event: AuditEvent) -> Row:

@@ -13,7 +13,10 @@ a waiting reader or the log closing ends the gathering), and inserts them as one
 table in one transaction. Under load the batch is at least one DuckDB row group (122,880
 rows), which DuckDB writes straight into its file: an index transaction of that size
 costs about half the CPU per entry of one of 32,768 (measured), and the index keeps up
-with the appends instead of holding them back.
+with the appends instead of holding them back. While it gathers, every
+:data:`TABULATE_EVERY` entries it turns the groups so far into Arrow columns
+(:func:`tabulate`: one table for many small groups, the rows let go while fresh in
+memory), so a transaction's table is mostly made by the time it ends.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from __future__ import annotations
 import queue
 import threading
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -41,22 +45,26 @@ __all__ = [
     "INDEX_DELAY_S",
     "INDEX_GATHER_S",
     "INDEX_LAG_MAX",
+    "TABULATE_EVERY",
     "Indexer",
+    "Tables",
     "Written",
-    "batch_tables",
     "entries_table",
     "iso",
     "subjects_table",
+    "tabulate",
 ]
 
 INDEX_LAG_MAX = 262_144  # entries the index may trail the log by before appends wait
 INDEX_BATCH = 131_072  # entries the indexer gathers for one transaction at most
 INDEX_DELAY_S = 0.02  # a pause in the groups that ends its gathering
 INDEX_GATHER_S = 2.0  # gathering ends after this long (at a modest rate: small batches)
+TABULATE_EVERY = 4096  # entries gathered between conversions into tables
 
 _TS = pa.timestamp("us", tz="UTC")
 _HASH = pa.binary(32)
 _PERSON = ROW_COLUMNS.index("person")  # the one caller column after the leaf hash
+_COLUMN = [itemgetter(i) for i in range(len(ROW_COLUMNS))]
 
 
 def iso(ts: datetime) -> str:
@@ -77,10 +85,51 @@ class Written:
     # the times of the group's runs of entries (count, time) when its calls brought their
     # own (a cluster's replica: each message its publisher's), else None: all ``now``
     runs: list[tuple[int, datetime]] | None = None
+    count: int = field(init=False)  # entries (``rows`` is let go once tabulated)
+    tabulated: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.count = len(self.rows)
 
     def entries(self) -> pa.Table:
         """The group's ``audit_entries`` rows, each with its leaf's time."""
         return entries_table(self.first, self.rows, self.leaves, self.now, self.runs)
+
+
+@dataclass
+class Tables:
+    """What one index transaction inserts: ``audit_entries`` and ``audit_subjects`` tables."""
+
+    entries: list[pa.Table] = field(default_factory=list)
+    further: list[pa.Table] = field(default_factory=list)
+
+
+def tabulate(groups: list[Written], into: Tables) -> None:
+    """The index tables of durable groups not tabulated yet, added to ``into``: one
+    ``audit_entries`` table for each run of consecutive groups (a table has a fixed cost,
+    so small groups share one) and the tables of their further subjects. The groups' rows
+    and leaves are let go: entries waiting for an index transaction hold columns, not an
+    object per entry."""
+    groups = [g for g in groups if g.count and not g.tabulated]
+    if not groups:
+        return
+    into.further += [t for g in groups if (t := subjects_table(g.first, g.rows)) is not None]
+    tables = into.entries
+    start = 0
+    for i in range(1, len(groups) + 1):  # runs of consecutive sequence numbers
+        if i < len(groups) and groups[i].first == groups[i - 1].first + groups[i - 1].count:
+            continue
+        run = groups[start:i]
+        if len(run) == 1:
+            tables.append(run[0].entries())
+        else:
+            times = [t for g in run for t in (g.runs or [(g.count, g.now)])]
+            rows = [r for g in run for r in g.rows]
+            leaves = [h for g in run for h in g.leaves]
+            tables.append(entries_table(run[0].first, rows, leaves, run[0].now, times))
+        start = i
+    for g in groups:
+        g.rows, g.leaves, g.tabulated = [], [], True
 
 
 def entries_table(
@@ -91,29 +140,48 @@ def entries_table(
     runs: list[tuple[int, datetime]] | None = None,
 ) -> pa.Table:
     """``audit_entries`` rows of a group whose first entry is ``first``, written at ``now``
-    (or its runs of entries each at its own time: ``runs`` of (count, time))."""
+    (or its runs of entries each at its own time: ``runs`` of (count, time)).
+
+    Column by column (``map`` of an item getter per column: no tuple per entry, unlike a
+    transposition with ``zip``); the columns every entry of a run shares are repeated by
+    Arrow, the leaf hashes are one buffer.
+    """
     n = len(rows)
-    columns = list(zip(*rows, strict=True))
     text = pa.string()
-    if runs is None:
-        micros = [int(now.timestamp()) * 1_000_000 + now.microsecond] * n
-        texts = [iso(now)] * n
-    else:
-        micros, texts = [], []
+    if runs is None or len(runs) == 1:
+        when = now if runs is None else runs[0][1]
+        micros = pa.repeat(pa.scalar(_micros(when), pa.int64()), n)
+        texts = pa.repeat(pa.scalar(iso(when), text), n)
+    else:  # many runs (small groups tabulated together): lists, not an array a run
+        times: list[int] = []
+        stamps: list[str] = []
         for count, when in runs:
-            micros += [int(when.timestamp()) * 1_000_000 + when.microsecond] * count
-            texts += [iso(when)] * count
+            times += [_micros(when)] * count
+            stamps += [iso(when)] * count
+        micros, texts = pa.array(times, pa.int64()), pa.array(stamps, text)
     return pa.Table.from_arrays(
         [
             pa.array(range(first, first + n), pa.int64()),
-            pa.array(micros, pa.int64()).cast(_TS),
-            *(pa.array(columns[i], text) for i in range(_PERSON)),
-            pa.array(leaves, _HASH),
-            pa.array(texts, text),
-            pa.array(columns[_PERSON], text),
+            micros.cast(_TS),
+            *(pa.array(list(map(_COLUMN[i], rows)), text) for i in range(_PERSON)),
+            _hashes(leaves),
+            texts,
+            pa.array(list(map(_COLUMN[_PERSON], rows)), text),
         ],
         names=list(TABLE_COLUMNS),
     )
+
+
+def _micros(when: datetime) -> int:
+    return int(when.timestamp()) * 1_000_000 + when.microsecond
+
+
+def _hashes(leaves: list[bytes]) -> pa.Array:
+    """The leaf hashes as one ``binary(32)`` array over their joined bytes."""
+    data = b"".join(leaves)
+    if len(data) != 32 * len(leaves):  # not all 32 bytes: let Arrow say which
+        return pa.array(leaves, _HASH)
+    return pa.Array.from_buffers(_HASH, len(leaves), [None, pa.py_buffer(data)])
 
 
 def subjects_table(first: int, rows: list[Row]) -> pa.Table | None:
@@ -132,31 +200,11 @@ def subjects_table(first: int, rows: list[Row]) -> pa.Table | None:
     )
 
 
-def batch_tables(groups: list[Written]) -> tuple[pa.Table, pa.Table | None]:
-    """The ``audit_entries`` and ``audit_subjects`` rows of a batch of groups, one table
-    each. At a modest rate a batch holds thousands of groups of a few entries, and a
-    table per group cost more than its rows: the indexer held the GIL for a second at a
-    time, and the requests waiting for their audit entries with it."""
-    first = groups[0].first
-    rows: list[Row] = []
-    leaves: list[bytes] = []
-    runs: list[tuple[int, datetime]] = []
-    for g in groups:
-        if g.first != first + len(rows):  # not consecutive (never seen): a table per group
-            tables = [g.entries() for g in groups]
-            further = [t for g in groups if (t := subjects_table(g.first, g.rows)) is not None]
-            return pa.concat_tables(tables), pa.concat_tables(further) if further else None
-        rows += g.rows
-        leaves += g.leaves
-        runs += g.runs if g.runs is not None else [(len(g.rows), g.now)]
-    return entries_table(first, rows, leaves, groups[0].now, runs), subjects_table(first, rows)
-
-
 POKE = object()  # put on the indexer's queue by a reader waiting for the index
 
 
 def _entries(item: object) -> int:
-    return len(item.rows) if isinstance(item, Written) else 0
+    return item.count if isinstance(item, Written) else 0
 
 
 class Indexer:
@@ -233,11 +281,11 @@ class Indexer:
         self._own.writer = True
         cur = self.store.cursor()
         while True:
-            batch = self._gather()
-            groups = [g for g in batch if isinstance(g, Written) and g.rows]
+            batch, tables = self._gather()
+            groups = [g for g in batch if isinstance(g, Written) and g.count]
             if groups and self._failure is None:
                 try:
-                    self._index(cur, groups)
+                    self._index(cur, groups, tables)
                 except BaseException as exc:
                     with suppress(duckdb.Error):
                         cur.rollback()
@@ -247,36 +295,47 @@ class Indexer:
             if batch[-1] is None:
                 return
 
-    def _gather(self) -> list[Written | object | None]:
+    def _gather(self) -> tuple[list[Written | object | None], Tables]:
         """Durable groups for one index transaction: while they keep arriving (a gap of
         :data:`INDEX_DELAY_S` ends the gathering), for at most :data:`INDEX_GATHER_S`, up
         to :data:`INDEX_BATCH` entries, so that under load the index takes little from the
         appends and at a modest rate it trails by seconds, not minutes; at once when a
-        reader waits (a poke) or the log closes."""
+        reader waits (a poke) or the log closes.
+
+        Every :data:`TABULATE_EVERY` entries the groups gathered so far are turned into
+        tables (:func:`tabulate`) while their rows are fresh in memory; returned beside
+        the batch."""
         source = self._to_index
         batch: list[Written | object | None] = [source.get()]
-        entries = _entries(batch[-1])
+        entries = fresh = _entries(batch[-1])
+        tables, untabulated = Tables(), 0  # batch[untabulated:] not tabulated yet
         until = monotonic() + INDEX_GATHER_S
         while batch[-1] is not None and batch[-1] is not POKE and entries < INDEX_BATCH:
             if self._waiters or monotonic() > until:
                 break
+            if fresh >= TABULATE_EVERY:
+                tabulate([g for g in batch[untabulated:] if isinstance(g, Written)], tables)
+                untabulated, fresh = len(batch), 0
             try:
                 item = source.get(timeout=INDEX_DELAY_S)
             except queue.Empty:
                 break
             batch.append(item)
             entries += _entries(item)
-        return batch
+            fresh += _entries(item)
+        return batch, tables
 
-    def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written]) -> None:
-        entries, further = batch_tables(groups)
+    def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written], tables: Tables) -> None:
+        tabulate(groups, tables)
+        found = tables.entries
+        entries = found[0] if len(found) == 1 else pa.concat_tables(found)
         cur.begin()
         cur.from_arrow(entries).insert_into("audit_entries")
-        if further is not None:
-            cur.from_arrow(further).insert_into("audit_subjects")
+        for table in tables.further:
+            cur.from_arrow(table).insert_into("audit_subjects")
         cur.commit()
         last = groups[-1]
-        self._set_indexed(last.first + len(last.rows))
+        self._set_indexed(last.first + last.count)
 
     def _unavailable(self) -> AuditUnavailable:
         return AuditUnavailable(f"audit log is unavailable ({self._failure})")

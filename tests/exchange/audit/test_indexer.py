@@ -4,13 +4,24 @@ durable where no caller waits for them."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
 import pytest
 
-from exchange.audit.indexer import INDEX_BATCH, INDEX_LAG_MAX
+from exchange.audit.event import encode_event
+from exchange.audit.indexer import (
+    INDEX_BATCH,
+    INDEX_LAG_MAX,
+    TABULATE_EVERY,
+    Tables,
+    Written,
+    tabulate,
+)
 from exchange.audit.log import AuditEvent, AuditLog
+from exchange.audit.query import COLUMNS, entry_from_row
 from exchange.audit.segments import scan
 from exchange.audit.writer import SYNC_TILES_EVERY
 from exchange.config import AuditSettings
@@ -111,3 +122,60 @@ def test_a_batch_of_small_groups_is_indexed_entry_by_entry_with_each_groups_time
     finally:
         log.close()
         store.close()
+
+
+def test_small_groups_are_tabulated_together_each_entry_with_its_own_time(
+    tmp_path: Path,
+) -> None:
+    """Single appends from many threads commit in small groups, each at its own time; the
+    indexer turns many of them into one table (every ``TABULATE_EVERY`` entries and at the
+    end of a transaction). Every row of the index is its entry's leaf: its ``seq``, its
+    group's time and its leaf hash, recomputed from the stored columns."""
+    store = Store(tmp_path / "data", create=True)
+    log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=64))
+    threads, each = 8, TABULATE_EVERY // 6
+
+    def work(t: int) -> None:
+        for event in _events(t * each, each):
+            log.append(event)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    try:
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        log.wait_indexed()
+        rows = store.fetchall(f"SELECT {COLUMNS} FROM audit_entries ORDER BY seq")
+    finally:
+        log.close()
+        store.close()
+    assert [r[0] for r in rows] == list(range(threads * each))
+    stored = [entry_from_row(r) for r in rows]
+    assert len({s.entry.ts for s in stored}) > 1  # groups of different times
+    for s in stored:
+        assert s.entry.leaf_hash() == s.leaf_hash
+
+
+def test_tabulating_groups_keeps_each_groups_sequence_numbers_and_times() -> None:
+    """:func:`tabulate` of groups with a gap between them and runs of their own times is
+    the concatenation of each group's own table."""
+    at = datetime(2026, 5, 1, 1, 2, 3, 456789, tzinfo=UTC)
+
+    def group(first: int, n: int, runs: list[tuple[int, datetime]] | None = None) -> Written:
+        events = _events(first, n)
+        for e in events:
+            e.subject_hash, e.subject = f"{e.subject:0>64}", None
+        rows = [encode_event(e) for e in events]
+        leaves = [bytes([i]) * 32 for i in range(first, first + n)]
+        return Written([], first, rows, leaves, at + timedelta(seconds=first), runs=runs)
+
+    def groups() -> list[Written]:
+        later = at + timedelta(minutes=1)
+        return [group(0, 3), group(3, 2, [(1, at), (1, later)]), group(5, 4), group(20, 1)]
+
+    expected = pa.concat_tables([g.entries() for g in groups()])
+    tables = Tables()
+    tabulate(groups(), tables)
+    assert len(tables.entries) == 2  # one a run of consecutive groups
+    assert pa.concat_tables(tables.entries).equals(expected)
