@@ -199,6 +199,7 @@ def _export_verified(size: int, log: Callable[[str], None]) -> Figure:
             group_commit_max=GROUP))  # fmt: skip
         log(f"P6-verify: {size:,} entries appended in groups of {GROUP}")
         _append(audit, size, cores(), GROUP)
+        size = audit.size  # a whole number of groups a thread: what was appended
         audit.wait_indexed()
         out = folder / "export.jsonl"
         log(f"P6-verify: export of {size:,} entries")

@@ -84,8 +84,8 @@ GIL_SWITCH_S = 0.001
 """How often CPython offers the GIL to a waiting thread while serving (its default: 5 ms).
 A read hands off between the event loop, the audit writer and the audit syncer, and each
 hand-off waited up to one interval whenever another thread was computing (the audit
-indexer, a DuckDB result). At half the P3 rate, alternating runs: p50 5.4 and 4.6 ms →
-2.9 and 2.9 ms, p95 42 and 42 ms → 24 and 21 ms."""
+indexer, a DuckDB result). At half the P3 rate, alternating runs of the code before and
+after: p50 2.4–11.6 ms → 1.0–1.3 ms (README, Performance)."""
 
 
 def settle_heap() -> None:

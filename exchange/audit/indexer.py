@@ -281,7 +281,11 @@ class Indexer:
         self._own.writer = True
         cur = self.store.cursor()
         while True:
-            batch, tables = self._gather()
+            try:
+                batch, tables = self._gather()
+            except BaseException as exc:  # its tables (memory): the log closes, as in _index
+                self._fail(exc, [])
+                continue  # the groups still come until the log closes: drained, not indexed
             groups = [g for g in batch if isinstance(g, Written) and g.count]
             if groups and self._failure is None:
                 try:

@@ -11,6 +11,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
+import exchange.audit.indexer as indexer_module
 from exchange.audit.event import encode_event
 from exchange.audit.indexer import (
     INDEX_BATCH,
@@ -179,3 +180,26 @@ def test_tabulating_groups_keeps_each_groups_sequence_numbers_and_times() -> Non
     tabulate(groups(), tables)
     assert len(tables.entries) == 2  # one a run of consecutive groups
     assert pa.concat_tables(tables.entries).equals(expected)
+
+
+def test_a_failure_while_gathering_closes_the_log_instead_of_ending_the_indexer_silently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The indexer makes tables while it gathers groups. If that fails (memory), the log
+    closes as when the index transaction fails; the indexer thread must not just end, which
+    left readers waiting for an index that never came and the log reporting itself healthy."""
+    store = Store(tmp_path / "data", create=True)
+    log = AuditLog(store, b"k" * 32, AuditSettings())
+
+    def out_of_memory(groups: list[Written], into: Tables) -> None:
+        raise MemoryError("no memory for the index tables")
+
+    monkeypatch.setattr(indexer_module, "TABULATE_EVERY", 1)  # tabulate while gathering
+    monkeypatch.setattr(indexer_module, "tabulate", out_of_memory)
+    try:
+        log.append(_events(0, 1)[0])  # durable: answered before the index
+        log.wait_indexed(timeout=30)
+        assert not log.healthy
+    finally:
+        log.close()
+        store.close()
