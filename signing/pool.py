@@ -104,8 +104,9 @@ def _leave_with_owner(owner: Connection) -> None:
 class OwnedExecutor(ProcessPoolExecutor):
     """A process pool of the fork server whose workers exit when this process is gone.
 
-    The pipe's write end stays here (not inheritable, sent to no one) and is closed after
-    :meth:`shutdown` has waited for the workers, or when the executor is collected."""
+    The pipe's write end stays here (not inheritable, sent to no one) and is closed once
+    :meth:`shutdown` has waited for the workers (with ``wait=False``, by a thread that
+    waits), or when the executor is collected."""
 
     def __init__(self, workers: int) -> None:
         reader, self._owner = multiprocessing.Pipe(duplex=False)
@@ -118,10 +119,24 @@ class OwnedExecutor(ProcessPoolExecutor):
         self._reader = reader  # sent to each worker as it starts (workers start lazily)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        # the thread that joins the workers once the work queued is done (the base class
+        # lets go of it in shutdown)
+        manager: threading.Thread | None = getattr(self, "_executor_manager_thread", None)
         super().shutdown(wait, cancel_futures=cancel_futures)
-        if wait:
-            self._owner.close()
-            self._reader.close()
+        if wait or manager is None:
+            self._close()
+        else:  # closed when the work queued is done (not when the executor is collected)
+            threading.Thread(
+                target=self._close_after, args=(manager,), name="owned-pool", daemon=True
+            ).start()
+
+    def _close_after(self, manager: threading.Thread) -> None:
+        manager.join()
+        self._close()
+
+    def _close(self) -> None:
+        self._owner.close()
+        self._reader.close()
 
 
 class SigningPool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from signing.algorithms import Algorithm, verify
 from signing.keys import generate_key
 from signing.multibase import decode_base58btc
-from signing.pool import SigningPool, sign_encoded
+from signing.pool import OwnedExecutor, SigningPool, sign_encoded
 from tests.support.orphans import HAS_PROC, left_behind
 
 
@@ -56,3 +58,14 @@ sys.stdin.read()
 @pytest.mark.skipif(not HAS_PROC, reason="reads processes from /proc")
 def test_the_signers_and_their_fork_server_leave_when_their_process_is_killed() -> None:
     assert left_behind(_SIGNS_THEN_WAITS) == []
+
+
+def test_work_queued_before_a_shutdown_without_waiting_is_still_done() -> None:
+    """``shutdown(wait=False)`` lets the queued work finish: the workers keep their owner's
+    pipe open until then, even once nothing here refers to the executor any more."""
+    pool = OwnedExecutor(1)
+    queued = pool.submit(time.sleep, 0.5)
+    pool.shutdown(wait=False)
+    del pool
+    gc.collect()
+    assert queued.result(timeout=120) is None
