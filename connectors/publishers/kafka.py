@@ -27,7 +27,7 @@ from connectors.outbox import OutboxBatch
 from connectors.publishers.base import Delivery, Retry, pending_note
 from exchange.bus.kafka_health import unreachable_brokers
 from exchange.bus.kafka_security import KafkaSecurity
-from exchange.bus.kafka_tuning import FAILOVER, ProducerTuning, codec_problem
+from exchange.bus.kafka_tuning import ProducerTuning, codec_problem
 
 __all__ = ["KafkaPublisher", "murmur2"]
 
@@ -152,8 +152,7 @@ class KafkaPublisher:
         self._drop_producer(timeout_s=10)
 
     def producer_options(self) -> dict[str, Any]:
-        """Keyword arguments of its ``KafkaProducer``: idempotent, and following a dead
-        broker as the exchange's own clients do (:data:`FAILOVER`)."""
+        """Keyword arguments of its ``KafkaProducer``: idempotent."""
         return {
             "bootstrap_servers": self.bootstrap.split(","),
             "client_id": self.client_id,
@@ -165,7 +164,7 @@ class KafkaPublisher:
             "request_timeout_ms": 10_000,
             "delivery_timeout_ms": 30_000,
             "max_block_ms": 15_000,
-            **FAILOVER,
+            "reconnect_backoff_max_ms": 2_000,
             **self.tuning.options(),
             **self._options,
         }

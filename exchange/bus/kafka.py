@@ -55,7 +55,7 @@ from exchange.bus.kafka_health import (
     unreachable_brokers,
 )
 from exchange.bus.kafka_security import KafkaSecurity
-from exchange.bus.kafka_tuning import FAILOVER, ConsumerTuning
+from exchange.bus.kafka_tuning import ConsumerTuning
 from exchange.bus.message import DEFAULT_TOPIC_PREFIX
 from exchange.bus.models import Intake, Poison
 from exchange.errors import AuditUnavailable, InvalidRequest
@@ -314,13 +314,13 @@ class KafkaIngestConsumer:
                 self._outage.set()
 
     def consumer_options(self) -> dict[str, Any]:
-        """Keyword arguments of its ``KafkaConsumer``: it follows a dead broker as
-        :data:`FAILOVER` says (its metadata age is also its topic scan's period)."""
+        """Keyword arguments of its ``KafkaConsumer`` (its metadata age is also its topic
+        scan's period)."""
         servers, group = self.bootstrap.split(","), self.group_id
         return dict(
             bootstrap_servers=servers, group_id=group, client_id=f"govex-exchange-{group}",
             enable_auto_commit=False, auto_offset_reset="earliest",
-            **{**FAILOVER, "metadata_max_age_ms": self.metadata_max_age_ms},
+            metadata_max_age_ms=self.metadata_max_age_ms,
             **self.tuning.options(self.intake.max_message_bytes),
             session_timeout_ms=10_000, heartbeat_interval_ms=3_000, request_timeout_ms=30_000,
             **self.security.client_options(tls=self.tls),

@@ -31,8 +31,7 @@ Compression = Literal["none", "gzip", "lz4", "zstd", "snappy"]
 # the Python package kafka-python imports for each codec (gzip: the standard library)
 CODEC_PACKAGES: dict[str, str] = {"lz4": "lz4", "zstd": "zstandard", "snappy": "snappy"}
 
-# How every long-lived client (control plane, audit log, record consumer, the connector's
-# producer) follows a broker that died:
+# How the cluster's own clients (control plane, audit log) follow a broker that died:
 # kafka-python backs off reconnecting to it up to 30 s (the Java client 1 s) and keeps
 # metadata 5 minutes, so a client could go on asking a dead leader long after the
 # election; with these it asks again within a second and learns the new leader in 10 s.

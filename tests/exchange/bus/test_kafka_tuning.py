@@ -6,10 +6,8 @@ import pytest
 
 from connectors.errors import ConfigError
 from connectors.publishers import KafkaPublisher
-from exchange.bus.kafka import KafkaIngestConsumer
-from exchange.bus.kafka_tuning import FAILOVER, ConsumerTuning, ProducerTuning, codec_problem
+from exchange.bus.kafka_tuning import ConsumerTuning, ProducerTuning, codec_problem
 from exchange.config import Settings
-from exchange.service import Exchange
 
 
 def test_the_producer_options_name_the_codec_and_none_is_no_codec() -> None:
@@ -53,17 +51,3 @@ def test_the_consumer_settings_come_from_govex_kafka_variables(
     kafka = Settings().kafka
     assert (kafka.max_poll_records, kafka.fetch_max_bytes) == (8, 4194304)
     assert kafka.max_partition_fetch_bytes == 0
-
-
-def test_the_record_consumer_and_the_connectors_producer_follow_a_dead_broker_quickly(
-    exchange: Exchange,
-) -> None:
-    """kafka-python's defaults (30 s reconnect backoff, 5 min metadata) would keep them
-    asking a dead leader long after the election; no broker is needed to build the options."""
-    consumer = KafkaIngestConsumer(exchange.intake, bootstrap="127.0.0.1:9", group_id="g")
-    producer = KafkaPublisher("127.0.0.1:9", "gongan.resident_id_card")
-    for options in (consumer.consumer_options(), producer.producer_options()):
-        assert options["reconnect_backoff_max_ms"] == FAILOVER["reconnect_backoff_max_ms"]
-        assert options["metadata_max_age_ms"] <= FAILOVER["metadata_max_age_ms"]
-    assert producer.producer_options()["metadata_max_age_ms"] == FAILOVER["metadata_max_age_ms"]
-    assert consumer.consumer_options()["metadata_max_age_ms"] == consumer.metadata_max_age_ms
