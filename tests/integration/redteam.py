@@ -57,6 +57,7 @@ from signing.keys import generate_key, kid_of, load_private_key, save_private_ke
 from signing.proofs import add_proof
 from signing.seal import seal_batch
 from tests.support import LOOPBACK, free_port
+from tests.support.certificates import id_card_subject
 
 __all__ = ["ATTACKS", "Finding", "LiveExchange", "RedTeam", "run", "table"]
 
@@ -442,16 +443,7 @@ def prepare_first_run(red: RedTeam) -> None:
     """Before the restart: certificates issued (one revoked), one client assertion used."""
     for name, index in (("revoked", 80), ("live", 81)):
         person = red.city.people[index]
-        subject = {
-            "holder_name": person.name,
-            "holder_code": person.id_number,
-            "holder_code_type": "citizen_id",
-            "sex": person.sex,
-            "ethnicity": "01",
-            "birth_date": person.birth_date.isoformat(),
-            "address": person.address,
-            "issuing_authority": "信阳市公安局",
-        }
+        subject = id_card_subject(person)
         r = red.http.post(
             "/v1/certificates",
             headers=red.auth("gongan"),
