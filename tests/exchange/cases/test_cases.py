@@ -123,6 +123,7 @@ def test_revoked_certificate_is_asked_for_with_the_reason(
 
 def test_missing_grant_is_the_reason_given(client: TestClient, auth: Auth, city: City) -> None:
     mother = next(p for p in city.people if p.sex == "2" and p.spouse is not None)
+    assert mother.spouse is not None  # for the type checker: chosen for having one
     bundle = _resolve(
         client,
         auth,
