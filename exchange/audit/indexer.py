@@ -21,21 +21,25 @@ memory), so a transaction's table is mostly made by the time it ends.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
+from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
 from time import monotonic
 from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 
-from exchange.audit.event import ROW_COLUMNS, SUBJECTS, TABLE_COLUMNS, Row
+from exchange.audit.event import Row
+from exchange.audit.tables import Part, entries_table, iso, subjects_table, tables_of
+from exchange.config import AuditSettings
 from exchange.errors import AuditUnavailable
 from exchange.store import Store
+from signing.pool import OwnedExecutor
 
 if TYPE_CHECKING:
     from exchange.audit.writer import Pending
@@ -46,8 +50,12 @@ __all__ = [
     "INDEX_GATHER_S",
     "INDEX_LAG_MAX",
     "TABULATE_EVERY",
+    "WORKER",
+    "WORKER_MIN",
+    "IndexWorker",
     "Indexer",
     "Tables",
+    "Tabulating",
     "Written",
     "entries_table",
     "iso",
@@ -61,15 +69,11 @@ INDEX_DELAY_S = 0.02  # a pause in the groups that ends its gathering
 INDEX_GATHER_S = 2.0  # gathering ends after this long (at a modest rate: small batches)
 TABULATE_EVERY = 4096  # entries gathered between conversions into tables
 
-_TS = pa.timestamp("us", tz="UTC")
-_HASH = pa.binary(32)
-_PERSON = ROW_COLUMNS.index("person")  # the one caller column after the leaf hash
-_COLUMN = [itemgetter(i) for i in range(len(ROW_COLUMNS))]
+WORKER_MIN = 1024  # entries of a run tabulated by the worker process (fewer: in the thread)
+WORKER_WAIT_S = 120.0  # a tabulation the worker has not answered by then is made here
+WORKER_RETRY_S = 30.0  # after the worker failed, runs are tabulated here for this long
 
-
-def iso(ts: datetime) -> str:
-    """An entry's ``ts`` text: RFC 3339 UTC with microseconds."""
-    return ts.isoformat(timespec="microseconds").replace("+00:00", "Z")
+_LOG = logging.getLogger("govex.audit")
 
 
 @dataclass
@@ -85,6 +89,7 @@ class Written:
     # the times of the group's runs of entries (count, time) when its calls brought their
     # own (a cluster's replica: each message its publisher's), else None: all ``now``
     runs: list[tuple[int, datetime]] | None = None
+    body: bytes = b""  # the group's body as the segment holds it (for the index worker)
     count: int = field(init=False)  # entries (``rows`` is let go once tabulated)
     tabulated: bool = field(init=False, default=False)
 
@@ -98,10 +103,27 @@ class Written:
 
 @dataclass
 class Tables:
-    """What one index transaction inserts: ``audit_entries`` and ``audit_subjects`` tables."""
+    """What one index transaction inserts: ``audit_entries`` tables (or the worker's
+    tabulations under way, each giving both tables), in the order of their entries, and
+    ``audit_subjects`` tables."""
 
-    entries: list[pa.Table] = field(default_factory=list)
+    entries: list[pa.Table | Tabulating] = field(default_factory=list)
     further: list[pa.Table] = field(default_factory=list)
+
+    def resolved(self) -> tuple[list[pa.Table], list[pa.Table]]:
+        """Every table, the worker's tabulations waited for."""
+        entries: list[pa.Table] = []
+        further = list(self.further)
+        for item in self.entries:
+            if isinstance(item, Tabulating):
+                found, more = item.result()
+                if found is not None:
+                    entries.append(found)
+                if more is not None:
+                    further.append(more)
+            else:
+                entries.append(item)
+        return entries, further
 
 
 def tabulate(groups: list[Written], into: Tables) -> None:
@@ -128,76 +150,109 @@ def tabulate(groups: list[Written], into: Tables) -> None:
             leaves = [h for g in run for h in g.leaves]
             tables.append(entries_table(run[0].first, rows, leaves, run[0].now, times))
         start = i
+    _let_go(groups)
+
+
+def _let_go(groups: list[Written]) -> None:
     for g in groups:
-        g.rows, g.leaves, g.tabulated = [], [], True
+        g.rows, g.leaves, g.body, g.tabulated = [], [], b"", True
 
 
-def entries_table(
-    first: int,
-    rows: list[Row],
-    leaves: list[bytes],
-    now: datetime,
-    runs: list[tuple[int, datetime]] | None = None,
-) -> pa.Table:
-    """``audit_entries`` rows of a group whose first entry is ``first``, written at ``now``
-    (or its runs of entries each at its own time: ``runs`` of (count, time)).
+class IndexWorker:
+    """The worker process that makes the index's tables from the log's bytes
+    (:func:`exchange.audit.tables.tables_of`): the Python work of the index (reading each
+    entry's JSON, building Arrow columns) off this process's interpreter lock, so neither
+    the callers nor the event loop wait behind it. One for every log of this process,
+    started on first use (the fork server's, as :class:`signing.pool.OwnedExecutor`:
+    it leaves when this process is gone, even killed).
 
-    Column by column (``map`` of an item getter per column: no tuple per entry, unlike a
-    transposition with ``zip``); the columns every entry of a run shares are repeated by
-    Arrow, the leaf hashes are one buffer.
-    """
-    n = len(rows)
-    text = pa.string()
-    if runs is None or len(runs) == 1:
-        when = now if runs is None else runs[0][1]
-        micros = pa.repeat(pa.scalar(_micros(when), pa.int64()), n)
-        texts = pa.repeat(pa.scalar(iso(when), text), n)
-    else:  # many runs (small groups tabulated together): lists, not an array a run
-        times: list[int] = []
-        stamps: list[str] = []
-        for count, when in runs:
-            times += [_micros(when)] * count
-            stamps += [iso(when)] * count
-        micros, texts = pa.array(times, pa.int64()), pa.array(stamps, text)
-    return pa.Table.from_arrays(
-        [
-            pa.array(range(first, first + n), pa.int64()),
-            micros.cast(_TS),
-            *(pa.array(list(map(_COLUMN[i], rows)), text) for i in range(_PERSON)),
-            _hashes(leaves),
-            texts,
-            pa.array(list(map(_COLUMN[_PERSON], rows)), text),
-        ],
-        names=list(TABLE_COLUMNS),
-    )
+    If it fails (killed, out of memory, no answer in :data:`WORKER_WAIT_S`), the runs it
+    held are tabulated in the indexer thread from the same bytes, and so are the next
+    runs for :data:`WORKER_RETRY_S`; then a new worker is started."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._executor: OwnedExecutor | None = None
+        self._resting_until = 0.0
+
+    def submit(self, parts: list[Part]) -> Tabulating | None:
+        """The tables of ``parts`` under way in the worker; ``None`` while it rests."""
+        with self._lock:
+            if monotonic() < self._resting_until:
+                return None
+            executor = self._executor
+            try:
+                if executor is None:
+                    executor = self._executor = OwnedExecutor(1)
+                return Tabulating(self, executor, executor.submit(tables_of, parts), parts)
+            except Exception as exc:  # a broken pool, or no process to be had
+                self._failed(executor, exc)
+                return None
+
+    def start(self) -> None:
+        """Start the worker now and wait until it answers (not on the first large run)."""
+        later = self.submit([])
+        if later is not None:
+            later.result()
+
+    def failed(self, executor: OwnedExecutor, exc: BaseException) -> None:
+        """``executor`` gave no tables (``exc``): let it go and rest."""
+        with self._lock:
+            self._failed(executor, exc)
+
+    def _failed(self, executor: OwnedExecutor | None, exc: BaseException) -> None:
+        if executor is None or executor is not self._executor:
+            return  # already let go
+        _LOG.warning(
+            "the audit index worker failed (%s); the indexer tabulates in its own thread "
+            "for %.0f s",
+            exc,
+            WORKER_RETRY_S,
+        )
+        self._executor = None
+        self._resting_until = monotonic() + WORKER_RETRY_S
+        with suppress(Exception):
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Stop the worker (the next run starts one again)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id, once it runs."""
+        executor = self._executor
+        processes = getattr(executor, "_processes", None) or {}
+        return next(iter(processes), None)
 
 
-def _micros(when: datetime) -> int:
-    return int(when.timestamp()) * 1_000_000 + when.microsecond
+class Tabulating:
+    """A run of groups being tabulated by the worker; :meth:`result` waits for its tables
+    (or makes them here if the worker fails)."""
+
+    __slots__ = ("executor", "future", "parts", "worker")
+
+    def __init__(
+        self,
+        worker: IndexWorker,
+        executor: OwnedExecutor,
+        future: Future[tuple[pa.Table | None, pa.Table | None]],
+        parts: list[Part],
+    ) -> None:
+        self.worker, self.executor, self.future, self.parts = worker, executor, future, parts
+
+    def result(self) -> tuple[pa.Table | None, pa.Table | None]:
+        try:
+            return self.future.result(timeout=WORKER_WAIT_S)
+        except Exception as exc:  # BrokenProcessPool, TimeoutError, cancelled
+            self.worker.failed(self.executor, exc)
+            return tables_of(self.parts)
 
 
-def _hashes(leaves: list[bytes]) -> pa.Array:
-    """The leaf hashes as one ``binary(32)`` array over their joined bytes."""
-    data = b"".join(leaves)
-    if len(data) != 32 * len(leaves):  # not all 32 bytes: let Arrow say which
-        return pa.array(leaves, _HASH)
-    return pa.Array.from_buffers(_HASH, len(leaves), [None, pa.py_buffer(data)])
-
-
-def subjects_table(first: int, rows: list[Row]) -> pa.Table | None:
-    """``audit_subjects`` rows (seq, subject_hash) of a group's further subjects."""
-    seqs: list[int] = []
-    hashes: list[str] = []
-    for seq, row in enumerate(rows, start=first):
-        found = row[SUBJECTS]
-        if found:
-            seqs.extend([seq] * len(found))
-            hashes.extend(found)
-    if not seqs:
-        return None
-    return pa.table(
-        {"seq": pa.array(seqs, pa.int64()), "subject_hash": pa.array(hashes, pa.string())}
-    )
+WORKER = IndexWorker()
 
 
 POKE = object()  # put on the indexer's queue by a reader waiting for the index
@@ -212,6 +267,7 @@ class Indexer:
     the lag and the read barrier."""
 
     store: Store
+    settings: AuditSettings
     _failure: BaseException | None
     _size: int
     _own: threading.local
@@ -318,7 +374,7 @@ class Indexer:
             if self._waiters or monotonic() > until:
                 break
             if fresh >= TABULATE_EVERY:
-                tabulate([g for g in batch[untabulated:] if isinstance(g, Written)], tables)
+                self._tabulate([g for g in batch[untabulated:] if isinstance(g, Written)], tables)
                 untabulated, fresh = len(batch), 0
             try:
                 item = source.get(timeout=INDEX_DELAY_S)
@@ -330,16 +386,33 @@ class Indexer:
         return batch, tables
 
     def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written], tables: Tables) -> None:
-        tabulate(groups, tables)
-        found = tables.entries
+        self._tabulate(groups, tables)
+        found, further = tables.resolved()
         entries = found[0] if len(found) == 1 else pa.concat_tables(found)
         cur.begin()
         cur.from_arrow(entries).insert_into("audit_entries")
-        for table in tables.further:
+        for table in further:
             cur.from_arrow(table).insert_into("audit_subjects")
         cur.commit()
         last = groups[-1]
         self._set_indexed(last.first + last.count)
+
+    def _tabulate(self, groups: list[Written], into: Tables) -> None:
+        """:func:`tabulate`, by the worker process for a run of :data:`WORKER_MIN` entries
+        or more (from the groups' bytes, as the segments hold them)."""
+        groups = [g for g in groups if g.count and not g.tabulated]
+        if (
+            self.settings.index_worker
+            and sum(g.count for g in groups) >= WORKER_MIN
+            and all(g.body for g in groups)
+        ):
+            parts = [(g.first, g.count, g.body, b"".join(g.leaves)) for g in groups]
+            later = WORKER.submit(parts)
+            if later is not None:
+                into.entries.append(later)
+                _let_go(groups)
+                return
+        tabulate(groups, into)
 
     def _unavailable(self) -> AuditUnavailable:
         return AuditUnavailable(f"audit log is unavailable ({self._failure})")

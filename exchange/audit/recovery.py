@@ -27,21 +27,16 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-import orjson
-
-from exchange.audit.event import ROW_COLUMNS, SUBJECTS_KEY, Row
-from exchange.audit.leaf import canonical_detail
 from exchange.audit.query import COLUMNS, entries_source, entry_from_row
 from exchange.audit.segments import WORK, Group, SegmentWriter, scan
+from exchange.audit.tables import run_tables
 from exchange.audit.tilestore import FileNodeStore, TreeAppender
-from exchange.audit.writer import entries_table, subjects_table
 from exchange.store import Store
 from signing.merkle import leaf_hash
 
-__all__ = ["Recovered", "recover", "row_of"]
+__all__ = ["Recovered", "recover"]
 
 _LOG = logging.getLogger("govex.audit")
 _BATCH = 8_192
@@ -58,26 +53,6 @@ class Recovered:
     rehashed: int = 0  # entries whose tree nodes were recomputed from the segments
     voided: list[int] = field(default_factory=list)
     failure: str | None = None
-
-
-def row_of(data: bytes) -> tuple[Row, str]:
-    """The index row of one entry from its leaf data, and its ``ts`` text.
-
-    Generic over the entry's members: every column of :data:`ROW_COLUMNS` is read from
-    the JSON by name (``detail`` as its canonical JSON text).
-    """
-    entry: dict[str, Any] = orjson.loads(data)
-    detail = entry.get("detail")
-    values = [entry.get(name) for name in ROW_COLUMNS]
-    values[ROW_COLUMNS.index("detail")] = (
-        None if detail is None else canonical_detail(detail).decode()
-    )
-    further = tuple(detail.get(SUBJECTS_KEY, ())) if isinstance(detail, dict) else ()
-    return (*values, None, None, further), str(entry["ts"])
-
-
-def _parse_ts(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def recover(store: Store, segments: SegmentWriter, nodes: FileNodeStore) -> Recovered:
@@ -167,18 +142,13 @@ def _index(store: Store, indexed: int) -> list[int]:
 def _index_group(cur: Any, group: Group, indexed: int) -> None:
     skip = max(0, indexed - group.first)
     sha = hashlib.sha256
-    runs: list[tuple[str, int, list[Row], list[bytes]]] = []  # entries of one time each
-    for seq, data in enumerate(group.leaves[skip:], start=group.first + skip):
-        row, ts = row_of(data[1:])
-        if not runs or runs[-1][0] != ts:
-            runs.append((ts, seq, [], []))
-        runs[-1][2].append(row)
-        runs[-1][3].append(sha(data).digest())
+    datas = group.leaves[skip:]
+    entries, further = run_tables(
+        group.first + skip, datas, b"".join(sha(data).digest() for data in datas)
+    )
     cur.begin()
-    for ts, first, rows, leaves in runs:
-        table = entries_table(first, rows, leaves, _parse_ts(ts))
-        cur.from_arrow(table).insert_into("audit_entries")
-        further = subjects_table(first, rows)
-        if further is not None:
-            cur.from_arrow(further).insert_into("audit_subjects")
+    if entries is not None:
+        cur.from_arrow(entries).insert_into("audit_entries")
+    if further is not None:
+        cur.from_arrow(further).insert_into("audit_subjects")
     cur.commit()

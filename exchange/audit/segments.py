@@ -52,6 +52,7 @@ __all__ = [
     "frame",
     "log_dir",
     "scan",
+    "split_body",
 ]
 
 MAGIC = b"GVXG"
@@ -108,6 +109,17 @@ def encode_body(leaves: list[bytes]) -> bytes:
     return bytes(out)
 
 
+def split_body(body: bytes, count: int) -> list[bytes]:
+    """The leaf data of a group's ``count`` entries, from its body."""
+    leaves, at = [], 0
+    unpack = _LEN.unpack_from
+    for _ in range(count):
+        (n,) = unpack(body, at)
+        leaves.append(body[at + 4 : at + 4 + n])
+        at += 4 + n
+    return leaves
+
+
 def frame(first: int, count: int, body: bytes, flags: int = 0) -> bytes:
     """The header of a group of ``count`` entries with this ``body``."""
     head = _HEAD.pack(MAGIC, first, count, flags, len(body))
@@ -145,14 +157,8 @@ def _read_groups(path: Path, start: int = 0) -> Iterator[Group]:
         body = data[body_at : body_at + length]
         if zlib.crc32(body, zlib.crc32(data[offset : offset + _HEAD.size])) != crc:
             return
-        leaves, at = [], 0
-        unpack = _LEN.unpack_from
-        for _ in range(count):
-            (n,) = unpack(body, at)
-            leaves.append(body[at + 4 : at + 4 + n])
-            at += 4 + n
         end = body_at + length
-        yield Group(first, flags, leaves, offset, end)
+        yield Group(first, flags, split_body(body, count), offset, end)
         offset = end
 
 

@@ -294,6 +294,7 @@ class GroupCommitWriter(Indexer):
         n = len(rows)
         leaves: list[bytes] = []
         runs: list[tuple[int, datetime]] | None = None
+        body = b""
         if n:
             if all(p.at is None for p in group):
                 datas = _spliced(rows, first, now)
@@ -309,7 +310,9 @@ class GroupCommitWriter(Indexer):
             )
             self.segments.write_body(body, n, flags)
             self._tree.extend(leaves)
-        return Written(group, first, rows, leaves, runs[0][1] if runs else now, runs=runs)
+        return Written(
+            group, first, rows, leaves, runs[0][1] if runs else now, runs=runs, body=body
+        )
 
     def _drain(self) -> None:
         """Wait until every group written is durable and indexed."""

@@ -1,0 +1,185 @@
+"""The index worker: the audit index's tables made from the log's bytes in another process,
+the same as the indexer thread makes them from the callers' rows, and nothing lost when
+that process dies."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pytest
+
+import exchange.audit.indexer as indexer_module
+from exchange.audit.event import encode_event
+from exchange.audit.indexer import IndexWorker, Tables, Written, tabulate
+from exchange.audit.log import AuditEvent, AuditLog
+from exchange.audit.query import COLUMNS, entry_from_row
+from exchange.audit.segments import encode_body, scan
+from exchange.audit.tables import tables_of
+from exchange.audit.writer import _spliced
+from exchange.config import AuditSettings
+from exchange.store import Store
+
+
+def _events(start: int, n: int) -> list[AuditEvent]:
+    """Entries of every shape: the usual one, further subjects, a staff member, text
+    beyond its cap, text JSON cannot hold as it is, a detail only JCS writes right."""
+    events = []
+    for i in range(start, start + n):
+        e = AuditEvent(
+            actor="11411500000001054R",
+            action="query",
+            outcome="allowed" if i % 7 else "refused",
+            target="gongan.resident_id_card",
+            subject_hash=f"{i:064x}",
+            purpose="budongchan.transfer",
+            case_no=f"BDC-2026-{i:06d}",
+            detail={"grant": "gr_1", "masked": ["phone"]},
+        )
+        match i % 6:
+            case 1:
+                e.subject_hashes = [f"{i + 1:064x}", f"{i + 2:064x}"]
+            case 2:
+                e.person, e.detail = "staff-0042", {"名字": "张三", "n": i}
+            case 3:
+                e.purpose, e.detail = "长" * 300, {"float": 1.5, "nested": {"b": [1, None]}}
+            case 4:
+                e.target, e.detail = "bad\ud800text", None
+        events.append(e)
+    return events
+
+
+def _group(first: int, n: int, at: datetime, runs: list[tuple[int, datetime]] | None) -> Written:
+    """A durable group as the writer hands it to the indexer: rows, leaves and body."""
+    rows = [encode_event(e) for e in _events(first, n)]
+    datas, seq = [], first
+    for count, when in runs or [(n, at)]:
+        datas += _spliced(rows[seq - first : seq - first + count], seq, when)
+        seq += count
+    leaves = [hashlib.sha256(d).digest() for d in datas]
+    return Written([], first, rows, leaves, at, runs=runs, body=encode_body(datas))
+
+
+def test_tables_made_from_the_logs_bytes_are_the_tables_made_from_the_callers_rows() -> None:
+    """:func:`tables_of` (what the worker runs, from the segment's bytes) and
+    :func:`tabulate` (the indexer thread, from the callers' rows) give the same
+    ``audit_entries`` and ``audit_subjects`` rows: runs of consecutive groups, a gap,
+    groups whose calls brought their own times, every shape of entry."""
+    at = datetime(2026, 5, 1, 1, 2, 3, 456789, tzinfo=UTC)
+    later = at + timedelta(minutes=1, microseconds=7)
+
+    def groups() -> list[Written]:
+        return [
+            _group(0, 13, at, None),
+            _group(13, 5, at, [(2, at), (3, later)]),
+            _group(18, 9, later, None),
+            _group(40, 6, at, None),  # after a gap (entries written with work)
+        ]
+
+    expected = Tables()
+    tabulate(groups(), expected)
+    parts = [(g.first, g.count, g.body, b"".join(g.leaves)) for g in groups()]
+    entries, further = tables_of(parts)
+    assert entries is not None
+    assert further is not None
+    assert entries.equals(pa.concat_tables(expected.entries))
+    assert further.equals(pa.concat_tables(expected.further))
+    assert entries.num_rows == 33
+    assert further.num_rows == sum(
+        2 for g in groups() for seq in range(g.first, g.first + g.count) if seq % 6 == 1
+    )
+
+
+@pytest.fixture
+def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[IndexWorker]:
+    """A worker of this test's own (the process's one may serve other logs)."""
+    mine = IndexWorker()
+    monkeypatch.setattr(indexer_module, "WORKER", mine)
+    try:
+        yield mine
+    finally:
+        mine.close()
+
+
+def _check_index(store: Store, data: Path, size: int) -> None:
+    """Every entry of the segments is in the index once, as its leaf says."""
+    rows = store.fetchall(f"SELECT {COLUMNS} FROM audit_entries ORDER BY seq")
+    assert [r[0] for r in rows] == list(range(size))
+    leaves = [orjson.loads(d[1:]) for g in scan(data) for d in g.leaves]
+    for row, leaf in zip(rows, leaves, strict=True):
+        stored = entry_from_row(row)
+        assert stored.entry.leaf_hash() == stored.leaf_hash
+        assert stored.entry.ts == leaf["ts"]
+    further = store.fetchall("SELECT seq, subject_hash FROM audit_subjects ORDER BY seq, rowid")
+    assert further == [
+        (leaf["seq"], h) for leaf in leaves for h in (leaf["detail"] or {}).get("subjects", [])
+    ]
+
+
+def test_large_runs_are_tabulated_by_the_worker_process(
+    tmp_path: Path, worker: IndexWorker
+) -> None:
+    store = Store(tmp_path / "data", create=True)
+    log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=8192))
+    try:
+        for start in range(0, 6000, 2000):
+            log.append_many(_events(start, 2000))
+        log.wait_indexed()
+        assert worker.pid is not None
+        assert worker.pid != os.getpid()
+        assert log.healthy
+        assert log.indexed == log.size == 6000
+        _check_index(store, tmp_path / "data", 6000)
+    finally:
+        log.close()
+        store.close()
+
+
+def test_a_killed_index_worker_loses_nothing_and_is_started_again(
+    tmp_path: Path, worker: IndexWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL the worker while the log is in use: the runs it held are tabulated by the
+    indexer thread from the same bytes, the index holds every entry once, the log stays
+    open; after its rest a new worker takes the next runs."""
+    store = Store(tmp_path / "data", create=True)
+    log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=8192))
+    try:
+        log.append_many(_events(0, 2000))
+        log.wait_indexed()
+        first = worker.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        for start in range(2000, 8000, 2000):
+            log.append_many(_events(start, 2000))
+        log.wait_indexed()
+        assert log.healthy
+        assert log.indexed == log.size == 8000
+        assert worker.pid is None  # resting: the indexer thread tabulated
+
+        monkeypatch.setattr(worker, "_resting_until", 0.0)  # its rest is over
+        log.append_many(_events(8000, 2000))
+        log.wait_indexed()
+        assert worker.pid not in (None, first)
+        _check_index(store, tmp_path / "data", 10_000)
+    finally:
+        log.close()
+        store.close()
+
+
+def test_with_index_worker_off_no_process_is_started(tmp_path: Path, worker: IndexWorker) -> None:
+    store = Store(tmp_path / "data", create=True)
+    log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=8192, index_worker=False))
+    try:
+        log.append_many(_events(0, 3000))
+        log.wait_indexed()
+        assert worker.pid is None
+        _check_index(store, tmp_path / "data", 3000)
+    finally:
+        log.close()
+        store.close()
