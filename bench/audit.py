@@ -108,7 +108,7 @@ def p6(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
     audit = AuditLog(store, b"bench-subject-key-32-bytes......", settings)
     for i in range(SUBJECTS):  # steady state: subjects the exchange has met (salts drawn)
         audit.subject_hash(f"4115021990{i:08d}")
-    if settings.index_worker:  # started once by a serving exchange, not in the figure
+    if settings.index_worker:  # a serving exchange starts it on its first large run: once
         WORKER.start()
     log(f"P6: {n:,} durable appends from {THREADS} threads")
     audit.latency.clear()

@@ -9,14 +9,22 @@ reads the audit tables first waits until they hold every committed entry.
 
 The indexer gathers durable groups while they keep arriving, up to :data:`INDEX_BATCH`
 entries (a pause of :data:`INDEX_DELAY_S` in the groups, :data:`INDEX_GATHER_S` gone by,
-a waiting reader or the log closing ends the gathering), and inserts them as one Arrow
-table in one transaction. Under load the batch is at least one DuckDB row group (122,880
+a waiting reader or the log closing ends the gathering), and inserts them as Arrow
+tables in one transaction. Under load the batch is at least one DuckDB row group (122,880
 rows), which DuckDB writes straight into its file: an index transaction of that size
 costs about half the CPU per entry of one of 32,768 (measured), and the index keeps up
 with the appends instead of holding them back. While it gathers, every
 :data:`TABULATE_EVERY` entries it turns the groups so far into Arrow columns
 (:func:`tabulate`: one table for many small groups, the rows let go while fresh in
 memory), so a transaction's table is mostly made by the time it ends.
+
+A run of :data:`WORKER_MIN` entries or more is tabulated by the *index worker*
+(:class:`IndexWorker`), a process of its own, from the groups' bytes as the segments hold
+them (:func:`exchange.audit.tables.tables_of`); the indexer thread then only inserts
+what it sends back (DuckDB's insert and commit run without holding the interpreter lock,
+measured: another thread kept running through them). Runs the worker cannot make (dead,
+hung, not started) are made in the thread from the same bytes.
+``AuditSettings.index_worker`` false keeps every run in the thread.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,7 +79,7 @@ INDEX_GATHER_S = 2.0  # gathering ends after this long (at a modest rate: small 
 TABULATE_EVERY = 4096  # entries gathered between conversions into tables
 
 WORKER_MIN = 1024  # entries of a run tabulated by the worker process (fewer: in the thread)
-WORKER_WAIT_S = 120.0  # a tabulation the worker has not answered by then is made here
+WORKER_WAIT_S = 20.0  # a tabulation the worker has not answered by then is made here
 WORKER_RETRY_S = 30.0  # after the worker failed, runs are tabulated here for this long
 
 _LOG = logging.getLogger("govex.audit")
@@ -103,27 +112,25 @@ class Written:
 
 @dataclass
 class Tables:
-    """What one index transaction inserts: ``audit_entries`` tables (or the worker's
-    tabulations under way, each giving both tables), in the order of their entries, and
-    ``audit_subjects`` tables."""
+    """What one index transaction inserts, in the order of its entries: ``audit_entries``
+    tables and ``audit_subjects`` tables, or the worker's tabulations under way (each
+    gives both, and stands in both lists)."""
 
     entries: list[pa.Table | Tabulating] = field(default_factory=list)
-    further: list[pa.Table] = field(default_factory=list)
+    further: list[pa.Table | Tabulating] = field(default_factory=list)
 
     def resolved(self) -> tuple[list[pa.Table], list[pa.Table]]:
-        """Every table, the worker's tabulations waited for."""
-        entries: list[pa.Table] = []
-        further = list(self.further)
-        for item in self.entries:
-            if isinstance(item, Tabulating):
-                found, more = item.result()
-                if found is not None:
-                    entries.append(found)
-                if more is not None:
-                    further.append(more)
-            else:
-                entries.append(item)
-        return entries, further
+        """Every table, in order, the worker's tabulations waited for."""
+        return _made(self.entries, 0), _made(self.further, 1)
+
+
+def _made(items: list[pa.Table | Tabulating], which: int) -> list[pa.Table]:
+    tables = []
+    for item in items:
+        table = item.result()[which] if isinstance(item, Tabulating) else item
+        if table is not None:
+            tables.append(table)
+    return tables
 
 
 def tabulate(groups: list[Written], into: Tables) -> None:
@@ -163,17 +170,21 @@ class IndexWorker:
     (:func:`exchange.audit.tables.tables_of`): the Python work of the index (reading each
     entry's JSON, building Arrow columns) off this process's interpreter lock, so neither
     the callers nor the event loop wait behind it. One for every log of this process,
-    started on first use (the fork server's, as :class:`signing.pool.OwnedExecutor`:
+    started on its first run (the fork server's, as :class:`signing.pool.OwnedExecutor`:
     it leaves when this process is gone, even killed).
 
-    If it fails (killed, out of memory, no answer in :data:`WORKER_WAIT_S`), the runs it
-    held are tabulated in the indexer thread from the same bytes, and so are the next
-    runs for :data:`WORKER_RETRY_S`; then a new worker is started."""
+    If it cannot be started, dies or gives no answer within :data:`WORKER_WAIT_S` (it is
+    then killed), the runs it held are tabulated in the indexer thread from the same
+    bytes, and so are the runs of the next :data:`WORKER_RETRY_S`; the first run after
+    that starts a new worker. ``made`` and ``fallbacks`` count the runs it tabulated and
+    the runs the indexer thread made for it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._executor: OwnedExecutor | None = None
         self._resting_until = 0.0
+        self.made = 0
+        self.fallbacks = 0
 
     def submit(self, parts: list[Part]) -> Tabulating | None:
         """The tables of ``parts`` under way in the worker; ``None`` while it rests."""
@@ -183,7 +194,8 @@ class IndexWorker:
             executor = self._executor
             try:
                 if executor is None:
-                    executor = self._executor = OwnedExecutor(1)
+                    executor = OwnedExecutor(1)
+                    self._executor = executor
                 return Tabulating(self, executor, executor.submit(tables_of, parts), parts)
             except Exception as exc:  # a broken pool, or no process to be had
                 self._failed(executor, exc)
@@ -201,18 +213,19 @@ class IndexWorker:
             self._failed(executor, exc)
 
     def _failed(self, executor: OwnedExecutor | None, exc: BaseException) -> None:
-        if executor is None or executor is not self._executor:
-            return  # already let go
+        if executor is not self._executor:
+            return  # let go already
         _LOG.warning(
-            "the audit index worker failed (%s); the indexer tabulates in its own thread "
-            "for %.0f s",
+            "the audit index worker failed (%s: %s); the indexer tabulates in its own "
+            "thread for %.0f s",
+            type(exc).__name__,
             exc,
             WORKER_RETRY_S,
         )
         self._executor = None
         self._resting_until = monotonic() + WORKER_RETRY_S
-        with suppress(Exception):
-            executor.shutdown(wait=False, cancel_futures=True)
+        if executor is not None:
+            _stop(executor)
 
     def close(self) -> None:
         """Stop the worker (the next run starts one again)."""
@@ -223,17 +236,25 @@ class IndexWorker:
 
     @property
     def pid(self) -> int | None:
-        """The worker's process id, once it runs."""
-        executor = self._executor
-        processes = getattr(executor, "_processes", None) or {}
+        """The worker's process id, while it runs."""
+        processes = getattr(self._executor, "_processes", None) or {}
         return next(iter(processes), None)
+
+
+def _stop(executor: OwnedExecutor) -> None:
+    """Kill the executor's worker (it may hang) and let the executor go."""
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        with suppress(Exception):
+            process.kill()
+    with suppress(Exception):
+        executor.shutdown(wait=False, cancel_futures=True)
 
 
 class Tabulating:
     """A run of groups being tabulated by the worker; :meth:`result` waits for its tables
     (or makes them here if the worker fails)."""
 
-    __slots__ = ("executor", "future", "parts", "worker")
+    __slots__ = ("_tables", "executor", "future", "parts", "worker")
 
     def __init__(
         self,
@@ -243,13 +264,29 @@ class Tabulating:
         parts: list[Part],
     ) -> None:
         self.worker, self.executor, self.future, self.parts = worker, executor, future, parts
+        self._tables: tuple[pa.Table | None, pa.Table | None] | None = None
 
     def result(self) -> tuple[pa.Table | None, pa.Table | None]:
-        try:
-            return self.future.result(timeout=WORKER_WAIT_S)
-        except Exception as exc:  # BrokenProcessPool, TimeoutError, cancelled
-            self.worker.failed(self.executor, exc)
-            return tables_of(self.parts)
+        """The run's ``audit_entries`` and ``audit_subjects`` tables (``None``: no rows)."""
+        if self._tables is None:
+            self._tables = self._result()
+            self.parts = []
+        return self._tables
+
+    def _result(self) -> tuple[pa.Table | None, pa.Table | None]:
+        worker = self.worker
+        if self.executor is worker._executor or self.future.done():
+            try:
+                tables = self.future.result(timeout=WORKER_WAIT_S)
+            except (BrokenProcessPool, TimeoutError, CancelledError) as exc:
+                worker.failed(self.executor, exc)
+            except Exception:  # noqa: S110 - raised by the tabulation: made here, where
+                pass  # it raises again if the entries are at fault (the log closes)
+            else:
+                worker.made += 1
+                return tables
+        worker.fallbacks += 1
+        return tables_of(self.parts)
 
 
 WORKER = IndexWorker()
@@ -410,6 +447,7 @@ class Indexer:
             later = WORKER.submit(parts)
             if later is not None:
                 into.entries.append(later)
+                into.further.append(later)
                 _let_go(groups)
                 return
         tabulate(groups, into)

@@ -8,8 +8,8 @@ segments hold — a group's body, its entries' leaf data — by reading each ent
 field name (:func:`row_of`), as opening the log does (:mod:`exchange.audit.recovery`).
 
 :func:`tables_of` needs nothing but bytes, so the indexer runs it in a worker process
-(the index's Python work off the serving process's interpreter lock); it imports only
-what parsing an entry needs.
+(the index's Python work off the serving process's interpreter lock); the worker imports
+this module and what reading an entry needs (no database).
 """
 
 from __future__ import annotations

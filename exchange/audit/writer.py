@@ -310,6 +310,8 @@ class GroupCommitWriter(Indexer):
             )
             self.segments.write_body(body, n, flags)
             self._tree.extend(leaves)
+        if not self.settings.index_worker:
+            body = b""  # only the index worker reads it
         return Written(
             group, first, rows, leaves, runs[0][1] if runs else now, runs=runs, body=body
         )

@@ -5,9 +5,12 @@ that process dies."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import signal
 from collections.abc import Iterator
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +20,7 @@ import pytest
 
 import exchange.audit.indexer as indexer_module
 from exchange.audit.event import encode_event
-from exchange.audit.indexer import IndexWorker, Tables, Written, tabulate
+from exchange.audit.indexer import IndexWorker, Tables, Tabulating, Written, tabulate
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.query import COLUMNS, entry_from_row
 from exchange.audit.segments import encode_body, scan
@@ -133,6 +136,8 @@ def test_large_runs_are_tabulated_by_the_worker_process(
         log.wait_indexed()
         assert worker.pid is not None
         assert worker.pid != os.getpid()
+        assert worker.made >= 2  # the runs were the worker's tables, none made here
+        assert worker.fallbacks == 0
         assert log.healthy
         assert log.indexed == log.size == 6000
         _check_index(store, tmp_path / "data", 6000)
@@ -180,6 +185,71 @@ def test_with_index_worker_off_no_process_is_started(tmp_path: Path, worker: Ind
         log.wait_indexed()
         assert worker.pid is None
         _check_index(store, tmp_path / "data", 3000)
+    finally:
+        log.close()
+        store.close()
+
+
+@pytest.mark.parametrize("how", ["killed", "no answer", "cancelled"])
+def test_a_run_the_worker_did_not_make_is_made_here_from_the_same_bytes(
+    how: str, worker: IndexWorker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker died with the run (its future broken), hung past ``WORKER_WAIT_S`` or
+    was let go (the run cancelled): the indexer thread makes the same tables from the
+    run's bytes, says so, and the worker rests (the next runs are made here)."""
+    monkeypatch.setattr(indexer_module, "WORKER_WAIT_S", 0.05)
+    at = datetime(2026, 5, 1, 1, 2, 3, 456789, tzinfo=UTC)
+    groups = [_group(0, 7, at, None), _group(7, 5, at, [(4, at), (1, at + timedelta(days=1))])]
+    expected = Tables()
+    tabulate(
+        [_group(0, 7, at, None), _group(7, 5, at, [(4, at), (1, at + timedelta(days=1))])], expected
+    )
+    future: Future[tuple[pa.Table | None, pa.Table | None]] = Future()
+    if how == "killed":
+        future.set_exception(BrokenProcessPool("the worker was killed"))
+    elif how == "cancelled":
+        future.cancel()
+    parts = [(g.first, g.count, g.body, b"".join(g.leaves)) for g in groups]
+    current = worker._executor  # the worker's (none started): the run is its own
+    later = Tabulating(worker, current, future, parts)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="govex.audit"):
+        entries, further = later.result()
+    assert entries is not None
+    assert further is not None
+    assert entries.equals(pa.concat_tables(expected.entries))
+    assert further.equals(pa.concat_tables(expected.further))
+    assert worker.fallbacks == 1
+    assert "the audit index worker failed" in caplog.text
+    assert worker.submit(parts) is None  # resting
+
+
+def test_a_worker_that_cannot_be_started_leaves_the_runs_to_the_thread(
+    tmp_path: Path,
+    worker: IndexWorker,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No process to be had (no semaphores, no file descriptors): the index is made in the
+    indexer thread, the failure is said once and not tried again for every run."""
+    tries: list[int] = []
+
+    def no_process(workers: int) -> None:
+        tries.append(workers)
+        raise OSError("no process can be started")
+
+    monkeypatch.setattr(indexer_module, "OwnedExecutor", no_process)
+    store = Store(tmp_path / "data", create=True)
+    log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=8192))
+    try:
+        with caplog.at_level(logging.WARNING, logger="govex.audit"):
+            for start in range(0, 6000, 2000):
+                log.append_many(_events(start, 2000))
+                log.wait_indexed()
+        assert tries == [1]  # resting after the first: not tried for every run
+        assert "no process can be started" in caplog.text
+        assert log.healthy
+        assert log.indexed == log.size == 6000
+        _check_index(store, tmp_path / "data", 6000)
     finally:
         log.close()
         store.close()
