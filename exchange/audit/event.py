@@ -99,7 +99,7 @@ LIST_CAP = 64
 SUBJECTS_KEY = "subjects"
 
 
-@dataclass
+@dataclass(slots=True)
 class AuditEvent:
     """What happened, before it gets a sequence number and time."""
 

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from exchange.config import Settings
 from exchange.demo.setup import create_demo
-from exchange.server import build_app, demo_exposed, serve
+from exchange.server import GC_YOUNG, build_app, demo_exposed, serve
 from tests.support import LOOPBACK, free_port
 from tests.support.serve import govex_serve
 
@@ -185,7 +185,8 @@ def report() -> None:
         except OSError:
             time.sleep(0.1)
     with open(out, "w") as f:
-        f.write(f"{gc.get_freeze_count()} {len(gc.get_objects(generation=2))}")
+        f.write(f"{gc.get_freeze_count()} {len(gc.get_objects(generation=2))} "
+                f"{gc.get_threshold()[0]}")
     os.kill(os.getpid(), signal.SIGINT)
 
 threading.Thread(target=report, daemon=True).start()
@@ -208,6 +209,7 @@ def test_the_served_process_keeps_its_startup_heap_out_of_full_collections(
         capture_output=True, timeout=180,
     )  # fmt: skip
     assert out.exists(), served.stderr.decode()[-2000:]
-    frozen, old = map(int, out.read_text().split())
+    frozen, old, young = map(int, out.read_text().split())
     assert frozen > 50_000  # the startup heap: well over 100,000 objects
     assert old < frozen // 10
+    assert young == GC_YOUNG  # young collections every 10,000 objects, not 700
