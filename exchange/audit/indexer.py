@@ -38,7 +38,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from time import monotonic
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -61,6 +61,7 @@ __all__ = [
     "TABULATE_EVERY",
     "WORKER",
     "WORKER_MIN",
+    "WORKER_QUEUE",
     "IndexWorker",
     "Indexer",
     "Tables",
@@ -79,6 +80,7 @@ INDEX_GATHER_S = 2.0  # gathering ends after this long (at a modest rate: small 
 TABULATE_EVERY = 4096  # entries gathered between conversions into tables
 
 WORKER_MIN = 1024  # entries of a run tabulated by the worker process (fewer: in the thread)
+WORKER_QUEUE = 4  # runs the worker holds at most; more are tabulated in the thread
 WORKER_WAIT_S = 20.0  # a tabulation the worker has not answered by then is made here
 WORKER_RETRY_S = 30.0  # after the worker failed, runs are tabulated here for this long
 
@@ -173,30 +175,41 @@ class IndexWorker:
     started on its first run (the fork server's, as :class:`signing.pool.OwnedExecutor`:
     it leaves when this process is gone, even killed).
 
-    If it cannot be started, dies or gives no answer within :data:`WORKER_WAIT_S` (it is
-    then killed), the runs it held are tabulated in the indexer thread from the same
-    bytes, and so are the runs of the next :data:`WORKER_RETRY_S`; the first run after
-    that starts a new worker. ``made`` and ``fallbacks`` count the runs it tabulated and
-    the runs the indexer thread made for it."""
+    It holds at most :data:`WORKER_QUEUE` runs: a run that comes while it holds that many
+    is tabulated in the indexer thread (under heavy load the two share the work; nothing
+    waits on a long backlog in the worker). If it cannot be started, dies or gives no answer within
+    :data:`WORKER_WAIT_S` (it is then killed), the run it held is tabulated in the
+    indexer thread from the same bytes, and so are the runs of the next
+    :data:`WORKER_RETRY_S`; the first run after that starts a new worker. ``made`` and
+    ``fallbacks`` count the runs it tabulated and the runs the indexer thread made for
+    it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._executor: OwnedExecutor | None = None
         self._resting_until = 0.0
+        self._given: list[Future[Any]] = []  # the runs it was given and has not answered
         self.made = 0
         self.fallbacks = 0
 
     def submit(self, parts: list[Part]) -> Tabulating | None:
-        """The tables of ``parts`` under way in the worker; ``None`` while it rests."""
+        """The tables of ``parts`` under way in the worker; ``None`` while it holds
+        :data:`WORKER_QUEUE` runs not answered yet (no reader or transaction waiting for
+        the index waits on a long backlog in the worker) or rests."""
         with self._lock:
             if monotonic() < self._resting_until:
+                return None
+            self._given = [f for f in self._given if not f.done()]
+            if len(self._given) >= WORKER_QUEUE:
                 return None
             executor = self._executor
             try:
                 if executor is None:
                     executor = OwnedExecutor(1)
                     self._executor = executor
-                return Tabulating(self, executor, executor.submit(tables_of, parts), parts)
+                future = executor.submit(tables_of, parts)
+                self._given.append(future)
+                return Tabulating(self, executor, future, parts)
             except Exception as exc:  # a broken pool, or no process to be had
                 self._failed(executor, exc)
                 return None

@@ -133,10 +133,10 @@ def test_large_runs_are_tabulated_by_the_worker_process(
     try:
         for start in range(0, 6000, 2000):
             log.append_many(_events(start, 2000))
-        log.wait_indexed()
+            log.wait_indexed()  # the worker is free for the next run
         assert worker.pid is not None
         assert worker.pid != os.getpid()
-        assert worker.made >= 2  # the runs were the worker's tables, none made here
+        assert worker.made == 3  # the runs were the worker's tables, none made here
         assert worker.fallbacks == 0
         assert log.healthy
         assert log.indexed == log.size == 6000
@@ -253,3 +253,22 @@ def test_a_worker_that_cannot_be_started_leaves_the_runs_to_the_thread(
     finally:
         log.close()
         store.close()
+
+
+def test_the_worker_holds_a_few_runs_at_most(worker: IndexWorker) -> None:
+    """A run that comes while the worker holds ``WORKER_QUEUE`` runs not answered yet is
+    left to the indexer thread: no run waits behind a long backlog in the worker (a
+    transaction or a reader waiting for the index would wait on it)."""
+    at = datetime(2026, 5, 1, 1, 2, 3, tzinfo=UTC)
+    g = _group(0, 3, at, None)
+    parts = [(g.first, g.count, g.body, b"".join(g.leaves))]
+    busy: list[Future[tuple[pa.Table | None, pa.Table | None]]] = [
+        Future() for _ in range(indexer_module.WORKER_QUEUE)
+    ]
+    worker._given = list(busy)  # type: ignore[arg-type]
+    assert worker.submit(parts) is None  # busy: made in the thread
+    busy[0].set_result((None, None))
+    later = worker.submit(parts)  # free again: the worker's
+    assert later is not None
+    assert later.result()[0] == tables_of(parts)[0]
+    assert worker.made == 1
