@@ -110,8 +110,11 @@ def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[IndexWorker]:
         mine.close()
 
 
-def _check_index(store: Store, data: Path, size: int) -> None:
-    """Every entry of the segments is in the index once, as its leaf says."""
+def _check_index(log: AuditLog, store: Store, data: Path, size: int) -> None:
+    """The log is open and every entry of the segments is in the index once, as its leaf
+    says."""
+    assert log.healthy
+    assert log.indexed == log.size == size
     rows = store.fetchall(f"SELECT {COLUMNS} FROM audit_entries ORDER BY seq")
     assert [r[0] for r in rows] == list(range(size))
     leaves = [orjson.loads(d[1:]) for g in scan(data) for d in g.leaves]
@@ -138,9 +141,7 @@ def test_large_runs_are_tabulated_by_the_worker_process(
         assert worker.pid != os.getpid()
         assert worker.made == 3  # the runs were the worker's tables, none made here
         assert worker.fallbacks == 0
-        assert log.healthy
-        assert log.indexed == log.size == 6000
-        _check_index(store, tmp_path / "data", 6000)
+        _check_index(log, store, tmp_path / "data", 6000)
     finally:
         log.close()
         store.close()
@@ -171,7 +172,7 @@ def test_a_killed_index_worker_loses_nothing_and_is_started_again(
         log.append_many(_events(8000, 2000))
         log.wait_indexed()
         assert worker.pid not in (None, first)
-        _check_index(store, tmp_path / "data", 10_000)
+        _check_index(log, store, tmp_path / "data", 10_000)
     finally:
         log.close()
         store.close()
@@ -184,7 +185,7 @@ def test_with_index_worker_off_no_process_is_started(tmp_path: Path, worker: Ind
         log.append_many(_events(0, 3000))
         log.wait_indexed()
         assert worker.pid is None
-        _check_index(store, tmp_path / "data", 3000)
+        _check_index(log, store, tmp_path / "data", 3000)
     finally:
         log.close()
         store.close()
@@ -247,9 +248,7 @@ def test_a_worker_that_cannot_be_started_leaves_the_runs_to_the_thread(
                 log.wait_indexed()
         assert tries == [1]  # resting after the first: not tried for every run
         assert "no process can be started" in caplog.text
-        assert log.healthy
-        assert log.indexed == log.size == 6000
-        _check_index(store, tmp_path / "data", 6000)
+        _check_index(log, store, tmp_path / "data", 6000)
     finally:
         log.close()
         store.close()
