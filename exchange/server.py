@@ -95,7 +95,7 @@ serving (CPython's default: 700). A request or an audit append makes a few dozen
 containers that die young; at 700 the audit appends of P6 ran ~280 young collections per
 100,000 entries, at 10,000 two to five: the collector's time 130 → 45 ms a run and
 ~106k → ~116k appends/s in alternating runs (README, Performance). A young collection
-walks at most this many objects (a few milliseconds)."""
+walks at most this many objects, a middle one (every tenth) up to ten times as many."""
 
 
 def settle_heap() -> None:

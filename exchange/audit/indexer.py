@@ -23,7 +23,8 @@ A run of :data:`WORKER_MIN` entries or more is tabulated by the *index worker*
 them (:func:`exchange.audit.tables.tables_of`); the indexer thread then only inserts
 what it sends back (DuckDB's insert and commit run without holding the interpreter lock,
 measured: another thread kept running through them). Runs the worker cannot make (dead,
-hung, not started) are made in the thread from the same bytes.
+hung, not started) and runs beyond the :data:`WORKER_QUEUE` it holds already are made in
+the thread from the same bytes.
 ``AuditSettings.index_worker`` false keeps every run in the thread.
 """
 
@@ -293,8 +294,9 @@ class Tabulating:
                 tables = self.future.result(timeout=WORKER_WAIT_S)
             except (BrokenProcessPool, TimeoutError, CancelledError) as exc:
                 worker.failed(self.executor, exc)
-            except Exception:  # noqa: S110 - raised by the tabulation: made here, where
-                pass  # it raises again if the entries are at fault (the log closes)
+            except Exception as exc:  # the tabulation's own: made here, where it raises
+                # again if the entries are at fault (the log closes)
+                _LOG.warning("the audit index worker could not tabulate a run (%s)", exc)
             else:
                 worker.made += 1
                 return tables
