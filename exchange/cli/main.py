@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import pydantic
 import typer
 
 from exchange.cli.backup import backup, restore
@@ -447,6 +448,17 @@ def _fail(exc: ExchangeError | SchemaError | SigningError) -> NoReturn:
     sys.exit(1)
 
 
+def _one_line(exc: ValueError) -> str:
+    """``exc`` in one line; a setting pydantic refused (``GOVEX_…``) is named as it is set."""
+    if not (isinstance(exc, pydantic.ValidationError) and exc.title == "Settings"):
+        return str(exc)
+    said = [
+        f"GOVEX_{'__'.join(str(p).upper() for p in e['loc'])}={e.get('input')!r}: {e['msg']}"
+        for e in exc.errors()
+    ]
+    return "; ".join(said) + " (fix the setting: README, Configuration)"
+
+
 def main() -> None:
     """Entry point: run the app and turn known errors into one clear line."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
@@ -455,7 +467,7 @@ def main() -> None:
     except (ExchangeError, SchemaError, SigningError) as exc:
         _fail(exc)
     except ValueError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"error: {_one_line(exc)}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
     except Exception as exc:  # what no command translated: the boundary table, or a defect
         from exchange.boundary import translate

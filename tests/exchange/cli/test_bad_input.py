@@ -213,3 +213,28 @@ def test_connector_check_names_a_department_that_does_not_own_the_resource_or_it
     head, *problems = ours(done.stderr)
     assert head == f"{config}: {len(problems)} problem(s)"
     assert any(says in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        (
+            "GOVEX_AUDIT__INDEX_WORKER",
+            "maybe",
+            "GOVEX_AUDIT__INDEX_WORKER='maybe': Input should be",
+        ),
+        (
+            "GOVEX_AUDIT__GROUP_COMMIT_MAX",
+            "abc",
+            "GOVEX_AUDIT__GROUP_COMMIT_MAX='abc': Input should",
+        ),
+    ],
+)
+def test_a_setting_that_cannot_be_read_is_named_in_one_line(
+    tmp_path: Path, name: str, value: str, says: str
+) -> None:
+    """A ``GOVEX_…`` setting pydantic refuses: the variable as it is set and why, in one line
+    (not pydantic's report over several lines), and nothing is made."""
+    done = govex("init", "--demo", "--data", tmp_path / "city", env={name: value})
+    one_clear_line(done, says)
+    assert not (tmp_path / "city").exists()
