@@ -191,6 +191,17 @@ class _Reads:
         return _merge(out, time.perf_counter() - began)
 
 
+def _answered(answer: httpx.Response) -> str:
+    """An answer in a few words: its status, and a problem's code when it is one."""
+    if answer.status_code < 400:
+        return str(answer.status_code)
+    try:
+        code = answer.json().get("code")
+    except ValueError:
+        code = None
+    return f"{answer.status_code} {code}" if code else str(answer.status_code)
+
+
 def _address(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     return parts.hostname or "127.0.0.1", parts.port or 80
@@ -212,13 +223,21 @@ def _phase(pids: list[int], run: Callable[[], LoadResult]) -> _Phase:
     )
 
 
-def _seen(start: float, check: Callable[[], bool]) -> float:
-    """Seconds from ``start`` until ``check()`` holds (polled every 2 ms)."""
-    while not check():
+def _seen(start: float, check: Callable[[], tuple[bool, object]], what: str) -> float:
+    """Seconds from ``start`` until ``check()`` holds (polled every 2 ms); ``check`` gives
+    what the node answered too, for the error that names the change and the last answer."""
+    polls = 0
+    while True:
+        held, answered = check()
+        polls += 1
+        if held:
+            return time.perf_counter() - start
         if time.perf_counter() - start > BOUND_S:
-            raise RuntimeError(f"a change made on A was not seen within {BOUND_S:g}s")
+            raise RuntimeError(
+                f"{what} was not seen within {BOUND_S:g}s ({polls} polls, the last answered "
+                f"{answered})"
+            )
         time.sleep(0.002)
-    return time.perf_counter() - start
 
 
 class _Cluster:
@@ -237,11 +256,15 @@ class _Cluster:
             for client in clients.values():
                 client.http.close()
 
-    def _everywhere(self, check: Callable[[dict[str, _Client]], bool]) -> list[float]:
+    def _everywhere(
+        self, what: str, check: Callable[[dict[str, _Client]], tuple[bool, object]]
+    ) -> list[float]:
         start = time.perf_counter()
         futures = [
-            self.pool.submit(_seen, start, partial(check, clients))
-            for clients in self.others.values()
+            self.pool.submit(
+                _seen, start, partial(check, clients), f"{what} on A, on {node.upper()},"
+            )
+            for node, clients in self.others.items()
         ]
         return [f.result() for f in futures]
 
@@ -264,8 +287,9 @@ class _Cluster:
         path = f"/v1/resources/{GRANTED}/records/{key}"
         params = {"purpose": MATTER, "case": "BENCH-CLUSTER-P3"}
 
-        def status(c: dict[str, _Client]) -> int:
-            return c["renshe"].http.get(path, params=params).status_code
+        def status(c: dict[str, _Client], wanted: int) -> tuple[bool, object]:
+            answer = c["renshe"].http.get(path, params=params)
+            return answer.status_code == wanted, _answered(answer)
 
         started = time.perf_counter()
         decided = self.a["gongan"].http.post(
@@ -273,14 +297,16 @@ class _Cluster:
         )
         rounds.answers.append(time.perf_counter() - started)
         decided.raise_for_status()
-        rounds.seen["grant"] += self._everywhere(lambda c: status(c) == 404)
+        rounds.seen["grant"] += self._everywhere("a grant approved", partial(status, wanted=404))
         started = time.perf_counter()
         revoked = self.a["gongan"].http.post(
             f"/v1/grants/{grant}/revocation", json={"reason": "测量结束"}
         )
         rounds.answers.append(time.perf_counter() - started)
         revoked.raise_for_status()
-        rounds.seen["grant revocation"] += self._everywhere(lambda c: status(c) == 403)
+        rounds.seen["grant revocation"] += self._everywhere(
+            "a grant revoked", partial(status, wanted=403)
+        )
 
     def certificate_round(self, holder: str, rounds: _Rounds) -> None:
         """A certificate issued on A, then revoked on A until B and C verify it revoked."""
@@ -301,9 +327,13 @@ class _Cluster:
         )
         rounds.answers.append(time.perf_counter() - started)
         revoked.raise_for_status()
-        rounds.seen["certificate revocation"] += self._everywhere(
-            lambda c: c["weijian"].http.post("/v1/verify", json=credential).json()["valid"] is False
-        )
+
+        def verified(c: dict[str, _Client]) -> tuple[bool, object]:
+            answer = c["weijian"].http.post("/v1/verify", json=credential)
+            valid = answer.json().get("valid") if answer.status_code == 200 else None
+            return valid is False, _answered(answer)
+
+        rounds.seen["certificate revocation"] += self._everywhere("a certificate revoked", verified)
 
     def rounds(self, count: int, offset: int) -> _Rounds:
         from schemas.identifiers import make_id_number
@@ -422,6 +452,7 @@ def measure(sizes: Sizes, *, bootstrap: str | None = None, log: Log = _quiet) ->
                 )
                 _check(under.reads, "reads under the rounds")
     except (RuntimeError, OSError, subprocess.SubprocessError, httpx.HTTPError) as exc:
+        _tell_logs(root, log)
         return _failed(exc)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -429,7 +460,8 @@ def measure(sizes: Sizes, *, bootstrap: str | None = None, log: Log = _quiet) ->
 
 
 def _node(data: Path, name: str, servers: str, env: dict[str, str], pids: list[int]) -> Any:
-    """``govex serve --node-id NAME`` on ``data`` (a context manager yielding its URL)."""
+    """``govex serve --node-id NAME`` on ``data`` (a context manager yielding its URL), its
+    log in ``NAME.log`` beside ``data``."""
     return serve_process(
         data,
         *("--bus", f"kafka://{servers}", "--node-id", name),
@@ -437,7 +469,19 @@ def _node(data: Path, name: str, servers: str, env: dict[str, str], pids: list[i
         name=f"cluster node {name}",
         wait_s=180,
         pids=pids,
+        log_file=data.parent / f"{name}.log",
     )
+
+
+def _tell_logs(root: Path, log: Log, last: int = 8) -> None:
+    """The last lines each node logged (when a figure cannot be measured)."""
+    for name in NODES:
+        try:
+            lines = (root / f"{name}.log").read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines[-last:] or ["(nothing logged)"]:
+            log(f"CLUSTER-P3: node {name.upper()}: {line[:300]}")
 
 
 def _figures(

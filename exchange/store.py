@@ -134,14 +134,30 @@ class Store:
             return
         cur.execute("BEGIN TRANSACTION")
         self._local.depth = 1
+        self._local.ended = []
         try:
-            yield cur
-        except BaseException:
+            try:
+                yield cur
+            except BaseException:
+                self._local.depth = 0
+                cur.execute("ROLLBACK")
+                raise
             self._local.depth = 0
-            cur.execute("ROLLBACK")
-            raise
-        self._local.depth = 0
-        cur.execute("COMMIT")
+            cur.execute("COMMIT")
+        finally:
+            ended, self._local.ended = self._local.ended, []
+            for call in ended:
+                call()
+
+    def when_ended(self, call: Callable[[], None]) -> None:
+        """``call()`` once this thread's open transaction has committed or rolled back (at
+        once when none is open). A cache of what the transaction changes drops its copy
+        here too: a reader on another thread that missed the cache while the change was
+        not yet committed read the old rows and may have put them back."""
+        if self.in_transaction():
+            self._local.ended.append(call)
+        else:
+            call()
 
     def in_transaction(self) -> bool:
         """Whether this thread has a transaction open (:meth:`transaction`)."""

@@ -20,6 +20,7 @@ and the console alike.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
@@ -182,6 +183,8 @@ class Grants:
         self.audit = audit
         self.max_grant_days = max_grant_days
         self._cache: dict[tuple[str, str], list[GrantPublic]] = {}
+        self._generation = 0  # moved on by every change: a read that raced one keeps nothing
+        self._cache_lock = threading.Lock()
 
     # -- requests and decisions ------------------------------------------------
     def request(self, consumer: str, req: GrantRequest) -> GrantPublic:
@@ -250,7 +253,7 @@ class Grants:
                 req.expires_at,
             ],
         )
-        self._cache.clear()
+        self.forget()
         return self.grant(grant_id)
 
     def decide(self, grant_id: str, owner: str, decision: GrantDecision) -> GrantPublic:
@@ -294,7 +297,7 @@ class Grants:
             )
         except duckdb.TransactionException:
             won = None
-        self._cache.clear()
+        self.forget()
         if won is None:
             status = self.grant(grant_id).status
             raise Conflict(
@@ -331,8 +334,18 @@ class Grants:
         return history(self, self.visible(grant_id, uscc))
 
     def forget(self) -> None:
-        """Drop the cached approved grants (after a change to any grant)."""
-        self._cache.clear()
+        """Drop the cached approved grants (after a change to any grant): now, and again
+        once the change's transaction has ended, so that a read on another thread which
+        missed the cache meanwhile and read the rows from before the commit keeps nothing
+        (each drop moves the generation on; :meth:`_active` keeps what it read only if the
+        generation did not move while it read)."""
+        self._drop()
+        self.store.when_ended(self._drop)
+
+    def _drop(self) -> None:
+        with self._cache_lock:
+            self._generation += 1
+            self._cache.clear()
 
     # -- reading grants ------------------------------------------------
     def _row(self, row: tuple[Any, ...]) -> GrantPublic:
@@ -384,7 +397,8 @@ class Grants:
 
     def _active(self, consumer: str, resource: str) -> list[GrantPublic]:
         key = (consumer, resource)
-        cached = self._cache.get(key)
+        with self._cache_lock:
+            cached, generation = self._cache.get(key), self._generation
         if cached is None:
             rows = self.store.fetchall(
                 f"SELECT {_GRANT_COLUMNS} FROM grants WHERE consumer = ? AND resource = ? "  # noqa: S608
@@ -392,7 +406,9 @@ class Grants:
                 [consumer, resource],
             )
             cached = [self._row(r) for r in rows]
-            self._cache[key] = cached
+            with self._cache_lock:
+                if generation == self._generation:  # no change began or ended meanwhile
+                    self._cache[key] = cached
         now = datetime.now(UTC)
         return [g for g in cached if g.expires_at > now]
 

@@ -76,3 +76,35 @@ def test_a_transaction_within_another_joins_it(tmp_path: Path) -> None:
             # what another thread sees: only what is committed
             assert store.committed_cursor().execute("SELECT count(*) FROM t").fetchone() == (0,)
         assert store.fetchall("SELECT v FROM t") == [(3,)]
+
+
+def test_when_ended_calls_after_the_commit_or_the_rollback_and_at_once_outside(
+    tmp_path: Path,
+) -> None:
+    calls: list[str] = []
+    with Store(tmp_path, create=True) as store:
+        store.when_ended(lambda: calls.append("outside"))
+        assert calls == ["outside"]
+        store.execute("CREATE TABLE t (x INTEGER)")
+        with store.transaction():
+            store.execute("INSERT INTO t VALUES (1)")
+            with store.transaction():  # a joined transaction's call waits for the outer end
+                store.when_ended(lambda: calls.append(f"committed {_count(store)}"))
+            assert calls == ["outside"]
+
+        def undone() -> None:
+            with store.transaction():
+                store.execute("INSERT INTO t VALUES (2)")
+                store.when_ended(lambda: calls.append(f"rolled back {_count(store)}"))
+                raise RuntimeError("undone")
+
+        with pytest.raises(RuntimeError, match="undone"):
+            undone()
+        store.when_ended(lambda: calls.append("outside again"))
+    assert calls == ["outside", "committed 1", "rolled back 1", "outside again"]
+
+
+def _count(store: Store) -> int:
+    row = store.fetchone("SELECT count(*) FROM t")
+    assert row is not None
+    return int(row[0])
