@@ -10,10 +10,11 @@ import random
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.serving import serve_process
 
@@ -122,7 +123,7 @@ def _get(path: str, token: str | None = None) -> bytes:
 
 
 def measure_query(
-    port: int, token: str, keys: list[str], seconds: float
+    port: int, token: str, keys: list[str], seconds: float, audit: AuditLatency | None = None
 ) -> tuple[float, float, Paced, str]:
     """(trivial rate, query rate, query paced at half the measured rate, client used)."""
     rng = random.Random(7)
@@ -162,9 +163,13 @@ def measure_query(
         trivial_rate, closed_rate, client = t.rate, c.rate, "python"
         note = f"p50 {c.percentile(50):.2f} ms, p99 {c.percentile(99):.2f} ms"
     half = max(1.0, closed_rate / 2)
-    paced = _paced(port, token, paths, query, half, max(seconds, PACED_S))
+    paced = _paced(port, token, paths, query, half, max(seconds, PACED_S), audit=audit)
     note += f"; working set {len(requests):,} records; cold first reads {cold.rate:,.0f} req/s"
     return trivial_rate, closed_rate, paced, f"{client} client; {note}"
+
+
+AuditLatency = Callable[[bool], dict[str, Any]]
+R = TypeVar("R")
 
 
 def _paced(
@@ -175,10 +180,23 @@ def _paced(
     rate: float,
     counted: float,
     warm: float = PACED_WARM_S,
+    audit: AuditLatency | None = None,
 ) -> Paced:
     """The query paced at ``rate``, then the trivial endpoint at the same rate (its peer),
     each for ``counted`` seconds after the same schedule ran ``warm`` seconds uncounted;
-    stall probes outside the server watch the query's counted run."""
+    stall probes outside the server watch the query's counted run, and ``audit`` (the
+    server's ``audit.latency`` operation) gives its audit groups' share."""
+    groups: dict[str, Any] = {}
+
+    def watched(run: Callable[[], R]) -> tuple[R, list[Stalls]]:
+        if audit is not None:
+            audit(True)  # forget the groups of the runs before
+        with probing() as stalls:
+            done = run()
+        if audit is not None:
+            groups.update(audit(False))
+        return done, stalls
+
     if vegeta.available():
         base = f"http://127.0.0.1:{port}"
 
@@ -193,11 +211,10 @@ def _paced(
         # the same schedule first, not counted: the closed loop's backlog (its audit
         # index, its garbage) is worked off and the server has seen the paced load
         attack(paths, token, warm)
-        with probing() as stalls:
-            v = attack(paths, token, counted)
+        v, stalls = watched(lambda: attack(paths, token, counted))
         attack(["/healthz"], None, warm)
         t = attack(["/healthz"], None, counted)
-        return Paced(v.rate, v.p50_ms, v.p95_ms, v.p99_ms, "vegeta", t.p99_ms, stalls)
+        return Paced(v.rate, v.p50_ms, v.p95_ms, v.p99_ms, "vegeta", t.p99_ms, stalls, groups)
     trivial = _get("/healthz")
 
     def run(what: Callable[[int], bytes], length: float) -> LoadResult:
@@ -207,14 +224,21 @@ def _paced(
         return r
 
     run(query, warm)
-    with probing() as stalls:
-        r = run(query, counted)
+    r, stalls = watched(lambda: run(query, counted))
     run(lambda i: trivial, warm)
     peer = run(lambda i: trivial, counted)
     return Paced(
         r.rate, r.percentile(50), r.percentile(95), r.percentile(99), "python paced client",
-        peer.percentile(99), stalls,
+        peer.percentile(99), stalls, groups,
     )  # fmt: skip
+
+
+def _audit_latency(data: Path, clear: bool) -> dict[str, Any]:
+    """The serving exchange's ``audit.latency`` (through its admin socket)."""
+    from exchange.cli.options import operate
+
+    found: dict[str, Any] = operate(data, "audit.latency", {"clear": clear})
+    return found
 
 
 @dataclass
@@ -228,6 +252,19 @@ class Paced:
     client: str
     trivial_p99_ms: float  # the trivial endpoint at the same rate, same server, same run
     stalls: list[Stalls]  # what the probes outside the server saw during the query's run
+    groups: dict[str, Any] = field(default_factory=dict)  # audit.latency over that run
+
+    def audit_share(self) -> str:
+        """The audit groups of the counted run in a few words (empty when not asked)."""
+        g = self.groups
+        if not g.get("groups"):
+            return ""
+        return (
+            f"; the server's audit groups meanwhile (`audit.latency`): {g['groups']:,} groups "
+            f"of {g['entries']:,} entries, the oldest caller's wait p50 {g['wait_p50_ms']:.1f} "
+            f"/ p99 {g['wait_p99_ms']:.1f} / max {g['wait_max_ms']:.1f} ms, durable (fdatasync) "
+            f"p99 {g['commit_p99_ms']:.1f} / max {g['commit_max_ms']:.1f} ms"
+        )
 
 
 def p3(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]:
@@ -238,7 +275,9 @@ def p3(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
     try:
         with serve_process(data, env={}) as url:
             port = int(url.rsplit(":", 1)[1])
-            trivial_rate, closed_rate, paced, note = measure_query(port, token, keys, seconds)
+            trivial_rate, closed_rate, paced, note = measure_query(
+                port, token, keys, seconds, audit=partial(_audit_latency, data)
+            )
     finally:
         shutil.rmtree(data.parent, ignore_errors=True)
     ratio = closed_rate / trivial_rate if trivial_rate else None
@@ -269,6 +308,7 @@ def p3(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
             f"{max(seconds, PACED_S):.0f} s after {PACED_WARM_S:.0f} s of the same schedule "
             f"not counted; p50 {paced.p50_ms:.2f} ms, p95 {paced.p95_ms:.1f} ms; "
             "stalls seen meanwhile by probe processes outside the server (sleeping 1 ms, "
-            f"bench/stalls.py) {'; '.join(s.describe() for s in paced.stalls) or 'none ran'}",
+            f"bench/stalls.py) {'; '.join(s.describe() for s in paced.stalls) or 'none ran'}"
+            f"{paced.audit_share()}",
         ),
     ]

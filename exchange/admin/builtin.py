@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -313,6 +314,22 @@ def audit_archive(ctx: OperationContext, params: ArchiveParams) -> dict[str, Any
         "path": str(summary.path) if ctx.operator.local else summary.path.name,
         "sha256": summary.sha256,
     }
+
+
+class LatencyParams(Params):
+    clear: bool = Field(default=False, description="then forget them, to measure what follows")
+
+
+@operation("audit.latency", LatencyParams)
+def audit_latency(ctx: OperationContext, params: LatencyParams) -> dict[str, Any]:
+    """The audit log's latest group commits (up to 10,000): entries per group, how long a
+    group took to become durable and how long its oldest caller waited, p50/p99/max in ms —
+    every audited request waits for its group, so this is the log's share of its latency."""
+    latency = ctx.exchange.audit.latency
+    found = asdict(latency.summary())
+    if params.clear:
+        latency.clear()
+    return found
 
 
 @operation("audit.verify", NoParams)

@@ -1,6 +1,6 @@
 """The stall probe (bench/stalls.py) and P3-p99's paced run beside its peer: a process held
 up is seen as one gap of about that length; the paced figures come out with the trivial
-endpoint's p99 and the probes' words (no timing asserted beyond the stop itself)."""
+endpoint's p99, the probes' words and the server's audit groups (no timing asserted beyond the stop itself)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 
 import pytest
 
-from bench.query import PURPOSE, RESOURCE, _get, _paced, prepare_exchange
+from bench.query import PURPOSE, RESOURCE, _audit_latency, _get, _paced, prepare_exchange
 from bench.serving import serve_process
 from bench.stalls import THRESHOLD_MS, Stalls, probing
 
@@ -61,7 +62,14 @@ def test_the_paced_query_comes_out_beside_the_trivial_endpoint_at_the_same_rate(
             ]
             requests = [_get(p, token) for p in paths]
             paced = _paced(
-                port, token, paths, lambda i: requests[i % len(requests)], 40.0, 1.5, warm=0.5
+                port,
+                token,
+                paths,
+                lambda i: requests[i % len(requests)],
+                40.0,
+                1.5,
+                warm=0.5,
+                audit=partial(_audit_latency, data),
             )
     finally:
         shutil.rmtree(data.parent, ignore_errors=True)
@@ -69,3 +77,6 @@ def test_the_paced_query_comes_out_beside_the_trivial_endpoint_at_the_same_rate(
     assert paced.trivial_p99_ms > 0
     assert paced.rate > 0
     assert False in [s.realtime for s in paced.stalls]
+    # the counted run's audit groups only (cleared before it): ~60 reads at 40/s
+    assert 0 < paced.groups["groups"] <= paced.groups["entries"] < 200
+    assert "the oldest caller's wait p50 " in paced.audit_share()

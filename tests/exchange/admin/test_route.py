@@ -137,3 +137,24 @@ def test_remote_lifecycle_and_catalog_calls_name_the_operator_department(
         "admin.audit.verify",
     ):
         assert action in actions, action
+
+
+def test_the_audit_groups_share_of_latency_is_reported_and_cleared(
+    client: TestClient, auth: Auth
+) -> None:
+    op = auth("dashuju")
+    for _ in range(3):  # audited calls: each waits for its group to be durable
+        assert client.get("/v1/departments/me", headers=auth("gongan")).status_code == 200
+    found = client.post("/v1/admin/ops/audit.latency", json={"clear": True}, headers=op).json()
+    assert found["groups"] >= 3
+    assert found["entries"] >= found["groups"]
+    assert 0 < found["commit_p50_ms"] <= found["commit_p99_ms"] <= found["commit_max_ms"]
+    assert 0 < found["wait_p50_ms"] <= found["wait_p99_ms"] <= found["wait_max_ms"]
+    after = client.post("/v1/admin/ops/audit.latency", json={}, headers=op).json()
+    assert after["groups"] <= 1  # forgotten: at most the group of the clearing call itself
+    assert (
+        client.post("/v1/admin/ops/audit.latency", json={"clear": "maybe"}, headers=op).json()[
+            "code"
+        ]
+        == "exchange.invalid_option"
+    )
