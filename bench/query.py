@@ -234,10 +234,11 @@ def _paced(
 
 
 def _audit_latency(data: Path, clear: bool) -> dict[str, Any]:
-    """The serving exchange's ``audit.latency`` (through its admin socket)."""
-    from exchange.cli.options import operate
+    """The ``audit.latency`` of the exchange serving ``data`` (through its admin socket,
+    whatever ``govex --url`` or ``GOVEX_URL`` says)."""
+    from exchange.admin.channel import open_channel
 
-    found: dict[str, Any] = operate(data, "audit.latency", {"clear": clear})
+    found: dict[str, Any] = open_channel(data=data).call("audit.latency", {"clear": clear})
     return found
 
 
@@ -250,7 +251,8 @@ class Paced:
     p95_ms: float
     p99_ms: float
     client: str
-    trivial_p99_ms: float  # the trivial endpoint at the same rate, same server, same run
+    trivial_p99_ms: float  # the trivial endpoint paced at the same rate on the same server,
+    # right after the query's runs (its own warm-up and counted run)
     stalls: list[Stalls]  # what the probes outside the server saw during the query's run
     groups: dict[str, Any] = field(default_factory=dict)  # audit.latency over that run
 

@@ -9,8 +9,9 @@ another process. Two probes run: one at normal priority (what any process here s
 the exchange's own load included) and, where the system allows it, one at real-time
 priority, which only the kernel or the hypervisor can hold up.
 
-``python -m bench.stalls THRESHOLD_MS [--realtime]`` runs until SIGTERM, then prints one
-JSON line: the loops made, the gaps over the threshold (ms) and whether it ran real-time.
+``python -m bench.stalls THRESHOLD_MS [--realtime]`` prints ``ready`` once in its loop,
+runs until SIGTERM, then prints one JSON line: the loops made, the gaps over the threshold
+(ms) and whether it ran real-time.
 """
 
 from __future__ import annotations
@@ -52,20 +53,24 @@ def probing() -> Iterator[list[Stalls]]:
     """Two probe processes (normal, and real-time where allowed) for the block; what they
     saw is in the yielded list afterwards (a probe that could not run is left out)."""
     out: list[Stalls] = []
-    started = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bench.stalls", str(THRESHOLD_MS), *flag],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        for flag in ([], ["--realtime"])
-    ]
+    started: list[subprocess.Popen[bytes]] = []
     try:
-        time.sleep(0.2)  # both sleeping in their loops before the block's work begins
+        for flag in ([], ["--realtime"]):
+            started.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench.stalls", str(THRESHOLD_MS), *flag],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for process in started:  # each says when it is in its loop (its handler installed)
+            assert process.stdout is not None
+            process.stdout.readline()
         yield out
     finally:
         for process in started:
-            process.send_signal(signal.SIGTERM)
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
         for process in started:
             try:
                 stdout, _ = process.communicate(timeout=10)
@@ -74,7 +79,7 @@ def probing() -> Iterator[list[Stalls]]:
                     out.append(Stalls(seen["realtime"], seen["loops"], seen["gaps"]))
             except (subprocess.TimeoutExpired, ValueError, IndexError, KeyError):
                 process.kill()
-                process.wait()
+                process.communicate()
 
 
 def _probe(threshold_ms: float, realtime: bool) -> None:
@@ -82,6 +87,7 @@ def _probe(threshold_ms: float, realtime: bool) -> None:
         try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
         except (PermissionError, OSError, AttributeError):
+            print("ready", flush=True)
             print(json.dumps({"realtime": None}))  # not allowed here: say so, measure nothing
             return
     stop = False
@@ -91,6 +97,7 @@ def _probe(threshold_ms: float, realtime: bool) -> None:
         stop = True
 
     signal.signal(signal.SIGTERM, stopped)
+    print("ready", flush=True)
     limit = threshold_ms / 1000
     loops, gaps = 0, []
     last = time.monotonic()

@@ -147,13 +147,18 @@ class Store:
         finally:
             ended, self._local.ended = self._local.ended, []
             for call in ended:
-                call()
+                try:
+                    call()
+                except Exception:  # the transaction's own outcome stands; the next call runs
+                    _LOG.exception("a call at the end of a transaction failed")
 
     def when_ended(self, call: Callable[[], None]) -> None:
         """``call()`` once this thread's open transaction has committed or rolled back (at
         once when none is open). A cache of what the transaction changes drops its copy
         here too: a reader on another thread that missed the cache while the change was
-        not yet committed read the old rows and may have put them back."""
+        not yet committed read the old rows and may have put them back. (A transaction
+        begun with a bare ``BEGIN`` on a cursor, not :meth:`transaction`, is not seen: the
+        call runs at once.)"""
         if self.in_transaction():
             self._local.ended.append(call)
         else:

@@ -325,11 +325,7 @@ def audit_latency(ctx: OperationContext, params: LatencyParams) -> dict[str, Any
     """The audit log's latest group commits (up to 10,000): entries per group, how long a
     group took to become durable and how long its oldest caller waited, p50/p99/max in ms —
     every audited request waits for its group, so this is the log's share of its latency."""
-    latency = ctx.exchange.audit.latency
-    found = asdict(latency.summary())
-    if params.clear:
-        latency.clear()
-    return found
+    return asdict(ctx.exchange.audit.latency.take(clear=params.clear))
 
 
 @operation("audit.verify", NoParams)

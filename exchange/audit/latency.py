@@ -51,6 +51,15 @@ class GroupLatency:
         with self._lock:
             self._groups.append((entries, commit_s, wait))
 
+    def take(self, *, clear: bool = False) -> LatencySummary:
+        """:meth:`summary`, and with ``clear`` forget what it summarised (in one step: a
+        group recorded meanwhile is in this summary or the next)."""
+        with self._lock:
+            groups = list(self._groups)
+            if clear:
+                self._groups.clear()
+        return _summarise(groups)
+
     def clear(self) -> None:
         """Forget what was recorded (to measure one phase of a benchmark)."""
         with self._lock:
@@ -60,16 +69,20 @@ class GroupLatency:
         """p50, p99 and maximum of the commit time and the oldest caller's wait."""
         with self._lock:
             groups = list(self._groups)
-        commits = sorted(c for _, c, _ in groups)
-        waits = sorted(w for _, _, w in groups)
-        ms = 1000.0
-        return LatencySummary(
-            groups=len(groups),
-            entries=sum(n for n, _, _ in groups),
-            commit_p50_ms=_percentile(commits, 0.5) * ms,
-            commit_p99_ms=_percentile(commits, 0.99) * ms,
-            commit_max_ms=(commits[-1] if commits else 0.0) * ms,
-            wait_p50_ms=_percentile(waits, 0.5) * ms,
-            wait_p99_ms=_percentile(waits, 0.99) * ms,
-            wait_max_ms=(waits[-1] if waits else 0.0) * ms,
-        )
+        return _summarise(groups)
+
+
+def _summarise(groups: list[tuple[int, float, float]]) -> LatencySummary:
+    commits = sorted(c for _, c, _ in groups)
+    waits = sorted(w for _, _, w in groups)
+    ms = 1000.0
+    return LatencySummary(
+        groups=len(groups),
+        entries=sum(n for n, _, _ in groups),
+        commit_p50_ms=_percentile(commits, 0.5) * ms,
+        commit_p99_ms=_percentile(commits, 0.99) * ms,
+        commit_max_ms=(commits[-1] if commits else 0.0) * ms,
+        wait_p50_ms=_percentile(waits, 0.5) * ms,
+        wait_p99_ms=_percentile(waits, 0.99) * ms,
+        wait_max_ms=(waits[-1] if waits else 0.0) * ms,
+    )

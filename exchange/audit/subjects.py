@@ -58,6 +58,7 @@ class SubjectKeys:
         self._staged: dict[str, tuple[str, bytes, str]] = {}  # value → (ref, salt, hash)
         self._taken: dict[str, tuple[str, bytes, str]] = {}  # in a commit under way
         self._generation = 0  # commits of salts so far
+        self._erased = 0  # erasures begun or ended: a salt read across one is not kept
         self._lock = threading.Lock()
 
     def ref(self, subject: str) -> str:
@@ -92,7 +93,7 @@ class SubjectKeys:
         """
         values: dict[str, list[str]] = {}
         with self._lock:
-            generation = self._generation
+            generation, erased = self._generation, self._erased
             for raw in subjects:
                 if raw in self._cache:
                     continue
@@ -108,6 +109,8 @@ class SubjectKeys:
         )
         stored = {refs[ref]: bytes(salt) for ref, salt in rows}
         with self._lock:
+            if erased != self._erased:  # a salt read may be one erased since: keep nothing
+                return
             fresh = generation == self._generation  # no salts committed since the query
             for ref, value in refs.items():
                 found = self._in_memory(value)
@@ -125,10 +128,13 @@ class SubjectKeys:
         value = normalise_subject(subject)
         with self._lock:
             found = self._in_memory(value)
-            generation = self._generation
+            generation, erased = self._generation, self._erased
         # the database lookup runs outside the lock: other subjects need not wait for it
         stored = self._stored(value) if found is None else None
         with self._lock:
+            if erased != self._erased:  # erased meanwhile: what was read may be the old salt
+                found = self._in_memory(value)
+                stored = self._stored(value) if found is None else None
             found = found or self._in_memory(value)
             if found is None and stored is None and generation != self._generation:
                 stored = self._stored(value)  # salts were committed meanwhile: look again
@@ -149,8 +155,17 @@ class SubjectKeys:
             self._staged.pop(value, None)
             self._taken.pop(value, None)
             self.store.execute("DELETE FROM audit_subject_salts WHERE ref = ?", [self.ref(value)])
+            self._erased += 1
             self._cache.clear()
+        # and again once the deletion is committed: a lookup that read the salt before
+        # then must not keep it (a later entry would be linked to the erased ones)
+        self.store.when_ended(self._erasure_ended)
         return old
+
+    def _erasure_ended(self) -> None:
+        with self._lock:
+            self._erased += 1
+            self._cache.clear()
 
     # -- the writer's transaction ------------------------------------
     def take_staged(self) -> tuple[list[str], pa.Table] | None:

@@ -406,8 +406,9 @@ class Grants:
                 [consumer, resource],
             )
             cached = [self._row(r) for r in rows]
-            with self._cache_lock:
-                if generation == self._generation:  # no change began or ended meanwhile
+            with self._cache_lock:  # kept if no change began or ended meanwhile, and not
+                # read within a transaction of this thread's (its own rows, or an old snapshot)
+                if generation == self._generation and not self.store.in_transaction():
                     self._cache[key] = cached
         now = datetime.now(UTC)
         return [g for g in cached if g.expires_at > now]

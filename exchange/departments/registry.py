@@ -115,12 +115,23 @@ class Registry:
         self.store = store
         self.keyring = keyring
         self._lock = threading.Lock()
+        self._reloading = threading.Lock()  # one reload reads and installs at a time
         self._departments: dict[str, Department] = {}
         self._states: dict[str, DepartmentStatus] = {}
         self._keys: dict[tuple[str, str], DepartmentKey] = {}
         self.reload()
 
     def reload(self) -> None:
+        """Read the departments, their states and keys again after a change. Reloads run one at a
+        time, so a reload that read before another change's commit cannot install after that
+        change's own reload; made within a transaction, it runs again once that transaction has
+        ended (what it read was uncommitted, and may be rolled back)."""
+        if self.store.in_transaction():
+            self.store.when_ended(self.reload)
+        with self._reloading:
+            self._load()
+
+    def _load(self) -> None:
         departments: dict[str, Department] = {}
         states: dict[str, DepartmentStatus] = {}
         for uscc, code, name, region, roles, state, changed, reason in self.store.fetchall(

@@ -86,10 +86,21 @@ class StaffOidc:
         self.registry = registry
         self.record = record  # the audit log's append, as :class:`~.staff.Staff` has it
         self._lock = threading.Lock()
+        self._reloading = threading.Lock()  # one reload reads and installs at a time
         self._settings: dict[str, DepartmentOidc] = {}
         self.reload()
 
     def reload(self) -> None:
+        """Read the departments' identity providers again after a change. Reloads run one at a time,
+        so a reload that read before another change's commit cannot install after that change's own
+        reload; made within a transaction, it runs again once that transaction has ended (what it
+        read was uncommitted, and may be rolled back)."""
+        if self.store.in_transaction():
+            self.store.when_ended(self.reload)
+        with self._reloading:
+            self._load()
+
+    def _load(self) -> None:
         rows = self.store.fetchall(
             "SELECT uscc, issuer, client_id, client_secret, staff_claim FROM department_oidc"
         )

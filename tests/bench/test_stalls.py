@@ -25,14 +25,16 @@ def test_a_probe_held_up_reports_one_gap_as_long_as_the_hold() -> None:
     probe = subprocess.Popen(
         [sys.executable, "-m", "bench.stalls", str(THRESHOLD_MS)], stdout=subprocess.PIPE
     )
-    time.sleep(1.0)  # started and looping
+    assert probe.stdout is not None
+    assert probe.stdout.readline() == b"ready\n"  # in its loop
+    time.sleep(0.2)
     os.kill(probe.pid, signal.SIGSTOP)  # as a machine that does not run it would
     time.sleep(0.3)
     os.kill(probe.pid, signal.SIGCONT)
     time.sleep(0.2)
     probe.send_signal(signal.SIGTERM)
     out, _ = probe.communicate(timeout=10)
-    seen = json.loads(out)
+    seen = json.loads(out.splitlines()[-1])
     assert seen["realtime"] is False
     assert seen["loops"] > 100
     assert [g for g in seen["gaps"] if g >= 290], seen  # the hold, at least its length
