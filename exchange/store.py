@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +230,22 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Reloads:
+    """Whole-table reloads of an in-memory copy (departments, staff …) after each change.
+
+    They run one at a time, so a reload that read before another change's commit cannot
+    install after that change's own reload; one made within a transaction runs again once
+    that transaction has ended (what it read was uncommitted, and may be rolled back).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+
+    def run(self, load: Callable[[], None]) -> None:
+        if self.store.in_transaction():
+            self.store.when_ended(partial(self.run, load))
+        with self._lock:
+            load()

@@ -24,7 +24,7 @@ from cryptography import x509
 from exchange import moment
 from exchange.errors import Conflict, NotFound
 from exchange.keyring import Keyring, seal_validity
-from exchange.store import Store
+from exchange.store import Reloads, Store
 from schemas.catalog import Department, DepartmentPublic, Role
 from signing.algorithms import Algorithm, PublicKey, algorithm_of
 from signing.ca import certificate_public_key, certificate_to_pem, issue_certificate
@@ -115,21 +115,16 @@ class Registry:
         self.store = store
         self.keyring = keyring
         self._lock = threading.Lock()
-        self._reloading = threading.Lock()  # one reload reads and installs at a time
+        self._reloads = Reloads(store)
         self._departments: dict[str, Department] = {}
         self._states: dict[str, DepartmentStatus] = {}
         self._keys: dict[tuple[str, str], DepartmentKey] = {}
         self.reload()
 
     def reload(self) -> None:
-        """Read the departments, their states and keys again after a change. Reloads run one at a
-        time, so a reload that read before another change's commit cannot install after that
-        change's own reload; made within a transaction, it runs again once that transaction has
-        ended (what it read was uncommitted, and may be rolled back)."""
-        if self.store.in_transaction():
-            self.store.when_ended(self.reload)
-        with self._reloading:
-            self._load()
+        """Read the departments, their states and keys again after a change
+        (:class:`~exchange.store.Reloads`: one at a time, again when its transaction ends)."""
+        self._reloads.run(self._load)
 
     def _load(self) -> None:
         departments: dict[str, Department] = {}

@@ -53,7 +53,7 @@ from exchange.departments.staff_roles import (
     parse_roles,
 )
 from exchange.errors import AuthError, Forbidden, InvalidRequest, NotFound
-from exchange.store import Store
+from exchange.store import Reloads, Store
 from schemas.catalog import Role
 from schemas.errors import ErrorCode
 
@@ -160,7 +160,7 @@ class Staff:
         # a password check costs the same whether the account exists or not
         self._dummy_hash: str | None = None
         self._lock = threading.Lock()
-        self._reloading = threading.Lock()  # one reload reads and installs at a time
+        self._reloads = Reloads(store)
         self._members: dict[str, StaffMember] = {}
         self._require_act: dict[str, bool] = {}
         self._last_totp: dict[str, int] = {}  # staff id → last accepted time step (no replay)
@@ -169,14 +169,9 @@ class Staff:
         self.reload()
 
     def reload(self) -> None:
-        """Read the staff and their departments' settings again after a change. Reloads run one at a
-        time, so a reload that read before another change's commit cannot install after that
-        change's own reload; made within a transaction, it runs again once that transaction has
-        ended (what it read was uncommitted, and may be rolled back)."""
-        if self.store.in_transaction():
-            self.store.when_ended(self.reload)
-        with self._reloading:
-            self._load()
+        """Read the staff and their departments' settings again after a change
+        (:class:`~exchange.store.Reloads`: one at a time, again when its transaction ends)."""
+        self._reloads.run(self._load)
 
     def _load(self) -> None:
         members = {

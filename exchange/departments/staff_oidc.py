@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from exchange import moment
 from exchange.departments.registry import Registry
 from exchange.errors import AuthError, InvalidRequest
-from exchange.store import Store
+from exchange.store import Reloads, Store
 from schemas.errors import ErrorCode
 
 __all__ = ["DEFAULT_STAFF_CLAIM", "SECOND_FACTORS", "DepartmentOidc", "StaffOidc"]
@@ -86,19 +86,14 @@ class StaffOidc:
         self.registry = registry
         self.record = record  # the audit log's append, as :class:`~.staff.Staff` has it
         self._lock = threading.Lock()
-        self._reloading = threading.Lock()  # one reload reads and installs at a time
+        self._reloads = Reloads(store)
         self._settings: dict[str, DepartmentOidc] = {}
         self.reload()
 
     def reload(self) -> None:
-        """Read the departments' identity providers again after a change. Reloads run one at a time,
-        so a reload that read before another change's commit cannot install after that change's own
-        reload; made within a transaction, it runs again once that transaction has ended (what it
-        read was uncommitted, and may be rolled back)."""
-        if self.store.in_transaction():
-            self.store.when_ended(self.reload)
-        with self._reloading:
-            self._load()
+        """Read the departments' identity providers again after a change
+        (:class:`~exchange.store.Reloads`: one at a time, again when its transaction ends)."""
+        self._reloads.run(self._load)
 
     def _load(self) -> None:
         rows = self.store.fetchall(
