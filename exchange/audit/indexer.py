@@ -22,9 +22,13 @@ A run of :data:`WORKER_MIN` entries or more is tabulated by the *index worker*
 (:class:`IndexWorker`), a process of its own, from the groups' bytes as the segments hold
 them (:func:`exchange.audit.tables.tables_of`); the indexer thread then only inserts
 what it sends back (DuckDB's insert and commit run without holding the interpreter lock,
-measured: another thread kept running through them). Runs the worker cannot make (dead,
-hung, not started) and runs beyond the :data:`WORKER_QUEUE` it holds already are made in
-the thread from the same bytes.
+measured: another thread kept running through them). While the worker holds
+:data:`WORKER_QUEUE` runs, the groups gathered meanwhile wait as bytes (their rows let go)
+and go to it as one larger run when it has room, or when the transaction is due (then
+beyond the queue): under heavy load the index's Python work stays off this process's
+interpreter lock, and the index trails by what the worker holds, within
+:data:`INDEX_LAG_MAX`. Runs the worker cannot make (dead, hung, not started, resting
+after a failure) are made in the thread from the same bytes.
 ``AuditSettings.index_worker`` false keeps every run in the thread.
 """
 
@@ -81,7 +85,7 @@ INDEX_GATHER_S = 2.0  # gathering ends after this long (at a modest rate: small 
 TABULATE_EVERY = 4096  # entries gathered between conversions into tables
 
 WORKER_MIN = 1024  # entries of a run tabulated by the worker process (fewer: in the thread)
-WORKER_QUEUE = 4  # runs the worker holds at most; more are tabulated in the thread
+WORKER_QUEUE = 4  # runs the worker holds before later groups wait for a larger run
 WORKER_WAIT_S = 20.0  # a tabulation the worker has not answered by then is made here
 WORKER_RETRY_S = 30.0  # after the worker failed, runs are tabulated here for this long
 
@@ -121,6 +125,19 @@ class Tables:
 
     entries: list[pa.Table | Tabulating] = field(default_factory=list)
     further: list[pa.Table | Tabulating] = field(default_factory=list)
+    # groups after those, as bytes, waiting for the worker to have room (rows let go)
+    waiting: list[Part] = field(default_factory=list)
+
+    def add(self, made: Tabulating | tuple[pa.Table | None, pa.Table | None]) -> None:
+        """A run's tables (or the worker's tabulation under way), after those before."""
+        if isinstance(made, Tabulating):
+            self.entries.append(made)
+            self.further.append(made)
+            return
+        if made[0] is not None:
+            self.entries.append(made[0])
+        if made[1] is not None:
+            self.further.append(made[1])
 
     def resolved(self) -> tuple[list[pa.Table], list[pa.Table]]:
         """Every table, in order, the worker's tabulations waited for."""
@@ -176,9 +193,9 @@ class IndexWorker:
     started on its first run (the fork server's, as :class:`signing.pool.OwnedExecutor`:
     it leaves when this process is gone, even killed).
 
-    It holds at most :data:`WORKER_QUEUE` runs: a run that comes while it holds that many
-    is tabulated in the indexer thread (under heavy load the two share the work; nothing
-    waits on a long backlog in the worker). If it cannot be started, dies or gives no answer within
+    While it holds :data:`WORKER_QUEUE` runs, :meth:`submit` declines a run unless told
+    that the run is due (the indexer then keeps the groups as bytes for a larger run
+    later). If it cannot be started, dies or gives no answer within
     :data:`WORKER_WAIT_S` (it is then killed), the run it held is tabulated in the
     indexer thread from the same bytes, and so are the runs of the next
     :data:`WORKER_RETRY_S`; the first run after that starts a new worker. ``made`` and
@@ -193,15 +210,14 @@ class IndexWorker:
         self.made = 0
         self.fallbacks = 0
 
-    def submit(self, parts: list[Part]) -> Tabulating | None:
-        """The tables of ``parts`` under way in the worker; ``None`` while it holds
-        :data:`WORKER_QUEUE` runs not answered yet (no reader or transaction waiting for
-        the index waits on a long backlog in the worker) or rests."""
+    def submit(self, parts: list[Part], *, due: bool = False) -> Tabulating | None:
+        """The tables of ``parts`` under way in the worker; ``None`` while it rests, or
+        holds :data:`WORKER_QUEUE` runs not answered yet and the run is not ``due``."""
         with self._lock:
             if monotonic() < self._resting_until:
                 return None
             self._given = [f for f in self._given if not f.done()]
-            if len(self._given) >= WORKER_QUEUE:
+            if len(self._given) >= WORKER_QUEUE and not due:
                 return None
             executor = self._executor
             try:
@@ -220,6 +236,11 @@ class IndexWorker:
         later = self.submit([])
         if later is not None:
             later.result()
+
+    @property
+    def resting(self) -> bool:
+        """Whether runs are made in the thread for now (the worker failed lately)."""
+        return monotonic() < self._resting_until
 
     def failed(self, executor: OwnedExecutor, exc: BaseException) -> None:
         """``executor`` gave no tables (``exc``): let it go and rest."""
@@ -426,7 +447,9 @@ class Indexer:
             if self._waiters or monotonic() > until:
                 break
             if fresh >= TABULATE_EVERY:
-                self._tabulate([g for g in batch[untabulated:] if isinstance(g, Written)], tables)
+                self._tabulate(
+                    [g for g in batch[untabulated:] if isinstance(g, Written)], tables, due=False
+                )
                 untabulated, fresh = len(batch), 0
             try:
                 item = source.get(timeout=INDEX_DELAY_S)
@@ -438,7 +461,7 @@ class Indexer:
         return batch, tables
 
     def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written], tables: Tables) -> None:
-        self._tabulate(groups, tables)
+        self._tabulate(groups, tables, due=True)
         found, further = tables.resolved()
         entries = found[0] if len(found) == 1 else pa.concat_tables(found)
         cur.begin()
@@ -449,22 +472,34 @@ class Indexer:
         last = groups[-1]
         self._set_indexed(last.first + last.count)
 
-    def _tabulate(self, groups: list[Written], into: Tables) -> None:
+    def _tabulate(self, groups: list[Written], into: Tables, *, due: bool) -> None:
         """:func:`tabulate`, by the worker process for a run of :data:`WORKER_MIN` entries
-        or more (from the groups' bytes, as the segments hold them)."""
+        or more (from the groups' bytes, as the segments hold them). While the worker is
+        busy the groups wait in ``into`` as bytes for a larger run, unless the run is
+        ``due`` (the transaction is to be made: it then goes to the worker all the same)."""
         groups = [g for g in groups if g.count and not g.tabulated]
         if (
             self.settings.index_worker
-            and sum(g.count for g in groups) >= WORKER_MIN
             and all(g.body for g in groups)
+            and (into.waiting or sum(g.count for g in groups) >= WORKER_MIN)
         ):
-            parts = [(g.first, g.count, g.body, b"".join(g.leaves)) for g in groups]
-            later = WORKER.submit(parts)
+            parts = [
+                *into.waiting,
+                *((g.first, g.count, g.body, b"".join(g.leaves)) for g in groups),
+            ]
+            _let_go(groups)
+            into.waiting = []
+            later = WORKER.submit(parts, due=due)
             if later is not None:
-                into.entries.append(later)
-                into.further.append(later)
-                _let_go(groups)
-                return
+                into.add(later)
+            elif not due and not WORKER.resting:
+                into.waiting = parts  # the worker is busy: a larger run later
+            else:
+                into.add(tables_of(parts))
+            return
+        if into.waiting:  # groups before these: theirs first
+            parts, into.waiting = into.waiting, []
+            into.add(WORKER.submit(parts, due=True) or tables_of(parts))
         tabulate(groups, into)
 
     def _unavailable(self) -> AuditUnavailable:

@@ -254,10 +254,10 @@ def test_a_worker_that_cannot_be_started_leaves_the_runs_to_the_thread(
         store.close()
 
 
-def test_the_worker_holds_a_few_runs_at_most(worker: IndexWorker) -> None:
+def test_the_worker_holds_a_few_runs_unless_one_is_due(worker: IndexWorker) -> None:
     """A run that comes while the worker holds ``WORKER_QUEUE`` runs not answered yet is
-    left to the indexer thread: no run waits behind a long backlog in the worker (a
-    transaction or a reader waiting for the index would wait on it)."""
+    declined (the indexer keeps its groups for a larger run), unless the run is due (the
+    index transaction is to be made): then the worker takes it all the same."""
     at = datetime(2026, 5, 1, 1, 2, 3, tzinfo=UTC)
     g = _group(0, 3, at, None)
     parts = [(g.first, g.count, g.body, b"".join(g.leaves))]
@@ -265,9 +265,39 @@ def test_the_worker_holds_a_few_runs_at_most(worker: IndexWorker) -> None:
         Future() for _ in range(indexer_module.WORKER_QUEUE)
     ]
     worker._given = list(busy)  # type: ignore[arg-type]
-    assert worker.submit(parts) is None  # busy: made in the thread
+    assert worker.submit(parts) is None  # busy: the groups wait for a larger run
+    due = worker.submit(parts, due=True)  # the transaction is to be made: taken beyond the queue
+    assert due is not None
+    assert due.result()[0] == tables_of(parts)[0]
     busy[0].set_result((None, None))
     later = worker.submit(parts)  # free again: the worker's
     assert later is not None
     assert later.result()[0] == tables_of(parts)[0]
-    assert worker.made == 1
+    assert worker.made == 2
+
+
+def test_while_the_worker_is_busy_the_groups_wait_for_it_not_the_thread(
+    tmp_path: Path, worker: IndexWorker
+) -> None:
+    """Under load the worker holds ``WORKER_QUEUE`` runs: the groups gathered meanwhile are
+    not tabulated in the indexer thread (on the appending process's interpreter lock) but
+    kept as bytes and handed to the worker as one larger run when the transaction is
+    made; the index is complete and as the segments say."""
+    worker.start()
+    busy: list[Future[tuple[pa.Table | None, pa.Table | None]]] = [
+        Future() for _ in range(indexer_module.WORKER_QUEUE)
+    ]
+    worker._given = list(busy)  # type: ignore[arg-type]  # answered never: busy throughout
+    made = worker.made
+    store = Store(tmp_path / "data", create=True)
+    log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=8192))
+    try:
+        for start in range(0, 6000, 1500):
+            log.append_many(_events(start, 1500))
+        log.wait_indexed()
+        assert worker.fallbacks == 0  # nothing was made in the thread
+        assert worker.made > made  # the worker made the runs, beyond its queue when due
+        _check_index(log, store, tmp_path / "data", 6000)
+    finally:
+        log.close()
+        store.close()
