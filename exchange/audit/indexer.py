@@ -28,7 +28,7 @@ and go to it as one larger run when it has room, or when the transaction is due 
 beyond the queue): under heavy load the index's Python work stays off this process's
 interpreter lock, and the index trails by what the worker holds, within
 :data:`INDEX_LAG_MAX`. Runs the worker cannot make (dead, hung, not started, resting
-after a failure) are made in the thread from the same bytes.
+after a failure) are made in the thread, from the same bytes or the rows in memory.
 ``AuditSettings.index_worker`` false keeps every run in the thread.
 """
 
@@ -197,10 +197,10 @@ class IndexWorker:
     that the run is due (the indexer then keeps the groups as bytes for a larger run
     later). If it cannot be started, dies or gives no answer within
     :data:`WORKER_WAIT_S` (it is then killed), the run it held is tabulated in the
-    indexer thread from the same bytes, and so are the runs of the next
-    :data:`WORKER_RETRY_S`; the first run after that starts a new worker. ``made`` and
+    indexer thread from the same bytes, and the runs of the next :data:`WORKER_RETRY_S`
+    from the rows in memory; the first run after that starts a new worker. ``made`` and
     ``fallbacks`` count the runs it tabulated and the runs the indexer thread made for
-    it."""
+    it, ``declined`` the runs it declined while busy."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -209,6 +209,7 @@ class IndexWorker:
         self._given: list[Future[Any]] = []  # the runs it was given and has not answered
         self.made = 0
         self.fallbacks = 0
+        self.declined = 0  # runs declined while busy (their groups waited for a larger run)
 
     def submit(self, parts: list[Part], *, due: bool = False) -> Tabulating | None:
         """The tables of ``parts`` under way in the worker; ``None`` while it rests, or
@@ -218,6 +219,7 @@ class IndexWorker:
                 return None
             self._given = [f for f in self._given if not f.done()]
             if len(self._given) >= WORKER_QUEUE and not due:
+                self.declined += 1
                 return None
             executor = self._executor
             try:
@@ -482,25 +484,25 @@ class Indexer:
             self.settings.index_worker
             and all(g.body for g in groups)
             and (into.waiting or sum(g.count for g in groups) >= WORKER_MIN)
+            and not WORKER.resting
         ):
             parts = [
                 *into.waiting,
                 *((g.first, g.count, g.body, b"".join(g.leaves)) for g in groups),
             ]
-            _let_go(groups)
-            into.waiting = []
             later = WORKER.submit(parts, due=due)
-            if later is not None:
-                into.add(later)
-            elif not due and not WORKER.resting:
-                into.waiting = parts  # the worker is busy: a larger run later
-            else:
-                into.add(tables_of(parts))
-            return
-        if into.waiting:  # groups before these: theirs first
+            if later is not None or not (due or WORKER.resting):
+                _let_go(groups)
+                into.waiting = []
+                if later is None:
+                    into.waiting = parts  # the worker is busy: a larger run later
+                else:
+                    into.add(later)
+                return
+        if into.waiting:  # groups before these (the worker failed meanwhile): theirs first
             parts, into.waiting = into.waiting, []
             into.add(WORKER.submit(parts, due=True) or tables_of(parts))
-        tabulate(groups, into)
+        tabulate(groups, into)  # from the rows in memory
 
     def _unavailable(self) -> AuditUnavailable:
         return AuditUnavailable(f"audit log is unavailable ({self._failure})")

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -24,7 +25,7 @@ from exchange.audit.indexer import IndexWorker, Tables, Tabulating, Written, tab
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.query import COLUMNS, entry_from_row
 from exchange.audit.segments import encode_body, scan
-from exchange.audit.tables import tables_of
+from exchange.audit.tables import Part, tables_of
 from exchange.audit.writer import _spliced
 from exchange.config import AuditSettings
 from exchange.store import Store
@@ -277,12 +278,20 @@ def test_the_worker_holds_a_few_runs_unless_one_is_due(worker: IndexWorker) -> N
 
 
 def test_while_the_worker_is_busy_the_groups_wait_for_it_not_the_thread(
-    tmp_path: Path, worker: IndexWorker
+    tmp_path: Path, worker: IndexWorker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Under load the worker holds ``WORKER_QUEUE`` runs: the groups gathered meanwhile are
     not tabulated in the indexer thread (on the appending process's interpreter lock) but
     kept as bytes and handed to the worker as one larger run when the transaction is
     made; the index is complete and as the segments say."""
+    made_here: list[int] = []  # entries the indexer thread tabulated from their rows
+
+    def counted_tabulate(groups: list[Written], into: Tables) -> None:
+        made_here.extend(g.count for g in groups if g.count and not g.tabulated)
+        tabulate(groups, into)
+
+    monkeypatch.setattr(indexer_module, "tabulate", counted_tabulate)
+    monkeypatch.setattr(indexer_module, "TABULATE_EVERY", 100)  # every group is a run
     worker.start()
     busy: list[Future[tuple[pa.Table | None, pa.Table | None]]] = [
         Future() for _ in range(indexer_module.WORKER_QUEUE)
@@ -295,9 +304,40 @@ def test_while_the_worker_is_busy_the_groups_wait_for_it_not_the_thread(
         for start in range(0, 6000, 1500):
             log.append_many(_events(start, 1500))
         log.wait_indexed()
-        assert worker.fallbacks == 0  # nothing was made in the thread
+        assert worker.declined >= 1  # the first group at least waited for a larger run
+        # nothing was made in the thread: not from the rows, and not from the bytes (read
+        # there only for a worker that failed, a fallback, or that rests)
+        assert made_here == []
+        assert worker.fallbacks == 0
+        assert not worker.resting
         assert worker.made > made  # the worker made the runs, beyond its queue when due
         _check_index(log, store, tmp_path / "data", 6000)
+    finally:
+        log.close()
+        store.close()
+
+
+def test_a_resting_worker_leaves_the_runs_to_the_rows_in_memory(
+    tmp_path: Path, worker: IndexWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the worker rests after a failure, a large run is tabulated in the thread from
+    the rows in memory (not read back from its bytes), and the index is complete."""
+    from_bytes: list[int] = []
+
+    def counted_tables_of(parts: list[Part]) -> tuple[pa.Table | None, pa.Table | None]:
+        from_bytes.extend(count for _, count, _, _ in parts)
+        return tables_of(parts)
+
+    monkeypatch.setattr(indexer_module, "tables_of", counted_tables_of)
+    worker._resting_until = time.monotonic() + 600
+    store = Store(tmp_path / "data", create=True)
+    log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=8192))
+    try:
+        log.append_many(_events(0, 3000))
+        log.wait_indexed()
+        assert from_bytes == []
+        assert worker.made == 0
+        _check_index(log, store, tmp_path / "data", 3000)
     finally:
         log.close()
         store.close()
