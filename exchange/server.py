@@ -9,14 +9,15 @@ address served can decide: a demo exchange offers its department picker on loopb
 (:func:`is_loopback`), and is not served beyond loopback unless asked
 (:func:`demo_exposed`, ``govex serve --allow-demo-exposure``).
 
-:func:`serve` runs the app (``govex serve``) with :class:`GuardedH11Protocol`, uvicorn's
-HTTP/1.1 protocol with what uvicorn lacks (RELIABILITY, slow clients): a deadline for
-the request line and headers, a deadline for the body, and a cap on the connections one
-client address holds. The settings are in :class:`exchange.config.ApiSettings`. Beside
-it runs the local admin channel on ``DATA/admin.sock`` (:mod:`exchange.admin.listener`).
-Before serving it freezes the heap of startup (:func:`settle_heap`), so that the garbage
-collector's full collections while serving walk only what serving made, and it lets a
-thread waiting for the GIL have it sooner (:data:`GIL_SWITCH_S`).
+:func:`serve` runs the app (``govex serve``) with :class:`GuardedHttpToolsProtocol`,
+uvicorn's HTTP/1.1 protocol on the C parser llhttp, with what uvicorn lacks (RELIABILITY,
+slow clients): a deadline for the request line and headers, a deadline for the body, a
+cap on the request head and a cap on the connections one client address holds. The
+settings are in :class:`exchange.config.ApiSettings`. Beside it runs the local admin
+channel on ``DATA/admin.sock`` (:mod:`exchange.admin.listener`). Before serving it
+freezes the heap of startup (:func:`settle_heap`), so that the garbage collector's full
+collections while serving walk only what serving made, and it lets a thread waiting for
+the GIL have it sooner (:data:`GIL_SWITCH_S`).
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import h11
 from fastapi import FastAPI
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from exchange.admin.route import install_admin_routes
 from exchange.api.app import create_app
@@ -42,7 +42,7 @@ __all__ = [
     "GC_YOUNG",
     "GIL_SWITCH_S",
     "ClientGuard",
-    "GuardedH11Protocol",
+    "GuardedHttpToolsProtocol",
     "build_app",
     "demo_exposed",
     "is_loopback",
@@ -128,22 +128,33 @@ class ClientGuard:
         return cls(api.header_timeout_s, api.body_timeout_s, api.max_connections_per_address)
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with header and body deadlines and a per-address cap.
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (llhttp, a C parser) with what uvicorn lacks.
 
     A connection that has not sent a whole request head ``header_timeout_s`` after
     connecting (or after its first byte of a next request on a kept-alive connection) is
     closed, as is one whose body has not arrived ``body_timeout_s`` after its head. A
     connection beyond ``max_connections_per_address`` from one address is closed at once.
+    A request head beyond ``max_header_bytes`` is answered 400 and the connection closed.
+
+    The parser says where a request is through its callbacks: a head is read from a
+    request's first byte until ``on_headers_complete``; its body until
+    ``on_message_complete``. The head cap holds for a head that came whole (its target
+    and header lines as parsed) and for one still coming (the bytes received meanwhile:
+    httptools would otherwise gather a header it has not seen the end of).
     """
 
     guard: ClientGuard  # set on the subclass :func:`serve` makes
+    max_head: int  # set on the subclass :func:`serve` makes
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._phase = ""  # what the deadline waits for: "head", "body" or nothing
         self._address: str | None = None  # counted in guard.open while set
+        self._in_head = True  # the next bytes belong to a request head
+        self._head_bytes = 0  # bytes received while the head was being read
+        self._head_size = 0  # the head's request target and header lines, as parsed
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         peer = transport.get_extra_info("peername")
@@ -168,14 +179,35 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._deadline is None and self.conn.their_state is h11.IDLE:
-            self._arm(self.guard.header_timeout_s)  # a next request on a kept-alive connection
+        if self._in_head:
+            if self._deadline is None:
+                self._arm(self.guard.header_timeout_s)  # a next request on a kept-alive connection
+            self._head_bytes += len(data)
         super().data_received(data)
-        state = self.conn.their_state
-        if state is h11.SEND_BODY and self._phase != "body":
-            self._arm(self.guard.body_timeout_s, phase="body")
-        elif state is not h11.IDLE and state is not h11.SEND_BODY:
-            self._disarm()  # the whole request is in (or the connection is ending)
+        if self._in_head and self._head_bytes > self.max_head and not self.transport.is_closing():
+            self._disarm()
+            self.send_400_response("Invalid HTTP request received.")
+
+    # -- the parser's callbacks ------------------------------------------------
+    def on_url(self, url: bytes) -> None:
+        self._head_size += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4  # ": " and CRLF
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self._head_size > self.max_head:  # a whole head beyond the cap, in one piece
+            raise ValueError("request head too large")  # the parser's error: 400, closed
+        self._in_head = False
+        self._arm(self.guard.body_timeout_s, phase="body")  # disarmed when the message ends
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()  # the whole request is in
+        self._in_head, self._head_bytes, self._head_size = True, 0, 0
+        super().on_message_complete()
 
     # -- deadlines ------------------------------------------------
     def _arm(self, seconds: float, *, phase: str = "head") -> None:
@@ -211,14 +243,17 @@ def serve(exchange: Exchange, *, host: str, port: int, allow_demo_exposure: bool
     if demo_exposed(exchange, host) and not allow_demo_exposure:
         raise ValueError(f"a demo exchange is served on loopback only, not on {host}")
     api = exchange.settings.api
-    protocol = type("GovexH11Protocol", (GuardedH11Protocol,), {"guard": ClientGuard.of(api)})
+    protocol = type(
+        "GovexHttpToolsProtocol",
+        (GuardedHttpToolsProtocol,),
+        {"guard": ClientGuard.of(api), "max_head": api.max_header_bytes},
+    )
     config = uvicorn.Config(
         build_app(exchange, bind_host=host),
         host=host,
         port=port,
         http=protocol,
         timeout_keep_alive=int(api.keep_alive_s),
-        h11_max_incomplete_event_size=api.max_header_bytes,
         log_level="warning",
         # every request is in the audit log already: no second, unsigned access log
         access_log=False,
