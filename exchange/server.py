@@ -140,8 +140,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     The parser says where a request is through its callbacks: a head is read from a
     request's first byte until ``on_headers_complete``; its body until
     ``on_message_complete``. The head cap holds for a head that came whole (its target
-    and header lines as parsed) and for one still coming (the bytes received meanwhile:
-    httptools would otherwise gather a header it has not seen the end of).
+    and header lines as parsed) and for one still coming (the bytes received since the
+    parser last took a head or a body part: httptools would otherwise gather a header it
+    has not seen the end of); the same holds for a chunked body's trailer. A request
+    queued behind a response (pipelined) is not read meanwhile, so its body deadline
+    starts when its turn comes.
     """
 
     guard: ClientGuard  # set on the subclass :func:`serve` makes
@@ -153,8 +156,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._phase = ""  # what the deadline waits for: "head", "body" or nothing
         self._address: str | None = None  # counted in guard.open while set
         self._in_head = True  # the next bytes belong to a request head
-        self._head_bytes = 0  # bytes received while the head was being read
-        self._head_size = 0  # the head's request target and header lines, as parsed
+        self._unparsed = 0  # bytes received since the parser last took a head or body part
+        self._head_size = 0  # the head's (or trailer's) target and header lines, as parsed
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         peer = transport.get_extra_info("peername")
@@ -179,12 +182,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
-            if self._deadline is None:
-                self._arm(self.guard.header_timeout_s)  # a next request on a kept-alive connection
-            self._head_bytes += len(data)
+        if self._in_head and self._deadline is None:
+            self._arm(self.guard.header_timeout_s)  # a next request on a kept-alive connection
+        self._unparsed += len(data)
         super().data_received(data)
-        if self._in_head and self._head_bytes > self.max_head and not self.transport.is_closing():
+        if self._unparsed > self.max_head and not self.transport.is_closing():
+            # a head (or a chunked body's trailer) still coming, beyond the cap
             self._disarm()
             self.send_400_response("Invalid HTTP request received.")
 
@@ -195,19 +198,34 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value) + 4  # ": " and CRLF
+        if self._head_size > self.max_head:  # a head (or trailer) beyond the cap, parsed
+            raise ValueError("request head too large")  # the parser's error: 400, closed
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        if self._head_size > self.max_head:  # a whole head beyond the cap, in one piece
-            raise ValueError("request head too large")  # the parser's error: 400, closed
-        self._in_head = False
-        self._arm(self.guard.body_timeout_s, phase="body")  # disarmed when the message ends
+        if self._head_size > self.max_head:  # a long target, in one piece
+            raise ValueError("request head too large")
+        self._in_head, self._unparsed, self._head_size = False, 0, 0
         super().on_headers_complete()
+        if self.pipeline:  # queued behind a response: not read meanwhile, so not timed
+            self._disarm()
+        else:
+            self._arm(self.guard.body_timeout_s, phase="body")  # disarmed when it ends
+
+    def on_body(self, body: bytes) -> None:
+        self._unparsed = 0
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._disarm()  # the whole request is in
-        self._in_head, self._head_bytes, self._head_size = True, 0, 0
+        self._in_head, self._unparsed, self._head_size = True, 0, 0
         super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self._in_head and self._deadline is None and not self.transport.is_closing():
+            # a queued request whose body is still to come is read from now on
+            self._arm(self.guard.body_timeout_s, phase="body")
 
     # -- deadlines ------------------------------------------------
     def _arm(self, seconds: float, *, phase: str = "head") -> None:
@@ -258,6 +276,7 @@ def serve(exchange: Exchange, *, host: str, port: int, allow_demo_exposure: bool
         # every request is in the audit log already: no second, unsigned access log
         access_log=False,
         server_header=False,
+        ws="none",  # no WebSocket routes: an upgrade request is an ordinary request
     )
     settle_heap()
     sys.setswitchinterval(GIL_SWITCH_S)

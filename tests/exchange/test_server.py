@@ -185,6 +185,52 @@ def test_a_body_sent_with_its_head_and_pipelined_requests_are_served(port: int) 
         assert answers.count(b"HTTP/1.1 200") == 2, answers[:200]
 
 
+def test_a_chunked_bodys_trailer_beyond_the_head_cap_is_refused(port: int) -> None:
+    """A chunked body whose trailer goes on beyond ``max_header_bytes``, sent in pieces, is
+    cut off with 400 (the parser would otherwise gather the trailer until the body
+    deadline)."""
+    head = (
+        b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Trailer: "
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(head)
+        closed = False
+        for _ in range(40):  # 40 × 2 KiB: far beyond the 16 KiB cap
+            time.sleep(0.01)
+            try:
+                s.sendall(b"a" * 2048)
+            except OSError:
+                closed = True
+                break
+        answer = b""
+        try:
+            while chunk := s.recv(65536):
+                answer += chunk
+            closed = True
+        except OSError:
+            closed = True
+    assert closed
+    assert b"HTTP/1.1 400" in answer, answer[:200]
+
+
+def test_an_upgrade_request_is_an_ordinary_request_and_holds_no_connection_slot(
+    port: int,
+) -> None:
+    """No WebSocket routes: ``Upgrade: websocket`` is answered as any request, and more of
+    them than an address may hold at once leave its connections free."""
+    request = (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    for _ in range(PER_ADDRESS * 2):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(request)
+            assert not _response(s).startswith(b"HTTP/1.1 101")
+    time.sleep(0.3)  # the server sees the closes
+    assert _get(port, "/healthz").startswith(b"HTTP/1.1 200")
+
+
 def _form_token(html: str) -> str:
     match = re.search(r'name="csrf" value="([^"]*)"', html)
     assert match is not None
