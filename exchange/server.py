@@ -25,18 +25,20 @@ from __future__ import annotations
 import asyncio
 import gc
 import ipaddress
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from exchange.admin.route import install_admin_routes
 from exchange.api.app import create_app
 from exchange.config import ApiSettings
 from exchange.service import Exchange
 from exchange.web import install_console
+from schemas.errors import ErrorCode, Problem
 
 __all__ = [
     "GC_YOUNG",
@@ -135,7 +137,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     connecting (or after its first byte of a next request on a kept-alive connection) is
     closed, as is one whose body has not arrived ``body_timeout_s`` after its head. A
     connection beyond ``max_connections_per_address`` from one address is closed at once.
-    A request head beyond ``max_header_bytes`` is answered 400 and the connection closed.
+    A request head beyond ``max_header_bytes`` is answered 431 and the connection closed.
+    What the parser refuses is answered in RFC 9457 problem+json as every other refusal
+    (:meth:`send_400_response`): 431 ``exchange.request_head_too_large`` for a head or a
+    trailer beyond the cap, 400 ``exchange.malformed_request`` for bytes that are not an
+    HTTP/1.1 request (uvicorn answers those in plain text).
 
     The parser says where a request is through its callbacks: a head is read from a
     request's first byte until ``on_headers_complete``; its body until
@@ -158,6 +164,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True  # the next bytes belong to a request head
         self._unparsed = 0  # bytes received since the parser last took a head or body part
         self._head_size = 0  # the head's (or trailer's) target and header lines, as parsed
+        self._too_large = False  # the parser's refusal is of a head beyond the cap
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         peer = transport.get_extra_info("peername")
@@ -189,6 +196,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._unparsed > self.max_head and not self.transport.is_closing():
             # a head (or a chunked body's trailer) still coming, beyond the cap
             self._disarm()
+            self._too_large = True
             self.send_400_response("Invalid HTTP request received.")
 
     # -- the parser's callbacks ------------------------------------------------
@@ -199,11 +207,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value) + 4  # ": " and CRLF
         if self._head_size > self.max_head:  # a head (or trailer) beyond the cap, parsed
+            self._too_large = True
             raise ValueError("request head too large")  # the parser's error: 400, closed
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         if self._head_size > self.max_head:  # a long target, in one piece
+            self._too_large = True
             raise ValueError("request head too large")
         self._in_head, self._unparsed, self._head_size = False, 0, 0
         super().on_headers_complete()
@@ -227,6 +237,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # a queued request whose body is still to come is read from now on
             self._arm(self.guard.body_timeout_s, phase="body")
 
+    # -- the parser's refusal ------------------------------------------------
+    def send_400_response(self, msg: str) -> None:
+        """Answer what the parser refused in problem+json with a stable code and close."""
+        status, body = parser_refusal(too_large=self._too_large, max_head=self.max_head)
+        content = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            content.extend([name, b": ", value, b"\r\n"])
+        content.extend(
+            [
+                b"content-type: application/problem+json\r\n",
+                b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+                b"connection: close\r\n\r\n",
+                body,
+            ]
+        )
+        self.transport.write(b"".join(content))
+        self.transport.close()
+
     # -- deadlines ------------------------------------------------
     def _arm(self, seconds: float, *, phase: str = "head") -> None:
         self._disarm()
@@ -243,6 +271,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline = None
         if not self.transport.is_closing():
             self.transport.close()  # the app, if it is waiting for the body, sees a disconnect
+
+
+def parser_refusal(*, too_large: bool, max_head: int) -> tuple[int, bytes]:
+    """The status and problem+json body of a request the HTTP parser refused."""
+    if too_large:
+        problem = Problem.of(
+            ErrorCode.REQUEST_HEAD_TOO_LARGE,
+            431,
+            "Request Header Fields Too Large",
+            f"the request line and headers (or a chunked body's trailer) exceed {max_head} "
+            "bytes: send fewer or shorter headers",
+        )
+    else:
+        problem = Problem.of(
+            ErrorCode.MALFORMED_REQUEST,
+            400,
+            "Bad request",
+            "the bytes received are not a valid HTTP/1.1 request",
+        )
+    return problem.status, json.dumps(problem.model_dump(exclude_none=True)).encode()
 
 
 def serve(exchange: Exchange, *, host: str, port: int, allow_demo_exposure: bool = False) -> None:

@@ -64,6 +64,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "exchange.conflict"
     TOO_MANY_WITNESSES = "exchange.too_many_witnesses"  # a checkpoint holds ≤ 16 cosignatures
     PAYLOAD_TOO_LARGE = "exchange.payload_too_large"
+    REQUEST_HEAD_TOO_LARGE = "exchange.request_head_too_large"  # 431: headers beyond the cap
+    MALFORMED_REQUEST = "exchange.malformed_request"  # 400: bytes that are not HTTP/1.1
     STORE_LOCKED = "exchange.store_locked"
     STORE_NOT_INITIALISED = "exchange.store_not_initialised"
     STORE_UNAVAILABLE = "exchange.store_unavailable"

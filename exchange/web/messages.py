@@ -199,6 +199,13 @@ _MESSAGES: dict[str, Message] = {
     E.PAYLOAD_TOO_LARGE: Message(
         "文件过大，请上传较小的文件。", "The file is too large: upload a smaller one."
     ),
+    E.REQUEST_HEAD_TOO_LARGE: Message(
+        "请求头过长，请清除本站 Cookie 后重试。",
+        "The request's headers are too long: clear this site's cookies and retry.",
+    ),
+    E.MALFORMED_REQUEST: Message(
+        "请求格式有误，请刷新页面后重试。", "The request is not valid HTTP: reload and retry."
+    ),
     E.STORE_LOCKED: Message("平台数据库被占用，请联系运维人员。", "The store is locked."),
     E.STORE_NOT_INITIALISED: Message("平台尚未初始化。", "The exchange is not initialised."),
     E.STORE_UNAVAILABLE: Message("平台数据库暂不可用，请稍后重试。", "The store is unavailable."),

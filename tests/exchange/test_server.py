@@ -6,6 +6,7 @@ the served process starts with is kept out of its full garbage collections."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -129,6 +130,14 @@ def test_one_address_holds_a_bounded_number_of_connections(port: int) -> None:
     assert _get(port, "/healthz").startswith(b"HTTP/1.1 200")
 
 
+def _problem(answer: bytes) -> dict[str, object]:
+    """The problem+json body of a whole HTTP answer."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"application/problem+json" in head.lower(), head
+    problem: dict[str, object] = json.loads(body)
+    return problem
+
+
 def test_keep_alive_requests_are_served_as_before(port: int) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         for _ in range(3):
@@ -139,8 +148,8 @@ def test_keep_alive_requests_are_served_as_before(port: int) -> None:
 
 
 def test_a_request_head_beyond_its_cap_is_refused_and_the_connection_closed(port: int) -> None:
-    """A head longer than ``max_header_bytes`` (16 KiB) gets 400 and a close, whether it
-    comes whole or in pieces; one just within the cap is served."""
+    """A head longer than ``max_header_bytes`` (16 KiB) gets 431 in problem+json and a
+    close, whether it comes whole or in pieces; one just within the cap is served."""
     within = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 12_000 + b"\r\n\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(within)
@@ -162,7 +171,8 @@ def test_a_request_head_beyond_its_cap_is_refused_and_the_connection_closed(port
                     answer += chunk
             except OSError:
                 pass
-        assert answer.startswith(b"HTTP/1.1 400"), (pieces, answer[:80])
+        assert answer.startswith(b"HTTP/1.1 431"), (pieces, answer[:80])
+        assert _problem(answer)["code"] == "exchange.request_head_too_large", answer
 
 
 def test_a_body_sent_with_its_head_and_pipelined_requests_are_served(port: int) -> None:
@@ -187,7 +197,7 @@ def test_a_body_sent_with_its_head_and_pipelined_requests_are_served(port: int) 
 
 def test_a_chunked_bodys_trailer_beyond_the_head_cap_is_refused(port: int) -> None:
     """A chunked body whose trailer goes on beyond ``max_header_bytes``, sent in pieces, is
-    cut off with 400 (the parser would otherwise gather the trailer until the body
+    cut off with 431 (the parser would otherwise gather the trailer until the body
     deadline)."""
     head = (
         b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -211,7 +221,34 @@ def test_a_chunked_bodys_trailer_beyond_the_head_cap_is_refused(port: int) -> No
         except OSError:
             closed = True
     assert closed
-    assert b"HTTP/1.1 400" in answer, answer[:200]
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert _problem(answer)["code"] == "exchange.request_head_too_large", answer
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",  # no colon
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello on the plain port
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+    ],
+    ids=["header-without-colon", "tls-hello", "two-content-lengths"],
+)
+def test_bytes_that_are_not_http_get_problem_json_not_plain_text(
+    port: int, request_bytes: bytes
+) -> None:
+    """What the HTTP parser refuses is answered like every other refusal: RFC 9457
+    problem+json with a stable code (uvicorn's own answer is plain text), then a close."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(request_bytes)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b"content-type: application/problem+json" in answer.lower()
+    problem = _problem(answer)
+    assert problem["code"] == "exchange.malformed_request"
+    assert problem["status"] == 400
 
 
 def test_an_upgrade_request_is_an_ordinary_request_and_holds_no_connection_slot(
