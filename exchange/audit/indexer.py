@@ -493,10 +493,9 @@ class Indexer:
             later = WORKER.submit(parts, due=due)
             if later is not None or not (due or WORKER.resting):
                 _let_go(groups)
-                into.waiting = []
-                if later is None:
-                    into.waiting = parts  # the worker is busy: a larger run later
-                else:
+                # the worker took the run, or is busy: then the run waits for a larger one
+                into.waiting = [] if later is not None else parts
+                if later is not None:
                     into.add(later)
                 return
         if into.waiting:  # groups before these (the worker failed meanwhile): theirs first

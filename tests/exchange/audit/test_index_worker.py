@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -57,6 +58,18 @@ def _events(start: int, n: int) -> list[AuditEvent]:
                 e.target, e.detail = "bad\ud800text", None
         events.append(e)
     return events
+
+
+@contextmanager
+def _opened(tmp_path: Path, settings: AuditSettings) -> Iterator[tuple[Store, AuditLog]]:
+    """A new store under ``tmp_path/data`` and its audit log, closed after the block."""
+    store = Store(tmp_path / "data", create=True)
+    log = AuditLog(store, b"k" * 32, settings)
+    try:
+        yield store, log
+    finally:
+        log.close()
+        store.close()
 
 
 def _group(first: int, n: int, at: datetime, runs: list[tuple[int, datetime]] | None) -> Written:
@@ -132,9 +145,7 @@ def _check_index(log: AuditLog, store: Store, data: Path, size: int) -> None:
 def test_large_runs_are_tabulated_by_the_worker_process(
     tmp_path: Path, worker: IndexWorker
 ) -> None:
-    store = Store(tmp_path / "data", create=True)
-    log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=8192))
-    try:
+    with _opened(tmp_path, AuditSettings(group_commit_max=8192)) as (store, log):
         for start in range(0, 6000, 2000):
             log.append_many(_events(start, 2000))
             log.wait_indexed()  # the worker is free for the next run
@@ -143,9 +154,6 @@ def test_large_runs_are_tabulated_by_the_worker_process(
         assert worker.made == 3  # the runs were the worker's tables, none made here
         assert worker.fallbacks == 0
         _check_index(log, store, tmp_path / "data", 6000)
-    finally:
-        log.close()
-        store.close()
 
 
 def test_a_killed_index_worker_loses_nothing_and_is_started_again(
@@ -154,9 +162,7 @@ def test_a_killed_index_worker_loses_nothing_and_is_started_again(
     """SIGKILL the worker while the log is in use: the runs it held are tabulated by the
     indexer thread from the same bytes, the index holds every entry once, the log stays
     open; after its rest a new worker takes the next runs."""
-    store = Store(tmp_path / "data", create=True)
-    log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=8192))
-    try:
+    with _opened(tmp_path, AuditSettings(group_commit_max=8192)) as (store, log):
         log.append_many(_events(0, 2000))
         log.wait_indexed()
         first = worker.pid
@@ -174,22 +180,17 @@ def test_a_killed_index_worker_loses_nothing_and_is_started_again(
         log.wait_indexed()
         assert worker.pid not in (None, first)
         _check_index(log, store, tmp_path / "data", 10_000)
-    finally:
-        log.close()
-        store.close()
 
 
 def test_with_index_worker_off_no_process_is_started(tmp_path: Path, worker: IndexWorker) -> None:
-    store = Store(tmp_path / "data", create=True)
-    log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=8192, index_worker=False))
-    try:
+    with _opened(tmp_path, AuditSettings(group_commit_max=8192, index_worker=False)) as (
+        store,
+        log,
+    ):
         log.append_many(_events(0, 3000))
         log.wait_indexed()
         assert worker.pid is None
         _check_index(log, store, tmp_path / "data", 3000)
-    finally:
-        log.close()
-        store.close()
 
 
 @pytest.mark.parametrize("how", ["killed", "no answer", "cancelled"])
@@ -240,9 +241,7 @@ def test_a_worker_that_cannot_be_started_leaves_the_runs_to_the_thread(
         raise OSError("no process can be started")
 
     monkeypatch.setattr(indexer_module, "OwnedExecutor", no_process)
-    store = Store(tmp_path / "data", create=True)
-    log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=8192))
-    try:
+    with _opened(tmp_path, AuditSettings(group_commit_max=8192)) as (store, log):
         with caplog.at_level(logging.WARNING, logger="govex.audit"):
             for start in range(0, 6000, 2000):
                 log.append_many(_events(start, 2000))
@@ -250,9 +249,6 @@ def test_a_worker_that_cannot_be_started_leaves_the_runs_to_the_thread(
         assert tries == [1]  # resting after the first: not tried for every run
         assert "no process can be started" in caplog.text
         _check_index(log, store, tmp_path / "data", 6000)
-    finally:
-        log.close()
-        store.close()
 
 
 def test_the_worker_holds_a_few_runs_unless_one_is_due(worker: IndexWorker) -> None:
@@ -298,9 +294,7 @@ def test_while_the_worker_is_busy_the_groups_wait_for_it_not_the_thread(
     ]
     worker._given = list(busy)  # type: ignore[arg-type]  # answered never: busy throughout
     made = worker.made
-    store = Store(tmp_path / "data", create=True)
-    log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=8192))
-    try:
+    with _opened(tmp_path, AuditSettings(group_commit_max=8192)) as (store, log):
         for start in range(0, 6000, 1500):
             log.append_many(_events(start, 1500))
         log.wait_indexed()
@@ -312,9 +306,6 @@ def test_while_the_worker_is_busy_the_groups_wait_for_it_not_the_thread(
         assert not worker.resting
         assert worker.made > made  # the worker made the runs, beyond its queue when due
         _check_index(log, store, tmp_path / "data", 6000)
-    finally:
-        log.close()
-        store.close()
 
 
 def test_a_resting_worker_leaves_the_runs_to_the_rows_in_memory(
@@ -330,14 +321,9 @@ def test_a_resting_worker_leaves_the_runs_to_the_rows_in_memory(
 
     monkeypatch.setattr(indexer_module, "tables_of", counted_tables_of)
     worker._resting_until = time.monotonic() + 600
-    store = Store(tmp_path / "data", create=True)
-    log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=8192))
-    try:
+    with _opened(tmp_path, AuditSettings(group_commit_max=8192)) as (store, log):
         log.append_many(_events(0, 3000))
         log.wait_indexed()
         assert from_bytes == []
         assert worker.made == 0
         _check_index(log, store, tmp_path / "data", 3000)
-    finally:
-        log.close()
-        store.close()
