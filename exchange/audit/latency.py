@@ -6,6 +6,11 @@ keeps the last ``keep`` groups (a bounded ring: a few hundred KB at most) and su
 them: how many entries a group held, how long it took to make durable (the segment's
 ``fdatasync``; for a group with transactional work, its whole DuckDB transaction) and
 how long its oldest caller waited from queueing to being woken.
+
+Percentiles over groups understate what callers see when the disk stalls: the calls of a
+whole stall are made durable by one ``fdatasync`` afterwards, in few groups. So the wait is
+also given per entry (``entry_wait_p99_ms``: each group's wait counted once for each of
+its entries, an upper bound for each), the figure that compares with a read's latency.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class LatencySummary:
     wait_p50_ms: float
     wait_p99_ms: float
     wait_max_ms: float
+    entry_wait_p99_ms: float  # per entry: each group's (oldest caller's) wait, entries times
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:
@@ -72,6 +78,19 @@ class GroupLatency:
         return _summarise(groups)
 
 
+def _weighted_percentile(waits: list[tuple[float, int]], fraction: float) -> float:
+    """The ``fraction`` percentile of values each counted ``weight`` times."""
+    total = sum(weight for _, weight in waits)
+    if not total:
+        return 0.0
+    seen = 0
+    for value, weight in sorted(waits):
+        seen += weight
+        if seen > fraction * total:
+            return value
+    return max(value for value, _ in waits)
+
+
 def _summarise(groups: list[tuple[int, float, float]]) -> LatencySummary:
     commits = sorted(c for _, c, _ in groups)
     waits = sorted(w for _, _, w in groups)
@@ -85,4 +104,5 @@ def _summarise(groups: list[tuple[int, float, float]]) -> LatencySummary:
         wait_p50_ms=_percentile(waits, 0.5) * ms,
         wait_p99_ms=_percentile(waits, 0.99) * ms,
         wait_max_ms=(waits[-1] if waits else 0.0) * ms,
+        entry_wait_p99_ms=_weighted_percentile([(w, n) for n, _, w in groups], 0.99) * ms,
     )
