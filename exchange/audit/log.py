@@ -47,6 +47,7 @@ from typing import Any
 from exchange.audit.context import current_request
 from exchange.audit.event import AuditEvent, Row, encode_event, valid_text
 from exchange.audit.leaf import AuditEntry
+from exchange.audit.query import SUBJECT_SQL
 from exchange.audit.recovery import Recovered, recover
 from exchange.audit.segments import SegmentWriter
 from exchange.audit.space import DiskFloor
@@ -296,8 +297,7 @@ class AuditLog(GroupCommitWriter):
             return None
         now = now or datetime.now(UTC)
         row = self.store.fetchone(
-            "SELECT max(ts) FROM audit_entries WHERE subject_hash = ? "
-            "OR seq IN (SELECT seq FROM audit_subjects WHERE subject_hash = ?)",
+            f"SELECT max(ts) FROM audit_entries WHERE {SUBJECT_SQL}",  # noqa: S608 - constant
             [found, found],
         )
         newest = row[0] if row else None

@@ -26,6 +26,7 @@ from exchange.store import Store
 __all__ = [
     "COLUMNS",
     "PAGE_VIEW_SQL",
+    "SUBJECT_SQL",
     "EntryFilter",
     "Scope",
     "StoredEntry",
@@ -118,15 +119,29 @@ class Scope:
         return "FALSE", []
 
 
-def _where(flt: EntryFilter, scope: Scope) -> tuple[str, list[Any]]:
+# The online entries about a subject (its hash twice): those naming it first, by the
+# index on audit_entries.subject_hash, and those naming it further on. Written as one
+# ``seq IN`` of a union, not as ``subject_hash = ? OR seq IN (...)``: DuckDB uses the
+# index only for the plain equality, and the ``OR`` scanned every entry (28 → 3 ms at 3M
+# entries). Archived entries are not in audit_entries: a search over them keeps the ``OR``.
+SUBJECT_SQL = (
+    "seq IN (SELECT seq FROM audit_entries WHERE subject_hash = ? "
+    "UNION ALL SELECT seq FROM audit_subjects WHERE subject_hash = ?)"
+)
+_SUBJECT_ANYWHERE_SQL = (
+    "(subject_hash = ? OR seq IN (SELECT seq FROM audit_subjects WHERE subject_hash = ?))"
+)
+
+
+def _where(flt: EntryFilter, scope: Scope, *, online: bool = True) -> tuple[str, list[Any]]:
+    """The filter and scope as SQL over audit_entries (``online``) or a source that also
+    holds archived entries."""
     clauses, params = [], []
     scope_sql, scope_params = scope.sql()
     clauses.append(scope_sql)
     params.extend(scope_params)
     if flt.subject_hash is not None:  # the first subject, or one of the further ones
-        clauses.append(
-            "(subject_hash = ? OR seq IN (SELECT seq FROM audit_subjects WHERE subject_hash = ?))"
-        )
+        clauses.append(SUBJECT_SQL if online else _SUBJECT_ANYWHERE_SQL)
         params.extend([flt.subject_hash, flt.subject_hash])
     if flt.audit_actions is not None:
         clauses.append(("" if flt.audit_actions else "NOT ") + "starts_with(action, 'audit.')")
@@ -187,8 +202,8 @@ def search(
     newest_first: bool = False,
 ) -> list[StoredEntry]:
     """Entries matching ``flt`` within ``scope``, by sequence number (or newest first)."""
-    where, params = _where(flt, scope)
     source, source_params = entries_source(store, archived=archived)
+    where, params = _where(flt, scope, online=source == "audit_entries")
     order = "seq DESC" if newest_first else "seq"
     rows = store.fetchall(
         f"SELECT {COLUMNS} FROM {source} "  # noqa: S608 - fixed fragments

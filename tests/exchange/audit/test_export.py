@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from exchange.audit.checkpoints import witness_cosign
 from exchange.audit.export import export_log
 from exchange.audit.log import AuditEvent
-from exchange.audit.query import COLUMNS, entry_from_row
+from exchange.audit.query import COLUMNS, EntryFilter, Scope, count, entry_from_row, search
 from exchange.audit.segments import log_dir
 from exchange.audit.tilestore import tiles_dir
 from exchange.audit.verify import AuditExportInvalid, verify_export
@@ -382,6 +382,25 @@ def test_archived_entries_move_to_parquet_and_still_verify(aged: Path, tmp_path:
     assert "proven in the signed checkpoint" in trace.output
     rows = trace.output.splitlines()  # not a terminal: one tab-separated row per entry
     assert any(row.startswith("3\t") for row in rows)  # entry 3 is archived and still shown
+
+
+def test_a_subjects_entries_are_found_online_and_archived(aged: Path) -> None:
+    """The subject search reads the online entries by the index (a union of the first and
+    the further subjects) and still finds the archived ones, which are not online."""
+    before = (datetime.now(UTC) - timedelta(days=190)).date().isoformat()
+    r = runner.invoke(app, ["audit", "archive", "-d", str(aged), "--before", before])
+    assert r.exit_code == 0, r.output
+    with Exchange.open(Settings(data=aged)) as exchange:
+        subject = exchange.audit.subjects.find("411502199001000007")
+        assert subject is not None
+        flt = EntryFilter(subject_hash=subject)
+        found = search(exchange.store, flt, Scope.everything(), limit=1000, archived=True)
+        everywhere = [e.entry.seq for e in found]
+        online = [e.entry.seq for e in search(exchange.store, flt, Scope.everything(), limit=1000)]
+        assert len(everywhere) == ENTRIES // 50  # every 50th entry _fill appended names it
+        assert min(everywhere) < 400 <= max(everywhere)  # archived ones, and online ones
+        assert online == [seq for seq in everywhere if seq >= 400]
+        assert count(exchange.store, flt, Scope.everything()) == len(online)
 
 
 def test_trace_needs_exactly_one_selector(data_dir: Path) -> None:
