@@ -265,8 +265,8 @@ class Paced:
         return (
             f"; the server's audit groups meanwhile (`audit.latency`): {g['groups']:,} groups "
             f"of {g['entries']:,} entries, the oldest caller's wait p50 {g['wait_p50_ms']:.1f} "
-            f"/ p99 {g['wait_p99_ms']:.1f} / max {g['wait_max_ms']:.1f} ms (per entry p99 "
-            f"{g['entry_wait_p99_ms']:.1f} ms), durable (fdatasync) "
+            f"/ p99 {g['wait_p99_ms']:.1f} / max {g['wait_max_ms']:.1f} ms (each caller's p99 "
+            f"{g['call_wait_p99_ms']:.1f} ms), durable (fdatasync) "
             f"p99 {g['commit_p99_ms']:.1f} / max {g['commit_max_ms']:.1f} ms"
         )
 

@@ -25,11 +25,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import ipaddress
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -208,7 +208,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_size += len(name) + len(value) + 4  # ": " and CRLF
         if self._head_size > self.max_head:  # a head (or trailer) beyond the cap, parsed
             self._too_large = True
-            raise ValueError("request head too large")  # the parser's error: 400, closed
+            raise ValueError("request head too large")  # the parser's error: 431, closed
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -240,7 +240,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # -- the parser's refusal ------------------------------------------------
     def send_400_response(self, msg: str) -> None:
         """Answer what the parser refused in problem+json with a stable code and close."""
-        status, body = parser_refusal(too_large=self._too_large, max_head=self.max_head)
+        status, body = _parser_refusal(too_large=self._too_large, max_head=self.max_head)
         content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
@@ -273,13 +273,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()  # the app, if it is waiting for the body, sees a disconnect
 
 
-def parser_refusal(*, too_large: bool, max_head: int) -> tuple[int, bytes]:
+def _parser_refusal(*, too_large: bool, max_head: int) -> tuple[int, bytes]:
     """The status and problem+json body of a request the HTTP parser refused."""
     if too_large:
         problem = Problem.of(
             ErrorCode.REQUEST_HEAD_TOO_LARGE,
             431,
-            "Request Header Fields Too Large",
+            "Request head too large",
             f"the request line and headers (or a chunked body's trailer) exceed {max_head} "
             "bytes: send fewer or shorter headers",
         )
@@ -290,7 +290,7 @@ def parser_refusal(*, too_large: bool, max_head: int) -> tuple[int, bytes]:
             "Bad request",
             "the bytes received are not a valid HTTP/1.1 request",
         )
-    return problem.status, json.dumps(problem.model_dump(exclude_none=True)).encode()
+    return problem.status, orjson.dumps(problem.model_dump(exclude_none=True))
 
 
 def serve(exchange: Exchange, *, host: str, port: int, allow_demo_exposure: bool = False) -> None:

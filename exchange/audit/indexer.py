@@ -493,9 +493,10 @@ class Indexer:
             later = WORKER.submit(parts, due=due)
             if later is not None or not (due or WORKER.resting):
                 _let_go(groups)
-                # the worker took the run, or is busy: then the run waits for a larger one
-                into.waiting = [] if later is not None else parts
-                if later is not None:
+                if later is None:
+                    into.waiting = parts  # the worker is busy: a larger run later
+                else:
+                    into.waiting = []
                     into.add(later)
                 return
         if into.waiting:  # groups before these (the worker failed meanwhile): theirs first

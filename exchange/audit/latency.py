@@ -9,14 +9,15 @@ how long its oldest caller waited from queueing to being woken.
 
 Percentiles over groups understate what callers see when the disk stalls: the calls of a
 whole stall are made durable by one ``fdatasync`` afterwards, in few groups. So the wait is
-also given per entry (``entry_wait_p99_ms``: each group's wait counted once for each of
-its entries, an upper bound for each), the figure that compares with a read's latency.
+also given per call (``call_wait_p99_ms``: each caller's own wait from queueing its entries
+to being woken), the figure that compares with a read's latency.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from time import perf_counter
 
@@ -35,7 +36,7 @@ class LatencySummary:
     wait_p50_ms: float
     wait_p99_ms: float
     wait_max_ms: float
-    entry_wait_p99_ms: float  # per entry: each group's (oldest caller's) wait, entries times
+    call_wait_p99_ms: float  # over every caller of those groups, each its own wait
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:
@@ -48,14 +49,19 @@ class GroupLatency:
     """A bounded record of the latest group commits."""
 
     def __init__(self, keep: int = 10_000) -> None:
-        self._groups: deque[tuple[int, float, float]] = deque(maxlen=keep)
+        self._groups: deque[tuple[int, float, float, tuple[float, ...]]] = deque(maxlen=keep)
         self._lock = threading.Lock()
 
-    def record(self, entries: int, queued: float, commit_s: float) -> None:
-        """One committed group: its size, when its oldest caller queued, its commit time."""
-        wait = perf_counter() - queued if queued else 0.0
+    def record(
+        self, entries: int, queued: float, commit_s: float, callers: Sequence[float] = ()
+    ) -> None:
+        """One committed group: its size, when its oldest caller queued, its commit time,
+        and when each of its callers queued (the oldest alone when not given)."""
+        now = perf_counter()
+        wait = now - queued if queued else 0.0
+        waits = tuple(now - q for q in callers if q) or (wait,)
         with self._lock:
-            self._groups.append((entries, commit_s, wait))
+            self._groups.append((entries, commit_s, wait, waits))
 
     def take(self, *, clear: bool = False) -> LatencySummary:
         """:meth:`summary`, and with ``clear`` forget what it summarised (in one step: a
@@ -78,31 +84,19 @@ class GroupLatency:
         return _summarise(groups)
 
 
-def _weighted_percentile(waits: list[tuple[float, int]], fraction: float) -> float:
-    """The ``fraction`` percentile of values each counted ``weight`` times."""
-    total = sum(weight for _, weight in waits)
-    if not total:
-        return 0.0
-    seen = 0
-    for value, weight in sorted(waits):
-        seen += weight
-        if seen > fraction * total:
-            return value
-    return max(value for value, _ in waits)
-
-
-def _summarise(groups: list[tuple[int, float, float]]) -> LatencySummary:
-    commits = sorted(c for _, c, _ in groups)
-    waits = sorted(w for _, _, w in groups)
+def _summarise(groups: list[tuple[int, float, float, tuple[float, ...]]]) -> LatencySummary:
+    commits = sorted(c for _, c, _, _ in groups)
+    waits = sorted(w for _, _, w, _ in groups)
+    calls = sorted(w for *_, each in groups for w in each)
     ms = 1000.0
     return LatencySummary(
         groups=len(groups),
-        entries=sum(n for n, _, _ in groups),
+        entries=sum(n for n, _, _, _ in groups),
         commit_p50_ms=_percentile(commits, 0.5) * ms,
         commit_p99_ms=_percentile(commits, 0.99) * ms,
         commit_max_ms=(commits[-1] if commits else 0.0) * ms,
         wait_p50_ms=_percentile(waits, 0.5) * ms,
         wait_p99_ms=_percentile(waits, 0.99) * ms,
         wait_max_ms=(waits[-1] if waits else 0.0) * ms,
-        entry_wait_p99_ms=_weighted_percentile([(w, n) for n, _, w in groups], 0.99) * ms,
+        call_wait_p99_ms=_percentile(calls, 0.99) * ms,
     )

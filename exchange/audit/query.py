@@ -203,7 +203,7 @@ def search(
 ) -> list[StoredEntry]:
     """Entries matching ``flt`` within ``scope``, by sequence number (or newest first)."""
     source, source_params = entries_source(store, archived=archived)
-    where, params = _where(flt, scope, online=source == "audit_entries")
+    where, params = _where(flt, scope, online=not source_params)  # no archives in it
     order = "seq DESC" if newest_first else "seq"
     rows = store.fetchall(
         f"SELECT {COLUMNS} FROM {source} "  # noqa: S608 - fixed fragments

@@ -375,7 +375,9 @@ class GroupCommitWriter(Indexer):
             self._size = seq
         self._release(g.group)
         if g.leaves:
-            self.latency.record(len(g.leaves), g.group[0].queued, g.sync_s)
+            self.latency.record(
+                len(g.leaves), g.group[0].queued, g.sync_s, [p.queued for p in g.group]
+            )
         g.group = []  # the callers are answered: keep nothing of theirs while indexing
 
     @staticmethod

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.disk import STALL_MS, DiskSyncs, summarise_syncs, sync_tail
+import pytest
+
+from bench.disk import DiskSyncs, main, summarise_syncs, sync_tail
 
 
 def test_stalls_are_the_flushes_over_the_threshold_and_their_share_of_the_time() -> None:
@@ -17,8 +19,9 @@ def test_stalls_are_the_flushes_over_the_threshold_and_their_share_of_the_time()
     assert found.p999_ms == 200.0  # the 1,000th of 1,000, as the other percentiles count
     assert found.max_ms == 200.0
     assert found.stalls == 3  # 12, 50 and 200 ms; 9 ms is not over 10
-    assert abs(found.stalled_share - 0.262 / 10.0) < 1e-9
-    assert "3 over 10 ms, 2.6% of the time" in found.describe()
+    # a read arriving in a stall's last 10 ms can still be answered within 10 ms
+    assert abs(found.stalled_share - (0.002 + 0.040 + 0.190) / 10.0) < 1e-9
+    assert "3 over 10 ms: for 2.3% of the time a read arriving" in found.describe()
 
 
 def test_an_empty_run_is_all_zeros() -> None:
@@ -27,8 +30,19 @@ def test_an_empty_run_is_all_zeros() -> None:
 
 def test_a_run_on_the_volume_flushes_and_removes_its_file(tmp_path: Path) -> None:
     found = sync_tail(tmp_path, 0.3)
-    assert found.syncs > 10
+    assert found.syncs >= 1
     assert 0 < found.p50_ms <= found.p99_ms <= found.p999_ms <= found.max_ms
     assert 0.0 <= found.stalled_share <= 1.0
-    assert found.stalls == 0 or found.max_ms > STALL_MS
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_measures_a_directory_and_refuses_anything_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(tmp_path), "0.2"]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith(f"{tmp_path}: ")
+    assert " flushes, p50 " in said
+    assert main([str(tmp_path / "nowhere")]) == 2
+    assert "is not a directory" in capsys.readouterr().out
+    assert main([]) == 2

@@ -61,13 +61,20 @@ def test_public_api_is_listed() -> None:
     assert set(latency.__all__) == {"GroupLatency", "LatencySummary"}
 
 
-def test_the_wait_per_entry_counts_each_group_once_for_each_of_its_entries() -> None:
-    """A disk stall makes few large groups: over groups the wait's p99 misses it, per entry
-    it is what most callers of the stall saw."""
+def test_the_wait_per_call_counts_every_caller_once() -> None:
+    """A disk stall makes few large groups: over groups the wait's p99 misses it, over the
+    calls it is what most callers of the stall saw; a bulk call of many entries is one."""
     groups = GroupLatency()
     for _ in range(200):
-        groups.record(1, perf_counter() - 0.001, 0.0002)  # quick groups of one entry
-    groups.record(100, perf_counter() - 0.080, 0.080)  # one stall: 100 entries waited
+        groups.record(1, perf_counter() - 0.001, 0.0002)  # quick groups of one call
+    stalled = perf_counter() - 0.080
+    groups.record(100, stalled, 0.080, [stalled] * 100)  # one stall: 100 callers waited
     summary = groups.summary()
     assert summary.wait_p99_ms < 20  # over 201 groups: one slow group is below the p99
-    assert summary.entry_wait_p99_ms >= 80  # over 300 entries: a third waited 80 ms
+    assert summary.call_wait_p99_ms >= 80  # over 300 calls: a third waited 80 ms
+
+    bulk = GroupLatency()
+    for _ in range(200):
+        bulk.record(1, perf_counter() - 0.001, 0.0002)
+    bulk.record(5000, perf_counter() - 0.5, 0.01, [perf_counter() - 0.5])  # one bulk call
+    assert bulk.summary().call_wait_p99_ms < 20  # one call of 201, however many entries
