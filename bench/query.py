@@ -317,6 +317,6 @@ def p3(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
             f"bench/stalls.py) {'; '.join(s.describe() for s in paced.stalls) or 'none ran'}"
             f"{paced.audit_share()}; the data volume's own flushes right after, nothing else "
             f"running (append and fdatasync, bench/disk.py): {disk.describe()} — every read "
-            "waits for one, so no durable answer arriving during a stall can be within 10 ms",
+            "waits for the next flush",
         ),
     ]
