@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from exchange.audit.latency import percentile
+
 __all__ = ["STALL_MS", "DiskSyncs", "summarise_syncs", "sync_tail"]
 
 STALL_MS = 10.0  # a flush longer than this is a stall (P3-p99's target is 10 ms)
@@ -51,10 +53,6 @@ class DiskSyncs:
         )
 
 
-def _at(ordered: list[float], fraction: float) -> float:
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
-
-
 def summarise_syncs(durations_s: list[float], elapsed_s: float) -> DiskSyncs:
     """Percentiles of the flushes, and the share of ``elapsed_s`` in which a read that
     waits for the next flush could not be answered within :data:`STALL_MS`: a read
@@ -65,9 +63,9 @@ def summarise_syncs(durations_s: list[float], elapsed_s: float) -> DiskSyncs:
     beyond_s = sum(d - STALL_MS for d in stalled) / 1000
     return DiskSyncs(
         syncs=len(ordered),
-        p50_ms=_at(ordered, 0.5),
-        p99_ms=_at(ordered, 0.99),
-        p999_ms=_at(ordered, 0.999),
+        p50_ms=percentile(ordered, 0.5),
+        p99_ms=percentile(ordered, 0.99),
+        p999_ms=percentile(ordered, 0.999),
         max_ms=ordered[-1] if ordered else 0.0,
         stalls=len(stalled),
         stalled_share=min(1.0, beyond_s / elapsed_s) if elapsed_s > 0 else 0.0,

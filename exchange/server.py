@@ -29,12 +29,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from exchange.admin.route import install_admin_routes
 from exchange.api.app import create_app
+from exchange.api.errors import problem_body
 from exchange.config import ApiSettings
 from exchange.service import Exchange
 from exchange.web import install_console
@@ -159,7 +159,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
-        self._phase = ""  # what the deadline waits for: "head", "body" or nothing
         self._address: str | None = None  # counted in guard.open while set
         self._in_head = True  # the next bytes belong to a request head
         self._unparsed = 0  # bytes received since the parser last took a head or body part
@@ -220,7 +219,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.pipeline:  # queued behind a response: not read meanwhile, so not timed
             self._disarm()
         else:
-            self._arm(self.guard.body_timeout_s, phase="body")  # disarmed when it ends
+            self._arm(self.guard.body_timeout_s)  # disarmed when it ends
 
     def on_body(self, body: bytes) -> None:
         self._unparsed = 0
@@ -235,7 +234,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if not self._in_head and self._deadline is None and not self.transport.is_closing():
             # a queued request whose body is still to come is read from now on
-            self._arm(self.guard.body_timeout_s, phase="body")
+            self._arm(self.guard.body_timeout_s)
 
     # -- the parser's refusal ------------------------------------------------
     def send_400_response(self, msg: str) -> None:
@@ -256,16 +255,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
     # -- deadlines ------------------------------------------------
-    def _arm(self, seconds: float, *, phase: str = "head") -> None:
+    def _arm(self, seconds: float) -> None:
         self._disarm()
-        self._phase = phase
         self._deadline = self.loop.call_later(seconds, self._too_slow)
 
     def _disarm(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
-        self._phase = ""
 
     def _too_slow(self) -> None:
         self._deadline = None
@@ -290,7 +287,7 @@ def _parser_refusal(*, too_large: bool, max_head: int) -> tuple[int, bytes]:
             "Bad request",
             "the bytes received are not a valid HTTP/1.1 request",
         )
-    return problem.status, orjson.dumps(problem.model_dump(exclude_none=True))
+    return problem.status, problem_body(problem)
 
 
 def serve(exchange: Exchange, *, host: str, port: int, allow_demo_exposure: bool = False) -> None:

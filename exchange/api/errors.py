@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -25,12 +26,18 @@ __all__ = [
     "exchange_error_response",
     "install_error_handlers",
     "internal_error_response",
+    "problem_body",
     "problem_response",
     "unexpected_error_response",
 ]
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("govex.api")
+
+
+def problem_body(problem: Problem) -> bytes:
+    """A problem's JSON body, for answers written without a response class."""
+    return orjson.dumps(problem.model_dump(exclude_none=True))
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from time import perf_counter
 
-__all__ = ["GroupLatency", "LatencySummary"]
+__all__ = ["GroupLatency", "LatencySummary", "percentile"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class LatencySummary:
     call_wait_p99_ms: float  # over every caller of those groups, each its own wait
 
 
-def _percentile(ordered: list[float], fraction: float) -> float:
+def percentile(ordered: list[float], fraction: float) -> float:
+    """The value at ``fraction`` (0 … 1) of an ordered list (0 when empty)."""
     if not ordered:
         return 0.0
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -92,11 +93,11 @@ def _summarise(groups: list[tuple[int, float, float, tuple[float, ...]]]) -> Lat
     return LatencySummary(
         groups=len(groups),
         entries=sum(n for n, _, _, _ in groups),
-        commit_p50_ms=_percentile(commits, 0.5) * ms,
-        commit_p99_ms=_percentile(commits, 0.99) * ms,
+        commit_p50_ms=percentile(commits, 0.5) * ms,
+        commit_p99_ms=percentile(commits, 0.99) * ms,
         commit_max_ms=(commits[-1] if commits else 0.0) * ms,
-        wait_p50_ms=_percentile(waits, 0.5) * ms,
-        wait_p99_ms=_percentile(waits, 0.99) * ms,
+        wait_p50_ms=percentile(waits, 0.5) * ms,
+        wait_p99_ms=percentile(waits, 0.99) * ms,
         wait_max_ms=(waits[-1] if waits else 0.0) * ms,
-        call_wait_p99_ms=_percentile(calls, 0.99) * ms,
+        call_wait_p99_ms=percentile(calls, 0.99) * ms,
     )

@@ -36,10 +36,9 @@ from contextlib import suppress
 from typing import Any
 
 import anyio.to_thread
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exchange.api.errors import unexpected_error_response
+from exchange.api.errors import problem_body, unexpected_error_response
 from exchange.api.middleware.refusals import AnonymousRefusals
 from exchange.audit.context import REQUEST, RequestContext
 from exchange.audit.log import AuditEvent, AuditLog
@@ -205,7 +204,7 @@ def _principal(scope: Scope) -> Any:
 
 async def _unavailable(send: Send, exc: AuditUnavailable) -> None:
     problem = Problem.of(exc.code, exc.status, exc.title, exc.message)
-    body = orjson.dumps(problem.model_dump(exclude_none=True))
+    body = problem_body(problem)
     await send(
         {
             "type": "http.response.start",

@@ -58,7 +58,7 @@ def test_a_batch_is_committed_in_one_group_even_beyond_the_group_limit(tmp_path:
 
 
 def test_public_api_is_listed() -> None:
-    assert set(latency.__all__) == {"GroupLatency", "LatencySummary"}
+    assert set(latency.__all__) == {"GroupLatency", "LatencySummary", "percentile"}
 
 
 def test_the_wait_per_call_counts_every_caller_once() -> None:
