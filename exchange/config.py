@@ -99,12 +99,6 @@ class AuditSettings(BaseModel):
         description="free bytes the data directory's disk keeps: below it the exchange "
         "refuses new work (503 exchange.audit_disk_full) instead of running out of space",
     )
-    index_worker: bool = Field(
-        default=True,
-        description="the audit index's tables are made from the log's bytes in a worker "
-        "process (off the serving process's interpreter lock) for runs of at least "
-        "exchange.audit.indexer.WORKER_MIN entries; false: always in the indexer thread",
-    )
 
 
 class ConsoleSettings(BaseModel):

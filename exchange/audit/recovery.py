@@ -31,7 +31,7 @@ from typing import Any
 
 from exchange.audit.query import COLUMNS, entries_source, entry_from_row
 from exchange.audit.segments import WORK, Group, SegmentWriter, scan
-from exchange.audit.tables import run_tables
+from exchange.audit.tables import frame_of, insert_index
 from exchange.audit.tilestore import FileNodeStore, TreeAppender
 from exchange.store import Store
 from signing.merkle import leaf_hash
@@ -140,15 +140,8 @@ def _index(store: Store, indexed: int) -> list[int]:
 
 
 def _index_group(cur: Any, group: Group, indexed: int) -> None:
-    skip = max(0, indexed - group.first)
     sha = hashlib.sha256
-    datas = group.leaves[skip:]
-    entries, further = run_tables(
-        group.first + skip, datas, b"".join(sha(data).digest() for data in datas)
-    )
+    datas = group.leaves[max(0, indexed - group.first) :]
     cur.begin()
-    if entries is not None:
-        cur.from_arrow(entries).insert_into("audit_entries")
-    if further is not None:
-        cur.from_arrow(further).insert_into("audit_subjects")
+    insert_index(cur, frame_of(datas, b"".join(sha(data).digest() for data in datas)))
     cur.commit()

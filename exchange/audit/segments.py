@@ -10,7 +10,7 @@ all integers big-endian; the CRC-32 covers the header's fields before it and the
 Each entry is stored as its leaf data — the RFC 8785 (JCS) JSON of every member of
 :data:`exchange.audit.leaf.ENTRY_FIELDS` — so the format is generic over the entry's
 fields: a new member is a new key in the JSON, never a new segment format, and the
-index row (:func:`exchange.audit.tables.row_of`) is derived from the JSON by field name.
+index row (:func:`exchange.audit.tables.insert_index`) is read from the JSON by field name.
 
 Flag :data:`WORK` marks a group whose entry was written together with transactional
 work in DuckDB (records, a catalog change): its index row commits in the same

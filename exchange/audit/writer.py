@@ -13,7 +13,8 @@ commits whole) and wait on its latch.
   ``os.fdatasync`` and wakes their callers: a caller waits for its own group's sync and
   nothing else. While it syncs, the writer prepares and writes the next groups.
 * The *indexer* thread (:mod:`exchange.audit.indexer`) copies durable groups into
-  DuckDB (``audit_entries``, ``audit_subjects``) in large batches: the searchable index,
+  DuckDB (``audit_entries``, ``audit_subjects``) in large batches, DuckDB reading each
+  entry's JSON from the group's bytes: the searchable index,
   behind the log by a bounded amount (:attr:`GroupCommitWriter.index_lag`; the writer
   waits when the lag passes :data:`INDEX_LAG_MAX`). :meth:`GroupCommitWriter.wait_indexed`
   is the read barrier. It also makes the tree's files durable every
@@ -56,17 +57,11 @@ import duckdb
 
 from exchange.audit.context import current_request
 from exchange.audit.event import HEAD, MIDDLE, AuditEvent, Row, encode_event
-from exchange.audit.indexer import (
-    INDEX_LAG_MAX,
-    Indexer,
-    Written,
-    entries_table,
-    iso,
-    subjects_table,
-)
+from exchange.audit.indexer import INDEX_LAG_MAX, Indexer, Written, iso
 from exchange.audit.latency import GroupLatency
 from exchange.audit.segments import WORK, SegmentWriter, crash_point
 from exchange.audit.subjects import SubjectKeys
+from exchange.audit.tables import insert_index, offsets
 from exchange.audit.tilestore import FileNodeStore, TreeAppender
 from exchange.config import AuditSettings
 from exchange.errors import AuditUnavailable
@@ -79,8 +74,6 @@ __all__ = [
     "OnCommit",
     "Pending",
     "TxWork",
-    "entries_table",
-    "subjects_table",
 ]
 
 TxWork = Callable[[duckdb.DuckDBPyConnection], Any]
@@ -294,7 +287,7 @@ class GroupCommitWriter(Indexer):
         n = len(rows)
         leaves: list[bytes] = []
         runs: list[tuple[int, datetime]] | None = None
-        body = b""
+        body = starts = b""
         if n:
             if all(p.at is None for p in group):
                 datas = _spliced(rows, first, now)
@@ -305,15 +298,13 @@ class GroupCommitWriter(Indexer):
                     datas += _spliced(p.rows, seq, p.at or now)
                     seq += len(p.rows)
             leaves = list(map(_digest, map(_sha256, datas)))
-            body = b"".join(
-                chain.from_iterable(zip(map(_pack_len, map(len, datas)), datas, strict=True))
-            )
+            lengths = list(map(len, datas))
+            body = b"".join(chain.from_iterable(zip(map(_pack_len, lengths), datas, strict=True)))
+            starts = offsets(lengths)  # the entries in the body, for the index
             self.segments.write_body(body, n, flags)
             self._tree.extend(leaves)
-        if not self.settings.index_worker:
-            body = b""  # only the index worker reads it
         return Written(
-            group, first, rows, leaves, runs[0][1] if runs else now, runs=runs, body=body
+            group, first, rows, leaves, runs[0][1] if runs else now, body, starts, runs=runs
         )
 
     def _drain(self) -> None:
@@ -371,14 +362,16 @@ class GroupCommitWriter(Indexer):
         for p in g.group:
             p.seq = seq
             seq += len(p.rows)
-        if g.rows:
+        if g.count:
             self._size = seq
         self._release(g.group)
         if g.leaves:
             self.latency.record(
                 len(g.leaves), g.group[0].queued, g.sync_s, [p.queued for p in g.group]
             )
-        g.group = []  # the callers are answered: keep nothing of theirs while indexing
+        # the callers are answered: keep nothing of theirs while indexing (the index
+        # reads the group's bytes)
+        g.group, g.rows = [], []
 
     @staticmethod
     def _release(group: list[Pending], error: BaseException | None = None) -> None:
@@ -405,8 +398,8 @@ class GroupCommitWriter(Indexer):
             self._fail(exc, group)
             return
         self._committed(g)
-        if g.rows:
-            self._set_indexed(g.first + len(g.rows))
+        if g.count:
+            self._set_indexed(g.first + g.count)
 
     def _write_with_work(self, group: list[Pending]) -> Written:
         self._commit_salts()
@@ -421,10 +414,7 @@ class GroupCommitWriter(Indexer):
             written = True
             g = self._write(group, WORK)
             if g.rows:
-                cur.from_arrow(g.entries()).insert_into("audit_entries")
-                further = subjects_table(g.first, g.rows)
-                if further is not None:
-                    cur.from_arrow(further).insert_into("audit_subjects")
+                insert_index(cur, g.frame())
             if self._on_commit is not None:
                 self._on_commit(cur, g.first, g.leaves)
             self.segments.sync()  # the entry is durable before its work commits

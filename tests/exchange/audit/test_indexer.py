@@ -4,23 +4,13 @@ durable where no caller waits for them."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-import pyarrow as pa
 import pytest
 
 import exchange.audit.indexer as indexer_module
-from exchange.audit.event import encode_event
-from exchange.audit.indexer import (
-    INDEX_BATCH,
-    INDEX_LAG_MAX,
-    TABULATE_EVERY,
-    Tables,
-    Written,
-    tabulate,
-)
+from exchange.audit.indexer import INDEX_BATCH, INDEX_LAG_MAX
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.query import COLUMNS, entry_from_row
 from exchange.audit.segments import scan
@@ -125,16 +115,16 @@ def test_a_batch_of_small_groups_is_indexed_entry_by_entry_with_each_groups_time
         store.close()
 
 
-def test_small_groups_are_tabulated_together_each_entry_with_its_own_time(
+def test_small_groups_from_many_threads_are_indexed_each_entry_with_its_own_time(
     tmp_path: Path,
 ) -> None:
     """Single appends from many threads commit in small groups, each at its own time; the
-    indexer turns many of them into one table (every ``TABULATE_EVERY`` entries and at the
-    end of a transaction). Every row of the index is its entry's leaf: its ``seq``, its
-    group's time and its leaf hash, recomputed from the stored columns."""
+    indexer inserts many of them in one transaction. Every row of the index is its
+    entry's leaf: its ``seq``, its group's time and its leaf hash, recomputed from the
+    stored columns."""
     store = Store(tmp_path / "data", create=True)
     log = AuditLog(store, b"k" * 32, AuditSettings(group_commit_max=64))
-    threads, each = 8, TABULATE_EVERY // 6
+    threads, each = 8, 700
 
     def work(t: int) -> None:
         for event in _events(t * each, each):
@@ -158,44 +148,19 @@ def test_small_groups_are_tabulated_together_each_entry_with_its_own_time(
         assert s.entry.leaf_hash() == s.leaf_hash
 
 
-def test_tabulating_groups_keeps_each_groups_sequence_numbers_and_times() -> None:
-    """:func:`tabulate` of groups with a gap between them and runs of their own times is
-    the concatenation of each group's own table."""
-    at = datetime(2026, 5, 1, 1, 2, 3, 456789, tzinfo=UTC)
-
-    def group(first: int, n: int, runs: list[tuple[int, datetime]] | None = None) -> Written:
-        events = _events(first, n)
-        for e in events:
-            e.subject_hash, e.subject = f"{e.subject:0>64}", None
-        rows = [encode_event(e) for e in events]
-        leaves = [bytes([i]) * 32 for i in range(first, first + n)]
-        return Written([], first, rows, leaves, at + timedelta(seconds=first), runs=runs)
-
-    def groups() -> list[Written]:
-        later = at + timedelta(minutes=1)
-        return [group(0, 3), group(3, 2, [(1, at), (1, later)]), group(5, 4), group(20, 1)]
-
-    expected = pa.concat_tables([g.entries() for g in groups()])
-    tables = Tables()
-    tabulate(groups(), tables)
-    assert len(tables.entries) == 2  # one a run of consecutive groups
-    assert pa.concat_tables(tables.entries).equals(expected)
-
-
-def test_a_failure_while_gathering_closes_the_log_instead_of_ending_the_indexer_silently(
+def test_a_failed_index_transaction_closes_the_log_instead_of_ending_the_indexer_silently(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The indexer makes tables while it gathers groups. If that fails (memory), the log
-    closes as when the index transaction fails; the indexer thread must not just end, which
-    left readers waiting for an index that never came and the log reporting itself healthy."""
+    """If the index transaction fails (memory), the log closes; the indexer thread must
+    not just end, which left readers waiting for an index that never came and the log
+    reporting itself healthy."""
     store = Store(tmp_path / "data", create=True)
     log = AuditLog(store, b"k" * 32, AuditSettings())
 
-    def out_of_memory(groups: list[Written], into: Tables) -> None:
+    def out_of_memory(cur: object, table: object) -> None:
         raise MemoryError("no memory for the index tables")
 
-    monkeypatch.setattr(indexer_module, "TABULATE_EVERY", 1)  # tabulate while gathering
-    monkeypatch.setattr(indexer_module, "tabulate", out_of_memory)
+    monkeypatch.setattr(indexer_module, "insert_index", out_of_memory)
     try:
         log.append(_events(0, 1)[0])  # durable: answered before the index
         log.wait_indexed(timeout=30)

@@ -219,9 +219,9 @@ def test_connector_check_names_a_department_that_does_not_own_the_resource_or_it
     ("name", "value", "says"),
     [
         (
-            "GOVEX_AUDIT__INDEX_WORKER",
+            "GOVEX_API__FAST_READ",
             "maybe",
-            "GOVEX_AUDIT__INDEX_WORKER='maybe': Input should be",
+            "GOVEX_API__FAST_READ='maybe': Input should be",
         ),
         (
             "GOVEX_AUDIT__GROUP_COMMIT_MAX",
