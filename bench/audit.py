@@ -123,7 +123,6 @@ def p6(quick: bool, log: Callable[[str], None] = lambda s: None) -> list[Figure]
     from exchange.store import Store
     from signing.merkle import MemoryNodeStore, MerkleTree
 
-
     n = 100_000 if quick else 1_000_000
     settings = AuditSettings(group_commit_max=8192)
     folder = Path(tempfile.mkdtemp(prefix="govex-bench-audit-"))

@@ -58,6 +58,7 @@ INDEX_BATCH = 131_072  # entries the indexer gathers for one transaction at most
 INDEX_DELAY_S = 0.02  # a pause in the groups that ends its gathering
 INDEX_GATHER_S = 2.0  # gathering ends after this long (at a modest rate: small batches)
 
+
 @dataclass
 class Written:
     """A group written to the segment: what the syncer and the indexer need of it."""
