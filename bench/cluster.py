@@ -25,7 +25,7 @@ from typing import Any
 
 from bench.serving import serve_process
 
-from .figures import Figure
+from .figures import Figure, percentile
 from .ingest import _broker
 
 __all__ = ["cluster_control"]
@@ -39,11 +39,6 @@ BOUND_S = 30.0
 
 def _quiet(text: str) -> None:
     return None
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 @contextmanager
@@ -194,16 +189,16 @@ def cluster_control(quick: bool = True, log: Log = _quiet) -> Figure:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     both = grants + revocations
-    p99 = _percentile(both, 0.99) * 1000
-    answer = _percentile(answers, 0.5) * 1000
+    p99 = percentile(both, 99) * 1000
+    answer = percentile(answers, 50) * 1000
 
     def ms(seconds: float) -> str:
         return f"{seconds * 1000:.0f}"
 
     note = (
-        f"grant p50 {ms(_percentile(grants, 0.5))} / p99 {ms(_percentile(grants, 0.99))} ms, "
-        f"revocation p50 {ms(_percentile(revocations, 0.5))} / p99 "
-        f"{ms(_percentile(revocations, 0.99))} ms over {rounds} each; one broker, three "
+        f"grant p50 {ms(percentile(grants, 50))} / p99 {ms(percentile(grants, 99))} ms, "
+        f"revocation p50 {ms(percentile(revocations, 50))} / p99 "
+        f"{ms(percentile(revocations, 99))} ms over {rounds} each; one broker, three "
         "nodes and the poller on one machine; polled every 2 ms"
     )
     return Figure(

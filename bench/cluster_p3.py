@@ -43,7 +43,7 @@ from bench.cluster import MATTER, _Client, _subject
 from bench.cluster import RESOURCE as GRANTED
 from bench.serving import serve_process
 
-from .figures import Figure
+from .figures import Figure, percentile
 from .ingest import _broker
 from .load import LoadResult, run_load
 from .query import CONNECTIONS, PURPOSE, RESOURCE, WORKING_SET, prepare_exchange
@@ -103,13 +103,6 @@ class _Rounds:
 
     def all(self) -> list[float]:
         return [t for kind in KINDS for t in self.seen[kind]]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _cpu_s(pids: list[int]) -> float:
@@ -377,8 +370,8 @@ def _ms(seconds: float) -> str:
 
 def _kinds(rounds: _Rounds) -> str:
     return ", ".join(
-        f"{kind} p50 {_ms(_percentile(rounds.seen[kind], 0.5))} / p99 "
-        f"{_ms(_percentile(rounds.seen[kind], 0.99))} ms"
+        f"{kind} p50 {_ms(percentile(rounds.seen[kind], 50))} / p99 "
+        f"{_ms(percentile(rounds.seen[kind], 99))} ms"
         for kind in KINDS
     )
 
@@ -519,7 +512,7 @@ def _figures(
         ),
     )
     under_all, quiet_all = loaded.all(), quiet.all()
-    p99, peer99 = _percentile(under_all, 0.99) * 1000, _percentile(quiet_all, 0.99) * 1000
+    p99, peer99 = percentile(under_all, 99) * 1000, percentile(quiet_all, 99) * 1000
     prop = Figure(
         "CLUSTER-PROP",
         "control-plane propagation A → B, C (grant, grant revocation, certificate "
@@ -534,8 +527,8 @@ def _figures(
         note=(
             f"under load: {_kinds(loaded)}; without load: {_kinds(quiet)}; "
             f"{sizes.rounds} rounds of each, each change seen on B and on C, from A's answer "
-            f"(A's own answer p50 {_ms(_percentile(quiet.answers, 0.5))} ms without load, "
-            f"{_ms(_percentile(loaded.answers, 0.5))} ms under load); polled every 2 ms from "
+            f"(A's own answer p50 {_ms(percentile(quiet.answers, 50))} ms without load, "
+            f"{_ms(percentile(loaded.answers, 50))} ms under load); polled every 2 ms from "
             f"one thread per node, so a poll waits its turn among the reads; the load: reads "
             f"paced at half the three nodes' closed-loop rate, "
             f"{under.reads.rate:,.0f} req/s for {under.reads.seconds:.0f} s, p50 "

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["Figure"]
+from exchange.audit.latency import percentile as _nearest_rank
+
+__all__ = ["Figure", "percentile"]
+
+
+def percentile(values: Iterable[float], p: float) -> float:
+    """The ``p``-th percentile (0 … 100) of ``values`` by nearest rank, as the exchange's
+    own latency figures take it (:func:`exchange.audit.latency.percentile`); NaN when
+    there are none (a table shows "—")."""
+    ordered = sorted(values)
+    return _nearest_rank(ordered, p / 100) if ordered else float("nan")
 
 
 @dataclass

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .figures import percentile
+
 __all__ = ["LoadResult", "read_response", "run_load"]
 
 
@@ -32,10 +34,7 @@ class LoadResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def percentile(self, p: float) -> float:
-        if not self.latencies_ms:
-            return float("nan")
-        data = sorted(self.latencies_ms)
-        return data[min(len(data) - 1, int(p / 100 * len(data)))]
+        return percentile(self.latencies_ms, p)
 
 
 def read_response(sock: socket.socket, buf: bytearray) -> tuple[int, bytes]:

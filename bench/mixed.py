@@ -40,7 +40,7 @@ import orjson
 
 from bench.serving import serve_process
 
-from .figures import Figure
+from .figures import Figure, percentile
 from .load import read_response
 from .query import PURPOSE, RESOURCE, _people, prepare_exchange
 
@@ -82,10 +82,7 @@ class KindStats:
     latencies_ms: list[float] = field(default_factory=list)
 
     def percentile(self, p: float) -> float:
-        if not self.latencies_ms:
-            return float("nan")
-        data = sorted(self.latencies_ms)
-        return data[min(len(data) - 1, int(p / 100 * len(data)))]
+        return percentile(self.latencies_ms, p)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pyarrow as pa
 
-from .figures import Figure
+from .figures import Figure, percentile
 
 if TYPE_CHECKING:
     import duckdb
@@ -302,10 +302,7 @@ class ReadTimes:
     lookups: list[float]
     reads: list[float]
 
-    @staticmethod
-    def percentile(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+    percentile = staticmethod(percentile)
 
     def summary(self) -> str:
         p = self.percentile

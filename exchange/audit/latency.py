@@ -53,16 +53,13 @@ class GroupLatency:
         self._groups: deque[tuple[int, float, float, tuple[float, ...]]] = deque(maxlen=keep)
         self._lock = threading.Lock()
 
-    def record(
-        self, entries: int, queued: float, commit_s: float, callers: Sequence[float] = ()
-    ) -> None:
-        """One committed group: its size, when its oldest caller queued, its commit time,
-        and when each of its callers queued (the oldest alone when not given)."""
+    def record(self, entries: int, commit_s: float, queued: Sequence[float]) -> None:
+        """One committed group: its size, its commit time, and when each of its callers
+        queued (``perf_counter``; 0: not known). The oldest caller's wait is the group's."""
         now = perf_counter()
-        wait = now - queued if queued else 0.0
-        waits = tuple(now - q for q in callers if q) or (wait,)
+        waits = tuple(now - q for q in queued if q) or (0.0,)
         with self._lock:
-            self._groups.append((entries, commit_s, wait, waits))
+            self._groups.append((entries, commit_s, max(waits), waits))
 
     def take(self, *, clear: bool = False) -> LatencySummary:
         """:meth:`summary`, and with ``clear`` forget what it summarised (in one step: a

@@ -366,9 +366,7 @@ class GroupCommitWriter(Indexer):
             self._size = seq
         self._release(g.group)
         if g.leaves:
-            self.latency.record(
-                len(g.leaves), g.group[0].queued, g.sync_s, [p.queued for p in g.group]
-            )
+            self.latency.record(len(g.leaves), g.sync_s, [p.queued for p in g.group])
         # the callers are answered: keep nothing of theirs while indexing (the index
         # reads the group's bytes)
         g.group, g.rows = [], []

@@ -20,7 +20,7 @@ def _event(i: int) -> AuditEvent:
 def test_the_summary_gives_percentiles_of_the_recorded_groups() -> None:
     groups = GroupLatency()
     for ms in range(1, 101):  # commits of 1 … 100 ms
-        groups.record(10, 0.0, ms / 1000)
+        groups.record(10, ms / 1000, [0.0])
     summary = groups.summary()
     assert summary.groups == 100
     assert summary.entries == 1000
@@ -32,7 +32,7 @@ def test_the_summary_gives_percentiles_of_the_recorded_groups() -> None:
 def test_the_record_is_bounded_and_can_be_cleared() -> None:
     groups = GroupLatency(keep=5)
     for _ in range(20):
-        groups.record(1, perf_counter(), 0.001)
+        groups.record(1, 0.001, [perf_counter()])
     assert groups.summary().groups == 5
     assert groups.summary().wait_max_ms >= 0
     groups.clear()
@@ -66,15 +66,24 @@ def test_the_wait_per_call_counts_every_caller_once() -> None:
     calls it is what most callers of the stall saw; a bulk call of many entries is one."""
     groups = GroupLatency()
     for _ in range(200):
-        groups.record(1, perf_counter() - 0.001, 0.0002)  # quick groups of one call
+        groups.record(1, 0.0002, [perf_counter() - 0.001])  # quick groups of one call
     stalled = perf_counter() - 0.080
-    groups.record(100, stalled, 0.080, [stalled] * 100)  # one stall: 100 callers waited
+    groups.record(100, 0.080, [stalled] * 100)  # one stall: 100 callers waited
     summary = groups.summary()
     assert summary.wait_p99_ms < 20  # over 201 groups: one slow group is below the p99
     assert summary.call_wait_p99_ms >= 80  # over 300 calls: a third waited 80 ms
 
     bulk = GroupLatency()
     for _ in range(200):
-        bulk.record(1, perf_counter() - 0.001, 0.0002)
-    bulk.record(5000, perf_counter() - 0.5, 0.01, [perf_counter() - 0.5])  # one bulk call
+        bulk.record(1, 0.0002, [perf_counter() - 0.001])
+    bulk.record(5000, 0.01, [perf_counter() - 0.5])  # one bulk call
     assert bulk.summary().call_wait_p99_ms < 20  # one call of 201, however many entries
+
+
+def test_a_groups_wait_is_its_oldest_callers() -> None:
+    groups = GroupLatency()
+    now = perf_counter()
+    groups.record(3, 0.001, [now - 0.010, now - 0.050, now - 0.020])
+    summary = groups.summary()
+    assert 50 <= summary.wait_max_ms < 1000
+    assert summary.call_wait_p99_ms == summary.wait_max_ms  # the oldest of three calls
