@@ -10,9 +10,9 @@ reads the audit tables first waits until they hold every committed entry.
 The indexer gathers durable groups while they keep arriving, up to :data:`INDEX_BATCH`
 entries (a pause of :data:`INDEX_DELAY_S` in the groups, :data:`INDEX_GATHER_S` gone by,
 a waiting reader or the log closing ends the gathering), and inserts them in one
-transaction. A gathered group holds its body as the segment holds it, the offsets of its
-entries in it and its leaf hashes: a few buffers, not an object per entry (the callers'
-rows are let go once they are answered). DuckDB makes the rows from those bytes
+transaction. A gathered group holds its body as the segment holds it, its entries'
+lengths and its leaf hashes (the callers' rows are let go once they are answered); the
+transaction joins them into one table. DuckDB makes the rows from those bytes
 (:func:`exchange.audit.tables.insert_index`: each entry's JSON read in C++, without the
 interpreter lock), so the index's work per entry takes nothing from the event loop and
 the appends. Under load the batch is at least one DuckDB row group (122,880 rows), which
@@ -28,11 +28,11 @@ import threading
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from time import monotonic
 from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
 
 from exchange.audit.event import Row
 from exchange.audit.tables import frame, insert_index, iso
@@ -69,7 +69,7 @@ class Written:
     leaves: list[bytes]
     now: datetime
     body: bytes  # the group's body as the segment holds it (each entry's length and data)
-    starts: bytes  # where each entry starts in ``body`` (:func:`exchange.audit.tables.offsets`)
+    lengths: list[int]  # of each entry's data in ``body``
     sync_s: float = 0.0
     # the times of the group's runs of entries (count, time) when its calls brought their
     # own (a cluster's replica: each message its publisher's), else None: all ``now``
@@ -78,10 +78,6 @@ class Written:
 
     def __post_init__(self) -> None:
         self.count = len(self.rows)
-
-    def frame(self) -> pa.Table:
-        """The group's entries as :func:`exchange.audit.tables.insert_index` reads them."""
-        return frame(self.body, self.starts, b"".join(self.leaves), self.count)
 
 
 POKE = object()  # put on the indexer's queue by a reader waiting for the index
@@ -202,13 +198,19 @@ class Indexer:
         return batch
 
     def _index(self, cur: duckdb.DuckDBPyConnection, groups: list[Written]) -> None:
-        frames = [g.frame() for g in groups]
+        """One transaction: every gathered group's entries in one table (their bodies and
+        leaf hashes joined; a table per group would cost Python time per group, and at a
+        modest rate a batch holds thousands of groups of one or two entries)."""
+        table = frame(
+            b"".join(g.body for g in groups),
+            list(chain.from_iterable(g.lengths for g in groups)),
+            b"".join(chain.from_iterable(g.leaves for g in groups)),
+        )
         cur.begin()
-        insert_index(cur, frames[0] if len(frames) == 1 else pa.concat_tables(frames))
+        insert_index(cur, table)
         cur.commit()
         for g in groups:  # indexed: their bytes are in the segments and the index
-            g.body = g.starts = b""
-            g.leaves = []
+            g.body, g.lengths, g.leaves = b"", [], []
         last = groups[-1]
         self._set_indexed(last.first + last.count)
 

@@ -4,7 +4,8 @@ The indexer (:mod:`exchange.audit.indexer`), a group written with work
 (:mod:`exchange.audit.writer`) and opening the log (:mod:`exchange.audit.recovery`) fill
 ``audit_entries`` and ``audit_subjects`` the same way: the entries' leaf data, as a
 group's body holds it (each entry's length, then its data), is handed to DuckDB as one
-Arrow column over that very buffer (:func:`frame`: no Python object per entry), and one
+Arrow column over those very bytes (:func:`frame`: no Python object per entry, one
+table for a whole batch of groups), and one
 ``INSERT … SELECT`` per table reads every column from each entry's JSON by name
 (:func:`insert_index`). DuckDB parses the JSON in C++ without the interpreter lock, so
 the index costs the serving process about 2 µs of CPU per entry instead of a Python
@@ -24,16 +25,18 @@ both markers themselves).
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from datetime import datetime
 from itertools import accumulate
 from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["ENTRIES_SQL", "SUBJECTS_SQL", "frame", "frame_of", "insert_index", "iso", "offsets"]
+__all__ = ["CHUNK", "ENTRIES_SQL", "SUBJECTS_SQL", "frame", "frame_of", "insert_index", "iso"]
 
 _HASH = pa.binary(32)
 _LENGTH = 4  # the length before each entry's data in a group's body
+CHUNK = 16_384  # entries of the index's table DuckDB reads as one chunk (one thread)
 
 # The view ``audit_index_frame`` is the Arrow table of :func:`frame`. ``t`` is an entry's
 # text: its framed bytes after the length and the leaf's 0x00 prefix. ``v`` holds the
@@ -67,33 +70,35 @@ def iso(ts: datetime) -> str:
     return ts.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def offsets(lengths: list[int]) -> bytes:
-    """Where each framed entry of a body starts (and the body's end), from the entries'
-    lengths: an Arrow binary column's offsets (32-bit, little-endian on every platform
-    the exchange runs on), summed in C."""
-    return array("i", accumulate(map(_LENGTH.__add__, lengths), initial=0)).tobytes()
-
-
-def frame(body: bytes, starts: bytes, leaves: bytes, count: int) -> pa.Table:
-    """The Arrow table :func:`insert_index` reads: a group's ``body`` as a binary column
-    of its ``count`` framed entries (over the body's own buffer, cut where ``starts``
-    says: :func:`offsets`) and the entries' leaf hashes joined in ``leaves``."""
+def frame(body: bytes, lengths: Sequence[int], leaves: bytes) -> pa.Table:
+    """The Arrow table :func:`insert_index` reads: ``body`` (groups' bodies, joined) as a
+    binary column of its framed entries over the body's own buffer, cut where the
+    entries' ``lengths`` say (the offsets summed in C), and the entries' leaf hashes
+    joined in ``leaves``. One table for a whole batch: its cost does not grow with the
+    number of groups."""
+    count = len(lengths)
+    small = len(body) < 2**31  # 32-bit offsets (cheaper for DuckDB to read) when they fit
+    starts = array("i" if small else "q", accumulate(map(_LENGTH.__add__, lengths), initial=0))
     entries = pa.Array.from_buffers(
-        pa.binary(), count, [None, pa.py_buffer(starts), pa.py_buffer(body)]
+        pa.binary() if small else pa.large_binary(),
+        count,
+        [None, pa.py_buffer(starts), pa.py_buffer(body)],
     )
-    entries.validate()  # offsets within the body, rising: checked in C, not trusted
-    hashes = pa.Array.from_buffers(_HASH, count, [None, pa.py_buffer(leaves)])
+    entries.validate(full=True)  # offsets within the body, rising: checked in C, not trusted
     if len(leaves) != 32 * count:
         raise ValueError(f"{count} entries but {len(leaves)} bytes of leaf hashes")
-    return pa.Table.from_arrays([entries, hashes], names=["entry", "leaf_hash"])
+    hashes = pa.Array.from_buffers(_HASH, count, [None, pa.py_buffer(leaves)])
+    table = pa.Table.from_arrays([entries, hashes], names=["entry", "leaf_hash"])
+    # in chunks (zero-copy slices): DuckDB reads a large batch on every core, a small
+    # one (a modest rate's) on one, leaving the other to the event loop
+    return pa.Table.from_batches(table.to_batches(max_chunksize=CHUNK))
 
 
 def frame_of(datas: list[bytes], leaves: bytes) -> pa.Table:
     """:func:`frame` of entries given as their leaf data (as the segments are read)."""
     lengths = list(map(len, datas))
-    prefixes = [n.to_bytes(_LENGTH, "big") for n in lengths]
-    body = b"".join(p + d for p, d in zip(prefixes, datas, strict=True))
-    return frame(body, offsets(lengths), leaves, len(datas))
+    body = b"".join(n.to_bytes(_LENGTH, "big") + d for n, d in zip(lengths, datas, strict=True))
+    return frame(body, lengths, leaves)
 
 
 def insert_index(cur: Any, table: pa.Table) -> None:

@@ -61,7 +61,7 @@ from exchange.audit.indexer import INDEX_LAG_MAX, Indexer, Written, iso
 from exchange.audit.latency import GroupLatency
 from exchange.audit.segments import WORK, SegmentWriter, crash_point
 from exchange.audit.subjects import SubjectKeys
-from exchange.audit.tables import insert_index, offsets
+from exchange.audit.tables import frame, insert_index
 from exchange.audit.tilestore import FileNodeStore, TreeAppender
 from exchange.config import AuditSettings
 from exchange.errors import AuditUnavailable
@@ -287,7 +287,8 @@ class GroupCommitWriter(Indexer):
         n = len(rows)
         leaves: list[bytes] = []
         runs: list[tuple[int, datetime]] | None = None
-        body = starts = b""
+        body = b""
+        lengths: list[int] = []
         if n:
             if all(p.at is None for p in group):
                 datas = _spliced(rows, first, now)
@@ -300,11 +301,10 @@ class GroupCommitWriter(Indexer):
             leaves = list(map(_digest, map(_sha256, datas)))
             lengths = list(map(len, datas))
             body = b"".join(chain.from_iterable(zip(map(_pack_len, lengths), datas, strict=True)))
-            starts = offsets(lengths)  # the entries in the body, for the index
             self.segments.write_body(body, n, flags)
             self._tree.extend(leaves)
         return Written(
-            group, first, rows, leaves, runs[0][1] if runs else now, body, starts, runs=runs
+            group, first, rows, leaves, runs[0][1] if runs else now, body, lengths, runs=runs
         )
 
     def _drain(self) -> None:
@@ -412,7 +412,7 @@ class GroupCommitWriter(Indexer):
             written = True
             g = self._write(group, WORK)
             if g.rows:
-                insert_index(cur, g.frame())
+                insert_index(cur, frame(g.body, g.lengths, b"".join(g.leaves)))
             if self._on_commit is not None:
                 self._on_commit(cur, g.first, g.leaves)
             self.segments.sync()  # the entry is durable before its work commits

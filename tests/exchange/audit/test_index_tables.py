@@ -18,7 +18,7 @@ from exchange.audit.leaf import canonical_detail
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.query import COLUMNS, entry_from_row
 from exchange.audit.segments import scan
-from exchange.audit.tables import frame, frame_of, offsets
+from exchange.audit.tables import frame, frame_of
 from exchange.config import AuditSettings
 from exchange.store import Store
 
@@ -158,9 +158,9 @@ def test_a_frame_is_the_bodys_own_bytes_cut_at_each_entry() -> None:
     assert table.column("leaf_hash").to_pylist() == [leaves[i : i + 32] for i in range(0, 160, 32)]
 
 
-def test_a_frame_refuses_offsets_beyond_its_body_and_hashes_of_another_count() -> None:
+def test_a_frame_refuses_lengths_beyond_its_body_and_hashes_of_another_count() -> None:
     body = b"\x00\x00\x00\x02\x00{}"
     with pytest.raises(pa.ArrowInvalid):
-        frame(body, offsets([2, 9]), b"h" * 64, 2)  # the second entry ends beyond the body
+        frame(body, [2, 9], b"h" * 64)  # the second entry ends beyond the body
     with pytest.raises(ValueError, match="1 entries but 64 bytes"):
-        frame(body, offsets([3]), b"h" * 64, 1)
+        frame(body, [3], b"h" * 64)
