@@ -12,9 +12,10 @@ __all__ = ["Figure", "percentile"]
 
 
 def percentile(values: Iterable[float], p: float) -> float:
-    """The ``p``-th percentile (0 … 100) of ``values`` by nearest rank, as the exchange's
-    own latency figures take it (:func:`exchange.audit.latency.percentile`); NaN when
-    there are none (a table shows "—")."""
+    """The ``p``-th percentile (0 … 100) of ``values``: the value at index
+    ``int(p / 100 × n)`` of the ordered values (the last for p99 of 100 or fewer), as
+    the exchange's own latency figures take it (:func:`exchange.audit.latency.percentile`);
+    NaN when there are none (a table shows "—")."""
     ordered = sorted(values)
     return _nearest_rank(ordered, p / 100) if ordered else float("nan")
 

@@ -13,8 +13,8 @@ Modules (imported by name, e.g. ``from exchange.audit.log import AuditLog``):
   the others in ``detail.subjects`` and the ``audit_subjects`` table) and the caps on an
   entry's size; ``writer`` — the group-commit writer behind the log (writer and
   syncer threads); ``indexer`` — its indexer thread, DuckDB as the searchable index
-  filled in large batches, the index worker process and the read barrier; ``tables`` —
-  the index's Arrow tables, from the callers' rows or from the log's bytes.
+  filled in large batches, and the read barrier; ``tables`` — the index's rows, made by
+  DuckDB from the log's bytes (each entry's JSON read by name).
 * ``leaf`` — :class:`~exchange.audit.leaf.AuditEntry`, ``ENTRY_FIELDS`` (the one list
   of an entry's members) and the exact bytes a leaf hashes; ``subjects`` — per-subject
   salts and keyed hashes; ``context`` — the HTTP request an entry belongs to;

@@ -1,9 +1,10 @@
 """What happened (:class:`AuditEvent`) and the row and leaf parts the writer stores for it.
 
 A caller hands the log an :class:`AuditEvent`; :func:`encode_event` turns it into a
-:data:`Row`: the entry's columns in the ``audit_entries`` table's order, then the leaf
-data around ``seq`` and ``ts`` (:func:`exchange.audit.leaf.encode_parts`), so the
-writer only splices those two in and hashes.
+:data:`Row`: the entry's columns in the ``audit_entries`` table's order (what a cluster
+node sends for it), then the leaf data around ``seq`` and ``ts``
+(:func:`exchange.audit.leaf.encode_parts`), so the writer only splices those two in and
+hashes. The index is made from the leaf data alone (:mod:`exchange.audit.tables`).
 
 Text that JSON cannot hold (a lone surrogate such as ``"\\ud800"`` decoded from a
 ``\\ud800`` escape in a request) would leave a request without its entry; such text is
@@ -14,8 +15,8 @@ in ``detail``, and the entry is written with that text.
 was answered. ``subject_hash`` holds the first subject's keyed hash; the keyed hashes of
 the further subjects travel in ``detail["subjects"]`` (a list, in the leaf, so a proof
 covers them) and, for lookups, in the ``audit_subjects`` table (``seq, subject_hash``;
-one row per further subject, none for an entry with at most one subject). A :data:`Row`
-carries those further hashes after its leaf parts.
+one row per further subject, none for an entry with at most one subject, read from the
+leaf). A :data:`Row` carries those further hashes after its leaf parts.
 
 **Size.** An entry is bounded where it is built: every text field and every string in
 ``detail`` keeps at most :data:`TEXT_CAP` characters; a longer text keeps its first
@@ -88,7 +89,7 @@ HEAD, MIDDLE, SUBJECTS = len(ROW_COLUMNS), len(ROW_COLUMNS) + 1, len(ROW_COLUMNS
 Row = tuple[Any, ...]
 """One entry as the caller prepares it: the :data:`ROW_COLUMNS`, then the leaf's head
 (with the RFC 6962 leaf prefix) and middle, then the keyed hashes of its further
-subjects (a tuple, usually empty) for the ``audit_subjects`` table."""
+subjects (a tuple, usually empty)."""
 
 TEXT_CAP = 256
 """Characters kept of any text of an entry (a field, a string in ``detail``)."""

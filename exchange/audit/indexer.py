@@ -27,7 +27,6 @@ import queue
 import threading
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
 from itertools import chain
 from time import monotonic
 from typing import TYPE_CHECKING
@@ -67,13 +66,9 @@ class Written:
     first: int
     rows: list[Row]  # the callers' rows: let go once they are answered
     leaves: list[bytes]
-    now: datetime
     body: bytes  # the group's body as the segment holds it (each entry's length and data)
     lengths: list[int]  # of each entry's data in ``body``
     sync_s: float = 0.0
-    # the times of the group's runs of entries (count, time) when its calls brought their
-    # own (a cluster's replica: each message its publisher's), else None: all ``now``
-    runs: list[tuple[int, datetime]] | None = None
     count: int = field(init=False)  # entries (``rows`` is let go once answered)
 
     def __post_init__(self) -> None:

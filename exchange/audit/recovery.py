@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exchange.audit.query import COLUMNS, entries_source, entry_from_row
-from exchange.audit.segments import WORK, Group, SegmentWriter, scan
+from exchange.audit.segments import WORK, SegmentWriter, scan
 from exchange.audit.tables import frame_of, insert_index
 from exchange.audit.tilestore import FileNodeStore, TreeAppender
 from exchange.store import Store
@@ -39,6 +39,7 @@ from signing.merkle import leaf_hash
 __all__ = ["Recovered", "recover"]
 
 _LOG = logging.getLogger("govex.audit")
+RECOVER_BATCH = 65_536  # entries indexed in one transaction when the log opens
 _BATCH = 8_192
 
 
@@ -129,19 +130,28 @@ def _migrate(store: Store, segments: SegmentWriter, end: int) -> int:
 
 
 def _index(store: Store, indexed: int) -> list[int]:
-    """Index the entries from ``indexed`` on; return the ``WORK`` entries never committed."""
+    """Index the entries from ``indexed`` on; return the ``WORK`` entries never committed.
+
+    In transactions of up to :data:`RECOVER_BATCH` entries (after a crash at a modest rate
+    the segments' tail holds thousands of groups of one or two entries)."""
     voided: list[int] = []
     cur = store.cursor()
+    datas: list[bytes] = []
     for group in scan(store.data_dir, indexed):
-        _index_group(cur, group, indexed)
+        datas += group.leaves[max(0, indexed - group.first) :]
         if group.flags & WORK:
             voided.extend(range(max(indexed, group.first), group.first + len(group.leaves)))
+        if len(datas) >= RECOVER_BATCH:
+            _index_entries(cur, datas)
+            datas = []
+    _index_entries(cur, datas)
     return voided
 
 
-def _index_group(cur: Any, group: Group, indexed: int) -> None:
+def _index_entries(cur: Any, datas: list[bytes]) -> None:
+    if not datas:
+        return
     sha = hashlib.sha256
-    datas = group.leaves[max(0, indexed - group.first) :]
     cur.begin()
     insert_index(cur, frame_of(datas, b"".join(sha(data).digest() for data in datas)))
     cur.commit()

@@ -32,11 +32,21 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["CHUNK", "ENTRIES_SQL", "SUBJECTS_SQL", "frame", "frame_of", "insert_index", "iso"]
+__all__ = [
+    "CHUNK",
+    "ENTRIES_SQL",
+    "SMALL_BODY",
+    "SUBJECTS_SQL",
+    "frame",
+    "frame_of",
+    "insert_index",
+    "iso",
+]
 
 _HASH = pa.binary(32)
 _LENGTH = 4  # the length before each entry's data in a group's body
 CHUNK = 16_384  # entries of the index's table DuckDB reads as one chunk (one thread)
+SMALL_BODY = 2**31  # bytes of a batch below which its offsets are 32-bit
 
 # The view ``audit_index_frame`` is the Arrow table of :func:`frame`. ``t`` is an entry's
 # text: its framed bytes after the length and the leaf's 0x00 prefix. ``v`` holds the
@@ -56,13 +66,18 @@ FROM (SELECT t, leaf_hash, json_extract_string(t, ['$.seq', '$.ts', '$.actor', '
 """``audit_entries`` rows of the frame's entries."""
 SUBJECTS_SQL = """
 INSERT INTO audit_subjects (seq, subject_hash)
-SELECT seq, unnest(hashes)
-FROM (SELECT json_extract_string(t, '$.seq')::BIGINT AS seq,
-        json_extract_string(t, '$.detail.subjects[*]') AS hashes
-    FROM (SELECT decode(entry[6:]) AS t FROM audit_index_frame)
-    WHERE contains(t, '"subjects":['))
+SELECT seq, hash
+FROM (SELECT seq, unnest(hashes) AS hash
+    FROM (SELECT json_extract_string(t, '$.seq')::BIGINT AS seq,
+            json_extract_string(t, '$.detail.subjects[*]') AS hashes
+        FROM (SELECT decode(entry[6:]) AS t FROM audit_index_frame)
+        WHERE contains(t, '"subjects":[')))
+WHERE length(hash) = 64
 """
-"""``audit_subjects`` rows (seq, subject_hash) of the frame's further subjects."""
+"""``audit_subjects`` rows (seq, subject_hash) of the frame's further subjects: the keyed
+hashes (64 hex digits) of ``detail.subjects``; anything else a detail's ``subjects``
+might hold (a null, a number) is no subject and is left out rather than closing the log
+on a constraint."""
 
 
 def iso(ts: datetime) -> str:
@@ -77,7 +92,7 @@ def frame(body: bytes, lengths: Sequence[int], leaves: bytes) -> pa.Table:
     joined in ``leaves``. One table for a whole batch: its cost does not grow with the
     number of groups."""
     count = len(lengths)
-    small = len(body) < 2**31  # 32-bit offsets (cheaper for DuckDB to read) when they fit
+    small = len(body) < SMALL_BODY  # 32-bit offsets (cheaper for DuckDB to read)
     starts = array("i" if small else "q", accumulate(map(_LENGTH.__add__, lengths), initial=0))
     entries = pa.Array.from_buffers(
         pa.binary() if small else pa.large_binary(),

@@ -286,14 +286,12 @@ class GroupCommitWriter(Indexer):
         rows = group[0].rows if len(group) == 1 else [r for p in group for r in p.rows]
         n = len(rows)
         leaves: list[bytes] = []
-        runs: list[tuple[int, datetime]] | None = None
         body = b""
         lengths: list[int] = []
         if n:
             if all(p.at is None for p in group):
                 datas = _spliced(rows, first, now)
             else:
-                runs = [(len(p.rows), p.at or now) for p in group if p.rows]
                 datas, seq = [], first
                 for p in group:
                     datas += _spliced(p.rows, seq, p.at or now)
@@ -303,9 +301,7 @@ class GroupCommitWriter(Indexer):
             body = b"".join(chain.from_iterable(zip(map(_pack_len, lengths), datas, strict=True)))
             self.segments.write_body(body, n, flags)
             self._tree.extend(leaves)
-        return Written(
-            group, first, rows, leaves, runs[0][1] if runs else now, body, lengths, runs=runs
-        )
+        return Written(group, first, rows, leaves, body, lengths)
 
     def _drain(self) -> None:
         """Wait until every group written is durable and indexed."""

@@ -14,6 +14,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from exchange.audit import recovery, tables
 from exchange.audit.leaf import canonical_detail
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.query import COLUMNS, entry_from_row
@@ -116,10 +117,17 @@ def _check_index(log: AuditLog, store: Store, data: Path, size: int) -> None:
     ]
 
 
-def test_every_column_of_every_row_is_what_the_entrys_leaf_says(tmp_path: Path) -> None:
+@pytest.mark.parametrize("wide", [False, True], ids=["32-bit offsets", "64-bit offsets"])
+def test_every_column_of_every_row_is_what_the_entrys_leaf_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wide: bool
+) -> None:
     """Large and small groups, single appends, calls that bring their own time: each row
     is its leaf, read by name; ``detail`` is the leaf's JCS text even when it holds the
-    markers it is cut out by."""
+    markers it is cut out by. The index's tables in many chunks, and with the offsets a
+    batch beyond 2 GiB has."""
+    monkeypatch.setattr(tables, "CHUNK", 97)
+    if wide:
+        monkeypatch.setattr(tables, "SMALL_BODY", 0)
     at = datetime(2026, 5, 1, 1, 2, 3, 456789, tzinfo=UTC)
     with _opened(tmp_path, AuditSettings(group_commit_max=512)) as (store, log):
         log.append_many(_events(0, 1500))  # groups of 512
@@ -137,17 +145,23 @@ def test_every_column_of_every_row_is_what_the_entrys_leaf_says(tmp_path: Path) 
         assert orjson.loads(detail) == {**_MARKERS, "subjects": [f"{8:064x}"]}
 
 
-def test_opening_indexes_what_the_index_lacks_the_same_way(tmp_path: Path) -> None:
+def test_opening_indexes_what_the_index_lacks_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Entries the index lost (its database restored from an older copy) are indexed from
-    the segments when the log opens: the same rows, every further subject once."""
+    the segments when the log opens, in transactions of many groups: the same rows,
+    every further subject once."""
+    monkeypatch.setattr(recovery, "RECOVER_BATCH", 100)
     with _opened(tmp_path, AuditSettings()) as (store, log):
         log.append_many(_events(0, 700))
+        for event in _events(700, 60):  # groups of one
+            log.append(event)
         log.wait_indexed()
     with Store(tmp_path / "data") as store:
         store.execute("DELETE FROM audit_subjects WHERE seq >= 250")
         store.execute("DELETE FROM audit_entries WHERE seq >= 250")
     with _opened(tmp_path, AuditSettings()) as (store, log):
-        _check_index(log, store, tmp_path / "data", 700)
+        _check_index(log, store, tmp_path / "data", 760)
 
 
 def test_a_frame_is_the_bodys_own_bytes_cut_at_each_entry() -> None:
@@ -164,3 +178,19 @@ def test_a_frame_refuses_lengths_beyond_its_body_and_hashes_of_another_count() -
         frame(body, [2, 9], b"h" * 64)  # the second entry ends beyond the body
     with pytest.raises(ValueError, match="1 entries but 64 bytes"):
         frame(body, [3], b"h" * 64)
+
+
+def test_a_subjects_member_that_holds_no_hashes_adds_no_subject(tmp_path: Path) -> None:
+    """A detail's own ``subjects`` that holds no keyed hashes (a null, a number) gives no
+    ``audit_subjects`` row and does not close the log (the column is NOT NULL)."""
+    with _opened(tmp_path, AuditSettings()) as (store, log):
+        event = _events(0, 1)[0]
+        event.detail = {"subjects": [None, 7, "short"]}
+        log.append(event)
+        log.append_many(_events(1, 10))
+        log.wait_indexed()
+        assert log.healthy
+        rows = store.fetchall("SELECT seq, subject_hash FROM audit_subjects ORDER BY seq, rowid")
+        assert rows == [(1, f"{h:064x}") for h in (2, 3)] + [(5, f"{8:064x}")] + [
+            (8, f"{h:064x}") for h in (9, 10)
+        ]
