@@ -32,6 +32,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from exchange.audit.segments import encode_body
+
 __all__ = [
     "CHUNK",
     "ENTRIES_SQL",
@@ -111,9 +113,7 @@ def frame(body: bytes, lengths: Sequence[int], leaves: bytes) -> pa.Table:
 
 def frame_of(datas: list[bytes], leaves: bytes) -> pa.Table:
     """:func:`frame` of entries given as their leaf data (as the segments are read)."""
-    lengths = list(map(len, datas))
-    body = b"".join(n.to_bytes(_LENGTH, "big") + d for n, d in zip(lengths, datas, strict=True))
-    return frame(body, lengths, leaves)
+    return frame(encode_body(datas), list(map(len, datas)), leaves)
 
 
 def insert_index(cur: Any, table: pa.Table) -> None:
