@@ -16,7 +16,10 @@ was answered. ``subject_hash`` holds the first subject's keyed hash; the keyed h
 the further subjects travel in ``detail["subjects"]`` (a list, in the leaf, so a proof
 covers them) and, for lookups, in the ``audit_subjects`` table (``seq, subject_hash``;
 one row per further subject, none for an entry with at most one subject, read from the
-leaf). A :data:`Row` carries those further hashes after its leaf parts.
+leaf). A :data:`Row` carries those further hashes after its leaf parts. The key
+``subjects`` of ``detail`` is the log's own: a caller's detail that has one keeps it as
+``subjects_given`` (:data:`GIVEN_SUBJECTS_KEY`), so the index never takes a caller's
+values for subject hashes.
 
 **Size.** An entry is bounded where it is built: every text field and every string in
 ``detail`` keeps at most :data:`TEXT_CAP` characters; a longer text keeps its first
@@ -40,11 +43,13 @@ from schemas.errors import ErrorCode
 from signing.errors import CanonicalizationError
 
 __all__ = [
+    "GIVEN_SUBJECTS_KEY",
     "HEAD",
     "LIST_CAP",
     "MIDDLE",
     "ROW_COLUMNS",
     "SUBJECTS",
+    "SUBJECTS_KEY",
     "TABLE_COLUMNS",
     "TEXT_CAP",
     "TRUNCATED",
@@ -98,6 +103,9 @@ TRUNCATED = "…[truncated]"
 LIST_CAP = 64
 """Items kept of a list in ``detail`` (the subject hashes excepted)."""
 SUBJECTS_KEY = "subjects"
+"""The key of ``detail`` that holds the further subjects' keyed hashes (the log's own)."""
+GIVEN_SUBJECTS_KEY = "subjects_given"
+"""Where a caller's own ``detail["subjects"]`` is kept (see the module doc)."""
 
 
 @dataclass(slots=True)
@@ -209,9 +217,12 @@ def bounded(event: AuditEvent) -> AuditEvent:
 
 
 def _detail(event: AuditEvent) -> dict[str, Any] | None:
+    detail = event.detail
+    if detail is not None and SUBJECTS_KEY in detail:  # the log's key: the caller's moves
+        detail = {GIVEN_SUBJECTS_KEY if k == SUBJECTS_KEY else k: v for k, v in detail.items()}
     if not event.subject_hashes:
-        return event.detail
-    return {**(event.detail or {}), SUBJECTS_KEY: list(event.subject_hashes)}
+        return detail
+    return {**(detail or {}), SUBJECTS_KEY: list(event.subject_hashes)}
 
 
 def _encode(event: AuditEvent) -> Row:
@@ -260,7 +271,10 @@ def _usual_detail(detail: dict[Any, Any]) -> bool:
     """Whether ``detail`` is within every cap as it is (:func:`bounded` keeps it) *and*
     orjson with sorted keys writes it as JCS (:func:`exchange.audit.leaf.canonical_detail`):
     both checks in one walk. A flat object of ASCII keys whose values are strings, safe
-    integers, booleans, ``null`` or short lists of strings."""
+    integers, booleans, ``null`` or short lists of strings, without the log's own key
+    ``subjects``."""
+    if SUBJECTS_KEY in detail:
+        return False
     for key, value in detail.items():
         if type(key) is not str or len(key) > TEXT_CAP or not key.isascii():
             return False

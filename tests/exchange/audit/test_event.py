@@ -200,6 +200,7 @@ def test_the_usual_path_writes_the_general_paths_row(
         {"k": {"m": 1}},
         {"k": ("x",)},
         {"k": [1]},
+        {"subjects": ["f" * 64], "k": 1},  # the log's own key: the caller's moves
         {},
     ],
 )

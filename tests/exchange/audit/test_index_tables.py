@@ -180,12 +180,15 @@ def test_a_frame_refuses_lengths_beyond_its_body_and_hashes_of_another_count() -
         frame(body, [3], b"h" * 64)
 
 
-def test_a_subjects_member_that_holds_no_hashes_adds_no_subject(tmp_path: Path) -> None:
-    """A detail's own ``subjects`` that holds no keyed hashes (a null, a number) gives no
-    ``audit_subjects`` row and does not close the log (the column is NOT NULL)."""
+def test_a_callers_own_subjects_member_adds_no_subject(tmp_path: Path) -> None:
+    """``detail["subjects"]`` is the log's key: a caller's own one is kept in the leaf as
+    ``subjects_given`` and gives no ``audit_subjects`` row, even when it holds what looks
+    like a keyed hash; nor does a null or a number there close the log (the column is
+    NOT NULL)."""
     with _opened(tmp_path, AuditSettings()) as (store, log):
         event = _events(0, 1)[0]
-        event.detail = {"subjects": [None, 7, "short"]}
+        given = [None, 7, "short", "a" * 64]
+        event.detail = {"subjects": given}
         log.append(event)
         log.append_many(_events(1, 10))
         log.wait_indexed()
@@ -194,3 +197,5 @@ def test_a_subjects_member_that_holds_no_hashes_adds_no_subject(tmp_path: Path) 
         assert rows == [(1, f"{h:064x}") for h in (2, 3)] + [(5, f"{8:064x}")] + [
             (8, f"{h:064x}") for h in (9, 10)
         ]
+        detail = store.fetchall("SELECT detail FROM audit_entries WHERE seq = 0")[0][0]
+        assert orjson.loads(detail) == {"subjects_given": given}  # the index reads the leaf
