@@ -6,6 +6,8 @@ Libraries never read the environment: they take these objects through constructo
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +26,7 @@ __all__ = [
     "Settings",
     "SigningSettings",
     "WitnessEndpoint",
+    "unknown_settings",
 ]
 
 DEMO_PASSPHRASE = "govex-demo-only"  # noqa: S105 - the documented demo secret, refused outside demo
@@ -241,3 +244,38 @@ class Settings(BaseSettings):
             "no key passphrase: set GOVEX_SIGNING__KEY_PASSPHRASE (a real exchange's keys are "
             "encrypted at rest)"
         )
+
+
+_PREFIX = "GOVEX_"
+
+
+def _names() -> list[str]:
+    """Every nested setting's variable, ``GOVEX_<SECTION>__<FIELD>``."""
+    names = []
+    for section, info in Settings.model_fields.items():
+        model = info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            names += [f"{_PREFIX}{section}__{field}".upper() for field in model.model_fields]
+    return names
+
+
+def unknown_settings(environ: Mapping[str, str]) -> list[str]:
+    """A line for each ``GOVEX_<SECTION>__<FIELD>`` variable of ``environ`` that names no
+    setting (a typo, or a setting since removed): it would be ignored without a word.
+
+    Only the nested form is checked: single names such as ``GOVEX_URL`` or
+    ``GOVEX_KEY_PASSPHRASE`` are the CLI's own options. A deeper name
+    (``…__FIELD__PART``) is checked by its field."""
+    known = _names()
+    lines = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(_PREFIX) or "__" not in upper:
+            continue
+        section, _, rest = upper.partition("__")
+        if f"{section}__{rest.partition('__')[0]}" in known:
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.8)
+        hint = f"; did you mean {close[0]}?" if close else " (README: Configuration)"
+        lines.append(f"{name} is not a govex setting and is ignored{hint}")
+    return lines

@@ -22,7 +22,7 @@ from exchange.cli.help import tidy
 from exchange.cli.init import init
 from exchange.cli.options import DataOpt, Target, require_data
 from exchange.cli.output import console, err, say, show, warn
-from exchange.config import Settings
+from exchange.config import Settings, unknown_settings
 from exchange.errors import ExchangeError, InvalidRequest
 from schemas.errors import ErrorCode, SchemaError
 from signing.errors import SigningError
@@ -149,6 +149,8 @@ def serve(
     _check_port(host, port)
     address = parse_bus_url(bus) if bus else None
     settings = _settings(data)
+    for line in unknown_settings(os.environ):  # a typo would otherwise pass unseen
+        warn(f"warning: {line}")
     if (cluster or node_id is not None) and (address is None or address.bootstrap is None):
         raise InvalidRequest(
             "--node-id and --cluster join a cluster on Kafka: give --bus kafka://HOST:PORT "

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 
@@ -77,3 +80,35 @@ def test_init_under_a_regular_file_is_one_line_and_a_non_zero_exit(tmp_path: Pat
         govex("init", "--data", str(blocker / "data"), "--demo"), "exchange.store_unavailable"
     )
     assert "Not a directory" in line
+
+
+def test_serve_warns_of_a_setting_it_does_not_know_and_serves(
+    pristine: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(pristine, data)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exchange", "serve", "--data", str(data), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8", "GOVEX_API__MAX_BODY_BYTE": "1024"},
+    )
+    try:
+        deadline, status = time.monotonic() + 60, 0
+        while time.monotonic() < deadline and status != 200:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert status == 200
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert (
+        "warning: GOVEX_API__MAX_BODY_BYTE is not a govex setting and is ignored; "
+        "did you mean GOVEX_API__MAX_BODY_BYTES?"
+    ) in stderr.splitlines()
