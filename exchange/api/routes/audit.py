@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 from fastapi import Body, Depends, Path, Query
 from pydantic import Field, create_model
 
+from exchange.api.audited import audited
 from exchange.api.deps import ExchangeDep, protected_router, require_role
 from exchange.api.paging import within_bytes
 from exchange.audit.checkpoints import (
@@ -295,12 +296,13 @@ def _entries(exchange: Exchange, principal: Principal, query: EntrySearch) -> Au
 
 @router.get("/checkpoint", summary="The latest signed checkpoint (C2SP tlog-checkpoint)")
 def checkpoint(exchange: ExchangeDep, principal: AuditReader) -> CheckpointPublic:
-    _audit(exchange, principal, "audit.checkpoint", target="checkpoint")
-    return _checkpoint(exchange, _latest(exchange))
+    with audited(exchange, principal, "audit.checkpoint", target="checkpoint"):
+        return _checkpoint(exchange, _latest(exchange))
 
 
 @router.post("/checkpoint", summary="Sign a checkpoint of the current tree now", status_code=201)
 def sign_checkpoint(exchange: ExchangeDep, principal: AuditReader) -> CheckpointPublic:
+    # audited first: the checkpoint signed covers the entry of the request that asked
     _audit(exchange, principal, "audit.checkpoint.sign", target="checkpoint")
     return _checkpoint(exchange, exchange.checkpoints.sign_now())
 
@@ -313,29 +315,26 @@ def sign_checkpoint(exchange: ExchangeDep, principal: AuditReader) -> Checkpoint
 def cosign(
     body: Annotated[CosignatureIn, Body()], exchange: ExchangeDep, principal: Witness
 ) -> CheckpointPublic:
-    _audit(exchange, principal, "audit.checkpoint.cosign", target="checkpoint")
-    origin = exchange.checkpoints.origin
-    witnesses = registered_witnesses(exchange.registry, origin, principal.uscc)
-    if not witnesses:
-        raise InvalidRequest(
-            f"{principal.name} has no Ed25519 seal key to witness with",
-            code=ErrorCode.INVALID_COSIGNATURE,
-        )
-    problem = f"no cosignature by {department_witness_name(origin, principal.uscc)}"
-    for witness in witnesses:
-        try:
-            return _checkpoint(exchange, exchange.checkpoints.add_cosignature(body.note, witness))
-        except (InvalidRequest, CheckpointError) as exc:
-            problem = str(exc)
-    raise InvalidRequest(f"cosignature refused: {problem}", code=ErrorCode.INVALID_COSIGNATURE)
+    with audited(exchange, principal, "audit.checkpoint.cosign", target="checkpoint"):
+        origin = exchange.checkpoints.origin
+        witnesses = registered_witnesses(exchange.registry, origin, principal.uscc)
+        if not witnesses:
+            raise InvalidRequest(
+                f"{principal.name} has no Ed25519 seal key to witness with",
+                code=ErrorCode.INVALID_COSIGNATURE,
+            )
+        problem = f"no cosignature by {department_witness_name(origin, principal.uscc)}"
+        for witness in witnesses:
+            try:
+                added = exchange.checkpoints.add_cosignature(body.note, witness)
+                return _checkpoint(exchange, added)
+            except (InvalidRequest, CheckpointError) as exc:
+                problem = str(exc)
+        raise InvalidRequest(f"cosignature refused: {problem}", code=ErrorCode.INVALID_COSIGNATURE)
 
 
-def _proof_size(
-    exchange: Exchange, principal: Principal, size: int | None, target: str, **detail: int
-) -> int:
-    """Audit a proof read (``audit.proof``), then the tree size the proof is in: ``size``,
-    or the latest checkpoint's."""
-    _audit(exchange, principal, "audit.proof", target=target, detail=detail)
+def _proof_size(exchange: Exchange, size: int | None) -> int:
+    """The tree size a proof is in: ``size``, or the latest checkpoint's."""
     return _latest(exchange).size if size is None else size
 
 
@@ -346,16 +345,17 @@ def inclusion(
     index: Annotated[int, Query(ge=0, le=MAX_SAFE)],
     size: TreeSize = None,
 ) -> InclusionProofPublic:
-    size = _proof_size(exchange, principal, size, "inclusion", index=index)
-    log = exchange.audit
-    hashes = log.inclusion_proof(index, size)  # first: it names what is out of range
-    return InclusionProofPublic(
-        index=index,
-        size=size,
-        leaf_hash=log.leaf_hash(index).hex(),
-        root=log.root(size).hex(),
-        hashes=_hex(hashes),
-    )
+    with audited(exchange, principal, "audit.proof", target="inclusion", detail={"index": index}):
+        size = _proof_size(exchange, size)
+        log = exchange.audit
+        hashes = log.inclusion_proof(index, size)  # first: it names what is out of range
+        return InclusionProofPublic(
+            index=index,
+            size=size,
+            leaf_hash=log.leaf_hash(index).hex(),
+            root=log.root(size).hex(),
+            hashes=_hex(hashes),
+        )
 
 
 @router.get("/proofs/consistency", summary="Consistency proof between two tree sizes")
@@ -365,16 +365,17 @@ def consistency(
     first: Annotated[int, Query(ge=1, le=MAX_SAFE)],
     second: TreeSize = None,
 ) -> ConsistencyProofPublic:
-    second = _proof_size(exchange, principal, second, "consistency", first=first)
-    log = exchange.audit
-    hashes = log.consistency_proof(first, second)  # first: it names what is out of range
-    return ConsistencyProofPublic(
-        first=first,
-        second=second,
-        first_root=log.root(first).hex(),
-        second_root=log.root(second).hex(),
-        hashes=_hex(hashes),
-    )
+    with audited(exchange, principal, "audit.proof", target="consistency", detail={"first": first}):
+        second = _proof_size(exchange, second)
+        log = exchange.audit
+        hashes = log.consistency_proof(first, second)  # first: it names what is out of range
+        return ConsistencyProofPublic(
+            first=first,
+            second=second,
+            first_root=log.root(first).hex(),
+            second_root=log.root(second).hex(),
+            hashes=_hex(hashes),
+        )
 
 
 @router.get(

@@ -21,8 +21,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
+from exchange.api.audited import audited
 from exchange.api.deps import Auditor, ExchangeDep, protected_router
-from exchange.audit.log import AuditEvent
 from exchange.errors import NotFound
 from signing.tiles import MAX_LEVEL, Tile, TileError, parse_index
 
@@ -72,16 +72,12 @@ def checkpoint(exchange: ExchangeDep) -> Response:
     responses={200: {"content": {OCTETS: {}}}},
 )
 def entry_bundle(exchange: ExchangeDep, principal: Auditor, index: TilePath) -> Response:
-    tile = _tile(-1, index)
-    exchange.audit.append(
-        AuditEvent(actor=principal.uscc, action="audit.tiles.entries", outcome="ok",
-                   target=f"/log/{tile.path}")
-    )  # fmt: skip
-    return Response(
-        exchange.tiles.entry_bundle(tile),
-        media_type=OCTETS,
-        headers={"Cache-Control": BUNDLE_CACHE},
-    )
+    # the target is the tile's own path once it parses, never the caller's text
+    with audited(exchange, principal, "audit.tiles.entries", target="/log/tile/entries") as event:
+        tile = _tile(-1, index)
+        event.target = f"/log/{tile.path}"
+        bundle = exchange.tiles.entry_bundle(tile)
+    return Response(bundle, media_type=OCTETS, headers={"Cache-Control": BUNDLE_CACHE})
 
 
 @router.get(

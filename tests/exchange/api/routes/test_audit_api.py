@@ -299,6 +299,70 @@ def test_d4_every_request_leaves_exactly_one_entry_before_its_answer(
     assert rows[-3][1] == "anonymous"
 
 
+@pytest.mark.parametrize(
+    ("path", "params", "status", "entry"),
+    [
+        (
+            "/v1/audit/proofs/inclusion",
+            {"index": 5, "size": 3},
+            422,
+            ("audit.proof", "refused", "exchange.invalid_entry_index", "inclusion"),
+        ),
+        (
+            "/v1/audit/proofs/consistency",
+            {"first": 10, "second": 5},
+            422,
+            ("audit.proof", "refused", "exchange.invalid_tree_size", "consistency"),
+        ),
+        (
+            "/log/tile/entries/x999/999",
+            {},
+            404,
+            (
+                "audit.tiles.entries",
+                "not_found",
+                "exchange.not_found",
+                "/log/tile/entries/x999/999",
+            ),
+        ),
+        (  # not a tile path: the entry keeps the route's path, not the caller's text
+            "/log/tile/entries/abc",
+            {},
+            404,
+            ("audit.tiles.entries", "not_found", "exchange.not_found", "/log/tile/entries"),
+        ),
+        ("/v1/audit/proofs/inclusion", {"index": 0}, 200, ("audit.proof", "ok", None, "inclusion")),
+        (
+            "/log/tile/entries/000.p/1",
+            {},
+            200,
+            ("audit.tiles.entries", "ok", None, "/log/tile/entries/000.p/1"),
+        ),
+    ],
+)
+def test_a_proof_or_bundle_is_audited_with_the_outcome_it_had(
+    exchange: Exchange,
+    client: TestClient,
+    auth: Auth,
+    path: str,
+    params: dict[str, int],
+    status: int,
+    entry: tuple[str, str, str | None, str],
+) -> None:
+    """One entry for the request, written when its work is done: a proof or entry bundle
+    refused is recorded as refused (or not found) with its code, never as ``ok``."""
+    headers = auth("shenji")
+    before = exchange.audit.size
+    answer = client.get(path, params=params, headers=headers)
+    assert answer.status_code == status, answer.text
+    if status != 200:
+        assert answer.json()["code"] == entry[2]
+    rows = exchange.store.fetchall(
+        "SELECT action, outcome, code, target FROM audit_entries WHERE seq >= ?", [before]
+    )
+    assert rows == [entry]
+
+
 # -- fail closed ------------------------------------------------
 
 
