@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exchange.audit.checkpoints import Checkpointer
+from exchange.audit.checkpoints import Checkpointer, registered_witnesses
 from exchange.audit.log import AuditEvent, AuditLog
 from exchange.audit.reports import AuditReports
 from exchange.audit.tiles import LogTiles
@@ -40,6 +40,7 @@ from exchange.witness.collect import ConfiguredWitness, WitnessCollector
 from schemas.catalog import Department
 from schemas.errors import ErrorCode
 from signing.algorithms import secret_bytes
+from signing.cosignature import CosignatureVerifier
 
 if TYPE_CHECKING:
     from exchange.bus.kafka import KafkaIngestConsumer, PausePoint
@@ -185,6 +186,19 @@ class Exchange:
             exchange.registry.register(department)
         exchange.catalog.install()
         return exchange
+
+    def witness_keys(self) -> list[CosignatureVerifier]:
+        """Every witness whose cosignatures this exchange's checkpoints may carry: the
+        departments' (their Ed25519 seal keys) and the configured ones
+        (``GOVEX_AUDIT__WITNESSES``), each key once. An export lists them, so an
+        offline verification checks every cosignature, not only the departments'."""
+        known = registered_witnesses(self.registry, self.identity.origin)
+        vkeys = {w.vkey for w in known}
+        for configured in self.witnesses.witnesses:
+            if configured.verifier.vkey not in vkeys:
+                vkeys.add(configured.verifier.vkey)
+                known.append(configured.verifier)
+        return known
 
     def embedded_bus(self) -> EmbeddedBus:
         """The in-process bus into this exchange's intake (``govex demo``, tests, benchmarks)."""

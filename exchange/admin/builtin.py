@@ -220,7 +220,6 @@ def audit_export(ctx: OperationContext, params: AuditExportParams) -> dict[str, 
     On the exchange's host the export is written to ``out``; over ``--url`` it comes back
     in the answer (``text``) and the CLI writes it.
     """
-    from exchange.audit.checkpoints import registered_witnesses
     from exchange.audit.export import export_log
 
     start, stop = audit_time(params.since, "--from"), audit_time(params.until, "--to")
@@ -245,7 +244,7 @@ def audit_export(ctx: OperationContext, params: AuditExportParams) -> dict[str, 
             path,
             since=start,
             until=stop,
-            witnesses=registered_witnesses(exchange.registry, exchange.identity.origin),
+            witnesses=exchange.witness_keys(),
         )
         out: dict[str, Any] = {
             "first": summary.first,
@@ -332,7 +331,6 @@ def audit_latency(ctx: OperationContext, params: LatencyParams) -> dict[str, Any
 def audit_verify(ctx: OperationContext, params: NoParams) -> dict[str, Any]:
     """Export the live log with its proofs and verify the export as an auditor would,
     the log key pinned to the exchange's own."""
-    from exchange.audit.checkpoints import registered_witnesses
     from exchange.audit.export import export_log
     from exchange.audit.verify import verify_export
 
@@ -346,7 +344,7 @@ def audit_verify(ctx: OperationContext, params: NoParams) -> dict[str, Any]:
             exchange.audit,
             exchange.checkpoints,
             path,
-            witnesses=registered_witnesses(exchange.registry, exchange.identity.origin),
+            witnesses=exchange.witness_keys(),
         )
         result = verify_export(path, vkey=vkey)
     return {

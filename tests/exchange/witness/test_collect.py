@@ -6,12 +6,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
+from exchange.admin.operations import Operator, run_operation
 from exchange.audit.checkpoints import StoredCheckpoint
 from exchange.audit.log import AuditEvent
+from exchange.audit.verify import AuditExportInvalid, verify_export
 from exchange.config import AuditSettings, Settings, WitnessEndpoint
 from exchange.demo.setup import create_demo
 from exchange.service import Exchange
@@ -93,6 +97,33 @@ def test_each_signed_checkpoint_is_cosigned_by_the_configured_witness(
     _wait_for(lambda: exchange.witnesses.collected >= 3, "three cosignatures counted")
     assert exchange.witnesses.failures == 0
     print(f"witness cosignatures collected {exchange.witnesses.collected}, failures 0")
+
+
+def test_an_export_lists_the_configured_witness_and_its_cosignatures_are_checked(
+    setup: tuple[Exchange, CosignatureSigner], tmp_path: Path
+) -> None:
+    """The export names every witness the exchange knows, the configured ones too, so
+    an offline verification reports their cosignatures and refuses a forged one."""
+    exchange, signer = setup
+    _grow(exchange, 4)
+    signed = exchange.checkpoints.sign_now()
+    _wait_for(lambda: _cosigned(exchange, signed), f"a cosignature on {signed.size}")
+    operator = Operator.local_user("auditor", "direct")
+    verified = run_operation(exchange, "audit.verify", {}, operator)
+    assert NAME in verified["witnesses"]
+    out = tmp_path / "audit.jsonl"
+    run_operation(exchange, "audit.export", {"out": str(out)}, operator)
+    lines = out.read_bytes().split(b"\n")
+    assert signer.vkey in orjson.loads(lines[0])["witnesses"]
+    assert NAME in verify_export(out).witnesses
+    mark = f"— {NAME} ".encode()  # the witness's signature line, in a checkpoint's note
+    i = next(i for i, line in enumerate(lines) if mark in line)
+    cut = lines[i].index(mark) + len(mark) + 12  # within the signature's base64
+    kept = lines[i][cut : cut + 1]
+    lines[i] = lines[i][:cut] + (b"C" if kept == b"B" else b"B") + lines[i][cut + 1 :]
+    out.write_bytes(b"\n".join(lines))
+    with pytest.raises(AuditExportInvalid, match=NAME):
+        verify_export(out)
 
 
 def test_a_collector_that_forgot_the_size_learns_it_from_the_409(
