@@ -5,9 +5,10 @@ line, then the signed checkpoint. The witness answers, as c2sp.org/tlog-witness 
 
 * 404 — the origin is not a log it witnesses; 403 — no signature by the log's key;
 * 400 — a malformed body, an old size above the checkpoint's, a proof with old size 0;
-* 409 — the old size is not the latest it cosigned (``text/x.tlog.size``: that size),
-  or the same size with another root;
-* 422 — the consistency proof does not verify;
+* 409 — the old size is not the latest it cosigned (``Content-Type: text/x.tlog.size``
+  exactly, no charset: that size, so the client retries from it); or the same size with
+  another root, a fork (plain text that says so: no size to retry from);
+* 422 — the consistency proof does not verify (between equal sizes it must be empty);
 * 200 — the cosignature line(s), after the new head is persisted
   (:class:`exchange.witness.state.WitnessState`).
 
@@ -99,7 +100,13 @@ class Witness:
             if old != latest_size:
                 return Answer(409, f"{latest_size}\n", SIZE_TYPE)
             if latest is not None and old == new.size and latest.root != new.root:
-                return Answer(409, f"{latest_size}\n", SIZE_TYPE)
+                return Answer(
+                    409,
+                    f"the checkpoint's root differs from the one cosigned at size {old}: "
+                    "the log has forked\n",
+                )
+            if old == new.size and proof:
+                return Answer(422, "a consistency proof between equal sizes must be empty\n")
             if latest is not None and 0 < old < new.size:
                 try:
                     verify_consistency(old, new.size, latest.root, new.root, proof)
@@ -119,6 +126,10 @@ def create_witness_app(witness: Witness) -> Starlette:
             if len(body) > MAX_BODY_BYTES:
                 return PlainTextResponse("the body is too large\n", status_code=413)
         answer = await run_in_threadpool(witness.add_checkpoint, body)  # it fsyncs
-        return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
+        # the content type as given: Starlette would add a charset to any text/* type,
+        # and clients compare text/x.tlog.size exactly
+        return Response(
+            answer.body, status_code=answer.status, headers={"content-type": answer.content_type}
+        )
 
     return Starlette(routes=[Route("/add-checkpoint", add_checkpoint, methods=["POST"])])

@@ -71,3 +71,8 @@ class WitnessState:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.path)
+        directory = os.open(self.path.parent, os.O_RDONLY)
+        try:  # the rename itself durable before the cosignature is answered
+            os.fsync(directory)
+        finally:
+            os.close(directory)

@@ -62,7 +62,7 @@ def test_the_witness_cosigns_consistent_checkpoints_and_remembers(
     assert again.status_code == 200
     stale = http.post("/add-checkpoint", content=log.body(5, second))
     assert stale.status_code == 409
-    assert stale.headers["content-type"].startswith("text/x.tlog.size")
+    assert stale.headers["content-type"] == "text/x.tlog.size"  # exactly: clients compare it
     assert stale.text == "12\n"
     state = WitnessState(tmp_path / "w").get(ORIGIN)  # persisted
     assert state is not None
@@ -91,11 +91,15 @@ def test_the_witness_refuses_what_the_spec_says_to_refuse(
         "wrong old size": (log.body(2, second), 409),
         "fork": (log.body(4, fork), 422),
         "same size, other root": (log.body(4, same_size_fork), 409),
+        "a proof between equal sizes": (log.body(4, first, [b"\x00" * 32]), 422),
         "not UTF-8": (b"old 4\n\n\xff", 400),
         "too many proof lines": (log.body(4, second, [b"\x00" * 32] * 64), 400),
     }
     for what, (body, status) in cases.items():
         r = http.post("/add-checkpoint", content=body)
         assert r.status_code == status, (what, r.text)
+        if what == "same size, other root":  # a fork: no size to retry from
+            assert not r.headers["content-type"].startswith("text/x.tlog.size")
+            assert "forked" in r.text
     assert http.post("/add-checkpoint", content=b"x" * 70_000).status_code == 413
     assert http.post("/add-checkpoint", content=log.body(4, second)).status_code == 200
