@@ -74,6 +74,33 @@ def export(
     )
 
 
+def _kept_note(path: Path) -> str:
+    """The signed note in ``path``: the note itself (``GET /log/checkpoint``) or the JSON
+    the audit API answers (``GET /v1/audit/checkpoint``, its ``note``)."""
+    import json
+
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeError) as exc:
+        raise InvalidRequest(
+            f"--checkpoint {path}: cannot read it ({exc})", code=ErrorCode.UNREADABLE_FILE
+        ) from exc
+    if text.lstrip().startswith("{"):
+        try:
+            note = json.loads(text).get("note")
+        except (ValueError, AttributeError):
+            note = None
+        if isinstance(note, str):
+            return note
+    elif "\n\n" in text:
+        return text
+    raise InvalidRequest(
+        f"--checkpoint {path} holds no signed checkpoint: give the body of GET /log/checkpoint "
+        "or the JSON of GET /v1/audit/checkpoint",
+        code=ErrorCode.INVALID_OPTION,
+    )
+
+
 @audit_app.command()
 def verify(
     file: Annotated[
@@ -84,8 +111,8 @@ def verify(
         Path | None,
         typer.Option(
             "--checkpoint",
-            help="a signed checkpoint you kept earlier (e.g. from GET /v1/audit/checkpoint): "
-            "the export must extend it",
+            help="a signed checkpoint you kept earlier (the body of GET /log/checkpoint, or "
+            "the JSON of GET /v1/audit/checkpoint): the export must extend it",
         ),
     ] = None,
     vkey: Annotated[
@@ -111,7 +138,7 @@ def verify(
         )
     if not file.is_file():
         raise InvalidRequest(f"{file} is not a file", code=ErrorCode.UNREADABLE_FILE)
-    known = checkpoint.read_text("utf-8") if checkpoint is not None else None
+    known = _kept_note(checkpoint) if checkpoint is not None else None
     try:
         with _progress() as progress:
             task = progress.add_task("verifying", total=None)

@@ -35,6 +35,19 @@ def _read_key(path: Path) -> str:
         raise ValueError(f"cannot read the witness key {path}: {exc.strerror}") from exc
 
 
+def _vkey(value: str) -> str:
+    """``--log``: a vkey as it is, or the vkey in the file it names."""
+    path = Path(value)
+    if "+" in value and not path.is_file():
+        return value
+    try:
+        return path.read_text("utf-8").strip()
+    except OSError as exc:
+        raise ValueError(
+            f"--log {value}: neither a vkey (name+id+key) nor a readable file ({exc.strerror})"
+        ) from exc
+
+
 @witness_app.command()
 def keygen(
     name: Annotated[
@@ -60,7 +73,10 @@ def serve(
     key: KeyOpt,
     log: Annotated[
         list[str],
-        typer.Option("--log", help="vkey of a log to witness (its key name is its origin)"),
+        typer.Option(
+            "--log",
+            help="vkey of a log to witness (its key name is its origin), or a file holding it",
+        ),
     ],
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8100,
@@ -75,7 +91,7 @@ def serve(
 
     signer = CosignatureSigner.from_skey(_read_key(key))
     witness_name(signer.name)
-    logs = [NoteVerifier.from_vkey(v) for v in log]
+    logs = [NoteVerifier.from_vkey(_vkey(v)) for v in log]
     witness = Witness(signer, logs, WitnessState(data))
     console.print(f"witness {signer.vkey}", markup=False, highlight=False, soft_wrap=True)
     console.print(

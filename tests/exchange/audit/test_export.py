@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from typer.testing import CliRunner
 
+from exchange.api.routes.audit import _checkpoint as public_checkpoint
 from exchange.audit.checkpoints import witness_cosign
 from exchange.audit.export import export_log
 from exchange.audit.log import AuditEvent
@@ -309,17 +313,36 @@ def test_d3_a_forked_history_is_detected_by_consistency_proofs(
 
 
 def test_the_cli_checks_a_known_checkpoint(data_dir: Path, tmp_path: Path) -> None:
+    """Kept as the note (``GET /log/checkpoint``) or as the audit API's JSON
+    (``GET /v1/audit/checkpoint``); a file that holds neither is one clear line."""
     real = tmp_path / "real"
     shutil.copytree(data_dir, real)
     with Exchange.open(Settings(data=real)) as exchange:
         kept = tmp_path / "kept.txt"
-        kept.write_text(exchange.checkpoints.sign_now().note, "utf-8")
+        stored = exchange.checkpoints.sign_now()
+        kept.write_text(stored.note, "utf-8")
+        as_json = tmp_path / "kept.json"
+        as_json.write_text(public_checkpoint(exchange, stored).model_dump_json(), "utf-8")
         _fill(exchange, 10, start=ENTRIES)
     out = tmp_path / "later.jsonl"
     assert runner.invoke(app, ["audit", "export", "-d", str(real), "-o", str(out)]).exit_code == 0
-    r = runner.invoke(app, ["audit", "verify", str(out), "--checkpoint", str(kept)])
-    assert r.exit_code == 0, r.output
-    assert "consistent with the known checkpoint" in r.output
+    for path in (kept, as_json):
+        r = runner.invoke(app, ["audit", "verify", str(out), "--checkpoint", str(path)])
+        assert r.exit_code == 0, r.output
+        assert f"consistent with the known checkpoint of size {stored.size}" in r.output
+    other = tmp_path / "other.json"
+    other.write_text('{"size": 3}', "utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "exchange", "audit", "verify", str(out), "--checkpoint", str(other)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("error [exchange.invalid_option]: --checkpoint "), done.stderr
+    assert "holds no signed checkpoint" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 # -- time ranges, archives and retention ----------------------------------------------

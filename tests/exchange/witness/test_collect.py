@@ -50,8 +50,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Exchange, 
         ),
     )
     exchange = create_demo(settings)
+    vkey = root / "log.vkey"  # --log takes the vkey or, as here, a file that holds it
+    vkey.write_text(exchange.checkpoints.verifier.vkey + "\n", encoding="utf-8")
     args = [*GOVEX, "witness", "serve", "--data", str(root / "wdata"), "--key", str(key),
-            "--log", exchange.checkpoints.verifier.vkey, "--port", str(port)]  # fmt: skip
+            "--log", str(vkey), "--port", str(port)]  # fmt: skip
     log = root / "witness.log"
     with log.open("wb") as out:  # the child keeps its own descriptor
         witness = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
@@ -143,6 +145,21 @@ def test_a_collector_that_forgot_the_size_learns_it_from_the_409(
     assert fresh.collect(signed) == 1
     assert fresh.failures == 0
     assert _cosigned(exchange, signed)
+
+
+def test_a_log_vkey_that_is_neither_a_vkey_nor_a_file_is_one_line(tmp_path: Path) -> None:
+    key = tmp_path / "witness.key"
+    key.write_text(CosignatureSigner.generate(NAME).skey + "\n", encoding="utf-8")
+    done = subprocess.run(
+        [*GOVEX, "witness", "serve", "--data", str(tmp_path / "w"), "--key", str(key),
+         "--log", str(tmp_path / "missing.vkey"), "--port", str(free_port())],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: --log {tmp_path / 'missing.vkey'}: neither a vkey (name+id+key) nor a "
+        "readable file (No such file or directory)"
+    ]
 
 
 def test_a_witness_that_is_down_never_holds_up_the_log(
