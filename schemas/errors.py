@@ -56,6 +56,7 @@ class ErrorCode(StrEnum):
     NOT_SHARED = "exchange.not_shared"
     PURPOSE_REQUIRED = "exchange.purpose_required"
     NOT_FOUND = "exchange.not_found"
+    NO_SUCH_TILE = "exchange.no_such_tile"  # a tlog-tiles path that is malformed or past the log
     UNKNOWN_DEPARTMENT = "exchange.unknown_department"
     DEPARTMENT_INACTIVE = "exchange.department_inactive"
     EXCHANGE_UNREACHABLE = "exchange.unreachable"

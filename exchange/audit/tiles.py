@@ -20,6 +20,7 @@ from collections import OrderedDict
 from exchange.audit.log import AuditLog
 from exchange.audit.query import COLUMNS, entries_source, entry_from_row
 from exchange.errors import AuditUnavailable, NotFound
+from schemas.errors import ErrorCode
 from signing.merkle import leaf_hash
 from signing.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, encode_bundle
 
@@ -42,7 +43,10 @@ class LogTiles:
         level = max(tile.level, 0)
         end = (tile.index * TILE_WIDTH + tile.width) << (TILE_HEIGHT * level)
         if end > self.log.size:
-            raise NotFound(f"{tile.path} is beyond the log's {self.log.size} entries")
+            raise NotFound(
+                f"{tile.path} is beyond the log's {self.log.size} entries",
+                code=ErrorCode.NO_SUCH_TILE,
+            )
 
     def hash_tile(self, tile: Tile) -> bytes:
         """The bytes of a hash tile (``32 · width``); :class:`NotFound` beyond the tree."""
@@ -77,7 +81,10 @@ class LogTiles:
         )
         entries = [entry_from_row(row) for row in rows]
         if [e.entry.seq for e in entries] != list(range(first, first + tile.width)):
-            raise NotFound(f"entries {first}..{first + tile.width - 1} are not all at hand")
+            raise NotFound(
+                f"entries {first}..{first + tile.width - 1} are not all at hand",
+                code=ErrorCode.NO_SUCH_TILE,
+            )
         out = []
         for stored in entries:
             data = stored.entry.leaf_bytes()

@@ -285,6 +285,10 @@ _MESSAGES: dict[str, Message] = {
     ),
     E.UNSUPPORTED_GRANT_TYPE: Message("不支持的登录方式。", "Unsupported sign-in method."),
     E.INVALID_COSIGNATURE: Message("见证签名无效。", "The cosignature is invalid."),
+    E.NO_SUCH_TILE: Message(
+        "没有这个日志瓦片：路径格式不对，或超出了日志当前的大小。",
+        "No such log tile: the path is malformed or beyond the log's current size.",
+    ),
     E.INVALID_TREE_SIZE: Message("日志大小有误。", "The tree size is invalid."),
     E.INVALID_ENTRY_INDEX: Message("日志序号有误。", "The entry index is invalid."),
     E.AUDIT_INCOMPLETE: Message("审计日志不完整。", "The audit log is incomplete."),

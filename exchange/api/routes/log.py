@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from exchange.api.audited import audited
 from exchange.api.deps import Auditor, ExchangeDep, protected_router
 from exchange.errors import NotFound
+from schemas.errors import ErrorCode
 from signing.tiles import MAX_LEVEL, Tile, TileError, parse_index
 
 router = APIRouter(prefix="/log", tags=["log"])
@@ -47,7 +48,7 @@ def _tile(level: int, index_path: str) -> Tile:
         index, width = parse_index(index_path)
         return Tile(level, index) if width is None else Tile(level, index, width)
     except TileError as exc:
-        raise NotFound(f"no such tile: {exc.message}") from exc
+        raise NotFound(f"no such tile: {exc.message}", code=ErrorCode.NO_SUCH_TILE) from exc
 
 
 @router.get(
@@ -63,6 +64,12 @@ def checkpoint(exchange: ExchangeDep) -> Response:
         media_type="text/plain; charset=utf-8",
         headers={"Cache-Control": CHECKPOINT_CACHE},
     )
+
+
+# HEAD of the public resources (RFC 9110 §9.3.2: what GET would answer, without the
+# body, which the server leaves out): caches and mirrors check tiles this way. Not in
+# the OpenAPI document: it is GET's operation.
+router.head("/checkpoint", include_in_schema=False)(checkpoint)
 
 
 @entries_router.get(
@@ -90,9 +97,15 @@ def hash_tile(
     exchange: ExchangeDep, level: Annotated[str, Path(max_length=2)], index: TilePath
 ) -> Response:
     if not _LEVEL.fullmatch(level) or int(level) > MAX_LEVEL:
-        raise NotFound(f"no such tile level {level!r}: 0 to {MAX_LEVEL}, no leading zeros")
+        raise NotFound(
+            f"no such tile level {level!r}: 0 to {MAX_LEVEL}, no leading zeros",
+            code=ErrorCode.NO_SUCH_TILE,
+        )
     tile = _tile(int(level), index)
     cache = FULL_TILE_CACHE if tile.full else PARTIAL_TILE_CACHE
     return Response(
         exchange.tiles.hash_tile(tile), media_type=OCTETS, headers={"Cache-Control": cache}
     )
+
+
+router.head("/tile/{level}/{index:path}", include_in_schema=False)(hash_tile)

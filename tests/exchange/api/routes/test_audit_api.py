@@ -321,7 +321,7 @@ def test_d4_every_request_leaves_exactly_one_entry_before_its_answer(
             (
                 "audit.tiles.entries",
                 "not_found",
-                "exchange.not_found",
+                "exchange.no_such_tile",
                 "/log/tile/entries/x999/999",
             ),
         ),
@@ -329,7 +329,7 @@ def test_d4_every_request_leaves_exactly_one_entry_before_its_answer(
             "/log/tile/entries/abc",
             {},
             404,
-            ("audit.tiles.entries", "not_found", "exchange.not_found", "/log/tile/entries"),
+            ("audit.tiles.entries", "not_found", "exchange.no_such_tile", "/log/tile/entries"),
         ),
         ("/v1/audit/proofs/inclusion", {"index": 0}, 200, ("audit.proof", "ok", None, "inclusion")),
         (

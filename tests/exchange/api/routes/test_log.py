@@ -101,4 +101,18 @@ def test_a_path_that_names_no_tile_is_a_404_problem(client: TestClient, path: st
     r = client.get(path)
     assert r.status_code == 404, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["code"] == "exchange.not_found"
+    assert r.json()["code"] == "exchange.no_such_tile"
+
+
+def test_head_of_the_checkpoint_and_a_tile_is_gets_answer_without_its_body(
+    client: TestClient,
+) -> None:
+    """RFC 9110 §9.3.2: a cache or mirror checks a public resource with HEAD."""
+    size = _checkpoint(client).checkpoint.size
+    assert size >= 1
+    for path in ("/log/checkpoint", f"/log/tile/0/000.p/{min(size, 255)}", "/log/tile/0/x9/999"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code, path
+        assert head.content == b""
+        for name in ("content-type", "content-length", "cache-control"):
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
