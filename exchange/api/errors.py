@@ -56,10 +56,15 @@ def _instance(request: Request) -> str:
 
 
 def exchange_error_response(exc: ExchangeError, instance: str) -> JSONResponse:
-    """The problem+json answer to an :class:`ExchangeError` raised while serving ``instance``."""
+    """The problem+json answer to an :class:`ExchangeError` raised while serving ``instance``.
+
+    An error whose ``extra`` names its own ``instance`` is answered with that one (a
+    path that held an ID number is not echoed back, see ``exchange.subject_in_url``)."""
     headers = {"WWW-Authenticate": 'Bearer realm="govex"'} if exc.status == 401 else None
+    extra = dict(exc.extra)
+    instance = str(extra.pop("instance", instance))
     return problem_response(
-        Problem.of(exc.code, exc.status, exc.title, exc.message, instance=instance, **exc.extra),
+        Problem.of(exc.code, exc.status, exc.title, exc.message, instance=instance, **extra),
         headers,
     )
 

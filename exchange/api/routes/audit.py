@@ -179,12 +179,14 @@ SUBJECT_IN_URL_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _subject_in_url(post: str) -> MethodNotAllowed:
+def _subject_in_url(post: str, route: str) -> MethodNotAllowed:
+    """The refusal of an ID number in a URL; its answer names the ``route`` template, not
+    the path that held the number."""
     return MethodNotAllowed(
         f"a subject's ID number is never sent in a URL (proxies and logs keep URLs): "
         f"send it in the body of POST {post}",
         code=ErrorCode.SUBJECT_IN_URL,
-        extra={"use": f"POST {post}"},
+        extra={"use": f"POST {post}", "instance": route},
     )
 
 
@@ -249,7 +251,7 @@ def entries(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditEntries:
     if subject is not None:
-        raise _subject_in_url("/v1/audit/entries/search")
+        raise _subject_in_url("/v1/audit/entries/search", "/v1/audit/entries")
     query = EntrySearch(
         dept=dept,
         case=case,
@@ -385,7 +387,7 @@ def consistency(
 )
 def subject_accesses_by_url(principal: AuditReader, subject: Annotated[str, Path()]) -> None:
     """An ID number in a URL is refused: send it in the body of the POST."""
-    raise _subject_in_url("/v1/audit/subjects/accesses")
+    raise _subject_in_url("/v1/audit/subjects/accesses", "/v1/audit/subjects/{subject}/accesses")
 
 
 @router.post(

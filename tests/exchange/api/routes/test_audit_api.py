@@ -431,6 +431,8 @@ def test_a_subject_is_searched_in_a_body_never_in_a_url(
         problem = r.json()
         assert problem["code"] == "exchange.subject_in_url"
         assert problem["use"].startswith("POST /v1/audit/")
+        assert person not in r.text  # the answer does not echo the number back
+        assert problem["instance"] in ("/v1/audit/subjects/{subject}/accesses", "/v1/audit/entries")
     report = client.post(
         "/v1/audit/subjects/accesses", json={"subject": person}, headers=auth("shenji")
     )
