@@ -1,10 +1,13 @@
 """One audit entry for a route's own work, with the outcome the work had.
 
 A route that reads the log about the log (a proof, a checkpoint, an entry bundle)
-appends its entry when the work is done: ``ok`` when it answers, ``refused`` or
-``not_found`` with the error's code when a package error leaves it (that error is then
+appends its entry when the work is done: ``ok`` when it answers, ``refused``,
+``not_found`` or (a 5xx) ``error`` with the error's code when a package error leaves it
+(that error is then
 answered as problem+json, and the audit middleware adds no second entry). The entry is
-durable before the answer is sent either way.
+durable before the answer is sent either way. A block that writes checks first that
+the log is open (``exchange.audit.ensure_open()``), so nothing is stored that no entry
+records.
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ def audited(
     try:
         yield event
     except (ExchangeError, SchemaError) as exc:
-        event.outcome = "not_found" if isinstance(exc, NotFound) else "refused"
+        status = getattr(exc, "status", 400)
+        event.outcome = (
+            "not_found" if isinstance(exc, NotFound) else "error" if status >= 500 else "refused"
+        )
         event.code = exc.code.value
         exchange.audit.append(event)
         raise

@@ -51,7 +51,12 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 
 def _instance(request: Request) -> str:
     # the decoded path as served (what the read hot path names too); request.url.path
-    # re-parses the URL, which drops control characters such as a decoded "%0A"
+    # re-parses the URL, which drops control characters such as a decoded "%0A". A route
+    # whose path holds a subject's identifier answers its template instead, whatever
+    # refuses the request (no token, a role, the route itself): the number is not echoed
+    template = getattr(request.scope.get("route"), "path", "")
+    if "{subject}" in template:
+        return str(template)
     return str(request.scope["path"])
 
 

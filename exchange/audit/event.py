@@ -18,8 +18,8 @@ covers them) and, for lookups, in the ``audit_subjects`` table (``seq, subject_h
 one row per further subject, none for an entry with at most one subject, read from the
 leaf). A :data:`Row` carries those further hashes after its leaf parts. The key
 ``subjects`` of ``detail`` is the log's own: a caller's detail that has one keeps it as
-``subjects_given`` (:data:`GIVEN_SUBJECTS_KEY`), so the index never takes a caller's
-values for subject hashes.
+``subjects_given`` (:data:`GIVEN_SUBJECTS_KEY`, with ``_`` added while the caller's
+detail has that key too), so the index never takes a caller's values for subject hashes.
 
 **Size.** An entry is bounded where it is built: every text field and every string in
 ``detail`` keeps at most :data:`TEXT_CAP` characters; a longer text keeps its first
@@ -219,7 +219,10 @@ def bounded(event: AuditEvent) -> AuditEvent:
 def _detail(event: AuditEvent) -> dict[str, Any] | None:
     detail = event.detail
     if detail is not None and SUBJECTS_KEY in detail:  # the log's key: the caller's moves
-        detail = {GIVEN_SUBJECTS_KEY if k == SUBJECTS_KEY else k: v for k, v in detail.items()}
+        given = GIVEN_SUBJECTS_KEY
+        while given in detail:  # never over a member of the caller's own
+            given += "_"
+        detail = {given if k == SUBJECTS_KEY else k: v for k, v in detail.items()}
     if not event.subject_hashes:
         return detail
     return {**(detail or {}), SUBJECTS_KEY: list(event.subject_hashes)}

@@ -81,10 +81,7 @@ class LogTiles:
         )
         entries = [entry_from_row(row) for row in rows]
         if [e.entry.seq for e in entries] != list(range(first, first + tile.width)):
-            raise NotFound(
-                f"entries {first}..{first + tile.width - 1} are not all at hand",
-                code=ErrorCode.NO_SUCH_TILE,
-            )
+            raise NotFound(f"entries {first}..{first + tile.width - 1} are not all at hand")
         out = []
         for stored in entries:
             data = stored.entry.leaf_bytes()

@@ -318,6 +318,7 @@ def cosign(
     body: Annotated[CosignatureIn, Body()], exchange: ExchangeDep, principal: Witness
 ) -> CheckpointPublic:
     with audited(exchange, principal, "audit.checkpoint.cosign", target="checkpoint"):
+        exchange.audit.ensure_open()  # fail closed: nothing is stored while no entry can be
         origin = exchange.checkpoints.origin
         witnesses = registered_witnesses(exchange.registry, origin, principal.uscc)
         if not witnesses:

@@ -93,9 +93,7 @@ def entry_bundle(exchange: ExchangeDep, principal: Auditor, index: TilePath) -> 
     response_class=Response,
     responses={200: {"content": {OCTETS: {}}}},
 )
-def hash_tile(
-    exchange: ExchangeDep, level: Annotated[str, Path(max_length=2)], index: TilePath
-) -> Response:
+def hash_tile(exchange: ExchangeDep, level: Annotated[str, Path()], index: TilePath) -> Response:
     if not _LEVEL.fullmatch(level) or int(level) > MAX_LEVEL:
         raise NotFound(
             f"no such tile level {level!r}: 0 to {MAX_LEVEL}, no leading zeros",

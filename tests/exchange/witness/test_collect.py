@@ -120,7 +120,7 @@ def test_an_export_lists_the_configured_witness_and_its_cosignatures_are_checked
     assert NAME in verify_export(out).witnesses
     mark = f"— {NAME} ".encode()  # the witness's signature line, in a checkpoint's note
     i = next(i for i, line in enumerate(lines) if mark in line)
-    cut = lines[i].index(mark) + len(mark) + 12  # within the signature's base64
+    cut = lines[i].index(mark) + len(mark) + 12  # in the signed timestamp's base64
     kept = lines[i][cut : cut + 1]
     lines[i] = lines[i][:cut] + (b"C" if kept == b"B" else b"B") + lines[i][cut + 1 :]
     out.write_bytes(b"\n".join(lines))

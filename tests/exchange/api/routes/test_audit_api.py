@@ -420,6 +420,47 @@ def test_no_data_is_answered_when_the_audit_writer_fails(
             assert r.json()["code"] == "exchange.audit_unavailable"
 
 
+def test_a_cosignature_is_not_stored_while_the_audit_log_is_closed(doomed: Exchange) -> None:
+    """Fail closed: the cosignature route writes, so with no entry possible it stores
+    nothing (503), and the checkpoint keeps the note it had."""
+    gongan = DemoDepartment.load(doomed, "gongan")
+    signed = doomed.checkpoints.sign_now()
+    log = doomed.checkpoints.verifier
+    name = department_witness_name(doomed.checkpoints.origin, gongan.uscc)
+    witness = CosignatureSigner(name, gongan.seal_key)  # type: ignore[arg-type]
+    cosigned = witness_cosign(signed.note, log, doomed.checkpoints.origin, witness)
+    with TestClient(create_app(doomed), raise_server_exceptions=False) as client:
+        token = DemoDepartment.load(doomed, "gongan").assertion(doomed.tokens.token_endpoint)
+        r = client.post(
+            "/v1/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": token,
+            },
+        )
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        doomed.audit.fail_for_test("disk full")
+        r = client.post(
+            "/v1/audit/checkpoint/cosignatures", json={"note": cosigned}, headers=headers
+        )
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "exchange.audit_unavailable"
+    assert doomed.checkpoints.get(signed.size).note == signed.note
+
+
+def test_an_id_number_in_a_url_is_not_echoed_by_any_refusal(
+    client: TestClient, auth: Callable[[str], dict[str, str]], city: City
+) -> None:
+    person = city.people[4].id_number
+    url = f"/v1/audit/subjects/{person}/accesses"
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}, auth("shenji")):
+        r = client.get(url, headers=headers)
+        assert r.status_code in (401, 405), r.text
+        assert person not in r.text
+        assert r.json()["instance"] == "/v1/audit/subjects/{subject}/accesses"
+
+
 def test_a_subject_is_searched_in_a_body_never_in_a_url(
     client: TestClient, auth: Callable[[str], dict[str, str]], city: City
 ) -> None:

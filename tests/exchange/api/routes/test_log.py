@@ -116,3 +116,10 @@ def test_head_of_the_checkpoint_and_a_tile_is_gets_answer_without_its_body(
         assert head.content == b""
         for name in ("content-type", "content-length", "cache-control"):
             assert head.headers.get(name) == got.headers.get(name), (path, name)
+
+
+def test_head_of_an_entry_bundle_is_no_hash_tile(client: TestClient) -> None:
+    """HEAD is served for the public resources only: an entry bundle's path is not taken
+    for a hash tile of a level ``entries`` (no 422)."""
+    r = client.head("/log/tile/entries/000")
+    assert r.status_code in (404, 405)
