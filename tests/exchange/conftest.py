@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from exchange.client import ASSERTION_TYPE
 from exchange.config import Settings
 from exchange.demo.city import City, generate_city
-from exchange.demo.setup import DemoDepartment, create_demo, publish_city
+from exchange.demo.setup import create_demo, publish_city
 from exchange.server import build_app
 from exchange.service import Exchange
+from tests.support.tokens import access_token
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +42,7 @@ def token_for(exchange: Exchange, client: TestClient) -> Callable[[str], str]:
 
     def get(code: str) -> str:
         if code not in cache:
-            dept = DemoDepartment.load(exchange, code)
-            r = client.post(
-                "/v1/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_assertion_type": ASSERTION_TYPE,
-                    "client_assertion": dept.assertion(exchange.tokens.token_endpoint),
-                },
-            )
-            assert r.status_code == 200, r.text
-            cache[code] = r.json()["access_token"]
+            cache[code] = access_token(exchange, client, code)
         return cache[code]
 
     return get

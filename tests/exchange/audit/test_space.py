@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 
 from exchange.api.app import create_app
 from exchange.audit.log import AuditEvent, AuditLog
-from exchange.client import ASSERTION_TYPE
 from exchange.config import AuditSettings, Settings
 from exchange.demo.city import generate_city
-from exchange.demo.setup import DemoDepartment, create_demo, publish_city
+from exchange.demo.setup import create_demo, publish_city
 from exchange.errors import AuditDiskFull
 from exchange.service import Exchange
+from tests.support.tokens import access_token
 
 
 def test_the_floor_is_a_setting_with_a_default_of_256_mib(
@@ -87,15 +87,7 @@ def _flood(volume: Path) -> None:
     filler = volume / "filler"
     answered = refused = 0
     with TestClient(create_app(exchange), raise_server_exceptions=False) as client:
-        dept = DemoDepartment.load(exchange, "gongan")
-        token = client.post(
-            "/v1/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": dept.assertion(exchange.tokens.token_endpoint),
-            },
-        ).json()["access_token"]
+        token = access_token(exchange, client, "gongan")
         headers = {"Authorization": f"Bearer {token}"}
         room = shutil.disk_usage(volume).free - floor - 2**20  # 1 MiB above the floor
         filler.write_bytes(b"\0" * room)

@@ -17,6 +17,7 @@ from exchange.demo.setup import DemoDepartment, create_demo
 from exchange.departments.staff import StaffRole
 from exchange.service import Exchange
 from exchange.store import DB_FILE, MIGRATIONS
+from tests.support.tokens import access_token
 
 # the tables of versions 14 and later (department_oidc: 16, quarantine_decisions: 17)
 _ADDED_TABLES = (
@@ -83,20 +84,11 @@ def test_a_version_13_store_upgrades_and_its_log_keeps_verifying(tmp_path: Path)
     data = tmp_path / "data"
     exchange = create_demo(Settings(data=data))
     with TestClient(create_app(exchange)) as client:  # a few entries of ordinary work
-        dept = DemoDepartment.load(exchange, "budongchan")
-        r = client.post(
-            "/v1/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": dept.assertion(exchange.tokens.token_endpoint),
-            },
-        )
-        assert r.status_code == 200, r.text
+        token = access_token(exchange, client, "budongchan")
         read = client.get(
             "/v1/resources/shichang.business_licence/records/91411500MA0000000X",
             params={"purpose": "m14.read", "case": "M14-1"},
-            headers={"Authorization": f"Bearer {r.json()['access_token']}"},
+            headers={"Authorization": f"Bearer {token}"},
         )
         assert read.status_code == 404, read.text
     exchange.close()

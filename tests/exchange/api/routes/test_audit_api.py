@@ -22,6 +22,7 @@ from exchange.service import Exchange
 from signing.checkpoint import NoteVerifier, open_checkpoint
 from signing.cosignature import CosignatureSigner
 from signing.merkle import verify_consistency, verify_inclusion
+from tests.support.tokens import access_token
 
 Auth = Callable[[str], dict[str, str]]
 CASE = "AUD-2026-000001"
@@ -379,16 +380,7 @@ def test_no_data_is_answered_when_the_audit_writer_fails(
 ) -> None:
     app = create_app(doomed)
     with TestClient(app, raise_server_exceptions=False) as client:
-        token = DemoDepartment.load(doomed, "budongchan").assertion(doomed.tokens.token_endpoint)
-        r = client.post(
-            "/v1/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": token,
-            },
-        )
-        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        headers = {"Authorization": f"Bearer {access_token(doomed, client, 'budongchan')}"}
         path = f"/v1/resources/shichang.business_licence/records/{licence}"
         params = {"purpose": PURPOSE, "case": CASE}
         assert client.get(path, params=params, headers=headers).status_code == 200
@@ -430,16 +422,7 @@ def test_a_cosignature_is_not_stored_while_the_audit_log_is_closed(doomed: Excha
     witness = CosignatureSigner(name, gongan.seal_key)  # type: ignore[arg-type]
     cosigned = witness_cosign(signed.note, log, doomed.checkpoints.origin, witness)
     with TestClient(create_app(doomed), raise_server_exceptions=False) as client:
-        token = DemoDepartment.load(doomed, "gongan").assertion(doomed.tokens.token_endpoint)
-        r = client.post(
-            "/v1/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": token,
-            },
-        )
-        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        headers = {"Authorization": f"Bearer {access_token(doomed, client, 'gongan')}"}
         doomed.audit.fail_for_test("disk full")
         r = client.post(
             "/v1/audit/checkpoint/cosignatures", json={"note": cosigned}, headers=headers

@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from exchange.api.app import create_app
-from exchange.client import ASSERTION_TYPE
 from exchange.config import Settings
-from exchange.demo.setup import DemoDepartment, create_demo
+from exchange.demo.setup import create_demo
 from exchange.service import Exchange
 from signing.jose import SM2_JWS_ALG, jws_key
 from signing.keys import kid_of, load_jwk
+from tests.support.tokens import access_token
 
 
 @pytest.fixture
@@ -38,17 +38,7 @@ def test_the_keys_of_an_sm2_exchange_are_published_as_ec_sm2_jwks(sm2: Exchange)
             key = load_jwk(jwk)
             assert key == sm2.keyring.public(name)
             assert jwk["kid"] == sm2.keyring.kids[name] == kid_of(key)
-        operator = DemoDepartment.load(sm2, "dashuju")
-        t = api.post(
-            "/v1/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": operator.assertion(sm2.tokens.token_endpoint),
-            },
-        )
-        assert t.status_code == 200, t.text
-        token = t.json()["access_token"]
+        token = access_token(sm2, api, "dashuju")
         assert jwt.get_unverified_header(token)["kid"] == published["token"]["kid"]
         claims = jwt.decode(
             token,
